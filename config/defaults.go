@@ -1,0 +1,49 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+)
+
+// DatabaseFile is the SQLite database that the default config puts next to
+// the config file.
+const DatabaseFile = "passerelle.db"
+
+// SQLiteURI returns the database URI of a SQLite file, as bridgev2 wants it.
+func SQLiteURI(path string) string {
+	return "file:" + path + "?_txlock=immediate"
+}
+
+// ApplyDefaults turns bridgev2's example config into Passerelle's: a SQLite
+// database next to the config file (no set-up), and portals end-to-end
+// encrypted up to the gateway, with the settings that work on homeservers that
+// implement neither MSC4190 nor MSC3202 (Dendrite).
+func ApplyDefaults(example []byte, configPath string) ([]byte, error) {
+	doc, err := Parse(example)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(filepath.Dir(configPath))
+	if err != nil {
+		return nil, fmt.Errorf("failed to resolve the config directory: %w", err)
+	}
+	for _, kv := range []struct {
+		path  string
+		value any
+	}{
+		{"database.type", "sqlite3-fk-wal"},
+		{"database.uri", SQLiteURI(filepath.Join(dir, DatabaseFile))},
+		{"encryption.allow", true},
+		{"encryption.default", true},
+		{"encryption.require", false},
+		{"encryption.appservice", false},
+		{"encryption.msc4190", false},
+		{"encryption.self_sign", false},
+		{"encryption.pickle_key", "generate"},
+	} {
+		if err := doc.Set(kv.path, kv.value); err != nil {
+			return nil, err
+		}
+	}
+	return doc.Bytes()
+}
