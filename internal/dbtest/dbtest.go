@@ -56,9 +56,10 @@ func SQLite(t testing.TB) Backend {
 	}}
 }
 
-// Postgres returns a backend on a new schema of the test database, dropped
-// when the test ends. Without PASSERELLE_TEST_POSTGRES the test is skipped,
-// except under CI, where it fails.
+// Postgres returns a backend on a new database, dropped when the test ends.
+// (A schema per test is not enough: dbutil looks for its version tables in
+// every schema.) The role in PASSERELLE_TEST_POSTGRES needs CREATEDB. Without
+// the variable the test is skipped, except under CI, where it fails.
 func Postgres(t testing.TB) Backend {
 	base := os.Getenv(PostgresEnv)
 	if base == "" {
@@ -67,26 +68,24 @@ func Postgres(t testing.TB) Backend {
 		}
 		t.Skipf("%s is not set; run scripts/test to include PostgreSQL", PostgresEnv)
 	}
-	schema := "t_" + randomHex(8)
+	name := "passerelle_t_" + randomHex(8)
 	admin, err := sql.Open("postgres", base)
 	if err != nil {
 		t.Fatalf("failed to open PostgreSQL: %v", err)
 	}
-	if _, err = admin.Exec("CREATE SCHEMA " + schema); err != nil {
+	if _, err = admin.Exec("CREATE DATABASE " + name); err != nil {
 		_ = admin.Close()
-		t.Fatalf("failed to create test schema: %v", err)
+		t.Fatalf("failed to create a test database (does the role have CREATEDB?): %v", err)
 	}
 	t.Cleanup(func() {
-		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
 		_ = admin.Close()
 	})
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatalf("failed to parse %s: %v", PostgresEnv, err)
 	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
+	u.Path = "/" + name
 	uri := u.String()
 	return Backend{Name: "postgres", URI: uri, Dialect: "postgres", Open: func(t testing.TB) *dbutil.Database {
 		return open(t, "postgres", uri)

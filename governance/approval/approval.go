@@ -1,0 +1,411 @@
+// Package approval is the durable queue of requests to bridge a new outside
+// chat, in approval mode: the request, the remote events held while it waits
+// (opaque payloads serialized by the caller, with their original time and
+// order), and the admin's decision. A restart loses nothing: every state and
+// every held event is in the database.
+//
+// A request goes from pending to approved, denied or expired, once. Approved
+// requests keep their held events until the caller has replayed them
+// (MarkDelivered); denied and expired requests drop them at once and keep
+// only their count.
+package approval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/governance/audit"
+)
+
+// State is where a request stands.
+type State string
+
+const (
+	StatePending  State = "pending"
+	StateApproved State = "approved"
+	StateDenied   State = "denied"
+	StateExpired  State = "expired"
+)
+
+var (
+	// ErrUnknownRequest: no request has this ID.
+	ErrUnknownRequest = errors.New("unknown approval request")
+	// ErrAlreadyDecided: the request was approved, denied or expired before.
+	ErrAlreadyDecided = errors.New("approval request already decided")
+	// ErrChatApproved: Hold was called for a chat whose last request was
+	// approved; the caller should bridge the event instead.
+	ErrChatApproved = errors.New("chat was approved")
+	// ErrChatDenied: Hold was called for a chat whose last request was
+	// denied or expired; the caller should drop the event.
+	ErrChatDenied = errors.New("chat was denied")
+	// ErrInvalidRequest: a new request lacks what admins need to decide.
+	ErrInvalidRequest = errors.New("invalid approval request")
+)
+
+// NewRequest describes the chat that waits: what admins see.
+type NewRequest struct {
+	Network   string
+	Direction audit.Direction
+	// Staff is the staff member whose account the chat belongs to.
+	Staff  id.UserID
+	Login  networkid.UserLoginID
+	Portal networkid.PortalID // network-prefixed chat ID
+	// IsGroup tells a group from a direct chat.
+	IsGroup bool
+	// Contact is the outside identity (audit.Registry.Key); ContactName its
+	// display name and ContactIdent its number or username, as admins should
+	// see them (empty in a registry that must not keep numbers).
+	Contact      string
+	ContactName  string
+	ContactIdent string
+}
+
+// Request is one request and its state.
+type Request struct {
+	ID int64
+	NewRequest
+	State     State
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// DecidedAt, DecidedBy (an admin, or audit.ActorSystem on expiry) and
+	// Reason are set once the request is decided.
+	DecidedAt time.Time
+	DecidedBy string
+	Reason    string
+	// HeldCount is how many events were held, also after they are dropped.
+	HeldCount int64
+	// Delivered tells that the held events of an approved request were
+	// replayed and dropped.
+	Delivered bool
+}
+
+// HeldMessage is one held remote event.
+type HeldMessage struct {
+	// Order numbers a request's events from 1 in arrival order (set by Hold).
+	Order int64
+	// Time is the event's original timestamp.
+	Time time.Time
+	// Payload is the serialized event, opaque to this package.
+	Payload []byte
+}
+
+// Store keeps approval requests in the governance database.
+type Store struct {
+	db       *dbutil.Database
+	log      *audit.Log
+	requests *dbutil.QueryHelper[*Request]
+	ttl      time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// NewStore returns the approval store in db (store.Open). A request expires
+// ttl after it was created. If log is not nil, creation and every decision
+// are logged in the same transaction.
+func NewStore(db *dbutil.Database, log *audit.Log, ttl time.Duration) *Store {
+	return &Store{db: db, log: log, ttl: ttl,
+		requests: dbutil.MakeQueryHelper(db, func(*dbutil.QueryHelper[*Request]) *Request { return &Request{} })}
+}
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+const requestColumns = "id, network, direction, staff, login, portal, is_group, contact, contact_name, contact_ident, state, created_at, expires_at, decided_at, decided_by, reason, held_count, delivered"
+
+const (
+	bumpPendingQuery = `
+		UPDATE governance_approval_request SET held_count = held_count + $2
+		WHERE portal = $1 AND state = 'pending'
+		RETURNING ` + requestColumns
+	insertRequestQuery = `
+		INSERT INTO governance_approval_request (network, direction, staff, login, portal, is_group, contact, contact_name,
+			contact_ident, state, created_at, expires_at, held_count)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12)
+		ON CONFLICT (portal) WHERE state = 'pending' DO NOTHING
+		RETURNING ` + requestColumns
+	getRequestQuery  = `SELECT ` + requestColumns + ` FROM governance_approval_request WHERE id = $1`
+	lastForChatQuery = `SELECT ` + requestColumns + ` FROM governance_approval_request WHERE portal = $1 ORDER BY id DESC LIMIT 1`
+	pendingQuery     = `SELECT ` + requestColumns + ` FROM governance_approval_request WHERE state = 'pending' ORDER BY id`
+	dueQuery         = `SELECT id FROM governance_approval_request WHERE state = 'pending' AND expires_at <= $1 ORDER BY id`
+	undeliveredQuery = `SELECT ` + requestColumns + ` FROM governance_approval_request WHERE state = 'approved' AND NOT delivered ORDER BY id`
+	decideQuery      = `
+		UPDATE governance_approval_request SET state = $2, decided_at = $3, decided_by = $4, reason = $5
+		WHERE id = $1 AND state = 'pending'
+		RETURNING ` + requestColumns
+	insertHeldQuery = `INSERT INTO governance_approval_held (request_id, ord, ts, payload) VALUES ($1, $2, $3, $4)`
+	getHeldQuery    = `SELECT ord, ts, payload FROM governance_approval_held WHERE request_id = $1 ORDER BY ord`
+	dropHeldQuery   = `DELETE FROM governance_approval_held WHERE request_id = $1`
+	deliveredQuery  = `UPDATE governance_approval_request SET delivered = true WHERE id = $1 AND state = 'approved'`
+)
+
+// Scan implements dbutil.DataStruct.
+func (r *Request) Scan(row dbutil.Scannable) (*Request, error) {
+	var created, expires, decided int64
+	err := row.Scan(&r.ID, &r.Network, &r.Direction, &r.Staff, &r.Login, &r.Portal, &r.IsGroup, &r.Contact, &r.ContactName,
+		&r.ContactIdent, &r.State, &created, &expires, &decided, &r.DecidedBy, &r.Reason, &r.HeldCount, &r.Delivered)
+	if err != nil {
+		return nil, err
+	}
+	r.CreatedAt, r.ExpiresAt = time.UnixMilli(created).UTC(), time.UnixMilli(expires).UTC()
+	if decided != 0 {
+		r.DecidedAt = time.UnixMilli(decided).UTC()
+	}
+	return r, nil
+}
+
+// Create returns the pending request of nr.Portal, creating it if there is
+// none. created tells whether it is new. For a chat whose last request was
+// decided, it returns ErrChatApproved or ErrChatDenied (wrapped).
+func (s *Store) Create(ctx context.Context, nr NewRequest) (req Request, created bool, err error) {
+	return s.hold(ctx, nr, nil)
+}
+
+// Hold is Create, and then holds msg in the request, after the events held
+// before. The returned request counts it.
+func (s *Store) Hold(ctx context.Context, nr NewRequest, msg HeldMessage) (req Request, created bool, err error) {
+	return s.hold(ctx, nr, &msg)
+}
+
+func (s *Store) hold(ctx context.Context, nr NewRequest, msg *HeldMessage) (req Request, created bool, err error) {
+	if nr.Network == "" || nr.Portal == "" || nr.Staff == "" {
+		return Request{}, false, fmt.Errorf("%w: network, portal and staff are required", ErrInvalidRequest)
+	}
+	var add int64
+	if msg != nil {
+		add = 1
+	}
+	err = s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		// Bump first: the write locks a pending request against a
+		// concurrent decision, and takes SQLite's write lock.
+		for attempt := 0; ; attempt++ {
+			if attempt == 3 {
+				return errors.New("failed to find or create the pending request: too much contention")
+			}
+			r, err := s.requests.QueryOne(ctx, bumpPendingQuery, nr.Portal, add)
+			if err != nil {
+				return fmt.Errorf("failed to update pending request: %w", err)
+			} else if r != nil {
+				req = *r
+				break
+			}
+			last, err := s.requests.QueryOne(ctx, lastForChatQuery, nr.Portal)
+			switch {
+			case err != nil:
+				return fmt.Errorf("failed to get last request of chat: %w", err)
+			case last != nil && last.State == StatePending:
+				continue // committed by another process since our update: bump it
+			case last != nil && last.State == StateApproved:
+				return fmt.Errorf("%w (request %d)", ErrChatApproved, last.ID)
+			case last != nil:
+				return fmt.Errorf("%w (request %d %s)", ErrChatDenied, last.ID, last.State)
+			}
+			now := time.UnixMilli(s.now().UnixMilli()).UTC()
+			r, err = s.requests.QueryOne(ctx, insertRequestQuery, nr.Network, nr.Direction, nr.Staff, nr.Login, nr.Portal,
+				nr.IsGroup, nr.Contact, nr.ContactName, nr.ContactIdent, now.UnixMilli(), now.Add(s.ttl).UnixMilli(), add)
+			if err != nil {
+				return fmt.Errorf("failed to insert request: %w", err)
+			} else if r != nil {
+				req, created = *r, true
+				break
+			}
+			// Another process created it after our update (ON CONFLICT waited
+			// for it to commit): bump it.
+		}
+		if msg != nil {
+			if _, err := s.db.Exec(ctx, insertHeldQuery, req.ID, req.HeldCount, msg.Time.UnixMilli(), msg.Payload); err != nil {
+				return fmt.Errorf("failed to hold message: %w", err)
+			}
+		}
+		if created && s.log != nil {
+			_, err := s.log.Append(ctx, audit.Entry{
+				Time: req.CreatedAt, Actor: audit.ActorSystem, Action: audit.ActionRequestCreated, Network: req.Network,
+				Staff: req.Staff, Login: req.Login, Portal: req.Portal, Contact: req.Contact, Request: strconv.FormatInt(req.ID, 10),
+				Details: audit.Details(map[string]any{"is_group": req.IsGroup, "direction": req.Direction, "expires_at": req.ExpiresAt}),
+			})
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return Request{}, false, fmt.Errorf("failed to hold chat for approval: %w", err)
+	}
+	return req, created, nil
+}
+
+// Get returns request id, or an error wrapping ErrUnknownRequest.
+func (s *Store) Get(ctx context.Context, id int64) (Request, error) {
+	r, err := s.requests.QueryOne(ctx, getRequestQuery, id)
+	if err != nil {
+		return Request{}, fmt.Errorf("failed to get approval request: %w", err)
+	} else if r == nil {
+		return Request{}, fmt.Errorf("%w %d", ErrUnknownRequest, id)
+	}
+	return *r, nil
+}
+
+// LastForChat returns the newest request of a chat, or nil: the gate asks it
+// whether a chat was approved (policy.Request.Approved), denied, or waits.
+func (s *Store) LastForChat(ctx context.Context, portal networkid.PortalID) (*Request, error) {
+	r, err := s.requests.QueryOne(ctx, lastForChatQuery, portal)
+	if err != nil {
+		return nil, fmt.Errorf("failed to get last request of chat: %w", err)
+	}
+	return r, nil
+}
+
+// Pending returns the pending requests, oldest first.
+func (s *Store) Pending(ctx context.Context) ([]Request, error) {
+	return s.list(ctx, pendingQuery)
+}
+
+// Undelivered returns the approved requests whose held events were not
+// replayed yet (after a restart, the caller replays them).
+func (s *Store) Undelivered(ctx context.Context) ([]Request, error) {
+	return s.list(ctx, undeliveredQuery)
+}
+
+func (s *Store) list(ctx context.Context, q string, args ...any) ([]Request, error) {
+	ptrs, err := s.requests.QueryMany(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("failed to list approval requests: %w", err)
+	}
+	out := make([]Request, len(ptrs))
+	for i, p := range ptrs {
+		out[i] = *p
+	}
+	return out, nil
+}
+
+// Held returns the events held in request id, in order. It is empty for a
+// denied, expired or delivered request.
+func (s *Store) Held(ctx context.Context, id int64) ([]HeldMessage, error) {
+	rows, err := s.db.Query(ctx, getHeldQuery, id)
+	msgs, err := dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (HeldMessage, error) {
+		var m HeldMessage
+		var ts int64
+		err := row.Scan(&m.Order, &ts, &m.Payload)
+		m.Time = time.UnixMilli(ts).UTC()
+		return m, err
+	}, err).AsList()
+	if err != nil {
+		return nil, fmt.Errorf("failed to get held messages: %w", err)
+	}
+	return msgs, nil
+}
+
+// Approve approves request id on behalf of admin. The held events stay until
+// MarkDelivered.
+func (s *Store) Approve(ctx context.Context, id int64, admin id.UserID, reason string) (Request, error) {
+	return s.decide(ctx, id, StateApproved, string(admin), reason)
+}
+
+// Deny denies request id on behalf of admin and drops its held events,
+// keeping their count.
+func (s *Store) Deny(ctx context.Context, id int64, admin id.UserID, reason string) (Request, error) {
+	return s.decide(ctx, id, StateDenied, string(admin), reason)
+}
+
+// ExpireDue expires every pending request whose time is up (by the store's
+// clock), dropping their held events, and returns them.
+func (s *Store) ExpireDue(ctx context.Context) ([]Request, error) {
+	rows, err := s.db.Query(ctx, dueQuery, s.now().UnixMilli())
+	ids, err := dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (int64, error) {
+		var id int64
+		return id, row.Scan(&id)
+	}, err).AsList()
+	if err != nil {
+		return nil, fmt.Errorf("failed to find expired requests: %w", err)
+	}
+	var expired []Request
+	for _, id := range ids {
+		r, err := s.decide(ctx, id, StateExpired, audit.ActorSystem, "not answered in time")
+		if errors.Is(err, ErrAlreadyDecided) {
+			continue // an admin was faster
+		} else if err != nil {
+			return expired, err
+		}
+		expired = append(expired, r)
+	}
+	return expired, nil
+}
+
+var decisionActions = map[State]audit.Action{
+	StateApproved: audit.ActionRequestApproved,
+	StateDenied:   audit.ActionRequestDenied,
+	StateExpired:  audit.ActionRequestExpired,
+}
+
+func (s *Store) decide(ctx context.Context, id int64, to State, actor, reason string) (Request, error) {
+	var req Request
+	err := s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		now := time.UnixMilli(s.now().UnixMilli()).UTC()
+		r, err := s.requests.QueryOne(ctx, decideQuery, id, to, now.UnixMilli(), actor, reason)
+		if err != nil {
+			return fmt.Errorf("failed to update request: %w", err)
+		} else if r == nil {
+			cur, err := s.Get(ctx, id)
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: request %d was %s by %s", ErrAlreadyDecided, id, cur.State, cur.DecidedBy)
+		}
+		req = *r
+		if to != StateApproved {
+			if _, err = s.db.Exec(ctx, dropHeldQuery, id); err != nil {
+				return fmt.Errorf("failed to drop held messages: %w", err)
+			}
+		}
+		if s.log == nil {
+			return nil
+		}
+		_, err = s.log.Append(ctx, audit.Entry{
+			Time: now, Actor: actor, Action: decisionActions[to], Network: req.Network, Staff: req.Staff, Login: req.Login,
+			Portal: req.Portal, Contact: req.Contact, Request: strconv.FormatInt(id, 10),
+			Details: audit.Details(map[string]any{"held": req.HeldCount, "reason": reason}),
+		})
+		return err
+	})
+	if err != nil {
+		return Request{}, fmt.Errorf("failed to %s approval request: %w", verb[to], err)
+	}
+	return req, nil
+}
+
+var verb = map[State]string{StateApproved: "approve", StateDenied: "deny", StateExpired: "expire"}
+
+// MarkDelivered records that the held events of approved request id were
+// replayed, and drops them.
+func (s *Store) MarkDelivered(ctx context.Context, id int64) error {
+	err := s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		res, err := s.db.Exec(ctx, deliveredQuery, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			cur, err := s.Get(ctx, id)
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("request %d is %s, not approved", id, cur.State)
+		}
+		_, err = s.db.Exec(ctx, dropHeldQuery, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("failed to mark approval request delivered: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,283 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+
+	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/internal/dbtest"
+)
+
+func newRegistry(t *testing.T, db *dbutil.Database, log *audit.Log, key []byte, clk *clock) *audit.Registry {
+	t.Helper()
+	r, err := audit.NewRegistry(db, log, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Now = clk.Now
+	return r
+}
+
+func record(t *testing.T, r *audit.Registry, obs audit.Observation) bool {
+	t.Helper()
+	first, err := r.Record(context.Background(), obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return first
+}
+
+func TestRecordUpsertsCountsAndLinks(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		clk := newClock()
+		db := openDB(t, b)
+		log := audit.NewLog(db)
+		log.Now = clk.Now
+		r := newRegistry(t, db, log, nil, clk)
+		base := audit.Observation{Network: "whatsapp", RemoteID: "whatsapp.33612345678", Phone: "+33 6 12 34 56 78",
+			DisplayName: "Marie", Staff: "@alice:example.org", Login: "whatsapp.alice", Portal: "whatsapp.33612345678"}
+		steps := []struct {
+			kind      audit.Kind
+			dir       audit.Direction
+			name      string
+			portal    networkid.PortalID
+			wantFirst bool
+		}{
+			{audit.KindMessage, audit.Inbound, "Marie", "", true},
+			{audit.KindMedia, audit.Inbound, "Marie D.", "", false},
+			{audit.KindMessage, audit.Outbound, "Marie", "", false},
+			{audit.KindMedia, audit.Outbound, "", "whatsapp.group1@g.us", false},
+			{audit.KindSeen, "", "", "", false},
+		}
+		for i, s := range steps {
+			obs := base
+			obs.Kind, obs.Direction, obs.DisplayName = s.kind, s.dir, s.name
+			if s.portal != "" {
+				obs.Portal = s.portal
+			}
+			if first := record(t, r, obs); first != s.wantFirst {
+				t.Errorf("step %d: first = %v", i, first)
+			}
+			clk.Advance(time.Hour)
+		}
+		c, err := r.Get(ctx, "whatsapp", "whatsapp.33612345678")
+		if err != nil || c == nil {
+			t.Fatalf("Get = %v, %v", c, err)
+		}
+		start := newClock().Now()
+		want := audit.Contact{
+			Network: "whatsapp", RemoteID: "whatsapp.33612345678", Phone: "+33612345678",
+			DisplayNames: []string{"Marie", "Marie D."},
+			FirstSeen:    start, LastSeen: start.Add(4 * time.Hour),
+			MessagesIn: 2, MessagesOut: 2, MediaIn: 1, MediaOut: 1,
+			Links: []audit.Link{
+				{Staff: "@alice:example.org", Login: "whatsapp.alice", Portal: "whatsapp.33612345678", FirstSeen: start, LastSeen: start.Add(4 * time.Hour)},
+				{Staff: "@alice:example.org", Login: "whatsapp.alice", Portal: "whatsapp.group1@g.us", FirstSeen: start.Add(3 * time.Hour), LastSeen: start.Add(3 * time.Hour)},
+			},
+		}
+		if !reflect.DeepEqual(*c, want) {
+			t.Errorf("contact =\n%+v\nwant\n%+v", *c, want)
+		}
+		// An observation from the past does not move last_seen back.
+		old := base
+		old.Kind, old.Time = audit.KindSeen, start.Add(-time.Hour)
+		record(t, r, old)
+		c, _ = r.Get(ctx, "whatsapp", "whatsapp.33612345678")
+		if !c.FirstSeen.Equal(start.Add(-time.Hour)) || !c.LastSeen.Equal(start.Add(4*time.Hour)) {
+			t.Errorf("first/last seen after an old observation: %v %v", c.FirstSeen, c.LastSeen)
+		}
+		// Exactly one first_contact entry, naming the contact.
+		entries, err := log.List(ctx, audit.Filter{Actions: []audit.Action{audit.ActionFirstContact}})
+		if err != nil || len(entries) != 1 || entries[0].Contact != "whatsapp.33612345678" || entries[0].Staff != "@alice:example.org" {
+			t.Fatalf("first_contact entries = %+v, %v", entries, err)
+		}
+	})
+}
+
+func TestRecordRejectsInvalidObservations(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		r := newRegistry(t, openDB(t, b), nil, nil, newClock())
+		for _, obs := range []audit.Observation{
+			{RemoteID: "telegram.1", Kind: audit.KindSeen},
+			{Network: "telegram", Kind: audit.KindSeen},
+			{Network: "telegram", RemoteID: "telegram.1", Kind: audit.KindMessage},
+			{Network: "telegram", RemoteID: "telegram.1", Kind: "sticker", Direction: audit.Inbound},
+		} {
+			if _, err := r.Record(context.Background(), obs); !errors.Is(err, audit.ErrInvalidObservation) {
+				t.Errorf("Record(%+v) = %v", obs, err)
+			}
+		}
+		if _, err := audit.NewRegistry(nil, nil, []byte("short")); err == nil {
+			t.Error("a 5-byte hash key was accepted")
+		}
+	})
+}
+
+// TestHashedRegistryNeverStoresNumber records a WhatsApp contact (whose
+// remote ID is its number) in hashed mode, then searches every governance
+// table for the number in any spelling.
+func TestHashedRegistryNeverStoresNumber(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		clk := newClock()
+		db := openDB(t, b)
+		log := audit.NewLog(db)
+		key := bytes.Repeat([]byte{7}, 32)
+		r := newRegistry(t, db, log, key, clk)
+		obs := audit.Observation{Network: "whatsapp", RemoteID: "whatsapp.33612345678", Phone: "+33 6 12 34 56 78",
+			Username: "@Marie_D", DisplayName: "+33 6 12 34 56 78", Staff: "@alice:example.org", Login: "whatsapp.alice",
+			Portal: "whatsapp.team@g.us", Kind: audit.KindMessage, Direction: audit.Inbound}
+		if !record(t, r, obs) {
+			t.Fatal("first sighting not reported")
+		}
+		obs.DisplayName = "Marie"
+		record(t, r, obs)
+
+		for _, table := range []string{"governance_contact", "governance_contact_link", "governance_audit_log"} {
+			rows, err := db.Query(ctx, "SELECT * FROM "+table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cols, _ := rows.Columns()
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err = rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				for i, v := range vals {
+					s := fmt.Sprint(v)
+					if b, ok := v.([]byte); ok {
+						s = string(b)
+					}
+					for _, needle := range []string{"612345678", "6 12 34", "marie_d", "Marie_D"} {
+						if strings.Contains(s, needle) {
+							t.Errorf("%s.%s holds %q: %s", table, cols[i], needle, s)
+						}
+					}
+				}
+			}
+			_ = rows.Close()
+		}
+
+		c, err := r.Get(ctx, "whatsapp", "whatsapp.33612345678")
+		if err != nil || c == nil {
+			t.Fatalf("Get by the real ID = %v, %v", c, err)
+		}
+		if !strings.HasPrefix(c.RemoteID, audit.HashPrefix) || !strings.HasPrefix(c.Phone, audit.HashPrefix) ||
+			!strings.HasPrefix(c.Username, audit.HashPrefix) || !reflect.DeepEqual(c.DisplayNames, []string{"Marie"}) || c.MessagesIn != 2 {
+			t.Errorf("hashed contact = %+v", c)
+		}
+		// The number still finds the contact, in any spelling; another does not.
+		for q, want := range map[string]int{"+33612345678": 1, "0033 6-12-34-56-78": 1, "marie_d": 1, "+33612345679": 0, "whatsapp.33612345678": 1} {
+			got, err := r.List(ctx, audit.ContactFilter{Query: q})
+			if err != nil || len(got) != want {
+				t.Errorf("search %q found %d, want %d (%v)", q, len(got), want, err)
+			}
+		}
+		// A second registry with another key cannot recognise the contact.
+		other := newRegistry(t, db, nil, bytes.Repeat([]byte{8}, 32), clk)
+		if c, _ := other.Get(ctx, "whatsapp", "whatsapp.33612345678"); c != nil {
+			t.Error("a different key found the contact")
+		}
+	})
+}
+
+func TestListContactsFilters(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		clk := newClock()
+		r := newRegistry(t, openDB(t, b), nil, nil, clk)
+		for _, obs := range []audit.Observation{
+			{Network: "telegram", RemoteID: "telegram.111", Username: "press_office", DisplayName: "Press Office", Staff: "@alice:example.org", Portal: "telegram.111"},
+			{Network: "telegram", RemoteID: "telegram.222", DisplayName: "50% Discount_Bot", Staff: "@bob:example.org", Portal: "telegram.-100999"},
+			{Network: "whatsapp", RemoteID: "whatsapp.4915112345678", Phone: "+4915112345678", DisplayName: "Jonas", Staff: "@bob:example.org", Portal: "whatsapp.4915112345678"},
+		} {
+			obs.Kind = audit.KindSeen
+			record(t, r, obs)
+			clk.Advance(time.Hour)
+		}
+		for _, tc := range []struct {
+			name string
+			f    audit.ContactFilter
+			want []string
+		}{
+			{"all", audit.ContactFilter{}, []string{"telegram.111", "telegram.222", "whatsapp.4915112345678"}},
+			{"network", audit.ContactFilter{Network: "telegram"}, []string{"telegram.111", "telegram.222"}},
+			{"staff", audit.ContactFilter{Staff: "@bob:example.org"}, []string{"telegram.222", "whatsapp.4915112345678"}},
+			{"portal", audit.ContactFilter{Portal: "telegram.-100999"}, []string{"telegram.222"}},
+			{"name, any case", audit.ContactFilter{Query: "press OFFICE"}, []string{"telegram.111"}},
+			{"username", audit.ContactFilter{Query: "@Press_Office"[1:]}, []string{"telegram.111"}},
+			{"LIKE characters are literal", audit.ContactFilter{Query: "50%"}, []string{"telegram.222"}},
+			{"underscore literal", audit.ContactFilter{Query: "t_b"}, []string{"telegram.222"}},
+			{"number, spelled another way", audit.ContactFilter{Query: "0049 151 12345678"}, []string{"whatsapp.4915112345678"}},
+			{"number fragment", audit.ContactFilter{Query: "15112"}, []string{"whatsapp.4915112345678"}},
+			{"seen since", audit.ContactFilter{SeenSince: newClock().Now().Add(90 * time.Minute)}, []string{"whatsapp.4915112345678"}},
+			{"page", audit.ContactFilter{Offset: 1, Limit: 1}, []string{"telegram.222"}},
+			{"offset only", audit.ContactFilter{Offset: 2}, []string{"whatsapp.4915112345678"}},
+		} {
+			got, err := r.List(ctx, tc.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, c := range got {
+				ids = append(ids, c.RemoteID)
+			}
+			if fmt.Sprint(ids) != fmt.Sprint(tc.want) {
+				t.Errorf("%s: got %v, want %v", tc.name, ids, tc.want)
+			}
+		}
+	})
+}
+
+// TestConcurrentRecordsKeepExactCounts: many messages with one contact at
+// once, from several goroutines, lose no count and no display name.
+func TestConcurrentRecordsKeepExactCounts(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		db := openDB(t, b)
+		r := newRegistry(t, db, audit.NewLog(db), nil, newClock())
+		const workers, each = 6, 10
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := 0; i < each; i++ {
+					_, err := r.Record(context.Background(), audit.Observation{Network: "telegram", RemoteID: "telegram.42",
+						DisplayName: fmt.Sprintf("name %d", w), Kind: audit.KindMessage, Direction: audit.Inbound,
+						Staff: "@alice:example.org", Portal: "telegram.42"})
+					if err != nil {
+						t.Error(err)
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+		c, err := r.Get(context.Background(), "telegram", "telegram.42")
+		if err != nil || c == nil {
+			t.Fatal(err)
+		}
+		if c.MessagesIn != workers*each || len(c.DisplayNames) != workers {
+			t.Errorf("messages_in = %d, display names = %v", c.MessagesIn, c.DisplayNames)
+		}
+		entries, _ := audit.NewLog(db).List(context.Background(), audit.Filter{Actions: []audit.Action{audit.ActionFirstContact}})
+		if len(entries) != 1 {
+			t.Errorf("%d first_contact entries, want 1", len(entries))
+		}
+	})
+}

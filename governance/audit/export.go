@@ -1,0 +1,312 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/id"
+)
+
+// Format is an export format.
+type Format string
+
+const (
+	// FormatCSV is RFC 4180 CSV with a header row. A cell that a spreadsheet
+	// would run as a formula (starting with = + - @, a tab or a CR) or that
+	// starts with ' gets a leading ', which the parser removes. Times are
+	// RFC 3339 in UTC; lists and details are JSON in their cell.
+	FormatCSV Format = "csv"
+	// FormatJSON is one JSON array of objects.
+	FormatJSON Format = "json"
+)
+
+// ParseFormat returns the format called name ("csv" or "json").
+func ParseFormat(name string) (Format, error) {
+	switch f := Format(strings.ToLower(name)); f {
+	case FormatCSV, FormatJSON:
+		return f, nil
+	default:
+		return "", fmt.Errorf("%w %q (csv or json)", ErrUnknownFormat, name)
+	}
+}
+
+// codec turns T into CSV rows and back.
+type codec[T any] struct {
+	header  []string
+	toRow   func(*T) []string
+	fromRow func([]string) (T, error)
+}
+
+type encoder[T any] struct {
+	w      io.Writer
+	format Format
+	codec  codec[T]
+	csv    *csv.Writer
+	n      int
+}
+
+func newEncoder[T any](w io.Writer, format Format, c codec[T]) (*encoder[T], error) {
+	e := &encoder[T]{w: w, format: format, codec: c}
+	switch format {
+	case FormatCSV:
+		e.csv = csv.NewWriter(w)
+		return e, e.csv.Write(c.header)
+	case FormatJSON:
+		_, err := io.WriteString(w, "[")
+		return e, err
+	default:
+		return nil, fmt.Errorf("%w %q", ErrUnknownFormat, format)
+	}
+}
+
+func (e *encoder[T]) write(v *T) error {
+	e.n++
+	if e.csv != nil {
+		row := e.codec.toRow(v)
+		for i, cell := range row {
+			row[i] = csvEscape(cell)
+		}
+		return e.csv.Write(row)
+	}
+	var buf bytes.Buffer
+	if e.n > 1 {
+		buf.WriteString(",")
+	}
+	buf.WriteString("\n")
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // details are hashed byte for byte
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	buf.Truncate(buf.Len() - 1) // Encode's newline
+	_, err := e.w.Write(buf.Bytes())
+	return err
+}
+
+func (e *encoder[T]) close() error {
+	if e.csv != nil {
+		e.csv.Flush()
+		return e.csv.Error()
+	}
+	_, err := io.WriteString(e.w, "\n]\n")
+	return err
+}
+
+func csvEscape(cell string) string {
+	if cell != "" && strings.ContainsRune("=+-@\t\r'", rune(cell[0])) {
+		return "'" + cell
+	}
+	return cell
+}
+
+func csvUnescape(cell string) string {
+	return strings.TrimPrefix(cell, "'")
+}
+
+func decode[T any](r io.Reader, format Format, c codec[T]) ([]T, error) {
+	switch format {
+	case FormatJSON:
+		var out []T
+		dec := json.NewDecoder(r)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	case FormatCSV:
+		cr := csv.NewReader(r)
+		cr.FieldsPerRecord = len(c.header)
+		header, err := cr.Read()
+		if err != nil {
+			return nil, fmt.Errorf("failed to read header: %w", err)
+		}
+		for i, h := range header {
+			if h != c.header[i] {
+				return nil, fmt.Errorf("column %d is %q, expected %q", i+1, h, c.header[i])
+			}
+		}
+		out := []T{}
+		for line := 2; ; line++ {
+			row, err := cr.Read()
+			if err == io.EOF {
+				return out, nil
+			} else if err != nil {
+				return nil, err
+			}
+			for i := range row {
+				row[i] = csvUnescape(row[i])
+			}
+			v, err := c.fromRow(row)
+			if err != nil {
+				return nil, fmt.Errorf("row %d: %w", line, err)
+			}
+			out = append(out, v)
+		}
+	default:
+		return nil, fmt.Errorf("%w %q", ErrUnknownFormat, format)
+	}
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t.UTC(), err
+}
+
+var entryCodec = codec[Entry]{
+	header: []string{"seq", "time", "actor", "action", "network", "staff", "login", "portal", "contact", "request", "details", "prev_hash", "hash"},
+	toRow: func(e *Entry) []string {
+		return []string{strconv.FormatInt(e.Seq, 10), formatTime(e.Time), e.Actor, string(e.Action), e.Network,
+			string(e.Staff), string(e.Login), string(e.Portal), e.Contact, e.Request, string(e.Details), e.PrevHash, e.Hash}
+	},
+	fromRow: func(row []string) (e Entry, err error) {
+		if e.Seq, err = strconv.ParseInt(row[0], 10, 64); err != nil {
+			return e, fmt.Errorf("seq: %w", err)
+		}
+		if e.Time, err = parseTime(row[1]); err != nil {
+			return e, fmt.Errorf("time: %w", err)
+		}
+		e.Actor, e.Action, e.Network = row[2], Action(row[3]), row[4]
+		e.Staff, e.Login, e.Portal = id.UserID(row[5]), networkid.UserLoginID(row[6]), networkid.PortalID(row[7])
+		e.Contact, e.Request, e.Details = row[8], row[9], json.RawMessage(row[10])
+		e.PrevHash, e.Hash = row[11], row[12]
+		return e, nil
+	},
+}
+
+// WriteEntries writes entries in format.
+func WriteEntries(w io.Writer, format Format, entries []Entry) error {
+	enc, err := newEncoder(w, format, entryCodec)
+	if err != nil {
+		return fmt.Errorf("failed to write audit entries: %w", err)
+	}
+	for i := range entries {
+		if err = enc.write(&entries[i]); err != nil {
+			return fmt.Errorf("failed to write audit entries: %w", err)
+		}
+	}
+	return enc.close()
+}
+
+// ParseEntries reads entries written by WriteEntries or Log.Export.
+func ParseEntries(r io.Reader, format Format) ([]Entry, error) {
+	out, err := decode(r, format, entryCodec)
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse audit entries: %w", err)
+	}
+	return out, nil
+}
+
+// Export writes the entries that f selects (f.Limit ignored), oldest first,
+// streaming from the database. An unfiltered export verifies on its own
+// with VerifyEntries.
+func (l *Log) Export(ctx context.Context, w io.Writer, format Format, f Filter) error {
+	enc, err := newEncoder(w, format, entryCodec)
+	if err != nil {
+		return fmt.Errorf("failed to export audit log: %w", err)
+	}
+	f.Limit = 0
+	q, args := f.query()
+	err = l.snapshot(ctx, func(ctx context.Context) error {
+		return l.entries.QueryManyIter(ctx, q, args...).Iter(func(e *Entry) (bool, error) {
+			return true, enc.write(e)
+		})
+	})
+	if err == nil {
+		err = enc.close()
+	}
+	if err != nil {
+		return fmt.Errorf("failed to export audit log: %w", err)
+	}
+	return nil
+}
+
+var contactCodec = codec[Contact]{
+	header: []string{"network", "remote_id", "phone", "username", "display_names", "first_seen", "last_seen", "messages_in", "messages_out", "media_in", "media_out", "links"},
+	toRow: func(c *Contact) []string {
+		names, _ := json.Marshal(nonNil(c.DisplayNames))
+		links, _ := json.Marshal(nonNil(c.Links))
+		return []string{c.Network, c.RemoteID, c.Phone, c.Username, string(names), formatTime(c.FirstSeen), formatTime(c.LastSeen),
+			strconv.FormatInt(c.MessagesIn, 10), strconv.FormatInt(c.MessagesOut, 10),
+			strconv.FormatInt(c.MediaIn, 10), strconv.FormatInt(c.MediaOut, 10), string(links)}
+	},
+	fromRow: func(row []string) (c Contact, err error) {
+		c.Network, c.RemoteID, c.Phone, c.Username = row[0], row[1], row[2], row[3]
+		if err = json.Unmarshal([]byte(row[4]), &c.DisplayNames); err != nil {
+			return c, fmt.Errorf("display_names: %w", err)
+		}
+		if c.FirstSeen, err = parseTime(row[5]); err != nil {
+			return c, fmt.Errorf("first_seen: %w", err)
+		}
+		if c.LastSeen, err = parseTime(row[6]); err != nil {
+			return c, fmt.Errorf("last_seen: %w", err)
+		}
+		for i, col := range []struct {
+			name string
+			dst  *int64
+		}{{"messages_in", &c.MessagesIn}, {"messages_out", &c.MessagesOut}, {"media_in", &c.MediaIn}, {"media_out", &c.MediaOut}} {
+			if *col.dst, err = strconv.ParseInt(row[7+i], 10, 64); err != nil {
+				return c, fmt.Errorf("%s: %w", col.name, err)
+			}
+		}
+		if err = json.Unmarshal([]byte(row[11]), &c.Links); err != nil {
+			return c, fmt.Errorf("links: %w", err)
+		}
+		return c, nil
+	},
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// WriteContacts writes contacts in format.
+func WriteContacts(w io.Writer, format Format, contacts []Contact) error {
+	enc, err := newEncoder(w, format, contactCodec)
+	if err != nil {
+		return fmt.Errorf("failed to write contacts: %w", err)
+	}
+	for i := range contacts {
+		c := contacts[i]
+		c.DisplayNames, c.Links = nonNil(c.DisplayNames), nonNil(c.Links)
+		if err = enc.write(&c); err != nil {
+			return fmt.Errorf("failed to write contacts: %w", err)
+		}
+	}
+	return enc.close()
+}
+
+// ParseContacts reads contacts written by WriteContacts or Registry.Export.
+func ParseContacts(r io.Reader, format Format) ([]Contact, error) {
+	out, err := decode(r, format, contactCodec)
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse contacts: %w", err)
+	}
+	return out, nil
+}
+
+// Export writes the contacts that f selects (all of them, f.Limit and
+// f.Offset ignored) with their links.
+func (r *Registry) Export(ctx context.Context, w io.Writer, format Format, f ContactFilter) error {
+	f.Limit, f.Offset = 0, 0
+	if _, err := ParseFormat(string(format)); err != nil {
+		return fmt.Errorf("failed to export contacts: %w", err)
+	}
+	contacts, err := r.List(ctx, f)
+	if err != nil {
+		return fmt.Errorf("failed to export contacts: %w", err)
+	}
+	return WriteContacts(w, format, contacts)
+}
