@@ -1,0 +1,172 @@
+package wasim
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"go.mau.fi/whatsmeow/types"
+)
+
+// ControlHandler serves a small JSON API to drive the simulator from outside
+// the process (demo stack, manual testing):
+//
+//	GET  /accounts                                  list accounts
+//	POST /accounts      {"phone","name"}            create an account
+//	POST /send          {"from","to","text"}        send a text (to: phone or group JID) → {"id"}
+//	POST /scan          {"phone","qr"}              scan a client's QR code
+//	POST /pairing-code  {"phone","code"}            enter a client's pairing code
+//	POST /groups        {"owner","name","topic","participants"} → {"jid"}
+//	POST /unpair        {"phone"}                   log out all linked devices
+//	GET  /messages                                  messages simulated phones received
+//	GET  /root-key                                  {"public_key": hex}
+func (s *Server) ControlHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /accounts", func(w http.ResponseWriter, r *http.Request) {
+		type device struct {
+			JID    string `json:"jid"`
+			Online bool   `json:"online"`
+		}
+		type account struct {
+			Phone    string   `json:"phone"`
+			PushName string   `json:"push_name"`
+			JID      string   `json:"jid"`
+			LID      string   `json:"lid"`
+			Devices  []device `json:"devices"`
+		}
+		accs := s.Accounts()
+		out := make([]account, 0, len(accs))
+		s.mu.Lock()
+		for _, a := range accs {
+			acc := account{Phone: a.Phone, PushName: a.PushName, JID: a.JID.String(), LID: a.LID.String(), Devices: []device{}}
+			for id, d := range a.devices {
+				acc.Devices = append(acc.Devices, device{JID: a.deviceJID(id).String(), Online: d.conn != nil && d.conn.ready})
+			}
+			out = append(out, acc)
+		}
+		s.mu.Unlock()
+		slices.SortFunc(out, func(a, b account) int { return strings.Compare(a.Phone, b.Phone) })
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("POST /accounts", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Phone, Name string }
+		if !readJSON(w, r, &req) {
+			return
+		}
+		acc, err := s.CreateAccount(req.Phone, req.Name)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]string{"phone": acc.Phone, "jid": acc.JID.String(), "lid": acc.LID.String()})
+	})
+	mux.HandleFunc("POST /send", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ From, To, Text string }
+		if !readJSON(w, r, &req) {
+			return
+		}
+		var id string
+		var err error
+		if strings.HasSuffix(req.To, "@"+types.GroupServer) {
+			id, err = s.SendGroupText(r.Context(), req.From, req.To, req.Text, nil)
+		} else {
+			id, err = s.SendText(r.Context(), req.From, req.To, req.Text)
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"id": id})
+	})
+	mux.HandleFunc("POST /scan", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Phone, QR string }
+		if readJSON(w, r, &req) {
+			writeResult(w, s.ScanQR(r.Context(), req.Phone, req.QR))
+		}
+	})
+	mux.HandleFunc("POST /pairing-code", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Phone, Code string }
+		if readJSON(w, r, &req) {
+			writeResult(w, s.EnterPairingCode(r.Context(), req.Phone, req.Code))
+		}
+	})
+	mux.HandleFunc("POST /groups", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Owner, Name, Topic string
+			Participants       []string
+		}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		jid, err := s.CreateGroup(r.Context(), req.Owner, req.Name, req.Topic, req.Participants)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]string{"jid": jid})
+	})
+	mux.HandleFunc("POST /unpair", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Phone string }
+		if readJSON(w, r, &req) {
+			writeResult(w, s.Unpair(r.Context(), req.Phone))
+		}
+	})
+	mux.HandleFunc("GET /messages", func(w http.ResponseWriter, r *http.Request) {
+		type message struct {
+			ID        string    `json:"id"`
+			From      string    `json:"from"`
+			To        string    `json:"to"`
+			Text      string    `json:"text"`
+			Timestamp time.Time `json:"timestamp"`
+		}
+		msgs := s.Messages()
+		out := make([]message, len(msgs))
+		for i, m := range msgs {
+			out[i] = message{ID: m.ID, From: m.From, To: m.To, Text: m.Text(), Timestamp: m.Timestamp}
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /root-key", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"public_key": RootPublicKeyHex(s.cfg.RootSeed)})
+	})
+	return mux
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON: " + err.Error()})
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeResult(w http.ResponseWriter, err error) {
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrNoAccount), errors.Is(err, ErrNoGroup), errors.Is(err, ErrUnknownQR),
+		errors.Is(err, ErrNoPairing), errors.Is(err, ErrNoSuchMessage):
+		status = http.StatusNotFound
+	case errors.Is(err, ErrAccountExists):
+		status = http.StatusConflict
+	case errors.Is(err, ErrWrongCode), errors.Is(err, ErrNotInGroup), errors.Is(err, ErrNoDevice):
+		status = http.StatusUnprocessableEntity
+	}
+	writeJSON(w, status, map[string]string{"error": err.Error()})
+}

@@ -1,0 +1,75 @@
+package wasim_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"go.mau.fi/whatsmeow/types/events"
+
+	"github.com/passerelle/passerelle/simulator/whatsapp/memstore"
+)
+
+func TestControlHandler(t *testing.T) {
+	srv := startServer(t)
+	hs := httptest.NewServer(srv.ControlHandler())
+	t.Cleanup(hs.Close)
+	post := func(path string, body any) *http.Response {
+		t.Helper()
+		raw, _ := json.Marshal(body)
+		resp, err := http.Post(hs.URL+path, "application/json", bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = resp.Body.Close() })
+		return resp
+	}
+	for _, acc := range []map[string]string{{"phone": "+15550030001", "name": "Alice"}, {"phone": "+15550030002", "name": "Bob"}} {
+		if resp := post("/accounts", acc); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create account: %s", resp.Status)
+		}
+	}
+	if resp := post("/accounts", map[string]string{"phone": "15550030001"}); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("duplicate account: %s", resp.Status)
+	}
+
+	// Link a client through /scan, then message it through /send.
+	ms := memstore.New(nil)
+	c := newClient(t, srv, ms, ms.NewDevice())
+	if err := c.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	qr := waitEvent[*events.QR](t, c, nil)
+	if resp := post("/scan", map[string]string{"phone": "15550030001", "qr": qr.Codes[0]}); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("scan: %s", resp.Status)
+	}
+	waitEvent[*events.Connected](t, c, nil)
+	resp := post("/send", map[string]string{"from": "15550030002", "to": "15550030001", "text": "via HTTP"})
+	var sent struct{ ID string }
+	if err := json.NewDecoder(resp.Body).Decode(&sent); err != nil || sent.ID == "" {
+		t.Fatalf("send: %s %v", resp.Status, err)
+	}
+	evt := waitEvent[*events.Message](t, c, nil)
+	if evt.Info.ID != sent.ID || evt.Message.GetConversation() != "via HTTP" {
+		t.Fatalf("got %s %q", evt.Info.ID, evt.Message.GetConversation())
+	}
+	waitDelivered(t, srv, sent.ID)
+
+	get, err := http.Get(hs.URL + "/accounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer get.Body.Close()
+	var accounts []struct {
+		Phone   string
+		Devices []struct{ Online bool }
+	}
+	if err = json.NewDecoder(get.Body).Decode(&accounts); err != nil {
+		t.Fatal(err)
+	}
+	if len(accounts) != 2 || accounts[0].Phone != "15550030001" || len(accounts[0].Devices) != 1 || !accounts[0].Devices[0].Online {
+		t.Fatalf("accounts: %+v", accounts)
+	}
+}

@@ -1,0 +1,49 @@
+// Package wasim is an in-process fake WhatsApp server for tests and the
+// local demo stack.
+//
+// An unmodified whatsmeow client connects to it over a real websocket on
+// 127.0.0.1 and speaks the real protocol: the Noise XX handshake with a
+// certificate chain signed by the simulator's root key, binary XML stanzas,
+// QR and pairing-code linking with signed ADV device identities, prekey
+// upload and fetch, usync, Signal sessions (pkmsg, msg) and sender keys
+// (skmsg) through go.mau.fi/libsignal, receipts, retry receipts and the
+// stream errors of logout, unpairing and replaced sessions.
+//
+// # Pointing a client at the simulator
+//
+// whatsmeow hard-codes the server URL and root key. A client is routed to the
+// simulator with RouteClient (or the HTTP client of ClientHTTP, for a process
+// that builds its own whatsmeow client), and must trust the simulator's root
+// key: UseRootPublicKey(RootPublicKeyFromSeed(seed)), before any client
+// connects. The root key is derived from a seed, so a gateway running as a
+// separate process can be configured with the same seed, or with
+// RootPublicKeyHex(seed) and ParseRootPublicKey.
+//
+// # Accounts and devices
+//
+// An Account is a simulated WhatsApp user: its phone (device 0) is simulated,
+// with real Signal state held by the server in an in-memory whatsmeow store
+// (package memstore). Devices linked through ScanQR or EnterPairingCode are
+// the real clients (device 2, 3, … of the account). Every account has a
+// phone-number JID and a LID; simulated phones keep their Signal sessions
+// under the LID addresses of the devices.
+//
+// # Message IDs
+//
+// A message ID is chosen by its sender, as on WhatsApp. For messages sent by
+// a simulated phone (SendText, SendGroupText, SendMessage,
+// SendUndecryptable), the simulator makes one with NewMessageID and returns
+// it: the client sees it as events.Message Info.ID, and its receipts (and
+// retry receipts) carry it. For messages sent by a client, the ID is the one
+// whatsmeow chose (SendResponse.ID) and Message.ID (WaitMessage) is that ID.
+// The same ID stands for the message in every chat member's view; with the
+// chat and the sender it identifies a message.
+//
+// # What is recorded
+//
+// Messages that reach a simulated phone are decrypted and recorded
+// (WaitMessage, Messages): direct messages once per recipient, group messages
+// once per group. Receipts clients send are recorded (WaitReceipt, Receipts);
+// retry receipts for messages of simulated phones are answered by
+// re-encrypting the message.
+package wasim

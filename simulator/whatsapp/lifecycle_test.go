@@ -1,0 +1,112 @@
+package wasim_test
+
+import (
+	"testing"
+
+	"go.mau.fi/whatsmeow/types/events"
+
+	"github.com/passerelle/passerelle/simulator/whatsapp/memstore"
+)
+
+func TestOfflineDelivery(t *testing.T) {
+	srv := startServer(t)
+	alice := mustAccount(t, srv, "15550020001", "Alice")
+	bob := mustAccount(t, srv, "15550020002", "Bob")
+	c := pair(t, srv, alice.Phone)
+	ms := c.store
+	c.Disconnect()
+
+	id, err := srv.SendText(ctxT(t), bob.Phone, alice.Phone, "while you were away")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := newClient(t, srv, ms, ms.Load())
+	if err = c2.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	evt := waitEvent[*events.Message](t, c2, nil)
+	if evt.Info.ID != id || evt.Message.GetConversation() != "while you were away" {
+		t.Fatalf("got %s %q", evt.Info.ID, evt.Message.GetConversation())
+	}
+	waitEvent[*events.OfflineSyncCompleted](t, c2, nil)
+	waitDelivered(t, srv, id)
+}
+
+func TestLogout(t *testing.T) {
+	srv := startServer(t)
+	alice := mustAccount(t, srv, "15550020003", "Alice")
+	c := pair(t, srv, alice.Phone)
+	stale := c.store.Load() // what a copy of the database would still hold
+
+	if err := c.Logout(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(alice.Devices()); n != 0 {
+		t.Fatalf("server still has %d devices after logout", n)
+	}
+	if c.store.Load() != nil {
+		t.Fatal("client store still holds the device after logout")
+	}
+	// Logging in again with the removed device's keys is refused.
+	ms := memstore.New(nil)
+	c2 := newClient(t, srv, ms, ms.NewDevice())
+	c2.Store.ID, c2.Store.NoiseKey, c2.Store.IdentityKey = stale.ID, stale.NoiseKey, stale.IdentityKey
+	if err := c2.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	lo := waitEvent[*events.LoggedOut](t, c2, nil)
+	if !lo.OnConnect {
+		t.Fatalf("LoggedOut %+v, want OnConnect", lo)
+	}
+}
+
+func TestUnpairFromPhone(t *testing.T) {
+	srv := startServer(t)
+	alice := mustAccount(t, srv, "15550020004", "Alice")
+	c := pair(t, srv, alice.Phone)
+	if err := srv.Unpair(ctxT(t), alice.Phone); err != nil {
+		t.Fatal(err)
+	}
+	lo := waitEvent[*events.LoggedOut](t, c, nil)
+	if lo.OnConnect {
+		t.Fatalf("LoggedOut %+v, want a live logout", lo)
+	}
+	if n := len(alice.Devices()); n != 0 {
+		t.Fatalf("%d devices left", n)
+	}
+}
+
+func TestStreamReplaced(t *testing.T) {
+	srv := startServer(t)
+	alice := mustAccount(t, srv, "15550020005", "Alice")
+	c := pair(t, srv, alice.Phone)
+	if err := srv.ReplaceStream(alice.Phone); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent[*events.StreamReplaced](t, c, nil)
+}
+
+func TestUndecryptableAndRetry(t *testing.T) {
+	srv := startServer(t)
+	alice := mustAccount(t, srv, "15550020006", "Alice")
+	bob := mustAccount(t, srv, "15550020007", "Bob")
+	c := pair(t, srv, alice.Phone)
+	ctx := ctxT(t)
+
+	// Before and after a session exists.
+	for _, text := range []string{"retried before any session", "retried in a session"} {
+		id, err := srv.SendUndecryptable(ctx, bob.Phone, alice.Phone, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		und := waitEvent[*events.UndecryptableMessage](t, c, nil)
+		if und.Info.ID != id || und.Info.Sender.User != bob.Phone {
+			t.Fatalf("undecryptable %+v", und.Info)
+		}
+		evt := waitEvent[*events.Message](t, c, nil)
+		if evt.Info.ID != id || evt.Message.GetConversation() != text || evt.RetryCount != 1 {
+			t.Fatalf("after retry: %s %q retry %d", evt.Info.ID, evt.Message.GetConversation(), evt.RetryCount)
+		}
+		waitDelivered(t, srv, id)
+	}
+}

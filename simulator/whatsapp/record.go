@@ -1,0 +1,153 @@
+package wasim
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+)
+
+// Message is a message a simulated phone received and decrypted, from a
+// linked client or from another simulated account.
+type Message struct {
+	ID        string    // WhatsApp message ID, as chosen by the sender
+	From      string    // sender's phone number
+	To        string    // recipient's phone number, or the group JID ("…@g.us")
+	Group     bool      // To is a group
+	Timestamp time.Time // server time
+	Message   *waE2E.Message
+}
+
+// Text returns the message's text: conversation or extended text.
+func (m Message) Text() string {
+	if t := m.Message.GetConversation(); t != "" {
+		return t
+	}
+	return m.Message.GetExtendedTextMessage().GetText()
+}
+
+// Mentions returns the JIDs mentioned in an extended text message.
+func (m Message) Mentions() []string {
+	return m.Message.GetExtendedTextMessage().GetContextInfo().GetMentionedJID()
+}
+
+// Receipt is a receipt a linked client sent.
+type Receipt struct {
+	From        string            // phone number of the client's account
+	Chat        string            // the contact's phone number, or the group JID
+	Participant string            // in groups, the phone number of the message's sender
+	Type        types.ReceiptType // "" for delivery, "read", "retry", …
+	IDs         []string
+	Timestamp   time.Time
+}
+
+type recorder struct {
+	mu       sync.Mutex
+	changed  chan struct{}
+	messages []Message
+	taken    []bool
+	receipts []Receipt
+}
+
+func (r *recorder) init() { r.changed = make(chan struct{}) }
+
+func (r *recorder) notifyLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+func (r *recorder) addMessage(m Message) {
+	r.mu.Lock()
+	r.messages = append(r.messages, m)
+	r.taken = append(r.taken, false)
+	r.notifyLocked()
+	r.mu.Unlock()
+}
+
+func (r *recorder) addReceipt(rc Receipt) {
+	r.mu.Lock()
+	r.receipts = append(r.receipts, rc)
+	r.notifyLocked()
+	r.mu.Unlock()
+}
+
+// wait calls check under the lock until it returns true or ctx ends.
+func (r *recorder) wait(ctx context.Context, check func() bool) error {
+	for {
+		r.mu.Lock()
+		ok := check()
+		ch := r.changed
+		r.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func matchAddr(want, got string) bool {
+	if want == "" {
+		return true
+	}
+	if strings.HasSuffix(want, "@"+types.GroupServer) {
+		return want == got
+	}
+	return normalizePhone(want) == normalizePhone(got)
+}
+
+// WaitMessage waits for a message from phone from to to (a phone number or a
+// group JID; "" matches anything) for which pred (nil: any) returns true.
+// It returns the oldest such message that no earlier WaitMessage call
+// returned, so waiting twice for "hello" needs two "hello"s.
+func (s *Server) WaitMessage(ctx context.Context, from, to string, pred func(Message) bool) (Message, error) {
+	var found Message
+	err := s.rec.wait(ctx, func() bool {
+		for i, m := range s.rec.messages {
+			if !s.rec.taken[i] && matchAddr(from, m.From) && matchAddr(to, m.To) && (pred == nil || pred(m)) {
+				s.rec.taken[i] = true
+				found = m
+				return true
+			}
+		}
+		return false
+	})
+	return found, err
+}
+
+// Messages returns every message simulated phones have received so far.
+func (s *Server) Messages() []Message {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	return slices.Clone(s.rec.messages)
+}
+
+// WaitReceipt waits for a receipt sent by a client for which pred returns
+// true (receipts are not consumed).
+func (s *Server) WaitReceipt(ctx context.Context, pred func(Receipt) bool) (Receipt, error) {
+	var found Receipt
+	err := s.rec.wait(ctx, func() bool {
+		for _, rc := range s.rec.receipts {
+			if pred == nil || pred(rc) {
+				found = rc
+				return true
+			}
+		}
+		return false
+	})
+	return found, err
+}
+
+// Receipts returns every receipt clients have sent so far.
+func (s *Server) Receipts() []Receipt {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	return slices.Clone(s.rec.receipts)
+}

@@ -1,0 +1,201 @@
+package wasim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/rs/zerolog"
+
+	waBinary "go.mau.fi/whatsmeow/binary"
+	"go.mau.fi/whatsmeow/types"
+)
+
+// Errors returned by the simulator's control methods.
+var (
+	ErrNoAccount       = errors.New("no such account")
+	ErrAccountExists   = errors.New("account already exists")
+	ErrUnknownQR       = errors.New("QR code is not pending on this server")
+	ErrNoPairing       = errors.New("no pairing code request pending for this phone")
+	ErrWrongCode       = errors.New("wrong pairing code")
+	ErrNoGroup         = errors.New("no such group")
+	ErrNotInGroup      = errors.New("account is not a member of the group")
+	ErrNoDevice        = errors.New("account has no linked device")
+	ErrNoSuchMessage   = errors.New("no such message")
+	ErrServerClosed    = errors.New("simulator is closed")
+	ErrPairingRejected = errors.New("client rejected the pairing")
+)
+
+// Config configures a Server.
+type Config struct {
+	// Addr is the TCP address to listen on; "127.0.0.1:0" when empty.
+	Addr string
+	// RootSeed seeds the certificate chain (DefaultRootSeed when empty).
+	// Clients must trust RootPublicKeyFromSeed(RootSeed).
+	RootSeed string
+	// Log receives the simulator's logs; nothing is logged when nil.
+	Log *zerolog.Logger
+	// StreamErrorCloseDelay is how long the server keeps a socket open after
+	// sending a fatal stream error (device removed, replaced); 1s when zero.
+	StreamErrorCloseDelay time.Duration
+}
+
+// Server is an in-process fake WhatsApp server. Create it with Start.
+type Server struct {
+	cfg   Config
+	log   zerolog.Logger
+	certs *certChain
+	ln    net.Listener
+	hsrv  *http.Server
+	ctx   context.Context
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+
+	mu        sync.Mutex
+	accounts  map[string]*Account // by phone
+	byLID     map[string]*Account // by LID user
+	conns     map[*conn]struct{}
+	qrRefs    map[string]*conn
+	codePairs map[string]*codePairing // by phone
+	groups    map[string]*Group       // by group JID user
+	nextLID   uint64
+	nextGroup uint64
+
+	rec recorder
+}
+
+// Start listens and serves until Close.
+func Start(cfg Config) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.StreamErrorCloseDelay == 0 {
+		cfg.StreamErrorCloseDelay = time.Second
+	}
+	log := zerolog.Nop()
+	if cfg.Log != nil {
+		log = *cfg.Log
+	}
+	certs, err := newCertChain(cfg.RootSeed)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("failed to listen on %s: %w", cfg.Addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:       cfg,
+		log:       log,
+		certs:     certs,
+		ln:        ln,
+		ctx:       ctx,
+		stop:      cancel,
+		accounts:  map[string]*Account{},
+		byLID:     map[string]*Account{},
+		conns:     map[*conn]struct{}{},
+		qrRefs:    map[string]*conn{},
+		codePairs: map[string]*codePairing{},
+		groups:    map[string]*Group{},
+		nextLID:   100000000000001,
+		nextGroup: 120363000000000001,
+	}
+	s.rec.init()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws/chat", s.serveWebsocket)
+	s.hsrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_ = s.hsrv.Serve(ln)
+	}()
+	return s, nil
+}
+
+// Addr is the host:port the server listens on; give it to ClientHTTP.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// RootPublicKey is the key clients must trust (see UseRootPublicKey).
+func (s *Server) RootPublicKey() [32]byte { return RootPublicKeyFromSeed(s.cfg.RootSeed) }
+
+// Close disconnects every client and stops the server.
+func (s *Server) Close() error {
+	s.stop()
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.hsrv.Shutdown(ctx)
+	s.wg.Wait()
+	return err
+}
+
+func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		s.log.Debug().Err(err).Msg("Websocket upgrade failed")
+		return
+	}
+	ws.SetReadLimit(1 << 24)
+	c := newConn(s, ws)
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	c.run()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.detach(c)
+}
+
+// pushToDevice sends node to a linked device now, or queues it until the
+// device next logs in.
+func (s *Server) pushToDevice(dev *companion, node waBinary.Node) {
+	s.mu.Lock()
+	c := dev.conn
+	if c == nil || !c.ready {
+		dev.pending = append(dev.pending, node)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	if err := c.send(node); err != nil {
+		s.mu.Lock()
+		dev.pending = append(dev.pending, node)
+		s.mu.Unlock()
+	}
+}
+
+// detach forgets a closed connection.
+func (s *Server) detach(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ref, rc := range s.qrRefs {
+		if rc == c {
+			delete(s.qrRefs, ref)
+		}
+	}
+	for phone, cp := range s.codePairs {
+		if cp.conn == c {
+			delete(s.codePairs, phone)
+		}
+	}
+	if c.device != nil && c.device.conn == c {
+		c.device.conn = nil
+	}
+}
+
+func serverJID() types.JID { return types.ServerJID }
