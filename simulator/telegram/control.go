@@ -1,0 +1,218 @@
+package tgsim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gotd/td/tgerr"
+)
+
+// ControlHandler returns a small HTTP API for driving the simulator from
+// outside the process (demo stack). It only answers loopback clients.
+//
+//	GET  /accounts                      accounts, with online sessions, authorizations and last login code
+//	POST /send      {"from","to","text"} a user sends a private message; from/to are an ID (number),
+//	                                     a phone ("+15550002") or "@username"
+//	GET  /messages?a=&b=                 the history between a and b as a sees it
+//	GET  /code?phone=                    the last login code issued for a phone
+//	POST /qr/accept {"account","token"}  account's phone scans a QR code; token is the
+//	                                     tg://login?token=... URL or the base64url token
+func (s *Server) ControlHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /accounts", s.httpAccounts)
+	mux.HandleFunc("POST /send", s.httpSend)
+	mux.HandleFunc("GET /messages", s.httpMessages)
+	mux.HandleFunc("GET /code", s.httpCode)
+	mux.HandleFunc("POST /qr/accept", s.httpAcceptQR)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			httpError(w, http.StatusForbidden, errors.New("loopback clients only"))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+type accountJSON struct {
+	ID             int64  `json:"id"`
+	Phone          string `json:"phone"`
+	FirstName      string `json:"first_name"`
+	LastName       string `json:"last_name,omitempty"`
+	Username       string `json:"username,omitempty"`
+	AccessHash     int64  `json:"access_hash"`
+	Sessions       int    `json:"sessions"`
+	Authorizations int    `json:"authorizations"`
+	LastCode       string `json:"last_code,omitempty"`
+}
+
+type messageJSON struct {
+	ID          int       `json:"id"`
+	SenderMsgID int       `json:"sender_msg_id"`
+	From        int64     `json:"from"`
+	To          int64     `json:"to"`
+	Text        string    `json:"text"`
+	Date        time.Time `json:"date"`
+}
+
+func toMessageJSON(m Message) messageJSON {
+	return messageJSON{ID: m.ID, SenderMsgID: m.SenderMsgID, From: m.From, To: m.To, Text: m.Text, Date: m.Date}
+}
+
+func (s *Server) httpAccounts(w http.ResponseWriter, _ *http.Request) {
+	accs := s.Accounts()
+	out := make([]accountJSON, 0, len(accs))
+	for _, a := range accs {
+		code, _ := s.LastCode(a.Phone)
+		out = append(out, accountJSON{
+			ID: a.ID, Phone: "+" + a.Phone, FirstName: a.FirstName, LastName: a.LastName,
+			Username: a.Username, AccessHash: a.AccessHash,
+			Sessions: s.Sessions(a.ID), Authorizations: s.Authorizations(a.ID), LastCode: code,
+		})
+	}
+	httpJSON(w, http.StatusOK, out)
+}
+
+// resolveRef finds an account from a JSON number (ID) or string (phone,
+// "@username", or a decimal ID).
+func (s *Server) resolveRef(raw json.RawMessage) (int64, error) {
+	var id int64
+	if err := json.Unmarshal(raw, &id); err == nil {
+		if _, ok := s.Account(id); ok {
+			return id, nil
+		}
+		return 0, fmt.Errorf("%w: %d", ErrNoAccount, id)
+	}
+	var str string
+	if err := json.Unmarshal(raw, &str); err != nil {
+		return 0, fmt.Errorf("account reference must be a number or a string: %s", raw)
+	}
+	if name, ok := strings.CutPrefix(str, "@"); ok {
+		for _, a := range s.Accounts() {
+			if strings.EqualFold(a.Username, name) {
+				return a.ID, nil
+			}
+		}
+		return 0, fmt.Errorf("%w: %s", ErrNoAccount, str)
+	}
+	if a, ok := s.AccountByPhone(str); ok {
+		return a.ID, nil
+	}
+	if id, err := strconv.ParseInt(str, 10, 64); err == nil {
+		if _, ok := s.Account(id); ok {
+			return id, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: %s", ErrNoAccount, str)
+}
+
+func (s *Server) httpSend(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		From json.RawMessage `json:"from"`
+		To   json.RawMessage `json:"to"`
+		Text string          `json:"text"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	from, err := s.resolveRef(req.From)
+	if err != nil {
+		httpError(w, http.StatusNotFound, err)
+		return
+	}
+	to, err := s.resolveRef(req.To)
+	if err != nil {
+		httpError(w, http.StatusNotFound, err)
+		return
+	}
+	if strings.TrimSpace(req.Text) == "" {
+		httpError(w, http.StatusBadRequest, errors.New("text is empty"))
+		return
+	}
+	m, err := s.SendMessage(from, to, req.Text, nil)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err)
+		return
+	}
+	httpJSON(w, http.StatusOK, toMessageJSON(m))
+}
+
+func (s *Server) httpMessages(w http.ResponseWriter, r *http.Request) {
+	a, err := s.resolveRef(queryRef(r, "a"))
+	if err != nil {
+		httpError(w, http.StatusNotFound, err)
+		return
+	}
+	b, err := s.resolveRef(queryRef(r, "b"))
+	if err != nil {
+		httpError(w, http.StatusNotFound, err)
+		return
+	}
+	msgs := s.Messages(a, b)
+	out := make([]messageJSON, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, toMessageJSON(m))
+	}
+	httpJSON(w, http.StatusOK, out)
+}
+
+func queryRef(r *http.Request, key string) json.RawMessage {
+	raw, _ := json.Marshal(r.URL.Query().Get(key))
+	return raw
+}
+
+func (s *Server) httpCode(w http.ResponseWriter, r *http.Request) {
+	code, ok := s.LastCode(r.URL.Query().Get("phone"))
+	if !ok {
+		httpError(w, http.StatusNotFound, errors.New("no code issued for this phone"))
+		return
+	}
+	httpJSON(w, http.StatusOK, map[string]string{"code": code})
+}
+
+func (s *Server) httpAcceptQR(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Account json.RawMessage `json:"account"`
+		Token   string          `json:"token"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	id, err := s.resolveRef(req.Account)
+	if err != nil {
+		httpError(w, http.StatusNotFound, err)
+		return
+	}
+	token, err := ParseQRToken(req.Token)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	if err := s.AcceptQR(r.Context(), id, token); err != nil {
+		status := http.StatusInternalServerError
+		if _, ok := tgerr.As(err); ok {
+			status = http.StatusConflict
+		}
+		httpError(w, status, err)
+		return
+	}
+	httpJSON(w, http.StatusOK, map[string]bool{"accepted": true})
+}
+
+func httpJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func httpError(w http.ResponseWriter, status int, err error) {
+	httpJSON(w, status, map[string]string{"error": err.Error()})
+}

@@ -1,0 +1,452 @@
+package tgsim
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
+)
+
+var (
+	errUserIDInvalid   = tgerr.New(400, "USER_ID_INVALID")
+	errPeerIDInvalid   = tgerr.New(400, "PEER_ID_INVALID")
+	errMessageEmpty    = tgerr.New(400, "MESSAGE_EMPTY")
+	errMessageTooLong  = tgerr.New(400, "MESSAGE_TOO_LONG")
+	errPhoneNotUsed    = tgerr.New(400, "PHONE_NOT_OCCUPIED")
+	errUsernameNotUsed = tgerr.New(400, "USERNAME_NOT_OCCUPIED")
+)
+
+const (
+	maxMessageLength = 4096
+	differenceLimit  = 1000
+)
+
+func (s *Server) newDispatcher() *tg.ServerDispatcher {
+	d := tg.NewServerDispatcher(s.unknownMethod)
+	d.OnHelpGetConfig(s.helpGetConfig)
+	d.OnHelpGetNearestDC(s.helpGetNearestDC)
+
+	d.OnAuthSendCode(s.authSendCode)
+	d.OnAuthSignIn(s.authSignIn)
+	d.OnAccountGetPassword(s.accountGetPassword)
+	d.OnAuthCheckPassword(s.authCheckPassword)
+	d.OnAuthLogOut(s.authLogOut)
+	d.OnAuthExportLoginToken(s.authExportLoginToken)
+	d.OnAuthAcceptLoginToken(s.authAcceptLoginToken)
+
+	d.OnUsersGetUsers(s.usersGetUsers)
+	d.OnUsersGetFullUser(s.usersGetFullUser)
+	d.OnContactsGetContacts(s.contactsGetContacts)
+	d.OnContactsImportContacts(s.contactsImportContacts)
+	d.OnContactsResolvePhone(s.contactsResolvePhone)
+	d.OnContactsResolveUsername(s.contactsResolveUsername)
+
+	d.OnMessagesSendMessage(s.messagesSendMessage)
+	d.OnMessagesGetHistory(s.messagesGetHistory)
+	d.OnMessagesGetDialogs(s.messagesGetDialogs)
+	d.OnMessagesReadHistory(s.messagesReadHistory)
+	d.OnMessagesSetTyping(s.messagesSetTyping)
+	d.OnAccountUpdateStatus(s.accountUpdateStatus)
+
+	d.OnUpdatesGetState(s.updatesGetState)
+	d.OnUpdatesGetDifference(s.updatesGetDifference)
+	return d
+}
+
+func (s *Server) helpGetConfig(context.Context) (*tg.Config, error) {
+	now := time.Now()
+	return &tg.Config{
+		Date:                    int(now.Unix()),
+		Expires:                 int(now.Add(time.Hour).Unix()),
+		ThisDC:                  s.dc,
+		DCOptions:               []tg.DCOption{s.DCOption()},
+		DCTxtDomainName:         "localhost",
+		ChatSizeMax:             200,
+		MegagroupSizeMax:        200000,
+		ForwardedCountMax:       100,
+		OnlineUpdatePeriodMs:    210000,
+		OfflineBlurTimeoutMs:    5000,
+		OfflineIdleTimeoutMs:    30000,
+		OnlineCloudTimeoutMs:    300000,
+		NotifyCloudDelayMs:      30000,
+		NotifyDefaultDelayMs:    1500,
+		PushChatPeriodMs:        60000,
+		PushChatLimit:           2,
+		EditTimeLimit:           172800,
+		RevokeTimeLimit:         172800,
+		RevokePmTimeLimit:       2147483647,
+		RatingEDecay:            2419200,
+		StickersRecentLimit:     200,
+		ChannelsReadMediaPeriod: 604800,
+		CallReceiveTimeoutMs:    20000,
+		CallRingTimeoutMs:       90000,
+		CallConnectTimeoutMs:    30000,
+		CallPacketTimeoutMs:     10000,
+		MeURLPrefix:             "https://t.me/",
+		CaptionLengthMax:        1024,
+		MessageLengthMax:        maxMessageLength,
+		WebfileDCID:             s.dc,
+	}, nil
+}
+
+func (s *Server) helpGetNearestDC(context.Context) (*tg.NearestDC, error) {
+	return &tg.NearestDC{Country: "XX", ThisDC: s.dc, NearestDC: s.dc}, nil
+}
+
+// inputUserLocked resolves an InputUser, checking access hashes.
+func (s *Server) inputUserLocked(self *user, in tg.InputUserClass) (*user, error) {
+	switch v := in.(type) {
+	case *tg.InputUserSelf:
+		return self, nil
+	case *tg.InputUser:
+		if u, ok := s.st.users[v.UserID]; ok && u.acc.AccessHash == v.AccessHash {
+			return u, nil
+		}
+	case *tg.InputUserFromMessage:
+		if u, ok := s.st.users[v.UserID]; ok {
+			return u, nil
+		}
+	}
+	return nil, errUserIDInvalid
+}
+
+// inputPeerLocked resolves an InputPeer; only users exist here.
+func (s *Server) inputPeerLocked(self *user, in tg.InputPeerClass) (*user, error) {
+	switch v := in.(type) {
+	case *tg.InputPeerSelf:
+		return self, nil
+	case *tg.InputPeerUser:
+		if u, ok := s.st.users[v.UserID]; ok && u.acc.AccessHash == v.AccessHash {
+			return u, nil
+		}
+	case *tg.InputPeerUserFromMessage:
+		if u, ok := s.st.users[v.UserID]; ok {
+			return u, nil
+		}
+	}
+	return nil, errPeerIDInvalid
+}
+
+func (s *Server) usersGetUsers(ctx context.Context, ids []tg.InputUserClass) ([]tg.UserClass, error) {
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tg.UserClass, 0, len(ids))
+	for _, id := range ids {
+		if u, err := s.inputUserLocked(self, id); err == nil {
+			out = append(out, s.tgUserLocked(u, self.acc.ID))
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) usersGetFullUser(ctx context.Context, id tg.InputUserClass) (*tg.UsersUserFull, error) {
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.inputUserLocked(self, id)
+	if err != nil {
+		return nil, err
+	}
+	return &tg.UsersUserFull{
+		FullUser: tg.UserFull{ID: u.acc.ID},
+		Users:    []tg.UserClass{s.tgUserLocked(u, self.acc.ID)},
+	}, nil
+}
+
+func (s *Server) contactsGetContacts(ctx context.Context, _ int64) (tg.ContactsContactsClass, error) {
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, 0, len(self.contacts))
+	for id := range self.contacts {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := &tg.ContactsContacts{SavedCount: len(ids)}
+	for _, id := range ids {
+		c, ok := s.st.users[id]
+		if !ok {
+			continue
+		}
+		out.Contacts = append(out.Contacts, tg.Contact{UserID: id, Mutual: c.contacts[self.acc.ID]})
+		out.Users = append(out.Users, s.tgUserLocked(c, self.acc.ID))
+	}
+	return out, nil
+}
+
+func (s *Server) contactsImportContacts(ctx context.Context, contacts []tg.InputPhoneContact) (*tg.ContactsImportedContacts, error) {
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	out := &tg.ContactsImportedContacts{}
+	for _, c := range contacts {
+		u, ok := s.st.byPhone[NormalizePhone(c.Phone)]
+		if !ok {
+			continue
+		}
+		if u != self {
+			self.contacts[u.acc.ID] = true
+		}
+		out.Imported = append(out.Imported, tg.ImportedContact{UserID: u.acc.ID, ClientID: c.ClientID})
+		out.Users = append(out.Users, s.tgUserLocked(u, self.acc.ID))
+	}
+	return out, nil
+}
+
+func (s *Server) contactsResolvePhone(ctx context.Context, phone string) (*tg.ContactsResolvedPeer, error) {
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	u, ok := s.st.byPhone[NormalizePhone(phone)]
+	if !ok {
+		return nil, errPhoneNotUsed
+	}
+	return &tg.ContactsResolvedPeer{
+		Peer:  &tg.PeerUser{UserID: u.acc.ID},
+		Users: []tg.UserClass{s.tgUserLocked(u, self.acc.ID)},
+	}, nil
+}
+
+func (s *Server) contactsResolveUsername(ctx context.Context, req *tg.ContactsResolveUsernameRequest) (*tg.ContactsResolvedPeer, error) {
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	u, ok := s.st.byUsername[strings.ToLower(strings.TrimPrefix(req.Username, "@"))]
+	if !ok {
+		return nil, errUsernameNotUsed
+	}
+	return &tg.ContactsResolvedPeer{
+		Peer:  &tg.PeerUser{UserID: u.acc.ID},
+		Users: []tg.UserClass{s.tgUserLocked(u, self.acc.ID)},
+	}, nil
+}
+
+func (s *Server) messagesSendMessage(ctx context.Context, req *tg.MessagesSendMessageRequest) (tg.UpdatesClass, error) {
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	peer, err := s.inputPeerLocked(self, req.Peer)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case strings.TrimSpace(req.Message) == "":
+		return nil, errMessageEmpty
+	case utf8.RuneCountInString(req.Message) > maxMessageLength:
+		return nil, errMessageTooLong
+	}
+	entry, dup := self.sent[req.RandomID]
+	if !dup || req.RandomID == 0 {
+		// The request was decoded for this call only: its entities can be
+		// stored as they are.
+		m := s.deliverLocked(self, peer, req.Message, req.Entities, true)
+		entry = m.senderEntry
+		if req.RandomID != 0 {
+			self.sent[req.RandomID] = entry
+		}
+		s.pushNewMessageLocked(m, r.sess.mt.ID)
+		if reply := peer.autoReply; reply != nil && peer != self {
+			in := s.messageLocked(m)
+			r.after = append(r.after, func() {
+				go func() {
+					if text, ok := reply(in); ok {
+						_, _ = s.SendMessage(in.To, in.From, text, nil)
+					}
+				}()
+			})
+		}
+	}
+	out := &tg.UpdateShortSentMessage{
+		Out:      true,
+		ID:       entry.id,
+		Pts:      entry.pts,
+		PtsCount: 1,
+		Date:     int(entry.msg.date.Unix()),
+	}
+	if ents, _ := cloneEntities(entry.msg.entities); len(ents) > 0 {
+		out.SetEntities(ents)
+	}
+	return out, nil
+}
+
+func (s *Server) messagesGetHistory(ctx context.Context, req *tg.MessagesGetHistoryRequest) (tg.MessagesMessagesClass, error) {
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	peer, err := s.inputPeerLocked(self, req.Peer)
+	if err != nil {
+		return nil, err
+	}
+	limit := req.Limit
+	if limit <= 0 || limit > 100 {
+		limit = 100
+	}
+	out := &tg.MessagesMessages{Users: s.tgUsersLocked(self.acc.ID, self.acc.ID, peer.acc.ID)}
+	for i := len(self.box) - 1; i >= 0 && len(out.Messages) < limit; i-- {
+		e := self.box[i]
+		switch {
+		case peerOf(e.msg, self.acc.ID) != peer.acc.ID,
+			req.OffsetID > 0 && e.id >= req.OffsetID,
+			req.MaxID > 0 && e.id >= req.MaxID,
+			req.MinID > 0 && e.id <= req.MinID:
+			continue
+		}
+		out.Messages = append(out.Messages, s.tgMessageLocked(e.msg, self.acc.ID))
+	}
+	return out, nil
+}
+
+func (s *Server) messagesGetDialogs(ctx context.Context, _ *tg.MessagesGetDialogsRequest) (tg.MessagesDialogsClass, error) {
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	out := &tg.MessagesDialogs{}
+	seen := map[int64]bool{}
+	ids := []int64{self.acc.ID}
+	for i := len(self.box) - 1; i >= 0; i-- {
+		e := self.box[i]
+		peer := peerOf(e.msg, self.acc.ID)
+		if seen[peer] {
+			continue
+		}
+		seen[peer] = true
+		ids = append(ids, peer)
+		out.Dialogs = append(out.Dialogs, &tg.Dialog{
+			Peer:       &tg.PeerUser{UserID: peer},
+			TopMessage: e.id,
+		})
+		out.Messages = append(out.Messages, s.tgMessageLocked(e.msg, self.acc.ID))
+	}
+	out.Users = s.tgUsersLocked(self.acc.ID, ids...)
+	return out, nil
+}
+
+func (s *Server) messagesReadHistory(ctx context.Context, _ *tg.MessagesReadHistoryRequest) (*tg.MessagesAffectedMessages, error) {
+	u, err := s.self(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &tg.MessagesAffectedMessages{Pts: u.pts}, nil
+}
+
+func (s *Server) messagesSetTyping(ctx context.Context, req *tg.MessagesSetTypingRequest) (bool, error) {
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return false, err
+	}
+	peer, err := s.inputPeerLocked(self, req.Peer)
+	if err != nil {
+		return false, err
+	}
+	if peer != self && req.Action != nil {
+		s.pushToUserLocked(peer.acc.ID, 0, &tg.UpdateShort{
+			Update: &tg.UpdateUserTyping{UserID: self.acc.ID, Action: req.Action},
+			Date:   int(time.Now().Unix()),
+		})
+	}
+	return true, nil
+}
+
+func (s *Server) accountUpdateStatus(ctx context.Context, _ bool) (bool, error) {
+	if _, err := s.self(ctx); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (s *Server) updatesGetState(ctx context.Context) (*tg.UpdatesState, error) {
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	return &tg.UpdatesState{Pts: self.pts, Date: int(time.Now().Unix())}, nil
+}
+
+func (s *Server) updatesGetDifference(ctx context.Context, req *tg.UpdatesGetDifferenceRequest) (tg.UpdatesDifferenceClass, error) {
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	now := int(time.Now().Unix())
+	if req.Pts >= self.pts {
+		return &tg.UpdatesDifferenceEmpty{Date: now}, nil
+	}
+	// Only messages bump pts, so the history is the pts log.
+	var (
+		msgs []tg.MessageClass
+		ids  = []int64{self.acc.ID}
+		last int
+	)
+	for _, e := range self.box {
+		if e.pts <= req.Pts {
+			continue
+		}
+		if len(msgs) == differenceLimit {
+			return &tg.UpdatesDifferenceSlice{
+				NewMessages:       msgs,
+				Users:             s.tgUsersLocked(self.acc.ID, ids...),
+				IntermediateState: tg.UpdatesState{Pts: last, Date: now},
+			}, nil
+		}
+		msgs = append(msgs, s.tgMessageLocked(e.msg, self.acc.ID))
+		ids = append(ids, peerOf(e.msg, self.acc.ID))
+		last = e.pts
+	}
+	return &tg.UpdatesDifference{
+		NewMessages: msgs,
+		Users:       s.tgUsersLocked(self.acc.ID, ids...),
+		State:       tg.UpdatesState{Pts: self.pts, Date: now},
+	}, nil
+}

@@ -1,0 +1,116 @@
+package tgsim
+
+import (
+	"time"
+
+	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgtest"
+)
+
+// state is the simulated world. Everything in it is guarded by Server.mu.
+type state struct {
+	nextUserID int64
+	users      map[int64]*user
+	byPhone    map[string]*user
+	byUsername map[string]*user
+
+	conns    map[*conn]struct{}
+	sessions map[int64]*session     // by MTProto session ID
+	keys     map[[8]byte]*authState // by auth key ID
+
+	codes     map[string]*loginCode // by phone_code_hash
+	lastCode  map[string]string     // by phone
+	codeTTL   time.Duration
+	qrTokens  map[string]*qrToken // by token bytes
+	qrTTL     time.Duration
+	messageCh chan struct{} // closed and replaced whenever a message is stored
+}
+
+func newState() state {
+	return state{
+		nextUserID: 1000000,
+		users:      map[int64]*user{},
+		byPhone:    map[string]*user{},
+		byUsername: map[string]*user{},
+		conns:      map[*conn]struct{}{},
+		sessions:   map[int64]*session{},
+		keys:       map[[8]byte]*authState{},
+		codes:      map[string]*loginCode{},
+		lastCode:   map[string]string{},
+		codeTTL:    defaultCodeTTL,
+		qrTokens:   map[string]*qrToken{},
+		qrTTL:      defaultQRTTL,
+		messageCh:  make(chan struct{}),
+	}
+}
+
+// user is an account and everything stored for it.
+type user struct {
+	acc       Account
+	password  *srpSecret // nil: no 2FA
+	contacts  map[int64]bool
+	pts       int
+	box       []*boxEntry // private-chat history; box[i] has ID i+1
+	autoReply func(in Message) (string, bool)
+	sent      map[int64]*boxEntry // messages.sendMessage results by random_id
+}
+
+// boxEntry is a message as stored in one user's history.
+type boxEntry struct {
+	id  int
+	pts int // pts after this message was stored
+	msg *stored
+}
+
+// stored is a private message, shared by the sender's and the recipient's
+// histories.
+type stored struct {
+	from, to       int64
+	fromID         int // ID in the sender's history
+	toID           int // ID in the recipient's history
+	text           string
+	entities       []tg.MessageEntityClass
+	date           time.Time
+	fromClient     bool
+	senderEntry    *boxEntry
+	recipientEntry *boxEntry
+}
+
+// authState is what the server knows about one auth key.
+type authState struct {
+	userID          int64 // logged-in user; 0 if none
+	passwordPending int64 // user whose 2FA password this key must give
+	qrAccepted      int64 // user who accepted this key's QR token
+	srp             map[int64]*srpChallenge
+}
+
+// session is an MTProto session (one gotd connection) seen on a TCP
+// connection.
+type session struct {
+	mt        tgtest.Session
+	keyID     [8]byte
+	conn      *conn
+	noUpdates bool
+	out       *outbox
+}
+
+type loginCode struct {
+	phone   string
+	code    string
+	expires time.Time
+}
+
+type qrToken struct {
+	keyID    [8]byte
+	expires  time.Time
+	accepted bool
+}
+
+func (st *state) auth(keyID [8]byte) *authState {
+	a, ok := st.keys[keyID]
+	if !ok {
+		a = &authState{srp: map[int64]*srpChallenge{}}
+		st.keys[keyID] = a
+	}
+	return a
+}

@@ -1,0 +1,526 @@
+package tgsim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gotd/td/bin"
+	"github.com/gotd/td/tg"
+)
+
+// AccountSpec describes an account to create.
+type AccountSpec struct {
+	Phone     string // E.164 digits, e.g. "15550001"; a leading "+" is accepted
+	FirstName string
+	LastName  string
+	Username  string // optional, without "@"
+	Password  string // non-empty enables two-step verification (2FA)
+}
+
+// Account is a simulated Telegram user.
+type Account struct {
+	ID         int64
+	Phone      string // digits only
+	FirstName  string
+	LastName   string
+	Username   string
+	AccessHash int64 // the same for every viewer
+}
+
+// Message is a private message between two accounts.
+//
+// Telegram numbers private messages per user, so a message has two IDs: ID,
+// the ID in the recipient's (To) history, and SenderMsgID, the ID in the
+// sender's (From) history. They are equal only by coincidence (or in the
+// "Saved Messages" chat, where From == To).
+type Message struct {
+	ID          int // as seen by To
+	SenderMsgID int // as seen by From
+	From, To    int64
+	Text        string
+	Entities    []tg.MessageEntityClass // a copy: safe to modify
+	Date        time.Time               // whole seconds
+}
+
+// IDFor returns the message ID as userID sees it, or 0 if userID is neither
+// the sender nor the recipient.
+func (m Message) IDFor(userID int64) int {
+	switch userID {
+	case m.To:
+		return m.ID
+	case m.From:
+		return m.SenderMsgID
+	default:
+		return 0
+	}
+}
+
+// Errors returned by the world API.
+var (
+	ErrNoAccount    = errors.New("tgsim: no such account")
+	ErrPhoneTaken   = errors.New("tgsim: phone number already registered")
+	ErrUsernameUsed = errors.New("tgsim: username already taken")
+)
+
+// NormalizePhone strips "+", spaces, dashes, dots and parentheses from a
+// phone number.
+func NormalizePhone(phone string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '+', ' ', '-', '.', '(', ')':
+			return -1
+		}
+		return r
+	}, phone)
+}
+
+func validPhone(p string) bool {
+	if len(p) < 4 || len(p) > 15 {
+		return false
+	}
+	for _, r := range p {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func randInt64() int64 {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	v := int64(binary.LittleEndian.Uint64(b[:]) >> 1)
+	if v == 0 {
+		v = 1
+	}
+	return v
+}
+
+// CreateAccount registers an account. The phone number must be unique.
+func (s *Server) CreateAccount(spec AccountSpec) (*Account, error) {
+	phone := NormalizePhone(spec.Phone)
+	if !validPhone(phone) {
+		return nil, fmt.Errorf("tgsim: invalid phone number %q", spec.Phone)
+	}
+	username := strings.TrimPrefix(spec.Username, "@")
+	var secret *srpSecret
+	if spec.Password != "" {
+		// PBKDF2 is slow: compute the verifier outside the lock.
+		var err error
+		if secret, err = newSRPSecret(spec.Password); err != nil {
+			return nil, err
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.st.byPhone[phone]; ok {
+		return nil, ErrPhoneTaken
+	}
+	if username != "" {
+		if _, ok := s.st.byUsername[strings.ToLower(username)]; ok {
+			return nil, ErrUsernameUsed
+		}
+	}
+	s.st.nextUserID++
+	u := &user{
+		acc: Account{
+			ID:         s.st.nextUserID,
+			Phone:      phone,
+			FirstName:  spec.FirstName,
+			LastName:   spec.LastName,
+			Username:   username,
+			AccessHash: randInt64(),
+		},
+		password: secret,
+		pts:      1, // Telegram accounts never have pts 0
+		contacts: map[int64]bool{},
+		sent:     map[int64]*boxEntry{},
+	}
+	s.st.users[u.acc.ID] = u
+	s.st.byPhone[phone] = u
+	if username != "" {
+		s.st.byUsername[strings.ToLower(username)] = u
+	}
+	acc := u.acc
+	return &acc, nil
+}
+
+// Account returns an account by ID.
+func (s *Server) Account(id int64) (*Account, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.st.users[id]
+	if !ok {
+		return nil, false
+	}
+	acc := u.acc
+	return &acc, true
+}
+
+// AccountByPhone returns an account by phone number ("+" and separators are
+// ignored).
+func (s *Server) AccountByPhone(phone string) (*Account, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.st.byPhone[NormalizePhone(phone)]
+	if !ok {
+		return nil, false
+	}
+	acc := u.acc
+	return &acc, true
+}
+
+// Accounts returns every account, in creation order.
+func (s *Server) Accounts() []Account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Account, 0, len(s.st.users))
+	for id := int64(1000001); id <= s.st.nextUserID; id++ {
+		if u, ok := s.st.users[id]; ok {
+			out = append(out, u.acc)
+		}
+	}
+	return out
+}
+
+// AddContact adds contact to owner's contact list (one way; call it twice for
+// a mutual contact).
+func (s *Server) AddContact(owner, contact int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.st.users[owner]
+	if !ok {
+		return fmt.Errorf("%w: %d", ErrNoAccount, owner)
+	}
+	if _, ok := s.st.users[contact]; !ok {
+		return fmt.Errorf("%w: %d", ErrNoAccount, contact)
+	}
+	o.contacts[contact] = true
+	return nil
+}
+
+// LastCode returns the login code most recently issued by auth.sendCode for a
+// phone number.
+func (s *Server) LastCode(phone string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.st.lastCode[NormalizePhone(phone)]
+	return c, ok
+}
+
+// SetCodeTTL sets how long login codes issued from now on stay valid
+// (5 minutes by default).
+func (s *Server) SetCodeTTL(d time.Duration) {
+	s.mu.Lock()
+	s.st.codeTTL = d
+	s.mu.Unlock()
+}
+
+// SetQRTokenTTL sets how long QR login tokens exported from now on stay valid
+// (30 seconds by default). The client sees the expiry in whole seconds,
+// rounded up.
+func (s *Server) SetQRTokenTTL(d time.Duration) {
+	s.mu.Lock()
+	s.st.qrTTL = d
+	s.mu.Unlock()
+}
+
+// SendMessage makes from send a private message to to, as if from's phone
+// sent it: it is stored in both histories (each user's pts bumped) and pushed
+// to the online sessions of both users. Auto-replies are not triggered.
+func (s *Server) SendMessage(from, to int64, text string, entities []tg.MessageEntityClass) (Message, error) {
+	if s.isClosed() {
+		return Message{}, ErrClosed
+	}
+	ents, err := cloneEntities(entities)
+	if err != nil {
+		return Message{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fu, ok := s.st.users[from]
+	if !ok {
+		return Message{}, fmt.Errorf("%w: %d", ErrNoAccount, from)
+	}
+	tu, ok := s.st.users[to]
+	if !ok {
+		return Message{}, fmt.Errorf("%w: %d", ErrNoAccount, to)
+	}
+	m := s.deliverLocked(fu, tu, text, ents, false)
+	s.pushNewMessageLocked(m, 0)
+	return s.messageLocked(m), nil
+}
+
+// Messages returns the private history between a and b as a sees it, oldest
+// first.
+func (s *Server) Messages(a, b int64) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.st.users[a]
+	if !ok {
+		return nil
+	}
+	var out []Message
+	for _, e := range u.box {
+		if peerOf(e.msg, a) == b {
+			out = append(out, s.messageLocked(e.msg))
+		}
+	}
+	return out
+}
+
+// WaitMessage waits until from has sent to a message that pred accepts (nil
+// accepts any), and returns it. It looks at the whole history first, oldest
+// message first, so a message sent before the call is found too: make pred
+// specific enough.
+func (s *Server) WaitMessage(ctx context.Context, from, to int64, pred func(Message) bool) (Message, error) {
+	for {
+		s.mu.Lock()
+		u, ok := s.st.users[from]
+		if !ok {
+			s.mu.Unlock()
+			return Message{}, fmt.Errorf("%w: %d", ErrNoAccount, from)
+		}
+		var candidates []Message
+		for _, e := range u.box {
+			if e.msg.from == from && e.msg.to == to {
+				candidates = append(candidates, s.messageLocked(e.msg))
+			}
+		}
+		ch := s.st.messageCh
+		s.mu.Unlock()
+		// pred runs unlocked: it may call back into the server.
+		for _, m := range candidates {
+			if pred == nil || pred(m) {
+				return m, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return Message{}, ctx.Err()
+		case <-s.closed:
+			return Message{}, ErrClosed
+		case <-ch:
+		}
+	}
+}
+
+// SetAutoReply makes account answer every message a client sends it: reply
+// gets the incoming message and returns the answer text, or false for no
+// answer. It runs on its own goroutine after the sender got its response.
+// Messages sent with SendMessage or the control API never trigger it, so two
+// auto-replying accounts cannot loop. A nil reply removes it.
+func (s *Server) SetAutoReply(account int64, reply func(in Message) (string, bool)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u, ok := s.st.users[account]; ok {
+		u.autoReply = reply
+	}
+}
+
+// Sessions returns how many client sessions logged in as account are online
+// and receive updates (connections that use invokeWithoutUpdates are not
+// counted). A gotd client has one such session while connected.
+func (s *Server) Sessions(account int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.onlineSessionsLocked(account)
+}
+
+// Authorizations returns how many auth keys are logged in as account.
+// auth.logOut drops one.
+func (s *Server) Authorizations(account int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, a := range s.st.keys {
+		if a.userID == account {
+			n++
+		}
+	}
+	return n
+}
+
+// Disconnect closes every connection that carries a session logged in as
+// account, as a network failure would. gotd clients reconnect by themselves.
+// It returns how many connections were closed.
+func (s *Server) Disconnect(account int64) int {
+	s.mu.Lock()
+	conns := map[*conn]struct{}{}
+	for _, sess := range s.st.sessions {
+		if a, ok := s.st.keys[sess.keyID]; ok && a.userID == account && sess.conn != nil {
+			conns[sess.conn] = struct{}{}
+		}
+	}
+	s.mu.Unlock()
+	for c := range conns {
+		_ = c.Close()
+	}
+	return len(conns)
+}
+
+// deliverLocked stores a message in both histories and bumps both users'
+// pts. ents must already be a private copy.
+func (s *Server) deliverLocked(from, to *user, text string, ents []tg.MessageEntityClass, fromClient bool) *stored {
+	m := &stored{
+		from:       from.acc.ID,
+		to:         to.acc.ID,
+		text:       text,
+		entities:   ents,
+		date:       time.Now().Truncate(time.Second),
+		fromClient: fromClient,
+	}
+	from.pts++
+	fe := &boxEntry{id: len(from.box) + 1, pts: from.pts, msg: m}
+	from.box = append(from.box, fe)
+	m.fromID, m.senderEntry = fe.id, fe
+	if to != from {
+		to.pts++
+		te := &boxEntry{id: len(to.box) + 1, pts: to.pts, msg: m}
+		to.box = append(to.box, te)
+		m.toID, m.recipientEntry = te.id, te
+	} else {
+		m.toID, m.recipientEntry = fe.id, fe
+	}
+	close(s.st.messageCh)
+	s.st.messageCh = make(chan struct{})
+	return m
+}
+
+// pushNewMessageLocked pushes a stored message to the recipient's sessions and
+// to the sender's sessions except exceptSession.
+func (s *Server) pushNewMessageLocked(m *stored, exceptSession int64) {
+	if m.to != m.from {
+		s.pushToUserLocked(m.to, 0, s.newMessageUpdatesLocked(m, m.to))
+	}
+	s.pushToUserLocked(m.from, exceptSession, s.newMessageUpdatesLocked(m, m.from))
+}
+
+func (s *Server) newMessageUpdatesLocked(m *stored, viewer int64) *tg.Updates {
+	entry := m.senderEntry
+	if viewer == m.to && m.to != m.from {
+		entry = m.recipientEntry
+	}
+	return &tg.Updates{
+		Updates: []tg.UpdateClass{&tg.UpdateNewMessage{
+			Message:  s.tgMessageLocked(m, viewer),
+			Pts:      entry.pts,
+			PtsCount: 1,
+		}},
+		Users: s.tgUsersLocked(viewer, m.from, m.to),
+		Date:  int(time.Now().Unix()),
+	}
+}
+
+func (s *Server) messageLocked(m *stored) Message {
+	ents, _ := cloneEntities(m.entities)
+	return Message{
+		ID:          m.toID,
+		SenderMsgID: m.fromID,
+		From:        m.from,
+		To:          m.to,
+		Text:        m.text,
+		Entities:    ents,
+		Date:        m.date,
+	}
+}
+
+// peerOf returns the other side of a private message, as viewer sees it.
+func peerOf(m *stored, viewer int64) int64 {
+	if viewer == m.from {
+		return m.to
+	}
+	return m.from
+}
+
+// tgMessageLocked renders a stored message as viewer sees it.
+func (s *Server) tgMessageLocked(m *stored, viewer int64) *tg.Message {
+	id := m.fromID
+	if viewer == m.to {
+		id = m.toID
+	}
+	msg := &tg.Message{
+		ID:      id,
+		PeerID:  &tg.PeerUser{UserID: peerOf(m, viewer)},
+		Date:    int(m.date.Unix()),
+		Message: m.text,
+	}
+	msg.SetFromID(&tg.PeerUser{UserID: m.from})
+	msg.SetOut(viewer == m.from)
+	if len(m.entities) > 0 {
+		ents, err := cloneEntities(m.entities)
+		if err == nil {
+			msg.SetEntities(ents)
+		}
+	}
+	return msg
+}
+
+// tgUserLocked renders u as viewer sees it.
+func (s *Server) tgUserLocked(u *user, viewer int64) *tg.User {
+	out := &tg.User{
+		ID:         u.acc.ID,
+		AccessHash: u.acc.AccessHash,
+		FirstName:  u.acc.FirstName,
+		LastName:   u.acc.LastName,
+		Username:   u.acc.Username,
+		Phone:      u.acc.Phone,
+	}
+	out.SetSelf(u.acc.ID == viewer)
+	if v, ok := s.st.users[viewer]; ok && v.contacts[u.acc.ID] {
+		out.SetContact(true)
+		out.SetMutualContact(u.contacts[viewer])
+	}
+	out.SetStatus(&tg.UserStatusRecently{})
+	return out
+}
+
+// tgUsersLocked renders the given users (duplicates and unknown IDs skipped).
+func (s *Server) tgUsersLocked(viewer int64, ids ...int64) []tg.UserClass {
+	seen := map[int64]bool{}
+	var out []tg.UserClass
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if u, ok := s.st.users[id]; ok {
+			out = append(out, s.tgUserLocked(u, viewer))
+		}
+	}
+	return out
+}
+
+// cloneEntities deep-copies message entities through their TL encoding:
+// generated Encode methods write to the flags field, so stored objects must
+// never be handed out.
+func cloneEntities(in []tg.MessageEntityClass) ([]tg.MessageEntityClass, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]tg.MessageEntityClass, 0, len(in))
+	var b bin.Buffer
+	for _, e := range in {
+		if e == nil {
+			continue
+		}
+		b.Reset()
+		if err := e.Encode(&b); err != nil {
+			return nil, fmt.Errorf("failed to encode message entity: %w", err)
+		}
+		c, err := tg.DecodeMessageEntity(&b)
+		if err != nil {
+			return nil, fmt.Errorf("failed to decode message entity: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
