@@ -33,6 +33,9 @@ func ApplyDefaults(example []byte, configPath string) ([]byte, error) {
 	}{
 		{"database.type", "sqlite3-fk-wal"},
 		{"database.uri", SQLiteURI(filepath.Join(dir, DatabaseFile))},
+		// Handle each remote event before the connector acknowledges it, so
+		// that a crash cannot lose an event that was queued but not bridged.
+		{"bridge.portal_event_buffer", 0},
 		{"encryption.allow", true},
 		{"encryption.default", true},
 		{"encryption.require", false},

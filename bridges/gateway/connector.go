@@ -24,6 +24,7 @@ import (
 
 	"github.com/passerelle/passerelle/bridges/meta"
 	"github.com/passerelle/passerelle/bridges/netid"
+	"github.com/passerelle/passerelle/bridges/remote"
 )
 
 var (
@@ -61,6 +62,7 @@ type Gateway struct {
 	networks []*Network
 	byID     map[string]*Network
 	config   *Config
+	queue    remote.Queue
 }
 
 // BridgeInfoVersion is the gateway's own share of the bridge info version;
@@ -128,9 +130,18 @@ func (gw *Gateway) Route(id string) (*Network, error) {
 	return n, nil
 }
 
+// SetRemoteQueue makes every network hand its remote events to q (the
+// governance gate) instead of straight to bridgev2. Call it before Init.
+func (gw *Gateway) SetRemoteQueue(q remote.Queue) {
+	gw.queue = q
+}
+
 func (gw *Gateway) Init(br *bridgev2.Bridge) {
 	gw.Bridge = br
 	for _, n := range gw.enabledNetworks() {
+		if setter, ok := n.Connector.(remote.QueueSetter); ok && gw.queue != nil {
+			setter.SetRemoteQueue(gw.queue)
+		}
 		n.Connector.Init(br)
 	}
 }

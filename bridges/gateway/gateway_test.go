@@ -11,9 +11,11 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
 
 	"github.com/passerelle/passerelle/bridges/netid"
+	"github.com/passerelle/passerelle/bridges/remote"
 )
 
 // toyConfig is the config section of a toy network.
@@ -279,4 +281,34 @@ func toStrings(ids []networkid.UserLoginID) []string {
 		out[i] = string(id)
 	}
 	return out
+}
+
+// queueingToy is a toy network that accepts the gateway's remote queue.
+type queueingToy struct {
+	toyNetwork
+	queue remote.Queue
+}
+
+func (q *queueingToy) SetRemoteQueue(queue remote.Queue) { q.queue = queue }
+
+func TestInitHandsTheGatewayQueueToNetworks(t *testing.T) {
+	withQueue := &queueingToy{toyNetwork: toyNetwork{id: "alpha"}}
+	gw, err := New(&Network{ID: "alpha", Connector: withQueue, EnabledByDefault: true},
+		&Network{ID: "beta", Connector: &toyNetwork{id: "beta"}, EnabledByDefault: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []networkid.PortalKey
+	gw.SetRemoteQueue(func(_ *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridgev2.EventHandlingResult {
+		seen = append(seen, evt.GetPortalKey())
+		return bridgev2.EventHandlingResultSuccess
+	})
+	gw.Init(nil)
+	if withQueue.queue == nil {
+		t.Fatal("the network did not get the gateway's queue")
+	}
+	withQueue.queue(nil, &simplevent.Message[string]{EventMeta: simplevent.EventMeta{PortalKey: networkid.PortalKey{ID: "alpha.c1"}}})
+	if len(seen) != 1 || seen[0].ID != "alpha.c1" {
+		t.Errorf("the gateway queue saw %v", seen)
+	}
 }

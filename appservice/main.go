@@ -1,0 +1,46 @@
+// Package appservice is the Matrix side of Passerelle: it wires the gateway
+// connector into mautrix-go's bridgev2 (appservice, registration, end-to-end
+// encryption, bot commands) and writes Passerelle's defaults into the example
+// config.
+package appservice
+
+import (
+	"fmt"
+	"os"
+
+	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
+
+	"github.com/passerelle/passerelle/bridges/gateway"
+	"github.com/passerelle/passerelle/bridges/telegram"
+)
+
+// Version is the release that a tagged build reports.
+const Version = "0.1.0"
+
+// NewGateway returns the gateway with every network Passerelle knows.
+func NewGateway() (*gateway.Gateway, error) {
+	return gateway.New(
+		&gateway.Network{ID: "telegram", Connector: telegram.NewConnector(), EnabledByDefault: true},
+	)
+}
+
+// Main runs the gateway binary. It never returns.
+func Main(tag, commit, buildTime string) {
+	gw, err := NewGateway()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Failed to set up the gateway:", err)
+		os.Exit(1)
+	}
+	if handled := maybeWriteExampleConfig(os.Args); handled {
+		return
+	}
+	m := &mxmain.BridgeMain{
+		Name:        "passerelle",
+		URL:         "https://github.com/passerelle/passerelle",
+		Description: "A Matrix gateway to WhatsApp and Telegram for organisations moving to Matrix.",
+		Version:     Version,
+		Connector:   gw,
+	}
+	m.InitVersion(tag, commit, buildTime)
+	m.Run()
+}

@@ -1,0 +1,60 @@
+package telegram
+
+import (
+	"context"
+	"fmt"
+
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+)
+
+// GetChatInfo implements bridgev2.NetworkAPI. Only private chats are bridged.
+func (c *Client) GetChatInfo(_ context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
+	peer, err := tgid.ParsePortalID(portal.ID)
+	if err != nil {
+		return nil, err
+	}
+	if peer.Type != tgid.PeerUser {
+		return nil, fmt.Errorf("telegram chat %s is not a private chat; only private chats are bridged", peer)
+	}
+	return c.dmChatInfo(peer.ID), nil
+}
+
+// dmChatInfo describes the private chat with a Telegram user: the logged-in
+// user and the other user's ghost.
+func (c *Client) dmChatInfo(otherID int64) *bridgev2.ChatInfo {
+	self := tgid.MakeUserID(c.userID)
+	other := tgid.MakeUserID(otherID)
+	members := &bridgev2.ChatMemberList{
+		IsFull:      true,
+		OtherUserID: other,
+		MemberMap: bridgev2.ChatMemberMap{
+			self: {
+				EventSender: bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: self},
+				Membership:  event.MembershipJoin,
+			},
+		},
+	}
+	if other != self {
+		members.MemberMap[other] = bridgev2.ChatMember{
+			EventSender: bridgev2.EventSender{Sender: other},
+			Membership:  event.MembershipJoin,
+		}
+	}
+	roomType := database.RoomTypeDM
+	info := &bridgev2.ChatInfo{Members: members, Type: &roomType, CanBackfill: false}
+	if other == self {
+		name := "Saved Messages"
+		info.Name = &name
+	}
+	return info
+}
+
+// portalKeyForUser is the key of the private chat with a Telegram user.
+func (c *Client) portalKeyForUser(userID int64) networkid.PortalKey {
+	return tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerUser, ID: userID}, c.login.ID)
+}

@@ -1,0 +1,288 @@
+package telegram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gotd/td/telegram"
+	"github.com/gotd/td/telegram/auth"
+	"github.com/gotd/td/telegram/updates"
+	"github.com/gotd/td/tg"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/status"
+
+	"github.com/passerelle/passerelle/bridges/meta"
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+)
+
+var (
+	_ bridgev2.NetworkAPI           = (*Client)(nil)
+	_ bridgev2.NetworkAPIWithUserID = (*Client)(nil)
+)
+
+// Bridge state error codes sent by the connector.
+const (
+	stateErrDisconnected status.BridgeStateErrorCode = "tg-disconnected"
+	stateErrLoggedOut    status.BridgeStateErrorCode = "tg-logged-out"
+)
+
+// ErrLoggedOut means Telegram no longer accepts the stored session.
+var ErrLoggedOut = errors.New("telegram session is no longer valid")
+
+// ErrNotConnected is returned by calls that need a running connection.
+var ErrNotConnected = errors.New("not connected to Telegram")
+
+// Client is the NetworkAPI of one logged-in Telegram account.
+type Client struct {
+	main   *TelegramConnector
+	login  *bridgev2.UserLogin
+	userID int64
+
+	loggedIn atomic.Bool
+	api      atomic.Pointer[tg.Client]
+	mgr      atomic.Pointer[runningManager]
+
+	runLock sync.Mutex
+	cancel  context.CancelFunc
+	done    chan struct{}
+
+	users userCache
+
+	// backoff between reconnection attempts; tests shorten it.
+	minBackoff, maxBackoff time.Duration
+}
+
+func newClient(main *TelegramConnector, login *bridgev2.UserLogin, userID int64) *Client {
+	c := &Client{main: main, login: login, userID: userID, minBackoff: 2 * time.Second, maxBackoff: 2 * time.Minute}
+	c.users.users = make(map[int64]*tg.User)
+	c.loggedIn.Store(!meta.Get[tgid.UserLoginMetadata](login.Metadata).LoggedOut)
+	return c
+}
+
+// GetUserID implements bridgev2.NetworkAPIWithUserID.
+func (c *Client) GetUserID() networkid.UserID {
+	return tgid.MakeUserID(c.userID)
+}
+
+// IsThisUser implements bridgev2.NetworkAPI.
+func (c *Client) IsThisUser(_ context.Context, userID networkid.UserID) bool {
+	return userID == tgid.MakeUserID(c.userID)
+}
+
+// IsLoggedIn reports whether the stored session is believed valid. No I/O.
+func (c *Client) IsLoggedIn() bool {
+	return c.loggedIn.Load()
+}
+
+// Connect starts the connection loop in the background. It never fails:
+// problems are reported through bridge states.
+func (c *Client) Connect(ctx context.Context) {
+	c.runLock.Lock()
+	defer c.runLock.Unlock()
+	if c.cancel != nil {
+		return
+	}
+	runCtx, cancel := context.WithCancel(c.login.Log.WithContext(context.WithoutCancel(ctx)))
+	c.cancel = cancel
+	c.done = make(chan struct{})
+	go c.runLoop(runCtx, c.done)
+}
+
+// Disconnect stops the connection loop and waits (briefly) for it to end.
+func (c *Client) Disconnect() {
+	c.runLock.Lock()
+	cancel, done := c.cancel, c.done
+	c.cancel, c.done = nil, nil
+	c.runLock.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		c.login.Log.Warn().Msg("Telegram client did not stop in time")
+	}
+}
+
+func (c *Client) runLoop(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	log := zerolog.Ctx(ctx)
+	backoff := c.minBackoff
+	for ctx.Err() == nil {
+		c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnecting})
+		started := time.Now()
+		err := c.runOnce(ctx)
+		c.api.Store(nil)
+		c.mgr.Store(nil)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, ErrLoggedOut) {
+			log.Warn().Err(err).Msg("Telegram session is no longer valid")
+			c.markLoggedOut(ctx)
+			return
+		}
+		log.Warn().Err(err).Dur("retry_in", backoff).Msg("Telegram connection ended, reconnecting")
+		c.login.BridgeState.Send(status.BridgeState{
+			StateEvent: status.StateTransientDisconnect,
+			Error:      stateErrDisconnected,
+			Message:    fmt.Sprintf("Disconnected from Telegram: %v", err),
+		})
+		if time.Since(started) > c.maxBackoff {
+			backoff = c.minBackoff
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, c.maxBackoff)
+	}
+}
+
+func (c *Client) markLoggedOut(ctx context.Context) {
+	c.loggedIn.Store(false)
+	md := meta.Get[tgid.UserLoginMetadata](c.login.Metadata)
+	if !md.LoggedOut {
+		md.LoggedOut = true
+		if err := c.login.Save(ctx); err != nil {
+			zerolog.Ctx(ctx).Err(err).Msg("Failed to save logged-out flag")
+		}
+	}
+	c.login.BridgeState.Send(status.BridgeState{
+		StateEvent: status.StateBadCredentials,
+		Error:      stateErrLoggedOut,
+		Message:    "Telegram ended this session; log in again",
+	})
+}
+
+// newTelegramClient builds a gotd client on the account's stored session.
+func (c *Client) newTelegramClient(ctx context.Context, handler telegram.UpdateHandler) *telegram.Client {
+	opts := c.main.Config.clientOptions()
+	opts.SessionStorage = c.main.Store.Session(c.userID)
+	opts.Logger = gotdLogger(zerolog.Ctx(ctx).With().Str("component", "gotd").Logger())
+	if handler != nil {
+		opts.UpdateHandler = handler
+	}
+	opts.OnConnectionState = func(s telegram.ConnectionState) {
+		switch s {
+		case telegram.ConnectionStateReady:
+			if c.api.Load() != nil {
+				c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnected})
+			}
+		case telegram.ConnectionStateDisconnected:
+			c.login.BridgeState.Send(status.BridgeState{
+				StateEvent: status.StateTransientDisconnect,
+				Error:      stateErrDisconnected,
+				Message:    "Connection to Telegram lost, reconnecting",
+			})
+		}
+	}
+	apiID, apiHash := c.main.Config.apiCredentials()
+	return telegram.NewClient(apiID, apiHash, opts)
+}
+
+func (c *Client) runOnce(ctx context.Context) error {
+	if ok, err := c.main.Store.HasSession(ctx, c.userID); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("%w: no session stored", ErrLoggedOut)
+	}
+	dispatcher := tg.NewUpdateDispatcher()
+	c.registerHandlers(&dispatcher)
+	mgr := updates.New(updates.Config{
+		Handler:          dispatcher,
+		Storage:          c.main.Store.UpdateState(),
+		AccessHasher:     c.main.Store.ChannelAccessHasher(),
+		UserAccessHasher: c.main.Store.UserAccessHasher(),
+		Logger:           gotdLogger(zerolog.Ctx(ctx).With().Str("component", "gotd_updates").Logger()),
+	})
+	client := c.newTelegramClient(ctx, mgr)
+	return client.Run(ctx, func(ctx context.Context) error {
+		st, err := client.Auth().Status(ctx)
+		if err != nil {
+			return fmt.Errorf("failed to check authorization: %w", err)
+		}
+		if !st.Authorized {
+			return ErrLoggedOut
+		}
+		if st.User.ID != c.userID {
+			return fmt.Errorf("%w: session belongs to user %d", ErrLoggedOut, st.User.ID)
+		}
+		c.users.put(st.User)
+		c.api.Store(client.API())
+		c.mgr.Store(&runningManager{mgr: mgr, ctx: ctx})
+		err = mgr.Run(ctx, client.API(), c.userID, updates.AuthOptions{
+			OnStart: func(context.Context) {
+				c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnected})
+			},
+		})
+		if auth.IsUnauthorized(err) {
+			return fmt.Errorf("%w: %w", ErrLoggedOut, err)
+		}
+		return err
+	})
+}
+
+// LogoutRemote ends the Telegram session (auth.logOut) and forgets everything
+// stored for the account.
+func (c *Client) LogoutRemote(ctx context.Context) {
+	log := zerolog.Ctx(ctx)
+	if api := c.api.Load(); api != nil {
+		if _, err := api.AuthLogOut(ctx); err != nil {
+			log.Warn().Err(err).Msg("Failed to log out of Telegram")
+		}
+		c.Disconnect()
+	} else if ok, _ := c.main.Store.HasSession(ctx, c.userID); ok {
+		c.Disconnect()
+		client := c.newTelegramClient(ctx, nil)
+		err := client.Run(ctx, func(ctx context.Context) error {
+			_, err := client.API().AuthLogOut(ctx)
+			return err
+		})
+		if err != nil {
+			log.Warn().Err(err).Msg("Failed to log out of Telegram")
+		}
+	}
+	c.loggedIn.Store(false)
+	if err := c.main.Store.DeleteAccount(ctx, c.userID); err != nil {
+		log.Err(err).Msg("Failed to delete stored Telegram session")
+	}
+}
+
+// runningManager is the updates manager of the current connection and the
+// context it runs in.
+type runningManager struct {
+	mgr *updates.Manager
+	ctx context.Context
+}
+
+// userCache keeps the Telegram users seen in updates, to name ghosts without
+// asking the server again.
+type userCache struct {
+	mu    sync.RWMutex
+	users map[int64]*tg.User
+}
+
+func (uc *userCache) put(u *tg.User) {
+	if u == nil || u.Min {
+		return
+	}
+	uc.mu.Lock()
+	uc.users[u.ID] = u
+	uc.mu.Unlock()
+}
+
+func (uc *userCache) get(id int64) (*tg.User, bool) {
+	uc.mu.RLock()
+	defer uc.mu.RUnlock()
+	u, ok := uc.users[id]
+	return u, ok
+}

@@ -1,0 +1,94 @@
+// Package telegram is Passerelle's Telegram connector: a complete bridgev2
+// NetworkConnector on top of gotd/td. Every ID it makes starts with
+// "telegram." (see package tgid).
+package telegram
+
+import (
+	"context"
+	"fmt"
+
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+)
+
+var (
+	_ bridgev2.NetworkConnector            = (*TelegramConnector)(nil)
+	_ bridgev2.IdentifierValidatingNetwork = (*TelegramConnector)(nil)
+)
+
+// TelegramConnector is the bridgev2 network connector for Telegram.
+type TelegramConnector struct {
+	Bridge *bridgev2.Bridge
+	Config Config
+	Store  *Store
+
+	// queue hands remote events to the bridge; the gateway replaces it.
+	queue remote.Queue
+}
+
+var _ remote.QueueSetter = (*TelegramConnector)(nil)
+
+// NewConnector returns a Telegram connector; bridgev2 calls Init and Start.
+func NewConnector() *TelegramConnector {
+	return &TelegramConnector{queue: remote.Direct}
+}
+
+// SetRemoteQueue routes every remote event through q instead of straight
+// into bridgev2.
+func (c *TelegramConnector) SetRemoteQueue(q remote.Queue) {
+	c.queue = q
+}
+
+// Init implements bridgev2.NetworkConnector. It does no I/O.
+func (c *TelegramConnector) Init(br *bridgev2.Bridge) {
+	c.Bridge = br
+	log := br.Log.With().Str("db_section", "telegram").Logger()
+	c.Store = NewChildStore(br.DB.Database, dbutil.ZeroLogger(log))
+}
+
+// Start creates or upgrades the connector's tables.
+func (c *TelegramConnector) Start(ctx context.Context) error {
+	if c.Config.displaynameTemplate == nil {
+		if err := c.Config.prepare(); err != nil {
+			return err
+		}
+	}
+	return c.Store.Upgrade(ctx)
+}
+
+// GetName implements bridgev2.NetworkConnector.
+func (c *TelegramConnector) GetName() bridgev2.BridgeName {
+	return bridgev2.BridgeName{
+		DisplayName:          "Telegram",
+		NetworkURL:           "https://telegram.org",
+		NetworkID:            tgid.Network,
+		BeeperBridgeType:     "github.com/passerelle/passerelle/bridges/telegram",
+		DefaultPort:          29317,
+		DefaultCommandPrefix: "!tg",
+	}
+}
+
+// GetBridgeInfoVersion implements bridgev2.NetworkConnector.
+func (c *TelegramConnector) GetBridgeInfoVersion() (info, capabilities int) {
+	return 1, 1
+}
+
+// ValidateUserID reports whether id is a Telegram ghost ID.
+func (c *TelegramConnector) ValidateUserID(id networkid.UserID) bool {
+	_, err := tgid.ParseUserID(id)
+	return err == nil
+}
+
+// LoadUserLogin implements bridgev2.NetworkConnector. It does no I/O.
+func (c *TelegramConnector) LoadUserLogin(_ context.Context, login *bridgev2.UserLogin) error {
+	userID, err := tgid.ParseUserLoginID(login.ID)
+	if err != nil {
+		return fmt.Errorf("failed to load telegram login: %w", err)
+	}
+	login.Client = newClient(c, login, userID)
+	return nil
+}

@@ -1,0 +1,176 @@
+package telegram
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/gotd/td/tg"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/bridges/telegram/tgfmt"
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+)
+
+// errUnsupportedMsgType tells the Matrix user which message types are bridged.
+func errUnsupportedMsgType(msgType event.MessageType) error {
+	return bridgev2.WrapErrorInStatus(fmt.Errorf("%s messages cannot be sent to Telegram yet; only text is bridged", msgType)).
+		WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true).
+		WithErrorReason(event.MessageStatusUnsupported).WithStatus(event.MessageStatusFail)
+}
+
+func errCannotSend(err error) error {
+	return bridgev2.WrapErrorInStatus(err).WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
+}
+
+// HandleMatrixMessage sends a Matrix text, notice or emote to Telegram.
+func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
+	switch msg.Content.MsgType {
+	case event.MsgText, event.MsgNotice, event.MsgEmote:
+	default:
+		return nil, errUnsupportedMsgType(msg.Content.MsgType)
+	}
+	peer, err := tgid.ParsePortalID(msg.Portal.ID)
+	if err != nil {
+		return nil, errCannotSend(err)
+	}
+	api := c.api.Load()
+	if api == nil {
+		return nil, bridgev2.WrapErrorInStatus(ErrNotConnected).WithErrorAsMessage().WithSendNotice(true)
+	}
+	inputPeer, err := c.inputPeer(ctx, peer)
+	if err != nil {
+		return nil, errCannotSend(err)
+	}
+	text, entities := tgfmt.FromMatrix(ctx, c.fmtDeps(), msg.Content)
+	if text == "" {
+		return nil, errCannotSend(fmt.Errorf("empty messages cannot be sent to Telegram"))
+	}
+	req := &tg.MessagesSendMessageRequest{
+		Peer:      inputPeer,
+		Message:   text,
+		RandomID:  randomID(),
+		Entities:  c.toInputEntities(ctx, entities),
+		NoWebpage: true,
+	}
+	if msg.ReplyTo != nil {
+		if key, err := tgid.ParseMessageID(msg.ReplyTo.ID); err == nil {
+			req.SetReplyTo(&tg.InputReplyToMessage{ReplyToMsgID: key.ID})
+		}
+	}
+	if len(req.Entities) > 0 {
+		req.SetEntities(req.Entities)
+	}
+	resp, err := api.MessagesSendMessage(ctx, req)
+	if err != nil {
+		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("failed to send message to Telegram: %w", err)).
+			WithErrorAsMessage().WithSendNotice(true)
+	}
+	msgID, date := sentMessageID(resp, req.RandomID)
+	if msgID == 0 {
+		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("telegram did not return the sent message's ID")).WithSendNotice(true)
+	}
+	c.feedUpdates(resp)
+	ts := time.Now()
+	if date != 0 {
+		ts = time.Unix(int64(date), 0)
+	}
+	return &bridgev2.MatrixMessageResponse{
+		DB: &database.Message{
+			ID:        c.messageID(peer, msgID),
+			SenderID:  tgid.MakeUserID(c.userID),
+			Timestamp: ts,
+		},
+	}, nil
+}
+
+// feedUpdates hands the updates carried by an RPC result to the updates
+// manager, so that pts advances without a gap. It runs in the background: the
+// manager may be busy delivering an update to this very portal, which waits
+// for the Matrix event being handled now.
+func (c *Client) feedUpdates(u tg.UpdatesClass) {
+	rm := c.mgr.Load()
+	if rm == nil {
+		return
+	}
+	go func() {
+		if err := rm.mgr.Handle(rm.ctx, u); err != nil && rm.ctx.Err() == nil {
+			zerolog.Ctx(rm.ctx).Warn().Err(err).Msg("Failed to handle updates of a sent message")
+		}
+	}()
+}
+
+// sentMessageID finds the ID of the message sent with randomID.
+func sentMessageID(resp tg.UpdatesClass, randomID int64) (id, date int) {
+	var list []tg.UpdateClass
+	switch r := resp.(type) {
+	case *tg.UpdateShortSentMessage:
+		return r.ID, r.Date
+	case *tg.Updates:
+		list, date = r.Updates, r.Date
+	case *tg.UpdatesCombined:
+		list, date = r.Updates, r.Date
+	default:
+		return 0, 0
+	}
+	for _, u := range list {
+		if m, ok := u.(*tg.UpdateMessageID); ok && m.RandomID == randomID {
+			id = m.ID
+		}
+	}
+	if id == 0 {
+		for _, u := range list {
+			if m, ok := u.(*tg.UpdateNewMessage); ok {
+				if msg, ok := m.Message.(*tg.Message); ok && msg.Out {
+					id, date = msg.ID, msg.Date
+				}
+			}
+		}
+	}
+	return id, date
+}
+
+func randomID() int64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return int64(binary.LittleEndian.Uint64(b[:]))
+}
+
+// inputPeer returns the InputPeer of a chat.
+func (c *Client) inputPeer(ctx context.Context, peer tgid.Peer) (tg.InputPeerClass, error) {
+	if peer.Type != tgid.PeerUser {
+		return nil, fmt.Errorf("only private chats are bridged")
+	}
+	if peer.ID == c.userID {
+		return &tg.InputPeerSelf{}, nil
+	}
+	input, err := c.inputUser(ctx, peer.ID)
+	if err != nil {
+		return nil, err
+	}
+	u := input.(*tg.InputUser)
+	return &tg.InputPeerUser{UserID: u.UserID, AccessHash: u.AccessHash}, nil
+}
+
+// toInputEntities turns mentions into inputMessageEntityMentionName, which
+// carries the access hash; a mention of a user the account cannot reach is
+// sent as plain text.
+func (c *Client) toInputEntities(ctx context.Context, entities []tg.MessageEntityClass) []tg.MessageEntityClass {
+	out := entities[:0]
+	for _, ent := range entities {
+		if m, ok := ent.(*tg.MessageEntityMentionName); ok {
+			input, err := c.inputUser(ctx, m.UserID)
+			if err != nil {
+				continue
+			}
+			ent = &tg.InputMessageEntityMentionName{Offset: m.Offset, Length: m.Length, UserID: input}
+		}
+		out = append(out, ent)
+	}
+	return out
+}

@@ -1,0 +1,185 @@
+package telegram
+
+import (
+	"context"
+	"time"
+
+	"github.com/gotd/td/tg"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/bridges/telegram/tgfmt"
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+)
+
+var (
+	_ bridgev2.RemoteMessage = (*simplevent.Message[*tg.Message])(nil)
+	_ bridgev2.RemoteEdit    = (*simplevent.Message[*tg.Message])(nil)
+)
+
+func (c *Client) registerHandlers(d *tg.UpdateDispatcher) {
+	d.OnNewMessage(func(ctx context.Context, e tg.Entities, u *tg.UpdateNewMessage) error {
+		c.rememberEntities(ctx, e)
+		c.handleMessage(ctx, u.Message, false)
+		return nil
+	})
+	d.OnEditMessage(func(ctx context.Context, e tg.Entities, u *tg.UpdateEditMessage) error {
+		c.rememberEntities(ctx, e)
+		c.handleMessage(ctx, u.Message, true)
+		return nil
+	})
+	d.OnUserName(func(ctx context.Context, e tg.Entities, u *tg.UpdateUserName) error {
+		c.rememberEntities(ctx, e)
+		if user, ok := c.users.get(u.UserID); ok {
+			updated := *user
+			updated.FirstName, updated.LastName = u.FirstName, u.LastName
+			c.users.put(&updated)
+			c.updateGhost(ctx, &updated)
+		}
+		return nil
+	})
+}
+
+// rememberEntities caches users and records their access hashes and
+// usernames, so that replies, mentions and start-chat can reach them.
+func (c *Client) rememberEntities(ctx context.Context, e tg.Entities) {
+	for _, u := range e.Users {
+		if u.Min {
+			continue
+		}
+		c.users.put(u)
+		if u.AccessHash != 0 {
+			if err := c.main.Store.PutUser(ctx, c.userID, u.ID, u.AccessHash, u.Username); err != nil {
+				zerolog.Ctx(ctx).Err(err).Int64("tg_user_id", u.ID).Msg("Failed to store user access hash")
+			}
+		}
+	}
+}
+
+func (c *Client) updateGhost(ctx context.Context, u *tg.User) {
+	ghost, err := c.main.Bridge.GetGhostByID(ctx, tgid.MakeUserID(u.ID))
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to get ghost to update")
+		return
+	}
+	ghost.UpdateInfo(ctx, c.userInfo(u))
+}
+
+// messagePeer returns the private chat a message belongs to.
+func (c *Client) messagePeer(msg *tg.Message) (tgid.Peer, bool) {
+	switch p := msg.PeerID.(type) {
+	case *tg.PeerUser:
+		return tgid.Peer{Type: tgid.PeerUser, ID: p.UserID}, true
+	default:
+		return tgid.Peer{}, false
+	}
+}
+
+func (c *Client) senderOf(msg *tg.Message, peer tgid.Peer) bridgev2.EventSender {
+	if msg.Out {
+		return bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: tgid.MakeUserID(c.userID)}
+	}
+	from := peer.ID
+	if p, ok := msg.FromID.(*tg.PeerUser); ok {
+		from = p.UserID
+	}
+	if from == c.userID {
+		return bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: tgid.MakeUserID(c.userID)}
+	}
+	return bridgev2.EventSender{Sender: tgid.MakeUserID(from)}
+}
+
+func (c *Client) messageID(peer tgid.Peer, id int) networkid.MessageID {
+	return tgid.MakeMessageID(tgid.MessageKey{Box: tgid.MessageBox(peer, c.userID), ID: id})
+}
+
+func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bool) {
+	log := zerolog.Ctx(ctx)
+	msg, ok := raw.(*tg.Message)
+	if !ok {
+		log.Debug().Type("message_type", raw).Msg("Ignoring non-message update")
+		return
+	}
+	peer, ok := c.messagePeer(msg)
+	if !ok {
+		log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring message outside private chats")
+		return
+	}
+	id := c.messageID(peer, msg.ID)
+	evt := &simplevent.Message[*tg.Message]{
+		EventMeta: simplevent.EventMeta{
+			Type:      bridgev2.RemoteEventMessage,
+			PortalKey: tgid.MakePortalKey(peer, c.login.ID),
+			Sender:    c.senderOf(msg, peer),
+			Timestamp: time.Unix(int64(msg.Date), 0),
+			LogContext: func(lc zerolog.Context) zerolog.Context {
+				return lc.Int("tg_message_id", msg.ID).Str("tg_peer", peer.String())
+			},
+			CreatePortal: true,
+		},
+		Data:               msg,
+		ID:                 id,
+		ConvertMessageFunc: c.convertMessage,
+	}
+	if edit {
+		evt.Type = bridgev2.RemoteEventEdit
+		evt.TargetMessage = id
+		evt.CreatePortal = false
+		evt.ConvertEditFunc = c.convertEdit
+		if msg.EditDate != 0 {
+			evt.Timestamp = time.Unix(int64(msg.EditDate), 0)
+		}
+	}
+	res := c.main.queue(c.login, evt)
+	if !res.Success {
+		log.Warn().Err(res.Error).Int("tg_message_id", msg.ID).Msg("Remote event was not handled")
+	}
+}
+
+func (c *Client) fmtDeps() tgfmt.Deps {
+	return tgfmt.Deps{
+		UserMXID:       c.userMXID,
+		UsernameMXID:   c.usernameMXID,
+		TelegramUserID: c.telegramUserID,
+	}
+}
+
+func (c *Client) convertText(ctx context.Context, msg *tg.Message) *event.MessageEventContent {
+	content := tgfmt.ToMatrix(ctx, c.fmtDeps(), msg.Message, msg.Entities)
+	if msg.Media != nil {
+		if _, empty := msg.Media.(*tg.MessageMediaEmpty); !empty {
+			note := "[This message contains media that is not bridged yet]"
+			if content.Body == "" {
+				content.MsgType = event.MsgNotice
+				content.Body = note
+			} else {
+				content.Body += "\n\n" + note
+				if content.FormattedBody != "" {
+					content.FormattedBody += "<br><br>" + note
+				}
+			}
+		}
+	}
+	return content
+}
+
+func (c *Client) convertMessage(ctx context.Context, portal *bridgev2.Portal, _ bridgev2.MatrixAPI, msg *tg.Message) (*bridgev2.ConvertedMessage, error) {
+	cm := &bridgev2.ConvertedMessage{
+		Parts: []*bridgev2.ConvertedMessagePart{{Type: event.EventMessage, Content: c.convertText(ctx, msg)}},
+	}
+	if reply, ok := msg.ReplyTo.(*tg.MessageReplyHeader); ok && reply.ReplyToMsgID != 0 {
+		if peer, err := tgid.ParsePortalID(portal.ID); err == nil {
+			cm.ReplyTo = &networkid.MessageOptionalPartID{MessageID: c.messageID(peer, reply.ReplyToMsgID)}
+		}
+	}
+	return cm, nil
+}
+
+func (c *Client) convertEdit(ctx context.Context, _ *bridgev2.Portal, _ bridgev2.MatrixAPI, existing []*database.Message, msg *tg.Message) (*bridgev2.ConvertedEdit, error) {
+	part := &bridgev2.ConvertedMessagePart{Type: event.EventMessage, Content: c.convertText(ctx, msg)}
+	return &bridgev2.ConvertedEdit{ModifiedParts: []*bridgev2.ConvertedEditPart{part.ToEditPart(existing[0])}}, nil
+}

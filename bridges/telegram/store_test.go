@@ -1,0 +1,130 @@
+package telegram
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/gotd/td/session"
+	"github.com/gotd/td/telegram/updates"
+	"go.mau.fi/util/dbutil"
+
+	"github.com/passerelle/passerelle/internal/dbtest"
+)
+
+func openStore(t *testing.T, b dbtest.Backend) *Store {
+	t.Helper()
+	st := NewChildStore(b.Open(t), dbutil.NoopLogger)
+	if err := st.Upgrade(context.Background()); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	return st
+}
+
+func TestStore(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		st := openStore(t, b)
+
+		// Session.
+		sess := st.Session(10)
+		if _, err := sess.LoadSession(ctx); !errors.Is(err, session.ErrNotFound) {
+			t.Fatalf("LoadSession on empty store: %v, want session.ErrNotFound", err)
+		}
+		if err := sess.StoreSession(ctx, []byte(`{"Version":1}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := sess.StoreSession(ctx, []byte(`{"Version":2}`)); err != nil {
+			t.Fatal(err)
+		}
+
+		// Update state.
+		us := st.UpdateState()
+		if _, found, err := us.GetState(ctx, 10); err != nil || found {
+			t.Fatalf("GetState on empty store: found=%v err=%v", found, err)
+		}
+		if err := us.SetState(ctx, 10, updates.State{Pts: 1, Qts: 2, Date: 3, Seq: 4}); err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []func() error{
+			func() error { return us.SetPts(ctx, 10, 11) },
+			func() error { return us.SetQts(ctx, 10, 12) },
+			func() error { return us.SetDate(ctx, 10, 13) },
+			func() error { return us.SetSeq(ctx, 10, 14) },
+			func() error { return us.SetDateSeq(ctx, 10, 23, 24) },
+			func() error { return us.SetChannelPts(ctx, 10, 500, 7) },
+			func() error { return us.SetChannelPts(ctx, 10, 500, 8) },
+			func() error { return us.SetChannelPts(ctx, 10, 501, 1) },
+			func() error { return us.SetChannelPts(ctx, 99, 502, 1) },
+			func() error { return st.ChannelAccessHasher().SetChannelAccessHash(ctx, 10, 500, -77) },
+			func() error { return st.UserAccessHasher().SetUserAccessHash(ctx, 10, 20, 1<<62) },
+			func() error { return st.PutUser(ctx, 10, 21, 5, "Alice_Bot") },
+		} {
+			if err := step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		// Restart: a new pool on the same database sees everything.
+		st2 := openStore(t, b)
+		data, err := st2.Session(10).LoadSession(ctx)
+		if err != nil || string(data) != `{"Version":2}` {
+			t.Fatalf("session after restart = %q, %v", data, err)
+		}
+		if ok, err := st2.HasSession(ctx, 11); ok || err != nil {
+			t.Fatalf("HasSession(11) = %v, %v", ok, err)
+		}
+		state, found, err := st2.UpdateState().GetState(ctx, 10)
+		if err != nil || !found || state != (updates.State{Pts: 11, Qts: 12, Date: 23, Seq: 24}) {
+			t.Fatalf("state after restart = %+v, %v, %v", state, found, err)
+		}
+		pts, found, err := st2.UpdateState().GetChannelPts(ctx, 10, 500)
+		if err != nil || !found || pts != 8 {
+			t.Fatalf("channel pts = %d, %v, %v", pts, found, err)
+		}
+		if _, found, _ = st2.UpdateState().GetChannelPts(ctx, 10, 502); found {
+			t.Fatal("channel pts leaked across accounts")
+		}
+		seen := map[int64]int{}
+		err = st2.UpdateState().ForEachChannels(ctx, 10, func(_ context.Context, ch int64, pts int) error {
+			seen[ch] = pts
+			return nil
+		})
+		if err != nil || len(seen) != 2 || seen[500] != 8 || seen[501] != 1 {
+			t.Fatalf("ForEachChannels = %v, %v", seen, err)
+		}
+		hash, found, err := st2.ChannelAccessHasher().GetChannelAccessHash(ctx, 10, 500)
+		if err != nil || !found || hash != -77 {
+			t.Fatalf("channel hash = %d, %v, %v", hash, found, err)
+		}
+		hash, found, err = st2.UserAccessHasher().GetUserAccessHash(ctx, 10, 20)
+		if err != nil || !found || hash != 1<<62 {
+			t.Fatalf("user hash = %d, %v, %v", hash, found, err)
+		}
+		if _, found, _ = st2.UserAccessHasher().GetUserAccessHash(ctx, 10, 500); found {
+			t.Fatal("channel hash returned as a user hash")
+		}
+		// A later sighting without a username keeps the username.
+		if err = st2.UserAccessHasher().SetUserAccessHash(ctx, 10, 21, 6); err != nil {
+			t.Fatal(err)
+		}
+		typ, id, hash, found, err := st2.PeerByUsername(ctx, 10, "alice_bot")
+		if err != nil || !found || typ != peerTypeUser || id != 21 || hash != 6 {
+			t.Fatalf("PeerByUsername = %s %d %d %v %v", typ, id, hash, found, err)
+		}
+
+		// Logout clears the account, and only that account.
+		if err = st2.DeleteAccount(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := st2.HasSession(ctx, 10); ok {
+			t.Fatal("session survived DeleteAccount")
+		}
+		if _, found, _ = st2.UpdateState().GetState(ctx, 10); found {
+			t.Fatal("state survived DeleteAccount")
+		}
+		if _, found, _ = st2.UpdateState().GetChannelPts(ctx, 99, 502); !found {
+			t.Fatal("DeleteAccount removed another account's data")
+		}
+	})
+}
