@@ -1,0 +1,403 @@
+// A Matrix user for Passerelle's end-to-end tests: matrix-js-sdk 37.5.0 with
+// its Rust crypto, one client per process.
+//
+// Protocol: one JSON object per line on stdin, {"id": N, "cmd": "name",
+// "args": {...}}; one JSON object per line on stdout for each command,
+// {"id": N, "ok": true, "result": ...} or {"id": N, "ok": false, "error": "..."}.
+// Commands run concurrently and answer in completion order. Everything else
+// (the SDK's logging, ours) goes to stderr. The first command must be "login".
+//
+// Node 20 has no IndexedDB: crypto runs on the in-memory store, so a process
+// is one device for its whole life. Waits poll the client's store rather than
+// listen for events, which may have arrived before a listener was attached.
+
+import readline from "node:readline";
+
+// stdout is the protocol channel: route every console method to stderr before
+// the SDK loads and captures them.
+for (const m of ["log", "info", "debug", "trace", "warn"]) {
+  console[m] = (...a) => console.error(...a);
+}
+
+// The SDK logs through loglevel at debug; its child loggers take the root
+// level. DRIVER_SDK_LOG_LEVEL=debug brings everything back.
+const sdkLevel = process.env.DRIVER_SDK_LOG_LEVEL || "info";
+const loglevel = (await import("loglevel")).default;
+loglevel.setLevel(sdkLevel);
+const sdk = await import("matrix-js-sdk");
+const { logger } = await import("matrix-js-sdk/lib/logger.js");
+logger.setLevel?.(sdkLevel);
+
+const log = (...a) => console.error(new Date().toISOString(), "[driver]", ...a);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+let client = null;
+let autoJoin = null; // null = off; {inviters: [regex strings]} = on
+const joining = new Set();
+
+function out(obj) {
+  process.stdout.write(JSON.stringify(obj) + "\n");
+}
+
+function need(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+async function poll(what, timeoutMs, fn, intervalMs = 100) {
+  const deadline = Date.now() + (timeoutMs ?? 30000);
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last !== undefined && last !== null && last !== false) return last;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs ?? 30000} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+function waitSyncPrepared(timeoutMs) {
+  return poll("the first sync", timeoutMs, () => {
+    const s = client.getSyncState();
+    if (s === "ERROR") log("sync error state, waiting");
+    return s === "PREPARED" || s === "SYNCING";
+  });
+}
+
+function describeEvent(ev) {
+  const out = {
+    eventId: ev.getId(),
+    sender: ev.getSender(),
+    type: ev.getWireType(), // what the homeserver stores: m.room.encrypted in an encrypted room
+    clearType: ev.getType(),
+    encrypted: ev.isEncrypted(),
+    content: ev.getContent(),
+    ts: ev.getTs(),
+  };
+  if (ev.isState()) out.stateKey = ev.getStateKey();
+  if (ev.isDecryptionFailure()) out.decryptionError = String(ev.decryptionFailureReason || "decryption failed");
+  if (ev.isBeingDecrypted?.()) out.decrypting = true;
+  return out;
+}
+
+function describeRoom(r) {
+  return {
+    roomId: r.roomId,
+    name: r.name,
+    membership: r.getMyMembership(),
+    encrypted: r.hasEncryptionStateEvent(),
+    space: r.isSpaceRoom(),
+    members: r.getMembers().map((m) => ({ userId: m.userId, membership: m.membership })),
+  };
+}
+
+function roomOrThrow(roomId) {
+  const room = client.getRoom(roomId);
+  need(room, `room ${roomId} is not known to ${client.getUserId()}`);
+  return room;
+}
+
+function timelineEvents(room) {
+  // The live timeline, plus older timelines of the same set (a gappy sync
+  // starts a new live timeline; the old events stay in the set).
+  const seen = new Set();
+  const evs = [];
+  for (const tl of room.getUnfilteredTimelineSet().getTimelines()) {
+    for (const ev of tl.getEvents()) {
+      const id = ev.getId();
+      if (!seen.has(id)) {
+        seen.add(id);
+        evs.push(ev);
+      }
+    }
+  }
+  evs.sort((a, b) => a.getTs() - b.getTs());
+  return evs;
+}
+
+function matchesMessage(ev, f) {
+  if (ev.isState()) return false;
+  if (f.type && ev.getType() !== f.type) return false;
+  if (!f.type && ev.getType() !== "m.room.message") return false;
+  if (f.sender && ev.getSender() !== f.sender) return false;
+  if (f.notSender && ev.getSender() === f.notSender) return false;
+  const c = ev.getContent() || {};
+  if (f.msgtype && c.msgtype !== f.msgtype) return false;
+  if (f.bodyContains && !(typeof c.body === "string" && c.body.includes(f.bodyContains))) return false;
+  if (typeof f.since === "number" && ev.getTs() < f.since) return false;
+  return true;
+}
+
+function afterEvent(evs, eventId) {
+  if (!eventId) return evs;
+  const i = evs.findIndex((e) => e.getId() === eventId);
+  return i < 0 ? evs : evs.slice(i + 1);
+}
+
+function membershipOf(room, userId) {
+  return room.getMember(userId)?.membership ?? null;
+}
+
+// initRustCrypto turns the Rust crypto's tracing on at debug level: several
+// lines per to-device message. Keep it at info unless asked.
+function quietRustCrypto() {
+  if (sdkLevel === "debug" || sdkLevel === "trace") return;
+  import("@matrix-org/matrix-sdk-crypto-wasm")
+    .then((wasm) => {
+      new wasm.Tracing(wasm.LoggerLevel.Info).minLevel = wasm.LoggerLevel.Info;
+    })
+    .catch((e) => log("could not lower the crypto log level:", e.message));
+}
+
+// A room is usable once the client holds its state, not just a membership
+// (a join returns before the next sync brings the room's state).
+function stateLoaded(room) {
+  return !!room.currentState.getStateEvents("m.room.create", "");
+}
+
+async function joinInvites() {
+  if (!client || !autoJoin) return;
+  for (const room of client.getRooms()) {
+    if (room.getMyMembership() !== "invite" || joining.has(room.roomId)) continue;
+    const inviter = room.getMember(client.getUserId())?.events?.member?.getSender() ?? room.getDMInviter?.();
+    if (autoJoin.inviters.length && !autoJoin.inviters.some((re) => new RegExp(re).test(inviter || ""))) continue;
+    joining.add(room.roomId);
+    log("auto-joining", room.roomId, "invited by", inviter);
+    client.joinRoom(room.roomId).catch((e) => {
+      log("auto-join failed", room.roomId, e.message);
+      joining.delete(room.roomId);
+    });
+  }
+}
+setInterval(() => joinInvites().catch((e) => log("auto-join scan", e.message)), 200).unref();
+
+const commands = {
+  // args: {baseUrl, user (localpart or full ID), password, deviceName?, autoJoin?, inviters?}
+  async login(a) {
+    need(!client, "already logged in");
+    const tmp = sdk.createClient({ baseUrl: a.baseUrl });
+    const resp = await tmp.loginRequest({
+      type: "m.login.password",
+      identifier: { type: "m.id.user", user: a.user },
+      password: a.password,
+      initial_device_display_name: a.deviceName || "passerelle-e2e",
+    });
+    client = sdk.createClient({
+      baseUrl: a.baseUrl,
+      userId: resp.user_id,
+      accessToken: resp.access_token,
+      deviceId: resp.device_id,
+    });
+    await client.initRustCrypto({ useIndexedDB: false });
+    quietRustCrypto();
+    if (a.autoJoin) autoJoin = { inviters: a.inviters || [] };
+    await client.startClient({ initialSyncLimit: 50, lazyLoadMembers: false });
+    await waitSyncPrepared(a.timeoutMs ?? 30000);
+    log("logged in as", resp.user_id, "device", resp.device_id);
+    return { userId: resp.user_id, deviceId: resp.device_id };
+  },
+
+  whoami() {
+    return { userId: client.getUserId(), deviceId: client.getDeviceId() };
+  },
+
+  // args: {enabled, inviters?: [regex]}
+  setAutoJoin(a) {
+    autoJoin = a.enabled ? { inviters: a.inviters || [] } : null;
+    return {};
+  },
+
+  // args: {userId, encrypted? (default true), name?, waitJoin? (default true), timeoutMs?}
+  async createDM(a) {
+    const initialState = [];
+    if (a.encrypted !== false) {
+      initialState.push({ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } });
+    }
+    const opts = { is_direct: true, invite: [a.userId], preset: "trusted_private_chat", initial_state: initialState };
+    if (a.name) opts.name = a.name;
+    const { room_id: roomId } = await client.createRoom(opts);
+    await poll(`room ${roomId} in the store`, a.timeoutMs, () => {
+      const room = client.getRoom(roomId);
+      return room?.getMyMembership() === "join" && stateLoaded(room);
+    });
+    if (a.waitJoin !== false) {
+      await poll(`${a.userId} to join ${roomId}`, a.timeoutMs, () => membershipOf(client.getRoom(roomId), a.userId) === "join");
+    }
+    return { roomId };
+  },
+
+  // args: {roomId?, inviter?, timeoutMs?} -> {roomId}: the first pending invite that matches
+  async waitInvite(a) {
+    const roomId = await poll("an invite", a.timeoutMs, () => {
+      for (const room of client.getRooms()) {
+        if (room.getMyMembership() !== "invite") continue;
+        if (a.roomId && room.roomId !== a.roomId) continue;
+        const inviter = room.getMember(client.getUserId())?.events?.member?.getSender();
+        if (a.inviter && inviter !== a.inviter) continue;
+        return room.roomId;
+      }
+    });
+    return { roomId };
+  },
+
+  async join(a) {
+    await client.joinRoom(a.roomId);
+    await poll(`join of ${a.roomId}`, a.timeoutMs, () => {
+      const room = client.getRoom(a.roomId);
+      return room?.getMyMembership() === "join" && stateLoaded(room);
+    });
+    return { roomId: a.roomId };
+  },
+
+  async leave(a) {
+    await client.leave(a.roomId);
+    return {};
+  },
+
+  // args: {roomId, userId, membership? (default join), timeoutMs?}
+  async waitMember(a) {
+    const want = a.membership || "join";
+    await poll(`${a.userId} to be ${want} in ${a.roomId}`, a.timeoutMs, () => {
+      const room = client.getRoom(a.roomId);
+      return room && membershipOf(room, a.userId) === want;
+    });
+    return {};
+  },
+
+  // args: {roomId, body, formattedBody?, msgtype?}
+  async send(a) {
+    const content = { msgtype: a.msgtype || "m.text", body: a.body };
+    if (a.formattedBody) {
+      content.format = "org.matrix.custom.html";
+      content.formatted_body = a.formattedBody;
+    }
+    roomOrThrow(a.roomId);
+    const { event_id: eventId } = await client.sendMessage(a.roomId, content);
+    return { eventId };
+  },
+
+  // args: {roomId, type, content, stateKey?} -> raw (unencrypted) event send
+  async sendEvent(a) {
+    roomOrThrow(a.roomId);
+    if (a.stateKey !== undefined) {
+      const { event_id: eventId } = await client.sendStateEvent(a.roomId, a.type, a.content, a.stateKey);
+      return { eventId };
+    }
+    const { event_id: eventId } = await client.sendEvent(a.roomId, a.type, a.content);
+    return { eventId };
+  },
+
+  // args: {roomId, sender?, notSender?, bodyContains?, msgtype?, type?, since? (ts ms), after? (event ID), timeoutMs?}
+  async waitMessage(a) {
+    const ev = await poll(`a message in ${a.roomId} matching ${JSON.stringify(a)}`, a.timeoutMs, () => {
+      const room = client.getRoom(a.roomId);
+      if (!room) return null;
+      return afterEvent(timelineEvents(room), a.after).find((e) => matchesMessage(e, a));
+    }).catch((e) => {
+      const room = client.getRoom(a.roomId);
+      const recent = room ? timelineEvents(room).slice(-15).map(describeEvent) : [];
+      throw new Error(`${e.message}; recent events: ${JSON.stringify(recent)}`);
+    });
+    return describeEvent(ev);
+  },
+
+  // args: {roomId, limit?} -> timeline, oldest first
+  messages(a) {
+    const evs = timelineEvents(roomOrThrow(a.roomId));
+    return (a.limit ? evs.slice(-a.limit) : evs).map(describeEvent);
+  },
+
+  // args: {roomId, type, stateKey?} -> one {stateKey, sender, content} or a list when stateKey is omitted
+  roomState(a) {
+    const st = roomOrThrow(a.roomId).currentState;
+    if (a.stateKey !== undefined) {
+      const ev = st.getStateEvents(a.type, a.stateKey);
+      return ev ? { stateKey: ev.getStateKey(), sender: ev.getSender(), content: ev.getContent() } : null;
+    }
+    return st.getStateEvents(a.type).map((ev) => ({ stateKey: ev.getStateKey(), sender: ev.getSender(), content: ev.getContent() }));
+  },
+
+  roomMembers(a) {
+    return roomOrThrow(a.roomId)
+      .getMembers()
+      .map((m) => ({ userId: m.userId, membership: m.membership, displayName: m.rawDisplayName || m.name }));
+  },
+
+  async displayName(a) {
+    const p = await client.getProfileInfo(a.userId);
+    return { displayName: p.displayname ?? null, avatarUrl: p.avatar_url ?? null };
+  },
+
+  // The event as the homeserver stores it, fetched with this user's token.
+  async rawEvent(a) {
+    return await client.fetchRoomEvent(a.roomId, a.eventId);
+  },
+
+  rooms() {
+    return client.getRooms().map(describeRoom);
+  },
+
+  // args: {name?, nameContains?, member?, exclude?: [roomId], spaces?, autoJoin?, inviters?, timeoutMs?}
+  // Waits for a joined room that matches, with its state loaded; with
+  // autoJoin, accepts invites (from inviters matching, if given) while
+  // waiting. Spaces (such as the bridge's per-login space) are skipped unless
+  // spaces is true.
+  async waitRoom(a) {
+    const exclude = new Set(a.exclude || []);
+    const room = await poll(`a room matching ${JSON.stringify(a)}`, a.timeoutMs, async () => {
+      for (const room of client.getRooms()) {
+        if (exclude.has(room.roomId)) continue;
+        const mine = room.getMyMembership();
+        if (mine === "invite" && a.autoJoin && !joining.has(room.roomId)) {
+          const inviter = room.getMember(client.getUserId())?.events?.member?.getSender();
+          if (!a.inviters || a.inviters.some((re) => new RegExp(re).test(inviter || ""))) {
+            joining.add(room.roomId);
+            client.joinRoom(room.roomId).catch((e) => {
+              log("join failed", room.roomId, e.message);
+              joining.delete(room.roomId);
+            });
+          }
+          continue;
+        }
+        if (mine !== "join" || !stateLoaded(room)) continue;
+        if (!a.spaces && room.isSpaceRoom()) continue;
+        if (a.name && room.name !== a.name) continue;
+        if (a.nameContains && !room.name.includes(a.nameContains)) continue;
+        if (a.member && !["join", "invite"].includes(membershipOf(room, a.member))) continue;
+        return room;
+      }
+    }, 150);
+    return describeRoom(room);
+  },
+
+  async stop() {
+    client?.stopClient();
+    setTimeout(() => process.exit(0), 50);
+    return {};
+  },
+};
+
+const rl = readline.createInterface({ input: process.stdin, terminal: false });
+rl.on("line", async (line) => {
+  if (!line.trim()) return;
+  let msg;
+  try {
+    msg = JSON.parse(line);
+  } catch (e) {
+    out({ id: null, ok: false, error: `bad JSON: ${e.message}` });
+    return;
+  }
+  const fn = commands[msg.cmd];
+  try {
+    need(fn, `unknown command ${msg.cmd}`);
+    need(msg.cmd === "login" || client, "login first");
+    const result = await fn(msg.args || {});
+    out({ id: msg.id, ok: true, result: result ?? null });
+  } catch (e) {
+    log(`command ${msg.cmd} failed:`, e?.stack || e);
+    out({ id: msg.id, ok: false, error: String(e?.message || e) });
+  }
+});
+rl.on("close", () => {
+  client?.stopClient();
+  process.exit(0);
+});
+process.on("unhandledRejection", (e) => log("unhandled rejection:", e?.stack || e));

@@ -1,0 +1,295 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/lib/pq"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/stack"
+	tgsim "github.com/passerelle/passerelle/simulator/telegram"
+)
+
+// StackOptions say what NewStack brings up.
+type StackOptions struct {
+	// NoGateway runs Dendrite and the users only.
+	NoGateway bool
+	// TelegramSim enables the gateway's Telegram network against this
+	// simulated DC (see NewTelegramSim).
+	TelegramSim *tgsim.Server
+	// Telegram does the same from raw coordinates (a DC in another process).
+	Telegram *stack.TelegramTestServer
+	// Postgres runs the gateway on a fresh schema of the database in
+	// $PASSERELLE_TEST_POSTGRES instead of SQLite.
+	Postgres bool
+	// Users are registered on Dendrite and logged in, each as its own js
+	// client (password login: a new device each).
+	Users []string
+	// AutoJoin makes every user accept every invite.
+	AutoJoin bool
+	// GatewayPatch changes the gateway config before the registration is made.
+	GatewayPatch func(doc *stack.YAMLDoc) error
+}
+
+// Stack is Dendrite + the gateway + Matrix users for one test, torn down by
+// t.Cleanup. On failure the logs' tails are written to the test log.
+type Stack struct {
+	T        *testing.T
+	Dir      string
+	Dendrite *stack.Dendrite
+	Gateway  *stack.Gateway // nil with NoGateway
+	// BotID is the bridge bot's Matrix user ID.
+	BotID string
+	Users map[string]*Client
+
+	passwords map[string]string
+	autoJoin  bool
+}
+
+// testDir makes the directory for one test's components. It is removed
+// after a passing test and kept after a failing one (or always, with
+// PASSERELLE_E2E_KEEP set), with its path in the test log.
+func testDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "passerelle-e2e-"+strings.ReplaceAll(t.Name(), "/", "_")+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := os.Getenv("PASSERELLE_E2E_KEEP") != ""
+	t.Cleanup(func() {
+		if keep || t.Failed() {
+			t.Logf("test files (configs, databases, full logs) kept in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return dir
+}
+
+// NewStack starts a stack for t. It skips t under -short.
+func NewStack(t *testing.T, opts StackOptions) *Stack {
+	t.Helper()
+	if skipAll {
+		t.Skip("end-to-end tests are skipped under -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := &Stack{T: t, Dir: testDir(t), Users: map[string]*Client{}, passwords: map[string]string{}, autoJoin: opts.AutoJoin}
+	var pgURI string
+	if opts.Postgres && !opts.NoGateway {
+		// Made before teardown is registered, so that cleanup stops the
+		// gateway before dropping its database.
+		pgURI = freshPostgresDB(t)
+	}
+	t.Cleanup(s.teardown)
+
+	hsPort, err := stack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var regFiles []string
+	if !opts.NoGateway {
+		if opts.TelegramSim != nil {
+			opts.Telegram = &stack.TelegramTestServer{
+				DC: opts.TelegramSim.DC(), Address: opts.TelegramSim.Addr(), PublicKeyPEM: opts.TelegramSim.PublicKeyPEM(),
+			}
+		}
+		gwOpts := stack.GatewayOptions{
+			Binary:        needGateway(t),
+			Dir:           filepath.Join(s.Dir, "gateway"),
+			HomeserverURL: fmt.Sprintf("http://127.0.0.1:%d", hsPort),
+			Telegram:      opts.Telegram,
+			Patch:         opts.GatewayPatch,
+		}
+		gwOpts.PostgresURI = pgURI
+		if s.Gateway, err = stack.NewGateway(ctx, gwOpts); err != nil {
+			t.Fatalf("gateway config: %v", err)
+		}
+		if s.BotID, err = s.Gateway.BotUserID(); err != nil {
+			t.Fatal(err)
+		}
+		regFiles = append(regFiles, s.Gateway.RegistrationPath)
+	}
+	if s.Dendrite, err = stack.StartDendrite(ctx, stack.DendriteOptions{
+		BinDir:                dendriteBin,
+		DataDir:               filepath.Join(s.Dir, "dendrite"),
+		Port:                  hsPort,
+		AppServiceConfigFiles: regFiles,
+	}); err != nil {
+		t.Fatalf("Dendrite: %v", err)
+	}
+	t.Logf("Dendrite answered in %s", s.Dendrite.StartDuration.Round(time.Millisecond))
+	if s.Gateway != nil {
+		if err = s.Gateway.Start(ctx); err != nil {
+			t.Fatalf("gateway: %v", err)
+		}
+		t.Logf("gateway ready in %s", s.Gateway.ReadyDuration.Round(time.Millisecond))
+	}
+	for _, name := range opts.Users {
+		s.AddUser(name)
+	}
+	return s
+}
+
+// NewTelegramSim starts an in-process fake Telegram DC on loopback for t,
+// logging to the test log at info level, closed at cleanup. Create it before
+// NewStack so that it outlives the gateway.
+func NewTelegramSim(t *testing.T, opts tgsim.Options) *tgsim.Server {
+	t.Helper()
+	if skipAll {
+		t.Skip("end-to-end tests are skipped under -short")
+	}
+	if opts.Logger == nil {
+		opts.Logger = zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named("tgsim")
+	}
+	sim, err := tgsim.New(opts)
+	if err != nil {
+		t.Fatalf("Telegram simulator: %v", err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	return sim
+}
+
+// AddUser registers localpart with a random password and logs a new js
+// client in as that user.
+func (s *Stack) AddUser(localpart string) *Client {
+	t := s.T
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	password := randomString(12)
+	if _, err := s.Dendrite.RegisterUser(ctx, localpart, password, false); err != nil {
+		t.Fatalf("register %s: %v", localpart, err)
+	}
+	s.passwords[localpart] = password
+	c, err := StartClient(filepath.Join(s.Dir, "client-"+localpart+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Users[localpart] = c
+	start := time.Now()
+	if err = c.Login(ctx, s.Dendrite.URL, localpart, password, LoginOptions{AutoJoin: s.autoJoin, DeviceName: "e2e " + localpart}); err != nil {
+		t.Fatalf("login %s: %v", localpart, err)
+	}
+	t.Logf("%s logged in (device %s) in %s", c.UserID, c.DeviceID, time.Since(start).Round(time.Millisecond))
+	return c
+}
+
+// User returns a user added by NewStack or AddUser.
+func (s *Stack) User(localpart string) *Client {
+	c := s.Users[localpart]
+	if c == nil {
+		s.T.Fatalf("no user %q in the stack", localpart)
+	}
+	return c
+}
+
+// Password returns the password a user was registered with.
+func (s *Stack) Password(localpart string) string { return s.passwords[localpart] }
+
+// Ctx is a context for one step of a test.
+func (s *Stack) Ctx() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	s.T.Cleanup(cancel)
+	return ctx
+}
+
+// BotRoom creates an encrypted DM between c and the bridge bot, waits for the
+// bot to join and for its welcome message, and returns the room and the
+// welcome. The first such room becomes the user's management room.
+func (s *Stack) BotRoom(c *Client) (roomID string, welcome *Event) {
+	s.T.Helper()
+	ctx := s.Ctx()
+	start := time.Now()
+	roomID, err := c.CreateDM(ctx, s.BotID, DMOptions{})
+	if err != nil {
+		s.T.Fatalf("DM with the bot: %v", err)
+	}
+	joined := time.Since(start)
+	welcome, err = c.WaitMessage(ctx, roomID, MessageFilter{Sender: s.BotID, BodyContains: "bridge bot"})
+	if err != nil {
+		s.T.Fatalf("bot welcome message: %v", err)
+	}
+	s.T.Logf("bot joined the DM in %s, welcome decrypted at %s", joined.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	return roomID, welcome
+}
+
+// Command sends body in roomID and returns the bot's first m.notice after it
+// (command answers are notices).
+func (s *Stack) Command(c *Client, roomID, body string) *Event {
+	s.T.Helper()
+	ctx := s.Ctx()
+	eventID, err := c.Send(ctx, roomID, body)
+	if err != nil {
+		s.T.Fatalf("send %q: %v", body, err)
+	}
+	ev, err := c.WaitMessage(ctx, roomID, MessageFilter{Sender: s.BotID, After: eventID, MsgType: "m.notice"})
+	if err != nil {
+		s.T.Fatalf("answer to %q: %v", body, err)
+	}
+	return ev
+}
+
+func (s *Stack) teardown() {
+	t := s.T
+	if t.Failed() {
+		s.dumpLogs()
+	}
+	for _, c := range s.Users {
+		_ = c.Close()
+	}
+	if s.Gateway != nil {
+		if err := s.Gateway.Stop(); err != nil {
+			t.Logf("gateway stop: %v", err)
+		}
+	}
+	if s.Dendrite != nil {
+		if err := s.Dendrite.Stop(); err != nil {
+			t.Logf("Dendrite stop: %v", err)
+		}
+	}
+}
+
+func (s *Stack) dumpLogs() {
+	t := s.T
+	if s.Gateway != nil {
+		t.Logf("---- gateway log (tail) %s ----\n%s", s.Gateway.StdoutPath, tail(s.Gateway.Log(), 150))
+	}
+	if s.Dendrite != nil {
+		t.Logf("---- Dendrite log (tail) %s ----\n%s", s.Dendrite.LogPath, tail(s.Dendrite.Log(), 60))
+	}
+	for name, c := range s.Users {
+		t.Logf("---- js client %s (tail) %s ----\n%s", name, c.LogPath, tail(c.Log(), 60))
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("[… %d lines before]", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// freshPostgresDB returns the URI of a new PostgreSQL database for one test
+// (dropped at cleanup). A schema per test is not enough: dbutil looks for
+// version tables in every schema of the database.
+func freshPostgresDB(t *testing.T) string {
+	t.Helper()
+	return dbtest.Postgres(t).URI
+}
