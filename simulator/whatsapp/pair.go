@@ -266,12 +266,11 @@ func checkDeviceSign(resp *waBinary.Node, identityPub, accountKey [32]byte) erro
 
 // codePairing is a pending pairing-code request (PairPhone on the client).
 type codePairing struct {
-	conn        *conn
-	phone       string
-	ref         string
-	wrappedEph  []byte
-	attempt     *codeAttempt
-	companionID []byte
+	conn       *conn
+	phone      string
+	ref        string
+	wrappedEph []byte
+	attempt    *codeAttempt
 }
 
 type codeAttempt struct {
