@@ -1,4 +1,4 @@
-package stack
+package config
 
 import (
 	"errors"
@@ -18,7 +18,7 @@ bridge:
 `
 
 func TestYAMLSet(t *testing.T) {
-	doc, err := ParseYAML([]byte(sampleConfig))
+	doc, err := Parse([]byte(sampleConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestYAMLSet(t *testing.T) {
 		t.Errorf("bridge.permissions was merged, not replaced:\n%s", text)
 	}
 
-	back, err := ParseYAML(out)
+	back, err := Parse(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,13 +69,13 @@ func TestYAMLSet(t *testing.T) {
 		t.Fatal("Has is wrong")
 	}
 	var s string
-	if err = back.Get("nope.nothing", &s); !errors.Is(err, ErrNoPath) {
+	if err = back.Get("nope.nothing", &s); !errors.Is(err, ErrNoSuchKey) {
 		t.Fatalf("Get of a missing path: %v", err)
 	}
 }
 
 func TestYAMLSetThroughScalarFails(t *testing.T) {
-	doc, err := ParseYAML([]byte("list: [1, 2]\n"))
+	doc, err := Parse([]byte("list: [1, 2]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
