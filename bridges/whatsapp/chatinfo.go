@@ -1,0 +1,129 @@
+package whatsapp
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mau.fi/whatsmeow/types"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/bridges/meta"
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
+)
+
+// adminPowerLevel is the Matrix power level of WhatsApp group admins.
+const adminPowerLevel = 50
+
+// GetChatInfo implements bridgev2.NetworkAPI: direct chats from their IDs,
+// groups from WhatsApp's group info.
+func (cl *Client) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
+	chat, err := waid.ParsePortalID(portal.ID)
+	if err != nil {
+		return nil, err
+	}
+	if chat.Server != types.GroupServer {
+		return cl.dmChatInfo(chat), nil
+	}
+	return cl.groupChatInfo(ctx, portal, chat)
+}
+
+func (cl *Client) selfMember() (networkid.UserID, bridgev2.ChatMember) {
+	self, _ := waid.MakeUserID(cl.jid)
+	return self, bridgev2.ChatMember{
+		EventSender: bridgev2.EventSender{IsFromMe: true, SenderLogin: cl.login.ID, Sender: self},
+		Membership:  event.MembershipJoin,
+	}
+}
+
+// dmChatInfo describes the direct chat with a WhatsApp user.
+func (cl *Client) dmChatInfo(other types.JID) *bridgev2.ChatInfo {
+	self, selfMember := cl.selfMember()
+	otherID, _ := waid.MakeUserID(other)
+	members := &bridgev2.ChatMemberList{
+		IsFull:      true,
+		OtherUserID: otherID,
+		MemberMap:   bridgev2.ChatMemberMap{self: selfMember},
+	}
+	if otherID != self {
+		members.MemberMap[otherID] = bridgev2.ChatMember{
+			EventSender: bridgev2.EventSender{Sender: otherID},
+			Membership:  event.MembershipJoin,
+		}
+	}
+	roomType := database.RoomTypeDM
+	return &bridgev2.ChatInfo{Members: members, Type: &roomType}
+}
+
+// groupChatInfo fetches a group's name, topic and members. When WhatsApp
+// does not answer, the portal is still made, named after the group ID, and
+// the user is told.
+func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, chat types.JID) (*bridgev2.ChatInfo, error) {
+	wa := cl.client()
+	if wa == nil {
+		return nil, ErrNotConnected
+	}
+	info, err := wa.GetGroupInfo(ctx, chat)
+	if err != nil {
+		cl.log.Warn().Err(err).Msg("Failed to get group info")
+		if portal.MXID != "" {
+			return nil, fmt.Errorf("failed to get group info: %w", err)
+		}
+		cl.sendNotice(ctx, "A message arrived from a WhatsApp group whose details WhatsApp did not give ("+err.Error()+"); the room was created without its name and members.")
+		name := "WhatsApp group"
+		self, selfMember := cl.selfMember()
+		roomType := database.RoomTypeDefault
+		return &bridgev2.ChatInfo{Name: &name, Type: &roomType, Members: &bridgev2.ChatMemberList{
+			MemberMap: bridgev2.ChatMemberMap{self: selfMember},
+		}}, nil
+	}
+	self, selfMember := cl.selfMember()
+	members := &bridgev2.ChatMemberList{
+		IsFull:           true,
+		TotalMemberCount: len(info.Participants),
+		MemberMap:        bridgev2.ChatMemberMap{},
+	}
+	for _, p := range info.Participants {
+		jid := p.JID
+		if jid.Server == types.HiddenUserServer && p.PhoneNumber.Server == types.DefaultUserServer {
+			jid = p.PhoneNumber
+		} else if jid.Server == types.HiddenUserServer {
+			jid = cl.preferPN(ctx, jid, types.EmptyJID)
+		}
+		userID, err := waid.MakeUserID(jid)
+		if err != nil {
+			continue
+		}
+		var member bridgev2.ChatMember
+		if jid.ToNonAD() == cl.jid || userID == self {
+			member = selfMember
+		} else {
+			member = bridgev2.ChatMember{EventSender: bridgev2.EventSender{Sender: userID}, Membership: event.MembershipJoin}
+		}
+		if p.IsAdmin || p.IsSuperAdmin {
+			pl := adminPowerLevel
+			member.PowerLevel = &pl
+		}
+		members.MemberMap[userID] = member
+	}
+	if _, ok := members.MemberMap[self]; !ok {
+		members.MemberMap[self] = selfMember
+	}
+	roomType := database.RoomTypeDefault
+	chatInfo := &bridgev2.ChatInfo{
+		Name:    &info.Name,
+		Type:    &roomType,
+		Members: members,
+		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
+			meta.Get[waid.PortalMetadata](p.Metadata).LastSync = time.Now().Unix()
+			return true
+		},
+	}
+	if info.Topic != "" {
+		chatInfo.Topic = &info.Topic
+	}
+	return chatInfo, nil
+}

@@ -1,0 +1,163 @@
+package whatsapp
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"go.mau.fi/util/configupgrade"
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waCompanionReg"
+	"go.mau.fi/whatsmeow/store"
+	"google.golang.org/protobuf/proto"
+	"maunium.net/go/mautrix/bridgev2"
+
+	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
+)
+
+var _ bridgev2.ConfigValidatingNetwork = (*WhatsAppConnector)(nil)
+
+// ExampleConfig is the connector's section of the example config (nested
+// under network: whatsapp: by the gateway).
+//
+//go:embed example-config.yaml
+var ExampleConfig string
+
+// Config is the connector's section of the config file.
+type Config struct {
+	OSName              string           `yaml:"os_name"`
+	BrowserName         string           `yaml:"browser_name"`
+	TestServer          TestServerConfig `yaml:"test_server"`
+	DisplaynameTemplate string           `yaml:"displayname_template"`
+
+	displaynameTemplate *template.Template
+	rootKey             *[32]byte
+}
+
+// TestServerConfig points the connector at a WhatsApp simulator.
+type TestServerConfig struct {
+	Address       string `yaml:"address"`
+	RootPublicKey string `yaml:"root_public_key"`
+}
+
+// DisplaynameParams are the variables of displayname_template.
+type DisplaynameParams struct {
+	PushName, ContactName, FirstName, BusinessName, Phone string
+}
+
+func upgradeConfig(helper configupgrade.Helper) {
+	helper.Copy(configupgrade.Str, "os_name")
+	helper.Copy(configupgrade.Str, "browser_name")
+	helper.Copy(configupgrade.Str, "test_server", "address")
+	helper.Copy(configupgrade.Str, "test_server", "root_public_key")
+	helper.Copy(configupgrade.Str, "displayname_template")
+}
+
+// GetConfig implements bridgev2.NetworkConnector.
+func (c *WhatsAppConnector) GetConfig() (example string, data any, upgrader configupgrade.Upgrader) {
+	return ExampleConfig, &c.Config, configupgrade.SimpleUpgrader(upgradeConfig)
+}
+
+// ValidateConfig checks the config and prepares its parsed parts.
+func (c *WhatsAppConnector) ValidateConfig() error {
+	return c.Config.prepare()
+}
+
+var browserTypes = map[string]waCompanionReg.DeviceProps_PlatformType{
+	"chrome":  waCompanionReg.DeviceProps_CHROME,
+	"firefox": waCompanionReg.DeviceProps_FIREFOX,
+	"safari":  waCompanionReg.DeviceProps_SAFARI,
+	"edge":    waCompanionReg.DeviceProps_EDGE,
+	"opera":   waCompanionReg.DeviceProps_OPERA,
+	"desktop": waCompanionReg.DeviceProps_DESKTOP,
+}
+
+var pairClientTypes = map[string]whatsmeow.PairClientType{
+	"chrome": whatsmeow.PairClientChrome, "firefox": whatsmeow.PairClientFirefox,
+	"safari": whatsmeow.PairClientSafari, "edge": whatsmeow.PairClientEdge, "opera": whatsmeow.PairClientOpera,
+	"desktop": whatsmeow.PairClientChrome,
+}
+
+func (cfg *Config) prepare() error {
+	tpl := cfg.DisplaynameTemplate
+	if strings.TrimSpace(tpl) == "" {
+		tpl = `{{or .ContactName .BusinessName .PushName .Phone "WhatsApp user"}}`
+	}
+	parsed, err := template.New("displayname").Parse(tpl)
+	if err != nil {
+		return fmt.Errorf("invalid whatsapp displayname_template: %w", err)
+	}
+	cfg.displaynameTemplate = parsed
+	if cfg.BrowserName == "" {
+		cfg.BrowserName = "chrome"
+	}
+	if _, ok := browserTypes[strings.ToLower(cfg.BrowserName)]; !ok {
+		return fmt.Errorf("invalid whatsapp browser_name %q (use chrome, firefox, safari, edge, opera or desktop)", cfg.BrowserName)
+	}
+	if cfg.OSName == "" {
+		cfg.OSName = "Passerelle"
+	}
+	cfg.rootKey = nil
+	if cfg.TestServer.Address != "" {
+		host, port, err := net.SplitHostPort(cfg.TestServer.Address)
+		if err != nil || host == "" {
+			return fmt.Errorf("invalid whatsapp test_server.address %q: need host:port", cfg.TestServer.Address)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+			return fmt.Errorf("invalid whatsapp test_server.address %q: bad port", cfg.TestServer.Address)
+		}
+		key, err := wasim.ParseRootPublicKey(cfg.TestServer.RootPublicKey)
+		if err != nil {
+			return fmt.Errorf("invalid whatsapp test_server.root_public_key: %w", err)
+		}
+		cfg.rootKey = &key
+	} else if cfg.TestServer.RootPublicKey != "" {
+		return errors.New("whatsapp test_server.root_public_key is set without test_server.address")
+	}
+	return nil
+}
+
+// applyGlobal sets whatsmeow's process-wide settings: the device name the
+// phone shows and, for a test server, the trusted root key.
+// They are only written when they change, so that a second start in the
+// same process does not race with running clients.
+func (cfg *Config) applyGlobal() {
+	platform := browserTypes[strings.ToLower(cfg.BrowserName)]
+	if store.DeviceProps.GetOs() != cfg.OSName || store.DeviceProps.GetPlatformType() != platform {
+		store.DeviceProps.Os = proto.String(cfg.OSName)
+		store.DeviceProps.PlatformType = platform.Enum()
+	}
+	if cfg.rootKey != nil && whatsmeow.WACertPubKey != *cfg.rootKey {
+		wasim.UseRootPublicKey(*cfg.rootKey)
+	}
+}
+
+// route points a whatsmeow client at the test server, if one is configured.
+func (cfg *Config) route(cli *whatsmeow.Client) {
+	if cfg.TestServer.Address != "" {
+		wasim.RouteClient(cli, cfg.TestServer.Address)
+	}
+}
+
+func (cfg *Config) pairClient() (whatsmeow.PairClientType, string) {
+	browser := strings.ToLower(cfg.BrowserName)
+	name := strings.ToUpper(browser[:1]) + browser[1:]
+	return pairClientTypes[browser], name + " (Linux)"
+}
+
+// FormatDisplayname renders displayname_template.
+func (cfg *Config) FormatDisplayname(params DisplaynameParams) string {
+	var sb strings.Builder
+	if cfg.displaynameTemplate != nil {
+		_ = cfg.displaynameTemplate.Execute(&sb, params)
+	}
+	name := strings.TrimSpace(sb.String())
+	if name == "" {
+		name = "WhatsApp user"
+	}
+	return name
+}

@@ -1,0 +1,122 @@
+// Package whatsapp is Passerelle's WhatsApp connector: a complete bridgev2
+// NetworkConnector on top of go.mau.fi/whatsmeow, with the device keys in the
+// bridge's database (package wastore). Every ID it makes starts with
+// "whatsapp." (see package waid).
+package whatsapp
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
+	"github.com/passerelle/passerelle/bridges/whatsapp/wastore"
+)
+
+var (
+	_ bridgev2.NetworkConnector            = (*WhatsAppConnector)(nil)
+	_ bridgev2.IdentifierValidatingNetwork = (*WhatsAppConnector)(nil)
+	_ bridgev2.StoppableNetwork            = (*WhatsAppConnector)(nil)
+	_ remote.QueueSetter                   = (*WhatsAppConnector)(nil)
+)
+
+// Timeouts of the login flows; tests shorten them.
+const (
+	// DefaultQRTimeout is how long a QR login waits to be scanned, over all
+	// the codes WhatsApp rotates through.
+	DefaultQRTimeout = 3 * time.Minute
+	// DefaultPairTimeout is how long a pairing code stays valid.
+	DefaultPairTimeout = 3 * time.Minute
+)
+
+// WhatsAppConnector is the bridgev2 network connector for WhatsApp.
+type WhatsAppConnector struct {
+	Bridge *bridgev2.Bridge
+	Config Config
+	Store  *wastore.Container
+
+	// Clock drives reconnection backoff (RealClock unless a test sets one).
+	Clock Clock
+	// QRTimeout and PairTimeout bound the login flows.
+	QRTimeout, PairTimeout time.Duration
+
+	queue remote.Queue
+}
+
+// NewConnector returns a WhatsApp connector; bridgev2 calls Init and Start.
+func NewConnector() *WhatsAppConnector {
+	return &WhatsAppConnector{
+		Clock:       RealClock{},
+		QRTimeout:   DefaultQRTimeout,
+		PairTimeout: DefaultPairTimeout,
+		queue:       remote.Direct,
+	}
+}
+
+// SetRemoteQueue implements remote.QueueSetter: every remote event goes
+// through q (the gateway's governance gate).
+func (c *WhatsAppConnector) SetRemoteQueue(q remote.Queue) {
+	if q == nil {
+		q = remote.Direct
+	}
+	c.queue = q
+}
+
+// Init implements bridgev2.NetworkConnector. It does no I/O.
+func (c *WhatsAppConnector) Init(br *bridgev2.Bridge) {
+	c.Bridge = br
+	log := br.Log.With().Str("db_section", "whatsapp").Logger()
+	c.Store = wastore.NewChild(br.DB.Database, dbutil.ZeroLogger(log), newWALogger(br.Log.With().Str("component", "whatsmeow").Logger()))
+}
+
+// Start creates or upgrades the device store's tables and, for a test
+// server, trusts its root key.
+func (c *WhatsAppConnector) Start(ctx context.Context) error {
+	if err := c.Config.prepare(); err != nil {
+		return err
+	}
+	c.Config.applyGlobal()
+	return c.Store.Upgrade(ctx)
+}
+
+// Stop implements bridgev2.StoppableNetwork; bridgev2 disconnects the logins.
+func (c *WhatsAppConnector) Stop() {}
+
+// GetName implements bridgev2.NetworkConnector.
+func (c *WhatsAppConnector) GetName() bridgev2.BridgeName {
+	return bridgev2.BridgeName{
+		DisplayName:          "WhatsApp",
+		NetworkURL:           "https://whatsapp.com",
+		NetworkID:            waid.Network,
+		BeeperBridgeType:     "github.com/passerelle/passerelle/bridges/whatsapp",
+		DefaultPort:          29318,
+		DefaultCommandPrefix: "!wa",
+	}
+}
+
+// GetBridgeInfoVersion implements bridgev2.NetworkConnector.
+func (c *WhatsAppConnector) GetBridgeInfoVersion() (info, capabilities int) {
+	return 1, 1
+}
+
+// ValidateUserID reports whether id is a WhatsApp ghost ID.
+func (c *WhatsAppConnector) ValidateUserID(id networkid.UserID) bool {
+	_, err := waid.ParseUserID(id)
+	return err == nil
+}
+
+// LoadUserLogin implements bridgev2.NetworkConnector. It does no I/O: the
+// device is read from the store in Connect.
+func (c *WhatsAppConnector) LoadUserLogin(_ context.Context, login *bridgev2.UserLogin) error {
+	jid, err := waid.ParseUserLoginID(login.ID)
+	if err != nil {
+		return fmt.Errorf("failed to load whatsapp login: %w", err)
+	}
+	login.Client = newClient(c, login, jid)
+	return nil
+}

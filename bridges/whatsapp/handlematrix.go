@@ -1,0 +1,109 @@
+package whatsapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"google.golang.org/protobuf/proto"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/bridges/whatsapp/wafmt"
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
+)
+
+// ErrEmptyMessage is returned for a Matrix message with no text to send.
+var ErrEmptyMessage = errors.New("the message has no text")
+
+// HandleMatrixMessage implements bridgev2.NetworkAPI: text, notices and
+// emotes, with formatting and mentions, are sent to the portal's chat.
+func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
+	switch msg.Content.MsgType {
+	case event.MsgText, event.MsgNotice, event.MsgEmote:
+	default:
+		return nil, fmt.Errorf("%w: %s (only text is bridged to WhatsApp for now)", bridgev2.ErrUnsupportedMessageType, msg.Content.MsgType)
+	}
+	wa := cl.client()
+	if wa == nil || !wa.IsLoggedIn() {
+		return nil, bridgev2.WrapErrorInStatus(ErrNotConnected).WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
+	}
+	chat, err := waid.ParsePortalID(msg.Portal.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := wafmt.FromMatrix(ctx, cl.fmtDeps(msg.Portal), msg.Content)
+	if msg.Content.MsgType == event.MsgEmote {
+		out.Text = "/me " + out.Text
+	}
+	if out.Text == "" {
+		return nil, bridgev2.WrapErrorInStatus(ErrEmptyMessage).WithErrorAsMessage().WithIsCertain(true)
+	}
+	waMsg := &waE2E.Message{}
+	if len(out.Mentioned) == 0 {
+		waMsg.Conversation = proto.String(out.Text)
+	} else {
+		waMsg.ExtendedTextMessage = &waE2E.ExtendedTextMessage{
+			Text:        proto.String(out.Text),
+			ContextInfo: &waE2E.ContextInfo{MentionedJID: out.Mentioned},
+		}
+	}
+	resp, err := wa.SendMessage(ctx, chat, waMsg)
+	if err != nil {
+		return nil, fmt.Errorf("failed to send message to WhatsApp: %w", err)
+	}
+	msgID, err := waid.MakeMessageID(waid.MessageKey{Chat: chat, Sender: cl.jid, ID: resp.ID})
+	if err != nil {
+		return nil, err
+	}
+	self, _ := waid.MakeUserID(cl.jid)
+	return &bridgev2.MatrixMessageResponse{DB: &database.Message{
+		ID:        msgID,
+		SenderID:  self,
+		Timestamp: resp.Timestamp,
+		Metadata:  &waid.MessageMetadata{SenderJID: cl.jid.String()},
+	}}, nil
+}
+
+// fmtDeps gives the formatter the ghosts and logins it maps mentions to.
+func (cl *Client) fmtDeps(_ *bridgev2.Portal) wafmt.Deps {
+	br := cl.main.Bridge
+	return wafmt.Deps{
+		UserMXID: func(ctx context.Context, jid types.JID) (id.UserID, string, bool) {
+			jid = cl.preferPN(ctx, jid, types.EmptyJID)
+			if jid == cl.jid {
+				return cl.login.UserMXID, cl.login.RemoteName, true
+			}
+			userID, err := waid.MakeUserID(jid)
+			if err != nil {
+				return "", "", false
+			}
+			ghost, err := br.GetGhostByID(ctx, userID)
+			if err != nil || ghost == nil || ghost.Intent == nil {
+				return "", "", false
+			}
+			name := ghost.Name
+			if name == "" {
+				if info, err := cl.GetUserInfo(ctx, ghost); err == nil && info.Name != nil {
+					name = *info.Name
+				}
+			}
+			return ghost.Intent.GetMXID(), name, true
+		},
+		WhatsAppJID: func(ctx context.Context, mxid id.UserID) (types.JID, bool) {
+			if mxid == cl.login.UserMXID {
+				return cl.jid, true
+			}
+			userID, ok := br.Matrix.ParseGhostMXID(mxid)
+			if !ok {
+				return types.EmptyJID, false
+			}
+			jid, err := waid.ParseUserID(userID)
+			return jid, err == nil
+		},
+	}
+}

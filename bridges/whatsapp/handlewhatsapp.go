@@ -1,0 +1,348 @@
+package whatsapp
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+	"google.golang.org/protobuf/proto"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
+	"maunium.net/go/mautrix/bridgev2/status"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/bridges/meta"
+	"github.com/passerelle/passerelle/bridges/whatsapp/wafmt"
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
+)
+
+var (
+	_ bridgev2.RemoteMessage       = (*simplevent.Message[*events.Message])(nil)
+	_ bridgev2.RemoteMessageUpsert = (*simplevent.Message[*events.Message])(nil)
+	_ bridgev2.RemoteEdit          = (*simplevent.Message[*events.Message])(nil)
+	_ bridgev2.RemoteChatResync    = (*simplevent.ChatResync)(nil)
+)
+
+// PlaceholderText is shown for a message that could not be decrypted yet;
+// it is edited into the real message when a retry decrypts it.
+const PlaceholderText = "⏳ Waiting for this message. Check your phone."
+
+// handleEvent is whatsmeow's event handler. It returns false when an event
+// could not be handled, so that whatsmeow does not acknowledge it.
+func (cl *Client) handleEvent(rawEvt any) bool {
+	ctx := cl.log.WithContext(context.Background())
+	switch evt := rawEvt.(type) {
+	case *events.Connected:
+		cl.onConnected(ctx)
+	case *events.Disconnected:
+		cl.onDisconnected(ctx)
+	case *events.LoggedOut:
+		cl.onFatal(ctx, StateErrLoggedOut,
+			"The phone unlinked this device (logged out). Log in again to keep bridging "+cl.accountName()+".", true)
+	case *events.StreamReplaced:
+		cl.onFatal(ctx, StateErrStreamReplaced,
+			"Another connection took over this WhatsApp session (stream replaced); the bridge stopped using it. Log in again or reconnect.", false)
+	case *events.ConnectFailure:
+		cl.onFatal(ctx, StateErrConnectFailed, fmt.Sprintf("WhatsApp refused the connection (%s)", evt.Reason), false)
+	case *events.ClientOutdated:
+		cl.onFatal(ctx, StateErrConnectFailed, "WhatsApp says this client is outdated; the gateway needs an update", false)
+	case *events.TemporaryBan:
+		cl.onFatal(ctx, StateErrConnectFailed, "WhatsApp temporarily banned this account: "+evt.String(), false)
+	case *events.Message:
+		return cl.handleMessage(ctx, evt)
+	case *events.UndecryptableMessage:
+		return cl.handleUndecryptable(ctx, evt)
+	case *events.PushName:
+		// The first sighting of a user is not a change: bridgev2 reads the
+		// new ghost's info itself (and updating it here would race with that).
+		if evt.OldPushName != "" {
+			cl.refreshGhost(ctx, evt.JID)
+		}
+	case *events.Contact:
+		cl.refreshGhost(ctx, evt.JID)
+	case *events.JoinedGroup:
+		cl.resyncChat(ctx, evt.JID, true)
+	case *events.GroupInfo:
+		cl.resyncChat(ctx, evt.JID, false)
+	}
+	return true
+}
+
+func (cl *Client) onConnected(ctx context.Context) {
+	cl.mu.Lock()
+	wasNoticed := cl.noticed
+	cl.attempts, cl.noticed = 0, false
+	cl.mu.Unlock()
+	cl.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnected})
+	if wasNoticed {
+		cl.sendNotice(ctx, "Reconnected to WhatsApp for "+cl.accountName()+".")
+	}
+}
+
+func (cl *Client) onDisconnected(ctx context.Context) {
+	cl.mu.Lock()
+	stopped, noticed := cl.stopped, cl.noticed
+	cl.noticed = true
+	cl.mu.Unlock()
+	if stopped {
+		return
+	}
+	zerolog.Ctx(ctx).Warn().Msg("Disconnected from WhatsApp, reconnecting")
+	cl.login.BridgeState.Send(status.BridgeState{
+		StateEvent: status.StateTransientDisconnect,
+		Error:      StateErrDisconnected,
+		Message:    "Disconnected from WhatsApp, reconnecting",
+	})
+	if !noticed {
+		cl.sendNotice(ctx, "The WhatsApp connection of "+cl.accountName()+" was lost; reconnecting.")
+	}
+	cl.reconnect()
+}
+
+// onFatal handles an event after which the connection is not retried.
+func (cl *Client) onFatal(ctx context.Context, code status.BridgeStateErrorCode, message string, loggedOut bool) {
+	cl.mu.Lock()
+	already := cl.stopped && cl.loggedOut
+	cl.stopped = true
+	if loggedOut {
+		cl.loggedOut = true
+	}
+	cancel := cl.stopLoop
+	cl.stopLoop = nil
+	cl.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	if already {
+		return
+	}
+	if loggedOut {
+		// whatsmeow deletes the device too, in the background; make sure
+		// no keys of an unlinked device stay behind.
+		cl.deleteDevice(ctx)
+	}
+	zerolog.Ctx(ctx).Warn().Str("reason", string(code)).Msg("WhatsApp connection ended")
+	cl.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateBadCredentials, Error: code, Message: message})
+	cl.sendNotice(ctx, message)
+}
+
+// preferPN returns the phone-number form of a user JID when it is known.
+func (cl *Client) preferPN(ctx context.Context, jid, alt types.JID) types.JID {
+	jid = jid.ToNonAD()
+	if jid.Server != types.HiddenUserServer {
+		return jid
+	}
+	if alt.Server == types.DefaultUserServer {
+		return alt.ToNonAD()
+	}
+	if wa := cl.client(); wa != nil && wa.Store != nil && wa.Store.LIDs != nil {
+		if pn, err := wa.Store.LIDs.GetPNForLID(ctx, jid); err == nil && !pn.IsEmpty() {
+			return pn.ToNonAD()
+		}
+	}
+	return jid
+}
+
+// sender is the bridgev2 sender of a message.
+func (cl *Client) sender(ctx context.Context, info *types.MessageInfo) (bridgev2.EventSender, types.JID) {
+	if info.IsFromMe {
+		self, _ := waid.MakeUserID(cl.jid)
+		return bridgev2.EventSender{IsFromMe: true, SenderLogin: cl.login.ID, Sender: self}, cl.jid
+	}
+	jid := cl.preferPN(ctx, info.Sender, info.SenderAlt)
+	userID, _ := waid.MakeUserID(jid)
+	return bridgev2.EventSender{Sender: userID}, jid
+}
+
+// chatOf is the chat of a message as the portal sees it: the group, or the
+// other user of a direct chat (phone form when known).
+func (cl *Client) chatOf(ctx context.Context, info *types.MessageInfo) types.JID {
+	if info.Chat.Server == types.GroupServer {
+		return info.Chat
+	}
+	alt := info.SenderAlt
+	if info.IsFromMe {
+		alt = info.RecipientAlt
+	}
+	return cl.preferPN(ctx, info.Chat, alt)
+}
+
+// messageText returns the text and mentions of a message, and whether it
+// carries anything that a user would see.
+func messageText(msg *waE2E.Message) (text string, mentioned []string, visible bool) {
+	if msg == nil {
+		return "", nil, false
+	}
+	if m := msg.GetEphemeralMessage().GetMessage(); m != nil {
+		return messageText(m)
+	}
+	if m := msg.GetViewOnceMessage().GetMessage(); m != nil {
+		return messageText(m)
+	}
+	if t := msg.GetConversation(); t != "" {
+		return t, nil, true
+	}
+	if ext := msg.GetExtendedTextMessage(); ext != nil {
+		return ext.GetText(), ext.GetContextInfo().GetMentionedJID(), true
+	}
+	// What is left is either invisible plumbing (sender key distribution,
+	// protocol messages, message context) or a kind not bridged yet.
+	clone := proto.Clone(msg).(*waE2E.Message)
+	clone.SenderKeyDistributionMessage = nil
+	clone.MessageContextInfo = nil
+	clone.ProtocolMessage = nil
+	return "", nil, !isEmptyMessage(clone)
+}
+
+func isEmptyMessage(msg *waE2E.Message) bool {
+	return proto.Size(msg) == 0
+}
+
+func (cl *Client) handleMessage(ctx context.Context, evt *events.Message) bool {
+	info := &evt.Info
+	if info.Chat.Server == types.BroadcastServer || info.Chat.Server == types.NewsletterServer {
+		return true
+	}
+	text, mentioned, visible := messageText(evt.Message)
+	if !visible {
+		// Sender-key distribution and protocol messages carry no content.
+		return true
+	}
+	log := zerolog.Ctx(ctx).With().Str("wa_message_id", info.ID).Logger()
+	chat := cl.chatOf(ctx, info)
+	portalKey, err := waid.MakePortalKey(chat, cl.login.ID)
+	if err != nil {
+		log.Warn().Err(err).Msg("Dropping message from a chat the bridge cannot address")
+		return true
+	}
+	sender, senderJID := cl.sender(ctx, info)
+	msgID, err := waid.MakeMessageID(waid.MessageKey{Chat: chat, Sender: senderJID, ID: info.ID})
+	if err != nil {
+		log.Warn().Err(err).Msg("Dropping message with an unusable ID")
+		return true
+	}
+	convert := func(ctx context.Context, portal *bridgev2.Portal, _ bridgev2.MatrixAPI, _ *events.Message) (*bridgev2.ConvertedMessage, error) {
+		var content *event.MessageEventContent
+		if text == "" {
+			content = &event.MessageEventContent{MsgType: event.MsgNotice,
+				Body: "This kind of WhatsApp message is not bridged yet; see it on your phone."}
+		} else {
+			content = wafmt.ToMatrix(ctx, cl.fmtDeps(portal), text, mentioned)
+		}
+		return &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{
+			Type: event.EventMessage, Content: content,
+			DBMetadata: &waid.MessageMetadata{SenderJID: info.Sender.ToNonAD().String()},
+		}}}, nil
+	}
+	res := cl.main.queue(cl.login, &simplevent.Message[*events.Message]{
+		EventMeta: simplevent.EventMeta{
+			Type:         bridgev2.RemoteEventMessageUpsert,
+			PortalKey:    portalKey,
+			Sender:       sender,
+			CreatePortal: true,
+			Timestamp:    info.Timestamp,
+			LogContext: func(c zerolog.Context) zerolog.Context {
+				return c.Str("wa_message_id", info.ID)
+			},
+		},
+		Data:               evt,
+		ID:                 msgID,
+		ConvertMessageFunc: convert,
+		HandleExistingFunc: func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, data *events.Message) (bridgev2.UpsertResult, error) {
+			if !meta.Get[waid.MessageMetadata](existing[0].Metadata).Placeholder {
+				return bridgev2.UpsertResult{}, nil // a duplicate
+			}
+			return bridgev2.UpsertResult{SubEvents: []bridgev2.RemoteEvent{&simplevent.Message[*events.Message]{
+				EventMeta: simplevent.EventMeta{
+					Type: bridgev2.RemoteEventEdit, PortalKey: portalKey, Sender: sender, Timestamp: info.Timestamp,
+				},
+				Data:          data,
+				ID:            msgID,
+				TargetMessage: msgID,
+				ConvertEditFunc: func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, data *events.Message) (*bridgev2.ConvertedEdit, error) {
+					converted, err := convert(ctx, portal, intent, data)
+					if err != nil {
+						return nil, err
+					}
+					meta.Get[waid.MessageMetadata](existing[0].Metadata).Placeholder = false
+					part := converted.Parts[0]
+					part.DBMetadata = nil
+					return &bridgev2.ConvertedEdit{ModifiedParts: []*bridgev2.ConvertedEditPart{part.ToEditPart(existing[0])}}, nil
+				},
+			}}}, nil
+		},
+	})
+	return res.Success || res.Ignored
+}
+
+func (cl *Client) handleUndecryptable(ctx context.Context, evt *events.UndecryptableMessage) bool {
+	info := &evt.Info
+	if info.Chat.Server == types.BroadcastServer || info.Chat.Server == types.NewsletterServer {
+		return true
+	}
+	chat := cl.chatOf(ctx, info)
+	portalKey, err := waid.MakePortalKey(chat, cl.login.ID)
+	if err != nil {
+		return true
+	}
+	sender, senderJID := cl.sender(ctx, info)
+	msgID, err := waid.MakeMessageID(waid.MessageKey{Chat: chat, Sender: senderJID, ID: info.ID})
+	if err != nil {
+		return true
+	}
+	zerolog.Ctx(ctx).Debug().Str("wa_message_id", info.ID).Bool("unavailable", evt.IsUnavailable).
+		Msg("Bridging a placeholder for an undecryptable message")
+	res := cl.main.queue(cl.login, &simplevent.Message[*events.UndecryptableMessage]{
+		EventMeta: simplevent.EventMeta{
+			Type: bridgev2.RemoteEventMessage, PortalKey: portalKey, Sender: sender, CreatePortal: true, Timestamp: info.Timestamp,
+		},
+		Data: evt,
+		ID:   msgID,
+		ConvertMessageFunc: func(context.Context, *bridgev2.Portal, bridgev2.MatrixAPI, *events.UndecryptableMessage) (*bridgev2.ConvertedMessage, error) {
+			return &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{
+				Type:       event.EventMessage,
+				Content:    &event.MessageEventContent{MsgType: event.MsgNotice, Body: PlaceholderText},
+				DBMetadata: &waid.MessageMetadata{SenderJID: info.Sender.ToNonAD().String(), Placeholder: true},
+			}}}, nil
+		},
+	})
+	return res.Success || res.Ignored
+}
+
+// refreshGhost updates a ghost's name after a push name or contact change.
+func (cl *Client) refreshGhost(ctx context.Context, jid types.JID) {
+	userID, err := waid.MakeUserID(cl.preferPN(ctx, jid, types.EmptyJID))
+	if err != nil {
+		return
+	}
+	ghost, err := cl.main.Bridge.GetGhostByID(ctx, userID)
+	if err != nil || ghost == nil {
+		return
+	}
+	info, err := cl.GetUserInfo(ctx, ghost)
+	if err == nil && info != nil {
+		ghost.UpdateInfo(ctx, info)
+	}
+}
+
+// resyncChat brings a group portal up to date (and creates it when the
+// account was added to a group).
+func (cl *Client) resyncChat(ctx context.Context, chat types.JID, create bool) {
+	portalKey, err := waid.MakePortalKey(chat, cl.login.ID)
+	if err != nil {
+		return
+	}
+	cl.main.queue(cl.login, &simplevent.ChatResync{
+		EventMeta: simplevent.EventMeta{
+			Type: bridgev2.RemoteEventChatResync, PortalKey: portalKey, CreatePortal: create, Timestamp: time.Now(),
+		},
+		GetChatInfoFunc: func(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
+			return cl.GetChatInfo(ctx, portal)
+		},
+	})
+}
