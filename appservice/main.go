@@ -12,6 +12,9 @@ import (
 
 	"github.com/passerelle/passerelle/bridges/gateway"
 	"github.com/passerelle/passerelle/bridges/telegram"
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/bridges/whatsapp"
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 )
 
 // Version is the release that a tagged build reports.
@@ -20,12 +23,14 @@ const Version = "0.1.0"
 // NewGateway returns the gateway with every network Passerelle knows.
 func NewGateway() (*gateway.Gateway, error) {
 	return gateway.New(
-		&gateway.Network{ID: "telegram", Connector: telegram.NewConnector(), EnabledByDefault: true},
+		&gateway.Network{ID: tgid.Network, Connector: telegram.NewConnector(), EnabledByDefault: true},
+		&gateway.Network{ID: waid.Network, Connector: whatsapp.NewConnector(), EnabledByDefault: true},
 	)
 }
 
 // Main runs the gateway binary. It never returns.
 func Main(tag, commit, buildTime string) {
+	registerRedactingWriters()
 	gw, err := NewGateway()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Failed to set up the gateway:", err)

@@ -8,12 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/config"
 )
 
@@ -70,10 +72,10 @@ func TestBinaryConfigAndRegistration(t *testing.T) {
 		t.Fatal(err)
 	}
 	var dbType, dbURI string
-	var encDefault, tgEnabled bool
+	var encDefault, tgEnabled, waEnabled bool
 	for path, dst := range map[string]any{
 		"database.type": &dbType, "database.uri": &dbURI, "encryption.default": &encDefault,
-		"network.telegram.enabled": &tgEnabled,
+		"network.telegram.enabled": &tgEnabled, "network.whatsapp.enabled": &waEnabled,
 	} {
 		if err = doc.Get(path, dst); err != nil {
 			t.Fatal(err)
@@ -82,8 +84,8 @@ func TestBinaryConfigAndRegistration(t *testing.T) {
 	if dbType != "sqlite3-fk-wal" || dbURI != config.SQLiteURI(filepath.Join(dir, config.DatabaseFile)) {
 		t.Errorf("default database = %s %s, want SQLite next to the config", dbType, dbURI)
 	}
-	if !encDefault || !tgEnabled {
-		t.Errorf("encryption.default=%v network.telegram.enabled=%v", encDefault, tgEnabled)
+	if !encDefault || !tgEnabled || !waEnabled {
+		t.Errorf("encryption.default=%v network.telegram.enabled=%v network.whatsapp.enabled=%v", encDefault, tgEnabled, waEnabled)
 	}
 	if out, err := exec.Command(bin, "-e", "-c", cfgPath).CombinedOutput(); err == nil {
 		t.Errorf("-e overwrote an existing config: %s", out)
@@ -145,11 +147,22 @@ func TestBinaryConfigAndRegistration(t *testing.T) {
 		return false
 	}
 
-	for _, u := range []networkid.UserID{
-		tgid.MakeUserID(1), tgid.MakeUserID(123456789), tgid.MakeUserID(9007199254740991),
+	ghosts := map[networkid.UserID]string{
+		tgid.MakeUserID(1): "telegram", tgid.MakeUserID(123456789): "telegram", tgid.MakeUserID(9007199254740991): "telegram",
+	}
+	for _, jid := range []types.JID{
+		types.NewJID("33612345678", types.DefaultUserServer), types.NewJID("15550001", types.DefaultUserServer),
+		types.NewJID("123456789012345", types.HiddenUserServer),
 	} {
+		u, err := waid.MakeUserID(jid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ghosts[u] = "whatsapp"
+	}
+	for u, network := range ghosts {
 		mxid := ghost(u)
-		if !strings.Contains(string(mxid), "telegram") {
+		if !strings.Contains(string(mxid), network) {
 			t.Errorf("ghost %s does not show its network", mxid)
 		}
 		if !claimed(mxid) {

@@ -18,6 +18,7 @@ import (
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/stack"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
+	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
 // StackOptions say what NewStack brings up.
@@ -29,6 +30,9 @@ type StackOptions struct {
 	TelegramSim *tgsim.Server
 	// Telegram does the same from raw coordinates (a DC in another process).
 	Telegram *stack.TelegramTestServer
+	// WhatsAppSim enables the gateway's WhatsApp network against this
+	// simulated server (see NewWhatsAppSim).
+	WhatsAppSim *wasim.Server
 	// Postgres runs the gateway on a fresh schema of the database in
 	// $PASSERELLE_TEST_POSTGRES instead of SQLite.
 	Postgres bool
@@ -108,6 +112,7 @@ func NewStack(t *testing.T, opts StackOptions) *Stack {
 			Dir:           filepath.Join(s.Dir, "gateway"),
 			HomeserverURL: fmt.Sprintf("http://127.0.0.1:%d", hsPort),
 			Telegram:      opts.Telegram,
+			WhatsApp:      whatsAppTestServer(opts.WhatsAppSim),
 			Patch:         opts.GatewayPatch,
 		}
 		gwOpts.PostgresURI = pgURI
@@ -292,4 +297,26 @@ func randomString(n int) string {
 func freshPostgresDB(t *testing.T) string {
 	t.Helper()
 	return dbtest.Postgres(t).URI
+}
+
+// whatsAppSeed derives the WhatsApp simulator's certificate chain in tests.
+const whatsAppSeed = "passerelle-e2e"
+
+// NewWhatsAppSim starts an in-process fake WhatsApp server on loopback for t,
+// closed at cleanup. Create it before NewStack so that it outlives the gateway.
+func NewWhatsAppSim(t *testing.T) *wasim.Server {
+	t.Helper()
+	sim, err := wasim.Start(wasim.Config{Addr: "127.0.0.1:0", RootSeed: whatsAppSeed})
+	if err != nil {
+		t.Fatalf("WhatsApp simulator: %v", err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	return sim
+}
+
+func whatsAppTestServer(sim *wasim.Server) *stack.WhatsAppTestServer {
+	if sim == nil {
+		return nil
+	}
+	return &stack.WhatsAppTestServer{Address: sim.Addr(), RootPublicKeyHex: wasim.RootPublicKeyHex(whatsAppSeed)}
 }

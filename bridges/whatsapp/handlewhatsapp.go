@@ -43,7 +43,7 @@ func (cl *Client) handleEvent(rawEvt any) bool {
 		cl.onDisconnected(ctx)
 	case *events.LoggedOut:
 		cl.onFatal(ctx, StateErrLoggedOut,
-			"The phone unlinked this device (logged out). Log in again to keep bridging "+cl.accountName()+".", true)
+			"WhatsApp: the phone unlinked this device (logged out). Log in again to keep bridging "+cl.accountName()+".", true)
 	case *events.StreamReplaced:
 		cl.onFatal(ctx, StateErrStreamReplaced,
 			"Another connection took over this WhatsApp session (stream replaced); the bridge stopped using it. Log in again or reconnect.", false)
@@ -58,10 +58,13 @@ func (cl *Client) handleEvent(rawEvt any) bool {
 	case *events.UndecryptableMessage:
 		return cl.handleUndecryptable(ctx, evt)
 	case *events.PushName:
-		// The first sighting of a user is not a change: bridgev2 reads the
-		// new ghost's info itself (and updating it here would race with that).
+		// A changed name, or the first name seen for a ghost that already
+		// exists (a group member made before they wrote). A ghost that does
+		// not exist yet reads its info itself when bridgev2 makes it.
 		if evt.OldPushName != "" {
 			cl.refreshGhost(ctx, evt.JID)
+		} else {
+			cl.refreshExistingGhost(ctx, evt.JID)
 		}
 	case *events.Contact:
 		cl.refreshGhost(ctx, evt.JID)
@@ -327,6 +330,17 @@ func (cl *Client) refreshGhost(ctx context.Context, jid types.JID) {
 	info, err := cl.GetUserInfo(ctx, ghost)
 	if err == nil && info != nil {
 		ghost.UpdateInfo(ctx, info)
+	}
+}
+
+// refreshExistingGhost is refreshGhost for a ghost bridgev2 already has.
+func (cl *Client) refreshExistingGhost(ctx context.Context, jid types.JID) {
+	userID, err := waid.MakeUserID(cl.preferPN(ctx, jid, types.EmptyJID))
+	if err != nil {
+		return
+	}
+	if ghost, err := cl.main.Bridge.GetExistingGhostByID(ctx, userID); err == nil && ghost != nil {
+		cl.refreshGhost(ctx, jid)
 	}
 }
 

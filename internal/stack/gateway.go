@@ -61,6 +61,13 @@ func BuildGateway(ctx context.Context, outDir, tag string) (binary string, took 
 	return binary, time.Since(start), nil
 }
 
+// WhatsAppTestServer points the WhatsApp connector at a simulated server.
+type WhatsAppTestServer struct {
+	Address string
+	// RootPublicKeyHex is the simulator's certificate root (wasim.RootPublicKeyHex).
+	RootPublicKeyHex string
+}
+
 // TelegramTestServer points the Telegram connector at a simulated DC.
 type TelegramTestServer struct {
 	DC           int
@@ -88,6 +95,8 @@ type GatewayOptions struct {
 	Permissions map[string]string
 	// Telegram, if set, enables the Telegram network against a simulated DC.
 	Telegram *TelegramTestServer
+	// WhatsApp, if set, enables the WhatsApp network against a simulated server.
+	WhatsApp *WhatsAppTestServer
 	// Patch may change config.yaml further before the registration is made.
 	Patch func(doc *YAMLDoc) error
 	// ReadyTimeout bounds Start's wait for /_matrix/mau/ready (default 60 s).
@@ -216,7 +225,13 @@ func (g *Gateway) baseConfig(doc *YAMLDoc, opts GatewayOptions) error {
 		set["database.type"] = "sqlite3-fk-wal"
 		set["database.uri"] = "file:" + filepath.Join(g.Dir, "passerelle.db") + "?_txlock=immediate"
 	}
-	if doc.Has("network.whatsapp") {
+	if w := opts.WhatsApp; w != nil {
+		set["network.whatsapp.enabled"] = true
+		set["network.whatsapp.test_server"] = map[string]any{
+			"address":         w.Address,
+			"root_public_key": w.RootPublicKeyHex,
+		}
+	} else if doc.Has("network.whatsapp") {
 		set["network.whatsapp.enabled"] = false
 	}
 	if t := opts.Telegram; t != nil {
