@@ -1,5 +1,5 @@
 // Command devstack runs a complete local Passerelle on loopback for trying it
-// out by hand: Dendrite, the Telegram simulator with demo accounts, and the
+// out by hand: Dendrite, the Telegram and WhatsApp simulators with demo accounts, and the
 // gateway, plus a Matrix user to log in with. Ctrl-C stops everything.
 //
 //	go run -tags goolm ./cmd/devstack      (or scripts/devstack)
@@ -28,6 +28,7 @@ import (
 
 	"github.com/passerelle/passerelle/internal/stack"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
+	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
 func main() {
@@ -47,6 +48,8 @@ type options struct {
 	postgres    string
 	user        string
 	password    string
+	waPort      int
+	waControl   int
 }
 
 func parseFlags() options {
@@ -58,6 +61,8 @@ func parseFlags() options {
 	flag.IntVar(&o.controlPort, "control-port", 29319, "simulator control API port on 127.0.0.1")
 	flag.StringVar(&o.gatewayBin, "gateway-bin", "", "use this gateway binary instead of building ./cmd/passerelle")
 	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN for the gateway (default: SQLite in the state directory)")
+	flag.IntVar(&o.waPort, "wa-port", 29321, "WhatsApp simulator port on 127.0.0.1")
+	flag.IntVar(&o.waControl, "wa-control-port", 29322, "WhatsApp simulator control API port on 127.0.0.1")
 	flag.StringVar(&o.user, "user", "demo", "Matrix demo user's localpart")
 	flag.StringVar(&o.password, "password", "", "Matrix demo user's password (default: random)")
 	flag.Parse()
@@ -80,9 +85,9 @@ func run() error {
 	if err = os.MkdirAll(runDir, 0o700); err != nil {
 		return err
 	}
-	for _, p := range []int{o.hsPort, o.gwPort, o.simPort, o.controlPort} {
+	for _, p := range []int{o.hsPort, o.gwPort, o.simPort, o.controlPort, o.waPort, o.waControl} {
 		if err = portFree(p); err != nil {
-			return fmt.Errorf("%w (is another devstack running? pick other ports with -hs-port, -gateway-port, -sim-port, -control-port)", err)
+			return fmt.Errorf("%w (is another devstack running? pick other ports with -hs-port, -gateway-port, -sim-port, -control-port, -wa-port, -wa-control-port)", err)
 		}
 	}
 
@@ -135,6 +140,13 @@ func run() error {
 	go func() { _ = control.Serve(controlLn) }()
 	defer control.Close()
 
+	step("WhatsApp simulator")
+	wa, err := startWhatsApp(ctx, "127.0.0.1:"+strconv.Itoa(o.waPort), "127.0.0.1:"+strconv.Itoa(o.waControl))
+	if err != nil {
+		return err
+	}
+	defer wa.close()
+
 	step("gateway config and registration")
 	hsURL := "http://127.0.0.1:" + strconv.Itoa(o.hsPort)
 	gw, err := stack.NewGateway(ctx, stack.GatewayOptions{
@@ -148,6 +160,7 @@ func run() error {
 			"@" + o.user + ":localhost": "admin",
 		},
 		Telegram: &stack.TelegramTestServer{DC: sim.DC(), Address: sim.Addr(), PublicKeyPEM: sim.PublicKeyPEM()},
+		WhatsApp: &stack.WhatsAppTestServer{Address: wa.sim.Addr(), RootPublicKeyHex: wasim.RootPublicKeyHex(whatsAppSeed)},
 	})
 	if err != nil {
 		return err
@@ -187,7 +200,7 @@ func run() error {
 	}
 	printSummary(summary{
 		hsURL: hsURL, user: dendrite.UserID(o.user), password: password, botID: botID,
-		sim: sim, controlURL: controlURL, runDir: runDir, gw: gw, dendrite: dendrite,
+		sim: sim, controlURL: controlURL, runDir: runDir, gw: gw, dendrite: dendrite, wa: wa,
 	})
 
 	tick := time.NewTicker(time.Second)
@@ -212,6 +225,7 @@ func run() error {
 type summary struct {
 	hsURL, user, password, botID, controlURL, runDir string
 	sim                                              *tgsim.Server
+	wa                                               *whatsAppDemo
 	gw                                               *stack.Gateway
 	dendrite                                         *stack.Dendrite
 }
@@ -250,6 +264,8 @@ func printSummary(s summary) {
 	w("  curl -s %s/accounts", s.controlURL)
 	w("  curl -s -X POST %s/send -d '{\"from\":\"+15550002\",\"to\":\"+15550001\",\"text\":\"Hello from Alice\"}'", s.controlURL)
 	w("  curl -s '%s/messages?a=%%2B15550001&b=%%2B15550002'", s.controlURL)
+	w("")
+	s.wa.describe(w)
 	w("")
 	w("Logs")
 	w("  gateway         %s (JSON: %s)", rel(s.gw.StdoutPath), rel(s.gw.LogPath))
