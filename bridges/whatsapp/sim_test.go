@@ -528,3 +528,47 @@ func TestLogout(t *testing.T) {
 		t.Fatalf("%d logins after logout", len(logins))
 	}
 }
+
+// TestQRCodeRotates waits for WhatsApp's first QR code to expire (whatsmeow
+// rotates it after 60 s): the login shows the next code, the old one no longer
+// links, and the phone scanning the new one completes the login.
+func TestQRCodeRotates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for WhatsApp's 60 s QR rotation")
+	}
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	proc, err := tb.conn.CreateLogin(ctx, tb.user(t), FlowIDQR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := proc.(*loginProcess)
+	first, err := lp.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	next, err := lp.Wait(ctx)
+	if err != nil {
+		t.Fatalf("Wait for the next QR code: %v", err)
+	}
+	t.Logf("next QR code after %s", time.Since(start).Round(time.Second))
+	if next.StepID != StepIDQR || next.DisplayAndWaitParams == nil || next.DisplayAndWaitParams.Data == first.DisplayAndWaitParams.Data {
+		t.Fatalf("after the first code expired the login showed %+v", next)
+	}
+	if err = srv.ScanQR(ctx, alicePh, first.DisplayAndWaitParams.Data); err == nil {
+		t.Fatal("the expired QR code still linked the phone")
+	}
+	if err = srv.ScanQR(ctx, alicePh, next.DisplayAndWaitParams.Data); err != nil {
+		t.Fatalf("ScanQR of the new code: %v", err)
+	}
+	step := next
+	for step.Type != bridgev2.LoginStepTypeComplete {
+		if step, err = lp.Wait(ctx); err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+	}
+	waitConnected(t, tb, step.CompleteParams.UserLogin)
+}

@@ -160,7 +160,7 @@ func writeResult(w http.ResponseWriter, err error) {
 func writeError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, ErrNoAccount), errors.Is(err, ErrNoGroup), errors.Is(err, ErrUnknownQR),
+	case errors.Is(err, ErrNoAccount), errors.Is(err, ErrNoGroup), errors.Is(err, ErrUnknownQR), errors.Is(err, ErrExpiredQR),
 		errors.Is(err, ErrNoPairing), errors.Is(err, ErrNoSuchMessage):
 		status = http.StatusNotFound
 	case errors.Is(err, ErrAccountExists):

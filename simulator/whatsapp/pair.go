@@ -32,6 +32,18 @@ import (
 // whatsmeow shows the first for 60 s and each further one for 20 s.
 const qrRefCount = 6
 
+// qrRef is a pairing ref offered to a connection, valid until the client
+// stops showing it: the first for 60 s, each next one for 20 s more, as
+// whatsmeow's QR channel shows them.
+type qrRef struct {
+	conn    *conn
+	expires time.Time
+}
+
+func qrRefLifetime(i int) time.Duration {
+	return 60*time.Second + time.Duration(i)*20*time.Second
+}
+
 const pairTimeout = 30 * time.Second
 
 // login handles a connection right after the Noise handshake.
@@ -95,10 +107,11 @@ func (s *Server) login(c *conn) {
 // offerQR sends the pair-device IQ that makes the client emit events.QR.
 func (s *Server) offerQR(c *conn) {
 	refs := make([]waBinary.Node, qrRefCount)
+	now := time.Now()
 	s.mu.Lock()
 	for i := range refs {
 		ref := "2@" + base64.StdEncoding.EncodeToString(random.Bytes(24))
-		s.qrRefs[ref] = c
+		s.qrRefs[ref] = qrRef{conn: c, expires: now.Add(qrRefLifetime(i))}
 		refs[i] = waBinary.Node{Tag: "ref", Content: []byte(ref)}
 	}
 	s.mu.Unlock()
@@ -131,18 +144,23 @@ func (s *Server) ScanQR(ctx context.Context, phone, qrCode string) error {
 	}
 	noisePub, identityPub, advSecret := fields[0], fields[1], fields[2]
 	s.mu.Lock()
-	c := s.qrRefs[parts[0]]
-	if c != nil {
-		for ref, rc := range s.qrRefs {
-			if rc == c {
+	r, ok := s.qrRefs[parts[0]]
+	expired := ok && time.Now().After(r.expires)
+	if ok && !expired {
+		for ref, other := range s.qrRefs {
+			if other.conn == r.conn {
 				delete(s.qrRefs, ref)
 			}
 		}
 	}
 	s.mu.Unlock()
-	if c == nil {
+	switch {
+	case !ok:
 		return ErrUnknownQR
+	case expired:
+		return ErrExpiredQR
 	}
+	c := r.conn
 	reg := c.payload.GetDevicePairingData()
 	if !bytes.Equal(noisePub, c.clientStatic[:]) || !bytes.Equal(identityPub, reg.GetEIdent()) {
 		return fmt.Errorf("QR code keys do not match the connection that showed it")

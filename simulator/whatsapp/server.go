@@ -21,6 +21,7 @@ var (
 	ErrNoAccount       = errors.New("no such account")
 	ErrAccountExists   = errors.New("account already exists")
 	ErrUnknownQR       = errors.New("QR code is not pending on this server")
+	ErrExpiredQR       = errors.New("QR code has expired")
 	ErrNoPairing       = errors.New("no pairing code request pending for this phone")
 	ErrWrongCode       = errors.New("wrong pairing code")
 	ErrNoGroup         = errors.New("no such group")
@@ -60,7 +61,7 @@ type Server struct {
 	accounts  map[string]*Account // by phone
 	byLID     map[string]*Account // by LID user
 	conns     map[*conn]struct{}
-	qrRefs    map[string]*conn
+	qrRefs    map[string]qrRef
 	codePairs map[string]*codePairing // by phone
 	groups    map[string]*Group       // by group JID user
 	nextLID   uint64
@@ -100,7 +101,7 @@ func Start(cfg Config) (*Server, error) {
 		accounts:  map[string]*Account{},
 		byLID:     map[string]*Account{},
 		conns:     map[*conn]struct{}{},
-		qrRefs:    map[string]*conn{},
+		qrRefs:    map[string]qrRef{},
 		codePairs: map[string]*codePairing{},
 		groups:    map[string]*Group{},
 		nextLID:   100000000000001,
@@ -183,8 +184,8 @@ func (s *Server) pushToDevice(dev *companion, node waBinary.Node) {
 func (s *Server) detach(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for ref, rc := range s.qrRefs {
-		if rc == c {
+	for ref, r := range s.qrRefs {
+		if r.conn == c {
 			delete(s.qrRefs, ref)
 		}
 	}
