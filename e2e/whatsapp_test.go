@@ -190,6 +190,15 @@ func TestWhatsAppEndToEnd(t *testing.T) {
 	if _, err = wa.SendGroupText(ctx, bobPhone, group, "group news while away", nil); err != nil {
 		t.Fatal(err)
 	}
+	// A group the gateway has never seen, whose first message comes in the
+	// same outage.
+	newGroup, err := wa.CreateGroup(ctx, bobPhone, "Harbour committee", "", []string{staffPhone, alicePhone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = wa.SendGroupText(ctx, bobPhone, newGroup, "first words in a new group", nil); err != nil {
+		t.Fatal(err)
+	}
 	start = time.Now()
 	if err = s.Gateway.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -199,6 +208,13 @@ func TestWhatsAppEndToEnd(t *testing.T) {
 	}
 	if _, err = sam.WaitMessage(ctx, groupRoom.RoomID, MessageFilter{BodyContains: "group news while away"}); err != nil {
 		t.Fatalf("group message sent during the outage never arrived: %v", err)
+	}
+	newRoom, err := sam.WaitRoom(ctx, RoomFilter{NameContains: "Harbour committee", AutoJoin: true})
+	if err != nil {
+		t.Fatalf("no portal for a group made during the outage: %v", err)
+	}
+	if _, err = sam.WaitMessage(ctx, newRoom.RoomID, MessageFilter{BodyContains: "first words in a new group"}); err != nil {
+		t.Fatalf("first message of a group made during the outage: %v", err)
 	}
 	t.Logf("messages sent during the outage arrived %s after the restart", time.Since(start).Round(time.Millisecond))
 	if _, err = sam.Send(ctx, dm.RoomID, "back again"); err != nil {
