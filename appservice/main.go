@@ -20,12 +20,20 @@ import (
 // Version is the release that a tagged build reports.
 const Version = "0.1.0"
 
-// NewGateway returns the gateway with every network Passerelle knows.
+// NewGateway returns the gateway with every network Passerelle knows, behind
+// the governance gate.
 func NewGateway() (*gateway.Gateway, error) {
-	return gateway.New(
+	gw, err := gateway.New(
 		&gateway.Network{ID: tgid.Network, Connector: telegram.NewConnector(), EnabledByDefault: true},
 		&gateway.Network{ID: waid.Network, Connector: whatsapp.NewConnector(), EnabledByDefault: true},
 	)
+	if err != nil {
+		return nil, err
+	}
+	if _, err = addGovernance(gw); err != nil {
+		return nil, err
+	}
+	return gw, nil
 }
 
 // Main runs the gateway binary. It never returns.

@@ -17,9 +17,15 @@ import (
 //	    telegram:
 //	        enabled: true
 //	        api_id: ...
+//
+// Gateway-wide components (AddComponent) have a section of their own under a
+// reserved key beside the networks, such as `governance:`, because bridgev2's
+// config has no other room for a connector's settings.
 type Config struct {
 	mu       sync.RWMutex
 	networks []*Network
+	// sections are the components' sections, in the order added.
+	sections []section
 	// data is what each connector's GetConfig returned to decode into.
 	data    map[string]any
 	example map[string]string
@@ -50,6 +56,32 @@ func newConfig(networks []*Network) *Config {
 	return c
 }
 
+// section is a component's section of the config.
+type section struct {
+	key      string
+	example  string
+	data     any
+	upgrader up.Upgrader
+}
+
+func (c *Config) addSection(key, example string, data any, upgrader up.Upgrader) {
+	if upgrader == nil {
+		upgrader = up.NoopUpgrader
+	}
+	c.mu.Lock()
+	c.sections = append(c.sections, section{key: key, example: example, data: data, upgrader: upgrader})
+	c.mu.Unlock()
+}
+
+func (c *Config) section(key string) (section, bool) {
+	for _, s := range c.sections {
+		if s.key == key {
+			return s, true
+		}
+	}
+	return section{}, false
+}
+
 func (c *Config) enabled(networkID string) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -65,6 +97,14 @@ func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	sections := make(map[string]*yaml.Node, len(node.Content)/2)
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		key := node.Content[i].Value
+		if s, isSection := c.section(key); isSection {
+			if val := node.Content[i+1]; val.Kind != 0 && !(val.Kind == yaml.ScalarNode && val.Tag == "!!null") && s.data != nil {
+				if err := val.Decode(s.data); err != nil {
+					return fmt.Errorf("network.%s: %w", key, err)
+				}
+			}
+			continue
+		}
 		if _, known := c.data[key]; !known {
 			return fmt.Errorf("network.%s: unknown network (known: %s)", key, strings.Join(c.networkIDs(), ", "))
 		}
@@ -124,6 +164,16 @@ func (c *Config) Example() string {
 			buf.WriteString("\n")
 		}
 	}
+	for _, s := range c.sections {
+		fmt.Fprintf(&buf, "\n%s:\n", s.key)
+		for line := range strings.SplitSeq(strings.TrimRight(s.example, "\n"), "\n") {
+			if line != "" {
+				buf.WriteString("    ")
+				buf.WriteString(line)
+			}
+			buf.WriteString("\n")
+		}
+	}
 	return buf.String()
 }
 
@@ -137,6 +187,9 @@ func (c *Config) Upgrader() up.Upgrader {
 			up.SimpleUpgrader(func(helper up.Helper) { helper.Copy(up.Bool, id, "enabled") }),
 			&up.ProxyUpgrader{Prefix: []string{id}, Target: c.upgrade[id]},
 		)
+	}
+	for _, s := range c.sections {
+		upgraders = append(upgraders, &up.ProxyUpgrader{Prefix: []string{s.key}, Target: s.upgrader})
 	}
 	return up.MergeUpgraders("", upgraders...)
 }

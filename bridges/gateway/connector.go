@@ -63,6 +63,9 @@ type Gateway struct {
 	byID     map[string]*Network
 	config   *Config
 	queue    remote.Queue
+	outbound remote.OutboundCheck
+
+	components []Component
 }
 
 // BridgeInfoVersion is the gateway's own share of the bridge info version;
@@ -138,9 +141,15 @@ func (gw *Gateway) SetRemoteQueue(q remote.Queue) {
 
 func (gw *Gateway) Init(br *bridgev2.Bridge) {
 	gw.Bridge = br
+	for _, c := range gw.components {
+		c.Init(br)
+	}
 	for _, n := range gw.enabledNetworks() {
 		if setter, ok := n.Connector.(remote.QueueSetter); ok && gw.queue != nil {
 			setter.SetRemoteQueue(gw.queue)
+		}
+		if setter, ok := n.Connector.(remote.OutboundCheckSetter); ok && gw.outbound != nil {
+			setter.SetOutboundCheck(gw.outbound)
 		}
 		n.Connector.Init(br)
 	}
@@ -152,6 +161,11 @@ func (gw *Gateway) Start(ctx context.Context) error {
 			return fmt.Errorf("failed to start %s connector: %w", n.ID, err)
 		}
 	}
+	for _, c := range gw.components {
+		if err := c.Start(ctx); err != nil {
+			return fmt.Errorf("failed to start %s: %w", c.ConfigKey(), err)
+		}
+	}
 	return nil
 }
 
@@ -160,6 +174,9 @@ func (gw *Gateway) Stop() {
 		if stoppable, ok := n.Connector.(bridgev2.StoppableNetwork); ok {
 			stoppable.Stop()
 		}
+	}
+	for _, c := range gw.components {
+		c.Stop()
 	}
 }
 
@@ -237,7 +254,15 @@ func (gw *Gateway) LoadUserLogin(ctx context.Context, login *bridgev2.UserLogin)
 	if err != nil {
 		return fmt.Errorf("failed to route login: %w", err)
 	}
-	return n.Connector.LoadUserLogin(ctx, login)
+	if err = n.Connector.LoadUserLogin(ctx, login); err != nil {
+		return err
+	}
+	for _, c := range gw.components {
+		if observer, ok := c.(LoginObserver); ok {
+			observer.LoginLoaded(login)
+		}
+	}
+	return nil
 }
 
 func (gw *Gateway) ValidateUserID(id networkid.UserID) bool {
@@ -270,6 +295,11 @@ func (gw *Gateway) ValidateConfig() error {
 			if err := validating.ValidateConfig(); err != nil {
 				return fmt.Errorf("network.%s: %w", n.ID, err)
 			}
+		}
+	}
+	for _, c := range gw.components {
+		if err := c.ValidateConfig(); err != nil {
+			return fmt.Errorf("network.%s: %w", c.ConfigKey(), err)
 		}
 	}
 	return nil

@@ -28,6 +28,8 @@ type TelegramConnector struct {
 
 	// queue hands remote events to the bridge; the gateway replaces it.
 	queue remote.Queue
+	// outbound is asked before anything is sent; nil lets everything go.
+	outbound remote.OutboundCheck
 }
 
 var _ remote.QueueSetter = (*TelegramConnector)(nil)

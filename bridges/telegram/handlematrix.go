@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/event"
 
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgfmt"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 )
@@ -38,6 +39,13 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
 	if err != nil {
 		return nil, errCannotSend(err)
+	}
+	out := remote.Outbound{Kind: remote.OutboundMessage, Login: c.login, Portal: msg.Portal, PortalKey: msg.Portal.PortalKey}
+	if peer.Type == tgid.PeerUser {
+		out.Remote = tgid.MakeUserID(peer.ID)
+	}
+	if err = c.main.checkOutbound(ctx, out); err != nil {
+		return nil, remote.MessageStatus(err)
 	}
 	api := c.api.Load()
 	if api == nil {

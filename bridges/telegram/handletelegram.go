@@ -104,10 +104,23 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 		log.Debug().Type("message_type", raw).Msg("Ignoring non-message update")
 		return
 	}
-	peer, ok := c.messagePeer(msg)
+	evt, ok := c.messageEvent(msg, edit)
 	if !ok {
 		log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring message outside private chats")
 		return
+	}
+	res := c.main.queue(c.login, evt)
+	if !res.Success {
+		log.Warn().Err(res.Error).Int("tg_message_id", msg.ID).Msg("Remote event was not handled")
+	}
+}
+
+// messageEvent builds the remote event of a new or edited message; false for
+// a message outside private chats.
+func (c *Client) messageEvent(msg *tg.Message, edit bool) (*messageEvent, bool) {
+	peer, ok := c.messagePeer(msg)
+	if !ok {
+		return nil, false
 	}
 	id := c.messageID(peer, msg.ID)
 	evt := &simplevent.Message[*tg.Message]{
@@ -134,10 +147,7 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 			evt.Timestamp = time.Unix(int64(msg.EditDate), 0)
 		}
 	}
-	res := c.main.queue(c.login, evt)
-	if !res.Success {
-		log.Warn().Err(res.Error).Int("tg_message_id", msg.ID).Msg("Remote event was not handled")
-	}
+	return &messageEvent{Message: evt, client: c, edit: edit}, true
 }
 
 func (c *Client) fmtDeps() tgfmt.Deps {

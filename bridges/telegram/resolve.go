@@ -12,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 )
 
@@ -46,6 +47,10 @@ func (c *Client) ResolveIdentifier(ctx context.Context, identifier string, creat
 	}
 	resp := &bridgev2.ResolveIdentifierResponse{Ghost: ghost, UserID: userID, UserInfo: c.userInfo(user)}
 	if createChat {
+		out := remote.Outbound{Kind: remote.OutboundNewChat, Login: c.login, PortalKey: c.portalKeyForUser(user.ID), Remote: userID}
+		if err = c.main.checkOutbound(ctx, out); err != nil {
+			return nil, remote.RespError(err)
+		}
 		resp.Chat = &bridgev2.CreateChatResponse{
 			PortalKey:  c.portalKeyForUser(user.ID),
 			PortalInfo: c.dmChatInfo(user.ID),

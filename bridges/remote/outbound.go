@@ -1,0 +1,86 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
+)
+
+// OutboundKind is what a staff member is about to do.
+type OutboundKind string
+
+const (
+	// OutboundMessage: a Matrix message is about to be sent to the chat.
+	OutboundMessage OutboundKind = "message"
+	// OutboundNewChat: a chat with the remote user is about to be started
+	// (ResolveIdentifier with createChat).
+	OutboundNewChat OutboundKind = "new_chat"
+)
+
+// Outbound describes what a connector is about to send, before it sends it.
+type Outbound struct {
+	Kind  OutboundKind
+	Login *bridgev2.UserLogin
+	// Portal is the chat's portal, when it exists (messages).
+	Portal *bridgev2.Portal
+	// PortalKey is the chat, also when no portal exists yet (new chats).
+	PortalKey networkid.PortalKey
+	// Remote is the outside person (the other user of a direct chat), if
+	// the connector knows it.
+	Remote networkid.UserID
+	// HasMedia tells a message with media from one without.
+	HasMedia bool
+}
+
+// OutboundCheck is asked by a connector before a Matrix message leaves for
+// the remote network and before a chat is started. A nil error lets it go;
+// a *Refusal explains why it may not.
+type OutboundCheck func(ctx context.Context, out Outbound) error
+
+// OutboundCheckSetter is implemented by connectors that ask an outbound
+// check (AllowAll unless the gateway gives them another one).
+type OutboundCheckSetter interface {
+	SetOutboundCheck(check OutboundCheck)
+}
+
+// AllowAll lets everything go.
+func AllowAll(context.Context, Outbound) error { return nil }
+
+// Refusal is the error of an outbound check that refuses: Reason is a
+// sentence for the staff member, without any phone number.
+type Refusal struct {
+	Reason string
+}
+
+func (r *Refusal) Error() string { return r.Reason }
+
+// HumanError implements bridgev2.HumanError.
+func (r *Refusal) HumanError() string { return r.Reason }
+
+// MessageStatus turns an outbound check's error into the error a connector
+// returns from HandleMatrixMessage: the refusal is certain and explained in
+// the room by a notice. Other errors (the check could not decide) are
+// retriable and explained too.
+func MessageStatus(err error) error {
+	var refusal *Refusal
+	if errors.As(err, &refusal) {
+		return bridgev2.WrapErrorInStatus(err).WithMessage(refusal.Reason).
+			WithIsCertain(true).WithSendNotice(true).
+			WithErrorReason(event.MessageStatusNoPermission).WithStatus(event.MessageStatusFail)
+	}
+	return bridgev2.WrapErrorInStatus(err).WithErrorAsMessage().WithSendNotice(true)
+}
+
+// RespError turns an outbound check's error into the error a connector
+// returns from ResolveIdentifier (start-chat command, provisioning API).
+func RespError(err error) error {
+	var refusal *Refusal
+	if errors.As(err, &refusal) {
+		return bridgev2.RespError{ErrCode: "M_FORBIDDEN", Err: refusal.Reason, StatusCode: http.StatusForbidden}
+	}
+	return err
+}

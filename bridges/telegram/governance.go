@@ -1,0 +1,159 @@
+package telegram
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/gotd/td/bin"
+	"github.com/gotd/td/tg"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
+
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+)
+
+// The hooks through which the gateway's governance sees Telegram: who a
+// remote user is, events that can wait for an admin's approval, and the
+// outbound check before anything is sent.
+
+var (
+	_ remote.Describer           = (*Client)(nil)
+	_ remote.HeldEventDecoder    = (*Client)(nil)
+	_ remote.OutboundCheckSetter = (*TelegramConnector)(nil)
+	_ remote.Holdable            = (*messageEvent)(nil)
+	_ bridgev2.RemoteMessage     = (*messageEvent)(nil)
+	_ bridgev2.RemoteEdit        = (*messageEvent)(nil)
+)
+
+// SetOutboundCheck makes the connector ask check before sending a Matrix
+// message and before starting a chat.
+func (c *TelegramConnector) SetOutboundCheck(check remote.OutboundCheck) {
+	c.outbound = check
+}
+
+func (c *TelegramConnector) checkOutbound(ctx context.Context, out remote.Outbound) error {
+	if c.outbound == nil {
+		return nil
+	}
+	return c.outbound(ctx, out)
+}
+
+// DescribeRemoteUser implements remote.Describer from the users the account
+// has seen (the sender of an update is cached before its message is queued).
+func (c *Client) DescribeRemoteUser(ctx context.Context, userID networkid.UserID) (remote.Identity, error) {
+	tgUserID, err := tgid.ParseUserID(userID)
+	if err != nil {
+		return remote.Identity{}, err
+	}
+	ident := remote.Identity{ID: userID, Number: tgUserID}
+	u, ok := c.users.get(tgUserID)
+	if !ok {
+		if u, err = c.getUser(ctx, tgUserID); err != nil {
+			// The numeric ID is still known: rules on it can be checked.
+			return ident, nil
+		}
+	}
+	ident.Username = u.Username
+	if u.Phone != "" {
+		ident.Phone = "+" + u.Phone
+	}
+	ident.DisplayName = c.main.Config.FormatDisplayname(u)
+	return ident, nil
+}
+
+// DescribeChat implements remote.Describer: only private chats are bridged.
+func (c *Client) DescribeChat(_ context.Context, key networkid.PortalKey) (remote.Chat, error) {
+	peer, err := tgid.ParsePortalID(key.ID)
+	if err != nil {
+		return remote.Chat{}, err
+	}
+	if peer.Type != tgid.PeerUser {
+		return remote.Chat{IsGroup: true}, nil
+	}
+	return remote.Chat{OtherUser: tgid.MakeUserID(peer.ID)}, nil
+}
+
+// messageEvent is a new or edited Telegram message as a remote event; it can
+// be held while its chat waits for approval.
+type messageEvent struct {
+	*simplevent.Message[*tg.Message]
+	client *Client
+	edit   bool
+}
+
+// heldPayload is a held message: the TL encoding of the message and of the
+// users it names, so that it converts the same way when it is delivered.
+type heldPayload struct {
+	Version int      `json:"v"`
+	Edit    bool     `json:"edit,omitempty"`
+	Message []byte   `json:"message"`
+	Users   [][]byte `json:"users,omitempty"`
+}
+
+const heldPayloadVersion = 1
+
+// HoldPayload implements remote.Holdable.
+func (e *messageEvent) HoldPayload() ([]byte, error) {
+	var buf bin.Buffer
+	if err := e.Data.Encode(&buf); err != nil {
+		return nil, fmt.Errorf("failed to encode telegram message: %w", err)
+	}
+	p := heldPayload{Version: heldPayloadVersion, Edit: e.edit, Message: append([]byte(nil), buf.Buf...)}
+	seen := map[int64]bool{}
+	addUser := func(userID int64) {
+		if seen[userID] {
+			return
+		}
+		seen[userID] = true
+		if u, ok := e.client.users.get(userID); ok {
+			var ub bin.Buffer
+			if err := u.Encode(&ub); err == nil {
+				p.Users = append(p.Users, append([]byte(nil), ub.Buf...))
+			}
+		}
+	}
+	if peer, ok := e.Data.PeerID.(*tg.PeerUser); ok {
+		addUser(peer.UserID)
+	}
+	if from, ok := e.Data.FromID.(*tg.PeerUser); ok {
+		addUser(from.UserID)
+	}
+	return json.Marshal(p)
+}
+
+// ErrBadHeldPayload is returned (wrapped) for a held payload that this
+// connector did not write.
+var ErrBadHeldPayload = errors.New("malformed held telegram event")
+
+// DecodeHeldEvent implements remote.HeldEventDecoder: the message is rebuilt
+// with its original timestamp and the users it names are cached again.
+func (c *Client) DecodeHeldEvent(_ context.Context, login *bridgev2.UserLogin, payload []byte) (bridgev2.RemoteEvent, error) {
+	if login.ID != c.login.ID {
+		return nil, fmt.Errorf("%w: held for login %s, decoded by %s", ErrBadHeldPayload, login.ID, c.login.ID)
+	}
+	var p heldPayload
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadHeldPayload, err)
+	} else if p.Version != heldPayloadVersion {
+		return nil, fmt.Errorf("%w: version %d", ErrBadHeldPayload, p.Version)
+	}
+	var msg tg.Message
+	if err := msg.Decode(&bin.Buffer{Buf: p.Message}); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadHeldPayload, err)
+	}
+	for _, raw := range p.Users {
+		var u tg.User
+		if err := u.Decode(&bin.Buffer{Buf: raw}); err == nil {
+			c.users.put(&u)
+		}
+	}
+	evt, ok := c.messageEvent(&msg, p.Edit)
+	if !ok {
+		return nil, fmt.Errorf("%w: not a private chat", ErrBadHeldPayload)
+	}
+	return evt, nil
+}

@@ -1,0 +1,385 @@
+package admin
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"maunium.net/go/mautrix/bridgev2/commands"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/governance/policy"
+)
+
+// HelpSection groups the governance commands in `help`.
+var HelpSection = commands.HelpSection{Name: "Governance (admins only)", Order: 60}
+
+// maxInlineExport is the largest export sent as a message; larger exports
+// are for the HTTP admin API.
+const maxInlineExport = 30000
+
+// Commands returns the gov-* command handlers. Every one of them is limited
+// to the configured admins and logged.
+func (gv *Governance) Commands() []commands.CommandHandler {
+	cmd := func(name, args, desc string, run func(ce *commands.Event) error) commands.CommandHandler {
+		return &commands.FullHandler{
+			Name: name,
+			Help: commands.HelpMeta{Section: HelpSection, Description: desc, Args: args},
+			Func: func(ce *commands.Event) { gv.run(ce, run) },
+		}
+	}
+	return []commands.CommandHandler{
+		cmd("gov-requests", "", "List the chats waiting for approval.", gv.cmdRequests),
+		cmd("gov-approve", "<_request ID_>", "Approve a request: the chat is bridged and its held messages delivered.", gv.cmdApprove),
+		cmd("gov-deny", "<_request ID_> [_reason_]", "Deny a request: held messages are discarded, the chat is not bridged.", gv.cmdDeny),
+		cmd("gov-rules", "", "Show the policy: modes and rules.", gv.cmdRules),
+		cmd("gov-allow", "<_key=value_>...", "Add a runtime allow rule, e.g. `telegram_username=press_office`.", gv.cmdAddRule(policy.ActionAllow)),
+		cmd("gov-deny-rule", "<_key=value_>...", "Add a runtime deny rule, e.g. `phone_prefix=+7`.", gv.cmdAddRule(policy.ActionDeny)),
+		cmd("gov-remove-rule", "<_rule ID_>", "Remove a runtime rule.", gv.cmdRemoveRule),
+		cmd("gov-portals", "[_filter_]", "List portals (filter by network, staff member, room or outside contact).", gv.cmdPortals),
+		cmd("gov-revoke", "<_room ID or portal ID_> [_reason_]", "Take a portal back: the bridge stops relaying it.", gv.cmdRevoke),
+		cmd("gov-restore", "<_room ID or portal ID_>", "Allow a revoked portal again.", gv.cmdRestore),
+		cmd("gov-contacts", "[_search_]", "List or search the registry of outside contacts.", gv.cmdContacts),
+		cmd("gov-log", "[_count_]", "Show the newest audit log entries.", gv.cmdLog),
+		cmd("gov-verify", "", "Verify the audit log's hash chain.", gv.cmdVerify),
+		cmd("gov-export", "<contacts|log> <csv|json>", "Export the contact registry or the audit log.", gv.cmdExport),
+	}
+}
+
+// errUsage is an error whose message is the usage to show.
+type errUsage string
+
+func (e errUsage) Error() string { return string(e) }
+
+func (gv *Governance) run(ce *commands.Event, fn func(ce *commands.Event) error) {
+	if !gv.IsAdmin(ce.User.MXID) {
+		ce.Reply("`%s` is limited to the organisation's governance admins (network.governance.admins).", ce.Command)
+		return
+	}
+	if gv.Audit == nil {
+		ce.Reply("Governance is not running yet.")
+		return
+	}
+	err := fn(ce)
+	var usage errUsage
+	switch {
+	case errors.As(err, &usage):
+		ce.Reply("Usage: `$cmdprefix %s %s`", ce.Command, string(usage))
+	case err != nil:
+		ce.Reply("%s failed: %v", ce.Command, err)
+	}
+}
+
+func (gv *Governance) logCommand(ce *commands.Event) {
+	gv.logAction(ce.Ctx, string(ce.User.MXID), map[string]any{"command": ce.Command, "args": ce.Args, "room_id": ce.RoomID})
+}
+
+func parseID(ce *commands.Event, usage string) (int64, error) {
+	if len(ce.Args) < 1 {
+		return 0, errUsage(usage)
+	}
+	n, err := strconv.ParseInt(strings.TrimPrefix(ce.Args[0], "#"), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a request or rule ID", ce.Args[0])
+	}
+	return n, nil
+}
+
+func (gv *Governance) cmdRequests(ce *commands.Event) error {
+	gv.logCommand(ce)
+	reqs, err := gv.Approvals.Pending(ce.Ctx)
+	if err != nil {
+		return err
+	}
+	if len(reqs) == 0 {
+		ce.Reply("No chat is waiting for approval.")
+		return nil
+	}
+	var b strings.Builder
+	for _, r := range reqs {
+		b.WriteString(gv.RequestNotice(r))
+		b.WriteString("\n\n")
+	}
+	ce.Reply("%s", b.String())
+	return nil
+}
+
+func (gv *Governance) cmdApprove(ce *commands.Event) error {
+	reqID, err := parseID(ce, "<request ID>")
+	if err != nil {
+		return err
+	}
+	req, err := gv.Approve(ce.Ctx, ce.User.MXID, reqID)
+	if err != nil {
+		return err
+	}
+	ce.Reply("Request #%d approved: %d held message(s) delivered.", req.ID, req.HeldCount)
+	return nil
+}
+
+func (gv *Governance) cmdDeny(ce *commands.Event) error {
+	reqID, err := parseID(ce, "<request ID> [reason]")
+	if err != nil {
+		return err
+	}
+	req, err := gv.Deny(ce.Ctx, ce.User.MXID, reqID, strings.Join(ce.Args[1:], " "))
+	if err != nil {
+		return err
+	}
+	ce.Reply("Request #%d denied: %d held message(s) discarded; the staff member was told.", req.ID, req.HeldCount)
+	return nil
+}
+
+func (gv *Governance) cmdRules(ce *commands.Event) error {
+	gv.logCommand(ce)
+	p := gv.Policy.Policy()
+	var b strings.Builder
+	b.WriteString("**Modes:** ")
+	for i, n := range policy.Networks {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s: %s", n, p.Mode(n))
+	}
+	b.WriteString("\n\n**Rules** (a matching deny wins):\n\n")
+	rules := p.Rules()
+	if len(rules) == 0 {
+		b.WriteString("none\n")
+	}
+	for _, r := range rules {
+		fmt.Fprintf(&b, "* %s", r.String())
+		if r.Rule.Comment != "" {
+			fmt.Fprintf(&b, " — %s", r.Rule.Comment)
+		}
+		b.WriteString("\n")
+	}
+	ce.Reply("%s", b.String())
+	return nil
+}
+
+// ParseRule reads a rule from key=value arguments, with the keys of the
+// config file: phone, phone_prefix, telegram_user_id, telegram_username,
+// chat, network, direction, matrix_user, matrix_server, comment.
+func ParseRule(action policy.Action, args []string) (policy.Rule, error) {
+	r := policy.Rule{Action: action}
+	if len(args) == 0 {
+		return r, errUsage("<key=value>... (keys: phone, phone_prefix, telegram_user_id, telegram_username, chat, network, direction, matrix_user, matrix_server, comment)")
+	}
+	for _, arg := range args {
+		key, val, ok := strings.Cut(arg, "=")
+		if !ok {
+			return r, fmt.Errorf("%q is not key=value", arg)
+		}
+		switch key {
+		case "phone":
+			r.Phone = val
+		case "phone_prefix":
+			r.PhonePrefix = val
+		case "telegram_user_id":
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil {
+				return r, fmt.Errorf("telegram_user_id %q is not a number", val)
+			}
+			r.TelegramUserID = n
+		case "telegram_username":
+			r.TelegramUsername = val
+		case "chat":
+			r.Chat = networkid.PortalID(val)
+		case "network":
+			r.Network = val
+		case "direction":
+			r.Direction = policy.Direction(val)
+		case "matrix_user":
+			r.MatrixUser = id.UserID(val)
+		case "matrix_server":
+			r.MatrixServer = val
+		case "comment":
+			r.Comment = val
+		default:
+			return r, fmt.Errorf("unknown rule key %q", key)
+		}
+	}
+	return r, nil
+}
+
+func (gv *Governance) cmdAddRule(action policy.Action) func(ce *commands.Event) error {
+	return func(ce *commands.Event) error {
+		r, err := ParseRule(action, ce.Args)
+		if err != nil {
+			return err
+		}
+		rr, err := gv.Policy.AddRule(ce.Ctx, ce.User.MXID, r)
+		if err != nil {
+			return err
+		}
+		ce.Reply("Added %s.", rr.Ref().String())
+		return nil
+	}
+}
+
+func (gv *Governance) cmdRemoveRule(ce *commands.Event) error {
+	ruleID, err := parseID(ce, "<rule ID>")
+	if err != nil {
+		return err
+	}
+	rr, err := gv.Policy.RemoveRule(ce.Ctx, ce.User.MXID, ruleID)
+	if err != nil {
+		return err
+	}
+	ce.Reply("Removed %s.", rr.Ref().String())
+	return nil
+}
+
+func (gv *Governance) cmdPortals(ce *commands.Event) error {
+	gv.logCommand(ce)
+	portals, err := gv.Portals(ce.Ctx)
+	if err != nil {
+		return err
+	}
+	filter := strings.ToLower(strings.Join(ce.Args, " "))
+	var b strings.Builder
+	n := 0
+	for _, p := range portals {
+		line := fmt.Sprintf("%s %s %s %s %s %s", p.Network, p.Key.ID, p.Key.Receiver, p.RoomID, p.Staff, p.Other)
+		if filter != "" && !strings.Contains(strings.ToLower(line+" "+p.Name), filter) {
+			continue
+		}
+		n++
+		state := "bridged"
+		if p.Revoked {
+			state = "**revoked**"
+		}
+		fmt.Fprintf(&b, "* %s `%s` (%s) — %s, staff %s, room %s\n", p.Network, p.Key.ID, p.Name, state, p.Staff, p.RoomID)
+	}
+	if n == 0 {
+		ce.Reply("No portal matches.")
+		return nil
+	}
+	ce.Reply("%d portal(s):\n\n%s", n, b.String())
+	return nil
+}
+
+func (gv *Governance) cmdRevoke(ce *commands.Event) error {
+	if len(ce.Args) < 1 {
+		return errUsage("<room ID or portal ID> [reason]")
+	}
+	portal, err := gv.FindPortal(ce.Ctx, ce.Args[0])
+	if err != nil {
+		return err
+	}
+	if err = gv.Revoke(ce.Ctx, ce.User.MXID, portal, strings.Join(ce.Args[1:], " ")); err != nil {
+		return err
+	}
+	ce.Reply("Revoked `%s` (%s): the bridge no longer relays it.", portal.ID, portal.MXID)
+	return nil
+}
+
+func (gv *Governance) cmdRestore(ce *commands.Event) error {
+	if len(ce.Args) < 1 {
+		return errUsage("<room ID or portal ID>")
+	}
+	portal, err := gv.FindPortal(ce.Ctx, ce.Args[0])
+	if err != nil {
+		return err
+	}
+	if err = gv.Restore(ce.Ctx, ce.User.MXID, portal); err != nil {
+		return err
+	}
+	ce.Reply("Restored `%s` (%s): it is bridged again.", portal.ID, portal.MXID)
+	return nil
+}
+
+func (gv *Governance) cmdContacts(ce *commands.Event) error {
+	gv.logCommand(ce)
+	contacts, err := gv.Contacts.List(ce.Ctx, audit.ContactFilter{Query: strings.Join(ce.Args, " "), Limit: 50})
+	if err != nil {
+		return err
+	}
+	if len(contacts) == 0 {
+		ce.Reply("No contact matches.")
+		return nil
+	}
+	var b strings.Builder
+	for _, c := range contacts {
+		fmt.Fprintf(&b, "* %s `%s` %s %s %s — in %d / out %d, last seen %s, %d link(s)\n", c.Network, c.RemoteID,
+			strings.Join(c.DisplayNames, ", "), c.Phone, c.Username, c.MessagesIn, c.MessagesOut, c.LastSeen.Format("2006-01-02 15:04"), len(c.Links))
+	}
+	ce.Reply("%d contact(s):\n\n%s", len(contacts), b.String())
+	return nil
+}
+
+func (gv *Governance) cmdLog(ce *commands.Event) error {
+	gv.logCommand(ce)
+	count := 20
+	if len(ce.Args) > 0 {
+		n, err := strconv.Atoi(ce.Args[0])
+		if err != nil || n <= 0 || n > 500 {
+			return errUsage("[count, 1 to 500]")
+		}
+		count = n
+	}
+	entries, err := gv.Audit.List(ce.Ctx, audit.Filter{})
+	if err != nil {
+		return err
+	}
+	if len(entries) > count {
+		entries = entries[len(entries)-count:]
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		fmt.Fprintf(&b, "* #%d %s %s by %s %s %s %s\n", e.Seq, e.Time.Format("2006-01-02 15:04:05"), e.Action, e.Actor, e.Network, e.Portal, e.Request)
+	}
+	ce.Reply("%s", b.String())
+	return nil
+}
+
+func (gv *Governance) cmdVerify(ce *commands.Event) error {
+	gv.logCommand(ce)
+	report, err := gv.Audit.Verify(ce.Ctx)
+	if err != nil {
+		return err
+	}
+	if report.OK() {
+		ce.Reply("The audit log verifies: %d entries, %d to %d, anchored at %d.", report.Entries, report.FirstSeq, report.LastSeq, report.Anchor.Seq)
+		return nil
+	}
+	var b strings.Builder
+	for _, p := range report.Problems {
+		fmt.Fprintf(&b, "* %s\n", p.String())
+	}
+	ce.Reply("**The audit log does not verify:**\n\n%s", b.String())
+	return nil
+}
+
+func (gv *Governance) cmdExport(ce *commands.Event) error {
+	if len(ce.Args) != 2 {
+		return errUsage("<contacts|log> <csv|json>")
+	}
+	format, err := audit.ParseFormat(ce.Args[1])
+	if err != nil {
+		return err
+	}
+	gv.logCommand(ce)
+	var buf bytes.Buffer
+	switch ce.Args[0] {
+	case "contacts":
+		err = gv.Contacts.Export(ce.Ctx, &buf, format, audit.ContactFilter{})
+	case "log":
+		err = gv.Audit.Export(ce.Ctx, &buf, format, audit.Filter{})
+	default:
+		return errUsage("<contacts|log> <csv|json>")
+	}
+	if err != nil {
+		return err
+	}
+	if buf.Len() > maxInlineExport {
+		ce.Reply("The export has %d bytes, too many for a message; use the HTTP admin API (%sexport/%s?format=%s).", buf.Len(), APIPrefix, ce.Args[0], format)
+		return nil
+	}
+	ce.ReplyAdvanced("```\n"+buf.String()+"\n```", true, false)
+	return nil
+}

@@ -1,0 +1,341 @@
+package admin_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
+	"maunium.net/go/mautrix/bridgev2/commands"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/status"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/bridges/gateway"
+	"github.com/passerelle/passerelle/bridges/telegram"
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/governance/admin"
+	"github.com/passerelle/passerelle/governance/gate"
+	"github.com/passerelle/passerelle/internal/dbtest"
+	tgsim "github.com/passerelle/passerelle/simulator/telegram"
+)
+
+const (
+	staffMXID id.UserID = "@alice:test"
+	adminMXID id.UserID = "@admin:test"
+	otherMXID id.UserID = "@mallory:test"
+)
+
+var simKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is one test's world: the Telegram simulator with its accounts, one
+// database and one recording Matrix side, across bridge restarts.
+type env struct {
+	t          *testing.T
+	sim        *tgsim.Server
+	backend    dbtest.Backend
+	rm         *recMatrix
+	clk        *clock
+	alice, bob *tgsim.Account
+	carol      *tgsim.Account
+	configure  func(*gate.Config)
+	login      networkid.UserLoginID
+}
+
+func newEnv(t *testing.T, b dbtest.Backend, configure func(*gate.Config)) *env {
+	t.Helper()
+	s, err := tgsim.New(tgsim.Options{Key: simKey(), Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
+	if err != nil {
+		t.Fatalf("failed to start simulator: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	e := &env{t: t, sim: s, backend: b, rm: newRecMatrix(), clk: &clock{t: time.Now()}, configure: configure}
+	mk := func(spec tgsim.AccountSpec) *tgsim.Account {
+		a, err := s.CreateAccount(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	e.alice = mk(tgsim.AccountSpec{Phone: "15550001", FirstName: "Alice", LastName: "Staff", Username: "alice_staff"})
+	e.bob = mk(tgsim.AccountSpec{Phone: "15550002", FirstName: "Bob", LastName: "Outside", Username: "bob_outside"})
+	e.carol = mk(tgsim.AccountSpec{Phone: "15550003", FirstName: "Carol", LastName: "Press", Username: "carol_press"})
+	return e
+}
+
+// running is one bridge process.
+type running struct {
+	br   *bridgev2.Bridge
+	gv   *admin.Governance
+	conn *telegram.TelegramConnector
+	ms   *matrixSide
+}
+
+func (e *env) start() *running {
+	t := e.t
+	t.Helper()
+	conn := telegram.NewConnector()
+	conn.Config = telegram.Config{
+		DeviceModel:         "Passerelle test",
+		DisplaynameTemplate: "{{.FirstName}} {{.LastName}}",
+		TestServer:          telegram.TestServerConfig{DC: e.sim.DC(), Address: e.sim.Addr(), PublicKey: e.sim.PublicKeyPEM()},
+	}
+	if err := conn.ValidateConfig(); err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(&gateway.Network{ID: "telegram", Connector: conn, EnabledByDefault: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gate.New()
+	g.Now = e.clk.Now
+	g.ExpiryInterval, g.RetentionInterval, g.LoginInterval = 0, 0, 0
+	cfg := g.Config()
+	cfg.Admins = []id.UserID{adminMXID}
+	cfg.API.Token = "s3cret-token"
+	if e.configure != nil {
+		e.configure(cfg)
+	}
+	if err = cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	gv := admin.New(g)
+	if err = gw.AddComponent(gv); err != nil {
+		t.Fatal(err)
+	}
+	gw.SetRemoteQueue(gv.Queue)
+	gw.SetOutboundCheck(gv.CheckOutbound)
+	user := bridgeconfig.PermissionLevelUser
+	bcfg := &bridgeconfig.BridgeConfig{CommandPrefix: "!gw", Permissions: bridgeconfig.PermissionConfig{"*": &user}}
+	ms := &matrixSide{recMatrix: e.rm}
+	e.rm.mu.Lock()
+	e.rm.bstates = nil // waitConnected looks at this run's states only
+	e.rm.mu.Unlock()
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	br := bridgev2.NewBridge("passerelle-test", e.backend.Open(t), log, bcfg, ms, gw, commands.NewProcessor)
+	if err = br.Start(context.Background()); err != nil {
+		t.Fatalf("bridge start: %v", err)
+	}
+	r := &running{br: br, gv: gv, conn: conn, ms: ms}
+	t.Cleanup(r.stop)
+	// The admin room is set up in the background at start.
+	for deadline := time.Now().Add(10 * time.Second); !gv.IsAdminRoom(e.adminRoom()); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("admin room was never set up")
+		}
+	}
+	return r
+}
+
+func (e *env) adminRoomLocked() id.RoomID {
+	for roomID, req := range e.rm.rooms {
+		if req.Name == "Passerelle governance" {
+			return roomID
+		}
+	}
+	return ""
+}
+
+func (e *env) adminRoom() id.RoomID {
+	e.rm.mu.Lock()
+	defer e.rm.mu.Unlock()
+	return e.adminRoomLocked()
+}
+
+func (r *running) stop() {
+	if r.br != nil {
+		r.br.StopWithTimeout(5 * time.Second)
+		r.br = nil
+	}
+}
+
+func (r *running) user(t *testing.T, mxid id.UserID) *bridgev2.User {
+	t.Helper()
+	u, err := r.br.GetUserByMXID(context.Background(), mxid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// loginStaff logs Alice in by phone and waits until the login is connected.
+func (e *env) loginStaff(r *running) *bridgev2.UserLogin {
+	t := e.t
+	t.Helper()
+	ctx := context.Background()
+	proc, err := r.conn.CreateLogin(ctx, r.user(t, staffMXID), telegram.FlowIDPhone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = proc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ui := proc.(bridgev2.LoginProcessUserInput)
+	if _, err = ui.SubmitUserInput(ctx, map[string]string{"phone": "+" + e.alice.Phone}); err != nil {
+		t.Fatal(err)
+	}
+	code, ok := e.sim.LastCode(e.alice.Phone)
+	if !ok {
+		t.Fatal("no login code")
+	}
+	step, err := ui.SubmitUserInput(ctx, map[string]string{"code": code})
+	if err != nil || step.CompleteParams == nil {
+		t.Fatalf("login did not complete: %+v, %v", step, err)
+	}
+	e.login = step.CompleteParams.UserLogin.ID
+	e.waitConnected()
+	return step.CompleteParams.UserLogin
+}
+
+func (e *env) waitConnected() {
+	e.t.Helper()
+	if !e.rm.waitFor(20*time.Second, func() bool {
+		for _, st := range e.rm.bstates {
+			if st.StateEvent == status.StateConnected {
+				return true
+			}
+		}
+		return false
+	}) {
+		e.t.Fatal("login never connected")
+	}
+}
+
+func (e *env) ghost(acc *tgsim.Account) id.UserID {
+	return id.UserID("@gw_" + string(tgid.MakeUserID(acc.ID)) + ":test")
+}
+
+func (e *env) portalKey(acc *tgsim.Account) networkid.PortalKey {
+	return networkid.PortalKey{ID: tgid.MakePortalID(tgid.Peer{Type: tgid.PeerUser, ID: acc.ID}), Receiver: e.login}
+}
+
+// send makes acc send text to Alice on Telegram.
+func (e *env) send(acc *tgsim.Account, text string) tgsim.Message {
+	e.t.Helper()
+	m, err := e.sim.SendMessage(acc.ID, e.alice.ID, text, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return m
+}
+
+// bodiesFrom returns the bodies a ghost sent to Matrix, in order.
+func (e *env) bodiesFrom(acc *tgsim.Account) []string {
+	var out []string
+	for _, m := range e.rm.messagesFrom(e.ghost(acc)) {
+		out = append(out, m.Content.Body)
+	}
+	return out
+}
+
+func (e *env) waitBodies(acc *tgsim.Account, want ...string) []recMessage {
+	e.t.Helper()
+	var got []recMessage
+	ok := e.rm.waitFor(20*time.Second, func() bool {
+		got = e.rm.messagesFrom(e.ghost(acc))
+		return len(got) >= len(want)
+	})
+	e.rm.mu.Lock()
+	bodies := e.bodiesFrom(acc)
+	e.rm.mu.Unlock()
+	if !ok || len(bodies) != len(want) {
+		e.t.Fatalf("messages from %s on Matrix: %q, want %q", acc.FirstName, bodies, want)
+	}
+	for i := range want {
+		if bodies[i] != want[i] {
+			e.t.Fatalf("messages from %s on Matrix: %q, want %q", acc.FirstName, bodies, want)
+		}
+	}
+	return got
+}
+
+// waitNotice waits for a message containing text in roomID ("" = any room).
+func (e *env) waitNotice(roomID id.RoomID, text string) recMessage {
+	e.t.Helper()
+	var m recMessage
+	if !e.rm.waitFor(20*time.Second, func() bool {
+		var ok bool
+		m, ok = e.rm.noticeContaining(roomID, text)
+		return ok
+	}) {
+		e.rm.mu.Lock()
+		var bodies []string
+		for _, m := range e.rm.msgs {
+			bodies = append(bodies, string(m.RoomID)+": "+m.Content.Body)
+		}
+		e.rm.mu.Unlock()
+		e.t.Fatalf("no message containing %q in %q; messages: %q", text, roomID, bodies)
+	}
+	return m
+}
+
+// command runs a bot command as user in roomID and returns the replies.
+func (r *running) command(t *testing.T, e *env, sender id.UserID, roomID id.RoomID, cmd string) string {
+	t.Helper()
+	e.rm.mu.Lock()
+	before := len(e.rm.msgs)
+	e.rm.mu.Unlock()
+	r.br.Commands.Handle(context.Background(), roomID, id.EventID("$cmd"+cmd), r.user(t, sender), cmd, "")
+	e.rm.mu.Lock()
+	defer e.rm.mu.Unlock()
+	var out string
+	for _, m := range e.rm.msgs[before:] {
+		if m.RoomID == roomID {
+			out += m.Content.Body + "\n"
+		}
+	}
+	return out
+}
+
+// react makes sender react with key on the notice evtID in the admin room.
+func (r *running) react(e *env, sender id.UserID, evtID id.EventID, key string) {
+	evt := &event.Event{
+		Type: event.EventReaction, RoomID: e.adminRoom(), Sender: sender, ID: id.EventID("$react" + string(evtID) + key),
+		Content: event.Content{Parsed: &event.ReactionEventContent{RelatesTo: event.RelatesTo{Type: event.RelAnnotation, EventID: evtID, Key: key}}},
+	}
+	r.gv.HandleReaction(context.Background(), evt)
+}
+
+// sendMatrix sends a Matrix text message as the staff member in a portal.
+func (r *running) sendMatrix(roomID id.RoomID, evtID id.EventID, text string) {
+	r.br.QueueMatrixEvent(context.Background(), &event.Event{
+		Type: event.EventMessage, RoomID: roomID, Sender: staffMXID, ID: evtID, Timestamp: time.Now().UnixMilli(),
+		Content: event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: text}},
+	})
+}
+
+// poll checks cond (which must not touch the recorder) until it holds.
+func poll(timeout time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,164 @@
+package gate
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	up "go.mau.fi/util/configupgrade"
+	"gopkg.in/yaml.v3"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/governance/policy"
+)
+
+// ConfigKey is the gate's section under `network:`.
+const ConfigKey = "governance"
+
+// Config is the `network.governance` section of the config file.
+//
+//	network:
+//	    governance:
+//	        default_mode: approval
+//	        modes: {telegram: allowlist}
+//	        rules:
+//	            - {action: deny, phone_prefix: "+7"}
+//	        admins: ["@admin:example.org"]
+//	        admin_room: ""
+//	        approval_ttl: 72h
+//	        retention: 8760h
+//	        contact_hash_key: ""
+//	        api: {token: "", allow_remote: false}
+type Config struct {
+	// Policy holds default_mode, modes and rules.
+	Policy policy.Config `yaml:",inline"`
+	// Admins are the Matrix users who decide: they sit in the admin room,
+	// get power level 100 in every portal and may use the gov-* commands
+	// and the HTTP admin API.
+	Admins []id.UserID `yaml:"admins"`
+	// AdminRoom is the room where requests go. Empty: the bot creates one
+	// (and remembers it) and invites the admins.
+	AdminRoom id.RoomID `yaml:"admin_room"`
+	// ApprovalTTL is how long a request waits before it expires as denied.
+	ApprovalTTL Duration `yaml:"approval_ttl"`
+	// Retention is how long audit log entries are kept; 0 keeps them.
+	Retention Duration `yaml:"retention"`
+	// ContactHashKey, when set (at least 32 bytes), makes the registry store
+	// remote IDs, numbers and usernames only as keyed hashes.
+	ContactHashKey string `yaml:"contact_hash_key"`
+	// API is the HTTP admin API on the appservice's listener.
+	API APIConfig `yaml:"api"`
+}
+
+// APIConfig configures the HTTP admin API.
+type APIConfig struct {
+	// Token is the bearer token of the API; empty switches the API off.
+	Token string `yaml:"token"`
+	// AllowRemote lets clients other than loopback call the API.
+	AllowRemote bool `yaml:"allow_remote"`
+}
+
+// DefaultApprovalTTL is the approval_ttl of a config that sets none.
+const DefaultApprovalTTL = 72 * time.Hour
+
+//go:embed example-config.yaml
+var ExampleConfig string
+
+func defaultConfig() Config {
+	return Config{Policy: policy.Config{DefaultMode: policy.ModeOpen}, ApprovalTTL: Duration(DefaultApprovalTTL)}
+}
+
+func upgradeConfig(helper up.Helper) {
+	helper.Copy(up.Str|up.Null, "default_mode")
+	helper.Copy(up.Map, "modes")
+	helper.Copy(up.List, "rules")
+	helper.Copy(up.List, "admins")
+	helper.Copy(up.Str|up.Null, "admin_room")
+	helper.Copy(up.Str|up.Int, "approval_ttl")
+	helper.Copy(up.Str|up.Int, "retention")
+	helper.Copy(up.Str|up.Null, "contact_hash_key")
+	helper.Copy(up.Str|up.Null, "api", "token")
+	helper.Copy(up.Bool, "api", "allow_remote")
+}
+
+// ErrInvalidConfig is returned (wrapped) for a governance section the gateway
+// must not start with.
+var ErrInvalidConfig = errors.New("invalid governance config")
+
+// Validate checks the whole section. An invalid rule is named by its
+// position and content; there is no fallback to open.
+func (cfg *Config) Validate() error {
+	if err := cfg.Policy.Validate(); err != nil {
+		return err
+	}
+	for i, admin := range cfg.Admins {
+		if _, _, err := admin.Parse(); err != nil || !strings.HasPrefix(string(admin), "@") {
+			return fmt.Errorf("%w: admins[%d] %q is not a Matrix user ID (@user:server)", ErrInvalidConfig, i, admin)
+		}
+	}
+	if cfg.AdminRoom != "" && !strings.HasPrefix(string(cfg.AdminRoom), "!") {
+		return fmt.Errorf("%w: admin_room %q is not a room ID (!room:server)", ErrInvalidConfig, cfg.AdminRoom)
+	}
+	if cfg.ApprovalTTL <= 0 {
+		return fmt.Errorf("%w: approval_ttl must be positive", ErrInvalidConfig)
+	}
+	if cfg.Retention < 0 {
+		return fmt.Errorf("%w: retention must not be negative", ErrInvalidConfig)
+	}
+	if cfg.ContactHashKey != "" && len(cfg.ContactHashKey) < audit.MinHashKeyLength {
+		return fmt.Errorf("%w: contact_hash_key has %d bytes, at least %d are needed", ErrInvalidConfig, len(cfg.ContactHashKey), audit.MinHashKeyLength)
+	}
+	return nil
+}
+
+// IsAdmin reports whether userID is a configured admin.
+func (cfg *Config) IsAdmin(userID id.UserID) bool {
+	for _, admin := range cfg.Admins {
+		if admin == userID {
+			return true
+		}
+	}
+	return false
+}
+
+// Duration is a time.Duration written as "72h", "30m" or "30d" (days).
+type Duration time.Duration
+
+var _ yaml.Unmarshaler = (*Duration)(nil)
+
+// UnmarshalYAML accepts a Go duration, a number of days ("30d") or 0.
+func (d *Duration) UnmarshalYAML(node *yaml.Node) error {
+	parsed, err := ParseDuration(node.Value)
+	if err != nil {
+		return err
+	}
+	*d = Duration(parsed)
+	return nil
+}
+
+// MarshalYAML writes the duration as Go writes it.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// ParseDuration parses "72h", "90m", "30d" or "0".
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q: %w", s, err)
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (write e.g. 72h, 90m or 30d)", s)
+	}
+	return d, nil
+}

@@ -1,0 +1,113 @@
+package gate_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/passerelle/passerelle/bridges/gateway"
+	"github.com/passerelle/passerelle/bridges/telegram"
+	"github.com/passerelle/passerelle/governance/gate"
+	"github.com/passerelle/passerelle/governance/policy"
+)
+
+// loadNetworkSection decodes a `network:` section through the gateway, as
+// bridgev2 does, with the gate as a component.
+func loadNetworkSection(t *testing.T, section string) (*gateway.Gateway, *gate.Gate, error) {
+	t.Helper()
+	gw, err := gateway.New(&gateway.Network{ID: "telegram", Connector: telegram.NewConnector(), EnabledByDefault: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gate.New()
+	if err = gw.AddComponent(g); err != nil {
+		t.Fatal(err)
+	}
+	_, data, _ := gw.GetConfig()
+	// Telegram is off so that only the governance section is validated.
+	return gw, g, yaml.Unmarshal([]byte("telegram: {enabled: false}\n"+section), data)
+}
+
+func TestConfigFromNetworkSection(t *testing.T) {
+	gw, g, err := loadNetworkSection(t, `
+governance:
+    default_mode: approval
+    modes: {telegram: allowlist}
+    rules:
+        - {action: deny, phone_prefix: "+7"}
+        - {action: allow, telegram_username: "@press_office"}
+    admins: ["@admin:example.org"]
+    approval_ttl: 3d
+    retention: 8760h
+    api: {token: abc}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := g.Config()
+	if cfg.Policy.DefaultMode != policy.ModeApproval || cfg.Policy.Modes["telegram"] != policy.ModeAllowlist || len(cfg.Policy.Rules) != 2 ||
+		time.Duration(cfg.ApprovalTTL) != 72*time.Hour || time.Duration(cfg.Retention) != 8760*time.Hour || cfg.API.Token != "abc" ||
+		!cfg.IsAdmin("@admin:example.org") {
+		t.Errorf("decoded config: %+v", cfg)
+	}
+	if err = gw.ValidateConfig(); err != nil {
+		t.Errorf("ValidateConfig: %v", err)
+	}
+}
+
+func TestDefaultConfigIsOpen(t *testing.T) {
+	gw, g, err := loadNetworkSection(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Config().Policy.DefaultMode != policy.ModeOpen || time.Duration(g.Config().ApprovalTTL) != gate.DefaultApprovalTTL {
+		t.Errorf("default config: %+v", g.Config())
+	}
+	if err = gw.ValidateConfig(); err != nil {
+		t.Error(err)
+	}
+	example, _, _ := gw.GetConfig()
+	if !strings.Contains(example, "\ngovernance:\n    # What may cross") {
+		t.Errorf("example config lacks the governance section:\n%s", example)
+	}
+}
+
+// TestInvalidConfigRefusesToStart: the gateway refuses to start with a
+// message naming the bad rule or key; it never falls back to open.
+func TestInvalidConfigRefusesToStart(t *testing.T) {
+	for _, c := range []struct{ section, want string }{
+		{"governance: {rules: [{action: deny, phone_prefix: \"7abc\"}]}", `network.governance: policy rule 1 (deny phone_prefix "7abc")`},
+		{"governance: {rules: [{action: allow, network: telegram}, {action: block, phone: \"+33612345678\"}]}", `policy rule 2 (block phone "+33612345678"): unknown action`},
+		{"governance: {default_mode: closed}", `default_mode "closed"`},
+		{"governance: {admins: [\"admin\"]}", `admins[0] "admin" is not a Matrix user ID`},
+		{"governance: {contact_hash_key: short}", "contact_hash_key has 5 bytes"},
+		{"governance: {approval_ttl: 0}", "approval_ttl must be positive"},
+	} {
+		gw, _, err := loadNetworkSection(t, c.section)
+		if err == nil {
+			err = gw.ValidateConfig()
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", c.section, err, c.want)
+		}
+	}
+	_, _, err := loadNetworkSection(t, "governance: {approval_ttl: soon}")
+	if err == nil || !strings.Contains(err.Error(), `invalid duration "soon"`) {
+		t.Errorf("bad duration: %v", err)
+	}
+	gw, _, _ := loadNetworkSection(t, "governance: {rules: [{action: deny, phone: \"+3361\"}]}")
+	if err := gw.ValidateConfig(); !errors.Is(err, policy.ErrInvalidRule) {
+		t.Errorf("invalid rule error %v does not wrap ErrInvalidRule", err)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"0": 0, "": 0, "90m": 90 * time.Minute, "30d": 30 * 24 * time.Hour, "1.5d": 36 * time.Hour} {
+		if got, err := gate.ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v", in, got, err)
+		}
+	}
+}

@@ -1,0 +1,246 @@
+// Package gate enforces the organisation's governance between the network
+// connectors and the bridge core (DESIGN.md, decision 6).
+//
+// The gateway hands the Gate every remote event (Queue, as its remote queue)
+// and asks it before anything leaves for a remote network (CheckOutbound, as
+// its outbound check). The gate evaluates the policy, records outside
+// contacts, holds the events of chats that wait for an admin's approval,
+// delivers them once approved, keeps portals under the admins' control
+// (power level, revocation, forbidden room changes undone) and writes every
+// decision to the audit log. Admin commands and the HTTP API (package
+// governance/admin) drive it through its exported methods.
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	up "go.mau.fi/util/configupgrade"
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/bridges/netid"
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/governance/approval"
+	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/governance/policy"
+	"github.com/passerelle/passerelle/governance/store"
+)
+
+// ErrNotStarted is returned while the gate has not started (or has
+// stopped): nothing passes then.
+var ErrNotStarted = errors.New("governance gate is not running")
+
+// Gate is the governance between the connectors and the bridge core. It is a
+// gateway.Component (its config is `network.governance`).
+type Gate struct {
+	// Next is where the gate hands the events it lets through; remote.Direct
+	// unless a test says otherwise.
+	Next remote.Queue
+	// Now is the clock of the gate and of the stores; time.Now when nil.
+	Now func() time.Time
+	// ExpiryInterval is how often pending requests are checked for expiry,
+	// RetentionInterval how often the audit log is purged, LoginInterval how
+	// often logins are compared for logouts.
+	ExpiryInterval, RetentionInterval, LoginInterval time.Duration
+	// EncryptAdminRoom makes the admin room the gate creates encrypted.
+	EncryptAdminRoom bool
+
+	cfg Config
+	br  *bridgev2.Bridge
+
+	// Set by Start.
+	DB        *dbutil.Database
+	Audit     *audit.Log
+	Contacts  *audit.Registry
+	Policy    *policy.Engine
+	Approvals *approval.Store
+	state     *stateStore
+
+	started atomic.Bool
+	cancel  context.CancelFunc
+	bg      context.Context
+	wg      sync.WaitGroup
+
+	chatLocks sync.Map // networkid.PortalID → *sync.Mutex
+
+	roomMu      sync.Mutex
+	adminRoom   id.RoomID    // guarded by roomMu
+	adminRoomID atomic.Value // id.RoomID, for IsAdminRoom
+
+	loginMu       sync.Mutex
+	pendingLogins []*bridgev2.UserLogin
+}
+
+// New returns a gate with the default config; the gateway decodes the
+// `network.governance` section into it.
+func New() *Gate {
+	return &Gate{Next: remote.Direct, cfg: defaultConfig(),
+		ExpiryInterval: time.Minute, RetentionInterval: time.Hour, LoginInterval: time.Minute}
+}
+
+// Config returns the gate's config (for the admin package and tests).
+func (g *Gate) Config() *Config { return &g.cfg }
+
+// Bridge returns the bridge the gate runs in.
+func (g *Gate) Bridge() *bridgev2.Bridge { return g.br }
+
+// IsAdmin reports whether userID is a configured admin.
+func (g *Gate) IsAdmin(userID id.UserID) bool { return g.cfg.IsAdmin(userID) }
+
+func (g *Gate) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}
+
+// ConfigKey implements gateway.Component.
+func (g *Gate) ConfigKey() string { return ConfigKey }
+
+// GetConfig implements gateway.Component.
+func (g *Gate) GetConfig() (example string, data any, upgrader up.Upgrader) {
+	return ExampleConfig, &g.cfg, up.SimpleUpgrader(upgradeConfig)
+}
+
+// ValidateConfig implements gateway.Component: an invalid rule stops the
+// gateway with a message naming it.
+func (g *Gate) ValidateConfig() error { return g.cfg.Validate() }
+
+// Init implements gateway.Component. No I/O.
+func (g *Gate) Init(br *bridgev2.Bridge) { g.br = br }
+
+// Start implements gateway.Component: it opens the governance tables, loads
+// the policy (an invalid stored rule is an error: the gateway does not start)
+// and starts the background jobs.
+func (g *Gate) Start(ctx context.Context) error {
+	if err := g.cfg.Validate(); err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, g.br.DB.Database)
+	if err != nil {
+		return err
+	}
+	g.DB = db
+	g.Audit = audit.NewLog(db)
+	g.Audit.Now = g.now
+	var key []byte
+	if g.cfg.ContactHashKey != "" {
+		key = []byte(g.cfg.ContactHashKey)
+	}
+	if g.Contacts, err = audit.NewRegistry(db, g.Audit, key); err != nil {
+		return err
+	}
+	g.Contacts.Now = g.now
+	if g.Policy, err = policy.NewEngine(ctx, g.cfg.Policy, db, g.Audit); err != nil {
+		return err
+	}
+	g.Policy.Now = g.now
+	g.Approvals = approval.NewStore(db, g.Audit, time.Duration(g.cfg.ApprovalTTL))
+	g.Approvals.Now = g.now
+	if g.state, err = openStore(ctx, g.br.DB.Database); err != nil {
+		return err
+	}
+	bg, cancel := context.WithCancel(zerolog.Ctx(ctx).With().Str("component", "governance").Logger().WithContext(context.Background()))
+	g.bg, g.cancel = bg, cancel
+	g.started.Store(true)
+
+	g.loginMu.Lock()
+	pending := g.pendingLogins
+	g.pendingLogins = nil
+	g.loginMu.Unlock()
+	for _, login := range pending {
+		g.noteLogin(bg, login)
+	}
+	g.goLoop(g.ExpiryInterval, g.ExpireDue)
+	if g.cfg.Retention > 0 {
+		g.goLoop(g.RetentionInterval, g.purge)
+	}
+	g.goLoop(g.LoginInterval, g.reconcileLogins)
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if _, err := g.AdminRoom(bg); err != nil && bg.Err() == nil {
+			zerolog.Ctx(bg).Err(err).Msg("Failed to set up the governance admin room")
+		}
+		g.ReplayUndelivered(bg)
+	}()
+	return nil
+}
+
+// goLoop runs job now and then every interval until Stop.
+func (g *Gate) goLoop(interval time.Duration, job func(ctx context.Context) error) {
+	if interval <= 0 {
+		return
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		ticker := time.NewTicker(interval)
+		defer ticker.Stop()
+		for {
+			if err := job(g.bg); err != nil && g.bg.Err() == nil {
+				zerolog.Ctx(g.bg).Err(err).Msg("Governance background job failed")
+			}
+			select {
+			case <-g.bg.Done():
+				return
+			case <-ticker.C:
+			}
+		}
+	}()
+}
+
+// Stop implements gateway.Component: it stops the background jobs.
+func (g *Gate) Stop() {
+	if !g.started.Swap(false) {
+		return
+	}
+	g.cancel()
+	g.wg.Wait()
+}
+
+// lockChat serialises everything the gate does for one chat: a held event,
+// its delivery after approval and the events that follow stay in order.
+func (g *Gate) lockChat(portalID networkid.PortalID) func() {
+	v, _ := g.chatLocks.LoadOrStore(portalID, &sync.Mutex{})
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// networkOf returns the network of a prefixed ID.
+func networkOf(id string) string { return netid.Network(id) }
+
+// networkName is the human name of a network.
+func networkName(network string) string {
+	switch network {
+	case policy.NetworkTelegram:
+		return "Telegram"
+	case policy.NetworkWhatsApp:
+		return "WhatsApp"
+	default:
+		return network
+	}
+}
+
+func (g *Gate) purge(ctx context.Context) error {
+	res, err := g.Audit.Purge(ctx, g.now().Add(-time.Duration(g.cfg.Retention)), audit.ActorSystem)
+	if err != nil {
+		return fmt.Errorf("failed to purge audit log: %w", err)
+	}
+	if res.Purged > 0 {
+		zerolog.Ctx(ctx).Info().Int64("purged", res.Purged).Msg("Purged old audit log entries")
+	}
+	return nil
+}
+
+// PurgeNow runs the retention purge once (for tests and admins).
+func (g *Gate) PurgeNow(ctx context.Context) error { return g.purge(ctx) }

@@ -1,0 +1,300 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/governance/approval"
+	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/governance/policy"
+)
+
+var _ remote.Queue = (*Gate)(nil).Queue
+
+// isContent reports whether an event type carries a message: these are
+// counted, held and logged when refused. Other events (typing, receipts)
+// follow their chat's fate silently.
+func isContent(t bridgev2.RemoteEventType) bool {
+	switch t {
+	case bridgev2.RemoteEventMessage, bridgev2.RemoteEventMessageUpsert, bridgev2.RemoteEventEdit:
+		return true
+	}
+	return false
+}
+
+// describe asks the login's connector what the chat is and who the outside
+// person is (remoteUser, or the other user of a direct chat).
+func (g *Gate) describe(ctx context.Context, login *bridgev2.UserLogin, key networkid.PortalKey, remoteUser networkid.UserID) (remote.Chat, remote.Identity) {
+	d, ok := login.Client.(remote.Describer)
+	var chat remote.Chat
+	if ok {
+		var err error
+		if chat, err = d.DescribeChat(ctx, key); err != nil {
+			zerolog.Ctx(ctx).Debug().Err(err).Msg("Connector could not describe chat")
+		}
+	}
+	if remoteUser == "" {
+		remoteUser = chat.OtherUser
+	}
+	ident := remote.Identity{ID: remoteUser}
+	if ok && remoteUser != "" {
+		if described, err := d.DescribeRemoteUser(ctx, remoteUser); err != nil {
+			zerolog.Ctx(ctx).Debug().Err(err).Msg("Connector could not describe remote user")
+		} else {
+			ident = described
+		}
+	}
+	return chat, ident
+}
+
+func policyRemote(network string, ident remote.Identity) policy.Remote {
+	r := policy.Remote{Phone: ident.Phone}
+	if network == policy.NetworkTelegram {
+		r.TelegramUserID = ident.Number
+		r.TelegramUsername = ident.Username
+	}
+	return r
+}
+
+// Queue is the gateway's remote queue: every remote event of every network
+// passes here before it can create or update a portal.
+func (g *Gate) Queue(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridgev2.EventHandlingResult {
+	if !g.started.Load() {
+		return bridgev2.EventHandlingResultFailed.WithError(ErrNotStarted)
+	}
+	ctx := login.Log.WithContext(g.bg)
+	key := evt.GetPortalKey()
+	network := networkOf(string(key.ID))
+	log := zerolog.Ctx(ctx).With().Str("portal_id", string(key.ID)).Stringer("event_type", evt.GetType()).Logger()
+	ctx = log.WithContext(ctx)
+	unlock := g.lockChat(key.ID)
+	defer unlock()
+
+	st, err := g.state.portal(ctx, key)
+	if err != nil {
+		return bridgev2.EventHandlingResultFailed.WithError(fmt.Errorf("failed to get portal state: %w", err))
+	} else if st != nil && st.Revoked {
+		log.Debug().Msg("Dropping remote event of a revoked portal")
+		return bridgev2.EventHandlingResultIgnored
+	}
+	sender := evt.GetSender()
+	var remoteUser networkid.UserID
+	if !sender.IsFromMe && sender.Sender != "" {
+		remoteUser = sender.Sender
+	}
+	chat, ident := g.describe(ctx, login, key, remoteUser)
+	req := policy.Request{
+		Network: network, Direction: policy.Inbound, Staff: login.UserMXID,
+		Remote: policyRemote(network, ident), ChatID: key.ID, IsGroup: chat.IsGroup,
+	}
+	var last *approval.Request
+	if g.Policy.Policy().Mode(network) == policy.ModeApproval {
+		if last, err = g.Approvals.LastForChat(ctx, key.ID); err != nil {
+			return bridgev2.EventHandlingResultFailed.WithError(err)
+		}
+		req.Approved, err = g.approved(ctx, key, last)
+		if err != nil {
+			return bridgev2.EventHandlingResultFailed.WithError(err)
+		}
+	}
+	decision := g.Policy.Evaluate(req)
+	switch decision.Verdict {
+	case policy.Allow:
+		if last != nil && last.State == approval.StateApproved && !last.Delivered {
+			// Approved before a restart: what was held goes first.
+			if err = g.deliver(ctx, *last); err != nil {
+				log.Err(err).Int64("request_id", last.ID).Msg("Failed to deliver held events before a new one")
+			}
+		}
+		res := g.Next(login, evt)
+		if res.Success && isContent(evt.GetType()) {
+			g.record(ctx, login, key, ident, sender.IsFromMe)
+		}
+		g.ensureControlled(ctx, login, key)
+		return res
+	case policy.Deny:
+		if isContent(evt.GetType()) {
+			g.logDenied(ctx, login, key, ident, policy.Inbound, decision)
+		}
+		log.Debug().Str("reason", decision.Reason).Msg("Dropping remote event refused by policy")
+		return bridgev2.EventHandlingResultIgnored
+	default:
+		return g.hold(ctx, login, evt, key, chat, ident)
+	}
+}
+
+// approved tells whether a chat counts as approved in approval mode: its last
+// request was approved, or it was bridged before any request (a portal with
+// a room that the gate did not hold).
+func (g *Gate) approved(ctx context.Context, key networkid.PortalKey, last *approval.Request) (bool, error) {
+	if last != nil {
+		return last.State == approval.StateApproved, nil
+	}
+	portal, err := g.br.GetExistingPortalByKey(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("failed to get portal: %w", err)
+	}
+	return portal != nil && portal.MXID != "", nil
+}
+
+func (g *Gate) logDenied(ctx context.Context, login *bridgev2.UserLogin, key networkid.PortalKey, ident remote.Identity, dir policy.Direction, d policy.Decision) {
+	details := map[string]any{"direction": dir, "reason": d.Reason, "mode": d.Mode}
+	if d.Rule != nil {
+		details["rule"] = d.Rule.String()
+	}
+	e := audit.Entry{
+		Actor: audit.ActorSystem, Action: audit.ActionPolicyDenied, Network: networkOf(string(key.ID)),
+		Staff: login.UserMXID, Login: login.ID, Portal: key.ID, Details: audit.Details(details),
+	}
+	if ident.ID != "" {
+		e.Contact = g.Contacts.Key(ident.ID)
+	}
+	if _, err := g.Audit.Append(ctx, e); err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to log policy denial")
+	}
+}
+
+// record counts a message in the registry of outside contacts.
+func (g *Gate) record(ctx context.Context, login *bridgev2.UserLogin, key networkid.PortalKey, ident remote.Identity, outbound bool) {
+	if ident.ID == "" {
+		return
+	}
+	dir := audit.Inbound
+	if outbound {
+		dir = audit.Outbound
+	}
+	_, err := g.Contacts.Record(ctx, audit.Observation{
+		Network: networkOf(string(key.ID)), RemoteID: ident.ID, Phone: ident.Phone, Username: ident.Username,
+		DisplayName: ident.DisplayName, Staff: login.UserMXID, Login: login.ID, Portal: key.ID,
+		Direction: dir, Kind: audit.KindMessage,
+	})
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to record outside contact")
+	}
+}
+
+// contactIdent is the number or username admins see in a request; nothing
+// in a registry that must not keep numbers.
+func (g *Gate) contactIdent(ident remote.Identity) string {
+	if g.Contacts.Hashed() {
+		return ""
+	}
+	var parts []string
+	if ident.Username != "" {
+		parts = append(parts, "@"+ident.Username)
+	}
+	if ident.Phone != "" {
+		parts = append(parts, ident.Phone)
+	}
+	return strings.Join(parts, " / ")
+}
+
+func (g *Gate) newRequest(login *bridgev2.UserLogin, key networkid.PortalKey, chat remote.Chat, ident remote.Identity, dir audit.Direction) approval.NewRequest {
+	nr := approval.NewRequest{
+		Network: networkOf(string(key.ID)), Direction: dir, Staff: login.UserMXID, Login: login.ID, Portal: key.ID,
+		IsGroup: chat.IsGroup, ContactName: ident.DisplayName, ContactIdent: g.contactIdent(ident),
+	}
+	if ident.ID != "" {
+		nr.Contact = g.Contacts.Key(ident.ID)
+	}
+	return nr
+}
+
+// hold keeps a message of a chat that waits for approval; other events of
+// such a chat are dropped.
+func (g *Gate) hold(ctx context.Context, login *bridgev2.UserLogin, evt bridgev2.RemoteEvent, key networkid.PortalKey, chat remote.Chat, ident remote.Identity) bridgev2.EventHandlingResult {
+	log := zerolog.Ctx(ctx)
+	holdable, ok := evt.(remote.Holdable)
+	if !isContent(evt.GetType()) || !ok {
+		log.Debug().Msg("Dropping remote event of a chat waiting for approval")
+		return bridgev2.EventHandlingResultIgnored
+	}
+	payload, err := holdable.HoldPayload()
+	if err != nil {
+		return bridgev2.EventHandlingResultFailed.WithError(fmt.Errorf("failed to serialize event to hold: %w", err))
+	}
+	ts := g.now()
+	if withTS, ok := evt.(bridgev2.RemoteEventWithTimestamp); ok && !withTS.GetTimestamp().IsZero() {
+		ts = withTS.GetTimestamp()
+	}
+	req, created, err := g.Approvals.Hold(ctx, g.newRequest(login, key, chat, ident, audit.Inbound), approval.HeldMessage{Time: ts, Payload: payload})
+	switch {
+	case errors.Is(err, approval.ErrChatDenied):
+		log.Debug().Msg("Dropping remote event of a denied chat")
+		return bridgev2.EventHandlingResultIgnored
+	case err != nil:
+		return bridgev2.EventHandlingResultFailed.WithError(err)
+	}
+	log.Info().Int64("request_id", req.ID).Int64("held", req.HeldCount).Msg("Held remote event for approval")
+	if created {
+		g.notifyRequest(ctx, req)
+	}
+	return bridgev2.EventHandlingResultSuccess
+}
+
+// ensureControlled puts a portal that has a room under the admins' control
+// once: the admins get power level 100, and portal_created is logged.
+func (g *Gate) ensureControlled(ctx context.Context, login *bridgev2.UserLogin, key networkid.PortalKey) {
+	portal, err := g.br.GetExistingPortalByKey(ctx, key)
+	if err != nil || portal == nil || portal.MXID == "" {
+		return
+	}
+	st, err := g.state.portal(ctx, key)
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to get portal state")
+		return
+	} else if st != nil && st.RoomID == portal.MXID {
+		return
+	}
+	if err = g.applyAdminPowerLevels(ctx, portal); err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to give admins their power level in portal")
+	}
+	staff := login.UserMXID
+	ps := &PortalState{Key: key, Network: networkOf(string(key.ID)), Staff: staff, RoomID: portal.MXID, ControlledAt: g.now()}
+	if err = g.state.putControlled(ctx, ps); err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to store portal state")
+		return
+	}
+	_, err = g.Audit.Append(ctx, audit.Entry{
+		Actor: audit.ActorSystem, Action: audit.ActionPortalCreated, Network: ps.Network, Staff: staff,
+		Login: login.ID, Portal: key.ID,
+		Details: audit.Details(map[string]any{"room_id": portal.MXID, "receiver": key.Receiver}),
+	})
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to log portal creation")
+	}
+}
+
+// applyAdminPowerLevels gives every configured admin power level 100.
+func (g *Gate) applyAdminPowerLevels(ctx context.Context, portal *bridgev2.Portal) error {
+	if len(g.cfg.Admins) == 0 {
+		return nil
+	}
+	pl, err := g.br.Matrix.GetPowerLevels(ctx, portal.MXID)
+	if err != nil {
+		return fmt.Errorf("failed to get power levels: %w", err)
+	}
+	changed := false
+	for _, admin := range g.cfg.Admins {
+		if pl.GetUserLevel(admin) < AdminPowerLevel {
+			pl.SetUserLevel(admin, AdminPowerLevel)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	_, err = g.br.Bot.SendState(ctx, portal.MXID, eventPowerLevels, "", contentOf(pl), time.Time{})
+	return err
+}
+
+// AdminPowerLevel is the power level of configured admins in every portal.
+const AdminPowerLevel = 100
