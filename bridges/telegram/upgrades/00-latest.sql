@@ -1,4 +1,4 @@
--- v0 -> v1: Latest revision
+-- v0 -> v2: Latest revision
 CREATE TABLE telegram_session (
 	user_id BIGINT PRIMARY KEY,
 	data    TEXT   NOT NULL
@@ -27,3 +27,5 @@ CREATE TABLE telegram_access_hash (
 	username    TEXT,
 	PRIMARY KEY (user_id, peer_type, peer_id)
 );
+-- Start-chat and mention lookups find a peer by username, case-insensitively.
+CREATE INDEX telegram_access_hash_username_idx ON telegram_access_hash (user_id, LOWER(username));
