@@ -92,16 +92,6 @@ func (rm *recMatrix) messagesFrom(sender id.UserID) []recMessage {
 	return out
 }
 
-func (rm *recMatrix) messagesIn(roomID id.RoomID) []recMessage {
-	var out []recMessage
-	for _, m := range rm.msgs {
-		if m.RoomID == roomID {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 func (rm *recMatrix) noticeContaining(roomID id.RoomID, text string) (recMessage, bool) {
 	for _, m := range rm.msgs {
 		if (roomID == "" || m.RoomID == roomID) && strings.Contains(m.Content.Body, text) {

@@ -73,7 +73,6 @@ const portalColumns = "portal_id, receiver, network, staff, room_id, controlled_
 
 const (
 	getPortalQuery    = `SELECT ` + portalColumns + ` FROM governance_gate_portal WHERE portal_id = $1 AND receiver = $2`
-	getPortalByRoom   = `SELECT ` + portalColumns + ` FROM governance_gate_portal WHERE room_id = $1`
 	listPortalsQuery  = `SELECT ` + portalColumns + ` FROM governance_gate_portal ORDER BY network, portal_id, receiver`
 	upsertPortalQuery = `
 		INSERT INTO governance_gate_portal (portal_id, receiver, network, staff, room_id, controlled_at)
@@ -96,10 +95,6 @@ const (
 
 func (s *stateStore) portal(ctx context.Context, key networkid.PortalKey) (*PortalState, error) {
 	return s.portals.QueryOne(ctx, getPortalQuery, key.ID, key.Receiver)
-}
-
-func (s *stateStore) portalByRoom(ctx context.Context, roomID id.RoomID) (*PortalState, error) {
-	return s.portals.QueryOne(ctx, getPortalByRoom, roomID)
 }
 
 func (s *stateStore) listPortals(ctx context.Context) ([]*PortalState, error) {
