@@ -29,6 +29,8 @@ type Chat struct {
 	IsGroup bool
 	// OtherUser is the outside person of a direct chat.
 	OtherUser networkid.UserID
+	// Name is a group's name, if the connector knows it.
+	Name string
 }
 
 // Describer is implemented by a NetworkAPI (a login's client) that can tell

@@ -80,6 +80,7 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 			MemberMap: bridgev2.ChatMemberMap{self: selfMember},
 		}}, nil
 	}
+	cl.rememberGroupName(chat, info.Name)
 	self, selfMember := cl.selfMember()
 	members := &bridgev2.ChatMemberList{
 		IsFull:           true,

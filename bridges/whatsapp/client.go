@@ -52,6 +52,10 @@ type Client struct {
 	stopped   bool // Disconnect or a fatal event ended the connection
 	noticed   bool // a disconnect notice was sent for the current outage
 	loggedOut bool
+
+	namesMu    sync.Mutex
+	pushNames  map[types.JID]string // push names seen on messages, by user
+	groupNames map[types.JID]string // group names seen, by group
 }
 
 func newClient(main *WhatsAppConnector, login *bridgev2.UserLogin, jid types.JID) *Client {

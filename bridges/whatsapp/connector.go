@@ -45,7 +45,8 @@ type WhatsAppConnector struct {
 	// QRTimeout and PairTimeout bound the login flows.
 	QRTimeout, PairTimeout time.Duration
 
-	queue remote.Queue
+	queue    remote.Queue
+	outbound remote.OutboundCheck
 }
 
 // NewConnector returns a WhatsApp connector; bridgev2 calls Init and Start.

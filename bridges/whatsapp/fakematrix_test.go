@@ -35,6 +35,7 @@ type sentMsg struct {
 	Room    id.RoomID
 	Sender  id.UserID
 	Content *event.MessageEventContent
+	TS      time.Time // the timestamp the event was sent with
 }
 
 var _ bridgev2.MatrixConnector = (*matrixSide)(nil)
@@ -149,12 +150,16 @@ var _ bridgev2.MatrixAPI = (*intent)(nil)
 
 func (i *intent) GetMXID() id.UserID   { return i.mxid }
 func (i *intent) IsDoublePuppet() bool { return false }
-func (i *intent) SendMessage(_ context.Context, room id.RoomID, typ event.Type, content *event.Content, _ *bridgev2.MatrixSendExtra) (*mautrix.RespSendEvent, error) {
+func (i *intent) SendMessage(_ context.Context, room id.RoomID, typ event.Type, content *event.Content, extra *bridgev2.MatrixSendExtra) (*mautrix.RespSendEvent, error) {
 	i.m.mu.Lock()
 	defer i.m.mu.Unlock()
 	i.m.n++
 	if msg, ok := content.Parsed.(*event.MessageEventContent); ok && typ == event.EventMessage {
-		i.m.sent = append(i.m.sent, sentMsg{Room: room, Sender: i.mxid, Content: msg})
+		ts := time.Now()
+		if extra != nil && !extra.Timestamp.IsZero() {
+			ts = extra.Timestamp
+		}
+		i.m.sent = append(i.m.sent, sentMsg{Room: room, Sender: i.mxid, Content: msg, TS: ts})
 	}
 	return &mautrix.RespSendEvent{EventID: id.EventID(fmt.Sprintf("$e%d", i.m.n))}, nil
 }

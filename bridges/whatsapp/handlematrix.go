@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/wafmt"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 )
@@ -28,13 +29,22 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 	default:
 		return nil, fmt.Errorf("%w: %s (only text is bridged to WhatsApp for now)", bridgev2.ErrUnsupportedMessageType, msg.Content.MsgType)
 	}
-	wa := cl.client()
-	if wa == nil || !wa.IsLoggedIn() {
-		return nil, bridgev2.WrapErrorInStatus(ErrNotConnected).WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
-	}
 	chat, err := waid.ParsePortalID(msg.Portal.ID)
 	if err != nil {
 		return nil, err
+	}
+	check := remote.Outbound{Kind: remote.OutboundMessage, Login: cl.login, Portal: msg.Portal, PortalKey: msg.Portal.PortalKey}
+	if chat.Server != types.GroupServer {
+		if check.Remote, err = waid.MakeUserID(chat); err != nil {
+			return nil, err
+		}
+	}
+	if err = cl.main.checkOutbound(ctx, check); err != nil {
+		return nil, remote.MessageStatus(err)
+	}
+	wa := cl.client()
+	if wa == nil || !wa.IsLoggedIn() {
+		return nil, bridgev2.WrapErrorInStatus(ErrNotConnected).WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
 	}
 	out := wafmt.FromMatrix(ctx, cl.fmtDeps(msg.Portal), msg.Content)
 	if msg.Content.MsgType == event.MsgEmote {

@@ -71,6 +71,9 @@ func (cl *Client) handleEvent(rawEvt any) bool {
 	case *events.JoinedGroup:
 		cl.resyncChat(ctx, evt.JID, true)
 	case *events.GroupInfo:
+		if evt.Name != nil {
+			cl.rememberGroupName(evt.JID, evt.Name.Name)
+		}
 		cl.resyncChat(ctx, evt.JID, false)
 	}
 	return true
@@ -154,12 +157,21 @@ func (cl *Client) preferPN(ctx context.Context, jid, alt types.JID) types.JID {
 // sender is the bridgev2 sender of a message.
 func (cl *Client) sender(ctx context.Context, info *types.MessageInfo) (bridgev2.EventSender, types.JID) {
 	if info.IsFromMe {
-		self, _ := waid.MakeUserID(cl.jid)
-		return bridgev2.EventSender{IsFromMe: true, SenderLogin: cl.login.ID, Sender: self}, cl.jid
+		return cl.eventSender(info, cl.jid), cl.jid
 	}
 	jid := cl.preferPN(ctx, info.Sender, info.SenderAlt)
-	userID, _ := waid.MakeUserID(jid)
-	return bridgev2.EventSender{Sender: userID}, jid
+	return cl.eventSender(info, jid), jid
+}
+
+// eventSender is the bridgev2 sender of a message sent by senderJID (the
+// account itself when the message is from me).
+func (cl *Client) eventSender(info *types.MessageInfo, senderJID types.JID) bridgev2.EventSender {
+	if info.IsFromMe {
+		self, _ := waid.MakeUserID(cl.jid)
+		return bridgev2.EventSender{IsFromMe: true, SenderLogin: cl.login.ID, Sender: self}
+	}
+	userID, _ := waid.MakeUserID(senderJID)
+	return bridgev2.EventSender{Sender: userID}
 }
 
 // chatOf is the chat of a message as the portal sees it: the group, or the
@@ -211,24 +223,38 @@ func (cl *Client) handleMessage(ctx context.Context, evt *events.Message) bool {
 	if info.Chat.Server == types.BroadcastServer || info.Chat.Server == types.NewsletterServer {
 		return true
 	}
-	text, mentioned, visible := messageText(evt.Message)
-	if !visible {
+	if _, _, visible := messageText(evt.Message); !visible {
 		// Sender-key distribution and protocol messages carry no content.
 		return true
 	}
 	log := zerolog.Ctx(ctx).With().Str("wa_message_id", info.ID).Logger()
-	chat := cl.chatOf(ctx, info)
+	cl.rememberPushName(info)
+	_, senderJID := cl.sender(ctx, info)
+	me, err := cl.messageEvent(evt, cl.chatOf(ctx, info), senderJID)
+	if err != nil {
+		log.Warn().Err(err).Msg("Dropping message the bridge cannot address")
+		return true
+	}
+	res := cl.main.queue(cl.login, me)
+	return res.Success || res.Ignored
+}
+
+// messageEvent builds the remote event of a message in chat (the portal's
+// chat: the group, or the other user in phone form when known) from sender
+// (in the same form). It is holdable: the gate can keep it while its chat
+// waits for approval, and DecodeHeldEvent rebuilds it from its payload.
+func (cl *Client) messageEvent(evt *events.Message, chat, senderJID types.JID) (*messageEvent, error) {
+	info := &evt.Info
+	text, mentioned, _ := messageText(evt.Message)
 	portalKey, err := waid.MakePortalKey(chat, cl.login.ID)
 	if err != nil {
-		log.Warn().Err(err).Msg("Dropping message from a chat the bridge cannot address")
-		return true
+		return nil, err
 	}
-	sender, senderJID := cl.sender(ctx, info)
 	msgID, err := waid.MakeMessageID(waid.MessageKey{Chat: chat, Sender: senderJID, ID: info.ID})
 	if err != nil {
-		log.Warn().Err(err).Msg("Dropping message with an unusable ID")
-		return true
+		return nil, err
 	}
+	sender := cl.eventSender(info, senderJID)
 	convert := func(ctx context.Context, portal *bridgev2.Portal, _ bridgev2.MatrixAPI, _ *events.Message) (*bridgev2.ConvertedMessage, error) {
 		var content *event.MessageEventContent
 		if text == "" {
@@ -242,7 +268,7 @@ func (cl *Client) handleMessage(ctx context.Context, evt *events.Message) bool {
 			DBMetadata: &waid.MessageMetadata{SenderJID: info.Sender.ToNonAD().String()},
 		}}}, nil
 	}
-	res := cl.main.queue(cl.login, &simplevent.Message[*events.Message]{
+	msg := &simplevent.Message[*events.Message]{
 		EventMeta: simplevent.EventMeta{
 			Type:         bridgev2.RemoteEventMessageUpsert,
 			PortalKey:    portalKey,
@@ -279,8 +305,8 @@ func (cl *Client) handleMessage(ctx context.Context, evt *events.Message) bool {
 				},
 			}}}, nil
 		},
-	})
-	return res.Success || res.Ignored
+	}
+	return &messageEvent{Message: msg, client: cl, chat: chat, sender: senderJID}, nil
 }
 
 func (cl *Client) handleUndecryptable(ctx context.Context, evt *events.UndecryptableMessage) bool {

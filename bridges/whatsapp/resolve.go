@@ -7,6 +7,7 @@ import (
 
 	"maunium.net/go/mautrix/bridgev2"
 
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 )
 
@@ -56,6 +57,10 @@ func (cl *Client) ResolveIdentifier(ctx context.Context, identifier string, crea
 		key, err := waid.MakePortalKey(jid, cl.login.ID)
 		if err != nil {
 			return nil, err
+		}
+		out := remote.Outbound{Kind: remote.OutboundNewChat, Login: cl.login, PortalKey: key, Remote: userID}
+		if err = cl.main.checkOutbound(ctx, out); err != nil {
+			return nil, remote.RespError(err)
 		}
 		resp.Chat = &bridgev2.CreateChatResponse{PortalKey: key, PortalInfo: cl.dmChatInfo(jid)}
 	}

@@ -93,7 +93,7 @@ func newEnv(t *testing.T, b dbtest.Backend, configure func(*gate.Config)) *env {
 type running struct {
 	br   *bridgev2.Bridge
 	gv   *admin.Governance
-	conn *telegram.TelegramConnector
+	conn *telegram.TelegramConnector // nil when the gateway hosts another network
 	ms   *matrixSide
 }
 
@@ -109,7 +109,17 @@ func (e *env) start() *running {
 	if err := conn.ValidateConfig(); err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(&gateway.Network{ID: "telegram", Connector: conn, EnabledByDefault: true})
+	r := e.startNetwork(&gateway.Network{ID: "telegram", Connector: conn, EnabledByDefault: true})
+	r.conn = conn
+	return r
+}
+
+// startNetwork starts one bridge process: a gateway with the network and the
+// governance component, on the env's database and Matrix side.
+func (e *env) startNetwork(network *gateway.Network) *running {
+	t := e.t
+	t.Helper()
+	gw, err := gateway.New(network)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +152,7 @@ func (e *env) start() *running {
 	if err = br.Start(context.Background()); err != nil {
 		t.Fatalf("bridge start: %v", err)
 	}
-	r := &running{br: br, gv: gv, conn: conn, ms: ms}
+	r := &running{br: br, gv: gv, ms: ms}
 	t.Cleanup(r.stop)
 	// The admin room is set up in the background at start.
 	for deadline := time.Now().Add(10 * time.Second); !gv.IsAdminRoom(e.adminRoom()); time.Sleep(10 * time.Millisecond) {

@@ -1,0 +1,284 @@
+package whatsapp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+	"google.golang.org/protobuf/proto"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
+
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
+)
+
+// The hooks through which the gateway's governance sees WhatsApp: who a
+// remote user is, what a chat is, messages that can wait for an admin's
+// approval, and the outbound check before anything is sent.
+
+var (
+	_ remote.Describer             = (*Client)(nil)
+	_ remote.HeldEventDecoder      = (*Client)(nil)
+	_ remote.OutboundCheckSetter   = (*WhatsAppConnector)(nil)
+	_ remote.Holdable              = (*messageEvent)(nil)
+	_ bridgev2.RemoteMessageUpsert = (*messageEvent)(nil)
+)
+
+// groupInfoTimeout bounds the one group-info query DescribeChat may make
+// for a group the connector has not seen yet.
+const groupInfoTimeout = 10 * time.Second
+
+// SetOutboundCheck implements remote.OutboundCheckSetter: the connector asks
+// check before sending a Matrix message and before starting a chat.
+func (c *WhatsAppConnector) SetOutboundCheck(check remote.OutboundCheck) {
+	c.outbound = check
+}
+
+func (c *WhatsAppConnector) checkOutbound(ctx context.Context, out remote.Outbound) error {
+	if c.outbound == nil {
+		return nil
+	}
+	return c.outbound(ctx, out)
+}
+
+// rememberPushName keeps the push name a message carries: whatsmeow stores
+// it in the contact store in the background, possibly after the message is
+// queued and described.
+func (cl *Client) rememberPushName(info *types.MessageInfo) {
+	if info.IsFromMe || info.PushName == "" || info.PushName == "-" {
+		return
+	}
+	cl.namesMu.Lock()
+	defer cl.namesMu.Unlock()
+	if cl.pushNames == nil {
+		cl.pushNames = map[types.JID]string{}
+	}
+	for _, jid := range []types.JID{info.Sender.ToNonAD(), info.SenderAlt.ToNonAD()} {
+		if !jid.IsEmpty() {
+			cl.pushNames[jid] = info.PushName
+		}
+	}
+}
+
+func (cl *Client) rememberedPushName(jids ...types.JID) string {
+	cl.namesMu.Lock()
+	defer cl.namesMu.Unlock()
+	for _, jid := range jids {
+		if name := cl.pushNames[jid]; name != "" {
+			return name
+		}
+	}
+	return ""
+}
+
+// rememberGroupName keeps a group's name, as group info or a change gave it.
+func (cl *Client) rememberGroupName(group types.JID, name string) {
+	cl.namesMu.Lock()
+	defer cl.namesMu.Unlock()
+	if cl.groupNames == nil {
+		cl.groupNames = map[types.JID]string{}
+	}
+	cl.groupNames[group] = name
+}
+
+func (cl *Client) rememberedGroupName(group types.JID) (string, bool) {
+	cl.namesMu.Lock()
+	defer cl.namesMu.Unlock()
+	name, ok := cl.groupNames[group]
+	return name, ok
+}
+
+// DescribeRemoteUser implements remote.Describer from the device store: a
+// user known by LID is given in phone form when the store maps the LID to
+// a number, and the display name is the address-book, business or push name
+// (never the number).
+func (cl *Client) DescribeRemoteUser(ctx context.Context, userID networkid.UserID) (remote.Identity, error) {
+	jid, err := waid.ParseUserID(userID)
+	if err != nil {
+		return remote.Identity{}, err
+	}
+	ident := remote.Identity{ID: userID}
+	pn := cl.preferPN(ctx, jid, types.EmptyJID)
+	if pn.Server == types.DefaultUserServer {
+		ident.Phone = "+" + pn.User
+		if pnID, err := waid.MakeUserID(pn); err == nil {
+			ident.ID = pnID
+		}
+	}
+	contact := cl.contact(ctx, pn)
+	for _, name := range []string{contact.FullName, contact.BusinessName, contact.PushName, contact.FirstName} {
+		if name != "" {
+			ident.DisplayName = name
+			break
+		}
+	}
+	if ident.DisplayName == "" {
+		ident.DisplayName = cl.rememberedPushName(pn, jid)
+	}
+	return ident, nil
+}
+
+// DescribeChat implements remote.Describer: a direct chat names the other
+// user; a group gives its name from the portal, from what the connector saw,
+// or else from one group-info query.
+func (cl *Client) DescribeChat(ctx context.Context, key networkid.PortalKey) (remote.Chat, error) {
+	chat, err := waid.ParsePortalID(key.ID)
+	if err != nil {
+		return remote.Chat{}, err
+	}
+	if chat.Server != types.GroupServer {
+		other, err := waid.MakeUserID(cl.preferPN(ctx, chat, types.EmptyJID))
+		if err != nil {
+			return remote.Chat{}, err
+		}
+		return remote.Chat{OtherUser: other}, nil
+	}
+	desc := remote.Chat{IsGroup: true}
+	if portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key); err == nil && portal != nil && portal.Name != "" {
+		desc.Name = portal.Name
+		return desc, nil
+	}
+	if name, ok := cl.rememberedGroupName(chat); ok {
+		desc.Name = name
+		return desc, nil
+	}
+	wa := cl.client()
+	if wa == nil || !wa.IsLoggedIn() {
+		return desc, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, groupInfoTimeout)
+	defer cancel()
+	info, err := wa.GetGroupInfo(ctx, chat)
+	if err != nil {
+		// It is a group all the same; rules on it can still be checked.
+		cl.log.Debug().Err(err).Msg("Failed to get group info to describe a group")
+		return desc, nil
+	}
+	cl.rememberGroupName(chat, info.Name)
+	desc.Name = info.Name
+	return desc, nil
+}
+
+// messageEvent is a WhatsApp message as a remote event; it can be held
+// while its chat waits for approval.
+type messageEvent struct {
+	*simplevent.Message[*events.Message]
+	client *Client
+	chat   types.JID // the portal's chat
+	sender types.JID // the sender, as the portal sees them
+}
+
+// heldPayload is a held message: the message protobuf and what whatsmeow
+// told about it, with the chat and sender the portal saw, so that it is
+// delivered to the same portal, from the same ghost, at its original time.
+type heldPayload struct {
+	Version      int       `json:"v"`
+	Login        string    `json:"login"`
+	Message      []byte    `json:"message"` // waE2E.Message
+	Chat         string    `json:"chat"`
+	Sender       string    `json:"sender"`
+	SenderAlt    string    `json:"sender_alt,omitempty"`
+	RecipientAlt string    `json:"recipient_alt,omitempty"`
+	PortalChat   string    `json:"portal_chat"`
+	PortalSender string    `json:"portal_sender"`
+	ID           string    `json:"id"`
+	Timestamp    time.Time `json:"ts"`
+	PushName     string    `json:"push_name,omitempty"`
+	IsFromMe     bool      `json:"from_me,omitempty"`
+	IsGroup      bool      `json:"is_group,omitempty"`
+}
+
+const heldPayloadVersion = 1
+
+// HoldPayload implements remote.Holdable.
+func (e *messageEvent) HoldPayload() ([]byte, error) {
+	raw, err := proto.Marshal(e.Data.Message)
+	if err != nil {
+		return nil, fmt.Errorf("failed to marshal whatsapp message: %w", err)
+	}
+	info := &e.Data.Info
+	return json.Marshal(heldPayload{
+		Version:      heldPayloadVersion,
+		Login:        string(e.client.login.ID),
+		Message:      raw,
+		Chat:         info.Chat.String(),
+		Sender:       info.Sender.String(),
+		SenderAlt:    jidString(info.SenderAlt),
+		RecipientAlt: jidString(info.RecipientAlt),
+		PortalChat:   e.chat.String(),
+		PortalSender: e.sender.String(),
+		ID:           info.ID,
+		Timestamp:    info.Timestamp,
+		PushName:     info.PushName,
+		IsFromMe:     info.IsFromMe,
+		IsGroup:      info.IsGroup,
+	})
+}
+
+func jidString(jid types.JID) string {
+	if jid.IsEmpty() {
+		return ""
+	}
+	return jid.String()
+}
+
+// ErrBadHeldPayload is returned (wrapped) for a held payload that this
+// connector did not write, or wrote for another login.
+var ErrBadHeldPayload = errors.New("malformed held whatsapp event")
+
+// DecodeHeldEvent implements remote.HeldEventDecoder: the message is rebuilt
+// for the same portal and sender, with its original ID and timestamp.
+func (cl *Client) DecodeHeldEvent(_ context.Context, login *bridgev2.UserLogin, payload []byte) (bridgev2.RemoteEvent, error) {
+	if login.ID != cl.login.ID {
+		return nil, fmt.Errorf("%w: held for login %s, decoded by %s", ErrBadHeldPayload, login.ID, cl.login.ID)
+	}
+	var p heldPayload
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadHeldPayload, err)
+	} else if p.Version != heldPayloadVersion {
+		return nil, fmt.Errorf("%w: version %d", ErrBadHeldPayload, p.Version)
+	} else if p.Login != string(login.ID) {
+		return nil, fmt.Errorf("%w: held for login %s", ErrBadHeldPayload, p.Login)
+	}
+	msg := &waE2E.Message{}
+	if err := proto.Unmarshal(p.Message, msg); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadHeldPayload, err)
+	}
+	var jids [6]types.JID
+	for i, s := range []string{p.Chat, p.Sender, p.SenderAlt, p.RecipientAlt, p.PortalChat, p.PortalSender} {
+		if s == "" {
+			continue
+		}
+		jid, err := types.ParseJID(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadHeldPayload, err)
+		}
+		jids[i] = jid
+	}
+	evt := &events.Message{
+		Info: types.MessageInfo{
+			MessageSource: types.MessageSource{
+				Chat: jids[0], Sender: jids[1], SenderAlt: jids[2], RecipientAlt: jids[3],
+				IsFromMe: p.IsFromMe, IsGroup: p.IsGroup,
+			},
+			ID:        p.ID,
+			PushName:  p.PushName,
+			Timestamp: p.Timestamp,
+		},
+		Message:    msg,
+		RawMessage: msg,
+	}
+	cl.rememberPushName(&evt.Info)
+	me, err := cl.messageEvent(evt, jids[4], jids[5])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadHeldPayload, err)
+	}
+	return me, nil
+}
