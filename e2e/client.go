@@ -276,6 +276,11 @@ func (c *Client) Join(ctx context.Context, roomID string) error {
 	return c.call(ctx, 0, "join", map[string]any{"roomId": roomID}, nil)
 }
 
+// Invite invites userID to roomID.
+func (c *Client) Invite(ctx context.Context, roomID, userID string) error {
+	return c.call(ctx, 0, "invite", map[string]any{"roomId": roomID, "userId": userID}, nil)
+}
+
 // Leave leaves a room.
 func (c *Client) Leave(ctx context.Context, roomID string) error {
 	return c.call(ctx, 0, "leave", map[string]any{"roomId": roomID}, nil)

@@ -247,6 +247,13 @@ const commands = {
     return { roomId: a.roomId };
   },
 
+  // args: {roomId, userId}
+  async invite(a) {
+    roomOrThrow(a.roomId);
+    await client.invite(a.roomId, a.userId);
+    return {};
+  },
+
   async leave(a) {
     await client.leave(a.roomId);
     return {};

@@ -38,6 +38,12 @@ func (gv *Governance) Init(br *bridgev2.Bridge) {
 	}
 	if mc, ok := br.Matrix.(*matrix.Connector); ok {
 		gv.EncryptAdminRoom = mc.Crypto != nil
+		// The bridge keeps encrypting a portal whose encryption staff try
+		// to remove, until Guard has undone it. The bot's client was made
+		// before this, with the store it had then.
+		keeper := gate.KeepEncryption(mc.AS.StateStore)
+		mc.AS.StateStore = keeper
+		mc.AS.BotIntent().Client.StateStore = keeper
 		mc.AS.Router.Handle(APIPrefix, gv.APIHandler())
 		for _, t := range gate.GuardedEventTypes {
 			mc.EventProcessor.On(t, gv.Guard)

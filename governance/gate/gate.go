@@ -159,7 +159,7 @@ func (g *Gate) Start(ctx context.Context) error {
 	for _, login := range pending {
 		g.noteLogin(bg, login)
 	}
-	g.goLoop(g.ExpiryInterval, g.ExpireDue)
+	g.goLoop(expiryInterval(g.ExpiryInterval, time.Duration(g.cfg.ApprovalTTL)), g.ExpireDue)
 	if g.cfg.Retention > 0 {
 		g.goLoop(g.RetentionInterval, g.purge)
 	}
@@ -196,6 +196,20 @@ func (g *Gate) goLoop(interval time.Duration, job func(ctx context.Context) erro
 			}
 		}
 	}()
+}
+
+// expiryInterval is how often pending requests are checked for expiry:
+// every interval, or more often when approval_ttl is short (a quarter of it,
+// at least a second), so that a request expires close to its time and not up
+// to a whole interval late. An interval of 0 (tests) switches the check off.
+func expiryInterval(interval, ttl time.Duration) time.Duration {
+	if interval <= 0 || ttl <= 0 {
+		return interval
+	}
+	if quarter := ttl / 4; quarter < interval {
+		return max(quarter, time.Second)
+	}
+	return interval
 }
 
 // Stop implements gateway.Component: it stops the background jobs.
