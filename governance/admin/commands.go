@@ -163,13 +163,14 @@ func (gv *Governance) cmdRules(ce *commands.Event) error {
 
 // ParseRule reads a rule from key=value arguments, with the keys of the
 // config file: phone, phone_prefix, telegram_user_id, telegram_username,
-// chat, network, direction, matrix_user, matrix_server, comment.
+// chat, network, direction, matrix_user, matrix_server, comment. A comment
+// takes the rest of the line, so it comes last and may hold spaces.
 func ParseRule(action policy.Action, args []string) (policy.Rule, error) {
 	r := policy.Rule{Action: action}
 	if len(args) == 0 {
-		return r, errUsage("<key=value>... (keys: phone, phone_prefix, telegram_user_id, telegram_username, chat, network, direction, matrix_user, matrix_server, comment)")
+		return r, errUsage("<key=value>... [comment=...] (keys: phone, phone_prefix, telegram_user_id, telegram_username, chat, network, direction, matrix_user, matrix_server, comment)")
 	}
-	for _, arg := range args {
+	for i, arg := range args {
 		key, val, ok := strings.Cut(arg, "=")
 		if !ok {
 			return r, fmt.Errorf("%q is not key=value", arg)
@@ -198,7 +199,8 @@ func ParseRule(action policy.Action, args []string) (policy.Rule, error) {
 		case "matrix_server":
 			r.MatrixServer = val
 		case "comment":
-			r.Comment = val
+			r.Comment = strings.Join(append([]string{val}, args[i+1:]...), " ")
+			return r, nil
 		default:
 			return r, fmt.Errorf("unknown rule key %q", key)
 		}
