@@ -28,6 +28,7 @@ import (
 
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/fakematrix"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
 
@@ -66,7 +67,7 @@ func mustAccount(t *testing.T, s *tgsim.Server, spec tgsim.AccountSpec) *tgsim.A
 type testBridge struct {
 	br   *bridgev2.Bridge
 	conn *TelegramConnector
-	fm   *fakeMatrix
+	mx   *fakematrix.Matrix
 }
 
 func startBridge(t *testing.T, s *tgsim.Server, db *dbutil.Database) *testBridge {
@@ -80,19 +81,19 @@ func startBridge(t *testing.T, s *tgsim.Server, db *dbutil.Database) *testBridge
 	if err := conn.ValidateConfig(); err != nil {
 		t.Fatalf("ValidateConfig: %v", err)
 	}
-	fm := newFakeMatrix()
+	mx := fakematrix.New()
 	admin := bridgeconfig.PermissionLevelAdmin
 	cfg := &bridgeconfig.BridgeConfig{
 		CommandPrefix: "!tg",
 		Permissions:   bridgeconfig.PermissionConfig{"*": &admin},
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	br := bridgev2.NewBridge("passerelle-test", db, log, cfg, fm, conn, commands.NewProcessor)
+	br := bridgev2.NewBridge("passerelle-test", db, log, cfg, mx, conn, commands.NewProcessor)
 	ctx := context.Background()
 	if err := br.Start(ctx); err != nil {
 		t.Fatalf("bridge start: %v", err)
 	}
-	tb := &testBridge{br: br, conn: conn, fm: fm}
+	tb := &testBridge{br: br, conn: conn, mx: mx}
 	t.Cleanup(tb.stop)
 	return tb
 }
@@ -171,8 +172,8 @@ func loginByPhone(t *testing.T, tb *testBridge, s *tgsim.Server, acc *tgsim.Acco
 
 func waitConnected(t *testing.T, tb *testBridge) {
 	t.Helper()
-	if !tb.fm.waitFor(20*time.Second, func() bool { return tb.fm.hasState(status.StateConnected) }) {
-		t.Fatalf("login never reached CONNECTED; states: %+v", tb.fm.statuses)
+	if !tb.mx.WaitBridgeState(20*time.Second, status.StateConnected, "") {
+		t.Fatalf("login never reached CONNECTED; states: %+v", tb.mx.BridgeStates())
 	}
 }
 
@@ -201,15 +202,9 @@ func testPhoneLoginAndDirectMessages(t *testing.T, db dbtest.Backend) {
 	if _, err := s.SendMessage(bob.ID, alice.ID, "hello bold world", []tg.MessageEntityClass{&tg.MessageEntityBold{Offset: 6, Length: 4}}); err != nil {
 		t.Fatal(err)
 	}
-	bobMXID := tb.fm.FormatGhostMXID(tgid.MakeUserID(bob.ID))
-	var first sentEvent
-	if !tb.fm.waitFor(20*time.Second, func() bool {
-		msgs := tb.fm.messagesWithBody("hello bold world")
-		if len(msgs) > 0 {
-			first = msgs[0]
-		}
-		return len(msgs) > 0
-	}) {
+	bobMXID := tb.mx.FormatGhostMXID(tgid.MakeUserID(bob.ID))
+	first, ok := tb.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "hello bold world" })
+	if !ok {
 		t.Fatal("Telegram message never reached Matrix")
 	}
 	if first.Sender != bobMXID || first.Content.FormattedBody != "hello <strong>bold</strong> world" {
@@ -233,7 +228,7 @@ func testPhoneLoginAndDirectMessages(t *testing.T, db dbtest.Backend) {
 		Format:        event.FormatHTML,
 		FormattedBody: fmt.Sprintf(`hi <a href="https://matrix.to/#/%s">Bob</a>, <b>bold</b>`, bobMXID),
 	}
-	tb.br.QueueMatrixEvent(ctx, &event.Event{
+	tb.mx.Inject(ctx, &event.Event{
 		Type: event.EventMessage, RoomID: portal.MXID, Sender: testUser, ID: "$out1",
 		Timestamp: time.Now().UnixMilli(), Content: event.Content{Parsed: content},
 	})
@@ -268,9 +263,9 @@ func testPhoneLoginAndDirectMessages(t *testing.T, db dbtest.Backend) {
 	if _, err = s.SendMessage(alice.ID, bob.ID, "sent from my phone", nil); err != nil {
 		t.Fatal(err)
 	}
-	aliceGhost := tb.fm.FormatGhostMXID(tgid.MakeUserID(alice.ID))
-	if !tb.fm.waitFor(20*time.Second, func() bool {
-		msgs := tb.fm.messagesWithBody("sent from my phone")
+	aliceGhost := tb.mx.FormatGhostMXID(tgid.MakeUserID(alice.ID))
+	if !tb.mx.Eventually(20*time.Second, func() bool {
+		msgs := tb.mx.MessagesWithBody("sent from my phone")
 		return len(msgs) == 1 && msgs[0].RoomID == portal.MXID && msgs[0].Sender == aliceGhost
 	}) {
 		t.Errorf("own message from another app not bridged as the user's own into the DM")
@@ -278,19 +273,19 @@ func testPhoneLoginAndDirectMessages(t *testing.T, db dbtest.Backend) {
 
 	// An unsupported message type is refused with a reason: by bridgev2 from
 	// the room capabilities, and by HandleMatrixMessage itself.
-	tb.br.QueueMatrixEvent(ctx, &event.Event{
+	tb.mx.Inject(ctx, &event.Event{
 		Type: event.EventMessage, RoomID: portal.MXID, Sender: testUser, ID: "$img",
 		Timestamp: time.Now().UnixMilli(), Content: event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgImage, Body: "cat.png"}},
 	})
-	if !tb.fm.waitFor(10*time.Second, func() bool {
-		for _, st := range tb.fm.msgStat {
+	if !tb.mx.Eventually(10*time.Second, func() bool {
+		for _, st := range tb.mx.MessageStatuses() {
 			if st.ErrorReason == event.MessageStatusUnsupported {
 				return true
 			}
 		}
 		return false
 	}) {
-		t.Errorf("no unsupported status for an image (%d statuses)", len(tb.fm.msgStat))
+		t.Errorf("no unsupported status for an image (%d statuses)", len(tb.mx.MessageStatuses()))
 	}
 	_, err = ul.Client.HandleMatrixMessage(ctx, &bridgev2.MatrixMessage{MatrixEventBase: bridgev2.MatrixEventBase[*event.MessageEventContent]{
 		Event:   &event.Event{ID: "$img2", Sender: testUser, RoomID: portal.MXID},
@@ -308,22 +303,20 @@ func testPhoneLoginAndDirectMessages(t *testing.T, db dbtest.Backend) {
 		t.Fatal(err)
 	}
 	tb2 := startBridge(t, s, db.Open(t))
-	if !tb2.fm.waitFor(20*time.Second, func() bool { return len(tb2.fm.messagesWithBody("sent while down")) > 0 }) {
+	if !tb2.mx.Eventually(20*time.Second, func() bool { return len(tb2.mx.MessagesWithBody("sent while down")) > 0 }) {
 		t.Fatal("message sent while down never arrived")
 	}
 	time.Sleep(1500 * time.Millisecond) // room for duplicates to show up
-	tb2.fm.mu.Lock()
 	for _, body := range []string{"sent while down", "hello bold world", "hi Bob, bold", "hi Bob, *bold*"} {
 		want := 0
 		if body == "sent while down" {
 			want = 1
 		}
-		if n := len(tb2.fm.messagesWithBody(body)); n != want {
+		if n := len(tb2.mx.MessagesWithBody(body)); n != want {
 			t.Errorf("after restart %q was bridged %d times, want %d", body, n, want)
 		}
 	}
-	tb2.fm.mu.Unlock()
-	if n := len(tb.fm.messagesWithBody("hi Bob, bold")) + len(tb.fm.messagesWithBody("hi Bob, *bold*")); n != 0 {
+	if n := len(tb.mx.MessagesWithBody("hi Bob, bold")) + len(tb.mx.MessagesWithBody("hi Bob, *bold*")); n != 0 {
 		t.Errorf("the echo of a Matrix message was bridged back %d times", n)
 	}
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/fakematrix"
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
@@ -32,7 +33,7 @@ func TestDescribeUsersAndChats(t *testing.T) {
 	if _, err := srv.SendText(ctx, bobPh, alicePh, "hello"); err != nil {
 		t.Fatal(err)
 	}
-	tb.waitMsg(t, "Bob's message", func(m sentMsg) bool { return m.Content.Body == "hello" })
+	tb.waitMsg(t, "Bob's message", func(m fakematrix.Message) bool { return m.Content.Body == "hello" })
 	bob, _ := srv.Account(bobPh)
 	for _, userID := range []networkid.UserID{"whatsapp." + bobPh, networkid.UserID("whatsapp.lid-" + bob.LID.User)} {
 		ident, err := d.DescribeRemoteUser(ctx, userID)
@@ -90,7 +91,7 @@ func TestHeldMessagesKeepOrderTimestampAndSender(t *testing.T) {
 	}
 	waitHeld := func(n int) {
 		t.Helper()
-		if !tb.mx.eventually(waitLong, func() bool { mu.Lock(); defer mu.Unlock(); return len(held) == n }) {
+		if !tb.mx.Eventually(waitLong, func() bool { mu.Lock(); defer mu.Unlock(); return len(held) == n }) {
 			t.Fatalf("%d messages held, want %d", len(held), n)
 		}
 	}
@@ -107,11 +108,9 @@ func TestHeldMessagesKeepOrderTimestampAndSender(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitHeld(3)
-	tb.mx.mu.Lock()
-	if m, found := tb.mx.findMsg(func(m sentMsg) bool { return m.Sender == bobGhost || m.Sender == carolGhst }); found {
+	if m, found := tb.mx.FindMessage(func(m fakematrix.Message) bool { return m.Sender == bobGhost || m.Sender == carolGhst }); found {
 		t.Errorf("a held message reached Matrix: %+v", m.Content)
 	}
-	tb.mx.mu.Unlock()
 
 	type original struct {
 		payload []byte
@@ -159,10 +158,10 @@ func TestHeldMessagesKeepOrderTimestampAndSender(t *testing.T) {
 		sender id.UserID
 		body   string
 	}{{bobGhost, "one"}, {carolGhst, "in the group"}, {bobGhost, "two"}}
-	var got []sentMsg
-	if !tb.mx.eventually(waitLong, func() bool {
+	var got []fakematrix.Message
+	if !tb.mx.Eventually(waitLong, func() bool {
 		got = got[:0]
-		for _, m := range tb.mx.sent {
+		for _, m := range tb.mx.Messages() {
 			if m.Sender == bobGhost || m.Sender == carolGhst {
 				got = append(got, m)
 			}
@@ -176,8 +175,8 @@ func TestHeldMessagesKeepOrderTimestampAndSender(t *testing.T) {
 			t.Errorf("delivered message %d: %s %q at %s, want %s %q at %s", i, got[i].Sender, got[i].Content.Body, got[i].TS, w.sender, w.body, origs[i].ts)
 		}
 	}
-	if got[0].Room != got[2].Room || got[0].Room == got[1].Room {
-		t.Errorf("rooms of the delivered messages: %s, %s, %s", got[0].Room, got[1].Room, got[2].Room)
+	if got[0].RoomID != got[2].RoomID || got[0].RoomID == got[1].RoomID {
+		t.Errorf("rooms of the delivered messages: %s, %s, %s", got[0].RoomID, got[1].RoomID, got[2].RoomID)
 	}
 	time.Sleep(200 * time.Millisecond)
 }
@@ -205,7 +204,7 @@ func TestOutboundCheck(t *testing.T) {
 	if _, err := srv.SendText(ctx, bobPh, alicePh, "hi"); err != nil {
 		t.Fatal(err)
 	}
-	tb.waitMsg(t, "Bob's message", func(m sentMsg) bool { return m.Content.Body == "hi" })
+	tb.waitMsg(t, "Bob's message", func(m fakematrix.Message) bool { return m.Content.Body == "hi" })
 	bobPortal, err := tb.br.GetExistingPortalByKey(ctx, mustKey(t, "whatsapp."+bobPh, ul))
 	if err != nil || bobPortal == nil {
 		t.Fatal(bobPortal, err)

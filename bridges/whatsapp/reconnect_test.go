@@ -10,6 +10,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/status"
 
 	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/fakematrix"
 )
 
 // manualClock passes time through until armed; then every After is
@@ -51,16 +52,6 @@ func (c *manualClock) fire() {
 	}
 }
 
-func (m *matrixSide) countState(evt status.BridgeStateEvent, code status.BridgeStateErrorCode) int {
-	n := 0
-	for _, st := range m.states {
-		if st.StateEvent == evt && (code == "" || st.Error == code) {
-			n++
-		}
-	}
-	return n
-}
-
 // TestReconnectBackoff drops the WhatsApp server under a connected login:
 // the user is told, the bridge state goes to TRANSIENT_DISCONNECT, and
 // reconnection attempts wait 2 s, then 4 s, … on the connector's clock.
@@ -73,28 +64,24 @@ func TestReconnectBackoff(t *testing.T) {
 	clock.armed.Store(true)
 
 	_ = srv.Close()
-	if !tb.mx.eventually(waitLong, func() bool { return tb.mx.hasState(status.StateTransientDisconnect, StateErrDisconnected) }) {
+	if !tb.mx.Eventually(waitLong, func() bool { return tb.mx.HasBridgeState(status.StateTransientDisconnect, StateErrDisconnected) }) {
 		t.Fatal("no TRANSIENT_DISCONNECT after the server went away")
 	}
-	tb.waitMsg(t, "disconnect notice", func(m sentMsg) bool { return strings.Contains(m.Content.Body, "connection of") })
-	if !tb.mx.eventually(waitLong, func() bool { return len(clock.recorded()) == 1 }) {
+	tb.waitMsg(t, "disconnect notice", func(m fakematrix.Message) bool { return strings.Contains(m.Content.Body, "connection of") })
+	if !tb.mx.Eventually(waitLong, func() bool { return len(clock.recorded()) == 1 }) {
 		t.Fatalf("waits %v, want one", clock.recorded())
 	}
-	tb.mx.mu.Lock()
-	connecting := tb.mx.countState(status.StateConnecting, "")
-	tb.mx.mu.Unlock()
+	connecting := tb.mx.CountBridgeStates(status.StateConnecting, "")
 	time.Sleep(100 * time.Millisecond)
-	tb.mx.mu.Lock()
-	if tb.mx.countState(status.StateConnecting, "") != connecting {
+	if tb.mx.CountBridgeStates(status.StateConnecting, "") != connecting {
 		t.Fatal("reconnected before the backoff elapsed")
 	}
-	tb.mx.mu.Unlock()
 
 	clock.fire()
-	if !tb.mx.eventually(waitLong, func() bool { return tb.mx.hasState(status.StateTransientDisconnect, StateErrConnectFailed) }) {
+	if !tb.mx.Eventually(waitLong, func() bool { return tb.mx.HasBridgeState(status.StateTransientDisconnect, StateErrConnectFailed) }) {
 		t.Fatal("the failed reconnection attempt was not reported")
 	}
-	if !tb.mx.eventually(waitLong, func() bool { return len(clock.recorded()) == 2 }) {
+	if !tb.mx.Eventually(waitLong, func() bool { return len(clock.recorded()) == 2 }) {
 		t.Fatalf("waits %v, want two", clock.recorded())
 	}
 	if got := clock.recorded(); got[0] != 2*time.Second || got[1] != 4*time.Second {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/fakematrix"
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
@@ -56,7 +57,7 @@ func startSim(t *testing.T) *wasim.Server {
 type testBridge struct {
 	br    *bridgev2.Bridge
 	conn  *WhatsAppConnector
-	mx    *matrixSide
+	mx    *fakematrix.Matrix
 	clock *manualClock
 }
 
@@ -69,7 +70,7 @@ func startBridge(t *testing.T, srv *wasim.Server, db *dbutil.Database) *testBrid
 	if err := conn.ValidateConfig(); err != nil {
 		t.Fatal(err)
 	}
-	mx := newMatrixSide()
+	mx := fakematrix.New()
 	admin := bridgeconfig.PermissionLevelAdmin
 	cfg := &bridgeconfig.BridgeConfig{CommandPrefix: "!wa", Permissions: bridgeconfig.PermissionConfig{"*": &admin}}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
@@ -136,7 +137,7 @@ func waitConnected(t *testing.T, tb *testBridge, ul *bridgev2.UserLogin) *bridge
 	if ul.ID != "whatsapp."+alicePh {
 		t.Fatalf("login ID %q", ul.ID)
 	}
-	if !tb.mx.eventually(waitLong, func() bool { return tb.mx.hasState(status.StateConnected, "") }) {
+	if !tb.mx.Eventually(waitLong, func() bool { return tb.mx.HasBridgeState(status.StateConnected, "") }) {
 		t.Fatal("login never reached CONNECTED")
 	}
 	if !ul.Client.IsLoggedIn() {
@@ -145,14 +146,10 @@ func waitConnected(t *testing.T, tb *testBridge, ul *bridgev2.UserLogin) *bridge
 	return ul
 }
 
-func (tb *testBridge) waitMsg(t *testing.T, what string, pred func(sentMsg) bool) sentMsg {
+func (tb *testBridge) waitMsg(t *testing.T, what string, pred func(fakematrix.Message) bool) fakematrix.Message {
 	t.Helper()
-	var found sentMsg
-	if !tb.mx.eventually(waitLong, func() bool {
-		var ok bool
-		found, ok = tb.mx.findMsg(pred)
-		return ok
-	}) {
+	found, ok := tb.mx.WaitMessage(waitLong, pred)
+	if !ok {
 		t.Fatalf("timed out waiting for %s on Matrix", what)
 	}
 	return found
@@ -182,12 +179,12 @@ func TestQRLoginAndDirectChat(t *testing.T) {
 	if _, err := srv.SendText(ctx, bobPh, alicePh, "hello *Alice*"); err != nil {
 		t.Fatal(err)
 	}
-	got := tb.waitMsg(t, "Bob's message", func(m sentMsg) bool { return m.Content.Body == "hello *Alice*" })
+	got := tb.waitMsg(t, "Bob's message", func(m fakematrix.Message) bool { return m.Content.Body == "hello *Alice*" })
 	if got.Sender != bobGhost || got.Content.FormattedBody != "hello <strong>Alice</strong>" {
 		t.Fatalf("bridged as %s: %+v", got.Sender, got.Content)
 	}
 	portal, err := tb.br.GetExistingPortalByKey(ctx, mustKey(t, "whatsapp."+bobPh, ul))
-	if err != nil || portal == nil || portal.MXID != got.Room {
+	if err != nil || portal == nil || portal.MXID != got.RoomID {
 		t.Fatalf("portal %+v, %v", portal, err)
 	}
 	ghost, _ := tb.br.GetGhostByID(ctx, "whatsapp."+bobPh)
@@ -262,7 +259,7 @@ func TestGroupBothWays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := tb.waitMsg(t, "Carol's group message", func(m sentMsg) bool { return strings.Contains(m.Content.Body, "welcome") })
+	got := tb.waitMsg(t, "Carol's group message", func(m fakematrix.Message) bool { return strings.Contains(m.Content.Body, "welcome") })
 	if got.Sender != carolGhst {
 		t.Fatalf("group message sent by %s, want %s", got.Sender, carolGhst)
 	}
@@ -274,15 +271,13 @@ func TestGroupBothWays(t *testing.T) {
 	}
 	groupJID := strings.TrimSuffix(gid, "@g.us")
 	portal, err := tb.br.GetExistingPortalByKey(ctx, mustKey(t, "whatsapp.g-"+groupJID, ul))
-	if err != nil || portal == nil || portal.MXID != got.Room {
+	if err != nil || portal == nil || portal.MXID != got.RoomID {
 		t.Fatalf("group portal %+v, %v", portal, err)
 	}
 	if portal.Name != "Project" || portal.Topic != "Weekly sync" {
 		t.Fatalf("group portal name %q topic %q", portal.Name, portal.Topic)
 	}
-	tb.mx.mu.Lock()
-	members := tb.mx.joined[portal.MXID]
-	tb.mx.mu.Unlock()
+	members := tb.mx.JoinedMembers(portal.MXID)
 	for _, want := range []id.UserID{bobGhost, carolGhst} {
 		if !containsUser(members, want) {
 			t.Errorf("group member %s is not in the room (%v)", want, members)
@@ -360,7 +355,7 @@ func TestPairingCodeLogin(t *testing.T) {
 	if _, err = srv.SendText(ctx, bobPh, alicePh, "paired by code"); err != nil {
 		t.Fatal(err)
 	}
-	tb.waitMsg(t, "message after code pairing", func(m sentMsg) bool { return m.Content.Body == "paired by code" })
+	tb.waitMsg(t, "message after code pairing", func(m fakematrix.Message) bool { return m.Content.Body == "paired by code" })
 	_ = ul
 	time.Sleep(200 * time.Millisecond)
 }
@@ -420,24 +415,22 @@ func TestRestartWithoutPairing(t *testing.T) {
 		if _, err := srv.SendText(ctx, bobPh, alicePh, "before restart"); err != nil {
 			t.Fatal(err)
 		}
-		tb.waitMsg(t, "message before restart", func(m sentMsg) bool { return m.Content.Body == "before restart" })
+		tb.waitMsg(t, "message before restart", func(m fakematrix.Message) bool { return m.Content.Body == "before restart" })
 		time.Sleep(200 * time.Millisecond)
 		tb.stop()
 
 		tb2 := startBridge(t, srv, b.Open(t))
-		if !tb2.mx.eventually(waitLong, func() bool { return tb2.mx.hasState(status.StateConnected, "") }) {
+		if !tb2.mx.Eventually(waitLong, func() bool { return tb2.mx.HasBridgeState(status.StateConnected, "") }) {
 			t.Fatal("restarted login never connected")
 		}
 		if _, err := srv.SendText(ctx, bobPh, alicePh, "after restart"); err != nil {
 			t.Fatal(err)
 		}
-		got := tb2.waitMsg(t, "message after restart", func(m sentMsg) bool { return m.Content.Body == "after restart" })
+		got := tb2.waitMsg(t, "message after restart", func(m fakematrix.Message) bool { return m.Content.Body == "after restart" })
 		if got.Sender != bobGhost {
 			t.Fatalf("sender %s", got.Sender)
 		}
-		tb2.mx.mu.Lock()
-		rooms := len(tb2.mx.rooms)
-		tb2.mx.mu.Unlock()
+		rooms := len(tb2.mx.Rooms())
 		if rooms != 0 {
 			t.Fatalf("restart made %d new rooms; the portal should be reused", rooms)
 		}
@@ -453,16 +446,16 @@ func TestUnpairFromPhone(t *testing.T) {
 	if err := srv.Unpair(ctxFor(t), alicePh); err != nil {
 		t.Fatal(err)
 	}
-	if !tb.mx.eventually(waitLong, func() bool { return tb.mx.hasState(status.StateBadCredentials, StateErrLoggedOut) }) {
+	if !tb.mx.Eventually(waitLong, func() bool { return tb.mx.HasBridgeState(status.StateBadCredentials, StateErrLoggedOut) }) {
 		t.Fatal("no BAD_CREDENTIALS state after unpairing")
 	}
-	tb.waitMsg(t, "logout notice", func(m sentMsg) bool {
+	tb.waitMsg(t, "logout notice", func(m fakematrix.Message) bool {
 		return m.Content.MsgType == event.MsgNotice && strings.Contains(m.Content.Body, "unlinked this device")
 	})
 	if ul.Client.IsLoggedIn() {
 		t.Fatal("client still logged in")
 	}
-	if !tb.mx.eventually(waitLong, func() bool {
+	if !tb.mx.Eventually(waitLong, func() bool {
 		devs, err := tb.conn.Store.GetAllDevices(ctxFor(t))
 		return err == nil && len(devs) == 0
 	}) {
@@ -478,10 +471,10 @@ func TestStreamReplaced(t *testing.T) {
 	if err := srv.ReplaceStream(alicePh); err != nil {
 		t.Fatal(err)
 	}
-	if !tb.mx.eventually(waitLong, func() bool { return tb.mx.hasState(status.StateBadCredentials, StateErrStreamReplaced) }) {
+	if !tb.mx.Eventually(waitLong, func() bool { return tb.mx.HasBridgeState(status.StateBadCredentials, StateErrStreamReplaced) }) {
 		t.Fatal("no state for the replaced stream")
 	}
-	tb.waitMsg(t, "stream replaced notice", func(m sentMsg) bool { return strings.Contains(m.Content.Body, "stream replaced") })
+	tb.waitMsg(t, "stream replaced notice", func(m fakematrix.Message) bool { return strings.Contains(m.Content.Body, "stream replaced") })
 }
 
 func TestUndecryptablePlaceholderIsReplaced(t *testing.T) {
@@ -492,14 +485,14 @@ func TestUndecryptablePlaceholderIsReplaced(t *testing.T) {
 	if _, err := srv.SendUndecryptable(ctx, bobPh, alicePh, "the real text"); err != nil {
 		t.Fatal(err)
 	}
-	ph := tb.waitMsg(t, "placeholder", func(m sentMsg) bool { return m.Content.Body == PlaceholderText })
+	ph := tb.waitMsg(t, "placeholder", func(m fakematrix.Message) bool { return m.Content.Body == PlaceholderText })
 	if ph.Sender != bobGhost {
 		t.Fatalf("placeholder sent by %s", ph.Sender)
 	}
-	edit := tb.waitMsg(t, "edit replacing the placeholder", func(m sentMsg) bool {
+	edit := tb.waitMsg(t, "edit replacing the placeholder", func(m fakematrix.Message) bool {
 		return m.Content.NewContent != nil && m.Content.NewContent.Body == "the real text"
 	})
-	if edit.Room != ph.Room || edit.Content.RelatesTo == nil || edit.Content.RelatesTo.Type != event.RelReplace {
+	if edit.RoomID != ph.RoomID || edit.Content.RelatesTo == nil || edit.Content.RelatesTo.Type != event.RelReplace {
 		t.Fatalf("edit %+v", edit.Content)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -517,7 +510,7 @@ func TestLogout(t *testing.T) {
 		t.Fatalf("account has %d linked devices before logout", len(acc.Devices()))
 	}
 	ul.Logout(ctxFor(t))
-	if !tb.mx.eventually(waitLong, func() bool { return len(acc.Devices()) == 0 }) {
+	if !tb.mx.Eventually(waitLong, func() bool { return len(acc.Devices()) == 0 }) {
 		t.Fatal("the phone still lists the device after logout")
 	}
 	devs, err := tb.conn.Store.GetAllDevices(ctxFor(t))

@@ -80,11 +80,9 @@ func TestDenyAndExpiry(t *testing.T) {
 		// Messages after a denial or an expiry never reach Matrix, and no new
 		// request is made for them.
 		time.Sleep(time.Second)
-		e.rm.mu.Lock()
 		if got := append(e.bodiesFrom(e.bob), e.bodiesFrom(e.carol)...); len(got) != 0 {
 			t.Errorf("messages of refused chats reached Matrix: %q", got)
 		}
-		e.rm.mu.Unlock()
 		if pending, _ := r.gv.Approvals.Pending(ctx); len(pending) != 0 {
 			t.Errorf("pending requests after denial and expiry: %+v", pending)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/passerelle/passerelle/governance/admin"
 	"github.com/passerelle/passerelle/governance/gate"
 	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/fakematrix"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
 
@@ -60,7 +61,7 @@ type env struct {
 	t          *testing.T
 	sim        *tgsim.Server
 	backend    dbtest.Backend
-	rm         *recMatrix
+	mx         *fakematrix.Matrix
 	clk        *clock
 	alice, bob *tgsim.Account
 	carol      *tgsim.Account
@@ -75,7 +76,7 @@ func newEnv(t *testing.T, b dbtest.Backend, configure func(*gate.Config)) *env {
 		t.Fatalf("failed to start simulator: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	e := &env{t: t, sim: s, backend: b, rm: newRecMatrix(), clk: &clock{t: time.Now()}, configure: configure}
+	e := &env{t: t, sim: s, backend: b, mx: fakematrix.New(), clk: &clock{t: time.Now()}, configure: configure}
 	mk := func(spec tgsim.AccountSpec) *tgsim.Account {
 		a, err := s.CreateAccount(spec)
 		if err != nil {
@@ -94,7 +95,7 @@ type running struct {
 	br   *bridgev2.Bridge
 	gv   *admin.Governance
 	conn *telegram.TelegramConnector // nil when the gateway hosts another network
-	ms   *matrixSide
+	mx   *fakematrix.Matrix
 }
 
 func (e *env) start() *running {
@@ -143,16 +144,13 @@ func (e *env) startNetwork(network *gateway.Network) *running {
 	gw.SetOutboundCheck(gv.CheckOutbound)
 	user := bridgeconfig.PermissionLevelUser
 	bcfg := &bridgeconfig.BridgeConfig{CommandPrefix: "!gw", Permissions: bridgeconfig.PermissionConfig{"*": &user}}
-	ms := &matrixSide{recMatrix: e.rm}
-	e.rm.mu.Lock()
-	e.rm.bstates = nil // waitConnected looks at this run's states only
-	e.rm.mu.Unlock()
+	e.mx.ResetBridgeStates() // waitConnected looks at this run's states only
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
-	br := bridgev2.NewBridge("passerelle-test", e.backend.Open(t), log, bcfg, ms, gw, commands.NewProcessor)
+	br := bridgev2.NewBridge("passerelle-test", e.backend.Open(t), log, bcfg, e.mx, gw, commands.NewProcessor)
 	if err = br.Start(context.Background()); err != nil {
 		t.Fatalf("bridge start: %v", err)
 	}
-	r := &running{br: br, gv: gv, ms: ms}
+	r := &running{br: br, gv: gv, mx: e.mx}
 	t.Cleanup(r.stop)
 	// The admin room is set up in the background at start.
 	for deadline := time.Now().Add(10 * time.Second); !gv.IsAdminRoom(e.adminRoom()); time.Sleep(10 * time.Millisecond) {
@@ -163,19 +161,9 @@ func (e *env) startNetwork(network *gateway.Network) *running {
 	return r
 }
 
-func (e *env) adminRoomLocked() id.RoomID {
-	for roomID, req := range e.rm.rooms {
-		if req.Name == "Passerelle governance" {
-			return roomID
-		}
-	}
-	return ""
-}
-
 func (e *env) adminRoom() id.RoomID {
-	e.rm.mu.Lock()
-	defer e.rm.mu.Unlock()
-	return e.adminRoomLocked()
+	r, _ := e.mx.RoomNamed("Passerelle governance")
+	return r.ID
 }
 
 func (r *running) stop() {
@@ -225,14 +213,7 @@ func (e *env) loginStaff(r *running) *bridgev2.UserLogin {
 
 func (e *env) waitConnected() {
 	e.t.Helper()
-	if !e.rm.waitFor(20*time.Second, func() bool {
-		for _, st := range e.rm.bstates {
-			if st.StateEvent == status.StateConnected {
-				return true
-			}
-		}
-		return false
-	}) {
+	if !e.mx.WaitBridgeState(20*time.Second, status.StateConnected, "") {
 		e.t.Fatal("login never connected")
 	}
 }
@@ -258,22 +239,20 @@ func (e *env) send(acc *tgsim.Account, text string) tgsim.Message {
 // bodiesFrom returns the bodies a ghost sent to Matrix, in order.
 func (e *env) bodiesFrom(acc *tgsim.Account) []string {
 	var out []string
-	for _, m := range e.rm.messagesFrom(e.ghost(acc)) {
+	for _, m := range e.mx.MessagesFrom(e.ghost(acc)) {
 		out = append(out, m.Content.Body)
 	}
 	return out
 }
 
-func (e *env) waitBodies(acc *tgsim.Account, want ...string) []recMessage {
+func (e *env) waitBodies(acc *tgsim.Account, want ...string) []fakematrix.Message {
 	e.t.Helper()
-	var got []recMessage
-	ok := e.rm.waitFor(20*time.Second, func() bool {
-		got = e.rm.messagesFrom(e.ghost(acc))
+	var got []fakematrix.Message
+	ok := e.mx.Eventually(20*time.Second, func() bool {
+		got = e.mx.MessagesFrom(e.ghost(acc))
 		return len(got) >= len(want)
 	})
-	e.rm.mu.Lock()
 	bodies := e.bodiesFrom(acc)
-	e.rm.mu.Unlock()
 	if !ok || len(bodies) != len(want) {
 		e.t.Fatalf("messages from %s on Matrix: %q, want %q", acc.FirstName, bodies, want)
 	}
@@ -286,20 +265,18 @@ func (e *env) waitBodies(acc *tgsim.Account, want ...string) []recMessage {
 }
 
 // waitNotice waits for a message containing text in roomID ("" = any room).
-func (e *env) waitNotice(roomID id.RoomID, text string) recMessage {
+func (e *env) waitNotice(roomID id.RoomID, text string) fakematrix.Message {
 	e.t.Helper()
-	var m recMessage
-	if !e.rm.waitFor(20*time.Second, func() bool {
+	var m fakematrix.Message
+	if !e.mx.Eventually(20*time.Second, func() bool {
 		var ok bool
-		m, ok = e.rm.noticeContaining(roomID, text)
+		m, ok = e.mx.MessageContaining(roomID, text)
 		return ok
 	}) {
-		e.rm.mu.Lock()
 		var bodies []string
-		for _, m := range e.rm.msgs {
+		for _, m := range e.mx.Messages() {
 			bodies = append(bodies, string(m.RoomID)+": "+m.Content.Body)
 		}
-		e.rm.mu.Unlock()
 		e.t.Fatalf("no message containing %q in %q; messages: %q", text, roomID, bodies)
 	}
 	return m
@@ -308,14 +285,10 @@ func (e *env) waitNotice(roomID id.RoomID, text string) recMessage {
 // command runs a bot command as user in roomID and returns the replies.
 func (r *running) command(t *testing.T, e *env, sender id.UserID, roomID id.RoomID, cmd string) string {
 	t.Helper()
-	e.rm.mu.Lock()
-	before := len(e.rm.msgs)
-	e.rm.mu.Unlock()
+	before := len(e.mx.Messages())
 	r.br.Commands.Handle(context.Background(), roomID, id.EventID("$cmd"+cmd), r.user(t, sender), cmd, "")
-	e.rm.mu.Lock()
-	defer e.rm.mu.Unlock()
 	var out string
-	for _, m := range e.rm.msgs[before:] {
+	for _, m := range e.mx.Messages()[before:] {
 		if m.RoomID == roomID {
 			out += m.Content.Body + "\n"
 		}
@@ -334,13 +307,13 @@ func (r *running) react(e *env, sender id.UserID, evtID id.EventID, key string) 
 
 // sendMatrix sends a Matrix text message as the staff member in a portal.
 func (r *running) sendMatrix(roomID id.RoomID, evtID id.EventID, text string) {
-	r.br.QueueMatrixEvent(context.Background(), &event.Event{
+	r.mx.Inject(context.Background(), &event.Event{
 		Type: event.EventMessage, RoomID: roomID, Sender: staffMXID, ID: evtID, Timestamp: time.Now().UnixMilli(),
 		Content: event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: text}},
 	})
 }
 
-// poll checks cond (which must not touch the recorder) until it holds.
+// poll checks cond until it holds.
 func poll(timeout time.Duration, cond func() bool) bool {
 	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -30,9 +30,10 @@ func TestPortalControlRevokeRestore(t *testing.T) {
 			t.Fatal(portal, err)
 		}
 		room := portal.MXID
-		if !e.rm.waitFor(5*time.Second, func() bool { pl := e.rm.pls[room]; return pl != nil && pl.GetUserLevel(adminMXID) == 100 }) {
+		if !e.mx.Eventually(5*time.Second, func() bool { pl := e.mx.PowerLevels(room); return pl != nil && pl.GetUserLevel(adminMXID) == 100 }) {
 			t.Error("admin did not get power level 100 in the portal")
 		}
+		r.waitAudit(t, audit.ActionPortalCreated, string(portal.ID))
 
 		// Staff removes encryption: the bot puts it back and says so.
 		stateKey := ""
@@ -41,14 +42,12 @@ func TestPortalControlRevokeRestore(t *testing.T) {
 			Content:  event.Content{Parsed: &event.EncryptionEventContent{}},
 			Unsigned: event.Unsigned{PrevContent: &event.Content{VeryRaw: []byte(`{"algorithm":"m.megolm.v1.aes-sha2"}`)}},
 		})
-		e.rm.mu.Lock()
 		var restored bool
-		for _, st := range e.rm.states {
+		for _, st := range e.mx.StateEvents() {
 			if st.RoomID == room && st.Type == event.StateEncryption && st.Sender == "@bot:test" {
 				restored = st.Content.Parsed.(*event.EncryptionEventContent).Algorithm == id.AlgorithmMegolmV1
 			}
 		}
-		e.rm.mu.Unlock()
 		if !restored {
 			t.Error("encryption was not restored")
 		}
@@ -68,14 +67,12 @@ func TestPortalControlRevokeRestore(t *testing.T) {
 		if out := r.command(t, e, adminMXID, e.adminRoom(), "gov-revoke "+string(room)); !strings.Contains(out, "already revoked") {
 			t.Errorf("revoking twice: %q", out)
 		}
-		e.rm.mu.Lock()
 		var left bool
-		for _, st := range e.rm.states {
+		for _, st := range e.mx.StateEvents() {
 			if st.RoomID == room && st.Type == event.StateMember && st.Sender == e.ghost(e.bob) {
 				left = true
 			}
 		}
-		e.rm.mu.Unlock()
 		if !left {
 			t.Error("the ghost did not leave the revoked portal")
 		}
@@ -137,6 +134,9 @@ func TestAdminAPI(t *testing.T) {
 		e.loginStaff(r)
 		e.send(e.bob, "hello")
 		e.waitBodies(e.bob, "hello")
+		// The gate logs portal_created just after the first message reaches
+		// Matrix: wait for it, so that the audit log is still from here on.
+		r.waitAudit(t, audit.ActionPortalCreated, string(e.portalKey(e.bob).ID))
 		h := r.gv.APIHandler()
 		before, _ := r.gv.Audit.List(ctx, audit.Filter{})
 
@@ -203,4 +203,21 @@ func TestAdminAPI(t *testing.T) {
 			t.Errorf("API without a token configured: %d", rec.Code)
 		}
 	})
+}
+
+// waitAudit waits until the audit log has an entry of action for portal.
+func (r *running) waitAudit(t *testing.T, action audit.Action, portal string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		entries, err := r.gv.Audit.List(context.Background(), audit.Filter{Actions: []audit.Action{action}, Portal: portal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) > 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no %s entry for %s in the audit log", action, portal)
 }

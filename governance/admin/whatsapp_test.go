@@ -20,6 +20,7 @@ import (
 	"github.com/passerelle/passerelle/governance/gate"
 	"github.com/passerelle/passerelle/governance/policy"
 	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/fakematrix"
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
@@ -55,7 +56,7 @@ func newWAEnv(t *testing.T, b dbtest.Backend, configure func(*gate.Config)) *waE
 			t.Fatal(err)
 		}
 	}
-	e := &env{t: t, backend: b, rm: newRecMatrix(), clk: &clock{t: time.Now()}, configure: configure}
+	e := &env{t: t, backend: b, mx: fakematrix.New(), clk: &clock{t: time.Now()}, configure: configure}
 	return &waEnv{env: e, srv: srv}
 }
 
@@ -120,22 +121,20 @@ func (w *waEnv) send(from, text string) (earliest, latest int64) {
 
 func (w *waEnv) bodiesFromPhone(phone string) []string {
 	var out []string
-	for _, m := range w.rm.messagesFrom(waGhost(phone)) {
+	for _, m := range w.mx.MessagesFrom(waGhost(phone)) {
 		out = append(out, m.Content.Body)
 	}
 	return out
 }
 
-func (w *waEnv) waitBodiesFrom(phone string, want ...string) []recMessage {
+func (w *waEnv) waitBodiesFrom(phone string, want ...string) []fakematrix.Message {
 	w.t.Helper()
-	var got []recMessage
-	ok := w.rm.waitFor(20*time.Second, func() bool {
-		got = w.rm.messagesFrom(waGhost(phone))
+	var got []fakematrix.Message
+	ok := w.mx.Eventually(20*time.Second, func() bool {
+		got = w.mx.MessagesFrom(waGhost(phone))
 		return len(got) >= len(want)
 	})
-	w.rm.mu.Lock()
 	bodies := w.bodiesFromPhone(phone)
-	w.rm.mu.Unlock()
 	if !ok || strings.Join(bodies, "\x00") != strings.Join(want, "\x00") {
 		w.t.Fatalf("messages from %s on Matrix: %q, want %q", phone, bodies, want)
 	}
@@ -188,11 +187,9 @@ func TestWhatsAppApprovalDeliversHeldInOrder(t *testing.T) {
 		}) {
 			t.Fatal("the message after the restart was not held")
 		}
-		w.rm.mu.Lock()
 		if got := w.bodiesFromPhone(waBob); len(got) != 0 {
 			t.Errorf("held messages reached Matrix: %q", got)
 		}
-		w.rm.mu.Unlock()
 
 		time.Sleep(1100 * time.Millisecond) // approval time differs from the originals
 		out := r.command(t, w.env, adminMXID, w.adminRoom(), "gov-approve 1")
@@ -250,11 +247,9 @@ func TestWhatsAppDenyRuleOnPhonePrefix(t *testing.T) {
 		w.send(waBob, "from the US")
 		w.waitBodiesFrom(waBob, "from the US")
 		time.Sleep(500 * time.Millisecond)
-		w.rm.mu.Lock()
 		if got := w.bodiesFromPhone(waCarol); len(got) != 0 {
 			t.Errorf("a message from a denied prefix reached Matrix: %q", got)
 		}
-		w.rm.mu.Unlock()
 		if portal, err := r.br.GetExistingPortalByKey(ctx, w.portalKey(waCarol)); err != nil || portal != nil && portal.MXID != "" {
 			t.Errorf("the denied chat got a portal: %+v, %v", portal, err)
 		}
@@ -312,11 +307,9 @@ func TestWhatsAppOutboundRefusal(t *testing.T) {
 				t.Error("a refused message reached WhatsApp")
 			}
 		}
-		w.rm.mu.Lock()
 		if got := w.bodiesFromPhone(waBob); len(got) != 1 {
 			t.Errorf("messages after the deny rule reached Matrix: %q", got)
 		}
-		w.rm.mu.Unlock()
 		denied, _ := r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{audit.ActionPolicyDenied}})
 		if len(denied) != 3 {
 			t.Errorf("policy_denied entries (message, start chat, inbound): %d", len(denied))
