@@ -221,3 +221,9 @@ func (r *running) waitAudit(t *testing.T, action audit.Action, portal string) {
 	}
 	t.Fatalf("no %s entry for %s in the audit log", action, portal)
 }
+
+// waitAuditAction waits until the audit log has an entry of action.
+func (r *running) waitAuditAction(t *testing.T, action audit.Action) {
+	t.Helper()
+	r.waitAudit(t, action, "")
+}
