@@ -371,7 +371,14 @@ const commands = {
         if (a.member && !["join", "invite"].includes(membershipOf(room, a.member))) continue;
         return room;
       }
-    }, 150);
+    }, 150).catch((e) => {
+      // Say what the client does have, to tell a missing invite from a room
+      // whose state or name never arrived.
+      const rooms = client.getRooms().map((r) => ({
+        roomId: r.roomId, membership: r.getMyMembership(), name: r.name, stateLoaded: stateLoaded(r),
+      }));
+      throw new Error(`${e.message}; the client has: ${JSON.stringify(rooms)}`);
+    });
     return describeRoom(room);
   },
 
