@@ -100,6 +100,9 @@ func (cfg *Config) Validate() error {
 			return fmt.Errorf("%w: admins[%d] %q is not a Matrix user ID (@user:server)", ErrInvalidConfig, i, admin)
 		}
 	}
+	if len(cfg.Admins) == 0 && cfg.AdminRoom == "" && cfg.usesApproval() {
+		return fmt.Errorf("%w: approval mode needs admins (or an admin_room) to decide requests", ErrInvalidConfig)
+	}
 	if cfg.AdminRoom != "" && !strings.HasPrefix(string(cfg.AdminRoom), "!") {
 		return fmt.Errorf("%w: admin_room %q is not a room ID (!room:server)", ErrInvalidConfig, cfg.AdminRoom)
 	}
@@ -113,6 +116,19 @@ func (cfg *Config) Validate() error {
 		return fmt.Errorf("%w: contact_hash_key has %d bytes, at least %d are needed", ErrInvalidConfig, len(cfg.ContactHashKey), audit.MinHashKeyLength)
 	}
 	return nil
+}
+
+// usesApproval reports whether any network is in approval mode.
+func (cfg *Config) usesApproval() bool {
+	if cfg.Policy.DefaultMode == policy.ModeApproval {
+		return true
+	}
+	for _, m := range cfg.Policy.Modes {
+		if m == policy.ModeApproval {
+			return true
+		}
+	}
+	return false
 }
 
 // IsAdmin reports whether userID is a configured admin.

@@ -85,6 +85,8 @@ func TestInvalidConfigRefusesToStart(t *testing.T) {
 		{"governance: {admins: [\"admin\"]}", `admins[0] "admin" is not a Matrix user ID`},
 		{"governance: {contact_hash_key: short}", "contact_hash_key has 5 bytes"},
 		{"governance: {approval_ttl: 0}", "approval_ttl must be positive"},
+		{"governance: {default_mode: approval}", "approval mode needs admins"},
+		{"governance: {modes: {whatsapp: approval}}", "approval mode needs admins"},
 	} {
 		gw, _, err := loadNetworkSection(t, c.section)
 		if err == nil {

@@ -167,7 +167,9 @@ func (g *Gate) Start(ctx context.Context) error {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		if _, err := g.AdminRoom(bg); err != nil && bg.Err() == nil {
+		if len(g.cfg.Admins) == 0 && g.cfg.AdminRoom == "" {
+			zerolog.Ctx(bg).Info().Msg("No governance admins configured: no admin room")
+		} else if _, err := g.AdminRoom(bg); err != nil && bg.Err() == nil {
 			zerolog.Ctx(bg).Err(err).Msg("Failed to set up the governance admin room")
 		}
 		g.ReplayUndelivered(bg)
