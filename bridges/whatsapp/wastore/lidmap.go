@@ -105,7 +105,7 @@ func (m *LIDMap) PutLIDMapping(ctx context.Context, lid, pn types.JID) error {
 // PutManyLIDMappings implements store.LIDStore; a phone number maps to one
 // LID only, so a new mapping replaces an older one.
 func (m *LIDMap) PutManyLIDMappings(ctx context.Context, mappings []store.LIDMapping) error {
-	todo := make([]store.LIDMapping, 0, len(mappings))
+	missing := make([]store.LIDMapping, 0, len(mappings))
 	m.mu.RLock()
 	for _, mp := range mappings {
 		if mp.LID.Server != types.HiddenUserServer || mp.PN.Server != types.DefaultUserServer {
@@ -113,15 +113,15 @@ func (m *LIDMap) PutManyLIDMappings(ctx context.Context, mappings []store.LIDMap
 			return fmt.Errorf("invalid LID mapping %s -> %s", mp.LID.Server, mp.PN.Server)
 		}
 		if m.pnToLID[mp.PN.User] != mp.LID.User {
-			todo = append(todo, mp)
+			missing = append(missing, mp)
 		}
 	}
 	m.mu.RUnlock()
-	if len(todo) == 0 {
+	if len(missing) == 0 {
 		return nil
 	}
 	err := m.db.DoTxn(ctx, nil, func(ctx context.Context) error {
-		for _, mp := range todo {
+		for _, mp := range missing {
 			if _, err := m.db.Exec(ctx, deleteOtherLIDForPNQuery, mp.LID.User, mp.PN.User); err != nil {
 				return fmt.Errorf("failed to delete old LID mapping: %w", err)
 			}
@@ -135,7 +135,7 @@ func (m *LIDMap) PutManyLIDMappings(ctx context.Context, mappings []store.LIDMap
 		return err
 	}
 	m.mu.Lock()
-	for _, mp := range todo {
+	for _, mp := range missing {
 		if oldPN, ok := m.lidToPN[mp.LID.User]; ok {
 			delete(m.pnToLID, oldPN)
 		}
