@@ -125,43 +125,34 @@ var (
 	errLoginNoAccount       = respErr("NET.PASSERELLE.TELEGRAM.NO_ACCOUNT", "This phone number has no Telegram account; sign up in an official Telegram app first", http.StatusNotFound)
 )
 
-func phoneStep(note string) *bridgev2.LoginStep {
+// inputStep asks the user for one value; note (a reason to ask again, or "")
+// comes before the instructions.
+func inputStep(stepID, note, instructions string, fieldType bridgev2.LoginInputFieldType, fieldID, name string) *bridgev2.LoginStep {
 	return &bridgev2.LoginStep{
 		Type:         bridgev2.LoginStepTypeUserInput,
-		StepID:       StepIDPhone,
-		Instructions: strings.TrimSpace(note + " Enter your phone number in international format, e.g. +33612345678."),
+		StepID:       stepID,
+		Instructions: strings.TrimSpace(note + " " + instructions),
 		UserInputParams: &bridgev2.LoginUserInputParams{Fields: []bridgev2.LoginInputDataField{{
-			Type: bridgev2.LoginInputFieldTypePhoneNumber,
-			ID:   "phone",
-			Name: "phone number",
+			Type: fieldType,
+			ID:   fieldID,
+			Name: name,
 		}}},
 	}
+}
+
+func phoneStep(note string) *bridgev2.LoginStep {
+	return inputStep(StepIDPhone, note, "Enter your phone number in international format, e.g. +33612345678.",
+		bridgev2.LoginInputFieldTypePhoneNumber, "phone", "phone number")
 }
 
 func codeStep(note string) *bridgev2.LoginStep {
-	return &bridgev2.LoginStep{
-		Type:         bridgev2.LoginStepTypeUserInput,
-		StepID:       StepIDCode,
-		Instructions: strings.TrimSpace(note + " Enter the login code Telegram sent to your Telegram app (or by SMS)."),
-		UserInputParams: &bridgev2.LoginUserInputParams{Fields: []bridgev2.LoginInputDataField{{
-			Type: bridgev2.LoginInputFieldType2FACode,
-			ID:   "code",
-			Name: "login code",
-		}}},
-	}
+	return inputStep(StepIDCode, note, "Enter the login code Telegram sent to your Telegram app (or by SMS).",
+		bridgev2.LoginInputFieldType2FACode, "code", "login code")
 }
 
 func passwordStep(note string) *bridgev2.LoginStep {
-	return &bridgev2.LoginStep{
-		Type:         bridgev2.LoginStepTypeUserInput,
-		StepID:       StepIDPassword,
-		Instructions: strings.TrimSpace(note + " Your account has two-step verification: enter your Telegram password."),
-		UserInputParams: &bridgev2.LoginUserInputParams{Fields: []bridgev2.LoginInputDataField{{
-			Type: bridgev2.LoginInputFieldTypePassword,
-			ID:   "password",
-			Name: "two-step verification password",
-		}}},
-	}
+	return inputStep(StepIDPassword, note, "Your account has two-step verification: enter your Telegram password.",
+		bridgev2.LoginInputFieldTypePassword, "password", "two-step verification password")
 }
 
 func qrStep(token qrlogin.Token) *bridgev2.LoginStep {
