@@ -10,7 +10,7 @@ import (
 
 // addGovernance puts the governance gate between the networks and the bridge
 // core (DESIGN.md, decision 6): it becomes the gateway's remote queue and
-// outbound check, its section is `network.governance`, and its admin
+// outbound check and sent recorder, its section is `network.governance`, and its admin
 // commands, room guard and HTTP admin API are registered on the bridge.
 func addGovernance(gw *gateway.Gateway) (*admin.Governance, error) {
 	gov := admin.New(gate.New())
@@ -19,5 +19,6 @@ func addGovernance(gw *gateway.Gateway) (*admin.Governance, error) {
 	}
 	gw.SetRemoteQueue(gov.Queue)
 	gw.SetOutboundCheck(gov.CheckOutbound)
+	gw.SetSentRecorder(gov.RecordSent)
 	return gov, nil
 }

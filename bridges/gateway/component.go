@@ -64,3 +64,9 @@ func (gw *Gateway) AddComponent(c Component) error {
 func (gw *Gateway) SetOutboundCheck(check remote.OutboundCheck) {
 	gw.outbound = check
 }
+
+// SetSentRecorder makes every network report what it sent. Call it before
+// Init.
+func (gw *Gateway) SetSentRecorder(rec remote.SentRecorder) {
+	gw.sent = rec
+}

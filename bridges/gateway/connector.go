@@ -64,6 +64,7 @@ type Gateway struct {
 	config   *Config
 	queue    remote.Queue
 	outbound remote.OutboundCheck
+	sent     remote.SentRecorder
 
 	components []Component
 }
@@ -150,6 +151,9 @@ func (gw *Gateway) Init(br *bridgev2.Bridge) {
 		}
 		if setter, ok := n.Connector.(remote.OutboundCheckSetter); ok && gw.outbound != nil {
 			setter.SetOutboundCheck(gw.outbound)
+		}
+		if setter, ok := n.Connector.(remote.SentRecorderSetter); ok && gw.sent != nil {
+			setter.SetSentRecorder(gw.sent)
 		}
 		n.Connector.Init(br)
 	}

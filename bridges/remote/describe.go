@@ -56,3 +56,15 @@ type Holdable interface {
 type HeldEventDecoder interface {
 	DecodeHeldEvent(ctx context.Context, login *bridgev2.UserLogin, payload []byte) (bridgev2.RemoteEvent, error)
 }
+
+// Described is implemented by a remote event that carries what its connector
+// knew of the chat and of the sender when it built the event, from its own
+// caches. The gate decides from it without calling back into the connector
+// (Describer stays a fallback, asked outside any lock).
+type Described interface {
+	// RemoteChat is the chat of the event.
+	RemoteChat() Chat
+	// RemoteSender is the outside person who sent the event; the zero
+	// Identity for the staff member's own messages.
+	RemoteSender() Identity
+}

@@ -19,6 +19,11 @@ const (
 	// OutboundNewChat: a chat with the remote user is about to be started
 	// (ResolveIdentifier with createChat).
 	OutboundNewChat OutboundKind = "new_chat"
+	// OutboundEdit, OutboundReaction, OutboundRedaction: a Matrix edit,
+	// reaction or deletion is about to be sent.
+	OutboundEdit      OutboundKind = "edit"
+	OutboundReaction  OutboundKind = "reaction"
+	OutboundRedaction OutboundKind = "redaction"
 )
 
 // Outbound describes what a connector is about to send, before it sends it.
@@ -32,6 +37,11 @@ type Outbound struct {
 	// Remote is the outside person (the other user of a direct chat), if
 	// the connector knows it.
 	Remote networkid.UserID
+	// Identity is what the connector already knows of Remote, from its
+	// caches (empty fields when it knows nothing more than the ID).
+	Identity Identity
+	// Chat is what the connector already knows of the chat.
+	Chat Chat
 	// HasMedia tells a message with media from one without.
 	HasMedia bool
 }
@@ -45,6 +55,16 @@ type OutboundCheck func(ctx context.Context, out Outbound) error
 // check (AllowAll unless the gateway gives them another one).
 type OutboundCheckSetter interface {
 	SetOutboundCheck(check OutboundCheck)
+}
+
+// SentRecorder is told after a connector has sent what an outbound check let
+// through, so that only what really left is counted.
+type SentRecorder func(ctx context.Context, out Outbound)
+
+// SentRecorderSetter is implemented by connectors that report what they
+// sent.
+type SentRecorderSetter interface {
+	SetSentRecorder(rec SentRecorder)
 }
 
 // AllowAll lets everything go.

@@ -47,6 +47,8 @@ type Client struct {
 	loggedIn atomic.Bool
 	api      atomic.Pointer[tg.Client]
 	mgr      atomic.Pointer[runningManager]
+	// state is the update state storage of the current connection.
+	state atomic.Pointer[stateGuard]
 
 	runLock sync.Mutex
 	cancel  context.CancelFunc
@@ -197,9 +199,11 @@ func (c *Client) runOnce(ctx context.Context) error {
 	}
 	dispatcher := tg.NewUpdateDispatcher()
 	c.registerHandlers(&dispatcher)
+	guard := &stateGuard{StateStorage: c.main.Store.UpdateState()}
+	c.state.Store(guard)
 	mgr := updates.New(updates.Config{
 		Handler:          dispatcher,
-		Storage:          c.main.Store.UpdateState(),
+		Storage:          guard,
 		AccessHasher:     c.main.Store.ChannelAccessHasher(),
 		UserAccessHasher: c.main.Store.UserAccessHasher(),
 		Logger:           gotdLogger(zerolog.Ctx(ctx).With().Str("component", "gotd_updates").Logger()),
@@ -285,4 +289,65 @@ func (uc *userCache) get(id int64) (*tg.User, bool) {
 	defer uc.mu.RUnlock()
 	u, ok := uc.users[id]
 	return u, ok
+}
+
+// stateGuard is the update state storage of one connection. Once an update
+// could not be bridged (the connection ended while bridging kept failing),
+// it stops moving the stored state: the next connection asks Telegram for
+// the difference from before that update, and nothing is lost.
+type stateGuard struct {
+	updates.StateStorage
+	frozen atomic.Bool
+}
+
+// freeze stops the stored state where it is, for this connection.
+func (g *stateGuard) freeze() { g.frozen.Store(true) }
+
+func (g *stateGuard) SetState(ctx context.Context, userID int64, st updates.State) error {
+	if g.frozen.Load() {
+		return nil
+	}
+	return g.StateStorage.SetState(ctx, userID, st)
+}
+
+func (g *stateGuard) SetPts(ctx context.Context, userID int64, pts int) error {
+	if g.frozen.Load() {
+		return nil
+	}
+	return g.StateStorage.SetPts(ctx, userID, pts)
+}
+
+func (g *stateGuard) SetQts(ctx context.Context, userID int64, qts int) error {
+	if g.frozen.Load() {
+		return nil
+	}
+	return g.StateStorage.SetQts(ctx, userID, qts)
+}
+
+func (g *stateGuard) SetDate(ctx context.Context, userID int64, date int) error {
+	if g.frozen.Load() {
+		return nil
+	}
+	return g.StateStorage.SetDate(ctx, userID, date)
+}
+
+func (g *stateGuard) SetSeq(ctx context.Context, userID int64, seq int) error {
+	if g.frozen.Load() {
+		return nil
+	}
+	return g.StateStorage.SetSeq(ctx, userID, seq)
+}
+
+func (g *stateGuard) SetDateSeq(ctx context.Context, userID int64, date, seq int) error {
+	if g.frozen.Load() {
+		return nil
+	}
+	return g.StateStorage.SetDateSeq(ctx, userID, date, seq)
+}
+
+func (g *stateGuard) SetChannelPts(ctx context.Context, userID, channelID int64, pts int) error {
+	if g.frozen.Load() {
+		return nil
+	}
+	return g.StateStorage.SetChannelPts(ctx, userID, channelID, pts)
 }

@@ -26,23 +26,20 @@ type TelegramConnector struct {
 	Config Config
 	Store  *Store
 
-	// queue hands remote events to the bridge; the gateway replaces it.
-	queue remote.Queue
-	// outbound is asked before anything is sent; nil lets everything go.
-	outbound remote.OutboundCheck
+	// Hooks is the connector's side of the gateway's door: the queue its
+	// remote events go through, the outbound check and the sent recorder.
+	remote.Hooks
 }
 
-var _ remote.QueueSetter = (*TelegramConnector)(nil)
+var (
+	_ remote.QueueSetter         = (*TelegramConnector)(nil)
+	_ remote.OutboundCheckSetter = (*TelegramConnector)(nil)
+	_ remote.SentRecorderSetter  = (*TelegramConnector)(nil)
+)
 
 // NewConnector returns a Telegram connector; bridgev2 calls Init and Start.
 func NewConnector() *TelegramConnector {
-	return &TelegramConnector{queue: remote.Direct}
-}
-
-// SetRemoteQueue routes every remote event through q instead of straight
-// into bridgev2.
-func (c *TelegramConnector) SetRemoteQueue(q remote.Queue) {
-	c.queue = q
+	return &TelegramConnector{}
 }
 
 // Init implements bridgev2.NetworkConnector. It does no I/O.

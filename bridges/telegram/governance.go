@@ -21,48 +21,49 @@ import (
 // outbound check before anything is sent.
 
 var (
-	_ remote.Describer           = (*Client)(nil)
-	_ remote.HeldEventDecoder    = (*Client)(nil)
-	_ remote.OutboundCheckSetter = (*TelegramConnector)(nil)
-	_ remote.Holdable            = (*messageEvent)(nil)
-	_ bridgev2.RemoteMessage     = (*messageEvent)(nil)
-	_ bridgev2.RemoteEdit        = (*messageEvent)(nil)
+	_ remote.Describer        = (*Client)(nil)
+	_ remote.HeldEventDecoder = (*Client)(nil)
+	_ remote.Described        = (*messageEvent)(nil)
+	_ remote.Holdable         = (*messageEvent)(nil)
+	_ bridgev2.RemoteMessage  = (*messageEvent)(nil)
+	_ bridgev2.RemoteEdit     = (*messageEvent)(nil)
 )
 
-// SetOutboundCheck makes the connector ask check before sending a Matrix
-// message and before starting a chat.
-func (c *TelegramConnector) SetOutboundCheck(check remote.OutboundCheck) {
-	c.outbound = check
-}
-
-func (c *TelegramConnector) checkOutbound(ctx context.Context, out remote.Outbound) error {
-	if c.outbound == nil {
-		return nil
-	}
-	return c.outbound(ctx, out)
-}
-
 // DescribeRemoteUser implements remote.Describer from the users the account
-// has seen (the sender of an update is cached before its message is queued).
+// has seen, asking Telegram only for a user it has never seen.
 func (c *Client) DescribeRemoteUser(ctx context.Context, userID networkid.UserID) (remote.Identity, error) {
 	tgUserID, err := tgid.ParseUserID(userID)
 	if err != nil {
 		return remote.Identity{}, err
 	}
-	ident := remote.Identity{ID: userID, Number: tgUserID}
-	u, ok := c.users.get(tgUserID)
-	if !ok {
-		if u, err = c.getUser(ctx, tgUserID); err != nil {
-			// The numeric ID is still known: rules on it can be checked.
-			return ident, nil
+	if _, ok := c.users.get(tgUserID); !ok {
+		if u, err := c.getUser(ctx, tgUserID); err == nil {
+			c.users.put(u)
 		}
+		// Else the numeric ID is still known: rules on it can be checked.
 	}
-	ident.Username = u.Username
-	if u.Phone != "" {
-		ident.Phone = "+" + u.Phone
+	return c.cachedIdentity(tgUserID), nil
+}
+
+// cachedIdentity is what the account knows of a user, without I/O.
+func (c *Client) cachedIdentity(tgUserID int64) remote.Identity {
+	ident := remote.Identity{ID: tgid.MakeUserID(tgUserID), Number: tgUserID}
+	if u, ok := c.users.get(tgUserID); ok {
+		ident.Username = u.Username
+		if u.Phone != "" {
+			ident.Phone = "+" + u.Phone
+		}
+		ident.DisplayName = c.main.Config.FormatDisplayname(u)
 	}
-	ident.DisplayName = c.main.Config.FormatDisplayname(u)
-	return ident, nil
+	return ident
+}
+
+// chatOf is what the connector knows of a chat, without I/O.
+func chatOf(peer tgid.Peer) remote.Chat {
+	if peer.Type != tgid.PeerUser {
+		return remote.Chat{IsGroup: true}
+	}
+	return remote.Chat{OtherUser: tgid.MakeUserID(peer.ID)}
 }
 
 // DescribeChat implements remote.Describer: only private chats are bridged.
@@ -71,10 +72,7 @@ func (c *Client) DescribeChat(_ context.Context, key networkid.PortalKey) (remot
 	if err != nil {
 		return remote.Chat{}, err
 	}
-	if peer.Type != tgid.PeerUser {
-		return remote.Chat{IsGroup: true}, nil
-	}
-	return remote.Chat{OtherUser: tgid.MakeUserID(peer.ID)}, nil
+	return chatOf(peer), nil
 }
 
 // messageEvent is a new or edited Telegram message as a remote event; it can
@@ -83,7 +81,15 @@ type messageEvent struct {
 	*simplevent.Message[*tg.Message]
 	client *Client
 	edit   bool
+	chat   remote.Chat
+	sender remote.Identity
 }
+
+// RemoteChat implements remote.Described.
+func (e *messageEvent) RemoteChat() remote.Chat { return e.chat }
+
+// RemoteSender implements remote.Described.
+func (e *messageEvent) RemoteSender() remote.Identity { return e.sender }
 
 // heldPayload is a held message: the TL encoding of the message and of the
 // users it names, so that it converts the same way when it is delivered.

@@ -29,23 +29,33 @@ func errCannotSend(err error) error {
 	return bridgev2.WrapErrorInStatus(err).WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
 }
 
-// HandleMatrixMessage sends a Matrix text, notice or emote to Telegram.
-func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
-	switch msg.Content.MsgType {
-	case event.MsgText, event.MsgNotice, event.MsgEmote:
-	default:
-		return nil, errUnsupportedMsgType(msg.Content.MsgType)
+// outbound describes what is about to be sent to a chat, for the outbound
+// check, from what the connector knows without I/O.
+func (c *Client) outbound(kind remote.OutboundKind, portal *bridgev2.Portal, peer tgid.Peer) remote.Outbound {
+	out := remote.Outbound{Kind: kind, Login: c.login, Portal: portal, PortalKey: portal.PortalKey, Chat: chatOf(peer)}
+	if peer.Type == tgid.PeerUser {
+		out.Remote = tgid.MakeUserID(peer.ID)
+		out.Identity = c.cachedIdentity(peer.ID)
 	}
+	return out
+}
+
+// HandleMatrixMessage sends a Matrix text, notice or emote to Telegram. The
+// outbound check comes first, for every message type.
+func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
 	if err != nil {
 		return nil, errCannotSend(err)
 	}
-	out := remote.Outbound{Kind: remote.OutboundMessage, Login: c.login, Portal: msg.Portal, PortalKey: msg.Portal.PortalKey}
-	if peer.Type == tgid.PeerUser {
-		out.Remote = tgid.MakeUserID(peer.ID)
-	}
-	if err = c.main.checkOutbound(ctx, out); err != nil {
+	out := c.outbound(remote.OutboundMessage, msg.Portal, peer)
+	out.HasMedia = msg.Content.MsgType.IsMedia()
+	if err = c.main.CheckOutbound(ctx, out); err != nil {
 		return nil, remote.MessageStatus(err)
+	}
+	switch msg.Content.MsgType {
+	case event.MsgText, event.MsgNotice, event.MsgEmote:
+	default:
+		return nil, errUnsupportedMsgType(msg.Content.MsgType)
 	}
 	api := c.api.Load()
 	if api == nil {
@@ -84,6 +94,7 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("telegram did not return the sent message's ID")).WithSendNotice(true)
 	}
 	c.feedUpdates(resp)
+	c.main.Sent(ctx, out)
 	ts := time.Now()
 	if date != 0 {
 		ts = time.Unix(int64(date), 0)

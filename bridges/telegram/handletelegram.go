@@ -2,6 +2,7 @@ package telegram
 
 import (
 	"context"
+	"runtime/debug"
 	"time"
 
 	"github.com/gotd/td/tg"
@@ -23,16 +24,19 @@ var (
 
 func (c *Client) registerHandlers(d *tg.UpdateDispatcher) {
 	d.OnNewMessage(func(ctx context.Context, e tg.Entities, u *tg.UpdateNewMessage) error {
+		defer c.recoverHandler(ctx, "new_message")
 		c.rememberEntities(ctx, e)
 		c.handleMessage(ctx, u.Message, false)
 		return nil
 	})
 	d.OnEditMessage(func(ctx context.Context, e tg.Entities, u *tg.UpdateEditMessage) error {
+		defer c.recoverHandler(ctx, "edit_message")
 		c.rememberEntities(ctx, e)
 		c.handleMessage(ctx, u.Message, true)
 		return nil
 	})
 	d.OnUserName(func(ctx context.Context, e tg.Entities, u *tg.UpdateUserName) error {
+		defer c.recoverHandler(ctx, "user_name")
 		c.rememberEntities(ctx, e)
 		if user, ok := c.users.get(u.UserID); ok {
 			updated := *user
@@ -42,6 +46,15 @@ func (c *Client) registerHandlers(d *tg.UpdateDispatcher) {
 		}
 		return nil
 	})
+}
+
+// recoverHandler turns a panic in an update handler into a logged failure:
+// the account keeps running.
+func (c *Client) recoverHandler(ctx context.Context, update string) {
+	if p := recover(); p != nil {
+		zerolog.Ctx(ctx).Error().Any("panic", p).Str("stack", string(debug.Stack())).Str("update", update).
+			Msg("Panic in Telegram update handler")
+	}
 }
 
 // rememberEntities caches users and records their access hashes and
@@ -60,10 +73,14 @@ func (c *Client) rememberEntities(ctx context.Context, e tg.Entities) {
 	}
 }
 
+// updateGhost updates the profile of a ghost that exists: a ghost is made
+// only when a message of its user passed the governance gate.
 func (c *Client) updateGhost(ctx context.Context, u *tg.User) {
-	ghost, err := c.main.Bridge.GetGhostByID(ctx, tgid.MakeUserID(u.ID))
+	ghost, err := c.main.Bridge.GetExistingGhostByID(ctx, tgid.MakeUserID(u.ID))
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to get ghost to update")
+		return
+	} else if ghost == nil {
 		return
 	}
 	ghost.UpdateInfo(ctx, c.userInfo(u))
@@ -109,10 +126,21 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 		log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring message outside private chats")
 		return
 	}
-	res := c.main.queue(c.login, evt)
-	if !res.Success {
-		log.Warn().Err(res.Error).Int("tg_message_id", msg.ID).Msg("Remote event was not handled")
+	res := c.main.Deliver(ctx, c.login, evt)
+	if res.Success || res.Ignored {
+		return
 	}
+	if ctx.Err() != nil {
+		// The connection ended before the message could be bridged: the
+		// stored state stays before it, and the next connection gets it
+		// again from Telegram.
+		if guard := c.state.Load(); guard != nil {
+			guard.freeze()
+		}
+		log.Warn().Err(res.Error).Int("tg_message_id", msg.ID).Msg("Message not bridged before the connection ended; it will be fetched again")
+		return
+	}
+	log.Error().Err(res.Error).Int("tg_message_id", msg.ID).Msg("Failed to bridge message")
 }
 
 // messageEvent builds the remote event of a new or edited message; false for
@@ -147,7 +175,13 @@ func (c *Client) messageEvent(msg *tg.Message, edit bool) (*messageEvent, bool) 
 			evt.Timestamp = time.Unix(int64(msg.EditDate), 0)
 		}
 	}
-	return &messageEvent{Message: evt, client: c, edit: edit}, true
+	me := &messageEvent{Message: evt, client: c, edit: edit, chat: chatOf(peer)}
+	if !evt.Sender.IsFromMe {
+		if from, err := tgid.ParseUserID(evt.Sender.Sender); err == nil {
+			me.sender = c.cachedIdentity(from)
+		}
+	}
+	return me, true
 }
 
 func (c *Client) fmtDeps() tgfmt.Deps {

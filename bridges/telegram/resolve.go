@@ -41,16 +41,20 @@ func (c *Client) ResolveIdentifier(ctx context.Context, identifier string, creat
 		}
 	}
 	userID := tgid.MakeUserID(user.ID)
+	if createChat {
+		// Asked before the ghost is made: no profile for a refused contact.
+		out := remote.Outbound{Kind: remote.OutboundNewChat, Login: c.login, PortalKey: c.portalKeyForUser(user.ID), Remote: userID,
+			Identity: c.cachedIdentity(user.ID), Chat: chatOf(tgid.Peer{Type: tgid.PeerUser, ID: user.ID})}
+		if err = c.main.CheckOutbound(ctx, out); err != nil {
+			return nil, remote.RespError(err)
+		}
+	}
 	ghost, err := c.main.Bridge.GetGhostByID(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("failed to get ghost: %w", err)
 	}
 	resp := &bridgev2.ResolveIdentifierResponse{Ghost: ghost, UserID: userID, UserInfo: c.userInfo(user)}
 	if createChat {
-		out := remote.Outbound{Kind: remote.OutboundNewChat, Login: c.login, PortalKey: c.portalKeyForUser(user.ID), Remote: userID}
-		if err = c.main.checkOutbound(ctx, out); err != nil {
-			return nil, remote.RespError(err)
-		}
 		resp.Chat = &bridgev2.CreateChatResponse{
 			PortalKey:  c.portalKeyForUser(user.ID),
 			PortalInfo: c.dmChatInfo(user.ID),

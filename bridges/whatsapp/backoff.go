@@ -2,22 +2,15 @@ package whatsapp
 
 import (
 	"time"
+
+	"github.com/passerelle/passerelle/internal/clock"
 )
 
 // Clock is the time source of reconnection backoff; tests use a fake one.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
+type Clock = clock.Clock
 
 // RealClock is the system clock.
-type RealClock struct{}
-
-// Now implements Clock.
-func (RealClock) Now() time.Time { return time.Now() }
-
-// After implements Clock.
-func (RealClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+type RealClock = clock.Real
 
 // Reconnection backoff: 2 s doubling up to 5 min.
 const (

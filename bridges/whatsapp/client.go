@@ -53,6 +53,12 @@ type Client struct {
 	noticed   bool // a disconnect notice was sent for the current outage
 	loggedOut bool
 
+	// events is the context of event handling: it ends with Disconnect or
+	// a fatal event, not with a reconnection, so that a message being
+	// bridged while the homeserver is away keeps being tried.
+	events    context.Context
+	endEvents context.CancelFunc
+
 	namesMu    sync.Mutex
 	pushNames  map[types.JID]string // push names seen on messages, by user
 	groupNames map[types.JID]string // group names seen, by group
@@ -117,6 +123,7 @@ func (cl *Client) Connect(ctx context.Context) {
 		cl.stopLoop()
 	}
 	cl.wa, cl.stopLoop, cl.stopped, cl.attempts, cl.loggedOut = wa, cancel, false, 0, false
+	cl.startEventsLocked()
 	cl.mu.Unlock()
 	go cl.connectLoop(loopCtx, wa)
 }
@@ -143,10 +150,37 @@ func (cl *Client) adopt(wa *whatsmeow.Client, cancel context.CancelFunc) {
 		cl.stopLoop()
 	}
 	cl.wa, cl.stopLoop, cl.stopped, cl.attempts, cl.loggedOut = wa, cancel, false, 0, false
+	cl.startEventsLocked()
 	cl.mu.Unlock()
 	if wa.IsLoggedIn() {
 		cl.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnected})
 	}
+}
+
+// startEventsLocked starts a new event-handling context if there is none
+// running. The caller holds cl.mu.
+func (cl *Client) startEventsLocked() {
+	if cl.events != nil && cl.events.Err() == nil {
+		return
+	}
+	cl.events, cl.endEvents = context.WithCancel(cl.log.WithContext(context.Background()))
+}
+
+// endEventsLocked ends event handling. The caller holds cl.mu.
+func (cl *Client) endEventsLocked() {
+	if cl.endEvents != nil {
+		cl.endEvents()
+	}
+}
+
+// eventContext is the context events are handled in.
+func (cl *Client) eventContext() context.Context {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.events == nil {
+		cl.startEventsLocked()
+	}
+	return cl.events
 }
 
 func (cl *Client) loadDevice(ctx context.Context, deviceJID string) *store.Device {
@@ -231,6 +265,7 @@ func (cl *Client) Disconnect() {
 	cl.mu.Lock()
 	wa, cancel, live := cl.wa, cl.stopLoop, !cl.stopped
 	cl.stopped, cl.stopLoop = true, nil
+	cl.endEventsLocked()
 	cl.mu.Unlock()
 	closeClient(wa, cancel, live)
 }

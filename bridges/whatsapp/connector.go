@@ -45,9 +45,16 @@ type WhatsAppConnector struct {
 	// QRTimeout and PairTimeout bound the login flows.
 	QRTimeout, PairTimeout time.Duration
 
-	queue    remote.Queue
-	outbound remote.OutboundCheck
+	// Hooks is the connector's side of the gateway's door: the queue its
+	// remote events go through, the outbound check and the sent recorder.
+	remote.Hooks
 }
+
+var (
+	_ remote.QueueSetter         = (*WhatsAppConnector)(nil)
+	_ remote.OutboundCheckSetter = (*WhatsAppConnector)(nil)
+	_ remote.SentRecorderSetter  = (*WhatsAppConnector)(nil)
+)
 
 // NewConnector returns a WhatsApp connector; bridgev2 calls Init and Start.
 func NewConnector() *WhatsAppConnector {
@@ -55,22 +62,13 @@ func NewConnector() *WhatsAppConnector {
 		Clock:       RealClock{},
 		QRTimeout:   DefaultQRTimeout,
 		PairTimeout: DefaultPairTimeout,
-		queue:       remote.Direct,
 	}
-}
-
-// SetRemoteQueue implements remote.QueueSetter: every remote event goes
-// through q (the gateway's governance gate).
-func (c *WhatsAppConnector) SetRemoteQueue(q remote.Queue) {
-	if q == nil {
-		q = remote.Direct
-	}
-	c.queue = q
 }
 
 // Init implements bridgev2.NetworkConnector. It does no I/O.
 func (c *WhatsAppConnector) Init(br *bridgev2.Bridge) {
 	c.Bridge = br
+	c.Hooks.Clock = c.Clock
 	log := br.Log.With().Str("db_section", "whatsapp").Logger()
 	c.Store = wastore.NewChild(br.DB.Database, dbutil.ZeroLogger(log), newWALogger(br.Log.With().Str("component", "whatsmeow").Logger()))
 }

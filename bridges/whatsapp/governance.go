@@ -26,7 +26,7 @@ import (
 var (
 	_ remote.Describer             = (*Client)(nil)
 	_ remote.HeldEventDecoder      = (*Client)(nil)
-	_ remote.OutboundCheckSetter   = (*WhatsAppConnector)(nil)
+	_ remote.Described             = (*messageEvent)(nil)
 	_ remote.Holdable              = (*messageEvent)(nil)
 	_ bridgev2.RemoteMessageUpsert = (*messageEvent)(nil)
 )
@@ -34,19 +34,6 @@ var (
 // groupInfoTimeout bounds the one group-info query DescribeChat may make
 // for a group the connector has not seen yet.
 const groupInfoTimeout = 10 * time.Second
-
-// SetOutboundCheck implements remote.OutboundCheckSetter: the connector asks
-// check before sending a Matrix message and before starting a chat.
-func (c *WhatsAppConnector) SetOutboundCheck(check remote.OutboundCheck) {
-	c.outbound = check
-}
-
-func (c *WhatsAppConnector) checkOutbound(ctx context.Context, out remote.Outbound) error {
-	if c.outbound == nil {
-		return nil
-	}
-	return c.outbound(ctx, out)
-}
 
 // rememberPushName keeps the push name a message carries: whatsmeow stores
 // it in the contact store in the background, possibly after the message is
@@ -126,27 +113,15 @@ func (cl *Client) DescribeRemoteUser(ctx context.Context, userID networkid.UserI
 }
 
 // DescribeChat implements remote.Describer: a direct chat names the other
-// user; a group gives its name from the portal, from what the connector saw,
-// or else from one group-info query.
+// user; a group gives its name from what the connector knows, or else from
+// one group-info query (a fallback: events carry their description).
 func (cl *Client) DescribeChat(ctx context.Context, key networkid.PortalKey) (remote.Chat, error) {
 	chat, err := waid.ParsePortalID(key.ID)
 	if err != nil {
 		return remote.Chat{}, err
 	}
-	if chat.Server != types.GroupServer {
-		other, err := waid.MakeUserID(cl.preferPN(ctx, chat, types.EmptyJID))
-		if err != nil {
-			return remote.Chat{}, err
-		}
-		return remote.Chat{OtherUser: other}, nil
-	}
-	desc := remote.Chat{IsGroup: true}
-	if portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key); err == nil && portal != nil && portal.Name != "" {
-		desc.Name = portal.Name
-		return desc, nil
-	}
-	if name, ok := cl.rememberedGroupName(chat); ok {
-		desc.Name = name
+	desc := cl.cachedChat(ctx, chat)
+	if !desc.IsGroup || desc.Name != "" {
 		return desc, nil
 	}
 	wa := cl.client()
@@ -166,6 +141,28 @@ func (cl *Client) DescribeChat(ctx context.Context, key networkid.PortalKey) (re
 	return desc, nil
 }
 
+// cachedChat is what the connector knows of a chat without network I/O: the
+// other user of a direct chat (phone form when known), a group's name from
+// its portal or from what the connector saw.
+func (cl *Client) cachedChat(ctx context.Context, chat types.JID) remote.Chat {
+	if chat.Server != types.GroupServer {
+		other, err := waid.MakeUserID(cl.preferPN(ctx, chat, types.EmptyJID))
+		if err != nil {
+			return remote.Chat{}
+		}
+		return remote.Chat{OtherUser: other}
+	}
+	desc := remote.Chat{IsGroup: true}
+	if name, ok := cl.rememberedGroupName(chat); ok {
+		desc.Name = name
+	} else if key, err := waid.MakePortalKey(chat, cl.login.ID); err == nil {
+		if portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key); err == nil && portal != nil {
+			desc.Name = portal.Name
+		}
+	}
+	return desc
+}
+
 // messageEvent is a WhatsApp message as a remote event; it can be held
 // while its chat waits for approval.
 type messageEvent struct {
@@ -173,7 +170,30 @@ type messageEvent struct {
 	client *Client
 	chat   types.JID // the portal's chat
 	sender types.JID // the sender, as the portal sees them
+
+	// What the connector knew of the chat and sender when it built the
+	// event (remote.Described).
+	chatDesc   remote.Chat
+	senderDesc remote.Identity
 }
+
+// describe fills what the gate reads of the event, from the device store
+// and the names the connector has seen: no network I/O.
+func (e *messageEvent) describe(ctx context.Context) {
+	cl := e.client
+	e.chatDesc = cl.cachedChat(ctx, e.chat)
+	if !e.Sender.IsFromMe {
+		if ident, err := cl.DescribeRemoteUser(ctx, e.Sender.Sender); err == nil {
+			e.senderDesc = ident
+		}
+	}
+}
+
+// RemoteChat implements remote.Described.
+func (e *messageEvent) RemoteChat() remote.Chat { return e.chatDesc }
+
+// RemoteSender implements remote.Described.
+func (e *messageEvent) RemoteSender() remote.Identity { return e.senderDesc }
 
 // heldPayload is a held message: the message protobuf and what whatsmeow
 // told about it, with the chat and sender the portal saw, so that it is
@@ -235,7 +255,7 @@ var ErrBadHeldPayload = errors.New("malformed held whatsapp event")
 
 // DecodeHeldEvent implements remote.HeldEventDecoder: the message is rebuilt
 // for the same portal and sender, with its original ID and timestamp.
-func (cl *Client) DecodeHeldEvent(_ context.Context, login *bridgev2.UserLogin, payload []byte) (bridgev2.RemoteEvent, error) {
+func (cl *Client) DecodeHeldEvent(ctx context.Context, login *bridgev2.UserLogin, payload []byte) (bridgev2.RemoteEvent, error) {
 	if login.ID != cl.login.ID {
 		return nil, fmt.Errorf("%w: held for login %s, decoded by %s", ErrBadHeldPayload, login.ID, cl.login.ID)
 	}
@@ -276,7 +296,7 @@ func (cl *Client) DecodeHeldEvent(_ context.Context, login *bridgev2.UserLogin, 
 		RawMessage: msg,
 	}
 	cl.rememberPushName(&evt.Info)
-	me, err := cl.messageEvent(evt, jids[4], jids[5])
+	me, err := cl.messageEvent(ctx, evt, jids[4], jids[5])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadHeldPayload, err)
 	}

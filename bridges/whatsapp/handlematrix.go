@@ -21,26 +21,41 @@ import (
 // ErrEmptyMessage is returned for a Matrix message with no text to send.
 var ErrEmptyMessage = errors.New("the message has no text")
 
+// outbound describes what is about to be sent to a chat, for the outbound
+// check, from what the connector knows without network I/O.
+func (cl *Client) outbound(ctx context.Context, kind remote.OutboundKind, portal *bridgev2.Portal, chat types.JID) (remote.Outbound, error) {
+	out := remote.Outbound{Kind: kind, Login: cl.login, Portal: portal, PortalKey: portal.PortalKey, Chat: cl.cachedChat(ctx, chat)}
+	if chat.Server != types.GroupServer {
+		var err error
+		if out.Remote, err = waid.MakeUserID(chat); err != nil {
+			return out, err
+		}
+		if out.Identity, err = cl.DescribeRemoteUser(ctx, out.Remote); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
 // HandleMatrixMessage implements bridgev2.NetworkAPI: text, notices and
 // emotes, with formatting and mentions, are sent to the portal's chat.
 func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
-	switch msg.Content.MsgType {
-	case event.MsgText, event.MsgNotice, event.MsgEmote:
-	default:
-		return nil, fmt.Errorf("%w: %s (only text is bridged to WhatsApp for now)", bridgev2.ErrUnsupportedMessageType, msg.Content.MsgType)
-	}
 	chat, err := waid.ParsePortalID(msg.Portal.ID)
 	if err != nil {
 		return nil, err
 	}
-	check := remote.Outbound{Kind: remote.OutboundMessage, Login: cl.login, Portal: msg.Portal, PortalKey: msg.Portal.PortalKey}
-	if chat.Server != types.GroupServer {
-		if check.Remote, err = waid.MakeUserID(chat); err != nil {
-			return nil, err
-		}
+	check, err := cl.outbound(ctx, remote.OutboundMessage, msg.Portal, chat)
+	if err != nil {
+		return nil, err
 	}
-	if err = cl.main.checkOutbound(ctx, check); err != nil {
+	check.HasMedia = msg.Content.MsgType.IsMedia()
+	if err = cl.main.CheckOutbound(ctx, check); err != nil {
 		return nil, remote.MessageStatus(err)
+	}
+	switch msg.Content.MsgType {
+	case event.MsgText, event.MsgNotice, event.MsgEmote:
+	default:
+		return nil, fmt.Errorf("%w: %s (only text is bridged to WhatsApp for now)", bridgev2.ErrUnsupportedMessageType, msg.Content.MsgType)
 	}
 	wa := cl.client()
 	if wa == nil || !wa.IsLoggedIn() {
@@ -66,6 +81,7 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 	if err != nil {
 		return nil, fmt.Errorf("failed to send message to WhatsApp: %w", err)
 	}
+	cl.main.Sent(ctx, check)
 	msgID, err := waid.MakeMessageID(waid.MessageKey{Chat: chat, Sender: cl.jid, ID: resp.ID})
 	if err != nil {
 		return nil, err

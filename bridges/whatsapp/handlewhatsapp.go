@@ -3,6 +3,7 @@ package whatsapp
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -34,8 +35,15 @@ const PlaceholderText = "⏳ Waiting for this message. Check your phone."
 
 // handleEvent is whatsmeow's event handler. It returns false when an event
 // could not be handled, so that whatsmeow does not acknowledge it.
-func (cl *Client) handleEvent(rawEvt any) bool {
-	ctx := cl.log.WithContext(context.Background())
+func (cl *Client) handleEvent(rawEvt any) (ok bool) {
+	ctx := cl.eventContext()
+	defer func() {
+		if p := recover(); p != nil {
+			zerolog.Ctx(ctx).Error().Any("panic", p).Str("stack", string(debug.Stack())).Type("event_type", rawEvt).
+				Msg("Panic in WhatsApp event handler")
+			ok = false
+		}
+	}()
 	switch evt := rawEvt.(type) {
 	case *events.Connected:
 		cl.onConnected(ctx)
@@ -61,11 +69,7 @@ func (cl *Client) handleEvent(rawEvt any) bool {
 		// A changed name, or the first name seen for a ghost that already
 		// exists (a group member made before they wrote). A ghost that does
 		// not exist yet reads its info itself when bridgev2 makes it.
-		if evt.OldPushName != "" {
-			cl.refreshGhost(ctx, evt.JID)
-		} else {
-			cl.refreshExistingGhost(ctx, evt.JID)
-		}
+		cl.refreshGhost(ctx, evt.JID)
 	case *events.Contact:
 		cl.refreshGhost(ctx, evt.JID)
 	case *events.JoinedGroup:
@@ -230,20 +234,37 @@ func (cl *Client) handleMessage(ctx context.Context, evt *events.Message) bool {
 	log := zerolog.Ctx(ctx).With().Str("wa_message_id", info.ID).Logger()
 	cl.rememberPushName(info)
 	_, senderJID := cl.sender(ctx, info)
-	me, err := cl.messageEvent(evt, cl.chatOf(ctx, info), senderJID)
+	me, err := cl.messageEvent(ctx, evt, cl.chatOf(ctx, info), senderJID)
 	if err != nil {
 		log.Warn().Err(err).Msg("Dropping message the bridge cannot address")
 		return true
 	}
-	res := cl.main.queue(cl.login, me)
-	return res.Success || res.Ignored
+	return cl.deliver(ctx, me)
+}
+
+// deliver bridges one remote event, trying again while the failure passes
+// (see remote.Hooks.Deliver). It reports whether whatsmeow may acknowledge
+// the event: not when the client stopped before it was bridged, so that the
+// server sends it again on the next connection (whatsmeow keeps its
+// decrypted form in the event buffer).
+func (cl *Client) deliver(ctx context.Context, evt bridgev2.RemoteEvent) bool {
+	res := cl.main.Deliver(ctx, cl.login, evt)
+	if res.Success || res.Ignored {
+		return true
+	}
+	if ctx.Err() != nil {
+		zerolog.Ctx(ctx).Warn().Err(res.Error).Msg("Event not bridged before the client stopped; not acknowledging it")
+		return false
+	}
+	zerolog.Ctx(ctx).Error().Err(res.Error).Msg("Failed to bridge event")
+	return true
 }
 
 // messageEvent builds the remote event of a message in chat (the portal's
 // chat: the group, or the other user in phone form when known) from sender
 // (in the same form). It is holdable: the gate can keep it while its chat
 // waits for approval, and DecodeHeldEvent rebuilds it from its payload.
-func (cl *Client) messageEvent(evt *events.Message, chat, senderJID types.JID) (*messageEvent, error) {
+func (cl *Client) messageEvent(ctx context.Context, evt *events.Message, chat, senderJID types.JID) (*messageEvent, error) {
 	info := &evt.Info
 	text, mentioned, _ := messageText(evt.Message)
 	portalKey, err := waid.MakePortalKey(chat, cl.login.ID)
@@ -306,7 +327,9 @@ func (cl *Client) messageEvent(evt *events.Message, chat, senderJID types.JID) (
 			}}}, nil
 		},
 	}
-	return &messageEvent{Message: msg, client: cl, chat: chat, sender: senderJID}, nil
+	me := &messageEvent{Message: msg, client: cl, chat: chat, sender: senderJID}
+	me.describe(ctx)
+	return me, nil
 }
 
 func (cl *Client) handleUndecryptable(ctx context.Context, evt *events.UndecryptableMessage) bool {
@@ -326,7 +349,7 @@ func (cl *Client) handleUndecryptable(ctx context.Context, evt *events.Undecrypt
 	}
 	zerolog.Ctx(ctx).Debug().Str("wa_message_id", info.ID).Bool("unavailable", evt.IsUnavailable).
 		Msg("Bridging a placeholder for an undecryptable message")
-	res := cl.main.queue(cl.login, &simplevent.Message[*events.UndecryptableMessage]{
+	return cl.deliver(ctx, &simplevent.Message[*events.UndecryptableMessage]{
 		EventMeta: simplevent.EventMeta{
 			Type: bridgev2.RemoteEventMessage, PortalKey: portalKey, Sender: sender, CreatePortal: true, Timestamp: info.Timestamp,
 		},
@@ -340,33 +363,23 @@ func (cl *Client) handleUndecryptable(ctx context.Context, evt *events.Undecrypt
 			}}}, nil
 		},
 	})
-	return res.Success || res.Ignored
 }
 
-// refreshGhost updates a ghost's name after a push name or contact change.
+// refreshGhost updates the name of a ghost that exists after a push name or
+// contact change: a ghost is made only when a message of its user passed
+// the governance gate.
 func (cl *Client) refreshGhost(ctx context.Context, jid types.JID) {
 	userID, err := waid.MakeUserID(cl.preferPN(ctx, jid, types.EmptyJID))
 	if err != nil {
 		return
 	}
-	ghost, err := cl.main.Bridge.GetGhostByID(ctx, userID)
+	ghost, err := cl.main.Bridge.GetExistingGhostByID(ctx, userID)
 	if err != nil || ghost == nil {
 		return
 	}
 	info, err := cl.GetUserInfo(ctx, ghost)
 	if err == nil && info != nil {
 		ghost.UpdateInfo(ctx, info)
-	}
-}
-
-// refreshExistingGhost is refreshGhost for a ghost bridgev2 already has.
-func (cl *Client) refreshExistingGhost(ctx context.Context, jid types.JID) {
-	userID, err := waid.MakeUserID(cl.preferPN(ctx, jid, types.EmptyJID))
-	if err != nil {
-		return
-	}
-	if ghost, err := cl.main.Bridge.GetExistingGhostByID(ctx, userID); err == nil && ghost != nil {
-		cl.refreshGhost(ctx, jid)
 	}
 }
 
@@ -377,7 +390,7 @@ func (cl *Client) resyncChat(ctx context.Context, chat types.JID, create bool) {
 	if err != nil {
 		return
 	}
-	cl.main.queue(cl.login, &simplevent.ChatResync{
+	cl.deliver(ctx, &simplevent.ChatResync{
 		EventMeta: simplevent.EventMeta{
 			Type: bridgev2.RemoteEventChatResync, PortalKey: portalKey, CreatePortal: create, Timestamp: time.Now(),
 		},

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
@@ -44,6 +45,20 @@ func (cl *Client) ResolveIdentifier(ctx context.Context, identifier string, crea
 	if err != nil {
 		return nil, err
 	}
+	var key networkid.PortalKey
+	if createChat {
+		// Asked before the ghost is made: no profile for a refused contact.
+		if key, err = waid.MakePortalKey(jid, cl.login.ID); err != nil {
+			return nil, err
+		}
+		out := remote.Outbound{Kind: remote.OutboundNewChat, Login: cl.login, PortalKey: key, Remote: userID, Chat: cl.cachedChat(ctx, jid)}
+		if out.Identity, err = cl.DescribeRemoteUser(ctx, userID); err != nil {
+			return nil, err
+		}
+		if err = cl.main.CheckOutbound(ctx, out); err != nil {
+			return nil, remote.RespError(err)
+		}
+	}
 	ghost, err := cl.main.Bridge.GetGhostByID(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("failed to get ghost: %w", err)
@@ -54,14 +69,6 @@ func (cl *Client) ResolveIdentifier(ctx context.Context, identifier string, crea
 	}
 	resp := &bridgev2.ResolveIdentifierResponse{Ghost: ghost, UserID: userID, UserInfo: info}
 	if createChat {
-		key, err := waid.MakePortalKey(jid, cl.login.ID)
-		if err != nil {
-			return nil, err
-		}
-		out := remote.Outbound{Kind: remote.OutboundNewChat, Login: cl.login, PortalKey: key, Remote: userID}
-		if err = cl.main.checkOutbound(ctx, out); err != nil {
-			return nil, remote.RespError(err)
-		}
 		resp.Chat = &bridgev2.CreateChatResponse{PortalKey: key, PortalInfo: cl.dmChatInfo(jid)}
 	}
 	return resp, nil

@@ -54,9 +54,12 @@ type NewRequest struct {
 	Network   string
 	Direction audit.Direction
 	// Staff is the staff member whose account the chat belongs to.
-	Staff  id.UserID
-	Login  networkid.UserLoginID
-	Portal networkid.PortalID // network-prefixed chat ID
+	Staff id.UserID
+	Login networkid.UserLoginID
+	// Portal is the chat: its network-prefixed ID and its receiver (the
+	// staff member's login for a direct chat, so that two staff members who
+	// talk to one contact have a request each).
+	Portal networkid.PortalKey
 	// IsGroup tells a group from a direct chat.
 	IsGroup bool
 	// Contact is the outside identity (audit.Registry.Key); ContactName its
@@ -92,9 +95,16 @@ type HeldMessage struct {
 	Order int64
 	// Time is the event's original timestamp.
 	Time time.Time
+	// Login is the login that received the event; delivery refuses an
+	// event of another login than the request's.
+	Login networkid.UserLoginID
 	// Payload is the serialized event, opaque to this package.
 	Payload []byte
 }
+
+// ErrWrongLogin is returned (wrapped) by Hold for an event received by
+// another login than the request's.
+var ErrWrongLogin = errors.New("held event belongs to another login")
 
 // Store keeps approval requests in the governance database.
 type Store struct {
@@ -121,21 +131,21 @@ func (s *Store) now() time.Time {
 	return time.Now()
 }
 
-const requestColumns = "id, network, direction, staff, login, portal, is_group, contact, contact_name, contact_ident, state, created_at, expires_at, decided_at, decided_by, reason, held_count, delivered"
+const requestColumns = "id, network, direction, staff, login, portal, receiver, is_group, contact, contact_name, contact_ident, state, created_at, expires_at, decided_at, decided_by, reason, held_count, delivered"
 
 const (
 	bumpPendingQuery = `
-		UPDATE governance_approval_request SET held_count = held_count + $2
-		WHERE portal = $1 AND state = 'pending'
+		UPDATE governance_approval_request SET held_count = held_count + $3
+		WHERE portal = $1 AND receiver = $2 AND state = 'pending'
 		RETURNING ` + requestColumns
 	insertRequestQuery = `
-		INSERT INTO governance_approval_request (network, direction, staff, login, portal, is_group, contact, contact_name,
-			contact_ident, state, created_at, expires_at, held_count)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12)
-		ON CONFLICT (portal) WHERE state = 'pending' DO NOTHING
+		INSERT INTO governance_approval_request (network, direction, staff, login, portal, receiver, is_group, contact,
+			contact_name, contact_ident, state, created_at, expires_at, held_count)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $13)
+		ON CONFLICT (portal, receiver) WHERE state = 'pending' DO NOTHING
 		RETURNING ` + requestColumns
 	getRequestQuery  = `SELECT ` + requestColumns + ` FROM governance_approval_request WHERE id = $1`
-	lastForChatQuery = `SELECT ` + requestColumns + ` FROM governance_approval_request WHERE portal = $1 ORDER BY id DESC LIMIT 1`
+	lastForChatQuery = `SELECT ` + requestColumns + ` FROM governance_approval_request WHERE portal = $1 AND receiver = $2 ORDER BY id DESC LIMIT 1`
 	pendingQuery     = `SELECT ` + requestColumns + ` FROM governance_approval_request WHERE state = 'pending' ORDER BY id`
 	dueQuery         = `SELECT id FROM governance_approval_request WHERE state = 'pending' AND expires_at <= $1 ORDER BY id`
 	undeliveredQuery = `SELECT ` + requestColumns + ` FROM governance_approval_request WHERE state = 'approved' AND NOT delivered ORDER BY id`
@@ -143,8 +153,8 @@ const (
 		UPDATE governance_approval_request SET state = $2, decided_at = $3, decided_by = $4, reason = $5
 		WHERE id = $1 AND state = 'pending'
 		RETURNING ` + requestColumns
-	insertHeldQuery = `INSERT INTO governance_approval_held (request_id, ord, ts, payload) VALUES ($1, $2, $3, $4)`
-	getHeldQuery    = `SELECT ord, ts, payload FROM governance_approval_held WHERE request_id = $1 ORDER BY ord`
+	insertHeldQuery = `INSERT INTO governance_approval_held (request_id, ord, ts, login, payload) VALUES ($1, $2, $3, $4, $5)`
+	getHeldQuery    = `SELECT ord, ts, login, payload FROM governance_approval_held WHERE request_id = $1 ORDER BY ord`
 	dropHeldQuery   = `DELETE FROM governance_approval_held WHERE request_id = $1`
 	deliveredQuery  = `UPDATE governance_approval_request SET delivered = true WHERE id = $1 AND state = 'approved'`
 )
@@ -152,7 +162,7 @@ const (
 // Scan implements dbutil.DataStruct.
 func (r *Request) Scan(row dbutil.Scannable) (*Request, error) {
 	var created, expires, decided int64
-	err := row.Scan(&r.ID, &r.Network, &r.Direction, &r.Staff, &r.Login, &r.Portal, &r.IsGroup, &r.Contact, &r.ContactName,
+	err := row.Scan(&r.ID, &r.Network, &r.Direction, &r.Staff, &r.Login, &r.Portal.ID, &r.Portal.Receiver, &r.IsGroup, &r.Contact, &r.ContactName,
 		&r.ContactIdent, &r.State, &created, &expires, &decided, &r.DecidedBy, &r.Reason, &r.HeldCount, &r.Delivered)
 	if err != nil {
 		return nil, err
@@ -164,7 +174,7 @@ func (r *Request) Scan(row dbutil.Scannable) (*Request, error) {
 	return r, nil
 }
 
-// Create returns the pending request of nr.Portal, creating it if there is
+// Create returns the pending request of chat nr.Portal, creating it if there is
 // none. created tells whether it is new. For a chat whose last request was
 // decided, it returns ErrChatApproved or ErrChatDenied (wrapped).
 func (s *Store) Create(ctx context.Context, nr NewRequest) (req Request, created bool, err error) {
@@ -178,12 +188,17 @@ func (s *Store) Hold(ctx context.Context, nr NewRequest, msg HeldMessage) (req R
 }
 
 func (s *Store) hold(ctx context.Context, nr NewRequest, msg *HeldMessage) (req Request, created bool, err error) {
-	if nr.Network == "" || nr.Portal == "" || nr.Staff == "" {
+	if nr.Network == "" || nr.Portal.ID == "" || nr.Staff == "" {
 		return Request{}, false, fmt.Errorf("%w: network, portal and staff are required", ErrInvalidRequest)
 	}
 	var add int64
 	if msg != nil {
 		add = 1
+		if msg.Login == "" {
+			msg.Login = nr.Login
+		} else if msg.Login != nr.Login {
+			return Request{}, false, fmt.Errorf("%w: event of %s for a request of %s", ErrWrongLogin, msg.Login, nr.Login)
+		}
 	}
 	err = s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		// Bump first: the write locks a pending request against a
@@ -192,14 +207,14 @@ func (s *Store) hold(ctx context.Context, nr NewRequest, msg *HeldMessage) (req 
 			if attempt == 3 {
 				return errors.New("failed to find or create the pending request: too much contention")
 			}
-			r, err := s.requests.QueryOne(ctx, bumpPendingQuery, nr.Portal, add)
+			r, err := s.requests.QueryOne(ctx, bumpPendingQuery, nr.Portal.ID, nr.Portal.Receiver, add)
 			if err != nil {
 				return fmt.Errorf("failed to update pending request: %w", err)
 			} else if r != nil {
 				req = *r
 				break
 			}
-			last, err := s.requests.QueryOne(ctx, lastForChatQuery, nr.Portal)
+			last, err := s.requests.QueryOne(ctx, lastForChatQuery, nr.Portal.ID, nr.Portal.Receiver)
 			switch {
 			case err != nil:
 				return fmt.Errorf("failed to get last request of chat: %w", err)
@@ -211,8 +226,8 @@ func (s *Store) hold(ctx context.Context, nr NewRequest, msg *HeldMessage) (req 
 				return fmt.Errorf("%w (request %d %s)", ErrChatDenied, last.ID, last.State)
 			}
 			now := time.UnixMilli(s.now().UnixMilli()).UTC()
-			r, err = s.requests.QueryOne(ctx, insertRequestQuery, nr.Network, nr.Direction, nr.Staff, nr.Login, nr.Portal,
-				nr.IsGroup, nr.Contact, nr.ContactName, nr.ContactIdent, now.UnixMilli(), now.Add(s.ttl).UnixMilli(), add)
+			r, err = s.requests.QueryOne(ctx, insertRequestQuery, nr.Network, nr.Direction, nr.Staff, nr.Login, nr.Portal.ID,
+				nr.Portal.Receiver, nr.IsGroup, nr.Contact, nr.ContactName, nr.ContactIdent, now.UnixMilli(), now.Add(s.ttl).UnixMilli(), add)
 			if err != nil {
 				return fmt.Errorf("failed to insert request: %w", err)
 			} else if r != nil {
@@ -223,15 +238,19 @@ func (s *Store) hold(ctx context.Context, nr NewRequest, msg *HeldMessage) (req 
 			// for it to commit): bump it.
 		}
 		if msg != nil {
-			if _, err := s.db.Exec(ctx, insertHeldQuery, req.ID, req.HeldCount, msg.Time.UnixMilli(), msg.Payload); err != nil {
+			if req.Login != msg.Login {
+				return fmt.Errorf("%w: event of %s for request %d of %s", ErrWrongLogin, msg.Login, req.ID, req.Login)
+			}
+			if _, err := s.db.Exec(ctx, insertHeldQuery, req.ID, req.HeldCount, msg.Time.UnixMilli(), msg.Login, msg.Payload); err != nil {
 				return fmt.Errorf("failed to hold message: %w", err)
 			}
 		}
 		if created && s.log != nil {
 			_, err := s.log.Append(ctx, audit.Entry{
 				Time: req.CreatedAt, Actor: audit.ActorSystem, Action: audit.ActionRequestCreated, Network: req.Network,
-				Staff: req.Staff, Login: req.Login, Portal: req.Portal, Contact: req.Contact, Request: strconv.FormatInt(req.ID, 10),
-				Details: audit.Details(map[string]any{"is_group": req.IsGroup, "direction": req.Direction, "expires_at": req.ExpiresAt}),
+				Staff: req.Staff, Login: req.Login, Portal: req.Portal.ID, Contact: req.Contact, Request: strconv.FormatInt(req.ID, 10),
+				Details: audit.Details(map[string]any{"is_group": req.IsGroup, "direction": req.Direction, "expires_at": req.ExpiresAt,
+					"receiver": req.Portal.Receiver}),
 			})
 			return err
 		}
@@ -256,8 +275,8 @@ func (s *Store) Get(ctx context.Context, id int64) (Request, error) {
 
 // LastForChat returns the newest request of a chat, or nil: the gate asks it
 // whether a chat was approved (policy.Request.Approved), denied, or waits.
-func (s *Store) LastForChat(ctx context.Context, portal networkid.PortalID) (*Request, error) {
-	r, err := s.requests.QueryOne(ctx, lastForChatQuery, portal)
+func (s *Store) LastForChat(ctx context.Context, portal networkid.PortalKey) (*Request, error) {
+	r, err := s.requests.QueryOne(ctx, lastForChatQuery, portal.ID, portal.Receiver)
 	if err != nil {
 		return nil, fmt.Errorf("failed to get last request of chat: %w", err)
 	}
@@ -294,7 +313,7 @@ func (s *Store) Held(ctx context.Context, id int64) ([]HeldMessage, error) {
 	msgs, err := dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (HeldMessage, error) {
 		var m HeldMessage
 		var ts int64
-		err := row.Scan(&m.Order, &ts, &m.Payload)
+		err := row.Scan(&m.Order, &ts, &m.Login, &m.Payload)
 		m.Time = time.UnixMilli(ts).UTC()
 		return m, err
 	}, err).AsList()
@@ -371,8 +390,8 @@ func (s *Store) decide(ctx context.Context, id int64, to State, actor, reason st
 		}
 		_, err = s.log.Append(ctx, audit.Entry{
 			Time: now, Actor: actor, Action: decisionActions[to], Network: req.Network, Staff: req.Staff, Login: req.Login,
-			Portal: req.Portal, Contact: req.Contact, Request: strconv.FormatInt(id, 10),
-			Details: audit.Details(map[string]any{"held": req.HeldCount, "reason": reason}),
+			Portal: req.Portal.ID, Contact: req.Contact, Request: strconv.FormatInt(id, 10),
+			Details: audit.Details(map[string]any{"held": req.HeldCount, "reason": reason, "receiver": req.Portal.Receiver}),
 		})
 		return err
 	})

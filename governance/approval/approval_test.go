@@ -50,7 +50,7 @@ func setup(t *testing.T, b dbtest.Backend) (*dbutil.Database, *approval.Store, *
 
 func chat(n int) approval.NewRequest {
 	return approval.NewRequest{Network: "whatsapp", Direction: audit.Inbound, Staff: "@alice:example.org", Login: "whatsapp.alice",
-		Portal: networkid.PortalID("whatsapp." + fmt.Sprint(33612345670+n)), Contact: "whatsapp." + fmt.Sprint(33612345670+n), ContactName: "Marie",
+		Portal: networkid.PortalKey{ID: networkid.PortalID("whatsapp." + fmt.Sprint(33612345670+n)), Receiver: "whatsapp.alice"}, Contact: "whatsapp." + fmt.Sprint(33612345670+n), ContactName: "Marie",
 		ContactIdent: "+33 6 12 34 56 7" + fmt.Sprint(n)}
 }
 
@@ -97,11 +97,11 @@ func TestHoldKeepsMessagesInOrderAcrossRestart(t *testing.T) {
 			t.Fatalf("held = %v, %v", held, err)
 		}
 		for i, want := range []approval.HeldMessage{
-			{1, start.Add(-3 * time.Minute), []byte("one")},
-			{2, start.Add(-2 * time.Minute), []byte("two")},
-			{3, start.Add(-1 * time.Minute), []byte{0, 1, 2, 0xff}},
+			{1, start.Add(-3 * time.Minute), "whatsapp.alice", []byte("one")},
+			{2, start.Add(-2 * time.Minute), "whatsapp.alice", []byte("two")},
+			{3, start.Add(-1 * time.Minute), "whatsapp.alice", []byte{0, 1, 2, 0xff}},
 		} {
-			if held[i].Order != want.Order || !held[i].Time.Equal(want.Time) || string(held[i].Payload) != string(want.Payload) {
+			if held[i].Order != want.Order || !held[i].Time.Equal(want.Time) || string(held[i].Payload) != string(want.Payload) || held[i].Login != want.Login {
 				t.Errorf("held[%d] = %+v, want %+v", i, held[i], want)
 			}
 		}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/governance/approval"
+	"github.com/passerelle/passerelle/governance/policy"
 )
 
 // ErrLoginGone is returned (wrapped) when the login of an approved request
@@ -26,13 +28,15 @@ func (g *Gate) Approve(ctx context.Context, admin id.UserID, reqID int64) (appro
 	if err != nil {
 		return approval.Request{}, err
 	}
-	unlock := g.lockChat(cur.Portal)
-	defer unlock()
+	lock := g.lockChat(cur.Portal)
 	req, err := g.Approvals.Approve(ctx, reqID, admin, "")
 	if err != nil {
+		lock.unlock()
 		return approval.Request{}, err
 	}
-	if err = g.deliver(ctx, req); err != nil {
+	t := lock.takeTurn()
+	lock.unlock()
+	if err = g.deliverInTurn(ctx, t, req.ID); err != nil {
 		zerolog.Ctx(ctx).Err(err).Int64("request_id", reqID).Msg("Failed to deliver held events")
 		return req, fmt.Errorf("request %d was approved, but its held messages could not be delivered yet: %w", reqID, err)
 	}
@@ -52,9 +56,9 @@ func (g *Gate) Deny(ctx context.Context, admin id.UserID, reqID int64, reason st
 	if err != nil {
 		return approval.Request{}, err
 	}
-	unlock := g.lockChat(cur.Portal)
-	defer unlock()
+	lock := g.lockChat(cur.Portal)
 	req, err := g.Approvals.Deny(ctx, reqID, admin, reason)
+	lock.unlock()
 	if err != nil {
 		return approval.Request{}, err
 	}
@@ -89,16 +93,36 @@ func contactLabel(req approval.Request) string {
 	}
 }
 
-// deliver replays the held events of an approved request through the next
-// queue, then marks it delivered. The caller holds the chat lock.
-func (g *Gate) deliver(ctx context.Context, req approval.Request) error {
+// deliverInTurn delivers the held events of request reqID in turn t (taken
+// under the chat's lock when the request was approved), then ends the turn.
+func (g *Gate) deliverInTurn(ctx context.Context, t *turn, reqID int64) error {
+	defer t.done()
+	if err := t.wait(ctx); err != nil {
+		return err
+	}
+	return g.deliverHeld(ctx, reqID)
+}
+
+// deliverHeld replays the held events of an approved request through the
+// next queue, in order, then marks it delivered. It runs in the chat's turn,
+// without the chat's lock. Each held event must belong to the request's
+// login and chat, and is checked against the rules again: a rule added
+// while it waited still refuses it.
+func (g *Gate) deliverHeld(ctx context.Context, reqID int64) error {
+	req, err := g.Approvals.Get(ctx, reqID)
+	if err != nil {
+		return fmt.Errorf("%w: %w", remote.ErrTransient, err)
+	} else if req.State != approval.StateApproved || req.Delivered {
+		return nil // delivered by an earlier turn
+	}
+	log := zerolog.Ctx(ctx).With().Int64("request_id", req.ID).Logger()
 	held, err := g.Approvals.Held(ctx, req.ID)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", remote.ErrTransient, err)
 	}
 	login, err := g.br.GetExistingUserLoginByID(ctx, req.Login)
 	if err != nil {
-		return fmt.Errorf("failed to get login: %w", err)
+		return fmt.Errorf("%w: failed to get login: %w", remote.ErrTransient, err)
 	} else if login == nil {
 		return fmt.Errorf("%w: %s", ErrLoginGone, req.Login)
 	}
@@ -108,26 +132,47 @@ func (g *Gate) deliver(ctx context.Context, req approval.Request) error {
 			return fmt.Errorf("the %s connector cannot decode held events", req.Network)
 		}
 		for _, m := range held {
+			if m.Login != req.Login {
+				log.Error().Int64("order", m.Order).Str("held_login", string(m.Login)).Msg("Refusing held event of another login")
+				continue
+			}
 			evt, err := decoder.DecodeHeldEvent(ctx, login, m.Payload)
 			if err != nil {
-				zerolog.Ctx(ctx).Err(err).Int64("request_id", req.ID).Int64("order", m.Order).Msg("Dropping held event that cannot be decoded")
+				log.Err(err).Int64("order", m.Order).Msg("Dropping held event that cannot be decoded")
+				continue
+			}
+			key := evt.GetPortalKey()
+			if key != req.Portal {
+				log.Error().Int64("order", m.Order).Str("event_portal", string(key.ID)).Str("event_receiver", string(key.Receiver)).
+					Msg("Refusing held event of another chat")
+				continue
+			}
+			sender := evt.GetSender()
+			var remoteUser networkid.UserID
+			if !sender.IsFromMe {
+				remoteUser = sender.Sender
+			}
+			chat, ident := g.identify(ctx, login, key, remoteUser, evt)
+			if decision := g.Policy.Evaluate(policy.Request{
+				Network: req.Network, Direction: policy.Inbound, Staff: login.UserMXID,
+				Remote: policyRemote(req.Network, ident), ChatID: key.ID, IsGroup: chat.IsGroup, Approved: true,
+			}); decision.Verdict == policy.Deny {
+				g.logDenied(ctx, login, key, ident, policy.Inbound, decision)
+				log.Info().Int64("order", m.Order).Str("reason", decision.Reason).Msg("Dropping held event refused by a rule")
 				continue
 			}
 			res := g.Next(login, evt)
-			if !res.Success {
+			if !res.Success && !res.Ignored {
 				return fmt.Errorf("failed to deliver held event %d: %w", m.Order, res.Error)
 			}
-			sender := evt.GetSender()
-			var remoteUser = sender.Sender
-			if sender.IsFromMe {
-				remoteUser = ""
-			}
-			_, ident := g.describe(ctx, login, evt.GetPortalKey(), remoteUser)
-			g.record(ctx, login, evt.GetPortalKey(), ident, sender.IsFromMe)
-			g.ensureControlled(ctx, login, evt.GetPortalKey())
+			g.record(ctx, login, key, ident, sender.IsFromMe)
+			g.ensureControlled(ctx, login, key)
 		}
 	}
-	return g.Approvals.MarkDelivered(ctx, req.ID)
+	if err = g.Approvals.MarkDelivered(ctx, req.ID); err != nil {
+		return fmt.Errorf("%w: %w", remote.ErrTransient, err)
+	}
+	return nil
 }
 
 // ReplayUndelivered delivers the held events of requests approved before a
@@ -139,13 +184,11 @@ func (g *Gate) ReplayUndelivered(ctx context.Context) {
 		return
 	}
 	for _, req := range reqs {
-		unlock := g.lockChat(req.Portal)
-		// Another path may have delivered it meanwhile.
-		if cur, err := g.Approvals.Get(ctx, req.ID); err == nil && !cur.Delivered {
-			if err = g.deliver(ctx, cur); err != nil {
-				zerolog.Ctx(ctx).Err(err).Int64("request_id", req.ID).Msg("Failed to replay held events")
-			}
+		lock := g.lockChat(req.Portal)
+		t := lock.takeTurn()
+		lock.unlock()
+		if err = g.deliverInTurn(ctx, t, req.ID); err != nil {
+			zerolog.Ctx(ctx).Err(err).Int64("request_id", req.ID).Msg("Failed to replay held events")
 		}
-		unlock()
 	}
 }

@@ -13,7 +13,6 @@ package gate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -23,7 +22,6 @@ import (
 	up "go.mau.fi/util/configupgrade"
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/bridgev2"
-	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/bridges/netid"
@@ -35,8 +33,8 @@ import (
 )
 
 // ErrNotStarted is returned while the gate has not started (or has
-// stopped): nothing passes then.
-var ErrNotStarted = errors.New("governance gate is not running")
+// stopped): nothing passes then, and a connector tries again later.
+var ErrNotStarted = fmt.Errorf("governance gate is %w", remote.ErrNotReady)
 
 // Gate is the governance between the connectors and the bridge core. It is a
 // gateway.Component (its config is `network.governance`).
@@ -69,7 +67,8 @@ type Gate struct {
 	bg      context.Context
 	wg      sync.WaitGroup
 
-	chatLocks sync.Map // networkid.PortalID → *sync.Mutex
+	chats  chatTable
+	idents identityCache
 
 	roomMu      sync.Mutex
 	adminRoom   id.RoomID    // guarded by roomMu
@@ -221,15 +220,6 @@ func (g *Gate) Stop() {
 	}
 	g.cancel()
 	g.wg.Wait()
-}
-
-// lockChat serialises everything the gate does for one chat: a held event,
-// its delivery after approval and the events that follow stay in order.
-func (g *Gate) lockChat(portalID networkid.PortalID) func() {
-	v, _ := g.chatLocks.LoadOrStore(portalID, &sync.Mutex{})
-	mu := v.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
 }
 
 // networkOf returns the network of a prefixed ID.

@@ -30,31 +30,6 @@ func isContent(t bridgev2.RemoteEventType) bool {
 	return false
 }
 
-// describe asks the login's connector what the chat is and who the outside
-// person is (remoteUser, or the other user of a direct chat).
-func (g *Gate) describe(ctx context.Context, login *bridgev2.UserLogin, key networkid.PortalKey, remoteUser networkid.UserID) (remote.Chat, remote.Identity) {
-	d, ok := login.Client.(remote.Describer)
-	var chat remote.Chat
-	if ok {
-		var err error
-		if chat, err = d.DescribeChat(ctx, key); err != nil {
-			zerolog.Ctx(ctx).Debug().Err(err).Msg("Connector could not describe chat")
-		}
-	}
-	if remoteUser == "" {
-		remoteUser = chat.OtherUser
-	}
-	ident := remote.Identity{ID: remoteUser}
-	if ok && remoteUser != "" {
-		if described, err := d.DescribeRemoteUser(ctx, remoteUser); err != nil {
-			zerolog.Ctx(ctx).Debug().Err(err).Msg("Connector could not describe remote user")
-		} else {
-			ident = described
-		}
-	}
-	return chat, ident
-}
-
 func policyRemote(network string, ident remote.Identity) policy.Remote {
 	r := policy.Remote{Phone: ident.Phone}
 	if network == policy.NetworkTelegram {
@@ -65,84 +40,144 @@ func policyRemote(network string, ident remote.Identity) policy.Remote {
 }
 
 // Queue is the gateway's remote queue: every remote event of every network
-// passes here before it can create or update a portal.
+// passes here before it can create or update a portal. The gate decides
+// under the chat's lock, releases it, and only then hands the event on, in
+// the chat's order (see chats.go).
 func (g *Gate) Queue(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridgev2.EventHandlingResult {
 	if !g.started.Load() {
 		return bridgev2.EventHandlingResultFailed.WithError(ErrNotStarted)
 	}
-	ctx := login.Log.WithContext(g.bg)
 	key := evt.GetPortalKey()
-	network := networkOf(string(key.ID))
-	log := zerolog.Ctx(ctx).With().Str("portal_id", string(key.ID)).Stringer("event_type", evt.GetType()).Logger()
-	ctx = log.WithContext(ctx)
-	unlock := g.lockChat(key.ID)
-	defer unlock()
+	log := login.Log.With().Str("portal_id", string(key.ID)).Str("portal_receiver", string(key.Receiver)).
+		Stringer("event_type", evt.GetType()).Logger()
+	ctx := log.WithContext(g.bg)
 
-	st, err := g.state.portal(ctx, key)
-	if err != nil {
-		return bridgev2.EventHandlingResultFailed.WithError(fmt.Errorf("failed to get portal state: %w", err))
-	} else if st != nil && st.Revoked {
-		log.Debug().Msg("Dropping remote event of a revoked portal")
-		return bridgev2.EventHandlingResultIgnored
-	}
 	sender := evt.GetSender()
 	var remoteUser networkid.UserID
 	if !sender.IsFromMe && sender.Sender != "" {
 		remoteUser = sender.Sender
 	}
-	chat, ident := g.describe(ctx, login, key, remoteUser)
+	chat, ident := g.identify(ctx, login, key, remoteUser, evt)
+	hasRoom := g.hasRoomInApprovalMode(ctx, key)
+
+	lock := g.lockChat(key)
+	d := g.decideInbound(ctx, login, evt, key, chat, ident, hasRoom)
+	var t *turn
+	if d.pass {
+		t = lock.takeTurn()
+	}
+	lock.unlock()
+
+	if d.created != nil {
+		g.notifyRequest(ctx, *d.created)
+	}
+	if !d.pass {
+		return d.result
+	}
+	defer t.done()
+	if err := t.wait(ctx); err != nil {
+		return bridgev2.EventHandlingResultFailed.WithError(fmt.Errorf("%w: %w", remote.ErrTransient, err))
+	}
+	if d.deliverFirst != 0 {
+		// Approved before a restart, or its delivery failed: what was held
+		// goes first, or nothing goes.
+		if err := g.deliverHeld(ctx, d.deliverFirst); err != nil {
+			return bridgev2.EventHandlingResultFailed.WithError(fmt.Errorf("held events of request %d must be delivered first: %w", d.deliverFirst, err))
+		}
+	}
+	res := g.Next(login, evt)
+	if res.Success && isContent(evt.GetType()) {
+		g.record(ctx, login, key, ident, sender.IsFromMe)
+	}
+	if res.Success {
+		g.ensureControlled(ctx, login, key)
+	}
+	return res
+}
+
+// inboundDecision is what the gate decided for a remote event.
+type inboundDecision struct {
+	// pass: hand the event on (after delivering request deliverFirst, if
+	// not 0).
+	pass         bool
+	deliverFirst int64
+	// result is the answer when the event does not pass.
+	result bridgev2.EventHandlingResult
+	// created is a request that this event created: admins are told.
+	created *approval.Request
+}
+
+// decideInbound decides for one remote event. The caller holds the chat's
+// lock: only the gate's own state is read and written here.
+func (g *Gate) decideInbound(ctx context.Context, login *bridgev2.UserLogin, evt bridgev2.RemoteEvent, key networkid.PortalKey,
+	chat remote.Chat, ident remote.Identity, hasRoom bool) inboundDecision {
+	log := zerolog.Ctx(ctx)
+	network := networkOf(string(key.ID))
+	st, err := g.state.portal(ctx, key)
+	if err != nil {
+		return failed(fmt.Errorf("failed to get portal state: %w", err))
+	} else if st != nil && st.Revoked {
+		log.Debug().Msg("Dropping remote event of a revoked portal")
+		return inboundDecision{result: bridgev2.EventHandlingResultIgnored}
+	}
 	req := policy.Request{
 		Network: network, Direction: policy.Inbound, Staff: login.UserMXID,
 		Remote: policyRemote(network, ident), ChatID: key.ID, IsGroup: chat.IsGroup,
 	}
 	var last *approval.Request
 	if g.Policy.Policy().Mode(network) == policy.ModeApproval {
-		if last, err = g.Approvals.LastForChat(ctx, key.ID); err != nil {
-			return bridgev2.EventHandlingResultFailed.WithError(err)
+		if last, err = g.Approvals.LastForChat(ctx, key); err != nil {
+			return failed(err)
 		}
-		req.Approved, err = g.approved(ctx, key, last)
-		if err != nil {
-			return bridgev2.EventHandlingResultFailed.WithError(err)
-		}
+		req.Approved = approved(last, hasRoom)
 	}
 	decision := g.Policy.Evaluate(req)
 	switch decision.Verdict {
 	case policy.Allow:
+		d := inboundDecision{pass: true}
 		if last != nil && last.State == approval.StateApproved && !last.Delivered {
-			// Approved before a restart: what was held goes first.
-			if err = g.deliver(ctx, *last); err != nil {
-				log.Err(err).Int64("request_id", last.ID).Msg("Failed to deliver held events before a new one")
-			}
+			d.deliverFirst = last.ID
 		}
-		res := g.Next(login, evt)
-		if res.Success && isContent(evt.GetType()) {
-			g.record(ctx, login, key, ident, sender.IsFromMe)
-		}
-		g.ensureControlled(ctx, login, key)
-		return res
+		return d
 	case policy.Deny:
 		if isContent(evt.GetType()) {
 			g.logDenied(ctx, login, key, ident, policy.Inbound, decision)
 		}
 		log.Debug().Str("reason", decision.Reason).Msg("Dropping remote event refused by policy")
-		return bridgev2.EventHandlingResultIgnored
+		return inboundDecision{result: bridgev2.EventHandlingResultIgnored}
 	default:
 		return g.hold(ctx, login, evt, key, chat, ident)
 	}
 }
 
+// failed is the decision for an event the gate could not decide on because
+// its own database failed: the connector tries again.
+func failed(err error) inboundDecision {
+	return inboundDecision{result: bridgev2.EventHandlingResultFailed.WithError(fmt.Errorf("%w: %w", remote.ErrTransient, err))}
+}
+
 // approved tells whether a chat counts as approved in approval mode: its last
 // request was approved, or it was bridged before any request (a portal with
 // a room that the gate did not hold).
-func (g *Gate) approved(ctx context.Context, key networkid.PortalKey, last *approval.Request) (bool, error) {
+func approved(last *approval.Request, hasRoom bool) bool {
 	if last != nil {
-		return last.State == approval.StateApproved, nil
+		return last.State == approval.StateApproved
+	}
+	return hasRoom
+}
+
+// hasRoomInApprovalMode tells, in approval mode only, whether the chat's
+// portal has a room. It is read before the chat's lock is taken.
+func (g *Gate) hasRoomInApprovalMode(ctx context.Context, key networkid.PortalKey) bool {
+	if g.Policy.Policy().Mode(networkOf(string(key.ID))) != policy.ModeApproval {
+		return false
 	}
 	portal, err := g.br.GetExistingPortalByKey(ctx, key)
 	if err != nil {
-		return false, fmt.Errorf("failed to get portal: %w", err)
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to get portal")
+		return false
 	}
-	return portal != nil && portal.MXID != "", nil
+	return portal != nil && portal.MXID != "" && (portal.Receiver == key.Receiver || portal.Receiver == "")
 }
 
 func (g *Gate) logDenied(ctx context.Context, login *bridgev2.UserLogin, key networkid.PortalKey, ident remote.Identity, dir policy.Direction, d policy.Decision) {
@@ -199,7 +234,7 @@ func (g *Gate) contactIdent(ident remote.Identity) string {
 
 func (g *Gate) newRequest(login *bridgev2.UserLogin, key networkid.PortalKey, chat remote.Chat, ident remote.Identity, dir audit.Direction) approval.NewRequest {
 	nr := approval.NewRequest{
-		Network: networkOf(string(key.ID)), Direction: dir, Staff: login.UserMXID, Login: login.ID, Portal: key.ID,
+		Network: networkOf(string(key.ID)), Direction: dir, Staff: login.UserMXID, Login: login.ID, Portal: key,
 		IsGroup: chat.IsGroup, ContactName: ident.DisplayName, ContactIdent: g.contactIdent(ident),
 	}
 	if ident.ID != "" {
@@ -209,35 +244,37 @@ func (g *Gate) newRequest(login *bridgev2.UserLogin, key networkid.PortalKey, ch
 }
 
 // hold keeps a message of a chat that waits for approval; other events of
-// such a chat are dropped.
-func (g *Gate) hold(ctx context.Context, login *bridgev2.UserLogin, evt bridgev2.RemoteEvent, key networkid.PortalKey, chat remote.Chat, ident remote.Identity) bridgev2.EventHandlingResult {
+// such a chat are dropped. The caller holds the chat's lock.
+func (g *Gate) hold(ctx context.Context, login *bridgev2.UserLogin, evt bridgev2.RemoteEvent, key networkid.PortalKey, chat remote.Chat, ident remote.Identity) inboundDecision {
 	log := zerolog.Ctx(ctx)
 	holdable, ok := evt.(remote.Holdable)
 	if !isContent(evt.GetType()) || !ok {
 		log.Debug().Msg("Dropping remote event of a chat waiting for approval")
-		return bridgev2.EventHandlingResultIgnored
+		return inboundDecision{result: bridgev2.EventHandlingResultIgnored}
 	}
 	payload, err := holdable.HoldPayload()
 	if err != nil {
-		return bridgev2.EventHandlingResultFailed.WithError(fmt.Errorf("failed to serialize event to hold: %w", err))
+		return inboundDecision{result: bridgev2.EventHandlingResultFailed.WithError(fmt.Errorf("failed to serialize event to hold: %w", err))}
 	}
 	ts := g.now()
 	if withTS, ok := evt.(bridgev2.RemoteEventWithTimestamp); ok && !withTS.GetTimestamp().IsZero() {
 		ts = withTS.GetTimestamp()
 	}
-	req, created, err := g.Approvals.Hold(ctx, g.newRequest(login, key, chat, ident, audit.Inbound), approval.HeldMessage{Time: ts, Payload: payload})
+	req, created, err := g.Approvals.Hold(ctx, g.newRequest(login, key, chat, ident, audit.Inbound),
+		approval.HeldMessage{Time: ts, Login: login.ID, Payload: payload})
 	switch {
 	case errors.Is(err, approval.ErrChatDenied):
 		log.Debug().Msg("Dropping remote event of a denied chat")
-		return bridgev2.EventHandlingResultIgnored
+		return inboundDecision{result: bridgev2.EventHandlingResultIgnored}
 	case err != nil:
-		return bridgev2.EventHandlingResultFailed.WithError(err)
+		return failed(err)
 	}
 	log.Info().Int64("request_id", req.ID).Int64("held", req.HeldCount).Msg("Held remote event for approval")
+	d := inboundDecision{result: bridgev2.EventHandlingResultSuccess}
 	if created {
-		g.notifyRequest(ctx, req)
+		d.created = &req
 	}
-	return bridgev2.EventHandlingResultSuccess
+	return d
 }
 
 // ensureControlled puts a portal that has a room under the admins' control

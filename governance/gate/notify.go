@@ -137,7 +137,7 @@ func (g *Gate) RequestNotice(req approval.Request) string {
 	if req.IsGroup {
 		kind = "group"
 	}
-	fmt.Fprintf(&b, "* Chat: %s `%s`\n", kind, req.Portal)
+	fmt.Fprintf(&b, "* Chat: %s `%s`\n", kind, req.Portal.ID)
 	fmt.Fprintf(&b, "* Held messages: %d\n", req.HeldCount)
 	fmt.Fprintf(&b, "* Expires: %s\n\n", req.ExpiresAt.UTC().Format(time.RFC1123))
 	prefix := g.br.Config.CommandPrefix

@@ -12,11 +12,17 @@ import (
 	"github.com/passerelle/passerelle/governance/policy"
 )
 
-var _ remote.OutboundCheck = (*Gate)(nil).CheckOutbound
+var (
+	_ remote.OutboundCheck = (*Gate)(nil).CheckOutbound
+	_ remote.SentRecorder  = (*Gate)(nil).RecordSent
+)
 
 // CheckOutbound is the gateway's outbound check: a connector asks it before
-// a Matrix message leaves and before a chat is started. A refusal is a
-// *remote.Refusal that explains itself to the staff member.
+// anything leaves for a remote network (messages, edits, reactions,
+// deletions) and before a chat is started. A refusal is a *remote.Refusal
+// that explains itself to the staff member. It runs while bridgev2 holds the
+// portal, so it never waits for an inbound event: the chat's lock is held
+// only while deciding.
 func (g *Gate) CheckOutbound(ctx context.Context, out remote.Outbound) error {
 	if !g.started.Load() {
 		return ErrNotStarted
@@ -26,51 +32,87 @@ func (g *Gate) CheckOutbound(ctx context.Context, out remote.Outbound) error {
 	net := networkName(network)
 	log := zerolog.Ctx(ctx).With().Str("portal_id", string(key.ID)).Str("outbound", string(out.Kind)).Logger()
 	ctx = log.WithContext(ctx)
-	unlock := g.lockChat(key.ID)
-	defer unlock()
 
+	ident := out.Identity
+	if ident.ID == "" {
+		ident = g.identityOf(ctx, out.Login, out.Remote)
+	} else {
+		g.idents.put(ident)
+	}
+	hasRoom := g.hasRoomInApprovalMode(ctx, key)
+
+	lock := g.lockChat(key)
+	refusal, created, err := g.decideOutbound(ctx, out, net, ident, hasRoom)
+	lock.unlock()
+
+	if created != nil {
+		g.notifyRequest(ctx, *created)
+	}
+	if err != nil || refusal != nil {
+		if refusal != nil {
+			return refusal
+		}
+		return err
+	}
+	if out.Kind == remote.OutboundMessage {
+		g.ensureControlled(ctx, out.Login, key)
+	}
+	return nil
+}
+
+// decideOutbound decides under the chat's lock.
+func (g *Gate) decideOutbound(ctx context.Context, out remote.Outbound, net string, ident remote.Identity, hasRoom bool) (*remote.Refusal, *approval.Request, error) {
+	key := out.PortalKey
+	network := networkOf(string(key.ID))
 	st, err := g.state.portal(ctx, key)
 	if err != nil {
-		return fmt.Errorf("failed to get portal state: %w", err)
+		return nil, nil, fmt.Errorf("failed to get portal state: %w", err)
 	} else if st != nil && st.Revoked {
-		return &remote.Refusal{Reason: fmt.Sprintf("An admin revoked this chat: it is no longer bridged to %s, so nothing was sent.", net)}
+		return &remote.Refusal{Reason: fmt.Sprintf("An admin revoked this chat: it is no longer bridged to %s, so nothing was sent.", net)}, nil, nil
 	}
-	chat, ident := g.describe(ctx, out.Login, key, out.Remote)
 	req := policy.Request{
 		Network: network, Direction: policy.Outbound, Staff: out.Login.UserMXID,
-		Remote: policyRemote(network, ident), ChatID: key.ID, IsGroup: chat.IsGroup,
+		Remote: policyRemote(network, ident), ChatID: key.ID, IsGroup: out.Chat.IsGroup,
 	}
 	var last *approval.Request
 	if g.Policy.Policy().Mode(network) == policy.ModeApproval {
-		if last, err = g.Approvals.LastForChat(ctx, key.ID); err != nil {
-			return err
+		if last, err = g.Approvals.LastForChat(ctx, key); err != nil {
+			return nil, nil, err
 		}
-		if req.Approved, err = g.approved(ctx, key, last); err != nil {
-			return err
-		}
+		req.Approved = approved(last, hasRoom)
 	}
 	decision := g.Policy.Evaluate(req)
 	switch decision.Verdict {
 	case policy.Allow:
-		if out.Kind == remote.OutboundMessage {
-			g.record(ctx, out.Login, key, ident, true)
-			g.ensureControlled(ctx, out.Login, key)
-		}
-		return nil
+		return nil, nil, nil
 	case policy.Deny:
 		g.logDenied(ctx, out.Login, key, ident, policy.Outbound, decision)
-		log.Info().Str("reason", decision.Reason).Msg("Refused outbound event by policy")
-		return &remote.Refusal{Reason: fmt.Sprintf("The organisation's policy does not allow this chat on %s: %s.", net, decision.Reason)}
+		zerolog.Ctx(ctx).Info().Str("reason", decision.Reason).Msg("Refused outbound event by policy")
+		return &remote.Refusal{Reason: fmt.Sprintf("The organisation's policy does not allow this chat on %s: %s.", net, decision.Reason)}, nil, nil
 	}
 	if last != nil && last.State != approval.StatePending {
-		return &remote.Refusal{Reason: fmt.Sprintf("An admin did not approve this chat on %s (request #%d was %s).", net, last.ID, last.State)}
+		return &remote.Refusal{Reason: fmt.Sprintf("An admin did not approve this chat on %s (request #%d was %s).", net, last.ID, last.State)}, nil, nil
 	}
-	r, created, err := g.Approvals.Create(ctx, g.newRequest(out.Login, key, chat, ident, audit.Outbound))
+	r, created, err := g.Approvals.Create(ctx, g.newRequest(out.Login, key, out.Chat, ident, audit.Outbound))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	var notify *approval.Request
 	if created {
-		g.notifyRequest(ctx, r)
+		notify = &r
 	}
-	return &remote.Refusal{Reason: fmt.Sprintf("This chat on %s waits for an admin's approval (request #%d); nothing was sent. Try again once it is approved.", net, r.ID)}
+	return &remote.Refusal{Reason: fmt.Sprintf("This chat on %s waits for an admin's approval (request #%d); nothing was sent. Try again once it is approved.", net, r.ID)}, notify, nil
+}
+
+// RecordSent is the gateway's sent recorder: a message that really left is
+// counted in the registry of outside contacts.
+func (g *Gate) RecordSent(ctx context.Context, out remote.Outbound) {
+	if !g.started.Load() || out.Kind != remote.OutboundMessage {
+		return
+	}
+	ident := out.Identity
+	if ident.ID == "" {
+		ident = g.identityOf(ctx, out.Login, out.Remote)
+	}
+	g.record(ctx, out.Login, out.PortalKey, ident, true)
 }

@@ -113,11 +113,10 @@ func (g *Gate) ensureState(ctx context.Context, portal *bridgev2.Portal) error {
 // nothing is relayed any more in either direction. The remote chat is
 // untouched.
 func (g *Gate) Revoke(ctx context.Context, admin id.UserID, portal *bridgev2.Portal, reason string) error {
-	unlock := g.lockChat(portal.ID)
-	defer unlock()
 	if err := g.ensureState(ctx, portal); err != nil {
 		return fmt.Errorf("failed to store portal state: %w", err)
 	}
+	lock := g.lockChat(portal.PortalKey)
 	err := g.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
 		changed, err := g.state.setRevoked(ctx, portal.PortalKey, true, g.now(), admin)
 		if err != nil {
@@ -131,6 +130,7 @@ func (g *Gate) Revoke(ctx context.Context, admin id.UserID, portal *bridgev2.Por
 		})
 		return err
 	})
+	lock.unlock()
 	if err != nil {
 		return fmt.Errorf("failed to revoke portal: %w", err)
 	}
@@ -151,8 +151,7 @@ func (g *Gate) Revoke(ctx context.Context, admin id.UserID, portal *bridgev2.Por
 // Restore allows a revoked portal again: the ghost of a direct chat comes
 // back and events are relayed again.
 func (g *Gate) Restore(ctx context.Context, admin id.UserID, portal *bridgev2.Portal) error {
-	unlock := g.lockChat(portal.ID)
-	defer unlock()
+	lock := g.lockChat(portal.PortalKey)
 	err := g.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
 		changed, err := g.state.setRevoked(ctx, portal.PortalKey, false, time.UnixMilli(0), "")
 		if err != nil {
@@ -166,6 +165,7 @@ func (g *Gate) Restore(ctx context.Context, admin id.UserID, portal *bridgev2.Po
 		})
 		return err
 	})
+	lock.unlock()
 	if err != nil {
 		return fmt.Errorf("failed to restore portal: %w", err)
 	}
