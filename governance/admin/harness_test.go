@@ -184,10 +184,19 @@ func (r *running) user(t *testing.T, mxid id.UserID) *bridgev2.User {
 
 // loginStaff logs Alice in by phone and waits until the login is connected.
 func (e *env) loginStaff(r *running) *bridgev2.UserLogin {
+	login := e.loginAs(r, staffMXID, e.alice)
+	e.login = login.ID
+	return login
+}
+
+// loginAs logs the Telegram account acc in for the Matrix user mxid and
+// waits until that login is connected.
+func (e *env) loginAs(r *running, mxid id.UserID, acc *tgsim.Account) *bridgev2.UserLogin {
 	t := e.t
 	t.Helper()
 	ctx := context.Background()
-	proc, err := r.conn.CreateLogin(ctx, r.user(t, staffMXID), telegram.FlowIDPhone)
+	e.mx.ResetBridgeStates()
+	proc, err := r.conn.CreateLogin(ctx, r.user(t, mxid), telegram.FlowIDPhone)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,10 +204,10 @@ func (e *env) loginStaff(r *running) *bridgev2.UserLogin {
 		t.Fatal(err)
 	}
 	ui := proc.(bridgev2.LoginProcessUserInput)
-	if _, err = ui.SubmitUserInput(ctx, map[string]string{"phone": "+" + e.alice.Phone}); err != nil {
+	if _, err = ui.SubmitUserInput(ctx, map[string]string{"phone": "+" + acc.Phone}); err != nil {
 		t.Fatal(err)
 	}
-	code, ok := e.sim.LastCode(e.alice.Phone)
+	code, ok := e.sim.LastCode(acc.Phone)
 	if !ok {
 		t.Fatal("no login code")
 	}
@@ -206,7 +215,6 @@ func (e *env) loginStaff(r *running) *bridgev2.UserLogin {
 	if err != nil || step.CompleteParams == nil {
 		t.Fatalf("login did not complete: %+v, %v", step, err)
 	}
-	e.login = step.CompleteParams.UserLogin.ID
 	e.waitConnected()
 	return step.CompleteParams.UserLogin
 }

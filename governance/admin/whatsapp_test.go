@@ -75,11 +75,20 @@ func (w *waEnv) start() *waRunning {
 // loginStaff links Alice's WhatsApp account by QR and waits until the login
 // is connected.
 func (w *waEnv) loginStaff(r *waRunning) *bridgev2.UserLogin {
+	login := w.loginAs(r, staffMXID, waAlice)
+	w.login = login.ID
+	return login
+}
+
+// loginAs links the WhatsApp account of phone for the Matrix user mxid by
+// QR and waits until that login is connected.
+func (w *waEnv) loginAs(r *waRunning, mxid id.UserID, phone string) *bridgev2.UserLogin {
 	t := w.t
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	proc, err := r.waConn.CreateLogin(ctx, r.user(t, staffMXID), whatsapp.FlowIDQR)
+	w.mx.ResetBridgeStates()
+	proc, err := r.waConn.CreateLogin(ctx, r.user(t, mxid), whatsapp.FlowIDQR)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +96,7 @@ func (w *waEnv) loginStaff(r *waRunning) *bridgev2.UserLogin {
 	if err != nil || step.DisplayAndWaitParams == nil {
 		t.Fatalf("login start: %+v, %v", step, err)
 	}
-	if err = w.srv.ScanQR(ctx, waAlice, step.DisplayAndWaitParams.Data); err != nil {
+	if err = w.srv.ScanQR(ctx, phone, step.DisplayAndWaitParams.Data); err != nil {
 		t.Fatal(err)
 	}
 	for step.Type != bridgev2.LoginStepTypeComplete {
@@ -95,7 +104,6 @@ func (w *waEnv) loginStaff(r *waRunning) *bridgev2.UserLogin {
 			t.Fatalf("login wait: %v", err)
 		}
 	}
-	w.login = step.CompleteParams.UserLogin.ID
 	w.waitConnected()
 	return step.CompleteParams.UserLogin
 }
