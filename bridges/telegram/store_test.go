@@ -128,3 +128,40 @@ func TestStore(t *testing.T) {
 		}
 	})
 }
+
+// A frozen state guard keeps the stored update state where it was: the
+// next connection asks for the difference from before the update that was
+// not bridged.
+func TestStateGuardFreezes(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		s := NewStore(b.Open(t))
+		if err := s.Upgrade(ctx); err != nil {
+			t.Fatal(err)
+		}
+		g := &stateGuard{StateStorage: s.UpdateState()}
+		if err := g.SetState(ctx, 7, updates.State{Pts: 10, Qts: 1, Date: 100, Seq: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.SetPts(ctx, 7, 11); err != nil {
+			t.Fatal(err)
+		}
+		g.freeze()
+		for _, set := range []func() error{
+			func() error { return g.SetPts(ctx, 7, 12) },
+			func() error { return g.SetQts(ctx, 7, 2) },
+			func() error { return g.SetDate(ctx, 7, 200) },
+			func() error { return g.SetSeq(ctx, 7, 2) },
+			func() error { return g.SetDateSeq(ctx, 7, 300, 3) },
+			func() error { return g.SetState(ctx, 7, updates.State{Pts: 99}) },
+		} {
+			if err := set(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, found, err := s.UpdateState().GetState(ctx, 7)
+		if err != nil || !found || st != (updates.State{Pts: 11, Qts: 1, Date: 100, Seq: 1}) {
+			t.Fatalf("stored state after freeze = %+v, %v, %v", st, found, err)
+		}
+	})
+}

@@ -255,8 +255,13 @@ func (e *env) bodiesFrom(acc *tgsim.Account) []string {
 
 func (e *env) waitBodies(acc *tgsim.Account, want ...string) []fakematrix.Message {
 	e.t.Helper()
+	return e.waitBodiesWithin(acc, 20*time.Second, want...)
+}
+
+func (e *env) waitBodiesWithin(acc *tgsim.Account, timeout time.Duration, want ...string) []fakematrix.Message {
+	e.t.Helper()
 	var got []fakematrix.Message
-	ok := e.mx.Eventually(20*time.Second, func() bool {
+	ok := e.mx.Eventually(timeout, func() bool {
 		got = e.mx.MessagesFrom(e.ghost(acc))
 		return len(got) >= len(want)
 	})

@@ -137,8 +137,13 @@ func (w *waEnv) bodiesFromPhone(phone string) []string {
 
 func (w *waEnv) waitBodiesFrom(phone string, want ...string) []fakematrix.Message {
 	w.t.Helper()
+	return w.waitBodiesFromWithin(phone, 20*time.Second, want...)
+}
+
+func (w *waEnv) waitBodiesFromWithin(phone string, timeout time.Duration, want ...string) []fakematrix.Message {
+	w.t.Helper()
 	var got []fakematrix.Message
-	ok := w.mx.Eventually(20*time.Second, func() bool {
+	ok := w.mx.Eventually(timeout, func() bool {
 		got = w.mx.MessagesFrom(waGhost(phone))
 		return len(got) >= len(want)
 	})

@@ -90,6 +90,22 @@ type Matrix struct {
 	msgStatuses  []*bridgev2.MessageStatus
 	profiles     map[id.UserID]Profile
 	media        map[id.ContentURIString][]byte
+	down         error // what every send answers while the homeserver is "down"
+}
+
+// SetDown makes every message, state event and room creation fail with err
+// (as a homeserver that stopped answering); nil brings it back.
+func (m *Matrix) SetDown(err error) {
+	m.mu.Lock()
+	m.down = err
+	m.mu.Unlock()
+}
+
+// downErr is the error of a send while the homeserver is down.
+func (m *Matrix) downErr() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.down
 }
 
 // New returns an empty Matrix side.

@@ -29,6 +29,9 @@ func (in *Intent) IsDoublePuppet() bool { return false }
 // SendMessage records a timeline event, with the timestamp of extra if it
 // has one.
 func (in *Intent) SendMessage(_ context.Context, roomID id.RoomID, evtType event.Type, content *event.Content, extra *bridgev2.MatrixSendExtra) (*mautrix.RespSendEvent, error) {
+	if err := in.m.downErr(); err != nil {
+		return nil, err
+	}
 	ts := time.Now()
 	if extra != nil && !extra.Timestamp.IsZero() {
 		ts = extra.Timestamp
@@ -43,6 +46,9 @@ func (in *Intent) SendMessage(_ context.Context, roomID id.RoomID, evtType event
 
 // SendState records a state event and makes it the room's current state.
 func (in *Intent) SendState(_ context.Context, roomID id.RoomID, evtType event.Type, stateKey string, content *event.Content, ts time.Time) (*mautrix.RespSendEvent, error) {
+	if err := in.m.downErr(); err != nil {
+		return nil, err
+	}
 	if ts.IsZero() {
 		ts = time.Now()
 	}
@@ -59,6 +65,9 @@ func (in *Intent) SendState(_ context.Context, roomID id.RoomID, evtType event.T
 // invites), the initial state and the power level override; these are not
 // listed in StateEvents.
 func (in *Intent) CreateRoom(_ context.Context, req *mautrix.ReqCreateRoom) (id.RoomID, error) {
+	if err := in.m.downErr(); err != nil {
+		return "", err
+	}
 	m := in.m
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -58,6 +58,10 @@ type companion struct {
 	preKeys     []*keys.PreKey
 	conn        *conn
 	pending     []waBinary.Node
+	// unacked are the message nodes sent to the device that it has not
+	// acknowledged yet, in order: like WhatsApp, the server sends them again
+	// when the device next logs in.
+	unacked []waBinary.Node
 }
 
 // sentMessage is kept for answering retry receipts.

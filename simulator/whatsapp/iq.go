@@ -21,8 +21,14 @@ func (s *Server) handleNode(c *conn, node *waBinary.Node) {
 		s.handleClientMessage(c, node)
 	case "receipt":
 		s.handleClientReceipt(c, node)
-	case "ack", "presence", "chatstate":
-		// Nothing to do: acks need no answer, presence is not simulated.
+	case "ack":
+		// A device acknowledged a message: it is not sent again.
+		ag := node.AttrGetter()
+		if ag.OptionalString("class") == "message" && c.device != nil {
+			s.acked(c.device, ag.OptionalString("id"))
+		}
+	case "presence", "chatstate":
+		// Nothing to do: presence is not simulated.
 	default:
 		c.log.Debug().Str("tag", node.Tag).Msg("Ignoring node")
 	}

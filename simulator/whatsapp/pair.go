@@ -82,6 +82,11 @@ func (s *Server) login(c *conn) {
 	}})
 	// Deliver what arrived while the device was offline, then go live.
 	count := 0
+	// Messages an earlier connection never acknowledged come first.
+	s.mu.Lock()
+	dev.pending = append(dev.unacked, dev.pending...)
+	dev.unacked = nil
+	s.mu.Unlock()
 	for {
 		s.mu.Lock()
 		pending := dev.pending
@@ -93,7 +98,7 @@ func (s *Server) login(c *conn) {
 		}
 		s.mu.Unlock()
 		for _, n := range pending {
-			if err := c.send(n); err != nil {
+			if err := s.sendToDevice(dev, c, n); err != nil {
 				return
 			}
 			count++

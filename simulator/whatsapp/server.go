@@ -173,10 +173,33 @@ func (s *Server) pushToDevice(dev *companion, node waBinary.Node) {
 		return
 	}
 	s.mu.Unlock()
-	if err := c.send(node); err != nil {
+	if err := s.sendToDevice(dev, c, node); err != nil {
 		s.mu.Lock()
 		dev.pending = append(dev.pending, node)
 		s.mu.Unlock()
+	}
+}
+
+// sendToDevice sends node on the device's connection c; a message stays
+// unacknowledged until the device acks it.
+func (s *Server) sendToDevice(dev *companion, c *conn, node waBinary.Node) error {
+	if node.Tag == "message" {
+		s.mu.Lock()
+		dev.unacked = append(dev.unacked, node)
+		s.mu.Unlock()
+	}
+	return c.send(node)
+}
+
+// acked forgets a message the device acknowledged.
+func (s *Server) acked(dev *companion, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, n := range dev.unacked {
+		if n.AttrGetter().OptionalString("id") == id {
+			dev.unacked = append(dev.unacked[:i:i], dev.unacked[i+1:]...)
+			return
+		}
 	}
 }
 
