@@ -135,10 +135,7 @@ func TestStore(t *testing.T) {
 func TestStateGuardFreezes(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
 		ctx := context.Background()
-		s := NewStore(b.Open(t))
-		if err := s.Upgrade(ctx); err != nil {
-			t.Fatal(err)
-		}
+		s := openStore(t, b)
 		g := &stateGuard{StateStorage: s.UpdateState()}
 		if err := g.SetState(ctx, 7, updates.State{Pts: 10, Qts: 1, Date: 100, Seq: 1}); err != nil {
 			t.Fatal(err)

@@ -21,10 +21,10 @@ const burst = 50
 
 // conversation is one portal in which both sides write at the same time.
 type conversation struct {
-	r      *running
-	mx     *fakematrix.Matrix
-	key    networkid.PortalKey
-	ghost  id.UserID
+	r       *running
+	mx      *fakematrix.Matrix
+	key     networkid.PortalKey
+	ghost   id.UserID
 	inbound func(i int) // the contact sends "in i"
 	// sentOut lists what the staff member's account sent to the contact.
 	sentOut func() []string
