@@ -23,6 +23,12 @@ const (
 	ProblemUnlinked ProblemKind = "unlinked"
 	// ProblemHead: the chain head does not match the newest entry.
 	ProblemHead ProblemKind = "head"
+	// ProblemAnchor: the chain starts later than the last purge left it:
+	// its oldest entries were deleted and the anchor moved out of band.
+	ProblemAnchor ProblemKind = "anchor"
+	// ProblemPublished: a head published before (in the admin room) is not
+	// in the chain: the chain was truncated or rewritten since.
+	ProblemPublished ProblemKind = "published"
 )
 
 // Problem is one defect of the chain, at entry Seq.
