@@ -339,16 +339,16 @@ type Filter struct {
 	ThroughSeq int64 // entries with Seq <= ThroughSeq
 	// Descending lists the newest entries first (with Limit: the newest).
 	Descending bool
-	Since    time.Time
-	Until    time.Time // exclusive
-	Actions  []Action
-	Network  string
-	Actor    string
-	Staff    string
-	Portal   string
-	Contact  string
-	Request  string
-	Limit    int // 0: no limit
+	Since      time.Time
+	Until      time.Time // exclusive
+	Actions    []Action
+	Network    string
+	Actor      string
+	Staff      string
+	Portal     string
+	Contact    string
+	Request    string
+	Limit      int // 0: no limit
 }
 
 func (f *Filter) query() (string, []any) {
