@@ -104,3 +104,62 @@ func fmtSeqs(seqs []int64) string {
 	b.WriteString("]")
 	return b.String()
 }
+
+// TestCheckPublishedFindsRewriteAndTruncation: a head published earlier is
+// still in an untouched chain; a chain rewritten consistently (every hash
+// recomputed, so that it verifies on its own) or truncated back before the
+// published head does not match it.
+func TestCheckPublishedFindsRewriteAndTruncation(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		clk := newClock()
+		db := openDB(t, b)
+		l := audit.NewLog(db)
+		l.Now = clk.Now
+		entries := appendN(t, l, clk, 6)
+		published := audit.Anchor{Seq: 4, Hash: entries[3].Hash}
+		if p, err := l.CheckPublished(ctx, published); err != nil || p != nil {
+			t.Fatalf("untouched chain: %v, %v", p, err)
+		}
+		// Rewrite entry 3 and every hash after it, and the head: the chain
+		// verifies, the published head does not match.
+		prev := entries[1].Hash
+		for i := 2; i < len(entries); i++ {
+			e := entries[i]
+			if i == 2 {
+				e.Actor = "@someone-else:example.org"
+			}
+			e.PrevHash = prev
+			var err error
+			if e.Hash, err = audit.ComputeHash(prev, &e); err != nil {
+				t.Fatal(err)
+			}
+			if _, err = db.Exec(ctx, "UPDATE governance_audit_log SET actor = $1, prev_hash = $2, hash = $3 WHERE seq = $4", e.Actor, e.PrevHash, e.Hash, e.Seq); err != nil {
+				t.Fatal(err)
+			}
+			prev = e.Hash
+		}
+		if _, err := db.Exec(ctx, "UPDATE governance_audit_head SET last_hash = $1 WHERE id = 0", prev); err != nil {
+			t.Fatal(err)
+		}
+		if r := mustVerify(t, l); !r.OK() {
+			t.Fatalf("the consistent rewrite should verify on its own: %v", r.Err())
+		}
+		if p, err := l.CheckPublished(ctx, published); err != nil || p == nil || p.Kind != audit.ProblemPublished || p.Seq != 4 {
+			t.Fatalf("rewritten chain against the published head: %v, %v", p, err)
+		}
+		// Truncate back to entry 2.
+		if _, err := db.Exec(ctx, "DELETE FROM governance_audit_log WHERE seq > 2"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, "UPDATE governance_audit_head SET last_seq = 2, last_hash = $1 WHERE id = 0", entries[1].Hash); err != nil {
+			t.Fatal(err)
+		}
+		if r := mustVerify(t, l); !r.OK() {
+			t.Fatalf("the truncated chain should verify on its own: %v", r.Err())
+		}
+		if p, err := l.CheckPublished(ctx, published); err != nil || p == nil || !strings.Contains(p.Detail, "truncated") {
+			t.Fatalf("truncated chain against the published head: %v, %v", p, err)
+		}
+	})
+}
