@@ -72,7 +72,7 @@ type env struct {
 	// anchorCheck is the gate's AnchorInterval: 0 (no publication of the
 	// audit chain head in the background) unless a test sets it.
 	anchorCheck time.Duration
-	login      networkid.UserLoginID
+	login       networkid.UserLoginID
 }
 
 func newEnv(t *testing.T, b dbtest.Backend, configure func(*gate.Config)) *env {

@@ -147,7 +147,7 @@ func TestAdminAPI(t *testing.T) {
 			{"no token", "127.0.0.1:5000", "", 401},
 			{"wrong token", "127.0.0.1:5000", "Bearer nope", 401},
 			{"not bearer", "[::1]:5000", "Basic czNjcmV0LXRva2Vu", 401},
-			{"remote client", "192.0.2.7:5000", "Bearer "+apiToken, 403},
+			{"remote client", "192.0.2.7:5000", "Bearer " + apiToken, 403},
 		} {
 			rec := apiGet(h, "contacts", c.remote, c.auth)
 			if rec.Code != c.want {
