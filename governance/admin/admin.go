@@ -6,6 +6,7 @@ package admin
 
 import (
 	"context"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
@@ -22,6 +23,10 @@ import (
 // HTTP API: the gateway component of governance.
 type Governance struct {
 	*gate.Gate
+	// APIReadTimeout and APIWriteTimeout bound the admin API's requests
+	// and responses (each write of a streamed export); 0 takes
+	// DefaultAPIReadTimeout and DefaultAPIWriteTimeout.
+	APIReadTimeout, APIWriteTimeout time.Duration
 }
 
 // New returns the governance component around g.
@@ -101,6 +106,22 @@ func (gv *Governance) reply(ctx context.Context, roomID id.RoomID, format string
 	if err := gv.Notice(ctx, roomID, format, args...); err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to reply in admin room")
 	}
+}
+
+// verify verifies the audit log, and against a published head if one is
+// given (a mismatch is one more problem of the report).
+func (gv *Governance) verify(ctx context.Context, published *audit.Anchor) (audit.Report, error) {
+	report, err := gv.Audit.Verify(ctx)
+	if err != nil || published == nil {
+		return report, err
+	}
+	problem, err := gv.Audit.CheckPublished(ctx, *published)
+	if err != nil {
+		return audit.Report{}, err
+	} else if problem != nil {
+		report.Problems = append(report.Problems, *problem)
+	}
+	return report, nil
 }
 
 // logAction writes an admin_action entry.

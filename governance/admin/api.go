@@ -1,9 +1,13 @@
 package admin
 
 import (
+	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -19,18 +23,42 @@ import (
 
 // APIPrefix is where the HTTP admin API lives on the appservice listener.
 //
-// Authentication: a bearer token (network.governance.api.token) in the
-// Authorization header. Without a valid token the answer is 401; from a
-// client that is not loopback (unless api.allow_remote), or with the API
-// switched off (no token configured), it is 403. The API only reads; every
-// call is logged as admin_action.
+// Authentication: a bearer token (network.governance.api.token, at least 32
+// bytes) in the Authorization header. Without a valid token the answer is
+// 401; from a client that is not loopback (unless api.allow_remote), with
+// X-Forwarded-For or Forwarded (unless api.trust_forwarded: behind a local
+// proxy every client looks loopback), or with the API switched off (no token
+// configured), it is 403. Every call is logged as admin_action with its
+// caller: remote address, the client a trusted proxy names, and a
+// fingerprint of the token (never the token).
+//
+// Every response has a read and a write deadline (APIReadTimeout,
+// APIWriteTimeout); a streamed export gets APIWriteTimeout for each write,
+// so a client that stops reading is dropped, and meanwhile holds no
+// database lock (exports read in pages).
 //
 //	GET contacts?q=&network=&staff=&portal=&limit=&offset=&format=json|csv
 //	GET log?after_seq=&since=&until=&action=&network=&actor=&portal=&limit=&format=json|csv
-//	GET verify
+//	    a page of at most MaxLogPage entries (DefaultLogPage without limit),
+//	    oldest first after after_seq; a full page has a Link: <…>; rel="next"
+//	    header with the next cursor
+//	GET verify?head_seq=&head_hash=    (optionally against a published head)
+//	GET head                           (the chain head now)
 //	GET export/contacts?format=csv|json      (as an attachment)
-//	GET export/log?format=csv|json
+//	GET export/log?format=csv|json           (ends with the head it stops at)
 const APIPrefix = "/_passerelle/governance/v1/"
+
+// Paging of GET log.
+const (
+	DefaultLogPage = 100
+	MaxLogPage     = 1000
+)
+
+// Default deadlines of the admin API.
+const (
+	DefaultAPIReadTimeout  = 30 * time.Second
+	DefaultAPIWriteTimeout = 60 * time.Second
+)
 
 // APIHandler returns the HTTP admin API.
 func (gv *Governance) APIHandler() http.Handler {
@@ -40,6 +68,7 @@ func (gv *Governance) APIHandler() http.Handler {
 	mux.HandleFunc("GET "+APIPrefix+"log", gv.apiLog(false))
 	mux.HandleFunc("GET "+APIPrefix+"export/log", gv.apiLog(true))
 	mux.HandleFunc("GET "+APIPrefix+"verify", gv.apiVerify)
+	mux.HandleFunc("GET "+APIPrefix+"head", gv.apiHead)
 	return gv.authenticate(mux)
 }
 
@@ -67,14 +96,73 @@ func isLoopback(remoteAddr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// caller is who made an API call, as the audit log records it.
+type caller struct {
+	RemoteAddr string `json:"remote_addr"`
+	// Client is the address a trusted proxy names (api.trust_forwarded).
+	Client string `json:"client,omitempty"`
+	// TokenFingerprint identifies the token used without revealing it.
+	TokenFingerprint string `json:"token_fingerprint"`
+}
+
+type callerKey struct{}
+
+// TokenFingerprint is how the audit log names an API token: the start of
+// its SHA-256, which tells tokens apart without revealing them.
+func TokenFingerprint(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return "sha256:" + hex.EncodeToString(sum[:8])
+}
+
+// forwardedClient returns the client address that a proxy put in the
+// request (the nearest hop: the last X-Forwarded-For entry, or the last
+// for= of Forwarded), and whether the request carries such a header at all.
+func forwardedClient(r *http.Request) (string, bool) {
+	xff, fwd := r.Header.Values("X-Forwarded-For"), r.Header.Values("Forwarded")
+	if len(xff) == 0 && len(fwd) == 0 {
+		return "", false
+	}
+	client := ""
+	if len(fwd) > 0 {
+		for _, elem := range strings.Split(strings.Join(fwd, ","), ",") {
+			for _, pair := range strings.Split(elem, ";") {
+				if k, v, ok := strings.Cut(strings.TrimSpace(pair), "="); ok && strings.EqualFold(k, "for") {
+					client = strings.Trim(v, `"`)
+				}
+			}
+		}
+	} else {
+		hops := strings.Split(strings.Join(xff, ","), ",")
+		client = strings.TrimSpace(hops[len(hops)-1])
+	}
+	return client, true
+}
+
 func (gv *Governance) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		// Not every ResponseWriter has deadlines (a test recorder): then
+		// there is nothing to bound.
+		_ = rc.SetReadDeadline(time.Now().Add(gv.readTimeout()))
+		_ = rc.SetWriteDeadline(time.Now().Add(gv.writeTimeout()))
 		cfg := gv.Config().API
 		if cfg.Token == "" {
 			writeError(w, http.StatusForbidden, "M_FORBIDDEN", "The governance admin API is switched off (network.governance.api.token is empty)")
 			return
 		}
-		if !cfg.AllowRemote && !isLoopback(r.RemoteAddr) {
+		who := caller{RemoteAddr: r.RemoteAddr}
+		if client, forwarded := forwardedClient(r); forwarded {
+			if !cfg.TrustForwarded {
+				writeError(w, http.StatusForbidden, "M_FORBIDDEN", "The governance admin API refuses proxied requests (X-Forwarded-For, Forwarded) unless network.governance.api.trust_forwarded is set")
+				return
+			}
+			if client == "" {
+				writeError(w, http.StatusForbidden, "M_FORBIDDEN", "The proxy did not name the client")
+				return
+			}
+			who.Client = client
+		}
+		if !cfg.AllowRemote && (!isLoopback(r.RemoteAddr) || (who.Client != "" && !isLoopback(who.Client))) {
 			writeError(w, http.StatusForbidden, "M_FORBIDDEN", "The governance admin API only answers loopback clients (network.governance.api.allow_remote)")
 			return
 		}
@@ -91,13 +179,48 @@ func (gv *Governance) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "M_NOT_READY", "Governance is not running yet")
 			return
 		}
-		next.ServeHTTP(w, r)
+		who.TokenFingerprint = TokenFingerprint(token)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, who)))
 	})
 }
 
+func (gv *Governance) readTimeout() time.Duration {
+	if gv.APIReadTimeout > 0 {
+		return gv.APIReadTimeout
+	}
+	return DefaultAPIReadTimeout
+}
+
+func (gv *Governance) writeTimeout() time.Duration {
+	if gv.APIWriteTimeout > 0 {
+		return gv.APIWriteTimeout
+	}
+	return DefaultAPIWriteTimeout
+}
+
+// progressWriter gives every write of a streamed response the write
+// timeout anew: a client that reads slowly but steadily gets a long export;
+// one that stops reading is cut off after the timeout.
+type progressWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (pw *progressWriter) Write(p []byte) (int, error) {
+	_ = pw.rc.SetWriteDeadline(time.Now().Add(pw.timeout))
+	return pw.w.Write(p)
+}
+
+func (gv *Governance) streamTo(w http.ResponseWriter) io.Writer {
+	return &progressWriter{w: w, rc: http.NewResponseController(w), timeout: gv.writeTimeout()}
+}
+
+// logAPI writes the admin_action entry of a call, with its caller.
 func (gv *Governance) logAPI(r *http.Request) {
 	ctx := zerolog.Ctx(r.Context()).WithContext(r.Context())
-	gv.logAction(ctx, audit.ActorSystem, map[string]any{"via": "http_api", "method": r.Method, "path": r.URL.Path, "query": r.URL.RawQuery})
+	who, _ := r.Context().Value(callerKey{}).(caller)
+	gv.logAction(ctx, audit.ActorSystem, map[string]any{"via": "http_api", "method": r.Method, "path": r.URL.Path, "query": r.URL.RawQuery, "caller": who})
 }
 
 func formatOf(r *http.Request, def audit.Format) (audit.Format, error) {
@@ -165,13 +288,13 @@ func (gv *Governance) apiContacts(attach bool) http.HandlerFunc {
 		}
 		gv.logAPI(r)
 		setDownload(w, "contacts", format, attach)
-		if err = gv.Contacts.Export(r.Context(), w, format, f); err != nil {
+		if err = gv.Contacts.Export(r.Context(), gv.streamTo(w), format, f); err != nil {
 			zerolog.Ctx(r.Context()).Err(err).Msg("Failed to export contacts")
 		}
 	}
 }
 
-func (gv *Governance) apiLog(attach bool) http.HandlerFunc {
+func (gv *Governance) apiLog(export bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		format, err := formatOf(r, audit.FormatJSON)
 		if err != nil {
@@ -196,22 +319,55 @@ func (gv *Governance) apiLog(attach bool) http.HandlerFunc {
 				}
 			}
 		}
+		if err == nil && !export && limit > MaxLogPage {
+			err = fmt.Errorf("limit must be at most %d (page with after_seq)", MaxLogPage)
+		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "M_INVALID_PARAM", err.Error())
 			return
 		}
-		f.Limit = int(limit)
 		gv.logAPI(r)
-		setDownload(w, "audit-log", format, attach)
-		if err = gv.Audit.Export(r.Context(), w, format, f); err != nil {
-			zerolog.Ctx(r.Context()).Err(err).Msg("Failed to export audit log")
+		if export {
+			setDownload(w, "audit-log", format, true)
+			if err = gv.Audit.Export(r.Context(), gv.streamTo(w), format, f); err != nil {
+				zerolog.Ctx(r.Context()).Err(err).Msg("Failed to export audit log")
+			}
+			return
+		}
+		f.Limit = DefaultLogPage
+		if limit > 0 {
+			f.Limit = int(limit)
+		}
+		entries, err := gv.Audit.List(r.Context(), f)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "M_UNKNOWN", err.Error())
+			return
+		}
+		if len(entries) == f.Limit {
+			next := r.URL.Query()
+			next.Set("after_seq", strconv.FormatInt(entries[len(entries)-1].Seq, 10))
+			next.Set("limit", strconv.Itoa(f.Limit))
+			w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, r.URL.Path, next.Encode()))
+		}
+		setDownload(w, "audit-log", format, false)
+		if err = audit.WriteEntries(gv.streamTo(w), format, entries); err != nil {
+			zerolog.Ctx(r.Context()).Err(err).Msg("Failed to write audit log page")
 		}
 	}
 }
 
 func (gv *Governance) apiVerify(w http.ResponseWriter, r *http.Request) {
+	var published *audit.Anchor
+	if q := r.URL.Query(); q.Has("head_seq") || q.Has("head_hash") {
+		seq, err := intParam(r, "head_seq")
+		if err != nil || seq == 0 || len(q.Get("head_hash")) != 64 {
+			writeError(w, http.StatusBadRequest, "M_INVALID_PARAM", "head_seq (a positive integer) and head_hash (64 hex digits) go together")
+			return
+		}
+		published = &audit.Anchor{Seq: seq, Hash: strings.ToLower(q.Get("head_hash"))}
+	}
 	gv.logAPI(r)
-	report, err := gv.Audit.Verify(r.Context())
+	report, err := gv.verify(r.Context(), published)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "M_UNKNOWN", err.Error())
 		return
@@ -220,6 +376,16 @@ func (gv *Governance) apiVerify(w http.ResponseWriter, r *http.Request) {
 		OK bool `json:"ok"`
 		audit.Report
 	}{report.OK(), report})
+}
+
+func (gv *Governance) apiHead(w http.ResponseWriter, r *http.Request) {
+	gv.logAPI(r)
+	h, err := gv.Audit.Head(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "M_UNKNOWN", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, h)
 }
 
 func networkPortal(s string) networkid.PortalID { return networkid.PortalID(s) }

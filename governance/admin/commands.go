@@ -7,11 +7,14 @@ import (
 	"strconv"
 	"strings"
 
+	"go.mau.fi/util/exstrings"
 	"maunium.net/go/mautrix/bridgev2/commands"
 	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/format"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/governance/gate"
 	"github.com/passerelle/passerelle/governance/policy"
 )
 
@@ -44,8 +47,9 @@ func (gv *Governance) Commands() []commands.CommandHandler {
 		cmd("gov-revoke", "<_room ID or portal ID_> [_reason_]", "Take a portal back: the bridge stops relaying it.", gv.cmdRevoke),
 		cmd("gov-restore", "<_room ID or portal ID_>", "Allow a revoked portal again.", gv.cmdRestore),
 		cmd("gov-contacts", "[_search_]", "List or search the registry of outside contacts.", gv.cmdContacts),
-		cmd("gov-log", "[_count_]", "Show the newest audit log entries.", gv.cmdLog),
-		cmd("gov-verify", "", "Verify the audit log's hash chain.", gv.cmdVerify),
+		cmd("gov-log", "[_count_] [before _seq_]", "Show the newest audit log entries (or those before entry _seq_).", gv.cmdLog),
+		cmd("gov-verify", "[_seq_ _hash_]", "Verify the audit log's hash chain (and that it still holds a published head).", gv.cmdVerify),
+		cmd("gov-head", "", "Publish the audit log's head (newest entry and hash) in the admin room.", gv.cmdHead),
 		cmd("gov-export", "<contacts|log> <csv|json>", "Export the contact registry or the audit log.", gv.cmdExport),
 	}
 }
@@ -255,7 +259,7 @@ func (gv *Governance) cmdPortals(ce *commands.Event) error {
 		if p.Revoked {
 			state = "**revoked**"
 		}
-		fmt.Fprintf(&b, "* %s `%s` (%s) — %s, staff %s, room %s\n", p.Network, p.Key.ID, p.Name, state, p.Staff, p.RoomID)
+		fmt.Fprintf(&b, "* %s %s (%s) — %s, staff %s, room %s\n", p.Network, format.SafeMarkdownCode(p.Key.ID), gate.EscapeName(p.Name), state, p.Staff, p.RoomID)
 	}
 	if n == 0 {
 		ce.Reply("No portal matches.")
@@ -307,46 +311,100 @@ func (gv *Governance) cmdContacts(ce *commands.Event) error {
 	}
 	var b strings.Builder
 	for _, c := range contacts {
-		fmt.Fprintf(&b, "* %s `%s` %s %s %s — in %d / out %d, last seen %s, %d link(s)\n", c.Network, c.RemoteID,
-			strings.Join(c.DisplayNames, ", "), c.Phone, c.Username, c.MessagesIn, c.MessagesOut, c.LastSeen.Format("2006-01-02 15:04"), len(c.Links))
+		names := make([]string, len(c.DisplayNames))
+		for i, name := range c.DisplayNames {
+			names[i] = gate.EscapeName(name)
+		}
+		fmt.Fprintf(&b, "* %s %s %s %s %s — in %d / out %d, last seen %s, %d link(s)\n", c.Network, format.SafeMarkdownCode(c.RemoteID),
+			strings.Join(names, ", "), gate.EscapeName(c.Phone), gate.EscapeName(c.Username), c.MessagesIn, c.MessagesOut, c.LastSeen.Format("2006-01-02 15:04"), len(c.Links))
 	}
 	ce.Reply("%d contact(s):\n\n%s", len(contacts), b.String())
 	return nil
 }
 
+// Paging of gov-log.
+const (
+	defaultLogCount = 20
+	maxLogCount     = 100
+)
+
 func (gv *Governance) cmdLog(ce *commands.Event) error {
-	gv.logCommand(ce)
-	count := 20
-	if len(ce.Args) > 0 {
-		n, err := strconv.Atoi(ce.Args[0])
-		if err != nil || n <= 0 || n > 500 {
-			return errUsage("[count, 1 to 500]")
+	usage := errUsage(fmt.Sprintf("[count, 1 to %d] [before <seq>]", maxLogCount))
+	f := audit.Filter{Descending: true, Limit: defaultLogCount}
+	args := ce.Args
+	if len(args) > 0 && args[0] != "before" {
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n <= 0 || n > maxLogCount {
+			return usage
 		}
-		count = n
+		f.Limit, args = n, args[1:]
 	}
-	entries, err := gv.Audit.List(ce.Ctx, audit.Filter{})
+	if len(args) > 0 {
+		if len(args) != 2 || args[0] != "before" {
+			return usage
+		}
+		seq, err := strconv.ParseInt(strings.TrimPrefix(args[1], "#"), 10, 64)
+		if err != nil || seq <= 0 {
+			return usage
+		}
+		f.BeforeSeq = seq
+	}
+	gv.logCommand(ce)
+	entries, err := gv.Audit.List(ce.Ctx, f)
 	if err != nil {
 		return err
 	}
-	if len(entries) > count {
-		entries = entries[len(entries)-count:]
+	if len(entries) == 0 {
+		ce.Reply("No audit log entries there.")
+		return nil
 	}
 	var b strings.Builder
-	for _, e := range entries {
-		fmt.Fprintf(&b, "* #%d %s %s by %s %s %s %s\n", e.Seq, e.Time.Format("2006-01-02 15:04:05"), e.Action, e.Actor, e.Network, e.Portal, e.Request)
+	for i := len(entries) - 1; i >= 0; i-- { // oldest first
+		e := entries[i]
+		fmt.Fprintf(&b, "* #%d %s %s by %s %s %s %s\n", e.Seq, e.Time.Format("2006-01-02 15:04:05"), e.Action, e.Actor, e.Network,
+			portalCode(e.Portal), e.Request)
+	}
+	if oldest := entries[len(entries)-1].Seq; len(entries) == f.Limit && oldest > 1 {
+		fmt.Fprintf(&b, "\nOlder entries: `$cmdprefix gov-log %d before %d`", f.Limit, oldest)
 	}
 	ce.Reply("%s", b.String())
 	return nil
 }
 
+// portalCode shows a portal ID (empty: nothing) as code: it is what
+// gov-revoke takes, and a remote network may have a say in it.
+func portalCode(id networkid.PortalID) string {
+	if id == "" {
+		return ""
+	}
+	return format.SafeMarkdownCode(id)
+}
+
 func (gv *Governance) cmdVerify(ce *commands.Event) error {
+	var published *audit.Anchor
+	switch len(ce.Args) {
+	case 0:
+	case 2:
+		seq, err := strconv.ParseInt(strings.TrimPrefix(ce.Args[0], "#"), 10, 64)
+		hash := strings.ToLower(strings.Trim(ce.Args[1], "`"))
+		if err != nil || seq <= 0 || len(hash) != 64 {
+			return errUsage("[seq hash] (a head posted by gov-head)")
+		}
+		published = &audit.Anchor{Seq: seq, Hash: hash}
+	default:
+		return errUsage("[seq hash] (a head posted by gov-head)")
+	}
 	gv.logCommand(ce)
-	report, err := gv.Audit.Verify(ce.Ctx)
+	report, err := gv.verify(ce.Ctx, published)
 	if err != nil {
 		return err
 	}
 	if report.OK() {
-		ce.Reply("The audit log verifies: %d entries, %d to %d, anchored at %d.", report.Entries, report.FirstSeq, report.LastSeq, report.Anchor.Seq)
+		msg := fmt.Sprintf("The audit log verifies: %d entries, %d to %d, anchored at %d.", report.Entries, report.FirstSeq, report.LastSeq, report.Anchor.Seq)
+		if published != nil {
+			msg += fmt.Sprintf(" It still holds the published head, entry %d.", published.Seq)
+		}
+		ce.Reply("%s", msg)
 		return nil
 	}
 	var b strings.Builder
@@ -354,6 +412,18 @@ func (gv *Governance) cmdVerify(ce *commands.Event) error {
 		fmt.Fprintf(&b, "* %s\n", p.String())
 	}
 	ce.Reply("**The audit log does not verify:**\n\n%s", b.String())
+	return nil
+}
+
+func (gv *Governance) cmdHead(ce *commands.Event) error {
+	gv.logCommand(ce)
+	published, err := gv.PublishHead(ce.Ctx, string(ce.User.MXID))
+	if err != nil {
+		return err
+	}
+	if ce.RoomID != published.RoomID {
+		ce.Reply("Published the audit log's head (entry %d, hash `%s`) in the admin room.", published.Head.Seq, published.Head.Hash)
+	}
 	return nil
 }
 
@@ -382,6 +452,9 @@ func (gv *Governance) cmdExport(ce *commands.Event) error {
 		ce.Reply("The export has %d bytes, too many for a message; use the HTTP admin API (%sexport/%s?format=%s).", buf.Len(), APIPrefix, ce.Args[0], format)
 		return nil
 	}
-	ce.ReplyAdvanced("```\n"+buf.String()+"\n```", true, false)
+	// A fence longer than any run of backticks in the export (details can
+	// hold remote names), so that nothing in it ends the code block.
+	fence := strings.Repeat("`", max(3, exstrings.LongestSequenceOf(buf.String(), '`')+1))
+	ce.ReplyAdvanced(fence+"\n"+buf.String()+"\n"+fence, true, false)
 	return nil
 }

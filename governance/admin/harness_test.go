@@ -29,6 +29,9 @@ import (
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
 
+// apiToken is the admin API's token in the tests.
+const apiToken = "s3cret-token-of-at-least-32-bytes"
+
 const (
 	staffMXID id.UserID = "@alice:test"
 	adminMXID id.UserID = "@admin:test"
@@ -66,7 +69,10 @@ type env struct {
 	alice, bob *tgsim.Account
 	carol      *tgsim.Account
 	configure  func(*gate.Config)
-	login      networkid.UserLoginID
+	// anchorCheck is the gate's AnchorInterval: 0 (no publication of the
+	// audit chain head in the background) unless a test sets it.
+	anchorCheck time.Duration
+	login       networkid.UserLoginID
 }
 
 func newEnv(t *testing.T, b dbtest.Backend, configure func(*gate.Config)) *env {
@@ -126,10 +132,10 @@ func (e *env) startNetwork(network *gateway.Network) *running {
 	}
 	g := gate.New()
 	g.Now = e.clk.Now
-	g.ExpiryInterval, g.RetentionInterval, g.LoginInterval = 0, 0, 0
+	g.ExpiryInterval, g.RetentionInterval, g.LoginInterval, g.AnchorInterval = 0, 0, 0, e.anchorCheck
 	cfg := g.Config()
 	cfg.Admins = []id.UserID{adminMXID}
-	cfg.API.Token = "s3cret-token"
+	cfg.API.Token = apiToken
 	if e.configure != nil {
 		e.configure(cfg)
 	}

@@ -147,7 +147,7 @@ func TestAdminAPI(t *testing.T) {
 			{"no token", "127.0.0.1:5000", "", 401},
 			{"wrong token", "127.0.0.1:5000", "Bearer nope", 401},
 			{"not bearer", "[::1]:5000", "Basic czNjcmV0LXRva2Vu", 401},
-			{"remote client", "192.0.2.7:5000", "Bearer s3cret-token", 403},
+			{"remote client", "192.0.2.7:5000", "Bearer " + apiToken, 403},
 		} {
 			rec := apiGet(h, "contacts", c.remote, c.auth)
 			if rec.Code != c.want {
@@ -159,7 +159,7 @@ func TestAdminAPI(t *testing.T) {
 		}
 
 		for _, format := range []audit.Format{audit.FormatCSV, audit.FormatJSON} {
-			rec := apiGet(h, "export/contacts?format="+string(format), "127.0.0.1:5000", "Bearer s3cret-token")
+			rec := apiGet(h, "export/contacts?format="+string(format), "127.0.0.1:5000", "Bearer "+apiToken)
 			if rec.Code != 200 {
 				t.Fatalf("export contacts: %d %s", rec.Code, rec.Body)
 			}
@@ -169,7 +169,7 @@ func TestAdminAPI(t *testing.T) {
 				parsed[0].Phone != "+15550002" || len(parsed[0].Links) != 1 {
 				t.Errorf("contacts %s export parsed back as %+v (%v), want %+v", format, parsed, err, want)
 			}
-			rec = apiGet(h, "export/log?format="+string(format), "127.0.0.1:5000", "Bearer s3cret-token")
+			rec = apiGet(h, "export/log?format="+string(format), "127.0.0.1:5000", "Bearer "+apiToken)
 			entries, err := audit.ParseEntries(rec.Body, format)
 			if err != nil || len(entries) == 0 {
 				t.Fatalf("log %s export: %v", format, err)
@@ -189,7 +189,7 @@ func TestAdminAPI(t *testing.T) {
 		if _, err := r.gv.DB.Exec(ctx, `UPDATE governance_audit_log SET actor = '@evil:test' WHERE seq = 2`); err != nil {
 			t.Fatal(err)
 		}
-		rec := apiGet(h, "verify", "127.0.0.1:5000", "Bearer s3cret-token")
+		rec := apiGet(h, "verify", "127.0.0.1:5000", "Bearer "+apiToken)
 		if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"ok":false`) || !strings.Contains(rec.Body.String(), `"seq":2,"kind":"edited"`) {
 			t.Errorf("verify after tampering: %s", rec.Body)
 		}
@@ -199,7 +199,7 @@ func TestAdminAPI(t *testing.T) {
 
 		// The API is off without a token.
 		r.gv.Config().API.Token = ""
-		if rec := apiGet(h, "contacts", "127.0.0.1:5000", "Bearer s3cret-token"); rec.Code != 403 {
+		if rec := apiGet(h, "contacts", "127.0.0.1:5000", "Bearer "+apiToken); rec.Code != 403 {
 			t.Errorf("API without a token configured: %d", rec.Code)
 		}
 	})

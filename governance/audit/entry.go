@@ -38,6 +38,7 @@ const (
 	ActionStateReverted   Action = "state_reverted"   // the gateway undid a forbidden room change
 	ActionAdminAction     Action = "admin_action"     // any other admin command or API call
 	ActionRetentionPurge  Action = "retention_purge"  // old entries were purged
+	ActionHeadPublished   Action = "head_published"   // the chain head was posted outside the database
 )
 
 // Actions lists every action, in a stable order.
@@ -45,7 +46,7 @@ var Actions = []Action{
 	ActionLogin, ActionLogout, ActionPortalCreated, ActionPortalRevoked, ActionPortalAllowed,
 	ActionPolicyChanged, ActionPolicyDenied, ActionRequestCreated, ActionRequestApproved,
 	ActionRequestDenied, ActionRequestExpired, ActionFirstContact, ActionStateReverted,
-	ActionAdminAction, ActionRetentionPurge,
+	ActionAdminAction, ActionRetentionPurge, ActionHeadPublished,
 }
 
 // Valid reports whether a is one of Actions.

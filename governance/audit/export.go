@@ -111,7 +111,9 @@ func csvUnescape(cell string) string {
 	return strings.TrimPrefix(cell, "'")
 }
 
-func decode[T any](r io.Reader, format Format, c codec[T]) ([]T, error) {
+// decode reads values in format. special, if not nil, sees each CSV row
+// first, and takes it (true) or leaves it to the codec.
+func decode[T any](r io.Reader, format Format, c codec[T], special func(row []string) (bool, error)) ([]T, error) {
 	switch format {
 	case FormatJSON:
 		var out []T
@@ -140,6 +142,14 @@ func decode[T any](r io.Reader, format Format, c codec[T]) ([]T, error) {
 				return out, nil
 			} else if err != nil {
 				return nil, err
+			}
+			if special != nil {
+				taken, err := special(row)
+				if err != nil {
+					return nil, fmt.Errorf("row %d: %w", line, err)
+				} else if taken {
+					continue
+				}
 			}
 			for i := range row {
 				row[i] = csvUnescape(row[i])
@@ -197,32 +207,179 @@ func WriteEntries(w io.Writer, format Format, entries []Entry) error {
 	return enc.close()
 }
 
-// ParseEntries reads entries written by WriteEntries or Log.Export.
+// ParseEntries reads entries written by WriteEntries or Log.Export (whose
+// trailer it checks for form, and drops: see ParseExport).
 func ParseEntries(r io.Reader, format Format) ([]Entry, error) {
-	out, err := decode(r, format, entryCodec)
+	exp, err := ParseExport(r, format)
 	if err != nil {
-		return nil, fmt.Errorf("failed to parse audit entries: %w", err)
+		return nil, err
+	}
+	return exp.Entries, nil
+}
+
+// Trailer ends a log export (Log.Export): the chain head when the export
+// started, which is also its last entry when the export is unfiltered. An
+// export without its trailer was cut short. Compare Head with a head
+// published in the admin room (gov-head) to show that the chain was not
+// truncated or rewritten since.
+type Trailer struct {
+	Head       Head      `json:"head"`
+	ExportedAt time.Time `json:"exported_at"`
+}
+
+// Exported is a parsed export: its entries, and its trailer (nil for the
+// output of WriteEntries, which has none).
+type Exported struct {
+	Entries []Entry
+	Trailer *Trailer
+}
+
+// csvTrailerMark starts the trailer row of a CSV export; a real row starts
+// with a number.
+const csvTrailerMark = "#head"
+
+func (t *Trailer) csvRow() []string {
+	row := make([]string, len(entryCodec.header))
+	copy(row, []string{csvTrailerMark, "seq=" + strconv.FormatInt(t.Head.Seq, 10), "hash=" + t.Head.Hash,
+		"anchor_seq=" + strconv.FormatInt(t.Head.Anchor.Seq, 10), "anchor_hash=" + t.Head.Anchor.Hash,
+		"exported_at=" + formatTime(t.ExportedAt)})
+	return row
+}
+
+func parseCSVTrailer(row []string) (*Trailer, error) {
+	t := &Trailer{}
+	for i, key := range []string{"seq", "hash", "anchor_seq", "anchor_hash", "exported_at"} {
+		val, ok := strings.CutPrefix(row[i+1], key+"=")
+		if !ok {
+			return nil, fmt.Errorf("trailer: column %d is not %s=", i+2, key)
+		}
+		var err error
+		switch key {
+		case "seq":
+			t.Head.Seq, err = strconv.ParseInt(val, 10, 64)
+		case "hash":
+			t.Head.Hash = val
+		case "anchor_seq":
+			t.Head.Anchor.Seq, err = strconv.ParseInt(val, 10, 64)
+		case "anchor_hash":
+			t.Head.Anchor.Hash = val
+		case "exported_at":
+			t.ExportedAt, err = parseTime(val)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("trailer: %s: %w", key, err)
+		}
+	}
+	return t, nil
+}
+
+// ParseExport reads a log export: the entries, and the trailer if there is
+// one. JSON is either an array of entries (WriteEntries) or the object that
+// Log.Export writes, {"entries": [...], "head": {...}, "exported_at": ...}.
+func ParseExport(r io.Reader, format Format) (Exported, error) {
+	var out Exported
+	var err error
+	switch format {
+	case FormatJSON:
+		var raw json.RawMessage
+		if err = json.NewDecoder(r).Decode(&raw); err != nil {
+			break
+		}
+		if trimmed := bytes.TrimSpace(raw); len(trimmed) > 0 && trimmed[0] == '{' {
+			var obj struct {
+				Entries    *[]Entry   `json:"entries"`
+				Head       *Head      `json:"head"`
+				ExportedAt *time.Time `json:"exported_at"`
+			}
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err = dec.Decode(&obj); err == nil && (obj.Entries == nil || obj.Head == nil || obj.ExportedAt == nil) {
+				err = fmt.Errorf("an export object needs entries, head and exported_at")
+			}
+			if err == nil {
+				out.Entries = *obj.Entries
+				out.Trailer = &Trailer{Head: *obj.Head, ExportedAt: obj.ExportedAt.UTC()}
+			}
+			break
+		}
+		out.Entries, err = decode(bytes.NewReader(raw), format, entryCodec, nil)
+	case FormatCSV:
+		out.Entries, err = decode(r, format, entryCodec, func(row []string) (bool, error) {
+			if row[0] != csvTrailerMark {
+				if out.Trailer != nil {
+					return false, fmt.Errorf("a row follows the trailer")
+				}
+				return false, nil
+			}
+			if out.Trailer != nil {
+				return false, fmt.Errorf("a second trailer")
+			}
+			out.Trailer, err = parseCSVTrailer(row)
+			return true, err
+		})
+	default:
+		err = fmt.Errorf("%w %q", ErrUnknownFormat, format)
+	}
+	if err != nil {
+		return Exported{}, fmt.Errorf("failed to parse audit entries: %w", err)
+	}
+	if out.Entries == nil {
+		out.Entries = []Entry{}
 	}
 	return out, nil
 }
 
-// Export writes the entries that f selects (f.Limit ignored), oldest first,
-// streaming from the database. An unfiltered export verifies on its own
-// with VerifyEntries.
+// Export writes the entries that f selects (f.Limit, f.BeforeSeq and
+// f.Descending ignored), oldest first, up to the chain head it sees when it
+// starts, followed by a Trailer with that head. It reads in pages
+// (PageSize), each a short query of its own, and writes a page only once
+// its rows are closed: however slowly w takes the data, no database lock is
+// held meanwhile and appends go on. An unfiltered export verifies on its
+// own with VerifyEntries, and is consistent up to its head (a purge that
+// runs while it is written can only delete entries it has not reached, which
+// then are missing from it).
 func (l *Log) Export(ctx context.Context, w io.Writer, format Format, f Filter) error {
+	if _, err := ParseFormat(string(format)); err != nil {
+		return fmt.Errorf("failed to export audit log: %w", err)
+	}
+	h, err := l.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to export audit log: %w", err)
+	}
+	trailer := Trailer{Head: h, ExportedAt: l.now().UTC()}
+	if format == FormatJSON {
+		if _, err = io.WriteString(w, `{"entries":`); err != nil {
+			return fmt.Errorf("failed to export audit log: %w", err)
+		}
+	}
 	enc, err := newEncoder(w, format, entryCodec)
 	if err != nil {
 		return fmt.Errorf("failed to export audit log: %w", err)
 	}
-	f.Limit = 0
-	q, args := f.query()
-	err = l.snapshot(ctx, func(ctx context.Context) error {
-		return l.entries.QueryManyIter(ctx, q, args...).Iter(func(e *Entry) (bool, error) {
-			return true, enc.write(e)
-		})
+	through := h.Seq
+	if f.ThroughSeq > 0 && f.ThroughSeq < through {
+		through = f.ThroughSeq
+	}
+	err = l.pages(ctx, f, through, func(page []*Entry) error {
+		for _, e := range page {
+			if err := enc.write(e); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+	if err == nil && format == FormatCSV {
+		err = enc.csv.Write(trailer.csvRow())
+	}
 	if err == nil {
 		err = enc.close()
+	}
+	if err == nil && format == FormatJSON {
+		var tail []byte
+		if tail, err = json.Marshal(trailer); err == nil {
+			// {"head":…,"exported_at":…} continues the object after "entries".
+			_, err = fmt.Fprintf(w, ",%s\n", tail[1:])
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("failed to export audit log: %w", err)
@@ -290,7 +447,7 @@ func WriteContacts(w io.Writer, format Format, contacts []Contact) error {
 
 // ParseContacts reads contacts written by WriteContacts or Registry.Export.
 func ParseContacts(r io.Reader, format Format) ([]Contact, error) {
-	out, err := decode(r, format, contactCodec)
+	out, err := decode(r, format, contactCodec, nil)
 	if err != nil {
 		return nil, fmt.Errorf("failed to parse contacts: %w", err)
 	}

@@ -115,6 +115,9 @@ func TestParseRejectsMalformedExports(t *testing.T) {
 		{"bad seq", "seq,time,actor,action,network,staff,login,portal,contact,request,details,prev_hash,hash\nx,2026-01-01T00:00:00Z,system,login,,,,,,,{},0,0\n", audit.FormatCSV},
 		{"unknown field", `[{"seq":1,"colour":"red"}]`, audit.FormatJSON},
 		{"not an array", `{"seq":1}`, audit.FormatJSON},
+		{"export without its head", `{"entries":[]}`, audit.FormatJSON},
+		{"row after the trailer", "seq,time,actor,action,network,staff,login,portal,contact,request,details,prev_hash,hash\n#head,seq=0,hash=0,anchor_seq=0,anchor_hash=0,exported_at=2026-01-01T00:00:00Z,,,,,,,\n1,2026-01-01T00:00:00Z,system,login,,,,,,,{},0,0\n", audit.FormatCSV},
+		{"bad trailer", "seq,time,actor,action,network,staff,login,portal,contact,request,details,prev_hash,hash\n#head,12,,,,,,,,,,,\n", audit.FormatCSV},
 	} {
 		if _, err := audit.ParseEntries(strings.NewReader(tc.input), tc.format); err == nil {
 			t.Errorf("%s: parsed without error", tc.name)

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -51,7 +52,6 @@ const (
 		INSERT INTO governance_audit_log (` + entryColumns + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 	`
-	allEntriesQuery   = `SELECT ` + entryColumns + ` FROM governance_audit_log ORDER BY seq`
 	getEntryQuery     = `SELECT ` + entryColumns + ` FROM governance_audit_log WHERE seq = $1`
 	firstKeptSeqQuery = `SELECT MIN(seq) FROM governance_audit_log WHERE ts >= $1`
 	purgeQuery        = `DELETE FROM governance_audit_log WHERE seq <= $1`
@@ -74,14 +74,8 @@ func (e *Entry) sqlVariables() []any {
 	return []any{e.Seq, e.Time.UnixMilli(), e.Actor, e.Action, e.Network, e.Staff, e.Login, e.Portal, e.Contact, e.Request, string(e.Details), e.PrevHash, e.Hash}
 }
 
-type head struct {
-	lastSeq  int64
-	lastHash string
-	anchor   Anchor
-}
-
-func (l *Log) lockHead(ctx context.Context) (h head, err error) {
-	err = l.db.QueryRow(ctx, lockHeadQuery).Scan(&h.lastSeq, &h.lastHash, &h.anchor.Seq, &h.anchor.Hash)
+func (l *Log) lockHead(ctx context.Context) (h Head, err error) {
+	err = l.db.QueryRow(ctx, lockHeadQuery).Scan(&h.Seq, &h.Hash, &h.Anchor.Seq, &h.Anchor.Hash)
 	return
 }
 
@@ -100,8 +94,8 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 		if err != nil {
 			return fmt.Errorf("failed to lock audit chain head: %w", err)
 		}
-		e.Seq = h.lastSeq + 1
-		e.PrevHash = h.lastHash
+		e.Seq = h.Seq + 1
+		e.PrevHash = h.Hash
 		if e.Hash, err = ComputeHash(e.PrevHash, &e); err != nil {
 			return fmt.Errorf("failed to hash audit entry: %w", err)
 		}
@@ -128,47 +122,138 @@ func (l *Log) Get(ctx context.Context, seq int64) (*Entry, error) {
 	return e, nil
 }
 
-// snapshot runs fn in a transaction that sees one state of the log.
-func (l *Log) snapshot(ctx context.Context, fn func(ctx context.Context) error) error {
-	opts := &dbutil.TxnOptions{ReadOnly: true}
-	if l.db.Dialect == dbutil.Postgres {
-		opts.Isolation = sql.LevelRepeatableRead
-	} else {
-		opts = nil // SQLite transactions are snapshots already
-	}
-	return l.db.DoTxn(ctx, opts, fn)
+// Head is the state of the chain: its newest entry and its anchor.
+type Head struct {
+	Seq    int64  `json:"seq"`
+	Hash   string `json:"hash"`
+	Anchor Anchor `json:"anchor"`
 }
 
-// Verify walks the whole chain from its anchor and reports every entry that
-// was edited, deleted or relinked, first one first. The error is for failures
-// to read; a broken chain is a Report that is not OK.
-func (l *Log) Verify(ctx context.Context) (Report, error) {
-	var report Report
-	err := l.snapshot(ctx, func(ctx context.Context) error {
-		var err error
-		report, err = l.verify(ctx)
-		return err
-	})
+// Head returns the chain head as it is now: one short read, no lock.
+func (l *Log) Head(ctx context.Context) (Head, error) {
+	var h Head
+	err := l.db.QueryRow(ctx, readHeadQuery).Scan(&h.Seq, &h.Hash, &h.Anchor.Seq, &h.Anchor.Hash)
 	if err != nil {
-		return Report{}, fmt.Errorf("failed to verify audit log: %w", err)
+		return Head{}, fmt.Errorf("failed to read audit chain head: %w", err)
 	}
-	return report, nil
+	return h, nil
+}
+
+// PageSize is how many entries Verify and Export read at a time.
+const PageSize = 500
+
+// pages reads the entries f selects, up to and including entry through,
+// oldest first, one page at a time: each page is a query of its own that is
+// read to the end (and its rows closed) before fn sees it, and no page runs
+// in a transaction of its own. So a slow consumer (an HTTP client that
+// stalls) never holds a database lock: on SQLite, where every transaction
+// of the gateway takes the write lock (_txlock=immediate), one would block
+// every append, and so every bridged message. Inside a caller's transaction
+// (Purge) the pages read through it.
+func (l *Log) pages(ctx context.Context, f Filter, through int64, fn func([]*Entry) error) error {
+	if through <= 0 {
+		return nil // an empty chain
+	}
+	f.Limit, f.ThroughSeq, f.Descending, f.BeforeSeq = PageSize, through, false, 0
+	for {
+		q, args := f.query()
+		page, err := l.entries.QueryMany(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("failed to read audit entries after %d: %w", f.AfterSeq, err)
+		}
+		if len(page) > 0 {
+			if err = fn(page); err != nil {
+				return err
+			}
+			f.AfterSeq = page[len(page)-1].Seq
+		}
+		if len(page) < PageSize {
+			return nil
+		}
+	}
+}
+
+// verifyRetries is how often Verify starts again when a purge moved the
+// anchor while it read.
+const verifyRetries = 3
+
+// Verify walks the whole chain from its anchor up to the head it saw when it
+// started, and reports every entry that was edited, deleted or relinked,
+// first one first, and an anchor that moved without a purge that says so.
+// It reads in pages and takes no lock, so appends go on meanwhile. The error
+// is for failures to read; a broken chain is a Report that is not OK.
+func (l *Log) Verify(ctx context.Context) (Report, error) {
+	for attempt := 1; ; attempt++ {
+		report, err := l.verify(ctx)
+		if err != nil {
+			return Report{}, fmt.Errorf("failed to verify audit log: %w", err)
+		}
+		if report.OK() || attempt == verifyRetries {
+			return report, nil
+		}
+		// A purge that ran meanwhile deletes entries the walk had not
+		// reached yet: if the anchor moved, look again.
+		now, err := l.Head(ctx)
+		if err != nil {
+			return Report{}, fmt.Errorf("failed to verify audit log: %w", err)
+		}
+		if now.Anchor == report.Anchor {
+			return report, nil
+		}
+	}
 }
 
 func (l *Log) verify(ctx context.Context) (Report, error) {
-	var h head
-	if err := l.db.QueryRow(ctx, readHeadQuery).Scan(&h.lastSeq, &h.lastHash, &h.anchor.Seq, &h.anchor.Hash); err != nil {
-		return Report{}, fmt.Errorf("failed to read audit chain head: %w", err)
+	h, err := l.Head(ctx)
+	if err != nil {
+		return Report{}, err
 	}
-	c := newChecker(h.anchor)
-	err := l.entries.QueryManyIter(ctx, allEntriesQuery).Iter(func(e *Entry) (bool, error) {
-		c.add(e)
-		return true, nil
+	c := newChecker(h.Anchor)
+	err = l.pages(ctx, Filter{}, h.Seq, func(page []*Entry) error {
+		for _, e := range page {
+			c.add(e)
+		}
+		return nil
 	})
 	if err != nil {
-		return Report{}, fmt.Errorf("failed to read audit entries: %w", err)
+		return Report{}, err
 	}
-	return c.finish(h.lastSeq, h.lastHash), nil
+	if err = l.checkAnchor(ctx, c, h.Anchor); err != nil {
+		return Report{}, err
+	}
+	return c.finish(h.Seq, h.Hash), nil
+}
+
+// checkAnchor flags an anchor that no purge accounts for. The chain may only
+// start after entry 0 because of a purge, and Purge records every move of the
+// anchor in the retention_purge entry it appends after it: the newest such
+// entry must name the anchor. (That entry is never purged before a newer
+// purge records a newer anchor.) Without it, the oldest entries were deleted
+// and the anchor reset out of band.
+func (l *Log) checkAnchor(ctx context.Context, c *checker, anchor Anchor) error {
+	if anchor.Seq == 0 {
+		if anchor.Hash != ZeroHash {
+			c.problem(1, ProblemAnchor, "the chain starts at entry 1 but its anchor hash is not the zero hash: the anchor was rewritten")
+		}
+		return nil
+	}
+	purges, err := l.List(ctx, Filter{Actions: []Action{ActionRetentionPurge}, Descending: true, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(purges) == 0 {
+		c.problem(anchor.Seq+1, ProblemAnchor, "the chain starts after entry %d, but no retention_purge entry records a purge: entries up to %d were deleted out of band", anchor.Seq, anchor.Seq)
+		return nil
+	}
+	var rec struct {
+		Through    int64  `json:"through_seq"`
+		AnchorHash string `json:"anchor_hash"`
+	}
+	last := purges[0]
+	if err = json.Unmarshal(last.Details, &rec); err != nil || rec.Through != anchor.Seq || rec.AnchorHash != anchor.Hash {
+		c.problem(anchor.Seq+1, ProblemAnchor, "the chain starts after entry %d, but the newest retention_purge entry (%d) purged through entry %d: the anchor was moved out of band", anchor.Seq, last.Seq, rec.Through)
+	}
+	return nil
 }
 
 // PurgeResult tells what Purge removed.
@@ -196,7 +281,7 @@ func (l *Log) Purge(ctx context.Context, olderThan time.Time, actor string) (Pur
 		}
 		report, err := l.verify(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("failed to verify audit log: %w", err)
 		}
 		if err = report.Err(); err != nil {
 			return err
@@ -205,12 +290,12 @@ func (l *Log) Purge(ctx context.Context, olderThan time.Time, actor string) (Pur
 		if err = l.db.QueryRow(ctx, firstKeptSeqQuery, olderThan.UnixMilli()).Scan(&firstKept); err != nil {
 			return fmt.Errorf("failed to find the first audit entry to keep: %w", err)
 		}
-		through := h.lastSeq
+		through := h.Seq
 		if firstKept.Valid {
 			through = firstKept.Int64 - 1
 		}
-		res.Anchor = h.anchor
-		if through <= h.anchor.Seq {
+		res.Anchor = h.Anchor
+		if through <= h.Anchor.Seq {
 			return nil
 		}
 		last, err := l.entries.QueryOne(ctx, getEntryQuery, through)
@@ -222,7 +307,7 @@ func (l *Log) Purge(ctx context.Context, olderThan time.Time, actor string) (Pur
 		if _, err = l.db.Exec(ctx, purgeQuery, through); err != nil {
 			return fmt.Errorf("failed to delete audit entries: %w", err)
 		}
-		res.Purged = through - h.anchor.Seq
+		res.Purged = through - h.Anchor.Seq
 		res.Anchor = Anchor{Seq: through, Hash: last.Hash}
 		if _, err = l.db.Exec(ctx, setAnchorQuery, res.Anchor.Seq, res.Anchor.Hash); err != nil {
 			return fmt.Errorf("failed to move audit chain anchor: %w", err)
@@ -232,7 +317,7 @@ func (l *Log) Purge(ctx context.Context, olderThan time.Time, actor string) (Pur
 			Action: ActionRetentionPurge,
 			Details: Details(map[string]any{
 				"purged":      res.Purged,
-				"from_seq":    h.anchor.Seq + 1,
+				"from_seq":    h.Anchor.Seq + 1,
 				"through_seq": through,
 				"anchor_hash": res.Anchor.Hash,
 				"older_than":  olderThan.UTC().Format(time.RFC3339),
@@ -249,17 +334,21 @@ func (l *Log) Purge(ctx context.Context, olderThan time.Time, actor string) (Pur
 
 // Filter selects entries for List and Export. Zero fields select everything.
 type Filter struct {
-	AfterSeq int64 // entries with Seq > AfterSeq (paging)
-	Since    time.Time
-	Until    time.Time // exclusive
-	Actions  []Action
-	Network  string
-	Actor    string
-	Staff    string
-	Portal   string
-	Contact  string
-	Request  string
-	Limit    int // 0: no limit
+	AfterSeq   int64 // entries with Seq > AfterSeq (paging forwards)
+	BeforeSeq  int64 // entries with Seq < BeforeSeq (paging backwards)
+	ThroughSeq int64 // entries with Seq <= ThroughSeq
+	// Descending lists the newest entries first (with Limit: the newest).
+	Descending bool
+	Since      time.Time
+	Until      time.Time // exclusive
+	Actions    []Action
+	Network    string
+	Actor      string
+	Staff      string
+	Portal     string
+	Contact    string
+	Request    string
+	Limit      int // 0: no limit
 }
 
 func (f *Filter) query() (string, []any) {
@@ -271,6 +360,12 @@ func (f *Filter) query() (string, []any) {
 	}
 	if f.AfterSeq > 0 {
 		add("seq > ?", f.AfterSeq)
+	}
+	if f.BeforeSeq > 0 {
+		add("seq < ?", f.BeforeSeq)
+	}
+	if f.ThroughSeq > 0 {
+		add("seq <= ?", f.ThroughSeq)
 	}
 	if !f.Since.IsZero() {
 		add("ts >= ?", f.Since.UnixMilli())
@@ -299,13 +394,18 @@ func (f *Filter) query() (string, []any) {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY seq"
+	if f.Descending {
+		q += " DESC"
+	}
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
 	return q, args
 }
 
-// List returns the entries that f selects, oldest first.
+// List returns the entries that f selects, oldest first (newest first if
+// f.Descending). It reads them all at once: page with f.Limit and a cursor
+// (AfterSeq, or BeforeSeq going backwards).
 func (l *Log) List(ctx context.Context, f Filter) ([]Entry, error) {
 	q, args := f.query()
 	ptrs, err := l.entries.QueryMany(ctx, q, args...)

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -23,6 +24,12 @@ const (
 	ProblemUnlinked ProblemKind = "unlinked"
 	// ProblemHead: the chain head does not match the newest entry.
 	ProblemHead ProblemKind = "head"
+	// ProblemAnchor: the chain starts later than the last purge left it:
+	// its oldest entries were deleted and the anchor moved out of band.
+	ProblemAnchor ProblemKind = "anchor"
+	// ProblemPublished: a head published before (in the admin room) is not
+	// in the chain: the chain was truncated or rewritten since.
+	ProblemPublished ProblemKind = "published"
 )
 
 // Problem is one defect of the chain, at entry Seq.
@@ -154,4 +161,41 @@ func VerifyEntries(entries []Entry) Report {
 	}
 	last := entries[len(entries)-1]
 	return c.finish(last.Seq, last.Hash)
+}
+
+// CheckPublished compares the chain with a head published earlier (posted
+// in the admin room, kept in an export's trailer): entry published.Seq must
+// still be there with that hash. It returns the problem found, or nil. A
+// head older than the anchor was purged since and can only be compared when
+// it is the anchor itself. A chain rewritten consistently from before the
+// published head has other hashes from there on, so this finds it; the
+// chain alone cannot.
+func (l *Log) CheckPublished(ctx context.Context, published Anchor) (*Problem, error) {
+	h, err := l.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	problem := func(kind ProblemKind, format string, args ...any) (*Problem, error) {
+		return &Problem{Seq: published.Seq, Kind: kind, Detail: fmt.Sprintf(format, args...)}, nil
+	}
+	switch {
+	case published.Seq > h.Seq:
+		return problem(ProblemPublished, "the log ends at entry %d, before the published head %d: it was truncated", h.Seq, published.Seq)
+	case published.Seq == h.Anchor.Seq:
+		if published.Hash != h.Anchor.Hash {
+			return problem(ProblemPublished, "the chain's anchor (entry %d, purged) has another hash than the published head: the chain was rewritten", published.Seq)
+		}
+		return nil, nil
+	case published.Seq < h.Anchor.Seq:
+		return nil, nil // purged since: nothing left to compare
+	}
+	e, err := l.Get(ctx, published.Seq)
+	if err != nil {
+		return nil, err
+	} else if e == nil {
+		return problem(ProblemMissing, "entry %d, a published head, is gone", published.Seq)
+	} else if e.Hash != published.Hash {
+		return problem(ProblemPublished, "entry %d has another hash than the published head: the chain was rewritten from there or before", published.Seq)
+	}
+	return nil, nil
 }

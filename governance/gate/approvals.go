@@ -81,13 +81,14 @@ func (g *Gate) tellStaffDenied(ctx context.Context, req approval.Request, who st
 		who, networkName(req.Network), contactLabel(req), req.ID, req.HeldCount))
 }
 
-// contactLabel names the outside person of a request for the staff member.
+// contactLabel names the outside person of a request for the staff member,
+// escaped for a markdown notice (EscapeName).
 func contactLabel(req approval.Request) string {
 	switch {
 	case req.ContactName != "":
-		return req.ContactName
+		return EscapeName(req.ContactName)
 	case req.ContactIdent != "":
-		return req.ContactIdent
+		return EscapeName(req.ContactIdent)
 	default:
 		return "an outside contact"
 	}

@@ -32,7 +32,8 @@ const ConfigKey = "governance"
 //	        approval_ttl: 72h
 //	        retention: 8760h
 //	        contact_hash_key: ""
-//	        api: {token: "", allow_remote: false}
+//	        audit_anchor_interval: 24h
+//	        api: {token: "", allow_remote: false, trust_forwarded: false}
 type Config struct {
 	// Policy holds default_mode, modes and rules.
 	Policy policy.Config `yaml:",inline"`
@@ -50,6 +51,10 @@ type Config struct {
 	// ContactHashKey, when set (at least 32 bytes), makes the registry store
 	// remote IDs, numbers and usernames only as keyed hashes.
 	ContactHashKey string `yaml:"contact_hash_key"`
+	// AuditAnchorInterval is how often the audit chain's head is posted in
+	// the admin room (when it moved), so that a copy lives outside the
+	// database; 0 posts it only on demand (gov-head).
+	AuditAnchorInterval Duration `yaml:"audit_anchor_interval"`
 	// API is the HTTP admin API on the appservice's listener.
 	API APIConfig `yaml:"api"`
 }
@@ -60,16 +65,30 @@ type APIConfig struct {
 	Token string `yaml:"token"`
 	// AllowRemote lets clients other than loopback call the API.
 	AllowRemote bool `yaml:"allow_remote"`
+	// TrustForwarded accepts requests through a reverse proxy, which carry
+	// X-Forwarded-For or Forwarded: the client is then the address the
+	// proxy names, and the loopback check applies to it. Off, such requests
+	// are refused: a proxy on the same machine makes every client look
+	// loopback.
+	TrustForwarded bool `yaml:"trust_forwarded"`
 }
+
+// MinAPITokenLength is the shortest api.token accepted.
+const MinAPITokenLength = 32
 
 // DefaultApprovalTTL is the approval_ttl of a config that sets none.
 const DefaultApprovalTTL = 72 * time.Hour
+
+// DefaultAuditAnchorInterval is the audit_anchor_interval of a config that
+// sets none.
+const DefaultAuditAnchorInterval = 24 * time.Hour
 
 //go:embed example-config.yaml
 var ExampleConfig string
 
 func defaultConfig() Config {
-	return Config{Policy: policy.Config{DefaultMode: policy.ModeOpen}, ApprovalTTL: Duration(DefaultApprovalTTL)}
+	return Config{Policy: policy.Config{DefaultMode: policy.ModeOpen}, ApprovalTTL: Duration(DefaultApprovalTTL),
+		AuditAnchorInterval: Duration(DefaultAuditAnchorInterval)}
 }
 
 func upgradeConfig(helper up.Helper) {
@@ -81,8 +100,10 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Str|up.Int, "approval_ttl")
 	helper.Copy(up.Str|up.Int, "retention")
 	helper.Copy(up.Str|up.Null, "contact_hash_key")
+	helper.Copy(up.Str|up.Int, "audit_anchor_interval")
 	helper.Copy(up.Str|up.Null, "api", "token")
 	helper.Copy(up.Bool, "api", "allow_remote")
+	helper.Copy(up.Bool, "api", "trust_forwarded")
 }
 
 // ErrInvalidConfig is returned (wrapped) for a governance section the gateway
@@ -111,6 +132,13 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Retention < 0 {
 		return fmt.Errorf("%w: retention must not be negative", ErrInvalidConfig)
+	}
+	if cfg.AuditAnchorInterval < 0 {
+		return fmt.Errorf("%w: audit_anchor_interval must not be negative (0 publishes the head only on demand)", ErrInvalidConfig)
+	}
+	if n := len(cfg.API.Token); n > 0 && n < MinAPITokenLength {
+		return fmt.Errorf("%w: api.token has %d bytes, at least %d are needed (e.g. the output of `openssl rand -hex 32`); empty switches the API off",
+			ErrInvalidConfig, n, MinAPITokenLength)
 	}
 	if cfg.ContactHashKey != "" && len(cfg.ContactHashKey) < audit.MinHashKeyLength {
 		return fmt.Errorf("%w: contact_hash_key has %d bytes, at least %d are needed", ErrInvalidConfig, len(cfg.ContactHashKey), audit.MinHashKeyLength)

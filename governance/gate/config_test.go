@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"go.mau.fi/util/configupgrade"
 	"gopkg.in/yaml.v3"
 
 	"github.com/passerelle/passerelle/bridges/gateway"
@@ -42,14 +43,16 @@ governance:
     admins: ["@admin:example.org"]
     approval_ttl: 3d
     retention: 8760h
-    api: {token: abc}
+    audit_anchor_interval: 6h
+    api: {token: 0123456789abcdef0123456789abcdef, trust_forwarded: true}
 `)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := g.Config()
 	if cfg.Policy.DefaultMode != policy.ModeApproval || cfg.Policy.Modes["telegram"] != policy.ModeAllowlist || len(cfg.Policy.Rules) != 2 ||
-		time.Duration(cfg.ApprovalTTL) != 72*time.Hour || time.Duration(cfg.Retention) != 8760*time.Hour || cfg.API.Token != "abc" ||
+		time.Duration(cfg.ApprovalTTL) != 72*time.Hour || time.Duration(cfg.Retention) != 8760*time.Hour || cfg.API.Token != "0123456789abcdef0123456789abcdef" ||
+		!cfg.API.TrustForwarded || time.Duration(cfg.AuditAnchorInterval) != 6*time.Hour ||
 		!cfg.IsAdmin("@admin:example.org") {
 		t.Errorf("decoded config: %+v", cfg)
 	}
@@ -63,7 +66,8 @@ func TestDefaultConfigIsOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Config().Policy.DefaultMode != policy.ModeOpen || time.Duration(g.Config().ApprovalTTL) != gate.DefaultApprovalTTL {
+	if g.Config().Policy.DefaultMode != policy.ModeOpen || time.Duration(g.Config().ApprovalTTL) != gate.DefaultApprovalTTL ||
+		time.Duration(g.Config().AuditAnchorInterval) != gate.DefaultAuditAnchorInterval || g.Config().API.TrustForwarded {
 		t.Errorf("default config: %+v", g.Config())
 	}
 	if err = gw.ValidateConfig(); err != nil {
@@ -85,6 +89,8 @@ func TestInvalidConfigRefusesToStart(t *testing.T) {
 		{"governance: {admins: [\"admin\"]}", `admins[0] "admin" is not a Matrix user ID`},
 		{"governance: {contact_hash_key: short}", "contact_hash_key has 5 bytes"},
 		{"governance: {approval_ttl: 0}", "approval_ttl must be positive"},
+		{"governance: {api: {token: s3cret-token}}", "api.token has 12 bytes, at least 32 are needed"},
+		{"governance: {audit_anchor_interval: -1h}", "audit_anchor_interval must not be negative"},
 		{"governance: {default_mode: approval}", "approval mode needs admins"},
 		{"governance: {modes: {whatsapp: approval}}", "approval mode needs admins"},
 	} {
@@ -111,5 +117,45 @@ func TestParseDuration(t *testing.T) {
 		if got, err := gate.ParseDuration(in); err != nil || got != want {
 			t.Errorf("ParseDuration(%q) = %v, %v", in, got, err)
 		}
+	}
+}
+
+// TestConfigUpgradeKeepsValues: the upgrader copies every key, the new ones
+// (audit_anchor_interval, api.trust_forwarded) included, and fills in the
+// defaults of a config written before they existed.
+func TestConfigUpgradeKeepsValues(t *testing.T) {
+	upgrade := func(old string) string {
+		t.Helper()
+		var base, user yaml.Node
+		if err := yaml.Unmarshal([]byte(gate.ExampleConfig), &base); err != nil {
+			t.Fatalf("example config does not parse: %v", err)
+		}
+		if err := yaml.Unmarshal([]byte(old), &user); err != nil {
+			t.Fatal(err)
+		}
+		_, _, upgrader := gate.New().GetConfig()
+		upgrader.DoUpgrade(configupgrade.NewHelper(&base, &user))
+		out, err := yaml.Marshal(&base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	decode := func(doc string) gate.Config {
+		t.Helper()
+		g := gate.New()
+		_, data, _ := g.GetConfig()
+		if err := yaml.Unmarshal([]byte(doc), data); err != nil {
+			t.Fatal(err)
+		}
+		return *g.Config()
+	}
+	cfg := decode(upgrade("audit_anchor_interval: 12h\napi: {token: abc, allow_remote: true, trust_forwarded: true}\n"))
+	if time.Duration(cfg.AuditAnchorInterval) != 12*time.Hour || !cfg.API.TrustForwarded || !cfg.API.AllowRemote || cfg.API.Token != "abc" {
+		t.Errorf("upgraded config lost values: %+v", cfg)
+	}
+	cfg = decode(upgrade("api: {token: abc}\n"))
+	if time.Duration(cfg.AuditAnchorInterval) != gate.DefaultAuditAnchorInterval || cfg.API.TrustForwarded {
+		t.Errorf("upgraded old config lacks the defaults: %+v", cfg)
 	}
 }

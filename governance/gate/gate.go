@@ -46,8 +46,9 @@ type Gate struct {
 	Now func() time.Time
 	// ExpiryInterval is how often pending requests are checked for expiry,
 	// RetentionInterval how often the audit log is purged, LoginInterval how
-	// often logins are compared for logouts.
-	ExpiryInterval, RetentionInterval, LoginInterval time.Duration
+	// often logins are compared for logouts, AnchorInterval how often the
+	// audit chain's head is checked for being due for publication.
+	ExpiryInterval, RetentionInterval, LoginInterval, AnchorInterval time.Duration
 	// EncryptAdminRoom makes the admin room the gate creates encrypted.
 	EncryptAdminRoom bool
 
@@ -82,7 +83,7 @@ type Gate struct {
 // `network.governance` section into it.
 func New() *Gate {
 	return &Gate{Next: remote.Direct, cfg: defaultConfig(),
-		ExpiryInterval: time.Minute, RetentionInterval: time.Hour, LoginInterval: time.Minute}
+		ExpiryInterval: time.Minute, RetentionInterval: time.Hour, LoginInterval: time.Minute, AnchorInterval: time.Hour}
 }
 
 // Config returns the gate's config (for the admin package and tests).
@@ -163,6 +164,7 @@ func (g *Gate) Start(ctx context.Context) error {
 		g.goLoop(g.RetentionInterval, g.purge)
 	}
 	g.goLoop(g.LoginInterval, g.reconcileLogins)
+	g.goLoop(g.anchorCheckInterval(), g.publishHeadIfDue)
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()

@@ -94,10 +94,19 @@ func (g *Gate) IsAdminRoom(roomID id.RoomID) bool {
 	return roomID != "" && roomID == cur
 }
 
-func (g *Gate) sendNotice(ctx context.Context, roomID id.RoomID, markdown string) (id.EventID, error) {
+// NoticeContent renders a notice of the bot from markdown (raw HTML is
+// escaped; remote names go in through EscapeName). It mentions nobody: the
+// empty m.mentions tells clients and servers that know intentional mentions
+// not to notify on words of the body.
+func NoticeContent(markdown string) *event.MessageEventContent {
 	content := format.RenderMarkdown(markdown, true, false)
 	content.MsgType = event.MsgNotice
-	resp, err := g.br.Bot.SendMessage(ctx, roomID, event.EventMessage, &event.Content{Parsed: &content}, nil)
+	content.Mentions = &event.Mentions{}
+	return &content
+}
+
+func (g *Gate) sendNotice(ctx context.Context, roomID id.RoomID, markdown string) (id.EventID, error) {
+	resp, err := g.br.Bot.SendMessage(ctx, roomID, event.EventMessage, &event.Content{Parsed: NoticeContent(markdown)}, nil)
 	if err != nil {
 		return "", err
 	}
@@ -127,17 +136,18 @@ func (g *Gate) RequestNotice(req approval.Request) string {
 	}
 	fmt.Fprintf(&b, "**%s waiting for approval — request #%d**\n\n", what, req.ID)
 	fmt.Fprintf(&b, "* Staff member: %s\n", req.Staff)
-	fmt.Fprintf(&b, "* Network and account: %s, account `%s`\n", networkName(req.Network), req.Login)
+	fmt.Fprintf(&b, "* Network and account: %s, account %s\n", networkName(req.Network), format.SafeMarkdownCode(req.Login))
+	// Remote names are the remote side's choice: escaped (contactLabel).
 	outside := contactLabel(req)
 	if req.ContactName != "" && req.ContactIdent != "" {
-		outside += " (" + req.ContactIdent + ")"
+		outside += " (" + EscapeName(req.ContactIdent) + ")"
 	}
 	fmt.Fprintf(&b, "* Outside: %s\n", outside)
 	kind := "direct chat"
 	if req.IsGroup {
 		kind = "group"
 	}
-	fmt.Fprintf(&b, "* Chat: %s `%s`\n", kind, req.Portal.ID)
+	fmt.Fprintf(&b, "* Chat: %s %s\n", kind, format.SafeMarkdownCode(req.Portal.ID))
 	fmt.Fprintf(&b, "* Held messages: %d\n", req.HeldCount)
 	fmt.Fprintf(&b, "* Expires: %s\n\n", req.ExpiresAt.UTC().Format(time.RFC1123))
 	prefix := g.br.Config.CommandPrefix
