@@ -44,6 +44,9 @@ type WhatsAppConnector struct {
 	Clock Clock
 	// QRTimeout and PairTimeout bound the login flows.
 	QRTimeout, PairTimeout time.Duration
+	// TestServer, when set, replaces WhatsApp's servers (and the config's
+	// test_server): tests set it from the simulator's side.
+	TestServer *TestServer
 
 	queue    remote.Queue
 	outbound remote.OutboundCheck
@@ -82,6 +85,7 @@ func (c *WhatsAppConnector) Start(ctx context.Context) error {
 		return err
 	}
 	c.Config.applyGlobal()
+	c.trustTestServer()
 	return c.Store.Upgrade(ctx)
 }
 
