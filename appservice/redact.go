@@ -225,11 +225,10 @@ func prevIndex(line []byte, start int) int {
 }
 
 // keyBefore returns the key whose value starts after index sep, for a JSON
-// member ("key":value or "key":"value") or a console field (key=value); "".
+// number ("key":value) or a console field (key=value); "" otherwise. A JSON
+// string value has no key here: IDs that the gateway logs as strings carry
+// their network, and a bare number in a string is masked whatever its key.
 func keyBefore(line []byte, sep int) string {
-	if sep >= 0 && line[sep] == '"' { // a string value: step over its quote
-		sep = prevIndex(line, sep)
-	}
 	if sep < 0 {
 		return ""
 	}

@@ -33,6 +33,7 @@ func TestRedactPhoneNumbers(t *testing.T) {
 		{"dots", `"msg":"+33.6.12.34.56.78"`, `"msg":"+**.*.**.**.**.78"`},
 		{"00 prefix", `"phone":"0033612345678"`, `"phone":"***********78"`},
 		{"bare", `"phone":"33612345678"`, `"phone":"*********78"`},
+		{"bare string under an ID key", `{"remote_id":"33612345678"}`, `{"remote_id":"*********78"}`},
 		{"bare US", `"phone":"15550001111"`, `"phone":"*********11"`},
 		{"bare in text", `"error":"no account for 33612345678."`, `"error":"no account for *********78."`},
 		{"after escape", `"msg":"a\n33612345678"`, `"msg":"a\n*********78"`},
