@@ -23,29 +23,47 @@ const Version = "0.1.0"
 // NewGateway returns the gateway with every network Passerelle knows, behind
 // the governance gate.
 func NewGateway() (*gateway.Gateway, error) {
+	gw, _, err := newGateway()
+	return gw, err
+}
+
+func newGateway() (*gateway.Gateway, *storage, error) {
 	gw, err := gateway.New(
 		&gateway.Network{ID: tgid.Network, Connector: telegram.NewConnector(), EnabledByDefault: true},
 		&gateway.Network{ID: waid.Network, Connector: whatsapp.NewConnector(), EnabledByDefault: true},
 	)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err = addGovernance(gw); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return gw, nil
+	store := newStorage()
+	if err = gw.AddComponent(store); err != nil {
+		return nil, nil, fmt.Errorf("failed to add storage settings: %w", err)
+	}
+	return gw, store, nil
 }
 
 // Main runs the gateway binary. It never returns.
+//
+// It runs bridgev2's steps one by one (mxmain's Run) so that, between loading
+// the config and opening the database, it can apply the storage section and
+// make the SQLite files private.
 func Main(tag, commit, buildTime string) {
+	restrictNewFiles()
 	registerRedactingWriters()
-	gw, err := NewGateway()
+	gw, store, err := newGateway()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Failed to set up the gateway:", err)
 		os.Exit(1)
 	}
 	if handled := maybeWriteExampleConfig(os.Args); handled {
 		return
+	}
+	if err = restrictRegistration(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "Failed to protect the registration file:", err)
+		os.Exit(1)
 	}
 	m := &mxmain.BridgeMain{
 		Name:        "passerelle",
@@ -55,5 +73,19 @@ func Main(tag, commit, buildTime string) {
 		Connector:   gw,
 	}
 	m.InitVersion(tag, commit, buildTime)
-	m.Run()
+	m.PreInit()
+	applyStorage(&m.Config.Database, store.cfg)
+	looseDir, err := prepareDatabase(m.Config.Database)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Failed to prepare the database:", err)
+		os.Exit(14)
+	}
+	m.Init()
+	if looseDir != "" {
+		m.Log.Warn().Str("directory", looseDir).Msg("Other users can enter the database directory; chmod 700 it")
+	}
+	m.Start()
+	exitCode := m.WaitForInterrupt()
+	m.Stop()
+	os.Exit(exitCode)
 }

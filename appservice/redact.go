@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 
+	"github.com/rs/zerolog"
 	"go.mau.fi/zeroconfig"
 	"gopkg.in/natefinch/lumberjack.v2"
 )
@@ -15,50 +17,272 @@ import (
 // The gateway keeps numbers out of its logs by masking them in every log
 // writer, whatever the level: only the last two digits stay, enough to tell
 // two contacts apart while reading a log.
+//
+// The rules run in order on each log line (JSON or console text); a digit
+// masked by one rule is a '*' for the next ones.
 var (
 	// A WhatsApp network ID or ghost localpart, with everything that follows
-	// it in the same token: whatsapp.33612345678, whatsapp.g-1203...,
-	// whatsapp.33612345678.33698765432.3EB0..., passerelle_whatsapp.336...
+	// it in the same token: whatsapp.33612345678, whatsapp.lid-1234...,
+	// whatsapp.g-1203..., whatsapp.33612345678.33698765432.3EB0...,
+	// passerelle_whatsapp.336...
 	whatsAppToken = regexp.MustCompile(`whatsapp[._][A-Za-z0-9._=:-]*`)
 	// A run of digits long enough to be a phone number, inside such a token.
 	longDigits = regexp.MustCompile(`\d{7,}`)
-	// Phone-number JIDs (33612345678@s.whatsapp.net, with a device: :12@)
-	// and E.164 numbers written out (+33612345678).
-	phonePatterns = []*regexp.Regexp{
-		regexp.MustCompile(`()(\d{5,})(\d{2}(?::\d+)?@s\.whatsapp\.net)`),
-		regexp.MustCompile(`(\+)(\d{5,})(\d{2})`),
-	}
+	// A user JID: phone number or LID, with an optional agent and device:
+	// 33612345678@s.whatsapp.net, 33612345678.0:12@s.whatsapp.net,
+	// 123456789012345@lid. Group JIDs (@g.us) are not people.
+	userJID = regexp.MustCompile(`\d{5,}(?:\.\d+)?(?::\d+)?@(?:s\.whatsapp\.net|c\.us|lid|hosted\.lid|hosted)\b`)
+	// A number in a WhatsApp link or a phone= parameter: wa.me/33612345678,
+	// api.whatsapp.com/send?phone=%2B33612345678.
+	linkNumber = regexp.MustCompile(`(?:wa\.me/|[?&]phone=)(?:\+|%2[Bb])?\d{5,}`)
+	// An international number written out, possibly URL-encoded and with
+	// single spaces, dots or dashes between digits: +33612345678,
+	// +33 6 12 34 56 78, +33-6-12-34-56-78, %2B33612345678.
+	intlNumber = regexp.MustCompile(`(?i)(?:\+|%2B)\d(?:[ .\-]?\d){6,14}`)
+	// A bare run of digits: a phone number without its + (33612345678,
+	// 0033612345678) when it is 10 to 15 digits long and stands on its own.
+	digitRun = regexp.MustCompile(`\d+`)
+	// JSON keys and console keys of numbers that are never phone numbers:
+	// IDs, counters, times and hashes of Telegram and Matrix.
+	numericKey = regexp.MustCompile(`(?i)(?:^|_)(?:id|ids|pts|qts|seq|date|time|ts|timestamp|at|ms|hash|dc|port|count|size|offset|order|version|duration|took)$`)
 )
 
 // RedactPhoneNumbers masks the phone numbers in one log line, keeping the
-// last two digits.
+// last two digits. A JSON line stays valid JSON.
 func RedactPhoneNumbers(line []byte) []byte {
-	line = whatsAppToken.ReplaceAllFunc(line, func(token []byte) []byte {
-		return longDigits.ReplaceAllFunc(token, mask)
-	})
-	for _, re := range phonePatterns {
-		line = re.ReplaceAllFunc(line, func(m []byte) []byte {
-			parts := re.FindSubmatch(m)
-			out := append([]byte{}, parts[1]...)
-			out = append(out, bytes.Repeat([]byte{'*'}, len(parts[2]))...)
-			return append(out, parts[3]...)
+	hasPlus := bytes.IndexByte(line, '+') >= 0 || bytes.Contains(line, []byte("%2"))
+	if !hasPlus && !hasDigitRun(line, 5) {
+		return line // nothing that can be a number: most lines
+	}
+	if bytes.Contains(line, []byte("whatsapp")) {
+		line = whatsAppToken.ReplaceAllFunc(line, func(token []byte) []byte {
+			return longDigits.ReplaceAllFunc(token, maskDigits)
 		})
 	}
-	return line
+	if bytes.IndexByte(line, '@') >= 0 {
+		line = userJID.ReplaceAllFunc(line, func(jid []byte) []byte {
+			user := bytes.IndexAny(jid, ".:@")
+			return append(maskDigits(jid[:user]), jid[user:]...)
+		})
+	}
+	if bytes.Contains(line, []byte("wa.me/")) || bytes.Contains(line, []byte("phone=")) {
+		line = linkNumber.ReplaceAllFunc(line, maskAfterPrefix)
+	}
+	if hasPlus {
+		line = replaceChecked(line, intlNumber, func(line []byte, start, end int) ([]byte, bool) {
+			if signedBase64Context(line, start, end) {
+				return nil, false
+			}
+			return maskAfterPrefix(line[start:end]), true
+		})
+	}
+	return replaceChecked(line, digitRun, maskBareNumber)
 }
 
-// mask replaces all digits of a run but the last two.
-func mask(digits []byte) []byte {
-	out := bytes.Repeat([]byte{'*'}, len(digits))
-	copy(out[len(out)-2:], digits[len(digits)-2:])
+// hasDigitRun reports whether line holds n digits in a row.
+func hasDigitRun(line []byte, n int) bool {
+	run := 0
+	for _, b := range line {
+		if isDigit(b) {
+			if run++; run >= n {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return false
+}
+
+// maskBareNumber masks a run of digits that looks like a phone number: 10 to
+// 15 digits, not part of a word, hash, ID or decimal number, not a Unix time
+// (10, 12 or 13 digits starting with 1: no number of country code 1 has
+// that length) and not the value of a key that holds IDs or times.
+func maskBareNumber(line []byte, start, end int) ([]byte, bool) {
+	n := end - start
+	if n < 10 || n > 15 || (line[start] == '1' && n != 11) {
+		return nil, false
+	}
+	before := prevIndex(line, start)
+	if before >= 0 && gluesBefore(line[before]) && !isEscape(line, before) {
+		return nil, false
+	}
+	if end < len(line) {
+		next := line[end]
+		if next == '.' && end+1 < len(line) && isDigit(line[end+1]) || next != '.' && gluesAfter(next) {
+			return nil, false
+		}
+	}
+	if key := keyBefore(line, before); key != "" && numericKey.MatchString(key) {
+		return nil, false
+	}
+	masked := maskDigits(line[start:end])
+	if before >= 0 && (line[before] == ':' || line[before] == '[' || line[before] == ',') && isJSON(line) && !inJSONString(line, start) {
+		// A JSON number becomes a string, so that the line stays JSON.
+		masked = append(append([]byte{'"'}, masked...), '"')
+	}
+	return masked, true
+}
+
+// replaceChecked replaces the matches of re for which fn says so.
+func replaceChecked(line []byte, re *regexp.Regexp, fn func(line []byte, start, end int) ([]byte, bool)) []byte {
+	matches := re.FindAllIndex(line, -1)
+	if matches == nil {
+		return line
+	}
+	var out []byte
+	last := 0
+	for _, m := range matches {
+		repl, ok := fn(line, m[0], m[1])
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = make([]byte, 0, len(line)+8)
+		}
+		out = append(append(out, line[last:m[0]]...), repl...)
+		last = m[1]
+	}
+	if out == nil {
+		return line
+	}
+	return append(out, line[last:]...)
+}
+
+// maskDigits replaces all digits but the last two with '*', keeping
+// separators and prefixes.
+func maskDigits(s []byte) []byte {
+	out := bytes.Clone(s)
+	keep := 2
+	for i := len(out) - 1; i >= 0; i-- {
+		if !isDigit(out[i]) {
+			continue
+		}
+		if keep > 0 {
+			keep--
+			continue
+		}
+		out[i] = '*'
+	}
 	return out
 }
 
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+func isLetter(b byte) bool { return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' }
+
+// gluesBefore reports whether b, just before a run of digits, makes it part
+// of a word, an ID, a hash, a negative or decimal number.
+func gluesBefore(b byte) bool {
+	return isDigit(b) || isLetter(b) || strings.IndexByte("_.-$!+/%#~", b) >= 0
+}
+
+// gluesAfter reports the same for the byte just after a run of digits ('='
+// is base64 padding there).
+func gluesAfter(b byte) bool {
+	return isDigit(b) || isLetter(b) || strings.IndexByte("_-$!+/=%#~", b) >= 0
+}
+
+// maskAfterPrefix masks the digits of a number that follow its prefix (the
+// "2" of %2B is not part of the number).
+func maskAfterPrefix(s []byte) []byte {
+	i := 0
+	for i < len(s) && !isDigit(s[i]) || i+1 < len(s) && s[i] == '2' && i > 0 && s[i-1] == '%' {
+		i++
+	}
+	return append(bytes.Clone(s[:i]), maskDigits(s[i:])...)
+}
+
+// isEscape reports whether the letter at i ends a JSON escape such as \n.
+func isEscape(line []byte, i int) bool {
+	return i > 0 && line[i-1] == '\\' && strings.IndexByte("nrtbf", line[i]) >= 0
+}
+
+// signedBase64Context reports whether a +digits match sits inside a
+// base64 string (keys, signatures, hashes) rather than standing alone.
+func signedBase64Context(line []byte, start, end int) bool {
+	if start > 0 && (isDigit(line[start-1]) || isLetter(line[start-1]) || strings.IndexByte("/+", line[start-1]) >= 0) {
+		return true
+	}
+	return end < len(line) && (isLetter(line[end]) || strings.IndexByte("/+=", line[end]) >= 0)
+}
+
+// prevIndex returns the index of the byte before start, skipping the ANSI
+// colour codes of the pretty-colored console format; -1 at the line start.
+func prevIndex(line []byte, start int) int {
+	i := start - 1
+	for i >= 0 && line[i] == 'm' {
+		j := i - 1
+		for j >= 0 && (isDigit(line[j]) || line[j] == ';') {
+			j--
+		}
+		if j < 1 || line[j] != '[' || line[j-1] != 0x1b {
+			break
+		}
+		i = j - 2
+	}
+	return i
+}
+
+// keyBefore returns the key whose value starts after index sep, for a JSON
+// number ("key":value) or a console field (key=value); "" otherwise. A JSON
+// string value has no key here: IDs that the gateway logs as strings carry
+// their network, and a bare number in a string is masked whatever its key.
+func keyBefore(line []byte, sep int) string {
+	if sep < 0 {
+		return ""
+	}
+	switch line[sep] {
+	case ':':
+		end := sep - 1
+		if end < 1 || line[end] != '"' {
+			return ""
+		}
+		begin := bytes.LastIndexByte(line[:end], '"')
+		if begin < 0 {
+			return ""
+		}
+		return string(line[begin+1 : end])
+	case '=':
+		end := prevIndex(line, sep) + 1
+		begin := end
+		for begin > 0 && (isLetter(line[begin-1]) || isDigit(line[begin-1]) || line[begin-1] == '_') {
+			begin--
+		}
+		return string(line[begin:end])
+	}
+	return ""
+}
+
+func isJSON(line []byte) bool {
+	trimmed := bytes.TrimLeft(line, " \t")
+	return len(trimmed) > 0 && trimmed[0] == '{'
+}
+
+// inJSONString reports whether the byte at pos is inside a JSON string.
+func inJSONString(line []byte, pos int) bool {
+	in, escaped := false, false
+	for _, b := range line[:pos] {
+		switch {
+		case escaped:
+			escaped = false
+		case b == '\\' && in:
+			escaped = true
+		case b == '"':
+			in = !in
+		}
+	}
+	return in
+}
+
 // redactingWriter masks phone numbers in what passes through it. zerolog
-// hands a writer one whole event per Write, so a number is never split.
+// hands a writer one whole event per Write, so a number is never split. It
+// passes levels on to a writer that takes them (syslog, journald).
 type redactingWriter struct {
 	out io.Writer
 }
+
+var _ zerolog.LevelWriter = redactingWriter{}
 
 func (w redactingWriter) Write(p []byte) (int, error) {
 	if _, err := w.out.Write(RedactPhoneNumbers(p)); err != nil {
@@ -67,24 +291,40 @@ func (w redactingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// registerRedactingWriters wraps zeroconfig's stdout, stderr and file writers,
-// which bridgev2 builds from the `logging:` section of the config.
+func (w redactingWriter) WriteLevel(level zerolog.Level, p []byte) (int, error) {
+	lw, ok := w.out.(zerolog.LevelWriter)
+	if !ok {
+		return w.Write(p)
+	}
+	if _, err := lw.WriteLevel(level, RedactPhoneNumbers(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// redactedWriterTypes are the writer types of the `logging:` section, each
+// compiled to a writer behind the masker. zeroconfig knows no other type on
+// Unix; an unknown type fails at start-up.
+var redactedWriterTypes = map[zeroconfig.WriterType]func(*zeroconfig.WriterConfig) (io.Writer, error){
+	zeroconfig.WriterTypeStdout: func(*zeroconfig.WriterConfig) (io.Writer, error) { return zeroconfig.Stdout, nil },
+	zeroconfig.WriterTypeStderr: func(*zeroconfig.WriterConfig) (io.Writer, error) { return zeroconfig.Stderr, nil },
+	zeroconfig.WriterTypeFile:   compileFile,
+}
+
+// registerRedactingWriters puts the masker behind every writer type that
+// bridgev2 can build from the `logging:` section of the config, whatever the
+// format (json, pretty, pretty-colored: zeroconfig puts its console writer in
+// front of the one compiled here).
 func registerRedactingWriters() {
-	stdout := func(*zeroconfig.WriterConfig) (io.Writer, error) {
-		return redactingWriter{out: zeroconfig.Stdout}, nil
+	for wt, compile := range redactedWriterTypes {
+		zeroconfig.RegisterWriter(wt, func(wc *zeroconfig.WriterConfig) (io.Writer, error) {
+			out, err := compile(wc)
+			if err != nil {
+				return nil, err
+			}
+			return redactingWriter{out: out}, nil
+		})
 	}
-	stderr := func(*zeroconfig.WriterConfig) (io.Writer, error) {
-		return redactingWriter{out: zeroconfig.Stderr}, nil
-	}
-	zeroconfig.RegisterWriter(zeroconfig.WriterTypeStdout, stdout)
-	zeroconfig.RegisterWriter(zeroconfig.WriterTypeStderr, stderr)
-	zeroconfig.RegisterWriter(zeroconfig.WriterTypeFile, func(wc *zeroconfig.WriterConfig) (io.Writer, error) {
-		file, err := compileFile(wc)
-		if err != nil {
-			return nil, err
-		}
-		return redactingWriter{out: file}, nil
-	})
 }
 
 // compileFile opens a rotating log file as zeroconfig's own file writer does.

@@ -2,39 +2,206 @@ package appservice
 
 import (
 	"bytes"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
+	"go.mau.fi/zeroconfig"
 )
 
 func TestRedactPhoneNumbers(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{`{"portal_id":"whatsapp.33612345678","msg":"x"}`, `{"portal_id":"whatsapp.*********78","msg":"x"}`},
-		{`"sender":"33612345678@s.whatsapp.net"`, `"sender":"*********78@s.whatsapp.net"`},
-		{`"jid":"33612345678:12@s.whatsapp.net"`, `"jid":"*********78:12@s.whatsapp.net"`},
-		{`ghost @passerelle_whatsapp.4915112345678:example.org`, `ghost @passerelle_whatsapp.***********78:example.org`},
-		{`phone +15550001 tried`, `phone +******01 tried`},
-		// Not phone numbers: Telegram user IDs, message IDs, short numbers, timestamps.
-		{`"user":"telegram.123456789","pts":12345`, `"user":"telegram.123456789","pts":12345`},
-		{`"time":"2026-11-28T23:40:11Z","count":3`, `"time":"2026-11-28T23:40:11Z","count":3`},
-		{`"remote_message_id":"whatsapp.33612345678.33698765432.3AEA6594B23482E4685F"`, `"remote_message_id":"whatsapp.*********78.*********32.3AEA6594B23482E4685F"`},
-		{`"portal":"whatsapp.g-120363000000000001"`, `"portal":"whatsapp.g-****************01"`},
+	for _, tc := range []struct{ name, in, want string }{
+		// Masked: every way a number reaches a log line.
+		{"portal ID", `{"portal_id":"whatsapp.33612345678","msg":"x"}`, `{"portal_id":"whatsapp.*********78","msg":"x"}`},
+		{"LID portal", `{"portal_id":"whatsapp.lid-123456789012345"}`, `{"portal_id":"whatsapp.lid-*************45"}`},
+		{"ghost", `ghost @passerelle_whatsapp.4915112345678:example.org`, `ghost @passerelle_whatsapp.***********78:example.org`},
+		{"message ID", `"remote_message_id":"whatsapp.33612345678.33698765432.3AEA6594B23482E4685F"`, `"remote_message_id":"whatsapp.*********78.*********32.3AEA6594B23482E4685F"`},
+		{"group portal", `"portal":"whatsapp.g-120363000000000001"`, `"portal":"whatsapp.g-****************01"`},
+		{"JID", `"sender":"33612345678@s.whatsapp.net"`, `"sender":"*********78@s.whatsapp.net"`},
+		{"device JID", `"jid":"33612345678:12@s.whatsapp.net"`, `"jid":"*********78:12@s.whatsapp.net"`},
+		{"agent and device JID", `"jid":"33612345678.0:12@s.whatsapp.net"`, `"jid":"*********78.0:12@s.whatsapp.net"`},
+		{"LID", `"sender":"123456789012345@lid"`, `"sender":"*************45@lid"`},
+		{"LID with device", `from 123456789012345:3@lid`, `from *************45:3@lid`},
+		{"E.164", `phone +15550001 tried`, `phone +******01 tried`},
+		{"spaces", `"msg":"call +33 6 12 34 56 78 now"`, `"msg":"call +** * ** ** ** 78 now"`},
+		{"dashes", `"msg":"+33-6-12-34-56-78"`, `"msg":"+**-*-**-**-**-78"`},
+		{"dots", `"msg":"+33.6.12.34.56.78"`, `"msg":"+**.*.**.**.**.78"`},
+		{"00 prefix", `"phone":"0033612345678"`, `"phone":"***********78"`},
+		{"bare", `"phone":"33612345678"`, `"phone":"*********78"`},
+		{"bare string under an ID key", `{"remote_id":"33612345678"}`, `{"remote_id":"*********78"}`},
+		{"bare US", `"phone":"15550001111"`, `"phone":"*********11"`},
+		{"bare in text", `"error":"no account for 33612345678."`, `"error":"no account for *********78."`},
+		{"after escape", `"msg":"a\n33612345678"`, `"msg":"a\n*********78"`},
+		{"wa.me", `"url":"https://wa.me/33612345678?text=hi"`, `"url":"https://wa.me/*********78?text=hi"`},
+		{"wa.me short", `"url":"wa.me/3361234"`, `"url":"wa.me/*****34"`},
+		{"URL-encoded +", `"url":"/send?phone=%2B33612345678&x=1"`, `"url":"/send?phone=%2B*********78&x=1"`},
+		{"URL-encoded + alone", `"q":"to=%2b33612345678"`, `"q":"to=%2b*********78"`},
+		{"JSON number", `{"phone":33612345678,"n":1}`, `{"phone":"*********78","n":1}`},
+		{"JSON array", `{"numbers":[33612345678,4915112345678]}`, `{"numbers":["*********78","***********78"]}`},
+		{"console field", `INF Resolved phone=33612345678 ok`, `INF Resolved phone=*********78 ok`},
+		{"colored console field", "INF \x1b[36mphone=\x1b[0m33612345678", "INF \x1b[36mphone=\x1b[0m*********78"},
+		{"nested JSON string", `{"body":"{\"to\":\"33612345678\"}"}`, `{"body":"{\"to\":\"*********78\"}"}`},
+
+		// Not masked: what is not a phone number.
+		{"Telegram IDs", `"user":"telegram.123456789","pts":12345`, `"user":"telegram.123456789","pts":12345`},
+		{"Telegram 10-digit ID", `"portal":"telegram.5123456789"`, `"portal":"telegram.5123456789"`},
+		{"Telegram ID field", `{"tg_user_id":5123456789,"chat_id":7123456789}`, `{"tg_user_id":5123456789,"chat_id":7123456789}`},
+		{"channel ID", `{"chat":-1001234567890}`, `{"chat":-1001234567890}`},
+		{"RFC 3339 time", `"time":"2026-11-28T23:40:11.123+01:00","count":3`, `"time":"2026-11-28T23:40:11.123+01:00","count":3`},
+		{"Unix time", `{"t":1764373211,"ms":1764373211123}`, `{"t":1764373211,"ms":1764373211123}`},
+		{"decimal seconds", `took 1764373211.123456`, `took 1764373211.123456`},
+		{"event ID", `"event_id":"$Ab3_1234567890123xY-9876543210123zz"`, `"event_id":"$Ab3_1234567890123xY-9876543210123zz"`},
+		{"room ID", `"room_id":"!AbC12345678901:example.org"`, `"room_id":"!AbC12345678901:example.org"`},
+		{"hex hash", `"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"`, `"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"`},
+		{"base64 key", `"sender_key":"Xy+1234567890123/ab+3361234567=="`, `"sender_key":"Xy+1234567890123/ab+3361234567=="`},
+		{"UUID", `"txn":"123e4567-e89b-12d3-a456-426614174000"`, `"txn":"123e4567-e89b-12d3-a456-426614174000"`},
+		{"port", `"address":"127.0.0.1:29340"`, `"address":"127.0.0.1:29340"`},
+		{"group JID", `"chat":"120363000000000001@g.us"`, `"chat":"120363000000000001@g.us"`},
+		{"short number", `"count":123456789`, `"count":123456789`},
+		{"access hash", `{"access_hash":-4611686018427387904}`, `{"access_hash":-4611686018427387904}`},
+		{"message id field", `{"msg_id":7301234567890123}`, `{"msg_id":7301234567890123}`},
 	} {
-		if got := string(RedactPhoneNumbers([]byte(tc.in))); got != tc.want {
-			t.Errorf("RedactPhoneNumbers(%s)\n got %s\nwant %s", tc.in, got, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			got := string(RedactPhoneNumbers([]byte(tc.in)))
+			if got != tc.want {
+				t.Errorf("RedactPhoneNumbers(%s)\n got %s\nwant %s", tc.in, got, tc.want)
+			}
+			if json.Valid([]byte(tc.in)) && !json.Valid([]byte(got)) {
+				t.Errorf("masking broke a JSON line: %s", got)
+			}
+		})
+	}
+}
+
+// logEvent writes one event that carries numbers in every form.
+func logEvent(log zerolog.Logger) {
+	log.Info().
+		Str("portal_id", "whatsapp.33612345678").
+		Str("remote_sender", "33612345678.0:12@s.whatsapp.net").
+		Str("note", "call +33 6 12 34 56 78 or wa.me/33612345678").
+		Int64("phone", 33612345678).
+		Msg("Handling remote event")
+}
+
+func assertMasked(t *testing.T, what, out string) {
+	t.Helper()
+	if strings.Contains(out, "33612345678") || strings.Contains(out, "6 12 34 56") {
+		t.Errorf("%s: a number reached the log: %s", what, out)
+	}
+	if !strings.Contains(out, "Handling remote event") || !strings.Contains(out, "*********78") {
+		t.Errorf("%s: log line lost or not masked: %q", what, out)
 	}
 }
 
 func TestRedactingWriterMasksWholeEvents(t *testing.T) {
 	var buf bytes.Buffer
-	log := zerolog.New(redactingWriter{out: &buf})
-	log.Info().Str("portal_id", "whatsapp.33612345678").Str("remote_sender", "33612345678@s.whatsapp.net").Msg("Handling remote event")
-	if strings.Contains(buf.String(), "33612345678") {
-		t.Fatalf("number reached the log: %s", buf.String())
+	logEvent(zerolog.New(redactingWriter{out: &buf}))
+	assertMasked(t, "redactingWriter", buf.String())
+	if !json.Valid(bytes.TrimSpace(buf.Bytes())) {
+		t.Errorf("not JSON any more: %s", buf.String())
 	}
-	if !strings.Contains(buf.String(), "Handling remote event") {
-		t.Fatalf("log line lost: %s", buf.String())
+}
+
+// levelRecorder is a LevelWriter (like syslog's and journald's) that records
+// what it is given.
+type levelRecorder struct {
+	levels []zerolog.Level
+	bytes.Buffer
+}
+
+func (l *levelRecorder) WriteLevel(level zerolog.Level, p []byte) (int, error) {
+	l.levels = append(l.levels, level)
+	return l.Write(p)
+}
+
+func TestRedactingWriterKeepsLevels(t *testing.T) {
+	rec := &levelRecorder{}
+	log := zerolog.New(zerolog.MultiLevelWriter(redactingWriter{out: rec}))
+	logEvent(log)
+	assertMasked(t, "level writer", rec.String())
+	if len(rec.levels) != 1 || rec.levels[0] != zerolog.InfoLevel {
+		t.Errorf("levels passed on: %v, want [info]", rec.levels)
+	}
+}
+
+// Every writer type zeroconfig can build from the `logging:` section, in
+// every format, writes through the masker.
+func TestEveryLogWriterMasks(t *testing.T) {
+	registerRedactingWriters()
+	allTypes := []zeroconfig.WriterType{
+		zeroconfig.WriterTypeStdout, zeroconfig.WriterTypeStderr, zeroconfig.WriterTypeFile,
+		zeroconfig.WriterTypeSyslog, zeroconfig.WriterTypeSyslogCEE, zeroconfig.WriterTypeJournald,
+	}
+	if len(redactedWriterTypes) != len(allTypes) {
+		t.Errorf("%d writer types masked, zeroconfig has %d", len(redactedWriterTypes), len(allTypes))
+	}
+
+	// A syslog server on loopback, to connect the syslog writers to.
+	syslogConn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syslogConn.Close()
+	if err = syslogConn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { zeroconfig.Stdout, zeroconfig.Stderr = os.Stdout, os.Stderr })
+
+	dir := t.TempDir()
+	for _, wt := range allTypes {
+		wc := zeroconfig.WriterConfig{Type: wt, Format: zeroconfig.LogFormatJSON}
+		wc.Filename = filepath.Join(dir, string(wt)+".log")
+		wc.Network, wc.Host, wc.Tag = "udp", syslogConn.LocalAddr().String(), "passerelle"
+		w, err := wc.Compile()
+		if err != nil {
+			t.Fatalf("writer %s: %v", wt, err)
+		}
+		if _, ok := w.(redactingWriter); !ok {
+			t.Errorf("writer %s compiles to %T, not through the masker", wt, w)
+		}
+	}
+
+	// What each kind of writer really writes, in each format.
+	for _, format := range []zeroconfig.LogFormat{zeroconfig.LogFormatJSON, zeroconfig.LogFormatPretty, zeroconfig.LogFormatPrettyColored} {
+		var stdout, stderr bytes.Buffer
+		zeroconfig.Stdout, zeroconfig.Stderr = &stdout, &stderr
+		file := filepath.Join(dir, "gateway-"+string(format)+".log")
+		writers := []zeroconfig.WriterConfig{{Type: zeroconfig.WriterTypeStdout}, {Type: zeroconfig.WriterTypeStderr}, {Type: zeroconfig.WriterTypeFile}, {Type: zeroconfig.WriterTypeSyslog}}
+		for i := range writers {
+			writers[i].Format = format
+			writers[i].Filename = file
+			writers[i].Network, writers[i].Host, writers[i].Tag = "udp", syslogConn.LocalAddr().String(), "passerelle"
+		}
+		log, err := (&zeroconfig.Config{Writers: writers}).Compile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		logEvent(*log)
+		assertMasked(t, "stdout "+string(format), stdout.String())
+		assertMasked(t, "stderr "+string(format), stderr.String())
+		written, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertMasked(t, "file "+string(format), string(written))
+		packet := make([]byte, 4096)
+		n, _, err := syslogConn.ReadFrom(packet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertMasked(t, "syslog "+string(format), string(packet[:n]))
+	}
+}
+
+func BenchmarkRedactPhoneNumbers(b *testing.B) {
+	line := []byte(`{"level":"info","portal_id":"whatsapp.33612345678","sender":"33612345678.0:12@s.whatsapp.net","event_id":"$Ab3_1234567890123xY","tg_user_id":5123456789,"time":"2026-11-28T23:40:11Z","message":"Handling remote event"}`)
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		RedactPhoneNumbers(line)
 	}
 }

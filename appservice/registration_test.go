@@ -1,6 +1,9 @@
 package appservice
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,6 +57,8 @@ func TestBinaryConfigAndRegistration(t *testing.T) {
 	}
 	bin := buildGateway(t)
 	dir := filepath.Dir(bin)
+	// The files the gateway writes are private whatever umask it starts with.
+	permissiveUmask(t)
 
 	// An untagged build reports the release it comes after, plus the commit
 	// and build time that the build stamped in.
@@ -63,6 +68,7 @@ func TestBinaryConfigAndRegistration(t *testing.T) {
 
 	cfgPath := filepath.Join(dir, "config.yaml")
 	run(t, bin, "-e", "-c", cfgPath)
+	assertMode(t, cfgPath, privateFile)
 	raw, err := os.ReadFile(cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +108,8 @@ func TestBinaryConfigAndRegistration(t *testing.T) {
 	}
 	regPath := filepath.Join(dir, "registration.yaml")
 	run(t, bin, "-g", "-c", cfgPath, "-r", regPath)
+	assertMode(t, regPath, privateFile)
+	assertMode(t, cfgPath, privateFile) // -g writes the tokens into it
 	reg, err := appservice.LoadRegistration(regPath)
 	if err != nil {
 		t.Fatal(err)
@@ -180,4 +188,65 @@ func TestBinaryConfigAndRegistration(t *testing.T) {
 			t.Errorf("the registration claims the ordinary user %s", u)
 		}
 	}
+}
+
+// TestBinaryDataFilesArePrivate starts the binary on a fresh install until
+// it has created and upgraded its database (the homeserver then refuses its
+// token and it exits): the database, its directory and the log file are
+// private, under umask 0.
+func TestBinaryDataFilesArePrivate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the gateway binary")
+	}
+	bin := buildGateway(t)
+	dir := filepath.Dir(bin)
+	permissiveUmask(t)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"errcode":"M_UNKNOWN_TOKEN","error":"unknown token"}`)
+	}))
+	defer hs.Close()
+
+	cfgPath := filepath.Join(dir, "config.yaml")
+	run(t, bin, "-e", "-c", cfgPath)
+	dataDir := filepath.Join(dir, "data")
+	dbPath := filepath.Join(dataDir, config.DatabaseFile)
+	logPath := filepath.Join(dir, "logs", "passerelle.log")
+	if err := config.PatchFile(cfgPath, map[string]any{
+		"homeserver.domain":                  "example.org",
+		"homeserver.address":                 hs.URL,
+		"bridge.permissions":                 map[string]string{"example.org": "user"},
+		"network.telegram.enabled":           false,
+		"network.storage.sqlite_synchronous": "full",
+		"database.uri":                       config.SQLiteURI(dbPath),
+		"logging.writers":                    []map[string]any{{"type": "file", "format": "json", "filename": logPath}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, bin, "-g", "-c", cfgPath, "-r", filepath.Join(dir, "registration.yaml"))
+
+	cmd := exec.Command(bin, "-c", cfgPath, "--ignore-unsupported-server")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the gateway started against a homeserver that refuses its token:\n%s", out)
+	}
+	logged, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatalf("no log file: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(logged), "as_token was not accepted") {
+		t.Fatalf("the gateway did not get as far as the homeserver:\n%s\n%s", out, logged)
+	}
+	assertMode(t, dataDir, privateDir)
+	assertMode(t, dbPath, privateFile)
+	for _, name := range []string{dbPath + "-wal", dbPath + "-shm"} {
+		if _, err := os.Stat(name); err == nil {
+			assertMode(t, name, privateFile)
+		}
+	}
+	assertMode(t, logPath, privateFile)
+	assertMode(t, filepath.Dir(logPath), privateDir)
+	assertMode(t, cfgPath, privateFile)
 }

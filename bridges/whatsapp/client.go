@@ -138,7 +138,7 @@ func (c *WhatsAppConnector) newWAClient(dev *store.Device, log zerolog.Logger) *
 	wa.EnableDecryptedEventBuffer = true
 	wa.SynchronousAck = true
 	wa.AutomaticMessageRerequestFromPhone = true
-	c.Config.route(wa)
+	c.route(wa)
 	return wa
 }
 

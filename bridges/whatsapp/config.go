@@ -15,8 +15,6 @@ import (
 	"go.mau.fi/whatsmeow/store"
 	"google.golang.org/protobuf/proto"
 	"maunium.net/go/mautrix/bridgev2"
-
-	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
 var _ bridgev2.ConfigValidatingNetwork = (*WhatsAppConnector)(nil)
@@ -35,10 +33,11 @@ type Config struct {
 	DisplaynameTemplate string           `yaml:"displayname_template"`
 
 	displaynameTemplate *template.Template
-	rootKey             *[32]byte
+	testServer          *TestServer
 }
 
-// TestServerConfig points the connector at a WhatsApp simulator.
+// TestServerConfig points the connector at a WhatsApp simulator (see
+// TestServer); empty for the real WhatsApp.
 type TestServerConfig struct {
 	Address       string `yaml:"address"`
 	RootPublicKey string `yaml:"root_public_key"`
@@ -101,7 +100,7 @@ func (cfg *Config) prepare() error {
 	if cfg.OSName == "" {
 		cfg.OSName = "Passerelle"
 	}
-	cfg.rootKey = nil
+	cfg.testServer = nil
 	if cfg.TestServer.Address != "" {
 		host, port, err := net.SplitHostPort(cfg.TestServer.Address)
 		if err != nil || host == "" {
@@ -110,36 +109,25 @@ func (cfg *Config) prepare() error {
 		if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
 			return fmt.Errorf("invalid whatsapp test_server.address %q: bad port", cfg.TestServer.Address)
 		}
-		key, err := wasim.ParseRootPublicKey(cfg.TestServer.RootPublicKey)
+		key, err := ParseRootPublicKey(cfg.TestServer.RootPublicKey)
 		if err != nil {
 			return fmt.Errorf("invalid whatsapp test_server.root_public_key: %w", err)
 		}
-		cfg.rootKey = &key
+		cfg.testServer = &TestServer{HTTPClient: FixedAddressClient(cfg.TestServer.Address), RootPublicKey: key}
 	} else if cfg.TestServer.RootPublicKey != "" {
 		return errors.New("whatsapp test_server.root_public_key is set without test_server.address")
 	}
 	return nil
 }
 
-// applyGlobal sets whatsmeow's process-wide settings: the device name the
-// phone shows and, for a test server, the trusted root key.
-// They are only written when they change, so that a second start in the
+// applyGlobal sets whatsmeow's process-wide device name, the one the phone
+// shows. It is only written when it changes, so that a second start in the
 // same process does not race with running clients.
 func (cfg *Config) applyGlobal() {
 	platform := browserTypes[strings.ToLower(cfg.BrowserName)]
 	if store.DeviceProps.GetOs() != cfg.OSName || store.DeviceProps.GetPlatformType() != platform {
 		store.DeviceProps.Os = proto.String(cfg.OSName)
 		store.DeviceProps.PlatformType = platform.Enum()
-	}
-	if cfg.rootKey != nil && whatsmeow.WACertPubKey != *cfg.rootKey {
-		wasim.UseRootPublicKey(*cfg.rootKey)
-	}
-}
-
-// route points a whatsmeow client at the test server, if one is configured.
-func (cfg *Config) route(cli *whatsmeow.Client) {
-	if cfg.TestServer.Address != "" {
-		wasim.RouteClient(cli, cfg.TestServer.Address)
 	}
 }
 

@@ -44,6 +44,9 @@ type WhatsAppConnector struct {
 	Clock Clock
 	// QRTimeout and PairTimeout bound the login flows.
 	QRTimeout, PairTimeout time.Duration
+	// TestServer, when set, replaces WhatsApp's servers (and the config's
+	// test_server): tests set it from the simulator's side.
+	TestServer *TestServer
 
 	// Hooks is the connector's side of the gateway's door: the queue its
 	// remote events go through, the outbound check and the sent recorder.
@@ -80,6 +83,7 @@ func (c *WhatsAppConnector) Start(ctx context.Context) error {
 		return err
 	}
 	c.Config.applyGlobal()
+	c.trustTestServer()
 	return c.Store.Upgrade(ctx)
 }
 

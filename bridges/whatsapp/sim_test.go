@@ -66,7 +66,7 @@ func startBridge(t *testing.T, srv *wasim.Server, db *dbutil.Database) *testBrid
 	conn := NewConnector()
 	clock := &manualClock{}
 	conn.Clock = clock
-	conn.Config = Config{TestServer: TestServerConfig{Address: srv.Addr(), RootPublicKey: wasim.RootPublicKeyHex("")}}
+	conn.TestServer = &TestServer{HTTPClient: wasim.ClientHTTP(srv.Addr()), RootPublicKey: wasim.RootPublicKeyFromSeed("")}
 	if err := conn.ValidateConfig(); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,7 +33,14 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	o, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		os.Exit(2)
+	}
+	if err = run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "devstack:", err)
 		os.Exit(1)
 	}
@@ -52,25 +60,73 @@ type options struct {
 	waControl   int
 }
 
-func parseFlags() options {
+// parseFlags reads the command line and checks it before anything starts.
+func parseFlags(args []string) (options, error) {
 	var o options
-	flag.StringVar(&o.dir, "dir", ".devstack", "state and logs directory")
-	flag.IntVar(&o.hsPort, "hs-port", 8008, "Dendrite port on 127.0.0.1")
-	flag.IntVar(&o.gwPort, "gateway-port", 29318, "gateway appservice port on 127.0.0.1")
-	flag.IntVar(&o.simPort, "sim-port", 29320, "Telegram simulator port on 127.0.0.1")
-	flag.IntVar(&o.controlPort, "control-port", 29319, "simulator control API port on 127.0.0.1")
-	flag.StringVar(&o.gatewayBin, "gateway-bin", "", "use this gateway binary instead of building ./cmd/passerelle")
-	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN for the gateway (default: SQLite in the state directory)")
-	flag.IntVar(&o.waPort, "wa-port", 29321, "WhatsApp simulator port on 127.0.0.1")
-	flag.IntVar(&o.waControl, "wa-control-port", 29322, "WhatsApp simulator control API port on 127.0.0.1")
-	flag.StringVar(&o.user, "user", "demo", "Matrix demo user's localpart")
-	flag.StringVar(&o.password, "password", "", "Matrix demo user's password (default: random)")
-	flag.Parse()
-	return o
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	fs.StringVar(&o.dir, "dir", ".devstack", "state and logs directory")
+	fs.IntVar(&o.hsPort, "hs-port", 8008, "Dendrite port on 127.0.0.1")
+	fs.IntVar(&o.gwPort, "gateway-port", 29318, "gateway appservice port on 127.0.0.1")
+	fs.IntVar(&o.simPort, "sim-port", 29320, "Telegram simulator port on 127.0.0.1")
+	fs.IntVar(&o.controlPort, "control-port", 29319, "simulator control API port on 127.0.0.1")
+	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "use this gateway binary instead of building ./cmd/passerelle")
+	fs.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN for the gateway (default: SQLite in the state directory)")
+	fs.IntVar(&o.waPort, "wa-port", 29321, "WhatsApp simulator port on 127.0.0.1")
+	fs.IntVar(&o.waControl, "wa-control-port", 29322, "WhatsApp simulator control API port on 127.0.0.1")
+	fs.StringVar(&o.user, "user", "demo", "Matrix demo user's localpart (Dendrite allows a-z, 0-9 and _-+=./)")
+	fs.StringVar(&o.password, "password", "", fmt.Sprintf("Matrix demo user's password, %d to %d bytes (default: random)", minPasswordLength, maxPasswordLength))
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))
+	}
+	return o, o.validate()
 }
 
-func run() error {
-	o := parseFlags()
+// Dendrite's limits for a new user (internal/validate.go in v0.13.8): it
+// refuses anything else only once everything else has started.
+const (
+	minPasswordLength = 8
+	maxPasswordLength = 512
+)
+
+var validLocalpart = regexp.MustCompile(`^[0-9a-z_\-+=./]+$`)
+
+// validate refuses, before anything starts, the flags that would make a
+// component fail later.
+func (o options) validate() error {
+	if n := len(o.password); n > 0 && n < minPasswordLength {
+		return fmt.Errorf("-password is %d characters long; Dendrite wants at least %d", n, minPasswordLength)
+	} else if n > maxPasswordLength {
+		return fmt.Errorf("-password is %d bytes long; Dendrite takes at most %d", n, maxPasswordLength)
+	}
+	if !validLocalpart.MatchString(o.user) {
+		return fmt.Errorf("-user %q is not a valid Matrix localpart for Dendrite: use lower-case letters, digits and _-+=./", o.user)
+	}
+	if strings.HasPrefix(o.user, "passerelle") {
+		return fmt.Errorf("-user %q is in the gateway's namespace (passerelle...): pick another name", o.user)
+	}
+	ports := map[int]string{}
+	for _, p := range []struct {
+		flag string
+		port int
+	}{
+		{"-hs-port", o.hsPort}, {"-gateway-port", o.gwPort}, {"-sim-port", o.simPort},
+		{"-control-port", o.controlPort}, {"-wa-port", o.waPort}, {"-wa-control-port", o.waControl},
+	} {
+		if p.port <= 0 || p.port > 65535 {
+			return fmt.Errorf("%s %d is not a TCP port", p.flag, p.port)
+		}
+		if other, dup := ports[p.port]; dup {
+			return fmt.Errorf("%s and %s are both %d", other, p.flag, p.port)
+		}
+		ports[p.port] = p.flag
+	}
+	return nil
+}
+
+func run(o options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
