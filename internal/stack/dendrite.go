@@ -55,6 +55,7 @@ type Dendrite struct {
 	StartDuration time.Duration
 
 	binDir       string
+	startTimeout time.Duration
 	sharedSecret string
 	removeData   bool
 	proc         *process
@@ -105,23 +106,47 @@ func StartDendrite(ctx context.Context, opts DendriteOptions) (*Dendrite, error)
 	if timeout == 0 {
 		timeout = 60 * time.Second
 	}
+	d.startTimeout = timeout
+	if err = d.run(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return d, nil
+}
+
+// run starts the Dendrite process on the configuration and waits until it
+// answers.
+func (d *Dendrite) run(ctx context.Context) error {
 	cmd := exec.Command(filepath.Join(d.binDir, "dendrite"),
 		"-config", d.ConfigPath,
 		"-http-bind-address", "127.0.0.1:"+strconv.Itoa(d.Port))
 	cmd.Dir = d.DataDir
 	start := time.Now()
-	if d.proc, err = startProcess(cmd, d.LogPath); err != nil {
-		return nil, err
+	proc, err := startProcess(cmd, d.LogPath)
+	if err != nil {
+		return err
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, timeout)
+	d.proc = proc
+	waitCtx, cancel := context.WithTimeout(ctx, d.startTimeout)
 	defer cancel()
 	if err = waitHTTP(waitCtx, d.proc, d.URL+"/_matrix/client/versions", http.StatusOK); err != nil {
 		_ = d.proc.stop(5 * time.Second)
-		return nil, fmt.Errorf("failed to start Dendrite (log: %s): %w", d.LogPath, err)
+		return fmt.Errorf("failed to start Dendrite (log: %s): %w", d.LogPath, err)
 	}
 	d.StartDuration = time.Since(start)
-	ok = true
-	return d, nil
+	return nil
+}
+
+// Pause stops the Dendrite process and keeps its data: the homeserver is
+// away until Resume (an outage, a restart).
+func (d *Dendrite) Pause() error {
+	return d.proc.stop(10 * time.Second)
+}
+
+// Resume starts Dendrite again on the same data, port and config after
+// Pause, and waits until it answers.
+func (d *Dendrite) Resume(ctx context.Context) error {
+	return d.run(ctx)
 }
 
 func (d *Dendrite) configure(ctx context.Context, opts DendriteOptions) error {

@@ -1,0 +1,263 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	tgsim "github.com/passerelle/passerelle/simulator/telegram"
+)
+
+// Sizes of TestConversationsAndOutage.
+const (
+	telegramQuestions = 200 // from Matrix, each answered by the contact
+	whatsAppQuestions = 50
+	outageMessages    = 50 // per network, while the homeserver is down
+)
+
+// outageDuration is how long the homeserver stays down: 2 minutes, or
+// PASSERELLE_E2E_OUTAGE (a Go duration).
+func outageDuration(t *testing.T) time.Duration {
+	if v := os.Getenv("PASSERELLE_E2E_OUTAGE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("PASSERELLE_E2E_OUTAGE: %v", err)
+		}
+		return d
+	}
+	return 2 * time.Minute
+}
+
+// portalBodies returns the bodies of the messages sender sent in roomID, in
+// timeline order.
+func portalBodies(ctx context.Context, t *testing.T, c *Client, roomID, sender string) []string {
+	t.Helper()
+	evs, err := c.Messages(ctx, roomID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, ev := range evs {
+		if ev.Sender == sender && ev.ClearType == "m.room.message" {
+			out = append(out, ev.Body())
+		}
+	}
+	return out
+}
+
+// waitBodies waits until sender's messages in roomID end with want (each
+// exactly once, in order) and returns them all.
+func waitBodies(ctx context.Context, t *testing.T, c *Client, roomID, sender string, timeout time.Duration, want []string) []string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	var got []string
+	for {
+		got = portalBodies(ctx, t, c, roomID, sender)
+		if len(got) >= len(want) && strings.Join(got[len(got)-len(want):], "\n") == strings.Join(want, "\n") {
+			return got
+		}
+		if time.Now().After(deadline) {
+			n := min(len(got), 10)
+			t.Fatalf("%s said %d messages in the portal, the last %q; want the last %d to be %q…", sender, len(got), got[len(got)-n:], len(want), want[:min(len(want), 3)])
+		}
+		<-tick.C
+	}
+}
+
+// exactlyOnce fails if a body of want appears other than once in got.
+func exactlyOnce(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	count := map[string]int{}
+	for _, b := range got {
+		count[b]++
+	}
+	for _, w := range want {
+		if count[w] != 1 {
+			t.Errorf("%s: %q arrived %d times", what, w, count[w])
+		}
+	}
+}
+
+func numbered(format string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf(format, i+1)
+	}
+	return out
+}
+
+// TestConversationsAndOutage is a working day on one stack: a staff member
+// linked to both networks writes 200 messages from Matrix to a Telegram
+// contact who answers each one (the conversation that once wedged the
+// gateway after 8), and 50 to a WhatsApp contact who does the same; every
+// message and every answer arrives exactly once, in order. Then the
+// homeserver stops for two minutes while both contacts write 50 messages
+// each: when it is back, every one of them arrives exactly once, in order,
+// with no new message needed to trigger it.
+func TestConversationsAndOutage(t *testing.T) {
+	wa := NewWhatsAppSim(t)
+	tg := NewTelegramSim(t, tgsim.Options{})
+	const staffPhone, omarPhone = "+33600000021", "+33600000022"
+	for phone, name := range map[string]string{staffPhone: "Sam Staff", omarPhone: "Omar Outside"} {
+		if _, err := wa.CreateAccount(phone, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tgStaff, tgContact := telegramWorld(t, tg, "+15550021", "")
+	tg.SetAutoReply(tgContact.ID, func(in tgsim.Message) (string, bool) { return "re: " + in.Text, true })
+
+	s := NewStack(t, StackOptions{WhatsAppSim: wa, TelegramSim: tg, Users: []string{"sam"}})
+	sam := s.User("sam")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	mgmt, _ := s.BotRoom(sam)
+
+	// Both networks linked for the same staff member.
+	sent, err := sam.Send(ctx, mgmt, "login whatsapp-qr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	qr, err := sam.WaitMessage(ctx, mgmt, MessageFilter{Sender: s.BotID, After: sent, MsgType: "m.image"})
+	if err != nil {
+		t.Fatalf("no QR code image: %v", err)
+	}
+	if err = wa.ScanQR(ctx, staffPhone, qr.Body()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = sam.WaitMessage(ctx, mgmt, MessageFilter{Sender: s.BotID, After: sent, BodyContains: "Linked to WhatsApp"}); err != nil {
+		t.Fatalf("QR login did not finish: %v", err)
+	}
+	s.Command(sam, mgmt, "login telegram-phone")
+	s.Command(sam, mgmt, "+15550021")
+	code, _ := tg.LastCode("+15550021")
+	if done := s.Command(sam, mgmt, code); !strings.Contains(done.Body(), "Logged in") {
+		t.Fatalf("Telegram login: %q", done.Body())
+	}
+
+	// The two portals, opened by the contacts.
+	if _, err = tg.SendMessage(tgContact.ID, tgStaff.ID, "hello from Telegram", nil); err != nil {
+		t.Fatal(err)
+	}
+	tgRoom, err := sam.WaitRoom(ctx, RoomFilter{Exclude: []string{mgmt}, NameContains: "Alice", AutoJoin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := sam.WaitMessage(ctx, tgRoom.RoomID, MessageFilter{BodyContains: "hello from Telegram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgGhost := first.Sender
+	if _, err = wa.SendText(ctx, omarPhone, staffPhone, "hello from WhatsApp"); err != nil {
+		t.Fatal(err)
+	}
+	waRoom, err := sam.WaitRoom(ctx, RoomFilter{Exclude: []string{mgmt, tgRoom.RoomID}, NameContains: "Omar", AutoJoin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err = sam.WaitMessage(ctx, waRoom.RoomID, MessageFilter{BodyContains: "hello from WhatsApp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waGhost := first.Sender
+
+	// WhatsApp's contact answers each message it gets, as a person would.
+	answerCtx, stopAnswering := context.WithCancel(ctx)
+	defer stopAnswering()
+	go func() {
+		for answerCtx.Err() == nil {
+			m, err := wa.WaitMessage(answerCtx, staffPhone, omarPhone, nil)
+			if err != nil {
+				return
+			}
+			if _, err = wa.SendText(answerCtx, omarPhone, staffPhone, "re: "+m.Text()); err != nil && answerCtx.Err() == nil {
+				t.Errorf("WhatsApp answer: %v", err)
+				return
+			}
+		}
+	}()
+
+	// The conversations: questions from Matrix, one after the other as fast
+	// as the client sends them, each answered on the other side.
+	start := time.Now()
+	tgQuestions := numbered("telegram question %03d", telegramQuestions)
+	waQuestions := numbered("whatsapp question %03d", whatsAppQuestions)
+	for i, q := range tgQuestions {
+		if _, err = sam.Send(ctx, tgRoom.RoomID, q); err != nil {
+			t.Fatal(err)
+		}
+		if i < len(waQuestions) {
+			if _, err = sam.Send(ctx, waRoom.RoomID, waQuestions[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Logf("%d + %d messages sent from Matrix in %s", len(tgQuestions), len(waQuestions), time.Since(start).Round(time.Millisecond))
+	tgAnswers := make([]string, len(tgQuestions))
+	for i, q := range tgQuestions {
+		tgAnswers[i] = "re: " + q
+	}
+	waAnswers := make([]string, len(waQuestions))
+	for i, q := range waQuestions {
+		waAnswers[i] = "re: " + q
+	}
+	got := waitBodies(ctx, t, sam, tgRoom.RoomID, tgGhost, 5*time.Minute, tgAnswers)
+	exactlyOnce(t, "Telegram answers in the portal", got, tgAnswers)
+	t.Logf("all %d Telegram answers in the portal %s after the first question", len(tgAnswers), time.Since(start).Round(time.Millisecond))
+	got = waitBodies(ctx, t, sam, waRoom.RoomID, waGhost, 2*time.Minute, waAnswers)
+	exactlyOnce(t, "WhatsApp answers in the portal", got, waAnswers)
+	t.Logf("all %d WhatsApp answers in the portal %s after the first question", len(waAnswers), time.Since(start).Round(time.Millisecond))
+
+	var toTelegram []string
+	for _, m := range tg.Messages(tgStaff.ID, tgContact.ID) {
+		if m.From == tgStaff.ID {
+			toTelegram = append(toTelegram, m.Text)
+		}
+	}
+	if strings.Join(toTelegram, "\n") != strings.Join(tgQuestions, "\n") {
+		t.Fatalf("Telegram contact received %d messages, want the %d questions once each in order; first %q", len(toTelegram), len(tgQuestions), toTelegram[:min(5, len(toTelegram))])
+	}
+	var toWhatsApp []string
+	for _, m := range wa.Messages() {
+		if m.From == strings.TrimPrefix(staffPhone, "+") && m.To == strings.TrimPrefix(omarPhone, "+") {
+			toWhatsApp = append(toWhatsApp, m.Text())
+		}
+	}
+	if strings.Join(toWhatsApp, "\n") != strings.Join(waQuestions, "\n") {
+		t.Fatalf("WhatsApp contact received %d messages, want the %d questions once each in order; first %q", len(toWhatsApp), len(waQuestions), toWhatsApp[:min(5, len(toWhatsApp))])
+	}
+	stopAnswering()
+
+	// The homeserver goes away while both contacts keep writing.
+	outage := outageDuration(t)
+	if err = s.Dendrite.Pause(); err != nil {
+		t.Fatalf("stopping Dendrite: %v", err)
+	}
+	down := time.Now()
+	tgOutage := numbered("telegram during the outage %02d", outageMessages)
+	waOutage := numbered("whatsapp during the outage %02d", outageMessages)
+	for i := range outageMessages {
+		if _, err = tg.SendMessage(tgContact.ID, tgStaff.ID, tgOutage[i], nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err = wa.SendText(ctx, omarPhone, staffPhone, waOutage[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-time.After(time.Until(down.Add(outage)))
+	if err = s.Dendrite.Resume(ctx); err != nil {
+		t.Fatalf("restarting Dendrite: %v", err)
+	}
+	t.Logf("Dendrite back after %s", time.Since(down).Round(time.Second))
+	back := time.Now()
+	got = waitBodies(ctx, t, sam, tgRoom.RoomID, tgGhost, 3*time.Minute, tgOutage)
+	exactlyOnce(t, "Telegram messages of the outage", got, tgOutage)
+	t.Logf("all %d Telegram messages of the outage in the portal %s after the homeserver came back", len(tgOutage), time.Since(back).Round(time.Millisecond))
+	got = waitBodies(ctx, t, sam, waRoom.RoomID, waGhost, 3*time.Minute, waOutage)
+	exactlyOnce(t, "WhatsApp messages of the outage", got, waOutage)
+	t.Logf("all %d WhatsApp messages of the outage in the portal %s after the homeserver came back", len(waOutage), time.Since(back).Round(time.Millisecond))
+}
