@@ -91,6 +91,8 @@ type Matrix struct {
 	profiles     map[id.UserID]Profile
 	media        map[id.ContentURIString][]byte
 	down         error // what every send answers while the homeserver is "down"
+
+	statusByEvent map[id.EventID][]*bridgev2.MessageStatus
 }
 
 // SetDown makes every message, state event and room creation fail with err
@@ -187,6 +189,12 @@ func (m *Matrix) SendBridgeStatus(_ context.Context, state *status.BridgeState) 
 func (m *Matrix) SendMessageStatus(ctx context.Context, st *bridgev2.MessageStatus, info *bridgev2.MessageStatusEventInfo) {
 	m.mu.Lock()
 	m.msgStatuses = append(m.msgStatuses, st)
+	if info != nil {
+		if m.statusByEvent == nil {
+			m.statusByEvent = make(map[id.EventID][]*bridgev2.MessageStatus)
+		}
+		m.statusByEvent[info.SourceEventID] = append(m.statusByEvent[info.SourceEventID], st)
+	}
 	m.mu.Unlock()
 	if st.SendNotice && info != nil {
 		_, _ = m.BotIntent().SendMessage(ctx, info.RoomID, event.EventMessage, &event.Content{Parsed: st.ToNoticeEvent(info)}, nil)

@@ -371,6 +371,13 @@ func (m *Matrix) MessageStatuses() []*bridgev2.MessageStatus {
 	return slices.Clone(m.msgStatuses)
 }
 
+// StatusesOf returns the message statuses sent for the Matrix event evtID.
+func (m *Matrix) StatusesOf(evtID id.EventID) []*bridgev2.MessageStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.statusByEvent[evtID])
+}
+
 // Profile returns what userID set as their profile.
 func (m *Matrix) Profile(userID id.UserID) Profile {
 	m.mu.Lock()
