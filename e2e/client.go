@@ -412,6 +412,15 @@ func (c *Client) Messages(ctx context.Context, roomID string, limit int) ([]Even
 	return evs, err
 }
 
+// History returns the whole room as the homeserver has it, fetched back to
+// its creation and decrypted, oldest first. Unlike Messages, it does not
+// miss the events a gappy sync skipped.
+func (c *Client) History(ctx context.Context, roomID string) ([]Event, error) {
+	var evs []Event
+	err := c.call(ctx, 2*time.Minute, "history", map[string]any{"roomId": roomID}, &evs)
+	return evs, err
+}
+
 // StateEvent is one state event's content.
 type StateEvent struct {
 	StateKey string         `json:"stateKey"`

@@ -31,14 +31,8 @@ func outageDuration(t *testing.T) time.Duration {
 	return 2 * time.Minute
 }
 
-// portalBodies returns the bodies of the messages sender sent in roomID, in
-// timeline order.
-func portalBodies(ctx context.Context, t *testing.T, c *Client, roomID, sender string) []string {
-	t.Helper()
-	evs, err := c.Messages(ctx, roomID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+// bodiesOf returns the bodies of the messages sender sent, in order.
+func bodiesOf(evs []Event, sender string) []string {
 	var out []string
 	for _, ev := range evs {
 		if ev.Sender == sender && ev.ClearType == "m.room.message" {
@@ -48,25 +42,43 @@ func portalBodies(ctx context.Context, t *testing.T, c *Client, roomID, sender s
 	return out
 }
 
-// waitBodies waits until sender's messages in roomID end with want (each
-// exactly once, in order) and returns them all.
+// waitBodies waits until the last message sender sent in roomID is the last
+// of want, then reads the room's whole history and checks that sender's
+// messages end with want, each once and in order. It returns them all.
 func waitBodies(ctx context.Context, t *testing.T, c *Client, roomID, sender string, timeout time.Duration, want []string) []string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
-	var got []string
+	last := want[len(want)-1]
 	for {
-		got = portalBodies(ctx, t, c, roomID, sender)
-		if len(got) >= len(want) && strings.Join(got[len(got)-len(want):], "\n") == strings.Join(want, "\n") {
-			return got
+		evs, err := c.Messages(ctx, roomID, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if recent := bodiesOf(evs, sender); len(recent) > 0 && recent[len(recent)-1] == last {
+			break
 		}
 		if time.Now().After(deadline) {
-			n := min(len(got), 10)
-			t.Fatalf("%s said %d messages in the portal, the last %q; want the last %d to be %q…", sender, len(got), got[len(got)-n:], len(want), want[:min(len(want), 3)])
+			t.Fatalf("%q from %s never arrived; recent: %q", last, sender, bodiesOf(evs, sender))
 		}
 		<-tick.C
 	}
+	evs, err := c.History(ctx, roomID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.DecryptionError != "" {
+			t.Errorf("event %s could not be decrypted: %s", ev.EventID, ev.DecryptionError)
+		}
+	}
+	got := bodiesOf(evs, sender)
+	if len(got) < len(want) || strings.Join(got[len(got)-len(want):], "\n") != strings.Join(want, "\n") {
+		t.Fatalf("%s said %d messages in the portal; want the last %d to be %q…%q; got …%q", sender, len(got), len(want),
+			want[0], last, got[max(0, len(got)-len(want)):min(len(got), max(0, len(got)-len(want))+5)])
+	}
+	return got
 }
 
 // exactlyOnce fails if a body of want appears other than once in got.

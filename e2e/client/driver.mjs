@@ -314,6 +314,22 @@ const commands = {
     return (a.limit ? evs.slice(-a.limit) : evs).map(describeEvent);
   },
 
+  // args: {roomId} -> the whole room as the homeserver has it, fetched back
+  // to its creation (a gappy sync drops older events from the live
+  // timeline), decrypted, oldest first
+  async history(a) {
+    const room = roomOrThrow(a.roomId);
+    for (let i = 0; i < 500; i++) {
+      const tl = room.getLiveTimeline();
+      if (tl.getEvents().some((e) => e.getType() === "m.room.create")) break;
+      if (tl.getPaginationToken(sdk.EventTimeline.BACKWARDS) === null) break;
+      await client.scrollback(room, 100);
+    }
+    const evs = room.getLiveTimeline().getEvents();
+    await Promise.all(evs.map((e) => client.decryptEventIfNeeded(e)));
+    return evs.map(describeEvent);
+  },
+
   // args: {roomId, type, stateKey?} -> one {stateKey, sender, content} or a list when stateKey is omitted
   roomState(a) {
     const st = roomOrThrow(a.roomId).currentState;
