@@ -19,6 +19,7 @@ import (
 
 	"github.com/passerelle/passerelle/bridges/meta"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/internal/lru"
 )
 
 var (
@@ -62,7 +63,7 @@ type Client struct {
 
 func newClient(main *TelegramConnector, login *bridgev2.UserLogin, userID int64) *Client {
 	c := &Client{main: main, login: login, userID: userID, minBackoff: 2 * time.Second, maxBackoff: 2 * time.Minute}
-	c.users.users = make(map[int64]*tg.User)
+	c.users.users = lru.New[int64, *tg.User](userCacheSize)
 	c.loggedIn.Store(!meta.Get[tgid.UserLoginMetadata](login.Metadata).LoggedOut)
 	return c
 }
@@ -268,27 +269,24 @@ type runningManager struct {
 	ctx context.Context
 }
 
+// userCacheSize caps the Telegram users an account remembers.
+const userCacheSize = 10000
+
 // userCache keeps the Telegram users seen in updates, to name ghosts without
-// asking the server again.
+// asking the server again; the least recently used are forgotten first.
 type userCache struct {
-	mu    sync.RWMutex
-	users map[int64]*tg.User
+	users *lru.Cache[int64, *tg.User]
 }
 
 func (uc *userCache) put(u *tg.User) {
 	if u == nil || u.Min {
 		return
 	}
-	uc.mu.Lock()
-	uc.users[u.ID] = u
-	uc.mu.Unlock()
+	uc.users.Put(u.ID, u)
 }
 
 func (uc *userCache) get(id int64) (*tg.User, bool) {
-	uc.mu.RLock()
-	defer uc.mu.RUnlock()
-	u, ok := uc.users[id]
-	return u, ok
+	return uc.users.Get(id)
 }
 
 // stateGuard is the update state storage of one connection. Once an update

@@ -19,7 +19,12 @@ import (
 
 	"github.com/passerelle/passerelle/bridges/meta"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
+	"github.com/passerelle/passerelle/internal/lru"
 )
+
+// nameCacheSize caps the push names and the group names an account
+// remembers.
+const nameCacheSize = 10000
 
 var (
 	_ bridgev2.NetworkAPI           = (*Client)(nil)
@@ -59,13 +64,13 @@ type Client struct {
 	events    context.Context
 	endEvents context.CancelFunc
 
-	namesMu    sync.Mutex
-	pushNames  map[types.JID]string // push names seen on messages, by user
-	groupNames map[types.JID]string // group names seen, by group
+	pushNames  *lru.Cache[types.JID, string] // push names seen on messages, by user
+	groupNames *lru.Cache[types.JID, string] // group names seen, by group
 }
 
 func newClient(main *WhatsAppConnector, login *bridgev2.UserLogin, jid types.JID) *Client {
-	return &Client{main: main, login: login, jid: jid, log: login.Log.With().Str("component", "whatsapp").Logger()}
+	return &Client{main: main, login: login, jid: jid, log: login.Log.With().Str("component", "whatsapp").Logger(),
+		pushNames: lru.New[types.JID, string](nameCacheSize), groupNames: lru.New[types.JID, string](nameCacheSize)}
 }
 
 // GetUserID implements bridgev2.NetworkAPIWithUserID.

@@ -42,23 +42,16 @@ func (cl *Client) rememberPushName(info *types.MessageInfo) {
 	if info.IsFromMe || info.PushName == "" || info.PushName == "-" {
 		return
 	}
-	cl.namesMu.Lock()
-	defer cl.namesMu.Unlock()
-	if cl.pushNames == nil {
-		cl.pushNames = map[types.JID]string{}
-	}
 	for _, jid := range []types.JID{info.Sender.ToNonAD(), info.SenderAlt.ToNonAD()} {
 		if !jid.IsEmpty() {
-			cl.pushNames[jid] = info.PushName
+			cl.pushNames.Put(jid, info.PushName)
 		}
 	}
 }
 
 func (cl *Client) rememberedPushName(jids ...types.JID) string {
-	cl.namesMu.Lock()
-	defer cl.namesMu.Unlock()
 	for _, jid := range jids {
-		if name := cl.pushNames[jid]; name != "" {
+		if name, _ := cl.pushNames.Get(jid); name != "" {
 			return name
 		}
 	}
@@ -67,19 +60,11 @@ func (cl *Client) rememberedPushName(jids ...types.JID) string {
 
 // rememberGroupName keeps a group's name, as group info or a change gave it.
 func (cl *Client) rememberGroupName(group types.JID, name string) {
-	cl.namesMu.Lock()
-	defer cl.namesMu.Unlock()
-	if cl.groupNames == nil {
-		cl.groupNames = map[types.JID]string{}
-	}
-	cl.groupNames[group] = name
+	cl.groupNames.Put(group, name)
 }
 
 func (cl *Client) rememberedGroupName(group types.JID) (string, bool) {
-	cl.namesMu.Lock()
-	defer cl.namesMu.Unlock()
-	name, ok := cl.groupNames[group]
-	return name, ok
+	return cl.groupNames.Get(group)
 }
 
 // DescribeRemoteUser implements remote.Describer from the device store: a
