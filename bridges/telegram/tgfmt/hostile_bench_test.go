@@ -58,6 +58,8 @@ var hostileHTML = []struct{ name, html string }{
 	{"deep_mixed_closed", strings.Repeat("<b><i><s><u><code>", 95) + "x" + strings.Repeat("</code></u></s></i></b>", 95)},
 	{"unclosed_attrs", fill(`<b x="1"><i y="2">a`, MaxHTMLLength)},
 	{"huge_attrs", "<b " + fill(`a="1" `, MaxHTMLLength-10) + ">x</b>"},
+	{"deep_98_accepted", strings.Repeat("<b><i>", 49) + fill("x ", MaxHTMLLength-500)},
+	{"lists_8_accepted", strings.Repeat("<ul><li>a", 7) + fill("<li>b\n", MaxHTMLLength-100)},
 	{"many_p", fill("<p>a", MaxHTMLLength)},
 	{"lists", strings.Repeat("<ul><li>a", 90) + fill("<li>b", MaxHTMLLength-900)},
 	{"blockquotes", fill("<blockquote>a", MaxHTMLLength)},

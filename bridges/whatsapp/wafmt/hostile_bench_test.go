@@ -35,6 +35,8 @@ var hostileHTML = []struct{ name, html string }{
 	{"unclosed_attrs", fill(`<b x="1"><i y="2">a`, MaxLength)},
 	{"unclosed_distinct", hostileDistinct(3000)},
 	{"huge_attrs", "<b " + fill(`a="1" `, MaxLength-10) + ">x</b>"},
+	{"deep_98_accepted", strings.Repeat("<b><i>", 49) + fill("x ", MaxLength-500)},
+	{"lists_8_accepted", strings.Repeat("<ul><li>a", 7) + fill("<li>b\n", MaxLength-100)},
 	{"many_p", fill("<p>a", MaxLength)},
 	{"lists", strings.Repeat("<ul><li>a", 90) + fill("<li>b", 60000)},
 	{"pills", fill(`<a href="https://matrix.to/#/@gw_whatsapp.15550002222:test">B</a>`, MaxLength)},
