@@ -57,6 +57,7 @@ type toMatrix struct {
 	html, body strings.Builder
 	formatted  bool
 	tooDeep    bool
+	steps      int // work done on markers, for the test that keeps it linear
 }
 
 // blocks splits the text into ``` code blocks, quote lines and the rest,
@@ -205,6 +206,7 @@ func (c *toMatrix) inline(s string) {
 			if s[j] == '`' {
 				p.ticks = append(p.ticks, j)
 			}
+			c.steps++
 			if canClose(s, j) {
 				p.closers[m-1] = append(p.closers[m-1], j)
 			}
@@ -220,6 +222,7 @@ func (p *inlineParser) closer(m int, from, hi int) int {
 	k := p.next[m]
 	for k < len(list) && list[k] < from {
 		k++
+		p.c.steps++
 	}
 	p.next[m] = k
 	if k < len(list) && list[k] < hi {
@@ -233,6 +236,7 @@ func (p *inlineParser) closer(m int, from, hi int) int {
 func (p *inlineParser) hasTick(from, hi int) bool {
 	for p.nextT < len(p.ticks) && p.ticks[p.nextT] < from {
 		p.nextT++
+		p.c.steps++
 	}
 	return p.nextT < len(p.ticks) && p.ticks[p.nextT] < hi
 }
@@ -242,6 +246,7 @@ func (p *inlineParser) span(lo, hi, depth int) {
 	s, c := p.s, p.c
 	text := lo // start of pending plain text
 	for i := lo; i < hi && !c.tooDeep; i++ {
+		c.steps++
 		m := markerIndex[s[i]]
 		if m == 0 || (i > lo && !canOpen(s, i)) || (i == lo && !canOpenAt(s, i, hi)) {
 			continue
