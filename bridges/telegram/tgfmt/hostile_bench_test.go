@@ -94,3 +94,31 @@ func BenchmarkFromMatrixHostile(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkSplitHostile(b *testing.B) {
+	long := fill("Bonjour 🙂 tout le monde\n", MaxHTMLLength)
+	noBreak := fill("x", MaxHTMLLength)
+	var nested, tiny []tg.MessageEntityClass
+	n := units(long)
+	for i := range tgEntities {
+		nested = append(nested, &tg.MessageEntityBold{Offset: i % 1000, Length: n - i%1000 - 1})
+		tiny = append(tiny, &tg.MessageEntityItalic{Offset: (i * 3) % n, Length: 2})
+	}
+	for _, tc := range []struct {
+		name string
+		text string
+		ents []tg.MessageEntityClass
+	}{
+		{"long_plain", long, nil},
+		{"no_break", noBreak, nil},
+		{"nested_entities", long, nested},
+		{"tiny_entities", long, tiny},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Split(tc.text, tc.ents, DefaultLimits)
+			}
+		})
+	}
+}
