@@ -8,7 +8,8 @@ import (
 	"github.com/gotd/td/tg"
 )
 
-// Limits bounds one Telegram message.
+// Limits bounds one Telegram message. Split raises Units to what its
+// markers need plus a few units (under 50).
 type Limits struct {
 	Units    int // UTF-16 code units of text
 	Entities int // formatting entities
@@ -23,6 +24,8 @@ var DefaultLimits = Limits{Units: 4096, Entities: 100, Parts: 16}
 // TruncatedMarker ends the last part of a message that needed more than
 // Limits.Parts parts.
 const TruncatedMarker = "… [message truncated]"
+
+var truncatedUnits = len(utf16.Encode([]rune(TruncatedMarker)))
 
 // Part is one Telegram message of a split text.
 type Part struct {
@@ -47,7 +50,11 @@ func Split(text string, entities []tg.MessageEntityClass, lim Limits) []Part {
 	if len(units) <= lim.Units && len(ents) <= lim.Entities {
 		return []Part{{Text: text, Entities: entities}}
 	}
+	lim.Parts = max(lim.Parts, 1)
+	lim.Entities = max(lim.Entities, 1)
 	s := splitter{units: units, ents: ents, lim: lim}
+	// Room for the markers and some text, whatever the caller asked.
+	s.lim.Units = max(lim.Units, s.markerRoom()+truncatedUnits+8)
 	return s.run()
 }
 
@@ -101,7 +108,7 @@ func (s *splitter) run() []Part {
 		s.spanned[p] += s.spanned[p-1]
 	}
 	room := max(s.lim.Units-s.markerRoom(), 2)
-	truncRoom := max(room-len(utf16.Encode([]rune(TruncatedMarker))), 2)
+	truncRoom := max(room-truncatedUnits, 2)
 	var cuts []cut
 	truncated := false
 	next := 0 // index into s.ents of the first entity not yet started

@@ -61,10 +61,10 @@ func checkParts(t *testing.T, text string, parts []Part, lim Limits) {
 			t.Fatalf("part %d is not the next piece of the text:\n%q\nvs\n%.80q", i+1, body, rest)
 		}
 		rest = rest[len(body):]
-		if i < len(parts)-1 {
-			for k := 0; k < 2 && rest != "" && (rest[0] == '\n' || rest[0] == ' '); k++ {
-				rest = rest[1:]
-			}
+		// The blank at a cut is dropped (at most "\n\n"), also when the
+		// last cut leaves nothing after it.
+		for k := 0; k < 2 && rest != "" && (rest[0] == '\n' || rest[0] == ' '); k++ {
+			rest = rest[1:]
 		}
 		if i == len(parts)-1 && rest != "" && !truncated {
 			t.Fatalf("text lost after the last part: %q", rest)
