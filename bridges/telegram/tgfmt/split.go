@@ -38,7 +38,7 @@ type Part struct {
 // ends with " (i/n)"; cuts are made at a paragraph break, else a line break,
 // else a space, in the second half of the room a part has, preferring
 // places no entity spans; else as late as possible, never inside a surrogate
-// pair. The blank at a cut is dropped. Entities crossing a cut are cut and
+// pair. The blanks around a cut are dropped. Entities crossing a cut are cut and
 // re-based on both sides; entities out of range are dropped, and beyond
 // lim.Entities on one part (only possible when more than that many span one
 // place) the later ones are dropped. Text needing more than lim.Parts parts
@@ -197,12 +197,28 @@ func (s *splitter) choose(start, hard int) cut {
 	}
 	for rank := range best {
 		if found[rank] {
-			return best[rank]
+			return s.trimBlanks(best[rank])
 		}
 	}
 	end := s.hardCut(start, hard)
 	return cut{start, end, end}
 }
+
+// trimBlanks moves the end of a cut back over the spaces and newlines before
+// it, and the start of the next part past those after it, so that no part
+// begins or ends with blanks (Telegram trims them, which would shift
+// entities).
+func (s *splitter) trimBlanks(c cut) cut {
+	for c.end > c.start+1 && isBlank(s.units[c.end-1]) {
+		c.end--
+	}
+	for c.next < len(s.units) && isBlank(s.units[c.next]) {
+		c.next++
+	}
+	return c
+}
+
+func isBlank(u uint16) bool { return u == ' ' || u == '\n' }
 
 // hardCut returns hard, or one less when hard would split a surrogate pair.
 func (s *splitter) hardCut(start, hard int) int {
