@@ -69,31 +69,12 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	if text == "" {
 		return nil, errCannotSend(fmt.Errorf("empty messages cannot be sent to Telegram"))
 	}
-	req := &tg.MessagesSendMessageRequest{
-		Peer:      inputPeer,
-		Message:   text,
-		RandomID:  randomID(),
-		Entities:  c.toInputEntities(ctx, entities),
-		NoWebpage: true,
-	}
-	if msg.ReplyTo != nil {
-		if key, err := tgid.ParseMessageID(msg.ReplyTo.ID); err == nil {
-			req.SetReplyTo(&tg.InputReplyToMessage{ReplyToMsgID: key.ID})
-		}
-	}
-	if len(req.Entities) > 0 {
-		req.SetEntities(req.Entities)
-	}
-	resp, err := api.MessagesSendMessage(ctx, req)
+	// Over Telegram's limits the message goes as several; the first one
+	// stands for the Matrix event.
+	msgID, date, err := c.sendTextParts(ctx, api, inputPeer, tgfmt.Split(text, entities, tgfmt.DefaultLimits), msg.ReplyTo)
 	if err != nil {
-		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("failed to send message to Telegram: %w", err)).
-			WithErrorAsMessage().WithSendNotice(true)
+		return nil, err
 	}
-	msgID, date := sentMessageID(resp, req.RandomID)
-	if msgID == 0 {
-		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("telegram did not return the sent message's ID")).WithSendNotice(true)
-	}
-	c.feedUpdates(resp)
 	c.main.Sent(ctx, out)
 	ts := time.Now()
 	if date != 0 {

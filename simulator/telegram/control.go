@@ -118,7 +118,7 @@ func (s *Server) httpSend(w http.ResponseWriter, r *http.Request) {
 		To   json.RawMessage `json:"to"`
 		Text string          `json:"text"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
 		httpError(w, http.StatusBadRequest, err)
 		return
 	}
@@ -182,7 +182,7 @@ func (s *Server) httpAcceptQR(w http.ResponseWriter, r *http.Request) {
 		Account json.RawMessage `json:"account"`
 		Token   string          `json:"token"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
 		httpError(w, http.StatusBadRequest, err)
 		return
 	}

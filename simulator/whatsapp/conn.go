@@ -89,20 +89,9 @@ func (c *conn) closeAfter(d time.Duration) {
 // readFrame returns the next length-prefixed frame from the websocket.
 func (c *conn) readFrame(ctx context.Context) ([]byte, error) {
 	for {
-		if !c.gotHeader && len(c.buf) >= len(socket.WAConnHeader) {
-			if !bytes.Equal(c.buf[:len(socket.WAConnHeader)], socket.WAConnHeader) {
-				return nil, fmt.Errorf("unexpected connection header %x", c.buf[:len(socket.WAConnHeader)])
-			}
-			c.buf = c.buf[len(socket.WAConnHeader):]
-			c.gotHeader = true
-		}
-		if c.gotHeader && len(c.buf) >= socket.FrameLengthSize {
-			n := int(c.buf[0])<<16 | int(c.buf[1])<<8 | int(c.buf[2])
-			if len(c.buf) >= socket.FrameLengthSize+n {
-				frame := c.buf[socket.FrameLengthSize : socket.FrameLengthSize+n]
-				c.buf = c.buf[socket.FrameLengthSize+n:]
-				return frame, nil
-			}
+		frame, ok, err := c.nextFrame()
+		if err != nil || ok {
+			return frame, err
 		}
 		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
@@ -112,6 +101,31 @@ func (c *conn) readFrame(ctx context.Context) ([]byte, error) {
 		}
 		c.buf = append(c.buf, data...)
 	}
+}
+
+// nextFrame takes the connection header (once) and then one complete
+// length-prefixed frame off c.buf; ok is false when more bytes are needed.
+func (c *conn) nextFrame() (frame []byte, ok bool, err error) {
+	if !c.gotHeader {
+		if len(c.buf) < len(socket.WAConnHeader) {
+			return nil, false, nil
+		}
+		if !bytes.Equal(c.buf[:len(socket.WAConnHeader)], socket.WAConnHeader) {
+			return nil, false, fmt.Errorf("unexpected connection header %x", c.buf[:len(socket.WAConnHeader)])
+		}
+		c.buf = c.buf[len(socket.WAConnHeader):]
+		c.gotHeader = true
+	}
+	if len(c.buf) < socket.FrameLengthSize {
+		return nil, false, nil
+	}
+	n := int(c.buf[0])<<16 | int(c.buf[1])<<8 | int(c.buf[2])
+	if len(c.buf) < socket.FrameLengthSize+n {
+		return nil, false, nil
+	}
+	frame = c.buf[socket.FrameLengthSize : socket.FrameLengthSize+n]
+	c.buf = c.buf[socket.FrameLengthSize+n:]
+	return frame, true, nil
 }
 
 func (c *conn) writeFrame(data []byte) error {
@@ -211,19 +225,47 @@ func (c *conn) run() {
 			c.log.Warn().Err(err).Msg("Failed to decrypt frame")
 			return
 		}
-		data, err := waBinary.Unpack(plain)
-		if err != nil {
-			c.log.Warn().Err(err).Msg("Failed to unpack frame")
-			continue
-		}
-		node, err := waBinary.Unmarshal(data)
+		node, err := decodeNode(plain)
 		if err != nil {
 			c.log.Warn().Err(err).Msg("Failed to decode node")
 			continue
 		}
 		c.log.Trace().Str("node", node.XMLString()).Msg("Received node")
-		c.srv.handleNode(c, node)
+		if err = c.handleNode(node); err != nil {
+			c.log.Error().Err(err).Msg("Failed to handle node")
+			return
+		}
 	}
+}
+
+// decodeNode unpacks and decodes one decrypted frame. whatsmeow's decoder
+// panics on some input (an empty frame), so panics become errors.
+func decodeNode(plain []byte) (node *waBinary.Node, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			node, err = nil, fmt.Errorf("malformed node: %v", r)
+		}
+	}()
+	if len(plain) == 0 {
+		return nil, fmt.Errorf("empty frame")
+	}
+	data, err := waBinary.Unpack(plain)
+	if err != nil {
+		return nil, fmt.Errorf("failed to unpack frame: %w", err)
+	}
+	return waBinary.Unmarshal(data)
+}
+
+// handleNode runs the handlers for one node, turning a panic into an error
+// that ends the connection instead of the whole server.
+func (c *conn) handleNode(node *waBinary.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic handling <%s>: %v", node.Tag, r)
+		}
+	}()
+	c.srv.handleNode(c, node)
+	return nil
 }
 
 // send encrypts and writes one node.

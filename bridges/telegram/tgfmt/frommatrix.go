@@ -12,6 +12,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/format"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/bridges/htmlguard"
 )
 
 // The HTML parser builds a string bottom-up; entities are carried through it
@@ -61,6 +63,7 @@ func removeEntityMarkers(s string) string {
 
 type fromMatrixState struct {
 	entities []tg.MessageEntityClass
+	users    map[id.UserID]int64 // Telegram user behind a Matrix user, 0 if none; each looked up once
 }
 
 const stateKey = "passerelle.tgfmt.state"
@@ -136,8 +139,16 @@ func newParser(deps Deps) *format.HTMLParser {
 			if len(mxid) == 0 || mxid[0] != '@' || deps.TelegramUserID == nil {
 				return displayname
 			}
-			tgID, ok := deps.TelegramUserID(ctx.Ctx, id.UserID(mxid))
-			if !ok {
+			st := getState(ctx)
+			tgID, known := st.users[id.UserID(mxid)]
+			if !known {
+				var ok bool
+				if tgID, ok = deps.TelegramUserID(ctx.Ctx, id.UserID(mxid)); !ok {
+					tgID = 0
+				}
+				st.users[id.UserID(mxid)] = tgID
+			}
+			if tgID == 0 {
 				return displayname
 			}
 			return mark(ctx, displayname, &tg.MessageEntityMentionName{UserID: tgID})
@@ -145,34 +156,17 @@ func newParser(deps Deps) *format.HTMLParser {
 	}
 }
 
-// prepareHTML checks that htmlData parses (x/net/html refuses very deep
-// nesting) and turns <blockquote> into a <font> the parser hands to
+// prepareHTML checks htmlData with htmlguard (too deep or unparsable HTML is
+// refused) and turns <blockquote> into a <font> the parser hands to
 // ColorConverter, since format.HTMLParser has no blockquote hook.
 func prepareHTML(htmlData string) (string, bool) {
-	doc, err := html.Parse(strings.NewReader(htmlData))
-	if err != nil {
-		return "", false
-	}
-	if !strings.Contains(strings.ToLower(htmlData), "<blockquote") {
-		return htmlData, true
-	}
-	var walk func(n *html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && n.Data == "blockquote" {
+	return htmlguard.Prepare(htmlData, func(n *html.Node) {
+		if n.Data == "blockquote" {
 			n.Data = "font"
 			n.DataAtom = 0
 			n.Attr = []html.Attribute{{Key: "color", Val: blockquoteTag}}
 		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(doc)
-	var sb strings.Builder
-	if err = html.Render(&sb, doc); err != nil {
-		return "", false
-	}
-	return sb.String(), true
+	})
 }
 
 // FromMatrix converts Matrix message content into Telegram text and entities.
@@ -210,7 +204,7 @@ func parseHTML(ctx context.Context, deps Deps, htmlData string) (string, []tg.Me
 	if !ok {
 		return "", nil, false
 	}
-	st := &fromMatrixState{}
+	st := &fromMatrixState{users: map[id.UserID]int64{}}
 	fctx := format.NewContext(ctx)
 	fctx.ReturnData[stateKey] = st
 	marked := newParser(deps).Parse(prepared, fctx)

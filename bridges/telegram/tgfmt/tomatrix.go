@@ -117,6 +117,25 @@ type toMatrixConverter struct {
 	deps     Deps
 	units    []uint16
 	mentions []id.UserID
+	users    map[int64]id.UserID // Matrix user of a Telegram user, "" if none; each looked up once
+	seen     map[id.UserID]bool  // users already in mentions
+}
+
+func (c *toMatrixConverter) userMXID(userID int64) id.UserID {
+	if mxid, ok := c.users[userID]; ok {
+		return mxid
+	}
+	var mxid id.UserID
+	if c.deps.UserMXID != nil {
+		if found, _, ok := c.deps.UserMXID(c.ctx, userID); ok {
+			mxid = found
+		}
+	}
+	if c.users == nil {
+		c.users = map[int64]id.UserID{}
+	}
+	c.users[userID] = mxid
+	return mxid
 }
 
 func (c *toMatrixConverter) text(start, end int) string {
@@ -178,7 +197,13 @@ func (c *toMatrixConverter) link(sb *strings.Builder, s *span, pre bool, href st
 }
 
 func (c *toMatrixConverter) pill(sb *strings.Builder, s *span, pre bool, mxid id.UserID) {
-	c.mentions = append(c.mentions, mxid)
+	if !c.seen[mxid] {
+		if c.seen == nil {
+			c.seen = map[id.UserID]bool{}
+		}
+		c.seen[mxid] = true
+		c.mentions = append(c.mentions, mxid)
+	}
 	c.wrap(sb, s, pre, `<a href="`+html.EscapeString(mxid.URI().MatrixToURL())+`">`, "</a>")
 }
 
@@ -213,11 +238,9 @@ func (c *toMatrixConverter) render(sb *strings.Builder, s *span, pre bool) {
 	case *tg.MessageEntityEmail:
 		c.link(sb, s, pre, "mailto:"+c.text(s.start, s.end))
 	case *tg.MessageEntityMentionName:
-		if c.deps.UserMXID != nil {
-			if mxid, _, ok := c.deps.UserMXID(c.ctx, ent.UserID); ok && mxid != "" {
-				c.pill(sb, s, pre, mxid)
-				return
-			}
+		if mxid := c.userMXID(ent.UserID); mxid != "" {
+			c.pill(sb, s, pre, mxid)
+			return
 		}
 		c.renderChildren(sb, s, pre)
 	case *tg.MessageEntityMention:

@@ -13,46 +13,56 @@ import (
 
 // ToMatrix converts WhatsApp text and its mentioned JIDs into a Matrix text
 // message. FormattedBody is only set when the text has formatting or
-// mentions.
+// mentions. Text whose formatting nests deeper than MaxDepth is bridged
+// plain. The cost is linear in the length of text.
 func ToMatrix(ctx context.Context, deps Deps, text string, mentioned []string) *event.MessageEventContent {
 	content := &event.MessageEventContent{MsgType: event.MsgText, Body: text, Mentions: &event.Mentions{}}
 	if text == "" || len(text) > MaxLength || !utf8.ValidString(text) {
 		content.Body = strings.ToValidUTF8(text, "\uFFFD")
 		return content
 	}
-	c := &toMatrix{ctx: ctx, deps: deps, mentions: make(map[string]mention), content: content}
+	c := &toMatrix{ctx: ctx, deps: deps, mentions: make(map[string]types.JID), pills: make(map[string]pill), content: content}
 	for _, raw := range mentioned {
 		jid, err := types.ParseJID(raw)
 		if err != nil || jid.User == "" || (jid.Server != types.DefaultUserServer && jid.Server != types.HiddenUserServer) {
 			continue
 		}
-		c.mentions[jid.User] = mention{jid: jid.ToNonAD()}
+		c.mentions[jid.User] = jid.ToNonAD()
 	}
-	htmlOut, bodyOut := c.blocks(text)
-	content.Body = bodyOut
+	c.html.Grow(len(text) + len(text)/8)
+	c.body.Grow(len(text))
+	c.blocks(text)
+	if c.tooDeep {
+		return &event.MessageEventContent{MsgType: event.MsgText, Body: text, Mentions: &event.Mentions{}}
+	}
+	content.Body = c.body.String()
 	if c.formatted {
 		content.Format = event.FormatHTML
-		content.FormattedBody = htmlOut
+		content.FormattedBody = c.html.String()
 	}
 	return content
 }
 
-type mention struct {
-	jid types.JID
+type pill struct {
+	html, body string
+	ok         bool
 }
 
 type toMatrix struct {
-	ctx       context.Context
-	deps      Deps
-	mentions  map[string]mention
-	content   *event.MessageEventContent
-	formatted bool
+	ctx        context.Context
+	deps       Deps
+	mentions   map[string]types.JID // number -> JID, from ContextInfo.MentionedJID
+	pills      map[string]pill      // number -> rendered pill, so each user is looked up once
+	content    *event.MessageEventContent
+	html, body strings.Builder
+	formatted  bool
+	tooDeep    bool
+	steps      int // work done on markers, for the test that keeps it linear
 }
 
 // blocks splits the text into ``` code blocks, quote lines and the rest,
-// and returns the HTML and the plain body (mentions replaced by names).
-func (c *toMatrix) blocks(text string) (string, string) {
-	var out, body strings.Builder
+// and writes the HTML and the plain body (mentions replaced by names).
+func (c *toMatrix) blocks(text string) {
 	for text != "" {
 		start := strings.Index(text, "```")
 		if start < 0 {
@@ -64,69 +74,64 @@ func (c *toMatrix) blocks(text string) (string, string) {
 		}
 		code := text[start+3 : start+3+end]
 		if code == "" {
-			h, b := c.lines(text[:start+6])
-			out.WriteString(h)
-			body.WriteString(b)
+			c.lines(text[:start+6])
 			text = text[start+6:]
 			continue
 		}
-		h, b := c.lines(text[:start])
-		out.WriteString(h)
-		body.WriteString(b)
+		c.lines(text[:start])
 		c.formatted = true
 		if strings.Contains(code, "\n") {
-			out.WriteString("<pre><code>" + html.EscapeString(strings.TrimPrefix(code, "\n")) + "</code></pre>")
+			c.html.WriteString("<pre><code>")
+			c.html.WriteString(html.EscapeString(strings.TrimPrefix(code, "\n")))
+			c.html.WriteString("</code></pre>")
 		} else {
-			out.WriteString("<code>" + html.EscapeString(code) + "</code>")
+			c.html.WriteString("<code>")
+			c.html.WriteString(html.EscapeString(code))
+			c.html.WriteString("</code>")
 		}
-		body.WriteString("```" + code + "```")
+		c.body.WriteString("```")
+		c.body.WriteString(code)
+		c.body.WriteString("```")
 		text = text[start+3+end+3:]
 	}
-	h, b := c.lines(text)
-	out.WriteString(h)
-	body.WriteString(b)
-	return out.String(), body.String()
+	c.lines(text)
 }
 
 // lines turns runs of "> " lines into blockquotes and formats the rest.
-func (c *toMatrix) lines(text string) (string, string) {
+func (c *toMatrix) lines(text string) {
 	if text == "" {
-		return "", ""
+		return
 	}
-	var out, body strings.Builder
 	lines := strings.Split(text, "\n")
 	for i := 0; i < len(lines); i++ {
-		line := lines[i]
-		if _, ok := quoteLine(line); ok {
-			var quote []string
-			var quoteBody []string
-			for ; i < len(lines); i++ {
+		if _, ok := quoteLine(lines[i]); ok {
+			c.html.WriteString("<blockquote>")
+			for first := true; i < len(lines); i, first = i+1, false {
 				q, ok := quoteLine(lines[i])
 				if !ok {
 					break
 				}
-				h, b := c.inline(q, 0)
-				quote = append(quote, h)
-				quoteBody = append(quoteBody, "> "+b)
+				if !first {
+					c.html.WriteString("<br>")
+					c.body.WriteString("\n")
+				}
+				c.body.WriteString("> ")
+				c.inline(q)
 			}
 			i--
 			c.formatted = true
-			out.WriteString("<blockquote>" + strings.Join(quote, "<br>") + "</blockquote>")
-			body.WriteString(strings.Join(quoteBody, "\n"))
+			c.html.WriteString("</blockquote>")
 			if i < len(lines)-1 {
-				body.WriteString("\n")
+				c.body.WriteString("\n")
 			}
 			continue
 		}
-		h, b := c.inline(line, 0)
-		out.WriteString(h)
-		body.WriteString(b)
+		c.inline(lines[i])
 		if i < len(lines)-1 {
-			out.WriteString("<br>")
-			body.WriteString("\n")
+			c.html.WriteString("<br>")
+			c.body.WriteString("\n")
 		}
 	}
-	return out.String(), body.String()
 }
 
 func quoteLine(line string) (string, bool) {
@@ -174,58 +179,123 @@ func canClose(s string, j int) bool {
 	return true
 }
 
+// inlineParser formats one line. For each marker it keeps the sorted
+// positions where that marker may close a span; since spans are looked for at
+// increasing positions, each list is walked once, which keeps the cost linear
+// in the length of the line however many markers stay unclosed.
+type inlineParser struct {
+	c       *toMatrix
+	s       string
+	closers [4][]int // per marker, positions where it may close a span
+	next    [4]int   // per marker, first entry of closers not yet behind us
+	ticks   []int    // positions of every backtick
+	nextT   int
+}
+
+var markerIndex = [256]int8{'*': 1, '_': 2, '~': 3, '`': 4}
+
 // inline formats one line: markers, mentions and escaping.
-func (c *toMatrix) inline(s string, depth int) (string, string) {
-	var out, body strings.Builder
-	text := 0 // start of pending plain text
-	flush := func(end int) {
-		h, b := c.plain(s[text:end])
-		out.WriteString(h)
-		body.WriteString(b)
+func (c *toMatrix) inline(s string) {
+	if !strings.ContainsAny(s, "*_~`") {
+		c.plain(s)
+		return
 	}
-	for i := 0; i < len(s); i++ {
-		tag, isMarker := inlineTags[s[i]]
-		if !isMarker || depth >= MaxDepth || !canOpen(s, i) {
-			continue
-		}
-		marker := s[i]
-		closeAt := -1
-		for j := i + 2; j < len(s); j++ {
-			if s[j] == marker && canClose(s, j) {
-				closeAt = j
-				break
+	p := inlineParser{c: c, s: s}
+	for j := 1; j < len(s); j++ {
+		if m := markerIndex[s[j]]; m != 0 {
+			if s[j] == '`' {
+				p.ticks = append(p.ticks, j)
+			}
+			c.steps++
+			if canClose(s, j) {
+				p.closers[m-1] = append(p.closers[m-1], j)
 			}
 		}
+	}
+	p.span(0, len(s), 0)
+}
+
+// closer returns the first position >= from and < hi where marker m closes,
+// or -1. Calls come with increasing from.
+func (p *inlineParser) closer(m int, from, hi int) int {
+	list := p.closers[m]
+	k := p.next[m]
+	for k < len(list) && list[k] < from {
+		k++
+		p.c.steps++
+	}
+	p.next[m] = k
+	if k < len(list) && list[k] < hi {
+		return list[k]
+	}
+	return -1
+}
+
+// hasTick reports whether a backtick sits in [from, hi). Calls come with
+// increasing from.
+func (p *inlineParser) hasTick(from, hi int) bool {
+	for p.nextT < len(p.ticks) && p.ticks[p.nextT] < from {
+		p.nextT++
+		p.c.steps++
+	}
+	return p.nextT < len(p.ticks) && p.ticks[p.nextT] < hi
+}
+
+// span formats s[lo:hi] at the given nesting depth.
+func (p *inlineParser) span(lo, hi, depth int) {
+	s, c := p.s, p.c
+	text := lo // start of pending plain text
+	for i := lo; i < hi && !c.tooDeep; i++ {
+		c.steps++
+		m := markerIndex[s[i]]
+		if m == 0 || (i > lo && !canOpen(s, i)) || (i == lo && !canOpenAt(s, i, hi)) {
+			continue
+		}
+		closeAt := p.closer(int(m-1), i+2, hi)
 		if closeAt < 0 {
 			continue
 		}
-		inner := s[i+1 : closeAt]
-		if marker == '`' && strings.Contains(inner, "`") {
+		marker := s[i]
+		if marker == '`' && p.hasTick(i+1, closeAt) {
 			continue
 		}
-		flush(i)
-		var h, b string
-		if marker == '`' {
-			h, b = html.EscapeString(inner), inner
-		} else {
-			h, b = c.inline(inner, depth+1)
+		if depth >= MaxDepth {
+			c.tooDeep = true
+			return
 		}
+		c.plain(s[text:i])
+		tag := inlineTags[marker]
 		c.formatted = true
-		out.WriteString("<" + tag + ">" + h + "</" + tag + ">")
-		body.WriteString(string(marker) + b + string(marker))
+		c.html.WriteString("<" + tag + ">")
+		c.body.WriteByte(marker)
+		if marker == '`' {
+			c.html.WriteString(html.EscapeString(s[i+1 : closeAt]))
+			c.body.WriteString(s[i+1 : closeAt])
+		} else {
+			p.span(i+1, closeAt, depth+1)
+		}
+		c.html.WriteString("</" + tag + ">")
+		c.body.WriteByte(marker)
 		i = closeAt
 		text = closeAt + 1
 	}
-	flush(len(s))
-	return out.String(), body.String()
+	c.plain(s[text:hi])
+}
+
+// canOpenAt is canOpen for the first position of a span, where the text
+// before it (an enclosing marker, or nothing) never stops a span.
+func canOpenAt(s string, i, hi int) bool {
+	next, size := utf8.DecodeRuneInString(s[i+1 : hi])
+	return size > 0 && !unicode.IsSpace(next)
 }
 
 // plain escapes text and turns @<number> of mentioned users into pills.
-func (c *toMatrix) plain(s string) (string, string) {
+func (c *toMatrix) plain(s string) {
 	if len(c.mentions) == 0 || !strings.Contains(s, "@") {
-		return html.EscapeString(s), s
+		c.html.WriteString(html.EscapeString(s))
+		c.body.WriteString(s)
+		return
 	}
-	var out, body strings.Builder
 	for {
 		at := strings.IndexByte(s, '@')
 		if at < 0 {
@@ -235,37 +305,43 @@ func (c *toMatrix) plain(s string) (string, string) {
 		for end < len(s) && s[end] >= '0' && s[end] <= '9' {
 			end++
 		}
-		m, ok := c.mentions[s[at+1:end]]
+		jid, ok := c.mentions[s[at+1:end]]
 		if !ok || end == at+1 {
-			out.WriteString(html.EscapeString(s[:at+1]))
-			body.WriteString(s[:at+1])
+			c.html.WriteString(html.EscapeString(s[:at+1]))
+			c.body.WriteString(s[:at+1])
 			s = s[at+1:]
 			continue
 		}
-		out.WriteString(html.EscapeString(s[:at]))
-		body.WriteString(s[:at])
-		h, b := c.pill(m, s[at:end])
-		out.WriteString(h)
-		body.WriteString(b)
+		c.html.WriteString(html.EscapeString(s[:at]))
+		c.body.WriteString(s[:at])
+		pl := c.pill(jid, s[at:end])
+		c.html.WriteString(pl.html)
+		c.body.WriteString(pl.body)
 		s = s[end:]
 	}
-	out.WriteString(html.EscapeString(s))
-	body.WriteString(s)
-	return out.String(), body.String()
+	c.html.WriteString(html.EscapeString(s))
+	c.body.WriteString(s)
 }
 
-func (c *toMatrix) pill(m mention, original string) (string, string) {
-	if c.deps.UserMXID == nil {
-		return html.EscapeString(original), original
+// pill renders a mention of jid, looking the user up once per message.
+func (c *toMatrix) pill(jid types.JID, original string) pill {
+	if p, ok := c.pills[jid.User]; ok {
+		if p.ok {
+			c.formatted = true
+		}
+		return p
 	}
-	mxid, name, ok := c.deps.UserMXID(c.ctx, m.jid)
-	if !ok || mxid == "" {
-		return html.EscapeString(original), original
+	p := pill{html: html.EscapeString(original), body: original}
+	if c.deps.UserMXID != nil {
+		if mxid, name, ok := c.deps.UserMXID(c.ctx, jid); ok && mxid != "" {
+			if name == "" {
+				name = original
+			}
+			c.formatted = true
+			c.content.Mentions.Add(mxid)
+			p = pill{html: `<a href="` + html.EscapeString(mxid.URI().MatrixToURL()) + `">` + html.EscapeString(name) + `</a>`, body: name, ok: true}
+		}
 	}
-	if name == "" {
-		name = original
-	}
-	c.formatted = true
-	c.content.Mentions.Add(mxid)
-	return `<a href="` + html.EscapeString(mxid.URI().MatrixToURL()) + `">` + html.EscapeString(name) + `</a>`, name
+	c.pills[jid.User] = p
+	return p
 }
