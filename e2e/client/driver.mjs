@@ -314,19 +314,24 @@ const commands = {
     return (a.limit ? evs.slice(-a.limit) : evs).map(describeEvent);
   },
 
-  // args: {roomId} -> the whole room as the homeserver has it, fetched back
-  // to its creation (a gappy sync drops older events from the live
-  // timeline), decrypted, oldest first
+  // args: {roomId} -> the whole room as the homeserver has it, read with
+  // /messages back to its creation (the client's own timeline misses what a
+  // gappy sync skipped), decrypted, oldest first
   async history(a) {
-    const room = roomOrThrow(a.roomId);
-    for (let i = 0; i < 500; i++) {
-      const tl = room.getLiveTimeline();
-      if (tl.getEvents().some((e) => e.getType() === "m.room.create")) break;
-      if (tl.getPaginationToken(sdk.EventTimeline.BACKWARDS) === null) break;
-      await client.scrollback(room, 100);
+    roomOrThrow(a.roomId);
+    const raw = [];
+    let from = null;
+    for (let i = 0; i < 1000; i++) {
+      const resp = await client.createMessagesRequest(a.roomId, from, 100, sdk.Direction.Backward);
+      raw.push(...resp.chunk);
+      if (!resp.end || resp.chunk.length === 0) break;
+      from = resp.end;
     }
-    const evs = room.getLiveTimeline().getEvents();
-    await Promise.all(evs.map((e) => client.decryptEventIfNeeded(e)));
+    raw.reverse();
+    const evs = raw.map((r) => new sdk.MatrixEvent({ ...r, room_id: a.roomId }));
+    for (const ev of evs) {
+      await client.decryptEventIfNeeded(ev);
+    }
     return evs.map(describeEvent);
   },
 
