@@ -219,10 +219,28 @@ func TestConversationsAndOutage(t *testing.T) {
 		}
 	}
 	t.Logf("%d + %d messages sent from Matrix in %s", len(tgQuestions), len(waQuestions), time.Since(start).Round(time.Millisecond))
-	tgAnswers := make([]string, len(tgQuestions))
-	for i, q := range tgQuestions {
-		tgAnswers[i] = "re: " + q
+	// The contact's answers, in the order Telegram stored them (the
+	// simulator answers each on its own goroutine, so two answers can swap):
+	// that is the order Matrix must show.
+	var tgAnswers []string
+	answered := func() []string {
+		var out []string
+		for _, m := range tg.Messages(tgStaff.ID, tgContact.ID) {
+			if m.From == tgContact.ID && strings.HasPrefix(m.Text, "re: ") {
+				out = append(out, m.Text)
+			}
+		}
+		return out
 	}
+	answerDeadline := time.Now().Add(2 * time.Minute)
+	for tgAnswers = answered(); len(tgAnswers) < len(tgQuestions) && time.Now().Before(answerDeadline); tgAnswers = answered() {
+		<-time.After(200 * time.Millisecond)
+	}
+	want := make([]string, len(tgQuestions))
+	for i, q := range tgQuestions {
+		want[i] = "re: " + q
+	}
+	exactlyOnce(t, "Telegram answers stored by Telegram", tgAnswers, want)
 	waAnswers := make([]string, len(waQuestions))
 	for i, q := range waQuestions {
 		waAnswers[i] = "re: " + q

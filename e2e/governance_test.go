@@ -34,6 +34,7 @@ type govWorld struct {
 	prefix string // the bot's command prefix
 
 	staff     *tgsim.Account
+	xavier    *tgsim.Account // writes to two staff members
 	contacts  map[string]*tgsim.Account // by first name
 	sam       *Client                   // the staff member
 	admin     *Client                   // the governance admin
@@ -76,6 +77,7 @@ func runGovernance(t *testing.T, postgres bool) {
 		{"PortalGuard", w.portalGuard},
 		{"OutboundRefused", w.outboundRefused},
 		{"AdminAPI", w.adminAPI},
+		{"TwoStaffOneContact", w.twoStaffOneContact},
 	}
 	for _, step := range steps {
 		stepStart := time.Now()
@@ -100,7 +102,7 @@ func newGovWorld(t *testing.T, postgres bool) *govWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, name := range []string{"Alice", "Bob", "Carol", "Dave", "Erin", "Ivan"} {
+	for i, name := range []string{"Alice", "Bob", "Carol", "Dave", "Erin", "Ivan", "Xavier"} {
 		phone := fmt.Sprintf("+1555020%d", i)
 		if name == "Ivan" {
 			phone = "+79160000001" // refused by the config's +7 rule
@@ -108,6 +110,9 @@ func newGovWorld(t *testing.T, postgres bool) *govWorld {
 		acc, err := sim.CreateAccount(tgsim.AccountSpec{Phone: phone, FirstName: name, LastName: "Outside", Username: strings.ToLower(name) + "_outside"})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if name == "Xavier" {
+			w.xavier = acc
 		}
 		for _, pair := range [][2]int64{{w.staff.ID, acc.ID}, {acc.ID, w.staff.ID}} {
 			if err = sim.AddContact(pair[0], pair[1]); err != nil {

@@ -1,0 +1,100 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	tgsim "github.com/passerelle/passerelle/simulator/telegram"
+)
+
+// twoStaffOneContact: Xavier writes to Sam and to Pat, two staff members.
+// Their direct chats share a portal ID and differ by receiver: each gets a
+// request of its own; approving Sam's delivers only Sam's held message, in
+// Sam's portal, and Pat's chat keeps waiting for Pat's own request.
+func (w *govWorld) twoStaffOneContact(t *testing.T) {
+	ctx := w.s.Ctx()
+	patAcc, err := w.sim.CreateAccount(tgsim.AccountSpec{Phone: "+15550101", FirstName: "Pat", LastName: "Staff"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pair := range [][2]int64{{patAcc.ID, w.xavier.ID}, {w.xavier.ID, patAcc.ID}} {
+		if err = w.sim.AddContact(pair[0], pair[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pat := w.s.AddUser("pat")
+	patMgmt, _ := w.s.BotRoom(pat)
+	for _, step := range [][2]string{{"login telegram-phone", "phone number"}, {"+15550101", "code"}} {
+		sent, err := pat.Send(ctx, patMgmt, step[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = pat.WaitMessage(ctx, patMgmt, MessageFilter{Sender: w.s.BotID, After: sent, BodyContains: step[1]}); err != nil {
+			t.Fatalf("answer to %q: %v", step[0], err)
+		}
+	}
+	code, _ := w.sim.LastCode("+15550101")
+	sent, err := pat.Send(ctx, patMgmt, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = pat.WaitMessage(ctx, patMgmt, MessageFilter{Sender: w.s.BotID, After: sent, BodyContains: "Logged in"}); err != nil {
+		t.Fatalf("Pat's Telegram login: %v", err)
+	}
+
+	since := time.Now().Add(-time.Second)
+	toSam := w.send("Xavier", "hello Sam")
+	if _, err = w.sim.SendMessage(w.xavier.ID, patAcc.ID, "SECRET for Pat only", nil); err != nil {
+		t.Fatal(err)
+	}
+	requestOf := func(staff string) string {
+		t.Helper()
+		ev, err := w.admin.WaitMessage(ctx, w.adminRoom, MessageFilter{Sender: w.s.BotID, BodyContains: staff + ":localhost", Since: since})
+		if err != nil {
+			t.Fatalf("no request of %s in the admin room: %v", staff, err)
+		}
+		if !strings.Contains(ev.Body(), "Xavier") {
+			t.Fatalf("%s's request is not about Xavier: %q", staff, ev.Body())
+		}
+		m := requestIDRe.FindStringSubmatch(ev.Body())
+		if m == nil {
+			t.Fatalf("request notice without a number: %q", ev.Body())
+		}
+		return m[1]
+	}
+	samReq, patReq := requestOf("@sam"), requestOf("@pat")
+	if samReq == patReq {
+		t.Fatalf("Sam and Pat share request #%s", samReq)
+	}
+	w.waitHeld(samReq, 1)
+	w.waitHeld(patReq, 1)
+
+	w.adminCommand("gov-approve "+samReq, "Request #"+samReq+" approved: 1 held message(s) delivered")
+	room := w.portal("Xavier")
+	w.requireDelivered(room, []tgsim.Message{toSam})
+	w.requireNoPortal("SECRET", "SECRET for Pat only")
+	// Pat's chat still waits: no portal for Pat, the request still pending.
+	if rooms, err := pat.Rooms(ctx); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, r := range rooms {
+			if strings.Contains(r.Name, "Xavier") {
+				t.Fatalf("Pat got a portal with Xavier before Pat's request was decided: %+v", r)
+			}
+		}
+	}
+	w.adminCommand("gov-requests", "#"+patReq)
+
+	w.adminCommand("gov-approve "+patReq, "Request #"+patReq+" approved: 1 held message(s) delivered")
+	patRoom, err := pat.WaitRoom(ctx, RoomFilter{NameContains: "Xavier", Exclude: []string{patMgmt}, AutoJoin: true, Inviters: []string{"^@.*:localhost$"}})
+	if err != nil {
+		t.Fatalf("Pat's portal with Xavier: %v", err)
+	}
+	if _, err = pat.WaitMessage(ctx, patRoom.RoomID, MessageFilter{BodyContains: "SECRET for Pat only"}); err != nil {
+		t.Fatalf("Pat's held message: %v", err)
+	}
+	if patRoom.RoomID == room {
+		t.Fatal("Sam and Pat share a portal room")
+	}
+}
