@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,7 +122,7 @@ func (c *Client) runLoop(ctx context.Context, done chan struct{}) {
 	for ctx.Err() == nil {
 		c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnecting})
 		started := time.Now()
-		err := c.runOnce(ctx)
+		err := c.runOnceRecovered(ctx)
 		c.api.Store(nil)
 		c.mgr.Store(nil)
 		if ctx.Err() != nil {
@@ -190,6 +191,18 @@ func (c *Client) newTelegramClient(ctx context.Context, handler telegram.UpdateH
 	}
 	apiID, apiHash := c.main.Config.apiCredentials()
 	return telegram.NewClient(apiID, apiHash, opts)
+}
+
+// runOnceRecovered is runOnce; a panic ends the connection with an error, and
+// the loop reconnects.
+func (c *Client) runOnceRecovered(ctx context.Context) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			zerolog.Ctx(ctx).Error().Any("panic", p).Str("stack", string(debug.Stack())).Msg("Panic in the Telegram connection")
+			err = fmt.Errorf("panic in the Telegram connection: %v", p)
+		}
+	}()
+	return c.runOnce(ctx)
 }
 
 func (c *Client) runOnce(ctx context.Context) error {

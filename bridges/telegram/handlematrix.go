@@ -99,6 +99,7 @@ func (c *Client) feedUpdates(u tg.UpdatesClass) {
 		return
 	}
 	go func() {
+		defer c.recoverHandler(rm.ctx, "sent_message_updates")
 		if err := rm.mgr.Handle(rm.ctx, u); err != nil && rm.ctx.Err() == nil {
 			zerolog.Ctx(rm.ctx).Warn().Err(err).Msg("Failed to handle updates of a sent message")
 		}

@@ -14,6 +14,7 @@ package gate
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,6 +169,7 @@ func (g *Gate) Start(ctx context.Context) error {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
+		defer g.recoverJob("start-up")
 		if len(g.cfg.Admins) == 0 && g.cfg.AdminRoom == "" {
 			zerolog.Ctx(bg).Info().Msg("No governance admins configured: no admin room")
 		} else if _, err := g.AdminRoom(bg); err != nil && bg.Err() == nil {
@@ -189,7 +191,7 @@ func (g *Gate) goLoop(interval time.Duration, job func(ctx context.Context) erro
 		ticker := time.NewTicker(interval)
 		defer ticker.Stop()
 		for {
-			if err := job(g.bg); err != nil && g.bg.Err() == nil {
+			if err := g.runJob(job); err != nil && g.bg.Err() == nil {
 				zerolog.Ctx(g.bg).Err(err).Msg("Governance background job failed")
 			}
 			select {
@@ -199,6 +201,27 @@ func (g *Gate) goLoop(interval time.Duration, job func(ctx context.Context) erro
 			}
 		}
 	}()
+}
+
+// runJob runs one background job; a panic in it is logged and becomes its
+// error, and the loop goes on.
+func (g *Gate) runJob(job func(ctx context.Context) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in governance background job: %v", p)
+			zerolog.Ctx(g.bg).Error().Str("stack", string(debug.Stack())).Msg("Panic in governance background job")
+		}
+	}()
+	return job(g.bg)
+}
+
+// recoverJob logs a panic of a one-off background goroutine instead of
+// ending the process. Call it deferred.
+func (g *Gate) recoverJob(what string) {
+	if p := recover(); p != nil {
+		zerolog.Ctx(g.bg).Error().Any("panic", p).Str("job", what).Str("stack", string(debug.Stack())).
+			Msg("Panic in governance background job")
+	}
 }
 
 // expiryInterval is how often pending requests are checked for expiry:

@@ -22,6 +22,7 @@ func (g *Gate) LoginLoaded(login *bridgev2.UserLogin) {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
+		defer g.recoverJob("login")
 		g.noteLogin(g.bg, login)
 	}()
 }
