@@ -34,7 +34,7 @@ type govWorld struct {
 	prefix string // the bot's command prefix
 
 	staff     *tgsim.Account
-	xavier    *tgsim.Account // writes to two staff members
+	xavier    *tgsim.Account            // writes to two staff members
 	contacts  map[string]*tgsim.Account // by first name
 	sam       *Client                   // the staff member
 	admin     *Client                   // the governance admin
