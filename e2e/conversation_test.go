@@ -130,39 +130,14 @@ func TestConversationsAndOutage(t *testing.T) {
 	mgmt, _ := s.BotRoom(sam)
 
 	// Both networks linked for the same staff member.
-	sent, err := sam.Send(ctx, mgmt, "login whatsapp-qr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	qr, err := sam.WaitMessage(ctx, mgmt, MessageFilter{Sender: s.BotID, After: sent, MsgType: "m.image"})
-	if err != nil {
-		t.Fatalf("no QR code image: %v", err)
-	}
-	if err = wa.ScanQR(ctx, staffPhone, qr.Body()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err = sam.WaitMessage(ctx, mgmt, MessageFilter{Sender: s.BotID, After: sent, BodyContains: "Linked to WhatsApp"}); err != nil {
-		t.Fatalf("QR login did not finish: %v", err)
-	}
-	// Each step waits for its own answer: a late notice of the WhatsApp
-	// login must not be taken for one.
-	step := func(body, want string) {
-		t.Helper()
-		sent, err := sam.Send(ctx, mgmt, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err = sam.WaitMessage(ctx, mgmt, MessageFilter{Sender: s.BotID, After: sent, BodyContains: want}); err != nil {
-			t.Fatalf("answer to %q: %v", body, err)
-		}
-	}
-	step("login telegram-phone", "phone number")
-	step("+15550021", "code")
+	s.LinkWhatsAppQR(sam, mgmt, wa, staffPhone)
+	s.Step(sam, mgmt, "login telegram-phone", "phone number")
+	s.Step(sam, mgmt, "+15550021", "code")
 	code, _ := tg.LastCode("+15550021")
-	step(code, "Logged in")
+	s.Step(sam, mgmt, code, "Logged in")
 
 	// The two portals, opened by the contacts.
-	if _, err = tg.SendMessage(tgContact.ID, tgStaff.ID, "hello from Telegram", nil); err != nil {
+	if _, err := tg.SendMessage(tgContact.ID, tgStaff.ID, "hello from Telegram", nil); err != nil {
 		t.Fatal(err)
 	}
 	tgRoom, err := sam.WaitRoom(ctx, RoomFilter{Exclude: []string{mgmt}, NameContains: "Alice", AutoJoin: true})

@@ -25,23 +25,10 @@ func (w *govWorld) twoStaffOneContact(t *testing.T) {
 	}
 	pat := w.s.AddUser("pat")
 	patMgmt, _ := w.s.BotRoom(pat)
-	for _, step := range [][2]string{{"login telegram-phone", "phone number"}, {"+15550101", "code"}} {
-		sent, err := pat.Send(ctx, patMgmt, step[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err = pat.WaitMessage(ctx, patMgmt, MessageFilter{Sender: w.s.BotID, After: sent, BodyContains: step[1]}); err != nil {
-			t.Fatalf("answer to %q: %v", step[0], err)
-		}
-	}
+	w.s.Step(pat, patMgmt, "login telegram-phone", "phone number")
+	w.s.Step(pat, patMgmt, "+15550101", "code")
 	code, _ := w.sim.LastCode("+15550101")
-	sent, err := pat.Send(ctx, patMgmt, code)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err = pat.WaitMessage(ctx, patMgmt, MessageFilter{Sender: w.s.BotID, After: sent, BodyContains: "Logged in"}); err != nil {
-		t.Fatalf("Pat's Telegram login: %v", err)
-	}
+	w.s.Step(pat, patMgmt, code, "Logged in")
 
 	since := time.Now().Add(-time.Second)
 	toSam := w.send("Xavier", "hello Sam")

@@ -244,6 +244,45 @@ func (s *Stack) Command(c *Client, roomID, body string) *Event {
 	return ev
 }
 
+// Step sends body in roomID and waits for the bot's answer containing want
+// (not merely the next notice: a late notice of an earlier step must not be
+// taken for it).
+func (s *Stack) Step(c *Client, roomID, body, want string) *Event {
+	s.T.Helper()
+	ctx := s.Ctx()
+	sent, err := c.Send(ctx, roomID, body)
+	if err != nil {
+		s.T.Fatalf("send %q: %v", body, err)
+	}
+	ev, err := c.WaitMessage(ctx, roomID, MessageFilter{Sender: s.BotID, After: sent, BodyContains: want})
+	if err != nil {
+		s.T.Fatalf("answer to %q containing %q: %v", body, want, err)
+	}
+	return ev
+}
+
+// LinkWhatsAppQR links the WhatsApp account of phone for c: `login
+// whatsapp-qr` in c's management room, and the simulated phone scans the QR
+// code the bot posted.
+func (s *Stack) LinkWhatsAppQR(c *Client, mgmt string, wa *wasim.Server, phone string) {
+	s.T.Helper()
+	ctx := s.Ctx()
+	sent, err := c.Send(ctx, mgmt, "login whatsapp-qr")
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	qr, err := c.WaitMessage(ctx, mgmt, MessageFilter{Sender: s.BotID, After: sent, MsgType: "m.image"})
+	if err != nil {
+		s.T.Fatalf("no QR code image: %v", err)
+	}
+	if err = wa.ScanQR(ctx, phone, qr.Body()); err != nil {
+		s.T.Fatalf("the phone could not scan the QR code the bot posted: %v", err)
+	}
+	if _, err = c.WaitMessage(ctx, mgmt, MessageFilter{Sender: s.BotID, After: sent, BodyContains: "Linked to WhatsApp"}); err != nil {
+		s.T.Fatalf("QR login did not finish: %v", err)
+	}
+}
+
 func (s *Stack) teardown() {
 	t := s.T
 	if t.Failed() {

@@ -73,20 +73,7 @@ func TestWhatsAppEndToEnd(t *testing.T) {
 
 	// QR login: the simulated phone scans the code the bot posted.
 	start := time.Now()
-	sent, err := sam.Send(ctx, mgmt, "login whatsapp-qr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	qr, err := sam.WaitMessage(ctx, mgmt, MessageFilter{Sender: s.BotID, After: sent, MsgType: "m.image"})
-	if err != nil {
-		t.Fatalf("no QR code image: %v", err)
-	}
-	if err = wa.ScanQR(ctx, staffPhone, qr.Body()); err != nil {
-		t.Fatalf("the phone could not scan the QR code the bot posted: %v", err)
-	}
-	if _, err = sam.WaitMessage(ctx, mgmt, MessageFilter{Sender: s.BotID, After: sent, BodyContains: "Linked to WhatsApp"}); err != nil {
-		t.Fatalf("QR login did not finish: %v", err)
-	}
+	s.LinkWhatsAppQR(sam, mgmt, wa, staffPhone)
 	t.Logf("WhatsApp QR login done in %s", time.Since(start).Round(time.Millisecond))
 	staffAccount, _ := wa.Account(staffPhone)
 	devicesAfterLogin := len(staffAccount.Devices())
@@ -101,7 +88,7 @@ func TestWhatsAppEndToEnd(t *testing.T) {
 
 	// A WhatsApp DM, inbound then outbound.
 	start = time.Now()
-	if _, err = wa.SendText(ctx, alicePhone, staffPhone, "hello from WhatsApp"); err != nil {
+	if _, err := wa.SendText(ctx, alicePhone, staffPhone, "hello from WhatsApp"); err != nil {
 		t.Fatal(err)
 	}
 	dm, err := sam.WaitRoom(ctx, RoomFilter{Exclude: []string{mgmt}, NameContains: "Alice", AutoJoin: true})
@@ -245,7 +232,7 @@ func TestWhatsAppEndToEnd(t *testing.T) {
 	pat := s.User("pat")
 	pmgmt, _ := s.BotRoom(pat)
 	s.Command(pat, pmgmt, "login whatsapp-phone")
-	sent, err = pat.Send(ctx, pmgmt, patPhone)
+	sent, err := pat.Send(ctx, pmgmt, patPhone)
 	if err != nil {
 		t.Fatal(err)
 	}
