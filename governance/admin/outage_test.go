@@ -65,7 +65,7 @@ func TestHomeserverOutageLosesNothingTelegram(t *testing.T) {
 	r.stop()
 	e.mx.SetDown(nil)
 	e.send(e.bob, "nothing new needed") // sent while the gateway is stopped
-	r = e.start()
+	e.start() // stopped by its cleanup
 	e.waitConnected()
 	want = append(append(want, stopped...), "nothing new needed")
 	e.waitBodiesWithin(e.bob, 45*time.Second, want...)
@@ -102,7 +102,7 @@ func TestHomeserverOutageLosesNothingWhatsApp(t *testing.T) {
 	waitQuiet(t, 1500*time.Millisecond)
 	r.stop()
 	w.mx.SetDown(nil)
-	r = w.start()
+	w.start() // stopped by its cleanup
 	w.waitConnected()
 	want = append(want, stopped...)
 	w.waitBodiesFromWithin(waBob, 45*time.Second, want...)
