@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
@@ -84,10 +85,34 @@ func sealValue(s *seal.Sealer, kind string, v any) (changed bool) {
 }
 
 func sealString(s *seal.Sealer, kind, str string) string {
-	if kind != "" {
+	switch {
+	case kind != "":
 		return s.Pseudonym(kind, str)
+	case isHexDigest(str):
+		return str // a chain hash (head_published), a token fingerprint
+	default:
+		return s.Scrub(str)
 	}
-	return s.Scrub(str)
+}
+
+// isHexDigest reports whether s is a hex digest ("sha256:" optional): 16
+// to 64 lowercase hex digits with at least one letter, which no phone
+// number or user ID is.
+func isHexDigest(s string) bool {
+	s = strings.TrimPrefix(s, "sha256:")
+	if len(s) < 16 || len(s) > 64 {
+		return false
+	}
+	letter := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'f':
+			letter = true
+		case c < '0' || c > '9':
+			return false
+		}
+	}
+	return letter
 }
 
 // sealFilter turns the identifiers of a filter into their pseudonyms in

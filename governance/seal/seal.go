@@ -189,14 +189,37 @@ func (s *Sealer) OpenBytes(kind string, stored []byte) ([]byte, error) {
 	return s.open(kind, stored[len(sealedMagic):])
 }
 
-// Scrub returns text as it is, or its pseudonym (of KindText) if it holds a
-// run of DigitRun or more digits (a number, perhaps a phone number or a
+// Scrub returns text as it is, or its pseudonym (of KindText) if it looks
+// like it holds a number (LooksLikeNumber: perhaps a phone number or a
 // Telegram user ID): for free text that an admin or the remote side wrote.
 func (s *Sealer) Scrub(text string) string {
-	if s == nil || !HasDigitRun(text, DigitRun) {
+	if s == nil || !LooksLikeNumber(text) {
 		return text
 	}
 	return s.Pseudonym(KindText, text)
+}
+
+// numberSeparators are what people write between the digits of a number;
+// not '-' or ':', so that a date and time stays readable.
+const numberSeparators = " +.()/\u00a0"
+
+// LooksLikeNumber reports whether s holds DigitRun or more digits in a row,
+// ignoring the separators people write in phone numbers ("+33 6 12 34 56 78",
+// "06.12.34.56.78").
+func LooksLikeNumber(s string) bool {
+	digits := 0
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			if digits++; digits >= DigitRun {
+				return true
+			}
+		case strings.ContainsRune(numberSeparators, c):
+		default:
+			digits = 0
+		}
+	}
+	return false
 }
 
 // DigitRun is the length of a run of digits that hashed mode treats as a

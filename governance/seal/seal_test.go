@@ -156,7 +156,9 @@ func TestScrubAndDigitRun(t *testing.T) {
 		equal bool
 	}{
 		{"Alice", false, true},
-		{"+33 6 12 34 56", false, true},
+		{"+33 6 12 3", false, true},
+		{"+33 6 12 34 56 78", false, false},
+		{"06.12.34.56.78", false, false},
 		{"call 123456", false, true},
 		{"call 1234567", true, false},
 		{"whatsapp.33612345678", true, false},
@@ -165,7 +167,7 @@ func TestScrubAndDigitRun(t *testing.T) {
 		if got := HasDigitRun(tc.in, DigitRun); got != tc.run {
 			t.Errorf("HasDigitRun(%q) = %v", tc.in, got)
 		}
-		if got := s.Scrub(tc.in); (got == tc.in) != tc.equal || HasDigitRun(got, DigitRun) {
+		if got := s.Scrub(tc.in); (got == tc.in) != tc.equal || HasDigitRun(got, DigitRun) || LooksLikeNumber(got) {
 			t.Errorf("Scrub(%q) = %q", tc.in, got)
 		}
 	}
