@@ -348,3 +348,68 @@ func cellText(col string, v any) string {
 		return fmt.Sprint(v)
 	}
 }
+
+// TestHashedModeTurnedOnLater: contact_hash_key set on a gateway that ran
+// without it. At start the gate seals what it and the approval store kept:
+// a pending request is still approved and delivered into its portal, a
+// denied chat stays denied (no new request), a revoked portal stays
+// revoked, and those tables then hold no number. (The audit log and the
+// contact registry keep what they wrote before: README.)
+func TestHashedModeTurnedOnLater(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		w := newWAEnv(t, b, func(cfg *gate.Config) {
+			cfg.Policy.Modes = map[string]policy.Mode{policy.NetworkWhatsApp: policy.ModeApproval}
+		})
+		r := w.start()
+		w.loginStaff(r)
+		w.send(waCarol, "carol one")
+		w.waitNotice(w.adminRoom(), "request #1")
+		r.command(t, w.env, adminMXID, w.adminRoom(), "gov-approve 1")
+		w.waitBodiesFrom(waCarol, "carol one")
+		if out := r.command(t, w.env, adminMXID, w.adminRoom(), "gov-revoke whatsapp."+waCarol); !strings.Contains(out, "Revoked") {
+			t.Fatalf("gov-revoke: %q", out)
+		}
+		w.send(waBob, "bob one")
+		w.waitNotice(w.adminRoom(), "request #2")
+		if !r.mx.Eventually(20*time.Second, func() bool {
+			req, err := r.gv.Approvals.Get(ctx, 2)
+			return err == nil && req.HeldCount == 1
+		}) {
+			t.Fatal("Bob's message was not held")
+		}
+		r.stop()
+
+		w.configure = hashedApproval(policy.NetworkWhatsApp)
+		r = w.start()
+		w.waitConnected()
+		if out := r.command(t, w.env, adminMXID, w.adminRoom(), "gov-approve 2"); !strings.Contains(out, "1 held message(s) delivered") {
+			t.Fatalf("gov-approve after turning hashed mode on: %q", out)
+		}
+		got := w.waitBodiesFrom(waBob, "bob one")
+		portal, err := r.br.GetExistingPortalByKey(ctx, w.portalKey(waBob))
+		if err != nil || portal == nil || got[0].RoomID != portal.MXID {
+			t.Fatalf("held message went to %s, Bob's portal is %+v (%v)", got[0].RoomID, portal, err)
+		}
+		// Carol's portal is still revoked: her message is dropped, and Bob's,
+		// sent after it, arrives.
+		w.send(waCarol, "carol two")
+		w.send(waBob, "bob two")
+		w.waitBodiesFrom(waBob, "bob one", "bob two")
+		if got := w.bodiesFromPhone(waCarol); len(got) != 1 {
+			t.Errorf("messages from Carol's revoked portal: %q", got)
+		}
+		if revoked, err := r.gv.PortalRevoked(ctx, w.portalKey(waCarol)); err != nil || !revoked {
+			t.Errorf("Carol's portal revoked after turning hashed mode on: %v, %v", revoked, err)
+		}
+		tables := dumpGovernanceTables(t, r.br.DB.Database)
+		for name := range tables {
+			switch name {
+			case "table governance_approval_request", "table governance_approval_held", "table governance_gate_portal", "table governance_gate_login":
+			default:
+				delete(tables, name)
+			}
+		}
+		checkTexts(t, tables, waAlice, waBob, waCarol)
+	})
+}

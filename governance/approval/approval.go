@@ -488,3 +488,70 @@ func (s *Store) MarkDelivered(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+const (
+	plainRequestsQuery = `
+		SELECT id, login, portal, receiver, contact, contact_name, contact_ident, reason FROM governance_approval_request
+		WHERE login NOT LIKE 'sealed:%' OR portal NOT LIKE 'sealed:%'`
+	sealRequestQuery = `
+		UPDATE governance_approval_request SET login = $2, portal = $3, receiver = $4, contact = $5, contact_name = $6,
+			contact_ident = $7, reason = $8
+		WHERE id = $1`
+	plainHeldQuery = `SELECT request_id, ord, login, payload FROM governance_approval_held WHERE login NOT LIKE 'sealed:%'`
+	sealHeldQuery  = `UPDATE governance_approval_held SET login = $3, payload = $4 WHERE request_id = $1 AND ord = $2`
+)
+
+// SealExisting seals, in hashed mode, the requests and held events stored
+// before hashed mode was turned on, so that their chats are still found
+// (a denied chat stays denied, held events are still delivered). It
+// returns how many rows it sealed; without a sealer it does nothing.
+func (s *Store) SealExisting(ctx context.Context) (n int, err error) {
+	if !s.Seal.On() {
+		return 0, nil
+	}
+	type plainRequest struct {
+		id                                                    int64
+		login, portal, receiver, contact, name, ident, reason string
+	}
+	type plainHeld struct {
+		requestID, order int64
+		login            string
+		payload          []byte
+	}
+	err = s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		rows, err := s.db.Query(ctx, plainRequestsQuery)
+		reqs, err := dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (r plainRequest, err error) {
+			return r, row.Scan(&r.id, &r.login, &r.portal, &r.receiver, &r.contact, &r.name, &r.ident, &r.reason)
+		}, err).AsList()
+		if err != nil {
+			return fmt.Errorf("failed to read requests to seal: %w", err)
+		}
+		for _, r := range reqs {
+			_, err = s.db.Exec(ctx, sealRequestQuery, r.id, s.Seal.Seal(seal.KindLogin, r.login), s.Seal.Seal(seal.KindPortal, r.portal),
+				s.Seal.Seal(seal.KindLogin, r.receiver), s.Seal.Pseudonym(seal.KindRemoteID, r.contact), s.Seal.Scrub(r.name), s.Seal.Scrub(r.ident),
+				s.Seal.Scrub(r.reason))
+			if err != nil {
+				return fmt.Errorf("failed to seal request %d: %w", r.id, err)
+			}
+		}
+		rows, err = s.db.Query(ctx, plainHeldQuery)
+		held, err := dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (h plainHeld, err error) {
+			return h, row.Scan(&h.requestID, &h.order, &h.login, &h.payload)
+		}, err).AsList()
+		if err != nil {
+			return fmt.Errorf("failed to read held events to seal: %w", err)
+		}
+		for _, h := range held {
+			payload, err := s.Seal.SealBytes(seal.KindHeld, h.payload)
+			if err != nil {
+				return err
+			}
+			if _, err = s.db.Exec(ctx, sealHeldQuery, h.requestID, h.order, s.Seal.Seal(seal.KindLogin, h.login), payload); err != nil {
+				return fmt.Errorf("failed to seal held event: %w", err)
+			}
+		}
+		n = len(reqs) + len(held)
+		return nil
+	})
+	return n, err
+}

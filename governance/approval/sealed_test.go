@@ -77,3 +77,45 @@ func TestSealedStore(t *testing.T) {
 		}
 	})
 }
+
+// Turning hashed mode on later: SealExisting seals the requests and held
+// events stored before, and the store still finds their chats.
+func TestSealExisting(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		db, s, _, clk := setup(t, b)
+		pending, denied := chat(1), chat(2)
+		first := hold(t, s, pending, `{"from":"33612345671@s.whatsapp.net"}`, clk.Now())
+		second := hold(t, s, denied, "x", clk.Now())
+		if _, err := s.Deny(ctx, second.ID, "@admin:example.org", ""); err != nil {
+			t.Fatal(err)
+		}
+		sealer, err := seal.New([]byte(strings.Repeat("k", 32)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Seal = sealer
+		if n, err := s.SealExisting(ctx); err != nil || n != 3 {
+			t.Fatalf("SealExisting = %d, %v; want 3 rows", n, err)
+		}
+		if n, err := s.SealExisting(ctx); err != nil || n != 0 {
+			t.Fatalf("SealExisting again = %d, %v; want 0", n, err)
+		}
+		if last, err := s.LastForChat(ctx, denied.Portal); err != nil || last == nil || last.ID != second.ID {
+			t.Fatalf("denied chat after sealing: %+v, %v", last, err)
+		}
+		again := hold(t, s, pending, "later", clk.Now())
+		if again.ID != first.ID || again.HeldCount != 2 {
+			t.Fatalf("pending chat after sealing: %+v", again)
+		}
+		held, err := s.Held(ctx, first.ID)
+		if err != nil || len(held) != 2 || string(held[0].Payload) != `{"from":"33612345671@s.whatsapp.net"}` || held[0].Login != pending.Login {
+			t.Fatalf("held after sealing: %+v, %v", held, err)
+		}
+		var v string
+		err = db.QueryRow(ctx, "SELECT login || portal || receiver || contact || contact_ident FROM governance_approval_request WHERE id = $1", first.ID).Scan(&v)
+		if err != nil || seal.LooksLikeNumber(v) {
+			t.Fatalf("sealed request row: %q, %v", v, err)
+		}
+	})
+}

@@ -151,6 +151,9 @@ func (g *Gate) Start(ctx context.Context) error {
 	if g.state, err = openStore(ctx, g.br.DB.Database, g.Seal); err != nil {
 		return err
 	}
+	if err = g.sealExisting(ctx); err != nil {
+		return err
+	}
 	bg, cancel := context.WithCancel(zerolog.Ctx(ctx).With().Str("component", "governance").Logger().WithContext(context.Background()))
 	g.bg, g.cancel = bg, cancel
 	g.started.Store(true)
@@ -178,6 +181,27 @@ func (g *Gate) Start(ctx context.Context) error {
 		}
 		g.ReplayUndelivered(bg)
 	}()
+	return nil
+}
+
+// sealExisting, in hashed mode, seals what the gate and the approval store
+// kept before hashed mode was turned on (see README: the audit log and the
+// contact registry keep what they wrote).
+func (g *Gate) sealExisting(ctx context.Context) error {
+	if !g.Seal.On() {
+		return nil
+	}
+	n, err := g.state.sealExisting(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to seal the gate's tables: %w", err)
+	}
+	m, err := g.Approvals.SealExisting(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to seal approval requests: %w", err)
+	}
+	if n+m > 0 {
+		zerolog.Ctx(ctx).Info().Int("rows", n+m).Msg("Sealed governance rows stored before contact_hash_key was set")
+	}
 	return nil
 }
 

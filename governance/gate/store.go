@@ -217,3 +217,47 @@ func (s *stateStore) deleteLogin(ctx context.Context, loginID networkid.UserLogi
 	_, err := s.db.Exec(ctx, delLoginQuery, s.seal.Seal(seal.KindLogin, string(loginID)))
 	return err
 }
+
+const (
+	plainPortalsQuery = `SELECT portal_id, receiver FROM governance_gate_portal WHERE portal_id NOT LIKE 'sealed:%'`
+	sealPortalQuery   = `UPDATE governance_gate_portal SET portal_id = $3, receiver = $4 WHERE portal_id = $1 AND receiver = $2`
+	plainLoginsQuery  = `SELECT login_id FROM governance_gate_login WHERE login_id NOT LIKE 'sealed:%'`
+	sealLoginQuery    = `UPDATE governance_gate_login SET login_id = $2 WHERE login_id = $1`
+)
+
+// sealExisting seals, in hashed mode, the portals and logins stored before
+// hashed mode was turned on, so that a revoked portal stays revoked. It
+// returns how many rows it sealed.
+func (s *stateStore) sealExisting(ctx context.Context) (n int, err error) {
+	if !s.seal.On() {
+		return 0, nil
+	}
+	err = s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		rows, err := s.db.Query(ctx, plainPortalsQuery)
+		keys, err := dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (k networkid.PortalKey, err error) {
+			return k, row.Scan(&k.ID, &k.Receiver)
+		}, err).AsList()
+		if err != nil {
+			return fmt.Errorf("failed to read portals to seal: %w", err)
+		}
+		for _, k := range keys {
+			portalID, receiver := s.sealKey(k)
+			if _, err = s.db.Exec(ctx, sealPortalQuery, k.ID, k.Receiver, portalID, receiver); err != nil {
+				return fmt.Errorf("failed to seal portal: %w", err)
+			}
+		}
+		rows, err = s.db.Query(ctx, plainLoginsQuery)
+		logins, err := dbutil.NewRowIterWithError(rows, dbutil.ScanSingleColumn[string], err).AsList()
+		if err != nil {
+			return fmt.Errorf("failed to read logins to seal: %w", err)
+		}
+		for _, l := range logins {
+			if _, err = s.db.Exec(ctx, sealLoginQuery, l, s.seal.Seal(seal.KindLogin, l)); err != nil {
+				return fmt.Errorf("failed to seal login: %w", err)
+			}
+		}
+		n = len(keys) + len(logins)
+		return nil
+	})
+	return n, err
+}
