@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
@@ -90,9 +91,18 @@ func sealString(s *seal.Sealer, kind, str string) string {
 		return s.Pseudonym(kind, str)
 	case isHexDigest(str):
 		return str // a chain hash (head_published), a token fingerprint
+	case isTimestamp(str):
+		return str // expires_at
 	default:
 		return s.Scrub(str)
 	}
+}
+
+// isTimestamp reports whether s is an RFC 3339 time, as a time.Time in
+// details is marshalled.
+func isTimestamp(s string) bool {
+	_, err := time.Parse(time.RFC3339Nano, s)
+	return err == nil
 }
 
 // isHexDigest reports whether s is a hex digest ("sha256:" optional): 16

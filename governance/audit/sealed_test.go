@@ -26,7 +26,7 @@ func TestSealedEntries(t *testing.T) {
 			Actor: audit.ActorSystem, Action: audit.ActionPortalCreated, Network: "whatsapp", Staff: "@alice:example.org",
 			Login: "whatsapp.33612345678", Portal: "whatsapp.33698765432", Contact: "whatsapp.33698765432",
 			Details: audit.Details(map[string]any{"receiver": "whatsapp.33612345678", "room_id": "!room:example.org",
-				"remote_name": "+33 6 12 34 56 78", "args": []string{"whatsapp.33698765432", "because"}, "held": 3,
+				"remote_name": "+33 6 12 34 56 78", "other_name": "+1 555-000-1111", "expires_at": "2026-12-07T21:31:52.647Z", "args": []string{"whatsapp.33698765432", "because"}, "held": 3,
 				"head_hash": "0123456789012345678901234567890123456789012345678901234567890abc"}),
 		})
 		if err != nil {
@@ -46,7 +46,8 @@ func TestSealedEntries(t *testing.T) {
 			}
 		}
 		details := string(stored.Details)
-		if seal.LooksLikeNumber(strings.ReplaceAll(details, "0123456789012345678901234567890123456789012345678901234567890abc", "")) || !strings.Contains(details, `"!room:example.org"`) || !strings.Contains(details, `"because"`) ||
+		kept := strings.NewReplacer("0123456789012345678901234567890123456789012345678901234567890abc", "", "2026-12-07T21:31:52.647Z", "").Replace(details)
+		if seal.LooksLikeNumber(kept) || !strings.Contains(details, `"!room:example.org"`) || !strings.Contains(details, `"because"`) || !strings.Contains(details, `"2026-12-07T21:31:52.647Z"`) ||
 			!strings.Contains(details, `"held":3`) || !strings.Contains(details, `"0123456789012345678901234567890123456789012345678901234567890abc"`) || !strings.Contains(details, s.Pseudonym(seal.KindLogin, "whatsapp.33612345678")) {
 			t.Errorf("details stored as %s", details)
 		}

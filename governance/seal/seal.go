@@ -199,13 +199,14 @@ func (s *Sealer) Scrub(text string) string {
 	return s.Pseudonym(KindText, text)
 }
 
-// numberSeparators are what people write between the digits of a number;
-// not '-' or ':', so that a date and time stays readable.
-const numberSeparators = " +.()/\u00a0"
+// numberSeparators are what people write between the digits of a number
+// ("+1 555-000-1111", "06.12.34.56.78"). A date counts as a number too: a
+// caller that keeps timestamps tells them apart itself.
+const numberSeparators = " +-.()/\u00a0"
 
 // LooksLikeNumber reports whether s holds DigitRun or more digits in a row,
 // ignoring the separators people write in phone numbers ("+33 6 12 34 56 78",
-// "06.12.34.56.78").
+// "06.12.34.56.78", "+1 555-000-1111").
 func LooksLikeNumber(s string) bool {
 	digits := 0
 	for _, c := range s {

@@ -162,7 +162,8 @@ func TestScrubAndDigitRun(t *testing.T) {
 		{"call 123456", false, true},
 		{"call 1234567", true, false},
 		{"whatsapp.33612345678", true, false},
-		{"2026-12-04T21:23:08.123Z", false, true},
+		{"+1 555-000-1111", false, false},
+		{"2026-12-04T21:23:08.123Z", false, false}, // a date is a number here; audit keeps timestamps itself
 	} {
 		if got := HasDigitRun(tc.in, DigitRun); got != tc.run {
 			t.Errorf("HasDigitRun(%q) = %v", tc.in, got)
