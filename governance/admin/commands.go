@@ -280,7 +280,7 @@ func (gv *Governance) cmdRevoke(ce *commands.Event) error {
 	if err = gv.Revoke(ce.Ctx, ce.User.MXID, portal, strings.Join(ce.Args[1:], " ")); err != nil {
 		return err
 	}
-	ce.Reply("Revoked `%s` (%s): the bridge no longer relays it.", portal.ID, portal.MXID)
+	ce.Reply("Revoked `%s` (%s): the bridge no longer relays it.", gv.ShownPortal(portal.ID), portal.MXID)
 	return nil
 }
 
@@ -295,7 +295,7 @@ func (gv *Governance) cmdRestore(ce *commands.Event) error {
 	if err = gv.Restore(ce.Ctx, ce.User.MXID, portal); err != nil {
 		return err
 	}
-	ce.Reply("Restored `%s` (%s): it is bridged again.", portal.ID, portal.MXID)
+	ce.Reply("Restored `%s` (%s): it is bridged again.", gv.ShownPortal(portal.ID), portal.MXID)
 	return nil
 }
 

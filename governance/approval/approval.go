@@ -22,6 +22,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/governance/seal"
 )
 
 // State is where a request stands.
@@ -114,6 +115,12 @@ type Store struct {
 	ttl      time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Seal, when set (hashed mode), seals the login and portal key of
+	// requests and held events (deterministically, so that a chat is still
+	// looked up by them) and the held payloads (they hold message content
+	// and remote IDs), and scrubs numbers from contact names and reasons.
+	// Requests and held events come back opened: callers see real values.
+	Seal *seal.Sealer
 }
 
 // NewStore returns the approval store in db (store.Open). A request expires
@@ -200,6 +207,13 @@ func (s *Store) hold(ctx context.Context, nr NewRequest, msg *HeldMessage) (req 
 			return Request{}, false, fmt.Errorf("%w: event of %s for a request of %s", ErrWrongLogin, msg.Login, nr.Login)
 		}
 	}
+	portal, receiver := s.sealedKey(nr.Portal)
+	var payload []byte
+	if msg != nil {
+		if payload, err = s.Seal.SealBytes(seal.KindHeld, msg.Payload); err != nil {
+			return Request{}, false, fmt.Errorf("failed to seal held message: %w", err)
+		}
+	}
 	err = s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		// Bump first: the write locks a pending request against a
 		// concurrent decision, and takes SQLite's write lock.
@@ -207,14 +221,14 @@ func (s *Store) hold(ctx context.Context, nr NewRequest, msg *HeldMessage) (req 
 			if attempt == 3 {
 				return errors.New("failed to find or create the pending request: too much contention")
 			}
-			r, err := s.requests.QueryOne(ctx, bumpPendingQuery, nr.Portal.ID, nr.Portal.Receiver, add)
+			r, err := s.one(ctx, bumpPendingQuery, portal, receiver, add)
 			if err != nil {
 				return fmt.Errorf("failed to update pending request: %w", err)
 			} else if r != nil {
 				req = *r
 				break
 			}
-			last, err := s.requests.QueryOne(ctx, lastForChatQuery, nr.Portal.ID, nr.Portal.Receiver)
+			last, err := s.one(ctx, lastForChatQuery, portal, receiver)
 			switch {
 			case err != nil:
 				return fmt.Errorf("failed to get last request of chat: %w", err)
@@ -226,8 +240,8 @@ func (s *Store) hold(ctx context.Context, nr NewRequest, msg *HeldMessage) (req 
 				return fmt.Errorf("%w (request %d %s)", ErrChatDenied, last.ID, last.State)
 			}
 			now := time.UnixMilli(s.now().UnixMilli()).UTC()
-			r, err = s.requests.QueryOne(ctx, insertRequestQuery, nr.Network, nr.Direction, nr.Staff, nr.Login, nr.Portal.ID,
-				nr.Portal.Receiver, nr.IsGroup, nr.Contact, nr.ContactName, nr.ContactIdent, now.UnixMilli(), now.Add(s.ttl).UnixMilli(), add)
+			r, err = s.one(ctx, insertRequestQuery, nr.Network, nr.Direction, nr.Staff, s.Seal.Seal(seal.KindLogin, string(nr.Login)), portal,
+				receiver, nr.IsGroup, s.Seal.Pseudonym(seal.KindRemoteID, nr.Contact), s.Seal.Scrub(nr.ContactName), s.Seal.Scrub(nr.ContactIdent), now.UnixMilli(), now.Add(s.ttl).UnixMilli(), add)
 			if err != nil {
 				return fmt.Errorf("failed to insert request: %w", err)
 			} else if r != nil {
@@ -241,7 +255,8 @@ func (s *Store) hold(ctx context.Context, nr NewRequest, msg *HeldMessage) (req 
 			if req.Login != msg.Login {
 				return fmt.Errorf("%w: event of %s for request %d of %s", ErrWrongLogin, msg.Login, req.ID, req.Login)
 			}
-			if _, err := s.db.Exec(ctx, insertHeldQuery, req.ID, req.HeldCount, msg.Time.UnixMilli(), msg.Login, msg.Payload); err != nil {
+			if _, err := s.db.Exec(ctx, insertHeldQuery, req.ID, req.HeldCount, msg.Time.UnixMilli(),
+				s.Seal.Seal(seal.KindLogin, string(msg.Login)), payload); err != nil {
 				return fmt.Errorf("failed to hold message: %w", err)
 			}
 		}
@@ -264,7 +279,7 @@ func (s *Store) hold(ctx context.Context, nr NewRequest, msg *HeldMessage) (req 
 
 // Get returns request id, or an error wrapping ErrUnknownRequest.
 func (s *Store) Get(ctx context.Context, id int64) (Request, error) {
-	r, err := s.requests.QueryOne(ctx, getRequestQuery, id)
+	r, err := s.one(ctx, getRequestQuery, id)
 	if err != nil {
 		return Request{}, fmt.Errorf("failed to get approval request: %w", err)
 	} else if r == nil {
@@ -276,7 +291,8 @@ func (s *Store) Get(ctx context.Context, id int64) (Request, error) {
 // LastForChat returns the newest request of a chat, or nil: the gate asks it
 // whether a chat was approved (policy.Request.Approved), denied, or waits.
 func (s *Store) LastForChat(ctx context.Context, portal networkid.PortalKey) (*Request, error) {
-	r, err := s.requests.QueryOne(ctx, lastForChatQuery, portal.ID, portal.Receiver)
+	sealedID, sealedReceiver := s.sealedKey(portal)
+	r, err := s.one(ctx, lastForChatQuery, sealedID, sealedReceiver)
 	if err != nil {
 		return nil, fmt.Errorf("failed to get last request of chat: %w", err)
 	}
@@ -301,9 +317,44 @@ func (s *Store) list(ctx context.Context, q string, args ...any) ([]Request, err
 	}
 	out := make([]Request, len(ptrs))
 	for i, p := range ptrs {
+		if err = s.open(p); err != nil {
+			return nil, err
+		}
 		out[i] = *p
 	}
 	return out, nil
+}
+
+// sealedKey is a portal key as stored: sealed in hashed mode.
+func (s *Store) sealedKey(key networkid.PortalKey) (portalID, receiver string) {
+	return s.Seal.Seal(seal.KindPortal, string(key.ID)), s.Seal.Seal(seal.KindLogin, string(key.Receiver))
+}
+
+// one runs a query of one request and opens it.
+func (s *Store) one(ctx context.Context, q string, args ...any) (*Request, error) {
+	r, err := s.requests.QueryOne(ctx, q, args...)
+	if err != nil || r == nil {
+		return r, err
+	}
+	return r, s.open(r)
+}
+
+// open opens the sealed login and portal key of a request read back.
+func (s *Store) open(r *Request) error {
+	login, err := s.Seal.Open(seal.KindLogin, string(r.Login))
+	if err != nil {
+		return fmt.Errorf("failed to open login of request %d: %w", r.ID, err)
+	}
+	portalID, err := s.Seal.Open(seal.KindPortal, string(r.Portal.ID))
+	if err != nil {
+		return fmt.Errorf("failed to open portal of request %d: %w", r.ID, err)
+	}
+	receiver, err := s.Seal.Open(seal.KindLogin, string(r.Portal.Receiver))
+	if err != nil {
+		return fmt.Errorf("failed to open receiver of request %d: %w", r.ID, err)
+	}
+	r.Login, r.Portal.ID, r.Portal.Receiver = networkid.UserLoginID(login), networkid.PortalID(portalID), networkid.UserLoginID(receiver)
+	return nil
 }
 
 // Held returns the events held in request id, in order. It is empty for a
@@ -313,9 +364,18 @@ func (s *Store) Held(ctx context.Context, id int64) ([]HeldMessage, error) {
 	msgs, err := dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (HeldMessage, error) {
 		var m HeldMessage
 		var ts int64
-		err := row.Scan(&m.Order, &ts, &m.Login, &m.Payload)
+		var login string
+		if err := row.Scan(&m.Order, &ts, &login, &m.Payload); err != nil {
+			return m, err
+		}
 		m.Time = time.UnixMilli(ts).UTC()
-		return m, err
+		opened, openErr := s.Seal.Open(seal.KindLogin, login)
+		if openErr != nil {
+			return m, openErr
+		}
+		m.Login = networkid.UserLoginID(opened)
+		m.Payload, openErr = s.Seal.OpenBytes(seal.KindHeld, m.Payload)
+		return m, openErr
 	}, err).AsList()
 	if err != nil {
 		return nil, fmt.Errorf("failed to get held messages: %w", err)
@@ -369,7 +429,7 @@ func (s *Store) decide(ctx context.Context, id int64, to State, actor, reason st
 	var req Request
 	err := s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		now := time.UnixMilli(s.now().UnixMilli()).UTC()
-		r, err := s.requests.QueryOne(ctx, decideQuery, id, to, now.UnixMilli(), actor, reason)
+		r, err := s.one(ctx, decideQuery, id, to, now.UnixMilli(), actor, s.Seal.Scrub(reason))
 		if err != nil {
 			return fmt.Errorf("failed to update request: %w", err)
 		} else if r == nil {
@@ -427,4 +487,71 @@ func (s *Store) MarkDelivered(ctx context.Context, id int64) error {
 		return fmt.Errorf("failed to mark approval request delivered: %w", err)
 	}
 	return nil
+}
+
+const (
+	plainRequestsQuery = `
+		SELECT id, login, portal, receiver, contact, contact_name, contact_ident, reason FROM governance_approval_request
+		WHERE login NOT LIKE 'sealed:%' OR portal NOT LIKE 'sealed:%'`
+	sealRequestQuery = `
+		UPDATE governance_approval_request SET login = $2, portal = $3, receiver = $4, contact = $5, contact_name = $6,
+			contact_ident = $7, reason = $8
+		WHERE id = $1`
+	plainHeldQuery = `SELECT request_id, ord, login, payload FROM governance_approval_held WHERE login NOT LIKE 'sealed:%'`
+	sealHeldQuery  = `UPDATE governance_approval_held SET login = $3, payload = $4 WHERE request_id = $1 AND ord = $2`
+)
+
+// SealExisting seals, in hashed mode, the requests and held events stored
+// before hashed mode was turned on, so that their chats are still found
+// (a denied chat stays denied, held events are still delivered). It
+// returns how many rows it sealed; without a sealer it does nothing.
+func (s *Store) SealExisting(ctx context.Context) (n int, err error) {
+	if !s.Seal.On() {
+		return 0, nil
+	}
+	type plainRequest struct {
+		id                                                    int64
+		login, portal, receiver, contact, name, ident, reason string
+	}
+	type plainHeld struct {
+		requestID, order int64
+		login            string
+		payload          []byte
+	}
+	err = s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		rows, err := s.db.Query(ctx, plainRequestsQuery)
+		reqs, err := dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (r plainRequest, err error) {
+			return r, row.Scan(&r.id, &r.login, &r.portal, &r.receiver, &r.contact, &r.name, &r.ident, &r.reason)
+		}, err).AsList()
+		if err != nil {
+			return fmt.Errorf("failed to read requests to seal: %w", err)
+		}
+		for _, r := range reqs {
+			_, err = s.db.Exec(ctx, sealRequestQuery, r.id, s.Seal.Seal(seal.KindLogin, r.login), s.Seal.Seal(seal.KindPortal, r.portal),
+				s.Seal.Seal(seal.KindLogin, r.receiver), s.Seal.Pseudonym(seal.KindRemoteID, r.contact), s.Seal.Scrub(r.name), s.Seal.Scrub(r.ident),
+				s.Seal.Scrub(r.reason))
+			if err != nil {
+				return fmt.Errorf("failed to seal request %d: %w", r.id, err)
+			}
+		}
+		rows, err = s.db.Query(ctx, plainHeldQuery)
+		held, err := dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (h plainHeld, err error) {
+			return h, row.Scan(&h.requestID, &h.order, &h.login, &h.payload)
+		}, err).AsList()
+		if err != nil {
+			return fmt.Errorf("failed to read held events to seal: %w", err)
+		}
+		for _, h := range held {
+			payload, err := s.Seal.SealBytes(seal.KindHeld, h.payload)
+			if err != nil {
+				return err
+			}
+			if _, err = s.db.Exec(ctx, sealHeldQuery, h.requestID, h.order, s.Seal.Seal(seal.KindLogin, h.login), payload); err != nil {
+				return fmt.Errorf("failed to seal held event: %w", err)
+			}
+		}
+		n = len(reqs) + len(held)
+		return nil
+	})
+	return n, err
 }

@@ -2,9 +2,6 @@ package audit
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/governance/e164"
+	"github.com/passerelle/passerelle/governance/seal"
 )
 
 // Direction is the way a message went.
@@ -62,8 +60,8 @@ type Observation struct {
 // Contact is one row of the registry.
 type Contact struct {
 	Network string `json:"network"`
-	// RemoteID, Phone and Username are keyed hashes ("hmac-sha256:<hex>")
-	// in a registry with a hash key.
+	// RemoteID, Phone and Username are pseudonyms (seal.Pseudonym,
+	// "hmac-sha256:" and letters) in a registry with a hash key.
 	RemoteID string `json:"remote_id"`
 	Phone    string `json:"phone"`
 	Username string `json:"username"`
@@ -92,17 +90,17 @@ type Link struct {
 type Registry struct {
 	db       *dbutil.Database
 	log      *Log
-	key      []byte
+	seal     *seal.Sealer
 	contacts *dbutil.QueryHelper[*Contact]
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
 
 // MinHashKeyLength is the shortest hash key NewRegistry accepts.
-const MinHashKeyLength = 32
+const MinHashKeyLength = seal.MinKeyLength
 
 // HashPrefix starts every keyed hash stored in place of a value.
-const HashPrefix = "hmac-sha256:"
+const HashPrefix = seal.PseudonymPrefix
 
 // ErrInvalidObservation is returned (wrapped) by Record for an observation it
 // refuses.
@@ -112,16 +110,24 @@ var ErrInvalidObservation = errors.New("invalid contact observation")
 // is not nil, the first sighting of each identity is logged as first_contact
 // in the same transaction. If hashKey is not nil, remote IDs, numbers and
 // usernames are stored only as HMAC-SHA256 under it (and display names that
-// look like a phone number are not stored): the registry can still count,
-// link and look up an identity by its number, but never shows it.
+// look like a phone number are not stored), and so are the logins and
+// portals of links: the registry can still count, link and look up an
+// identity by its number, but never shows it.
 func NewRegistry(db *dbutil.Database, log *Log, hashKey []byte) (*Registry, error) {
-	if hashKey != nil && len(hashKey) < MinHashKeyLength {
-		return nil, fmt.Errorf("contact hash key has %d bytes, at least %d are needed", len(hashKey), MinHashKeyLength)
+	s, err := seal.New(hashKey)
+	if err != nil {
+		return nil, err
 	}
+	return NewSealedRegistry(db, log, s), nil
+}
+
+// NewSealedRegistry is NewRegistry with the sealer of the hash key (nil: no
+// key).
+func NewSealedRegistry(db *dbutil.Database, log *Log, s *seal.Sealer) *Registry {
 	return &Registry{
-		db: db, log: log, key: hashKey,
+		db: db, log: log, seal: s,
 		contacts: dbutil.MakeQueryHelper(db, func(*dbutil.QueryHelper[*Contact]) *Contact { return &Contact{} }),
-	}, nil
+	}
 }
 
 func (r *Registry) now() time.Time {
@@ -132,23 +138,14 @@ func (r *Registry) now() time.Time {
 }
 
 // Hashed reports whether the registry stores keyed hashes instead of values.
-func (r *Registry) Hashed() bool { return r.key != nil }
+func (r *Registry) Hashed() bool { return r.seal.On() }
 
-func (r *Registry) hash(kind, value string) string {
-	mac := hmac.New(sha256.New, r.key)
-	mac.Write([]byte(kind))
-	mac.Write([]byte{0})
-	mac.Write([]byte(value))
-	return HashPrefix + hex.EncodeToString(mac.Sum(nil))
-}
+func (r *Registry) hash(kind, value string) string { return r.seal.Pseudonym(kind, value) }
 
 // Key is the stored form of a remote ID: the ID itself, or its keyed hash.
 // Audit entries name a contact by it (Entry.Contact).
 func (r *Registry) Key(remoteID networkid.UserID) string {
-	if r.key == nil {
-		return string(remoteID)
-	}
-	return r.hash("remote_id", string(remoteID))
+	return r.hash(seal.KindRemoteID, string(remoteID))
 }
 
 func (r *Registry) storedPhone(phone string) string {
@@ -159,18 +156,12 @@ func (r *Registry) storedPhone(phone string) string {
 	if norm, err := e164.Normalize(phone); err == nil {
 		phone = norm
 	}
-	if r.key == nil {
-		return phone
-	}
-	return r.hash("phone", phone)
+	return r.hash(seal.KindPhone, phone)
 }
 
 func (r *Registry) storedUsername(username string) string {
 	username = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(username), "@"))
-	if username == "" || r.key == nil {
-		return username
-	}
-	return r.hash("username", username)
+	return r.hash(seal.KindUsername, username)
 }
 
 // looksLikeNumber reports whether s holds 7 or more digits, ignoring the
@@ -282,9 +273,10 @@ func (r *Registry) Record(ctx context.Context, obs Observation) (first bool, err
 	key := r.Key(obs.RemoteID)
 	phone, username := r.storedPhone(obs.Phone), r.storedUsername(obs.Username)
 	name := strings.TrimSpace(obs.DisplayName)
-	if r.key != nil && looksLikeNumber(name) {
+	if r.Hashed() && looksLikeNumber(name) {
 		name = ""
 	}
+	login, portal := r.seal.Pseudonym(seal.KindLogin, string(obs.Login)), r.seal.Pseudonym(seal.KindPortal, string(obs.Portal))
 	err = r.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		res, err := r.db.Exec(ctx, insertContactQuery, obs.Network, key, ts)
 		if err != nil {
@@ -313,14 +305,14 @@ func (r *Registry) Record(ctx context.Context, obs Observation) (first bool, err
 			}
 		}
 		if obs.Staff != "" || obs.Login != "" || obs.Portal != "" {
-			if _, err = r.db.Exec(ctx, upsertLinkQuery, obs.Network, key, obs.Login, obs.Portal, obs.Staff, ts); err != nil {
+			if _, err = r.db.Exec(ctx, upsertLinkQuery, obs.Network, key, login, portal, obs.Staff, ts); err != nil {
 				return fmt.Errorf("failed to link contact: %w", err)
 			}
 		}
 		if first && r.log != nil {
 			_, err = r.log.Append(ctx, Entry{
 				Time: obs.Time, Actor: ActorSystem, Action: ActionFirstContact, Network: obs.Network,
-				Staff: obs.Staff, Login: obs.Login, Portal: obs.Portal, Contact: key,
+				Staff: obs.Staff, Login: networkid.UserLoginID(login), Portal: networkid.PortalID(portal), Contact: key,
 				Details: Details(map[string]any{"kind": obs.Kind, "direction": obs.Direction}),
 			})
 		}
@@ -409,7 +401,7 @@ func (r *Registry) listQuery(f ContactFilter) (string, []any) {
 		where = append(where, fmt.Sprintf(linkExists, "staff", arg(string(f.Staff))))
 	}
 	if f.Portal != "" {
-		where = append(where, fmt.Sprintf(linkExists, "portal", arg(string(f.Portal))))
+		where = append(where, fmt.Sprintf(linkExists, "portal", arg(r.seal.Pseudonym(seal.KindPortal, string(f.Portal)))))
 	}
 	if !f.SeenSince.IsZero() {
 		where = append(where, "last_seen >= "+arg(f.SeenSince.UnixMilli()))
@@ -417,7 +409,7 @@ func (r *Registry) listQuery(f ContactFilter) (string, []any) {
 	if q := strings.TrimSpace(f.Query); q != "" {
 		like := arg("%" + escapeLike(strings.ToLower(q)) + "%")
 		or := []string{`LOWER(display_names) LIKE ` + like + ` ESCAPE '\'`}
-		if r.key == nil {
+		if !r.Hashed() {
 			or = append(or,
 				`LOWER(remote_id) LIKE `+like+` ESCAPE '\'`,
 				`phone LIKE `+like+` ESCAPE '\'`,

@@ -339,6 +339,7 @@ func ParseExport(r io.Reader, format Format) (Exported, error) {
 // runs while it is written can only delete entries it has not reached, which
 // then are missing from it).
 func (l *Log) Export(ctx context.Context, w io.Writer, format Format, f Filter) error {
+	f = l.sealFilter(f)
 	if _, err := ParseFormat(string(format)); err != nil {
 		return fmt.Errorf("failed to export audit log: %w", err)
 	}

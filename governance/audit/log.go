@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.mau.fi/util/dbutil"
+
+	"github.com/passerelle/passerelle/governance/seal"
 )
 
 // Log is the append-only, hash-chained audit log. Its database is the
@@ -20,6 +22,10 @@ type Log struct {
 	entries *dbutil.QueryHelper[*Entry]
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Seal, when set (hashed mode), turns identifiers into pseudonyms before
+	// an entry is hashed and stored (sealEntry), and the filters of List and
+	// Export likewise.
+	Seal *seal.Sealer
 }
 
 // NewLog returns the audit log stored in db, an upgraded governance database
@@ -89,6 +95,7 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 	if err := e.normalize(); err != nil {
 		return Entry{}, err
 	}
+	l.sealEntry(&e)
 	err := l.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		h, err := l.lockHead(ctx)
 		if err != nil {
@@ -407,6 +414,7 @@ func (f *Filter) query() (string, []any) {
 // f.Descending). It reads them all at once: page with f.Limit and a cursor
 // (AfterSeq, or BeforeSeq going backwards).
 func (l *Log) List(ctx context.Context, f Filter) ([]Entry, error) {
+	f = l.sealFilter(f)
 	q, args := f.query()
 	ptrs, err := l.entries.QueryMany(ctx, q, args...)
 	if err != nil {

@@ -134,7 +134,7 @@ func (g *Gate) deliverHeld(ctx context.Context, reqID int64) error {
 		}
 		for _, m := range held {
 			if m.Login != req.Login {
-				log.Error().Int64("order", m.Order).Str("held_login", string(m.Login)).Msg("Refusing held event of another login")
+				log.Error().Int64("order", m.Order).Str("held_login", g.ShownLogin(m.Login)).Msg("Refusing held event of another login")
 				continue
 			}
 			evt, err := decoder.DecodeHeldEvent(ctx, login, m.Payload)
@@ -144,7 +144,7 @@ func (g *Gate) deliverHeld(ctx context.Context, reqID int64) error {
 			}
 			key := evt.GetPortalKey()
 			if key != req.Portal {
-				log.Error().Int64("order", m.Order).Str("event_portal", string(key.ID)).Str("event_receiver", string(key.Receiver)).
+				log.Error().Int64("order", m.Order).Str("event_portal", g.ShownPortal(key.ID)).Str("event_receiver", g.ShownLogin(key.Receiver)).
 					Msg("Refusing held event of another chat")
 				continue
 			}

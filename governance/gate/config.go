@@ -48,8 +48,10 @@ type Config struct {
 	ApprovalTTL Duration `yaml:"approval_ttl"`
 	// Retention is how long audit log entries are kept; 0 keeps them.
 	Retention Duration `yaml:"retention"`
-	// ContactHashKey, when set (at least 32 bytes), makes the registry store
-	// remote IDs, numbers and usernames only as keyed hashes.
+	// ContactHashKey, when set (at least 32 bytes), turns on hashed mode
+	// (governance/seal): the governance tables, the audit log and admin
+	// outputs keep identifiers only as keyed hashes, or encrypted where the
+	// gateway needs them back.
 	ContactHashKey string `yaml:"contact_hash_key"`
 	// AuditAnchorInterval is how often the audit chain's head is posted in
 	// the admin room (when it moved), so that a copy lives outside the

@@ -30,6 +30,7 @@ import (
 	"github.com/passerelle/passerelle/governance/approval"
 	"github.com/passerelle/passerelle/governance/audit"
 	"github.com/passerelle/passerelle/governance/policy"
+	"github.com/passerelle/passerelle/governance/seal"
 	"github.com/passerelle/passerelle/governance/store"
 )
 
@@ -62,7 +63,10 @@ type Gate struct {
 	Contacts  *audit.Registry
 	Policy    *policy.Engine
 	Approvals *approval.Store
-	state     *stateStore
+	// Seal is the sealer of contact_hash_key (nil without one: hashed mode
+	// off); Start hands it to every store.
+	Seal  *seal.Sealer
+	state *stateStore
 
 	started atomic.Bool
 	cancel  context.CancelFunc
@@ -130,15 +134,13 @@ func (g *Gate) Start(ctx context.Context) error {
 		return err
 	}
 	g.DB = db
-	g.Audit = audit.NewLog(db)
-	g.Audit.Now = g.now
-	var key []byte
-	if g.cfg.ContactHashKey != "" {
-		key = []byte(g.cfg.ContactHashKey)
-	}
-	if g.Contacts, err = audit.NewRegistry(db, g.Audit, key); err != nil {
+	if g.Seal, err = seal.New([]byte(g.cfg.ContactHashKey)); err != nil {
 		return err
 	}
+	g.Audit = audit.NewLog(db)
+	g.Audit.Now = g.now
+	g.Audit.Seal = g.Seal
+	g.Contacts = audit.NewSealedRegistry(db, g.Audit, g.Seal)
 	g.Contacts.Now = g.now
 	if g.Policy, err = policy.NewEngine(ctx, g.cfg.Policy, db, g.Audit); err != nil {
 		return err
@@ -146,7 +148,11 @@ func (g *Gate) Start(ctx context.Context) error {
 	g.Policy.Now = g.now
 	g.Approvals = approval.NewStore(db, g.Audit, time.Duration(g.cfg.ApprovalTTL))
 	g.Approvals.Now = g.now
-	if g.state, err = openStore(ctx, g.br.DB.Database); err != nil {
+	g.Approvals.Seal = g.Seal
+	if g.state, err = openStore(ctx, g.br.DB.Database, g.Seal); err != nil {
+		return err
+	}
+	if err = g.sealExisting(ctx); err != nil {
 		return err
 	}
 	bg, cancel := context.WithCancel(zerolog.Ctx(ctx).With().Str("component", "governance").Logger().WithContext(context.Background()))
@@ -177,6 +183,27 @@ func (g *Gate) Start(ctx context.Context) error {
 		}
 		g.ReplayUndelivered(bg)
 	}()
+	return nil
+}
+
+// sealExisting, in hashed mode, seals what the gate and the approval store
+// kept before hashed mode was turned on (see README: the audit log and the
+// contact registry keep what they wrote).
+func (g *Gate) sealExisting(ctx context.Context) error {
+	if !g.Seal.On() {
+		return nil
+	}
+	n, err := g.state.sealExisting(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to seal the gate's tables: %w", err)
+	}
+	m, err := g.Approvals.SealExisting(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to seal approval requests: %w", err)
+	}
+	if n+m > 0 {
+		zerolog.Ctx(ctx).Info().Int("rows", n+m).Msg("Sealed governance rows stored before contact_hash_key was set")
+	}
 	return nil
 }
 

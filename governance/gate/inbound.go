@@ -48,7 +48,7 @@ func (g *Gate) Queue(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridge
 		return bridgev2.EventHandlingResultFailed.WithError(ErrNotStarted)
 	}
 	key := evt.GetPortalKey()
-	log := login.Log.With().Str("portal_id", string(key.ID)).Str("portal_receiver", string(key.Receiver)).
+	log := login.Log.With().Str("portal_id", g.ShownPortal(key.ID)).Str("portal_receiver", g.ShownLogin(key.Receiver)).
 		Stringer("event_type", evt.GetType()).Logger()
 	ctx := log.WithContext(g.bg)
 

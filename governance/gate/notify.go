@@ -136,7 +136,7 @@ func (g *Gate) RequestNotice(req approval.Request) string {
 	}
 	fmt.Fprintf(&b, "**%s waiting for approval — request #%d**\n\n", what, req.ID)
 	fmt.Fprintf(&b, "* Staff member: %s\n", req.Staff)
-	fmt.Fprintf(&b, "* Network and account: %s, account %s\n", networkName(req.Network), format.SafeMarkdownCode(req.Login))
+	fmt.Fprintf(&b, "* Network and account: %s, account %s\n", networkName(req.Network), format.SafeMarkdownCode(g.ShownLogin(req.Login)))
 	// Remote names are the remote side's choice: escaped (contactLabel).
 	outside := contactLabel(req)
 	if req.ContactName != "" && req.ContactIdent != "" {
@@ -147,7 +147,7 @@ func (g *Gate) RequestNotice(req approval.Request) string {
 	if req.IsGroup {
 		kind = "group"
 	}
-	fmt.Fprintf(&b, "* Chat: %s %s\n", kind, format.SafeMarkdownCode(req.Portal.ID))
+	fmt.Fprintf(&b, "* Chat: %s %s\n", kind, format.SafeMarkdownCode(g.ShownPortal(req.Portal.ID)))
 	fmt.Fprintf(&b, "* Held messages: %d\n", req.HeldCount)
 	fmt.Fprintf(&b, "* Expires: %s\n\n", req.ExpiresAt.UTC().Format(time.RFC1123))
 	prefix := g.br.Config.CommandPrefix

@@ -30,7 +30,7 @@ func (g *Gate) CheckOutbound(ctx context.Context, out remote.Outbound) error {
 	key := out.PortalKey
 	network := networkOf(string(key.ID))
 	net := networkName(network)
-	log := zerolog.Ctx(ctx).With().Str("portal_id", string(key.ID)).Str("outbound", string(out.Kind)).Logger()
+	log := zerolog.Ctx(ctx).With().Str("portal_id", g.ShownPortal(key.ID)).Str("outbound", string(out.Kind)).Logger()
 	ctx = log.WithContext(ctx)
 
 	ident := out.Identity

@@ -24,7 +24,9 @@ var (
 	ErrNotRevoked     = errors.New("portal is not revoked")
 )
 
-// PortalInfo is one portal as admins see it.
+// PortalInfo is one portal as admins see it: in hashed mode, its key and
+// other user are pseudonyms (ShownPortal, ShownLogin, ShownUser) and a name
+// that looks like a number is left out.
 type PortalInfo struct {
 	Key     networkid.PortalKey `json:"key"`
 	Network string              `json:"network"`
@@ -60,13 +62,18 @@ func (g *Gate) Portals(ctx context.Context) ([]PortalInfo, error) {
 				info.Staff = login.UserMXID
 			}
 		}
+		if g.Seal.On() {
+			info.Key = networkid.PortalKey{ID: networkid.PortalID(g.ShownPortal(info.Key.ID)), Receiver: networkid.UserLoginID(g.ShownLogin(info.Key.Receiver))}
+			info.Other, info.Name = networkid.UserID(g.ShownUser(info.Other)), g.ShownName(info.Name)
+		}
 		out = append(out, info)
 	}
 	return out, nil
 }
 
 // FindPortal finds a portal by room ID, or by portal ID (with its receiver
-// when several logins share it: "telegram.u123/telegram.456").
+// when several logins share it: "telegram.u123/telegram.456"), or in hashed
+// mode by their pseudonyms as gov-portals shows them.
 func (g *Gate) FindPortal(ctx context.Context, ref string) (*bridgev2.Portal, error) {
 	if len(ref) > 0 && ref[0] == '!' {
 		p, err := g.br.GetPortalByMXID(ctx, id.RoomID(ref))
@@ -83,17 +90,19 @@ func (g *Gate) FindPortal(ctx context.Context, ref string) (*bridgev2.Portal, er
 	}
 	var found []*bridgev2.Portal
 	for _, p := range portals {
-		if string(p.ID) == ref || string(p.ID)+"/"+string(p.Receiver) == ref {
+		shown := g.ShownPortal(p.ID)
+		if string(p.ID) == ref || string(p.ID)+"/"+string(p.Receiver) == ref ||
+			(g.Seal.On() && (shown == ref || shown+"/"+g.ShownLogin(p.Receiver) == ref)) {
 			found = append(found, p)
 		}
 	}
 	switch len(found) {
 	case 0:
-		return nil, fmt.Errorf("%w %q", ErrUnknownPortal, ref)
+		return nil, fmt.Errorf("%w %q", ErrUnknownPortal, g.Seal.Scrub(ref))
 	case 1:
 		return found[0], nil
 	default:
-		return nil, fmt.Errorf("%w: %q names %d portals; write <portal ID>/<login ID>", ErrUnknownPortal, ref, len(found))
+		return nil, fmt.Errorf("%w: %q names %d portals; write <portal ID>/<login ID>", ErrUnknownPortal, g.Seal.Scrub(ref), len(found))
 	}
 }
 

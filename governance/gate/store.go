@@ -11,6 +11,8 @@ import (
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/governance/seal"
 )
 
 // VersionTable is the version table of the gate's own tables.
@@ -25,7 +27,7 @@ var upgradeTable = dbutil.BuildUpgradeTable().WithFSPath(rawUpgrades, "upgrades"
 // table in every schema on PostgreSQL).
 const createVersionTable = `CREATE TABLE IF NOT EXISTS ` + VersionTable + ` (version INTEGER, compat INTEGER)`
 
-func openStore(ctx context.Context, parent *dbutil.Database) (*stateStore, error) {
+func openStore(ctx context.Context, parent *dbutil.Database, s *seal.Sealer) (*stateStore, error) {
 	db := parent.Child(VersionTable, upgradeTable, nil)
 	if _, err := db.Exec(ctx, createVersionTable); err != nil {
 		return nil, fmt.Errorf("failed to create gate version table: %w", err)
@@ -33,7 +35,7 @@ func openStore(ctx context.Context, parent *dbutil.Database) (*stateStore, error
 	if err := db.Upgrade(ctx); err != nil {
 		return nil, fmt.Errorf("failed to upgrade gate tables: %w", err)
 	}
-	return &stateStore{db: db, portals: dbutil.MakeQueryHelper(db, func(*dbutil.QueryHelper[*PortalState]) *PortalState { return &PortalState{} })}, nil
+	return &stateStore{db: db, seal: s, portals: dbutil.MakeQueryHelper(db, func(*dbutil.QueryHelper[*PortalState]) *PortalState { return &PortalState{} })}, nil
 }
 
 // PortalState is what the gate keeps of a portal.
@@ -64,9 +66,30 @@ func (p *PortalState) Scan(row dbutil.Scannable) (*PortalState, error) {
 	return p, nil
 }
 
+// stateStore keeps the gate's tables. In hashed mode, portal IDs, receivers
+// and login IDs are sealed (deterministically: they are looked up by
+// equality) and opened when read back.
 type stateStore struct {
 	db      *dbutil.Database
+	seal    *seal.Sealer
 	portals *dbutil.QueryHelper[*PortalState]
+}
+
+func (s *stateStore) sealKey(key networkid.PortalKey) (string, string) {
+	return s.seal.Seal(seal.KindPortal, string(key.ID)), s.seal.Seal(seal.KindLogin, string(key.Receiver))
+}
+
+func (s *stateStore) openKey(p *PortalState) error {
+	portalID, err := s.seal.Open(seal.KindPortal, string(p.Key.ID))
+	if err != nil {
+		return fmt.Errorf("failed to open portal ID: %w", err)
+	}
+	receiver, err := s.seal.Open(seal.KindLogin, string(p.Key.Receiver))
+	if err != nil {
+		return fmt.Errorf("failed to open portal receiver: %w", err)
+	}
+	p.Key = networkid.PortalKey{ID: networkid.PortalID(portalID), Receiver: networkid.UserLoginID(receiver)}
+	return nil
 }
 
 const portalColumns = "portal_id, receiver, network, staff, room_id, controlled_at, revoked, revoked_at, revoked_by"
@@ -94,22 +117,38 @@ const (
 )
 
 func (s *stateStore) portal(ctx context.Context, key networkid.PortalKey) (*PortalState, error) {
-	return s.portals.QueryOne(ctx, getPortalQuery, key.ID, key.Receiver)
+	portalID, receiver := s.sealKey(key)
+	p, err := s.portals.QueryOne(ctx, getPortalQuery, portalID, receiver)
+	if err != nil || p == nil {
+		return p, err
+	}
+	return p, s.openKey(p)
 }
 
 func (s *stateStore) listPortals(ctx context.Context) ([]*PortalState, error) {
-	return s.portals.QueryMany(ctx, listPortalsQuery)
+	ps, err := s.portals.QueryMany(ctx, listPortalsQuery)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		if err = s.openKey(p); err != nil {
+			return nil, err
+		}
+	}
+	return ps, nil
 }
 
 func (s *stateStore) putControlled(ctx context.Context, p *PortalState) error {
-	_, err := s.db.Exec(ctx, upsertPortalQuery, p.Key.ID, p.Key.Receiver, p.Network, p.Staff, p.RoomID, p.ControlledAt.UnixMilli())
+	portalID, receiver := s.sealKey(p.Key)
+	_, err := s.db.Exec(ctx, upsertPortalQuery, portalID, receiver, p.Network, p.Staff, p.RoomID, p.ControlledAt.UnixMilli())
 	return err
 }
 
 // setRevoked changes the revoked flag; changed is false if it already had
 // that value (or the portal is unknown).
 func (s *stateStore) setRevoked(ctx context.Context, key networkid.PortalKey, revoked bool, at time.Time, by id.UserID) (changed bool, err error) {
-	res, err := s.db.Exec(ctx, setRevokedQuery, key.ID, key.Receiver, revoked, at.UnixMilli(), by)
+	portalID, receiver := s.sealKey(key)
+	res, err := s.db.Exec(ctx, setRevokedQuery, portalID, receiver, revoked, at.UnixMilli(), by)
 	if err != nil {
 		return false, err
 	}
@@ -155,12 +194,18 @@ func (s *stateStore) logins(ctx context.Context) ([]knownLogin, error) {
 	rows, err := s.db.Query(ctx, getLogins)
 	return dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (knownLogin, error) {
 		var l knownLogin
-		return l, row.Scan(&l.ID, &l.Staff, &l.Network)
+		var stored string
+		if err := row.Scan(&stored, &l.Staff, &l.Network); err != nil {
+			return l, err
+		}
+		opened, err := s.seal.Open(seal.KindLogin, stored)
+		l.ID = networkid.UserLoginID(opened)
+		return l, err
 	}, err).AsList()
 }
 
 func (s *stateStore) putLogin(ctx context.Context, l knownLogin, at time.Time) (bool, error) {
-	res, err := s.db.Exec(ctx, putLoginQuery, l.ID, l.Staff, l.Network, at.UnixMilli())
+	res, err := s.db.Exec(ctx, putLoginQuery, s.seal.Seal(seal.KindLogin, string(l.ID)), l.Staff, l.Network, at.UnixMilli())
 	if err != nil {
 		return false, err
 	}
@@ -169,6 +214,50 @@ func (s *stateStore) putLogin(ctx context.Context, l knownLogin, at time.Time) (
 }
 
 func (s *stateStore) deleteLogin(ctx context.Context, loginID networkid.UserLoginID) error {
-	_, err := s.db.Exec(ctx, delLoginQuery, loginID)
+	_, err := s.db.Exec(ctx, delLoginQuery, s.seal.Seal(seal.KindLogin, string(loginID)))
 	return err
+}
+
+const (
+	plainPortalsQuery = `SELECT portal_id, receiver FROM governance_gate_portal WHERE portal_id NOT LIKE 'sealed:%'`
+	sealPortalQuery   = `UPDATE governance_gate_portal SET portal_id = $3, receiver = $4 WHERE portal_id = $1 AND receiver = $2`
+	plainLoginsQuery  = `SELECT login_id FROM governance_gate_login WHERE login_id NOT LIKE 'sealed:%'`
+	sealLoginQuery    = `UPDATE governance_gate_login SET login_id = $2 WHERE login_id = $1`
+)
+
+// sealExisting seals, in hashed mode, the portals and logins stored before
+// hashed mode was turned on, so that a revoked portal stays revoked. It
+// returns how many rows it sealed.
+func (s *stateStore) sealExisting(ctx context.Context) (n int, err error) {
+	if !s.seal.On() {
+		return 0, nil
+	}
+	err = s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		rows, err := s.db.Query(ctx, plainPortalsQuery)
+		keys, err := dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (k networkid.PortalKey, err error) {
+			return k, row.Scan(&k.ID, &k.Receiver)
+		}, err).AsList()
+		if err != nil {
+			return fmt.Errorf("failed to read portals to seal: %w", err)
+		}
+		for _, k := range keys {
+			portalID, receiver := s.sealKey(k)
+			if _, err = s.db.Exec(ctx, sealPortalQuery, k.ID, k.Receiver, portalID, receiver); err != nil {
+				return fmt.Errorf("failed to seal portal: %w", err)
+			}
+		}
+		rows, err = s.db.Query(ctx, plainLoginsQuery)
+		logins, err := dbutil.NewRowIterWithError(rows, dbutil.ScanSingleColumn[string], err).AsList()
+		if err != nil {
+			return fmt.Errorf("failed to read logins to seal: %w", err)
+		}
+		for _, l := range logins {
+			if _, err = s.db.Exec(ctx, sealLoginQuery, l, s.seal.Seal(seal.KindLogin, l)); err != nil {
+				return fmt.Errorf("failed to seal login: %w", err)
+			}
+		}
+		n = len(keys) + len(logins)
+		return nil
+	})
+	return n, err
 }
