@@ -15,6 +15,7 @@ import (
 	"github.com/passerelle/passerelle/governance/audit"
 	"github.com/passerelle/passerelle/internal/stack"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
+	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
 // govAdmin is the governance admin of the tests: listed in
@@ -34,7 +35,10 @@ type govWorld struct {
 	prefix string // the bot's command prefix
 
 	staff     *tgsim.Account
-	xavier    *tgsim.Account            // writes to two staff members
+	xavier    *tgsim.Account // writes to two staff members
+	wa        *wasim.Server  // WhatsApp, for the two-staff steps
+	pat       *Client        // a second staff member (from TwoStaffOneContact on)
+	patMgmt   string
 	contacts  map[string]*tgsim.Account // by first name
 	sam       *Client                   // the staff member
 	admin     *Client                   // the governance admin
@@ -78,6 +82,7 @@ func runGovernance(t *testing.T, postgres bool) {
 		{"OutboundRefused", w.outboundRefused},
 		{"AdminAPI", w.adminAPI},
 		{"TwoStaffOneContact", w.twoStaffOneContact},
+		{"TwoStaffOneContactWhatsApp", w.twoStaffOneContactWhatsApp},
 	}
 	for _, step := range steps {
 		stepStart := time.Now()
@@ -122,7 +127,13 @@ func newGovWorld(t *testing.T, postgres bool) *govWorld {
 		w.contacts[name] = acc
 	}
 
-	w.s = NewStack(t, StackOptions{TelegramSim: sim, Postgres: postgres, Users: []string{govAdmin, "sam"}, GatewayPatch: func(doc *stack.YAMLDoc) error {
+	w.wa = NewWhatsAppSim(t)
+	for phone, name := range map[string]string{govSamWA: "Sam Staff", govPatWA: "Pat Staff", govYaraWA: "Yara Outside"} {
+		if _, err = w.wa.CreateAccount(phone, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.s = NewStack(t, StackOptions{TelegramSim: sim, WhatsAppSim: w.wa, Postgres: postgres, Users: []string{govAdmin, "sam"}, GatewayPatch: func(doc *stack.YAMLDoc) error {
 		for k, v := range map[string]any{
 			"network.governance.default_mode": "approval",
 			"network.governance.admins":       []string{"@" + govAdmin + ":localhost"},

@@ -8,6 +8,27 @@ import (
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
 
+// The WhatsApp accounts of the two-staff steps.
+const govSamWA, govPatWA, govYaraWA = "+33600000031", "+33600000032", "+33600000033"
+
+// requestOf waits for the request notice of staff (e.g. "@sam") made after
+// since and returns its number.
+func (w *govWorld) requestOf(t *testing.T, staff, contact string, since time.Time) string {
+	t.Helper()
+	ev, err := w.admin.WaitMessage(w.s.Ctx(), w.adminRoom, MessageFilter{Sender: w.s.BotID, BodyContains: staff + ":localhost", Since: since})
+	if err != nil {
+		t.Fatalf("no request of %s in the admin room: %v", staff, err)
+	}
+	if !strings.Contains(ev.Body(), contact) {
+		t.Fatalf("%s's request is not about %s: %q", staff, contact, ev.Body())
+	}
+	m := requestIDRe.FindStringSubmatch(ev.Body())
+	if m == nil {
+		t.Fatalf("request notice without a number: %q", ev.Body())
+	}
+	return m[1]
+}
+
 // twoStaffOneContact: Xavier writes to Sam and to Pat, two staff members.
 // Their direct chats share a portal ID and differ by receiver: each gets a
 // request of its own; approving Sam's delivers only Sam's held message, in
@@ -25,6 +46,7 @@ func (w *govWorld) twoStaffOneContact(t *testing.T) {
 	}
 	pat := w.s.AddUser("pat")
 	patMgmt, _ := w.s.BotRoom(pat)
+	w.pat, w.patMgmt = pat, patMgmt
 	w.s.Step(pat, patMgmt, "login telegram-phone", "phone number")
 	w.s.Step(pat, patMgmt, "+15550101", "code")
 	code, _ := w.sim.LastCode("+15550101")
@@ -35,22 +57,7 @@ func (w *govWorld) twoStaffOneContact(t *testing.T) {
 	if _, err = w.sim.SendMessage(w.xavier.ID, patAcc.ID, "SECRET for Pat only", nil); err != nil {
 		t.Fatal(err)
 	}
-	requestOf := func(staff string) string {
-		t.Helper()
-		ev, err := w.admin.WaitMessage(ctx, w.adminRoom, MessageFilter{Sender: w.s.BotID, BodyContains: staff + ":localhost", Since: since})
-		if err != nil {
-			t.Fatalf("no request of %s in the admin room: %v", staff, err)
-		}
-		if !strings.Contains(ev.Body(), "Xavier") {
-			t.Fatalf("%s's request is not about Xavier: %q", staff, ev.Body())
-		}
-		m := requestIDRe.FindStringSubmatch(ev.Body())
-		if m == nil {
-			t.Fatalf("request notice without a number: %q", ev.Body())
-		}
-		return m[1]
-	}
-	samReq, patReq := requestOf("@sam"), requestOf("@pat")
+	samReq, patReq := w.requestOf(t, "@sam", "Xavier", since), w.requestOf(t, "@pat", "Xavier", since)
 	if samReq == patReq {
 		t.Fatalf("Sam and Pat share request #%s", samReq)
 	}
@@ -83,5 +90,58 @@ func (w *govWorld) twoStaffOneContact(t *testing.T) {
 	}
 	if patRoom.RoomID == room {
 		t.Fatal("Sam and Pat share a portal room")
+	}
+}
+
+// twoStaffOneContactWhatsApp: the same on WhatsApp. Yara writes to Sam and
+// to Pat; each gets a request; approving Sam's delivers only Sam's message.
+func (w *govWorld) twoStaffOneContactWhatsApp(t *testing.T) {
+	ctx := w.s.Ctx()
+	if w.pat == nil {
+		t.Fatal("TwoStaffOneContact did not set up Pat")
+	}
+	w.s.LinkWhatsAppQR(w.sam, w.mgmt, w.wa, govSamWA)
+	w.s.LinkWhatsAppQR(w.pat, w.patMgmt, w.wa, govPatWA)
+
+	since := time.Now().Add(-time.Second)
+	if _, err := w.wa.SendText(ctx, govYaraWA, govSamWA, "hello Sam on WhatsApp"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.wa.SendText(ctx, govYaraWA, govPatWA, "WHATSAPP SECRET for Pat only"); err != nil {
+		t.Fatal(err)
+	}
+	samReq, patReq := w.requestOf(t, "@sam", "Yara", since), w.requestOf(t, "@pat", "Yara", since)
+	if samReq == patReq {
+		t.Fatalf("Sam and Pat share request #%s", samReq)
+	}
+	w.waitHeld(samReq, 1)
+	w.waitHeld(patReq, 1)
+
+	w.adminCommand("gov-approve "+samReq, "Request #"+samReq+" approved: 1 held message(s) delivered")
+	room := w.portal("Yara")
+	if _, err := w.sam.WaitMessage(ctx, room, MessageFilter{BodyContains: "hello Sam on WhatsApp"}); err != nil {
+		t.Fatalf("Sam's held WhatsApp message: %v", err)
+	}
+	w.requireNoPortal("WHATSAPP SECRET", "WHATSAPP SECRET for Pat only")
+	rooms, err := w.pat.Rooms(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rooms {
+		if strings.Contains(r.Name, "Yara") {
+			t.Fatalf("Pat got a portal with Yara before Pat's request was decided: %+v", r)
+		}
+	}
+
+	w.adminCommand("gov-approve "+patReq, "Request #"+patReq+" approved: 1 held message(s) delivered")
+	patRoom, err := w.pat.WaitRoom(ctx, RoomFilter{NameContains: "Yara", Exclude: []string{w.patMgmt}, AutoJoin: true, Inviters: []string{"^@.*:localhost$"}})
+	if err != nil {
+		t.Fatalf("Pat's portal with Yara: %v", err)
+	}
+	if _, err = w.pat.WaitMessage(ctx, patRoom.RoomID, MessageFilter{BodyContains: "WHATSAPP SECRET for Pat only"}); err != nil {
+		t.Fatalf("Pat's held WhatsApp message: %v", err)
+	}
+	if patRoom.RoomID == room {
+		t.Fatal("Sam and Pat share a WhatsApp portal room")
 	}
 }
