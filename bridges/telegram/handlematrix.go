@@ -58,10 +58,6 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	default:
 		return nil, errUnsupportedMsgType(msg.Content.MsgType)
 	}
-	api := c.api.Load()
-	if api == nil {
-		return nil, bridgev2.WrapErrorInStatus(ErrNotConnected).WithErrorAsMessage().WithSendNotice(true)
-	}
 	inputPeer, err := c.inputPeer(ctx, peer)
 	if err != nil {
 		return nil, errCannotSend(err)
@@ -85,7 +81,7 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	if len(req.Entities) > 0 {
 		req.SetEntities(req.Entities)
 	}
-	resp, err := api.MessagesSendMessage(ctx, req)
+	resp, err := c.sendMessage(ctx, req)
 	if err != nil {
 		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("failed to send message to Telegram: %w", err)).
 			WithErrorAsMessage().WithSendNotice(true)

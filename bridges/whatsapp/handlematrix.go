@@ -61,8 +61,8 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 	default:
 		return nil, fmt.Errorf("%w: %s (only text is bridged to WhatsApp for now)", bridgev2.ErrUnsupportedMessageType, msg.Content.MsgType)
 	}
-	wa := cl.client()
-	if wa == nil || !wa.IsLoggedIn() {
+	// A client that is reconnecting is waited for by sendMessage.
+	if cl.client() == nil {
 		return nil, bridgev2.WrapErrorInStatus(ErrNotConnected).WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
 	}
 	out := wafmt.FromMatrix(ctx, cl.fmtDeps(msg.Portal), msg.Content)
@@ -81,7 +81,7 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 			ContextInfo: &waE2E.ContextInfo{MentionedJID: out.Mentioned},
 		}
 	}
-	resp, err := wa.SendMessage(ctx, chat, waMsg, whatsmeow.SendRequestExtra{ID: matrixMessageID(msg.Event.ID)})
+	resp, err := cl.sendMessage(ctx, chat, waMsg, whatsmeow.SendRequestExtra{ID: matrixMessageID(msg.Event.ID)})
 	if err != nil {
 		return nil, fmt.Errorf("failed to send message to WhatsApp: %w", err)
 	}

@@ -1,7 +1,9 @@
 package whatsapp
 
 import (
+	"fmt"
 	"regexp"
+	"sync/atomic"
 	"testing"
 
 	"maunium.net/go/mautrix/id"
@@ -27,4 +29,12 @@ func TestMatrixMessageID(t *testing.T) {
 		}
 		seen[got] = evt
 	}
+}
+
+var lastTestEventID atomic.Int64
+
+// testEventID is a new Matrix event ID: like a homeserver's, each event has
+// its own, and so each message its own WhatsApp ID.
+func testEventID() id.EventID {
+	return id.EventID(fmt.Sprintf("$test-event-%d", lastTestEventID.Add(1)))
 }
