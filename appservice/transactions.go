@@ -34,11 +34,16 @@ const maxTransactionSize = 16 << 20
 // came between the send and the record, by the network itself (the remote
 // message's identity is derived from the Matrix event ID).
 //
+// The appservice listener opens before the bridge has started (crypto,
+// logins): a transaction is held until ready is closed, or answered 503
+// after readyWait so that the homeserver sends it again. Handled earlier,
+// an encrypted event fails in the crypto machine and is lost.
+//
 // It takes over only transactions that carry nothing but room events, and
 // only when events are dispatched synchronously (bridgev2's default
 // without appservice.async_transactions); anything else goes to mautrix's
 // handler as before.
-func handledTransactions(as *appservice.AppService, ep *appservice.EventProcessor) exhttp.Middleware {
+func handledTransactions(as *appservice.AppService, ep *appservice.EventProcessor, ready <-chan struct{}) exhttp.Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			txnID, ok := strings.CutPrefix(r.URL.Path, transactionsPath)
@@ -47,6 +52,10 @@ func handledTransactions(as *appservice.AppService, ep *appservice.EventProcesso
 				return
 			}
 			if !as.CheckServerToken(w, r) {
+				return
+			}
+			if !waitReady(r.Context(), ready) {
+				mautrix.RespError{ErrCode: "M_UNKNOWN", Err: "The bridge is starting", StatusCode: http.StatusServiceUnavailable}.Write(w)
 				return
 			}
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTransactionSize))
@@ -69,6 +78,23 @@ func handledTransactions(as *appservice.AppService, ep *appservice.EventProcesso
 			log.Debug().Int("events", len(txn.Events)).Dur("took", time.Since(start)).Msg("Handled transaction")
 			exhttp.WriteEmptyJSONResponse(w, http.StatusOK)
 		})
+	}
+}
+
+// readyWait bounds how long a transaction waits for the bridge to start;
+// the homeserver gives up on a request after 30 s.
+const readyWait = 20 * time.Second
+
+func waitReady(ctx context.Context, ready <-chan struct{}) bool {
+	timer := time.NewTimer(readyWait)
+	defer timer.Stop()
+	select {
+	case <-ready:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return false
 	}
 }
 

@@ -41,13 +41,23 @@ func TestTransactionAnsweredAfterHandling(t *testing.T) {
 		handled = append(handled, evt.Content.AsMessage().Body)
 	})
 	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
-	h := handledTransactions(as, ep)(next)
+	ready := make(chan struct{})
+	h := handledTransactions(as, ep, ready)(next)
 
 	body := `{"events":[
 		{"type":"m.room.message","event_id":"$1","room_id":"!r:x","sender":"@u:x","content":{"msgtype":"m.text","body":"one"}},
 		{"type":"m.room.message","event_id":"$2","room_id":"!r:x","sender":"@u:x","content":{"msgtype":"m.text","body":"two"}}]}`
 	done := make(chan *httptest.ResponseRecorder)
 	go func() { done <- putTransaction(h, "hs-token", body) }()
+	select {
+	case <-done:
+		t.Fatal("transaction answered before the bridge was ready")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if len(handled) != 0 {
+		t.Fatal("event handled before the bridge was ready")
+	}
+	close(ready)
 	select {
 	case <-done:
 		t.Fatal("transaction answered before its first event was handled")
@@ -70,7 +80,9 @@ func TestTransactionFallsThrough(t *testing.T) {
 	as, ep := newTransactionTestAS()
 	ep.On(event.EventMessage, func(context.Context, *event.Event) { t.Error("event handled") })
 	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
-	h := handledTransactions(as, ep)(next)
+	ready := make(chan struct{})
+	close(ready)
+	h := handledTransactions(as, ep, ready)(next)
 
 	for name, body := range map[string]string{
 		"ephemeral": `{"events":[],"ephemeral":[{"type":"m.typing","content":{}}]}`,
