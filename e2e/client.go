@@ -421,6 +421,16 @@ func (c *Client) History(ctx context.Context, roomID string) ([]Event, error) {
 	return evs, err
 }
 
+// ServerHistory returns the whole room as the homeserver pages it
+// (/messages back from its newest event), decrypted, oldest
+// first. Unlike History, it does not depend on the client's timelines,
+// which a gappy sync after a homeserver restart can leave with a hole.
+func (c *Client) ServerHistory(ctx context.Context, roomID string) ([]Event, error) {
+	var evs []Event
+	err := c.call(ctx, 2*time.Minute, "serverHistory", map[string]any{"roomId": roomID}, &evs)
+	return evs, err
+}
+
 // StateEvent is one state event's content.
 type StateEvent struct {
 	StateKey string         `json:"stateKey"`

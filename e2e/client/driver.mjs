@@ -330,6 +330,42 @@ const commands = {
     return evs.map(describeEvent);
   },
 
+  // args: {roomId} -> the whole room as the homeserver's /messages pages it,
+  // from its newest event back to the room's creation,
+  // decrypted, oldest first. It does not rely on the client's timelines: a
+  // gappy sync after the homeserver restarts can leave a hole in those that
+  // scrollback does not fill.
+  async serverHistory(a) {
+    const room = roomOrThrow(a.roomId);
+    const path = `/rooms/${encodeURIComponent(a.roomId)}/messages`;
+    const raw = [];
+    // No "from": the homeserver starts at the newest event.
+    for (let from = null, i = 0; i < 1000; i++) {
+      const params = { dir: "b", limit: "100" };
+      if (from) params.from = from;
+      const res = await client.http.authedRequest(sdk.Method.Get, path, params);
+      raw.push(...res.chunk);
+      if (!res.end || res.end === from || res.chunk.length === 0) break;
+      from = res.end;
+    }
+    raw.reverse();
+    // The client's own copy of an event when it has one (decrypted as it
+    // arrived); the others are decrypted here.
+    const mapper = client.getEventMapper({ decrypt: false });
+    let known = 0;
+    const evs = raw.map((e) => {
+      const have = room.findEventById(e.event_id);
+      if (have) known++;
+      return have ?? mapper(e);
+    });
+    await Promise.all(evs.map(async (e) => {
+      await client.decryptEventIfNeeded(e);
+      await e.getDecryptionPromise?.();
+    }));
+    log("serverHistory", a.roomId, "events", evs.length, "known to the client", known);
+    return evs.map(describeEvent);
+  },
+
   // args: {roomId, type, stateKey?} -> one {stateKey, sender, content} or a list when stateKey is omitted
   roomState(a) {
     const st = roomOrThrow(a.roomId).currentState;
