@@ -81,10 +81,16 @@ func Main(tag, commit, buildTime string) {
 		os.Exit(14)
 	}
 	m.Init()
+	// Answer the homeserver's transactions once their events are handled,
+	// so that a crash never loses a Matrix message the homeserver thinks
+	// was delivered.
+	started := make(chan struct{})
+	m.Matrix.AS.Middleware = append(m.Matrix.AS.Middleware, handledTransactions(m.Matrix.AS, m.Matrix.EventProcessor, started))
 	if looseDir != "" {
 		m.Log.Warn().Str("directory", looseDir).Msg("Other users can enter the database directory; chmod 700 it")
 	}
 	m.Start()
+	close(started)
 	exitCode := m.WaitForInterrupt()
 	m.Stop()
 	os.Exit(exitCode)

@@ -41,6 +41,14 @@ func TestApplyDefaults(t *testing.T) {
 	if !allow || !def {
 		t.Errorf("encryption allow=%v default=%v", allow, def)
 	}
+	var dedup bool
+	var reconnectWait string
+	if err := doc.Get("bridge.deduplicate_matrix_messages", &dedup); err != nil || !dedup {
+		t.Errorf("bridge.deduplicate_matrix_messages = %v, %v; want true", dedup, err)
+	}
+	if err := doc.Get("bridge.send_reconnect_wait", &reconnectWait); err != nil || reconnectWait != "20s" {
+		t.Errorf("bridge.send_reconnect_wait = %q, %v; want 20s", reconnectWait, err)
+	}
 	for _, comment := range []string{"# The database type.", "# Whether to enable encryption at all."} {
 		if !strings.Contains(string(out), comment) {
 			t.Errorf("comment %q was lost:\n%s", comment, out)

@@ -36,6 +36,13 @@ func ApplyDefaults(example []byte, configPath string) ([]byte, error) {
 		// Handle each remote event before the connector acknowledges it, so
 		// that a crash cannot lose an event that was queued but not bridged.
 		{"bridge.portal_event_buffer", 0},
+		// A Matrix event the homeserver delivers again (its transaction
+		// retried after a crash) is not sent again once it was recorded.
+		{"bridge.deduplicate_matrix_messages", true},
+		// A Matrix message that arrives while a network connection is being
+		// re-established (after a restart or a drop) waits for it instead of
+		// failing; kept under the homeserver's 30 s transaction timeout.
+		{"bridge.send_reconnect_wait", "20s"},
 		{"encryption.allow", true},
 		{"encryption.default", true},
 		{"encryption.require", false},

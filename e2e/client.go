@@ -421,6 +421,17 @@ func (c *Client) History(ctx context.Context, roomID string) ([]Event, error) {
 	return evs, err
 }
 
+// ServerHistory returns every event of the room in the homeserver's order
+// (one initial /sync filtered to the room, no timeline limit), decrypted.
+// Unlike History, it does not depend on the client's timelines, which a
+// gappy sync after a homeserver restart can leave with a hole, nor on
+// /messages, whose pages skip or repeat events of equal depth on Dendrite.
+func (c *Client) ServerHistory(ctx context.Context, roomID string) ([]Event, error) {
+	var evs []Event
+	err := c.call(ctx, 2*time.Minute, "serverHistory", map[string]any{"roomId": roomID}, &evs)
+	return evs, err
+}
+
 // StateEvent is one state event's content.
 type StateEvent struct {
 	StateKey string         `json:"stateKey"`

@@ -2,7 +2,7 @@ package telegram
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -12,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgfmt"
@@ -57,10 +58,6 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	default:
 		return nil, errUnsupportedMsgType(msg.Content.MsgType)
 	}
-	api := c.api.Load()
-	if api == nil {
-		return nil, bridgev2.WrapErrorInStatus(ErrNotConnected).WithErrorAsMessage().WithSendNotice(true)
-	}
 	inputPeer, err := c.inputPeer(ctx, peer)
 	if err != nil {
 		return nil, errCannotSend(err)
@@ -70,8 +67,9 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 		return nil, errCannotSend(fmt.Errorf("empty messages cannot be sent to Telegram"))
 	}
 	// Over Telegram's limits the message goes as several; the first one
-	// stands for the Matrix event.
-	msgID, date, err := c.sendTextParts(ctx, api, inputPeer, tgfmt.Split(text, entities, tgfmt.DefaultLimits), msg.ReplyTo)
+	// stands for the Matrix event. Each part's random_id comes from the
+	// event ID, so sending it again after a crash makes no duplicate.
+	msgID, date, err := c.sendTextParts(ctx, msg.Event.ID, inputPeer, tgfmt.Split(text, entities, tgfmt.DefaultLimits), msg.ReplyTo)
 	if err != nil {
 		return nil, err
 	}
@@ -136,10 +134,22 @@ func sentMessageID(resp tg.UpdatesClass, randomID int64) (id, date int) {
 	return id, date
 }
 
-func randomID() int64 {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return int64(binary.LittleEndian.Uint64(b[:]))
+// matrixRandomID is the messages.sendMessage random_id of part part (0 for
+// the first) of the Matrix event evtID. Telegram keeps one message per
+// sender and random_id: a Matrix event handled again after a crash (the
+// homeserver retries its transaction) is then not sent twice. It is never 0.
+func matrixRandomID(evtID id.EventID, part int) int64 {
+	h := sha256.New()
+	h.Write([]byte("passerelle/telegram/random_id\x00"))
+	h.Write([]byte(evtID))
+	var p [8]byte
+	binary.BigEndian.PutUint64(p[:], uint64(part))
+	h.Write(p[:])
+	v := int64(binary.BigEndian.Uint64(h.Sum(nil)[:8]))
+	if v == 0 {
+		v = 1
+	}
+	return v
 }
 
 // inputPeer returns the InputPeer of a chat.

@@ -7,6 +7,7 @@ import (
 	"github.com/gotd/td/tg"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/bridges/telegram/tgfmt"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
@@ -16,12 +17,12 @@ import (
 // and returns the ID and date of the first, which stands for the Matrix
 // event; only the first replies to replyTo. When a later part fails, the
 // error says how many parts went through.
-func (c *Client) sendTextParts(ctx context.Context, api *tg.Client, peer tg.InputPeerClass, parts []tgfmt.Part, replyTo *database.Message) (msgID, date int, err error) {
+func (c *Client) sendTextParts(ctx context.Context, evtID id.EventID, peer tg.InputPeerClass, parts []tgfmt.Part, replyTo *database.Message) (msgID, date int, err error) {
 	for i, part := range parts {
 		req := &tg.MessagesSendMessageRequest{
 			Peer:      peer,
 			Message:   part.Text,
-			RandomID:  randomID(),
+			RandomID:  matrixRandomID(evtID, i),
 			Entities:  c.toInputEntities(ctx, part.Entities),
 			NoWebpage: true,
 		}
@@ -33,7 +34,7 @@ func (c *Client) sendTextParts(ctx context.Context, api *tg.Client, peer tg.Inpu
 		if len(req.Entities) > 0 {
 			req.SetEntities(req.Entities)
 		}
-		resp, err := api.MessagesSendMessage(ctx, req)
+		resp, err := c.sendMessage(ctx, req)
 		if err != nil {
 			if i > 0 {
 				err = fmt.Errorf("%w (only %d of the %d parts of this long message were sent)", err, i, len(parts))

@@ -2,9 +2,13 @@ package whatsapp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
+	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
 	"google.golang.org/protobuf/proto"
@@ -57,8 +61,8 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 	default:
 		return nil, fmt.Errorf("%w: %s (only text is bridged to WhatsApp for now)", bridgev2.ErrUnsupportedMessageType, msg.Content.MsgType)
 	}
-	wa := cl.client()
-	if wa == nil || !wa.IsLoggedIn() {
+	// A client that is reconnecting is waited for by sendMessage.
+	if cl.client() == nil {
 		return nil, bridgev2.WrapErrorInStatus(ErrNotConnected).WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
 	}
 	out := wafmt.FromMatrix(ctx, cl.fmtDeps(msg.Portal), msg.Content)
@@ -77,7 +81,7 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 			ContextInfo: &waE2E.ContextInfo{MentionedJID: out.Mentioned},
 		}
 	}
-	resp, err := wa.SendMessage(ctx, chat, waMsg)
+	resp, err := cl.sendMessage(ctx, chat, waMsg, whatsmeow.SendRequestExtra{ID: matrixMessageID(msg.Event.ID)})
 	if err != nil {
 		return nil, fmt.Errorf("failed to send message to WhatsApp: %w", err)
 	}
@@ -93,6 +97,16 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 		Timestamp: resp.Timestamp,
 		Metadata:  &waid.MessageMetadata{SenderJID: cl.jid.String()},
 	}}, nil
+}
+
+// matrixMessageID is the WhatsApp message ID of the Matrix event evtID, in
+// the form whatsmeow's GenerateMessageID gives ("3EB0" and 18 upper-case hex
+// digits). Recipients keep one message per sender and ID: a Matrix event
+// handled again after a crash (the homeserver retries its transaction) is
+// then not delivered twice.
+func matrixMessageID(evtID id.EventID) types.MessageID {
+	h := sha256.Sum256([]byte("passerelle/whatsapp/message_id\x00" + string(evtID)))
+	return types.MessageID(whatsmeow.WebMessageIDPrefix + strings.ToUpper(hex.EncodeToString(h[:9])))
 }
 
 // fmtDeps gives the formatter the ghosts and logins it maps mentions to.

@@ -158,7 +158,7 @@ func (tb *testBridge) waitMsg(t *testing.T, what string, pred func(fakematrix.Me
 func (tb *testBridge) sendMatrix(t *testing.T, ul *bridgev2.UserLogin, portal *bridgev2.Portal, content *event.MessageEventContent) *bridgev2.MatrixMessageResponse {
 	t.Helper()
 	msg := &bridgev2.MatrixMessage{MatrixEventBase: bridgev2.MatrixEventBase[*event.MessageEventContent]{
-		Event:   &event.Event{ID: "$m1", Sender: testUser, RoomID: portal.MXID, Type: event.EventMessage},
+		Event:   &event.Event{ID: testEventID(), Sender: testUser, RoomID: portal.MXID, Type: event.EventMessage},
 		Content: content,
 		Portal:  portal,
 	}}

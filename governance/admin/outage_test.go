@@ -65,7 +65,7 @@ func TestHomeserverOutageLosesNothingTelegram(t *testing.T) {
 	r.stop()
 	e.mx.SetDown(nil)
 	e.send(e.bob, "nothing new needed") // sent while the gateway is stopped
-	e.start() // stopped by its cleanup
+	e.start()                           // stopped by its cleanup
 	e.waitConnected()
 	want = append(append(want, stopped...), "nothing new needed")
 	e.waitBodiesWithin(e.bob, 45*time.Second, want...)

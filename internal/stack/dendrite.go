@@ -150,8 +150,10 @@ func (d *Dendrite) Resume(ctx context.Context) error {
 }
 
 func (d *Dendrite) configure(ctx context.Context, opts DendriteOptions) error {
-	if err := os.MkdirAll(filepath.Join(d.DataDir, "data"), 0o700); err != nil {
-		return fmt.Errorf("failed to create Dendrite data directory: %w", err)
+	for _, dir := range []string{"data", "jetstream"} {
+		if err := os.MkdirAll(filepath.Join(d.DataDir, dir), 0o700); err != nil {
+			return fmt.Errorf("failed to create Dendrite data directory: %w", err)
+		}
 	}
 	keyPath := filepath.Join(d.DataDir, "matrix_key.pem")
 	if _, err := os.Stat(keyPath); os.IsNotExist(err) {
@@ -190,8 +192,13 @@ func (d *Dendrite) configure(ctx context.Context, opts DendriteOptions) error {
 		"client_api.registration_disabled":      true,
 		"client_api.registration_shared_secret": d.sharedSecret,
 		"global.disable_federation":             true,
-		"app_service_api.config_files":          asFiles,
-		"logging":                               []map[string]any{{"type": "std", "level": level}},
+		// generate-config -ci keeps JetStream in memory: a restart of
+		// Dendrite then drops every event it accepted but had not yet
+		// delivered to an appservice (a gateway that was down).
+		"global.jetstream.in_memory":    false,
+		"global.jetstream.storage_path": filepath.Join(d.DataDir, "jetstream"),
+		"app_service_api.config_files":  asFiles,
+		"logging":                       []map[string]any{{"type": "std", "level": level}},
 	} {
 		if err = doc.Set(path, value); err != nil {
 			return err

@@ -343,6 +343,18 @@ func (g *Gateway) Stop() error {
 	return err
 }
 
+// Kill ends the gateway with SIGKILL, as a crash or a power cut would: no
+// shutdown code runs, whatever was in flight is lost unless it was committed.
+// Start runs it again on the same config and database, with the logins it
+// had.
+func (g *Gateway) Kill() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	err := g.proc.kill()
+	g.proc = nil
+	return err
+}
+
 // Restart is Stop then Start.
 func (g *Gateway) Restart(ctx context.Context) error {
 	if err := g.Stop(); err != nil {

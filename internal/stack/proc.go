@@ -82,6 +82,18 @@ func (p *process) stop(grace time.Duration) error {
 	return nil
 }
 
+// kill sends SIGKILL and waits for the process to be gone.
+func (p *process) kill() error {
+	if p == nil || p.exited() {
+		return nil
+	}
+	if err := p.cmd.Process.Kill(); err != nil && !p.exited() {
+		return fmt.Errorf("failed to kill %s: %w", p.cmd.Path, err)
+	}
+	<-p.done
+	return nil
+}
+
 // waitHTTP polls url until it answers with want, the process exits, or ctx ends.
 func waitHTTP(ctx context.Context, p *process, url string, want int) error {
 	client := &http.Client{Timeout: 2 * time.Second}

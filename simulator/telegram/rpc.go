@@ -268,7 +268,13 @@ func (s *Server) messagesSendMessage(ctx context.Context, req *tg.MessagesSendMe
 	case utf8.RuneCountInString(req.Message) > maxMessageLength:
 		return nil, errMessageTooLong
 	}
+	// Like Telegram, one message per sender and random_id: a resend (a
+	// client that did not see the answer, a bridge that crashed before
+	// recording it) gets the message it already sent.
 	entry, dup := self.sent[req.RandomID]
+	if dup && req.RandomID != 0 {
+		s.st.duplicateSends++
+	}
 	if !dup || req.RandomID == 0 {
 		// The request was decoded for this call only: its entities can be
 		// stored as they are.

@@ -124,16 +124,24 @@ func TestPhoneLoginAndMessaging(t *testing.T) {
 		if h := s.Messages(bob.ID, alice.ID); len(h) != 2 || h[1].Text != "hello link" {
 			t.Fatalf("bob's history with alice: %+v", h)
 		}
-		// A resent request (same random_id) is not stored twice.
-		if _, err := c.api().MessagesSendMessage(ctx, &tg.MessagesSendMessageRequest{
+		// A resent request (same random_id) is not stored twice: the
+		// answer is the message already sent.
+		again, err := c.api().MessagesSendMessage(ctx, &tg.MessagesSendMessageRequest{
 			Peer:     &tg.InputPeerUser{UserID: bob.ID, AccessHash: bob.AccessHash},
 			Message:  "hello link",
 			RandomID: 42,
-		}); err != nil {
+		})
+		if err != nil {
 			t.Fatal(err)
+		}
+		if a, ok := again.(*tg.UpdateShortSentMessage); !ok || a.ID != short.ID {
+			t.Fatalf("resend answered %#v, want the message %d", again, short.ID)
 		}
 		if h := s.Messages(alice.ID, bob.ID); len(h) != 2 {
 			t.Fatalf("history after a resend has %d messages", len(h))
+		}
+		if n := s.DuplicateSends(); n != 1 {
+			t.Fatalf("DuplicateSends = %d after one resend", n)
 		}
 		// A wrong access hash is refused.
 		_, err = c.api().MessagesSendMessage(ctx, &tg.MessagesSendMessageRequest{
@@ -247,6 +255,16 @@ func TestPhoneLoginAndMessaging(t *testing.T) {
 		start := time.Now()
 		eventually(t, "the client to reconnect", func() bool { return s.Sessions(alice.ID) == 1 })
 		t.Logf("Reconnect after a drop took %v", time.Since(start))
+	})
+
+	t.Run("DropEveryConnection", func(t *testing.T) {
+		if n := s.DisconnectAll(); n == 0 {
+			t.Fatal("DisconnectAll closed no connection")
+		}
+		eventually(t, "the client to reconnect", func() bool { return s.Sessions(alice.ID) == 1 })
+		if n := s.Authorizations(alice.ID); n != 1 {
+			t.Fatalf("Authorizations after a drop = %d, want the same 1", n)
+		}
 	})
 
 	t.Run("LogOut", func(t *testing.T) {

@@ -24,6 +24,8 @@ type state struct {
 	qrTokens  map[string]*qrToken // by token bytes
 	qrTTL     time.Duration
 	messageCh chan struct{} // closed and replaced whenever a message is stored
+	// duplicateSends counts sendMessage calls answered from sent (a resend).
+	duplicateSends int
 }
 
 func newState() state {

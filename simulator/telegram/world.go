@@ -367,6 +367,31 @@ func (s *Server) Disconnect(account int64) int {
 	return len(conns)
 }
 
+// DisconnectAll closes every client connection, logged in or not, as a
+// network failure or a restart of the data centre would. Clients reconnect by
+// themselves with their auth keys. It returns how many were closed.
+func (s *Server) DisconnectAll() int {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.st.conns))
+	for c := range s.st.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	return len(conns)
+}
+
+// DuplicateSends returns how many messages.sendMessage calls repeated the
+// random_id of an earlier message of the same sender: Telegram answers them
+// with that message and stores nothing new.
+func (s *Server) DuplicateSends() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.duplicateSends
+}
+
 // deliverLocked stores a message in both histories and bumps both users'
 // pts. ents must already be a private copy.
 func (s *Server) deliverLocked(from, to *user, text string, ents []tg.MessageEntityClass, fromClient bool) *stored {

@@ -404,6 +404,41 @@ func (s *Server) ReplaceStream(phone string) error {
 	return nil
 }
 
+// DropConnections closes every client socket at once, with no stream error,
+// as a network failure would. whatsmeow reconnects by itself with its stored
+// keys; messages it had not acknowledged are sent again at its next login.
+// It returns how many sockets were closed.
+func (s *Server) DropConnections() int {
+	conns := s.connections()
+	for _, c := range conns {
+		c.close()
+	}
+	return len(conns)
+}
+
+// RestartStreams sends every connected client the stream error WhatsApp
+// sends when a server restarts (503) and closes the sockets a little later;
+// whatsmeow reconnects by itself. It returns how many clients got it.
+func (s *Server) RestartStreams() int {
+	conns := s.connections()
+	for _, c := range conns {
+		c.streamError("503", "", true)
+	}
+	return len(conns)
+}
+
+func (s *Server) connections() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		if !c.closed.Load() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // Connected reports whether a linked device of the account is online.
 func (s *Server) Connected(phone string) bool {
 	acc, ok := s.Account(phone)

@@ -102,7 +102,7 @@ func (s *Server) sendDirect(ctx context.Context, facc, tacc *Account, id string,
 	own := facc.linkedDevicesLocked()
 	s.mu.Unlock()
 	if len(targets) == 0 {
-		s.rec.addMessage(Message{ID: id, From: facc.Phone, To: tacc.Phone, Timestamp: now, Message: msg})
+		_ = s.rec.addMessage(Message{ID: id, From: facc.Phone, To: tacc.Phone, Timestamp: now, Message: msg})
 	}
 	for _, d := range targets {
 		encType, ct, err := facc.encryptTo(ctx, tacc, d, plaintext)
@@ -202,7 +202,9 @@ func (s *Server) handleClientMessage(c *conn, node *waBinary.Node) {
 		if isGroup {
 			m.To, m.Group = to.String(), true
 		}
-		s.rec.addMessage(m)
+		if !s.rec.addMessage(m) {
+			c.log.Debug().Str("message_id", id).Msg("Simulated phone dropped a message it already had")
+		}
 	}
 	for _, d := range deliveries {
 		target := s.accountByJID(d.jid)

@@ -51,21 +51,39 @@ type recorder struct {
 	messages []Message
 	taken    []bool
 	receipts []Receipt
+	// seen holds (sender, recipient, ID) of every recorded message: like
+	// WhatsApp's recipients, a phone keeps one message per sender and ID.
+	seen       map[[3]string]bool
+	duplicates int
 }
 
-func (r *recorder) init() { r.changed = make(chan struct{}) }
+func (r *recorder) init() {
+	r.changed = make(chan struct{})
+	r.seen = map[[3]string]bool{}
+}
 
 func (r *recorder) notifyLocked() {
 	close(r.changed)
 	r.changed = make(chan struct{})
 }
 
-func (r *recorder) addMessage(m Message) {
+// addMessage records m, unless its recipient already has a message with
+// its sender and ID (a resend): then it is counted as a duplicate and
+// addMessage returns false.
+func (r *recorder) addMessage(m Message) bool {
 	r.mu.Lock()
+	key := [3]string{m.From, m.To, m.ID}
+	if r.seen[key] {
+		r.duplicates++
+		r.mu.Unlock()
+		return false
+	}
+	r.seen[key] = true
 	r.messages = append(r.messages, m)
 	r.taken = append(r.taken, false)
 	r.notifyLocked()
 	r.mu.Unlock()
+	return true
 }
 
 func (r *recorder) addReceipt(rc Receipt) {
@@ -127,6 +145,14 @@ func (s *Server) Messages() []Message {
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()
 	return slices.Clone(s.rec.messages)
+}
+
+// DuplicateMessages returns how many messages simulated phones received
+// again with the sender and ID of one they already had, and dropped.
+func (s *Server) DuplicateMessages() int {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	return s.rec.duplicates
 }
 
 // WaitReceipt waits for a receipt sent by a client for which pred returns

@@ -1,0 +1,47 @@
+package telegram
+
+import (
+	"context"
+	"time"
+
+	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
+	"github.com/rs/zerolog"
+)
+
+// sendWait bounds how long a Matrix message waits for a connection to
+// Telegram that is being re-established (after a restart or a drop). It
+// stays under the homeserver's 30 s transaction timeout.
+const sendWait = 20 * time.Second
+
+// sendPoll is how often a waiting send looks at the connection again.
+const sendPoll = 100 * time.Millisecond
+
+// sendMessage calls messages.sendMessage, waiting for the connection while
+// there is none and calling again when the connection failed under the
+// call. Calling again is safe because the random_id is the same: Telegram
+// answers with the message already sent. An error that is Telegram's answer
+// is returned at once.
+func (c *Client) sendMessage(ctx context.Context, req *tg.MessagesSendMessageRequest) (tg.UpdatesClass, error) {
+	ctx, cancel := context.WithTimeout(ctx, sendWait)
+	defer cancel()
+	tick := time.NewTicker(sendPoll)
+	defer tick.Stop()
+	var lastErr error = ErrNotConnected
+	for attempt := 1; ; attempt++ {
+		if api := c.api.Load(); api != nil {
+			resp, err := api.MessagesSendMessage(ctx, req)
+			if _, rpc := tgerr.As(err); err == nil || rpc || ctx.Err() != nil {
+				return resp, err
+			}
+			zerolog.Ctx(ctx).Warn().Err(err).Int("attempt", attempt).
+				Msg("Sending to Telegram failed with the connection, sending again once connected")
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, lastErr
+		case <-tick.C:
+		}
+	}
+}

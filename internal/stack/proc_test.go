@@ -1,0 +1,38 @@
+package stack
+
+import (
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// A process that ignores SIGTERM still ends at once on kill, with no grace
+// period, and kill on an ended process is a no-op.
+func TestProcessKill(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	p, err := startProcess(exec.Command(sh, "-c", "trap '' TERM; while :; do sleep 1; done"), filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = p.kill(); err != nil {
+		t.Fatal(err)
+	}
+	if !p.exited() {
+		t.Fatal("process still running after kill")
+	}
+	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("process ended with %v, want SIGKILL", p.cmd.ProcessState)
+	}
+	if err = p.kill(); err != nil {
+		t.Fatalf("second kill: %v", err)
+	}
+	var none *process
+	if err = none.kill(); err != nil {
+		t.Fatalf("kill of no process: %v", err)
+	}
+}
