@@ -100,15 +100,7 @@ func TestConcurrentConversationTelegram(t *testing.T) {
 	c := &conversation{
 		r: r, mx: e.mx, key: e.portalKey(e.bob), ghost: e.ghost(e.bob),
 		inbound: func(i int) { e.send(e.bob, fmt.Sprintf("in %d", i)) },
-		sentOut: func() []string {
-			var out []string
-			for _, m := range e.sim.Messages(e.alice.ID, e.bob.ID) {
-				if m.From == e.alice.ID {
-					out = append(out, m.Text)
-				}
-			}
-			return out
-		},
+		sentOut: func() []string { return e.sentBy(e.alice, e.bob) },
 	}
 	c.run(t, func() []string {
 		// The answers interleave with the contact's own messages in the
@@ -152,15 +144,7 @@ func TestConcurrentConversationWhatsApp(t *testing.T) {
 	c := &conversation{
 		r: r.running, mx: w.mx, key: w.portalKey(waBob), ghost: waGhost(waBob),
 		inbound: func(i int) { w.send(waBob, fmt.Sprintf("in %d", i)) },
-		sentOut: func() []string {
-			var out []string
-			for _, m := range w.srv.Messages() {
-				if m.From == waAlice && m.To == waBob {
-					out = append(out, m.Text())
-				}
-			}
-			return out
-		},
+		sentOut: func() []string { return w.sentBy(waAlice, waBob) },
 	}
 	c.run(t, func() []string {
 		want := []string{"first"}

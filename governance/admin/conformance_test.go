@@ -134,15 +134,7 @@ func TestOutboundConformanceTelegram(t *testing.T) {
 	runOutboundConformance(t, &refusedWorld{
 		e: e, r: r, login: login, roomID: portal.MXID, ghost: e.ghost(e.bob),
 		denyRule: "telegram_username=bob_outside", startID: "@bob_outside",
-		sentToContact: func() []string {
-			var out []string
-			for _, m := range e.sim.Messages(e.alice.ID, e.bob.ID) {
-				if m.From == e.alice.ID {
-					out = append(out, m.Text)
-				}
-			}
-			return out
-		},
+		sentToContact: func() []string { return e.sentBy(e.alice, e.bob) },
 	})
 }
 
@@ -159,15 +151,7 @@ func TestOutboundConformanceWhatsApp(t *testing.T) {
 	runOutboundConformance(t, &refusedWorld{
 		e: w.env, r: r.running, login: login, roomID: portal.MXID, ghost: waGhost(waBob),
 		denyRule: "phone=+" + waBob + " network=whatsapp", startID: "+" + waBob,
-		sentToContact: func() []string {
-			var out []string
-			for _, m := range w.srv.Messages() {
-				if m.From == waAlice && m.To == waBob {
-					out = append(out, m.Text())
-				}
-			}
-			return out
-		},
+		sentToContact: func() []string { return w.sentBy(waAlice, waBob) },
 	})
 }
 

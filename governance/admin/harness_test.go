@@ -250,6 +250,17 @@ func (e *env) send(acc *tgsim.Account, text string) tgsim.Message {
 	return m
 }
 
+// sentBy lists the texts from received from to on Telegram, in order.
+func (e *env) sentBy(from, to *tgsim.Account) []string {
+	var out []string
+	for _, m := range e.sim.Messages(from.ID, to.ID) {
+		if m.From == from.ID {
+			out = append(out, m.Text)
+		}
+	}
+	return out
+}
+
 // bodiesFrom returns the bodies a ghost sent to Matrix, in order.
 func (e *env) bodiesFrom(acc *tgsim.Account) []string {
 	var out []string

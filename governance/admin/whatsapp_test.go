@@ -127,6 +127,17 @@ func (w *waEnv) send(from, text string) (earliest, latest int64) {
 	return earliest, time.Now().Unix()
 }
 
+// sentBy lists the texts the phone to received from the phone from, in order.
+func (w *waEnv) sentBy(from, to string) []string {
+	var out []string
+	for _, m := range w.srv.Messages() {
+		if m.From == from && m.To == to {
+			out = append(out, m.Text())
+		}
+	}
+	return out
+}
+
 func (w *waEnv) bodiesFromPhone(phone string) []string {
 	var out []string
 	for _, m := range w.mx.MessagesFrom(waGhost(phone)) {
