@@ -132,6 +132,23 @@ func (s *Server) Account(phone string) (*Account, bool) {
 	return acc, ok
 }
 
+// Unacked is how many messages sent to linked devices they have not
+// acknowledged yet. Tests wait for 0 before disconnecting a client:
+// whatsmeow sends acks from goroutines that race its Disconnect.
+func (s *Server) Unacked() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, acc := range s.accounts {
+		for _, d := range acc.devices {
+			if d.conn != nil {
+				n += len(d.unacked)
+			}
+		}
+	}
+	return n
+}
+
 // Accounts lists all accounts.
 func (s *Server) Accounts() []*Account {
 	s.mu.Lock()

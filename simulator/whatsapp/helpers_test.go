@@ -72,7 +72,17 @@ func newClient(t testing.TB, srv *wasim.Server, ms *memstore.Store, dev *store.D
 		default:
 		}
 	})
-	t.Cleanup(c.Disconnect)
+	t.Cleanup(func() {
+		// whatsmeow acks from goroutines that race Disconnect (under
+		// -race): let the server see the acks first.
+		deadline := time.Now().Add(2 * time.Second)
+		tick := time.NewTicker(10 * time.Millisecond)
+		for srv.Unacked() > 0 && time.Now().Before(deadline) {
+			<-tick.C
+		}
+		tick.Stop()
+		c.Disconnect()
+	})
 	return c
 }
 
