@@ -34,7 +34,6 @@ func (w *govWorld) requestOf(t *testing.T, staff, contact string, since time.Tim
 // request of its own; approving Sam's delivers only Sam's held message, in
 // Sam's portal, and Pat's chat keeps waiting for Pat's own request.
 func (w *govWorld) twoStaffOneContact(t *testing.T) {
-	ctx := w.s.Ctx()
 	patAcc, err := w.sim.CreateAccount(tgsim.AccountSpec{Phone: "+15550101", FirstName: "Pat", LastName: "Staff"})
 	if err != nil {
 		t.Fatal(err)
@@ -57,40 +56,16 @@ func (w *govWorld) twoStaffOneContact(t *testing.T) {
 	if _, err = w.sim.SendMessage(w.xavier.ID, patAcc.ID, "SECRET for Pat only", nil); err != nil {
 		t.Fatal(err)
 	}
-	samReq, patReq := w.requestOf(t, "@sam", "Xavier", since), w.requestOf(t, "@pat", "Xavier", since)
-	if samReq == patReq {
-		t.Fatalf("Sam and Pat share request #%s", samReq)
-	}
-	w.waitHeld(samReq, 1)
-	w.waitHeld(patReq, 1)
+	samReq, patReq := w.twoRequests(t, "Xavier", since)
 
 	w.adminCommand("gov-approve "+samReq, "Request #"+samReq+" approved: 1 held message(s) delivered")
 	room := w.portal("Xavier")
 	w.requireDelivered(room, []tgsim.Message{toSam})
 	w.requireNoPortal("SECRET", "SECRET for Pat only")
 	// Pat's chat still waits: no portal for Pat, the request still pending.
-	if rooms, err := pat.Rooms(ctx); err != nil {
-		t.Fatal(err)
-	} else {
-		for _, r := range rooms {
-			if strings.Contains(r.Name, "Xavier") {
-				t.Fatalf("Pat got a portal with Xavier before Pat's request was decided: %+v", r)
-			}
-		}
-	}
+	w.requireNoRoomWith(t, w.pat, "Xavier")
 	w.adminCommand("gov-requests", "#"+patReq)
-
-	w.adminCommand("gov-approve "+patReq, "Request #"+patReq+" approved: 1 held message(s) delivered")
-	patRoom, err := pat.WaitRoom(ctx, RoomFilter{NameContains: "Xavier", Exclude: []string{patMgmt}, AutoJoin: true, Inviters: []string{"^@.*:localhost$"}})
-	if err != nil {
-		t.Fatalf("Pat's portal with Xavier: %v", err)
-	}
-	if _, err = pat.WaitMessage(ctx, patRoom.RoomID, MessageFilter{BodyContains: "SECRET for Pat only"}); err != nil {
-		t.Fatalf("Pat's held message: %v", err)
-	}
-	if patRoom.RoomID == room {
-		t.Fatal("Sam and Pat share a portal room")
-	}
+	w.approveForPat(t, patReq, "Xavier", "SECRET for Pat only", room)
 }
 
 // twoStaffOneContactWhatsApp: the same on WhatsApp. Yara writes to Sam and
@@ -110,12 +85,7 @@ func (w *govWorld) twoStaffOneContactWhatsApp(t *testing.T) {
 	if _, err := w.wa.SendText(ctx, govYaraWA, govPatWA, "WHATSAPP SECRET for Pat only"); err != nil {
 		t.Fatal(err)
 	}
-	samReq, patReq := w.requestOf(t, "@sam", "Yara", since), w.requestOf(t, "@pat", "Yara", since)
-	if samReq == patReq {
-		t.Fatalf("Sam and Pat share request #%s", samReq)
-	}
-	w.waitHeld(samReq, 1)
-	w.waitHeld(patReq, 1)
+	samReq, patReq := w.twoRequests(t, "Yara", since)
 
 	w.adminCommand("gov-approve "+samReq, "Request #"+samReq+" approved: 1 held message(s) delivered")
 	room := w.portal("Yara")
@@ -123,25 +93,51 @@ func (w *govWorld) twoStaffOneContactWhatsApp(t *testing.T) {
 		t.Fatalf("Sam's held WhatsApp message: %v", err)
 	}
 	w.requireNoPortal("WHATSAPP SECRET", "WHATSAPP SECRET for Pat only")
-	rooms, err := w.pat.Rooms(ctx)
+	w.requireNoRoomWith(t, w.pat, "Yara")
+	w.approveForPat(t, patReq, "Yara", "WHATSAPP SECRET for Pat only", room)
+}
+
+// twoRequests waits for the requests of Sam and of Pat about contact, made
+// after since, each holding one message, and returns their numbers.
+func (w *govWorld) twoRequests(t *testing.T, contact string, since time.Time) (samReq, patReq string) {
+	t.Helper()
+	samReq, patReq = w.requestOf(t, "@sam", contact, since), w.requestOf(t, "@pat", contact, since)
+	if samReq == patReq {
+		t.Fatalf("Sam and Pat share request #%s", samReq)
+	}
+	w.waitHeld(samReq, 1)
+	w.waitHeld(patReq, 1)
+	return samReq, patReq
+}
+
+// requireNoRoomWith fails if c has a room named after contact.
+func (w *govWorld) requireNoRoomWith(t *testing.T, c *Client, contact string) {
+	t.Helper()
+	rooms, err := c.Rooms(w.s.Ctx())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range rooms {
-		if strings.Contains(r.Name, "Yara") {
-			t.Fatalf("Pat got a portal with Yara before Pat's request was decided: %+v", r)
+		if strings.Contains(r.Name, contact) {
+			t.Fatalf("a portal with %s before the request was decided: %+v", contact, r)
 		}
 	}
+}
 
+// approveForPat approves Pat's request and waits for its held message in
+// Pat's own portal with contact, which must not be Sam's room samRoom.
+func (w *govWorld) approveForPat(t *testing.T, patReq, contact, text, samRoom string) {
+	t.Helper()
+	ctx := w.s.Ctx()
 	w.adminCommand("gov-approve "+patReq, "Request #"+patReq+" approved: 1 held message(s) delivered")
-	patRoom, err := w.pat.WaitRoom(ctx, RoomFilter{NameContains: "Yara", Exclude: []string{w.patMgmt}, AutoJoin: true, Inviters: []string{"^@.*:localhost$"}})
+	patRoom, err := w.pat.WaitRoom(ctx, RoomFilter{NameContains: contact, Exclude: []string{w.patMgmt}, AutoJoin: true, Inviters: []string{"^@.*:localhost$"}})
 	if err != nil {
-		t.Fatalf("Pat's portal with Yara: %v", err)
+		t.Fatalf("Pat's portal with %s: %v", contact, err)
 	}
-	if _, err = w.pat.WaitMessage(ctx, patRoom.RoomID, MessageFilter{BodyContains: "WHATSAPP SECRET for Pat only"}); err != nil {
-		t.Fatalf("Pat's held WhatsApp message: %v", err)
+	if _, err = w.pat.WaitMessage(ctx, patRoom.RoomID, MessageFilter{BodyContains: text}); err != nil {
+		t.Fatalf("Pat's held message: %v", err)
 	}
-	if patRoom.RoomID == room {
-		t.Fatal("Sam and Pat share a WhatsApp portal room")
+	if patRoom.RoomID == samRoom {
+		t.Fatalf("Sam and Pat share the portal room with %s", contact)
 	}
 }
