@@ -81,6 +81,10 @@ func Main(tag, commit, buildTime string) {
 		os.Exit(14)
 	}
 	m.Init()
+	// Ghosts send remote messages with transaction IDs derived from them,
+	// so that a gateway killed between a send and its record does not
+	// bridge the redelivered message twice.
+	useIdempotentSends(m.Bridge, m.Matrix)
 	// Answer the homeserver's transactions once their events are handled,
 	// so that a crash never loses a Matrix message the homeserver thinks
 	// was delivered.

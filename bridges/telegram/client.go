@@ -222,7 +222,8 @@ func (c *Client) runOnce(ctx context.Context) error {
 		UserAccessHasher: c.main.Store.UserAccessHasher(),
 		Logger:           gotdLogger(zerolog.Ctx(ctx).With().Str("component", "gotd_updates").Logger()),
 	})
-	client := c.newTelegramClient(ctx, mgr)
+	early := &startGate{mgr: mgr}
+	client := c.newTelegramClient(ctx, early)
 	return client.Run(ctx, func(ctx context.Context) error {
 		st, err := client.Auth().Status(ctx)
 		if err != nil {
@@ -238,7 +239,8 @@ func (c *Client) runOnce(ctx context.Context) error {
 		c.api.Store(client.API())
 		c.mgr.Store(&runningManager{mgr: mgr, ctx: ctx})
 		err = mgr.Run(ctx, client.API(), c.userID, updates.AuthOptions{
-			OnStart: func(context.Context) {
+			OnStart: func(ctx context.Context) {
+				early.open(ctx)
 				c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnected})
 			},
 		})
@@ -273,6 +275,67 @@ func (c *Client) LogoutRemote(ctx context.Context) {
 	if err := c.main.Store.DeleteAccount(ctx, c.userID); err != nil {
 		log.Err(err).Msg("Failed to delete stored Telegram session")
 	}
+}
+
+// startGate holds the updates that arrive between the connection and the
+// start of the updates manager. gotd's manager hands an update it gets
+// before Run has loaded the stored state to the handler at once, unordered:
+// after a restart, a message sent live in that window was bridged before
+// the ones the manager then fetched from the server's difference. Held
+// here, they go through the manager once it has its state, which puts them
+// after the difference (or drops them as already seen).
+type startGate struct {
+	mgr *updates.Manager
+
+	mu     sync.Mutex
+	opened bool
+	held   []tg.UpdatesClass
+}
+
+// maxHeldAtStart bounds the updates held before the manager starts. Past
+// it, an update is dropped: the manager's difference fetches it again from
+// the stored state, as for any update a client missed.
+const maxHeldAtStart = 1000
+
+// Handle is the client's update handler.
+func (g *startGate) Handle(ctx context.Context, u tg.UpdatesClass) error {
+	g.mu.Lock()
+	if !g.opened {
+		if len(g.held) < maxHeldAtStart {
+			g.held = append(g.held, u)
+		}
+		g.mu.Unlock()
+		return nil
+	}
+	g.mu.Unlock()
+	return g.mgr.Handle(ctx, u)
+}
+
+// open runs in the manager's OnStart, once its state is loaded: later
+// updates go straight to the manager, and the held ones follow from a
+// goroutine (the manager's queue is short and starts draining only after
+// OnStart returns). The manager orders them all by pts.
+func (g *startGate) open(ctx context.Context) {
+	g.mu.Lock()
+	held := g.held
+	g.held = nil
+	g.opened = true
+	g.mu.Unlock()
+	if len(held) == 0 {
+		return
+	}
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				zerolog.Ctx(ctx).Error().Any("panic", p).Msg("Panic while handing over updates held at start")
+			}
+		}()
+		for _, u := range held {
+			if err := g.mgr.Handle(ctx, u); err != nil {
+				return // the connection is ending; its difference comes next time
+			}
+		}
+	}()
 }
 
 // runningManager is the updates manager of the current connection and the

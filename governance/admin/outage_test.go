@@ -3,6 +3,7 @@ package admin_test
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,4 +107,39 @@ func TestHomeserverOutageLosesNothingWhatsApp(t *testing.T) {
 	w.waitConnected()
 	want = append(want, stopped...)
 	w.waitBodiesFromWithin(waBob, 45*time.Second, want...)
+}
+
+// TestMessageDuringStartWaitsForTheOnesBeforeIt: the gateway starts again
+// after missing three messages, and a fourth arrives live while it is
+// connected but before its update state is loaded (the simulator pushes it
+// just before answering the gateway's first question, "who am I"). The
+// fourth must wait for the three fetched from the server's difference:
+// handled on arrival, it would land in the portal before them (seen in the
+// crash loop of issue 7).
+func TestMessageDuringStartWaitsForTheOnesBeforeIt(t *testing.T) {
+	e := newEnv(t, dbtest.SQLite(t), nil)
+	r := e.start()
+	e.loginStaff(r)
+	e.send(e.bob, "before")
+	e.waitBodies(e.bob, "before")
+	r.stop()
+
+	missed := numbered("while stopped", 3)
+	for _, text := range missed {
+		e.send(e.bob, text)
+	}
+	var pushed sync.Once
+	e.sim.SetBeforeAnswer(func(account int64, method string) {
+		if account != e.alice.ID || method != "users.getUsers" {
+			return
+		}
+		pushed.Do(func() {
+			if _, err := e.sim.SendMessage(e.bob.ID, e.alice.ID, "during start", nil); err != nil {
+				t.Errorf("sending during start: %v", err)
+			}
+		})
+	})
+	e.start() // stopped by its cleanup
+	e.waitConnected()
+	e.waitBodiesWithin(e.bob, 45*time.Second, append(append([]string{"before"}, missed...), "during start")...)
 }

@@ -47,3 +47,18 @@ func TestBoundedUnderConcurrentUse(t *testing.T) {
 		t.Fatalf("len = %d, want the cap 100", c.Len())
 	}
 }
+
+func TestRemoveFreesTheSlot(t *testing.T) {
+	c := New[string, int](2)
+	c.Put("a", 1)
+	c.Put("b", 2)
+	c.Remove("a")
+	c.Remove("missing")
+	if _, ok := c.Get("a"); ok || c.Len() != 1 {
+		t.Fatalf("after Remove: a still there or len %d", c.Len())
+	}
+	c.Put("c", 3) // fits without evicting b
+	if _, ok := c.Get("b"); !ok {
+		t.Fatal("b was evicted although a's slot was free")
+	}
+}

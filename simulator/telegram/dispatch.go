@@ -87,6 +87,9 @@ unwrap:
 
 	sess := s.trackSession(req, noUpdates)
 	r := &request{sess: sess, keyID: req.Session.AuthKey.ID}
+	if hook := s.beforeAnswer.Load(); hook != nil {
+		s.runBeforeAnswer(*hook, r, id)
+	}
 	ctx := context.WithValue(req.RequestCtx, requestKey{}, r)
 
 	var result bin.Encoder

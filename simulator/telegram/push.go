@@ -60,6 +60,7 @@ func (s *Server) connClosed(c *conn) {
 type outbox struct {
 	mu     sync.Mutex
 	queue  [][]byte
+	busy   bool // runOutbox is writing what it took
 	signal chan struct{}
 	done   chan struct{}
 	once   sync.Once
@@ -84,7 +85,21 @@ func (o *outbox) take() [][]byte {
 	defer o.mu.Unlock()
 	q := o.queue
 	o.queue = nil
+	o.busy = len(q) > 0
 	return q
+}
+
+// written tells whether everything pushed so far has been written.
+func (o *outbox) written() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.queue) == 0 && !o.busy
+}
+
+func (o *outbox) doneWriting() {
+	o.mu.Lock()
+	o.busy = false
+	o.mu.Unlock()
 }
 
 func (o *outbox) close() { o.once.Do(func() { close(o.done) }) }
@@ -108,6 +123,7 @@ func (s *Server) runOutbox(sess *session) {
 				s.log.Debug("Failed to push update", zap.Int64("session_id", sess.mt.ID), zap.Error(err))
 			}
 		}
+		sess.out.doneWriting()
 	}
 }
 

@@ -78,6 +78,8 @@ type Server struct {
 
 	mu sync.Mutex
 	st state // guarded by mu
+
+	beforeAnswer atomic.Pointer[func(account int64, method string)]
 }
 
 // New creates a server and starts listening and serving immediately. Stop it
