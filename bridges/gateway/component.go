@@ -65,6 +65,12 @@ func (gw *Gateway) SetOutboundCheck(check remote.OutboundCheck) {
 	gw.outbound = check
 }
 
+// SetMediaCheck makes every network ask check before a file crosses the
+// gateway, either way. Call it before Init.
+func (gw *Gateway) SetMediaCheck(check remote.MediaCheck) {
+	gw.media = check
+}
+
 // SetSentRecorder makes every network report what it sent. Call it before
 // Init.
 func (gw *Gateway) SetSentRecorder(rec remote.SentRecorder) {

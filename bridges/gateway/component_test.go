@@ -125,3 +125,28 @@ func TestInitHandsTheOutboundCheckToNetworks(t *testing.T) {
 		t.Errorf("refusal as RespError: %#v", resp)
 	}
 }
+
+// mediaToy accepts the gateway's media check.
+type mediaToy struct {
+	toyNetwork
+	check remote.MediaCheck
+}
+
+func (c *mediaToy) SetMediaCheck(check remote.MediaCheck) { c.check = check }
+
+func TestInitHandsTheMediaCheckToNetworks(t *testing.T) {
+	toy := &mediaToy{toyNetwork: toyNetwork{id: "alpha"}}
+	gw, err := New(&Network{ID: "alpha", Connector: toy, EnabledByDefault: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.SetMediaCheck(func(context.Context, remote.Media) error { return &remote.Refusal{Reason: "too big"} })
+	gw.Init(nil)
+	if toy.check == nil {
+		t.Fatal("the network did not get the media check")
+	}
+	var refusal *remote.Refusal
+	if err = toy.check(context.Background(), remote.Media{Size: 1 << 30}); !errors.As(err, &refusal) {
+		t.Errorf("media check: %v", err)
+	}
+}

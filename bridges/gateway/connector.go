@@ -65,6 +65,7 @@ type Gateway struct {
 	queue    remote.Queue
 	outbound remote.OutboundCheck
 	sent     remote.SentRecorder
+	media    remote.MediaCheck
 
 	components []Component
 }
@@ -154,6 +155,9 @@ func (gw *Gateway) Init(br *bridgev2.Bridge) {
 		}
 		if setter, ok := n.Connector.(remote.SentRecorderSetter); ok && gw.sent != nil {
 			setter.SetSentRecorder(gw.sent)
+		}
+		if setter, ok := n.Connector.(remote.MediaCheckSetter); ok && gw.media != nil {
+			setter.SetMediaCheck(gw.media)
 		}
 		n.Connector.Init(br)
 	}

@@ -33,6 +33,7 @@ type Hooks struct {
 	queue    Queue
 	outbound OutboundCheck
 	sent     SentRecorder
+	media    MediaCheck
 }
 
 // SetRemoteQueue implements QueueSetter.

@@ -158,3 +158,27 @@ func TestHooksWithoutGateway(t *testing.T) {
 		t.Fatalf("recorder got %v", got)
 	}
 }
+
+func TestMediaCheck(t *testing.T) {
+	h := &remote.Hooks{}
+	m := remote.Media{Direction: remote.MediaOutbound, Kind: remote.MediaFile, MIME: "application/x-msdownload", Size: 10}
+	if err := h.CheckMedia(context.Background(), m); err != nil {
+		t.Fatalf("check without a gateway: %v", err)
+	}
+	var asked []remote.Media
+	h.SetMediaCheck(func(_ context.Context, m remote.Media) error {
+		asked = append(asked, m)
+		if m.MIME == "application/x-msdownload" {
+			return &remote.Refusal{Reason: "executables may not leave"}
+		}
+		return nil
+	})
+	var refusal *remote.Refusal
+	if err := h.CheckMedia(context.Background(), m); !errors.As(err, &refusal) || refusal.Reason != "executables may not leave" {
+		t.Fatalf("refused file: %v", err)
+	}
+	m.MIME = "image/png"
+	if err := h.CheckMedia(context.Background(), m); err != nil || len(asked) != 2 {
+		t.Fatalf("allowed file: %v, asked %d times", err, len(asked))
+	}
+}
