@@ -33,7 +33,7 @@ func BenchmarkReconnectStoredKey(b *testing.B) {
 	}
 }
 
-func loggedInClient(b *testing.B, s *tgsim.Server) (*testClient, *tgsim.Account, *tgsim.Account) {
+func loggedInClient(b testing.TB, s *tgsim.Server) (*testClient, *tgsim.Account, *tgsim.Account) {
 	me := createAccount(b, s, tgsim.AccountSpec{Phone: "15551001", FirstName: "Me"})
 	peer := createAccount(b, s, tgsim.AccountSpec{Phone: "15551002", FirstName: "Peer"})
 	c := newTestClient(b, s)

@@ -92,20 +92,7 @@ unwrap:
 	}
 	ctx := context.WithValue(req.RequestCtx, requestKey{}, r)
 
-	var result bin.Encoder
-	switch id {
-	case tg.UploadSaveFilePartRequestTypeID, tg.UploadSaveBigFilePartRequestTypeID,
-		tg.UploadGetFileRequestTypeID, tg.UploadGetFileHashesRequestTypeID:
-		if _, err := s.self(ctx); err != nil {
-			return srv.SendErr(req, errUnauthorized)
-		}
-		if err := s.files.OnMessage(srv, req); err != nil {
-			return s.sendErr(srv, req, id, err)
-		}
-		return nil
-	default:
-		result, err = s.disp.Handle(ctx, req.Buf)
-	}
+	result, err := s.disp.Handle(ctx, req.Buf)
 	if err != nil {
 		return s.sendErr(srv, req, id, err)
 	}

@@ -22,6 +22,7 @@ var (
 
 const (
 	maxMessageLength = 4096
+	captionLengthMax = 1024
 	differenceLimit  = 1000
 )
 
@@ -46,6 +47,12 @@ func (s *Server) newDispatcher() *tg.ServerDispatcher {
 	d.OnContactsResolveUsername(s.contactsResolveUsername)
 
 	d.OnMessagesSendMessage(s.messagesSendMessage)
+	d.OnMessagesSendMedia(s.messagesSendMedia)
+	d.OnMessagesUploadMedia(s.messagesUploadMedia)
+	d.OnMessagesGetMessages(s.messagesGetMessages)
+	d.OnUploadSaveFilePart(s.uploadSaveFilePart)
+	d.OnUploadSaveBigFilePart(s.uploadSaveBigFilePart)
+	d.OnUploadGetFile(s.uploadGetFile)
 	d.OnMessagesGetHistory(s.messagesGetHistory)
 	d.OnMessagesGetDialogs(s.messagesGetDialogs)
 	d.OnMessagesReadHistory(s.messagesReadHistory)
@@ -87,7 +94,7 @@ func (s *Server) helpGetConfig(context.Context) (*tg.Config, error) {
 		CallConnectTimeoutMs:    30000,
 		CallPacketTimeoutMs:     10000,
 		MeURLPrefix:             "https://t.me/",
-		CaptionLengthMax:        1024,
+		CaptionLengthMax:        captionLengthMax,
 		MessageLengthMax:        maxMessageLength,
 		WebfileDCID:             s.dc,
 	}, nil

@@ -21,7 +21,6 @@ import (
 	"github.com/gotd/td/telegram/dcs"
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgtest"
-	"github.com/gotd/td/tgtest/services/file"
 	"github.com/gotd/td/transport"
 	"go.uber.org/zap"
 )
@@ -67,7 +66,7 @@ type Server struct {
 	addr      *net.TCPAddr
 	mt        *tgtest.Server
 	disp      *tg.ServerDispatcher
-	files     *file.Service
+	files     *fileStore
 
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
@@ -108,8 +107,13 @@ func New(opts Options) (*Server, error) {
 		opts.Key = k
 	}
 
+	files, err := newFileStore()
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
+		files.close()
 		return nil, fmt.Errorf("failed to listen on %s: %w", opts.Addr, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -123,7 +127,7 @@ func New(opts Options) (*Server, error) {
 		ctx:       ctx,
 		cancel:    cancel,
 		closed:    make(chan struct{}),
-		files:     file.NewService(file.Config{}),
+		files:     files,
 		st:        newState(),
 	}
 	// tgtest logs every connection at info level: keep only its warnings.
@@ -183,6 +187,7 @@ func (s *Server) Close() error {
 			_ = c.Close()
 		}
 		s.wg.Wait()
+		s.files.close()
 		s.log.Info("Telegram simulator stopped")
 	})
 	return nil

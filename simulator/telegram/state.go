@@ -23,7 +23,8 @@ type state struct {
 	codeTTL   time.Duration
 	qrTokens  map[string]*qrToken // by token bytes
 	qrTTL     time.Duration
-	messageCh chan struct{} // closed and replaced whenever a message is stored
+	messageCh chan struct{}       // closed and replaced whenever a message is stored
+	media     map[int64]*mediaObj // photos and documents by ID
 	// duplicateSends counts sendMessage calls answered from sent (a resend).
 	duplicateSends int
 }
@@ -43,6 +44,7 @@ func newState() state {
 		qrTokens:   map[string]*qrToken{},
 		qrTTL:      defaultQRTTL,
 		messageCh:  make(chan struct{}),
+		media:      map[int64]*mediaObj{},
 	}
 }
 
@@ -72,6 +74,7 @@ type stored struct {
 	toID           int // ID in the recipient's history
 	text           string
 	entities       []tg.MessageEntityClass
+	media          *mediaObj // nil for text
 	date           time.Time
 	fromClient     bool
 	senderEntry    *boxEntry

@@ -44,7 +44,10 @@ type Message struct {
 	From, To    int64
 	Text        string
 	Entities    []tg.MessageEntityClass // a copy: safe to modify
-	Date        time.Time               // whole seconds
+	// Media is the message's photo, document, location, contact or poll
+	// (Text is then its caption); nil for a text message.
+	Media *MediaInfo
+	Date  time.Time // whole seconds
 }
 
 // IDFor returns the message ID as userID sees it, or 0 if userID is neither
@@ -455,7 +458,15 @@ func (s *Server) messageLocked(m *stored) Message {
 		Text:        m.text,
 		Entities:    ents,
 		Date:        m.date,
+		Media:       m.mediaInfo(),
 	}
+}
+
+func (m *stored) mediaInfo() *MediaInfo {
+	if m.media == nil {
+		return nil
+	}
+	return m.media.snapshot()
 }
 
 // peerOf returns the other side of a private message, as viewer sees it.
@@ -479,6 +490,9 @@ func (s *Server) tgMessageLocked(m *stored, viewer int64) *tg.Message {
 		Message: m.text,
 	}
 	msg.SetFromID(&tg.PeerUser{UserID: m.from})
+	if m.media != nil {
+		msg.SetMedia(m.media.render())
+	}
 	msg.SetOut(viewer == m.from)
 	if len(m.entities) > 0 {
 		ents, err := cloneEntities(m.entities)
