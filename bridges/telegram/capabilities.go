@@ -5,6 +5,8 @@ import (
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/bridges/media"
 )
 
 // MaxTextLength is Telegram's limit for one text message (UTF-16 code units).
@@ -23,8 +25,9 @@ func (c *TelegramConnector) GetCapabilities() *bridgev2.NetworkGeneralCapabiliti
 	}
 }
 
-var roomFeatures = &event.RoomFeatures{
-	ID: "net.passerelle.telegram.capabilities.2026_11",
+// baseRoomFeatures are the features that do not depend on limits.
+var baseRoomFeatures = event.RoomFeatures{
+	ID: "net.passerelle.telegram.capabilities.2026_12",
 	Formatting: event.FormattingFeatureMap{
 		event.FmtBold:               event.CapLevelFullySupported,
 		event.FmtItalic:             event.CapLevelFullySupported,
@@ -41,11 +44,38 @@ var roomFeatures = &event.RoomFeatures{
 		event.FmtOrderedList:        event.CapLevelPartialSupport,
 		event.FmtHeaders:            event.CapLevelPartialSupport,
 	},
-	MaxTextLength: MaxTextLength,
-	Reply:         event.CapLevelFullySupported,
+	MaxTextLength:   MaxTextLength,
+	Reply:           event.CapLevelFullySupported,
+	LocationMessage: event.CapLevelFullySupported,
+}
+
+// fileCaps is what can be sent to Telegram per message type. Captions
+// (with formatting) go with every file but stickers; images other than JPEG
+// and PNG go as documents (partial: shown as files by some apps).
+var fileCaps = []media.FileCap{
+	{MsgType: event.MsgImage, Caption: event.CapLevelFullySupported, MIMETypes: map[string]event.CapabilitySupportLevel{
+		"image/jpeg": event.CapLevelFullySupported, "image/png": event.CapLevelFullySupported, "image/*": event.CapLevelPartialSupport}},
+	{MsgType: event.MsgVideo, Caption: event.CapLevelFullySupported, MIMETypes: map[string]event.CapabilitySupportLevel{
+		"video/mp4": event.CapLevelFullySupported, "video/*": event.CapLevelPartialSupport}},
+	{MsgType: event.CapMsgGIF, Caption: event.CapLevelFullySupported, MIMETypes: map[string]event.CapabilitySupportLevel{
+		"video/mp4": event.CapLevelFullySupported, "image/gif": event.CapLevelPartialSupport}},
+	{MsgType: event.MsgAudio, Caption: event.CapLevelFullySupported, MIMETypes: map[string]event.CapabilitySupportLevel{
+		"audio/*": event.CapLevelFullySupported}},
+	{MsgType: event.CapMsgVoice, Caption: event.CapLevelFullySupported, MIMETypes: map[string]event.CapabilitySupportLevel{
+		"audio/ogg": event.CapLevelFullySupported, "audio/*": event.CapLevelPartialSupport}},
+	{MsgType: event.MsgFile, Caption: event.CapLevelFullySupported, MIMETypes: media.AllTypes()},
+	{MsgType: event.CapMsgSticker, Caption: event.CapLevelDropped, MIMETypes: map[string]event.CapabilitySupportLevel{
+		"image/webp": event.CapLevelFullySupported, "image/*": event.CapLevelPartialSupport}},
+}
+
+// roomFeatures are the features with files up to maxSize.
+func roomFeatures(maxSize int64) *event.RoomFeatures {
+	f := baseRoomFeatures
+	f.File = media.FileFeatures(maxSize, CaptionLimits.Units, fileCaps...)
+	return &f
 }
 
 // GetCapabilities implements bridgev2.NetworkAPI.
 func (c *Client) GetCapabilities(_ context.Context, _ *bridgev2.Portal) *event.RoomFeatures {
-	return roomFeatures
+	return roomFeatures(c.main.Limits.Outbound(TelegramMaxFileSize))
 }

@@ -31,6 +31,9 @@ type Config struct {
 	DeviceModel         string           `yaml:"device_model"`
 	TestServer          TestServerConfig `yaml:"test_server"`
 	DisplaynameTemplate string           `yaml:"displayname_template"`
+	// MaxFileSize is the gateway's limit for one file, both ways, in
+	// bytes; 0 leaves Telegram's and the homeserver's limits.
+	MaxFileSize int64 `yaml:"max_file_size"`
 
 	displaynameTemplate *template.Template
 	testKey             *telegram.PublicKey
@@ -56,6 +59,7 @@ func upgradeConfig(helper configupgrade.Helper) {
 	helper.Copy(configupgrade.Str, "test_server", "address")
 	helper.Copy(configupgrade.Str, "test_server", "public_key")
 	helper.Copy(configupgrade.Str, "displayname_template")
+	helper.Copy(configupgrade.Int, "max_file_size")
 }
 
 // GetConfig implements bridgev2.NetworkConnector.
@@ -65,7 +69,11 @@ func (c *TelegramConnector) GetConfig() (example string, data any, upgrader conf
 
 // ValidateConfig checks the config and prepares the parsed parts.
 func (c *TelegramConnector) ValidateConfig() error {
-	return c.Config.prepare()
+	if err := c.Config.prepare(); err != nil {
+		return err
+	}
+	c.Limits.SetGateway(c.Config.MaxFileSize)
+	return nil
 }
 
 func (cfg *Config) prepare() error {
@@ -78,6 +86,9 @@ func (cfg *Config) prepare() error {
 		return fmt.Errorf("invalid telegram displayname_template: %w", err)
 	}
 	cfg.displaynameTemplate = parsed
+	if cfg.MaxFileSize < 0 {
+		return errors.New("invalid telegram max_file_size: must be 0 (no limit of its own) or a number of bytes")
+	}
 	cfg.testKey = nil
 	if cfg.TestServer.Address != "" {
 		if _, _, err = splitHostPort(cfg.TestServer.Address); err != nil {

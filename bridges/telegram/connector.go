@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
+	"github.com/passerelle/passerelle/bridges/media"
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 )
@@ -29,6 +30,10 @@ type TelegramConnector struct {
 	// Hooks is the connector's side of the gateway's door: the queue its
 	// remote events go through, the outbound check and the sent recorder.
 	remote.Hooks
+
+	// Limits are the file size limits: max_file_size and the homeserver's
+	// upload limit.
+	Limits *media.Limits
 }
 
 var (
@@ -39,7 +44,15 @@ var (
 
 // NewConnector returns a Telegram connector; bridgev2 calls Init and Start.
 func NewConnector() *TelegramConnector {
-	return &TelegramConnector{}
+	return &TelegramConnector{Limits: media.NewLimits(0)}
+}
+
+var _ bridgev2.MaxFileSizeingNetwork = (*TelegramConnector)(nil)
+
+// SetMaxFileSize implements bridgev2.MaxFileSizeingNetwork: the
+// homeserver's upload limit.
+func (c *TelegramConnector) SetMaxFileSize(maxSize int64) {
+	c.Limits.SetHomeserver(maxSize)
 }
 
 // Init implements bridgev2.NetworkConnector. It does no I/O.
@@ -56,6 +69,7 @@ func (c *TelegramConnector) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	c.Limits.SetGateway(c.Config.MaxFileSize)
 	return c.Store.Upgrade(ctx)
 }
 

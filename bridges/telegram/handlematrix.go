@@ -21,7 +21,7 @@ import (
 
 // errUnsupportedMsgType tells the Matrix user which message types are bridged.
 func errUnsupportedMsgType(msgType event.MessageType) error {
-	return bridgev2.WrapErrorInStatus(fmt.Errorf("%s messages cannot be sent to Telegram yet; only text is bridged", msgType)).
+	return bridgev2.WrapErrorInStatus(fmt.Errorf("%s messages cannot be sent to Telegram", msgType)).
 		WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true).
 		WithErrorReason(event.MessageStatusUnsupported).WithStatus(event.MessageStatusFail)
 }
@@ -41,8 +41,9 @@ func (c *Client) outbound(kind remote.OutboundKind, portal *bridgev2.Portal, pee
 	return out
 }
 
-// HandleMatrixMessage sends a Matrix text, notice or emote to Telegram. The
-// outbound check comes first, for every message type.
+// HandleMatrixMessage sends a Matrix message to Telegram: text, notice,
+// emote, a file of any kind or a location. The outbound check comes first,
+// for every message type.
 func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
 	if err != nil {
@@ -54,13 +55,20 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 		return nil, remote.MessageStatus(err)
 	}
 	switch msg.Content.MsgType {
-	case event.MsgText, event.MsgNotice, event.MsgEmote:
+	case event.MsgText, event.MsgNotice, event.MsgEmote,
+		event.MsgImage, event.MsgVideo, event.MsgAudio, event.MsgFile, event.CapMsgSticker, event.MsgLocation:
 	default:
 		return nil, errUnsupportedMsgType(msg.Content.MsgType)
 	}
 	inputPeer, err := c.inputPeer(ctx, peer)
 	if err != nil {
 		return nil, errCannotSend(err)
+	}
+	switch msg.Content.MsgType {
+	case event.MsgLocation:
+		return c.sendMatrixLocation(ctx, msg, peer, inputPeer, out)
+	case event.MsgImage, event.MsgVideo, event.MsgAudio, event.MsgFile, event.CapMsgSticker:
+		return c.sendMatrixFile(ctx, msg, peer, inputPeer, out)
 	}
 	text, entities := tgfmt.FromMatrix(ctx, c.fmtDeps(), msg.Content)
 	if text == "" {

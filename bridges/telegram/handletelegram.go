@@ -2,6 +2,7 @@ package telegram
 
 import (
 	"context"
+	"fmt"
 	"runtime/debug"
 	"time"
 
@@ -193,27 +194,29 @@ func (c *Client) fmtDeps() tgfmt.Deps {
 }
 
 func (c *Client) convertText(ctx context.Context, msg *tg.Message) *event.MessageEventContent {
-	content := tgfmt.ToMatrix(ctx, c.fmtDeps(), msg.Message, msg.Entities)
-	if msg.Media != nil {
-		if _, empty := msg.Media.(*tg.MessageMediaEmpty); !empty {
-			note := "[This message contains media that is not bridged yet]"
-			if content.Body == "" {
-				content.MsgType = event.MsgNotice
-				content.Body = note
-			} else {
-				content.Body += "\n\n" + note
-				if content.FormattedBody != "" {
-					content.FormattedBody += "<br><br>" + note
-				}
-			}
-		}
-	}
-	return content
+	return tgfmt.ToMatrix(ctx, c.fmtDeps(), msg.Message, msg.Entities)
 }
 
-func (c *Client) convertMessage(ctx context.Context, portal *bridgev2.Portal, _ bridgev2.MatrixAPI, msg *tg.Message) (*bridgev2.ConvertedMessage, error) {
-	cm := &bridgev2.ConvertedMessage{
-		Parts: []*bridgev2.ConvertedMessagePart{{Type: event.EventMessage, Content: c.convertText(ctx, msg)}},
+// hasMedia reports whether a message carries media to bridge (a link
+// preview is not: its text carries the link).
+func hasMedia(msg *tg.Message) bool {
+	switch msg.Media.(type) {
+	case nil, *tg.MessageMediaEmpty, *tg.MessageMediaWebPage:
+		return false
+	}
+	return true
+}
+
+func (c *Client) convertMessage(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, msg *tg.Message) (*bridgev2.ConvertedMessage, error) {
+	cm := &bridgev2.ConvertedMessage{}
+	if hasMedia(msg) {
+		var caption *event.MessageEventContent
+		if msg.Message != "" {
+			caption = c.convertText(ctx, msg)
+		}
+		cm.Parts = c.convertMediaMessage(ctx, portal, intent, msg, caption)
+	} else {
+		cm.Parts = []*bridgev2.ConvertedMessagePart{{Type: event.EventMessage, Content: c.convertText(ctx, msg)}}
 	}
 	if reply, ok := msg.ReplyTo.(*tg.MessageReplyHeader); ok && reply.ReplyToMsgID != 0 {
 		if peer, err := tgid.ParsePortalID(portal.ID); err == nil {
@@ -224,6 +227,10 @@ func (c *Client) convertMessage(ctx context.Context, portal *bridgev2.Portal, _ 
 }
 
 func (c *Client) convertEdit(ctx context.Context, _ *bridgev2.Portal, _ bridgev2.MatrixAPI, existing []*database.Message, msg *tg.Message) (*bridgev2.ConvertedEdit, error) {
+	if hasMedia(msg) {
+		// A caption edit would turn the file event into text.
+		return nil, fmt.Errorf("%w: edits of media messages are not bridged", bridgev2.ErrIgnoringRemoteEvent)
+	}
 	part := &bridgev2.ConvertedMessagePart{Type: event.EventMessage, Content: c.convertText(ctx, msg)}
 	return &bridgev2.ConvertedEdit{ModifiedParts: []*bridgev2.ConvertedEditPart{part.ToEditPart(existing[0])}}, nil
 }

@@ -17,6 +17,28 @@ const sendWait = 20 * time.Second
 // sendPoll is how often a waiting send looks at the connection again.
 const sendPoll = 100 * time.Millisecond
 
+// waitAPI returns the connection's API, waiting up to sendWait for a
+// connection being re-established.
+func (c *Client) waitAPI(ctx context.Context) (*tg.Client, error) {
+	if api := c.api.Load(); api != nil {
+		return api, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, sendWait)
+	defer cancel()
+	tick := time.NewTicker(sendPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ErrNotConnected
+		case <-tick.C:
+			if api := c.api.Load(); api != nil {
+				return api, nil
+			}
+		}
+	}
+}
+
 // sendMessage calls messages.sendMessage, waiting for the connection while
 // there is none and calling again when the connection failed under the
 // call. Calling again is safe because the random_id is the same: Telegram

@@ -18,11 +18,18 @@ import (
 // event; only the first replies to replyTo. When a later part fails, the
 // error says how many parts went through.
 func (c *Client) sendTextParts(ctx context.Context, evtID id.EventID, peer tg.InputPeerClass, parts []tgfmt.Part, replyTo *database.Message) (msgID, date int, err error) {
+	return c.sendTextPartsFrom(ctx, evtID, 0, peer, parts, replyTo)
+}
+
+// sendTextPartsFrom is sendTextParts for parts that follow first earlier
+// ones of the same Matrix event (a media message's caption): their
+// random_ids continue from first.
+func (c *Client) sendTextPartsFrom(ctx context.Context, evtID id.EventID, first int, peer tg.InputPeerClass, parts []tgfmt.Part, replyTo *database.Message) (msgID, date int, err error) {
 	for i, part := range parts {
 		req := &tg.MessagesSendMessageRequest{
 			Peer:      peer,
 			Message:   part.Text,
-			RandomID:  matrixRandomID(evtID, i),
+			RandomID:  matrixRandomID(evtID, first+i),
 			Entities:  c.toInputEntities(ctx, part.Entities),
 			NoWebpage: true,
 		}

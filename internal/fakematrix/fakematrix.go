@@ -89,8 +89,12 @@ type Matrix struct {
 	bridgeStates []status.BridgeState
 	msgStatuses  []*bridgev2.MessageStatus
 	profiles     map[id.UserID]Profile
-	media        map[id.ContentURIString][]byte
-	down         error // what every send answers while the homeserver is "down"
+	media        map[id.ContentURIString]*mediaEntry
+	mediaDir     string // "": media held in memory
+	// encryptByDefault makes created rooms encrypted, as encryption.default
+	// does with the real Matrix connector.
+	encryptByDefault bool
+	down             error // what every send answers while the homeserver is "down"
 
 	statusByEvent map[id.EventID][]*bridgev2.MessageStatus
 }
@@ -115,7 +119,7 @@ func New() *Matrix {
 	return &Matrix{
 		rooms:    make(map[id.RoomID]*room),
 		profiles: make(map[id.UserID]Profile),
-		media:    make(map[id.ContentURIString][]byte),
+		media:    make(map[id.ContentURIString]*mediaEntry),
 	}
 }
 

@@ -385,14 +385,6 @@ func (m *Matrix) Profile(userID id.UserID) Profile {
 	return m.profiles[userID]
 }
 
-// Media returns a copy of what was uploaded under uri.
-func (m *Matrix) Media(uri id.ContentURIString) ([]byte, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	data, ok := m.media[uri]
-	return slices.Clone(data), ok
-}
-
 // MediaURIs returns the URIs of all uploaded media, sorted.
 func (m *Matrix) MediaURIs() []id.ContentURIString {
 	m.mu.Lock()

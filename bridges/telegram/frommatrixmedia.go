@@ -1,0 +1,350 @@
+package telegram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gotd/td/telegram/uploader"
+	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/bridges/media"
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/bridges/telegram/tgfmt"
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+)
+
+// Matrix → Telegram media. bridgev2's Matrix side downloads (and decrypts)
+// the attachment into a temporary file; gotd's uploader sends it in parts
+// (saveBigFilePart above 10 MB) straight from that file.
+
+// TelegramMaxFileSize is the largest file Telegram accepts (2 GB; 4 GB for
+// premium accounts, not assumed).
+const TelegramMaxFileSize = 2000 * 1024 * 1024
+
+// CaptionLimits are Telegram's limits for a media caption; a longer
+// caption goes on as text messages after the file.
+var CaptionLimits = tgfmt.Limits{Units: 1024, Entities: 100, Parts: 16}
+
+// errMediaNotSent is a send status for a file that did not go, naming it.
+func errMediaNotSent(name, mimeType string, size int64, reason string, why event.MessageStatusReason) error {
+	text := strings.Replace(media.NotBridgedNotice(name, mimeType, size, reason), "was not bridged", "was not sent to Telegram", 1)
+	return bridgev2.WrapErrorInStatus(errors.New(text)).WithMessage(text).
+		WithIsCertain(true).WithSendNotice(true).WithErrorReason(why).WithStatus(event.MessageStatusFail)
+}
+
+// mediaKindOf is what a Matrix media message is to its sender.
+func mediaKindOf(content *event.MessageEventContent) remote.MediaKind {
+	switch content.MsgType {
+	case event.MsgImage:
+		return remote.MediaImage
+	case event.MsgVideo:
+		if content.Info != nil && content.Info.MauGIF {
+			return remote.MediaGIF
+		}
+		return remote.MediaVideo
+	case event.MsgAudio:
+		if content.MSC3245Voice != nil {
+			return remote.MediaVoice
+		}
+		return remote.MediaAudio
+	case event.CapMsgSticker:
+		return remote.MediaSticker
+	case event.MsgLocation:
+		return remote.MediaLocation
+	}
+	return remote.MediaFile
+}
+
+// outboundFile is what is known of a Matrix attachment before download.
+type outboundFile struct {
+	kind    remote.MediaKind
+	name    string
+	mime    string
+	size    int64 // -1: unknown
+	caption media.Caption
+}
+
+func describeOutbound(content *event.MessageEventContent) outboundFile {
+	name, capt := media.FileAndCaption(content)
+	f := outboundFile{kind: mediaKindOf(content), size: -1, caption: capt}
+	if content.Info != nil {
+		f.mime = media.BaseMIME(content.Info.MimeType)
+		if content.Info.Size > 0 {
+			f.size = int64(content.Info.Size)
+		}
+	}
+	if content.MsgType == event.CapMsgSticker && capt.Text == "" {
+		// A sticker's body is its description, not a file name.
+		f.caption = media.Caption{}
+	}
+	f.name = media.SafeFileName(name, string(f.kind), f.mime)
+	return f
+}
+
+// sendMatrixFile sends an image, video, audio, file or sticker.
+func (c *Client) sendMatrixFile(ctx context.Context, msg *bridgev2.MatrixMessage, peer tgid.Peer, inputPeer tg.InputPeerClass, out remote.Outbound) (*bridgev2.MatrixMessageResponse, error) {
+	content := msg.Content
+	f := describeOutbound(content)
+	uri := content.URL
+	if content.File != nil {
+		uri = content.File.URL
+	}
+	if uri == "" {
+		return nil, errMediaNotSent(f.name, f.mime, f.size, "the message has no file", event.MessageStatusUnsupported)
+	}
+	limit := c.main.Limits.Outbound(TelegramMaxFileSize)
+	if !media.Fits(f.size, limit) {
+		return nil, errMediaNotSent(f.name, f.mime, f.size, media.TooLargeReason(limit), event.MessageStatusUnsupported)
+	}
+	check := remote.Media{Direction: remote.MediaOutbound, Kind: f.kind, Login: c.login, PortalKey: msg.Portal.PortalKey,
+		Remote: out.Remote, MIME: f.mime, Size: f.size, Name: f.name}
+	checked := false
+	if f.size >= 0 && f.mime != "" {
+		if err := c.checkOutboundMedia(ctx, check); err != nil {
+			return nil, err
+		}
+		checked = true
+	}
+	var (
+		resp     tg.UpdatesClass
+		randomID = matrixRandomID(msg.Event.ID, 0)
+		sendErr  error
+	)
+	err := msg.Portal.Bridge.Bot.DownloadMediaToFile(ctx, uri, content.File, false, func(file *os.File) error {
+		st, err := file.Stat()
+		if err != nil {
+			return fmt.Errorf("failed to stat downloaded file: %w", err)
+		}
+		f.size = st.Size()
+		if !media.Fits(f.size, limit) {
+			return &media.TooLargeError{Limit: limit, Size: f.size}
+		}
+		head := make([]byte, media.SniffLen)
+		n, _ := io.ReadFull(file, head)
+		if _, err = file.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("failed to rewind downloaded file: %w", err)
+		}
+		f.mime = media.Sniff(f.mime, f.name, head[:n])
+		if !checked {
+			check.MIME, check.Size = f.mime, f.size
+			if sendErr = c.checkOutboundMedia(ctx, check); sendErr != nil {
+				return nil
+			}
+		}
+		api, err := c.waitAPI(ctx)
+		if err != nil {
+			return err
+		}
+		inFile, err := uploader.NewUploader(api).WithThreads(2).Upload(ctx, uploader.NewUpload(f.name, file, f.size))
+		if err != nil {
+			return fmt.Errorf("failed to upload file to Telegram: %w", err)
+		}
+		text, entities := c.captionFor(ctx, f.caption)
+		parts := tgfmt.Split(text, entities, CaptionLimits)
+		req := &tg.MessagesSendMediaRequest{
+			Peer:     inputPeer,
+			Media:    inputMediaFor(content, f, inFile),
+			Message:  parts[0].Text,
+			RandomID: randomID,
+		}
+		if ents := c.toInputEntities(ctx, parts[0].Entities); len(ents) > 0 {
+			req.SetEntities(ents)
+		}
+		setReply(req, msg.ReplyTo)
+		resp, sendErr = c.sendMedia(ctx, req)
+		if sendErr == nil && len(parts) > 1 {
+			c.feedUpdates(resp)
+			_, _, sendErr = c.sendTextPartsFrom(ctx, msg.Event.ID, 1, inputPeer, parts[1:], nil)
+			if sendErr != nil {
+				// The file went: the message stands for it.
+				zerolog.Ctx(ctx).Warn().Err(sendErr).Msg("Failed to send the rest of a long caption")
+				sendErr = nil
+			}
+		}
+		return nil
+	})
+	var tooLarge *media.TooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, errMediaNotSent(f.name, f.mime, f.size, media.TooLargeReason(tooLarge.Limit), event.MessageStatusUnsupported)
+	case err != nil:
+		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("failed to send %s to Telegram: %w", f.name, err)).WithErrorAsMessage().WithSendNotice(true)
+	case sendErr != nil:
+		var status bridgev2.MessageStatus
+		if errors.As(sendErr, &status) {
+			return nil, sendErr
+		}
+		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("failed to send %s to Telegram: %w", f.name, sendErr)).WithErrorAsMessage().WithSendNotice(true)
+	}
+	return c.sentResponse(ctx, peer, resp, randomID, out)
+}
+
+// checkOutboundMedia asks the media check; a refusal is a send status
+// naming the file and the reason.
+func (c *Client) checkOutboundMedia(ctx context.Context, m remote.Media) error {
+	err := c.main.CheckMedia(ctx, m)
+	if err == nil {
+		return nil
+	}
+	var refusal *remote.Refusal
+	if errors.As(err, &refusal) {
+		return errMediaNotSent(m.Name, m.MIME, m.Size, refusal.Reason, event.MessageStatusNoPermission)
+	}
+	return errCannotSend(fmt.Errorf("failed to check media: %w", err))
+}
+
+// captionFor converts a Matrix caption to Telegram text and entities.
+func (c *Client) captionFor(ctx context.Context, capt media.Caption) (string, []tg.MessageEntityClass) {
+	if capt.Text == "" {
+		return "", nil
+	}
+	content := &event.MessageEventContent{MsgType: event.MsgText, Body: capt.Text}
+	if capt.HTML != "" {
+		content.Format, content.FormattedBody = event.FormatHTML, capt.HTML
+	}
+	return tgfmt.FromMatrix(ctx, c.fmtDeps(), content)
+}
+
+// inputMediaFor builds the Telegram media of an uploaded Matrix file. JPEG
+// and PNG images go as photos; other images (GIF, WebP, HEIC…) as documents
+// with their size, which Telegram shows inline and keeps as sent.
+func inputMediaFor(content *event.MessageEventContent, f outboundFile, file tg.InputFileClass) tg.InputMediaClass {
+	info := content.Info
+	if info == nil {
+		info = &event.FileInfo{}
+	}
+	attrs := []tg.DocumentAttributeClass{&tg.DocumentAttributeFilename{FileName: f.name}}
+	switch f.kind {
+	case remote.MediaImage:
+		if f.mime == "image/jpeg" || f.mime == "image/png" {
+			return &tg.InputMediaUploadedPhoto{File: file}
+		}
+		if info.Width > 0 && info.Height > 0 {
+			attrs = append(attrs, &tg.DocumentAttributeImageSize{W: info.Width, H: info.Height})
+		}
+	case remote.MediaVideo, remote.MediaGIF:
+		v := &tg.DocumentAttributeVideo{Duration: float64(info.Duration) / 1000, W: info.Width, H: info.Height}
+		v.SetSupportsStreaming(true)
+		attrs = append(attrs, v)
+		if f.kind == remote.MediaGIF {
+			attrs = append(attrs, &tg.DocumentAttributeAnimated{})
+		}
+	case remote.MediaAudio, remote.MediaVoice:
+		durationMS := info.Duration
+		var waveform []int
+		if content.MSC1767Audio != nil {
+			durationMS = max(durationMS, content.MSC1767Audio.Duration)
+			waveform = content.MSC1767Audio.Waveform
+		}
+		a := &tg.DocumentAttributeAudio{Duration: (durationMS + 500) / 1000}
+		if f.kind == remote.MediaVoice {
+			a.SetVoice(true)
+			if wf := media.WaveformToTelegram(waveform); len(wf) > 0 {
+				a.SetWaveform(wf)
+			}
+		}
+		attrs = append(attrs, a)
+	case remote.MediaSticker:
+		attrs = append(attrs, &tg.DocumentAttributeSticker{Alt: content.Body, Stickerset: &tg.InputStickerSetEmpty{}})
+		if info.Width > 0 && info.Height > 0 {
+			attrs = append(attrs, &tg.DocumentAttributeImageSize{W: info.Width, H: info.Height})
+		}
+	}
+	doc := &tg.InputMediaUploadedDocument{File: file, MimeType: f.mime, Attributes: attrs}
+	if f.kind == remote.MediaFile {
+		doc.SetForceFile(true)
+	}
+	return doc
+}
+
+func setReply(req *tg.MessagesSendMediaRequest, replyTo *database.Message) {
+	if replyTo == nil {
+		return
+	}
+	if key, err := tgid.ParseMessageID(replyTo.ID); err == nil {
+		req.SetReplyTo(&tg.InputReplyToMessage{ReplyToMsgID: key.ID})
+	}
+}
+
+// sendMatrixLocation sends an m.location as a geo point; its body is not
+// sent (Telegram locations have no text).
+func (c *Client) sendMatrixLocation(ctx context.Context, msg *bridgev2.MatrixMessage, peer tgid.Peer, inputPeer tg.InputPeerClass, out remote.Outbound) (*bridgev2.MatrixMessageResponse, error) {
+	lat, long, err := media.ParseGeoURI(msg.Content.GeoURI)
+	if err != nil {
+		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("the location was not sent to Telegram: %w", err)).
+			WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true).
+			WithErrorReason(event.MessageStatusUnsupported).WithStatus(event.MessageStatusFail)
+	}
+	if err = c.checkOutboundMedia(ctx, remote.Media{Direction: remote.MediaOutbound, Kind: remote.MediaLocation, Login: c.login,
+		PortalKey: msg.Portal.PortalKey, Remote: out.Remote, Size: -1}); err != nil {
+		return nil, err
+	}
+	req := &tg.MessagesSendMediaRequest{
+		Peer:     inputPeer,
+		Media:    &tg.InputMediaGeoPoint{GeoPoint: &tg.InputGeoPoint{Lat: lat, Long: long}},
+		RandomID: matrixRandomID(msg.Event.ID, 0),
+	}
+	setReply(req, msg.ReplyTo)
+	resp, err := c.sendMedia(ctx, req)
+	if err != nil {
+		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("failed to send location to Telegram: %w", err)).WithErrorAsMessage().WithSendNotice(true)
+	}
+	return c.sentResponse(ctx, peer, resp, req.RandomID, out)
+}
+
+// sentResponse records a sent media message.
+func (c *Client) sentResponse(ctx context.Context, peer tgid.Peer, resp tg.UpdatesClass, randomID int64, out remote.Outbound) (*bridgev2.MatrixMessageResponse, error) {
+	msgID, date := sentMessageID(resp, randomID)
+	if msgID == 0 {
+		return nil, bridgev2.WrapErrorInStatus(errors.New("telegram did not return the sent message's ID")).WithSendNotice(true)
+	}
+	c.feedUpdates(resp)
+	c.main.Sent(ctx, out)
+	ts := time.Now()
+	if date != 0 {
+		ts = time.Unix(int64(date), 0)
+	}
+	return &bridgev2.MatrixMessageResponse{DB: &database.Message{
+		ID:        c.messageID(peer, msgID),
+		SenderID:  tgid.MakeUserID(c.userID),
+		Timestamp: ts,
+	}}, nil
+}
+
+// sendMedia calls messages.sendMedia like sendMessage: waiting for the
+// connection and calling again (same random_id) when it failed under the
+// call. The file was uploaded before: a re-sent request uses the same parts
+// only on the same connection's server, which keeps them.
+func (c *Client) sendMedia(ctx context.Context, req *tg.MessagesSendMediaRequest) (tg.UpdatesClass, error) {
+	ctx, cancel := context.WithTimeout(ctx, sendWait)
+	defer cancel()
+	tick := time.NewTicker(sendPoll)
+	defer tick.Stop()
+	var lastErr error = ErrNotConnected
+	for attempt := 1; ; attempt++ {
+		if api := c.api.Load(); api != nil {
+			resp, err := api.MessagesSendMedia(ctx, req)
+			if _, rpc := tgerr.As(err); err == nil || rpc || ctx.Err() != nil {
+				return resp, err
+			}
+			zerolog.Ctx(ctx).Warn().Err(err).Int("attempt", attempt).
+				Msg("Sending media to Telegram failed with the connection, sending again once connected")
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, lastErr
+		case <-tick.C:
+		}
+	}
+}
