@@ -49,7 +49,7 @@ type mediaSetup struct {
 	portal     *bridgev2.Portal
 }
 
-func newMediaSetup(t *testing.T, configure func(*TelegramConnector)) *mediaSetup {
+func newMediaSetup(t testing.TB, configure func(*TelegramConnector)) *mediaSetup {
 	t.Helper()
 	s := newSim(t)
 	ms := &mediaSetup{s: s}

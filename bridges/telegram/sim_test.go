@@ -43,7 +43,7 @@ var simKey = sync.OnceValue(func() *rsa.PrivateKey {
 
 const testUser id.UserID = "@alice:test"
 
-func newSim(t *testing.T) *tgsim.Server {
+func newSim(t testing.TB) *tgsim.Server {
 	t.Helper()
 	s, err := tgsim.New(tgsim.Options{Key: simKey(), Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
 	if err != nil {
@@ -53,7 +53,7 @@ func newSim(t *testing.T) *tgsim.Server {
 	return s
 }
 
-func mustAccount(t *testing.T, s *tgsim.Server, spec tgsim.AccountSpec) *tgsim.Account {
+func mustAccount(t testing.TB, s *tgsim.Server, spec tgsim.AccountSpec) *tgsim.Account {
 	t.Helper()
 	a, err := s.CreateAccount(spec)
 	if err != nil {
@@ -70,14 +70,14 @@ type testBridge struct {
 	mx   *fakematrix.Matrix
 }
 
-func startBridge(t *testing.T, s *tgsim.Server, db *dbutil.Database) *testBridge {
+func startBridge(t testing.TB, s *tgsim.Server, db *dbutil.Database) *testBridge {
 	t.Helper()
 	return startBridgeWith(t, s, db, nil)
 }
 
 // startBridgeWith is startBridge with the connector and the Matrix side
 // configured by configure before the bridge starts.
-func startBridgeWith(t *testing.T, s *tgsim.Server, db *dbutil.Database, configure func(*TelegramConnector, *fakematrix.Matrix)) *testBridge {
+func startBridgeWith(t testing.TB, s *tgsim.Server, db *dbutil.Database, configure func(*TelegramConnector, *fakematrix.Matrix)) *testBridge {
 	t.Helper()
 	conn := NewConnector()
 	conn.Config = Config{
@@ -97,7 +97,11 @@ func startBridgeWith(t *testing.T, s *tgsim.Server, db *dbutil.Database, configu
 		CommandPrefix: "!tg",
 		Permissions:   bridgeconfig.PermissionConfig{"*": &admin},
 	}
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+	level := zerolog.DebugLevel
+	if _, bench := t.(*testing.B); bench {
+		level = zerolog.WarnLevel
+	}
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(level).With().Timestamp().Logger()
 	br := bridgev2.NewBridge("passerelle-test", db, log, cfg, mx, conn, commands.NewProcessor)
 	ctx := context.Background()
 	if err := br.Start(ctx); err != nil {
@@ -115,7 +119,7 @@ func (tb *testBridge) stop() {
 	}
 }
 
-func (tb *testBridge) user(t *testing.T) *bridgev2.User {
+func (tb *testBridge) user(t testing.TB) *bridgev2.User {
 	t.Helper()
 	u, err := tb.br.GetUserByMXID(context.Background(), testUser)
 	if err != nil {
@@ -124,7 +128,7 @@ func (tb *testBridge) user(t *testing.T) *bridgev2.User {
 	return u
 }
 
-func expectStep(t *testing.T, step *bridgev2.LoginStep, err error, stepID string) *bridgev2.LoginStep {
+func expectStep(t testing.TB, step *bridgev2.LoginStep, err error, stepID string) *bridgev2.LoginStep {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("login step %s: unexpected error %v", stepID, err)
@@ -136,7 +140,7 @@ func expectStep(t *testing.T, step *bridgev2.LoginStep, err error, stepID string
 }
 
 // loginByPhone runs the phone flow, including one wrong code.
-func loginByPhone(t *testing.T, tb *testBridge, s *tgsim.Server, acc *tgsim.Account, password string) *bridgev2.UserLogin {
+func loginByPhone(t testing.TB, tb *testBridge, s *tgsim.Server, acc *tgsim.Account, password string) *bridgev2.UserLogin {
 	t.Helper()
 	ctx := context.Background()
 	proc, err := tb.conn.CreateLogin(ctx, tb.user(t), FlowIDPhone)
@@ -180,7 +184,7 @@ func loginByPhone(t *testing.T, tb *testBridge, s *tgsim.Server, acc *tgsim.Acco
 	return ul
 }
 
-func waitConnected(t *testing.T, tb *testBridge) {
+func waitConnected(t testing.TB, tb *testBridge) {
 	t.Helper()
 	if !tb.mx.WaitBridgeState(20*time.Second, status.StateConnected, "") {
 		t.Fatalf("login never reached CONNECTED; states: %+v", tb.mx.BridgeStates())
