@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -20,6 +21,10 @@ import (
 //	POST /send      {"from","to","text"} a user sends a private message; from/to are an ID (number),
 //	                                     a phone ("+15550002") or "@username"
 //	GET  /messages?a=&b=                 the history between a and b as a sees it
+//	POST /send_media {"from","to","kind",…} a user sends media (MediaSpec fields in snake_case,
+//	                                     file bytes as base64 "data"); see mediaRequest
+//	GET  /media?a=&b=&id=                the file of message id of the history between a and b,
+//	                                     as a sees it (raw bytes, Content-Type the file's type)
 //	GET  /code?phone=                    the last login code issued for a phone
 //	POST /qr/accept {"account","token"}  account's phone scans a QR code; token is the
 //	                                     tg://login?token=... URL or the base64url token
@@ -28,6 +33,8 @@ func (s *Server) ControlHandler() http.Handler {
 	mux.HandleFunc("GET /accounts", s.httpAccounts)
 	mux.HandleFunc("POST /send", s.httpSend)
 	mux.HandleFunc("GET /messages", s.httpMessages)
+	mux.HandleFunc("POST /send_media", s.httpSendMedia)
+	mux.HandleFunc("GET /media", s.httpMedia)
 	mux.HandleFunc("GET /code", s.httpCode)
 	mux.HandleFunc("POST /qr/accept", s.httpAcceptQR)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -53,16 +60,142 @@ type accountJSON struct {
 }
 
 type messageJSON struct {
-	ID          int       `json:"id"`
-	SenderMsgID int       `json:"sender_msg_id"`
-	From        int64     `json:"from"`
-	To          int64     `json:"to"`
-	Text        string    `json:"text"`
-	Date        time.Time `json:"date"`
+	ID          int        `json:"id"`
+	SenderMsgID int        `json:"sender_msg_id"`
+	From        int64      `json:"from"`
+	To          int64      `json:"to"`
+	Text        string     `json:"text"`
+	Date        time.Time  `json:"date"`
+	Media       *mediaJSON `json:"media,omitempty"`
+}
+
+// mediaJSON summarises a message's media; attributes are TL type names
+// with their fields as gotd prints them.
+type mediaJSON struct {
+	Kind       string   `json:"kind"`
+	MIME       string   `json:"mime,omitempty"`
+	Name       string   `json:"name,omitempty"`
+	Size       int64    `json:"size,omitempty"`
+	Width      int      `json:"width,omitempty"`
+	Height     int      `json:"height,omitempty"`
+	Attributes []string `json:"attributes,omitempty"`
+	Detail     string   `json:"detail"`
 }
 
 func toMessageJSON(m Message) messageJSON {
-	return messageJSON{ID: m.ID, SenderMsgID: m.SenderMsgID, From: m.From, To: m.To, Text: m.Text, Date: m.Date}
+	out := messageJSON{ID: m.ID, SenderMsgID: m.SenderMsgID, From: m.From, To: m.To, Text: m.Text, Date: m.Date}
+	if mi := m.Media; mi != nil {
+		out.Media = &mediaJSON{Kind: mi.Kind, MIME: mi.MIME, Name: mi.Name, Size: mi.Size, Width: mi.Width, Height: mi.Height}
+		for _, a := range mi.Attributes {
+			out.Media.Attributes = append(out.Media.Attributes, a.String())
+		}
+		if mi.Media != nil {
+			out.Media.Detail = mi.Media.String()
+		}
+	}
+	return out
+}
+
+// mediaRequest is the body of POST /send_media.
+type mediaRequest struct {
+	From       json.RawMessage `json:"from"`
+	To         json.RawMessage `json:"to"`
+	Kind       string          `json:"kind"`
+	Data       []byte          `json:"data"` // base64 in JSON
+	Name       string          `json:"name"`
+	MIME       string          `json:"mime"`
+	Caption    string          `json:"caption"`
+	Width      int             `json:"width"`
+	Height     int             `json:"height"`
+	Duration   int             `json:"duration"`
+	Waveform   []byte          `json:"waveform"` // base64 of Telegram's packed waveform
+	Title      string          `json:"title"`
+	Performer  string          `json:"performer"`
+	Emoji      string          `json:"emoji"`
+	Lat        float64         `json:"lat"`
+	Long       float64         `json:"long"`
+	Address    string          `json:"address"`
+	LivePeriod int             `json:"live_period"`
+	Phone      string          `json:"phone"`
+	FirstName  string          `json:"first_name"`
+	LastName   string          `json:"last_name"`
+	VCard      string          `json:"vcard"`
+	Question   string          `json:"question"`
+	Answers    []string        `json:"answers"`
+	Multiple   bool            `json:"multiple"`
+}
+
+// maxControlMediaBody bounds a POST /send_media body (base64 inflates by a
+// third: files up to about 48 MB).
+const maxControlMediaBody = 64 << 20
+
+func (s *Server) httpSendMedia(w http.ResponseWriter, r *http.Request) {
+	var req mediaRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxControlMediaBody)).Decode(&req); err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	from, err := s.resolveRef(req.From)
+	if err != nil {
+		httpError(w, http.StatusNotFound, err)
+		return
+	}
+	to, err := s.resolveRef(req.To)
+	if err != nil {
+		httpError(w, http.StatusNotFound, err)
+		return
+	}
+	m, err := s.SendMedia(from, to, MediaSpec{
+		Kind: req.Kind, Data: req.Data, Name: req.Name, MIME: req.MIME, Caption: req.Caption,
+		Width: req.Width, Height: req.Height, Duration: req.Duration, Waveform: req.Waveform,
+		Title: req.Title, Performer: req.Performer, Emoji: req.Emoji,
+		Lat: req.Lat, Long: req.Long, Address: req.Address, LivePeriod: req.LivePeriod,
+		Phone: req.Phone, FirstName: req.FirstName, LastName: req.LastName, VCard: req.VCard,
+		Question: req.Question, Answers: req.Answers, Multiple: req.Multiple,
+	})
+	if err != nil {
+		status := http.StatusInternalServerError
+		if _, ok := tgerr.As(err); ok || strings.Contains(err.Error(), "unknown media kind") {
+			status = http.StatusBadRequest
+		}
+		httpError(w, status, err)
+		return
+	}
+	httpJSON(w, http.StatusOK, toMessageJSON(m))
+}
+
+func (s *Server) httpMedia(w http.ResponseWriter, r *http.Request) {
+	a, err := s.resolveRef(queryRef(r, "a"))
+	if err != nil {
+		httpError(w, http.StatusNotFound, err)
+		return
+	}
+	b, err := s.resolveRef(queryRef(r, "b"))
+	if err != nil {
+		httpError(w, http.StatusNotFound, err)
+		return
+	}
+	msgID, err := strconv.Atoi(r.URL.Query().Get("id"))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, errors.New("id must be a message ID"))
+		return
+	}
+	for _, m := range s.Messages(a, b) {
+		if m.IDFor(a) != msgID {
+			continue
+		}
+		f, err := s.OpenMedia(m)
+		if err != nil {
+			httpError(w, http.StatusNotFound, err)
+			return
+		}
+		defer f.Close()
+		w.Header().Set("Content-Type", m.Media.MIME)
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.Copy(w, f)
+		return
+	}
+	httpError(w, http.StatusNotFound, fmt.Errorf("no message %d between %d and %d", msgID, a, b))
 }
 
 func (s *Server) httpAccounts(w http.ResponseWriter, _ *http.Request) {

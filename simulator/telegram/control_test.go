@@ -1,7 +1,10 @@
 package tgsim_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -91,5 +94,70 @@ func TestOptionsAndKeys(t *testing.T) {
 	}
 	if _, err := s.CreateAccount(tgsim.AccountSpec{Phone: "15550001"}); err == nil {
 		t.Fatal("duplicate phone accepted")
+	}
+}
+
+// TestControlMedia: a contact sends a file and a location through the
+// control API, and the bytes and metadata are read back.
+func TestControlMedia(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	createAccount(t, s, tgsim.AccountSpec{Phone: "15550001", FirstName: "Alice", Username: "alice"})
+	createAccount(t, s, tgsim.AccountSpec{Phone: "15550002", FirstName: "Bob"})
+	h := httptest.NewServer(s.ControlHandler())
+	t.Cleanup(h.Close)
+
+	data := []byte("%PDF-1.4 a small pdf\x00\x01")
+	body, _ := json.Marshal(map[string]any{"from": "+15550002", "to": "@alice", "kind": "document", "data": data, "name": "a.pdf", "mime": "application/pdf", "caption": "read me"})
+	resp, err := http.Post(h.URL+"/send_media", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent struct {
+		ID    int    `json:"id"`
+		Text  string `json:"text"`
+		Media struct {
+			Kind, MIME, Name string
+			Size             int64
+		} `json:"media"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&sent); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("send_media: %d %v", resp.StatusCode, err)
+	}
+	_ = resp.Body.Close()
+	if sent.Text != "read me" || sent.Media.Kind != "document" || sent.Media.Name != "a.pdf" || sent.Media.Size != int64(len(data)) {
+		t.Errorf("sent %+v", sent)
+	}
+	resp, err = http.Get(fmt.Sprintf("%s/media?a=@alice&b=%%2B15550002&id=%d", h.URL, sent.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) || resp.Header.Get("Content-Type") != "application/pdf" {
+		t.Errorf("media read back: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), got)
+	}
+
+	for _, tt := range []struct {
+		body   string
+		status int
+	}{
+		{`{"from":"+15550002","to":"@alice","kind":"venue","lat":1.5,"long":2.5,"title":"Cafe"}`, http.StatusOK},
+		{`{"from":"+15550002","to":"@alice","kind":"geo","lat":91,"long":0}`, http.StatusBadRequest},
+		{`{"from":"+15550002","to":"@alice","kind":"hologram"}`, http.StatusBadRequest},
+	} {
+		resp, err := http.Post(h.URL+"/send_media", "application/json", strings.NewReader(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: status %d, want %d", tt.body, resp.StatusCode, tt.status)
+		}
+	}
+	if resp, _ := http.Get(h.URL + "/media?a=@alice&b=%2B15550002&id=2"); resp == nil || resp.StatusCode != http.StatusNotFound {
+		t.Error("a location has no file to read back")
+	} else {
+		_ = resp.Body.Close()
 	}
 }
