@@ -21,6 +21,7 @@ import (
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgfmt"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/bridges/telegram/tgmedia"
 )
 
 // Matrix → Telegram media. bridgev2's Matrix side downloads (and decrypts)
@@ -42,74 +43,25 @@ func errMediaNotSent(name, mimeType string, size int64, reason string, why event
 		WithIsCertain(true).WithSendNotice(true).WithErrorReason(why).WithStatus(event.MessageStatusFail)
 }
 
-// mediaKindOf is what a Matrix media message is to its sender.
-func mediaKindOf(content *event.MessageEventContent) remote.MediaKind {
-	switch content.MsgType {
-	case event.MsgImage:
-		return remote.MediaImage
-	case event.MsgVideo:
-		if content.Info != nil && content.Info.MauGIF {
-			return remote.MediaGIF
-		}
-		return remote.MediaVideo
-	case event.MsgAudio:
-		if content.MSC3245Voice != nil {
-			return remote.MediaVoice
-		}
-		return remote.MediaAudio
-	case event.CapMsgSticker:
-		return remote.MediaSticker
-	case event.MsgLocation:
-		return remote.MediaLocation
-	}
-	return remote.MediaFile
-}
-
-// outboundFile is what is known of a Matrix attachment before download.
-type outboundFile struct {
-	kind    remote.MediaKind
-	name    string
-	mime    string
-	size    int64 // -1: unknown
-	caption media.Caption
-}
-
-func describeOutbound(content *event.MessageEventContent) outboundFile {
-	name, capt := media.FileAndCaption(content)
-	f := outboundFile{kind: mediaKindOf(content), size: -1, caption: capt}
-	if content.Info != nil {
-		f.mime = media.BaseMIME(content.Info.MimeType)
-		if content.Info.Size > 0 {
-			f.size = int64(content.Info.Size)
-		}
-	}
-	if content.MsgType == event.CapMsgSticker && capt.Text == "" {
-		// A sticker's body is its description, not a file name.
-		f.caption = media.Caption{}
-	}
-	f.name = media.SafeFileName(name, string(f.kind), f.mime)
-	return f
-}
-
 // sendMatrixFile sends an image, video, audio, file or sticker.
 func (c *Client) sendMatrixFile(ctx context.Context, msg *bridgev2.MatrixMessage, peer tgid.Peer, inputPeer tg.InputPeerClass, out remote.Outbound) (*bridgev2.MatrixMessageResponse, error) {
 	content := msg.Content
-	f := describeOutbound(content)
+	f := tgmedia.DescribeOutbound(content)
 	uri := content.URL
 	if content.File != nil {
 		uri = content.File.URL
 	}
 	if uri == "" {
-		return nil, errMediaNotSent(f.name, f.mime, f.size, "the message has no file", event.MessageStatusUnsupported)
+		return nil, errMediaNotSent(f.Name, f.MIME, f.Size, "the message has no file", event.MessageStatusUnsupported)
 	}
 	limit := c.main.Limits.Outbound(TelegramMaxFileSize)
-	if !media.Fits(f.size, limit) {
-		return nil, errMediaNotSent(f.name, f.mime, f.size, media.TooLargeReason(limit), event.MessageStatusUnsupported)
+	if !media.Fits(f.Size, limit) {
+		return nil, errMediaNotSent(f.Name, f.MIME, f.Size, media.TooLargeReason(limit), event.MessageStatusUnsupported)
 	}
-	check := remote.Media{Direction: remote.MediaOutbound, Kind: f.kind, Login: c.login, PortalKey: msg.Portal.PortalKey,
-		Remote: out.Remote, MIME: f.mime, Size: f.size, Name: f.name}
+	check := remote.Media{Direction: remote.MediaOutbound, Kind: f.Kind, Login: c.login, PortalKey: msg.Portal.PortalKey,
+		Remote: out.Remote, MIME: f.MIME, Size: f.Size, Name: f.Name}
 	checked := false
-	if f.size >= 0 && f.mime != "" {
+	if f.Size >= 0 && f.MIME != "" {
 		if err := c.checkOutboundMedia(ctx, check); err != nil {
 			return nil, err
 		}
@@ -125,18 +77,18 @@ func (c *Client) sendMatrixFile(ctx context.Context, msg *bridgev2.MatrixMessage
 		if err != nil {
 			return fmt.Errorf("failed to stat downloaded file: %w", err)
 		}
-		f.size = st.Size()
-		if !media.Fits(f.size, limit) {
-			return &media.TooLargeError{Limit: limit, Size: f.size}
+		f.Size = st.Size()
+		if !media.Fits(f.Size, limit) {
+			return &media.TooLargeError{Limit: limit, Size: f.Size}
 		}
 		head := make([]byte, media.SniffLen)
 		n, _ := io.ReadFull(file, head)
 		if _, err = file.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("failed to rewind downloaded file: %w", err)
 		}
-		f.mime = media.Sniff(f.mime, f.name, head[:n])
+		f.MIME = media.Sniff(f.MIME, f.Name, head[:n])
 		if !checked {
-			check.MIME, check.Size = f.mime, f.size
+			check.MIME, check.Size = f.MIME, f.Size
 			if sendErr = c.checkOutboundMedia(ctx, check); sendErr != nil {
 				return nil
 			}
@@ -145,15 +97,15 @@ func (c *Client) sendMatrixFile(ctx context.Context, msg *bridgev2.MatrixMessage
 		if err != nil {
 			return err
 		}
-		inFile, err := uploader.NewUploader(api).WithThreads(2).Upload(ctx, uploader.NewUpload(f.name, file, f.size))
+		inFile, err := uploader.NewUploader(api).WithThreads(2).Upload(ctx, uploader.NewUpload(f.Name, file, f.Size))
 		if err != nil {
 			return fmt.Errorf("failed to upload file to Telegram: %w", err)
 		}
-		text, entities := c.captionFor(ctx, f.caption)
+		text, entities := c.captionFor(ctx, f.Caption)
 		parts := tgfmt.Split(text, entities, CaptionLimits)
 		req := &tg.MessagesSendMediaRequest{
 			Peer:     inputPeer,
-			Media:    inputMediaFor(content, f, inFile),
+			Media:    tgmedia.InputMedia(content, f, inFile),
 			Message:  parts[0].Text,
 			RandomID: randomID,
 		}
@@ -176,15 +128,15 @@ func (c *Client) sendMatrixFile(ctx context.Context, msg *bridgev2.MatrixMessage
 	var tooLarge *media.TooLargeError
 	switch {
 	case errors.As(err, &tooLarge):
-		return nil, errMediaNotSent(f.name, f.mime, f.size, media.TooLargeReason(tooLarge.Limit), event.MessageStatusUnsupported)
+		return nil, errMediaNotSent(f.Name, f.MIME, f.Size, media.TooLargeReason(tooLarge.Limit), event.MessageStatusUnsupported)
 	case err != nil:
-		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("failed to send %s to Telegram: %w", f.name, err)).WithErrorAsMessage().WithSendNotice(true)
+		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("failed to send %s to Telegram: %w", f.Name, err)).WithErrorAsMessage().WithSendNotice(true)
 	case sendErr != nil:
 		var status bridgev2.MessageStatus
 		if errors.As(sendErr, &status) {
 			return nil, sendErr
 		}
-		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("failed to send %s to Telegram: %w", f.name, sendErr)).WithErrorAsMessage().WithSendNotice(true)
+		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("failed to send %s to Telegram: %w", f.Name, sendErr)).WithErrorAsMessage().WithSendNotice(true)
 	}
 	return c.sentResponse(ctx, peer, resp, randomID, out)
 }
@@ -213,58 +165,6 @@ func (c *Client) captionFor(ctx context.Context, capt media.Caption) (string, []
 		content.Format, content.FormattedBody = event.FormatHTML, capt.HTML
 	}
 	return tgfmt.FromMatrix(ctx, c.fmtDeps(), content)
-}
-
-// inputMediaFor builds the Telegram media of an uploaded Matrix file. JPEG
-// and PNG images go as photos; other images (GIF, WebP, HEIC…) as documents
-// with their size, which Telegram shows inline and keeps as sent.
-func inputMediaFor(content *event.MessageEventContent, f outboundFile, file tg.InputFileClass) tg.InputMediaClass {
-	info := content.Info
-	if info == nil {
-		info = &event.FileInfo{}
-	}
-	attrs := []tg.DocumentAttributeClass{&tg.DocumentAttributeFilename{FileName: f.name}}
-	switch f.kind {
-	case remote.MediaImage:
-		if f.mime == "image/jpeg" || f.mime == "image/png" {
-			return &tg.InputMediaUploadedPhoto{File: file}
-		}
-		if info.Width > 0 && info.Height > 0 {
-			attrs = append(attrs, &tg.DocumentAttributeImageSize{W: info.Width, H: info.Height})
-		}
-	case remote.MediaVideo, remote.MediaGIF:
-		v := &tg.DocumentAttributeVideo{Duration: float64(info.Duration) / 1000, W: info.Width, H: info.Height}
-		v.SetSupportsStreaming(true)
-		attrs = append(attrs, v)
-		if f.kind == remote.MediaGIF {
-			attrs = append(attrs, &tg.DocumentAttributeAnimated{})
-		}
-	case remote.MediaAudio, remote.MediaVoice:
-		durationMS := info.Duration
-		var waveform []int
-		if content.MSC1767Audio != nil {
-			durationMS = max(durationMS, content.MSC1767Audio.Duration)
-			waveform = content.MSC1767Audio.Waveform
-		}
-		a := &tg.DocumentAttributeAudio{Duration: (durationMS + 500) / 1000}
-		if f.kind == remote.MediaVoice {
-			a.SetVoice(true)
-			if wf := media.WaveformToTelegram(waveform); len(wf) > 0 {
-				a.SetWaveform(wf)
-			}
-		}
-		attrs = append(attrs, a)
-	case remote.MediaSticker:
-		attrs = append(attrs, &tg.DocumentAttributeSticker{Alt: content.Body, Stickerset: &tg.InputStickerSetEmpty{}})
-		if info.Width > 0 && info.Height > 0 {
-			attrs = append(attrs, &tg.DocumentAttributeImageSize{W: info.Width, H: info.Height})
-		}
-	}
-	doc := &tg.InputMediaUploadedDocument{File: file, MimeType: f.mime, Attributes: attrs}
-	if f.kind == remote.MediaFile {
-		doc.SetForceFile(true)
-	}
-	return doc
 }
 
 func setReply(req *tg.MessagesSendMediaRequest, replyTo *database.Message) {

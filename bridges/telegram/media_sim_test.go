@@ -136,6 +136,7 @@ func TestMediaTelegramToMatrix(t *testing.T) {
 	gif := mediatest.PatternBytes(50_000, 5)
 	webp := append([]byte("RIFF\x10\x00\x00\x00WEBPVP8 "), mediatest.PatternBytes(2_000, 6)...)
 	tgs := append([]byte{0x1f, 0x8b, 0x08, 0x00}, mediatest.PatternBytes(3_000, 7)...)
+	webm := append([]byte{0x1a, 0x45, 0xdf, 0xa3}, mediatest.PatternBytes(4_000, 8)...)
 	tgWave := media.EncodeTelegramWaveform([]int{0, 31, 16, 8})
 
 	type check func(t *testing.T, e fakematrix.Event, c *event.MessageEventContent)
@@ -193,6 +194,12 @@ func TestMediaTelegramToMatrix(t *testing.T) {
 			func(t *testing.T, _ fakematrix.Event, c *event.MessageEventContent) {
 				if c.Body != "👍" || c.Info.MimeType != "image/webp" || c.Info.Width != 512 {
 					t.Errorf("sticker: %q %+v", c.Body, c.Info)
+				}
+			}},
+		{"video sticker", tgsim.MediaSpec{Kind: "sticker", Data: webm, MIME: "video/webm", Emoji: "🔥", Width: 512, Height: 512},
+			nil, webm, func(t *testing.T, _ fakematrix.Event, c *event.MessageEventContent) {
+				if c.MsgType != event.MsgVideo || !c.Info.MauGIF || c.Body != "Sticker 🔥" || c.Info.MimeType != "video/webm" {
+					t.Errorf("video sticker: %s %q %+v", c.MsgType, c.Body, c.Info)
 				}
 			}},
 		{"animated tgs sticker", tgsim.MediaSpec{Kind: "sticker", Data: tgs, MIME: "application/x-tgsticker", Emoji: "🎉"},
