@@ -57,6 +57,7 @@ type Client struct {
 	done    chan struct{}
 
 	users userCache
+	votes pollVotes
 
 	// backoff between reconnection attempts; tests shorten it.
 	minBackoff, maxBackoff time.Duration
@@ -65,6 +66,7 @@ type Client struct {
 func newClient(main *TelegramConnector, login *bridgev2.UserLogin, userID int64) *Client {
 	c := &Client{main: main, login: login, userID: userID, minBackoff: 2 * time.Second, maxBackoff: 2 * time.Minute}
 	c.users.users = lru.New[int64, *tg.User](userCacheSize)
+	c.votes.polls = lru.New[networkid.MessageID, *pollVoteState](pollVoteCacheSize)
 	c.loggedIn.Store(!meta.Get[tgid.UserLoginMetadata](login.Metadata).LoggedOut)
 	return c
 }

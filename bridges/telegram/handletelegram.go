@@ -36,6 +36,12 @@ func (c *Client) registerHandlers(d *tg.UpdateDispatcher) {
 		c.handleMessage(ctx, u.Message, true)
 		return nil
 	})
+	d.OnMessagePoll(func(ctx context.Context, e tg.Entities, u *tg.UpdateMessagePoll) error {
+		defer c.recoverHandler(ctx, "message_poll")
+		c.rememberEntities(ctx, e)
+		c.handlePollUpdate(ctx, u)
+		return nil
+	})
 	d.OnUserName(func(ctx context.Context, e tg.Entities, u *tg.UpdateUserName) error {
 		defer c.recoverHandler(ctx, "user_name")
 		c.rememberEntities(ctx, e)

@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/png"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -273,7 +274,8 @@ func TestMediaTelegramToMatrix(t *testing.T) {
 	})
 
 	t.Run("poll", func(t *testing.T) {
-		if _, err := s.SendMedia(ms.bob.ID, ms.alice.ID, tgsim.MediaSpec{Kind: "poll", Question: "Lunch where?", Answers: []string{"Bistro", "Canteen", "Park"}}); err != nil {
+		sent, err := s.SendMedia(ms.bob.ID, ms.alice.ID, tgsim.MediaSpec{Kind: "poll", Question: "Lunch where?", Answers: []string{"Bistro", "Canteen", "Park"}})
+		if err != nil {
 			t.Fatal(err)
 		}
 		e := waitEvent(t, mx, 0, "poll", func(e fakematrix.Event) bool { return e.Type == event.EventUnstablePollStart })
@@ -290,6 +292,45 @@ func TestMediaTelegramToMatrix(t *testing.T) {
 		}
 		if c := msgContent(e); c == nil || !strings.Contains(c.Body, "2. Canteen") {
 			t.Errorf("poll fallback text %+v", c)
+		}
+
+		// Bob's votes arrive as his poll responses to the poll; Alice's own
+		// vote from her phone changes nothing of Bob's.
+		bobGhost := mx.FormatGhostMXID(tgid.MakeUserID(ms.bob.ID))
+		responses := func() []string {
+			var out []string
+			for _, r := range mx.Events() {
+				if r.Type != event.EventUnstablePollResponse || r.Sender != bobGhost {
+					continue
+				}
+				c := msgContent(r)
+				resp, _ := r.Content.Raw["org.matrix.msc3381.poll.response"].(map[string]any)
+				answers, _ := resp["answers"].([]string)
+				if c == nil || c.RelatesTo == nil || c.RelatesTo.EventID != e.EventID || c.RelatesTo.Type != event.RelReference {
+					t.Errorf("poll response not related to the poll: %+v", c)
+				}
+				out = append(out, strings.Join(answers, ","))
+			}
+			return out
+		}
+		optionID := func(i int) string { return poll.Answers[i].ID }
+		if err := s.VotePoll(ms.bob.ID, sent, 1); err != nil {
+			t.Fatal(err)
+		}
+		if !mx.Eventually(20*time.Second, func() bool { return len(responses()) == 1 }) || responses()[0] != optionID(1) {
+			t.Fatalf("Bob's vote bridged as %q, want %q", responses(), optionID(1))
+		}
+		if err := s.VotePoll(ms.alice.ID, sent, 2); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.VotePoll(ms.bob.ID, sent, 0); err != nil {
+			t.Fatal(err)
+		}
+		if !mx.Eventually(20*time.Second, func() bool { return len(responses()) == 2 }) {
+			t.Fatalf("Bob's changed vote not bridged: %q", responses())
+		}
+		if got := responses(); got[1] != optionID(0) {
+			t.Errorf("responses %q, want the second to be %q", got, optionID(0))
 		}
 	})
 }
@@ -335,9 +376,14 @@ func TestMediaTooBigAndRefused(t *testing.T) {
 		conn.Config.MaxFileSize = 100_000
 	})
 	ms.tb.conn.Limits.SetGateway(100_000)
-	var checks []remote.Media
+	var (
+		checksMu sync.Mutex
+		checks   []remote.Media
+	)
 	ms.tb.conn.SetMediaCheck(func(_ context.Context, m remote.Media) error {
+		checksMu.Lock()
 		checks = append(checks, m)
+		checksMu.Unlock()
 		if m.MIME == "application/x-msdownload" {
 			return &remote.Refusal{Reason: "executables are not allowed"}
 		}
@@ -363,11 +409,13 @@ func TestMediaTooBigAndRefused(t *testing.T) {
 		t.Error("no refusal notice for an executable")
 	}
 	var sawInbound bool
+	checksMu.Lock()
 	for _, c := range checks {
 		if c.Direction == remote.MediaInbound && c.Name == "setup.exe" && c.Size == 4 && c.Remote == tgid.MakeUserID(ms.bob.ID) && c.PortalKey == ms.portal.PortalKey {
 			sawInbound = true
 		}
 	}
+	checksMu.Unlock()
 	if !sawInbound {
 		t.Errorf("media check not asked with the file's details: %+v", checks)
 	}

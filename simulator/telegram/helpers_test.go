@@ -59,6 +59,7 @@ type testClient struct {
 	gaps     *updates.Manager
 	loggedIn qrlogin.LoggedIn
 	msgs     chan *tg.Message
+	polls    chan *tg.UpdateMessagePoll
 
 	client   *telegram.Client
 	ctx      context.Context // cancelled by stop
@@ -73,12 +74,17 @@ func newTestClient(t testing.TB, s *tgsim.Server) *testClient {
 		srv:     s,
 		storage: &session.StorageMemory{},
 		msgs:    make(chan *tg.Message, 100),
+		polls:   make(chan *tg.UpdateMessagePoll, 100),
 	}
 	d := tg.NewUpdateDispatcher()
 	d.OnNewMessage(func(ctx context.Context, e tg.Entities, u *tg.UpdateNewMessage) error {
 		if m, ok := u.Message.(*tg.Message); ok {
 			c.msgs <- m
 		}
+		return nil
+	})
+	d.OnMessagePoll(func(ctx context.Context, e tg.Entities, u *tg.UpdateMessagePoll) error {
+		c.polls <- u
 		return nil
 	})
 	c.loggedIn = qrlogin.OnLoginToken(d)

@@ -10,6 +10,7 @@ import (
 	_ "image/png"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/gotd/td/bin"
@@ -34,6 +35,9 @@ type mediaObj struct {
 	// copy and sets the current file reference.
 	tmpl []byte
 	info MediaInfo
+	// votes of a poll: options chosen by each voter, in voting order.
+	votes     map[int64][][]byte
+	voteOrder []int64
 }
 
 // MediaInfo describes the media of a message, as stored by the server.
@@ -62,7 +66,11 @@ func encodeTL(e bin.Encoder) []byte {
 }
 
 // render decodes a fresh MessageMedia with the current file reference.
-func (o *mediaObj) render() tg.MessageMediaClass {
+func (o *mediaObj) render() tg.MessageMediaClass { return o.renderFor(0) }
+
+// renderFor is render as viewer sees it: a poll's results show which
+// options viewer chose.
+func (o *mediaObj) renderFor(viewer int64) tg.MessageMediaClass {
 	m, err := tg.DecodeMessageMedia(&bin.Buffer{Buf: o.tmpl})
 	if err != nil {
 		panic(fmt.Sprintf("tgsim: decode stored media: %v", err))
@@ -76,13 +84,159 @@ func (o *mediaObj) render() tg.MessageMediaClass {
 		if d, ok := v.Document.(*tg.Document); ok {
 			d.FileReference = append([]byte(nil), o.ref...)
 		}
+	case *tg.MessageMediaPoll:
+		v.Results = o.pollResults(&v.Poll, viewer)
 	}
 	return m
 }
 
-func (o *mediaObj) snapshot() *MediaInfo {
+// pollResults counts the votes as viewer sees them.
+func (o *mediaObj) pollResults(poll *tg.Poll, viewer int64) tg.PollResults {
+	var res tg.PollResults
+	if len(o.votes) == 0 {
+		return res
+	}
+	for _, a := range poll.Answers {
+		ans, ok := a.(*tg.PollAnswer)
+		if !ok {
+			continue
+		}
+		av := tg.PollAnswerVoters{Option: ans.Option}
+		for voter, opts := range o.votes {
+			for _, opt := range opts {
+				if bytes.Equal(opt, ans.Option) {
+					av.Voters++
+					if voter == viewer {
+						av.SetChosen(true)
+					}
+				}
+			}
+		}
+		res.Results = append(res.Results, av)
+	}
+	res.SetResults(res.Results)
+	res.SetTotalVoters(len(o.votes))
+	if poll.PublicVoters {
+		var recent []tg.PeerClass
+		for _, voter := range o.voteOrder {
+			recent = append(recent, &tg.PeerUser{UserID: voter})
+		}
+		res.SetRecentVoters(recent)
+	}
+	return res
+}
+
+var errOptionsInvalid = tgerr.New(400, "OPTIONS_INVALID")
+
+// voteLocked records voter's choice on the poll of a stored message and
+// pushes the new results to both participants; an empty choice retracts.
+func (s *Server) voteLocked(voter int64, m *stored, options [][]byte) (*tg.UpdateMessagePoll, error) {
+	o := m.media
+	if o == nil || o.info.Kind != "poll" {
+		return nil, errMediaInvalid
+	}
+	mp := o.render().(*tg.MessageMediaPoll)
+	valid := map[string]bool{}
+	for _, a := range mp.Poll.Answers {
+		if ans, ok := a.(*tg.PollAnswer); ok {
+			valid[string(ans.Option)] = true
+		}
+	}
+	if len(options) > 1 && !mp.Poll.MultipleChoice {
+		return nil, errOptionsInvalid
+	}
+	for _, opt := range options {
+		if !valid[string(opt)] {
+			return nil, errOptionsInvalid
+		}
+	}
+	if o.votes == nil {
+		o.votes = map[int64][][]byte{}
+	}
+	if len(options) == 0 {
+		delete(o.votes, voter)
+		o.voteOrder = slices.DeleteFunc(o.voteOrder, func(id int64) bool { return id == voter })
+	} else {
+		if _, again := o.votes[voter]; !again {
+			o.voteOrder = append(o.voteOrder, voter)
+		}
+		o.votes[voter] = options
+	}
+	var mine *tg.UpdateMessagePoll
+	for _, viewer := range []int64{m.from, m.to} {
+		id := m.fromID
+		if viewer == m.to {
+			id = m.toID
+		}
+		u := &tg.UpdateMessagePoll{PollID: mp.Poll.ID, Results: o.pollResults(&mp.Poll, viewer)}
+		u.SetPeer(&tg.PeerUser{UserID: peerOf(m, viewer)})
+		u.SetMsgID(id)
+		u.SetPoll(mp.Poll)
+		if viewer == voter {
+			mine = u
+		}
+		s.pushToUserLocked(viewer, 0, &tg.Updates{Updates: []tg.UpdateClass{u}, Users: s.tgUsersLocked(viewer, m.from, m.to), Date: int(time.Now().Unix())})
+		if m.from == m.to {
+			break
+		}
+	}
+	return mine, nil
+}
+
+func (s *Server) messagesSendVote(ctx context.Context, req *tg.MessagesSendVoteRequest) (tg.UpdatesClass, error) {
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.inputPeerLocked(self, req.Peer); err != nil {
+		return nil, err
+	}
+	if req.MsgID <= 0 || req.MsgID > len(self.box) {
+		return nil, tgerr.New(400, "MSG_ID_INVALID")
+	}
+	u, err := s.voteLocked(self.acc.ID, self.box[req.MsgID-1].msg, req.Options)
+	if err != nil {
+		return nil, err
+	}
+	return &tg.Updates{Updates: []tg.UpdateClass{u}, Date: int(time.Now().Unix())}, nil
+}
+
+// VotePoll makes voter vote on the poll of message m (answers by index,
+// none to retract), as if voter's phone did; both participants get the new
+// results.
+func (s *Server) VotePoll(voter int64, m Message, answers ...int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.st.users[voter]
+	if !ok {
+		return fmt.Errorf("%w: %d", ErrNoAccount, voter)
+	}
+	id := m.IDFor(voter)
+	if id <= 0 || id > len(u.box) {
+		return fmt.Errorf("tgsim: message %d is not in %d's history", m.ID, voter)
+	}
+	st := u.box[id-1].msg
+	if st.media == nil || st.media.info.Kind != "poll" {
+		return fmt.Errorf("tgsim: message %d is not a poll", m.ID)
+	}
+	mp := st.media.render().(*tg.MessageMediaPoll)
+	var opts [][]byte
+	for _, i := range answers {
+		if i < 0 || i >= len(mp.Poll.Answers) {
+			return fmt.Errorf("tgsim: poll has no answer %d", i)
+		}
+		opts = append(opts, mp.Poll.Answers[i].(*tg.PollAnswer).Option)
+	}
+	_, err := s.voteLocked(voter, st, opts)
+	return err
+}
+
+func (o *mediaObj) snapshot(viewer int64) *MediaInfo {
 	info := o.info
-	info.Media = o.render()
+	info.Media = o.renderFor(viewer)
 	if len(o.info.Attributes) > 0 {
 		if d, ok := info.Media.(*tg.MessageMediaDocument); ok {
 			info.Attributes = d.Document.(*tg.Document).Attributes

@@ -247,3 +247,45 @@ func TestContactSendsMedia(t *testing.T) {
 		}
 	}
 }
+
+// TestPollVotes: a contact's vote reaches the client as updateMessagePoll
+// with the counts; the client's own vote (messages.sendVote) is marked
+// chosen for it and counted for the contact.
+func TestPollVotes(t *testing.T) {
+	s := newServer(t)
+	ctx := testContext(t)
+	c, me, peer := loggedInClient(t, s)
+	sent, err := s.SendMedia(peer.ID, me.ID, tgsim.MediaSpec{Kind: "poll", Question: "Where?", Answers: []string{"Here", "There"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.nextMessage(ctx)
+	if err := s.VotePoll(peer.ID, sent, 1); err != nil {
+		t.Fatal(err)
+	}
+	var u *tg.UpdateMessagePoll
+	select {
+	case u = <-c.polls:
+	case <-ctx.Done():
+		t.Fatal("no poll update")
+	}
+	res := u.Results.Results
+	if u.MsgID != m.ID || u.Results.TotalVoters != 1 || len(res) != 2 || res[1].Voters != 1 || res[1].Chosen || res[0].Voters != 0 {
+		t.Fatalf("contact's vote seen as %+v", u)
+	}
+	poll := m.Media.(*tg.MessageMediaPoll).Poll
+	_, err = c.api().MessagesSendVote(ctx, &tg.MessagesSendVoteRequest{Peer: &tg.InputPeerUser{UserID: peer.ID, AccessHash: peer.AccessHash},
+		MsgID: m.ID, Options: [][]byte{poll.Answers[0].(*tg.PollAnswer).Option}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.Messages(peer.ID, me.ID)
+	results := got[len(got)-1].Media.Media.(*tg.MessageMediaPoll).Results
+	if results.TotalVoters != 2 || results.Results[0].Voters != 1 || results.Results[1].Voters != 1 {
+		t.Errorf("results after both votes %+v", results)
+	}
+	if _, err := c.api().MessagesSendVote(ctx, &tg.MessagesSendVoteRequest{Peer: &tg.InputPeerUser{UserID: peer.ID, AccessHash: peer.AccessHash},
+		MsgID: m.ID, Options: [][]byte{{'x'}}}); !tgerr.Is(err, "OPTIONS_INVALID") {
+		t.Errorf("vote for a missing option: %v", err)
+	}
+}

@@ -50,6 +50,7 @@ func (s *Server) newDispatcher() *tg.ServerDispatcher {
 	d.OnMessagesSendMedia(s.messagesSendMedia)
 	d.OnMessagesUploadMedia(s.messagesUploadMedia)
 	d.OnMessagesGetMessages(s.messagesGetMessages)
+	d.OnMessagesSendVote(s.messagesSendVote)
 	d.OnUploadSaveFilePart(s.uploadSaveFilePart)
 	d.OnUploadSaveBigFilePart(s.uploadSaveBigFilePart)
 	d.OnUploadGetFile(s.uploadGetFile)

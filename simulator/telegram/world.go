@@ -466,7 +466,7 @@ func (m *stored) mediaInfo() *MediaInfo {
 	if m.media == nil {
 		return nil
 	}
-	return m.media.snapshot()
+	return m.media.snapshot(m.to)
 }
 
 // peerOf returns the other side of a private message, as viewer sees it.
@@ -491,7 +491,7 @@ func (s *Server) tgMessageLocked(m *stored, viewer int64) *tg.Message {
 	}
 	msg.SetFromID(&tg.PeerUser{UserID: m.from})
 	if m.media != nil {
-		msg.SetMedia(m.media.render())
+		msg.SetMedia(m.media.renderFor(viewer))
 	}
 	msg.SetOut(viewer == m.from)
 	if len(m.entities) > 0 {

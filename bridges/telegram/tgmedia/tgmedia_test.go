@@ -1,6 +1,7 @@
 package tgmedia
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/gotd/td/tg"
@@ -175,5 +176,35 @@ func TestPollAndContact(t *testing.T) {
 	c, card = Contact(&tg.MessageMediaContact{Vcard: vcard})
 	if c.Name != "Bea Full" || c.Phones[0].Number != "+44 1" || string(card) != vcard {
 		t.Errorf("contact from vCard %+v %q", c, card)
+	}
+}
+
+func TestContactVote(t *testing.T) {
+	av := func(opt byte, voters int, chosen bool) tg.PollAnswerVoters {
+		return tg.PollAnswerVoters{Option: []byte{opt}, Voters: voters, Chosen: chosen}
+	}
+	results := func(total int, rs ...tg.PollAnswerVoters) tg.PollResults {
+		r := tg.PollResults{TotalVoters: total}
+		r.SetResults(rs)
+		return r
+	}
+	tests := []struct {
+		name string
+		res  tg.PollResults
+		want []string
+		ok   bool
+	}{
+		{"contact voted B", results(1, av(0, 0, false), av(1, 1, false)), []string{"AQ"}, true},
+		{"both voted A", results(2, av(0, 2, true), av(1, 0, false)), []string{"AA"}, true},
+		{"only me", results(1, av(0, 1, true), av(1, 0, false)), []string{}, true},
+		{"contact took it back", results(0, av(0, 0, false), av(1, 0, false)), []string{}, true},
+		{"multiple choice", results(2, av(0, 2, true), av(1, 1, false)), []string{"AA", "AQ"}, true},
+		{"no counts", tg.PollResults{}, nil, false},
+	}
+	for _, tt := range tests {
+		got, ok := ContactVote(tt.res)
+		if ok != tt.ok || strings.Join(got, ",") != strings.Join(tt.want, ",") || (tt.ok && got == nil) {
+			t.Errorf("%s: %v %v, want %v %v", tt.name, got, ok, tt.want, tt.ok)
+		}
 	}
 }

@@ -205,3 +205,35 @@ func Contact(m *tg.MessageMediaContact) (media.Contact, []byte) {
 	}
 	return contact, card
 }
+
+// ContactVote reads the other person's choice in a private chat's poll from
+// results as the account sees them: the counts minus the account's own
+// chosen options. ok is false when the results cannot tell (more than one
+// other voter, or no counts); an empty choice means the contact has not
+// voted or took the vote back. Option IDs are as in PollStart.
+func ContactVote(res tg.PollResults) (answers []string, ok bool) {
+	if _, has := res.GetResults(); !has {
+		return nil, false
+	}
+	own := 0
+	for _, r := range res.Results {
+		if r.Chosen {
+			own = 1
+			break
+		}
+	}
+	if res.TotalVoters-own > 1 {
+		return nil, false
+	}
+	answers = []string{}
+	for _, r := range res.Results {
+		n := r.Voters
+		if r.Chosen {
+			n--
+		}
+		if n > 0 {
+			answers = append(answers, base64.RawURLEncoding.EncodeToString(r.Option))
+		}
+	}
+	return answers, true
+}
