@@ -123,6 +123,20 @@ func fileBytes(t *testing.T, mx *fakematrix.Matrix, c *event.MessageEventContent
 	return got
 }
 
+// checkThumb checks that a file came with Telegram's thumbnail, encrypted
+// like the file.
+func checkThumb(t *testing.T, mx *fakematrix.Matrix, c *event.MessageEventContent, want []byte, w, h int) {
+	t.Helper()
+	ti := c.Info.ThumbnailInfo
+	if c.Info.ThumbnailFile == nil || ti == nil || ti.Width != w || ti.Height != h || ti.MimeType != "image/png" || ti.Size != len(want) {
+		t.Fatalf("thumbnail %+v %+v", c.Info.ThumbnailFile, ti)
+	}
+	got, err := mx.Bridge().Bot.DownloadMedia(context.Background(), c.Info.ThumbnailFile.URL, c.Info.ThumbnailFile)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("thumbnail bytes differ (%d, %v)", len(got), err)
+	}
+}
+
 // TestMediaTelegramToMatrix: every kind a Telegram contact sends arrives in
 // the encrypted portal as the Matrix event a user expects, files byte for
 // byte.
@@ -130,6 +144,7 @@ func TestMediaTelegramToMatrix(t *testing.T) {
 	ms := newMediaSetup(t, nil)
 	s, mx := ms.s, ms.tb.mx
 	photo := testPNG(t, 64, 48)
+	thumb := testPNG(t, 8, 6)
 	pdf := append([]byte("%PDF-1.4\n"), mediatest.PatternBytes(300_001, 1)...)
 	voice := append([]byte("OggS"), mediatest.PatternBytes(12_345, 2)...)
 	mp3 := append([]byte("ID3"), mediatest.PatternBytes(20_000, 3)...)
@@ -148,7 +163,7 @@ func TestMediaTelegramToMatrix(t *testing.T) {
 		data  []byte
 		check check
 	}{
-		{"photo with caption", tgsim.MediaSpec{Kind: "photo", Data: photo, Caption: "look at this", Entities: []tg.MessageEntityClass{&tg.MessageEntityBold{Offset: 0, Length: 4}}},
+		{"photo with caption", tgsim.MediaSpec{Kind: "photo", Data: photo, Thumb: thumb, Caption: "look at this", Entities: []tg.MessageEntityClass{&tg.MessageEntityBold{Offset: 0, Length: 4}}},
 			nil, photo, func(t *testing.T, _ fakematrix.Event, c *event.MessageEventContent) {
 				if c.MsgType != event.MsgImage || c.Body != "look at this" || c.FormattedBody != "<strong>look</strong> at this" || !strings.HasSuffix(c.FileName, ".jpg") {
 					t.Errorf("photo: %s %q %q %q", c.MsgType, c.Body, c.FormattedBody, c.FileName)
@@ -156,6 +171,7 @@ func TestMediaTelegramToMatrix(t *testing.T) {
 				if c.Info.Width != 64 || c.Info.Height != 48 || c.Info.Size != len(photo) || c.Info.MimeType != "image/png" {
 					t.Errorf("photo info %+v", c.Info)
 				}
+				checkThumb(t, mx, c, thumb, 8, 6)
 			}},
 		{"document", tgsim.MediaSpec{Kind: "document", Data: pdf, Name: "report.pdf", MIME: "application/pdf"},
 			nil, pdf, func(t *testing.T, _ fakematrix.Event, c *event.MessageEventContent) {
@@ -178,11 +194,12 @@ func TestMediaTelegramToMatrix(t *testing.T) {
 					t.Errorf("audio: %s %q %+v", c.MsgType, c.FileName, c.Info)
 				}
 			}},
-		{"video", tgsim.MediaSpec{Kind: "video", Data: video, Name: "clip.mp4", Width: 1280, Height: 720, Duration: 9, Caption: "our clip"},
+		{"video", tgsim.MediaSpec{Kind: "video", Data: video, Thumb: thumb, Name: "clip.mp4", Width: 1280, Height: 720, Duration: 9, Caption: "our clip"},
 			nil, video, func(t *testing.T, _ fakematrix.Event, c *event.MessageEventContent) {
 				if c.MsgType != event.MsgVideo || c.Info.MauGIF || c.Info.Width != 1280 || c.Info.Duration != 9000 || c.Body != "our clip" || c.FileName != "clip.mp4" {
 					t.Errorf("video: %s %q %+v", c.MsgType, c.Body, c.Info)
 				}
+				checkThumb(t, mx, c, thumb, 8, 6)
 			}},
 		{"gif", tgsim.MediaSpec{Kind: "gif", Data: gif, Name: "fun.mp4", Width: 320, Height: 240, Duration: 2},
 			nil, gif, func(t *testing.T, _ fakematrix.Event, c *event.MessageEventContent) {

@@ -1,6 +1,7 @@
 package telegram
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -128,6 +129,7 @@ func (c *Client) convertFile(ctx context.Context, portal *bridgev2.Portal, inten
 	info := f.Info
 	info.MimeType = sniffed
 	info.Size = int(f.Size)
+	c.addThumbnail(ctx, portal, intent, f, &info)
 	content := &event.MessageEventContent{MsgType: f.MsgType, Info: &info}
 	if file != nil {
 		file.URL = uri
@@ -154,6 +156,37 @@ func (c *Client) convertFile(ctx context.Context, portal *bridgev2.Portal, inten
 		content.MSC1767Audio = &event.MSC1767Audio{Duration: f.Info.Duration}
 	}
 	return []*bridgev2.ConvertedMessagePart{{Type: f.EvtType, Content: content}}
+}
+
+// addThumbnail bridges a file's thumbnail, if Telegram has one, into info;
+// a thumbnail that fails is left out.
+func (c *Client) addThumbnail(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, f *tgmedia.InboundFile, info *event.FileInfo) {
+	if f.Thumb == nil {
+		return
+	}
+	api, err := c.waitAPI(ctx)
+	if err != nil {
+		return
+	}
+	var buf bytes.Buffer
+	cw := &capWriter{w: &buf, limit: tgmedia.MaxThumbSize}
+	if _, err = downloader.NewDownloader().Download(api, f.Thumb.Loc).Stream(ctx, cw); err != nil {
+		zerolog.Ctx(ctx).Debug().Err(err).Msg("Failed to download thumbnail")
+		return
+	}
+	mime := media.Sniff("", "", cw.head)
+	uri, file, err := intent.UploadMedia(ctx, portal.MXID, buf.Bytes(), "thumbnail"+media.ExtensionFor(mime), mime)
+	if err != nil {
+		zerolog.Ctx(ctx).Debug().Err(err).Msg("Failed to upload thumbnail")
+		return
+	}
+	if file != nil {
+		file.URL = uri
+		info.ThumbnailFile = file
+	} else {
+		info.ThumbnailURL = uri
+	}
+	info.ThumbnailInfo = &event.FileInfo{MimeType: mime, Width: f.Thumb.Width, Height: f.Thumb.Height, Size: buf.Len()}
 }
 
 // capWriter counts what goes through, keeps the first bytes for sniffing

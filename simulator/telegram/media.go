@@ -30,6 +30,7 @@ type mediaObj struct {
 	id, accessHash int64
 	ref            []byte
 	blob           *blob
+	thumb          *blob // size "m", if any
 	photo          bool
 	// tmpl is the TL encoding of the MessageMedia; render decodes a fresh
 	// copy and sets the current file reference.
@@ -254,15 +255,38 @@ func attrFileName(attrs []tg.DocumentAttributeClass) string {
 	return ""
 }
 
-// newPhotoLocked registers an uploaded photo.
-func (s *Server) newPhotoLocked(b *blob) *mediaObj {
-	w, h := 0, 0
+// setThumb gives a photo or document a smaller size "m" (a thumbnail)
+// stored in b.
+func (o *mediaObj) setThumb(b *blob) {
+	w, h := imageSize(b)
+	size := &tg.PhotoSize{Type: "m", W: w, H: h, Size: int(b.size)}
+	m := o.render()
+	switch v := m.(type) {
+	case *tg.MessageMediaPhoto:
+		p := v.Photo.(*tg.Photo)
+		p.Sizes = append([]tg.PhotoSizeClass{size}, p.Sizes...)
+	case *tg.MessageMediaDocument:
+		v.Document.(*tg.Document).SetThumbs([]tg.PhotoSizeClass{size})
+	default:
+		return
+	}
+	o.tmpl = encodeTL(m)
+	o.thumb = b
+}
+
+func imageSize(b *blob) (w, h int) {
 	if f, err := b.open(); err == nil {
 		if cfg, _, err := image.DecodeConfig(f); err == nil {
 			w, h = cfg.Width, cfg.Height
 		}
 		_ = f.Close()
 	}
+	return w, h
+}
+
+// newPhotoLocked registers an uploaded photo.
+func (s *Server) newPhotoLocked(b *blob) *mediaObj {
+	w, h := imageSize(b)
 	o := &mediaObj{id: randInt64(), accessHash: randInt64(), ref: randBytes(16), blob: b, photo: true}
 	photo := &tg.Photo{ID: o.id, AccessHash: o.accessHash, Date: int(time.Now().Unix()), DCID: s.dc,
 		Sizes: []tg.PhotoSizeClass{&tg.PhotoSize{Type: "x", W: w, H: h, Size: int(b.size)}}}
@@ -550,12 +574,13 @@ func (s *Server) uploadGetFile(ctx context.Context, req *tg.UploadGetFileRequest
 		id, hash int64
 		ref      []byte
 		photo    bool
+		size     string
 	)
 	switch loc := req.Location.(type) {
 	case *tg.InputPhotoFileLocation:
-		id, hash, ref, photo = loc.ID, loc.AccessHash, loc.FileReference, true
+		id, hash, ref, photo, size = loc.ID, loc.AccessHash, loc.FileReference, true, loc.ThumbSize
 	case *tg.InputDocumentFileLocation:
-		id, hash, ref = loc.ID, loc.AccessHash, loc.FileReference
+		id, hash, ref, size = loc.ID, loc.AccessHash, loc.FileReference, loc.ThumbSize
 	default:
 		s.mu.Unlock()
 		return nil, errLocationInvalid
@@ -570,7 +595,15 @@ func (s *Server) uploadGetFile(ctx context.Context, req *tg.UploadGetFileRequest
 		return nil, errFileRefExpired
 	}
 	b := o.blob
+	if size == "m" {
+		b = o.thumb
+	} else if size != "" && (!photo || size != "x") {
+		b = nil
+	}
 	s.mu.Unlock()
+	if b == nil {
+		return nil, errLocationInvalid
+	}
 	data, err := b.read(req.Offset, req.Limit)
 	if err != nil {
 		return nil, err
@@ -603,6 +636,9 @@ type MediaSpec struct {
 	// instead, for big files.
 	Data   []byte
 	Reader io.Reader
+	// Thumb, if set, is a smaller image served as size "m" (photos and
+	// documents).
+	Thumb []byte
 	// Name and MIME of a document.
 	Name string
 	MIME string
@@ -704,6 +740,12 @@ func (s *Server) SendMedia(from, to int64, spec MediaSpec) (Message, error) {
 			return Message{}, err
 		}
 	}
+	var thumb *blob
+	if len(spec.Thumb) > 0 && b != nil {
+		if thumb, err = s.files.put(bytes.NewReader(spec.Thumb)); err != nil {
+			return Message{}, err
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fu, ok := s.st.users[from]
@@ -747,6 +789,9 @@ func (s *Server) SendMedia(from, to int64, spec MediaSpec) (Message, error) {
 	o, err := s.inputMediaLocked(fu, in, b)
 	if err != nil {
 		return Message{}, err
+	}
+	if thumb != nil {
+		o.setThumb(thumb)
 	}
 	m := s.deliverLocked(fu, tu, spec.Caption, ents, false)
 	m.media = o

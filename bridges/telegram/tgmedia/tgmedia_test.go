@@ -87,6 +87,9 @@ func TestPhotoFilePicksLargest(t *testing.T) {
 	if !ok || loc == nil || loc.ThumbSize != "y" || f.Size != 90_000 || f.Info.Width != 1280 || f.MsgType != event.MsgImage || f.MIME != "" {
 		t.Errorf("photo file %+v %+v", f, loc)
 	}
+	if th, ok := f.Thumb.Loc.(*tg.InputPhotoFileLocation); f.Thumb == nil || !ok || th.ThumbSize != "m" || f.Thumb.Width != 320 || f.Thumb.Size != 10_000 {
+		t.Errorf("thumbnail %+v", f.Thumb)
+	}
 	if _, ok := PhotoFile(&tg.Photo{Sizes: []tg.PhotoSizeClass{&tg.PhotoStrippedSize{Type: "i"}}}); ok {
 		t.Error("a photo with only a stripped preview has no file")
 	}

@@ -25,8 +25,33 @@ type InboundFile struct {
 	Info     event.FileInfo
 	Voice    bool
 	Waveform []int
-	// note is added to the body (a sticker sent as a file says so).
+	// Note is the body when there is no caption (a sticker's emoji, or
+	// what a sticker sent as a file is).
 	Note string
+	// Thumb is a smaller image Telegram keeps of the file, if any.
+	Thumb *Thumb
+}
+
+// Thumb is a thumbnail size of a photo or document.
+type Thumb struct {
+	Loc           tg.InputFileLocationClass
+	Width, Height int
+	Size          int
+}
+
+// MaxThumbSize bounds the thumbnails bridged (they are held in memory).
+const MaxThumbSize = 1 << 20
+
+// smallestThumb picks the smallest downloadable size other than skip;
+// stripped and vector previews are not files.
+func smallestThumb(sizes []tg.PhotoSizeClass, skip string) *tg.PhotoSize {
+	var small *tg.PhotoSize
+	for _, sz := range sizes {
+		if v, ok := sz.(*tg.PhotoSize); ok && v.Type != skip && v.Size > 0 && v.Size <= MaxThumbSize && (small == nil || v.W*v.H < small.W*small.H) {
+			small = v
+		}
+	}
+	return small
 }
 
 // PhotoFile picks the largest size of a photo.
@@ -56,6 +81,10 @@ func PhotoFile(p *tg.Photo) (*InboundFile, bool) {
 		EvtType: event.EventMessage,
 	}
 	f.Info.Width, f.Info.Height = best.W, best.H
+	if th := smallestThumb(p.Sizes, best.Type); th != nil {
+		f.Thumb = &Thumb{Loc: &tg.InputPhotoFileLocation{ID: p.ID, AccessHash: p.AccessHash, FileReference: p.FileReference, ThumbSize: th.Type},
+			Width: th.W, Height: th.H, Size: th.Size}
+	}
 	return f, true
 }
 
@@ -139,6 +168,10 @@ func DocumentFile(d *tg.Document) *InboundFile {
 		}
 	}
 	f.Name = media.SafeFileName(f.Name, base, f.MIME)
+	if th := smallestThumb(d.Thumbs, ""); th != nil && f.EvtType != event.EventSticker {
+		f.Thumb = &Thumb{Loc: &tg.InputDocumentFileLocation{ID: d.ID, AccessHash: d.AccessHash, FileReference: d.FileReference, ThumbSize: th.Type},
+			Width: th.W, Height: th.H, Size: th.Size}
+	}
 	return f
 }
 
