@@ -47,6 +47,7 @@ var baseRoomFeatures = event.RoomFeatures{
 	MaxTextLength:   MaxTextLength,
 	Reply:           event.CapLevelFullySupported,
 	LocationMessage: event.CapLevelFullySupported,
+	Poll:            event.CapLevelFullySupported,
 }
 
 // fileCaps is what can be sent to Telegram per message type. Captions

@@ -623,6 +623,74 @@ func TestMediaMatrixToTelegram(t *testing.T) {
 		})
 	}
 
+	t.Run("poll and votes", func(t *testing.T) {
+		start := &event.PollStartEventContent{PollStart: event.PollStart{
+			Kind: "org.matrix.msc3381.poll.disclosed", MaxSelections: 1, Question: event.MSC1767Message{Text: "Meet when?"},
+			Answers: []event.PollOption{{ID: "mon", MSC1767Message: event.MSC1767Message{Text: "Monday"}}, {ID: "tue", MSC1767Message: event.MSC1767Message{Text: "Tuesday"}}},
+		}}
+		mx.Inject(ctx, &event.Event{Type: event.EventUnstablePollStart, RoomID: ms.portal.MXID, Sender: testUser, ID: "$pollq",
+			Timestamp: time.Now().UnixMilli(), Content: event.Content{Parsed: start}})
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		got, err := s.WaitMessage(wctx, ms.alice.ID, ms.bob.ID, func(m tgsim.Message) bool { return m.Media != nil && m.Media.Kind == "poll" })
+		if err != nil {
+			t.Fatalf("poll never reached Telegram: %v (%+v)", err, mx.StatusesOf("$pollq"))
+		}
+		poll := got.Media.Media.(*tg.MessageMediaPoll).Poll
+		var answers []string
+		for _, a := range poll.Answers {
+			pa := a.(*tg.PollAnswer)
+			answers = append(answers, pa.Text.Text+"="+string(pa.Option))
+		}
+		if poll.Question.Text != "Meet when?" || strings.Join(answers, ",") != "Monday=mon,Tuesday=tue" || poll.MultipleChoice {
+			t.Fatalf("poll on Telegram: %q %v", poll.Question.Text, answers)
+		}
+
+		// Bob votes on Telegram: his response relates to the Matrix poll.
+		if err := s.VotePoll(ms.bob.ID, got, 1); err != nil {
+			t.Fatal(err)
+		}
+		bobGhost := mx.FormatGhostMXID(tgid.MakeUserID(ms.bob.ID))
+		waitEvent(t, mx, 0, "Bob's vote", func(e fakematrix.Event) bool {
+			c := msgContent(e)
+			resp, _ := e.Content.Raw["org.matrix.msc3381.poll.response"].(map[string]any)
+			answers, _ := resp["answers"].([]string)
+			return e.Type == event.EventUnstablePollResponse && e.Sender == bobGhost && c != nil && c.RelatesTo != nil &&
+				c.RelatesTo.EventID == "$pollq" && strings.Join(answers, ",") == "tue"
+		})
+
+		// Alice votes from Matrix.
+		vote := &event.PollResponseEventContent{RelatesTo: event.RelatesTo{Type: event.RelReference, EventID: "$pollq"},
+			Response: event.PollResponse{Answers: []string{"mon"}}}
+		mx.Inject(ctx, &event.Event{Type: event.EventUnstablePollResponse, RoomID: ms.portal.MXID, Sender: testUser, ID: "$vote1",
+			Timestamp: time.Now().UnixMilli(), Content: event.Content{Parsed: vote}})
+		if !mx.Eventually(20*time.Second, func() bool {
+			h := s.Messages(ms.bob.ID, ms.alice.ID)
+			for _, m := range h {
+				if m.Media == nil {
+					continue
+				}
+				if mp, ok := m.Media.Media.(*tg.MessageMediaPoll); ok && mp.Poll.Question.Text == "Meet when?" {
+					r := mp.Results
+					return r.TotalVoters == 2 && len(r.Results) == 2 && r.Results[0].Voters == 1 && r.Results[1].Voters == 1
+				}
+			}
+			return false
+		}) {
+			t.Errorf("Alice's vote from Matrix not counted on Telegram (statuses %+v)", mx.StatusesOf("$vote1"))
+		}
+
+		// A poll Telegram cannot carry fails with the reason.
+		bad := &event.PollStartEventContent{PollStart: event.PollStart{MaxSelections: 1, Question: event.MSC1767Message{Text: "Only one?"},
+			Answers: []event.PollOption{{ID: "a", MSC1767Message: event.MSC1767Message{Text: "A"}}}}}
+		_, err = ms.ul.Client.(bridgev2.PollHandlingNetworkAPI).HandleMatrixPollStart(ctx, &bridgev2.MatrixPollStart{
+			MatrixMessage: *matrixMessage(ms.portal, "$badpoll", &event.MessageEventContent{}), Content: bad})
+		var st bridgev2.MessageStatus
+		if !errors.As(err, &st) || st.ErrorReason != event.MessageStatusUnsupported || !strings.Contains(st.Error(), "2 to 10 answers") {
+			t.Errorf("one-answer poll: %v", err)
+		}
+	})
+
 	t.Run("location", func(t *testing.T) {
 		mx.Inject(ctx, &event.Event{Type: event.EventMessage, RoomID: ms.portal.MXID, Sender: testUser, ID: "$loc",
 			Timestamp: time.Now().UnixMilli(), Content: event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgLocation, Body: "Here", GeoURI: "geo:51.5007,-0.1246;u=10"}}})

@@ -4,6 +4,11 @@
 package tgmedia
 
 import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
 	"github.com/gotd/td/tg"
 	"maunium.net/go/mautrix/event"
 
@@ -112,4 +117,49 @@ func InputMedia(content *event.MessageEventContent, f OutboundFile, file tg.Inpu
 		doc.SetForceFile(true)
 	}
 	return doc
+}
+
+// Telegram's limits for a poll.
+const (
+	MaxPollAnswers     = 10
+	MaxPollQuestionLen = 255
+	MaxPollAnswerLen   = 100
+)
+
+// ErrPollInvalid is returned (wrapped) for a Matrix poll Telegram cannot
+// carry.
+var ErrPollInvalid = errors.New("poll cannot be sent to Telegram")
+
+// InputPoll converts an MSC3381 poll start to a Telegram poll. Answer IDs
+// become the options' bytes (OptionBytes), so votes map both ways; an ID
+// that cannot be an option gets its position instead.
+func InputPoll(content *event.PollStartEventContent) (*tg.InputMediaPoll, error) {
+	ps := content.PollStart
+	question := strings.TrimSpace(ps.Question.GetText())
+	switch {
+	case question == "":
+		return nil, fmt.Errorf("%w: the question is empty", ErrPollInvalid)
+	case len([]rune(question)) > MaxPollQuestionLen:
+		return nil, fmt.Errorf("%w: the question is longer than %d characters", ErrPollInvalid, MaxPollQuestionLen)
+	case len(ps.Answers) < 2 || len(ps.Answers) > MaxPollAnswers:
+		return nil, fmt.Errorf("%w: Telegram polls have 2 to %d answers, this one has %d", ErrPollInvalid, MaxPollAnswers, len(ps.Answers))
+	}
+	poll := tg.Poll{Question: tg.TextWithEntities{Text: question}}
+	seen := map[string]bool{}
+	for i, a := range ps.Answers {
+		text := strings.TrimSpace(a.GetText())
+		if text == "" || len([]rune(text)) > MaxPollAnswerLen {
+			return nil, fmt.Errorf("%w: answer %d is empty or longer than %d characters", ErrPollInvalid, i+1, MaxPollAnswerLen)
+		}
+		opt, ok := OptionBytes(a.ID)
+		if !ok || seen[string(opt)] {
+			opt = []byte(strconv.Itoa(i))
+		}
+		seen[string(opt)] = true
+		poll.Answers = append(poll.Answers, &tg.PollAnswer{Text: tg.TextWithEntities{Text: text}, Option: opt})
+	}
+	if ps.MaxSelections > 1 {
+		poll.SetMultipleChoice(true)
+	}
+	return &tg.InputMediaPoll{Poll: poll}, nil
 }

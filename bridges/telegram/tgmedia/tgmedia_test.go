@@ -160,7 +160,7 @@ func TestPollAndContact(t *testing.T) {
 	poll := &tg.MessageMediaPoll{Poll: tg.Poll{Question: tg.TextWithEntities{Text: "Q?"}, MultipleChoice: true, PublicVoters: true,
 		Answers: []tg.PollAnswerClass{&tg.PollAnswer{Text: tg.TextWithEntities{Text: "A"}, Option: []byte{0}}, &tg.PollAnswer{Text: tg.TextWithEntities{Text: "B"}, Option: []byte{1}}}}}
 	start, text := PollStart(poll)
-	if start.Kind != "org.matrix.msc3381.poll.disclosed" || start.MaxSelections != 2 || len(start.Answers) != 2 || start.Answers[1].ID != "AQ" || text != "Q?\n1. A\n2. B" {
+	if start.Kind != "org.matrix.msc3381.poll.disclosed" || start.MaxSelections != 2 || len(start.Answers) != 2 || start.Answers[1].ID != "b64:AQ" || text != "Q?\n1. A\n2. B" {
 		t.Errorf("poll %+v %q", start, text)
 	}
 	poll.Poll.PublicVoters, poll.Poll.MultipleChoice = false, false
@@ -197,11 +197,12 @@ func TestContactVote(t *testing.T) {
 		want []string
 		ok   bool
 	}{
-		{"contact voted B", results(1, av(0, 0, false), av(1, 1, false)), []string{"AQ"}, true},
-		{"both voted A", results(2, av(0, 2, true), av(1, 0, false)), []string{"AA"}, true},
+		{"contact voted B", results(1, av(0, 0, false), av(1, 1, false)), []string{"b64:AQ"}, true},
+		{"both voted A", results(2, av(0, 2, true), av(1, 0, false)), []string{"b64:AA"}, true},
 		{"only me", results(1, av(0, 1, true), av(1, 0, false)), []string{}, true},
 		{"contact took it back", results(0, av(0, 0, false), av(1, 0, false)), []string{}, true},
-		{"multiple choice", results(2, av(0, 2, true), av(1, 1, false)), []string{"AA", "AQ"}, true},
+		{"multiple choice", results(2, av(0, 2, true), av(1, 1, false)), []string{"b64:AA", "b64:AQ"}, true},
+		{"plain options", results(1, av('1', 1, false)), []string{"1"}, true},
 		{"no counts", tg.PollResults{}, nil, false},
 	}
 	for _, tt := range tests {
@@ -209,5 +210,73 @@ func TestContactVote(t *testing.T) {
 		if ok != tt.ok || strings.Join(got, ",") != strings.Join(tt.want, ",") || (tt.ok && got == nil) {
 			t.Errorf("%s: %v %v, want %v %v", tt.name, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+func TestOptionIDs(t *testing.T) {
+	for _, tt := range []struct {
+		opt []byte
+		id  string
+	}{
+		{[]byte("0"), "0"},
+		{[]byte("opt-A_1.x~"), "opt-A_1.x~"},
+		{[]byte{0, 1, 255}, "b64:AAH_"},
+		{[]byte("with space"), "b64:d2l0aCBzcGFjZQ"},
+	} {
+		if got := OptionID(tt.opt); got != tt.id {
+			t.Errorf("OptionID(%q) = %q, want %q", tt.opt, got, tt.id)
+		}
+		if back, ok := OptionBytes(tt.id); !ok || string(back) != string(tt.opt) {
+			t.Errorf("OptionBytes(%q) = %q, %v", tt.id, back, ok)
+		}
+	}
+	for _, bad := range []string{"", "b64:!!", "has space", strings.Repeat("a", 101)} {
+		if _, ok := OptionBytes(bad); ok {
+			t.Errorf("OptionBytes(%q) accepted", bad)
+		}
+	}
+}
+
+func TestInputPoll(t *testing.T) {
+	opt := func(id, text string) event.PollOption {
+		return event.PollOption{ID: id, MSC1767Message: event.MSC1767Message{Text: text}}
+	}
+	start := func(q string, max int, answers ...event.PollOption) *event.PollStartEventContent {
+		return &event.PollStartEventContent{PollStart: event.PollStart{Question: event.MSC1767Message{Text: q}, MaxSelections: max, Answers: answers}}
+	}
+	tests := []struct {
+		name    string
+		in      *event.PollStartEventContent
+		options string
+		multi   bool
+		err     string
+	}{
+		{"plain IDs kept", start("Q?", 1, opt("yes", "Yes"), opt("no", "No")), "yes,no", false, ""},
+		{"odd and duplicate IDs get positions", start("Q?", 2, opt("a b", "A"), opt("x", "X"), opt("x", "X2")), "0,x,2", true, ""},
+		{"binary option IDs from Telegram", start("Q?", 1, opt("b64:AAE", "A"), opt("1", "B")), "\x00\x01,1", false, ""},
+		{"one answer", start("Q?", 1, opt("a", "A")), "", false, "2 to 10 answers"},
+		{"empty question", start(" ", 1, opt("a", "A"), opt("b", "B")), "", false, "question is empty"},
+		{"empty answer", start("Q", 1, opt("a", "A"), opt("b", " ")), "", false, "answer 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := InputPoll(tt.in)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var opts []string
+			for _, a := range got.Poll.Answers {
+				opts = append(opts, string(a.(*tg.PollAnswer).Option))
+			}
+			if strings.Join(opts, ",") != tt.options || got.Poll.MultipleChoice != tt.multi {
+				t.Errorf("options %q multiple %v", opts, got.Poll.MultipleChoice)
+			}
+		})
 	}
 }

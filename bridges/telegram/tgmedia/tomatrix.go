@@ -190,9 +190,47 @@ func FileOf(m tg.MessageMediaClass) (*InboundFile, bool) {
 	return nil, false
 }
 
+// optionPrefix marks a poll option ID that is the base64url of binary
+// Telegram option bytes.
+const optionPrefix = "b64:"
+
+// OptionID is the MSC3381 answer ID of a Telegram poll option: the bytes
+// themselves when they are a short plain token (as Telegram apps make them,
+// and as Matrix clients make IDs), else "b64:" and their base64url.
+func OptionID(opt []byte) string {
+	if plainToken(string(opt)) {
+		return string(opt)
+	}
+	return optionPrefix + base64.RawURLEncoding.EncodeToString(opt)
+}
+
+// OptionBytes is the Telegram option of an answer ID (OptionID reversed); ok
+// is false for an ID that cannot be an option.
+func OptionBytes(id string) (opt []byte, ok bool) {
+	if rest, isB64 := strings.CutPrefix(id, optionPrefix); isB64 {
+		opt, err := base64.RawURLEncoding.DecodeString(rest)
+		return opt, err == nil && len(opt) > 0 && len(opt) <= maxOptionBytes
+	}
+	return []byte(id), plainToken(id)
+}
+
+// maxOptionBytes is Telegram's limit for a poll option's bytes.
+const maxOptionBytes = 100
+
+func plainToken(s string) bool {
+	if s == "" || len(s) > maxOptionBytes {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == '~') {
+			return false
+		}
+	}
+	return true
+}
+
 // PollStart converts a Telegram poll to an MSC3381 poll start and its
-// plain-text fallback. Option IDs are the base64url of Telegram's option
-// bytes.
+// plain-text fallback; answer IDs are OptionID of the options.
 func PollStart(m *tg.MessageMediaPoll) (event.PollStart, string) {
 	poll := event.PollStart{
 		Kind:          "org.matrix.msc3381.poll.disclosed",
@@ -211,7 +249,7 @@ func PollStart(m *tg.MessageMediaPoll) (event.PollStart, string) {
 		if !ok {
 			continue
 		}
-		poll.Answers = append(poll.Answers, event.PollOption{ID: base64.RawURLEncoding.EncodeToString(ans.Option), MSC1767Message: event.MSC1767Message{Text: ans.Text.Text}})
+		poll.Answers = append(poll.Answers, event.PollOption{ID: OptionID(ans.Option), MSC1767Message: event.MSC1767Message{Text: ans.Text.Text}})
 		fallback = append(fallback, fmt.Sprintf("%d. %s", i+1, ans.Text.Text))
 	}
 	return poll, strings.Join(fallback, "\n")
@@ -243,7 +281,7 @@ func Contact(m *tg.MessageMediaContact) (media.Contact, []byte) {
 // results as the account sees them: the counts minus the account's own
 // chosen options. ok is false when the results cannot tell (more than one
 // other voter, or no counts); an empty choice means the contact has not
-// voted or took the vote back. Option IDs are as in PollStart.
+// voted or took the vote back. Answer IDs are OptionID of the options.
 func ContactVote(res tg.PollResults) (answers []string, ok bool) {
 	if _, has := res.GetResults(); !has {
 		return nil, false
@@ -265,7 +303,7 @@ func ContactVote(res tg.PollResults) (answers []string, ok bool) {
 			n--
 		}
 		if n > 0 {
-			answers = append(answers, base64.RawURLEncoding.EncodeToString(r.Option))
+			answers = append(answers, OptionID(r.Option))
 		}
 	}
 	return answers, true
