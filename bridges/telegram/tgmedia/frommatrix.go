@@ -67,8 +67,12 @@ func DescribeOutbound(content *event.MessageEventContent) OutboundFile {
 	return f
 }
 
+// MaxPhotoSize is the largest image Telegram takes as a photo; bigger ones
+// go as documents.
+const MaxPhotoSize = 10 << 20
+
 // InputMedia builds the Telegram media of an uploaded Matrix file. JPEG
-// and PNG images go as photos; other images (GIF, WebP, HEIC…) as documents
+// and PNG images up to MaxPhotoSize go as photos; other images (GIF, WebP, HEIC…) as documents
 // with their size, which Telegram shows inline and keeps as sent.
 func InputMedia(content *event.MessageEventContent, f OutboundFile, file tg.InputFileClass) tg.InputMediaClass {
 	info := content.Info
@@ -78,7 +82,7 @@ func InputMedia(content *event.MessageEventContent, f OutboundFile, file tg.Inpu
 	attrs := []tg.DocumentAttributeClass{&tg.DocumentAttributeFilename{FileName: f.Name}}
 	switch f.Kind {
 	case remote.MediaImage:
-		if f.MIME == "image/jpeg" || f.MIME == "image/png" {
+		if (f.MIME == "image/jpeg" || f.MIME == "image/png") && f.Size <= MaxPhotoSize {
 			return &tg.InputMediaUploadedPhoto{File: file}
 		}
 		if info.Width > 0 && info.Height > 0 {

@@ -109,6 +109,12 @@ func TestInputMedia(t *testing.T) {
 					t.Errorf("%T", m)
 				}
 			}},
+		{"big jpeg is a document", &event.MessageEventContent{MsgType: event.MsgImage, Body: "huge.jpg", Info: &event.FileInfo{MimeType: "image/jpeg", Size: MaxPhotoSize + 1}},
+			func(t *testing.T, m tg.InputMediaClass, _ OutboundFile) {
+				if d, ok := m.(*tg.InputMediaUploadedDocument); !ok || d.MimeType != "image/jpeg" {
+					t.Errorf("%T", m)
+				}
+			}},
 		{"gif image is a document with its size", &event.MessageEventContent{MsgType: event.MsgImage, Body: "funny", FileName: "a.gif", Info: &event.FileInfo{MimeType: "image/gif", Width: 10, Height: 20}},
 			func(t *testing.T, m tg.InputMediaClass, f OutboundFile) {
 				d := m.(*tg.InputMediaUploadedDocument)
