@@ -353,7 +353,8 @@ func TestMediaTelegramToMatrix(t *testing.T) {
 }
 
 // TestMediaExpiredFileReference: a file whose reference expired before the
-// bridge downloads it is fetched again and bridged.
+// bridge downloads it is fetched again and bridged; one that cannot be
+// fetched even so becomes a notice.
 func TestMediaExpiredFileReference(t *testing.T) {
 	ms := newMediaSetup(t, nil)
 	data := mediatest.PatternBytes(80_000, 9)
@@ -382,6 +383,24 @@ func TestMediaExpiredFileReference(t *testing.T) {
 	}
 	if !expired.Load() {
 		t.Fatal("the reference never expired: the test did not test the refresh")
+	}
+
+	// A reference that expires again after the refresh ends in a notice
+	// naming the file, with the caption kept.
+	ms.s.SetBeforeAnswer(func(_ int64, method string) {
+		if method == "upload.getFile" {
+			ms.s.ExpireFileReferences()
+		}
+	})
+	if _, err := ms.s.SendMedia(ms.bob.ID, ms.alice.ID, tgsim.MediaSpec{Kind: "document", Data: data[:2048], Name: "gone.bin", Caption: "still here"}); err != nil {
+		t.Fatal(err)
+	}
+	notice, ok := ms.tb.mx.WaitMessage(30*time.Second, func(m fakematrix.Message) bool { return m.Content.MsgType == event.MsgNotice })
+	if want := "gone.bin (application/octet-stream, 2 KB) was not bridged: Telegram no longer has it (the file reference expired)"; !ok || notice.Content.Body != want {
+		t.Errorf("notice %q, want %q", notice.Content.Body, want)
+	}
+	if _, ok := ms.tb.mx.WaitMessage(10*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "still here" }); !ok {
+		t.Error("caption lost with the file")
 	}
 }
 
