@@ -26,4 +26,21 @@
 // server does not push what a client missed when it reconnects: gotd's
 // updates.Manager fetches it with updates.getDifference when it starts, when a
 // pts gap shows up (after ~0.5 s) or after 15 minutes of silence.
+//
+// # Media
+//
+// Files are kept in a private directory, never in memory: upload.saveFilePart
+// and upload.saveBigFilePart accept parts in any order with a shorter last
+// part (all others of one size, a multiple of 1 KB dividing 512 KB, checked
+// when the file is used, as Telegram does), messages.uploadMedia and
+// messages.sendMedia turn them into photos (with their pixel size) or
+// documents (with the client's attributes), and upload.getFile serves
+// inputPhotoFileLocation and inputDocumentFileLocation (size "m" is the
+// thumbnail when there is one) against the current file reference.
+// ExpireFileReferences makes every reference stale (FILE_REFERENCE_EXPIRED)
+// until the client fetches the message again with messages.getMessages.
+// Locations (point, venue, live), contacts and polls are stored as sent;
+// messages.sendVote and VotePoll count votes, pushed as updateMessagePoll
+// with the results each participant sees. SendMedia makes a contact send
+// any of these; MediaBytes and OpenMedia read back what a message carries.
 package tgsim
