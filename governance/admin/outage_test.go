@@ -97,10 +97,15 @@ func TestHomeserverOutageLosesNothingWhatsApp(t *testing.T) {
 
 	w.mx.SetDown(homeserverDown)
 	stopped := numbered("while stopping", 3)
+	receipts := w.deliveryReceipts()
 	for _, text := range stopped {
 		w.send(waBob, text)
 	}
 	waitQuiet(t, 1500*time.Millisecond)
+	// whatsmeow sends delivery receipts from goroutines that race its
+	// Disconnect (a data race inside whatsmeow's frame socket, seen under
+	// -race on a loaded machine): let them reach the server first.
+	w.waitDeliveryReceipts(receipts+len(stopped), 5*time.Second)
 	r.stop()
 	w.mx.SetDown(nil)
 	w.start() // stopped by its cleanup
