@@ -83,3 +83,18 @@ func (h *Hooks) CheckMedia(ctx context.Context, m Media) error {
 	}
 	return check(ctx, m)
 }
+
+// MediaCarrier is implemented by a remote event that carries media (a photo,
+// a file, a voice note, a sticker, a location, a contact card, a poll): it
+// lists them as the connector knew them when it built the event, from the
+// network's message alone (no download, no I/O), with Direction
+// MediaInbound for a contact's message and MediaOutbound for the staff
+// member's own message sent from the phone; Size is -1 where the network does
+// not say. The gate reads it, one way (it never calls back into the
+// connector), to count media per outside contact in the contact registry
+// when the event is bridged: not while it is held for approval, and not the
+// files its media rules refuse. An event without media returns nil (or does
+// not implement the interface).
+type MediaCarrier interface {
+	RemoteMedia() []Media
+}
