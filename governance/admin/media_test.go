@@ -50,14 +50,19 @@ func (m *mediaEvent) HoldPayload() ([]byte, error) {
 
 // mediaFrom makes a message from acc to Alice with a caption and files.
 func (e *env) mediaFrom(acc *tgsim.Account, id, caption string, files ...remote.Media) *mediaEvent {
-	key := e.portalKey(acc)
+	return mediaMessage(e.portalKey(acc), tgid.MakeUserID(acc.ID), id, caption, files...)
+}
+
+// mediaMessage makes a message from sender in the chat key with a caption
+// and files.
+func mediaMessage(key networkid.PortalKey, sender networkid.UserID, id, caption string, files ...remote.Media) *mediaEvent {
 	for i := range files {
-		files[i].Direction, files[i].PortalKey, files[i].Remote = remote.MediaInbound, key, tgid.MakeUserID(acc.ID)
+		files[i].Direction, files[i].PortalKey, files[i].Remote = remote.MediaInbound, key, sender
 	}
 	return &mediaEvent{media: files, Message: &simplevent.Message[string]{
 		EventMeta: simplevent.EventMeta{
 			Type: bridgev2.RemoteEventMessage, PortalKey: key, CreatePortal: true, Timestamp: time.Now(),
-			Sender: bridgev2.EventSender{Sender: tgid.MakeUserID(acc.ID)},
+			Sender: bridgev2.EventSender{Sender: sender},
 		},
 		ID: networkid.MessageID(id), Data: caption,
 		ConvertMessageFunc: func(_ context.Context, _ *bridgev2.Portal, _ bridgev2.MatrixAPI, caption string) (*bridgev2.ConvertedMessage, error) {
@@ -234,4 +239,84 @@ func mustList(t *testing.T, r *running, action audit.Action) []audit.Entry {
 		t.Fatal(err)
 	}
 	return entries
+}
+
+// TestWhatsAppMediaRulesHashed: on WhatsApp in hashed mode, through the
+// WhatsApp connector's hooks: a type outside the inbound allow list and an
+// outbound executable are refused with reasons that hold no number, their
+// audit entries name the chat and the contact by pseudonyms only, and the
+// contact's media are counted.
+func TestWhatsAppMediaRulesHashed(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		w := newWAEnv(t, b, func(cfg *gate.Config) {
+			cfg.ContactHashKey = "a-hash-key-of-at-least-32-bytes-for-media"
+			cfg.Media = policy.MediaConfig{
+				policy.AnyNetwork:      {Outbound: policy.MediaRules{RefusedTypes: []string{"application/x-msdownload"}}},
+				policy.NetworkWhatsApp: {Inbound: policy.MediaRules{AllowedTypes: []string{"image/*", "application/pdf"}}},
+			}
+		})
+		r := w.start()
+		login := w.loginStaff(r)
+		key := w.portalKey(waBob)
+		bob := networkid.UserID("whatsapp." + waBob)
+
+		w.send(waBob, "hello")
+		if !w.mx.Eventually(20*time.Second, func() bool { return len(w.mx.MessagesFrom(waGhost(waBob))) == 1 }) {
+			t.Fatal("Bob's text never reached Matrix")
+		}
+
+		for _, c := range []struct {
+			m    remote.Media
+			want string
+		}{
+			{remote.Media{Direction: remote.MediaInbound, Kind: remote.MediaFile, Login: login, PortalKey: key, Remote: bob, MIME: "application/zip", Size: 3_000_000, Name: waBob + ".zip"},
+				"allows only files of type image/*, application/pdf to be received from WhatsApp. This file is application/zip (3.0 MB)."},
+			{remote.Media{Direction: remote.MediaOutbound, Kind: remote.MediaFile, Login: login, PortalKey: key, Remote: bob, MIME: "application/x-msdownload", Size: 700},
+				"does not allow files of type application/x-msdownload to be sent to WhatsApp. This file is application/x-msdownload (700 bytes)."},
+		} {
+			err := r.waConn.CheckMedia(ctx, c.m)
+			var refusal *remote.Refusal
+			if !errors.As(err, &refusal) || !strings.Contains(refusal.Reason, c.want) || strings.Contains(refusal.Reason, waBob) {
+				t.Errorf("%s %s: %v, want a refusal containing %q", c.m.Direction, c.m.MIME, err, c.want)
+			}
+		}
+		if err := r.waConn.CheckMedia(ctx, remote.Media{Direction: remote.MediaInbound, Kind: remote.MediaImage, Login: login, PortalKey: key, Remote: bob, MIME: "image/webp", Size: 80_000}); err != nil {
+			t.Errorf("an image from WhatsApp: %v", err)
+		}
+
+		entries := mustList(t, r.running, audit.ActionMediaRefused)
+		if len(entries) != 2 {
+			t.Fatalf("media_refused entries: %+v", entries)
+		}
+		for _, e := range entries {
+			all, _ := json.Marshal(e)
+			if strings.Contains(string(all), waBob) || strings.Contains(string(all), waAlice) {
+				t.Errorf("hashed mode entry holds a number: %s", all)
+			}
+			if string(e.Portal) != r.gv.ShownPortal(key.ID) || e.Contact != r.gv.Contacts.Key(bob) || e.Staff != staffMXID {
+				t.Errorf("entry names chat %q contact %q staff %q, want the pseudonyms %q %q", e.Portal, e.Contact, e.Staff, r.gv.ShownPortal(key.ID), r.gv.Contacts.Key(bob))
+			}
+		}
+		if !strings.Contains(string(entries[0].Details), `"direction":"inbound"`) || !strings.Contains(string(entries[1].Details), `"direction":"outbound"`) {
+			t.Errorf("directions: %s / %s", entries[0].Details, entries[1].Details)
+		}
+
+		sticker := mediaMessage(key, bob, "wa-sticker", "a sticker", remote.Media{Kind: remote.MediaSticker, Login: login, MIME: "image/webp", Size: 30_000})
+		if res := r.waConn.Queue(login, sticker); !res.Success {
+			t.Fatalf("sticker: %+v", res)
+		}
+		r.waConn.Sent(ctx, remote.Outbound{Kind: remote.OutboundMessage, Login: login, PortalKey: key, Remote: bob, HasMedia: true})
+		var c *audit.Contact
+		if !w.mx.Eventually(20*time.Second, func() bool {
+			var err error
+			c, err = r.gv.Contacts.Get(ctx, policy.NetworkWhatsApp, bob)
+			return err == nil && c != nil && c.MessagesIn == 2 && c.MessagesOut == 1
+		}) {
+			t.Fatalf("registry: %+v", c)
+		}
+		if c.MediaIn != 1 || c.MediaOut != 1 {
+			t.Errorf("registry media in %d out %d, want 1 and 1", c.MediaIn, c.MediaOut)
+		}
+	})
 }
