@@ -182,6 +182,17 @@ func TestMediaRulesThroughTheGateway(t *testing.T) {
 		if n := len(mustList(t, r, audit.ActionMediaRefused)); n != 2 {
 			t.Errorf("%d media_refused entries, want 2 (the executable and the video)", n)
 		}
+
+		// Admins see the media rules and the counts.
+		out := r.command(t, e, adminMXID, e.adminRoom(), "gov-rules")
+		for _, want := range []string{"* `*` outbound: never `application/x-msdownload, application/x-sh`", "* `telegram` inbound: up to 1.0 MB"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("gov-rules lacks %q:\n%q", want, out)
+			}
+		}
+		if out = r.command(t, e, adminMXID, e.adminRoom(), "gov-contacts bob_outside"); !strings.Contains(out, "in 3 (media 1) / out 2 (media 1)") {
+			t.Errorf("gov-contacts: %s", out)
+		}
 	})
 }
 
