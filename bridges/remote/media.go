@@ -56,7 +56,10 @@ type Media struct {
 // MediaCheck is asked by a connector before a file crosses the gateway. A nil
 // error lets it through; a *Refusal says why it may not (the connector
 // bridges a notice with the reason instead of the file, and keeps the
-// message's text).
+// message's text). A size of -1 passes every size limit: a connector that
+// asked before it knew the size (or trusted a size the sender declared, as
+// in a Matrix event's info) asks again with the real size once it has it,
+// before the file crosses.
 type MediaCheck func(ctx context.Context, m Media) error
 
 // MediaCheckSetter is implemented by connectors that ask a media check.
