@@ -57,6 +57,30 @@ func TestControlHandler(t *testing.T) {
 	}
 	waitDelivered(t, srv, sent.ID)
 
+	// A file through /send-media, a location through /send-message.
+	data := []byte("%PDF-1.4 minutes of the meeting")
+	resp = post("/send-media", map[string]any{"from": "15550030002", "to": "15550030001", "kind": "document",
+		"data": data, "mime": "application/pdf", "file_name": "minutes.pdf"})
+	if err := json.NewDecoder(resp.Body).Decode(&sent); err != nil || sent.ID == "" {
+		t.Fatalf("send-media: %s %v", resp.Status, err)
+	}
+	evt = waitEvent[*events.Message](t, c, func(e *events.Message) bool { return e.Info.ID == sent.ID })
+	if got, err := c.Download(ctxT(t), fileOf(evt.Message)); err != nil || !bytes.Equal(got, data) ||
+		evt.Message.GetDocumentMessage().GetFileName() != "minutes.pdf" {
+		t.Fatalf("document via HTTP: %q, %v", got, err)
+	}
+	waitDelivered(t, srv, sent.ID)
+	resp = post("/send-message", map[string]any{"from": "15550030002", "to": "15550030001",
+		"message": json.RawMessage(`{"locationMessage":{"degreesLatitude":48.8584,"degreesLongitude":2.2945,"name":"Tour Eiffel"}}`)})
+	if err := json.NewDecoder(resp.Body).Decode(&sent); err != nil || sent.ID == "" {
+		t.Fatalf("send-message: %s %v", resp.Status, err)
+	}
+	evt = waitEvent[*events.Message](t, c, func(e *events.Message) bool { return e.Info.ID == sent.ID })
+	if loc := evt.Message.GetLocationMessage(); loc.GetDegreesLatitude() != 48.8584 || loc.GetName() != "Tour Eiffel" {
+		t.Fatalf("location via HTTP: %+v", loc)
+	}
+	waitDelivered(t, srv, sent.ID)
+
 	get, err := http.Get(hs.URL + "/accounts")
 	if err != nil {
 		t.Fatal(err)
