@@ -66,7 +66,7 @@ func startBridge(t *testing.T, srv *wasim.Server, db *dbutil.Database) *testBrid
 	conn := NewConnector()
 	clock := &manualClock{}
 	conn.Clock = clock
-	conn.TestServer = &TestServer{HTTPClient: wasim.ClientHTTP(srv.Addr()), RootPublicKey: wasim.RootPublicKeyFromSeed("")}
+	conn.TestServer = &TestServer{HTTPClient: wasim.ClientHTTP(srv.Addr()), MediaHTTPClient: srv.MediaHTTPClient(), RootPublicKey: wasim.RootPublicKeyFromSeed("")}
 	if err := conn.ValidateConfig(); err != nil {
 		t.Fatal(err)
 	}
@@ -216,10 +216,10 @@ func TestQRLoginAndDirectChat(t *testing.T) {
 		t.Fatalf("emote: %q, %v", m.Text(), err)
 	}
 	_, err = ul.Client.HandleMatrixMessage(ctx, &bridgev2.MatrixMessage{MatrixEventBase: bridgev2.MatrixEventBase[*event.MessageEventContent]{
-		Event: &event.Event{ID: "$img"}, Content: &event.MessageEventContent{MsgType: event.MsgImage, Body: "cat.png"}, Portal: portal,
+		Event: &event.Event{ID: "$poll"}, Content: &event.MessageEventContent{MsgType: "org.example.custom", Body: "?"}, Portal: portal,
 	}})
 	if !errors.Is(err, bridgev2.ErrUnsupportedMessageType) {
-		t.Fatalf("image: %v", err)
+		t.Fatalf("unknown message type: %v", err)
 	}
 
 	// start-chat: ResolveIdentifier by phone number.

@@ -1,0 +1,440 @@
+package whatsapp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.mau.fi/util/random"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"google.golang.org/protobuf/proto"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/bridges/media"
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
+	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/fakematrix"
+	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
+)
+
+// mxBytes returns the bytes a Matrix client downloads for a file event.
+func mxBytes(t *testing.T, tb *testBridge, content *event.MessageEventContent) []byte {
+	t.Helper()
+	uri := content.URL
+	if content.File != nil {
+		uri = content.File.URL
+	}
+	data, ok := tb.mx.Media(uri)
+	if !ok {
+		t.Fatalf("no media at %q", uri)
+	}
+	return data
+}
+
+// waitEvent waits for a timeline event of type typ for which pred holds.
+func (tb *testBridge) waitEvent(t *testing.T, what string, typ event.Type, pred func(fakematrix.Event) bool) fakematrix.Event {
+	t.Helper()
+	var found fakematrix.Event
+	if !tb.mx.Eventually(waitLong, func() bool {
+		for _, e := range tb.mx.Events() {
+			if e.Type == typ && pred(e) {
+				found = e
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("timed out waiting for %s on Matrix", what)
+	}
+	return found
+}
+
+func testWaveform() []byte {
+	wf := make([]byte, 64)
+	for i := range wf {
+		wf[i] = byte((i * 37) % 101)
+	}
+	return wf
+}
+
+// TestMediaFromWhatsApp: every kind of file, a location, a live location, a
+// contact card and a poll sent by a WhatsApp contact reach Matrix as the
+// matching event, files byte for byte.
+func TestMediaFromWhatsApp(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+
+	wf := testWaveform()
+	files := []struct {
+		spec  wasim.MediaSpec
+		check func(t *testing.T, c *event.MessageEventContent)
+	}{
+		{wasim.MediaSpec{Kind: wasim.KindImage, Data: random.Bytes(40_000), MIME: "image/jpeg", Caption: "look *here*", Width: 640, Height: 480, Thumbnail: []byte("\xff\xd8thumb")},
+			func(t *testing.T, c *event.MessageEventContent) {
+				if c.MsgType != event.MsgImage || c.Body != "look *here*" || c.FormattedBody != "look <strong>here</strong>" || c.FileName != "image.jpg" ||
+					c.Info.Width != 640 || c.Info.Height != 480 || c.Info.MimeType != "image/jpeg" || c.Info.Size != 40_000 {
+					t.Errorf("image: %+v %+v", c, c.Info)
+				}
+				if thumb, ok := tb.mx.Media(c.Info.ThumbnailURL); !ok || string(thumb) != "\xff\xd8thumb" {
+					t.Errorf("image thumbnail %q", thumb)
+				}
+			}},
+		{wasim.MediaSpec{Kind: wasim.KindVideo, Data: random.Bytes(90_000), MIME: "video/mp4", Seconds: 7, Caption: "the video"},
+			func(t *testing.T, c *event.MessageEventContent) {
+				if c.MsgType != event.MsgVideo || c.Info.Duration != 7000 || c.Info.MauGIF || c.Body != "the video" {
+					t.Errorf("video: %+v %+v", c, c.Info)
+				}
+			}},
+		{wasim.MediaSpec{Kind: wasim.KindGIF, Data: random.Bytes(10_000), MIME: "video/mp4", Caption: "the gif"},
+			func(t *testing.T, c *event.MessageEventContent) {
+				if c.MsgType != event.MsgVideo || !c.Info.MauGIF || c.Info.Extra["fi.mau.loop"] != true || c.Info.Extra["fi.mau.autoplay"] != true {
+					t.Errorf("GIF: %+v %+v", c, c.Info)
+				}
+			}},
+		{wasim.MediaSpec{Kind: wasim.KindVoice, Data: random.Bytes(8_000), MIME: "audio/ogg; codecs=opus", Seconds: 4, Waveform: wf},
+			func(t *testing.T, c *event.MessageEventContent) {
+				want := media.WaveformFromWhatsApp(wf)
+				if c.MsgType != event.MsgAudio || c.MSC3245Voice == nil || c.MSC1767Audio == nil || c.MSC1767Audio.Duration != 4000 ||
+					len(c.MSC1767Audio.Waveform) != len(want) || c.MSC1767Audio.Waveform[10] != want[10] || c.Info.MimeType != "audio/ogg" {
+					t.Errorf("voice: %+v %+v", c, c.MSC1767Audio)
+				}
+			}},
+		{wasim.MediaSpec{Kind: wasim.KindAudio, Data: random.Bytes(20_000), MIME: "audio/mpeg", Seconds: 9},
+			func(t *testing.T, c *event.MessageEventContent) {
+				if c.MsgType != event.MsgAudio || c.MSC3245Voice != nil || c.Info.Duration != 9000 || c.FileName != "audio.mp3" {
+					t.Errorf("audio: %+v %+v", c, c.Info)
+				}
+			}},
+		{wasim.MediaSpec{Kind: wasim.KindDocument, Data: random.Bytes(70_000), MIME: "application/pdf", FileName: "report.pdf", Caption: "the report"},
+			func(t *testing.T, c *event.MessageEventContent) {
+				if c.MsgType != event.MsgFile || c.FileName != "report.pdf" || c.Body != "the report" || c.Info.MimeType != "application/pdf" {
+					t.Errorf("document: %+v %+v", c, c.Info)
+				}
+			}},
+	}
+	for _, f := range files {
+		if _, _, err := srv.SendMedia(ctx, bobPh, alicePh, f.spec); err != nil {
+			t.Fatalf("%s: %v", f.spec.Kind, err)
+		}
+		got := tb.waitMsg(t, f.spec.Kind, func(m fakematrix.Message) bool {
+			return m.Content.MsgType.IsMedia() && m.Content.Info != nil && m.Content.Info.Size == len(f.spec.Data)
+		})
+		if got.Sender != bobGhost {
+			t.Errorf("%s sent by %s", f.spec.Kind, got.Sender)
+		}
+		if data := mxBytes(t, tb, got.Content); !bytes.Equal(data, f.spec.Data) {
+			t.Errorf("%s: Matrix has %d bytes that differ from the %d sent", f.spec.Kind, len(data), len(f.spec.Data))
+		}
+		f.check(t, got.Content)
+	}
+
+	// A sticker is an m.sticker event.
+	sticker := random.Bytes(3_000)
+	if _, _, err := srv.SendMedia(ctx, bobPh, alicePh, wasim.MediaSpec{Kind: wasim.KindSticker, Data: sticker, MIME: "image/webp", Width: 512, Height: 512}); err != nil {
+		t.Fatal(err)
+	}
+	st := tb.waitEvent(t, "sticker", event.EventSticker, func(fakematrix.Event) bool { return true })
+	sc := st.Content.Parsed.(*event.MessageEventContent)
+	if data := mxBytes(t, tb, sc); !bytes.Equal(data, sticker) || sc.Info.Width != 512 || sc.Info.MimeType != "image/webp" {
+		t.Errorf("sticker: %d bytes, %+v", len(data), sc.Info)
+	}
+
+	// Location and live location (first position).
+	for _, msg := range []*waE2E.Message{
+		{LocationMessage: &waE2E.LocationMessage{DegreesLatitude: proto.Float64(48.8584), DegreesLongitude: proto.Float64(2.2945), Name: proto.String("Tour Eiffel")}},
+		{LiveLocationMessage: &waE2E.LiveLocationMessage{DegreesLatitude: proto.Float64(-33.8568), DegreesLongitude: proto.Float64(151.2153)}},
+	} {
+		if _, err := srv.SendMessage(ctx, bobPh, alicePh, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loc := tb.waitMsg(t, "location", func(m fakematrix.Message) bool { return m.Content.GeoURI == "geo:48.8584,2.2945" })
+	if loc.Content.MsgType != event.MsgLocation || !strings.Contains(loc.Content.Body, "Tour Eiffel") {
+		t.Errorf("location: %+v", loc.Content)
+	}
+	live := tb.waitMsg(t, "live location", func(m fakematrix.Message) bool { return m.Content.GeoURI == "geo:-33.8568,151.2153" })
+	if live.Content.MsgType != event.MsgLocation || !strings.Contains(live.Content.Body, "Live location") {
+		t.Errorf("live location: %+v", live.Content)
+	}
+
+	// A contact card: the vCard as a file, its name and number readable.
+	vcard := "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Dana Doe\r\nTEL;type=CELL;waid=15550009999:+1 555 000 9999\r\nEND:VCARD\r\n"
+	if _, err := srv.SendMessage(ctx, bobPh, alicePh, &waE2E.Message{ContactMessage: &waE2E.ContactMessage{DisplayName: proto.String("Dana Doe"), Vcard: proto.String(vcard)}}); err != nil {
+		t.Fatal(err)
+	}
+	card := tb.waitMsg(t, "contact card", func(m fakematrix.Message) bool { return strings.Contains(m.Content.Body, "Dana Doe") })
+	if card.Content.MsgType != event.MsgFile || !strings.Contains(card.Content.Body, "+1 555 000 9999") || card.Content.Info.MimeType != "text/vcard" {
+		t.Errorf("contact card: %+v", card.Content)
+	}
+	if data := mxBytes(t, tb, card.Content); string(data) != vcard {
+		t.Errorf("vCard on Matrix %q", data)
+	}
+
+	// A poll: an MSC3381 poll start with the question and the options.
+	if _, err := srv.SendMessage(ctx, bobPh, alicePh, &waE2E.Message{PollCreationMessageV3: &waE2E.PollCreationMessage{
+		Name: proto.String("Lunch?"), SelectableOptionsCount: proto.Uint32(1),
+		Options: []*waE2E.PollCreationMessage_Option{{OptionName: proto.String("Pizza")}, {OptionName: proto.String("Sushi")}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	poll := tb.waitEvent(t, "poll", event.EventUnstablePollStart, func(fakematrix.Event) bool { return true })
+	start, _ := poll.Content.Raw["org.matrix.msc3381.poll.start"].(map[string]any)
+	answers, _ := start["answers"].([]map[string]any)
+	if start == nil || start["max_selections"] != 1 || len(answers) != 2 || answers[1]["org.matrix.msc1767.text"] != "Sushi" {
+		t.Errorf("poll start %#v", poll.Content.Raw)
+	}
+}
+
+// uploadToMatrix puts data on the fake homeserver as a Matrix client would.
+func uploadToMatrix(t *testing.T, tb *testBridge, data []byte) id.ContentURIString {
+	t.Helper()
+	uri, _, err := tb.mx.Intent(testUser).UploadMedia(context.Background(), "", data, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uri
+}
+
+// bobPortal makes the direct chat with Bob and returns its portal.
+func bobPortal(t *testing.T, tb *testBridge, srv *wasim.Server, ul *bridgev2.UserLogin) *bridgev2.Portal {
+	t.Helper()
+	ctx := ctxFor(t)
+	if _, err := srv.SendText(ctx, bobPh, alicePh, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitMsg(t, "Bob's hi", func(m fakematrix.Message) bool { return m.Content.Body == "hi" })
+	portal, err := tb.br.GetExistingPortalByKey(ctx, mustKey(t, "whatsapp."+bobPh, ul))
+	if err != nil || portal == nil {
+		t.Fatalf("portal: %v", err)
+	}
+	return portal
+}
+
+// bobGot waits for the message a Matrix send became at Bob's phone.
+func bobGot(t *testing.T, srv *wasim.Server, resp *bridgev2.MatrixMessageResponse) wasim.Message {
+	t.Helper()
+	key, err := waid.ParseMessageID(resp.DB.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := srv.WaitMessage(ctxFor(t), alicePh, bobPh, func(m wasim.Message) bool { return m.ID == key.ID })
+	if err != nil {
+		t.Fatalf("Bob never got %s: %v", key.ID, err)
+	}
+	return m
+}
+
+// TestMediaToWhatsApp: files of every kind and a location sent from Matrix
+// arrive at the contact's phone, which decrypts them to the same bytes.
+func TestMediaToWhatsApp(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	ul := loginQR(t, tb, srv)
+	portal := bobPortal(t, tb, srv, ul)
+	wf := testWaveform()
+
+	type tc struct {
+		name    string
+		content *event.MessageEventContent
+		check   func(t *testing.T, m *waE2E.Message)
+	}
+	png := append([]byte("\x89PNG\r\n\x1a\n"), random.Bytes(30_000)...)
+	cases := []tc{
+		{"image", &event.MessageEventContent{MsgType: event.MsgImage, Body: "see **this**", FileName: "cat.png", Format: event.FormatHTML,
+			FormattedBody: "see <b>this</b>", Info: &event.FileInfo{MimeType: "image/png", Width: 320, Height: 200, Size: len(png)}},
+			func(t *testing.T, m *waE2E.Message) {
+				im := m.GetImageMessage()
+				if im.GetCaption() != "see *this*" || im.GetMimetype() != "image/png" || im.GetWidth() != 320 {
+					t.Errorf("image: %+v", im)
+				}
+			}},
+		{"video", &event.MessageEventContent{MsgType: event.MsgVideo, Body: "clip.mp4", Info: &event.FileInfo{MimeType: "video/mp4", Duration: 3500}},
+			func(t *testing.T, m *waE2E.Message) {
+				if vm := m.GetVideoMessage(); vm.GetSeconds() != 4 || vm.GetGifPlayback() {
+					t.Errorf("video: %+v", vm)
+				}
+			}},
+		{"gif", &event.MessageEventContent{MsgType: event.MsgVideo, Body: "loop.mp4", Info: &event.FileInfo{MimeType: "video/mp4", MauGIF: true}},
+			func(t *testing.T, m *waE2E.Message) {
+				if !m.GetVideoMessage().GetGifPlayback() {
+					t.Errorf("GIF: %+v", m.GetVideoMessage())
+				}
+			}},
+		{"voice", &event.MessageEventContent{MsgType: event.MsgAudio, Body: "voice.ogg", Info: &event.FileInfo{MimeType: "audio/ogg", Duration: 2000},
+			MSC3245Voice: &event.MSC3245Voice{}, MSC1767Audio: &event.MSC1767Audio{Duration: 2000, Waveform: media.WaveformFromWhatsApp(wf)}},
+			func(t *testing.T, m *waE2E.Message) {
+				am := m.GetAudioMessage()
+				if !am.GetPTT() || am.GetSeconds() != 2 || len(am.GetWaveform()) != 64 || am.GetMimetype() != "audio/ogg; codecs=opus" {
+					t.Errorf("voice: %+v", am)
+				}
+				if got := am.GetWaveform(); got[5] != wf[5] || got[40] != wf[40] {
+					t.Errorf("waveform %v, want %v", got, wf)
+				}
+			}},
+		{"audio", &event.MessageEventContent{MsgType: event.MsgAudio, Body: "song.mp3", Info: &event.FileInfo{MimeType: "audio/mpeg"}},
+			func(t *testing.T, m *waE2E.Message) {
+				if am := m.GetAudioMessage(); am.GetPTT() || am.GetMimetype() != "audio/mpeg" {
+					t.Errorf("audio: %+v", am)
+				}
+			}},
+		{"file", &event.MessageEventContent{MsgType: event.MsgFile, Body: "the minutes", FileName: "minutes.pdf", Info: &event.FileInfo{MimeType: "application/pdf"}},
+			func(t *testing.T, m *waE2E.Message) {
+				dm := m.GetDocumentMessage()
+				if dm.GetFileName() != "minutes.pdf" || dm.GetCaption() != "the minutes" || dm.GetMimetype() != "application/pdf" {
+					t.Errorf("document: %+v", dm)
+				}
+			}},
+		{"sticker", &event.MessageEventContent{MsgType: event.CapMsgSticker, Body: "wave", Info: &event.FileInfo{MimeType: "image/webp", Width: 512, Height: 512}},
+			func(t *testing.T, m *waE2E.Message) {
+				if sm := m.GetStickerMessage(); sm.GetMimetype() != "image/webp" || sm.GetWidth() != 512 {
+					t.Errorf("sticker: %+v", m)
+				}
+			}},
+	}
+	for _, c := range cases {
+		data := random.Bytes(5_000 + len(c.name)*1000)
+		if c.name == "image" {
+			data = png
+		}
+		c.content.URL = uploadToMatrix(t, tb, data)
+		m := bobGot(t, srv, tb.sendMatrix(t, ul, portal, c.content))
+		got, err := srv.Download(m.Message)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: Bob's phone decrypted %d bytes (%v), want the %d sent", c.name, len(got), err, len(data))
+		}
+		c.check(t, m.Message)
+	}
+
+	// A location.
+	m := bobGot(t, srv, tb.sendMatrix(t, ul, portal, &event.MessageEventContent{MsgType: event.MsgLocation, Body: "Meet here", GeoURI: "geo:51.5007,-0.1246"}))
+	if loc := m.Message.GetLocationMessage(); loc.GetDegreesLatitude() != 51.5007 || loc.GetDegreesLongitude() != -0.1246 || loc.GetName() != "Meet here" {
+		t.Errorf("location: %+v", loc)
+	}
+	// The room features say what goes.
+	caps := ul.Client.GetCapabilities(ctxFor(t), portal)
+	if caps.File[event.MsgImage] == nil || caps.File[event.CapMsgVoice] == nil || caps.File[event.MsgFile].MaxSize != WhatsAppMaxFileSize ||
+		caps.LocationMessage != event.CapLevelFullySupported {
+		t.Errorf("room features %+v", caps.File)
+	}
+}
+
+// TestExpiredMediaFromWhatsApp: media past WhatsApp's retention leave a
+// placeholder, a media retry receipt makes the phone upload it again, and
+// the placeholder is edited into the file, byte for byte.
+func TestExpiredMediaFromWhatsApp(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	data := random.Bytes(25_000)
+	msg, up, err := srv.MediaMessage(wasim.MediaSpec{Kind: wasim.KindDocument, Data: data, MIME: "application/pdf", FileName: "old.pdf", Caption: "from last year"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = srv.ExpireMedia(up.DirectPath); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = srv.SendMessage(ctx, bobPh, alicePh, msg); err != nil {
+		t.Fatal(err)
+	}
+	placeholder := tb.waitMsg(t, "placeholder", func(m fakematrix.Message) bool { return strings.Contains(m.Content.Body, "expired") })
+	if !strings.Contains(placeholder.Content.Body, "old.pdf") || !strings.Contains(placeholder.Content.Body, "from last year") {
+		t.Errorf("placeholder %q", placeholder.Content.Body)
+	}
+	edit := tb.waitMsg(t, "the file", func(m fakematrix.Message) bool { return m.Replaces() == placeholder.EventID })
+	nc := edit.Content.NewContent
+	if nc == nil || nc.MsgType != event.MsgFile || nc.FileName != "old.pdf" || nc.Body != "from last year" {
+		t.Fatalf("edit %+v", nc)
+	}
+	if got := mxBytes(t, tb, nc); !bytes.Equal(got, data) {
+		t.Fatalf("re-uploaded file: %d bytes differ from the %d sent", len(got), len(data))
+	}
+	if srv.MediaRetries() != 1 {
+		t.Fatalf("%d media retries", srv.MediaRetries())
+	}
+}
+
+// TestMediaLimitsAndRefusals: a file over the gateway's limit, or refused
+// by the media check, is a notice naming the file, its type, its size and
+// the reason, with the message's text kept; from Matrix it fails with the
+// reason.
+func TestMediaLimitsAndRefusals(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	ul := loginQR(t, tb, srv)
+	portal := bobPortal(t, tb, srv, ul)
+	ctx := ctxFor(t)
+	tb.conn.Limits.SetGateway(50_000)
+	t.Cleanup(func() { tb.conn.Limits.SetGateway(0) })
+	var mu sync.Mutex
+	var asked []remote.Media
+	checked := func() []remote.Media {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(asked)
+	}
+	tb.conn.SetMediaCheck(func(_ context.Context, m remote.Media) error {
+		mu.Lock()
+		asked = append(asked, m)
+		mu.Unlock()
+		if m.MIME == "application/x-msdownload" {
+			return &remote.Refusal{Reason: "executables are not allowed"}
+		}
+		return nil
+	})
+
+	// Inbound, too big.
+	if _, _, err := srv.SendMedia(ctx, bobPh, alicePh, wasim.MediaSpec{Kind: wasim.KindDocument, Data: random.Bytes(60_000), MIME: "application/pdf", FileName: "big.pdf", Caption: "too big?"}); err != nil {
+		t.Fatal(err)
+	}
+	big := tb.waitMsg(t, "too-big notice", func(m fakematrix.Message) bool { return strings.Contains(m.Content.Body, "big.pdf") })
+	if b := big.Content.Body; !strings.Contains(b, "too big?") || !strings.Contains(b, "application/pdf") || !strings.Contains(b, "58.6 KB") ||
+		!strings.Contains(b, "48.8 KB limit") || big.Content.URL != "" {
+		t.Errorf("too-big notice %q", b)
+	}
+	// Inbound, refused.
+	if _, _, err := srv.SendMedia(ctx, bobPh, alicePh, wasim.MediaSpec{Kind: wasim.KindDocument, Data: random.Bytes(1_000), MIME: "application/x-msdownload", FileName: "setup.exe"}); err != nil {
+		t.Fatal(err)
+	}
+	refused := tb.waitMsg(t, "refusal notice", func(m fakematrix.Message) bool { return strings.Contains(m.Content.Body, "setup.exe") })
+	if !strings.Contains(refused.Content.Body, "executables are not allowed") || refused.Content.MsgType != event.MsgNotice {
+		t.Errorf("refusal notice %+v", refused.Content)
+	}
+	if asked := checked(); len(asked) < 2 || asked[0].Direction != remote.MediaInbound || asked[0].Remote != "whatsapp."+bobPh || asked[0].Size != 60_000 ||
+		asked[0].Kind != remote.MediaFile || asked[0].PortalKey != portal.PortalKey {
+		t.Errorf("media check asked %+v", asked)
+	}
+
+	// Outbound, too big and refused: the send fails with the reason.
+	send := func(content *event.MessageEventContent) error {
+		_, err := ul.Client.HandleMatrixMessage(ctx, &bridgev2.MatrixMessage{MatrixEventBase: bridgev2.MatrixEventBase[*event.MessageEventContent]{
+			Event: &event.Event{ID: testEventID(), Sender: testUser, RoomID: portal.MXID, Type: event.EventMessage}, Content: content, Portal: portal,
+		}})
+		return err
+	}
+	err := send(&event.MessageEventContent{MsgType: event.MsgFile, Body: "huge.zip", URL: uploadToMatrix(t, tb, random.Bytes(60_000)), Info: &event.FileInfo{MimeType: "application/zip"}})
+	if !errors.Is(err, ErrFileNotSent) || !strings.Contains(err.Error(), "huge.zip") || !strings.Contains(err.Error(), "48.8 KB limit") {
+		t.Errorf("too big outbound: %v", err)
+	}
+	err = send(&event.MessageEventContent{MsgType: event.MsgFile, Body: "tool.exe", URL: uploadToMatrix(t, tb, random.Bytes(2_000)), Info: &event.FileInfo{MimeType: "application/x-msdownload"}})
+	if !errors.Is(err, ErrFileNotSent) || !strings.Contains(err.Error(), "executables are not allowed") {
+		t.Errorf("refused outbound: %v", err)
+	}
+	all := checked()
+	last := all[len(all)-1]
+	if last.Direction != remote.MediaOutbound || last.Name != "tool.exe" || last.Size != 2_000 || last.Remote != "whatsapp."+bobPh {
+		t.Errorf("outbound media check %+v", last)
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("Bob's phone got %d messages", n)
+	}
+}

@@ -1,0 +1,237 @@
+package whatsapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"google.golang.org/protobuf/proto"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/bridges/media"
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/bridges/whatsapp/wafmt"
+)
+
+// Matrix → WhatsApp for files and locations.
+
+// WhatsAppMaxFileSize is the largest file WhatsApp takes (as a document).
+const WhatsAppMaxFileSize = 2 << 30
+
+// ErrFileNotSent is returned (wrapped, with the reason people read) for a
+// file that was not sent to WhatsApp.
+var ErrFileNotSent = errors.New("file not sent to WhatsApp")
+
+// fileNotSent is the send-status failure of a file, naming the reason.
+func fileNotSent(name, mimeType string, size int64, reason string) error {
+	err := fmt.Errorf("%w: %s", ErrFileNotSent, media.NotBridgedNotice(name, mimeType, size, reason))
+	return bridgev2.WrapErrorInStatus(err).WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
+}
+
+// outboundKind maps a Matrix media message to its kind and WhatsApp media
+// type.
+func outboundKind(content *event.MessageEventContent) (remote.MediaKind, whatsmeow.MediaType, bool) {
+	switch content.MsgType {
+	case event.MsgImage:
+		return remote.MediaImage, whatsmeow.MediaImage, true
+	case event.CapMsgSticker:
+		return remote.MediaSticker, whatsmeow.MediaImage, true
+	case event.MsgVideo:
+		if content.Info != nil && content.Info.MauGIF {
+			return remote.MediaGIF, whatsmeow.MediaVideo, true
+		}
+		return remote.MediaVideo, whatsmeow.MediaVideo, true
+	case event.MsgAudio:
+		if content.MSC3245Voice != nil {
+			return remote.MediaVoice, whatsmeow.MediaAudio, true
+		}
+		return remote.MediaAudio, whatsmeow.MediaAudio, true
+	case event.MsgFile:
+		return remote.MediaFile, whatsmeow.MediaDocument, true
+	}
+	return "", "", false
+}
+
+// fileMessage sends nothing: it downloads a Matrix file (decrypted by
+// bridgev2 for encrypted rooms) into a temporary file, asks the media check,
+// uploads it encrypted to WhatsApp's media server and returns the message
+// that points at it.
+func (cl *Client) fileMessage(ctx context.Context, msg *bridgev2.MatrixMessage, out remote.Outbound) (*waE2E.Message, *waE2E.Message, error) {
+	content := msg.Content
+	kind, mediaType, ok := outboundKind(content)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: %s", bridgev2.ErrUnsupportedMessageType, content.MsgType)
+	}
+	name, caption := media.FileAndCaption(content)
+	info := content.Info
+	if info == nil {
+		info = &event.FileInfo{}
+	}
+	name = media.SafeFileName(name, fallbackNames[kind], info.MimeType)
+	size := int64(info.Size)
+	if size <= 0 {
+		size = -1
+	}
+	limit := cl.main.Limits.Outbound(WhatsAppMaxFileSize)
+	if !media.Fits(size, limit) {
+		return nil, nil, fileNotSent(name, media.BaseMIME(info.MimeType), size, media.TooLargeReason(limit))
+	}
+	wa := cl.client()
+	if wa == nil {
+		return nil, nil, bridgev2.WrapErrorInStatus(ErrNotConnected).WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
+	}
+	var up whatsmeow.UploadResponse
+	var mimeType string
+	var sendErr error
+	err := cl.main.Bridge.Bot.DownloadMediaToFile(ctx, content.URL, content.File, false, func(f *os.File) error {
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		size = st.Size()
+		head := make([]byte, media.SniffLen)
+		n, _ := io.ReadFull(f, head)
+		if _, err = f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		mimeType = media.Sniff(info.MimeType, name, head[:n])
+		if !media.Fits(size, limit) {
+			sendErr = fileNotSent(name, mimeType, size, media.TooLargeReason(limit))
+			return nil
+		}
+		check := remote.Media{Direction: remote.MediaOutbound, Kind: kind, Login: cl.login, PortalKey: msg.Portal.PortalKey,
+			Remote: out.Remote, MIME: mimeType, Size: size, Name: name}
+		if err = cl.main.CheckMedia(ctx, check); err != nil {
+			var refusal *remote.Refusal
+			if errors.As(err, &refusal) {
+				sendErr = fileNotSent(name, mimeType, size, refusal.Reason)
+				return nil
+			}
+			return fmt.Errorf("failed to check media: %w", err)
+		}
+		up, err = wa.UploadReader(ctx, f, nil, mediaType)
+		if err != nil {
+			return fmt.Errorf("failed to upload to WhatsApp: %w", err)
+		}
+		return nil
+	})
+	if sendErr != nil {
+		return nil, nil, sendErr
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("failed to bridge file: %w", err)
+	}
+	var text string
+	var ctxInfo *waE2E.ContextInfo
+	if caption.Text != "" {
+		capt := &event.MessageEventContent{MsgType: event.MsgText, Body: caption.Text}
+		if caption.HTML != "" {
+			capt.Format, capt.FormattedBody = event.FormatHTML, caption.HTML
+		}
+		capt.Mentions = content.Mentions
+		fm := wafmt.FromMatrix(ctx, cl.fmtDeps(msg.Portal), capt)
+		text = fm.Text
+		if len(fm.Mentioned) > 0 {
+			ctxInfo = &waE2E.ContextInfo{MentionedJID: fm.Mentioned}
+		}
+	}
+	var waveform []byte
+	if audio := content.MSC1767Audio; audio != nil {
+		if kind == remote.MediaVoice && len(audio.Waveform) > 0 {
+			waveform = media.WaveformToWhatsApp(audio.Waveform)
+		}
+		if info.Duration <= 0 {
+			withDuration := *info
+			withDuration.Duration = audio.Duration
+			info = &withDuration
+		}
+	}
+	fileMsg := buildFileMessage(kind, up, mimeType, name, text, ctxInfo, info, waveform)
+	var followUp *waE2E.Message
+	if fileMsg.AudioMessage != nil && text != "" {
+		followUp = &waE2E.Message{ExtendedTextMessage: &waE2E.ExtendedTextMessage{Text: &text, ContextInfo: ctxInfo}}
+	}
+	return fileMsg, followUp, nil
+}
+
+// buildFileMessage is the WhatsApp message of an uploaded file.
+func buildFileMessage(kind remote.MediaKind, up whatsmeow.UploadResponse, mimeType, name, caption string, ctxInfo *waE2E.ContextInfo, info *event.FileInfo, waveform []byte) *waE2E.Message {
+	str := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return proto.String(s)
+	}
+	u32 := func(n int) *uint32 {
+		if n <= 0 {
+			return nil
+		}
+		return proto.Uint32(uint32(n))
+	}
+	seconds := u32((info.Duration + 999) / 1000)
+	switch kind {
+	case remote.MediaSticker:
+		if mimeType == "image/webp" {
+			return &waE2E.Message{StickerMessage: &waE2E.StickerMessage{
+				URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
+				FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mimeType,
+				Width: u32(info.Width), Height: u32(info.Height), IsAnimated: proto.Bool(info.IsAnimated),
+			}}
+		}
+		// WhatsApp stickers are WebP; anything else goes as an image.
+		fallthrough
+	case remote.MediaImage:
+		return &waE2E.Message{ImageMessage: &waE2E.ImageMessage{
+			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
+			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mimeType,
+			Caption: str(caption), ContextInfo: ctxInfo, Width: u32(info.Width), Height: u32(info.Height),
+		}}
+	case remote.MediaVideo, remote.MediaGIF:
+		return &waE2E.Message{VideoMessage: &waE2E.VideoMessage{
+			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
+			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mimeType,
+			Caption: str(caption), ContextInfo: ctxInfo, Width: u32(info.Width), Height: u32(info.Height), Seconds: seconds,
+			GifPlayback: proto.Bool(kind == remote.MediaGIF),
+		}}
+	case remote.MediaAudio, remote.MediaVoice:
+		am := &waE2E.AudioMessage{
+			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
+			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mimeType, Seconds: seconds,
+		}
+		if kind == remote.MediaVoice {
+			am.PTT = proto.Bool(true)
+			am.Waveform = waveform
+			if strings.HasPrefix(mimeType, "audio/ogg") {
+				am.Mimetype = proto.String("audio/ogg; codecs=opus")
+			}
+		}
+		// Audio has no caption on WhatsApp: HandleMatrixMessage sends the
+		// text as a message of its own.
+		return &waE2E.Message{AudioMessage: am}
+	default:
+		return &waE2E.Message{DocumentMessage: &waE2E.DocumentMessage{
+			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
+			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mimeType,
+			FileName: &name, Title: &name, Caption: str(caption), ContextInfo: ctxInfo,
+		}}
+	}
+}
+
+// locationMessage converts an m.location.
+func locationMessage(content *event.MessageEventContent) (*waE2E.Message, error) {
+	lat, long, err := media.ParseGeoURI(content.GeoURI)
+	if err != nil {
+		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("%w: the location has no valid geo: URI", ErrFileNotSent)).
+			WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
+	}
+	loc := &waE2E.LocationMessage{DegreesLatitude: &lat, DegreesLongitude: &long}
+	if body := strings.TrimSpace(content.Body); body != "" && !strings.HasPrefix(body, "geo:") {
+		loc.Name = proto.String(body)
+	}
+	return &waE2E.Message{LocationMessage: loc}, nil
+}
