@@ -205,7 +205,7 @@ func uploadToMatrix(t *testing.T, tb *testBridge, data []byte) id.ContentURIStri
 }
 
 // bobPortal makes the direct chat with Bob and returns its portal.
-func bobPortal(t *testing.T, tb *testBridge, srv *wasim.Server, ul *bridgev2.UserLogin) *bridgev2.Portal {
+func bobPortal(t testing.TB, tb *testBridge, srv *wasim.Server, ul *bridgev2.UserLogin) *bridgev2.Portal {
 	t.Helper()
 	ctx := ctxFor(t)
 	if _, err := srv.SendText(ctx, bobPh, alicePh, "hi"); err != nil {
@@ -220,7 +220,7 @@ func bobPortal(t *testing.T, tb *testBridge, srv *wasim.Server, ul *bridgev2.Use
 }
 
 // bobGot waits for the message a Matrix send became at Bob's phone.
-func bobGot(t *testing.T, srv *wasim.Server, resp *bridgev2.MatrixMessageResponse) wasim.Message {
+func bobGot(t testing.TB, srv *wasim.Server, resp *bridgev2.MatrixMessageResponse) wasim.Message {
 	t.Helper()
 	key, err := waid.ParseMessageID(resp.DB.ID)
 	if err != nil {

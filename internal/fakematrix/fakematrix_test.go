@@ -1,7 +1,11 @@
 package fakematrix
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -155,5 +159,41 @@ func TestWaitBridgeState(t *testing.T) {
 	m.ResetBridgeStates()
 	if m.HasBridgeState(status.StateConnected, "") {
 		t.Error("bridge states survived a reset")
+	}
+}
+
+// TestMediaOnDisk: with a media directory, uploads streamed by the bridge
+// and files put by a client are kept as files and read back byte for byte.
+func TestMediaOnDisk(t *testing.T) {
+	m := New()
+	m.SetMediaDir(t.TempDir())
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("passerelle "), 10_000)
+	uri, _, err := m.Intent("@ghost:test").UploadMediaStream(ctx, "!room:test", int64(len(data)), true, func(w io.Writer) (*bridgev2.FileStreamResult, error) {
+		_, err := w.Write(data)
+		return &bridgev2.FileStreamResult{FileName: "f.txt", MimeType: "text/plain"}, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := m.Media(uri); !ok || !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes, want %d", len(got), len(data))
+	}
+	if _, ok := m.MediaPath(uri); !ok {
+		t.Fatal("upload not kept on disk")
+	}
+	put, err := m.PutMediaFile(bytes.NewReader(data[:777]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Intent(BotMXID).DownloadMediaToFile(ctx, put, nil, false, func(f *os.File) error {
+		got, err := io.ReadAll(f)
+		if err == nil && !bytes.Equal(got, data[:777]) {
+			err = fmt.Errorf("downloaded %d bytes that differ", len(got))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

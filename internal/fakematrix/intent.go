@@ -153,6 +153,9 @@ func (in *Intent) UploadMedia(_ context.Context, _ id.RoomID, data []byte, _, _ 
 // UploadMediaStream lets cb write into a temporary file and stores what it
 // wrote as UploadMedia does.
 func (in *Intent) UploadMediaStream(ctx context.Context, roomID id.RoomID, _ int64, _ bool, cb bridgev2.FileStreamCallback) (id.ContentURIString, *event.EncryptedFileInfo, error) {
+	if dir := in.m.mediaDirOf(); dir != "" {
+		return in.m.uploadStreamToDir(dir, cb)
+	}
 	f, err := os.CreateTemp("", "fakematrix-upload-*")
 	if err != nil {
 		return "", nil, fmt.Errorf("failed to create temp file: %w", err)
@@ -184,6 +187,9 @@ func (in *Intent) DownloadMedia(_ context.Context, uri id.ContentURIString, _ *e
 
 // DownloadMediaToFile is DownloadMedia through a temporary file.
 func (in *Intent) DownloadMediaToFile(ctx context.Context, uri id.ContentURIString, file *event.EncryptedFileInfo, _ bool, cb func(*os.File) error) error {
+	if path, ok := in.m.MediaPath(uri); ok {
+		return downloadFromDir(path, cb)
+	}
 	data, err := in.DownloadMedia(ctx, uri, file)
 	if err != nil {
 		return err

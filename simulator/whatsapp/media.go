@@ -78,8 +78,10 @@ const (
 
 // MediaSpec describes a file a simulated phone sends.
 type MediaSpec struct {
-	Kind     string // KindImage, …
-	Data     []byte
+	Kind string // KindImage, …
+	Data []byte
+	// Reader, when set, is read instead of Data (a big file, streamed).
+	Reader   io.Reader
 	MIME     string
 	FileName string // documents
 	Caption  string // images, videos, GIFs, documents
@@ -102,7 +104,11 @@ func (s *Server) MediaMessage(spec MediaSpec) (*waE2E.Message, Upload, error) {
 	if typ == "" {
 		return nil, Upload{}, fmt.Errorf("unknown media kind %q", spec.Kind)
 	}
-	up, err := s.UploadMedia(bytes.NewReader(spec.Data), typ)
+	src := io.Reader(bytes.NewReader(spec.Data))
+	if spec.Reader != nil {
+		src = spec.Reader
+	}
+	up, err := s.UploadMedia(src, typ)
 	if err != nil {
 		return nil, Upload{}, err
 	}
