@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.mau.fi/util/random"
 	"go.mau.fi/whatsmeow/proto/waE2E"
@@ -437,4 +438,45 @@ func TestMediaLimitsAndRefusals(t *testing.T) {
 	if n := len(srv.Messages()); n != 0 {
 		t.Errorf("Bob's phone got %d messages", n)
 	}
+}
+
+// TestExpiredMediaNotRecovered: when the phone no longer has an expired
+// file, or does not answer the media retry receipt in time, the placeholder
+// becomes a notice that says so, with the caption kept.
+func TestExpiredMediaNotRecovered(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	tb.conn.MediaRetryWait = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name, caption, reason string
+		lose                  func(path string) error
+	}{
+		{"lost.jpg", "gone from the phone", "no longer has it", srv.DeleteMedia},
+		{"silent.jpg", "phone offline", "did not send it again in time", func(path string) error {
+			srv.IgnoreMediaRetries(true)
+			return srv.ExpireMedia(path)
+		}},
+	} {
+		msg, up, err := srv.MediaMessage(wasim.MediaSpec{Kind: wasim.KindDocument, Data: random.Bytes(4_000), MIME: "image/jpeg", FileName: tc.name, Caption: tc.caption})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err = tc.lose(up.DirectPath); err != nil {
+			t.Fatal(err)
+		}
+		if _, err = srv.SendMessage(ctx, bobPh, alicePh, msg); err != nil {
+			t.Fatal(err)
+		}
+		placeholder := tb.waitMsg(t, tc.name+" placeholder", func(m fakematrix.Message) bool {
+			return strings.Contains(m.Content.Body, tc.name) && m.Replaces() == ""
+		})
+		edit := tb.waitMsg(t, tc.name+" notice", func(m fakematrix.Message) bool { return m.Replaces() == placeholder.EventID })
+		if nc := edit.Content.NewContent; nc == nil || !strings.Contains(nc.Body, tc.reason) || !strings.Contains(nc.Body, tc.caption) ||
+			!strings.Contains(nc.Body, tc.name) || nc.URL != "" {
+			t.Errorf("%s: final notice %+v", tc.name, nc)
+		}
+	}
+	srv.IgnoreMediaRetries(false)
 }

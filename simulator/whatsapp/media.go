@@ -250,6 +250,12 @@ func gcm(key []byte) (cipher.AEAD, error) {
 // or with an error code 2 when it does not have the media.
 func (s *Server) answerMediaRetry(acc *Account, dev *companion, node *waBinary.Node) error {
 	id := node.AttrGetter().OptionalString("id")
+	s.media.mu.Lock()
+	silent := s.media.silent
+	s.media.mu.Unlock()
+	if silent {
+		return errors.New("media retries are ignored")
+	}
 	rmr, ok := node.GetOptionalChildByTag("rmr")
 	if !ok {
 		return errors.New("media retry receipt without rmr")

@@ -52,6 +52,7 @@ type mediaServer struct {
 	blobs   map[string]*blob // by direct path without the query
 	next    uint64
 	retries int
+	silent  bool // media retry receipts go unanswered
 	closed  bool
 }
 
@@ -287,6 +288,29 @@ func (s *Server) ExpireMedia(directPath string) error {
 	}
 	b.expired = true
 	return nil
+}
+
+// DeleteMedia removes a file from the media server (downloads answer 404)
+// and from the phones: a media retry receipt for it is answered with an
+// error, as a phone that no longer has the file answers.
+func (s *Server) DeleteMedia(directPath string) error {
+	s.media.mu.Lock()
+	defer s.media.mu.Unlock()
+	p := pathOf(directPath)
+	b := s.media.blobs[p]
+	if b == nil {
+		return fmt.Errorf("%w: %s", ErrNoMedia, directPath)
+	}
+	delete(s.media.blobs, p)
+	return nil
+}
+
+// IgnoreMediaRetries makes the simulated phones leave media retry receipts
+// unanswered (a phone that is offline), or answer them again.
+func (s *Server) IgnoreMediaRetries(ignore bool) {
+	s.media.mu.Lock()
+	s.media.silent = ignore
+	s.media.mu.Unlock()
 }
 
 // reupload files the blob at directPath again under a new, live direct
