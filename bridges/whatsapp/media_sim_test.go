@@ -480,3 +480,67 @@ func TestExpiredMediaNotRecovered(t *testing.T) {
 	}
 	srv.IgnoreMediaRetries(false)
 }
+
+// TestHeldMediaRedownloadedAtDelivery: a held media message keeps only the
+// message (with its media key and direct path), not the file; delivered
+// later, after the file expired on WhatsApp's server, it is asked again
+// from the phone and reaches Matrix byte for byte.
+func TestHeldMediaRedownloadedAtDelivery(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	var mu sync.Mutex
+	var held []remote.Holdable
+	release := false
+	tb.conn.SetRemoteQueue(func(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridgev2.EventHandlingResult {
+		mu.Lock()
+		defer mu.Unlock()
+		if h, ok := evt.(remote.Holdable); ok && !release {
+			held = append(held, h)
+			return bridgev2.EventHandlingResultSuccess
+		}
+		return remote.Direct(login, evt)
+	})
+	ul := loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	data := random.Bytes(200_000)
+	_, up, err := srv.SendMedia(ctx, bobPh, alicePh, wasim.MediaSpec{Kind: wasim.KindImage, Data: data, MIME: "image/jpeg", Caption: "held photo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h remote.Holdable
+	if !tb.mx.Eventually(waitLong, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(held) > 0 {
+			h = held[0]
+		}
+		return h != nil
+	}) {
+		t.Fatal("the photo was not held")
+	}
+	payload, err := h.HoldPayload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(payload) > 4096 {
+		t.Fatalf("held payload is %d bytes: it must reference the file, not hold it", len(payload))
+	}
+	if err = srv.ExpireMedia(up.DirectPath); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	release = true
+	mu.Unlock()
+	evt, err := ul.Client.(remote.HeldEventDecoder).DecodeHeldEvent(ctx, ul, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := ul.QueueRemoteEvent(evt); !res.Success {
+		t.Fatalf("delivering the held photo: %+v", res)
+	}
+	placeholder := tb.waitMsg(t, "placeholder", func(m fakematrix.Message) bool { return strings.Contains(m.Content.Body, "expired") })
+	edit := tb.waitMsg(t, "the photo", func(m fakematrix.Message) bool { return m.Replaces() == placeholder.EventID })
+	if nc := edit.Content.NewContent; nc == nil || nc.MsgType != event.MsgImage || nc.Body != "held photo" || !bytes.Equal(mxBytes(t, tb, nc), data) {
+		t.Fatalf("delivered photo %+v", nc)
+	}
+}
