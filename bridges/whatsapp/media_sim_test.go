@@ -180,18 +180,26 @@ func TestMediaFromWhatsApp(t *testing.T) {
 		t.Errorf("vCard on Matrix %q", data)
 	}
 
-	// A poll: an MSC3381 poll start with the question and the options.
-	if _, err := srv.SendMessage(ctx, bobPh, alicePh, &waE2E.Message{PollCreationMessageV3: &waE2E.PollCreationMessage{
-		Name: proto.String("Lunch?"), SelectableOptionsCount: proto.Uint32(1),
-		Options: []*waE2E.PollCreationMessage_Option{{OptionName: proto.String("Pizza")}, {OptionName: proto.String("Sushi")}},
-	}}); err != nil {
+	// A poll: an MSC3381 poll start with the question and the options, and
+	// a vote on it: a poll response to the poll's event.
+	pollID, err := srv.SendPoll(ctx, bobPh, alicePh, "Lunch?", []string{"Pizza", "Sushi"}, 1)
+	if err != nil {
 		t.Fatal(err)
 	}
 	poll := tb.waitEvent(t, "poll", event.EventUnstablePollStart, func(fakematrix.Event) bool { return true })
 	start, _ := poll.Content.Raw["org.matrix.msc3381.poll.start"].(map[string]any)
 	answers, _ := start["answers"].([]map[string]any)
 	if start == nil || start["max_selections"] != 1 || len(answers) != 2 || answers[1]["org.matrix.msc1767.text"] != "Sushi" {
-		t.Errorf("poll start %#v", poll.Content.Raw)
+		t.Fatalf("poll start %#v", poll.Content.Raw)
+	}
+	if _, err = srv.SendPollVote(ctx, bobPh, alicePh, pollID, []string{"Sushi"}); err != nil {
+		t.Fatal(err)
+	}
+	vote := tb.waitEvent(t, "poll response", event.EventUnstablePollResponse, func(fakematrix.Event) bool { return true })
+	resp, _ := vote.Content.Raw["org.matrix.msc3381.poll.response"].(map[string]any)
+	rel, _ := vote.Content.Raw["m.relates_to"].(map[string]any)
+	if got, _ := resp["answers"].([]string); len(got) != 1 || got[0] != answers[1]["id"] || rel["event_id"] != poll.EventID || vote.Sender != bobGhost {
+		t.Errorf("poll response %#v from %s", vote.Content.Raw, vote.Sender)
 	}
 }
 

@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html"
@@ -52,6 +53,9 @@ func (cl *Client) convertMedia(ctx context.Context, portal *bridgev2.Portal, int
 	if !sender.IsFromMe {
 		check.Remote = sender.Sender
 	}
+	if unwrapMessage(msg).GetPollUpdateMessage() != nil {
+		return []*bridgev2.ConvertedMessagePart{cl.convertPollVote(ctx, evt, meta)}, true
+	}
 	if f := fileOfMessage(msg); f != nil {
 		content, placeholder := cl.convertFile(ctx, portal, intent, evt, f, check, st)
 		meta.Placeholder = placeholder
@@ -90,6 +94,59 @@ func (cl *Client) convertMedia(ctx context.Context, portal *bridgev2.Portal, int
 		}}, true
 	}
 	return nil, false
+}
+
+// convertPollVote converts a vote on a poll to an MSC3381 poll response
+// to the poll's Matrix event; a vote that cannot be read, or on a poll that
+// was not bridged, is kept out of the room.
+func (cl *Client) convertPollVote(ctx context.Context, evt *events.Message, meta *waid.MessageMetadata) *bridgev2.ConvertedMessagePart {
+	part := &bridgev2.ConvertedMessagePart{Type: event.EventUnstablePollResponse, Content: &event.MessageEventContent{}, DBMetadata: meta}
+	log := zerolog.Ctx(ctx)
+	wa := cl.client()
+	if wa == nil {
+		part.DontBridge = true
+		return part
+	}
+	vote, err := wa.DecryptPollVote(ctx, &events.Message{Info: evt.Info, Message: unwrapMessage(evt.Message)})
+	if err != nil {
+		log.Warn().Err(err).Msg("Failed to decrypt poll vote")
+		part.DontBridge = true
+		return part
+	}
+	key := unwrapMessage(evt.Message).GetPollUpdateMessage().GetPollCreationMessageKey()
+	pollSender := evt.Info.Sender
+	if !key.GetFromMe() {
+		raw := key.GetRemoteJID()
+		if evt.Info.IsGroup {
+			raw = key.GetParticipant()
+		}
+		if pollSender, err = types.ParseJID(raw); err != nil {
+			part.DontBridge = true
+			return part
+		}
+	}
+	pollMsgID, err := waid.MakeMessageID(waid.MessageKey{Chat: cl.chatOf(ctx, &evt.Info), Sender: cl.preferPN(ctx, pollSender, types.EmptyJID), ID: key.GetID()})
+	if err != nil {
+		part.DontBridge = true
+		return part
+	}
+	poll, err := cl.main.Bridge.DB.Message.GetFirstPartByID(ctx, cl.login.ID, pollMsgID)
+	if err != nil || poll == nil {
+		log.Debug().Err(err).Str("poll_id", string(pollMsgID)).Msg("Vote on a poll that was not bridged")
+		part.DontBridge = true
+		return part
+	}
+	answers := make([]string, 0, len(vote.GetSelectedOptions()))
+	for _, h := range vote.GetSelectedOptions() {
+		if len(answers) < 64 {
+			answers = append(answers, hex.EncodeToString(h))
+		}
+	}
+	part.Extra = map[string]any{
+		"org.matrix.msc3381.poll.response": map[string]any{"answers": answers},
+		"m.relates_to":                     map[string]any{"rel_type": "m.reference", "event_id": poll.MXID},
+	}
+	return part
 }
 
 func partID(i int) networkid.PartID {
@@ -160,7 +217,11 @@ func (cl *Client) convertFile(ctx context.Context, portal *bridgev2.Portal, inte
 		}
 		return noticeWithCaption("⏳ "+name+" expired on WhatsApp's server; asking the sender's phone to send it again.", caption), true
 	case errors.Is(err, bridgev2.ErrMediaTooLarge) || errors.Is(err, media.ErrTooLarge):
-		return noticeWithCaption(media.NotBridgedNotice(name, mimeType, f.Size, media.TooLargeReason(cl.main.Limits.Inbound())), caption), false
+		reason := "larger than the homeserver accepts"
+		if limit := cl.main.Limits.Inbound(); limit > 0 {
+			reason = media.TooLargeReason(limit)
+		}
+		return noticeWithCaption(media.NotBridgedNotice(name, mimeType, f.Size, reason), caption), false
 	default:
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to bridge WhatsApp media")
 		reason := "it could not be downloaded from WhatsApp"

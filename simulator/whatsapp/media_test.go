@@ -164,3 +164,31 @@ func fileOf(msg *waE2E.Message) whatsmeow.DownloadableMessage {
 	}
 	return nil
 }
+
+// TestPollVote: a contact's poll and vote reach a real whatsmeow client,
+// which decrypts the vote with the poll's message secret.
+func TestPollVote(t *testing.T) {
+	srv := startServer(t)
+	alice := mustAccount(t, srv, "15550003333", "Alice")
+	bob := mustAccount(t, srv, "15550004444", "Bob")
+	c := pair(t, srv, alice.Phone)
+	ctx := ctxT(t)
+	pollID, err := srv.SendPoll(ctx, bob.Phone, alice.Phone, "Lunch?", []string{"Pizza", "Sushi"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent[*events.Message](t, c, func(e *events.Message) bool { return e.Info.ID == pollID })
+	voteID, err := srv.SendPollVote(ctx, bob.Phone, alice.Phone, pollID, []string{"Sushi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vote := waitEvent[*events.Message](t, c, func(e *events.Message) bool { return e.Info.ID == voteID })
+	dec, err := c.DecryptPollVote(ctx, vote)
+	if err != nil {
+		t.Fatalf("decrypt vote: %v", err)
+	}
+	if want := whatsmeow.HashPollOptions([]string{"Sushi"}); len(dec.GetSelectedOptions()) != 1 || !bytes.Equal(dec.GetSelectedOptions()[0], want[0]) {
+		t.Fatalf("vote %x", dec.GetSelectedOptions())
+	}
+	waitDelivered(t, srv, voteID)
+}
