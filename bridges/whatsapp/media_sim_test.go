@@ -552,3 +552,57 @@ func TestHeldMediaRedownloadedAtDelivery(t *testing.T) {
 		t.Fatalf("delivered photo %+v", nc)
 	}
 }
+
+// TestMediaFromMatrixThroughBridge: files sent from a Matrix client pass
+// bridgev2's check against the declared room features and reach the
+// contact; a file over the limit gets a failed message status, with a
+// notice, that names the file and the limit.
+func TestMediaFromMatrixThroughBridge(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	ul := loginQR(t, tb, srv)
+	portal := bobPortal(t, tb, srv, ul)
+	ctx := ctxFor(t)
+	webp := append([]byte("RIFF\x00\x00\x00\x00WEBPVP8 "), random.Bytes(2_000)...)
+	jpeg := append([]byte("\xff\xd8\xff\xe0"), random.Bytes(9_000)...)
+	for _, ev := range []struct {
+		typ     event.Type
+		content *event.MessageEventContent
+		data    []byte
+	}{
+		{event.EventMessage, &event.MessageEventContent{MsgType: event.MsgImage, Body: "photo.jpg", Info: &event.FileInfo{MimeType: "image/jpeg", Size: len(jpeg)}}, jpeg},
+		{event.EventSticker, &event.MessageEventContent{Body: "wave", Info: &event.FileInfo{MimeType: "image/webp", Size: len(webp), Width: 256, Height: 256}}, webp},
+	} {
+		ev.content.URL = uploadToMatrix(t, tb, ev.data)
+		evtID := testEventID()
+		tb.mx.Inject(ctx, &event.Event{Type: ev.typ, RoomID: portal.MXID, Sender: testUser, ID: evtID, Content: event.Content{Parsed: ev.content}})
+		m, err := srv.WaitMessage(ctx, alicePh, bobPh, func(m wasim.Message) bool {
+			got, err := srv.Download(m.Message)
+			return err == nil && bytes.Equal(got, ev.data)
+		})
+		if err != nil {
+			t.Fatalf("%s never reached Bob: %v (statuses %+v)", ev.content.Body, err, tb.mx.StatusesOf(evtID))
+		}
+		if ev.typ == event.EventSticker && m.Message.GetStickerMessage() == nil {
+			t.Errorf("sticker arrived as %+v", m.Message)
+		}
+	}
+
+	tb.conn.Limits.SetGateway(1 << 20)
+	t.Cleanup(func() { tb.conn.Limits.SetGateway(0) })
+	evtID := testEventID()
+	tb.mx.Inject(ctx, &event.Event{Type: event.EventMessage, RoomID: portal.MXID, Sender: testUser, ID: evtID, Content: event.Content{Parsed: &event.MessageEventContent{
+		MsgType: event.MsgFile, Body: "archive.zip", URL: uploadToMatrix(t, tb, random.Bytes(3<<19)), Info: &event.FileInfo{MimeType: "application/zip", Size: 3 << 19},
+	}}})
+	notice := tb.waitMsg(t, "too-big notice", func(m fakematrix.Message) bool {
+		return m.RoomID == portal.MXID && m.Content.MsgType == event.MsgNotice && strings.Contains(m.Content.Body, "too large")
+	})
+	if !strings.Contains(notice.Content.Body, "1.5 MiB is larger than the maximum of 1.0 MiB") {
+		t.Errorf("too-big notice %q", notice.Content.Body)
+	}
+	for _, st := range tb.mx.StatusesOf(evtID) {
+		if st.Status == event.MessageStatusSuccess {
+			t.Errorf("too-big file reported sent")
+		}
+	}
+}
