@@ -606,3 +606,33 @@ func TestMediaFromMatrixThroughBridge(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupMediaExpiredRetried: in a group, a member's expired photo is
+// asked again from that member's phone (the receipt names the participant)
+// and reaches the group's room byte for byte, from the member's ghost.
+func TestGroupMediaExpiredRetried(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	gid, err := srv.CreateGroup(ctx, bobPh, "Project", "", []string{alicePh, carolPh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := random.Bytes(33_333)
+	msg, up, err := srv.MediaMessage(wasim.MediaSpec{Kind: wasim.KindImage, Data: data, MIME: "image/jpeg", Caption: "group photo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = srv.ExpireMedia(up.DirectPath); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = srv.SendGroupMessage(ctx, carolPh, gid, msg); err != nil {
+		t.Fatal(err)
+	}
+	placeholder := tb.waitMsg(t, "placeholder", func(m fakematrix.Message) bool { return strings.Contains(m.Content.Body, "expired") })
+	edit := tb.waitMsg(t, "the photo", func(m fakematrix.Message) bool { return m.Replaces() == placeholder.EventID })
+	if nc := edit.Content.NewContent; nc == nil || nc.MsgType != event.MsgImage || !bytes.Equal(mxBytes(t, tb, nc), data) || edit.Sender != carolGhst {
+		t.Fatalf("group photo %+v from %s", nc, edit.Sender)
+	}
+}
