@@ -25,16 +25,13 @@ import (
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
-// mxBytes returns the bytes a Matrix client downloads for a file event.
+// mxBytes returns the bytes a Matrix client gets for a file event: the
+// download, decrypted with the event's file info in encrypted rooms.
 func mxBytes(t *testing.T, tb *testBridge, content *event.MessageEventContent) []byte {
 	t.Helper()
-	uri := content.URL
-	if content.File != nil {
-		uri = content.File.URL
-	}
-	data, ok := tb.mx.Media(uri)
-	if !ok {
-		t.Fatalf("no media at %q", uri)
+	data, err := tb.mx.Intent(testUser).DownloadMedia(context.Background(), content.URL, content.File)
+	if err != nil {
+		t.Fatalf("downloading %q %+v: %v", content.URL, content.File, err)
 	}
 	return data
 }
@@ -634,5 +631,45 @@ func TestGroupMediaExpiredRetried(t *testing.T) {
 	edit := tb.waitMsg(t, "the photo", func(m fakematrix.Message) bool { return m.Replaces() == placeholder.EventID })
 	if nc := edit.Content.NewContent; nc == nil || nc.MsgType != event.MsgImage || !bytes.Equal(mxBytes(t, tb, nc), data) || edit.Sender != carolGhst {
 		t.Fatalf("group photo %+v from %s", nc, edit.Sender)
+	}
+}
+
+// TestMediaEncryptedRoom: in an encrypted room the homeserver gets only
+// ciphertext (the event carries the key and hashes), a Matrix client
+// decrypts the exact bytes, and an encrypted file from Matrix reaches the
+// contact decrypted.
+func TestMediaEncryptedRoom(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	ul := loginQR(t, tb, srv)
+	portal := bobPortal(t, tb, srv, ul)
+	tb.mx.SetEncryptedMedia(true)
+	ctx := ctxFor(t)
+	data := random.Bytes(45_000)
+	if _, _, err := srv.SendMedia(ctx, bobPh, alicePh, wasim.MediaSpec{Kind: wasim.KindImage, Data: data, MIME: "image/jpeg", Thumbnail: []byte("\xff\xd8small")}); err != nil {
+		t.Fatal(err)
+	}
+	got := tb.waitMsg(t, "encrypted photo", func(m fakematrix.Message) bool { return m.Content.MsgType == event.MsgImage })
+	c := got.Content
+	if c.File == nil || c.URL != "" || c.File.URL == "" || c.Info.ThumbnailFile == nil || c.Info.ThumbnailURL != "" {
+		t.Fatalf("photo in an encrypted room: url %q file %+v thumbnail %+v", c.URL, c.File, c.Info.ThumbnailFile)
+	}
+	if stored, _ := tb.mx.Media(c.File.URL); bytes.Equal(stored, data) {
+		t.Fatal("the homeserver holds the plaintext")
+	}
+	if !bytes.Equal(mxBytes(t, tb, c), data) {
+		t.Fatal("decrypted photo differs from the one sent")
+	}
+
+	// From Matrix: a client's encrypted upload.
+	out := random.Bytes(12_000)
+	uri, file, err := tb.mx.Intent(testUser).UploadMedia(ctx, portal.MXID, out, "", "")
+	if err != nil || file == nil {
+		t.Fatalf("encrypted upload: %v", err)
+	}
+	m := bobGot(t, srv, tb.sendMatrix(t, ul, portal, &event.MessageEventContent{MsgType: event.MsgFile, Body: "notes.bin", File: file,
+		Info: &event.FileInfo{MimeType: "application/octet-stream", Size: len(out)}}))
+	if dl, err := srv.Download(m.Message); err != nil || !bytes.Equal(dl, out) {
+		t.Fatalf("Bob decrypted %d bytes (%v), want the %d sent (uploaded as %s)", len(dl), err, len(out), uri)
 	}
 }

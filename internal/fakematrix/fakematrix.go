@@ -92,6 +92,7 @@ type Matrix struct {
 	media        map[id.ContentURIString][]byte
 	mediaDir     string                         // see SetMediaDir
 	mediaFiles   map[id.ContentURIString]string // media kept on disk
+	encryptMedia bool                           // see SetEncryptedMedia
 	down         error                          // what every send answers while the homeserver is "down"
 
 	statusByEvent map[id.EventID][]*bridgev2.MessageStatus

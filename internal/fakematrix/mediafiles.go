@@ -1,7 +1,6 @@
 package fakematrix
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -35,7 +34,7 @@ func (m *Matrix) MediaPath(uri id.ContentURIString) (string, bool) {
 }
 
 // PutMediaFile stores what r holds under a new URI, as a Matrix client's
-// upload (streamed into a file when SetMediaDir is on, else in memory).
+// plain (unencrypted) upload (streamed into a file when SetMediaDir is on, else in memory).
 func (m *Matrix) PutMediaFile(r io.Reader) (id.ContentURIString, error) {
 	dir := m.mediaDirOf()
 	if dir == "" {
@@ -43,8 +42,11 @@ func (m *Matrix) PutMediaFile(r io.Reader) (id.ContentURIString, error) {
 		if err != nil {
 			return "", err
 		}
-		uri, _, err := m.Intent(BotMXID).UploadMedia(context.Background(), "", data, "", "")
-		return uri, err
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		uri := id.ContentURIString(fmt.Sprintf("mxc://%s/media%d", ServerName, m.nextLocked()))
+		m.media[uri] = data
+		return uri, nil
 	}
 	f, err := os.CreateTemp(dir, "media-*")
 	if err != nil {
@@ -90,16 +92,31 @@ func (m *Matrix) uploadStreamToDir(dir string, cb bridgev2.FileStreamCallback) (
 		_ = os.Remove(path)
 		path = res.ReplacementFile
 	}
-	return m.addMediaFile(path), nil, nil
+	file, err := m.encryptFileInPlace(path)
+	if err != nil {
+		return "", nil, err
+	}
+	uri := m.addMediaFile(path)
+	return uri, withURL(file, uri), nil
 }
 
-// downloadFromDir streams media kept on disk into a temporary file for cb.
-func downloadFromDir(path string, cb func(*os.File) error) error {
-	src, err := os.Open(path)
+// downloadFromDir streams media kept on disk (decrypted with file, when
+// given) into a temporary file for cb.
+func downloadFromDir(path string, file *event.EncryptedFileInfo, cb func(*os.File) error) error {
+	raw, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = src.Close() }()
+	defer func() { _ = raw.Close() }()
+	var src io.Reader = raw
+	if file != nil {
+		if err = file.PrepareForDecryption(); err != nil {
+			return err
+		}
+		dec := file.DecryptStream(raw)
+		defer func() { _ = dec.Close() }()
+		src = dec
+	}
 	f, err := os.CreateTemp("", "fakematrix-download-*")
 	if err != nil {
 		return fmt.Errorf("failed to create temp file: %w", err)
