@@ -407,6 +407,18 @@ func TestMediaLimitsAndRefusals(t *testing.T) {
 		!strings.Contains(b, "48.8 KB limit") || big.Content.URL != "" {
 		t.Errorf("too-big notice %q", b)
 	}
+	// Inbound, over the homeserver's upload limit (bridgev2 hands it over).
+	tb.conn.SetMaxFileSize(30_000)
+	t.Cleanup(func() { tb.conn.SetMaxFileSize(0) })
+	if _, _, err := srv.SendMedia(ctx, bobPh, alicePh, wasim.MediaSpec{Kind: wasim.KindVideo, Data: random.Bytes(40_000), MIME: "video/mp4"}); err != nil {
+		t.Fatal(err)
+	}
+	hs := tb.waitMsg(t, "homeserver-limit notice", func(m fakematrix.Message) bool { return strings.Contains(m.Content.Body, "video.mp4") })
+	if !strings.Contains(hs.Content.Body, "video/mp4, 39.1 KB") || !strings.Contains(hs.Content.Body, "29.3 KB limit") {
+		t.Errorf("homeserver-limit notice %q", hs.Content.Body)
+	}
+	tb.conn.SetMaxFileSize(0)
+
 	// Inbound, refused.
 	if _, _, err := srv.SendMedia(ctx, bobPh, alicePh, wasim.MediaSpec{Kind: wasim.KindDocument, Data: random.Bytes(1_000), MIME: "application/x-msdownload", FileName: "setup.exe"}); err != nil {
 		t.Fatal(err)
