@@ -192,3 +192,29 @@ func TestPollVote(t *testing.T) {
 	}
 	waitDelivered(t, srv, voteID)
 }
+
+// TestMediaInClearOnMainAddress: a process that routes every host to the
+// simulator's address (ClientHTTP, the connector's test_server config) gets
+// media there too, without the test CA.
+func TestMediaInClearOnMainAddress(t *testing.T) {
+	srv := startServer(t)
+	alice := mustAccount(t, srv, "15550003333", "Alice")
+	bob := mustAccount(t, srv, "15550004444", "Bob")
+	c := pair(t, srv, alice.Phone)
+	c.SetMediaHTTPClient(wasim.ClientHTTP(srv.Addr()))
+	ctx := ctxT(t)
+	data := random.Bytes(50_000)
+	id, _, err := srv.SendMedia(ctx, bob.Phone, alice.Phone, wasim.MediaSpec{Kind: wasim.KindDocument, Data: data, MIME: "application/pdf", FileName: "a.pdf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evt := waitEvent[*events.Message](t, c, func(e *events.Message) bool { return e.Info.ID == id })
+	if got, err := c.Download(ctx, evt.Message.GetDocumentMessage()); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("download in clear: %d bytes, %v", len(got), err)
+	}
+	up, err := c.Upload(ctx, data, whatsmeow.MediaImage)
+	if err != nil || up.DirectPath == "" {
+		t.Fatalf("upload in clear: %+v %v", up, err)
+	}
+	waitDelivered(t, srv, id)
+}
