@@ -286,7 +286,7 @@ func TestMediaToWhatsApp(t *testing.T) {
 					t.Errorf("waveform %v, want %v", got, wf)
 				}
 			}},
-		{"audio", &event.MessageEventContent{MsgType: event.MsgAudio, Body: "song.mp3", Info: &event.FileInfo{MimeType: "audio/mpeg"}},
+		{"audio", &event.MessageEventContent{MsgType: event.MsgAudio, Body: "listen to this", FileName: "song.mp3", Info: &event.FileInfo{MimeType: "audio/mpeg"}},
 			func(t *testing.T, m *waE2E.Message) {
 				if am := m.GetAudioMessage(); am.GetPTT() || am.GetMimetype() != "audio/mpeg" {
 					t.Errorf("audio: %+v", am)
@@ -318,6 +318,11 @@ func TestMediaToWhatsApp(t *testing.T) {
 			t.Fatalf("%s: Bob's phone decrypted %d bytes (%v), want the %d sent", c.name, len(got), err, len(data))
 		}
 		c.check(t, m.Message)
+	}
+
+	// Audio has no caption on WhatsApp: the caption followed as a message.
+	if _, err := srv.WaitMessage(ctxFor(t), alicePh, bobPh, func(m wasim.Message) bool { return m.Text() == "listen to this" }); err != nil {
+		t.Errorf("the audio's caption never reached Bob: %v", err)
 	}
 
 	// A location.
