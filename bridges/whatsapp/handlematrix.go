@@ -20,6 +20,7 @@ import (
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/wafmt"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
+	"github.com/passerelle/passerelle/bridges/whatsapp/wamedia"
 )
 
 // ErrEmptyMessage is returned for a Matrix message with no text to send.
@@ -72,8 +73,9 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 			return nil, err
 		}
 	case event.MsgLocation:
-		if waMsg, err = locationMessage(msg.Content); err != nil {
-			return nil, err
+		if waMsg, err = wamedia.LocationMessage(msg.Content); err != nil {
+			return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("%w: %w", ErrFileNotSent, err)).
+				WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
 		}
 	default:
 		return nil, fmt.Errorf("%w: %s", bridgev2.ErrUnsupportedMessageType, msg.Content.MsgType)

@@ -27,6 +27,7 @@ import (
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/wafmt"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
+	"github.com/passerelle/passerelle/bridges/whatsapp/wamedia"
 )
 
 // WhatsApp → Matrix for files, locations, contact cards and polls.
@@ -53,10 +54,10 @@ func (cl *Client) convertMedia(ctx context.Context, portal *bridgev2.Portal, int
 	if !sender.IsFromMe {
 		check.Remote = sender.Sender
 	}
-	if unwrapMessage(msg).GetPollUpdateMessage() != nil {
+	if wamedia.Unwrap(msg).GetPollUpdateMessage() != nil {
 		return []*bridgev2.ConvertedMessagePart{cl.convertPollVote(ctx, evt, meta)}, true
 	}
-	if f := fileOfMessage(msg); f != nil {
+	if f := wamedia.FileOf(msg); f != nil {
 		content, placeholder := cl.convertFile(ctx, portal, intent, evt, f, check, st)
 		meta.Placeholder = placeholder
 		evtType := event.EventMessage
@@ -65,14 +66,14 @@ func (cl *Client) convertMedia(ctx context.Context, portal *bridgev2.Portal, int
 		}
 		return []*bridgev2.ConvertedMessagePart{{Type: evtType, Content: content, DBMetadata: meta}}, true
 	}
-	if content := locationContent(msg); content != nil {
+	if content := wamedia.LocationContent(msg); content != nil {
 		check.Kind = remote.MediaLocation
 		if refused := cl.refusedNotice(ctx, check, "A location", nil); refused != nil {
 			content = refused
 		}
 		return []*bridgev2.ConvertedMessagePart{{Type: event.EventMessage, Content: content, DBMetadata: meta}}, true
 	}
-	if cards := contactCards(msg); len(cards) > 0 {
+	if cards := wamedia.ContactCards(msg); len(cards) > 0 {
 		for i, card := range cards {
 			check.Kind, check.MIME, check.Size, check.Name = remote.MediaContact, "text/vcard", int64(len(card.VCard)), card.Name
 			content := cl.refusedNotice(ctx, check, card.Name, nil)
@@ -84,7 +85,7 @@ func (cl *Client) convertMedia(ctx context.Context, portal *bridgev2.Portal, int
 		}
 		return parts, true
 	}
-	if extra, fallback, isPoll := pollStart(msg); isPoll {
+	if extra, fallback, isPoll := wamedia.PollStart(msg); isPoll {
 		check.Kind = remote.MediaPoll
 		if refused := cl.refusedNotice(ctx, check, "A poll", nil); refused != nil {
 			return []*bridgev2.ConvertedMessagePart{{Type: event.EventMessage, Content: refused, DBMetadata: meta}}, true
@@ -107,13 +108,13 @@ func (cl *Client) convertPollVote(ctx context.Context, evt *events.Message, meta
 		part.DontBridge = true
 		return part
 	}
-	vote, err := wa.DecryptPollVote(ctx, &events.Message{Info: evt.Info, Message: unwrapMessage(evt.Message)})
+	vote, err := wa.DecryptPollVote(ctx, &events.Message{Info: evt.Info, Message: wamedia.Unwrap(evt.Message)})
 	if err != nil {
 		log.Warn().Err(err).Msg("Failed to decrypt poll vote")
 		part.DontBridge = true
 		return part
 	}
-	key := unwrapMessage(evt.Message).GetPollUpdateMessage().GetPollCreationMessageKey()
+	key := wamedia.Unwrap(evt.Message).GetPollUpdateMessage().GetPollCreationMessageKey()
 	pollSender := evt.Info.Sender
 	if !key.GetFromMe() {
 		raw := key.GetRemoteJID()
@@ -191,12 +192,12 @@ func noticeWithCaption(notice string, caption *event.MessageEventContent) *event
 
 // convertFile converts a media message. placeholder is true for the notice
 // that stands in while expired media is asked for again.
-func (cl *Client) convertFile(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, evt *events.Message, f *waFile, check remote.Media, st mediaState) (content *event.MessageEventContent, placeholder bool) {
+func (cl *Client) convertFile(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, evt *events.Message, f *wamedia.File, check remote.Media, st mediaState) (content *event.MessageEventContent, placeholder bool) {
 	var caption *event.MessageEventContent
 	if f.Caption != "" {
 		caption = wafmt.ToMatrix(ctx, cl.fmtDeps(portal), f.Caption, f.Mentioned)
 	}
-	name, mimeType := f.fileName(), f.mimeType()
+	name, mimeType := f.FileName(), f.MIMEType()
 	check.Kind, check.MIME, check.Size, check.Name = f.Kind, mimeType, f.Size, name
 	if refused := cl.refusedNotice(ctx, check, name, caption); refused != nil {
 		return refused, false
@@ -230,7 +231,7 @@ func (cl *Client) convertFile(ctx context.Context, portal *bridgev2.Portal, inte
 		}
 		return noticeWithCaption(media.NotBridgedNotice(name, mimeType, f.Size, reason), caption), false
 	}
-	_, content = f.matrixFileContent(size)
+	_, content = f.Content(size)
 	content.URL, content.File = uri, encFile
 	if encFile != nil {
 		content.URL = ""
@@ -331,7 +332,7 @@ type pendingRetry struct {
 
 // requestMediaRetry sends a media retry receipt for evt's file and waits,
 // in the background and for MediaRetryWait at most, for the phone's answer.
-func (cl *Client) requestMediaRetry(ctx context.Context, evt *events.Message, f *waFile) error {
+func (cl *Client) requestMediaRetry(ctx context.Context, evt *events.Message, f *wamedia.File) error {
 	wa := cl.client()
 	if wa == nil {
 		return ErrNotConnected
@@ -405,25 +406,8 @@ func (cl *Client) onMediaRetry(ctx context.Context, evt *events.MediaRetry) {
 		cl.redeliverFile(ctx, p, p.evt.Message, mediaState{failed: "it expired on WhatsApp's server and the phone could not send it again"})
 	default:
 		msg := proto.Clone(p.evt.Message).(*waE2E.Message)
-		setDirectPath(msg, notif.GetDirectPath())
+		wamedia.SetDirectPath(msg, notif.GetDirectPath())
 		cl.redeliverFile(ctx, p, msg, mediaState{retried: true})
-	}
-}
-
-// setDirectPath points a media message at a new direct path.
-func setDirectPath(msg *waE2E.Message, path string) {
-	inner := unwrapMessage(msg)
-	switch {
-	case inner.GetImageMessage() != nil:
-		inner.ImageMessage.DirectPath, inner.ImageMessage.URL = &path, nil
-	case inner.GetVideoMessage() != nil:
-		inner.VideoMessage.DirectPath, inner.VideoMessage.URL = &path, nil
-	case inner.GetAudioMessage() != nil:
-		inner.AudioMessage.DirectPath, inner.AudioMessage.URL = &path, nil
-	case inner.GetDocumentMessage() != nil:
-		inner.DocumentMessage.DirectPath, inner.DocumentMessage.URL = &path, nil
-	case inner.GetStickerMessage() != nil:
-		inner.StickerMessage.DirectPath, inner.StickerMessage.URL = &path, nil
 	}
 }
 

@@ -1,4 +1,7 @@
-package whatsapp
+// Package wamedia converts WhatsApp's media messages to Matrix content and
+// back: pure functions, no I/O, table-tested. The connector downloads,
+// uploads and asks the media check around them.
+package wamedia
 
 import (
 	"crypto/sha256"
@@ -14,11 +17,8 @@ import (
 	"github.com/passerelle/passerelle/bridges/remote"
 )
 
-// Pure conversions between WhatsApp's media messages and Matrix content:
-// no I/O, table-tested in mediaconv_test.go.
-
-// waFile is the file of a WhatsApp media message, as the connector reads it.
-type waFile struct {
+// File is the file of a WhatsApp media message, as the connector reads it.
+type File struct {
 	Kind    remote.MediaKind
 	File    whatsmeow.DownloadableMessage
 	MIME    string
@@ -35,9 +35,9 @@ type waFile struct {
 	Animated  bool   // animated sticker
 }
 
-// unwrapMessage returns the message inside the wrappers that only change how
+// Unwrap returns the message inside the wrappers that only change how
 // it is shown (disappearing, view once, document with caption).
-func unwrapMessage(msg *waE2E.Message) *waE2E.Message {
+func Unwrap(msg *waE2E.Message) *waE2E.Message {
 	for i := 0; msg != nil && i < 4; i++ {
 		switch {
 		case msg.GetEphemeralMessage().GetMessage() != nil:
@@ -62,13 +62,13 @@ func sizeOf(n uint64, ok bool) int64 {
 	return int64(n)
 }
 
-// fileOfMessage returns the file of a media message, or nil.
-func fileOfMessage(msg *waE2E.Message) *waFile {
-	msg = unwrapMessage(msg)
+// FileOf returns the file of a media message, or nil.
+func FileOf(msg *waE2E.Message) *File {
+	msg = Unwrap(msg)
 	switch {
 	case msg.GetImageMessage() != nil:
 		m := msg.GetImageMessage()
-		return &waFile{Kind: remote.MediaImage, File: m, MIME: m.GetMimetype(), Size: sizeOf(m.GetFileLength(), m.FileLength != nil),
+		return &File{Kind: remote.MediaImage, File: m, MIME: m.GetMimetype(), Size: sizeOf(m.GetFileLength(), m.FileLength != nil),
 			Caption: m.GetCaption(), Mentioned: m.GetContextInfo().GetMentionedJID(),
 			Width: int(m.GetWidth()), Height: int(m.GetHeight()), Thumbnail: m.GetJPEGThumbnail()}
 	case msg.GetVideoMessage() != nil:
@@ -77,7 +77,7 @@ func fileOfMessage(msg *waE2E.Message) *waFile {
 		if m.GetGifPlayback() {
 			kind = remote.MediaGIF
 		}
-		return &waFile{Kind: kind, File: m, MIME: m.GetMimetype(), Size: sizeOf(m.GetFileLength(), m.FileLength != nil),
+		return &File{Kind: kind, File: m, MIME: m.GetMimetype(), Size: sizeOf(m.GetFileLength(), m.FileLength != nil),
 			Caption: m.GetCaption(), Mentioned: m.GetContextInfo().GetMentionedJID(),
 			Width: int(m.GetWidth()), Height: int(m.GetHeight()), Seconds: int(m.GetSeconds()), Thumbnail: m.GetJPEGThumbnail()}
 	case msg.GetAudioMessage() != nil:
@@ -86,7 +86,7 @@ func fileOfMessage(msg *waE2E.Message) *waFile {
 		if m.GetPTT() {
 			kind = remote.MediaVoice
 		}
-		return &waFile{Kind: kind, File: m, MIME: m.GetMimetype(), Size: sizeOf(m.GetFileLength(), m.FileLength != nil),
+		return &File{Kind: kind, File: m, MIME: m.GetMimetype(), Size: sizeOf(m.GetFileLength(), m.FileLength != nil),
 			Seconds: int(m.GetSeconds()), Waveform: m.GetWaveform()}
 	case msg.GetDocumentMessage() != nil:
 		m := msg.GetDocumentMessage()
@@ -94,15 +94,18 @@ func fileOfMessage(msg *waE2E.Message) *waFile {
 		if name == "" {
 			name = m.GetTitle()
 		}
-		return &waFile{Kind: remote.MediaFile, File: m, MIME: m.GetMimetype(), Size: sizeOf(m.GetFileLength(), m.FileLength != nil),
+		return &File{Kind: remote.MediaFile, File: m, MIME: m.GetMimetype(), Size: sizeOf(m.GetFileLength(), m.FileLength != nil),
 			Name: name, Caption: m.GetCaption(), Mentioned: m.GetContextInfo().GetMentionedJID(), Thumbnail: m.GetJPEGThumbnail()}
 	case msg.GetStickerMessage() != nil:
 		m := msg.GetStickerMessage()
-		return &waFile{Kind: remote.MediaSticker, File: m, MIME: m.GetMimetype(), Size: sizeOf(m.GetFileLength(), m.FileLength != nil),
+		return &File{Kind: remote.MediaSticker, File: m, MIME: m.GetMimetype(), Size: sizeOf(m.GetFileLength(), m.FileLength != nil),
 			Width: int(m.GetWidth()), Height: int(m.GetHeight()), Animated: m.GetIsAnimated()}
 	}
 	return nil
 }
+
+// FallbackName is the file name of a kind whose messages carry none.
+func FallbackName(kind remote.MediaKind) string { return fallbackNames[kind] }
 
 // fallbackNames are the file names of kinds whose messages carry none.
 var fallbackNames = map[remote.MediaKind]string{
@@ -110,14 +113,14 @@ var fallbackNames = map[remote.MediaKind]string{
 	remote.MediaVoice: "voice message", remote.MediaFile: "file", remote.MediaSticker: "sticker",
 }
 
-// fileName is the name the file gets on Matrix.
-func (f *waFile) fileName() string {
-	return media.SafeFileName(f.Name, fallbackNames[f.Kind], f.mimeType())
+// FileName is the name the file gets on Matrix.
+func (f *File) FileName() string {
+	return media.SafeFileName(f.Name, fallbackNames[f.Kind], f.MIMEType())
 }
 
-// mimeType is the declared type without parameters, or a guess from the
+// MIMEType is the declared type without parameters, or a guess from the
 // name or the kind.
-func (f *waFile) mimeType() string {
+func (f *File) MIMEType() string {
 	if m := media.BaseMIME(f.MIME); m != "" {
 		return m
 	}
@@ -137,11 +140,11 @@ func (f *waFile) mimeType() string {
 	return media.MIMEOctetStream
 }
 
-// matrixFileContent is the Matrix content of a file, without its URL:
+// Content is the Matrix content of a file, without its URL:
 // type, info, voice and GIF flags, file name (the caption is set by the
 // caller with media.SetFileAndCaption).
-func (f *waFile) matrixFileContent(size int64) (event.Type, *event.MessageEventContent) {
-	info := &event.FileInfo{MimeType: f.mimeType(), Width: f.Width, Height: f.Height, Size: int(size)}
+func (f *File) Content(size int64) (event.Type, *event.MessageEventContent) {
+	info := &event.FileInfo{MimeType: f.MIMEType(), Width: f.Width, Height: f.Height, Size: int(size)}
 	content := &event.MessageEventContent{Info: info}
 	evtType := event.EventMessage
 	switch f.Kind {
@@ -174,10 +177,10 @@ func (f *waFile) matrixFileContent(size int64) (event.Type, *event.MessageEventC
 	return evtType, content
 }
 
-// locationContent converts a location or live location (its position when
+// LocationContent converts a location or live location (its position when
 // it was sent).
-func locationContent(msg *waE2E.Message) *event.MessageEventContent {
-	msg = unwrapMessage(msg)
+func LocationContent(msg *waE2E.Message) *event.MessageEventContent {
+	msg = Unwrap(msg)
 	var loc media.Location
 	switch {
 	case msg.GetLocationMessage() != nil:
@@ -192,16 +195,16 @@ func locationContent(msg *waE2E.Message) *event.MessageEventContent {
 	return &event.MessageEventContent{MsgType: event.MsgLocation, Body: loc.Body(), GeoURI: loc.GeoURI()}
 }
 
-// contactCard is a contact card message: its vCard and what people read.
-type contactCard struct {
+// ContactCard is a contact card message: its vCard and what people read.
+type ContactCard struct {
 	VCard []byte
 	Body  string
 	Name  string
 }
 
-// contactCards reads a contact or contacts-array message.
-func contactCards(msg *waE2E.Message) []contactCard {
-	msg = unwrapMessage(msg)
+// ContactCards reads a contact or contacts-array message.
+func ContactCards(msg *waE2E.Message) []ContactCard {
+	msg = Unwrap(msg)
 	var raw []*waE2E.ContactMessage
 	if m := msg.GetContactMessage(); m != nil {
 		raw = append(raw, m)
@@ -211,7 +214,7 @@ func contactCards(msg *waE2E.Message) []contactCard {
 	if len(raw) > maxCards {
 		raw = raw[:maxCards]
 	}
-	out := make([]contactCard, 0, len(raw))
+	out := make([]ContactCard, 0, len(raw))
 	for _, m := range raw {
 		vcard := []byte(m.GetVcard())
 		c, err := media.ParseVCard(vcard)
@@ -221,15 +224,15 @@ func contactCards(msg *waE2E.Message) []contactCard {
 		if len(vcard) == 0 || err != nil {
 			vcard = c.VCard()
 		}
-		out = append(out, contactCard{VCard: vcard, Body: c.Body(), Name: c.FileName()})
+		out = append(out, ContactCard{VCard: vcard, Body: c.Body(), Name: c.FileName()})
 	}
 	return out
 }
 
-// pollStart converts a poll (any version) to an MSC3381 poll start: the
+// PollStart converts a poll (any version) to an MSC3381 poll start: the
 // content's extra fields and its plain-text fallback.
-func pollStart(msg *waE2E.Message) (extra map[string]any, fallback string, ok bool) {
-	msg = unwrapMessage(msg)
+func PollStart(msg *waE2E.Message) (extra map[string]any, fallback string, ok bool) {
+	msg = Unwrap(msg)
 	poll := msg.GetPollCreationMessage()
 	for _, p := range []*waE2E.PollCreationMessage{msg.GetPollCreationMessageV2(), msg.GetPollCreationMessageV3(), msg.GetPollCreationMessageV5()} {
 		if poll == nil {
@@ -248,7 +251,7 @@ func pollStart(msg *waE2E.Message) (extra map[string]any, fallback string, ok bo
 	var b strings.Builder
 	fmt.Fprintf(&b, "Poll: %s", poll.GetName())
 	for i, o := range opts {
-		answers[i] = map[string]any{"id": pollOptionID(o.GetOptionName()), "org.matrix.msc1767.text": o.GetOptionName()}
+		answers[i] = map[string]any{"id": PollOptionID(o.GetOptionName()), "org.matrix.msc1767.text": o.GetOptionName()}
 		fmt.Fprintf(&b, "\n%d. %s", i+1, o.GetOptionName())
 	}
 	maxSel := int(poll.GetSelectableOptionsCount())
@@ -267,9 +270,26 @@ func pollStart(msg *waE2E.Message) (extra map[string]any, fallback string, ok bo
 	return extra, b.String(), true
 }
 
-// pollOptionID is the Matrix answer ID of a WhatsApp poll option: WhatsApp
+// PollOptionID is the Matrix answer ID of a WhatsApp poll option: WhatsApp
 // identifies an option by the SHA-256 of its name, which votes carry.
-func pollOptionID(name string) string {
+func PollOptionID(name string) string {
 	h := sha256.Sum256([]byte(name))
 	return hex.EncodeToString(h[:])
+}
+
+// SetDirectPath points a media message at a new direct path.
+func SetDirectPath(msg *waE2E.Message, path string) {
+	inner := Unwrap(msg)
+	switch {
+	case inner.GetImageMessage() != nil:
+		inner.ImageMessage.DirectPath, inner.ImageMessage.URL = &path, nil
+	case inner.GetVideoMessage() != nil:
+		inner.VideoMessage.DirectPath, inner.VideoMessage.URL = &path, nil
+	case inner.GetAudioMessage() != nil:
+		inner.AudioMessage.DirectPath, inner.AudioMessage.URL = &path, nil
+	case inner.GetDocumentMessage() != nil:
+		inner.DocumentMessage.DirectPath, inner.DocumentMessage.URL = &path, nil
+	case inner.GetStickerMessage() != nil:
+		inner.StickerMessage.DirectPath, inner.StickerMessage.URL = &path, nil
+	}
 }

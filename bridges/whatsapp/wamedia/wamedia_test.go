@@ -1,4 +1,4 @@
-package whatsapp
+package wamedia
 
 import (
 	"crypto/sha256"
@@ -40,16 +40,16 @@ func TestFileOfMessage(t *testing.T) {
 		{"sticker", &waE2E.Message{StickerMessage: &waE2E.StickerMessage{}}, remote.MediaSticker, "sticker.webp", "image/webp", -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := fileOfMessage(tc.msg)
+			f := FileOf(tc.msg)
 			if f == nil {
 				t.Fatal("no file found")
 			}
-			if f.Kind != tc.kind || f.fileName() != tc.fileName || f.mimeType() != tc.mime || f.Size != tc.size {
-				t.Fatalf("got %s %q %q %d, want %s %q %q %d", f.Kind, f.fileName(), f.mimeType(), f.Size, tc.kind, tc.fileName, tc.mime, tc.size)
+			if f.Kind != tc.kind || f.FileName() != tc.fileName || f.MIMEType() != tc.mime || f.Size != tc.size {
+				t.Fatalf("got %s %q %q %d, want %s %q %q %d", f.Kind, f.FileName(), f.MIMEType(), f.Size, tc.kind, tc.fileName, tc.mime, tc.size)
 			}
 		})
 	}
-	if fileOfMessage(&waE2E.Message{Conversation: proto.String("text")}) != nil {
+	if FileOf(&waE2E.Message{Conversation: proto.String("text")}) != nil {
 		t.Fatal("a text has no file")
 	}
 }
@@ -57,33 +57,33 @@ func TestFileOfMessage(t *testing.T) {
 func TestMatrixFileContent(t *testing.T) {
 	wf := make([]byte, 64)
 	wf[0], wf[63] = 100, 50
-	voice := &waFile{Kind: remote.MediaVoice, MIME: "audio/ogg; codecs=opus", Seconds: 3, Waveform: wf}
-	typ, c := voice.matrixFileContent(1234)
+	voice := &File{Kind: remote.MediaVoice, MIME: "audio/ogg; codecs=opus", Seconds: 3, Waveform: wf}
+	typ, c := voice.Content(1234)
 	if typ != event.EventMessage || c.MsgType != event.MsgAudio || c.MSC3245Voice == nil || c.MSC1767Audio.Duration != 3000 ||
 		c.Info.Size != 1234 || c.Info.MimeType != "audio/ogg" || len(c.MSC1767Audio.Waveform) == 0 || c.MSC1767Audio.Waveform[0] != 1024 {
 		t.Fatalf("voice %+v %+v", c, c.MSC1767Audio)
 	}
-	_, c = (&waFile{Kind: remote.MediaGIF, Seconds: 2}).matrixFileContent(1)
+	_, c = (&File{Kind: remote.MediaGIF, Seconds: 2}).Content(1)
 	if c.MsgType != event.MsgVideo || !c.Info.MauGIF || c.Info.Extra["fi.mau.loop"] != true || c.Info.Extra["fi.mau.no_audio"] != true {
 		t.Fatalf("GIF %+v", c.Info)
 	}
-	typ, c = (&waFile{Kind: remote.MediaSticker, Animated: true, Width: 512}).matrixFileContent(1)
+	typ, c = (&File{Kind: remote.MediaSticker, Animated: true, Width: 512}).Content(1)
 	if typ != event.EventSticker || !c.Info.IsAnimated || c.Info.Width != 512 {
 		t.Fatalf("sticker %s %+v", typ, c.Info)
 	}
 }
 
 func TestLocationContactPollConversions(t *testing.T) {
-	live := locationContent(&waE2E.Message{LiveLocationMessage: &waE2E.LiveLocationMessage{
+	live := LocationContent(&waE2E.Message{LiveLocationMessage: &waE2E.LiveLocationMessage{
 		DegreesLatitude: proto.Float64(1.5), DegreesLongitude: proto.Float64(-2.25), Caption: proto.String("on my way")}})
 	if live.MsgType != event.MsgLocation || live.GeoURI != "geo:1.5,-2.25" || !strings.Contains(live.Body, "on my way") {
 		t.Fatalf("live location %+v", live)
 	}
-	if locationContent(&waE2E.Message{Conversation: proto.String("x")}) != nil {
+	if LocationContent(&waE2E.Message{Conversation: proto.String("x")}) != nil {
 		t.Fatal("a text is no location")
 	}
 
-	cards := contactCards(&waE2E.Message{ContactMessage: &waE2E.ContactMessage{DisplayName: proto.String("No Card")}})
+	cards := ContactCards(&waE2E.Message{ContactMessage: &waE2E.ContactMessage{DisplayName: proto.String("No Card")}})
 	if len(cards) != 1 || !strings.Contains(string(cards[0].VCard), "FN:No Card") || !strings.Contains(cards[0].Body, "No Card") {
 		t.Fatalf("card without vCard %+v", cards)
 	}
@@ -91,11 +91,11 @@ func TestLocationContactPollConversions(t *testing.T) {
 	for range 50 {
 		many.Contacts = append(many.Contacts, &waE2E.ContactMessage{DisplayName: proto.String("X")})
 	}
-	if n := len(contactCards(&waE2E.Message{ContactsArrayMessage: many})); n != 20 {
+	if n := len(ContactCards(&waE2E.Message{ContactsArrayMessage: many})); n != 20 {
 		t.Fatalf("%d cards bridged, want the cap of 20", n)
 	}
 
-	extra, fallback, ok := pollStart(&waE2E.Message{PollCreationMessageV3: &waE2E.PollCreationMessage{
+	extra, fallback, ok := PollStart(&waE2E.Message{PollCreationMessageV3: &waE2E.PollCreationMessage{
 		Name: proto.String("Where?"), SelectableOptionsCount: proto.Uint32(0),
 		Options: []*waE2E.PollCreationMessage_Option{{OptionName: proto.String("Here")}, {OptionName: proto.String("There")}},
 	}})
@@ -110,19 +110,19 @@ func TestLocationContactPollConversions(t *testing.T) {
 
 func TestBuildFileMessage(t *testing.T) {
 	up := whatsmeow.UploadResponse{URL: "u", DirectPath: "/d", FileLength: 3}
-	voice := buildFileMessage(remote.MediaVoice, up, "audio/ogg", "v.ogg", "", nil, &event.FileInfo{Duration: 1500}, []byte{1, 2})
+	voice := FileMessage(remote.MediaVoice, up, "audio/ogg", "v.ogg", "", nil, &event.FileInfo{Duration: 1500}, []byte{1, 2})
 	if am := voice.GetAudioMessage(); !am.GetPTT() || am.GetMimetype() != "audio/ogg; codecs=opus" || am.GetSeconds() != 2 || len(am.GetWaveform()) != 2 {
 		t.Fatalf("voice %+v", am)
 	}
-	png := buildFileMessage(remote.MediaSticker, up, "image/png", "s.png", "", nil, &event.FileInfo{}, nil)
+	png := FileMessage(remote.MediaSticker, up, "image/png", "s.png", "", nil, &event.FileInfo{}, nil)
 	if png.GetImageMessage() == nil {
 		t.Fatalf("a PNG sticker goes as an image: %+v", png)
 	}
-	doc := buildFileMessage(remote.MediaFile, up, "application/pdf", "a.pdf", "read me", nil, &event.FileInfo{}, nil)
+	doc := FileMessage(remote.MediaFile, up, "application/pdf", "a.pdf", "read me", nil, &event.FileInfo{}, nil)
 	if dm := doc.GetDocumentMessage(); dm.GetFileName() != "a.pdf" || dm.GetCaption() != "read me" {
 		t.Fatalf("document %+v", dm)
 	}
-	if _, err := locationMessage(&event.MessageEventContent{MsgType: event.MsgLocation, GeoURI: "geo:999,0"}); !errors.Is(err, ErrFileNotSent) {
+	if _, err := LocationMessage(&event.MessageEventContent{MsgType: event.MsgLocation, GeoURI: "geo:999,0"}); !errors.Is(err, ErrInvalidLocation) {
 		t.Fatalf("invalid geo URI: %v", err)
 	}
 }
