@@ -399,9 +399,11 @@ func (cl *Client) onMediaRetry(ctx context.Context, evt *events.MediaRetry) {
 	close(p.done)
 	notif, err := whatsmeow.DecryptMediaRetryNotification(evt, p.mediaKey)
 	switch {
+	case errors.Is(err, whatsmeow.ErrMediaNotAvailableOnPhone):
+		cl.redeliverFile(ctx, p, p.evt.Message, mediaState{failed: "it expired on WhatsApp's server and the phone no longer has it"})
 	case err != nil:
 		zerolog.Ctx(ctx).Warn().Err(err).Str("wa_message_id", evt.MessageID).Msg("Media retry failed")
-		cl.redeliverFile(ctx, p, p.evt.Message, mediaState{failed: "it expired on WhatsApp's server and the phone no longer has it"})
+		cl.redeliverFile(ctx, p, p.evt.Message, mediaState{failed: "it expired on WhatsApp's server and the phone's answer could not be read"})
 	case notif.GetResult() != waMmsRetry.MediaRetryNotification_SUCCESS || notif.GetDirectPath() == "":
 		cl.redeliverFile(ctx, p, p.evt.Message, mediaState{failed: "it expired on WhatsApp's server and the phone could not send it again"})
 	default:
