@@ -73,6 +73,9 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 			return nil, err
 		}
 	case event.MsgLocation:
+		if err = cl.checkOutboundMedia(ctx, msg, check, remote.MediaLocation, "A location"); err != nil {
+			return nil, err
+		}
 		if waMsg, err = wamedia.LocationMessage(msg.Content); err != nil {
 			return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("%w: %w", ErrFileNotSent, err)).
 				WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)

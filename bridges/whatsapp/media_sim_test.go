@@ -452,6 +452,16 @@ func TestMediaLimitsAndRefusals(t *testing.T) {
 	if !errors.Is(err, ErrFileNotSent) || !strings.Contains(err.Error(), "executables are not allowed") {
 		t.Errorf("refused outbound: %v", err)
 	}
+	tb.conn.SetMediaCheck(func(_ context.Context, m remote.Media) error {
+		if m.Kind == remote.MediaLocation {
+			return &remote.Refusal{Reason: "locations may not be shared"}
+		}
+		return nil
+	})
+	err = send(&event.MessageEventContent{MsgType: event.MsgLocation, Body: "here", GeoURI: "geo:1,2"})
+	if !errors.Is(err, ErrFileNotSent) || !strings.Contains(err.Error(), "locations may not be shared") {
+		t.Errorf("refused location: %v", err)
+	}
 	all := checked()
 	last := all[len(all)-1]
 	if last.Direction != remote.MediaOutbound || last.Name != "tool.exe" || last.Size != 2_000 || last.Remote != "whatsapp."+bobPh {

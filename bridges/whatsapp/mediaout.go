@@ -133,3 +133,17 @@ func (cl *Client) fileMessage(ctx context.Context, msg *bridgev2.MatrixMessage, 
 	}
 	return fileMsg, followUp, nil
 }
+
+// checkOutboundMedia asks the media check about something that is not a
+// file (a location): a refusal fails the send with the reason.
+func (cl *Client) checkOutboundMedia(ctx context.Context, msg *bridgev2.MatrixMessage, out remote.Outbound, kind remote.MediaKind, what string) error {
+	err := cl.main.CheckMedia(ctx, remote.Media{Direction: remote.MediaOutbound, Kind: kind, Login: cl.login, PortalKey: msg.Portal.PortalKey,
+		Remote: out.Remote, Size: -1})
+	var refusal *remote.Refusal
+	if errors.As(err, &refusal) {
+		return fileNotSent(what, "", -1, refusal.Reason)
+	} else if err != nil {
+		return fmt.Errorf("failed to check media: %w", err)
+	}
+	return nil
+}
