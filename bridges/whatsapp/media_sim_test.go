@@ -69,6 +69,7 @@ func TestMediaFromWhatsApp(t *testing.T) {
 	srv := startSim(t)
 	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
 	loginQR(t, tb, srv)
+	awaitReceiptsAtEnd(t, srv)
 	ctx := ctxFor(t)
 
 	wf := testWaveform()
@@ -245,6 +246,7 @@ func TestMediaToWhatsApp(t *testing.T) {
 	srv := startSim(t)
 	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
 	ul := loginQR(t, tb, srv)
+	awaitReceiptsAtEnd(t, srv)
 	portal := bobPortal(t, tb, srv, ul)
 	wf := testWaveform()
 
@@ -345,6 +347,7 @@ func TestExpiredMediaFromWhatsApp(t *testing.T) {
 	srv := startSim(t)
 	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
 	loginQR(t, tb, srv)
+	awaitReceiptsAtEnd(t, srv)
 	ctx := ctxFor(t)
 	data := random.Bytes(25_000)
 	msg, up, err := srv.MediaMessage(wasim.MediaSpec{Kind: wasim.KindDocument, Data: data, MIME: "application/pdf", FileName: "old.pdf", Caption: "from last year"})
@@ -382,6 +385,7 @@ func TestMediaLimitsAndRefusals(t *testing.T) {
 	srv := startSim(t)
 	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
 	ul := loginQR(t, tb, srv)
+	awaitReceiptsAtEnd(t, srv)
 	portal := bobPortal(t, tb, srv, ul)
 	ctx := ctxFor(t)
 	tb.conn.Limits.SetGateway(50_000)
@@ -479,6 +483,7 @@ func TestExpiredMediaNotRecovered(t *testing.T) {
 	srv := startSim(t)
 	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
 	loginQR(t, tb, srv)
+	awaitReceiptsAtEnd(t, srv)
 	ctx := ctxFor(t)
 	tb.conn.MediaRetryWait = 300 * time.Millisecond
 	for _, tc := range []struct {
@@ -533,6 +538,7 @@ func TestHeldMediaRedownloadedAtDelivery(t *testing.T) {
 		return remote.Direct(login, evt)
 	})
 	ul := loginQR(t, tb, srv)
+	awaitReceiptsAtEnd(t, srv)
 	ctx := ctxFor(t)
 	data := random.Bytes(200_000)
 	_, up, err := srv.SendMedia(ctx, bobPh, alicePh, wasim.MediaSpec{Kind: wasim.KindImage, Data: data, MIME: "image/jpeg", Caption: "held photo"})
@@ -585,6 +591,7 @@ func TestMediaFromMatrixThroughBridge(t *testing.T) {
 	srv := startSim(t)
 	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
 	ul := loginQR(t, tb, srv)
+	awaitReceiptsAtEnd(t, srv)
 	portal := bobPortal(t, tb, srv, ul)
 	ctx := ctxFor(t)
 	webp := append([]byte("RIFF\x00\x00\x00\x00WEBPVP8 "), random.Bytes(2_000)...)
@@ -638,6 +645,7 @@ func TestGroupMediaExpiredRetried(t *testing.T) {
 	srv := startSim(t)
 	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
 	loginQR(t, tb, srv)
+	awaitReceiptsAtEnd(t, srv)
 	ctx := ctxFor(t)
 	gid, err := srv.CreateGroup(ctx, bobPh, "Project", "", []string{alicePh, carolPh})
 	if err != nil {
@@ -669,6 +677,7 @@ func TestMediaEncryptedRoom(t *testing.T) {
 	srv := startSim(t)
 	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
 	ul := loginQR(t, tb, srv)
+	awaitReceiptsAtEnd(t, srv)
 	portal := bobPortal(t, tb, srv, ul)
 	tb.mx.SetEncryptedMedia(true)
 	ctx := ctxFor(t)
@@ -699,4 +708,17 @@ func TestMediaEncryptedRoom(t *testing.T) {
 	if dl, err := srv.Download(m.Message); err != nil || !bytes.Equal(dl, out) {
 		t.Fatalf("Bob decrypted %d bytes (%v), want the %d sent (uploaded as %s)", len(dl), err, len(out), uri)
 	}
+}
+
+// awaitReceiptsAtEnd makes the test wait, before the bridge stops, until
+// Alice's client sent its receipt for every message the contacts sent it:
+// whatsmeow sends receipts from goroutines that race its Disconnect.
+func awaitReceiptsAtEnd(t *testing.T, srv *wasim.Server) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+		defer cancel()
+		if err := srv.AwaitReceipts(ctx, alicePh); err != nil {
+			t.Errorf("Alice's client did not send every receipt: %v", err)
+		}
+	})
 }

@@ -97,7 +97,7 @@ func (s *Server) sendDirect(ctx context.Context, facc, tacc *Account, id string,
 	now := time.Now()
 	typ := messageType(msg)
 	s.mu.Lock()
-	facc.sent[id] = &sentMessage{plaintext: plaintext, msgType: typ}
+	facc.sent[id] = &sentMessage{plaintext: plaintext, to: tacc.Phone, msgType: typ}
 	targets := tacc.linkedDevicesLocked()
 	own := facc.linkedDevicesLocked()
 	s.mu.Unlock()
