@@ -90,7 +90,10 @@ type Matrix struct {
 	msgStatuses  []*bridgev2.MessageStatus
 	profiles     map[id.UserID]Profile
 	media        map[id.ContentURIString][]byte
-	down         error // what every send answers while the homeserver is "down"
+	mediaDir     string                         // see SetMediaDir
+	mediaFiles   map[id.ContentURIString]string // media kept on disk
+	encryptMedia bool                           // see SetEncryptedMedia
+	down         error                          // what every send answers while the homeserver is "down"
 
 	statusByEvent map[id.EventID][]*bridgev2.MessageStatus
 }

@@ -143,16 +143,21 @@ func (in *Intent) MuteRoom(context.Context, id.RoomID, time.Time) error         
 // UploadMedia stores data under a new mxc:// URI (unencrypted).
 func (in *Intent) UploadMedia(_ context.Context, _ id.RoomID, data []byte, _, _ string) (id.ContentURIString, *event.EncryptedFileInfo, error) {
 	m := in.m
+	data = bytes.Clone(data)
+	file := m.encryptUpload(data)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	uri := id.ContentURIString(fmt.Sprintf("mxc://%s/media%d", ServerName, m.nextLocked()))
-	m.media[uri] = bytes.Clone(data)
-	return uri, nil, nil
+	m.media[uri] = data
+	return uri, withURL(file, uri), nil
 }
 
 // UploadMediaStream lets cb write into a temporary file and stores what it
 // wrote as UploadMedia does.
 func (in *Intent) UploadMediaStream(ctx context.Context, roomID id.RoomID, _ int64, _ bool, cb bridgev2.FileStreamCallback) (id.ContentURIString, *event.EncryptedFileInfo, error) {
+	if dir := in.m.mediaDirOf(); dir != "" {
+		return in.m.uploadStreamToDir(dir, cb)
+	}
 	f, err := os.CreateTemp("", "fakematrix-upload-*")
 	if err != nil {
 		return "", nil, fmt.Errorf("failed to create temp file: %w", err)
@@ -175,15 +180,24 @@ func (in *Intent) UploadMediaStream(ctx context.Context, roomID id.RoomID, _ int
 }
 
 // DownloadMedia returns media uploaded to this Matrix side.
-func (in *Intent) DownloadMedia(_ context.Context, uri id.ContentURIString, _ *event.EncryptedFileInfo) ([]byte, error) {
+func (in *Intent) DownloadMedia(_ context.Context, uri id.ContentURIString, file *event.EncryptedFileInfo) ([]byte, error) {
+	if file != nil && uri == "" {
+		uri = file.URL
+	}
 	if data, ok := in.m.Media(uri); ok {
-		return data, nil
+		return decryptDownload(data, file)
 	}
 	return nil, fmt.Errorf("media %s: %w", uri, mautrix.MNotFound)
 }
 
 // DownloadMediaToFile is DownloadMedia through a temporary file.
 func (in *Intent) DownloadMediaToFile(ctx context.Context, uri id.ContentURIString, file *event.EncryptedFileInfo, _ bool, cb func(*os.File) error) error {
+	if file != nil && uri == "" {
+		uri = file.URL
+	}
+	if path, ok := in.m.MediaPath(uri); ok {
+		return downloadFromDir(path, file, cb)
+	}
 	data, err := in.DownloadMedia(ctx, uri, file)
 	if err != nil {
 		return err
