@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,9 @@ import (
 	"github.com/passerelle/passerelle/governance/gate"
 	"github.com/passerelle/passerelle/governance/policy"
 	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/fakematrix"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
+	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
 // mediaEvent is a remote message with media, as a connector builds it: a
@@ -330,4 +333,53 @@ func TestWhatsAppMediaRulesHashed(t *testing.T) {
 			t.Errorf("registry media in %d out %d, want 1 and 1", c.MediaIn, c.MediaOut)
 		}
 	})
+}
+
+// TestWhatsAppMediaCountedFromRealMessages: real WhatsApp messages from the
+// simulator, through the connector: a photo is bridged and counted as media
+// from Bob; a ZIP outside the inbound allow list becomes a notice with its
+// reason (the caption kept), is audited, and is counted as a message but
+// not as media.
+func TestWhatsAppMediaCountedFromRealMessages(t *testing.T) {
+	ctx := context.Background()
+	w := newWAEnv(t, dbtest.SQLite(t), func(cfg *gate.Config) {
+		cfg.Media = policy.MediaConfig{policy.NetworkWhatsApp: {Inbound: policy.MediaRules{AllowedTypes: []string{"image/*"}}}}
+	})
+	r := w.start()
+	w.loginStaff(r)
+	bob := networkid.UserID("whatsapp." + waBob)
+	photo := bytes.Repeat([]byte{0xff, 0xd8, 0xff, 0xe0}, 512)
+	if _, _, err := w.srv.SendMedia(ctx, waBob, waAlice, wasim.MediaSpec{Kind: wasim.KindImage, Data: photo, MIME: "image/jpeg", Caption: "the harbour"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.srv.SendMedia(ctx, waBob, waAlice, wasim.MediaSpec{Kind: wasim.KindDocument, Data: []byte("PK\x03\x04 not really a zip"), MIME: "application/zip", FileName: "plans.zip", Caption: "the plans"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []fakematrix.Message
+	if !w.mx.Eventually(30*time.Second, func() bool {
+		got = w.mx.MessagesFrom(waGhost(waBob))
+		return len(got) == 2
+	}) {
+		t.Fatalf("messages from Bob on Matrix: %d, want 2", len(got))
+	}
+	if got[0].Content.MsgType != event.MsgImage {
+		t.Errorf("the photo arrived as %q", got[0].Content.MsgType)
+	}
+	if refused := got[1].Content; refused.MsgType == event.MsgFile || !strings.Contains(refused.Body, "the plans") || !strings.Contains(refused.Body, "application/zip") {
+		t.Errorf("the refused ZIP arrived as %q %q, want a notice with its type and the caption", refused.MsgType, refused.Body)
+	}
+	if entries := mustList(t, r.running, audit.ActionMediaRefused); len(entries) != 1 {
+		t.Errorf("media_refused entries: %d, want 1", len(entries))
+	}
+	var c *audit.Contact
+	if !w.mx.Eventually(20*time.Second, func() bool {
+		var err error
+		c, err = r.gv.Contacts.Get(ctx, policy.NetworkWhatsApp, bob)
+		return err == nil && c != nil && c.MessagesIn == 2
+	}) {
+		t.Fatalf("registry: %+v", c)
+	}
+	if c.MediaIn != 1 {
+		t.Errorf("registry media in %d, want 1 (the photo, not the refused ZIP)", c.MediaIn)
+	}
 }
