@@ -9,9 +9,10 @@ import (
 )
 
 // addGovernance puts the governance gate between the networks and the bridge
-// core (DESIGN.md, decision 6): it becomes the gateway's remote queue and
-// outbound check and sent recorder, its section is `network.governance`, and its admin
-// commands, room guard and HTTP admin API are registered on the bridge.
+// core (DESIGN.md, decision 6): it becomes the gateway's remote queue,
+// outbound check, sent recorder and media check, its section is
+// `network.governance`, and its admin commands, room guard and HTTP admin API
+// are registered on the bridge.
 func addGovernance(gw *gateway.Gateway) (*admin.Governance, error) {
 	gov := admin.New(gate.New())
 	if err := gw.AddComponent(gov); err != nil {
@@ -20,5 +21,6 @@ func addGovernance(gw *gateway.Gateway) (*admin.Governance, error) {
 	gw.SetRemoteQueue(gov.Queue)
 	gw.SetOutboundCheck(gov.CheckOutbound)
 	gw.SetSentRecorder(gov.RecordSent)
+	gw.SetMediaCheck(gov.CheckMedia)
 	return gov, nil
 }

@@ -49,12 +49,17 @@ func (c idempotentMatrix) GhostIntent(userID networkid.UserID) bridgev2.MatrixAP
 // before Start (no ghost has an intent yet). The appservice's HTTP client
 // (shared by every intent) gets the send reconciler. It also registers the one
 // mautrix command that type-asserts the bridge's Matrix connector.
-func useIdempotentSends(br *bridgev2.Bridge, mc *matrix.Connector) {
+func useIdempotentSends(ctx context.Context, br *bridgev2.Bridge, mc *matrix.Connector) error {
+	store, err := openSendStore(ctx, br.DB.Database)
+	if err != nil {
+		return err
+	}
 	br.Matrix = idempotentMatrix{Connector: mc}
-	mc.AS.HTTPClient.Transport = newSendReconciler(mc.AS.HTTPClient.Transport, br.Log.With().Str("component", "send_reconciler").Logger())
+	mc.AS.HTTPClient.Transport = newSendReconciler(mc.AS.HTTPClient.Transport, store, br.Log.With().Str("component", "send_reconciler").Logger())
 	if proc, ok := br.Commands.(*commands.Processor); ok {
 		proc.AddHandler(discardSessionCommand(mc))
 	}
+	return nil
 }
 
 // discardSessionCommand replaces mautrix's discard-megolm-session, which

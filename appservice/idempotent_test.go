@@ -307,13 +307,16 @@ func TestRemoteTxnIDLeavesOtherSendsAlone(t *testing.T) {
 	}
 }
 
-// TestLostAnswerIsNotSentAgain: the homeserver makes the event, answers
-// 500 and restarts (forgetting its transaction IDs, as Dendrite does); the
-// gateway sends the message again, with a new ciphertext as an encrypted
-// send would have. With the reconciler in the appservice's transport the
-// second send finds the first event and makes none; without it (mautrix as
-// is) the room gets the message twice. A 500 that made nothing is sent
-// again as usual.
+// TestLostAnswerIsNotSentAgain: the homeserver makes the event but the
+// gateway never learns it (an answer of 500, or no answer at all because the
+// gateway died), and the homeserver does not recognise the transaction ID
+// when it comes again (Dendrite forgets it on restart, and never records it
+// for a request whose client went away). The gateway sends the message
+// again, with a new ciphertext as an encrypted send would have: in the same
+// process, and after a restart on the same database. With the reconciler
+// the second send finds the first event and makes none; without it
+// (mautrix as is) the room gets the message twice. A 500 that made nothing
+// is sent again as usual.
 func TestLostAnswerIsNotSentAgain(t *testing.T) {
 	for _, reconciled := range []bool{true, false} {
 		t.Run(fmt.Sprintf("reconciler=%v", reconciled), func(t *testing.T) {
@@ -322,24 +325,37 @@ func TestLostAnswerIsNotSentAgain(t *testing.T) {
 			defer srv.Close()
 			db := dbtest.SQLite(t).Open(t)
 			defer db.Close()
-			mc := newTestConnector(t, srv.URL, db)
-			if reconciled {
-				mc.AS.HTTPClient.Transport = newSendReconciler(mc.AS.HTTPClient.Transport, zerolog.Nop())
-			}
-			intent := ghost(t, idempotentMatrix{mc}, mc, "u42")
 			portal := networkid.PortalKey{ID: "whatsapp.336", Receiver: "whatsapp.331"}
 			msg := func(msgID string) *bridgev2.MatrixSendExtra {
 				return &bridgev2.MatrixSendExtra{MessageMeta: &database.Message{Room: portal, ID: networkid.MessageID(msgID)}}
 			}
-			trySend := func(body string, extra *bridgev2.MatrixSendExtra) (id.EventID, error) {
-				resp, err := intent.SendMessage(context.Background(), testRoom, event.EventMessage,
-					&event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: body}}, extra)
-				if err != nil {
-					return "", err
+			// start is a gateway process: a connector on the shared
+			// database and homeserver.
+			start := func() func(body string, extra *bridgev2.MatrixSendExtra) (id.EventID, error) {
+				mc := newTestConnector(t, srv.URL, db)
+				if reconciled {
+					store, err := openSendStore(context.Background(), db)
+					if err != nil {
+						t.Fatal(err)
+					}
+					rec := newSendReconciler(mc.AS.HTTPClient.Transport, store, zerolog.Nop())
+					rec.lookAgain = 0
+					mc.AS.HTTPClient.Transport = rec
 				}
-				return resp.EventID, nil
+				intent := ghost(t, idempotentMatrix{mc}, mc, "u42")
+				return func(body string, extra *bridgev2.MatrixSendExtra) (id.EventID, error) {
+					resp, err := intent.SendMessage(context.Background(), testRoom, event.EventMessage,
+						&event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: body}}, extra)
+					if err != nil {
+						return "", err
+					}
+					return resp.EventID, nil
+				}
 			}
+			trySend := start()
 
+			// The homeserver stops after making the event; the same
+			// gateway process sends again.
 			hs.set(func(hs *txnHomeserver) { hs.loseAnswers = 1 })
 			if _, err := trySend("one", msg("1")); err == nil {
 				t.Fatal("the send whose answer was lost succeeded")
@@ -350,6 +366,7 @@ func TestLostAnswerIsNotSentAgain(t *testing.T) {
 				t.Fatalf("sending again: %v", err)
 			}
 
+			// A 500 that made nothing.
 			hs.set(func(hs *txnHomeserver) { hs.failToCreate = 1 })
 			if _, err = trySend("two", msg("2")); err == nil {
 				t.Fatal("the send that failed succeeded")
@@ -358,14 +375,79 @@ func TestLostAnswerIsNotSentAgain(t *testing.T) {
 				t.Fatalf("sending again: %v", err)
 			}
 
+			// The gateway dies without an answer; a new process, and a
+			// homeserver that has no record of the transaction.
+			hs.set(func(hs *txnHomeserver) { hs.loseAnswers = 1 })
+			if _, err = trySend("three", msg("3")); err == nil {
+				t.Fatal("the send whose answer was lost succeeded")
+			}
+			hs.restart()
+			trySend = start()
+			afterRestart, err := trySend("three (after a restart)", msg("3"))
+			if err != nil {
+				t.Fatalf("sending after a restart: %v", err)
+			}
+			// The next message goes as usual.
+			if _, err = trySend("four", msg("4")); err != nil {
+				t.Fatalf("sending the next message: %v", err)
+			}
+
 			got := hs.made()
 			if reconciled {
-				if want := []string{"one", "two (sent again)"}; !reflect.DeepEqual(got, want) || again != "$event1" {
-					t.Errorf("events made %q (second send answered %s), want %q with the second send answered $event1", got, again, want)
+				want := []string{"one", "two (sent again)", "three", "four"}
+				if !reflect.DeepEqual(got, want) || again != "$event1" || afterRestart != "$event3" {
+					t.Errorf("events made %q (sends again answered %s and %s), want %q answered $event1 and $event3", got, again, afterRestart, want)
 				}
-			} else if want := []string{"one", "one (sent again)", "two (sent again)"}; !reflect.DeepEqual(got, want) {
-				t.Errorf("without the reconciler: events made %q, want %q (the window the reconciler closes)", got, want)
+				var left int
+				if err = db.QueryRow(context.Background(), `SELECT COUNT(*) FROM passerelle_unanswered_send`).Scan(&left); err != nil || left != 0 {
+					t.Errorf("unanswered sends left in the database: %d (%v), want 0 once every send is answered", left, err)
+				}
+			} else if want := []string{"one", "one (sent again)", "two (sent again)", "three", "three (after a restart)", "four"}; !reflect.DeepEqual(got, want) {
+				t.Errorf("without the reconciler: events made %q, want %q (the windows the reconciler closes)", got, want)
 			}
 		})
 	}
+}
+
+// TestSendStore: attempts are kept per path, newest first, until answered;
+// a day-old attempt is dropped when the gateway starts.
+func TestSendStore(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		db := b.Open(t)
+		defer db.Close()
+		s, err := openSendStore(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Unix(1800000000, 0)
+		s.now = func() time.Time { return now }
+		for _, rec := range []struct{ path, body string }{{"/a", "first"}, {"/b", "other"}, {"/a", "second"}} {
+			now = now.Add(time.Second)
+			if err = s.record(ctx, rec.path, []byte(rec.body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := s.earlier(ctx, "/a"); err != nil || len(got) != 2 || string(got[0]) != "second" || string(got[1]) != "first" {
+			t.Fatalf("attempts of /a: %q, %v", got, err)
+		}
+		if err = s.answered(ctx, "/a"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.earlier(ctx, "/a"); len(got) != 0 {
+			t.Fatalf("attempts of /a after its answer: %q", got)
+		}
+		// A day later, a new start drops /b.
+		later, err := openSendStore(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		later.now = func() time.Time { return now.Add(unansweredKeep + time.Minute) }
+		if err = later.prune(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := later.earlier(ctx, "/b"); len(got) != 0 {
+			t.Fatalf("a day-old attempt was kept: %q", got)
+		}
+	})
 }

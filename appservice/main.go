@@ -5,9 +5,11 @@
 package appservice
 
 import (
+	"context"
 	"fmt"
 	"os"
 
+	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
 
 	"github.com/passerelle/passerelle/bridges/gateway"
@@ -84,7 +86,10 @@ func Main(tag, commit, buildTime string) {
 	// Ghosts send remote messages with transaction IDs derived from them,
 	// so that a gateway killed between a send and its record does not
 	// bridge the redelivered message twice.
-	useIdempotentSends(m.Bridge, m.Matrix)
+	if err = useIdempotentSends(context.Background(), m.Bridge, m.Matrix); err != nil {
+		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Failed to set up idempotent sends")
+		os.Exit(14)
+	}
 	// Answer the homeserver's transactions once their events are handled,
 	// so that a crash never loses a Matrix message the homeserver thinks
 	// was delivered.

@@ -3,62 +3,65 @@ package appservice
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/passerelle/passerelle/internal/lru"
 )
 
-// A homeserver may make an event and fail to say so: Dendrite stopping
-// persists the event, then answers 500 or closes the connection. The
-// transaction ID does not help the send that follows, because Dendrite keeps
-// its transaction IDs in memory and the restarted process has forgotten
-// them: the same PUT makes a second event. The client-server API gives no
-// way to ask "did transaction T make an event?", but the room can be read.
+// A homeserver may make an event and fail to say so, and then not recognise
+// the transaction ID when the same send comes again: Dendrite (v0.13.8)
+// cancels a request whose client went away but makes its event anyway,
+// without recording the transaction; stopping, it makes the event and
+// answers 500; and it keeps transaction IDs in memory, so a restart forgets
+// them. In each case the same PUT makes a second event. The client-server
+// API gives no way to ask "did transaction T make an event?", but the room
+// can be read.
 //
 // sendReconciler is the appservice's HTTP transport, in front of the real
 // one. For a ghost's send with a transaction ID derived from the remote
-// message (see withRemoteTxnID), it keeps the body of every attempt whose
-// outcome was unknown (a network error or a 5xx). Before the next attempt
-// with that transaction ID, it reads the room's latest events and, if one
-// from the same sender has the content of an earlier attempt (the ciphertext
-// of an encrypted event is unique to its attempt), answers with that event
-// instead of sending again.
+// message (see withRemoteTxnID), it records a digest of the body in the
+// database before the send leaves and forgets it once the homeserver has
+// answered (2xx or 4xx). A digest left behind is an attempt whose outcome is unknown: the
+// gateway died waiting (Dendrite, seeing the connection close, cancels the
+// request and answers nothing, yet makes the event), or the homeserver
+// answered 5xx after making it. Before the next attempt with that
+// transaction ID, the reconciler reads the room's latest events and, if one
+// from the same sender has the content of an earlier attempt (the
+// ciphertext of an encrypted event is unique to its attempt), answers with
+// that event instead of sending again.
 //
 // What it cannot see: an event the homeserver made but does not serve yet
-// (it is sent again, as without it), and attempts made by a gateway process
-// that has since died (their bodies were in its memory).
+// after a few looks (it is sent again, as without the reconciler).
 type sendReconciler struct {
-	next http.RoundTripper
-	log  zerolog.Logger
-
-	mu      sync.Mutex
-	unknown *lru.Cache[string, [][]byte] // send path → bodies of attempts with an unknown outcome
+	next  http.RoundTripper
+	store *sendStore
+	log   zerolog.Logger
+	// lookAgain is the pause between looks for an earlier attempt's event
+	// (a homeserver may make an event a moment after the request ended).
+	lookAgain time.Duration
 }
 
-// Bounds: sends whose outcome is unknown that are remembered, attempts per
-// send, and the events read back to look for an earlier attempt.
+// Bounds: the events read back to look for an earlier attempt, the looks,
+// and the time each takes.
 const (
-	maxUnknownSends    = 1000
-	maxUnknownAttempts = 8
-	reconcileLookback  = 50
-	reconcileTimeout   = 10 * time.Second
+	reconcileLookback = 50
+	reconcileLooks    = 3
+	reconcileTimeout  = 10 * time.Second
 )
 
-func newSendReconciler(next http.RoundTripper, log zerolog.Logger) *sendReconciler {
+func newSendReconciler(next http.RoundTripper, store *sendStore, log zerolog.Logger) *sendReconciler {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return &sendReconciler{next: next, log: log, unknown: lru.New[string, [][]byte](maxUnknownSends)}
+	return &sendReconciler{next: next, store: store, log: log, lookAgain: 500 * time.Millisecond}
 }
 
 // reconciledSend is a PUT /rooms/{roomID}/send/{type}/{txnID} this
@@ -105,44 +108,66 @@ func (r *sendReconciler) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	earlier, _ := r.unknown.Get(send.key)
-	r.mu.Unlock()
+	ctx := req.Context()
+	earlier, err := r.store.earlier(ctx, send.key)
+	if err != nil {
+		r.log.Warn().Err(err).Msg("Sending without looking for an earlier attempt")
+	}
 	if len(earlier) > 0 {
-		if eventID, found := r.findEarlier(req, send, earlier); found {
-			r.forget(send.key)
-			r.log.Info().Str("event_id", eventID).Msg("A send whose answer was lost had made its event: not sending it again")
+		if eventID, found := r.lookForEarlier(req, send, earlier); found {
+			r.forget(ctx, send.key)
+			r.log.Info().Str("event_id", eventID).Msg("An earlier attempt of this send had made its event: not sending it again")
 			return eventResponse(req, eventID), nil
 		}
 	}
-	out := req.Clone(req.Context())
-	out.Body = io.NopCloser(bytes.NewReader(body))
-	out.ContentLength = int64(len(body))
-	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	resp, err := r.next.RoundTrip(out)
-	switch {
-	case err != nil || resp.StatusCode >= 500:
-		r.remember(send.key, body)
-	default:
-		r.forget(send.key)
+	digest, ok := contentDigest(body)
+	if !ok {
+		return r.next.RoundTrip(withBody(req, body))
+	}
+	if err = r.store.record(ctx, send.key, digest); err != nil {
+		r.log.Warn().Err(err).Msg("Sending without a record of the attempt")
+	}
+	resp, err := r.next.RoundTrip(withBody(req, body))
+	if err == nil && resp.StatusCode < 500 {
+		r.forget(ctx, send.key)
 	}
 	return resp, err
 }
 
-func (r *sendReconciler) remember(key string, body []byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	bodies, _ := r.unknown.Get(key)
-	if len(bodies) >= maxUnknownAttempts {
-		bodies = bodies[1:]
-	}
-	r.unknown.Put(key, append(append([][]byte(nil), bodies...), body))
+// withBody is req with body, readable again.
+func withBody(req *http.Request, body []byte) *http.Request {
+	out := req.Clone(req.Context())
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	out.ContentLength = int64(len(body))
+	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return out
 }
 
-func (r *sendReconciler) forget(key string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.unknown.Remove(key)
+// forget drops the attempts of an answered send, also when the request's
+// context has ended in the meantime.
+func (r *sendReconciler) forget(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reconcileTimeout)
+	defer cancel()
+	if err := r.store.answered(ctx, key); err != nil {
+		r.log.Warn().Err(err).Msg("Failed to forget the attempts of an answered send")
+	}
+}
+
+// lookForEarlier looks a few times, lookAgain apart.
+func (r *sendReconciler) lookForEarlier(req *http.Request, send reconciledSend, earlier [][]byte) (string, bool) {
+	for look := 0; look < reconcileLooks; look++ {
+		if look > 0 {
+			select {
+			case <-req.Context().Done():
+				return "", false
+			case <-time.After(r.lookAgain):
+			}
+		}
+		if eventID, found := r.findEarlier(req, send, earlier); found {
+			return eventID, true
+		}
+	}
+	return "", false
 }
 
 // findEarlier reads the room's latest events as the sender and returns the
@@ -191,8 +216,12 @@ func (r *sendReconciler) findEarlier(req *http.Request, send reconciledSend, ear
 		if evt.Type != send.eventType || (sender != "" && evt.Sender != sender) {
 			continue
 		}
-		for _, body := range earlier {
-			if sameJSON(evt.Content, body) {
+		digest, ok := contentDigest(evt.Content)
+		if !ok {
+			continue
+		}
+		for _, d := range earlier {
+			if bytes.Equal(d, digest) {
 				return evt.EventID, true
 			}
 		}
@@ -200,12 +229,21 @@ func (r *sendReconciler) findEarlier(req *http.Request, send reconciledSend, ear
 	return "", false
 }
 
-func sameJSON(a, b []byte) bool {
-	var va, vb any
-	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
-		return false
+// contentDigest is the SHA-256 of a JSON object re-encoded with sorted keys
+// and no spaces, so that the body a gateway sent and the content a
+// homeserver serves back compare equal. Only digests are stored: the body of
+// a send to an unencrypted room is the message's text.
+func contentDigest(raw []byte) ([]byte, bool) {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return nil, false
 	}
-	return reflect.DeepEqual(va, vb)
+	canonical, err := json.Marshal(v)
+	if err != nil {
+		return nil, false
+	}
+	sum := sha256.Sum256(canonical)
+	return []byte(hex.EncodeToString(sum[:])), true
 }
 
 func eventResponse(req *http.Request, eventID string) *http.Response {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -321,6 +322,55 @@ func (c *Client) SendMessage(ctx context.Context, roomID string, m Message) (eve
 	}
 	err = c.call(ctx, 0, "send", args, &res)
 	return res.EventID, err
+}
+
+// File is an outgoing file message.
+type File struct {
+	MsgType  string // m.image, m.file, m.video, m.audio
+	Body     string // the caption, or the file name
+	Filename string // when it differs from Body
+	MimeType string
+	Data     []byte
+	Info     map[string]any // extra info fields (w, h, duration, ...)
+}
+
+// SendFile uploads f as Element does (encrypted with the attachment format
+// v2 when the room is encrypted, so that the homeserver only holds
+// ciphertext) and sends its message. It returns the event ID and the mxc
+// URI of the upload.
+func (c *Client) SendFile(ctx context.Context, roomID string, f File) (eventID, mxc string, err error) {
+	var res struct {
+		EventID string `json:"eventId"`
+		MXC     string `json:"mxc"`
+	}
+	args := map[string]any{"roomId": roomID, "msgtype": f.MsgType, "body": f.Body, "mimetype": f.MimeType,
+		"data": base64.StdEncoding.EncodeToString(f.Data)}
+	if f.Filename != "" {
+		args["filename"] = f.Filename
+	}
+	if f.Info != nil {
+		args["info"] = f.Info
+	}
+	err = c.call(ctx, 2*time.Minute, "sendFile", args, &res)
+	return res.EventID, res.MXC, err
+}
+
+// DownloadFile fetches the file of a message's (decrypted) content: its
+// plaintext, decrypted and hash-checked when the content carries an
+// EncryptedFile, and the bytes the homeserver serves for it.
+func (c *Client) DownloadFile(ctx context.Context, content map[string]any) (plain, onServer []byte, err error) {
+	var res struct {
+		Data   string `json:"data"`
+		Server string `json:"server"`
+	}
+	if err = c.call(ctx, 2*time.Minute, "downloadFile", map[string]any{"content": content}, &res); err != nil {
+		return nil, nil, err
+	}
+	if plain, err = base64.StdEncoding.DecodeString(res.Data); err != nil {
+		return nil, nil, err
+	}
+	onServer, err = base64.StdEncoding.DecodeString(res.Server)
+	return plain, onServer, err
 }
 
 // SendEvent sends a raw event of any type (a state event when stateKey is

@@ -137,10 +137,9 @@ func withPrefix(bodies []string, prefix string) []string {
 type deliveryReport struct {
 	sent, delivered, duplicated, missing, unknown int
 	inOrder                                       bool
-	// repeats are duplicates that come right after their first copy; in
-	// order once they are left out (inOrderButRepeats).
-	repeats           int
-	inOrderButRepeats bool
+	// repeats are duplicates that come right after their first copy (what
+	// a send made twice looks like), for the figures.
+	repeats int
 	// Examples, for a report that is not ok.
 	missingBodies, duplicatedBodies []string
 	firstOutOfOrder                 string
@@ -173,15 +172,11 @@ func compareDelivery(sent, got []string) deliveryReport {
 		}
 	}
 	r.inOrder = strings.Join(got, "\n") == strings.Join(sent, "\n")
-	var collapsed []string
 	for i, b := range got {
 		if i > 0 && b == got[i-1] {
 			r.repeats++
-			continue
 		}
-		collapsed = append(collapsed, b)
 	}
-	r.inOrderButRepeats = strings.Join(collapsed, "\n") == strings.Join(sent, "\n")
 	for i := range got {
 		if i >= len(sent) || got[i] != sent[i] {
 			r.firstOutOfOrder = fmt.Sprintf("position %d: got %q, sent %q", i, got[i], sent[min(i, len(sent)-1)])
@@ -191,39 +186,15 @@ func compareDelivery(sent, got []string) deliveryReport {
 	return r
 }
 
-// ok reports exactly once and in order; with repeatsAllowed, a duplicate
-// right after its first copy passes (see crashWindowRepeats).
-func (r deliveryReport) ok(repeatsAllowed bool) bool {
-	if r.missing != 0 || r.unknown != 0 {
-		return false
-	}
-	if repeatsAllowed {
-		return r.duplicated == r.repeats && r.inOrderButRepeats
-	}
-	return r.duplicated == 0 && r.inOrder
+// ok reports every message delivered exactly once, in order.
+func (r deliveryReport) ok() bool {
+	return r.missing == 0 && r.unknown == 0 && r.duplicated == 0 && r.inOrder
 }
 
 func (r deliveryReport) String() string {
 	return fmt.Sprintf("sent %d, delivered %d, duplicated %d (%d right after the first copy), missing %d, unexpected %d, in order %v",
 		r.sent, r.delivered, r.duplicated, r.repeats, r.missing, r.unknown, r.inOrder)
 }
-
-// crashWindowRepeats tells whether a remote message may show twice in a
-// row in its portal. Two windows outside the gateway's code make that
-// happen, each right after the first copy:
-//   - a homeserver restart: Dendrite persists the event, stops before its
-//     answer, and forgets its transaction IDs (they live in memory); the
-//     gateway's HTTP client sends the same PUT again (same transaction ID)
-//     and Dendrite makes a second event;
-//   - a gateway kill: bridgev2 (v0.32) sends a remote message to Matrix with
-//     a random transaction ID and records it in its database only
-//     afterwards, so a gateway killed between the two bridges the
-//     redelivered message again.
-//
-// They are reported, not hidden: every repeat is counted in the figures and
-// PASSERELLE_CRASHLOOP_STRICT=1 fails on them. Anything else (a loss, a
-// duplicate elsewhere, a message out of order) always fails.
-func crashWindowRepeats() bool { return os.Getenv("PASSERELLE_CRASHLOOP_STRICT") == "" }
 
 // TestCrashLoop: a staff member linked to Telegram and WhatsApp talks with
 // one contact on each, both ways, at a steady pace, while the gateway is
@@ -486,12 +457,7 @@ func TestCrashLoop(t *testing.T) {
 	t.Logf("resends absorbed by the networks' deduplication: Telegram random_id %d, WhatsApp message ID %d",
 		tg.DuplicateSends(), wa.DuplicateMessages())
 	for i, r := range reports {
-		inbound := i < 2
-		if inbound && r.repeats > 0 {
-			t.Logf("%s: %d message(s) bridged twice in a row (a homeserver restart or a kill in the send-then-record window; see crashWindowRepeats)",
-				streams[i].name, r.repeats)
-		}
-		if !r.ok(inbound && crashWindowRepeats()) {
+		if !r.ok() {
 			t.Errorf("%s: %s; missing %q, duplicated %q, first out of order at %s",
 				streams[i].name, r, r.missingBodies[:min(20, len(r.missingBodies))], r.duplicatedBodies, r.firstOutOfOrder)
 		}

@@ -56,7 +56,10 @@ type Media struct {
 // MediaCheck is asked by a connector before a file crosses the gateway. A nil
 // error lets it through; a *Refusal says why it may not (the connector
 // bridges a notice with the reason instead of the file, and keeps the
-// message's text).
+// message's text). A size of -1 passes every size limit: a connector that
+// asked before it knew the size (or trusted a size the sender declared, as
+// in a Matrix event's info) asks again with the real size once it has it,
+// before the file crosses.
 type MediaCheck func(ctx context.Context, m Media) error
 
 // MediaCheckSetter is implemented by connectors that ask a media check.
@@ -82,4 +85,19 @@ func (h *Hooks) CheckMedia(ctx context.Context, m Media) error {
 		return nil
 	}
 	return check(ctx, m)
+}
+
+// MediaCarrier is implemented by a remote event that carries media (a photo,
+// a file, a voice note, a sticker, a location, a contact card, a poll): it
+// lists them as the connector knew them when it built the event, from the
+// network's message alone (no download, no I/O), with Direction
+// MediaInbound for a contact's message and MediaOutbound for the staff
+// member's own message sent from the phone; Size is -1 where the network does
+// not say. The gate reads it, one way (it never calls back into the
+// connector), to count media per outside contact in the contact registry
+// when the event is bridged: not while it is held for approval, and not the
+// files its media rules refuse. An event without media returns nil (or does
+// not implement the interface).
+type MediaCarrier interface {
+	RemoteMedia() []Media
 }

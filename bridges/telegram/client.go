@@ -239,7 +239,7 @@ func (c *Client) runOnce(ctx context.Context) error {
 		}
 		c.users.put(st.User)
 		c.api.Store(client.API())
-		c.mgr.Store(&runningManager{mgr: mgr, ctx: ctx})
+		c.mgr.Store(&runningManager{mgr: early, ctx: ctx})
 		err = mgr.Run(ctx, client.API(), c.userID, updates.AuthOptions{
 			OnStart: func(ctx context.Context) {
 				early.open(ctx)
@@ -340,10 +340,11 @@ func (g *startGate) open(ctx context.Context) {
 	}()
 }
 
-// runningManager is the updates manager of the current connection and the
-// context it runs in.
+// runningManager is the updates manager of the current connection, behind
+// its start gate (updates fed before the manager has its state wait like
+// the server's), and the context it runs in.
 type runningManager struct {
-	mgr *updates.Manager
+	mgr *startGate
 	ctx context.Context
 }
 

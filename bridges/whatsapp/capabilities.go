@@ -2,9 +2,12 @@ package whatsapp
 
 import (
 	"context"
+	"fmt"
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/bridges/media"
 )
 
 // GetCapabilities implements bridgev2.NetworkConnector.
@@ -21,9 +24,11 @@ func (c *WhatsAppConnector) GetCapabilities() *bridgev2.NetworkGeneralCapabiliti
 }
 
 // roomFeatures is what a WhatsApp portal supports in this version: text
-// with formatting and mentions. Media, edits, reactions and deletes come later.
-var roomFeatures = &event.RoomFeatures{
-	ID: "net.passerelle.whatsapp.text",
+// with formatting and mentions, files with captions (audio's caption goes as
+// a message of its own), stickers and locations. Edits, reactions and
+// deletes come later. File is filled per call with the current size limit.
+var roomFeatures = event.RoomFeatures{
+	ID: "net.passerelle.whatsapp.media",
 	Formatting: event.FormattingFeatureMap{
 		event.FmtBold:          event.CapLevelFullySupported,
 		event.FmtItalic:        event.CapLevelFullySupported,
@@ -36,7 +41,23 @@ var roomFeatures = &event.RoomFeatures{
 	MaxTextLength: 65536,
 }
 
+// fileCaps are the files WhatsApp takes from Matrix, by message type.
+var fileCaps = []media.FileCap{
+	{MsgType: event.MsgImage, MIMETypes: media.Types("image/jpeg", "image/png", "image/webp", "image/gif"), Caption: event.CapLevelFullySupported},
+	{MsgType: event.MsgVideo, MIMETypes: media.Types("video/mp4", "video/3gpp", "video/quicktime", "video/webm"), Caption: event.CapLevelFullySupported},
+	{MsgType: event.CapMsgGIF, MIMETypes: media.Types("video/mp4", "image/gif"), Caption: event.CapLevelFullySupported},
+	{MsgType: event.MsgAudio, MIMETypes: media.AllTypes(), Caption: event.CapLevelPartialSupport},
+	{MsgType: event.CapMsgVoice, MIMETypes: media.Types("audio/ogg"), Caption: event.CapLevelPartialSupport},
+	{MsgType: event.MsgFile, MIMETypes: media.AllTypes(), Caption: event.CapLevelFullySupported},
+	{MsgType: event.CapMsgSticker, MIMETypes: media.Types("image/webp", "image/png", "image/jpeg")},
+}
+
 // GetCapabilities implements bridgev2.NetworkAPI.
 func (cl *Client) GetCapabilities(_ context.Context, _ *bridgev2.Portal) *event.RoomFeatures {
-	return roomFeatures
+	limit := cl.main.Limits.Outbound(WhatsAppMaxFileSize)
+	features := roomFeatures
+	features.ID = fmt.Sprintf("%s.%d", roomFeatures.ID, limit)
+	features.File = media.FileFeatures(limit, roomFeatures.MaxTextLength, fileCaps...)
+	features.LocationMessage = event.CapLevelFullySupported
+	return &features
 }

@@ -57,6 +57,8 @@ type Client struct {
 	stopped   bool // Disconnect or a fatal event ended the connection
 	noticed   bool // a disconnect notice was sent for the current outage
 	loggedOut bool
+	// retries are the expired files waiting for their phone, by message.
+	retries map[types.MessageID]*pendingRetry
 
 	// events is the context of event handling: it ends with Disconnect or
 	// a fatal event, not with a reconnection, so that a message being

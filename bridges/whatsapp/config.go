@@ -31,6 +31,9 @@ type Config struct {
 	BrowserName         string           `yaml:"browser_name"`
 	TestServer          TestServerConfig `yaml:"test_server"`
 	DisplaynameTemplate string           `yaml:"displayname_template"`
+	// MaxFileSize caps the files the gateway bridges either way, in bytes
+	// (0: only the homeserver's and WhatsApp's own limits).
+	MaxFileSize int64 `yaml:"max_file_size"`
 
 	displaynameTemplate *template.Template
 	testServer          *TestServer
@@ -54,6 +57,7 @@ func upgradeConfig(helper configupgrade.Helper) {
 	helper.Copy(configupgrade.Str, "test_server", "address")
 	helper.Copy(configupgrade.Str, "test_server", "root_public_key")
 	helper.Copy(configupgrade.Str, "displayname_template")
+	helper.Copy(configupgrade.Int, "max_file_size")
 }
 
 // GetConfig implements bridgev2.NetworkConnector.
@@ -96,6 +100,9 @@ func (cfg *Config) prepare() error {
 	}
 	if _, ok := browserTypes[strings.ToLower(cfg.BrowserName)]; !ok {
 		return fmt.Errorf("invalid whatsapp browser_name %q (use chrome, firefox, safari, edge, opera or desktop)", cfg.BrowserName)
+	}
+	if cfg.MaxFileSize < 0 {
+		return fmt.Errorf("invalid whatsapp max_file_size %d: use 0 for no limit of the gateway's own", cfg.MaxFileSize)
 	}
 	if cfg.OSName == "" {
 		cfg.OSName = "Passerelle"

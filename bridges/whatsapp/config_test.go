@@ -57,6 +57,8 @@ func TestValidateConfig(t *testing.T) {
 		{name: "key without address", cfg: Config{TestServer: TestServerConfig{RootPublicKey: key}}, err: "without test_server.address"},
 		{name: "bad browser", cfg: Config{BrowserName: "netscape"}, err: "browser_name"},
 		{name: "bad template", cfg: Config{DisplaynameTemplate: "{{.Nope"}, err: "displayname_template"},
+		{name: "file size cap", cfg: Config{MaxFileSize: 10 << 20}},
+		{name: "negative file size cap", cfg: Config{MaxFileSize: -1}, err: "max_file_size"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := NewConnector()

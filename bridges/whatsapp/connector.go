@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
+	"github.com/passerelle/passerelle/bridges/media"
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/bridges/whatsapp/wastore"
@@ -48,6 +49,12 @@ type WhatsAppConnector struct {
 	// test_server): tests set it from the simulator's side.
 	TestServer *TestServer
 
+	// Limits are the file size limits (the config's, the homeserver's).
+	Limits *media.Limits
+	// MediaRetryWait bounds how long an expired file waits for the phone to
+	// upload it again after a media retry receipt.
+	MediaRetryWait time.Duration
+
 	// Hooks is the connector's side of the gateway's door: the queue its
 	// remote events go through, the outbound check and the sent recorder.
 	remote.Hooks
@@ -57,6 +64,9 @@ var (
 	_ remote.QueueSetter         = (*WhatsAppConnector)(nil)
 	_ remote.OutboundCheckSetter = (*WhatsAppConnector)(nil)
 	_ remote.SentRecorderSetter  = (*WhatsAppConnector)(nil)
+	_ remote.MediaCheckSetter    = (*WhatsAppConnector)(nil)
+
+	_ bridgev2.MaxFileSizeingNetwork = (*WhatsAppConnector)(nil)
 )
 
 // NewConnector returns a WhatsApp connector; bridgev2 calls Init and Start.
@@ -65,8 +75,15 @@ func NewConnector() *WhatsAppConnector {
 		Clock:       RealClock{},
 		QRTimeout:   DefaultQRTimeout,
 		PairTimeout: DefaultPairTimeout,
+		Limits:      media.NewLimits(0),
+
+		MediaRetryWait: DefaultMediaRetryWait,
 	}
 }
+
+// SetMaxFileSize implements bridgev2.MaxFileSizeingNetwork: the homeserver's
+// upload limit.
+func (c *WhatsAppConnector) SetMaxFileSize(maxSize int64) { c.Limits.SetHomeserver(maxSize) }
 
 // Init implements bridgev2.NetworkConnector. It does no I/O.
 func (c *WhatsAppConnector) Init(br *bridgev2.Bridge) {
@@ -82,6 +99,7 @@ func (c *WhatsAppConnector) Start(ctx context.Context) error {
 	if err := c.Config.prepare(); err != nil {
 		return err
 	}
+	c.Limits.SetGateway(c.Config.MaxFileSize)
 	c.Config.applyGlobal()
 	c.trustTestServer()
 	return c.Store.Upgrade(ctx)

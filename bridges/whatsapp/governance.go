@@ -17,6 +17,7 @@ import (
 
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
+	"github.com/passerelle/passerelle/bridges/whatsapp/wamedia"
 )
 
 // The hooks through which the gateway's governance sees WhatsApp: who a
@@ -28,6 +29,7 @@ var (
 	_ remote.HeldEventDecoder      = (*Client)(nil)
 	_ remote.Described             = (*messageEvent)(nil)
 	_ remote.Holdable              = (*messageEvent)(nil)
+	_ remote.MediaCarrier          = (*messageEvent)(nil)
 	_ bridgev2.RemoteMessageUpsert = (*messageEvent)(nil)
 )
 
@@ -160,6 +162,47 @@ type messageEvent struct {
 	// event (remote.Described).
 	chatDesc   remote.Chat
 	senderDesc remote.Identity
+}
+
+// RemoteMedia implements remote.MediaCarrier: the file, location, contact
+// cards or poll of the message, from the message alone. Poll votes are not
+// media.
+func (e *messageEvent) RemoteMedia() []remote.Media {
+	msg := e.Data.Message
+	if msg == nil || wamedia.Unwrap(msg).GetPollUpdateMessage() != nil {
+		return nil
+	}
+	base := remote.Media{Direction: remote.MediaInbound, Login: e.client.login, PortalKey: e.GetPortalKey(), Size: -1}
+	if e.Data.Info.IsFromMe {
+		base.Direction = remote.MediaOutbound
+	} else {
+		base.Remote = e.GetSender().Sender
+	}
+	if f := wamedia.FileOf(msg); f != nil {
+		m := base
+		m.Kind, m.MIME, m.Size, m.Name = f.Kind, f.MIMEType(), f.Size, f.FileName()
+		return []remote.Media{m}
+	}
+	if wamedia.LocationContent(msg) != nil {
+		m := base
+		m.Kind = remote.MediaLocation
+		return []remote.Media{m}
+	}
+	if cards := wamedia.ContactCards(msg); len(cards) > 0 {
+		out := make([]remote.Media, 0, len(cards))
+		for _, card := range cards {
+			m := base
+			m.Kind, m.MIME, m.Size, m.Name = remote.MediaContact, "text/vcard", int64(len(card.VCard)), card.Name
+			out = append(out, m)
+		}
+		return out
+	}
+	if _, _, isPoll := wamedia.PollStart(msg); isPoll {
+		m := base
+		m.Kind = remote.MediaPoll
+		return []remote.Media{m}
+	}
+	return nil
 }
 
 // describe fills what the gate reads of the event, from the device store

@@ -20,6 +20,7 @@ import (
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/wafmt"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
+	"github.com/passerelle/passerelle/bridges/whatsapp/wamedia"
 )
 
 // ErrEmptyMessage is returned for a Matrix message with no text to send.
@@ -42,7 +43,8 @@ func (cl *Client) outbound(ctx context.Context, kind remote.OutboundKind, portal
 }
 
 // HandleMatrixMessage implements bridgev2.NetworkAPI: text, notices and
-// emotes, with formatting and mentions, are sent to the portal's chat.
+// emotes, with formatting and mentions, files with their captions, and
+// locations are sent to the portal's chat.
 func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
 	chat, err := waid.ParsePortalID(msg.Portal.ID)
 	if err != nil {
@@ -56,34 +58,39 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 	if err = cl.main.CheckOutbound(ctx, check); err != nil {
 		return nil, remote.MessageStatus(err)
 	}
-	switch msg.Content.MsgType {
-	case event.MsgText, event.MsgNotice, event.MsgEmote:
-	default:
-		return nil, fmt.Errorf("%w: %s (only text is bridged to WhatsApp for now)", bridgev2.ErrUnsupportedMessageType, msg.Content.MsgType)
-	}
 	// A client that is reconnecting is waited for by sendMessage.
 	if cl.client() == nil {
 		return nil, bridgev2.WrapErrorInStatus(ErrNotConnected).WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
 	}
-	out := wafmt.FromMatrix(ctx, cl.fmtDeps(msg.Portal), msg.Content)
-	if msg.Content.MsgType == event.MsgEmote {
-		out.Text = "/me " + out.Text
-	}
-	if out.Text == "" {
-		return nil, bridgev2.WrapErrorInStatus(ErrEmptyMessage).WithErrorAsMessage().WithIsCertain(true)
-	}
-	waMsg := &waE2E.Message{}
-	if len(out.Mentioned) == 0 {
-		waMsg.Conversation = proto.String(out.Text)
-	} else {
-		waMsg.ExtendedTextMessage = &waE2E.ExtendedTextMessage{
-			Text:        proto.String(out.Text),
-			ContextInfo: &waE2E.ContextInfo{MentionedJID: out.Mentioned},
+	var waMsg, followUp *waE2E.Message
+	switch msg.Content.MsgType {
+	case event.MsgText, event.MsgNotice, event.MsgEmote:
+		if waMsg, err = cl.textMessage(ctx, msg); err != nil {
+			return nil, err
 		}
+	case event.MsgImage, event.MsgVideo, event.MsgAudio, event.MsgFile, event.CapMsgSticker:
+		if waMsg, followUp, err = cl.fileMessage(ctx, msg, check); err != nil {
+			return nil, err
+		}
+	case event.MsgLocation:
+		if err = cl.checkOutboundMedia(ctx, msg, check, remote.MediaLocation, "A location"); err != nil {
+			return nil, err
+		}
+		if waMsg, err = wamedia.LocationMessage(msg.Content); err != nil {
+			return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("%w: %w", ErrFileNotSent, err)).
+				WithErrorAsMessage().WithIsCertain(true).WithSendNotice(true)
+		}
+	default:
+		return nil, fmt.Errorf("%w: %s", bridgev2.ErrUnsupportedMessageType, msg.Content.MsgType)
 	}
 	resp, err := cl.sendMessage(ctx, chat, waMsg, whatsmeow.SendRequestExtra{ID: matrixMessageID(msg.Event.ID)})
 	if err != nil {
 		return nil, fmt.Errorf("failed to send message to WhatsApp: %w", err)
+	}
+	if followUp != nil {
+		if _, err = cl.sendMessage(ctx, chat, followUp, whatsmeow.SendRequestExtra{ID: matrixMessageID(msg.Event.ID + "/caption")}); err != nil {
+			return nil, fmt.Errorf("failed to send the audio's caption to WhatsApp: %w", err)
+		}
 	}
 	cl.main.Sent(ctx, check)
 	msgID, err := waid.MakeMessageID(waid.MessageKey{Chat: chat, Sender: cl.jid, ID: resp.ID})
@@ -96,6 +103,24 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 		SenderID:  self,
 		Timestamp: resp.Timestamp,
 		Metadata:  &waid.MessageMetadata{SenderJID: cl.jid.String()},
+	}}, nil
+}
+
+// textMessage converts a text, notice or emote.
+func (cl *Client) textMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*waE2E.Message, error) {
+	out := wafmt.FromMatrix(ctx, cl.fmtDeps(msg.Portal), msg.Content)
+	if msg.Content.MsgType == event.MsgEmote {
+		out.Text = "/me " + out.Text
+	}
+	if out.Text == "" {
+		return nil, bridgev2.WrapErrorInStatus(ErrEmptyMessage).WithErrorAsMessage().WithIsCertain(true)
+	}
+	if len(out.Mentioned) == 0 {
+		return &waE2E.Message{Conversation: proto.String(out.Text)}, nil
+	}
+	return &waE2E.Message{ExtendedTextMessage: &waE2E.ExtendedTextMessage{
+		Text:        proto.String(out.Text),
+		ContextInfo: &waE2E.ContextInfo{MentionedJID: out.Mentioned},
 	}}, nil
 }
 

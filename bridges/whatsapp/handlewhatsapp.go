@@ -65,6 +65,8 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		return cl.handleMessage(ctx, evt)
 	case *events.UndecryptableMessage:
 		return cl.handleUndecryptable(ctx, evt)
+	case *events.MediaRetry:
+		cl.onMediaRetry(ctx, evt)
 	case *events.PushName:
 		// A changed name, or the first name seen for a ghost that already
 		// exists (a group member made before they wrote). A ghost that does
@@ -265,6 +267,12 @@ func (cl *Client) deliver(ctx context.Context, evt bridgev2.RemoteEvent) bool {
 // (in the same form). It is holdable: the gate can keep it while its chat
 // waits for approval, and DecodeHeldEvent rebuilds it from its payload.
 func (cl *Client) messageEvent(ctx context.Context, evt *events.Message, chat, senderJID types.JID) (*messageEvent, error) {
+	return cl.messageEventWith(ctx, evt, chat, senderJID, mediaState{})
+}
+
+// messageEventWith is messageEvent for a message whose file is in the
+// expired-media retry (st).
+func (cl *Client) messageEventWith(ctx context.Context, evt *events.Message, chat, senderJID types.JID, st mediaState) (*messageEvent, error) {
 	info := &evt.Info
 	text, mentioned, _ := messageText(evt.Message)
 	portalKey, err := waid.MakePortalKey(chat, cl.login.ID)
@@ -276,7 +284,10 @@ func (cl *Client) messageEvent(ctx context.Context, evt *events.Message, chat, s
 		return nil, err
 	}
 	sender := cl.eventSender(info, senderJID)
-	convert := func(ctx context.Context, portal *bridgev2.Portal, _ bridgev2.MatrixAPI, _ *events.Message) (*bridgev2.ConvertedMessage, error) {
+	convert := func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, data *events.Message) (*bridgev2.ConvertedMessage, error) {
+		if parts, ok := cl.convertMedia(ctx, portal, intent, data, sender, st); ok {
+			return &bridgev2.ConvertedMessage{Parts: parts}, nil
+		}
 		var content *event.MessageEventContent
 		if text == "" {
 			content = &event.MessageEventContent{MsgType: event.MsgNotice,

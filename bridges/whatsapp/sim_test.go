@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func startSim(t *testing.T) *wasim.Server {
+func startSim(t testing.TB) *wasim.Server {
 	t.Helper()
 	srv, err := wasim.Start(wasim.Config{StreamErrorCloseDelay: 300 * time.Millisecond})
 	if err != nil {
@@ -61,12 +61,12 @@ type testBridge struct {
 	clock *manualClock
 }
 
-func startBridge(t *testing.T, srv *wasim.Server, db *dbutil.Database) *testBridge {
+func startBridge(t testing.TB, srv *wasim.Server, db *dbutil.Database) *testBridge {
 	t.Helper()
 	conn := NewConnector()
 	clock := &manualClock{}
 	conn.Clock = clock
-	conn.TestServer = &TestServer{HTTPClient: wasim.ClientHTTP(srv.Addr()), RootPublicKey: wasim.RootPublicKeyFromSeed("")}
+	conn.TestServer = &TestServer{HTTPClient: wasim.ClientHTTP(srv.Addr()), MediaHTTPClient: srv.MediaHTTPClient(), RootPublicKey: wasim.RootPublicKeyFromSeed("")}
 	if err := conn.ValidateConfig(); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func (tb *testBridge) stop() {
 	}
 }
 
-func (tb *testBridge) user(t *testing.T) *bridgev2.User {
+func (tb *testBridge) user(t testing.TB) *bridgev2.User {
 	t.Helper()
 	u, err := tb.br.GetUserByMXID(context.Background(), testUser)
 	if err != nil {
@@ -101,7 +101,7 @@ func (tb *testBridge) user(t *testing.T) *bridgev2.User {
 	return u
 }
 
-func ctxFor(t *testing.T) context.Context {
+func ctxFor(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -109,7 +109,7 @@ func ctxFor(t *testing.T) context.Context {
 
 // loginQR links Alice's account by QR: the simulated phone scans the code
 // that the login step shows.
-func loginQR(t *testing.T, tb *testBridge, srv *wasim.Server) *bridgev2.UserLogin {
+func loginQR(t testing.TB, tb *testBridge, srv *wasim.Server) *bridgev2.UserLogin {
 	t.Helper()
 	ctx := ctxFor(t)
 	proc, err := tb.conn.CreateLogin(ctx, tb.user(t), FlowIDQR)
@@ -132,7 +132,7 @@ func loginQR(t *testing.T, tb *testBridge, srv *wasim.Server) *bridgev2.UserLogi
 	return waitConnected(t, tb, step.CompleteParams.UserLogin)
 }
 
-func waitConnected(t *testing.T, tb *testBridge, ul *bridgev2.UserLogin) *bridgev2.UserLogin {
+func waitConnected(t testing.TB, tb *testBridge, ul *bridgev2.UserLogin) *bridgev2.UserLogin {
 	t.Helper()
 	if ul.ID != "whatsapp."+alicePh {
 		t.Fatalf("login ID %q", ul.ID)
@@ -146,7 +146,7 @@ func waitConnected(t *testing.T, tb *testBridge, ul *bridgev2.UserLogin) *bridge
 	return ul
 }
 
-func (tb *testBridge) waitMsg(t *testing.T, what string, pred func(fakematrix.Message) bool) fakematrix.Message {
+func (tb *testBridge) waitMsg(t testing.TB, what string, pred func(fakematrix.Message) bool) fakematrix.Message {
 	t.Helper()
 	found, ok := tb.mx.WaitMessage(waitLong, pred)
 	if !ok {
@@ -155,7 +155,7 @@ func (tb *testBridge) waitMsg(t *testing.T, what string, pred func(fakematrix.Me
 	return found
 }
 
-func (tb *testBridge) sendMatrix(t *testing.T, ul *bridgev2.UserLogin, portal *bridgev2.Portal, content *event.MessageEventContent) *bridgev2.MatrixMessageResponse {
+func (tb *testBridge) sendMatrix(t testing.TB, ul *bridgev2.UserLogin, portal *bridgev2.Portal, content *event.MessageEventContent) *bridgev2.MatrixMessageResponse {
 	t.Helper()
 	msg := &bridgev2.MatrixMessage{MatrixEventBase: bridgev2.MatrixEventBase[*event.MessageEventContent]{
 		Event:   &event.Event{ID: testEventID(), Sender: testUser, RoomID: portal.MXID, Type: event.EventMessage},
@@ -216,10 +216,10 @@ func TestQRLoginAndDirectChat(t *testing.T) {
 		t.Fatalf("emote: %q, %v", m.Text(), err)
 	}
 	_, err = ul.Client.HandleMatrixMessage(ctx, &bridgev2.MatrixMessage{MatrixEventBase: bridgev2.MatrixEventBase[*event.MessageEventContent]{
-		Event: &event.Event{ID: "$img"}, Content: &event.MessageEventContent{MsgType: event.MsgImage, Body: "cat.png"}, Portal: portal,
+		Event: &event.Event{ID: "$poll"}, Content: &event.MessageEventContent{MsgType: "org.example.custom", Body: "?"}, Portal: portal,
 	}})
 	if !errors.Is(err, bridgev2.ErrUnsupportedMessageType) {
-		t.Fatalf("image: %v", err)
+		t.Fatalf("unknown message type: %v", err)
 	}
 
 	// start-chat: ResolveIdentifier by phone number.
@@ -238,7 +238,7 @@ func TestQRLoginAndDirectChat(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // let receipts go out before the client disconnects
 }
 
-func mustKey(t *testing.T, portalID string, ul *bridgev2.UserLogin) networkid.PortalKey {
+func mustKey(t testing.TB, portalID string, ul *bridgev2.UserLogin) networkid.PortalKey {
 	t.Helper()
 	return networkid.PortalKey{ID: networkid.PortalID(portalID), Receiver: ul.ID}
 }

@@ -17,9 +17,12 @@ import (
 // filled in by a test from the simulator's side) or from the config
 // (test_server.address and root_public_key). Production leaves both empty.
 type TestServer struct {
-	// HTTPClient carries the websocket, pre-login and media requests, whatever
-	// host they name.
+	// HTTPClient carries the websocket and pre-login requests (and media
+	// requests when MediaHTTPClient is nil), whatever host they name.
 	HTTPClient *http.Client
+	// MediaHTTPClient, when set, carries the media uploads and downloads:
+	// the simulator's HTTPS media server, trusted through its test CA.
+	MediaHTTPClient *http.Client
 	// RootPublicKey is the server's certificate root, trusted instead of
 	// WhatsApp's.
 	RootPublicKey [32]byte
@@ -80,5 +83,8 @@ func (c *WhatsAppConnector) route(cli *whatsmeow.Client) {
 		cli.SetWebsocketHTTPClient(ts.HTTPClient)
 		cli.SetPreLoginHTTPClient(ts.HTTPClient)
 		cli.SetMediaHTTPClient(ts.HTTPClient)
+	}
+	if ts := c.testServer(); ts != nil && ts.MediaHTTPClient != nil {
+		cli.SetMediaHTTPClient(ts.MediaHTTPClient)
 	}
 }

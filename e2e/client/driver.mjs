@@ -169,6 +169,47 @@ async function joinInvites() {
 }
 setInterval(() => joinInvites().catch((e) => log("auto-join scan", e.message)), 200).unref();
 
+// Attachment encryption, format v2: AES-256-CTR with a random key and a
+// 128-bit IV whose low 64 bits (the counter) are zero, and the SHA-256 of
+// the ciphertext.
+const nodeCrypto = await import("node:crypto");
+
+function b64unpadded(buf) {
+  return Buffer.from(buf).toString("base64").replace(/=+$/, "");
+}
+
+function b64urlUnpadded(buf) {
+  return Buffer.from(buf).toString("base64url");
+}
+
+function encryptAttachment(plain) {
+  const key = nodeCrypto.randomBytes(32);
+  const iv = Buffer.concat([nodeCrypto.randomBytes(8), Buffer.alloc(8)]);
+  const cipher = nodeCrypto.createCipheriv("aes-256-ctr", key, iv);
+  const ciphertext = Buffer.concat([cipher.update(plain), cipher.final()]);
+  const sha256 = nodeCrypto.createHash("sha256").update(ciphertext).digest();
+  return {
+    ciphertext,
+    file: {
+      v: "v2",
+      key: { kty: "oct", key_ops: ["encrypt", "decrypt"], alg: "A256CTR", k: b64urlUnpadded(key), ext: true },
+      iv: b64unpadded(iv),
+      hashes: { sha256: b64unpadded(sha256) },
+    },
+  };
+}
+
+function decryptAttachment(ciphertext, file) {
+  need(file.v === "v2", `attachment version ${file.v}`);
+  const want = file.hashes?.sha256;
+  const got = b64unpadded(nodeCrypto.createHash("sha256").update(ciphertext).digest());
+  need(want === got, `attachment hash mismatch: ${got} != ${want}`);
+  const key = Buffer.from(file.key.k, "base64url");
+  const iv = Buffer.from(file.iv, "base64");
+  const decipher = nodeCrypto.createDecipheriv("aes-256-ctr", key, iv);
+  return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+}
+
 const commands = {
   // args: {baseUrl, user (localpart or full ID), password, deviceName?, autoJoin?, inviters?}
   async login(a) {
@@ -292,6 +333,52 @@ const commands = {
     }
     const { event_id: eventId } = await client.sendEvent(a.roomId, a.type, a.content);
     return { eventId };
+  },
+
+  // args: {roomId, msgtype (m.image, m.file, ...), body, filename?, mimetype,
+  // data (base64), info? (extra info fields), encrypt? (default: when the
+  // room is encrypted)} -> {eventId, mxc}
+  // Uploads the file as Element does: in an encrypted room, encrypted with
+  // AES-256-CTR (the attachment format v2: JWK key, IV, SHA-256 of the
+  // ciphertext), the homeserver only ever holding ciphertext.
+  async sendFile(a) {
+    const room = roomOrThrow(a.roomId);
+    const plain = Buffer.from(a.data, "base64");
+    const encrypt = a.encrypt ?? (await client.getCrypto().isEncryptionEnabledInRoom(a.roomId));
+    const info = { mimetype: a.mimetype, size: plain.length, ...(a.info || {}) };
+    const content = { msgtype: a.msgtype, body: a.body, info };
+    if (a.filename) content.filename = a.filename;
+    let upload = plain;
+    let file = null;
+    if (encrypt) {
+      ({ ciphertext: upload, file } = encryptAttachment(plain));
+    }
+    const { content_uri: mxc } = await client.uploadContent(upload, {
+      type: encrypt ? "application/octet-stream" : a.mimetype,
+      name: a.filename || a.body,
+      includeFilename: !encrypt,
+    });
+    if (encrypt) content.file = { ...file, url: mxc };
+    else content.url = mxc;
+    need(room, "no room");
+    const { event_id: eventId } = await client.sendEvent(a.roomId, "m.room.message", content);
+    return { eventId, mxc };
+  },
+
+  // args: {content (a message's decrypted content)} -> {data, server} (both
+  // base64): the file's plaintext (decrypted and its hash checked when the
+  // content has an EncryptedFile) and the bytes the homeserver serves.
+  async downloadFile(a) {
+    const c = a.content || {};
+    const mxc = c.file?.url || c.url;
+    need(typeof mxc === "string" && mxc.startsWith("mxc://"), "no mxc URI in the content");
+    const [server, mediaId] = mxc.slice("mxc://".length).split("/");
+    const url = `${client.getHomeserverUrl()}/_matrix/client/v1/media/download/${encodeURIComponent(server)}/${encodeURIComponent(mediaId)}`;
+    const resp = await fetch(url, { headers: { Authorization: `Bearer ${client.getAccessToken()}` } });
+    need(resp.ok, `download of ${mxc}: HTTP ${resp.status}`);
+    const got = Buffer.from(await resp.arrayBuffer());
+    const data = c.file ? decryptAttachment(got, c.file) : got;
+    return { data: data.toString("base64"), server: got.toString("base64") };
   },
 
   // args: {roomId, sender?, notSender?, bodyContains?, msgtype?, type?, since? (ts ms), after? (event ID), timeoutMs?}

@@ -39,7 +39,7 @@ func (gv *Governance) Commands() []commands.CommandHandler {
 		cmd("gov-requests", "", "List the chats waiting for approval.", gv.cmdRequests),
 		cmd("gov-approve", "<_request ID_>", "Approve a request: the chat is bridged and its held messages delivered.", gv.cmdApprove),
 		cmd("gov-deny", "<_request ID_> [_reason_]", "Deny a request: held messages are discarded, the chat is not bridged.", gv.cmdDeny),
-		cmd("gov-rules", "", "Show the policy: modes and rules.", gv.cmdRules),
+		cmd("gov-rules", "", "Show the policy: modes, rules and media rules.", gv.cmdRules),
 		cmd("gov-allow", "<_key=value_>...", "Add a runtime allow rule, e.g. `telegram_username=press_office`.", gv.cmdAddRule(policy.ActionAllow)),
 		cmd("gov-deny-rule", "<_key=value_>...", "Add a runtime deny rule, e.g. `phone_prefix=+7`.", gv.cmdAddRule(policy.ActionDeny)),
 		cmd("gov-remove-rule", "<_rule ID_>", "Remove a runtime rule.", gv.cmdRemoveRule),
@@ -161,8 +161,44 @@ func (gv *Governance) cmdRules(ce *commands.Event) error {
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString("\n**Media** (network.governance.media):\n\n")
+	b.WriteString(MediaRulesText(gv.Config().Media))
 	ce.Reply("%s", b.String())
 	return nil
+}
+
+// MediaRulesText lists the media rules in markdown, one line per network
+// (or "*") and direction that has any; "no limit, every type" when none.
+func MediaRulesText(media policy.MediaConfig) string {
+	var b strings.Builder
+	for _, network := range append([]string{policy.AnyNetwork}, policy.Networks...) {
+		d, ok := media[network]
+		if !ok {
+			continue
+		}
+		for _, dr := range []struct {
+			name string
+			r    policy.MediaRules
+		}{{"inbound", d.Inbound}, {"outbound", d.Outbound}} {
+			var parts []string
+			if dr.r.MaxSize > 0 {
+				parts = append(parts, "up to "+dr.r.MaxSize.String())
+			}
+			if len(dr.r.AllowedTypes) > 0 {
+				parts = append(parts, "only "+format.SafeMarkdownCode(strings.Join(dr.r.AllowedTypes, ", ")))
+			}
+			if len(dr.r.RefusedTypes) > 0 {
+				parts = append(parts, "never "+format.SafeMarkdownCode(strings.Join(dr.r.RefusedTypes, ", ")))
+			}
+			if len(parts) > 0 {
+				fmt.Fprintf(&b, "* %s %s: %s\n", format.SafeMarkdownCode(network), dr.name, strings.Join(parts, "; "))
+			}
+		}
+	}
+	if b.Len() == 0 {
+		return "no limit beyond the gateway's, every type\n"
+	}
+	return b.String()
 }
 
 // ParseRule reads a rule from key=value arguments, with the keys of the
@@ -315,8 +351,9 @@ func (gv *Governance) cmdContacts(ce *commands.Event) error {
 		for i, name := range c.DisplayNames {
 			names[i] = gate.EscapeName(name)
 		}
-		fmt.Fprintf(&b, "* %s %s %s %s %s — in %d / out %d, last seen %s, %d link(s)\n", c.Network, format.SafeMarkdownCode(c.RemoteID),
-			strings.Join(names, ", "), gate.EscapeName(c.Phone), gate.EscapeName(c.Username), c.MessagesIn, c.MessagesOut, c.LastSeen.Format("2006-01-02 15:04"), len(c.Links))
+		fmt.Fprintf(&b, "* %s %s %s %s %s — in %d (media %d) / out %d (media %d), last seen %s, %d link(s)\n", c.Network, format.SafeMarkdownCode(c.RemoteID),
+			strings.Join(names, ", "), gate.EscapeName(c.Phone), gate.EscapeName(c.Username), c.MessagesIn, c.MediaIn, c.MessagesOut, c.MediaOut,
+			c.LastSeen.Format("2006-01-02 15:04"), len(c.Links))
 	}
 	ce.Reply("%d contact(s):\n\n%s", len(contacts), b.String())
 	return nil

@@ -148,6 +148,8 @@ func (e *env) startNetwork(network *gateway.Network) *running {
 	}
 	gw.SetRemoteQueue(gv.Queue)
 	gw.SetOutboundCheck(gv.CheckOutbound)
+	gw.SetSentRecorder(gv.RecordSent)
+	gw.SetMediaCheck(gv.CheckMedia)
 	user := bridgeconfig.PermissionLevelUser
 	bcfg := &bridgeconfig.BridgeConfig{CommandPrefix: "!gw", Permissions: bridgeconfig.PermissionConfig{"*": &user}}
 	e.mx.ResetBridgeStates() // waitConnected looks at this run's states only

@@ -39,6 +39,7 @@ const (
 	ActionAdminAction     Action = "admin_action"     // any other admin command or API call
 	ActionRetentionPurge  Action = "retention_purge"  // old entries were purged
 	ActionHeadPublished   Action = "head_published"   // the chain head was posted outside the database
+	ActionMediaRefused    Action = "media_refused"    // the media rules refused a file
 )
 
 // Actions lists every action, in a stable order.
@@ -46,7 +47,7 @@ var Actions = []Action{
 	ActionLogin, ActionLogout, ActionPortalCreated, ActionPortalRevoked, ActionPortalAllowed,
 	ActionPolicyChanged, ActionPolicyDenied, ActionRequestCreated, ActionRequestApproved,
 	ActionRequestDenied, ActionRequestExpired, ActionFirstContact, ActionStateReverted,
-	ActionAdminAction, ActionRetentionPurge, ActionHeadPublished,
+	ActionAdminAction, ActionRetentionPurge, ActionHeadPublished, ActionMediaRefused,
 }
 
 // Valid reports whether a is one of Actions.

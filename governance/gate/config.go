@@ -34,6 +34,9 @@ const ConfigKey = "governance"
 //	        contact_hash_key: ""
 //	        audit_anchor_interval: 24h
 //	        api: {token: "", allow_remote: false, trust_forwarded: false}
+//	        media:
+//	            "*": {outbound: {refused_types: [application/x-msdownload]}}
+//	            whatsapp: {inbound: {max_size: 50MB}}
 type Config struct {
 	// Policy holds default_mode, modes and rules.
 	Policy policy.Config `yaml:",inline"`
@@ -59,6 +62,10 @@ type Config struct {
 	AuditAnchorInterval Duration `yaml:"audit_anchor_interval"`
 	// API is the HTTP admin API on the appservice's listener.
 	API APIConfig `yaml:"api"`
+	// Media limits the files that cross, per network ("*" for all) and
+	// direction: a maximum size and allowed or refused MIME types. Empty:
+	// no limit beyond the gateway's, and every type crosses.
+	Media policy.MediaConfig `yaml:"media"`
 }
 
 // APIConfig configures the HTTP admin API.
@@ -106,6 +113,7 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Str|up.Null, "api", "token")
 	helper.Copy(up.Bool, "api", "allow_remote")
 	helper.Copy(up.Bool, "api", "trust_forwarded")
+	helper.Copy(up.Map, "media")
 }
 
 // ErrInvalidConfig is returned (wrapped) for a governance section the gateway
@@ -116,6 +124,9 @@ var ErrInvalidConfig = errors.New("invalid governance config")
 // position and content; there is no fallback to open.
 func (cfg *Config) Validate() error {
 	if err := cfg.Policy.Validate(); err != nil {
+		return err
+	}
+	if err := cfg.Media.Validate(); err != nil {
 		return err
 	}
 	for i, admin := range cfg.Admins {

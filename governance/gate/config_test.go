@@ -93,6 +93,8 @@ func TestInvalidConfigRefusesToStart(t *testing.T) {
 		{"governance: {audit_anchor_interval: -1h}", "audit_anchor_interval must not be negative"},
 		{"governance: {default_mode: approval}", "approval mode needs admins"},
 		{"governance: {modes: {whatsapp: approval}}", "approval mode needs admins"},
+		{"governance: {media: {signal: {inbound: {max_size: 1MB}}}}", "media.signal: unknown network"},
+		{"governance: {media: {whatsapp: {outbound: {refused_types: [exe]}}}}", `media.whatsapp.outbound.refused_types[0] "exe" is not a MIME type pattern`},
 	} {
 		gw, _, err := loadNetworkSection(t, c.section)
 		if err == nil {
@@ -124,6 +126,20 @@ func TestParseDuration(t *testing.T) {
 // (audit_anchor_interval, api.trust_forwarded) included, and fills in the
 // defaults of a config written before they existed.
 func TestConfigUpgradeKeepsValues(t *testing.T) {
+	cfg := upgradeAndDecode(t, "audit_anchor_interval: 12h\napi: {token: abc, allow_remote: true, trust_forwarded: true}\n")
+	if time.Duration(cfg.AuditAnchorInterval) != 12*time.Hour || !cfg.API.TrustForwarded || !cfg.API.AllowRemote || cfg.API.Token != "abc" {
+		t.Errorf("upgraded config lost values: %+v", cfg)
+	}
+	cfg = upgradeAndDecode(t, "api: {token: abc}\n")
+	if time.Duration(cfg.AuditAnchorInterval) != gate.DefaultAuditAnchorInterval || cfg.API.TrustForwarded {
+		t.Errorf("upgraded old config lacks the defaults: %+v", cfg)
+	}
+}
+
+// upgradeAndDecode runs the upgrader on an old section over the example and
+// decodes the result.
+func upgradeAndDecode(t *testing.T, old string) gate.Config {
+	t.Helper()
 	upgrade := func(old string) string {
 		t.Helper()
 		var base, user yaml.Node
@@ -150,12 +166,55 @@ func TestConfigUpgradeKeepsValues(t *testing.T) {
 		}
 		return *g.Config()
 	}
-	cfg := decode(upgrade("audit_anchor_interval: 12h\napi: {token: abc, allow_remote: true, trust_forwarded: true}\n"))
-	if time.Duration(cfg.AuditAnchorInterval) != 12*time.Hour || !cfg.API.TrustForwarded || !cfg.API.AllowRemote || cfg.API.Token != "abc" {
-		t.Errorf("upgraded config lost values: %+v", cfg)
+	return decode(upgrade(old))
+}
+
+// TestMediaConfig: the media section decodes per network and direction
+// through the gateway, its default refuses nothing, and the upgrader keeps it.
+func TestMediaConfig(t *testing.T) {
+	gw, g, err := loadNetworkSection(t, `
+governance:
+    media:
+        "*": {outbound: {refused_types: [application/x-msdownload, application/x-sh]}}
+        whatsapp:
+            inbound: {max_size: 50MB, allowed_types: ["image/*", application/pdf]}
+            outbound: {max_size: 16MiB}
+`)
+	if err != nil {
+		t.Fatal(err)
 	}
-	cfg = decode(upgrade("api: {token: abc}\n"))
-	if time.Duration(cfg.AuditAnchorInterval) != gate.DefaultAuditAnchorInterval || cfg.API.TrustForwarded {
-		t.Errorf("upgraded old config lacks the defaults: %+v", cfg)
+	if err = gw.ValidateConfig(); err != nil {
+		t.Fatal(err)
+	}
+	media := g.Config().Media
+	if media.Limit("whatsapp", policy.Inbound) != 50_000_000 || media.Limit("whatsapp", policy.Outbound) != 16<<20 ||
+		media.Limit("telegram", policy.Outbound) != 0 {
+		t.Errorf("decoded limits: %+v", media)
+	}
+	if r := media.Check(policy.MediaFile{Network: "telegram", Direction: policy.Outbound, MIME: "application/x-sh", Size: 1}); r == nil || r.Scope != "*" {
+		t.Errorf("the \"*\" rules do not apply to telegram: %+v", r)
+	}
+
+	_, def, err := loadNetworkSection(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(def.Config().Media) != 0 {
+		t.Errorf("default media rules: %+v", def.Config().Media)
+	}
+	for _, network := range policy.Networks {
+		for _, dir := range []policy.Direction{policy.Inbound, policy.Outbound} {
+			if r := def.Config().Media.Check(policy.MediaFile{Network: network, Direction: dir, MIME: "application/x-msdownload", Size: 1 << 40}); r != nil {
+				t.Errorf("default refuses %s %s: %+v", network, dir, r)
+			}
+		}
+	}
+
+	cfg := upgradeAndDecode(t, "media: {telegram: {inbound: {max_size: 5MB, refused_types: [\"video/*\"]}}}\n")
+	if cfg.Media.Limit("telegram", policy.Inbound) != 5_000_000 || len(cfg.Media["telegram"].Inbound.RefusedTypes) != 1 {
+		t.Errorf("upgraded media section: %+v", cfg.Media)
+	}
+	if cfg = upgradeAndDecode(t, "api: {token: abc}\n"); len(cfg.Media) != 0 {
+		t.Errorf("upgraded config without media section: %+v", cfg.Media)
 	}
 }

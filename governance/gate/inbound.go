@@ -87,7 +87,7 @@ func (g *Gate) Queue(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridge
 	}
 	res := g.Next(login, evt)
 	if res.Success && isContent(evt.GetType()) {
-		g.record(ctx, login, key, ident, sender.IsFromMe)
+		g.record(ctx, login, key, ident, sender.IsFromMe, g.carriesMedia(networkOf(string(key.ID)), evt))
 	}
 	if res.Success {
 		g.ensureControlled(ctx, login, key)
@@ -197,8 +197,9 @@ func (g *Gate) logDenied(ctx context.Context, login *bridgev2.UserLogin, key net
 	}
 }
 
-// record counts a message in the registry of outside contacts.
-func (g *Gate) record(ctx context.Context, login *bridgev2.UserLogin, key networkid.PortalKey, ident remote.Identity, outbound bool) {
+// record counts a message, with media or not, in the registry of outside
+// contacts.
+func (g *Gate) record(ctx context.Context, login *bridgev2.UserLogin, key networkid.PortalKey, ident remote.Identity, outbound, media bool) {
 	if ident.ID == "" {
 		return
 	}
@@ -206,10 +207,14 @@ func (g *Gate) record(ctx context.Context, login *bridgev2.UserLogin, key networ
 	if outbound {
 		dir = audit.Outbound
 	}
+	kind := audit.KindMessage
+	if media {
+		kind = audit.KindMedia
+	}
 	_, err := g.Contacts.Record(ctx, audit.Observation{
 		Network: networkOf(string(key.ID)), RemoteID: ident.ID, Phone: ident.Phone, Username: ident.Username,
 		DisplayName: ident.DisplayName, Staff: login.UserMXID, Login: login.ID, Portal: key.ID,
-		Direction: dir, Kind: audit.KindMessage,
+		Direction: dir, Kind: kind,
 	})
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to record outside contact")
@@ -243,6 +248,19 @@ func (g *Gate) newRequest(login *bridgev2.UserLogin, key networkid.PortalKey, ch
 	return nr
 }
 
+// MaxHeldPayload is the largest payload of a held event. A held event is
+// the connector's own record of the message (Telegram: the raw tg.Message;
+// WhatsApp: the message proto with its media keys and direct path), from
+// which the connector downloads the media when the event is delivered after
+// approval: never the file itself, so a payload is a few kilobytes (a
+// thumbnail at most). A larger one is refused rather than stored.
+const MaxHeldPayload = 256 << 10
+
+// ErrHeldPayloadTooLarge is returned (wrapped) for an event of a chat that
+// waits for approval whose payload is over MaxHeldPayload: it is neither
+// held nor bridged, and the connector is told it failed.
+var ErrHeldPayloadTooLarge = errors.New("the message is too large to be held for approval")
+
 // hold keeps a message of a chat that waits for approval; other events of
 // such a chat are dropped. The caller holds the chat's lock.
 func (g *Gate) hold(ctx context.Context, login *bridgev2.UserLogin, evt bridgev2.RemoteEvent, key networkid.PortalKey, chat remote.Chat, ident remote.Identity) inboundDecision {
@@ -255,6 +273,11 @@ func (g *Gate) hold(ctx context.Context, login *bridgev2.UserLogin, evt bridgev2
 	payload, err := holdable.HoldPayload()
 	if err != nil {
 		return inboundDecision{result: bridgev2.EventHandlingResultFailed.WithError(fmt.Errorf("failed to serialize event to hold: %w", err))}
+	}
+	if len(payload) > MaxHeldPayload {
+		log.Error().Int("payload_size", len(payload)).Int("max_held_payload", MaxHeldPayload).Msg("Refusing to hold a remote event whose payload is too large")
+		return inboundDecision{result: bridgev2.EventHandlingResultFailed.WithError(fmt.Errorf("%w: %d bytes, the limit is %d",
+			ErrHeldPayloadTooLarge, len(payload), MaxHeldPayload))}
 	}
 	ts := g.now()
 	if withTS, ok := evt.(bridgev2.RemoteEventWithTimestamp); ok && !withTS.GetTimestamp().IsZero() {

@@ -105,7 +105,7 @@ func (g *Gate) decideOutbound(ctx context.Context, out remote.Outbound, net stri
 }
 
 // RecordSent is the gateway's sent recorder: a message that really left is
-// counted in the registry of outside contacts.
+// counted in the registry of outside contacts, as media when it had some.
 func (g *Gate) RecordSent(ctx context.Context, out remote.Outbound) {
 	if !g.started.Load() || out.Kind != remote.OutboundMessage {
 		return
@@ -114,5 +114,5 @@ func (g *Gate) RecordSent(ctx context.Context, out remote.Outbound) {
 	if ident.ID == "" {
 		ident = g.identityOf(ctx, out.Login, out.Remote)
 	}
-	g.record(ctx, out.Login, out.PortalKey, ident, true)
+	g.record(ctx, out.Login, out.PortalKey, ident, true, out.HasMedia)
 }

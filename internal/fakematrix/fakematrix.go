@@ -89,12 +89,11 @@ type Matrix struct {
 	bridgeStates []status.BridgeState
 	msgStatuses  []*bridgev2.MessageStatus
 	profiles     map[id.UserID]Profile
-	media        map[id.ContentURIString]*mediaEntry
-	mediaDir     string // "": media held in memory
-	// encryptByDefault makes created rooms encrypted, as encryption.default
-	// does with the real Matrix connector.
-	encryptByDefault bool
-	down             error // what every send answers while the homeserver is "down"
+	media        map[id.ContentURIString][]byte
+	mediaDir     string                         // see SetMediaDir
+	mediaFiles   map[id.ContentURIString]string // media kept on disk
+	encryptMedia bool                           // see SetEncryptedMedia
+	down         error                          // what every send answers while the homeserver is "down"
 
 	statusByEvent map[id.EventID][]*bridgev2.MessageStatus
 }
@@ -119,7 +118,7 @@ func New() *Matrix {
 	return &Matrix{
 		rooms:    make(map[id.RoomID]*room),
 		profiles: make(map[id.UserID]Profile),
-		media:    make(map[id.ContentURIString]*mediaEntry),
+		media:    make(map[id.ContentURIString][]byte),
 	}
 }
 

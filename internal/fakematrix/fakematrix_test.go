@@ -1,7 +1,11 @@
 package fakematrix
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -10,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/status"
+	"maunium.net/go/mautrix/crypto/attachment"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 )
@@ -155,5 +160,89 @@ func TestWaitBridgeState(t *testing.T) {
 	m.ResetBridgeStates()
 	if m.HasBridgeState(status.StateConnected, "") {
 		t.Error("bridge states survived a reset")
+	}
+}
+
+// TestMediaOnDisk: with a media directory, uploads streamed by the bridge
+// and files put by a client are kept as files and read back byte for byte.
+func TestMediaOnDisk(t *testing.T) {
+	m := New()
+	m.SetMediaDir(t.TempDir())
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("passerelle "), 10_000)
+	uri, _, err := m.Intent("@ghost:test").UploadMediaStream(ctx, "!room:test", int64(len(data)), true, func(w io.Writer) (*bridgev2.FileStreamResult, error) {
+		_, err := w.Write(data)
+		return &bridgev2.FileStreamResult{FileName: "f.txt", MimeType: "text/plain"}, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := m.Media(uri); !ok || !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes, want %d", len(got), len(data))
+	}
+	if _, ok := m.MediaPath(uri); !ok {
+		t.Fatal("upload not kept on disk")
+	}
+	put, err := m.PutMediaFile(bytes.NewReader(data[:777]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Intent(BotMXID).DownloadMediaToFile(ctx, put, nil, false, func(f *os.File) error {
+		got, err := io.ReadAll(f)
+		if err == nil && !bytes.Equal(got, data[:777]) {
+			err = fmt.Errorf("downloaded %d bytes that differ", len(got))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEncryptedMedia: with encrypted media on, the homeserver holds only
+// ciphertext; a download with the event's file info gives the plaintext back,
+// in memory and on disk, and a wrong key is refused.
+func TestEncryptedMedia(t *testing.T) {
+	for _, onDisk := range []bool{false, true} {
+		m := New()
+		m.SetEncryptedMedia(true)
+		if onDisk {
+			m.SetMediaDir(t.TempDir())
+		}
+		ctx := context.Background()
+		data := bytes.Repeat([]byte("secret "), 5_000)
+		uri, file, err := m.Intent("@ghost:test").UploadMediaStream(ctx, "!room:test", int64(len(data)), true, func(w io.Writer) (*bridgev2.FileStreamResult, error) {
+			_, err := w.Write(data)
+			return &bridgev2.FileStreamResult{}, err
+		})
+		if err != nil || file == nil || file.URL != uri {
+			t.Fatalf("on disk %v: upload %q %+v %v", onDisk, uri, file, err)
+		}
+		if stored, _ := m.Media(uri); bytes.Equal(stored, data) || len(stored) != len(data) {
+			t.Fatalf("on disk %v: the homeserver holds the plaintext", onDisk)
+		}
+		got, err := m.Intent(BotMXID).DownloadMedia(ctx, "", file)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("on disk %v: decrypted %d bytes, %v", onDisk, len(got), err)
+		}
+		err = m.Intent(BotMXID).DownloadMediaToFile(ctx, "", file, false, func(f *os.File) error {
+			b, err := io.ReadAll(f)
+			if err == nil && !bytes.Equal(b, data) {
+				err = fmt.Errorf("decrypted file differs")
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("on disk %v: %v", onDisk, err)
+		}
+		if !onDisk {
+			bad := event.EncryptedFileInfo{URL: file.URL, EncryptedFile: attachment.EncryptedFile{
+				Key: file.Key, InitVector: file.InitVector, Version: file.Version,
+				Hashes: attachment.EncryptedFileHashes{SHA256: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
+			}}
+			if _, err = m.Intent(BotMXID).DownloadMedia(ctx, "", &bad); err == nil {
+				t.Fatal("a wrong hash was accepted")
+			}
+		}
 	}
 }

@@ -1,8 +1,11 @@
 package fakematrix
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"time"
 
 	"maunium.net/go/mautrix"
@@ -90,10 +93,6 @@ func (in *Intent) CreateRoom(_ context.Context, req *mautrix.ReqCreateRoom) (id.
 	if req.PowerLevelOverride != nil {
 		m.applyStateLocked(roomID, event.StatePowerLevels, "", &event.Content{Parsed: req.PowerLevelOverride})
 	}
-	if m.encryptByDefault && r.state[stateKey{event.StateEncryption.Type, ""}] == nil {
-		// What bridgev2's Matrix connector adds with encryption.default.
-		m.applyStateLocked(roomID, event.StateEncryption, "", &event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}})
-	}
 	return roomID, nil
 }
 
@@ -140,6 +139,83 @@ func (in *Intent) MarkTyping(context.Context, id.RoomID, bridgev2.TypingType, ti
 }
 func (in *Intent) TagRoom(context.Context, id.RoomID, event.RoomTag, bool) error { return nil }
 func (in *Intent) MuteRoom(context.Context, id.RoomID, time.Time) error          { return nil }
+
+// UploadMedia stores data under a new mxc:// URI (unencrypted).
+func (in *Intent) UploadMedia(_ context.Context, _ id.RoomID, data []byte, _, _ string) (id.ContentURIString, *event.EncryptedFileInfo, error) {
+	m := in.m
+	data = bytes.Clone(data)
+	file := m.encryptUpload(data)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	uri := id.ContentURIString(fmt.Sprintf("mxc://%s/media%d", ServerName, m.nextLocked()))
+	m.media[uri] = data
+	return uri, withURL(file, uri), nil
+}
+
+// UploadMediaStream lets cb write into a temporary file and stores what it
+// wrote as UploadMedia does.
+func (in *Intent) UploadMediaStream(ctx context.Context, roomID id.RoomID, _ int64, _ bool, cb bridgev2.FileStreamCallback) (id.ContentURIString, *event.EncryptedFileInfo, error) {
+	if dir := in.m.mediaDirOf(); dir != "" {
+		return in.m.uploadStreamToDir(dir, cb)
+	}
+	f, err := os.CreateTemp("", "fakematrix-upload-*")
+	if err != nil {
+		return "", nil, fmt.Errorf("failed to create temp file: %w", err)
+	}
+	defer func() { _ = os.Remove(f.Name()) }()
+	defer func() { _ = f.Close() }()
+	res, err := cb(f)
+	if err != nil {
+		return "", nil, err
+	}
+	path := f.Name()
+	if res != nil && res.ReplacementFile != "" {
+		path = res.ReplacementFile
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("failed to read upload: %w", err)
+	}
+	return in.UploadMedia(ctx, roomID, data, "", "")
+}
+
+// DownloadMedia returns media uploaded to this Matrix side.
+func (in *Intent) DownloadMedia(_ context.Context, uri id.ContentURIString, file *event.EncryptedFileInfo) ([]byte, error) {
+	if file != nil && uri == "" {
+		uri = file.URL
+	}
+	if data, ok := in.m.Media(uri); ok {
+		return decryptDownload(data, file)
+	}
+	return nil, fmt.Errorf("media %s: %w", uri, mautrix.MNotFound)
+}
+
+// DownloadMediaToFile is DownloadMedia through a temporary file.
+func (in *Intent) DownloadMediaToFile(ctx context.Context, uri id.ContentURIString, file *event.EncryptedFileInfo, _ bool, cb func(*os.File) error) error {
+	if file != nil && uri == "" {
+		uri = file.URL
+	}
+	if path, ok := in.m.MediaPath(uri); ok {
+		return downloadFromDir(path, file, cb)
+	}
+	data, err := in.DownloadMedia(ctx, uri, file)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp("", "fakematrix-download-*")
+	if err != nil {
+		return fmt.Errorf("failed to create temp file: %w", err)
+	}
+	defer func() { _ = os.Remove(f.Name()) }()
+	defer func() { _ = f.Close() }()
+	if _, err = io.Copy(f, bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("failed to write temp file: %w", err)
+	}
+	if _, err = f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("failed to rewind temp file: %w", err)
+	}
+	return cb(f)
+}
 
 // GetEvent returns a timeline or state event the bridge sent.
 func (in *Intent) GetEvent(_ context.Context, roomID id.RoomID, eventID id.EventID) (*event.Event, error) {

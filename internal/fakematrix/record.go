@@ -2,6 +2,7 @@ package fakematrix
 
 import (
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -383,6 +384,19 @@ func (m *Matrix) Profile(userID id.UserID) Profile {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.profiles[userID]
+}
+
+// Media returns a copy of what was uploaded under uri.
+func (m *Matrix) Media(uri id.ContentURIString) ([]byte, bool) {
+	m.mu.Lock()
+	data, ok := m.media[uri]
+	path, onDisk := m.mediaFiles[uri]
+	m.mu.Unlock()
+	if onDisk {
+		data, err := os.ReadFile(path)
+		return data, err == nil
+	}
+	return slices.Clone(data), ok
 }
 
 // MediaURIs returns the URIs of all uploaded media, sorted.

@@ -67,6 +67,7 @@ type companion struct {
 // sentMessage is kept for answering retry receipts.
 type sentMessage struct {
 	plaintext []byte
+	to        string    // the recipient's phone, for direct messages
 	group     types.JID // empty for direct messages
 	msgType   string
 }

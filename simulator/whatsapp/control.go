@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
 )
 
@@ -23,6 +26,12 @@ import (
 //	POST /unpair        {"phone"}                   log out all linked devices
 //	GET  /messages                                  messages simulated phones received
 //	GET  /root-key                                  {"public_key": hex}
+//	POST /send-media    {"from","to","kind","data" (base64),"mime","file_name",
+//	                     "caption","width","height","seconds","waveform" (base64)} → {"id","direct_path"}
+//	POST /send-message  {"from","to","message" (waE2E.Message as protojson)} → {"id"}
+//	                    (locations, live locations, contact cards, polls, …)
+//	POST /expire-media  {"direct_path"}                    answer 410 for it from now on
+//	GET  /media?to=&id=                                    bytes of a file a simulated phone received
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /accounts", func(w http.ResponseWriter, r *http.Request) {
@@ -121,13 +130,80 @@ func (s *Server) ControlHandler() http.Handler {
 			To        string    `json:"to"`
 			Text      string    `json:"text"`
 			Timestamp time.Time `json:"timestamp"`
+			// Message is the whole message (protojson): media metadata,
+			// locations, contact cards, polls.
+			Message json.RawMessage `json:"message,omitempty"`
 		}
 		msgs := s.Messages()
 		out := make([]message, len(msgs))
 		for i, m := range msgs {
 			out[i] = message{ID: m.ID, From: m.From, To: m.To, Text: m.Text(), Timestamp: m.Timestamp}
+			if raw, err := protojson.Marshal(m.Message); err == nil {
+				out[i].Message = raw
+			}
 		}
 		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("POST /send-media", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			From, To, Kind, MIME, Caption string
+			FileName                      string `json:"file_name"`
+			Data, Waveform                []byte
+			Width, Height, Seconds        uint32
+		}
+		if !readJSONLimit(w, r, &req, 200<<20) {
+			return
+		}
+		id, up, err := s.SendMedia(r.Context(), req.From, req.To, MediaSpec{
+			Kind: req.Kind, Data: req.Data, MIME: req.MIME, FileName: req.FileName, Caption: req.Caption,
+			Width: req.Width, Height: req.Height, Seconds: req.Seconds, Waveform: req.Waveform,
+		})
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"id": id, "direct_path": up.DirectPath})
+	})
+	mux.HandleFunc("POST /send-message", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			From, To string
+			Message  json.RawMessage
+		}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		var msg waE2E.Message
+		if err := protojson.Unmarshal(req.Message, &msg); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid message: " + err.Error()})
+			return
+		}
+		id, err := s.send(r.Context(), req.From, req.To, &msg)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"id": id})
+	})
+	mux.HandleFunc("POST /expire-media", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			DirectPath string `json:"direct_path"`
+		}
+		if readJSON(w, r, &req) {
+			writeResult(w, s.ExpireMedia(req.DirectPath))
+		}
+	})
+	mux.HandleFunc("GET /media", func(w http.ResponseWriter, r *http.Request) {
+		to, msgID := r.URL.Query().Get("to"), r.URL.Query().Get("id")
+		for _, m := range s.Messages() {
+			if m.ID == msgID && matchAddr(to, m.To) {
+				w.Header().Set("Content-Type", "application/octet-stream")
+				if _, err := s.DownloadTo(m.Message, w); err != nil {
+					s.log.Debug().Err(err).Str("message_id", msgID).Msg("Failed to serve received media")
+				}
+				return
+			}
+		}
+		writeError(w, ErrNoSuchMessage)
 	})
 	mux.HandleFunc("GET /root-key", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"public_key": RootPublicKeyHex(s.cfg.RootSeed)})
@@ -136,7 +212,11 @@ func (s *Server) ControlHandler() http.Handler {
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(v); err != nil {
+	return readJSONLimit(w, r, v, 1<<20)
+}
+
+func readJSONLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit)).Decode(v); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON: " + err.Error()})
 		return false
 	}

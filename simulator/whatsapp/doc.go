@@ -39,6 +39,25 @@
 // The same ID stands for the message in every chat member's view; with the
 // chat and the sender it identifies a message.
 //
+// # Media
+//
+// The media_conn IQ hands out the host MediaHost and an auth token. The media
+// server speaks HTTPS with a certificate from a test CA made at Start: a
+// client trusts it through MediaHTTPClient (Server.RouteClient sets it on a
+// whatsmeow client; the connector takes it as TestServer.MediaHTTPClient).
+// Uploads (POST /mms/<type>/<token>?auth=…) are checked against the token
+// (the SHA-256 of what is uploaded) and kept in files; downloads serve
+// them by direct path. Simulated phones encrypt and decrypt media as
+// WhatsApp does (mediacrypt.go: HKDF-expanded IV, cipher and MAC keys per
+// media type, AES-CBC, a 10-byte HMAC, both SHA-256 hashes): SendMedia and
+// MediaMessage send files, Download and DownloadTo read back what a contact
+// received. ExpireMedia makes a path answer 410 Gone; a media retry receipt
+// (type server-error) for it is answered by the phone with a mediaretry
+// notification carrying a new direct path, or an error when the phone does
+// not have the file (DeleteMedia) or stays silent (IgnoreMediaRetries).
+// SendPoll and SendPollVote send polls with a message secret and votes
+// encrypted with it.
+//
 // # What is recorded
 //
 // Messages that reach a simulated phone are decrypted and recorded

@@ -65,7 +65,7 @@ func newClient(t testing.TB, srv *wasim.Server, ms *memstore.Store, dev *store.D
 		log = waLog.Stdout("Client", "DEBUG", true)
 	}
 	c := &client{Client: whatsmeow.NewClient(dev, log), store: ms, events: make(chan any, 1024)}
-	wasim.RouteClient(c.Client, srv.Addr())
+	srv.RouteClient(c.Client)
 	c.AddEventHandler(func(evt any) {
 		select {
 		case c.events <- evt:

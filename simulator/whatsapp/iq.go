@@ -111,6 +111,8 @@ func (s *Server) handleIQ(c *conn, iq *waBinary.Node) {
 		}})
 	case xmlns == "md" && child.Tag == "remove-companion-device":
 		s.handleLogout(c, iq, acc, dev)
+	case xmlns == "w:m" && child.Tag == "media_conn":
+		c.iqResult(iq, s.media.mediaConnNode())
 	case xmlns == "w:g2":
 		s.handleGroupIQ(c, iq, acc, dev, typ, child)
 	default:

@@ -95,7 +95,8 @@ func ClientHTTP(addr string) *http.Client {
 }
 
 // RouteClient points a whatsmeow client at the simulator on addr: the
-// websocket, pre-login and media HTTP clients all dial addr. The root key must
+// websocket, pre-login and media HTTP clients all dial addr (media in clear
+// text; Server.RouteClient uses the HTTPS media server). The root key must
 // be set separately (UseRootPublicKey).
 func RouteClient(cli *whatsmeow.Client, addr string) {
 	cli.SetWebsocketHTTPClient(ClientHTTP(addr))
@@ -151,4 +152,12 @@ func newCertChain(seed string) (*certChain, error) {
 		return nil, fmt.Errorf("failed to marshal certificate chain: %w", err)
 	}
 	return &certChain{static: static, payload: payload}, nil
+}
+
+// RouteClient points a whatsmeow client at this simulator: websocket and
+// pre-login requests to its address, media to its HTTPS media server
+// (MediaHTTPClient). The root key must be set separately (UseRootPublicKey).
+func (s *Server) RouteClient(cli *whatsmeow.Client) {
+	RouteClient(cli, s.Addr())
+	cli.SetMediaHTTPClient(s.MediaHTTPClient())
 }

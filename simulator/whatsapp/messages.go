@@ -97,7 +97,7 @@ func (s *Server) sendDirect(ctx context.Context, facc, tacc *Account, id string,
 	now := time.Now()
 	typ := messageType(msg)
 	s.mu.Lock()
-	facc.sent[id] = &sentMessage{plaintext: plaintext, msgType: typ}
+	facc.sent[id] = &sentMessage{plaintext: plaintext, to: tacc.Phone, msgType: typ}
 	targets := tacc.linkedDevicesLocked()
 	own := facc.linkedDevicesLocked()
 	s.mu.Unlock()
@@ -388,9 +388,14 @@ func (s *Server) handleClientReceipt(c *conn, node *waBinary.Node) {
 		rc.Chat = to.User
 	}
 	s.rec.addReceipt(rc)
-	if typ == types.ReceiptTypeRetry {
+	switch typ {
+	case types.ReceiptTypeRetry:
 		if err := s.answerRetry(context.Background(), acc, dev, node); err != nil {
 			c.log.Debug().Err(err).Str("message_id", id).Msg("Not answering retry receipt")
+		}
+	case types.ReceiptTypeServerError:
+		if err := s.answerMediaRetry(acc, dev, node); err != nil {
+			c.log.Debug().Err(err).Str("message_id", id).Msg("Media retry answered with an error")
 		}
 	}
 }

@@ -177,3 +177,39 @@ func (s *Server) Receipts() []Receipt {
 	defer s.rec.mu.Unlock()
 	return slices.Clone(s.rec.receipts)
 }
+
+// AwaitReceipts waits until the linked client of account phone has sent a
+// receipt for every message the simulated phones sent it (directly or in
+// its groups). Tests wait for it before stopping a client: whatsmeow sends
+// receipts from goroutines that race its Disconnect.
+func (s *Server) AwaitReceipts(ctx context.Context, phone string) error {
+	phone = normalizePhone(phone)
+	want := map[string]bool{}
+	s.mu.Lock()
+	for _, acc := range s.accounts {
+		for id, sent := range acc.sent {
+			if sent.to == phone {
+				want[id] = true
+			} else if g := s.groups[sent.group.User]; !sent.group.IsEmpty() && g != nil && slices.Contains(g.Members, phone) && acc.Phone != phone {
+				want[id] = true
+			}
+		}
+	}
+	s.mu.Unlock()
+	return s.rec.wait(ctx, func() bool {
+		seen := map[string]bool{}
+		for _, rc := range s.rec.receipts {
+			if rc.From == phone && rc.Type != types.ReceiptTypeRetry && rc.Type != types.ReceiptTypeServerError {
+				for _, id := range rc.IDs {
+					seen[id] = true
+				}
+			}
+		}
+		for id := range want {
+			if !seen[id] {
+				return false
+			}
+		}
+		return true
+	})
+}

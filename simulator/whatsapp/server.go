@@ -44,6 +44,8 @@ type Config struct {
 	// StreamErrorCloseDelay is how long the server keeps a socket open after
 	// sending a fatal stream error (device removed, replaced); 1s when zero.
 	StreamErrorCloseDelay time.Duration
+	// MaxMediaSize caps an upload to the media server (2 GiB when zero).
+	MaxMediaSize int64
 }
 
 // Server is an in-process fake WhatsApp server. Create it with Start.
@@ -56,6 +58,7 @@ type Server struct {
 	ctx   context.Context
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
+	media *mediaServer
 
 	mu        sync.Mutex
 	accounts  map[string]*Account // by phone
@@ -82,12 +85,20 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.Log != nil {
 		log = *cfg.Log
 	}
+	if cfg.MaxMediaSize == 0 {
+		cfg.MaxMediaSize = 2 << 30
+	}
 	certs, err := newCertChain(cfg.RootSeed)
+	if err != nil {
+		return nil, err
+	}
+	media, err := newMediaServer(cfg.MaxMediaSize)
 	if err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		media.close()
 		return nil, fmt.Errorf("failed to listen on %s: %w", cfg.Addr, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -95,6 +106,7 @@ func Start(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		log:       log,
 		certs:     certs,
+		media:     media,
 		ln:        ln,
 		ctx:       ctx,
 		stop:      cancel,
@@ -110,6 +122,10 @@ func Start(cfg Config) (*Server, error) {
 	s.rec.init()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws/chat", s.serveWebsocket)
+	// Media in clear text on the main address too, for a process that routes
+	// every host there (ClientHTTP); MediaHTTPClient speaks HTTPS.
+	mux.Handle("/mms/", media)
+	mux.Handle("/v/", media)
 	s.hsrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Add(1)
 	go func() {
@@ -141,6 +157,7 @@ func (s *Server) Close() error {
 	defer cancel()
 	err := s.hsrv.Shutdown(ctx)
 	s.wg.Wait()
+	s.media.close()
 	return err
 }
 
