@@ -60,12 +60,10 @@ func (c *Client) sendMatrixFile(ctx context.Context, msg *bridgev2.MatrixMessage
 	}
 	check := remote.Media{Direction: remote.MediaOutbound, Kind: f.Kind, Login: c.login, PortalKey: msg.Portal.PortalKey,
 		Remote: out.Remote, MIME: f.MIME, Size: f.Size, Name: f.Name}
-	checked := false
-	if f.Size >= 0 && f.MIME != "" {
-		if err := c.checkOutboundMedia(ctx, check); err != nil {
-			return nil, err
-		}
-		checked = true
+	// Asked first with what the event declares (size -1 when it does not
+	// say), again below with the real size and type if they differ.
+	if err := c.checkOutboundMedia(ctx, check); err != nil {
+		return nil, err
 	}
 	var (
 		resp     tg.UpdatesClass
@@ -87,7 +85,7 @@ func (c *Client) sendMatrixFile(ctx context.Context, msg *bridgev2.MatrixMessage
 			return fmt.Errorf("failed to rewind downloaded file: %w", err)
 		}
 		f.MIME = media.Sniff(f.MIME, f.Name, head[:n])
-		if !checked {
+		if f.MIME != check.MIME || f.Size != check.Size {
 			check.MIME, check.Size = f.MIME, f.Size
 			if sendErr = c.checkOutboundMedia(ctx, check); sendErr != nil {
 				return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/bridges/telegram/tgmedia"
 )
 
 // The hooks through which the gateway's governance sees Telegram: who a
@@ -162,4 +163,42 @@ func (c *Client) DecodeHeldEvent(_ context.Context, login *bridgev2.UserLogin, p
 		return nil, fmt.Errorf("%w: not a private chat", ErrBadHeldPayload)
 	}
 	return evt, nil
+}
+
+var _ remote.MediaCarrier = (*messageEvent)(nil)
+
+// RemoteMedia implements remote.MediaCarrier from the Telegram message
+// alone: its photo or document, location, contact or poll. Edits carry
+// none (a media message's edit is not bridged).
+func (e *messageEvent) RemoteMedia() []remote.Media {
+	if e.edit || !hasMedia(e.Data) {
+		return nil
+	}
+	m := remote.Media{Direction: remote.MediaInbound, Login: e.client.login, PortalKey: e.GetPortalKey(), Size: -1}
+	if e.GetSender().IsFromMe {
+		m.Direction = remote.MediaOutbound
+	} else {
+		m.Remote = e.GetSender().Sender
+	}
+	switch v := e.Data.Media.(type) {
+	case *tg.MessageMediaPhoto, *tg.MessageMediaDocument:
+		f, ok := tgmedia.FileOf(v)
+		if !ok {
+			return nil
+		}
+		m.Kind, m.MIME, m.Size, m.Name = f.Kind, f.MIME, f.Size, f.Name
+		if m.MIME == "" {
+			m.MIME = "image/jpeg" // Telegram photos
+		}
+	case *tg.MessageMediaGeo, *tg.MessageMediaVenue, *tg.MessageMediaGeoLive:
+		m.Kind = remote.MediaLocation
+	case *tg.MessageMediaContact:
+		contact, card := tgmedia.Contact(v)
+		m.Kind, m.MIME, m.Size, m.Name = remote.MediaContact, "text/vcard", int64(len(card)), contact.FileName()
+	case *tg.MessageMediaPoll:
+		m.Kind = remote.MediaPoll
+	default:
+		return nil
+	}
+	return []remote.Media{m}
 }

@@ -473,6 +473,15 @@ func TestMediaTooBigAndRefused(t *testing.T) {
 	if !errors.As(err, &st) || st.ErrorReason != event.MessageStatusNoPermission || !strings.Contains(st.Message, "executables are not allowed") {
 		t.Errorf("refused outbound status %+v (%v)", st, err)
 	}
+	// A file that declares no type is asked about again once its real type
+	// is known.
+	exe2 := []byte("MZ\x90\x00more")
+	uri, _, _ = mx.Bridge().Bot.UploadMedia(ctx, "", exe2, "", "")
+	_, err = ms.ul.Client.HandleMatrixMessage(ctx, matrixMessage(ms.portal, "$exe2", &event.MessageEventContent{
+		MsgType: event.MsgFile, Body: "installer.exe", URL: uri}))
+	if !errors.As(err, &st) || st.ErrorReason != event.MessageStatusNoPermission || !strings.Contains(st.Message, "installer.exe (application/x-msdownload, 8 B)") {
+		t.Errorf("undeclared executable: status %+v (%v)", st, err)
+	}
 	for _, m := range s.Messages(ms.alice.ID, ms.bob.ID) {
 		if m.From == ms.alice.ID && m.Media != nil {
 			t.Errorf("a refused file reached Telegram: %+v", m.Media)

@@ -3,13 +3,18 @@ package admin_test
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/bridges/media/mediatest"
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/governance/audit"
 	"github.com/passerelle/passerelle/governance/gate"
+	"github.com/passerelle/passerelle/governance/policy"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
@@ -61,5 +66,51 @@ func TestHeldTelegramMediaDownloadedAtDelivery(t *testing.T) {
 	b, err := e.mx.Bridge().Bot.DownloadMedia(ctx, id.ContentURIString(uri), got.Content.File)
 	if err != nil || !bytes.Equal(b, data) {
 		t.Fatalf("delivered file differs (%d bytes, %v)", len(b), err)
+	}
+}
+
+// TestTelegramMediaCountedFromRealMessages: with Telegram files from outside
+// limited to images, a contact's photo is bridged and counted in the
+// registry, and his ZIP becomes a notice with its type and the caption, an
+// audit entry, and no count.
+func TestTelegramMediaCountedFromRealMessages(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, dbtest.SQLite(t), func(cfg *gate.Config) {
+		cfg.Media = policy.MediaConfig{policy.NetworkTelegram: {Inbound: policy.MediaRules{AllowedTypes: []string{"image/*"}}}}
+	})
+	r := e.start()
+	e.loginStaff(r)
+	if _, err := e.sim.SendMedia(e.bob.ID, e.alice.ID, tgsim.MediaSpec{Kind: "photo", Data: mediatest.PatternBytes(5_000, 1), Caption: "the harbour"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sim.SendMedia(e.bob.ID, e.alice.ID, tgsim.MediaSpec{Kind: "document", Data: []byte("PK\x03\x04 not really a zip"), MIME: "application/zip", Name: "plans.zip", Caption: "the plans"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []fakematrix.Message
+	if !poll(30*time.Second, func() bool {
+		got = e.mx.MessagesFrom(e.ghost(e.bob))
+		return len(got) >= 3
+	}) {
+		t.Fatalf("messages from Bob on Matrix: %d, want the photo, the notice and the caption", len(got))
+	}
+	if got[0].Content.MsgType != event.MsgImage || got[0].Content.Body != "the harbour" {
+		t.Errorf("the photo arrived as %q %q", got[0].Content.MsgType, got[0].Content.Body)
+	}
+	if n := got[1].Content; n.MsgType != event.MsgNotice || !strings.Contains(n.Body, "plans.zip (application/zip") || got[2].Content.Body != "the plans" {
+		t.Errorf("the refused ZIP arrived as %q %q, then %q", n.MsgType, n.Body, got[2].Content.Body)
+	}
+	if entries := mustList(t, r, audit.ActionMediaRefused); len(entries) != 1 {
+		t.Errorf("media_refused entries: %d, want 1", len(entries))
+	}
+	var c *audit.Contact
+	if !poll(20*time.Second, func() bool {
+		var err error
+		c, err = r.gv.Contacts.Get(ctx, policy.NetworkTelegram, tgid.MakeUserID(e.bob.ID))
+		return err == nil && c != nil && c.MessagesIn == 2
+	}) {
+		t.Fatalf("registry: %+v", c)
+	}
+	if c.MediaIn != 1 {
+		t.Errorf("registry media in %d, want 1 (the photo, not the refused ZIP)", c.MediaIn)
 	}
 }
