@@ -505,11 +505,10 @@ func upload(t *testing.T, ms *mediaSetup, data []byte, c *event.MessageEventCont
 	if err != nil {
 		t.Fatal(err)
 	}
-	if file == nil {
-		t.Fatal("upload into the encrypted portal was not encrypted")
+	if file == nil || uri != "" || file.URL == "" {
+		t.Fatalf("upload into the encrypted portal was not encrypted (uri %q, file %+v)", uri, file)
 	}
 	c.File = file
-	c.File.URL = uri
 	if c.Info == nil {
 		c.Info = &event.FileInfo{}
 	}

@@ -132,7 +132,6 @@ func (c *Client) convertFile(ctx context.Context, portal *bridgev2.Portal, inten
 	c.addThumbnail(ctx, portal, intent, f, &info)
 	content := &event.MessageEventContent{MsgType: f.MsgType, Info: &info}
 	if file != nil {
-		file.URL = uri
 		content.File = file
 	} else {
 		content.URL = uri
@@ -181,7 +180,6 @@ func (c *Client) addThumbnail(ctx context.Context, portal *bridgev2.Portal, inte
 		return
 	}
 	if file != nil {
-		file.URL = uri
 		info.ThumbnailFile = file
 	} else {
 		info.ThumbnailURL = uri
@@ -290,7 +288,6 @@ func (c *Client) contactParts(ctx context.Context, portal *bridgev2.Portal, inte
 	}
 	content := &event.MessageEventContent{MsgType: event.MsgFile, Info: &event.FileInfo{MimeType: "text/vcard", Size: len(card)}}
 	if file != nil {
-		file.URL = uri
 		content.File = file
 	} else {
 		content.URL = uri

@@ -215,10 +215,11 @@ func TestEncryptedMedia(t *testing.T) {
 			_, err := w.Write(data)
 			return &bridgev2.FileStreamResult{}, err
 		})
-		if err != nil || file == nil || file.URL != uri {
+		// As mautrix's intents: an encrypted upload's URI is in the file only.
+		if err != nil || file == nil || file.URL == "" || uri != "" {
 			t.Fatalf("on disk %v: upload %q %+v %v", onDisk, uri, file, err)
 		}
-		if stored, _ := m.Media(uri); bytes.Equal(stored, data) || len(stored) != len(data) {
+		if stored, _ := m.Media(file.URL); bytes.Equal(stored, data) || len(stored) != len(data) {
 			t.Fatalf("on disk %v: the homeserver holds the plaintext", onDisk)
 		}
 		got, err := m.Intent(BotMXID).DownloadMedia(ctx, "", file)

@@ -141,22 +141,25 @@ func (in *Intent) TagRoom(context.Context, id.RoomID, event.RoomTag, bool) error
 func (in *Intent) MuteRoom(context.Context, id.RoomID, time.Time) error          { return nil }
 
 // UploadMedia stores data under a new mxc:// URI (unencrypted).
-func (in *Intent) UploadMedia(_ context.Context, _ id.RoomID, data []byte, _, _ string) (id.ContentURIString, *event.EncryptedFileInfo, error) {
+func (in *Intent) UploadMedia(_ context.Context, roomID id.RoomID, data []byte, _, _ string) (id.ContentURIString, *event.EncryptedFileInfo, error) {
 	m := in.m
 	data = bytes.Clone(data)
-	file := m.encryptUpload(data)
+	var file *event.EncryptedFileInfo
+	if roomID != "" { // as mautrix: an upload outside a room is never encrypted
+		file = m.encryptUpload(data)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	uri := id.ContentURIString(fmt.Sprintf("mxc://%s/media%d", ServerName, m.nextLocked()))
 	m.media[uri] = data
-	return uri, withURL(file, uri), nil
+	return uploaded(file, uri)
 }
 
 // UploadMediaStream lets cb write into a temporary file and stores what it
 // wrote as UploadMedia does.
 func (in *Intent) UploadMediaStream(ctx context.Context, roomID id.RoomID, _ int64, _ bool, cb bridgev2.FileStreamCallback) (id.ContentURIString, *event.EncryptedFileInfo, error) {
 	if dir := in.m.mediaDirOf(); dir != "" {
-		return in.m.uploadStreamToDir(dir, cb)
+		return in.m.uploadStreamToDir(dir, roomID, cb)
 	}
 	f, err := os.CreateTemp("", "fakematrix-upload-*")
 	if err != nil {

@@ -79,9 +79,14 @@ func decryptDownload(data []byte, file *event.EncryptedFileInfo) ([]byte, error)
 	return data, nil
 }
 
-func withURL(file *event.EncryptedFileInfo, uri id.ContentURIString) *event.EncryptedFileInfo {
+// uploaded is what an upload returns, as mautrix's intents return it: for
+// an encrypted upload, no URI and the URI in the EncryptedFileInfo; for a
+// plain one, the URI alone. A connector that takes the URI for an encrypted
+// file sends a message with no file at all on a real homeserver.
+func uploaded(file *event.EncryptedFileInfo, uri id.ContentURIString) (id.ContentURIString, *event.EncryptedFileInfo, error) {
 	if file != nil {
 		file.URL = uri
+		return "", file, nil
 	}
-	return file
+	return uri, nil, nil
 }

@@ -74,7 +74,7 @@ func (m *Matrix) addMediaFile(path string) id.ContentURIString {
 }
 
 // uploadStreamToDir is UploadMediaStream with SetMediaDir on.
-func (m *Matrix) uploadStreamToDir(dir string, cb bridgev2.FileStreamCallback) (id.ContentURIString, *event.EncryptedFileInfo, error) {
+func (m *Matrix) uploadStreamToDir(dir string, roomID id.RoomID, cb bridgev2.FileStreamCallback) (id.ContentURIString, *event.EncryptedFileInfo, error) {
 	f, err := os.CreateTemp(dir, "media-*")
 	if err != nil {
 		return "", nil, fmt.Errorf("failed to create media file: %w", err)
@@ -92,12 +92,14 @@ func (m *Matrix) uploadStreamToDir(dir string, cb bridgev2.FileStreamCallback) (
 		_ = os.Remove(path)
 		path = res.ReplacementFile
 	}
-	file, err := m.encryptFileInPlace(path)
-	if err != nil {
-		return "", nil, err
+	var file *event.EncryptedFileInfo
+	if roomID != "" { // as mautrix: an upload outside a room is never encrypted
+		if file, err = m.encryptFileInPlace(path); err != nil {
+			return "", nil, err
+		}
 	}
 	uri := m.addMediaFile(path)
-	return uri, withURL(file, uri), nil
+	return uploaded(file, uri)
 }
 
 // downloadFromDir streams media kept on disk (decrypted with file, when
