@@ -11,7 +11,6 @@ import (
 
 	"github.com/gotd/td/telegram/uploader"
 	"github.com/gotd/td/tg"
-	"github.com/gotd/td/tgerr"
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
@@ -217,32 +216,4 @@ func (c *Client) sentResponse(ctx context.Context, peer tgid.Peer, resp tg.Updat
 		SenderID:  tgid.MakeUserID(c.userID),
 		Timestamp: ts,
 	}}, nil
-}
-
-// sendMedia calls messages.sendMedia like sendMessage: waiting for the
-// connection and calling again (same random_id) when it failed under the
-// call. The file was uploaded before: a re-sent request uses the same parts
-// only on the same connection's server, which keeps them.
-func (c *Client) sendMedia(ctx context.Context, req *tg.MessagesSendMediaRequest) (tg.UpdatesClass, error) {
-	ctx, cancel := context.WithTimeout(ctx, sendWait)
-	defer cancel()
-	tick := time.NewTicker(sendPoll)
-	defer tick.Stop()
-	var lastErr error = ErrNotConnected
-	for attempt := 1; ; attempt++ {
-		if api := c.api.Load(); api != nil {
-			resp, err := api.MessagesSendMedia(ctx, req)
-			if _, rpc := tgerr.As(err); err == nil || rpc || ctx.Err() != nil {
-				return resp, err
-			}
-			zerolog.Ctx(ctx).Warn().Err(err).Int("attempt", attempt).
-				Msg("Sending media to Telegram failed with the connection, sending again once connected")
-			lastErr = err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, lastErr
-		case <-tick.C:
-		}
-	}
 }
