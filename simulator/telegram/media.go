@@ -488,22 +488,17 @@ func (s *Server) messagesSendMedia(ctx context.Context, req *tg.MessagesSendMedi
 	if len([]rune(req.Message)) > captionLengthMax {
 		return nil, tgerr.New(400, "MEDIA_CAPTION_TOO_LONG")
 	}
-	entry, dup := self.sent[req.RandomID]
-	if dup && req.RandomID != 0 {
-		s.st.duplicateSends++
-	}
-	if !dup || req.RandomID == 0 {
+	entry, _, err := s.sendOnceLocked(self, r, req.RandomID, func() (*stored, error) {
 		o, err := s.inputMediaLocked(self, req.Media, b)
 		if err != nil {
 			return nil, err
 		}
 		m := s.deliverLocked(self, peer, req.Message, req.Entities, true)
 		m.media = o
-		entry = m.senderEntry
-		if req.RandomID != 0 {
-			self.sent[req.RandomID] = entry
-		}
-		s.pushNewMessageLocked(m, r.sess.mt.ID)
+		return m, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return &tg.Updates{
 		Updates: []tg.UpdateClass{

@@ -276,22 +276,15 @@ func (s *Server) messagesSendMessage(ctx context.Context, req *tg.MessagesSendMe
 	case utf8.RuneCountInString(req.Message) > maxMessageLength:
 		return nil, errMessageTooLong
 	}
-	// Like Telegram, one message per sender and random_id: a resend (a
-	// client that did not see the answer, a bridge that crashed before
-	// recording it) gets the message it already sent.
-	entry, dup := self.sent[req.RandomID]
-	if dup && req.RandomID != 0 {
-		s.st.duplicateSends++
+	// The request was decoded for this call only: its entities can be
+	// stored as they are.
+	entry, m, err := s.sendOnceLocked(self, r, req.RandomID, func() (*stored, error) {
+		return s.deliverLocked(self, peer, req.Message, req.Entities, true), nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if !dup || req.RandomID == 0 {
-		// The request was decoded for this call only: its entities can be
-		// stored as they are.
-		m := s.deliverLocked(self, peer, req.Message, req.Entities, true)
-		entry = m.senderEntry
-		if req.RandomID != 0 {
-			self.sent[req.RandomID] = entry
-		}
-		s.pushNewMessageLocked(m, r.sess.mt.ID)
+	if m != nil {
 		if reply := peer.autoReply; reply != nil && peer != self {
 			in := s.messageLocked(m)
 			r.after = append(r.after, func() {
@@ -314,6 +307,27 @@ func (s *Server) messagesSendMessage(ctx context.Context, req *tg.MessagesSendMe
 		out.SetEntities(ents)
 	}
 	return out, nil
+}
+
+// sendOnceLocked delivers a message sent by a client once per sender and
+// random_id, as Telegram does: a resend (a client that did not see the
+// answer, a bridge that crashed before recording it) gets the message it
+// already sent, and m is nil. A new message is pushed to the sender's other
+// sessions and to the recipient.
+func (s *Server) sendOnceLocked(self *user, r *request, randomID int64, deliver func() (*stored, error)) (entry *boxEntry, m *stored, err error) {
+	entry, dup := self.sent[randomID]
+	if dup && randomID != 0 {
+		s.st.duplicateSends++
+		return entry, nil, nil
+	}
+	if m, err = deliver(); err != nil {
+		return nil, nil, err
+	}
+	if randomID != 0 {
+		self.sent[randomID] = m.senderEntry
+	}
+	s.pushNewMessageLocked(m, r.sess.mt.ID)
+	return m.senderEntry, m, nil
 }
 
 func (s *Server) messagesGetHistory(ctx context.Context, req *tg.MessagesGetHistoryRequest) (tg.MessagesMessagesClass, error) {
