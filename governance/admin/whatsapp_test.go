@@ -127,35 +127,6 @@ func (w *waEnv) send(from, text string) (earliest, latest int64) {
 	return earliest, time.Now().Unix()
 }
 
-// deliveryReceipts counts the delivery receipts the staff member's devices
-// sent.
-func (w *waEnv) deliveryReceipts() int {
-	n := 0
-	for _, r := range w.srv.Receipts() {
-		if r.From == waAlice && r.Type == "" {
-			n++
-		}
-	}
-	return n
-}
-
-// waitDeliveryReceipts waits until the staff member's devices have sent n
-// delivery receipts, or for at most d: whatsmeow sends them from goroutines
-// that race its Disconnect, so a test lets them arrive before it stops the
-// gateway.
-func (w *waEnv) waitDeliveryReceipts(n int, d time.Duration) {
-	deadline := time.After(d)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for w.deliveryReceipts() < n {
-		select {
-		case <-deadline:
-			return
-		case <-tick.C:
-		}
-	}
-}
-
 // sentBy lists the texts the phone to received from the phone from, in order.
 func (w *waEnv) sentBy(from, to string) []string {
 	var out []string

@@ -165,14 +165,8 @@ func (s *Server) httpSendMedia(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) httpMedia(w http.ResponseWriter, r *http.Request) {
-	a, err := s.resolveRef(queryRef(r, "a"))
-	if err != nil {
-		httpError(w, http.StatusNotFound, err)
-		return
-	}
-	b, err := s.resolveRef(queryRef(r, "b"))
-	if err != nil {
-		httpError(w, http.StatusNotFound, err)
+	a, b, ok := s.queryPair(w, r)
+	if !ok {
 		return
 	}
 	msgID, err := strconv.Atoi(r.URL.Query().Get("id"))
@@ -214,6 +208,20 @@ func (s *Server) httpAccounts(w http.ResponseWriter, _ *http.Request) {
 
 // resolveRef finds an account from a JSON number (ID) or string (phone,
 // "@username", or a decimal ID).
+// queryPair resolves the accounts named by the query's a and b; it answers
+// 404 and reports false when either is unknown.
+func (s *Server) queryPair(w http.ResponseWriter, r *http.Request) (a, b int64, ok bool) {
+	var err error
+	if a, err = s.resolveRef(queryRef(r, "a")); err == nil {
+		b, err = s.resolveRef(queryRef(r, "b"))
+	}
+	if err != nil {
+		httpError(w, http.StatusNotFound, err)
+		return 0, 0, false
+	}
+	return a, b, true
+}
+
 func (s *Server) resolveRef(raw json.RawMessage) (int64, error) {
 	var id int64
 	if err := json.Unmarshal(raw, &id); err == nil {
@@ -278,14 +286,8 @@ func (s *Server) httpSend(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) httpMessages(w http.ResponseWriter, r *http.Request) {
-	a, err := s.resolveRef(queryRef(r, "a"))
-	if err != nil {
-		httpError(w, http.StatusNotFound, err)
-		return
-	}
-	b, err := s.resolveRef(queryRef(r, "b"))
-	if err != nil {
-		httpError(w, http.StatusNotFound, err)
+	a, b, ok := s.queryPair(w, r)
+	if !ok {
 		return
 	}
 	msgs := s.Messages(a, b)

@@ -7,13 +7,12 @@ import (
 
 	"github.com/gotd/td/tg"
 	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/bridges/htmlguard/htmlguardtest"
 )
 
 // fill repeats unit until the result is n bytes long.
-func fill(unit string, n int) string {
-	s := strings.Repeat(unit, n/len(unit)+1)
-	return s[:n]
-}
+var fill = htmlguardtest.Fill
 
 // Telegram's limits: 4096 UTF-16 code units of text; the entity count is
 // capped by the server (we test well beyond it).

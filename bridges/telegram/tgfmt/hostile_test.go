@@ -2,52 +2,30 @@ package tgfmt
 
 import (
 	"context"
-	"runtime"
 	"strings"
 	"testing"
 
 	"maunium.net/go/mautrix/event"
-)
 
-// allocated returns the bytes f allocates.
-func allocated(f func()) uint64 {
-	f() // warm up
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
+	"github.com/passerelle/passerelle/bridges/htmlguard/htmlguardtest"
+)
 
 // TestFromMatrixLinearAllocs compares the bytes allocated for k and 4k
 // repetitions of hostile HTML: linear work allocates about 4 times more, quadratic work
 // (copying the text at every level) 16 times.
 func TestFromMatrixLinearAllocs(t *testing.T) {
-	shapes := []struct {
-		name string
-		html func(k int) string
-	}{
-		{"nested_b", func(k int) string { return strings.Repeat("<b>a", k) }},
-		{"nested_code", func(k int) string { return strings.Repeat("<code><b>a", k) }},
-		{"nested_lists", func(k int) string { return strings.Repeat("<ul><li>a", k) }},
-		{"nested_quotes", func(k int) string { return strings.Repeat("<blockquote>a<br>", k) }},
-		{"nested_links", func(k int) string { return strings.Repeat(`<b><a href="https://e.org">e.org`, k) }},
-		{"deep_then_text", func(k int) string { return strings.Repeat("<b><i>", 49) + strings.Repeat("a<br>", 50*k) }},
-		{"many_p", func(k int) string { return strings.Repeat("<p>a", 50*k) }},
-	}
-	const k = 60 // repetitions; 4k nested stays under the 512 levels x/net/html accepts
-	for _, tc := range shapes {
-		t.Run(tc.name, func(t *testing.T) {
-			measure := func(size int) uint64 {
-				content := &event.MessageEventContent{MsgType: event.MsgText, Body: "plain", Format: event.FormatHTML, FormattedBody: tc.html(size)}
-				return allocated(func() { FromMatrix(context.Background(), testDeps, content) })
-			}
-			small, big := measure(k), measure(4*k)
-			if big > 6*small+4096 {
-				t.Fatalf("allocated %d bytes for %d repetitions but %d for %d: faster than linear growth", small, k, big, 4*k)
-			}
-		})
-	}
+	htmlguardtest.LinearAllocs(t, []htmlguardtest.Shape{
+		{Name: "nested_b", HTML: func(k int) string { return strings.Repeat("<b>a", k) }},
+		{Name: "nested_code", HTML: func(k int) string { return strings.Repeat("<code><b>a", k) }},
+		{Name: "nested_lists", HTML: func(k int) string { return strings.Repeat("<ul><li>a", k) }},
+		{Name: "nested_quotes", HTML: func(k int) string { return strings.Repeat("<blockquote>a<br>", k) }},
+		{Name: "nested_links", HTML: func(k int) string { return strings.Repeat(`<b><a href="https://e.org">e.org`, k) }},
+		{Name: "deep_then_text", HTML: func(k int) string { return strings.Repeat("<b><i>", 49) + strings.Repeat("a<br>", 50*k) }},
+		{Name: "many_p", HTML: func(k int) string { return strings.Repeat("<p>a", 50*k) }},
+	}, func(html string) {
+		content := &event.MessageEventContent{MsgType: event.MsgText, Body: "plain", Format: event.FormatHTML, FormattedBody: html}
+		FromMatrix(context.Background(), testDeps, content)
+	})
 }
 
 func TestFromMatrixFallsBackToBody(t *testing.T) {

@@ -6,13 +6,12 @@ import (
 	"testing"
 
 	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/bridges/htmlguard/htmlguardtest"
 )
 
 // fill repeats unit until the result is n bytes long.
-func fill(unit string, n int) string {
-	s := strings.Repeat(unit, n/len(unit)+1)
-	return s[:n]
-}
+var fill = htmlguardtest.Fill
 
 // Worst cases for WhatsApp text, at WhatsApp's maximum length.
 var hostileText = []struct{ name, text string }{
