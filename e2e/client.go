@@ -462,20 +462,11 @@ func (c *Client) Messages(ctx context.Context, roomID string, limit int) ([]Even
 	return evs, err
 }
 
-// History returns the whole room as the homeserver has it, fetched back to
-// its creation and decrypted, oldest first. Unlike Messages, it does not
-// miss the events a gappy sync skipped.
-func (c *Client) History(ctx context.Context, roomID string) ([]Event, error) {
-	var evs []Event
-	err := c.call(ctx, 2*time.Minute, "history", map[string]any{"roomId": roomID}, &evs)
-	return evs, err
-}
-
 // ServerHistory returns every event of the room in the homeserver's order
 // (one initial /sync filtered to the room, no timeline limit), decrypted.
-// Unlike History, it does not depend on the client's timelines, which a
-// gappy sync after a homeserver restart can leave with a hole, nor on
-// /messages, whose pages skip or repeat events of equal depth on Dendrite.
+// It does not depend on the client's timelines, which a gappy sync after a
+// homeserver restart can leave with a hole, nor on /messages, whose pages
+// skip or repeat events of equal depth on Dendrite.
 func (c *Client) ServerHistory(ctx context.Context, roomID string) ([]Event, error) {
 	var evs []Event
 	err := c.call(ctx, 2*time.Minute, "serverHistory", map[string]any{"roomId": roomID}, &evs)

@@ -64,7 +64,9 @@ func waitBodies(ctx context.Context, t *testing.T, c *Client, roomID, sender str
 		}
 		<-tick.C
 	}
-	evs, err := c.History(ctx, roomID)
+	// The homeserver's own order, from one sync: /messages pages
+	// skip or repeat events of equal depth on Dendrite (see ServerHistory).
+	evs, err := c.ServerHistory(ctx, roomID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -401,27 +401,6 @@ const commands = {
     return (a.limit ? evs.slice(-a.limit) : evs).map(describeEvent);
   },
 
-  // args: {roomId} -> the whole room as the homeserver has it, read with
-  // /messages back to its creation (the client's own timeline misses what a
-  // gappy sync skipped), decrypted, oldest first
-  async history(a) {
-    roomOrThrow(a.roomId);
-    const raw = [];
-    let from = null;
-    for (let i = 0; i < 1000; i++) {
-      const resp = await client.createMessagesRequest(a.roomId, from, 100, sdk.Direction.Backward);
-      raw.push(...resp.chunk);
-      if (!resp.end || resp.chunk.length === 0) break;
-      from = resp.end;
-    }
-    raw.reverse();
-    const evs = raw.map((r) => new sdk.MatrixEvent({ ...r, room_id: a.roomId }));
-    for (const ev of evs) {
-      await client.decryptEventIfNeeded(ev);
-    }
-    return evs.map(describeEvent);
-  },
-
   // args: {roomId} -> every event of the room in the homeserver's order,
   // from one initial /sync filtered to the room with no timeline limit,
   // decrypted. It does not rely on the client's timelines (a gappy sync
