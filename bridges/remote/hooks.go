@@ -34,6 +34,7 @@ type Hooks struct {
 	outbound OutboundCheck
 	sent     SentRecorder
 	media    MediaCheck
+	presence PresenceSink
 }
 
 // SetRemoteQueue implements QueueSetter.

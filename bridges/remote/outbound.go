@@ -24,7 +24,26 @@ const (
 	OutboundEdit      OutboundKind = "edit"
 	OutboundReaction  OutboundKind = "reaction"
 	OutboundRedaction OutboundKind = "redaction"
+	// OutboundReadReceipt, OutboundTyping, OutboundPresence: the staff
+	// member's read marker, typing or presence is about to be told to the
+	// network. These are signals, not content: a connector asks before it
+	// sends one and, when refused (the organisation switched them off, or
+	// the chat is not bridged), drops it quietly with a debug log; the
+	// check never creates an approval request for them.
+	OutboundReadReceipt OutboundKind = "read_receipt"
+	OutboundTyping      OutboundKind = "typing"
+	OutboundPresence    OutboundKind = "presence"
 )
+
+// IsSignal tells the kinds that carry no content (read receipts, typing,
+// presence).
+func (k OutboundKind) IsSignal() bool {
+	switch k {
+	case OutboundReadReceipt, OutboundTyping, OutboundPresence:
+		return true
+	}
+	return false
+}
 
 // Outbound describes what a connector is about to send, before it sends it.
 type Outbound struct {
@@ -44,6 +63,9 @@ type Outbound struct {
 	Chat Chat
 	// HasMedia tells a message with media from one without.
 	HasMedia bool
+	// TargetMessage is the remote message an edit, reaction, redaction or
+	// read receipt is about.
+	TargetMessage networkid.MessageID
 }
 
 // OutboundCheck is asked by a connector before a Matrix message leaves for

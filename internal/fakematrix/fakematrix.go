@@ -94,6 +94,9 @@ type Matrix struct {
 	mediaFiles   map[id.ContentURIString]string // media kept on disk
 	encryptMedia bool                           // see SetEncryptedMedia
 	down         error                          // what every send answers while the homeserver is "down"
+	receipts     []Receipt
+	typings      []Typing
+	presences    []Presence
 
 	statusByEvent map[id.EventID][]*bridgev2.MessageStatus
 }

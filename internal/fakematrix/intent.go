@@ -132,11 +132,7 @@ func (in *Intent) SetAvatarURL(_ context.Context, avatarURL id.ContentURIString)
 func (in *Intent) SetExtraProfileMeta(context.Context, any) error { return nil }
 func (in *Intent) SetProfile(context.Context, any) error          { return nil }
 
-func (in *Intent) MarkRead(context.Context, id.RoomID, id.EventID, time.Time) error { return nil }
-func (in *Intent) MarkUnread(context.Context, id.RoomID, bool) error                { return nil }
-func (in *Intent) MarkTyping(context.Context, id.RoomID, bridgev2.TypingType, time.Duration) error {
-	return nil
-}
+func (in *Intent) MarkUnread(context.Context, id.RoomID, bool) error             { return nil }
 func (in *Intent) TagRoom(context.Context, id.RoomID, event.RoomTag, bool) error { return nil }
 func (in *Intent) MuteRoom(context.Context, id.RoomID, time.Time) error          { return nil }
 
