@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"go.mau.fi/util/jsontime"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
 
@@ -23,12 +24,13 @@ func (c *WhatsAppConnector) GetCapabilities() *bridgev2.NetworkGeneralCapabiliti
 	}
 }
 
-// roomFeatures is what a WhatsApp portal supports in this version: text
-// with formatting and mentions, files with captions (audio's caption goes as
-// a message of its own), stickers and locations. Edits, reactions and
-// deletes come later. File is filled per call with the current size limit.
+// roomFeatures is what a WhatsApp portal supports: text with formatting and
+// mentions, files with captions (audio's caption goes as a message of its
+// own), stickers and locations; replies; edits of text within WhatsApp's
+// window; deletion for everyone; one reaction per user and message; read
+// receipts and typing. File is filled per call with the current size limit.
 var roomFeatures = event.RoomFeatures{
-	ID: "net.passerelle.whatsapp.media",
+	ID: "net.passerelle.whatsapp.conv",
 	Formatting: event.FormattingFeatureMap{
 		event.FmtBold:          event.CapLevelFullySupported,
 		event.FmtItalic:        event.CapLevelFullySupported,
@@ -39,6 +41,15 @@ var roomFeatures = event.RoomFeatures{
 		event.FmtUserLink:      event.CapLevelFullySupported,
 	},
 	MaxTextLength: 65536,
+
+	Reply:               event.CapLevelFullySupported,
+	Edit:                event.CapLevelFullySupported,
+	EditMaxAge:          &jsontime.Seconds{Duration: EditWindow},
+	Delete:              event.CapLevelFullySupported,
+	Reaction:            event.CapLevelFullySupported,
+	ReactionCount:       1,
+	ReadReceipts:        true,
+	TypingNotifications: true,
 }
 
 // fileCaps are the files WhatsApp takes from Matrix, by message type.

@@ -66,6 +66,9 @@ type Client struct {
 	events    context.Context
 	endEvents context.CancelFunc
 
+	// subscribed are the contacts whose presence this connection follows.
+	subscribed map[types.JID]bool
+
 	pushNames  *lru.Cache[types.JID, string] // push names seen on messages, by user
 	groupNames *lru.Cache[types.JID, string] // group names seen, by group
 }

@@ -29,6 +29,10 @@ var (
 	_ remote.HeldEventDecoder      = (*Client)(nil)
 	_ remote.Described             = (*messageEvent)(nil)
 	_ remote.Holdable              = (*messageEvent)(nil)
+	_ remote.Described             = (*reactionEvent)(nil)
+	_ remote.Holdable              = (*reactionEvent)(nil)
+	_ remote.Described             = (*removeEvent)(nil)
+	_ remote.Holdable              = (*removeEvent)(nil)
 	_ remote.MediaCarrier          = (*messageEvent)(nil)
 	_ bridgev2.RemoteMessageUpsert = (*messageEvent)(nil)
 )
@@ -150,11 +154,14 @@ func (cl *Client) cachedChat(ctx context.Context, chat types.JID) remote.Chat {
 	return desc
 }
 
-// messageEvent is a WhatsApp message as a remote event; it can be held
-// while its chat waits for approval.
-type messageEvent struct {
-	*simplevent.Message[*events.Message]
+// heldBase is what every WhatsApp event that carries content (messages,
+// edits, reactions, revokes) shares: the message it came in, the chat and
+// sender the portal sees, and what the connector knew of them. It makes the
+// event holdable (the payload is the message with its info, so
+// DecodeHeldEvent rebuilds any kind) and described.
+type heldBase struct {
 	client *Client
+	data   *events.Message
 	chat   types.JID // the portal's chat
 	sender types.JID // the sender, as the portal sees them
 
@@ -164,12 +171,19 @@ type messageEvent struct {
 	senderDesc remote.Identity
 }
 
+// messageEvent is a WhatsApp message (or an edit of one) as a remote event;
+// it can be held while its chat waits for approval.
+type messageEvent struct {
+	*simplevent.Message[*events.Message]
+	heldBase
+}
+
 // RemoteMedia implements remote.MediaCarrier: the file, location, contact
 // cards or poll of the message, from the message alone. Poll votes are not
 // media.
 func (e *messageEvent) RemoteMedia() []remote.Media {
 	msg := e.Data.Message
-	if msg == nil || wamedia.Unwrap(msg).GetPollUpdateMessage() != nil {
+	if e.Type == bridgev2.RemoteEventEdit || msg == nil || wamedia.Unwrap(msg).GetPollUpdateMessage() != nil {
 		return nil
 	}
 	base := remote.Media{Direction: remote.MediaInbound, Login: e.client.login, PortalKey: e.GetPortalKey(), Size: -1}
@@ -207,21 +221,21 @@ func (e *messageEvent) RemoteMedia() []remote.Media {
 
 // describe fills what the gate reads of the event, from the device store
 // and the names the connector has seen: no network I/O.
-func (e *messageEvent) describe(ctx context.Context) {
-	cl := e.client
-	e.chatDesc = cl.cachedChat(ctx, e.chat)
-	if !e.Sender.IsFromMe {
-		if ident, err := cl.DescribeRemoteUser(ctx, e.Sender.Sender); err == nil {
-			e.senderDesc = ident
+func (b *heldBase) describe(ctx context.Context, sender bridgev2.EventSender) {
+	cl := b.client
+	b.chatDesc = cl.cachedChat(ctx, b.chat)
+	if !sender.IsFromMe {
+		if ident, err := cl.DescribeRemoteUser(ctx, sender.Sender); err == nil {
+			b.senderDesc = ident
 		}
 	}
 }
 
 // RemoteChat implements remote.Described.
-func (e *messageEvent) RemoteChat() remote.Chat { return e.chatDesc }
+func (b *heldBase) RemoteChat() remote.Chat { return b.chatDesc }
 
 // RemoteSender implements remote.Described.
-func (e *messageEvent) RemoteSender() remote.Identity { return e.senderDesc }
+func (b *heldBase) RemoteSender() remote.Identity { return b.senderDesc }
 
 // heldPayload is a held message: the message protobuf and what whatsmeow
 // told about it, with the chat and sender the portal saw, so that it is
@@ -246,22 +260,22 @@ type heldPayload struct {
 const heldPayloadVersion = 1
 
 // HoldPayload implements remote.Holdable.
-func (e *messageEvent) HoldPayload() ([]byte, error) {
-	raw, err := proto.Marshal(e.Data.Message)
+func (b *heldBase) HoldPayload() ([]byte, error) {
+	raw, err := proto.Marshal(b.data.Message)
 	if err != nil {
 		return nil, fmt.Errorf("failed to marshal whatsapp message: %w", err)
 	}
-	info := &e.Data.Info
+	info := &b.data.Info
 	return json.Marshal(heldPayload{
 		Version:      heldPayloadVersion,
-		Login:        string(e.client.login.ID),
+		Login:        string(b.client.login.ID),
 		Message:      raw,
 		Chat:         info.Chat.String(),
 		Sender:       info.Sender.String(),
 		SenderAlt:    jidString(info.SenderAlt),
 		RecipientAlt: jidString(info.RecipientAlt),
-		PortalChat:   e.chat.String(),
-		PortalSender: e.sender.String(),
+		PortalChat:   b.chat.String(),
+		PortalSender: b.sender.String(),
 		ID:           info.ID,
 		Timestamp:    info.Timestamp,
 		PushName:     info.PushName,
@@ -281,8 +295,9 @@ func jidString(jid types.JID) string {
 // connector did not write, or wrote for another login.
 var ErrBadHeldPayload = errors.New("malformed held whatsapp event")
 
-// DecodeHeldEvent implements remote.HeldEventDecoder: the message is rebuilt
-// for the same portal and sender, with its original ID and timestamp.
+// DecodeHeldEvent implements remote.HeldEventDecoder: the message, edit,
+// reaction or revoke is rebuilt for the same portal and sender, with its
+// original ID and timestamp.
 func (cl *Client) DecodeHeldEvent(ctx context.Context, login *bridgev2.UserLogin, payload []byte) (bridgev2.RemoteEvent, error) {
 	if login.ID != cl.login.ID {
 		return nil, fmt.Errorf("%w: held for login %s, decoded by %s", ErrBadHeldPayload, login.ID, cl.login.ID)
@@ -324,9 +339,11 @@ func (cl *Client) DecodeHeldEvent(ctx context.Context, login *bridgev2.UserLogin
 		RawMessage: msg,
 	}
 	cl.rememberPushName(&evt.Info)
-	me, err := cl.messageEvent(ctx, evt, jids[4], jids[5])
+	rebuilt, err := cl.remoteEvent(ctx, evt, jids[4], jids[5])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadHeldPayload, err)
+	} else if rebuilt == nil {
+		return nil, fmt.Errorf("%w: the message carries nothing to bridge", ErrBadHeldPayload)
 	}
-	return me, nil
+	return rebuilt, nil
 }

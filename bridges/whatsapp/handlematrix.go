@@ -115,13 +115,45 @@ func (cl *Client) textMessage(ctx context.Context, msg *bridgev2.MatrixMessage) 
 	if out.Text == "" {
 		return nil, bridgev2.WrapErrorInStatus(ErrEmptyMessage).WithErrorAsMessage().WithIsCertain(true)
 	}
-	if len(out.Mentioned) == 0 {
+	replyTo := cl.quoteOf(ctx, msg)
+	if len(out.Mentioned) == 0 && replyTo == nil {
 		return &waE2E.Message{Conversation: proto.String(out.Text)}, nil
+	}
+	ci := &waE2E.ContextInfo{MentionedJID: out.Mentioned}
+	if replyTo != nil {
+		ci.StanzaID, ci.Participant, ci.QuotedMessage = replyTo.StanzaID, replyTo.Participant, replyTo.QuotedMessage
 	}
 	return &waE2E.Message{ExtendedTextMessage: &waE2E.ExtendedTextMessage{
 		Text:        proto.String(out.Text),
-		ContextInfo: &waE2E.ContextInfo{MentionedJID: out.Mentioned},
+		ContextInfo: ci,
 	}}, nil
+}
+
+// quoteOf is the reply context of a Matrix message that answers a bridged
+// message: its ID and sender, and a quoted copy WhatsApp's apps show above
+// the answer (its text when the connector can read it back).
+func (cl *Client) quoteOf(ctx context.Context, msg *bridgev2.MatrixMessage) *waE2E.ContextInfo {
+	if msg.ReplyTo == nil {
+		return nil
+	}
+	key, err := waid.ParseMessageID(msg.ReplyTo.ID)
+	if err != nil {
+		return nil
+	}
+	quoted := &waE2E.Message{Conversation: proto.String("")}
+	if msg.ReplyTo.MXID != "" && msg.Portal.MXID != "" {
+		if evt, err := cl.main.Bridge.Bot.GetEvent(ctx, msg.Portal.MXID, msg.ReplyTo.MXID); err == nil && evt != nil {
+			_ = evt.Content.ParseRaw(evt.Type)
+			if c := evt.Content.AsMessage(); c != nil && c.Body != "" {
+				quoted.Conversation = proto.String(c.Body)
+			}
+		}
+	}
+	return &waE2E.ContextInfo{
+		StanzaID:      proto.String(key.ID),
+		Participant:   proto.String(key.Sender.ToNonAD().String()),
+		QuotedMessage: quoted,
+	}
 }
 
 // matrixMessageID is the WhatsApp message ID of the Matrix event evtID, in

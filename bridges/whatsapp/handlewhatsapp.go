@@ -65,6 +65,16 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		return cl.handleMessage(ctx, evt)
 	case *events.UndecryptableMessage:
 		return cl.handleUndecryptable(ctx, evt)
+	case *events.Receipt:
+		cl.handleReceipt(ctx, evt)
+	case *events.ChatPresence:
+		cl.handleChatPresence(ctx, evt)
+	case *events.Presence:
+		cl.handlePresence(ctx, evt)
+	case *events.DeleteForMe:
+		// Deleted on the staff member's own phone for themselves only:
+		// the message stays for everyone else, and in the portal.
+		zerolog.Ctx(ctx).Debug().Str("wa_message_id", evt.MessageID).Msg("Ignoring a delete-for-me from another device")
 	case *events.MediaRetry:
 		cl.onMediaRetry(ctx, evt)
 	case *events.PushName:
@@ -91,6 +101,8 @@ func (cl *Client) onConnected(ctx context.Context) {
 	cl.attempts, cl.noticed = 0, false
 	cl.mu.Unlock()
 	cl.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnected})
+	cl.resetPresenceSubscriptions()
+	cl.announcePresence(ctx)
 	if wasNoticed {
 		cl.sendNotice(ctx, "Reconnected to WhatsApp for "+cl.accountName()+".")
 	}
@@ -229,19 +241,21 @@ func (cl *Client) handleMessage(ctx context.Context, evt *events.Message) bool {
 	if info.Chat.Server == types.BroadcastServer || info.Chat.Server == types.NewsletterServer {
 		return true
 	}
-	if _, _, visible := messageText(evt.Message); !visible {
-		// Sender-key distribution and protocol messages carry no content.
-		return true
-	}
 	log := zerolog.Ctx(ctx).With().Str("wa_message_id", info.ID).Logger()
 	cl.rememberPushName(info)
 	_, senderJID := cl.sender(ctx, info)
-	me, err := cl.messageEvent(ctx, evt, cl.chatOf(ctx, info), senderJID)
+	chat := cl.chatOf(ctx, info)
+	remoteEvt, err := cl.remoteEvent(ctx, evt, chat, senderJID)
 	if err != nil {
 		log.Warn().Err(err).Msg("Dropping message the bridge cannot address")
 		return true
+	} else if remoteEvt == nil {
+		return true
 	}
-	return cl.deliver(ctx, me)
+	if !info.IsFromMe && chat.Server == types.DefaultUserServer {
+		cl.subscribePresence(ctx, chat)
+	}
+	return cl.deliver(ctx, remoteEvt)
 }
 
 // deliver bridges one remote event, trying again while the failure passes
@@ -285,8 +299,9 @@ func (cl *Client) messageEventWith(ctx context.Context, evt *events.Message, cha
 	}
 	sender := cl.eventSender(info, senderJID)
 	convert := func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, data *events.Message) (*bridgev2.ConvertedMessage, error) {
+		reply := cl.replyOf(ctx, portal, chat, data)
 		if parts, ok := cl.convertMedia(ctx, portal, intent, data, sender, st); ok {
-			return &bridgev2.ConvertedMessage{Parts: parts}, nil
+			return &bridgev2.ConvertedMessage{Parts: parts, ReplyTo: reply.target}, nil
 		}
 		var content *event.MessageEventContent
 		if text == "" {
@@ -295,7 +310,10 @@ func (cl *Client) messageEventWith(ctx context.Context, evt *events.Message, cha
 		} else {
 			content = wafmt.ToMatrix(ctx, cl.fmtDeps(portal), text, mentioned)
 		}
-		return &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{
+		if reply.target == nil && reply.quote != "" {
+			addQuoteFallback(content, reply.quote)
+		}
+		return &bridgev2.ConvertedMessage{ReplyTo: reply.target, Parts: []*bridgev2.ConvertedMessagePart{{
 			Type: event.EventMessage, Content: content,
 			DBMetadata: &waid.MessageMetadata{SenderJID: info.Sender.ToNonAD().String()},
 		}}}, nil
@@ -338,8 +356,8 @@ func (cl *Client) messageEventWith(ctx context.Context, evt *events.Message, cha
 			}}}, nil
 		},
 	}
-	me := &messageEvent{Message: msg, client: cl, chat: chat, sender: senderJID}
-	me.describe(ctx)
+	me := &messageEvent{Message: msg, heldBase: heldBase{client: cl, data: evt, chat: chat, sender: senderJID}}
+	me.describe(ctx, sender)
 	return me, nil
 }
 

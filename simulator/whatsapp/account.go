@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"go.mau.fi/libsignal/ecc"
 	"go.mau.fi/libsignal/keys/identity"
@@ -46,6 +47,8 @@ type Account struct {
 	nextDevice uint16
 	keyIndex   uint32
 	sent       map[string]*sentMessage
+	online     bool      // the contact's presence (SetPresence)
+	lastSeen   time.Time // when it went offline; zero when hidden
 }
 
 // companion is a linked device (a whatsmeow client) as the server knows it.

@@ -48,6 +48,11 @@ type conn struct {
 	account *Account
 	device  *companion
 	ready   bool
+	// What the client told WhatsApp on this connection: its presence
+	// (contacts' presence reaches only an available client) and whose
+	// presence it follows.
+	available  bool
+	subscribed map[string]bool
 
 	waitMu  sync.Mutex
 	waiters map[string]func(*waBinary.Node)

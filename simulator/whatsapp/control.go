@@ -32,8 +32,23 @@ import (
 //	                    (locations, live locations, contact cards, polls, …)
 //	POST /expire-media  {"direct_path"}                    answer 410 for it from now on
 //	GET  /media?to=&id=                                    bytes of a file a simulated phone received
+//
+// The conversation around messages (a contact acting, then what it saw):
+//
+//	POST /reply    {"from","to","text","quoted_id","quoted_sender","quoted_text"} → {"id"}
+//	POST /react    {"from","to","target_sender","id","emoji"} → {"id"}   ("" emoji removes)
+//	POST /edit     {"from","to","id","text"} → {"id"}           (422 past the 15-minute window)
+//	POST /revoke   {"from","to","target_sender","id"} → {"id"}  (422 unless the sender or a group admin)
+//	POST /read     {"from","to","ids"}                          the contact reads messages of to
+//	POST /typing   {"from","to","state" (composing|paused),"media"}
+//	POST /presence {"phone","online","hide_last_seen"} → {"notified"}
+//	GET  /conversation?phone=&chat=   the chat as phone sees it: edits applied, revocations,
+//	                                  reactions, which of its messages the client read
+//	GET  /chat-states                 typing the linked clients showed
+//	GET  /client-presence?phone=&contact=  {"available","subscribed"} of phone's linked client
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
+	s.conversationRoutes(mux)
 	mux.HandleFunc("GET /accounts", func(w http.ResponseWriter, r *http.Request) {
 		type device struct {
 			JID    string `json:"jid"`
@@ -243,6 +258,8 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrNoAccount), errors.Is(err, ErrNoGroup), errors.Is(err, ErrUnknownQR), errors.Is(err, ErrExpiredQR),
 		errors.Is(err, ErrNoPairing), errors.Is(err, ErrNoSuchMessage):
 		status = http.StatusNotFound
+	case errors.Is(err, ErrEditWindow), errors.Is(err, ErrNotAllowed), errors.Is(err, ErrNotOwnMessage), errors.Is(err, errBadRequest):
+		status = http.StatusUnprocessableEntity
 	case errors.Is(err, ErrAccountExists):
 		status = http.StatusConflict
 	case errors.Is(err, ErrWrongCode), errors.Is(err, ErrNotInGroup), errors.Is(err, ErrNoDevice):

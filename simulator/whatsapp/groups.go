@@ -250,7 +250,11 @@ func (s *Server) SendGroupMessage(ctx context.Context, from, group string, msg *
 	if err != nil {
 		return "", err
 	}
-	id, now, typ := NewMessageID(), time.Now(), messageType(msg)
+	id, now, typ := NewMessageID(), s.now(), messageType(msg)
+	if err = s.checkContent(facc.Phone, g.JID.String(), msg, now); err != nil {
+		return "", err
+	}
+	s.rec.addSent(Message{ID: id, From: facc.Phone, To: g.JID.String(), Group: true, Timestamp: now, Message: msg})
 	s.mu.Lock()
 	facc.sent[id] = &sentMessage{plaintext: plaintext, group: g.JID, msgType: typ}
 	s.mu.Unlock()

@@ -27,8 +27,10 @@ func (s *Server) handleNode(c *conn, node *waBinary.Node) {
 		if ag.OptionalString("class") == "message" && c.device != nil {
 			s.acked(c.device, ag.OptionalString("id"))
 		}
-	case "presence", "chatstate":
-		// Nothing to do: presence is not simulated.
+	case "presence":
+		s.handleClientPresence(c, node)
+	case "chatstate":
+		s.handleClientChatState(c, node)
 	default:
 		c.log.Debug().Str("tag", node.Tag).Msg("Ignoring node")
 	}

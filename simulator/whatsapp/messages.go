@@ -94,8 +94,12 @@ func (s *Server) sendDirect(ctx context.Context, facc, tacc *Account, id string,
 	if err != nil {
 		return "", fmt.Errorf("failed to marshal message: %w", err)
 	}
-	now := time.Now()
+	now := s.now()
 	typ := messageType(msg)
+	if err := s.checkContent(facc.Phone, tacc.Phone, msg, now); err != nil {
+		return "", err
+	}
+	s.rec.addSent(Message{ID: id, From: facc.Phone, To: tacc.Phone, Timestamp: now, Message: msg})
 	s.mu.Lock()
 	facc.sent[id] = &sentMessage{plaintext: plaintext, to: tacc.Phone, msgType: typ}
 	targets := tacc.linkedDevicesLocked()
@@ -146,10 +150,19 @@ func (s *Server) handleClientMessage(c *conn, node *waBinary.Node) {
 	ag := node.AttrGetter()
 	id := ag.OptionalString("id")
 	to, _ := node.Attrs["to"].(types.JID)
-	now := time.Now()
-	_ = c.send(waBinary.Node{Tag: "ack", Attrs: waBinary.Attrs{
-		"class": "message", "id": id, "from": to, "t": now.Unix(),
-	}})
+	now := s.now()
+	// The ack goes once the simulated phones have read the message: an
+	// edit past the window or a revoke the sender may not make is refused
+	// in it, as WhatsApp's server refuses them.
+	var refused error
+	defer func() {
+		ack := waBinary.Attrs{"class": "message", "id": id, "from": to, "t": now.Unix()}
+		if refused != nil {
+			ack["error"] = refusedCode
+			c.log.Debug().Err(refused).Str("message_id", id).Msg("Refused a client's message")
+		}
+		_ = c.send(waBinary.Node{Tag: "ack", Attrs: ack})
+	}()
 	ctx := context.Background()
 	senderAddr := acc.signalAddress(dev.id)
 	typ := ag.OptionalString("type")
@@ -194,7 +207,14 @@ func (s *Server) handleClientMessage(c *conn, node *waBinary.Node) {
 	}
 	recorded := false
 	record := func(recipient string, msg *waE2E.Message) {
-		if recorded || isEmptyMessage(msg) {
+		if recorded || refused != nil || isEmptyMessage(msg) {
+			return
+		}
+		chat := recipient
+		if isGroup {
+			chat = to.String()
+		}
+		if refused = s.checkContent(acc.Phone, chat, msg, now); refused != nil {
 			return
 		}
 		recorded = true
@@ -374,7 +394,7 @@ func (s *Server) handleClientReceipt(c *conn, node *waBinary.Node) {
 			ids = append(ids, itemID)
 		}
 	}
-	rc := Receipt{From: acc.Phone, Type: typ, IDs: ids, Timestamp: time.Now()}
+	rc := Receipt{From: acc.Phone, Type: typ, IDs: ids, Timestamp: s.now()}
 	if to.Server == types.GroupServer {
 		rc.Chat = to.String()
 		if p, ok := node.Attrs["participant"].(types.JID); ok {
@@ -470,7 +490,7 @@ func (s *Server) SendReceipt(ctx context.Context, from, to string, typ types.Rec
 	if len(ids) == 0 {
 		return fmt.Errorf("no message IDs given")
 	}
-	attrs := waBinary.Attrs{"id": ids[0], "t": time.Now().Unix()}
+	attrs := waBinary.Attrs{"id": ids[0], "t": s.now().Unix()}
 	if typ != "" {
 		attrs["type"] = string(typ)
 	}

@@ -20,6 +20,8 @@ type Message struct {
 	Group     bool      // To is a group
 	Timestamp time.Time // server time
 	Message   *waE2E.Message
+
+	seq uint64 // recording order, over sent and received messages
 }
 
 // Text returns the message's text: conversation or extended text.
@@ -55,6 +57,43 @@ type recorder struct {
 	// WhatsApp's recipients, a phone keeps one message per sender and ID.
 	seen       map[[3]string]bool
 	duplicates int
+	// sent are the messages simulated phones sent (the latest maxSent).
+	sent       []Message
+	chatStates []ChatState
+	seq        uint64
+}
+
+// maxSent bounds the messages of simulated phones kept for the views.
+const maxSent = 20000
+
+// addSent records a message a simulated phone sent.
+func (r *recorder) addSent(m Message) {
+	r.mu.Lock()
+	r.seq++
+	m.seq = r.seq
+	if len(r.sent) >= maxSent {
+		r.sent = slices.Delete(r.sent, 0, len(r.sent)-maxSent+1)
+	}
+	r.sent = append(r.sent, m)
+	r.notifyLocked()
+	r.mu.Unlock()
+}
+
+func (r *recorder) addChatState(cs ChatState) {
+	r.mu.Lock()
+	if len(r.chatStates) >= maxChatStates {
+		r.chatStates = slices.Delete(r.chatStates, 0, len(r.chatStates)-maxChatStates+1)
+	}
+	r.chatStates = append(r.chatStates, cs)
+	r.notifyLocked()
+	r.mu.Unlock()
+}
+
+// notify wakes the waiters (a change outside the recorded lists).
+func (r *recorder) notify() {
+	r.mu.Lock()
+	r.notifyLocked()
+	r.mu.Unlock()
 }
 
 func (r *recorder) init() {
@@ -79,6 +118,8 @@ func (r *recorder) addMessage(m Message) bool {
 		return false
 	}
 	r.seen[key] = true
+	r.seq++
+	m.seq = r.seq
 	r.messages = append(r.messages, m)
 	r.taken = append(r.taken, false)
 	r.notifyLocked()

@@ -14,6 +14,8 @@ import (
 
 	waBinary "go.mau.fi/whatsmeow/binary"
 	"go.mau.fi/whatsmeow/types"
+
+	"github.com/passerelle/passerelle/internal/clock"
 )
 
 // Errors returned by the simulator's control methods.
@@ -46,6 +48,10 @@ type Config struct {
 	StreamErrorCloseDelay time.Duration
 	// MaxMediaSize caps an upload to the media server (2 GiB when zero).
 	MaxMediaSize int64
+	// Clock is the simulator's time: message timestamps and the edit
+	// window follow it (the system clock when nil). A test shares one with
+	// the connector to move both past the edit window.
+	Clock clock.Clock
 }
 
 // Server is an in-process fake WhatsApp server. Create it with Start.
@@ -72,6 +78,9 @@ type Server struct {
 
 	rec recorder
 }
+
+// now is the simulator's time.
+func (s *Server) now() time.Time { return clock.Or(s.cfg.Clock).Now() }
 
 // Start listens and serves until Close.
 func Start(cfg Config) (*Server, error) {
