@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"strings"
 	"time"
@@ -196,11 +197,10 @@ func (cl *Client) editEvent(ctx context.Context, evt *events.Message, chat, send
 		TargetMessage: target,
 		ConvertEditFunc: func(ctx context.Context, portal *bridgev2.Portal, _ bridgev2.MatrixAPI, existing []*database.Message, _ *events.Message) (*bridgev2.ConvertedEdit, error) {
 			text, mentioned, _ := messageText(newContent)
-			if text == "" {
-				text = captionOf(newContent)
-			}
 			if text == "" || len(existing) == 0 {
-				return &bridgev2.ConvertedEdit{}, nil
+				// A caption edit would need the file again to rebuild
+				// the Matrix event: the caption stays as it was.
+				return nil, fmt.Errorf("%w: an edit without text (a caption edit)", bridgev2.ErrIgnoringRemoteEvent)
 			}
 			content := wafmt.ToMatrix(ctx, cl.fmtDeps(portal), text, mentioned)
 			part := existing[len(existing)-1]

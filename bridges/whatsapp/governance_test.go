@@ -15,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
@@ -256,5 +257,154 @@ func TestOutboundCheck(t *testing.T) {
 		if m.To == carolPh || m.Text() == "must not leave" {
 			t.Errorf("a refused message reached WhatsApp: %+v", m)
 		}
+	}
+}
+
+// TestHeldConversationRoundTrip holds a chat's edits, reactions and revokes
+// with its messages (as the gate does while the chat waits for approval),
+// then rebuilds them from their payloads alone: they are described, keep
+// their kind, target and time, and are bridged in order.
+func TestHeldConversationRoundTrip(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	var mu sync.Mutex
+	var held []remote.Holdable
+	tb.conn.SetRemoteQueue(func(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridgev2.EventHandlingResult {
+		if h, ok := evt.(remote.Holdable); ok {
+			mu.Lock()
+			held = append(held, h)
+			mu.Unlock()
+			return bridgev2.EventHandlingResultSuccess
+		}
+		return remote.Direct(login, evt)
+	})
+	ul := loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	waitHeld := func(n int) {
+		t.Helper()
+		if !tb.mx.Eventually(waitLong, func() bool { mu.Lock(); defer mu.Unlock(); return len(held) == n }) {
+			t.Fatalf("%d events held, want %d", len(held), n)
+		}
+	}
+	q, err := srv.SendText(ctx, bobPh, alicePh, "question")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitHeld(1)
+	steps := []func() (string, error){
+		func() (string, error) { return srv.SendEdit(ctx, bobPh, alicePh, q, "question?") },
+		func() (string, error) { return srv.SendReaction(ctx, bobPh, alicePh, bobPh, q, "❓") },
+		func() (string, error) { return srv.SendText(ctx, bobPh, alicePh, "second") },
+	}
+	for i, step := range steps {
+		if _, err = step(); err != nil {
+			t.Fatal(err)
+		}
+		waitHeld(i + 2)
+	}
+	mu.Lock()
+	second := held[3].(bridgev2.RemoteMessage).GetID()
+	mu.Unlock()
+	secondKey, _ := waid.ParseMessageID(second)
+	if _, err = srv.SendRevoke(ctx, bobPh, alicePh, bobPh, secondKey.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitHeld(5)
+	if len(tb.mx.Messages()) != 0 || len(tb.mx.Reactions()) != 0 || len(tb.mx.Redactions()) != 0 {
+		t.Fatal("a held event reached Matrix")
+	}
+
+	dec := ul.Client.(remote.HeldEventDecoder)
+	wantTypes := []bridgev2.RemoteEventType{bridgev2.RemoteEventMessageUpsert, bridgev2.RemoteEventEdit,
+		bridgev2.RemoteEventReaction, bridgev2.RemoteEventMessageUpsert, bridgev2.RemoteEventMessageRemove}
+	mu.Lock()
+	payloads := make([][]byte, len(held))
+	for i, h := range held {
+		if payloads[i], err = h.HoldPayload(); err != nil || len(payloads[i]) > 4096 {
+			t.Fatalf("payload %d: %d bytes, %v", i, len(payloads[i]), err)
+		}
+	}
+	mu.Unlock()
+	for i, p := range payloads {
+		evt, err := dec.DecodeHeldEvent(ctx, ul, p)
+		if err != nil {
+			t.Fatalf("DecodeHeldEvent %d: %v", i, err)
+		}
+		if evt.GetType() != wantTypes[i] {
+			t.Errorf("held event %d decoded as %s, want %s", i, evt.GetType(), wantTypes[i])
+		}
+		d, ok := evt.(remote.Described)
+		if !ok || d.RemoteChat().OtherUser != "whatsapp."+bobPh || d.RemoteSender().Phone != "+"+bobPh {
+			t.Errorf("held event %d described as %+v / %+v", i, d.RemoteChat(), d.RemoteSender())
+		}
+		if _, ok = evt.(remote.Holdable); !ok {
+			t.Errorf("held event %d is not holdable again", i)
+		}
+		if res := ul.QueueRemoteEvent(evt); !res.Success {
+			t.Fatalf("delivering held event %d: %+v", i, res)
+		}
+	}
+	var question fakematrix.Message
+	if !tb.mx.Eventually(waitLong, func() bool {
+		var ok bool
+		question, ok = tb.mx.FindMessage(func(m fakematrix.Message) bool { return m.Content.Body == "question" })
+		return ok && len(tb.mx.Redactions()) == 1
+	}) {
+		t.Fatalf("delivered: %d messages, %d redactions", len(tb.mx.Messages()), len(tb.mx.Redactions()))
+	}
+	if _, ok := tb.mx.FindMessage(func(m fakematrix.Message) bool {
+		return m.Replaces() == question.EventID && m.Content.NewContent.Body == "question?"
+	}); !ok {
+		t.Error("the held edit was not bridged")
+	}
+	if rs := tb.mx.Reactions(); len(rs) != 1 || rs[0].Target != question.EventID || rs[0].Sender != bobGhost {
+		t.Errorf("the held reaction: %+v", rs)
+	}
+	secondMsg, _ := tb.mx.FindMessage(func(m fakematrix.Message) bool { return m.Content.Body == "second" })
+	if tb.mx.Redactions()[0].Redacts != secondMsg.EventID {
+		t.Errorf("the held revoke redacted %s, want %s", tb.mx.Redactions()[0].Redacts, secondMsg.EventID)
+	}
+	_ = srv.AwaitReceipts(ctx, alicePh)
+}
+
+// TestOutboundCheckConversation: edits, reactions and redactions ask the
+// outbound check with their kind and target; a refused reaction fails with
+// the reason and never reaches WhatsApp.
+func TestOutboundCheckConversation(t *testing.T) {
+	c := startConv(t)
+	var mu sync.Mutex
+	var asked []remote.Outbound
+	c.tb.conn.SetOutboundCheck(func(_ context.Context, out remote.Outbound) error {
+		mu.Lock()
+		asked = append(asked, out)
+		mu.Unlock()
+		if out.Kind == remote.OutboundReaction {
+			return &remote.Refusal{Reason: "Reactions are switched off here."}
+		}
+		return nil
+	})
+	_, b := c.contactSays(t, bobPh, alicePh, "hello")
+	evtID, waID := c.aliceSays(t, b.RoomID, &event.MessageEventContent{MsgType: event.MsgText, Body: "hi"})
+	c.inject(b.RoomID, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: "* hi!",
+		NewContent: &event.MessageEventContent{MsgType: event.MsgText, Body: "hi!"}, RelatesTo: (&event.RelatesTo{}).SetReplace(evtID)})
+	c.sees(t, bobPh, alicePh, "the edit", func(es []wasim.ChatEntry) bool { e, _ := find(es, waID); return e.Edited })
+	refused := c.inject(b.RoomID, event.EventReaction, &event.ReactionEventContent{RelatesTo: event.RelatesTo{Type: event.RelAnnotation, EventID: b.EventID, Key: "👍"}})
+	c.failedStatus(t, refused, "Reactions are switched off here.")
+	c.inject(b.RoomID, event.EventRedaction, &event.RedactionEventContent{Redacts: evtID})
+	c.sees(t, bobPh, alicePh, "the revoke", func(es []wasim.ChatEntry) bool { e, _ := find(es, waID); return e.Revoked })
+	for _, e := range c.srv.Conversation(bobPh, alicePh) {
+		if len(e.Reactions) != 0 {
+			t.Errorf("a refused reaction reached Bob: %+v", e)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	kinds := map[remote.OutboundKind]networkid.MessageID{}
+	for _, out := range asked {
+		kinds[out.Kind] = out.TargetMessage
+	}
+	bobMsg, _ := c.tb.br.DB.Message.GetPartByMXID(c.ctx, b.EventID)
+	if kinds[remote.OutboundReaction] != bobMsg.ID || kinds[remote.OutboundEdit] == "" || kinds[remote.OutboundEdit] != kinds[remote.OutboundRedaction] {
+		t.Errorf("check asked %+v", kinds)
 	}
 }

@@ -72,6 +72,9 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 		if waMsg, followUp, err = cl.fileMessage(ctx, msg, check); err != nil {
 			return nil, err
 		}
+		if ci := cl.quoteOf(ctx, msg); ci != nil {
+			setReplyContext(waMsg, ci)
+		}
 	case event.MsgLocation:
 		if err = cl.checkOutboundMedia(ctx, msg, check, remote.MediaLocation, "A location"); err != nil {
 			return nil, err
@@ -153,6 +156,28 @@ func (cl *Client) quoteOf(ctx context.Context, msg *bridgev2.MatrixMessage) *waE
 		StanzaID:      proto.String(key.ID),
 		Participant:   proto.String(key.Sender.ToNonAD().String()),
 		QuotedMessage: quoted,
+	}
+}
+
+// setReplyContext makes a file message answer the quoted message of ci.
+func setReplyContext(msg *waE2E.Message, ci *waE2E.ContextInfo) {
+	set := func(cur **waE2E.ContextInfo) {
+		if *cur == nil {
+			*cur = &waE2E.ContextInfo{}
+		}
+		(*cur).StanzaID, (*cur).Participant, (*cur).QuotedMessage = ci.StanzaID, ci.Participant, ci.QuotedMessage
+	}
+	switch {
+	case msg.GetImageMessage() != nil:
+		set(&msg.ImageMessage.ContextInfo)
+	case msg.GetVideoMessage() != nil:
+		set(&msg.VideoMessage.ContextInfo)
+	case msg.GetAudioMessage() != nil:
+		set(&msg.AudioMessage.ContextInfo)
+	case msg.GetDocumentMessage() != nil:
+		set(&msg.DocumentMessage.ContextInfo)
+	case msg.GetStickerMessage() != nil:
+		set(&msg.StickerMessage.ContextInfo)
 	}
 }
 

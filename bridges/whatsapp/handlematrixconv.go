@@ -50,6 +50,7 @@ var (
 	ErrEditTooLate      = errors.New("WhatsApp only lets a message be edited for 15 minutes after it was sent")
 	ErrEditNotOwn       = errors.New("only your own WhatsApp messages can be edited")
 	ErrEditEmpty        = errors.New("the edit has no text")
+	ErrEditCaption      = errors.New("editing a file's caption is not bridged to WhatsApp; send the new text as a message")
 	ErrRevokeNotAllowed = errors.New("you can only delete your own WhatsApp messages for everyone (and, in a group where you are an admin, other members' messages)")
 	ErrReactionNotEmoji = errors.New("WhatsApp reactions are a single emoji")
 )
@@ -117,6 +118,9 @@ func (cl *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit
 	}
 	if !cl.isMe(key.Sender) {
 		return certain(ErrEditNotOwn, event.MessageStatusUnsupported)
+	}
+	if msg.Content.MsgType.IsMedia() {
+		return certain(ErrEditCaption, event.MessageStatusUnsupported)
 	}
 	if cl.main.Clock.Now().Sub(msg.EditTarget.Timestamp) > EditWindow {
 		return certain(ErrEditTooLate, event.MessageStatusUnsupported)

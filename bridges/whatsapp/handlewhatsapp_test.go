@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"go.mau.fi/whatsmeow/proto/waCommon"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"google.golang.org/protobuf/proto"
 )
@@ -42,5 +43,45 @@ func TestMessageText(t *testing.T) {
 				t.Fatalf("messageText = %q %v %v, want %q %v %v", text, mentioned, visible, tc.text, tc.mentioned, tc.visible)
 			}
 		})
+	}
+}
+
+// TestClassify: reactions, edits, revokes and plumbing are told apart, so
+// that only content a user would want to see can produce a "not bridged
+// yet" notice.
+func TestClassify(t *testing.T) {
+	key := &waCommon.MessageKey{ID: proto.String("3A1")}
+	for _, tc := range []struct {
+		name string
+		msg  *waE2E.Message
+		want messageKind
+	}{
+		{"nil", nil, kindNone},
+		{"text", &waE2E.Message{Conversation: proto.String("hi")}, kindMessage},
+		{"poll vote", &waE2E.Message{PollUpdateMessage: &waE2E.PollUpdateMessage{}}, kindMessage},
+		{"unknown visible kind", &waE2E.Message{ButtonsMessage: &waE2E.ButtonsMessage{}}, kindMessage},
+		{"reaction", &waE2E.Message{ReactionMessage: &waE2E.ReactionMessage{Key: key, Text: proto.String("👍")}}, kindReaction},
+		{"reaction removed", &waE2E.Message{ReactionMessage: &waE2E.ReactionMessage{Key: key, Text: proto.String("")}}, kindReaction},
+		{"encrypted reaction", &waE2E.Message{EncReactionMessage: &waE2E.EncReactionMessage{}}, kindNone},
+		{"revoke", &waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{Key: key, Type: waE2E.ProtocolMessage_REVOKE.Enum()}}, kindRevoke},
+		{"edit", &waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{Key: key, Type: waE2E.ProtocolMessage_MESSAGE_EDIT.Enum(),
+			EditedMessage: &waE2E.Message{Conversation: proto.String("x")}}}, kindEdit},
+		{"other protocol message", &waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{Type: waE2E.ProtocolMessage_APP_STATE_SYNC_KEY_SHARE.Enum()}}, kindNone},
+		{"sender key distribution", &waE2E.Message{SenderKeyDistributionMessage: &waE2E.SenderKeyDistributionMessage{GroupID: proto.String("g")}}, kindNone},
+	} {
+		if got := classify(tc.msg); got != tc.want {
+			t.Errorf("%s: classify = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestIsSingleEmoji(t *testing.T) {
+	for s, want := range map[string]bool{
+		"👍": true, "❤️": true, "👍🏽": true, "👨‍👩‍👧": true, "🇫🇷": true, "1️⃣": true,
+		"": false, "ok": false, "👍👍": false, "🇫🇷🇩🇪": false, "👍 ": false, "sounds good": false, "a👍": false,
+	} {
+		if got := isSingleEmoji(s); got != want {
+			t.Errorf("isSingleEmoji(%q) = %v, want %v", s, got, want)
+		}
 	}
 }

@@ -17,12 +17,16 @@ import (
 // recorded and fires only when the test says so.
 type manualClock struct {
 	armed  atomic.Bool
+	offset atomic.Int64 // Now runs this far ahead of the system clock
 	mu     sync.Mutex
 	waits  []time.Duration
 	timers []chan time.Time
 }
 
-func (c *manualClock) Now() time.Time { return time.Now() }
+func (c *manualClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// advance moves Now forward.
+func (c *manualClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 func (c *manualClock) After(d time.Duration) <-chan time.Time {
 	if !c.armed.Load() {

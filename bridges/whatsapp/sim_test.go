@@ -41,7 +41,18 @@ func TestMain(m *testing.M) {
 
 func startSim(t testing.TB) *wasim.Server {
 	t.Helper()
-	srv, err := wasim.Start(wasim.Config{StreamErrorCloseDelay: 300 * time.Millisecond})
+	return startSimClock(t, nil)
+}
+
+// startSimClock starts the simulator on clk (the system clock when nil);
+// give the same clock to startBridgeClock to move both past a time limit.
+func startSimClock(t testing.TB, clk *manualClock) *wasim.Server {
+	t.Helper()
+	cfg := wasim.Config{StreamErrorCloseDelay: 300 * time.Millisecond}
+	if clk != nil {
+		cfg.Clock = clk
+	}
+	srv, err := wasim.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +74,12 @@ type testBridge struct {
 
 func startBridge(t testing.TB, srv *wasim.Server, db *dbutil.Database) *testBridge {
 	t.Helper()
+	return startBridgeClock(t, srv, db, &manualClock{})
+}
+
+func startBridgeClock(t testing.TB, srv *wasim.Server, db *dbutil.Database, clock *manualClock) *testBridge {
+	t.Helper()
 	conn := NewConnector()
-	clock := &manualClock{}
 	conn.Clock = clock
 	conn.TestServer = &TestServer{HTTPClient: wasim.ClientHTTP(srv.Addr()), MediaHTTPClient: srv.MediaHTTPClient(), RootPublicKey: wasim.RootPublicKeyFromSeed("")}
 	if err := conn.ValidateConfig(); err != nil {
