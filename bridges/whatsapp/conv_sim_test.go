@@ -63,15 +63,6 @@ func (c *conv) contactSays(t *testing.T, from, to, text string) (string, fakemat
 	return waID, c.tb.waitMsg(t, text, func(m fakematrix.Message) bool { return m.Content.Body == text })
 }
 
-func (c *conv) portalOf(t *testing.T, roomID id.RoomID) *bridgev2.Portal {
-	t.Helper()
-	portal, err := c.tb.br.GetPortalByMXID(c.ctx, roomID)
-	if err != nil || portal == nil {
-		t.Fatalf("no portal for %s: %v", roomID, err)
-	}
-	return portal
-}
-
 var injected atomic.Int64
 
 // inject hands a Matrix event from Alice's Matrix account to the bridge.

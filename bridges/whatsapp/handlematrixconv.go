@@ -20,6 +20,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/passerelle/passerelle/bridges/meta"
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/wafmt"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
@@ -382,9 +383,14 @@ func (cl *Client) announcePresence(ctx context.Context) {
 		state = types.PresenceUnavailable
 	}
 	if wa.Store.PushName == "" {
-		// WhatsApp shows the push name with presence; the app sets it
-		// through app state, which may not have arrived yet.
-		wa.Store.PushName = cl.login.RemoteName
+		// WhatsApp wants the push name with presence; the phone sends it
+		// through app state, which may not have arrived yet (it is
+		// announced again when it does: events.PushNameSetting).
+		name := meta.Get[waid.UserLoginMetadata](cl.login.Metadata).PushName
+		if name == "" {
+			name = cl.login.RemoteName
+		}
+		wa.Store.PushName = name
 	}
 	if err := wa.SendPresence(ctx, state); err != nil {
 		zerolog.Ctx(ctx).Debug().Err(err).Msg("Failed to send presence to WhatsApp")

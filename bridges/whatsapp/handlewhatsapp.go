@@ -71,6 +71,8 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		cl.handleChatPresence(ctx, evt)
 	case *events.Presence:
 		cl.handlePresence(ctx, evt)
+	case *events.PushNameSetting:
+		cl.announcePresence(ctx)
 	case *events.DeleteForMe:
 		// Deleted on the staff member's own phone for themselves only:
 		// the message stays for everyone else, and in the portal.
