@@ -1,8 +1,13 @@
 package wasim_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -244,5 +249,79 @@ func TestConversationGroupRights(t *testing.T) {
 	}
 	if e := entry(t, conv, bobMsg); e.Revoked || len(e.Reactions) != 2 || e.Reactions[alice] != "🎉" || e.Reactions[carol] != "😂" {
 		t.Fatalf("Bob's message: %+v", e)
+	}
+}
+
+// TestControlConversation drives a conversation through the control API:
+// a contact sends, edits, reacts, revokes, types and goes online; the
+// conversation route shows what the other side saw.
+func TestControlConversation(t *testing.T) {
+	srv, clk := startConvServer(t)
+	mustAccount(t, srv, "15550060001", "Alice")
+	mustAccount(t, srv, "15550060002", "Bob")
+	hs := httptest.NewServer(srv.ControlHandler())
+	t.Cleanup(hs.Close)
+	call := func(method, path string, body any, want int) map[string]any {
+		t.Helper()
+		raw, _ := json.Marshal(body)
+		req, _ := http.NewRequest(method, hs.URL+path, bytes.NewReader(raw))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %s %s, want %d", method, path, resp.Status, data, want)
+		}
+		var out map[string]any
+		_ = json.Unmarshal(data, &out)
+		return out
+	}
+	alice, bob := "15550060001", "15550060002"
+	first := call("POST", "/send", map[string]string{"from": bob, "to": alice, "text": "hello"}, 200)["id"].(string)
+	second := call("POST", "/send", map[string]string{"from": alice, "to": bob, "text": "hi Bob"}, 200)["id"].(string)
+	call("POST", "/reply", map[string]string{"from": bob, "to": alice, "text": "how are you", "quoted_id": second, "quoted_sender": alice, "quoted_text": "hi Bob"}, 200)
+	call("POST", "/edit", map[string]string{"from": bob, "to": alice, "id": first, "text": "hello!"}, 200)
+	call("POST", "/edit", map[string]string{"from": bob, "to": alice, "id": second, "text": "not mine"}, 422)
+	call("POST", "/react", map[string]string{"from": bob, "to": alice, "target_sender": alice, "id": second, "emoji": "👋"}, 200)
+	call("POST", "/revoke", map[string]string{"from": bob, "to": alice, "target_sender": alice, "id": second}, 422)
+	call("POST", "/typing", map[string]string{"from": bob, "to": alice, "state": "composing"}, 204)
+	call("POST", "/typing", map[string]string{"from": bob, "to": alice, "state": "dancing"}, 422)
+	if n := call("POST", "/presence", map[string]any{"phone": bob, "online": true}, 200)["notified"]; n != float64(0) {
+		t.Errorf("presence told %v clients", n)
+	}
+	clk.advance(wasim.EditWindow + time.Second)
+	call("POST", "/edit", map[string]string{"from": bob, "to": alice, "id": first, "text": "too late"}, 422)
+	call("POST", "/revoke", map[string]string{"from": bob, "to": alice, "target_sender": bob, "id": first}, 200)
+
+	req, _ := http.NewRequest("GET", hs.URL+"/conversation?phone="+alice+"&chat="+bob, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var entries []struct {
+		ID        string            `json:"id"`
+		Text      string            `json:"text"`
+		Edited    bool              `json:"edited"`
+		Revoked   bool              `json:"revoked"`
+		ReplyTo   string            `json:"reply_to"`
+		Reactions map[string]string `json:"reactions"`
+	}
+	if err = json.NewDecoder(resp.Body).Decode(&entries); err != nil || len(entries) != 3 {
+		t.Fatalf("conversation: %+v, %v", entries, err)
+	}
+	if e := entries[0]; e.ID != first || !e.Revoked || e.Text != "" || !e.Edited {
+		t.Errorf("first: %+v", e)
+	}
+	if e := entries[1]; e.ID != second || e.Reactions[bob] != "👋" {
+		t.Errorf("second: %+v", e)
+	}
+	if e := entries[2]; e.ReplyTo != second || e.Text != "how are you" {
+		t.Errorf("reply: %+v", e)
+	}
+	if got := call("GET", "/client-presence?phone="+alice+"&contact="+bob, nil, 200); got["available"] != false || got["subscribed"] != false {
+		t.Errorf("client presence %v", got)
 	}
 }
