@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.mau.fi/util/random"
 	"go.mau.fi/util/variationselector"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
@@ -214,6 +215,27 @@ func TestEdits(t *testing.T) {
 	if _, err := c.srv.SendEdit(c.ctx, bobPh, alicePh, bID, "too late"); err == nil {
 		t.Error("the simulator let a late edit through")
 	}
+
+	// A caption edit keeps the file and changes its caption.
+	photo, _, err := c.srv.SendMedia(c.ctx, bobPh, alicePh, wasim.MediaSpec{Kind: wasim.KindImage, Data: random.Bytes(2000), MIME: "image/jpeg", Caption: "old caption"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := c.tb.waitMsg(t, "Bob's photo", func(m fakematrix.Message) bool { return m.Content.MsgType == event.MsgImage && m.Content.Body == "old caption" })
+	if _, err = c.srv.SendEditMessage(c.ctx, bobPh, alicePh, photo, &waE2E.Message{ImageMessage: &waE2E.ImageMessage{Caption: proto.String("new *caption*")}}); err != nil {
+		t.Fatal(err)
+	}
+	capEdit := c.tb.waitMsg(t, "the caption edit", func(m fakematrix.Message) bool { return m.Replaces() == img.EventID })
+	nc := capEdit.Content.NewContent
+	if nc == nil || nc.MsgType != event.MsgImage || nc.URL != img.Content.URL || nc.Body != "new *caption*" ||
+		nc.FormattedBody != "new <strong>caption</strong>" || nc.GetFileName() != img.Content.GetFileName() {
+		t.Errorf("caption edit %+v (file %q, was %q)", nc, nc.GetFileName(), img.Content.GetFileName())
+	}
+	// From Matrix, a caption edit is refused with the reason.
+	capRefused := c.inject(b.RoomID, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgImage, Body: "* new",
+		NewContent: &event.MessageEventContent{MsgType: event.MsgImage, Body: "new", URL: img.Content.URL},
+		RelatesTo:  (&event.RelatesTo{}).SetReplace(evtID)})
+	c.failedStatus(t, capRefused, "caption")
 }
 
 // TestRevokes: a contact's revoke redacts every Matrix event of the

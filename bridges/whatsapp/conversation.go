@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html"
 	"strings"
@@ -195,15 +196,24 @@ func (cl *Client) editEvent(ctx context.Context, evt *events.Message, chat, send
 		Data:          evt,
 		ID:            target,
 		TargetMessage: target,
-		ConvertEditFunc: func(ctx context.Context, portal *bridgev2.Portal, _ bridgev2.MatrixAPI, existing []*database.Message, _ *events.Message) (*bridgev2.ConvertedEdit, error) {
-			text, mentioned, _ := messageText(newContent)
-			if text == "" || len(existing) == 0 {
-				// A caption edit would need the file again to rebuild
-				// the Matrix event: the caption stays as it was.
-				return nil, fmt.Errorf("%w: an edit without text (a caption edit)", bridgev2.ErrIgnoringRemoteEvent)
+		ConvertEditFunc: func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, _ *events.Message) (*bridgev2.ConvertedEdit, error) {
+			if len(existing) == 0 {
+				return nil, fmt.Errorf("%w: the edited message has no part", bridgev2.ErrIgnoringRemoteEvent)
 			}
-			content := wafmt.ToMatrix(ctx, cl.fmtDeps(portal), text, mentioned)
 			part := existing[len(existing)-1]
+			if text, mentioned, _ := messageText(newContent); text != "" {
+				return &bridgev2.ConvertedEdit{ModifiedParts: []*bridgev2.ConvertedEditPart{{
+					Part: part, Type: event.EventMessage, Content: wafmt.ToMatrix(ctx, cl.fmtDeps(portal), text, mentioned),
+				}}}, nil
+			}
+			caption := captionOf(newContent)
+			if caption == "" {
+				return nil, fmt.Errorf("%w: an edit with neither text nor caption", bridgev2.ErrIgnoringRemoteEvent)
+			}
+			content, err := cl.captionEdit(ctx, portal, intent, part, caption)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", bridgev2.ErrIgnoringRemoteEvent, err)
+			}
 			return &bridgev2.ConvertedEdit{ModifiedParts: []*bridgev2.ConvertedEditPart{{
 				Part: part, Type: event.EventMessage, Content: content,
 			}}}, nil
@@ -212,6 +222,33 @@ func (cl *Client) editEvent(ctx context.Context, evt *events.Message, chat, send
 	me := &messageEvent{Message: msg, heldBase: heldBase{client: cl, data: evt, chat: chat, sender: senderJID}}
 	me.describe(ctx, sender)
 	return me, nil
+}
+
+// captionEdit is the Matrix file event part with its caption replaced by
+// caption: the file itself is read back from the room (the edit carries
+// only the new caption).
+func (cl *Client) captionEdit(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, part *database.Message, caption string) (*event.MessageEventContent, error) {
+	if intent == nil || portal.MXID == "" || part.MXID == "" {
+		return nil, errors.New("the file's event is not known")
+	}
+	evt, err := intent.GetEvent(ctx, portal.MXID, part.MXID)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the captioned file: %w", err)
+	}
+	_ = evt.Content.ParseRaw(evt.Type)
+	orig := evt.Content.AsMessage()
+	if orig == nil || !orig.MsgType.IsMedia() {
+		return nil, errors.New("the edited message is not a file")
+	}
+	content := *orig
+	content.RelatesTo, content.NewContent = nil, nil
+	if content.FileName == "" {
+		content.FileName = orig.Body
+	}
+	captioned := wafmt.ToMatrix(ctx, cl.fmtDeps(portal), caption, nil)
+	content.Body, content.Format, content.FormattedBody = captioned.Body, captioned.Format, captioned.FormattedBody
+	content.Mentions = captioned.Mentions
+	return &content, nil
 }
 
 // reactionEvent is a WhatsApp reaction: one per user and message, so a new

@@ -152,11 +152,17 @@ func (s *Server) SendReaction(ctx context.Context, from, to, targetSender, id, e
 // message id to text. Past EditWindow (on the simulator's clock) it fails
 // with ErrEditWindow.
 func (s *Server) SendEdit(ctx context.Context, from, to, id, text string) (string, error) {
+	return s.SendEditMessage(ctx, from, to, id, &waE2E.Message{Conversation: proto.String(text)})
+}
+
+// SendEditMessage is SendEdit with any new content (a caption edit sends
+// the media message with its new caption).
+func (s *Server) SendEditMessage(ctx context.Context, from, to, id string, content *waE2E.Message) (string, error) {
 	return s.send(ctx, from, to, &waE2E.Message{EditedMessage: &waE2E.FutureProofMessage{Message: &waE2E.Message{
 		ProtocolMessage: &waE2E.ProtocolMessage{
 			Key:           s.keyFor(from, to, from, id),
 			Type:          waE2E.ProtocolMessage_MESSAGE_EDIT.Enum(),
-			EditedMessage: &waE2E.Message{Conversation: proto.String(text)},
+			EditedMessage: content,
 			TimestampMS:   proto.Int64(s.now().UnixMilli()),
 		},
 	}}})
