@@ -221,7 +221,9 @@ func TestEdits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := c.tb.waitMsg(t, "Bob's photo", func(m fakematrix.Message) bool { return m.Content.MsgType == event.MsgImage && m.Content.Body == "old caption" })
+	img := c.tb.waitMsg(t, "Bob's photo", func(m fakematrix.Message) bool {
+		return m.Content.MsgType == event.MsgImage && m.Content.Body == "old caption"
+	})
 	if _, err = c.srv.SendEditMessage(c.ctx, bobPh, alicePh, photo, &waE2E.Message{ImageMessage: &waE2E.ImageMessage{Caption: proto.String("new *caption*")}}); err != nil {
 		t.Fatal(err)
 	}
