@@ -711,3 +711,32 @@ func TestConversationAsPeopleHaveIt(t *testing.T) {
 func deleteForMe(msgID string) *events.DeleteForMe {
 	return &events.DeleteForMe{ChatJID: types.NewJID(bobPh, types.DefaultUserServer), MessageID: msgID, Timestamp: time.Now()}
 }
+
+// TestPresenceFollowedAfterRestart: after a restart the connector follows
+// the presence of its direct chats' contacts again (WhatsApp forgets
+// subscriptions with the connection), before anyone writes.
+func TestPresenceFollowedAfterRestart(t *testing.T) {
+	srv := startSim(t)
+	db := dbtest.SQLite(t)
+	tb := startBridge(t, srv, db.Open(t))
+	loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	if _, err := srv.SendText(ctx, bobPh, alicePh, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitMsg(t, "Bob's message", func(m fakematrix.Message) bool { return m.Content.Body == "hello" })
+	if !tb.mx.Eventually(waitLong, func() bool { return srv.Subscribed(alicePh, bobPh) }) {
+		t.Fatal("not subscribed to Bob's presence")
+	}
+	if err := srv.AwaitReceipts(ctx, alicePh); err != nil {
+		t.Fatal(err)
+	}
+	tb.stop()
+	if srv.Subscribed(alicePh, bobPh) {
+		t.Fatal("the subscription outlived the connection")
+	}
+	tb2 := startBridge(t, srv, db.Open(t))
+	if !tb2.mx.Eventually(waitLong, func() bool { return srv.Subscribed(alicePh, bobPh) && srv.ClientAvailable(alicePh) }) {
+		t.Fatal("Bob's presence is not followed after the restart")
+	}
+}

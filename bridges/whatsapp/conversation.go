@@ -599,6 +599,29 @@ func (cl *Client) subscribePresence(ctx context.Context, jid types.JID) {
 	}
 }
 
+// subscribeDirectChats follows the presence of the contacts of the login's
+// direct chats on a new connection.
+func (cl *Client) subscribeDirectChats(ctx context.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			zerolog.Ctx(ctx).Error().Any("panic", p).Msg("Panic while subscribing to presence")
+		}
+	}()
+	portals, err := cl.main.Bridge.DB.UserPortal.GetAllForLogin(ctx, cl.login.UserLogin)
+	if err != nil {
+		zerolog.Ctx(ctx).Debug().Err(err).Msg("Failed to list direct chats to follow presence")
+		return
+	}
+	for i, up := range portals {
+		if i >= maxPresenceSubscriptions || ctx.Err() != nil {
+			return
+		}
+		if chat, err := waid.ParsePortalID(up.Portal.ID); err == nil && chat.Server == types.DefaultUserServer {
+			cl.subscribePresence(ctx, chat)
+		}
+	}
+}
+
 // resetPresenceSubscriptions forgets the subscriptions of the last
 // connection.
 func (cl *Client) resetPresenceSubscriptions() {

@@ -105,6 +105,7 @@ func (cl *Client) onConnected(ctx context.Context) {
 	cl.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnected})
 	cl.resetPresenceSubscriptions()
 	cl.announcePresence(ctx)
+	go cl.subscribeDirectChats(ctx)
 	if wasNoticed {
 		cl.sendNotice(ctx, "Reconnected to WhatsApp for "+cl.accountName()+".")
 	}
