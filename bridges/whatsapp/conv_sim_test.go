@@ -289,6 +289,25 @@ func TestRevokes(t *testing.T) {
 	c.inject(b.RoomID, event.EventRedaction, &event.RedactionEventContent{Redacts: evtID})
 	c.sees(t, bobPh, alicePh, "Alice's revoke", func(es []wasim.ChatEntry) bool { e, _ := find(es, waID); return e.Revoked })
 
+	// An audio's caption went as a message of its own: both are revoked.
+	audioEvt, audioID := c.aliceSays(t, b.RoomID, &event.MessageEventContent{MsgType: event.MsgAudio, Body: "hear this", FileName: "note.mp3",
+		Info: &event.FileInfo{MimeType: "audio/mpeg"}, URL: uploadToMatrix(t, c.tb, random.Bytes(3000))})
+	captionOf := func(es []wasim.ChatEntry) (wasim.ChatEntry, bool) {
+		for _, e := range es {
+			if e.From == alicePh && (e.Text == "hear this" || e.Revoked && e.ID != audioID && e.ID != waID) {
+				return e, true
+			}
+		}
+		return wasim.ChatEntry{}, false
+	}
+	c.sees(t, bobPh, alicePh, "the audio's caption", func(es []wasim.ChatEntry) bool { _, ok := captionOf(es); return ok })
+	c.inject(b.RoomID, event.EventRedaction, &event.RedactionEventContent{Redacts: audioEvt})
+	c.sees(t, bobPh, alicePh, "the audio and its caption revoked", func(es []wasim.ChatEntry) bool {
+		audio, _ := find(es, audioID)
+		caption, _ := captionOf(es)
+		return audio.Revoked && caption.Revoked
+	})
+
 	// A contact's message in a direct chat cannot be revoked.
 	keepID, keep := c.contactSays(t, bobPh, alicePh, "keep this")
 	refused := c.inject(b.RoomID, event.EventRedaction, &event.RedactionEventContent{Redacts: keep.EventID})

@@ -90,8 +90,10 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 	if err != nil {
 		return nil, fmt.Errorf("failed to send message to WhatsApp: %w", err)
 	}
+	md := &waid.MessageMetadata{SenderJID: cl.jid.String()}
 	if followUp != nil {
-		if _, err = cl.sendMessage(ctx, chat, followUp, whatsmeow.SendRequestExtra{ID: matrixMessageID(msg.Event.ID + "/caption")}); err != nil {
+		md.FollowUpID = matrixMessageID(msg.Event.ID + "/caption")
+		if _, err = cl.sendMessage(ctx, chat, followUp, whatsmeow.SendRequestExtra{ID: md.FollowUpID}); err != nil {
 			return nil, fmt.Errorf("failed to send the audio's caption to WhatsApp: %w", err)
 		}
 	}
@@ -105,7 +107,7 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 		ID:        msgID,
 		SenderID:  self,
 		Timestamp: resp.Timestamp,
-		Metadata:  &waid.MessageMetadata{SenderJID: cl.jid.String()},
+		Metadata:  md,
 	}}, nil
 }
 

@@ -172,6 +172,11 @@ func (cl *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.M
 	if _, err = cl.sendMessage(ctx, chat, wa.BuildRevoke(chat, sender, key.ID), whatsmeow.SendRequestExtra{ID: matrixMessageID(msg.Event.ID)}); err != nil {
 		return fmt.Errorf("failed to revoke the message on WhatsApp: %w", err)
 	}
+	if followUp := meta.Get[waid.MessageMetadata](msg.TargetMessage.Metadata).FollowUpID; followUp != "" && sender.IsEmpty() {
+		if _, err = cl.sendMessage(ctx, chat, wa.BuildRevoke(chat, types.EmptyJID, followUp), whatsmeow.SendRequestExtra{ID: matrixMessageID(msg.Event.ID + "/caption")}); err != nil {
+			return fmt.Errorf("failed to revoke the audio's caption on WhatsApp: %w", err)
+		}
+	}
 	cl.main.Sent(ctx, check)
 	return nil
 }

@@ -31,4 +31,8 @@ type MessageMetadata struct {
 	// Placeholder is set while the message is the "waiting for this
 	// message" notice of a message that could not be decrypted yet.
 	Placeholder bool `json:"placeholder,omitempty"`
+	// FollowUpID is the WhatsApp message that carried the caption of an
+	// audio sent from Matrix (audio has no caption on WhatsApp): it is
+	// revoked with the audio.
+	FollowUpID string `json:"follow_up_id,omitempty"`
 }
