@@ -34,9 +34,11 @@ const (
 // wins) and handled by one worker, so a connector never waits on the
 // homeserver; beyond maxPendingPresence ghosts waiting, reports are dropped.
 type ghostPresence struct {
-	br  *bridgev2.Bridge
-	log zerolog.Logger
-	now func() time.Time
+	// ghost returns the client (appservice intent) of an existing ghost, or nil;
+	// it never creates one.
+	ghost func(ctx context.Context, user networkid.UserID) *mautrix.Client
+	log   zerolog.Logger
+	now   func() time.Time
 
 	mu      sync.Mutex
 	pending map[networkid.UserID]remote.Presence
@@ -45,7 +47,25 @@ type ghostPresence struct {
 }
 
 func newGhostPresence(br *bridgev2.Bridge, log zerolog.Logger) *ghostPresence {
-	return &ghostPresence{br: br, log: log, now: time.Now, pending: map[networkid.UserID]remote.Presence{}, wake: make(chan struct{}, 1)}
+	return newPresenceWorker(existingGhost(br), log)
+}
+
+func newPresenceWorker(ghost func(context.Context, networkid.UserID) *mautrix.Client, log zerolog.Logger) *ghostPresence {
+	return &ghostPresence{ghost: ghost, log: log, now: time.Now, pending: map[networkid.UserID]remote.Presence{}, wake: make(chan struct{}, 1)}
+}
+
+// existingGhost looks a ghost up in bridgev2 without creating it.
+func existingGhost(br *bridgev2.Bridge) func(context.Context, networkid.UserID) *mautrix.Client {
+	return func(ctx context.Context, user networkid.UserID) *mautrix.Client {
+		ghost, err := br.GetExistingGhostByID(ctx, user)
+		if err != nil || ghost == nil {
+			return nil
+		}
+		if intent := ghostClient(ghost.Intent); intent != nil {
+			return intent.Client
+		}
+		return nil
+	}
 }
 
 // Sink is the remote.PresenceSink the gateway hands to the networks.
@@ -125,17 +145,13 @@ func (g *ghostPresence) set(ctx context.Context, p remote.Presence) {
 	}()
 	ctx, cancel := context.WithTimeout(ctx, presenceTimeout)
 	defer cancel()
-	ghost, err := g.br.GetExistingGhostByID(ctx, p.User)
-	if err != nil || ghost == nil {
-		// Presence never makes a ghost.
-		return
-	}
-	client := ghostClient(ghost.Intent)
+	// Presence never makes a ghost.
+	client := g.ghost(ctx, p.User)
 	if client == nil {
 		return
 	}
 	state := presenceState(p, g.now())
-	if err = client.SetPresence(ctx, mautrix.ReqPresence{Presence: state}); err != nil {
+	if err := client.SetPresence(ctx, mautrix.ReqPresence{Presence: state}); err != nil {
 		g.log.Debug().Err(err).Stringer("ghost", client.UserID).Msg("Failed to set a ghost's presence")
 		return
 	}
