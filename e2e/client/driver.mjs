@@ -32,6 +32,14 @@ const log = (...a) => console.error(new Date().toISOString(), "[driver]", ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let client = null;
+// The clear type of every event this client decrypted or sent: a redacted
+// encrypted event loses it, and conversation still tells a redacted message
+// from a taken-back reaction.
+const clearTypes = new Map();
+function remember(eventId, type) {
+  if (eventId && type) clearTypes.set(eventId, type);
+  return eventId;
+}
 let autoJoin = null; // null = off; {inviters: [regex strings]} = on
 const joining = new Set();
 
@@ -229,6 +237,9 @@ const commands = {
     });
     await client.initRustCrypto({ useIndexedDB: false });
     quietRustCrypto();
+    client.on(sdk.MatrixEventEvent.Decrypted, (ev) => {
+      if (!ev.isDecryptionFailure()) remember(ev.getId(), ev.getType());
+    });
     if (a.autoJoin) autoJoin = { inviters: a.inviters || [] };
     // A short long-poll: if the homeserver ever misses waking a sync, the next
     // one comes within seconds instead of after the default 30 s.
@@ -321,7 +332,7 @@ const commands = {
     }
     roomOrThrow(a.roomId);
     const { event_id: eventId } = await client.sendMessage(a.roomId, content);
-    return { eventId };
+    return { eventId: remember(eventId, "m.room.message") };
   },
 
   // args: {roomId, type, content, stateKey?} -> raw (unencrypted) event send
@@ -332,7 +343,7 @@ const commands = {
       return { eventId };
     }
     const { event_id: eventId } = await client.sendEvent(a.roomId, a.type, a.content);
-    return { eventId };
+    return { eventId: remember(eventId, a.type) };
   },
 
   // args: {roomId, msgtype (m.image, m.file, ...), body, filename?, mimetype,
@@ -362,7 +373,7 @@ const commands = {
     else content.url = mxc;
     need(room, "no room");
     const { event_id: eventId } = await client.sendEvent(a.roomId, "m.room.message", content);
-    return { eventId, mxc };
+    return { eventId: remember(eventId, "m.room.message"), mxc };
   },
 
   // args: {content (a message's decrypted content)} -> {data, server} (both
@@ -521,7 +532,7 @@ const commands = {
     roomOrThrow(a.roomId);
     const content = { msgtype: "m.text", body: a.body, "m.relates_to": { "m.in_reply_to": { event_id: a.eventId } } };
     const { event_id: eventId } = await client.sendEvent(a.roomId, "m.room.message", content);
-    return { eventId };
+    return { eventId: remember(eventId, "m.room.message") };
   },
 
   // args: {roomId, eventId, body} -> {eventId}: an edit (m.replace with m.new_content)
@@ -534,7 +545,7 @@ const commands = {
       "m.relates_to": { rel_type: "m.replace", event_id: a.eventId },
     };
     const { event_id: eventId } = await client.sendEvent(a.roomId, "m.room.message", content);
-    return { eventId };
+    return { eventId: remember(eventId, "m.room.message") };
   },
 
   // args: {roomId, eventId, reason?} -> {eventId} of the redaction
@@ -549,7 +560,7 @@ const commands = {
     roomOrThrow(a.roomId);
     const content = { "m.relates_to": { rel_type: "m.annotation", event_id: a.eventId, key: a.key } };
     const { event_id: eventId } = await client.sendEvent(a.roomId, "m.reaction", content);
-    return { eventId };
+    return { eventId: remember(eventId, "m.reaction") };
   },
 
   // args: {roomId, eventId, key} -> {eventId} of the redaction: takes back
@@ -593,19 +604,22 @@ const commands = {
   // args: {roomId} -> the room's messages with their relations, oldest first:
   // [{eventId, sender, type, body, msgtype, replyTo, redacted, edits:
   // [{eventId, sender, body}], latestBody, reactions: [{key, sender,
-  // eventId}]}]. Edits are listed and applied (latestBody: the last edit by
-  // the original sender); redacted messages are marked; reactions taken back
-  // are left out.
+  // eventId}]}]. body is the original text; edits are listed and applied
+  // (latestBody: the last edit by the original sender); redacted messages
+  // are marked; reactions taken back are left out.
   conversation(a) {
     const evs = timelineEvents(roomOrThrow(a.roomId)).filter((ev) => !ev.isState());
     const byId = new Map();
     const msgs = [];
     for (const ev of evs) {
-      const type = ev.getType();
+      // A redacted encrypted event has lost its clear type: use the one seen
+      // before; one never seen decrypted counts as a (redacted) message.
+      let type = ev.getType();
+      if (ev.isRedacted() && type === "m.room.encrypted") type = clearTypes.get(ev.getId()) ?? "m.room.message";
       const rel = ev.getRelation?.() || ev.getWireContent()?.["m.relates_to"] || null;
       if (type === "m.room.message" && rel?.rel_type === "m.replace") continue;
       if (type !== "m.room.message" && type !== "m.sticker") continue;
-      const c = ev.getContent() || {};
+      const c = ev.getOriginalContent?.() || ev.getContent() || {};
       const m = {
         eventId: ev.getId(),
         sender: ev.getSender(),
