@@ -379,12 +379,29 @@ func (p *puppeting) runLoop(ctx context.Context, userID id.UserID) {
 		store:    p,
 		isPortal: p.isPortal,
 		own:      p.own,
-		deliver:  p.dispatch,
+		deliver:  p.handOn,
 		clock:    p.clock,
 		log:      log,
 		done:     func() bool { return !p.syncWanted() },
 	}
 	s.Run(ctx)
+}
+
+// handOn gives a synced receipt or typing notice to bridgev2.
+func (p *puppeting) handOn(ctx context.Context, evt *event.Event) {
+	log := zerolog.Ctx(ctx).Debug().Stringer("room_id", evt.RoomID).Stringer("event_type", evt.Type)
+	switch evt.Type {
+	case event.EphemeralEventReceipt:
+		ids := make([]string, 0, 1)
+		for eventID := range *evt.Content.AsReceipt() {
+			ids = append(ids, eventID.String())
+		}
+		log = log.Strs("receipt_event_ids", ids)
+	case event.EphemeralEventTyping:
+		log = log.Int("typing_users", len(evt.Content.AsTyping().UserIDs))
+	}
+	log.Msg("Handing a synced ephemeral event to the bridge")
+	p.dispatch(ctx, evt)
 }
 
 func (p *puppeting) isPortal(ctx context.Context, roomID id.RoomID) bool {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -81,6 +82,52 @@ func TestDoublePuppet(t *testing.T) {
 		}
 		if src, _ := ev.Content["fi.mau.double_puppet_source"].(string); src == "" {
 			t.Errorf("the message carries no double-puppet source: %v", ev.Content)
+		}
+	})
+
+	// receiptAndTyping: the staff member's read receipt and typing in the
+	// portal reach bridgev2 through the gateway's receipt sync (Dendrite
+	// pushes no ephemeral events to appservices). What the networks do with
+	// them is the connectors' part; here the gateway's debug log says what
+	// it handed to bridgev2.
+	t.Run("receiptAndTyping", func(t *testing.T) {
+		if _, err := sim.SendMessage(contact.ID, staff.ID, "please read me", nil); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := sam.WaitMessage(ctx, portal, MessageFilter{BodyContains: "please read me"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err = sam.ReadMarkers(ctx, portal, ev.EventID); err != nil {
+			t.Fatal(err)
+		}
+		if err = sam.Typing(ctx, portal, true); err != nil {
+			t.Fatal(err)
+		}
+		eventually(ctx, t, "the receipt and the typing handed to bridgev2", func() bool {
+			var receipt, typing bool
+			for _, line := range strings.Split(s.Gateway.JSONLog(), "\n") {
+				var entry struct {
+					Message  string   `json:"message"`
+					RoomID   string   `json:"room_id"`
+					UserID   string   `json:"user_id"`
+					Type     string   `json:"event_type"`
+					Receipts []string `json:"receipt_event_ids"`
+					Typing   int      `json:"typing_users"`
+				}
+				if json.Unmarshal([]byte(line), &entry) != nil || entry.Message != "Handing a synced ephemeral event to the bridge" ||
+					entry.RoomID != portal || entry.UserID != sam.UserID {
+					continue
+				}
+				receipt = receipt || slices.Contains(entry.Receipts, ev.EventID)
+				typing = typing || (entry.Type == "m.typing" && entry.Typing == 1)
+			}
+			return receipt && typing
+		})
+		t.Logf("receipt and typing handed to bridgev2 %s after they were sent", time.Since(start).Round(time.Millisecond))
+		if err = sam.Typing(ctx, portal, false); err != nil {
+			t.Fatal(err)
 		}
 	})
 
