@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/internal/dbtest"
@@ -98,5 +99,36 @@ func TestPuppetingConfigUpgrade(t *testing.T) {
 	p.cfg.Ephemeral = "sometimes"
 	if p.ValidateConfig() == nil {
 		t.Error("an unknown ephemeral mode was accepted")
+	}
+}
+
+// TestAutoStopsSyncingWhenTheHomeserverPushes: in auto mode a receipt the
+// homeserver pushed to the appservice (MSC2409) stops the receipt syncs and
+// keeps new ones from starting; the sync's own events do not count.
+func TestAutoStopsSyncingWhenTheHomeserverPushes(t *testing.T) {
+	p := newPuppeting()
+	p.mu.Lock()
+	p.runCtx, p.stopAll = context.WithCancel(context.Background())
+	p.mu.Unlock()
+	defer p.stopAll()
+	ctx, cancel := context.WithCancel(p.runCtx)
+	defer cancel()
+	p.loops["@sam:example.org"] = &syncLoop{cancel: cancel}
+
+	synced := &event.Event{Type: event.EphemeralEventReceipt}
+	synced.Mautrix.EventSource = event.SourceEphemeral | event.SourceJoin
+	p.sawEphemeral(context.Background(), synced)
+	if !p.syncWanted() || ctx.Err() != nil {
+		t.Fatal("the sync's own event was taken for a push")
+	}
+	pushed := &event.Event{Type: event.EphemeralEventReceipt}
+	pushed.Mautrix.EventSource = event.SourceEphemeral
+	p.sawEphemeral(context.Background(), pushed)
+	if p.syncWanted() || ctx.Err() == nil || len(p.loops) != 0 {
+		t.Error("a pushed receipt did not stop the receipt sync")
+	}
+	p.cfg.Ephemeral = ephemeralSync
+	if !p.syncWanted() {
+		t.Error("ephemeral: sync must keep syncing whatever the homeserver does")
 	}
 }
