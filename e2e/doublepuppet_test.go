@@ -83,6 +83,27 @@ func TestDoublePuppet(t *testing.T) {
 		if src, _ := ev.Content["fi.mau.double_puppet_source"].(string); src == "" {
 			t.Errorf("the message carries no double-puppet source: %v", ev.Content)
 		}
+		// The homeserver hands the double-puppeted event to the appservice
+		// too: it must not go back to Telegram. A Matrix message sent after
+		// it is handled after it, so once that one is on Telegram an echo
+		// would be there too.
+		if _, err := sam.Send(ctx, portal, "after the phone message"); err != nil {
+			t.Fatal(err)
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if _, err := sim.WaitMessage(waitCtx, staff.ID, contact.ID, func(m tgsim.Message) bool { return m.Text == "after the phone message" }); err != nil {
+			t.Fatalf("the Matrix message never reached Telegram: %v", err)
+		}
+		n := 0
+		for _, m := range sim.Messages(staff.ID, contact.ID) {
+			if m.Text == "sent from my own phone" {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("the phone's message is %d times in the Telegram chat, want once (no echo)", n)
+		}
 	})
 
 	// receiptAndTyping: the staff member's read receipt and typing in the
