@@ -193,7 +193,8 @@ func (p *puppeting) Stop() {
 }
 
 // LoginLoaded starts the receipt sync of the login's staff member. No I/O
-// here: the loop does it.
+// here: the loop does it. The sync ends when the staff member has no login
+// left (checked between two syncs).
 func (p *puppeting) LoginLoaded(login *bridgev2.UserLogin) {
 	p.startLoop(login.UserMXID)
 }
@@ -382,7 +383,9 @@ func (p *puppeting) runLoop(ctx context.Context, userID id.UserID) {
 		deliver:  p.handOn,
 		clock:    p.clock,
 		log:      log,
-		done:     func() bool { return !p.syncWanted() },
+		// bridgev2 adds a login to its user under the lock that
+		// GetExistingUserByMXID took above, so a new login is there.
+		done: func() bool { return !p.syncWanted() || len(user.GetUserLogins()) == 0 },
 	}
 	s.Run(ctx)
 }
