@@ -63,6 +63,10 @@ type Client struct {
 	// sentEdits are the edits sent from Matrix, by message, with their
 	// edit date: Telegram's echo of them is not bridged back.
 	sentEdits *lru.Cache[networkid.MessageID, int]
+	// pendingReactions are reactions that arrived before their message
+	// was bridged; pendingLock orders the lookup and the hand-over.
+	pendingReactions *lru.Cache[networkid.MessageID, *tg.UpdateMessageReactions]
+	pendingLock      sync.Mutex
 
 	// backoff between reconnection attempts; tests shorten it.
 	minBackoff, maxBackoff time.Duration
@@ -74,6 +78,7 @@ func newClient(main *TelegramConnector, login *bridgev2.UserLogin, userID int64)
 	c.votes.polls = lru.New[networkid.MessageID, *pollVoteState](pollVoteCacheSize)
 	c.customEmoji = lru.New[int64, string](customEmojiCacheSize)
 	c.sentEdits = lru.New[networkid.MessageID, int](sentEditsCacheSize)
+	c.pendingReactions = lru.New[networkid.MessageID, *tg.UpdateMessageReactions](pendingReactionsCacheSize)
 	c.loggedIn.Store(!meta.Get[tgid.UserLoginMetadata](login.Metadata).LoggedOut)
 	return c
 }

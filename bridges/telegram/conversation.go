@@ -221,13 +221,39 @@ func (c *Client) handleMessageReactions(ctx context.Context, u *tg.UpdateMessage
 	}
 	peer := tgid.Peer{Type: tgid.PeerUser, ID: p.UserID}
 	target := c.messageID(peer, u.MsgID)
-	if msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, target); err != nil {
+	c.pendingLock.Lock()
+	msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, target)
+	if err == nil && msg == nil {
+		// Reactions carry no pts: they can overtake the message they are
+		// on. They wait (a while, bounded) for it to be bridged.
+		c.pendingReactions.Put(target, u)
+	}
+	c.pendingLock.Unlock()
+	if err != nil {
 		log.Err(err).Msg("Failed to look up the target of reactions")
 		return
 	} else if msg == nil {
-		log.Debug().Int("tg_message_id", u.MsgID).Msg("Ignoring reactions to a message that was not bridged")
+		log.Debug().Int("tg_message_id", u.MsgID).Msg("Reactions to a message that is not bridged (yet)")
 		return
 	}
+	c.bridgeReactions(ctx, peer, target, u)
+}
+
+// reactionsAfterMessage bridges the reactions that arrived before their
+// message, once it is bridged.
+func (c *Client) reactionsAfterMessage(ctx context.Context, peer tgid.Peer, id networkid.MessageID) {
+	c.pendingLock.Lock()
+	u, ok := c.pendingReactions.Get(id)
+	if ok {
+		c.pendingReactions.Remove(id)
+	}
+	c.pendingLock.Unlock()
+	if ok {
+		c.bridgeReactions(ctx, peer, id, u)
+	}
+}
+
+func (c *Client) bridgeReactions(ctx context.Context, peer tgid.Peer, target networkid.MessageID, u *tg.UpdateMessageReactions) {
 	list := c.reactionList(ctx, peer, u.Reactions)
 	// The event is the contact's: it names the chat for the gate.
 	c.deliverSignal(ctx, c.reactionSync(peer, target, c.userSender(peer.ID), time.Now(), list), "message_reactions")

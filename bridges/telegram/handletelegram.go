@@ -178,6 +178,11 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 	}
 	res := c.main.Deliver(ctx, c.login, evt)
 	if res.Success || res.Ignored {
+		if !edit {
+			if peer, ok := c.messagePeer(msg); ok {
+				c.reactionsAfterMessage(ctx, peer, evt.ID)
+			}
+		}
 		return
 	}
 	if ctx.Err() != nil {
