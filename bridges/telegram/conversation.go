@@ -2,7 +2,6 @@ package telegram
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -440,14 +439,11 @@ func (c *Client) handleUserStatus(ctx context.Context, u *tg.UpdateUserStatus) {
 	c.main.Presence(ctx, c.login, p)
 }
 
-// quoteUnknownTarget is the text a reply shows of the message it answers
-// when that message was never bridged: Telegram's quote of it, if any.
+// quoteText is the text a reply shows of the message it answers when that
+// message was never bridged: Telegram's quote of it, if any.
 func quoteText(reply *tg.MessageReplyHeader) string {
 	if q, ok := reply.GetQuoteText(); ok {
 		return strings.TrimSpace(q)
 	}
 	return ""
 }
-
-// errReactionTarget is returned when a reaction's target cannot be found.
-var errReactionTarget = fmt.Errorf("the message of this reaction is unknown")
