@@ -486,6 +486,11 @@ func TestEditsAndDeletesWhileDown(t *testing.T) {
 		goneEvt := cs.waitMsg(t, "message", func(m fakematrix.Message) bool { return m.Content.Body == "to be deleted" }).EventID
 		cs.tb.stop()
 
+		// A message first: the edit and the deletion follow it in the pts
+		// sequence, which is where gotd's manager loses them.
+		if _, err := s.SendMessage(cs.bob.ID, cs.alice.ID, "before the edit", nil); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := s.EditMessage(cs.bob.ID, cs.alice.ID, cs.hello.SenderMsgID, "hello, edited while down"); err != nil {
 			t.Fatal(err)
 		}
@@ -498,7 +503,7 @@ func TestEditsAndDeletesWhileDown(t *testing.T) {
 		tb2 := startBridge(t, s, db.Open(t))
 		mx := tb2.mx
 		if !mx.Eventually(30*time.Second, func() bool {
-			return len(mx.MessagesWithBody("after the edit")) == 1 && len(mx.MessagesWhere(func(m fakematrix.Message) bool { return m.Replaces() == cs.helloEvt })) == 1 &&
+			return len(mx.MessagesWithBody("after the edit")) == 1 && len(mx.MessagesWithBody("before the edit")) == 1 && len(mx.MessagesWhere(func(m fakematrix.Message) bool { return m.Replaces() == cs.helloEvt })) == 1 &&
 				len(mx.Redactions()) == 1
 		}) {
 			t.Fatalf("after restart: %d edits, redactions %+v", len(mx.MessagesWhere(func(m fakematrix.Message) bool { return m.Replaces() == cs.helloEvt })), mx.Redactions())
@@ -510,7 +515,9 @@ func TestEditsAndDeletesWhileDown(t *testing.T) {
 		if edit.Content.NewContent == nil || edit.Content.NewContent.Body != "hello, edited while down" {
 			t.Errorf("edit after restart: %+v", edit.Content.NewContent)
 		}
-		// Order: the edit and the deletion come before the message sent after them.
+		// Order: the edit and the deletion come before the message sent
+		// after them (the other updates of a difference go before its new
+		// messages, as gotd's manager orders them).
 		var order []string
 		for _, e := range mx.Events() {
 			switch {
@@ -676,13 +683,121 @@ func TestOwnMessageFromPhone(t *testing.T) {
 	if s := evt.GetSender(); !s.IsFromMe || s.SenderLogin != cs.ul.ID || s.Sender != tgid.MakeUserID(cs.alice.ID) {
 		t.Errorf("own message sender %+v", s)
 	}
-	if _, err := cs.s.SendMessage(cs.alice.ID, cs.bob.ID, "sent from the phone", nil); err != nil {
+	own, err := cs.s.SendMessage(cs.alice.ID, cs.bob.ID, "sent from the phone", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	m := cs.waitMsg(t, "own message", func(m fakematrix.Message) bool { return m.Content.Body == "sent from the phone" })
+
+	// The staff member reads the chat on the phone: a read receipt of their
+	// own, on the last message.
+	var (
+		mu       sync.Mutex
+		receipts []bridgev2.RemoteEvent
+	)
+	br := cs.tb.br
+	cs.tb.conn.SetRemoteQueue(func(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridgev2.EventHandlingResult {
+		if evt.GetType() == bridgev2.RemoteEventReadReceipt {
+			mu.Lock()
+			receipts = append(receipts, evt)
+			mu.Unlock()
+		}
+		return br.QueueRemoteEvent(login, evt)
+	})
+	if err := cs.s.ReadHistory(cs.alice.ID, cs.bob.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !cs.tb.mx.Eventually(20*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range receipts {
+			rr := r.(bridgev2.RemoteReadReceipt)
+			if r.GetSender().IsFromMe && r.GetSender().SenderLogin == cs.ul.ID && rr.GetLastReceiptTarget() == c.messageID(tgid.Peer{Type: tgid.PeerUser, ID: cs.bob.ID}, own.SenderMsgID) {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Errorf("own read on the phone: %d receipts", len(receipts))
+	}
 	// Without a double puppet (fakematrix has none) bridgev2 falls back to
 	// the account's ghost.
 	if m.Sender != cs.tb.mx.FormatGhostMXID(tgid.MakeUserID(cs.alice.ID)) || m.RoomID != cs.portal.MXID {
 		t.Errorf("own message from %s in %s", m.Sender, m.RoomID)
+	}
+}
+
+// TestCaptionEdits: the caption of a media message is edited both ways,
+// and a media message deleted on Telegram is redacted on Matrix.
+func TestCaptionEdits(t *testing.T) {
+	ms := newMediaSetup(t, nil)
+	s, mx := ms.s, ms.tb.mx
+	ctx := context.Background()
+	photo := testPNG(t, 30, 20)
+
+	// Telegram → Matrix: the contact edits a photo's caption.
+	sent, err := s.SendMedia(ms.bob.ID, ms.alice.ID, tgsim.MediaSpec{Kind: "photo", Data: photo, Caption: "first caption"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, ok := mx.WaitMessage(30*time.Second, func(m fakematrix.Message) bool {
+		return m.Content.MsgType == event.MsgImage && m.Content.Body == "first caption"
+	})
+	if !ok {
+		t.Fatal("photo never reached Matrix")
+	}
+	if _, err := s.EditMessage(ms.bob.ID, ms.alice.ID, sent.SenderMsgID, "second caption"); err != nil {
+		t.Fatal(err)
+	}
+	edit, ok := mx.WaitMessage(30*time.Second, func(m fakematrix.Message) bool { return m.Replaces() == orig.EventID })
+	if !ok {
+		t.Fatal("caption edit never reached Matrix")
+	}
+	if nc := edit.Content.NewContent; nc == nil || nc.MsgType != event.MsgImage || nc.Body != "second caption" || nc.File == nil {
+		t.Errorf("caption edit bridged as %+v", edit.Content.NewContent)
+	}
+
+	// Matrix → Telegram: the staff member edits the caption of an image.
+	content := upload(t, ms, photo, &event.MessageEventContent{MsgType: event.MsgImage, FileName: "pic.png", Body: "staff caption",
+		Info: &event.FileInfo{MimeType: "image/png", Width: 30, Height: 20}})
+	resp, err := ms.ul.Client.HandleMatrixMessage(ctx, matrixMessage(ms.portal, "$img1", content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.DB.MXID, resp.DB.Room = "$img1", ms.portal.PortalKey
+	newContent := *content
+	newContent.Body = "staff caption, edited"
+	err = ms.ul.Client.(*Client).HandleMatrixEdit(ctx, &bridgev2.MatrixEdit{
+		MatrixEventBase: bridgev2.MatrixEventBase[*event.MessageEventContent]{
+			Event: &event.Event{ID: "$img1edit", Sender: testUser, RoomID: ms.portal.MXID}, Content: &newContent, Portal: ms.portal},
+		EditTarget: resp.DB,
+	})
+	if err != nil {
+		t.Fatalf("caption edit: %v", err)
+	}
+	key, _ := tgid.ParseMessageID(resp.DB.ID)
+	var got tgsim.Message
+	for _, m := range s.Messages(ms.alice.ID, ms.bob.ID) {
+		if m.SenderMsgID == key.ID {
+			got = m
+		}
+	}
+	if got.Text != "staff caption, edited" || got.Media == nil || got.Edited.IsZero() {
+		t.Errorf("caption edit on Telegram: %q, media %v, edited %v", got.Text, got.Media != nil, got.Edited)
+	}
+
+	// Telegram → Matrix: the contact deletes the photo; its event goes.
+	if err := s.DeleteMessages(ms.bob.ID, []int{sent.SenderMsgID}, true); err != nil {
+		t.Fatal(err)
+	}
+	if !mx.Eventually(20*time.Second, func() bool {
+		for _, r := range mx.Redactions() {
+			if r.Redacts == orig.EventID {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Error("deleted photo never redacted on Matrix")
 	}
 }
