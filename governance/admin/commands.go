@@ -351,9 +351,9 @@ func (gv *Governance) cmdContacts(ce *commands.Event) error {
 		for i, name := range c.DisplayNames {
 			names[i] = gate.EscapeName(name)
 		}
-		fmt.Fprintf(&b, "* %s %s %s %s %s — in %d (media %d) / out %d (media %d), last seen %s, %d link(s)\n", c.Network, format.SafeMarkdownCode(c.RemoteID),
+		fmt.Fprintf(&b, "* %s %s %s %s %s — in %d (media %d) / out %d (media %d), edits, reactions and deletions %d in / %d out, last seen %s, %d link(s)\n", c.Network, format.SafeMarkdownCode(c.RemoteID),
 			strings.Join(names, ", "), gate.EscapeName(c.Phone), gate.EscapeName(c.Username), c.MessagesIn, c.MediaIn, c.MessagesOut, c.MediaOut,
-			c.LastSeen.Format("2006-01-02 15:04"), len(c.Links))
+			c.ActivityIn, c.ActivityOut, c.LastSeen.Format("2006-01-02 15:04"), len(c.Links))
 	}
 	ce.Reply("%d contact(s):\n\n%s", len(contacts), b.String())
 	return nil

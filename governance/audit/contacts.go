@@ -34,6 +34,9 @@ const (
 	KindMedia Kind = "media"
 	// KindSeen is a sighting without a message (a member list, a profile).
 	KindSeen Kind = "seen"
+	// KindActivity is an edit, a reaction or a deletion: a sign of life
+	// in the conversation, counted as activity, never as a message.
+	KindActivity Kind = "activity"
 )
 
 // Observation is one sighting of an outside identity. Never message content.
@@ -50,7 +53,7 @@ type Observation struct {
 	Staff  id.UserID
 	Login  networkid.UserLoginID
 	Portal networkid.PortalID
-	// Direction is required for KindMessage and KindMedia.
+	// Direction is required for KindMessage, KindMedia and KindActivity.
 	Direction Direction
 	Kind      Kind
 	// Time is when; the registry's clock when zero.
@@ -73,6 +76,9 @@ type Contact struct {
 	MessagesOut  int64     `json:"messages_out"`
 	MediaIn      int64     `json:"media_in"`
 	MediaOut     int64     `json:"media_out"`
+	// ActivityIn and ActivityOut count edits, reactions and deletions.
+	ActivityIn  int64 `json:"activity_in"`
+	ActivityOut int64 `json:"activity_out"`
 	// Links are the staff members, accounts and portals that talked with it.
 	Links []Link `json:"links"`
 }
@@ -183,7 +189,7 @@ func looksLikeNumber(s string) bool {
 	return digits >= 7
 }
 
-const contactColumns = "network, remote_id, phone, username, display_names, first_seen, last_seen, messages_in, messages_out, media_in, media_out"
+const contactColumns = "network, remote_id, phone, username, display_names, first_seen, last_seen, messages_in, messages_out, media_in, media_out, activity_in, activity_out"
 
 const (
 	insertContactQuery = `
@@ -200,7 +206,9 @@ const (
 			messages_in = messages_in + $6,
 			messages_out = messages_out + $7,
 			media_in = media_in + $8,
-			media_out = media_out + $9
+			media_out = media_out + $9,
+			activity_in = activity_in + $10,
+			activity_out = activity_out + $11
 		WHERE network = $1 AND remote_id = $2
 		RETURNING display_names
 	`
@@ -226,7 +234,7 @@ const (
 func (c *Contact) Scan(row dbutil.Scannable) (*Contact, error) {
 	var names string
 	var first, last int64
-	err := row.Scan(&c.Network, &c.RemoteID, &c.Phone, &c.Username, &names, &first, &last, &c.MessagesIn, &c.MessagesOut, &c.MediaIn, &c.MediaOut)
+	err := row.Scan(&c.Network, &c.RemoteID, &c.Phone, &c.Username, &names, &first, &last, &c.MessagesIn, &c.MessagesOut, &c.MediaIn, &c.MediaOut, &c.ActivityIn, &c.ActivityOut)
 	if err != nil {
 		return nil, err
 	}
@@ -246,9 +254,9 @@ func (r *Registry) Record(ctx context.Context, obs Observation) (first bool, err
 	if obs.Network == "" || obs.RemoteID == "" {
 		return false, fmt.Errorf("%w: network and remote ID are required", ErrInvalidObservation)
 	}
-	var counts [4]int64 // messages in, out, media in, out
+	var counts [6]int64 // messages in, out, media in, out, activity in, out
 	switch obs.Kind {
-	case KindMessage, KindMedia:
+	case KindMessage, KindMedia, KindActivity:
 		var dir int
 		switch obs.Direction {
 		case Inbound:
@@ -258,9 +266,13 @@ func (r *Registry) Record(ctx context.Context, obs Observation) (first bool, err
 		default:
 			return false, fmt.Errorf("%w: a message needs a direction (inbound or outbound), not %q", ErrInvalidObservation, obs.Direction)
 		}
-		counts[dir] = 1
-		if obs.Kind == KindMedia {
-			counts[2+dir] = 1
+		switch obs.Kind {
+		case KindActivity:
+			counts[4+dir] = 1
+		case KindMedia:
+			counts[dir], counts[2+dir] = 1, 1
+		default:
+			counts[dir] = 1
 		}
 	case KindSeen:
 	default:
@@ -288,7 +300,8 @@ func (r *Registry) Record(ctx context.Context, obs Observation) (first bool, err
 		}
 		first = n == 1
 		var namesJSON string
-		err = r.db.QueryRow(ctx, updateContactQuery, obs.Network, key, ts, phone, username, counts[0], counts[1], counts[2], counts[3]).Scan(&namesJSON)
+		err = r.db.QueryRow(ctx, updateContactQuery, obs.Network, key, ts, phone, username,
+			counts[0], counts[1], counts[2], counts[3], counts[4], counts[5]).Scan(&namesJSON)
 		if err != nil {
 			return fmt.Errorf("failed to update contact: %w", err)
 		}

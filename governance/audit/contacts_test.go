@@ -59,6 +59,10 @@ func TestRecordUpsertsCountsAndLinks(t *testing.T) {
 			{audit.KindMessage, audit.Outbound, "Marie", "", false},
 			{audit.KindMedia, audit.Outbound, "", "whatsapp.group1@g.us", false},
 			{audit.KindSeen, "", "", "", false},
+			// An edit, a reaction or a deletion is activity, not a message.
+			{audit.KindActivity, audit.Inbound, "", "", false},
+			{audit.KindActivity, audit.Inbound, "", "", false},
+			{audit.KindActivity, audit.Outbound, "", "", false},
 		}
 		for i, s := range steps {
 			obs := base
@@ -79,10 +83,10 @@ func TestRecordUpsertsCountsAndLinks(t *testing.T) {
 		want := audit.Contact{
 			Network: "whatsapp", RemoteID: "whatsapp.33612345678", Phone: "+33612345678",
 			DisplayNames: []string{"Marie", "Marie D."},
-			FirstSeen:    start, LastSeen: start.Add(4 * time.Hour),
-			MessagesIn: 2, MessagesOut: 2, MediaIn: 1, MediaOut: 1,
+			FirstSeen:    start, LastSeen: start.Add(7 * time.Hour),
+			MessagesIn: 2, MessagesOut: 2, MediaIn: 1, MediaOut: 1, ActivityIn: 2, ActivityOut: 1,
 			Links: []audit.Link{
-				{Staff: "@alice:example.org", Login: "whatsapp.alice", Portal: "whatsapp.33612345678", FirstSeen: start, LastSeen: start.Add(4 * time.Hour)},
+				{Staff: "@alice:example.org", Login: "whatsapp.alice", Portal: "whatsapp.33612345678", FirstSeen: start, LastSeen: start.Add(7 * time.Hour)},
 				{Staff: "@alice:example.org", Login: "whatsapp.alice", Portal: "whatsapp.group1@g.us", FirstSeen: start.Add(3 * time.Hour), LastSeen: start.Add(3 * time.Hour)},
 			},
 		}
@@ -94,7 +98,7 @@ func TestRecordUpsertsCountsAndLinks(t *testing.T) {
 		old.Kind, old.Time = audit.KindSeen, start.Add(-time.Hour)
 		record(t, r, old)
 		c, _ = r.Get(ctx, "whatsapp", "whatsapp.33612345678")
-		if !c.FirstSeen.Equal(start.Add(-time.Hour)) || !c.LastSeen.Equal(start.Add(4*time.Hour)) {
+		if !c.FirstSeen.Equal(start.Add(-time.Hour)) || !c.LastSeen.Equal(start.Add(7*time.Hour)) {
 			t.Errorf("first/last seen after an old observation: %v %v", c.FirstSeen, c.LastSeen)
 		}
 		// Exactly one first_contact entry, naming the contact.
@@ -112,6 +116,7 @@ func TestRecordRejectsInvalidObservations(t *testing.T) {
 			{RemoteID: "telegram.1", Kind: audit.KindSeen},
 			{Network: "telegram", Kind: audit.KindSeen},
 			{Network: "telegram", RemoteID: "telegram.1", Kind: audit.KindMessage},
+			{Network: "telegram", RemoteID: "telegram.1", Kind: audit.KindActivity},
 			{Network: "telegram", RemoteID: "telegram.1", Kind: "sticker", Direction: audit.Inbound},
 		} {
 			if _, err := r.Record(context.Background(), obs); !errors.Is(err, audit.ErrInvalidObservation) {

@@ -40,6 +40,7 @@ const (
 	ActionRetentionPurge  Action = "retention_purge"  // old entries were purged
 	ActionHeadPublished   Action = "head_published"   // the chain head was posted outside the database
 	ActionMediaRefused    Action = "media_refused"    // the media rules refused a file
+	ActionMessageDeleted  Action = "message_deleted"  // a message was deleted for everyone (never its content)
 )
 
 // Actions lists every action, in a stable order.
@@ -47,7 +48,7 @@ var Actions = []Action{
 	ActionLogin, ActionLogout, ActionPortalCreated, ActionPortalRevoked, ActionPortalAllowed,
 	ActionPolicyChanged, ActionPolicyDenied, ActionRequestCreated, ActionRequestApproved,
 	ActionRequestDenied, ActionRequestExpired, ActionFirstContact, ActionStateReverted,
-	ActionAdminAction, ActionRetentionPurge, ActionHeadPublished, ActionMediaRefused,
+	ActionAdminAction, ActionRetentionPurge, ActionHeadPublished, ActionMediaRefused, ActionMessageDeleted,
 }
 
 // Valid reports whether a is one of Actions.

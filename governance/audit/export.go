@@ -389,13 +389,14 @@ func (l *Log) Export(ctx context.Context, w io.Writer, format Format, f Filter) 
 }
 
 var contactCodec = codec[Contact]{
-	header: []string{"network", "remote_id", "phone", "username", "display_names", "first_seen", "last_seen", "messages_in", "messages_out", "media_in", "media_out", "links"},
+	header: []string{"network", "remote_id", "phone", "username", "display_names", "first_seen", "last_seen", "messages_in", "messages_out", "media_in", "media_out", "activity_in", "activity_out", "links"},
 	toRow: func(c *Contact) []string {
 		names, _ := json.Marshal(nonNil(c.DisplayNames))
 		links, _ := json.Marshal(nonNil(c.Links))
 		return []string{c.Network, c.RemoteID, c.Phone, c.Username, string(names), formatTime(c.FirstSeen), formatTime(c.LastSeen),
 			strconv.FormatInt(c.MessagesIn, 10), strconv.FormatInt(c.MessagesOut, 10),
-			strconv.FormatInt(c.MediaIn, 10), strconv.FormatInt(c.MediaOut, 10), string(links)}
+			strconv.FormatInt(c.MediaIn, 10), strconv.FormatInt(c.MediaOut, 10),
+			strconv.FormatInt(c.ActivityIn, 10), strconv.FormatInt(c.ActivityOut, 10), string(links)}
 	},
 	fromRow: func(row []string) (c Contact, err error) {
 		c.Network, c.RemoteID, c.Phone, c.Username = row[0], row[1], row[2], row[3]
@@ -411,12 +412,13 @@ var contactCodec = codec[Contact]{
 		for i, col := range []struct {
 			name string
 			dst  *int64
-		}{{"messages_in", &c.MessagesIn}, {"messages_out", &c.MessagesOut}, {"media_in", &c.MediaIn}, {"media_out", &c.MediaOut}} {
+		}{{"messages_in", &c.MessagesIn}, {"messages_out", &c.MessagesOut}, {"media_in", &c.MediaIn}, {"media_out", &c.MediaOut},
+			{"activity_in", &c.ActivityIn}, {"activity_out", &c.ActivityOut}} {
 			if *col.dst, err = strconv.ParseInt(row[7+i], 10, 64); err != nil {
 				return c, fmt.Errorf("%s: %w", col.name, err)
 			}
 		}
-		if err = json.Unmarshal([]byte(row[11]), &c.Links); err != nil {
+		if err = json.Unmarshal([]byte(row[13]), &c.Links); err != nil {
 			return c, fmt.Errorf("links: %w", err)
 		}
 		return c, nil

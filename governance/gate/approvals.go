@@ -166,7 +166,9 @@ func (g *Gate) deliverHeld(ctx context.Context, reqID int64) error {
 			if !res.Success && !res.Ignored {
 				return fmt.Errorf("failed to deliver held event %d: %w", m.Order, res.Error)
 			}
-			g.record(ctx, login, key, ident, sender.IsFromMe, g.carriesMedia(req.Network, evt))
+			if res.Success {
+				g.afterInbound(ctx, login, evt, key, ident)
+			}
 			g.ensureControlled(ctx, login, key)
 		}
 	}

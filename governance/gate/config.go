@@ -66,6 +66,22 @@ type Config struct {
 	// direction: a maximum size and allowed or refused MIME types. Empty:
 	// no limit beyond the gateway's, and every type crosses.
 	Media policy.MediaConfig `yaml:"media"`
+	// StaffSignals says which signals of the staff members go out to the
+	// networks: read receipts, typing and presence (all on by default).
+	StaffSignals StaffSignals `yaml:"staff_signals"`
+}
+
+// StaffSignals switches what the contacts may learn of the staff members
+// beyond their messages.
+type StaffSignals struct {
+	// ReadReceipts: a staff member's read marker tells the contact that
+	// their message was read.
+	ReadReceipts bool `yaml:"read_receipts"`
+	// Typing: the contact sees that a staff member is typing.
+	Typing bool `yaml:"typing"`
+	// Presence: the staff member's account shows online on the network
+	// while the gateway runs.
+	Presence bool `yaml:"presence"`
 }
 
 // APIConfig configures the HTTP admin API.
@@ -97,7 +113,8 @@ var ExampleConfig string
 
 func defaultConfig() Config {
 	return Config{Policy: policy.Config{DefaultMode: policy.ModeOpen}, ApprovalTTL: Duration(DefaultApprovalTTL),
-		AuditAnchorInterval: Duration(DefaultAuditAnchorInterval)}
+		AuditAnchorInterval: Duration(DefaultAuditAnchorInterval),
+		StaffSignals:        StaffSignals{ReadReceipts: true, Typing: true, Presence: true}}
 }
 
 func upgradeConfig(helper up.Helper) {
@@ -114,6 +131,9 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Bool, "api", "allow_remote")
 	helper.Copy(up.Bool, "api", "trust_forwarded")
 	helper.Copy(up.Map, "media")
+	helper.Copy(up.Bool, "staff_signals", "read_receipts")
+	helper.Copy(up.Bool, "staff_signals", "typing")
+	helper.Copy(up.Bool, "staff_signals", "presence")
 }
 
 // ErrInvalidConfig is returned (wrapped) for a governance section the gateway

@@ -19,17 +19,6 @@ import (
 
 var _ remote.Queue = (*Gate)(nil).Queue
 
-// isContent reports whether an event type carries a message: these are
-// counted, held and logged when refused. Other events (typing, receipts)
-// follow their chat's fate silently.
-func isContent(t bridgev2.RemoteEventType) bool {
-	switch t {
-	case bridgev2.RemoteEventMessage, bridgev2.RemoteEventMessageUpsert, bridgev2.RemoteEventEdit:
-		return true
-	}
-	return false
-}
-
 func policyRemote(network string, ident remote.Identity) policy.Remote {
 	r := policy.Remote{Phone: ident.Phone}
 	if network == policy.NetworkTelegram {
@@ -86,8 +75,8 @@ func (g *Gate) Queue(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridge
 		}
 	}
 	res := g.Next(login, evt)
-	if res.Success && isContent(evt.GetType()) {
-		g.record(ctx, login, key, ident, sender.IsFromMe, g.carriesMedia(networkOf(string(key.ID)), evt))
+	if res.Success {
+		g.afterInbound(ctx, login, evt, key, ident)
 	}
 	if res.Success {
 		g.ensureControlled(ctx, login, key)
@@ -197,19 +186,15 @@ func (g *Gate) logDenied(ctx context.Context, login *bridgev2.UserLogin, key net
 	}
 }
 
-// record counts a message, with media or not, in the registry of outside
-// contacts.
-func (g *Gate) record(ctx context.Context, login *bridgev2.UserLogin, key networkid.PortalKey, ident remote.Identity, outbound, media bool) {
+// record counts a message, with media or not, or an activity in the
+// registry of outside contacts.
+func (g *Gate) record(ctx context.Context, login *bridgev2.UserLogin, key networkid.PortalKey, ident remote.Identity, outbound bool, kind audit.Kind) {
 	if ident.ID == "" {
 		return
 	}
 	dir := audit.Inbound
 	if outbound {
 		dir = audit.Outbound
-	}
-	kind := audit.KindMessage
-	if media {
-		kind = audit.KindMedia
 	}
 	_, err := g.Contacts.Record(ctx, audit.Observation{
 		Network: networkOf(string(key.ID)), RemoteID: ident.ID, Phone: ident.Phone, Username: ident.Username,
@@ -261,8 +246,9 @@ const MaxHeldPayload = 256 << 10
 // held nor bridged, and the connector is told it failed.
 var ErrHeldPayloadTooLarge = errors.New("the message is too large to be held for approval")
 
-// hold keeps a message of a chat that waits for approval; other events of
-// such a chat are dropped. The caller holds the chat's lock.
+// hold keeps a message, an edit, a reaction or a deletion of a chat that
+// waits for approval, in the order they came; other events of such a chat
+// (typing, receipts) are dropped. The caller holds the chat's lock.
 func (g *Gate) hold(ctx context.Context, login *bridgev2.UserLogin, evt bridgev2.RemoteEvent, key networkid.PortalKey, chat remote.Chat, ident remote.Identity) inboundDecision {
 	log := zerolog.Ctx(ctx)
 	holdable, ok := evt.(remote.Holdable)

@@ -27,6 +27,9 @@ func (g *Gate) CheckOutbound(ctx context.Context, out remote.Outbound) error {
 	if !g.started.Load() {
 		return ErrNotStarted
 	}
+	if out.Kind.IsSignal() {
+		return g.checkSignal(ctx, out)
+	}
 	key := out.PortalKey
 	network := networkOf(string(key.ID))
 	net := networkName(network)
@@ -104,15 +107,28 @@ func (g *Gate) decideOutbound(ctx context.Context, out remote.Outbound, net stri
 	return &remote.Refusal{Reason: fmt.Sprintf("This chat on %s waits for an admin's approval (request #%d); nothing was sent. Try again once it is approved.", net, r.ID)}, notify, nil
 }
 
-// RecordSent is the gateway's sent recorder: a message that really left is
-// counted in the registry of outside contacts, as media when it had some.
+// RecordSent is the gateway's sent recorder: what really left is counted in
+// the registry of outside contacts (a message, as media when it had some;
+// an edit, a reaction or a deletion as activity), and a deletion is written
+// to the audit log.
 func (g *Gate) RecordSent(ctx context.Context, out remote.Outbound) {
-	if !g.started.Load() || out.Kind != remote.OutboundMessage {
+	if !g.started.Load() || out.Kind.IsSignal() || out.Kind == remote.OutboundNewChat {
 		return
 	}
 	ident := out.Identity
 	if ident.ID == "" {
 		ident = g.identityOf(ctx, out.Login, out.Remote)
 	}
-	g.record(ctx, out.Login, out.PortalKey, ident, true, out.HasMedia)
+	kind := audit.KindActivity
+	switch {
+	case out.Kind != remote.OutboundMessage:
+	case out.HasMedia:
+		kind = audit.KindMedia
+	default:
+		kind = audit.KindMessage
+	}
+	g.record(ctx, out.Login, out.PortalKey, ident, true, kind)
+	if out.Kind == remote.OutboundRedaction {
+		g.logDeletion(ctx, out.Login, out.PortalKey, ident, audit.Outbound, true, out.TargetMessage, g.now())
+	}
 }

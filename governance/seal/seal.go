@@ -57,6 +57,7 @@ const (
 	KindPortal   = "portal"
 	KindText     = "text"
 	KindHeld     = "held"
+	KindMessage  = "message"
 )
 
 // ErrOpen is returned (wrapped) for a sealed value that does not open under

@@ -1,0 +1,176 @@
+package gate
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/governance/policy"
+	"github.com/passerelle/passerelle/governance/seal"
+)
+
+// The remote events of a conversation, by what the gate does with them.
+
+// isMessage reports whether an event type is a message: it is counted as a
+// message (or media) in the registry.
+func isMessage(t bridgev2.RemoteEventType) bool {
+	return t == bridgev2.RemoteEventMessage || t == bridgev2.RemoteEventMessageUpsert
+}
+
+// isActivity reports whether an event type changes a message (an edit, a
+// reaction, a deletion): it is counted as activity, never as a message.
+func isActivity(t bridgev2.RemoteEventType) bool {
+	switch t {
+	case bridgev2.RemoteEventEdit, bridgev2.RemoteEventReaction, bridgev2.RemoteEventReactionRemove,
+		bridgev2.RemoteEventMessageRemove:
+		return true
+	}
+	return false
+}
+
+// isContent reports whether an event type carries or changes content: these
+// are held, in order, while their chat waits for approval, and their refusal
+// is logged. Other events (typing, receipts, chat info) follow their chat's
+// fate silently.
+func isContent(t bridgev2.RemoteEventType) bool {
+	return isMessage(t) || isActivity(t)
+}
+
+// activityKind is how the registry counts a bridged event.
+func activityKind(t bridgev2.RemoteEventType, media bool) audit.Kind {
+	switch {
+	case isActivity(t):
+		return audit.KindActivity
+	case media:
+		return audit.KindMedia
+	default:
+		return audit.KindMessage
+	}
+}
+
+// logDeletion writes that a message was deleted: which one, when, by whom
+// and in which direction, never what it said.
+func (g *Gate) logDeletion(ctx context.Context, login *bridgev2.UserLogin, key networkid.PortalKey, ident remote.Identity,
+	dir audit.Direction, byStaff bool, target networkid.MessageID, ts time.Time) {
+	details := map[string]any{"direction": dir, "message": g.Seal.Pseudonym(seal.KindMessage, string(target))}
+	e := audit.Entry{
+		Actor: audit.ActorSystem, Action: audit.ActionMessageDeleted, Network: networkOf(string(key.ID)),
+		Staff: login.UserMXID, Login: login.ID, Portal: key.ID,
+	}
+	if byStaff {
+		details["by"] = "staff"
+	} else {
+		details["by"] = "contact"
+	}
+	if !ts.IsZero() {
+		details["deleted_at"] = ts.UTC().Format(time.RFC3339Nano)
+	}
+	if ident.ID != "" {
+		e.Contact = g.Contacts.Key(ident.ID)
+	}
+	e.Details = audit.Details(details)
+	if _, err := g.Audit.Append(ctx, e); err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to log message deletion")
+	}
+}
+
+// afterInbound counts a bridged remote event in the registry and logs a
+// deletion.
+func (g *Gate) afterInbound(ctx context.Context, login *bridgev2.UserLogin, evt bridgev2.RemoteEvent, key networkid.PortalKey, ident remote.Identity) {
+	t := evt.GetType()
+	if !isContent(t) {
+		return
+	}
+	fromMe := evt.GetSender().IsFromMe
+	g.record(ctx, login, key, ident, fromMe, activityKind(t, isMessage(t) && g.carriesMedia(networkOf(string(key.ID)), evt)))
+	if t == bridgev2.RemoteEventMessageRemove {
+		var target networkid.MessageID
+		if withTarget, ok := evt.(bridgev2.RemoteEventWithTargetMessage); ok {
+			target = withTarget.GetTargetMessage()
+		}
+		var ts time.Time
+		if withTS, ok := evt.(bridgev2.RemoteEventWithTimestamp); ok {
+			ts = withTS.GetTimestamp()
+		}
+		dir := audit.Inbound
+		if fromMe {
+			dir = audit.Outbound
+		}
+		g.logDeletion(ctx, login, key, ident, dir, fromMe, target, ts)
+	}
+}
+
+// signalAllowed tells whether the organisation lets a staff signal (read
+// receipt, typing, presence) out at all.
+func (g *Gate) signalAllowed(kind remote.OutboundKind) bool {
+	switch kind {
+	case remote.OutboundReadReceipt:
+		return g.cfg.StaffSignals.ReadReceipts
+	case remote.OutboundTyping:
+		return g.cfg.StaffSignals.Typing
+	case remote.OutboundPresence:
+		return g.cfg.StaffSignals.Presence
+	}
+	return false
+}
+
+// checkSignal decides for a staff signal: it goes only where the
+// organisation lets signals out and the chat is bridged now (allowed by the
+// policy, approved in approval mode, not revoked). It never creates an
+// approval request and logs nothing: a refused signal is dropped by the
+// connector.
+func (g *Gate) checkSignal(ctx context.Context, out remote.Outbound) error {
+	if !g.signalAllowed(out.Kind) {
+		return &remote.Refusal{Reason: fmt.Sprintf("The organisation does not send staff %s to the networks.", signalName(out.Kind))}
+	}
+	key := out.PortalKey
+	if key.ID == "" {
+		// Presence is the account's, not a chat's.
+		return nil
+	}
+	network := networkOf(string(key.ID))
+	ident := out.Identity
+	if ident.ID == "" {
+		ident = g.identityOf(ctx, out.Login, out.Remote)
+	}
+	hasRoom := g.hasRoomInApprovalMode(ctx, key)
+	st, err := g.state.portal(ctx, key)
+	if err != nil {
+		return fmt.Errorf("failed to get portal state: %w", err)
+	} else if st != nil && st.Revoked {
+		return &remote.Refusal{Reason: "An admin revoked this chat."}
+	}
+	req := policy.Request{
+		Network: network, Direction: policy.Outbound, Staff: out.Login.UserMXID,
+		Remote: policyRemote(network, ident), ChatID: key.ID, IsGroup: out.Chat.IsGroup,
+	}
+	if g.Policy.Policy().Mode(network) == policy.ModeApproval {
+		last, err := g.Approvals.LastForChat(ctx, key)
+		if err != nil {
+			return err
+		}
+		req.Approved = approved(last, hasRoom)
+	}
+	if d := g.Policy.Evaluate(req); d.Verdict != policy.Allow {
+		return &remote.Refusal{Reason: "This chat is not bridged now."}
+	}
+	return nil
+}
+
+func signalName(kind remote.OutboundKind) string {
+	switch kind {
+	case remote.OutboundReadReceipt:
+		return "read receipts"
+	case remote.OutboundTyping:
+		return "typing notifications"
+	case remote.OutboundPresence:
+		return "presence"
+	}
+	return string(kind)
+}
