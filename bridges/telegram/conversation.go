@@ -21,16 +21,17 @@ import (
 // presence of private chats.
 
 var (
-	_ bridgev2.RemoteMessageRemove = (*removeEvent)(nil)
-	_ remote.Holdable              = (*removeEvent)(nil)
-	_ remote.Described             = (*removeEvent)(nil)
-	_ bridgev2.RemoteReactionSync  = (*reactionSyncEvent)(nil)
-	_ remote.Holdable              = (*reactionSyncEvent)(nil)
-	_ remote.Described             = (*reactionSyncEvent)(nil)
-	_ bridgev2.RemoteReadReceipt   = (*receiptEvent)(nil)
-	_ remote.Described             = (*receiptEvent)(nil)
-	_ bridgev2.RemoteTyping        = (*typingEvent)(nil)
-	_ remote.Described             = (*typingEvent)(nil)
+	_ bridgev2.RemoteMessageRemove  = (*removeEvent)(nil)
+	_ remote.Holdable               = (*removeEvent)(nil)
+	_ remote.Described              = (*removeEvent)(nil)
+	_ bridgev2.RemoteReaction       = (*reactionEvent)(nil)
+	_ bridgev2.RemoteReactionRemove = (*reactionEvent)(nil)
+	_ remote.Holdable               = (*reactionEvent)(nil)
+	_ remote.Described              = (*reactionEvent)(nil)
+	_ bridgev2.RemoteReadReceipt    = (*receiptEvent)(nil)
+	_ remote.Described              = (*receiptEvent)(nil)
+	_ bridgev2.RemoteTyping         = (*typingEvent)(nil)
+	_ remote.Described              = (*typingEvent)(nil)
 )
 
 // description is what the connector knew of an event's chat and sender.
@@ -139,78 +140,64 @@ const customEmojiExtraKey = "net.passerelle.telegram.custom_emoji_id"
 // customEmojiPrefix starts the emoji ID of a custom emoji reaction.
 const customEmojiPrefix = "custom:"
 
-// reactionSyncEvent is the reactions of a Telegram message, all of them.
-type reactionSyncEvent struct {
-	*simplevent.ReactionSync
+// reactionEvent is one reaction added or removed on Telegram.
+type reactionEvent struct {
+	*simplevent.Reaction
 	description
 }
 
-// HoldPayload implements remote.Holdable: the reactions as converted, so
+// HoldPayload implements remote.Holdable: the reaction as converted, so
 // that a held one needs no lookup again.
-func (e *reactionSyncEvent) HoldPayload() ([]byte, error) {
-	p := heldPayload{
-		Kind: heldKindReactions, Portal: string(e.PortalKey.ID), Target: string(e.TargetMessage),
+func (e *reactionEvent) HoldPayload() ([]byte, error) {
+	kind := heldKindReaction
+	if e.Type == bridgev2.RemoteEventReactionRemove {
+		kind = heldKindReactionRemove
+	}
+	hr := heldReaction{User: string(e.Sender.Sender), FromMe: e.Sender.IsFromMe, EmojiID: string(e.EmojiID), Emoji: e.Emoji}
+	if id, ok := e.ExtraContent[customEmojiExtraKey].(string); ok {
+		hr.CustomEmoji = id
+	}
+	return heldEventPayload(heldPayload{
+		Kind: kind, Portal: string(e.PortalKey.ID), Target: string(e.TargetMessage),
 		Sender: string(e.Sender.Sender), FromMe: e.Sender.IsFromMe, TS: e.Timestamp.UnixMilli(),
-	}
-	for userID, u := range e.Reactions.Users {
-		for _, r := range u.Reactions {
-			hr := heldReaction{User: string(userID), FromMe: r.Sender.IsFromMe, EmojiID: string(r.EmojiID), Emoji: r.Emoji}
-			if id, ok := r.ExtraContent[customEmojiExtraKey].(string); ok {
-				hr.CustomEmoji = id
-			}
-			p.Reactions = append(p.Reactions, hr)
-		}
-		if len(u.Reactions) == 0 {
-			p.Reactions = append(p.Reactions, heldReaction{User: string(userID)})
-		}
-	}
-	return heldEventPayload(p)
+		Reactions: []heldReaction{hr},
+	})
 }
 
-// reactionSync builds the reaction sync of a message from held reactions.
-func (c *Client) reactionSync(peer tgid.Peer, target networkid.MessageID, sender bridgev2.EventSender, ts time.Time, list []heldReaction) *reactionSyncEvent {
-	data := &bridgev2.ReactionSyncData{Users: map[networkid.UserID]*bridgev2.ReactionSyncUser{}, HasAllUsers: true}
-	for _, r := range list {
-		userID := networkid.UserID(r.User)
-		u := data.Users[userID]
-		if u == nil {
-			u = &bridgev2.ReactionSyncUser{HasAllReactions: true}
-			data.Users[userID] = u
-		}
-		if r.EmojiID == "" {
-			continue
-		}
-		br := &bridgev2.BackfillReaction{Timestamp: ts, EmojiID: networkid.EmojiID(r.EmojiID), Emoji: r.Emoji,
-			Sender: bridgev2.EventSender{Sender: userID}}
-		if r.FromMe {
-			br.Sender = bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: userID}
-		}
-		if r.CustomEmoji != "" {
-			br.ExtraContent = map[string]any{customEmojiExtraKey: r.CustomEmoji}
-		}
-		u.Reactions = append(u.Reactions, br)
+// reactionEvent builds the event of a reaction added (remove false) or
+// removed by r.User.
+func (c *Client) reactionEvent(peer tgid.Peer, target networkid.MessageID, r heldReaction, remove bool, ts time.Time) *reactionEvent {
+	sender := bridgev2.EventSender{Sender: networkid.UserID(r.User)}
+	if r.FromMe {
+		sender = c.userSender(c.userID)
 	}
-	return &reactionSyncEvent{
-		ReactionSync: &simplevent.ReactionSync{
-			EventMeta: simplevent.EventMeta{
-				Type:      bridgev2.RemoteEventReactionSync,
-				PortalKey: tgid.MakePortalKey(peer, c.login.ID),
-				Sender:    sender,
-				Timestamp: ts,
-				LogContext: func(lc zerolog.Context) zerolog.Context {
-					return lc.Str("target_message", string(target))
-				},
+	evt := &simplevent.Reaction{
+		EventMeta: simplevent.EventMeta{
+			Type:      bridgev2.RemoteEventReaction,
+			PortalKey: tgid.MakePortalKey(peer, c.login.ID),
+			Sender:    sender,
+			Timestamp: ts,
+			LogContext: func(lc zerolog.Context) zerolog.Context {
+				return lc.Str("target_message", string(target))
 			},
-			TargetMessage: target,
-			Reactions:     data,
 		},
-		description: c.describe(peer, sender),
+		TargetMessage: target,
+		EmojiID:       networkid.EmojiID(r.EmojiID),
+		Emoji:         r.Emoji,
 	}
+	if remove {
+		evt.Type = bridgev2.RemoteEventReactionRemove
+	}
+	if r.CustomEmoji != "" {
+		evt.ExtraContent = map[string]any{customEmojiExtraKey: r.CustomEmoji}
+	}
+	return &reactionEvent{Reaction: evt, description: c.describe(peer, sender)}
 }
 
-// handleMessageReactions bridges the reactions of a private message as a
-// whole: Telegram tells the full list (who reacted with what, in a private
-// chat), and bridgev2 adds and removes what changed.
+// handleMessageReactions bridges the reactions of a private message:
+// Telegram tells the full list (who reacted with what, in a private chat);
+// what changed since the bridged ones goes as reactions added and removed,
+// which the gateway's gate holds and counts like the other activity.
 func (c *Client) handleMessageReactions(ctx context.Context, u *tg.UpdateMessageReactions) {
 	log := zerolog.Ctx(ctx)
 	p, ok := u.Peer.(*tg.PeerUser)
@@ -252,17 +239,45 @@ func (c *Client) reactionsAfterMessage(ctx context.Context, peer tgid.Peer, id n
 	}
 }
 
+// bridgeReactions compares the reactions Telegram lists with the bridged
+// ones and bridges each one added or removed, as its reactor's.
 func (c *Client) bridgeReactions(ctx context.Context, peer tgid.Peer, target networkid.MessageID, u *tg.UpdateMessageReactions) {
-	list := c.reactionList(ctx, peer, u.Reactions)
-	// The event is the contact's: it names the chat for the gate.
-	c.deliverSignal(ctx, c.reactionSync(peer, target, c.userSender(peer.ID), time.Now(), list), "message_reactions")
+	existing, err := c.main.Bridge.DB.Reaction.GetAllToMessage(ctx, c.login.ID, target)
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to get bridged reactions")
+		return
+	}
+	type key struct{ user, emoji string }
+	had := map[key]bool{}
+	for _, r := range existing {
+		had[key{string(r.SenderID), string(r.EmojiID)}] = true
+	}
+	now := time.Now()
+	want := map[key]bool{}
+	for _, r := range c.reactionList(ctx, peer, u.Reactions) {
+		if r.EmojiID == "" {
+			continue
+		}
+		k := key{r.User, r.EmojiID}
+		want[k] = true
+		if !had[k] {
+			c.deliverSignal(ctx, c.reactionEvent(peer, target, r, false, now), "message_reactions")
+		}
+	}
+	for _, r := range existing {
+		if want[key{string(r.SenderID), string(r.EmojiID)}] {
+			continue
+		}
+		hr := heldReaction{User: string(r.SenderID), FromMe: r.SenderID == tgid.MakeUserID(c.userID), EmojiID: string(r.EmojiID), Emoji: r.Emoji}
+		c.deliverSignal(ctx, c.reactionEvent(peer, target, hr, true, now), "message_reactions")
+	}
 }
 
 // reactionList converts Telegram's reactions of a private message: the
 // list of who reacted when Telegram gives it, else the counts, the
 // account's own (chosen) ones being its and the rest the contact's.
 func (c *Client) reactionList(ctx context.Context, peer tgid.Peer, mr tg.MessageReactions) []heldReaction {
-	list := []heldReaction{{User: string(tgid.MakeUserID(c.userID))}, {User: string(tgid.MakeUserID(peer.ID))}}
+	var list []heldReaction
 	add := func(userID int64, r tg.ReactionClass) {
 		emojiID, emoji, custom, ok := c.convertReaction(ctx, r)
 		if !ok {

@@ -613,7 +613,8 @@ func TestConversationBurst(t *testing.T) {
 	}
 }
 
-// TestHeldConversationEvents: an edit, a deletion and a reaction sync go
+// TestHeldConversationEvents: an edit, a deletion, a reaction and a
+// reaction removal go
 // through HoldPayload and DecodeHeldEvent into the same event.
 func TestHeldConversationEvents(t *testing.T) {
 	cs := newConvSetup(t, nil)
@@ -625,14 +626,13 @@ func TestHeldConversationEvents(t *testing.T) {
 	msg := &tg.Message{ID: cs.hello.ID, PeerID: &tg.PeerUser{UserID: cs.bob.ID}, FromID: &tg.PeerUser{UserID: cs.bob.ID}, Date: int(ts.Unix()), EditDate: int(ts.Unix()) + 5, Message: "edited"}
 	edit, _ := c.messageEvent(msg, true)
 	remove := c.removeEvent(peer, c.messageID(peer, cs.hello.ID), c.userSender(cs.bob.ID), ts)
-	sync := c.reactionSync(peer, c.messageID(peer, cs.hello.ID), c.userSender(cs.bob.ID), ts, []heldReaction{
-		{User: string(tgid.MakeUserID(cs.bob.ID)), EmojiID: "custom:777", Emoji: "🎉", CustomEmoji: "777"},
-		{User: string(tgid.MakeUserID(cs.alice.ID)), FromMe: true, EmojiID: "👍", Emoji: "👍️"},
-	})
+	target := c.messageID(peer, cs.hello.ID)
+	react := c.reactionEvent(peer, target, heldReaction{User: string(tgid.MakeUserID(cs.bob.ID)), EmojiID: "custom:777", Emoji: "🎉", CustomEmoji: "777"}, false, ts)
+	unreact := c.reactionEvent(peer, target, heldReaction{User: string(tgid.MakeUserID(cs.alice.ID)), FromMe: true, EmojiID: "👍", Emoji: "👍️"}, true, ts)
 	for _, evt := range []interface {
 		remote.Holdable
 		remote.Described
-	}{edit, remove, sync} {
+	}{edit, remove, react, unreact} {
 		payload, err := evt.HoldPayload()
 		if err != nil {
 			t.Fatal(err)
@@ -652,13 +652,16 @@ func TestHeldConversationEvents(t *testing.T) {
 			t.Errorf("%T lost its target", evt)
 		}
 	}
-	payload, _ := sync.HoldPayload()
+	payload, _ := react.HoldPayload()
 	back, _ := c.DecodeHeldEvent(ctx, cs.ul, payload)
-	users := back.(bridgev2.RemoteReactionSync).GetReactions().Users
-	bobR := users[tgid.MakeUserID(cs.bob.ID)].Reactions
-	aliceR := users[tgid.MakeUserID(cs.alice.ID)].Reactions
-	if len(bobR) != 1 || bobR[0].Emoji != "🎉" || bobR[0].ExtraContent[customEmojiExtraKey] != "777" || len(aliceR) != 1 || !aliceR[0].Sender.IsFromMe {
-		t.Errorf("reactions came back as %+v / %+v", bobR, aliceR)
+	emoji, emojiID := back.(bridgev2.RemoteReaction).GetReactionEmoji()
+	if emoji != "🎉" || emojiID != "custom:777" || back.(bridgev2.RemoteReactionWithExtraContent).GetReactionExtraContent()[customEmojiExtraKey] != "777" {
+		t.Errorf("reaction came back as %q %q", emoji, emojiID)
+	}
+	payload, _ = unreact.HoldPayload()
+	back, _ = c.DecodeHeldEvent(ctx, cs.ul, payload)
+	if rm, ok := back.(bridgev2.RemoteReactionRemove); !ok || rm.GetRemovedEmojiID() != "👍" || !back.GetSender().IsFromMe || back.GetType() != bridgev2.RemoteEventReactionRemove {
+		t.Errorf("reaction removal came back as %+v", back)
 	}
 }
 

@@ -101,8 +101,8 @@ type heldPayload struct {
 	Message []byte   `json:"message,omitempty"`
 	Users   [][]byte `json:"users,omitempty"`
 
-	// Kind is empty for a message or an edit; else a deletion or the
-	// reactions of a message, which carry what follows.
+	// Kind is empty for a message or an edit; else a deletion or a
+	// reaction added or removed, which carry what follows.
 	Kind      string         `json:"kind,omitempty"`
 	Portal    string         `json:"portal,omitempty"`
 	Target    string         `json:"target,omitempty"`
@@ -114,12 +114,12 @@ type heldPayload struct {
 
 // Kinds of held events other than messages.
 const (
-	heldKindRemove    = "remove"
-	heldKindReactions = "reactions"
+	heldKindRemove         = "remove"
+	heldKindReaction       = "reaction"
+	heldKindReactionRemove = "reaction_remove"
 )
 
-// heldReaction is one reaction of a held reaction sync; one without an
-// emoji stands for a user with no reaction left.
+// heldReaction is the reaction of a held reaction event.
 type heldReaction struct {
 	User        string `json:"user"`
 	FromMe      bool   `json:"from_me,omitempty"`
@@ -128,8 +128,8 @@ type heldReaction struct {
 	CustomEmoji string `json:"custom_emoji,omitempty"`
 }
 
-// maxHeldReactions bounds the reactions of a held reaction sync.
-const maxHeldReactions = 200
+// maxHeldReactions bounds the reactions of a held event.
+const maxHeldReactions = 1
 
 func heldEventPayload(p heldPayload) ([]byte, error) {
 	p.Version = heldPayloadVersion
@@ -188,7 +188,7 @@ func (c *Client) DecodeHeldEvent(_ context.Context, login *bridgev2.UserLogin, p
 	}
 	switch p.Kind {
 	case "":
-	case heldKindRemove, heldKindReactions:
+	case heldKindRemove, heldKindReaction, heldKindReactionRemove:
 		return c.decodeHeldConversation(p)
 	default:
 		return nil, fmt.Errorf("%w: kind %q", ErrBadHeldPayload, p.Kind)
@@ -227,7 +227,12 @@ func (c *Client) decodeHeldConversation(p heldPayload) (bridgev2.RemoteEvent, er
 	if p.Kind == heldKindRemove {
 		return c.removeEvent(peer, networkid.MessageID(p.Target), sender, ts), nil
 	}
-	return c.reactionSync(peer, networkid.MessageID(p.Target), sender, ts, p.Reactions), nil
+	if len(p.Reactions) != 1 || p.Reactions[0].EmojiID == "" {
+		return nil, fmt.Errorf("%w: a reaction without its emoji", ErrBadHeldPayload)
+	}
+	r := p.Reactions[0]
+	r.User, r.FromMe = p.Sender, p.FromMe
+	return c.reactionEvent(peer, networkid.MessageID(p.Target), r, p.Kind == heldKindReactionRemove, ts), nil
 }
 
 var _ remote.MediaCarrier = (*messageEvent)(nil)
