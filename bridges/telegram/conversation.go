@@ -88,13 +88,13 @@ func (e *removeEvent) HoldPayload() ([]byte, error) {
 }
 
 // handleDeleteMessages redacts, on Matrix, every message of the list that
-// was bridged: Telegram names only the IDs (in the account's own message
-// box), so the chat comes from the bridged message.
-func (c *Client) handleDeleteMessages(ctx context.Context, ids []int) {
+// was bridged. box is the message box the IDs are in: the account's own
+// for private chats and basic groups (Telegram names only the IDs), the
+// channel's for channel deletes; the chat comes from the bridged message.
+func (c *Client) handleDeleteMessages(ctx context.Context, box tgid.Peer, ids []int) {
 	log := zerolog.Ctx(ctx)
-	self := tgid.Peer{Type: tgid.PeerUser, ID: c.userID}
 	for _, id := range ids {
-		msgID := c.messageID(self, id)
+		msgID := tgid.MakeMessageID(tgid.MessageKey{Box: box, ID: id})
 		msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, msgID)
 		if err != nil {
 			log.Err(err).Int("tg_message_id", id).Msg("Failed to look up deleted message")
@@ -104,7 +104,7 @@ func (c *Client) handleDeleteMessages(ctx context.Context, ids []int) {
 			continue
 		}
 		peer, err := tgid.ParsePortalID(msg.Room.ID)
-		if err != nil || peer.Type != tgid.PeerUser {
+		if err != nil {
 			continue
 		}
 		var sender bridgev2.EventSender

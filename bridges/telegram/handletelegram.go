@@ -46,7 +46,12 @@ func (c *Client) registerHandlers(d *tg.UpdateDispatcher) {
 	})
 	d.OnDeleteMessages(func(ctx context.Context, e tg.Entities, u *tg.UpdateDeleteMessages) error {
 		defer c.recoverHandler(ctx, "delete_messages")
-		c.handleDeleteMessages(ctx, u.Messages)
+		c.handleDeleteMessages(ctx, tgid.Peer{Type: tgid.PeerUser, ID: c.userID}, u.Messages)
+		return nil
+	})
+	d.OnDeleteChannelMessages(func(ctx context.Context, e tg.Entities, u *tg.UpdateDeleteChannelMessages) error {
+		defer c.recoverHandler(ctx, "delete_channel_messages")
+		c.handleDeleteMessages(ctx, tgid.Peer{Type: tgid.PeerChannel, ID: u.ChannelID}, u.Messages)
 		return nil
 	})
 	d.OnMessageReactions(func(ctx context.Context, e tg.Entities, u *tg.UpdateMessageReactions) error {
