@@ -218,6 +218,19 @@ func TestConversationTelegramToMatrix(t *testing.T) {
 		t.Fatalf("removed reactions still on Matrix: %v", reactionsOf(mx, cs.helloEvt))
 	}
 
+	// A reaction to a message the gateway never saw is dropped quietly.
+	before := len(mx.Reactions())
+	if err := s.React(cs.bob.ID, cs.alice.ID, cs.old.SenderMsgID, tgsim.Reaction{Emoji: "👍"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SendMessage(cs.bob.ID, cs.alice.ID, "after the old reaction", nil); err != nil {
+		t.Fatal(err)
+	}
+	cs.waitMsg(t, "message after a reaction to an old message", func(m fakematrix.Message) bool { return m.Content.Body == "after the old reaction" })
+	if n := len(mx.Reactions()); n != before {
+		t.Errorf("a reaction to an unknown message was bridged (%d reactions, %d before)", n, before)
+	}
+
 	// A deletion redacts the bridged event.
 	if err := s.DeleteMessages(cs.bob.ID, []int{cs.hello.SenderMsgID + 1}, true); err != nil { // "answer to hello"
 		t.Fatal(err)
@@ -266,6 +279,10 @@ func TestConversationTelegramToMatrix(t *testing.T) {
 		return false
 	}) {
 		t.Errorf("typing never reached Matrix: %+v", mx.Typings())
+	}
+	// None of it made a notice in the room.
+	if notices := mx.MessagesWhere(func(m fakematrix.Message) bool { return m.Content.MsgType == event.MsgNotice }); len(notices) != 0 {
+		t.Errorf("notices in the room: %+v", notices[0].Content.Body)
 	}
 	lastPresence := func() (remote.Presence, bool) {
 		cs.mu.Lock()
@@ -333,7 +350,7 @@ func TestConversationMatrixToTelegram(t *testing.T) {
 		RelatesTo:  (&event.RelatesTo{}).SetReplace("$r1")}}})
 	if !mx.Eventually(20*time.Second, func() bool {
 		for _, st := range mx.StatusesOf("$e2") {
-			if st.ErrorReason == event.MessageStatusUnsupported && strings.Contains(st.Error(), "too old to be edited") && st.SendNotice {
+			if st.ErrorReason == event.MessageStatusTooOld && strings.Contains(st.Error(), "too old to be edited") && st.SendNotice {
 				return true
 			}
 		}

@@ -120,7 +120,7 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	case tgerr.Is(err, tgErrNotModified):
 		return nil
 	case tgerr.Is(err, tgErrEditExpired):
-		return failStatus(errors.New("the message is too old to be edited on Telegram (48 hours at most)"), event.MessageStatusUnsupported)
+		return failStatus(errors.New("the message is too old to be edited on Telegram (48 hours at most)"), event.MessageStatusTooOld)
 	case err != nil:
 		return bridgev2.WrapErrorInStatus(fmt.Errorf("failed to edit the message on Telegram: %w", err)).WithErrorAsMessage().WithSendNotice(true)
 	}
