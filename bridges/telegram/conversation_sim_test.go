@@ -15,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/passerelle/passerelle/bridges/media/mediatest"
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/internal/dbtest"
@@ -819,5 +820,34 @@ func TestCaptionEdits(t *testing.T) {
 		return false
 	}) {
 		t.Error("deleted photo never redacted on Matrix")
+	}
+}
+
+// TestDeleteEveryPart: a Telegram message bridged as two Matrix events (a
+// file over the limit: a notice and its caption) is deleted as both.
+func TestDeleteEveryPart(t *testing.T) {
+	ms := newMediaSetup(t, func(conn *TelegramConnector) { conn.Config.MaxFileSize = 100_000 })
+	ms.tb.conn.Limits.SetGateway(100_000)
+	s, mx := ms.s, ms.tb.mx
+	sent, err := s.SendMedia(ms.bob.ID, ms.alice.ID, tgsim.MediaSpec{Kind: "document", Data: mediatest.PatternBytes(150_000, 1), Name: "big.pdf", MIME: "application/pdf", Caption: "see attached"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notice, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.MsgType == event.MsgNotice })
+	caption, ok2 := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "see attached" })
+	if !ok || !ok2 {
+		t.Fatal("the two parts never reached Matrix")
+	}
+	if err := s.DeleteMessages(ms.bob.ID, []int{sent.SenderMsgID}, true); err != nil {
+		t.Fatal(err)
+	}
+	if !mx.Eventually(20*time.Second, func() bool {
+		got := map[id.EventID]bool{}
+		for _, r := range mx.Redactions() {
+			got[r.Redacts] = true
+		}
+		return got[notice.EventID] && got[caption.EventID]
+	}) {
+		t.Errorf("redactions %+v, want %s and %s", mx.Redactions(), notice.EventID, caption.EventID)
 	}
 }
