@@ -31,8 +31,25 @@ import (
 //
 // Only GhostIntent is changed: the bot's intent and double-puppet intents
 // stay mautrix's own (some of mautrix's commands type-assert them).
+//
+// NewUserIntent applies the staff members' double-puppeting switch
+// (puppeting) and records the receipts their double puppets set.
 type idempotentMatrix struct {
 	*matrix.Connector
+	pup *puppeting
+}
+
+// NewUserIntent makes a staff member's double puppet, unless double
+// puppeting is off for them.
+func (c idempotentMatrix) NewUserIntent(ctx context.Context, userID id.UserID, accessToken string) (bridgev2.MatrixAPI, string, error) {
+	if c.pup != nil && !c.pup.allowed(ctx, userID) {
+		return nil, accessToken, nil
+	}
+	intent, newToken, err := c.Connector.NewUserIntent(ctx, userID, accessToken)
+	if err == nil && intent != nil && c.pup != nil {
+		c.pup.wrapIntent(userID, intent)
+	}
+	return intent, newToken, err
 }
 
 // GhostIntent returns the ghost's intent with idempotent message sends.
@@ -49,12 +66,12 @@ func (c idempotentMatrix) GhostIntent(userID networkid.UserID) bridgev2.MatrixAP
 // before Start (no ghost has an intent yet). The appservice's HTTP client
 // (shared by every intent) gets the send reconciler. It also registers the one
 // mautrix command that type-asserts the bridge's Matrix connector.
-func useIdempotentSends(ctx context.Context, br *bridgev2.Bridge, mc *matrix.Connector) error {
+func useIdempotentSends(ctx context.Context, br *bridgev2.Bridge, mc *matrix.Connector, pup *puppeting) error {
 	store, err := openSendStore(ctx, br.DB.Database)
 	if err != nil {
 		return err
 	}
-	br.Matrix = idempotentMatrix{Connector: mc}
+	br.Matrix = idempotentMatrix{Connector: mc, pup: pup}
 	mc.AS.HTTPClient.Transport = newSendReconciler(mc.AS.HTTPClient.Transport, store, br.Log.With().Str("component", "send_reconciler").Logger())
 	if proc, ok := br.Commands.(*commands.Processor); ok {
 		proc.AddHandler(discardSessionCommand(mc))

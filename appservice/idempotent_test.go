@@ -196,12 +196,12 @@ func TestGhostSendsSurviveACrash(t *testing.T) {
 
 	// First run: the message is sent, then the gateway dies.
 	mc := newTestConnector(t, srv.URL, db)
-	first := send(t, ghost(t, idempotentMatrix{mc}, mc, "u42"), event.EventMessage, "hello", msg(portal, "1", "", 0))
+	first := send(t, ghost(t, idempotentMatrix{Connector: mc}, mc, "u42"), event.EventMessage, "hello", msg(portal, "1", "", 0))
 
 	// Second run, a new connector on the same homeserver: the network
 	// delivers message 1 again, then the conversation goes on.
 	mc = newTestConnector(t, srv.URL, db)
-	intent := ghost(t, idempotentMatrix{mc}, mc, "u42")
+	intent := ghost(t, idempotentMatrix{Connector: mc}, mc, "u42")
 	if again := send(t, intent, event.EventMessage, "hello", msg(portal, "1", "", 0)); again != first {
 		t.Errorf("the redelivered message made event %s, want the first send's %s", again, first)
 	}
@@ -342,7 +342,7 @@ func TestLostAnswerIsNotSentAgain(t *testing.T) {
 					rec.lookAgain = 0
 					mc.AS.HTTPClient.Transport = rec
 				}
-				intent := ghost(t, idempotentMatrix{mc}, mc, "u42")
+				intent := ghost(t, idempotentMatrix{Connector: mc}, mc, "u42")
 				return func(body string, extra *bridgev2.MatrixSendExtra) (id.EventID, error) {
 					resp, err := intent.SendMessage(context.Background(), testRoom, event.EventMessage,
 						&event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: body}}, extra)

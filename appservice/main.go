@@ -10,9 +10,11 @@ import (
 	"os"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
 
 	"github.com/passerelle/passerelle/bridges/gateway"
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/bridges/whatsapp"
@@ -25,26 +27,33 @@ const Version = "0.1.0"
 // NewGateway returns the gateway with every network Passerelle knows, behind
 // the governance gate.
 func NewGateway() (*gateway.Gateway, error) {
-	gw, _, err := newGateway()
+	gw, _, _, err := newGateway()
 	return gw, err
 }
 
-func newGateway() (*gateway.Gateway, *storage, error) {
+func newGateway() (*gateway.Gateway, *storage, *puppeting, error) {
 	gw, err := gateway.New(
 		&gateway.Network{ID: tgid.Network, Connector: telegram.NewConnector(), EnabledByDefault: true},
 		&gateway.Network{ID: waid.Network, Connector: whatsapp.NewConnector(), EnabledByDefault: true},
 	)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if _, err = addGovernance(gw); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	store := newStorage()
 	if err = gw.AddComponent(store); err != nil {
-		return nil, nil, fmt.Errorf("failed to add storage settings: %w", err)
+		return nil, nil, nil, fmt.Errorf("failed to add storage settings: %w", err)
 	}
-	return gw, store, nil
+	pup := newPuppeting()
+	if err = gw.AddComponent(pup); err != nil {
+		return nil, nil, nil, fmt.Errorf("failed to add double puppeting: %w", err)
+	}
+	gw.SetPresenceSink(func(ctx context.Context, login *bridgev2.UserLogin, p remote.Presence) {
+		pup.presence.Sink(ctx, login, p)
+	})
+	return gw, store, pup, nil
 }
 
 // Main runs the gateway binary. It never returns.
@@ -55,7 +64,7 @@ func newGateway() (*gateway.Gateway, *storage, error) {
 func Main(tag, commit, buildTime string) {
 	restrictNewFiles()
 	registerRedactingWriters()
-	gw, store, err := newGateway()
+	gw, store, pup, err := newGateway()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Failed to set up the gateway:", err)
 		os.Exit(1)
@@ -66,6 +75,12 @@ func Main(tag, commit, buildTime string) {
 	if err = restrictRegistration(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "Failed to protect the registration file:", err)
 		os.Exit(1)
+	}
+	if wantsRegistration(os.Args[1:]) {
+		if err = writeDoublePuppetRegistration(os.Args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "Failed to write the double-puppet registration:", err)
+			os.Exit(1)
+		}
 	}
 	m := &mxmain.BridgeMain{
 		Name:        "passerelle",
@@ -86,10 +101,11 @@ func Main(tag, commit, buildTime string) {
 	// Ghosts send remote messages with transaction IDs derived from them,
 	// so that a gateway killed between a send and its record does not
 	// bridge the redelivered message twice.
-	if err = useIdempotentSends(context.Background(), m.Bridge, m.Matrix); err != nil {
+	if err = useIdempotentSends(context.Background(), m.Bridge, m.Matrix, pup); err != nil {
 		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Failed to set up idempotent sends")
 		os.Exit(14)
 	}
+	pup.useMatrix(m.Matrix)
 	// Answer the homeserver's transactions once their events are handled,
 	// so that a crash never loses a Matrix message the homeserver thinks
 	// was delivered.

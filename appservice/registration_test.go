@@ -249,4 +249,5 @@ func TestBinaryDataFilesArePrivate(t *testing.T) {
 	assertMode(t, logPath, privateFile)
 	assertMode(t, filepath.Dir(logPath), privateDir)
 	assertMode(t, cfgPath, privateFile)
+	assertMode(t, filepath.Join(dir, DefaultDoublePuppetRegistration), privateFile)
 }

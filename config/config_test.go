@@ -49,6 +49,10 @@ func TestApplyDefaults(t *testing.T) {
 	if err := doc.Get("bridge.send_reconnect_wait", &reconnectWait); err != nil || reconnectWait != "20s" {
 		t.Errorf("bridge.send_reconnect_wait = %q, %v; want 20s", reconnectWait, err)
 	}
+	var secrets map[string]string
+	if err := doc.Get("double_puppet.secrets", &secrets); err != nil || len(secrets) != 0 {
+		t.Errorf("double_puppet.secrets = %v, %v; want empty (-g fills it)", secrets, err)
+	}
 	for _, comment := range []string{"# The database type.", "# Whether to enable encryption at all."} {
 		if !strings.Contains(string(out), comment) {
 			t.Errorf("comment %q was lost:\n%s", comment, out)

@@ -50,6 +50,9 @@ func ApplyDefaults(example []byte, configPath string) ([]byte, error) {
 		{"encryption.msc4190", false},
 		{"encryption.self_sign", false},
 		{"encryption.pickle_key", "generate"},
+		// The gateway's own secret (as_token of its double-puppet
+		// registration) is put here by -g; bridgev2's placeholder goes.
+		{"double_puppet.secrets", map[string]string{}},
 	} {
 		if err := doc.Set(kv.path, kv.value); err != nil {
 			return nil, err

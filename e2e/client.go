@@ -606,3 +606,134 @@ func (c *Client) RequireEncryptedOnServer(ctx context.Context, roomID, eventID s
 	}
 	return nil
 }
+
+// eventIDCall runs a driver command that answers {eventId}.
+func (c *Client) eventIDCall(ctx context.Context, cmd string, args map[string]any) (string, error) {
+	var res struct {
+		EventID string `json:"eventId"`
+	}
+	err := c.call(ctx, 0, cmd, args, &res)
+	return res.EventID, err
+}
+
+// Reply sends an m.text reply (m.in_reply_to) to eventID.
+func (c *Client) Reply(ctx context.Context, roomID, eventID, body string) (string, error) {
+	return c.eventIDCall(ctx, "reply", map[string]any{"roomId": roomID, "eventId": eventID, "body": body})
+}
+
+// Edit replaces the text of eventID (m.replace with m.new_content).
+func (c *Client) Edit(ctx context.Context, roomID, eventID, body string) (string, error) {
+	return c.eventIDCall(ctx, "edit", map[string]any{"roomId": roomID, "eventId": eventID, "body": body})
+}
+
+// Redact redacts eventID and returns the redaction's event ID.
+func (c *Client) Redact(ctx context.Context, roomID, eventID, reason string) (string, error) {
+	args := map[string]any{"roomId": roomID, "eventId": eventID}
+	if reason != "" {
+		args["reason"] = reason
+	}
+	return c.eventIDCall(ctx, "redact", args)
+}
+
+// React sends an m.reaction annotation with key on eventID.
+func (c *Client) React(ctx context.Context, roomID, eventID, key string) (string, error) {
+	return c.eventIDCall(ctx, "react", map[string]any{"roomId": roomID, "eventId": eventID, "key": key})
+}
+
+// Unreact takes back this user's reaction with key on eventID (a redaction
+// of the reaction) and returns the redaction's event ID.
+func (c *Client) Unreact(ctx context.Context, roomID, eventID, key string) (string, error) {
+	return c.eventIDCall(ctx, "unreact", map[string]any{"roomId": roomID, "eventId": eventID, "key": key})
+}
+
+// ReadReceipt sends a public m.read receipt for eventID.
+func (c *Client) ReadReceipt(ctx context.Context, roomID, eventID string) error {
+	return c.call(ctx, 0, "readReceipt", map[string]any{"roomId": roomID, "eventId": eventID}, nil)
+}
+
+// ReadMarkers sets the fully-read marker and the read receipt on eventID,
+// as Element does when the user reads a room.
+func (c *Client) ReadMarkers(ctx context.Context, roomID, eventID string) error {
+	return c.call(ctx, 0, "readMarkers", map[string]any{"roomId": roomID, "eventId": eventID}, nil)
+}
+
+// Typing says that this user types in roomID (typing true, for up to 30 s)
+// or stopped.
+func (c *Client) Typing(ctx context.Context, roomID string, typing bool) error {
+	return c.call(ctx, 0, "typing", map[string]any{"roomId": roomID, "typing": typing}, nil)
+}
+
+// EditInfo is one edit of a ConversationMessage.
+type EditInfo struct {
+	EventID string `json:"eventId"`
+	Sender  string `json:"sender"`
+	Body    string `json:"body"`
+}
+
+// Reaction is a reaction on a ConversationMessage that was not taken back.
+type Reaction struct {
+	Key     string `json:"key"`
+	Sender  string `json:"sender"`
+	EventID string `json:"eventId"`
+}
+
+// ConversationMessage is a message of a room with its relations, decrypted.
+type ConversationMessage struct {
+	EventID string `json:"eventId"`
+	Sender  string `json:"sender"`
+	Type    string `json:"type"`
+	Body    string `json:"body"`
+	MsgType string `json:"msgtype"`
+	// ReplyTo is the event this message replies to.
+	ReplyTo  string `json:"replyTo"`
+	Redacted bool   `json:"redacted"`
+	// Edits in timeline order; LatestBody is the text after the original
+	// sender's last edit (Body when there is none).
+	Edits           []EditInfo `json:"edits"`
+	LatestBody      string     `json:"latestBody"`
+	Reactions       []Reaction `json:"reactions"`
+	DecryptionError string     `json:"decryptionError,omitempty"`
+}
+
+// Conversation returns the room's messages as the client has them, oldest
+// first, with replies, edits, redactions and reactions resolved.
+func (c *Client) Conversation(ctx context.Context, roomID string) ([]ConversationMessage, error) {
+	var msgs []ConversationMessage
+	err := c.call(ctx, 0, "conversation", map[string]any{"roomId": roomID}, &msgs)
+	return msgs, err
+}
+
+// Receipt is a member's m.read receipt.
+type Receipt struct {
+	EventID string `json:"eventId"`
+	TS      int64  `json:"ts"`
+}
+
+// Receipts returns every member's m.read receipt in roomID, by user ID.
+func (c *Client) Receipts(ctx context.Context, roomID string) (map[string]Receipt, error) {
+	out := map[string]Receipt{}
+	err := c.call(ctx, 0, "receipts", map[string]any{"roomId": roomID}, &out)
+	return out, err
+}
+
+// TypingUsers returns who types in roomID now, sorted.
+func (c *Client) TypingUsers(ctx context.Context, roomID string) ([]string, error) {
+	var users []string
+	err := c.call(ctx, 0, "typingUsers", map[string]any{"roomId": roomID}, &users)
+	return users, err
+}
+
+// Presence is a user's presence as a client sees it.
+type Presence struct {
+	Presence        string `json:"presence"`
+	LastActiveAgo   *int64 `json:"lastActiveAgo"`
+	CurrentlyActive *bool  `json:"currentlyActive"`
+}
+
+// Presence returns userID's presence: from the client's synced state, or
+// asked from the homeserver with fromServer.
+func (c *Client) Presence(ctx context.Context, userID string, fromServer bool) (*Presence, error) {
+	var p Presence
+	err := c.call(ctx, 0, "presence", map[string]any{"userId": userID, "server": fromServer}, &p)
+	return &p, err
+}

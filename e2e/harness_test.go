@@ -122,7 +122,7 @@ func NewStack(t *testing.T, opts StackOptions) *Stack {
 		if s.BotID, err = s.Gateway.BotUserID(); err != nil {
 			t.Fatal(err)
 		}
-		regFiles = append(regFiles, s.Gateway.RegistrationPath)
+		regFiles = append(regFiles, s.Gateway.RegistrationFiles()...)
 	}
 	if s.Dendrite, err = stack.StartDendrite(ctx, stack.DendriteOptions{
 		BinDir:                dendriteBin,

@@ -76,3 +76,9 @@ func (gw *Gateway) SetMediaCheck(check remote.MediaCheck) {
 func (gw *Gateway) SetSentRecorder(rec remote.SentRecorder) {
 	gw.sent = rec
 }
+
+// SetPresenceSink makes every network that reports remote presence hand it
+// to sink (which sets the ghosts' presence). Call it before Init.
+func (gw *Gateway) SetPresenceSink(sink remote.PresenceSink) {
+	gw.presence = sink
+}

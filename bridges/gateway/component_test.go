@@ -150,3 +150,24 @@ func TestInitHandsTheMediaCheckToNetworks(t *testing.T) {
 		t.Errorf("media check: %v", err)
 	}
 }
+
+// presenceToy reports presence through the hooks every connector embeds.
+type presenceToy struct {
+	toyNetwork
+	remote.Hooks
+}
+
+func TestInitHandsThePresenceSinkToNetworks(t *testing.T) {
+	toy := &presenceToy{toyNetwork: toyNetwork{id: "alpha"}}
+	gw, err := New(&Network{ID: "alpha", Connector: toy, EnabledByDefault: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []remote.Presence
+	gw.SetPresenceSink(func(_ context.Context, _ *bridgev2.UserLogin, p remote.Presence) { got = append(got, p) })
+	gw.Init(nil)
+	toy.Presence(context.Background(), nil, remote.Presence{User: "alpha.42", Online: true})
+	if len(got) != 1 || got[0].User != "alpha.42" || !got[0].Online {
+		t.Errorf("presence reaching the sink: %+v", got)
+	}
+}

@@ -66,6 +66,7 @@ type Gateway struct {
 	outbound remote.OutboundCheck
 	sent     remote.SentRecorder
 	media    remote.MediaCheck
+	presence remote.PresenceSink
 
 	components []Component
 }
@@ -155,6 +156,9 @@ func (gw *Gateway) Init(br *bridgev2.Bridge) {
 		}
 		if setter, ok := n.Connector.(remote.SentRecorderSetter); ok && gw.sent != nil {
 			setter.SetSentRecorder(gw.sent)
+		}
+		if setter, ok := n.Connector.(remote.PresenceSinkSetter); ok && gw.presence != nil {
+			setter.SetPresenceSink(gw.presence)
 		}
 		if setter, ok := n.Connector.(remote.MediaCheckSetter); ok && gw.media != nil {
 			setter.SetMediaCheck(gw.media)

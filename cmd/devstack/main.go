@@ -227,7 +227,7 @@ func run(o options) error {
 		BinDir:                binDir,
 		DataDir:               filepath.Join(runDir, "dendrite"),
 		Port:                  o.hsPort,
-		AppServiceConfigFiles: []string{gw.RegistrationPath},
+		AppServiceConfigFiles: gw.RegistrationFiles(),
 	})
 	if err != nil {
 		return err

@@ -32,6 +32,14 @@ const log = (...a) => console.error(new Date().toISOString(), "[driver]", ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let client = null;
+// The clear type of every event this client decrypted or sent: a redacted
+// encrypted event loses it, and conversation still tells a redacted message
+// from a taken-back reaction.
+const clearTypes = new Map();
+function remember(eventId, type) {
+  if (eventId && type) clearTypes.set(eventId, type);
+  return eventId;
+}
 let autoJoin = null; // null = off; {inviters: [regex strings]} = on
 const joining = new Set();
 
@@ -229,6 +237,9 @@ const commands = {
     });
     await client.initRustCrypto({ useIndexedDB: false });
     quietRustCrypto();
+    client.on(sdk.MatrixEventEvent.Decrypted, (ev) => {
+      if (!ev.isDecryptionFailure()) remember(ev.getId(), ev.getType());
+    });
     if (a.autoJoin) autoJoin = { inviters: a.inviters || [] };
     // A short long-poll: if the homeserver ever misses waking a sync, the next
     // one comes within seconds instead of after the default 30 s.
@@ -321,7 +332,7 @@ const commands = {
     }
     roomOrThrow(a.roomId);
     const { event_id: eventId } = await client.sendMessage(a.roomId, content);
-    return { eventId };
+    return { eventId: remember(eventId, "m.room.message") };
   },
 
   // args: {roomId, type, content, stateKey?} -> raw (unencrypted) event send
@@ -332,7 +343,7 @@ const commands = {
       return { eventId };
     }
     const { event_id: eventId } = await client.sendEvent(a.roomId, a.type, a.content);
-    return { eventId };
+    return { eventId: remember(eventId, a.type) };
   },
 
   // args: {roomId, msgtype (m.image, m.file, ...), body, filename?, mimetype,
@@ -362,7 +373,7 @@ const commands = {
     else content.url = mxc;
     need(room, "no room");
     const { event_id: eventId } = await client.sendEvent(a.roomId, "m.room.message", content);
-    return { eventId, mxc };
+    return { eventId: remember(eventId, "m.room.message"), mxc };
   },
 
   // args: {content (a message's decrypted content)} -> {data, server} (both
@@ -512,6 +523,160 @@ const commands = {
       throw new Error(`${e.message}; the client has: ${JSON.stringify(rooms)}`);
     });
     return describeRoom(room);
+  },
+
+  // ---- Conversation: replies, edits, redactions, reactions, receipts, typing, presence.
+
+  // args: {roomId, eventId, body} -> {eventId}: an m.text reply (m.in_reply_to)
+  async reply(a) {
+    roomOrThrow(a.roomId);
+    const content = { msgtype: "m.text", body: a.body, "m.relates_to": { "m.in_reply_to": { event_id: a.eventId } } };
+    const { event_id: eventId } = await client.sendEvent(a.roomId, "m.room.message", content);
+    return { eventId: remember(eventId, "m.room.message") };
+  },
+
+  // args: {roomId, eventId, body} -> {eventId}: an edit (m.replace with m.new_content)
+  async edit(a) {
+    roomOrThrow(a.roomId);
+    const content = {
+      msgtype: "m.text",
+      body: `* ${a.body}`,
+      "m.new_content": { msgtype: "m.text", body: a.body },
+      "m.relates_to": { rel_type: "m.replace", event_id: a.eventId },
+    };
+    const { event_id: eventId } = await client.sendEvent(a.roomId, "m.room.message", content);
+    return { eventId: remember(eventId, "m.room.message") };
+  },
+
+  // args: {roomId, eventId, reason?} -> {eventId} of the redaction
+  async redact(a) {
+    roomOrThrow(a.roomId);
+    const res = await client.redactEvent(a.roomId, a.eventId, undefined, a.reason ? { reason: a.reason } : undefined);
+    return { eventId: res.event_id };
+  },
+
+  // args: {roomId, eventId, key} -> {eventId}: an m.reaction annotation
+  async react(a) {
+    roomOrThrow(a.roomId);
+    const content = { "m.relates_to": { rel_type: "m.annotation", event_id: a.eventId, key: a.key } };
+    const { event_id: eventId } = await client.sendEvent(a.roomId, "m.reaction", content);
+    return { eventId: remember(eventId, "m.reaction") };
+  },
+
+  // args: {roomId, eventId, key} -> {eventId} of the redaction: takes back
+  // this user's reaction with key on eventId
+  async unreact(a) {
+    const room = roomOrThrow(a.roomId);
+    const mine = timelineEvents(room).find((ev) => {
+      const rel = ev.getRelation?.();
+      return ev.getType() === "m.reaction" && !ev.isRedacted() && ev.getSender() === client.getUserId() &&
+        rel?.rel_type === "m.annotation" && rel.event_id === a.eventId && rel.key === a.key;
+    });
+    need(mine, `no reaction ${a.key} of ${client.getUserId()} on ${a.eventId}`);
+    const res = await client.redactEvent(a.roomId, mine.getId());
+    return { eventId: res.event_id };
+  },
+
+  // args: {roomId, eventId, type? (m.read, m.read.private)} -> {}: a read receipt
+  async readReceipt(a) {
+    roomOrThrow(a.roomId);
+    const type = a.type || "m.read";
+    await client.http.authedRequest(sdk.Method.Post,
+      `/rooms/${encodeURIComponent(a.roomId)}/receipt/${encodeURIComponent(type)}/${encodeURIComponent(a.eventId)}`, undefined, {});
+    return {};
+  },
+
+  // args: {roomId, eventId} -> {}: the fully-read marker and the read receipt, as Element sets them
+  async readMarkers(a) {
+    roomOrThrow(a.roomId);
+    await client.http.authedRequest(sdk.Method.Post, `/rooms/${encodeURIComponent(a.roomId)}/read_markers`, undefined,
+      { "m.fully_read": a.eventId, "m.read": a.eventId });
+    return {};
+  },
+
+  // args: {roomId, typing, timeoutMs?} -> {}
+  async typing(a) {
+    roomOrThrow(a.roomId);
+    await client.sendTyping(a.roomId, !!a.typing, a.typingTimeoutMs ?? 30000);
+    return {};
+  },
+
+  // args: {roomId} -> the room's messages with their relations, oldest first:
+  // [{eventId, sender, type, body, msgtype, replyTo, redacted, edits:
+  // [{eventId, sender, body}], latestBody, reactions: [{key, sender,
+  // eventId}]}]. body is the original text; edits are listed and applied
+  // (latestBody: the last edit by the original sender); redacted messages
+  // are marked; reactions taken back are left out.
+  conversation(a) {
+    const evs = timelineEvents(roomOrThrow(a.roomId)).filter((ev) => !ev.isState());
+    const byId = new Map();
+    const msgs = [];
+    for (const ev of evs) {
+      // A redacted encrypted event has lost its clear type: use the one seen
+      // before; one never seen decrypted counts as a (redacted) message.
+      let type = ev.getType();
+      if (ev.isRedacted() && type === "m.room.encrypted") type = clearTypes.get(ev.getId()) ?? "m.room.message";
+      const rel = ev.getRelation?.() || ev.getWireContent()?.["m.relates_to"] || null;
+      if (type === "m.room.message" && rel?.rel_type === "m.replace") continue;
+      if (type !== "m.room.message" && type !== "m.sticker") continue;
+      const c = ev.getOriginalContent?.() || ev.getContent() || {};
+      const m = {
+        eventId: ev.getId(),
+        sender: ev.getSender(),
+        type,
+        body: c.body ?? null,
+        msgtype: c.msgtype ?? null,
+        replyTo: c["m.relates_to"]?.["m.in_reply_to"]?.event_id ?? ev.replyEventId ?? null,
+        redacted: ev.isRedacted(),
+        edits: [],
+        latestBody: c.body ?? null,
+        reactions: [],
+      };
+      if (ev.isDecryptionFailure()) m.decryptionError = String(ev.decryptionFailureReason || "decryption failed");
+      byId.set(m.eventId, m);
+      msgs.push(m);
+    }
+    for (const ev of evs) {
+      const rel = ev.getRelation?.() || ev.getWireContent()?.["m.relates_to"];
+      if (!rel?.event_id) continue;
+      const target = byId.get(rel.event_id);
+      if (!target) continue;
+      if (ev.getType() === "m.room.message" && rel.rel_type === "m.replace" && !ev.isRedacted()) {
+        const body = ev.getContent()?.["m.new_content"]?.body ?? null;
+        target.edits.push({ eventId: ev.getId(), sender: ev.getSender(), body });
+        if (ev.getSender() === target.sender && !target.redacted) target.latestBody = body;
+      } else if (ev.getType() === "m.reaction" && rel.rel_type === "m.annotation" && !ev.isRedacted()) {
+        target.reactions.push({ key: rel.key, sender: ev.getSender(), eventId: ev.getId() });
+      }
+    }
+    return msgs;
+  },
+
+  // args: {roomId} -> {userId: {eventId, ts}}: every member's m.read receipt
+  receipts(a) {
+    const room = roomOrThrow(a.roomId);
+    const out = {};
+    for (const m of room.getMembers()) {
+      const r = room.getReadReceiptForUserId(m.userId, true, "m.read");
+      if (r) out[m.userId] = { eventId: r.eventId, ts: r.data?.ts ?? null };
+    }
+    return out;
+  },
+
+  // args: {roomId} -> [userId]: who is typing now
+  typingUsers(a) {
+    return roomOrThrow(a.roomId).getMembers().filter((m) => m.typing).map((m) => m.userId).sort();
+  },
+
+  // args: {userId, server? (ask the homeserver rather than the synced state)}
+  // -> {presence, lastActiveAgo, currentlyActive}
+  async presence(a) {
+    if (a.server) {
+      const r = await client.getPresence(a.userId);
+      return { presence: r.presence ?? null, lastActiveAgo: r.last_active_ago ?? null, currentlyActive: r.currently_active ?? null };
+    }
+    const u = client.getUser(a.userId);
+    return { presence: u?.presence ?? null, lastActiveAgo: u?.lastActiveAgo ?? null, currentlyActive: u?.currentlyActive ?? null };
   },
 
   async stop() {

@@ -198,7 +198,10 @@ func (d *Dendrite) configure(ctx context.Context, opts DendriteOptions) error {
 		"global.jetstream.in_memory":    false,
 		"global.jetstream.storage_path": filepath.Join(d.DataDir, "jetstream"),
 		"app_service_api.config_files":  asFiles,
-		"logging":                       []map[string]any{{"type": "std", "level": level}},
+		// Ghost presence: clients see what the gateway sets for ghosts.
+		"global.presence.enable_inbound":  true,
+		"global.presence.enable_outbound": true,
+		"logging":                         []map[string]any{{"type": "std", "level": level}},
 	} {
 		if err = doc.Set(path, value); err != nil {
 			return err

@@ -109,6 +109,10 @@ type Gateway struct {
 	Dir              string
 	ConfigPath       string
 	RegistrationPath string
+	// DoublePuppetRegistrationPath is the second registration (double
+	// puppeting, no URL) that -g writes beside the first; "" when the
+	// config switches double puppeting off.
+	DoublePuppetRegistrationPath string
 	// LogPath is the JSON log file the gateway writes at debug level;
 	// StdoutPath receives stdout and stderr (readable log lines, panics).
 	LogPath    string
@@ -188,7 +192,47 @@ func NewGateway(ctx context.Context, opts GatewayOptions) (*Gateway, error) {
 	if out, err := g.run(ctx, "-g", "-c", g.ConfigPath, "-r", g.RegistrationPath); err != nil {
 		return nil, fmt.Errorf("failed to generate the registration: %w\n%s", err, out)
 	}
+	if g.DoublePuppetRegistrationPath, err = g.doublePuppetRegistration(); err != nil {
+		return nil, err
+	}
 	return g, nil
+}
+
+// doublePuppetRegistration finds the double-puppet registration the
+// gateway wrote: network.double_puppet.registration, relative to the main
+// registration's directory.
+func (g *Gateway) doublePuppetRegistration() (string, error) {
+	doc, err := g.Config()
+	if err != nil {
+		return "", err
+	}
+	if doc.Has("network.double_puppet.enabled") {
+		var enabled bool
+		if err = doc.Get("network.double_puppet.enabled", &enabled); err == nil && !enabled {
+			return "", nil
+		}
+	}
+	name := doc.GetString("network.double_puppet.registration")
+	if name == "" {
+		return "", nil
+	}
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(filepath.Dir(g.RegistrationPath), name)
+	}
+	if _, err = os.Stat(name); err != nil {
+		return "", fmt.Errorf("the gateway wrote no double-puppet registration: %w", err)
+	}
+	return name, nil
+}
+
+// RegistrationFiles are the appservice registrations the homeserver must
+// load: the gateway's and, with double puppeting, the second one.
+func (g *Gateway) RegistrationFiles() []string {
+	files := []string{g.RegistrationPath}
+	if g.DoublePuppetRegistrationPath != "" {
+		files = append(files, g.DoublePuppetRegistrationPath)
+	}
+	return files
 }
 
 func (g *Gateway) baseConfig(doc *YAMLDoc, opts GatewayOptions) error {
