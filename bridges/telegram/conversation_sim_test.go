@@ -394,7 +394,7 @@ func TestConversationMatrixToTelegram(t *testing.T) {
 	react("$re3", "not an emoji")
 	if !mx.Eventually(20*time.Second, func() bool {
 		for _, st := range mx.StatusesOf("$re3") {
-			if st.ErrorReason == event.MessageStatusUnsupported && st.SendNotice && strings.Contains(st.Error(), "does not accept") {
+			if st.ErrorReason == event.MessageStatusUnsupported && st.SendNotice && strings.Contains(st.Error(), "is not a reaction that Telegram accepts") {
 				return true
 			}
 		}

@@ -282,9 +282,9 @@ func (c *Client) sendReactions(ctx context.Context, portal *bridgev2.Portal, tar
 	})
 	switch {
 	case tgerr.Is(err, tgErrReactionBad):
-		return failStatus(fmt.Errorf("Telegram does not accept %q as a reaction", key), event.MessageStatusUnsupported)
+		return failStatus(fmt.Errorf("%q is not a reaction that Telegram accepts", key), event.MessageStatusUnsupported)
 	case tgerr.Is(err, tgErrReactionsLimit):
-		return failStatus(errors.New("Telegram does not accept more reactions from this account on this message"), event.MessageStatusUnsupported)
+		return failStatus(errors.New("this account cannot put more reactions on this Telegram message"), event.MessageStatusUnsupported)
 	case err != nil:
 		return bridgev2.WrapErrorInStatus(fmt.Errorf("failed to react on Telegram: %w", err)).WithErrorAsMessage().WithSendNotice(true)
 	}

@@ -243,8 +243,7 @@ type readStateJSON struct {
 }
 
 func (s *Server) readStateJSON(a, b int64) readStateJSON {
-	st := s.ReadState(a, b)
-	return readStateJSON{ReadInbox: st.ReadInbox, ReadOutbox: st.ReadOutbox}
+	return readStateJSON(s.ReadState(a, b))
 }
 
 func (s *Server) httpReadState(w http.ResponseWriter, r *http.Request) {
