@@ -2,6 +2,11 @@ package telegram
 
 import (
 	"context"
+	"strconv"
+	"time"
+
+	"go.mau.fi/util/jsontime"
+	"go.mau.fi/util/ptr"
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
@@ -27,7 +32,7 @@ func (c *TelegramConnector) GetCapabilities() *bridgev2.NetworkGeneralCapabiliti
 
 // baseRoomFeatures are the features that do not depend on limits.
 var baseRoomFeatures = event.RoomFeatures{
-	ID: "net.passerelle.telegram.capabilities.2026_12",
+	ID: "net.passerelle.telegram.capabilities.2026_12_conv",
 	Formatting: event.FormattingFeatureMap{
 		event.FmtBold:               event.CapLevelFullySupported,
 		event.FmtItalic:             event.CapLevelFullySupported,
@@ -48,7 +53,19 @@ var baseRoomFeatures = event.RoomFeatures{
 	Reply:           event.CapLevelFullySupported,
 	LocationMessage: event.CapLevelFullySupported,
 	Poll:            event.CapLevelFullySupported,
+	// Edits within Telegram's edit window (private chats: 48 hours);
+	// deletions for both sides at any age.
+	Edit:                event.CapLevelFullySupported,
+	EditMaxAge:          ptr.Ptr(jsontime.S(EditWindow)),
+	Delete:              event.CapLevelFullySupported,
+	Reaction:            event.CapLevelFullySupported,
+	ReactionCount:       1,
+	ReadReceipts:        true,
+	TypingNotifications: true,
 }
+
+// EditWindow is how long Telegram lets the sender edit a private message.
+const EditWindow = 48 * time.Hour
 
 // fileCaps is what can be sent to Telegram per message type. Captions
 // (with formatting) go with every file but stickers; images other than JPEG
@@ -76,7 +93,18 @@ func roomFeatures(maxSize int64) *event.RoomFeatures {
 	return &f
 }
 
+// roomFeaturesFor are the features of a chat of an account that may put
+// maxReactions reactions on a message.
+func roomFeaturesFor(maxSize int64, maxReactions int) *event.RoomFeatures {
+	f := roomFeatures(maxSize)
+	f.ReactionCount = maxReactions
+	if maxReactions != 1 {
+		f.ID += "_r" + strconv.Itoa(maxReactions)
+	}
+	return f
+}
+
 // GetCapabilities implements bridgev2.NetworkAPI.
 func (c *Client) GetCapabilities(_ context.Context, _ *bridgev2.Portal) *event.RoomFeatures {
-	return roomFeatures(c.main.Limits.Outbound(TelegramMaxFileSize))
+	return roomFeaturesFor(c.main.Limits.Outbound(TelegramMaxFileSize), c.maxReactions())
 }

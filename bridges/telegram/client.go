@@ -58,6 +58,15 @@ type Client struct {
 
 	users userCache
 	votes pollVotes
+	// customEmoji caches the fallback emoji of custom emoji.
+	customEmoji *lru.Cache[int64, string]
+	// sentEdits are the edits sent from Matrix, by message, with their
+	// edit date: Telegram's echo of them is not bridged back.
+	sentEdits *lru.Cache[networkid.MessageID, int]
+	// pendingReactions are reactions that arrived before their message
+	// was bridged; pendingLock orders the lookup and the hand-over.
+	pendingReactions *lru.Cache[networkid.MessageID, *tg.UpdateMessageReactions]
+	pendingLock      sync.Mutex
 
 	// backoff between reconnection attempts; tests shorten it.
 	minBackoff, maxBackoff time.Duration
@@ -67,6 +76,9 @@ func newClient(main *TelegramConnector, login *bridgev2.UserLogin, userID int64)
 	c := &Client{main: main, login: login, userID: userID, minBackoff: 2 * time.Second, maxBackoff: 2 * time.Minute}
 	c.users.users = lru.New[int64, *tg.User](userCacheSize)
 	c.votes.polls = lru.New[networkid.MessageID, *pollVoteState](pollVoteCacheSize)
+	c.customEmoji = lru.New[int64, string](customEmojiCacheSize)
+	c.sentEdits = lru.New[networkid.MessageID, int](sentEditsCacheSize)
+	c.pendingReactions = lru.New[networkid.MessageID, *tg.UpdateMessageReactions](pendingReactionsCacheSize)
 	c.loggedIn.Store(!meta.Get[tgid.UserLoginMetadata](login.Metadata).LoggedOut)
 	return c
 }
@@ -240,7 +252,7 @@ func (c *Client) runOnce(ctx context.Context) error {
 		c.users.put(st.User)
 		c.api.Store(client.API())
 		c.mgr.Store(&runningManager{mgr: early, ctx: ctx})
-		err = mgr.Run(ctx, client.API(), c.userID, updates.AuthOptions{
+		err = mgr.Run(ctx, &differenceAPI{Client: client.API(), handler: dispatcher}, c.userID, updates.AuthOptions{
 			OnStart: func(ctx context.Context) {
 				early.open(ctx)
 				c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnected})

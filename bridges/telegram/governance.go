@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gotd/td/bin"
 	"github.com/gotd/td/tg"
@@ -97,8 +98,45 @@ func (e *messageEvent) RemoteSender() remote.Identity { return e.sender }
 type heldPayload struct {
 	Version int      `json:"v"`
 	Edit    bool     `json:"edit,omitempty"`
-	Message []byte   `json:"message"`
+	Message []byte   `json:"message,omitempty"`
 	Users   [][]byte `json:"users,omitempty"`
+
+	// Kind is empty for a message or an edit; else a deletion or a
+	// reaction added or removed, which carry what follows.
+	Kind      string         `json:"kind,omitempty"`
+	Portal    string         `json:"portal,omitempty"`
+	Target    string         `json:"target,omitempty"`
+	Sender    string         `json:"sender,omitempty"`
+	FromMe    bool           `json:"from_me,omitempty"`
+	TS        int64          `json:"ts,omitempty"` // Unix milliseconds
+	Reactions []heldReaction `json:"reactions,omitempty"`
+}
+
+// Kinds of held events other than messages.
+const (
+	heldKindRemove         = "remove"
+	heldKindReaction       = "reaction"
+	heldKindReactionRemove = "reaction_remove"
+)
+
+// heldReaction is the reaction of a held reaction event.
+type heldReaction struct {
+	User        string `json:"user"`
+	FromMe      bool   `json:"from_me,omitempty"`
+	EmojiID     string `json:"emoji_id,omitempty"`
+	Emoji       string `json:"emoji,omitempty"`
+	CustomEmoji string `json:"custom_emoji,omitempty"`
+}
+
+// maxHeldReactions bounds the reactions of a held event.
+const maxHeldReactions = 1
+
+func heldEventPayload(p heldPayload) ([]byte, error) {
+	p.Version = heldPayloadVersion
+	if len(p.Reactions) > maxHeldReactions {
+		p.Reactions = p.Reactions[:maxHeldReactions]
+	}
+	return json.Marshal(p)
 }
 
 const heldPayloadVersion = 1
@@ -148,6 +186,13 @@ func (c *Client) DecodeHeldEvent(_ context.Context, login *bridgev2.UserLogin, p
 	} else if p.Version != heldPayloadVersion {
 		return nil, fmt.Errorf("%w: version %d", ErrBadHeldPayload, p.Version)
 	}
+	switch p.Kind {
+	case "":
+	case heldKindRemove, heldKindReaction, heldKindReactionRemove:
+		return c.decodeHeldConversation(p)
+	default:
+		return nil, fmt.Errorf("%w: kind %q", ErrBadHeldPayload, p.Kind)
+	}
 	var msg tg.Message
 	if err := msg.Decode(&bin.Buffer{Buf: p.Message}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadHeldPayload, err)
@@ -163,6 +208,31 @@ func (c *Client) DecodeHeldEvent(_ context.Context, login *bridgev2.UserLogin, p
 		return nil, fmt.Errorf("%w: not a private chat", ErrBadHeldPayload)
 	}
 	return evt, nil
+}
+
+// decodeHeldConversation rebuilds a held deletion or reaction sync.
+func (c *Client) decodeHeldConversation(p heldPayload) (bridgev2.RemoteEvent, error) {
+	peer, err := tgid.ParsePortalID(networkid.PortalID(p.Portal))
+	if err != nil || peer.Type != tgid.PeerUser {
+		return nil, fmt.Errorf("%w: portal %q", ErrBadHeldPayload, p.Portal)
+	}
+	if _, err := tgid.ParseMessageID(networkid.MessageID(p.Target)); err != nil {
+		return nil, fmt.Errorf("%w: target %q", ErrBadHeldPayload, p.Target)
+	}
+	sender := bridgev2.EventSender{Sender: networkid.UserID(p.Sender)}
+	if p.FromMe {
+		sender = c.userSender(c.userID)
+	}
+	ts := time.UnixMilli(p.TS)
+	if p.Kind == heldKindRemove {
+		return c.removeEvent(peer, networkid.MessageID(p.Target), sender, ts), nil
+	}
+	if len(p.Reactions) != 1 || p.Reactions[0].EmojiID == "" {
+		return nil, fmt.Errorf("%w: a reaction without its emoji", ErrBadHeldPayload)
+	}
+	r := p.Reactions[0]
+	r.User, r.FromMe = p.Sender, p.FromMe
+	return c.reactionEvent(peer, networkid.MessageID(p.Target), r, p.Kind == heldKindReactionRemove, ts), nil
 }
 
 var _ remote.MediaCarrier = (*messageEvent)(nil)

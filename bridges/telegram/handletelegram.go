@@ -3,7 +3,9 @@ package telegram
 import (
 	"context"
 	"fmt"
+	stdhtml "html"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gotd/td/tg"
@@ -40,6 +42,42 @@ func (c *Client) registerHandlers(d *tg.UpdateDispatcher) {
 		defer c.recoverHandler(ctx, "message_poll")
 		c.rememberEntities(ctx, e)
 		c.handlePollUpdate(ctx, u)
+		return nil
+	})
+	d.OnDeleteMessages(func(ctx context.Context, e tg.Entities, u *tg.UpdateDeleteMessages) error {
+		defer c.recoverHandler(ctx, "delete_messages")
+		c.handleDeleteMessages(ctx, tgid.Peer{Type: tgid.PeerUser, ID: c.userID}, u.Messages)
+		return nil
+	})
+	d.OnDeleteChannelMessages(func(ctx context.Context, e tg.Entities, u *tg.UpdateDeleteChannelMessages) error {
+		defer c.recoverHandler(ctx, "delete_channel_messages")
+		c.handleDeleteMessages(ctx, tgid.Peer{Type: tgid.PeerChannel, ID: u.ChannelID}, u.Messages)
+		return nil
+	})
+	d.OnMessageReactions(func(ctx context.Context, e tg.Entities, u *tg.UpdateMessageReactions) error {
+		defer c.recoverHandler(ctx, "message_reactions")
+		c.rememberEntities(ctx, e)
+		c.handleMessageReactions(ctx, u)
+		return nil
+	})
+	d.OnReadHistoryOutbox(func(ctx context.Context, e tg.Entities, u *tg.UpdateReadHistoryOutbox) error {
+		defer c.recoverHandler(ctx, "read_history_outbox")
+		c.handleReadHistory(ctx, u.Peer, u.MaxID, true)
+		return nil
+	})
+	d.OnReadHistoryInbox(func(ctx context.Context, e tg.Entities, u *tg.UpdateReadHistoryInbox) error {
+		defer c.recoverHandler(ctx, "read_history_inbox")
+		c.handleReadHistory(ctx, u.Peer, u.MaxID, false)
+		return nil
+	})
+	d.OnUserTyping(func(ctx context.Context, e tg.Entities, u *tg.UpdateUserTyping) error {
+		defer c.recoverHandler(ctx, "user_typing")
+		c.handleUserTyping(ctx, u)
+		return nil
+	})
+	d.OnUserStatus(func(ctx context.Context, e tg.Entities, u *tg.UpdateUserStatus) error {
+		defer c.recoverHandler(ctx, "user_status")
+		c.handleUserStatus(ctx, u)
 		return nil
 	})
 	d.OnUserName(func(ctx context.Context, e tg.Entities, u *tg.UpdateUserName) error {
@@ -133,8 +171,23 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 		log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring message outside private chats")
 		return
 	}
+	if edit {
+		if msg.EditDate == 0 {
+			log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring an edit update that edits nothing")
+			return
+		}
+		if date, ok := c.sentEdits.Get(evt.ID); ok && date == msg.EditDate {
+			log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring the echo of an edit sent from Matrix")
+			return
+		}
+	}
 	res := c.main.Deliver(ctx, c.login, evt)
 	if res.Success || res.Ignored {
+		if !edit {
+			if peer, ok := c.messagePeer(msg); ok {
+				c.reactionsAfterMessage(ctx, peer, evt.ID)
+			}
+		}
 		return
 	}
 	if ctx.Err() != nil {
@@ -226,17 +279,62 @@ func (c *Client) convertMessage(ctx context.Context, portal *bridgev2.Portal, in
 	}
 	if reply, ok := msg.ReplyTo.(*tg.MessageReplyHeader); ok && reply.ReplyToMsgID != 0 {
 		if peer, err := tgid.ParsePortalID(portal.ID); err == nil {
-			cm.ReplyTo = &networkid.MessageOptionalPartID{MessageID: c.messageID(peer, reply.ReplyToMsgID)}
+			target := c.messageID(peer, reply.ReplyToMsgID)
+			cm.ReplyTo = &networkid.MessageOptionalPartID{MessageID: target}
+			if quote := quoteText(reply); quote != "" && !hasMedia(msg) {
+				if known, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, target); err == nil && known == nil {
+					// The answered message was never bridged: show what
+					// Telegram quotes of it.
+					prependQuote(cm.Parts[0].Content, quote)
+					cm.ReplyTo = nil
+				}
+			}
 		}
 	}
 	return cm, nil
 }
 
-func (c *Client) convertEdit(ctx context.Context, _ *bridgev2.Portal, _ bridgev2.MatrixAPI, existing []*database.Message, msg *tg.Message) (*bridgev2.ConvertedEdit, error) {
-	if hasMedia(msg) {
-		// A caption edit would turn the file event into text.
-		return nil, fmt.Errorf("%w: edits of media messages are not bridged", bridgev2.ErrIgnoringRemoteEvent)
+func (c *Client) convertEdit(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, msg *tg.Message) (*bridgev2.ConvertedEdit, error) {
+	if !hasMedia(msg) {
+		part := &bridgev2.ConvertedMessagePart{Type: event.EventMessage, Content: c.convertText(ctx, msg)}
+		return &bridgev2.ConvertedEdit{ModifiedParts: []*bridgev2.ConvertedEditPart{part.ToEditPart(existing[0])}}, nil
 	}
-	part := &bridgev2.ConvertedMessagePart{Type: event.EventMessage, Content: c.convertText(ctx, msg)}
-	return &bridgev2.ConvertedEdit{ModifiedParts: []*bridgev2.ConvertedEditPart{part.ToEditPart(existing[0])}}, nil
+	// A caption edit: the media message is converted again (the caption
+	// goes with the file) and each part replaces the part of the same ID.
+	var caption *event.MessageEventContent
+	if msg.Message != "" {
+		caption = c.convertText(ctx, msg)
+	}
+	edit := &bridgev2.ConvertedEdit{}
+	for _, part := range c.convertMediaMessage(ctx, portal, intent, msg, caption) {
+		for _, old := range existing {
+			if old.PartID == part.ID {
+				edit.ModifiedParts = append(edit.ModifiedParts, part.ToEditPart(old))
+				break
+			}
+		}
+	}
+	if len(edit.ModifiedParts) == 0 {
+		return nil, fmt.Errorf("%w: the edited media message has no part in common with the bridged one", bridgev2.ErrIgnoringRemoteEvent)
+	}
+	return edit, nil
+}
+
+// prependQuote puts a quote before a message's text, as a block quote.
+func prependQuote(content *event.MessageEventContent, quote string) {
+	if content == nil {
+		return
+	}
+	lines := strings.Split(quote, "\n")
+	for i, l := range lines {
+		lines[i] = "> " + l
+	}
+	body := content.Body
+	html := content.FormattedBody
+	if content.Format != event.FormatHTML {
+		html = strings.ReplaceAll(stdhtml.EscapeString(body), "\n", "<br/>")
+	}
+	content.Body = strings.Join(lines, "\n") + "\n\n" + body
+	content.Format = event.FormatHTML
+	content.FormattedBody = "<blockquote>" + strings.ReplaceAll(stdhtml.EscapeString(quote), "\n", "<br/>") + "</blockquote>" + html
 }

@@ -25,6 +25,20 @@ import (
 //	                                     file bytes as base64 "data"); see mediaRequest
 //	GET  /media?a=&b=&id=                the file of message id of the history between a and b,
 //	                                     as a sees it (raw bytes, Content-Type the file's type)
+//	POST /reply     {"from","to","text","reply_to","quote"} from answers its message reply_to
+//	                                     (the ID as from sees it), quoting quote if not empty
+//	POST /edit      {"from","to","id","text"} from edits its message id (as from sees it)
+//	POST /delete    {"by","ids","revoke"} by deletes messages of its history (revoke: for both sides)
+//	POST /react     {"by","peer","id","emoji":[…],"custom_emoji":[…]} by's reactions to message id
+//	                                     (as by sees it); empty lists remove them
+//	POST /read      {"reader","peer","max_id"} reader reads its chat with peer (max_id 0: all)
+//	POST /typing    {"from","to"}        from is typing to to
+//	POST /status    {"account","online"} an account goes online or offline
+//	POST /custom_emoji {"id","fallback"} a custom emoji becomes known, with its fallback emoji
+//	GET  /messages?a=&b=&deleted=1       with deleted=1, deleted messages are listed (deleted: true)
+//	GET  /read_state?a=&b=               how far a read b's messages and b read a's, in a's history
+//	GET  /typing?a=                      the typing a was shown (the last 100)
+//	GET  /status?a=                      an account's presence
 //	GET  /code?phone=                    the last login code issued for a phone
 //	POST /qr/accept {"account","token"}  account's phone scans a QR code; token is the
 //	                                     tg://login?token=... URL or the base64url token
@@ -36,6 +50,17 @@ func (s *Server) ControlHandler() http.Handler {
 	mux.HandleFunc("POST /send_media", s.httpSendMedia)
 	mux.HandleFunc("GET /media", s.httpMedia)
 	mux.HandleFunc("GET /code", s.httpCode)
+	mux.HandleFunc("POST /reply", s.httpReply)
+	mux.HandleFunc("POST /edit", s.httpEdit)
+	mux.HandleFunc("POST /delete", s.httpDelete)
+	mux.HandleFunc("POST /react", s.httpReact)
+	mux.HandleFunc("POST /read", s.httpRead)
+	mux.HandleFunc("POST /typing", s.httpTyping)
+	mux.HandleFunc("POST /status", s.httpStatus)
+	mux.HandleFunc("POST /custom_emoji", s.httpCustomEmoji)
+	mux.HandleFunc("GET /read_state", s.httpReadState)
+	mux.HandleFunc("GET /typing", s.httpTypingSeen)
+	mux.HandleFunc("GET /status", s.httpPresence)
 	mux.HandleFunc("POST /qr/accept", s.httpAcceptQR)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -67,6 +92,18 @@ type messageJSON struct {
 	Text        string     `json:"text"`
 	Date        time.Time  `json:"date"`
 	Media       *mediaJSON `json:"media,omitempty"`
+	// ReplyTo is the ID of the answered message, as the caller (a) sees it.
+	ReplyTo   int            `json:"reply_to,omitempty"`
+	Quote     string         `json:"quote,omitempty"`
+	Edited    *time.Time     `json:"edited,omitempty"`
+	Deleted   bool           `json:"deleted,omitempty"`
+	Reactions []reactionJSON `json:"reactions,omitempty"`
+}
+
+type reactionJSON struct {
+	User          int64  `json:"user"`
+	Emoji         string `json:"emoji"`
+	CustomEmojiID int64  `json:"custom_emoji_id,omitempty"`
 }
 
 // mediaJSON summarises a message's media; attributes are TL type names
@@ -83,7 +120,15 @@ type mediaJSON struct {
 }
 
 func toMessageJSON(m Message) messageJSON {
-	out := messageJSON{ID: m.ID, SenderMsgID: m.SenderMsgID, From: m.From, To: m.To, Text: m.Text, Date: m.Date}
+	out := messageJSON{ID: m.ID, SenderMsgID: m.SenderMsgID, From: m.From, To: m.To, Text: m.Text, Date: m.Date,
+		ReplyTo: m.ReplyToID, Quote: m.Quote, Deleted: m.Deleted}
+	if !m.Edited.IsZero() {
+		edited := m.Edited
+		out.Edited = &edited
+	}
+	for _, r := range m.Reactions {
+		out.Reactions = append(out.Reactions, reactionJSON(r))
+	}
 	if mi := m.Media; mi != nil {
 		out.Media = &mediaJSON{Kind: mi.Kind, MIME: mi.MIME, Name: mi.Name, Size: mi.Size, Width: mi.Width, Height: mi.Height}
 		for _, a := range mi.Attributes {
@@ -291,9 +336,16 @@ func (s *Server) httpMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	msgs := s.Messages(a, b)
+	if r.URL.Query().Get("deleted") == "1" {
+		msgs = s.History(a, b)
+	}
 	out := make([]messageJSON, 0, len(msgs))
 	for _, m := range msgs {
-		out = append(out, toMessageJSON(m))
+		j := toMessageJSON(m)
+		if a == m.From {
+			j.ReplyTo = m.ReplyToSenderMsgID
+		}
+		out = append(out, j)
 	}
 	httpJSON(w, http.StatusOK, out)
 }

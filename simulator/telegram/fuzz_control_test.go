@@ -16,6 +16,9 @@ import (
 
 var controlRoutes = []struct{ method, path string }{
 	{"POST", "/send"}, {"POST", "/qr/accept"}, {"GET", "/messages"}, {"GET", "/code"}, {"GET", "/accounts"},
+	{"POST", "/reply"}, {"POST", "/edit"}, {"POST", "/delete"}, {"POST", "/react"}, {"POST", "/read"},
+	{"POST", "/typing"}, {"POST", "/status"}, {"POST", "/custom_emoji"}, {"GET", "/read_state"},
+	{"GET", "/typing"}, {"GET", "/status"},
 }
 
 // FuzzControlAPI sends arbitrary bodies and queries to every route of the
@@ -27,6 +30,17 @@ func FuzzControlAPI(f *testing.F) {
 	f.Add(uint8(2), []byte{}, "a=@alice&b=15550002")
 	f.Add(uint8(3), []byte{}, "phone=15550001")
 	f.Add(uint8(0), []byte(`{"from":[1,2],"to":{"x":1}}`), "a=%zz")
+	f.Add(uint8(5), []byte(`{"from":"@bob","to":"@alice","text":"re","reply_to":1,"quote":"hi"}`), "")
+	f.Add(uint8(6), []byte(`{"from":"@bob","to":"@alice","id":1,"text":"edited"}`), "")
+	f.Add(uint8(7), []byte(`{"by":"@bob","ids":[1,-3,99999999],"revoke":false}`), "")
+	f.Add(uint8(8), []byte(`{"by":"@bob","peer":"@alice","id":1,"emoji":["👍","nope"],"custom_emoji":[5]}`), "")
+	f.Add(uint8(9), []byte(`{"reader":"@bob","peer":"@alice","max_id":-1}`), "")
+	f.Add(uint8(10), []byte(`{"from":"@bob","to":"@alice"}`), "")
+	f.Add(uint8(11), []byte(`{"account":"@bob","online":true}`), "")
+	f.Add(uint8(12), []byte(`{"id":5,"fallback":"😀"}`), "")
+	f.Add(uint8(13), []byte{}, "a=@alice&b=@bob")
+	f.Add(uint8(14), []byte{}, "a=@alice")
+	f.Add(uint8(2), []byte{}, "a=@alice&b=@bob&deleted=1")
 	s := newServer(f)
 	createAccount(f, s, tgsim.AccountSpec{Phone: "15550001", FirstName: "Alice", Username: "alice"})
 	createAccount(f, s, tgsim.AccountSpec{Phone: "15550002", FirstName: "Bob", Username: "bob"})

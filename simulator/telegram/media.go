@@ -495,6 +495,7 @@ func (s *Server) messagesSendMedia(ctx context.Context, req *tg.MessagesSendMedi
 		}
 		m := s.deliverLocked(self, peer, req.Message, req.Entities, true)
 		m.media = o
+		m.replyTo, m.quote = replyTargetLocked(self, peer, req.ReplyTo)
 		return m, nil
 	})
 	if err != nil {
@@ -529,6 +530,10 @@ func (s *Server) messagesGetMessages(ctx context.Context, ids []tg.InputMessageC
 			continue
 		}
 		e := self.box[v.ID-1]
+		if e.msg.goneFor(self.acc.ID) {
+			out.Messages = append(out.Messages, &tg.MessageEmpty{ID: v.ID})
+			continue
+		}
 		out.Messages = append(out.Messages, s.tgMessageLocked(e.msg, self.acc.ID))
 		users = append(users, peerOf(e.msg, self.acc.ID))
 	}

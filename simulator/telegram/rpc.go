@@ -57,6 +57,10 @@ func (s *Server) newDispatcher() *tg.ServerDispatcher {
 	d.OnMessagesGetHistory(s.messagesGetHistory)
 	d.OnMessagesGetDialogs(s.messagesGetDialogs)
 	d.OnMessagesReadHistory(s.messagesReadHistory)
+	d.OnMessagesEditMessage(s.messagesEditMessage)
+	d.OnMessagesDeleteMessages(s.messagesDeleteMessages)
+	d.OnMessagesSendReaction(s.messagesSendReaction)
+	d.OnMessagesGetCustomEmojiDocuments(s.messagesGetCustomEmojiDocuments)
 	d.OnMessagesSetTyping(s.messagesSetTyping)
 	d.OnAccountUpdateStatus(s.accountUpdateStatus)
 
@@ -279,7 +283,9 @@ func (s *Server) messagesSendMessage(ctx context.Context, req *tg.MessagesSendMe
 	// The request was decoded for this call only: its entities can be
 	// stored as they are.
 	entry, m, err := s.sendOnceLocked(self, r, req.RandomID, func() (*stored, error) {
-		return s.deliverLocked(self, peer, req.Message, req.Entities, true), nil
+		m := s.deliverLocked(self, peer, req.Message, req.Entities, true)
+		m.replyTo, m.quote = replyTargetLocked(self, peer, req.ReplyTo)
+		return m, nil
 	})
 	if err != nil {
 		return nil, err
@@ -350,7 +356,7 @@ func (s *Server) messagesGetHistory(ctx context.Context, req *tg.MessagesGetHist
 	for i := len(self.box) - 1; i >= 0 && len(out.Messages) < limit; i-- {
 		e := self.box[i]
 		switch {
-		case peerOf(e.msg, self.acc.ID) != peer.acc.ID,
+		case peerOf(e.msg, self.acc.ID) != peer.acc.ID, e.msg.goneFor(self.acc.ID),
 			req.OffsetID > 0 && e.id >= req.OffsetID,
 			req.MaxID > 0 && e.id >= req.MaxID,
 			req.MinID > 0 && e.id <= req.MinID:
@@ -375,7 +381,7 @@ func (s *Server) messagesGetDialogs(ctx context.Context, _ *tg.MessagesGetDialog
 	for i := len(self.box) - 1; i >= 0; i-- {
 		e := self.box[i]
 		peer := peerOf(e.msg, self.acc.ID)
-		if seen[peer] {
+		if seen[peer] || e.msg.goneFor(self.acc.ID) {
 			continue
 		}
 		seen[peer] = true
@@ -388,44 +394,6 @@ func (s *Server) messagesGetDialogs(ctx context.Context, _ *tg.MessagesGetDialog
 	}
 	out.Users = s.tgUsersLocked(self.acc.ID, ids...)
 	return out, nil
-}
-
-func (s *Server) messagesReadHistory(ctx context.Context, _ *tg.MessagesReadHistoryRequest) (*tg.MessagesAffectedMessages, error) {
-	u, err := s.self(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return &tg.MessagesAffectedMessages{Pts: u.pts}, nil
-}
-
-func (s *Server) messagesSetTyping(ctx context.Context, req *tg.MessagesSetTypingRequest) (bool, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return false, err
-	}
-	peer, err := s.inputPeerLocked(self, req.Peer)
-	if err != nil {
-		return false, err
-	}
-	if peer != self && req.Action != nil {
-		s.pushToUserLocked(peer.acc.ID, 0, &tg.UpdateShort{
-			Update: &tg.UpdateUserTyping{UserID: self.acc.ID, Action: req.Action},
-			Date:   int(time.Now().Unix()),
-		})
-	}
-	return true, nil
-}
-
-func (s *Server) accountUpdateStatus(ctx context.Context, _ bool) (bool, error) {
-	if _, err := s.self(ctx); err != nil {
-		return false, err
-	}
-	return true, nil
 }
 
 func (s *Server) updatesGetState(ctx context.Context) (*tg.UpdatesState, error) {
@@ -451,30 +419,58 @@ func (s *Server) updatesGetDifference(ctx context.Context, req *tg.UpdatesGetDif
 	if req.Pts >= self.pts {
 		return &tg.UpdatesDifferenceEmpty{Date: now}, nil
 	}
-	// Only messages bump pts, so the history is the pts log.
+	// The pts log is the history (new messages) merged with the other
+	// pts updates (edits, deletions, read history), in pts order.
 	var (
-		msgs []tg.MessageClass
-		ids  = []int64{self.acc.ID}
-		last int
+		msgs  []tg.MessageClass
+		other []tg.UpdateClass
+		ids   = []int64{self.acc.ID}
+		last  int
 	)
-	for _, e := range self.box {
-		if e.pts <= req.Pts {
+	i, j := 0, 0
+	for i < len(self.box) || j < len(self.events) {
+		takeMsg := j >= len(self.events) || (i < len(self.box) && self.box[i].pts < self.events[j].pts)
+		var pts int
+		if takeMsg {
+			pts = self.box[i].pts
+		} else {
+			pts = self.events[j].pts
+		}
+		if pts <= req.Pts {
+			if takeMsg {
+				i++
+			} else {
+				j++
+			}
 			continue
 		}
-		if len(msgs) == differenceLimit {
+		if len(msgs)+len(other) == differenceLimit {
 			return &tg.UpdatesDifferenceSlice{
 				NewMessages:       msgs,
+				OtherUpdates:      other,
 				Users:             s.tgUsersLocked(self.acc.ID, ids...),
 				IntermediateState: tg.UpdatesState{Pts: last, Date: now},
 			}, nil
 		}
-		msgs = append(msgs, s.tgMessageLocked(e.msg, self.acc.ID))
-		ids = append(ids, peerOf(e.msg, self.acc.ID))
-		last = e.pts
+		if takeMsg {
+			e := self.box[i]
+			i++
+			if !e.msg.goneFor(self.acc.ID) {
+				msgs = append(msgs, s.tgMessageLocked(e.msg, self.acc.ID))
+				ids = append(ids, peerOf(e.msg, self.acc.ID))
+			}
+		} else {
+			ev := self.events[j]
+			j++
+			other = append(other, s.renderEventLocked(self, ev))
+			ids = append(ids, s.eventUsers(self, ev)...)
+		}
+		last = pts
 	}
 	return &tg.UpdatesDifference{
-		NewMessages: msgs,
-		Users:       s.tgUsersLocked(self.acc.ID, ids...),
-		State:       tg.UpdatesState{Pts: self.pts, Date: now},
+		NewMessages:  msgs,
+		OtherUpdates: other,
+		Users:        s.tgUsersLocked(self.acc.ID, ids...),
+		State:        tg.UpdatesState{Pts: self.pts, Date: now},
 	}, nil
 }

@@ -27,24 +27,31 @@ type state struct {
 	media     map[int64]*mediaObj // photos and documents by ID
 	// duplicateSends counts sendMessage calls answered from sent (a resend).
 	duplicateSends int
+	// editWindow is how long after sending a message its sender may edit
+	// it (Telegram: 48 hours); 0 means no limit.
+	editWindow time.Duration
+	// customEmoji maps custom emoji document IDs to their fallback emoji.
+	customEmoji map[int64]string
 }
 
 func newState() state {
 	return state{
-		nextUserID: 1000000,
-		users:      map[int64]*user{},
-		byPhone:    map[string]*user{},
-		byUsername: map[string]*user{},
-		conns:      map[*conn]struct{}{},
-		sessions:   map[int64]*session{},
-		keys:       map[[8]byte]*authState{},
-		codes:      map[string]*loginCode{},
-		lastCode:   map[string]string{},
-		codeTTL:    defaultCodeTTL,
-		qrTokens:   map[string]*qrToken{},
-		qrTTL:      defaultQRTTL,
-		messageCh:  make(chan struct{}),
-		media:      map[int64]*mediaObj{},
+		nextUserID:  1000000,
+		users:       map[int64]*user{},
+		byPhone:     map[string]*user{},
+		byUsername:  map[string]*user{},
+		conns:       map[*conn]struct{}{},
+		sessions:    map[int64]*session{},
+		keys:        map[[8]byte]*authState{},
+		codes:       map[string]*loginCode{},
+		lastCode:    map[string]string{},
+		codeTTL:     defaultCodeTTL,
+		qrTokens:    map[string]*qrToken{},
+		qrTTL:       defaultQRTTL,
+		messageCh:   make(chan struct{}),
+		media:       map[int64]*mediaObj{},
+		editWindow:  DefaultEditWindow,
+		customEmoji: map[int64]string{},
 	}
 }
 
@@ -57,6 +64,21 @@ type user struct {
 	box       []*boxEntry // private-chat history; box[i] has ID i+1
 	autoReply func(in Message) (string, bool)
 	sent      map[int64]*boxEntry // messages.sendMessage results by random_id
+	// events are the pts-numbered updates other than new messages (edits,
+	// deletions, read history), oldest first, at most maxPtsEvents.
+	events []ptsEvent
+	// readInbox is, per peer, the highest ID of this user's history up to
+	// which this user read the peer's messages.
+	readInbox map[int64]int
+	// readOutbox is, per peer, the highest ID of this user's history up to
+	// which the peer read this user's messages.
+	readOutbox map[int64]int
+	// typingSeen is the typing this user was shown, oldest first, at most
+	// maxTypingSeen.
+	typingSeen []Typing
+	// online and lastSeen are the user's presence.
+	online   bool
+	lastSeen time.Time
 }
 
 // boxEntry is a message as stored in one user's history.
@@ -77,6 +99,12 @@ type stored struct {
 	media          *mediaObj // nil for text
 	date           time.Time
 	fromClient     bool
+	replyTo        *stored   // the message this one answers, or nil
+	quote          string    // the part of replyTo quoted, if any
+	editDate       time.Time // zero until edited
+	goneFrom       bool      // deleted from the sender's history
+	goneTo         bool      // deleted from the recipient's history
+	reactions      []reaction
 	senderEntry    *boxEntry
 	recipientEntry *boxEntry
 }

@@ -20,6 +20,7 @@ type AccountSpec struct {
 	LastName  string
 	Username  string // optional, without "@"
 	Password  string // non-empty enables two-step verification (2FA)
+	Premium   bool   // Telegram Premium: 3 reactions per message, custom emoji
 }
 
 // Account is a simulated Telegram user.
@@ -30,6 +31,7 @@ type Account struct {
 	LastName   string
 	Username   string
 	AccessHash int64 // the same for every viewer
+	Premium    bool
 }
 
 // Message is a private message between two accounts.
@@ -48,6 +50,14 @@ type Message struct {
 	// (Text is then its caption); nil for a text message.
 	Media *MediaInfo
 	Date  time.Time // whole seconds
+	// ReplyToID and ReplyToSenderMsgID are the IDs of the message this one
+	// answers, in To's and From's histories (0: not a reply).
+	ReplyToID, ReplyToSenderMsgID int
+	Quote                         string    // the quoted part of the replied message
+	Edited                        time.Time // when last edited; zero if never
+	// Deleted: the message was deleted for the viewer (History only).
+	Deleted   bool
+	Reactions []Reaction // in the order they were made
 }
 
 // IDFor returns the message ID as userID sees it, or 0 if userID is neither
@@ -141,11 +151,14 @@ func (s *Server) CreateAccount(spec AccountSpec) (*Account, error) {
 			LastName:   spec.LastName,
 			Username:   username,
 			AccessHash: randInt64(),
+			Premium:    spec.Premium,
 		},
-		password: secret,
-		pts:      1, // Telegram accounts never have pts 0
-		contacts: map[int64]bool{},
-		sent:     map[int64]*boxEntry{},
+		password:   secret,
+		pts:        1, // Telegram accounts never have pts 0
+		contacts:   map[int64]bool{},
+		sent:       map[int64]*boxEntry{},
+		readInbox:  map[int64]int{},
+		readOutbox: map[int64]int{},
 	}
 	s.st.users[u.acc.ID] = u
 	s.st.byPhone[phone] = u
@@ -273,7 +286,7 @@ func (s *Server) Messages(a, b int64) []Message {
 	}
 	var out []Message
 	for _, e := range u.box {
-		if peerOf(e.msg, a) == b {
+		if peerOf(e.msg, a) == b && !e.msg.goneFor(a) {
 			out = append(out, s.messageLocked(e.msg))
 		}
 	}
@@ -418,8 +431,7 @@ func (s *Server) deliverLocked(from, to *user, text string, ents []tg.MessageEnt
 	} else {
 		m.toID, m.recipientEntry = fe.id, fe
 	}
-	close(s.st.messageCh)
-	s.st.messageCh = make(chan struct{})
+	s.changedLocked()
 	return m
 }
 
@@ -450,7 +462,7 @@ func (s *Server) newMessageUpdatesLocked(m *stored, viewer int64) *tg.Updates {
 
 func (s *Server) messageLocked(m *stored) Message {
 	ents, _ := cloneEntities(m.entities)
-	return Message{
+	out := Message{
 		ID:          m.toID,
 		SenderMsgID: m.fromID,
 		From:        m.from,
@@ -459,7 +471,21 @@ func (s *Server) messageLocked(m *stored) Message {
 		Entities:    ents,
 		Date:        m.date,
 		Media:       m.mediaInfo(),
+		Quote:       m.quote,
+		Edited:      m.editDate,
+		Deleted:     m.goneFrom || m.goneTo,
 	}
+	if m.replyTo != nil {
+		out.ReplyToID, out.ReplyToSenderMsgID = m.replyTo.IDForUser(m.to), m.replyTo.IDForUser(m.from)
+	}
+	for _, r := range m.reactions {
+		rr := Reaction{User: r.user, Emoji: r.emoticon, CustomEmojiID: r.customID}
+		if r.customID != 0 {
+			rr.Emoji = s.st.customEmoji[r.customID]
+		}
+		out.Reactions = append(out.Reactions, rr)
+	}
+	return out
 }
 
 func (m *stored) mediaInfo() *MediaInfo {
@@ -494,6 +520,21 @@ func (s *Server) tgMessageLocked(m *stored, viewer int64) *tg.Message {
 		msg.SetMedia(m.media.renderFor(viewer))
 	}
 	msg.SetOut(viewer == m.from)
+	if m.replyTo != nil {
+		h := &tg.MessageReplyHeader{ReplyToMsgID: m.replyTo.IDForUser(viewer)}
+		if m.quote != "" {
+			h.SetQuote(true)
+			h.SetQuoteText(m.quote)
+		}
+		h.SetFlags()
+		msg.SetReplyTo(h)
+	}
+	if !m.editDate.IsZero() {
+		msg.SetEditDate(int(m.editDate.Unix()))
+	}
+	if len(m.reactions) > 0 {
+		msg.SetReactions(s.tgReactionsLocked(m, viewer))
+	}
 	if len(m.entities) > 0 {
 		ents, err := cloneEntities(m.entities)
 		if err == nil {
@@ -518,7 +559,8 @@ func (s *Server) tgUserLocked(u *user, viewer int64) *tg.User {
 		out.SetContact(true)
 		out.SetMutualContact(u.contacts[viewer])
 	}
-	out.SetStatus(&tg.UserStatusRecently{})
+	out.SetStatus(userStatusLocked(u))
+	out.SetPremium(u.acc.Premium)
 	return out
 }
 
