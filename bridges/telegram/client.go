@@ -256,6 +256,7 @@ func (c *Client) runOnce(ctx context.Context) error {
 			OnStart: func(ctx context.Context) {
 				early.open(ctx)
 				c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnected})
+				go c.announcePresence(ctx)
 			},
 		})
 		if auth.IsUnauthorized(err) {

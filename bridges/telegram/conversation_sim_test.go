@@ -442,27 +442,39 @@ func TestConversationMatrixToTelegram(t *testing.T) {
 		return false
 	})
 
-	// Presence goes out through account.updateStatus.
-	if err := cs.ul.Client.(*Client).SetStaffPresence(context.Background(), true); err != nil {
-		t.Fatal(err)
-	}
-	if !s.Presence(cs.alice.ID).Online {
-		t.Error("staff presence did not reach Telegram")
-	}
+	// The connected login shows the staff member online
+	// (account.updateStatus).
+	cs.waitSim(t, "staff presence", func() bool { return s.Presence(cs.alice.ID).Online })
 }
 
 // TestConversationSignalsRefused: when the outbound check refuses signals,
 // read markers and typing are dropped quietly, and a refused edit fails.
 func TestConversationSignalsRefused(t *testing.T) {
 	cs := newConvSetup(t, nil)
+	askedPresence := make(chan struct{}, 8)
 	cs.tb.conn.SetOutboundCheck(func(_ context.Context, out remote.Outbound) error {
 		if out.Kind == remote.OutboundMessage {
 			return nil
+		}
+		if out.Kind == remote.OutboundPresence {
+			askedPresence <- struct{}{}
 		}
 		return &remote.Refusal{Reason: "not allowed here"}
 	})
 	c := cs.ul.Client.(*Client)
 	ctx := context.Background()
+	// Reconnected, the login asks before it shows the staff member online,
+	// and is refused.
+	if err := cs.s.SetOnline(cs.alice.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	c.Disconnect()
+	c.Connect(ctx)
+	select {
+	case <-askedPresence:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the reconnected login never asked to show the staff member online")
+	}
 	if err := c.HandleMatrixTyping(ctx, &bridgev2.MatrixTyping{Portal: cs.portal, IsTyping: true}); err != nil {
 		t.Errorf("refused typing: %v", err)
 	}

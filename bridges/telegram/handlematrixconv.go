@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
@@ -19,6 +20,7 @@ import (
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgfmt"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/internal/clock"
 )
 
 // Matrix → Telegram: edits, deletions, reactions, read markers, typing and
@@ -378,6 +380,33 @@ func (c *Client) HandleMatrixTyping(ctx context.Context, msg *bridgev2.MatrixTyp
 	}
 	c.main.Sent(ctx, out)
 	return nil
+}
+
+// presenceRefresh is how often a connected login tells Telegram again that
+// the staff member is online: Telegram shows an account offline a few
+// minutes after its last account.updateStatus.
+const presenceRefresh = 4 * time.Minute
+
+// announcePresence shows the staff member online on Telegram while the
+// connection lasts (when the organisation lets presence out); Telegram
+// shows them offline a few minutes after it ends.
+func (c *Client) announcePresence(ctx context.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			zerolog.Ctx(ctx).Error().Any("panic", p).Msg("Panic while announcing presence")
+		}
+	}()
+	clk := clock.Or(c.main.Clock)
+	for {
+		if err := c.SetStaffPresence(ctx, true); err != nil && ctx.Err() == nil {
+			zerolog.Ctx(ctx).Debug().Err(err).Msg("Failed to show the staff member online on Telegram")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-clk.After(presenceRefresh):
+		}
+	}
 }
 
 // SetStaffPresence tells Telegram that the staff member is online or not
