@@ -21,10 +21,12 @@ import (
 )
 
 // ephemeralFilter keeps only the read receipts and typing notices of the
-// rooms: no timeline, state, account data or presence bodies. It is sent
-// inline (a filter ID would have to be created and stored per user).
+// rooms, and redactions: no other timeline event, state, account data or
+// presence bodies. It is sent inline (a filter ID would have to be created
+// and stored per user). Redactions are there because Dendrite v0.13.8
+// never pushes m.room.redaction events to appservices either.
 const ephemeralFilter = `{"presence":{"not_types":["*"]},"account_data":{"not_types":["*"]},` +
-	`"room":{"timeline":{"limit":1,"not_types":["*"]},"state":{"not_types":["*"]},` +
+	`"room":{"timeline":{"limit":50,"types":["m.room.redaction"]},"state":{"not_types":["*"]},` +
 	`"account_data":{"not_types":["*"]},"ephemeral":{"types":["m.receipt","m.typing"]}}}`
 
 // Bounds of the receipt-and-typing sync.
@@ -127,8 +129,26 @@ func (s *ephemeralSyncer) once(ctx context.Context) error {
 func (s *ephemeralSyncer) handle(ctx context.Context, resp *mautrix.RespSync) {
 	handed := 0
 	for roomID, room := range resp.Rooms.Join {
-		if len(room.Ephemeral.Events) == 0 || !s.isPortal(ctx, roomID) {
+		if (len(room.Ephemeral.Events) == 0 && len(room.Timeline.Events) == 0) || !s.isPortal(ctx, roomID) {
 			continue
+		}
+		for _, evt := range room.Timeline.Events {
+			if evt.Type != event.EventRedaction || evt.Sender != s.user {
+				continue
+			}
+			if handed >= maxEphemeralPerSync {
+				s.log.Warn().Int("limit", maxEphemeralPerSync).Msg("Too many synced events in one sync; dropping the rest")
+				return
+			}
+			evt.RoomID = roomID
+			evt.Type.Class = event.MessageEventType
+			evt.Mautrix.EventSource = event.SourceTimeline | event.SourceJoin
+			if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrContentAlreadyParsed) {
+				s.log.Debug().Err(err).Stringer("room_id", roomID).Msg("Dropping unparsable redaction")
+				continue
+			}
+			handed++
+			s.deliver(ctx, evt)
 		}
 		for _, evt := range room.Ephemeral.Events {
 			if handed >= maxEphemeralPerSync {

@@ -402,8 +402,10 @@ func (p *puppeting) handOn(ctx context.Context, evt *event.Event) {
 		log = log.Strs("receipt_event_ids", ids)
 	case event.EphemeralEventTyping:
 		log = log.Int("typing_users", len(evt.Content.AsTyping().UserIDs))
+	case event.EventRedaction:
+		log = log.Stringer("event_id", evt.ID)
 	}
-	log.Msg("Handing a synced ephemeral event to the bridge")
+	log.Msg("Handing a synced event to the bridge")
 	p.dispatch(ctx, evt)
 }
 

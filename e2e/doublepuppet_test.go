@@ -137,7 +137,7 @@ func TestDoublePuppet(t *testing.T) {
 					Receipts []string `json:"receipt_event_ids"`
 					Typing   int      `json:"typing_users"`
 				}
-				if json.Unmarshal([]byte(line), &entry) != nil || entry.Message != "Handing a synced ephemeral event to the bridge" ||
+				if json.Unmarshal([]byte(line), &entry) != nil || entry.Message != "Handing a synced event to the bridge" ||
 					entry.RoomID != portal || entry.UserID != sam.UserID {
 					continue
 				}

@@ -129,6 +129,9 @@ func NewStack(t *testing.T, opts StackOptions) *Stack {
 		DataDir:               filepath.Join(s.Dir, "dendrite"),
 		Port:                  hsPort,
 		AppServiceConfigFiles: regFiles,
+		// PASSERELLE_E2E_DENDRITE_LOG=debug shows what Dendrite pushes to
+		// the appservice.
+		LogLevel: os.Getenv("PASSERELLE_E2E_DENDRITE_LOG"),
 	}); err != nil {
 		t.Fatalf("Dendrite: %v", err)
 	}
