@@ -67,6 +67,11 @@ type Client struct {
 	// was bridged; pendingLock orders the lookup and the hand-over.
 	pendingReactions *lru.Cache[networkid.MessageID, *tg.UpdateMessageReactions]
 	pendingLock      sync.Mutex
+	// delivered are the recent messages the gate took (bridged, or held
+	// while their chat waits for approval, when they are not in the
+	// message table): a deletion names only IDs, and a reaction's target
+	// must be known, also for a held message.
+	delivered *lru.Cache[networkid.MessageID, deliveredMessage]
 
 	// backoff between reconnection attempts; tests shorten it.
 	minBackoff, maxBackoff time.Duration
@@ -79,6 +84,7 @@ func newClient(main *TelegramConnector, login *bridgev2.UserLogin, userID int64)
 	c.customEmoji = lru.New[int64, string](customEmojiCacheSize)
 	c.sentEdits = lru.New[networkid.MessageID, int](sentEditsCacheSize)
 	c.pendingReactions = lru.New[networkid.MessageID, *tg.UpdateMessageReactions](pendingReactionsCacheSize)
+	c.delivered = lru.New[networkid.MessageID, deliveredMessage](deliveredCacheSize)
 	c.loggedIn.Store(!meta.Get[tgid.UserLoginMetadata](login.Metadata).LoggedOut)
 	return c
 }

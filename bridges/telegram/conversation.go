@@ -73,6 +73,19 @@ func (c *Client) deliverSignal(ctx context.Context, evt bridgev2.RemoteEvent, wh
 	}
 }
 
+// deliveredMessage is what a deletion or a reaction needs of a message the
+// gate took: its chat and its sender.
+type deliveredMessage struct {
+	peer   tgid.Peer
+	sender bridgev2.EventSender
+}
+
+func (c *Client) deliveredMessage(id networkid.MessageID) (deliveredMessage, bool) {
+	c.pendingLock.Lock()
+	defer c.pendingLock.Unlock()
+	return c.delivered.Get(id)
+}
+
 // removeEvent is a message deleted on Telegram.
 type removeEvent struct {
 	*simplevent.MessageRemove
@@ -99,17 +112,23 @@ func (c *Client) handleDeleteMessages(ctx context.Context, box tgid.Peer, ids []
 		if err != nil {
 			log.Err(err).Int("tg_message_id", id).Msg("Failed to look up deleted message")
 			continue
-		} else if msg == nil {
+		}
+		var peer tgid.Peer
+		var sender bridgev2.EventSender
+		if msg != nil {
+			if peer, err = tgid.ParsePortalID(msg.Room.ID); err != nil {
+				continue
+			}
+			if from, err := tgid.ParseUserID(msg.SenderID); err == nil {
+				sender = c.userSender(from)
+			}
+		} else if d, ok := c.deliveredMessage(msgID); ok {
+			// Held while its chat waits for approval: the deletion is
+			// held after it.
+			peer, sender = d.peer, d.sender
+		} else {
 			log.Debug().Int("tg_message_id", id).Msg("Ignoring deletion of a message that was not bridged")
 			continue
-		}
-		peer, err := tgid.ParsePortalID(msg.Room.ID)
-		if err != nil {
-			continue
-		}
-		var sender bridgev2.EventSender
-		if from, err := tgid.ParseUserID(msg.SenderID); err == nil {
-			sender = c.userSender(from)
 		}
 		c.deliverSignal(ctx, c.removeEvent(peer, msgID, sender, time.Now()), "delete_messages")
 	}
@@ -210,6 +229,13 @@ func (c *Client) handleMessageReactions(ctx context.Context, u *tg.UpdateMessage
 	c.pendingLock.Lock()
 	msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, target)
 	if err == nil && msg == nil {
+		if _, held := c.delivered.Get(target); held {
+			// The gate holds the message (its chat waits for approval):
+			// the reactions are held after it.
+			c.pendingLock.Unlock()
+			c.bridgeReactions(ctx, peer, target, u)
+			return
+		}
 		// Reactions carry no pts: they can overtake the message they are
 		// on. They wait (a while, bounded) for it to be bridged.
 		c.pendingReactions.Put(target, u)

@@ -14,6 +14,8 @@ const (
 	// pendingReactionsCacheSize bounds the reactions waiting for their
 	// message (reactions to messages never bridged end there too).
 	pendingReactionsCacheSize = 100
+	// deliveredCacheSize bounds the memory of messages the gate took.
+	deliveredCacheSize = 2000
 )
 
 // differenceAPI is the API the updates manager runs on. gotd's manager

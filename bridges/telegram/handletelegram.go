@@ -185,6 +185,11 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 	if res.Success || res.Ignored {
 		if !edit {
 			if peer, ok := c.messagePeer(msg); ok {
+				if res.Success {
+					c.pendingLock.Lock()
+					c.delivered.Put(evt.ID, deliveredMessage{peer: peer, sender: evt.Sender})
+					c.pendingLock.Unlock()
+				}
 				c.reactionsAfterMessage(ctx, peer, evt.ID)
 			}
 		}

@@ -1,0 +1,192 @@
+package admin_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mau.fi/util/variationselector"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/governance/gate"
+	"github.com/passerelle/passerelle/governance/policy"
+	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/fakematrix"
+	tgsim "github.com/passerelle/passerelle/simulator/telegram"
+)
+
+// TestHeldConversationDeliveredInOrderTelegram: in a chat that waits for
+// approval, the contact's messages, an edit, a reaction and a deletion are
+// held with them; once an admin approves, Matrix gets them in the order the
+// contact made them (the edit after its message, the reaction and the
+// redaction after theirs). The registry counts two messages and three
+// activities, and the audit log says that a message was deleted, by the
+// contact, without what it said.
+func TestHeldConversationDeliveredInOrderTelegram(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		e := newEnv(t, b, approvalMode)
+		r := e.start()
+		e.loginStaff(r)
+
+		one := e.send(e.bob, "the report is attached")
+		two := e.send(e.bob, "and the invoice, confidential")
+		notice := e.waitNotice(e.adminRoom(), "request #1")
+		if _, err := e.sim.EditMessage(e.bob.ID, e.alice.ID, one.SenderMsgID, "the report is attached (v2)"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.sim.React(e.bob.ID, e.alice.ID, one.SenderMsgID, tgsim.Reaction{Emoji: "👍"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.sim.DeleteMessages(e.bob.ID, []int{two.SenderMsgID}, true); err != nil {
+			t.Fatal(err)
+		}
+		if !poll(10*time.Second, func() bool {
+			req, err := r.gv.Approvals.Get(ctx, 1)
+			return err == nil && req.HeldCount == 5
+		}) {
+			req, _ := r.gv.Approvals.Get(ctx, 1)
+			t.Fatalf("held %d events, want the 2 messages, the edit, the reaction and the deletion", req.HeldCount)
+		}
+		if n := len(e.mx.Events()); n > 0 {
+			for _, ev := range e.mx.Events() {
+				if ev.Sender == e.ghost(e.bob) {
+					t.Fatalf("a held event reached Matrix: %+v", ev)
+				}
+			}
+		}
+
+		r.react(e, adminMXID, notice.EventID, gate.ReactionApprove)
+		checkHeldConversation(t, r, e.mx, e.ghost(e.bob), policy.NetworkTelegram, tgid.MakeUserID(e.bob.ID),
+			"the report is attached", "and the invoice, confidential", "the report is attached (v2)")
+	})
+}
+
+// TestHeldConversationDeliveredInOrderWhatsApp: the same on WhatsApp (an
+// edit, a reaction and a revoke are messages there, held with the others).
+func TestHeldConversationDeliveredInOrderWhatsApp(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		w := newWAEnv(t, b, func(cfg *gate.Config) {
+			cfg.Policy.Modes = map[string]policy.Mode{policy.NetworkWhatsApp: policy.ModeApproval}
+		})
+		r := w.start()
+		w.loginStaff(r)
+
+		one, err := w.srv.SendText(ctx, waBob, waAlice, "the report is attached")
+		if err != nil {
+			t.Fatal(err)
+		}
+		two, err := w.srv.SendText(ctx, waBob, waAlice, "and the invoice, confidential")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.waitNotice(w.adminRoom(), "request #1")
+		if _, err = w.srv.SendEdit(ctx, waBob, waAlice, one, "the report is attached (v2)"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err = w.srv.SendReaction(ctx, waBob, waAlice, waBob, one, "👍"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err = w.srv.SendRevoke(ctx, waBob, waAlice, waBob, two); err != nil {
+			t.Fatal(err)
+		}
+		if !poll(10*time.Second, func() bool {
+			req, err := r.gv.Approvals.Get(ctx, 1)
+			return err == nil && req.HeldCount == 5
+		}) {
+			req, _ := r.gv.Approvals.Get(ctx, 1)
+			t.Fatalf("held %d events, want the 2 messages, the edit, the reaction and the revoke", req.HeldCount)
+		}
+		if got := w.bodiesFromPhone(waBob); len(got) != 0 {
+			t.Fatalf("held events reached Matrix: %q", got)
+		}
+		if out := r.command(t, w.env, adminMXID, w.adminRoom(), "gov-approve 1"); !strings.Contains(out, "approved") {
+			t.Fatalf("gov-approve: %q", out)
+		}
+		checkHeldConversation(t, r.running, w.mx, waGhost(waBob), policy.NetworkWhatsApp, networkid.UserID("whatsapp."+waBob),
+			"the report is attached", "and the invoice, confidential", "the report is attached (v2)")
+	})
+}
+
+// checkHeldConversation checks what an approval delivered: the contact's two
+// messages in order, then the edit of the first, a 👍 on it and the
+// redaction of the second (Telegram orders edits and deletions, which carry
+// a pts, but not reactions: the three changes are checked as a set); the
+// registry's two messages and three activities; and one message_deleted
+// audit entry, by the contact, without what the message said.
+func checkHeldConversation(t *testing.T, r *running, mx *fakematrix.Matrix, ghost id.UserID, network string, contact networkid.UserID,
+	first, second, edited string) {
+	t.Helper()
+	ctx := context.Background()
+	type step struct {
+		kind string
+		body string
+	}
+	var got []step
+	ok := mx.Eventually(20*time.Second, func() bool {
+		got = got[:0]
+		for _, ev := range mx.Events() {
+			if ev.Sender != ghost {
+				continue
+			}
+			switch c := ev.Content.Parsed.(type) {
+			case *event.MessageEventContent:
+				if c.RelatesTo.GetReplaceID() != "" {
+					got = append(got, step{"edit", c.NewContent.Body})
+				} else {
+					got = append(got, step{"message", c.Body})
+				}
+			case *event.ReactionEventContent:
+				got = append(got, step{"reaction", c.RelatesTo.Key})
+			case *event.RedactionEventContent:
+				got = append(got, step{"redaction", ""})
+			}
+		}
+		return len(got) >= 5
+	})
+	want := []step{{"message", first}, {"message", second}}
+	changes := []step{{"edit", edited}, {"reaction", variationselector.Add("👍")}, {"redaction", ""}}
+	if !ok || len(got) != len(want)+len(changes) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("delivered after approval: %+v, want %+v then %+v", got, want, changes)
+	}
+	for _, c := range changes {
+		if !slices.Contains(got[2:], c) {
+			t.Errorf("delivered after approval: %+v, want %+v after the messages", got, c)
+		}
+	}
+	redactions := mx.Redactions()
+	msgs := mx.MessagesWhere(func(m fakematrix.Message) bool { return m.Content.Body == second })
+	if len(redactions) != 1 || len(msgs) != 1 || redactions[0].Redacts != msgs[0].EventID {
+		t.Errorf("the redaction %+v does not redact the deleted message %+v", redactions, msgs)
+	}
+
+	var c *audit.Contact
+	var err error
+	poll(5*time.Second, func() bool {
+		c, err = r.gv.Contacts.Get(ctx, network, contact)
+		return err == nil && c != nil && c.ActivityIn == 3
+	})
+	if err != nil || c == nil {
+		t.Fatalf("contact: %v, %v", c, err)
+	}
+	if c.MessagesIn != 2 || c.ActivityIn != 3 {
+		t.Errorf("registry: %d messages and %d activities in, want 2 and 3", c.MessagesIn, c.ActivityIn)
+	}
+	entries, err := r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{audit.ActionMessageDeleted}})
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("message_deleted entries: %+v, %v", entries, err)
+	}
+	d := string(entries[0].Details)
+	if !strings.Contains(d, `"by":"contact"`) || !strings.Contains(d, `"direction":"inbound"`) || strings.Contains(d, "invoice") ||
+		entries[0].Contact == "" || entries[0].Portal == "" {
+		t.Errorf("message_deleted entry: %+v", entries[0])
+	}
+}
