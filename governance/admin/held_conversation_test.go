@@ -190,3 +190,65 @@ func checkHeldConversation(t *testing.T, r *running, mx *fakematrix.Matrix, ghos
 		t.Errorf("message_deleted entry: %+v", entries[0])
 	}
 }
+
+// TestStaffDeletionAuditedTelegram: a staff member who deletes their
+// message in Matrix deletes it for the contact too; the audit log says a
+// staff member deleted a message (not what it said) and the registry
+// counts it as outbound activity.
+func TestStaffDeletionAuditedTelegram(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		e := newEnv(t, b, nil)
+		r := e.start()
+		e.loginStaff(r)
+		e.send(e.bob, "hello")
+		e.waitBodies(e.bob, "hello")
+		portal, err := r.br.GetExistingPortalByKey(ctx, e.portalKey(e.bob))
+		if err != nil || portal == nil || portal.MXID == "" {
+			t.Fatalf("portal: %v, %v", portal, err)
+		}
+		r.sendMatrix(portal.MXID, "$secret", "the door code is 4711")
+		var sent tgsim.Message
+		if !poll(10*time.Second, func() bool {
+			for _, m := range e.sim.Messages(e.alice.ID, e.bob.ID) {
+				if m.Text == "the door code is 4711" {
+					sent = m
+					return true
+				}
+			}
+			return false
+		}) {
+			t.Fatal("the staff member's message never reached Telegram")
+		}
+		e.mx.Inject(ctx, &event.Event{
+			Type: event.EventRedaction, RoomID: portal.MXID, Sender: staffMXID, ID: "$undo", Redacts: "$secret",
+			Content: event.Content{Parsed: &event.RedactionEventContent{Redacts: "$secret"}},
+		})
+		if !poll(10*time.Second, func() bool {
+			for _, m := range e.sim.History(e.bob.ID, e.alice.ID) {
+				if m.IDFor(e.bob.ID) == sent.IDFor(e.bob.ID) {
+					return m.Deleted
+				}
+			}
+			return false
+		}) {
+			t.Fatal("the contact still sees the deleted message")
+		}
+		var entries []audit.Entry
+		if !poll(10*time.Second, func() bool {
+			entries, err = r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{audit.ActionMessageDeleted}})
+			return err == nil && len(entries) == 1
+		}) {
+			t.Fatalf("message_deleted entries: %+v, %v", entries, err)
+		}
+		d := string(entries[0].Details)
+		if !strings.Contains(d, `"by":"staff"`) || !strings.Contains(d, `"direction":"outbound"`) || strings.Contains(d, "4711") ||
+			entries[0].Staff != staffMXID {
+			t.Errorf("message_deleted entry: %+v", entries[0])
+		}
+		c, err := r.gv.Contacts.Get(ctx, policy.NetworkTelegram, tgid.MakeUserID(e.bob.ID))
+		if err != nil || c == nil || c.MessagesOut != 1 || c.ActivityOut != 1 {
+			t.Errorf("registry: %+v, %v; want 1 message and 1 activity out", c, err)
+		}
+	})
+}
