@@ -759,3 +759,57 @@ func TestPresenceFollowedAfterRestart(t *testing.T) {
 		t.Fatal("Bob's presence is not followed after the restart")
 	}
 }
+
+// TestEditsAndRevokesWhileDown: what a contact edits and revokes while the
+// gateway is stopped waits in WhatsApp's offline queue and reaches Matrix
+// once it is back: the edit as m.replace of the bridged message, the
+// revoke as its redaction, each once.
+func TestEditsAndRevokesWhileDown(t *testing.T) {
+	srv := startSim(t)
+	db := dbtest.SQLite(t)
+	tb := startBridge(t, srv, db.Open(t))
+	loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	keepID, err := srv.SendText(ctx, bobPh, alicePh, "the meeting room is 4B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropID, err := srv.SendText(ctx, bobPh, alicePh, "ignore this one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := tb.waitMsg(t, "the first message", func(m fakematrix.Message) bool { return m.Content.Body == "the meeting room is 4B" })
+	drop := tb.waitMsg(t, "the second message", func(m fakematrix.Message) bool { return m.Content.Body == "ignore this one" })
+	if err = srv.AwaitReceipts(ctx, alicePh); err != nil {
+		t.Fatal(err)
+	}
+	tb.stop()
+
+	if _, err = srv.SendEdit(ctx, bobPh, alicePh, keepID, "the meeting room is 5C"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = srv.SendRevoke(ctx, bobPh, alicePh, bobPh, dropID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = srv.SendText(ctx, bobPh, alicePh, "see you there"); err != nil {
+		t.Fatal(err)
+	}
+
+	tb2 := startBridge(t, srv, db.Open(t))
+	tb2.waitMsg(t, "the message sent while down", func(m fakematrix.Message) bool { return m.Content.Body == "see you there" })
+	edit := tb2.waitMsg(t, "the edit made while down", func(m fakematrix.Message) bool { return m.Replaces() == keep.EventID })
+	if edit.Content.NewContent == nil || edit.Content.NewContent.Body != "the meeting room is 5C" {
+		t.Errorf("edit made while down: %+v", edit.Content)
+	}
+	if !tb2.mx.Eventually(waitLong, func() bool { return len(tb2.mx.Redactions()) > 0 }) {
+		t.Fatal("the revoke made while down never reached Matrix")
+	}
+	if err = srv.AwaitReceipts(ctx, alicePh); err != nil {
+		t.Fatal(err)
+	}
+	edits := tb2.mx.MessagesWhere(func(m fakematrix.Message) bool { return m.Replaces() == keep.EventID })
+	redactions := tb2.mx.Redactions()
+	if len(edits) != 1 || len(redactions) != 1 || redactions[0].Redacts != drop.EventID {
+		t.Errorf("after the restart: %d edits, redactions %+v; want one edit and one redaction of %s", len(edits), redactions, drop.EventID)
+	}
+}
