@@ -19,6 +19,7 @@ import (
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
+	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
 // TestHeldConversationDeliveredInOrderTelegram: in a chat that waits for
@@ -249,6 +250,57 @@ func TestStaffDeletionAuditedTelegram(t *testing.T) {
 		c, err := r.gv.Contacts.Get(ctx, policy.NetworkTelegram, tgid.MakeUserID(e.bob.ID))
 		if err != nil || c == nil || c.MessagesOut != 1 || c.ActivityOut != 1 {
 			t.Errorf("registry: %+v, %v; want 1 message and 1 activity out", c, err)
+		}
+	})
+}
+
+// TestStaffDeletionAuditedWhatsApp: the same on WhatsApp: a staff member's
+// Matrix redaction revokes the message for the contact, and is audited
+// without its content.
+func TestStaffDeletionAuditedWhatsApp(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		w := newWAEnv(t, b, nil)
+		r := w.start()
+		w.loginStaff(r)
+		w.send(waBob, "hello")
+		w.waitBodiesFrom(waBob, "hello")
+		portal, err := r.br.GetExistingPortalByKey(ctx, w.portalKey(waBob))
+		if err != nil || portal == nil || portal.MXID == "" {
+			t.Fatalf("portal: %v, %v", portal, err)
+		}
+		r.sendMatrix(portal.MXID, "$secret", "the door code is 4711")
+		sent, err := w.srv.WaitMessage(ctx, waAlice, waBob, func(m wasim.Message) bool { return m.Text() == "the door code is 4711" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.mx.Inject(ctx, &event.Event{
+			Type: event.EventRedaction, RoomID: portal.MXID, Sender: staffMXID, ID: "$undo", Redacts: "$secret",
+			Content: event.Content{Parsed: &event.RedactionEventContent{Redacts: "$secret"}},
+		})
+		err = w.srv.WaitCondition(ctx, func() bool {
+			for _, e := range w.srv.Conversation(waBob, waAlice) {
+				if e.ID == sent.ID {
+					return e.Revoked
+				}
+			}
+			return false
+		})
+		if err != nil {
+			t.Fatalf("the contact still sees the deleted message: %v", err)
+		}
+		var entries []audit.Entry
+		if !poll(10*time.Second, func() bool {
+			entries, err = r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{audit.ActionMessageDeleted}})
+			return err == nil && len(entries) == 1
+		}) {
+			t.Fatalf("message_deleted entries: %+v, %v", entries, err)
+		}
+		d := string(entries[0].Details)
+		if !strings.Contains(d, `"by":"staff"`) || !strings.Contains(d, `"direction":"outbound"`) || strings.Contains(d, "4711") ||
+			entries[0].Staff != staffMXID {
+			t.Errorf("message_deleted entry: %+v", entries[0])
 		}
 	})
 }
