@@ -209,10 +209,44 @@ func TestEphemeralSyncOnDendrite(t *testing.T) {
 	}
 	eventually(t, "the staff member's typing to stop", typingNow())
 
+	// Redactions: Dendrite pushes none to appservices, so the staff
+	// member's own come through the sync; others' do not (sent first: by
+	// the time the staff member's arrives, it would have too).
+	var mine, theirs id.EventID
+	for _, c := range []struct {
+		cli *mautrix.Client
+		dst *id.EventID
+	}{{other, &theirs}, {staff, &mine}} {
+		resp, err := c.cli.SendText(ctx, portal, "to be deleted")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = c.cli.RedactEvent(ctx, portal, resp.EventID); err != nil {
+			t.Fatal(err)
+		}
+		*c.dst = resp.EventID
+	}
+	var redactions []*event.Event
+	eventually(t, "the staff member's redaction", func() bool {
+		redactions = redactions[:0]
+		for _, evt := range got.all() {
+			if evt.Type == event.EventRedaction {
+				redactions = append(redactions, evt)
+			}
+		}
+		return len(redactions) > 0
+	})
+	if len(redactions) != 1 || redactions[0].Sender != staffID || redactions[0].Redacts != mine || redactions[0].RoomID != portal {
+		t.Errorf("redactions handed on: %+v; want only the staff member's of %s (not %s)", redactions, mine, theirs)
+	}
+
 	receipts := 0
 	for _, evt := range got.all() {
 		if evt.RoomID != portal {
 			t.Errorf("handed on an event of %s, which is not a portal", evt.RoomID)
+		}
+		if evt.Type == event.EventRedaction {
+			continue
 		}
 		if evt.Type.Class != event.EphemeralEventType || evt.Mautrix.EventSource&event.SourceEphemeral == 0 {
 			t.Errorf("event not marked ephemeral: %v %v", evt.Type.Class, evt.Mautrix.EventSource)
