@@ -12,14 +12,19 @@ import (
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 )
 
-// GetChatInfo implements bridgev2.NetworkAPI. Only private chats are bridged.
-func (c *Client) GetChatInfo(_ context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
+// GetChatInfo implements bridgev2.NetworkAPI: private chats, supergroups and
+// channels.
+func (c *Client) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
 	peer, err := tgid.ParsePortalID(portal.ID)
 	if err != nil {
 		return nil, err
 	}
-	if peer.Type != tgid.PeerUser {
-		return nil, fmt.Errorf("telegram chat %s is not a private chat; only private chats are bridged", peer)
+	switch peer.Type {
+	case tgid.PeerChannel:
+		return c.channelChatInfo(ctx, peer.ID)
+	case tgid.PeerUser:
+	default:
+		return nil, fmt.Errorf("telegram chat %s is a basic group; basic groups are not bridged yet", peer)
 	}
 	return c.dmChatInfo(peer.ID), nil
 }

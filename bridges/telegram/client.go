@@ -72,6 +72,8 @@ type Client struct {
 	// message table): a deletion names only IDs, and a reaction's target
 	// must be known, also for a held message.
 	delivered *lru.Cache[networkid.MessageID, deliveredMessage]
+	// channels caches the supergroups and channels this account saw.
+	channels *lru.Cache[int64, *tg.Channel]
 
 	// backoff between reconnection attempts; tests shorten it.
 	minBackoff, maxBackoff time.Duration
@@ -85,6 +87,7 @@ func newClient(main *TelegramConnector, login *bridgev2.UserLogin, userID int64)
 	c.sentEdits = lru.New[networkid.MessageID, int](sentEditsCacheSize)
 	c.pendingReactions = lru.New[networkid.MessageID, *tg.UpdateMessageReactions](pendingReactionsCacheSize)
 	c.delivered = lru.New[networkid.MessageID, deliveredMessage](deliveredCacheSize)
+	c.channels = lru.New[int64, *tg.Channel](channelCacheSize)
 	c.loggedIn.Store(!meta.Get[tgid.UserLoginMetadata](login.Metadata).LoggedOut)
 	return c
 }

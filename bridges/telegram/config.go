@@ -34,6 +34,10 @@ type Config struct {
 	// MaxFileSize is the gateway's limit for one file, both ways, in
 	// bytes; 0 leaves Telegram's and the homeserver's limits.
 	MaxFileSize int64 `yaml:"max_file_size"`
+	// MemberSyncLimit is how many members of a group are synced into its
+	// portal when the portal is made (0: DefaultMemberSyncLimit); members
+	// who write are added as they write.
+	MemberSyncLimit int `yaml:"member_sync_limit"`
 
 	displaynameTemplate *template.Template
 	testKey             *telegram.PublicKey
@@ -55,6 +59,7 @@ func upgradeConfig(helper configupgrade.Helper) {
 	helper.Copy(configupgrade.Int, "api_id")
 	helper.Copy(configupgrade.Str, "api_hash")
 	helper.Copy(configupgrade.Str, "device_model")
+	helper.Copy(configupgrade.Int, "member_sync_limit")
 	helper.Copy(configupgrade.Int, "test_server", "dc")
 	helper.Copy(configupgrade.Str, "test_server", "address")
 	helper.Copy(configupgrade.Str, "test_server", "public_key")

@@ -74,6 +74,9 @@ func (c *Client) DescribeChat(_ context.Context, key networkid.PortalKey) (remot
 	if err != nil {
 		return remote.Chat{}, err
 	}
+	if peer.Type == tgid.PeerChannel {
+		return c.channelChat(peer.ID), nil
+	}
 	return chatOf(peer), nil
 }
 

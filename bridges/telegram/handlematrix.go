@@ -162,8 +162,16 @@ func matrixRandomID(evtID id.EventID, part int) int64 {
 
 // inputPeer returns the InputPeer of a chat.
 func (c *Client) inputPeer(ctx context.Context, peer tgid.Peer) (tg.InputPeerClass, error) {
-	if peer.Type != tgid.PeerUser {
-		return nil, fmt.Errorf("only private chats are bridged")
+	switch peer.Type {
+	case tgid.PeerChannel:
+		input, err := c.inputChannel(ctx, peer.ID)
+		if err != nil {
+			return nil, err
+		}
+		return &tg.InputPeerChannel{ChannelID: input.ChannelID, AccessHash: input.AccessHash}, nil
+	case tgid.PeerUser:
+	default:
+		return nil, fmt.Errorf("basic Telegram groups are not bridged yet")
 	}
 	if peer.ID == c.userID {
 		return &tg.InputPeerSelf{}, nil

@@ -308,7 +308,7 @@ func (c *Client) signalAllowed(ctx context.Context, out remote.Outbound) bool {
 // the staff member read (messages.readHistory).
 func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.MatrixReadReceipt) error {
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
-	if err != nil || peer.Type != tgid.PeerUser {
+	if err != nil || peer.Type == tgid.PeerChat {
 		return nil
 	}
 	target := msg.ExactMessage
@@ -335,6 +335,16 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 	api := c.api.Load()
 	if api == nil {
 		return ErrNotConnected
+	}
+	if ch, ok := inputPeer.(*tg.InputPeerChannel); ok {
+		// Channels keep their own read state: channels.readHistory.
+		_, err = api.ChannelsReadHistory(ctx, &tg.ChannelsReadHistoryRequest{
+			Channel: &tg.InputChannel{ChannelID: ch.ChannelID, AccessHash: ch.AccessHash}, MaxID: maxID})
+		if err != nil {
+			return fmt.Errorf("failed to mark the group read on Telegram: %w", err)
+		}
+		c.main.Sent(ctx, out)
+		return nil
 	}
 	resp, err := api.MessagesReadHistory(ctx, &tg.MessagesReadHistoryRequest{Peer: inputPeer, MaxID: maxID})
 	if err != nil {

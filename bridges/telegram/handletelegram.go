@@ -32,6 +32,24 @@ func (c *Client) registerHandlers(d *tg.UpdateDispatcher) {
 		c.handleMessage(ctx, u.Message, false)
 		return nil
 	})
+	d.OnNewChannelMessage(func(ctx context.Context, e tg.Entities, u *tg.UpdateNewChannelMessage) error {
+		defer c.recoverHandler(ctx, "new_channel_message")
+		c.rememberEntities(ctx, e)
+		c.handleMessage(ctx, u.Message, false)
+		return nil
+	})
+	d.OnEditChannelMessage(func(ctx context.Context, e tg.Entities, u *tg.UpdateEditChannelMessage) error {
+		defer c.recoverHandler(ctx, "edit_channel_message")
+		c.rememberEntities(ctx, e)
+		c.handleMessage(ctx, u.Message, true)
+		return nil
+	})
+	d.OnChannel(func(ctx context.Context, e tg.Entities, u *tg.UpdateChannel) error {
+		defer c.recoverHandler(ctx, "channel")
+		c.rememberEntities(ctx, e)
+		c.handleChannelUpdate(ctx, u.ChannelID)
+		return nil
+	})
 	d.OnEditMessage(func(ctx context.Context, e tg.Entities, u *tg.UpdateEditMessage) error {
 		defer c.recoverHandler(ctx, "edit_message")
 		c.rememberEntities(ctx, e)
@@ -105,6 +123,7 @@ func (c *Client) recoverHandler(ctx context.Context, update string) {
 // rememberEntities caches users and records their access hashes and
 // usernames, so that replies, mentions and start-chat can reach them.
 func (c *Client) rememberEntities(ctx context.Context, e tg.Entities) {
+	c.rememberChannels(ctx, e.Channels)
 	for _, u := range e.Users {
 		if u.Min {
 			continue
@@ -131,17 +150,23 @@ func (c *Client) updateGhost(ctx context.Context, u *tg.User) {
 	ghost.UpdateInfo(ctx, c.userInfo(u))
 }
 
-// messagePeer returns the private chat a message belongs to.
+// messagePeer returns the chat a message belongs to: a private chat, a
+// supergroup or a channel (basic groups are not bridged yet).
 func (c *Client) messagePeer(msg *tg.Message) (tgid.Peer, bool) {
 	switch p := msg.PeerID.(type) {
 	case *tg.PeerUser:
 		return tgid.Peer{Type: tgid.PeerUser, ID: p.UserID}, true
+	case *tg.PeerChannel:
+		return tgid.Peer{Type: tgid.PeerChannel, ID: p.ChannelID}, true
 	default:
 		return tgid.Peer{}, false
 	}
 }
 
 func (c *Client) senderOf(msg *tg.Message, peer tgid.Peer) bridgev2.EventSender {
+	if peer.Type == tgid.PeerChannel {
+		return c.channelSender(msg.FromID, peer.ID)
+	}
 	if msg.Out {
 		return bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: tgid.MakeUserID(c.userID)}
 	}
@@ -161,6 +186,10 @@ func (c *Client) messageID(peer tgid.Peer, id int) networkid.MessageID {
 
 func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bool) {
 	log := zerolog.Ctx(ctx)
+	if svc, ok := raw.(*tg.MessageService); ok && !edit {
+		c.handleServiceMessage(ctx, svc)
+		return
+	}
 	msg, ok := raw.(*tg.Message)
 	if !ok {
 		log.Debug().Type("message_type", raw).Msg("Ignoring non-message update")
@@ -168,7 +197,7 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 	}
 	evt, ok := c.messageEvent(msg, edit)
 	if !ok {
-		log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring message outside private chats")
+		log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring message outside private chats and supergroups")
 		return
 	}
 	if edit {
@@ -241,6 +270,9 @@ func (c *Client) messageEvent(msg *tg.Message, edit bool) (*messageEvent, bool) 
 		}
 	}
 	me := &messageEvent{Message: evt, client: c, edit: edit, chat: chatOf(peer)}
+	if peer.Type == tgid.PeerChannel {
+		me.chat = c.channelChat(peer.ID)
+	}
 	if !evt.Sender.IsFromMe {
 		if from, err := tgid.ParseUserID(evt.Sender.Sender); err == nil {
 			me.sender = c.cachedIdentity(from)

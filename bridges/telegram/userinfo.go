@@ -16,6 +16,9 @@ import (
 func (c *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*bridgev2.UserInfo, error) {
 	userID, err := tgid.ParseUserID(ghost.ID)
 	if err != nil {
+		if channelID, cerr := tgid.ParseChannelGhostID(ghost.ID); cerr == nil {
+			return c.channelGhostInfo(channelID), nil
+		}
 		return nil, err
 	}
 	user, err := c.getUser(ctx, userID)

@@ -66,6 +66,7 @@ func (s *Server) newDispatcher() *tg.ServerDispatcher {
 
 	d.OnUpdatesGetState(s.updatesGetState)
 	d.OnUpdatesGetDifference(s.updatesGetDifference)
+	s.registerChannels(d)
 	return d
 }
 

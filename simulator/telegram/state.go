@@ -32,6 +32,10 @@ type state struct {
 	editWindow time.Duration
 	// customEmoji maps custom emoji document IDs to their fallback emoji.
 	customEmoji map[int64]string
+	// channels are the supergroups and broadcast channels, by ID.
+	channels       map[int64]*channel
+	nextChannelID  int64
+	channelTooLong int
 }
 
 func newState() state {
@@ -52,6 +56,10 @@ func newState() state {
 		media:       map[int64]*mediaObj{},
 		editWindow:  DefaultEditWindow,
 		customEmoji: map[int64]string{},
+		channels:    map[int64]*channel{},
+		// Channel IDs live in their own space; far from user IDs so that
+		// a test mixing them up fails.
+		nextChannelID: 1700000000,
 	}
 }
 

@@ -93,6 +93,25 @@ func MakeUserID(userID int64) networkid.UserID {
 	return networkid.UserID(netid.Join(Network, strconv.FormatInt(userID, 10)))
 }
 
+// MakeChannelGhostID returns the ghost ID that stands for a channel itself:
+// the sender of broadcast posts and of anonymous admins' messages.
+func MakeChannelGhostID(channelID int64) networkid.UserID {
+	return networkid.UserID(netid.Join(Network, string(PeerChannel)+strconv.FormatInt(channelID, 10)))
+}
+
+// ParseChannelGhostID returns the channel of a channel ghost ID.
+func ParseChannelGhostID(id networkid.UserID) (int64, error) {
+	rest, err := strip(string(id))
+	if err != nil {
+		return 0, err
+	}
+	p, err := parsePeer(rest)
+	if err != nil || p.Type != PeerChannel {
+		return 0, fmt.Errorf("%w: %q is not a channel ghost", ErrMalformed, id)
+	}
+	return p.ID, nil
+}
+
 // ParseUserID returns the Telegram user ID of a ghost ID.
 func ParseUserID(id networkid.UserID) (int64, error) {
 	rest, err := strip(string(id))

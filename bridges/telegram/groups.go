@@ -1,0 +1,432 @@
+package telegram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+)
+
+// Supergroups and broadcast channels share Telegram's channel model: one
+// message box per channel (the same message IDs for every member), so one
+// portal per channel, without receiver, shared by every staff member whose
+// login is in it. A message that several logins receive has one message ID
+// and is bridged once (bridgev2 drops the later copies as duplicates).
+
+const (
+	// DefaultMemberSyncLimit is how many members of a group are synced into
+	// its portal when it is created; members who write are added as they
+	// write.
+	DefaultMemberSyncLimit = 200
+	channelCacheSize       = 1024
+
+	// Power levels of Telegram admins: below the organisation's admins (100).
+	powerCreator = 75
+	powerAdmin   = 50
+)
+
+var (
+	_ bridgev2.RoomNameHandlingNetworkAPI  = (*Client)(nil)
+	_ bridgev2.RoomTopicHandlingNetworkAPI = (*Client)(nil)
+)
+
+func (c *Client) memberSyncLimit() int {
+	if n := c.main.Config.MemberSyncLimit; n > 0 {
+		return n
+	}
+	return DefaultMemberSyncLimit
+}
+
+// rememberChannels caches the channels an update names and records their
+// access hashes for this account.
+func (c *Client) rememberChannels(ctx context.Context, chats map[int64]*tg.Channel) {
+	for _, ch := range chats {
+		c.rememberChannel(ctx, ch)
+	}
+}
+
+func (c *Client) rememberChannel(ctx context.Context, ch *tg.Channel) {
+	if ch == nil || ch.Min {
+		return
+	}
+	c.channels.Put(ch.ID, ch)
+	if ch.AccessHash != 0 {
+		if err := c.main.Store.ChannelAccessHasher().SetChannelAccessHash(ctx, c.userID, ch.ID, ch.AccessHash); err != nil {
+			zerolog.Ctx(ctx).Err(err).Int64("tg_channel_id", ch.ID).Msg("Failed to store channel access hash")
+		}
+	}
+}
+
+// channelChat describes a channel from the cache.
+func (c *Client) channelChat(id int64) remote.Chat {
+	chat := remote.Chat{IsGroup: true}
+	if ch, ok := c.channels.Get(id); ok {
+		chat.Name = ch.Title
+	}
+	return chat
+}
+
+// inputChannel returns the InputChannel of a channel this account is in.
+func (c *Client) inputChannel(ctx context.Context, channelID int64) (*tg.InputChannel, error) {
+	hash, found, err := c.main.Store.ChannelAccessHasher().GetChannelAccessHash(ctx, c.userID, channelID)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, errNotInGroup
+	}
+	if ch, ok := c.channels.Get(channelID); ok && ch.Left {
+		return nil, errNotInGroup
+	}
+	return &tg.InputChannel{ChannelID: channelID, AccessHash: hash}, nil
+}
+
+// errNotInGroup: the Matrix user's Telegram account is not in the group of
+// the portal.
+var errNotInGroup = errors.New("your Telegram account is not a member of this Telegram group")
+
+// channelSender is the sender of a channel message: its author, or the
+// channel itself for a broadcast post or an anonymous admin.
+func (c *Client) channelSender(fromID tg.PeerClass, channelID int64) bridgev2.EventSender {
+	if p, ok := fromID.(*tg.PeerUser); ok {
+		return c.memberSender(p.UserID)
+	}
+	return bridgev2.EventSender{Sender: tgid.MakeChannelGhostID(channelID)}
+}
+
+// memberSender is a group member as an event sender: staff members' logins
+// are named, so that bridgev2 invites their Matrix accounts.
+func (c *Client) memberSender(userID int64) bridgev2.EventSender {
+	if userID == c.userID {
+		return bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: tgid.MakeUserID(c.userID)}
+	}
+	sender := bridgev2.EventSender{Sender: tgid.MakeUserID(userID)}
+	if login := c.main.Bridge.GetCachedUserLoginByID(tgid.MakeUserLoginID(userID)); login != nil {
+		sender.SenderLogin = login.ID
+	}
+	return sender
+}
+
+// channelChatInfo fetches a channel and its first members.
+func (c *Client) channelChatInfo(ctx context.Context, channelID int64) (*bridgev2.ChatInfo, error) {
+	input, err := c.inputChannel(ctx, channelID)
+	if err != nil {
+		return nil, err
+	}
+	full, err := callWhenConnected(ctx, c, "get channel", func(ctx context.Context, api *tg.Client) (*tg.MessagesChatFull, error) {
+		return api.ChannelsGetFullChannel(ctx, input)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to get telegram group: %w", err)
+	}
+	var ch *tg.Channel
+	for _, chat := range full.Chats {
+		if v, ok := chat.(*tg.Channel); ok && v.ID == channelID {
+			ch = v
+		}
+	}
+	if ch == nil {
+		return nil, fmt.Errorf("telegram did not return group %d", channelID)
+	}
+	c.rememberChannel(ctx, ch)
+	about := ""
+	if cf, ok := full.FullChat.(*tg.ChannelFull); ok {
+		about = cf.About
+	}
+	roomType := database.RoomTypeDefault
+	info := &bridgev2.ChatInfo{Name: &ch.Title, Topic: &about, Type: &roomType, CanBackfill: false}
+	members := &bridgev2.ChatMemberList{
+		MemberMap:   bridgev2.ChatMemberMap{},
+		PowerLevels: channelPowerLevels(ch),
+	}
+	if ch.Left {
+		// This account is no longer in the group: it leaves the portal.
+		self := c.memberSender(c.userID)
+		members.MemberMap[self.Sender] = bridgev2.ChatMember{EventSender: self, Membership: event.MembershipLeave}
+		info.Members = members
+		return info, nil
+	}
+	limit := c.memberSyncLimit()
+	for offset := 0; offset < limit; {
+		page, err := callWhenConnected(ctx, c, "get participants", func(ctx context.Context, api *tg.Client) (tg.ChannelsChannelParticipantsClass, error) {
+			return api.ChannelsGetParticipants(ctx, &tg.ChannelsGetParticipantsRequest{
+				Channel: input, Filter: &tg.ChannelParticipantsRecent{}, Offset: offset, Limit: min(limit-offset, 200),
+			})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("failed to get members of telegram group: %w", err)
+		}
+		list, ok := page.(*tg.ChannelsChannelParticipants)
+		if !ok {
+			break
+		}
+		for _, u := range list.Users {
+			if user, ok := u.(*tg.User); ok {
+				c.users.put(user)
+			}
+		}
+		for _, p := range list.Participants {
+			userID, level := participantLevel(p)
+			if userID == 0 {
+				continue
+			}
+			sender := c.memberSender(userID)
+			member := bridgev2.ChatMember{EventSender: sender, Membership: event.MembershipJoin}
+			if level > 0 {
+				member.PowerLevel = &level
+			}
+			if u, ok := c.users.get(userID); ok && !sender.IsFromMe {
+				member.UserInfo = c.userInfo(u)
+			}
+			members.MemberMap[sender.Sender] = member
+		}
+		offset += len(list.Participants)
+		if len(list.Participants) == 0 || offset >= list.Count {
+			members.IsFull = offset >= list.Count
+			break
+		}
+	}
+	if ch.Broadcast {
+		// Posts show the channel: its ghost is a member.
+		ghost := tgid.MakeChannelGhostID(channelID)
+		level := powerAdmin
+		members.MemberMap[ghost] = bridgev2.ChatMember{
+			EventSender: bridgev2.EventSender{Sender: ghost}, Membership: event.MembershipJoin, PowerLevel: &level,
+			UserInfo: &bridgev2.UserInfo{Name: &ch.Title},
+		}
+	}
+	info.Members = members
+	return info, nil
+}
+
+// participantLevel is a participant's user and power level (0: none).
+func participantLevel(p tg.ChannelParticipantClass) (int64, int) {
+	switch v := p.(type) {
+	case *tg.ChannelParticipantCreator:
+		return v.UserID, powerCreator
+	case *tg.ChannelParticipantAdmin:
+		return v.UserID, powerAdmin
+	case *tg.ChannelParticipant:
+		return v.UserID, 0
+	case *tg.ChannelParticipantSelf:
+		return v.UserID, 0
+	}
+	return 0, 0
+}
+
+// channelPowerLevels: in a broadcast channel only admins post; in a
+// supergroup, only admins change its name, topic and avatar.
+func channelPowerLevels(ch *tg.Channel) *bridgev2.PowerLevelOverrides {
+	admin := powerAdmin
+	zero := 0
+	pl := &bridgev2.PowerLevelOverrides{
+		Events: map[event.Type]int{
+			event.StateRoomName:   admin,
+			event.StateTopic:      admin,
+			event.StateRoomAvatar: admin,
+		},
+	}
+	if ch.Broadcast {
+		pl.EventsDefault = &admin
+	} else {
+		pl.EventsDefault = &zero
+	}
+	return pl
+}
+
+// handleServiceMessage bridges what a group's service messages say: a new
+// title, members who join or leave.
+func (c *Client) handleServiceMessage(ctx context.Context, msg *tg.MessageService) {
+	peer, ok := msg.PeerID.(*tg.PeerChannel)
+	if !ok {
+		return
+	}
+	chatPeer := tgid.Peer{Type: tgid.PeerChannel, ID: peer.ChannelID}
+	sender := c.channelSender(msg.FromID, peer.ChannelID)
+	change := &bridgev2.ChatInfoChange{}
+	switch a := msg.Action.(type) {
+	case *tg.MessageActionChatEditTitle:
+		title := a.Title
+		change.ChatInfo = &bridgev2.ChatInfo{Name: &title}
+		if ch, ok := c.channels.Get(peer.ChannelID); ok {
+			updated := *ch
+			updated.Title = title
+			c.channels.Put(peer.ChannelID, &updated)
+		}
+	case *tg.MessageActionChatAddUser:
+		change.MemberChanges = &bridgev2.ChatMemberList{MemberMap: bridgev2.ChatMemberMap{}}
+		for _, id := range a.Users {
+			m := c.memberSender(id)
+			change.MemberChanges.MemberMap[m.Sender] = bridgev2.ChatMember{EventSender: m, Membership: event.MembershipJoin}
+		}
+	case *tg.MessageActionChatJoinedByLink, *tg.MessageActionChatJoinedByRequest:
+		if p, ok := msg.FromID.(*tg.PeerUser); ok {
+			m := c.memberSender(p.UserID)
+			change.MemberChanges = &bridgev2.ChatMemberList{MemberMap: bridgev2.ChatMemberMap{
+				m.Sender: {EventSender: m, Membership: event.MembershipJoin},
+			}}
+		}
+	case *tg.MessageActionChatDeleteUser:
+		m := c.memberSender(a.UserID)
+		membership := event.MembershipLeave
+		change.MemberChanges = &bridgev2.ChatMemberList{MemberMap: bridgev2.ChatMemberMap{
+			m.Sender: {EventSender: m, Membership: membership, PrevMembership: event.MembershipJoin},
+		}}
+	default:
+		zerolog.Ctx(ctx).Debug().Type("action", msg.Action).Msg("Ignoring Telegram service message")
+		return
+	}
+	evt := &infoChangeEvent{
+		ChatInfoChange: &simplevent.ChatInfoChange{
+			EventMeta: simplevent.EventMeta{
+				Type:      bridgev2.RemoteEventChatInfoChange,
+				PortalKey: tgid.MakePortalKey(chatPeer, c.login.ID),
+				Sender:    sender,
+				Timestamp: time.Unix(int64(msg.Date), 0),
+				LogContext: func(lc zerolog.Context) zerolog.Context {
+					return lc.Int("tg_message_id", msg.ID).Str("tg_peer", chatPeer.String())
+				},
+			},
+			ChatInfoChange: change,
+		},
+		description: description{chat: c.channelChat(peer.ChannelID)},
+	}
+	if !sender.IsFromMe {
+		if id, err := tgid.ParseUserID(sender.Sender); err == nil {
+			evt.sender = c.cachedIdentity(id)
+		}
+	}
+	c.deliverSignal(ctx, evt, "service_message")
+}
+
+// infoChangeEvent is a change of a group's name or members.
+type infoChangeEvent struct {
+	*simplevent.ChatInfoChange
+	description
+}
+
+var _ remote.Described = (*infoChangeEvent)(nil)
+
+// handleChannelUpdate: a channel changed (its description, admins, or this
+// account left it): the portal is synced again.
+func (c *Client) handleChannelUpdate(ctx context.Context, channelID int64) {
+	peer := tgid.Peer{Type: tgid.PeerChannel, ID: channelID}
+	evt := &resyncEvent{
+		ChatResync: &simplevent.ChatResync{
+			EventMeta: simplevent.EventMeta{
+				Type:      bridgev2.RemoteEventChatResync,
+				PortalKey: tgid.MakePortalKey(peer, c.login.ID),
+				Timestamp: time.Now(),
+				LogContext: func(lc zerolog.Context) zerolog.Context {
+					return lc.Str("tg_peer", peer.String())
+				},
+			},
+			GetChatInfoFunc: func(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
+				return c.channelChatInfo(ctx, channelID)
+			},
+		},
+		description: description{chat: c.channelChat(channelID)},
+	}
+	c.deliverSignal(ctx, evt, "channel")
+}
+
+// resyncEvent is a group whose information is fetched again.
+type resyncEvent struct {
+	*simplevent.ChatResync
+	description
+}
+
+var _ remote.Described = (*resyncEvent)(nil)
+
+// groupRightsError turns Telegram's refusal of a group change into a clear
+// message.
+func groupRightsError(err error, what string) error {
+	switch {
+	case tgerr.Is(err, "CHAT_ADMIN_REQUIRED", "CHAT_WRITE_FORBIDDEN", "RIGHT_FORBIDDEN"):
+		return fmt.Errorf("you have no right to %s in this Telegram group", what)
+	case tgerr.Is(err, "CHANNEL_PRIVATE"):
+		return errNotInGroup
+	case tgerr.Is(err, "CHAT_NOT_MODIFIED"):
+		return nil
+	}
+	return fmt.Errorf("failed to %s on Telegram: %w", what, err)
+}
+
+// HandleMatrixRoomName renames the Telegram group.
+func (c *Client) HandleMatrixRoomName(ctx context.Context, msg *bridgev2.MatrixRoomName) (bool, error) {
+	peer, err := tgid.ParsePortalID(msg.Portal.ID)
+	if err != nil || peer.Type != tgid.PeerChannel {
+		return false, fmt.Errorf("only Telegram groups can be renamed")
+	}
+	if err := c.main.CheckOutbound(ctx, c.outbound(remote.OutboundMessage, msg.Portal, peer)); err != nil {
+		return false, err
+	}
+	input, err := c.inputChannel(ctx, peer.ID)
+	if err != nil {
+		return false, err
+	}
+	resp, err := callWhenConnected(ctx, c, "rename group", func(ctx context.Context, api *tg.Client) (tg.UpdatesClass, error) {
+		return api.ChannelsEditTitle(ctx, &tg.ChannelsEditTitleRequest{Channel: input, Title: msg.Content.Name})
+	})
+	if err != nil {
+		if err = groupRightsError(err, "rename the group"); err != nil {
+			return false, err
+		}
+	} else {
+		c.feedUpdates(resp)
+	}
+	msg.Portal.Name = msg.Content.Name
+	msg.Portal.NameSet = true
+	return true, nil
+}
+
+// HandleMatrixRoomTopic changes the Telegram group's description.
+func (c *Client) HandleMatrixRoomTopic(ctx context.Context, msg *bridgev2.MatrixRoomTopic) (bool, error) {
+	peer, err := tgid.ParsePortalID(msg.Portal.ID)
+	if err != nil || peer.Type != tgid.PeerChannel {
+		return false, fmt.Errorf("only the description of Telegram groups can be changed")
+	}
+	if err := c.main.CheckOutbound(ctx, c.outbound(remote.OutboundMessage, msg.Portal, peer)); err != nil {
+		return false, err
+	}
+	input, err := c.inputChannel(ctx, peer.ID)
+	if err != nil {
+		return false, err
+	}
+	_, err = callWhenConnected(ctx, c, "change group description", func(ctx context.Context, api *tg.Client) (bool, error) {
+		return api.MessagesEditChatAbout(ctx, &tg.MessagesEditChatAboutRequest{
+			Peer:  &tg.InputPeerChannel{ChannelID: input.ChannelID, AccessHash: input.AccessHash},
+			About: msg.Content.Topic,
+		})
+	})
+	if err != nil {
+		if err = groupRightsError(err, "change the group's description"); err != nil {
+			return false, err
+		}
+	}
+	msg.Portal.Topic = msg.Content.Topic
+	msg.Portal.TopicSet = true
+	return true, nil
+}
+
+// channelGhostName is the display name of a channel's ghost.
+func (c *Client) channelGhostInfo(channelID int64) *bridgev2.UserInfo {
+	name := "Telegram channel " + strconv.FormatInt(channelID, 10)
+	if ch, ok := c.channels.Get(channelID); ok && ch.Title != "" {
+		name = ch.Title
+	}
+	isBot := false
+	return &bridgev2.UserInfo{Name: &name, IsBot: &isBot}
+}
