@@ -97,6 +97,22 @@ func (c *Client) inputChannel(ctx context.Context, channelID int64) (*tg.InputCh
 // the portal.
 var errNotInGroup = errors.New("your Telegram account is not a member of this Telegram group")
 
+// canPost refuses a post in a broadcast channel where this account is not
+// an admin allowed to post.
+func (c *Client) canPost(peer tgid.Peer) error {
+	if peer.Type != tgid.PeerChannel {
+		return nil
+	}
+	ch, ok := c.channels.Get(peer.ID)
+	if !ok || !ch.Broadcast || ch.Creator {
+		return nil
+	}
+	if rights, ok := ch.GetAdminRights(); ok && rights.PostMessages {
+		return nil
+	}
+	return errors.New("only the admins of this Telegram channel can post in it")
+}
+
 // channelSender is the sender of a channel message: its author, or the
 // channel itself for a broadcast post or an anonymous admin.
 func (c *Client) channelSender(fromID tg.PeerClass, channelID int64) bridgev2.EventSender {

@@ -60,6 +60,9 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	default:
 		return nil, errUnsupportedMsgType(msg.Content.MsgType)
 	}
+	if err = c.canPost(peer); err != nil {
+		return nil, errCannotSend(err)
+	}
 	inputPeer, err := c.inputPeer(ctx, peer)
 	if err != nil {
 		return nil, errCannotSend(err)

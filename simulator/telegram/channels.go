@@ -251,8 +251,9 @@ func (s *Server) ChannelPost(channelID, from int64, text, author string) (Channe
 			m.PostAuthor = strings.TrimSpace(u.acc.FirstName + " " + u.acc.LastName)
 		}
 	}
-	if ch.broadcast && from != 0 && !ch.signed {
-		// A broadcast post shows the channel, not the admin who wrote it.
+	if ch.broadcast {
+		// A broadcast post shows the channel (and its signature), not the
+		// admin who wrote it.
 		m.From = 0
 	}
 	s.addChannelMsgLocked(ch, m, 0)
