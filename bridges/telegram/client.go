@@ -245,7 +245,7 @@ func (c *Client) runOnce(ctx context.Context) error {
 		UserAccessHasher: c.main.Store.UserAccessHasher(),
 		Logger:           gotdLogger(zerolog.Ctx(ctx).With().Str("component", "gotd_updates").Logger()),
 	})
-	early := &startGate{mgr: mgr}
+	early := &startGate{mgr: mgr, seed: c.newChannelSeeder(guard)}
 	client := c.newTelegramClient(ctx, early)
 	return client.Run(ctx, func(ctx context.Context) error {
 		st, err := client.Auth().Status(ctx)
@@ -310,6 +310,8 @@ func (c *Client) LogoutRemote(ctx context.Context) {
 // after the difference (or drops them as already seen).
 type startGate struct {
 	mgr *updates.Manager
+	// seed runs on every update before the manager sees it (nil: none).
+	seed func(ctx context.Context, u tg.UpdatesClass)
 
 	mu     sync.Mutex
 	opened bool
@@ -323,6 +325,9 @@ const maxHeldAtStart = 1000
 
 // Handle is the client's update handler.
 func (g *startGate) Handle(ctx context.Context, u tg.UpdatesClass) error {
+	if g.seed != nil {
+		g.seed(ctx, u)
+	}
 	g.mu.Lock()
 	if !g.opened {
 		if len(g.held) < maxHeldAtStart {
@@ -335,28 +340,39 @@ func (g *startGate) Handle(ctx context.Context, u tg.UpdatesClass) error {
 	return g.mgr.Handle(ctx, u)
 }
 
-// open runs in the manager's OnStart, once its state is loaded: later
-// updates go straight to the manager, and the held ones follow from a
-// goroutine (the manager's queue is short and starts draining only after
-// OnStart returns). The manager orders them all by pts.
+// open runs in the manager's OnStart, once its state is loaded: the held
+// updates go to the manager from a goroutine (the manager's queue is short
+// and starts draining only after OnStart returns), and updates that arrive
+// meanwhile queue behind them, so that the manager gets everything in the
+// order the server sent it. Order matters for channels: the first update
+// of a channel the manager has no state for sets its pts, and an earlier
+// one handed over later would be dropped as outdated.
 func (g *startGate) open(ctx context.Context) {
-	g.mu.Lock()
-	held := g.held
-	g.held = nil
-	g.opened = true
-	g.mu.Unlock()
-	if len(held) == 0 {
-		return
-	}
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
 				zerolog.Ctx(ctx).Error().Any("panic", p).Msg("Panic while handing over updates held at start")
 			}
 		}()
-		for _, u := range held {
-			if err := g.mgr.Handle(ctx, u); err != nil {
-				return // the connection is ending; its difference comes next time
+		for {
+			g.mu.Lock()
+			held := g.held
+			g.held = nil
+			if len(held) == 0 {
+				g.opened = true
+				g.mu.Unlock()
+				return
+			}
+			g.mu.Unlock()
+			for _, u := range held {
+				if err := g.mgr.Handle(ctx, u); err != nil {
+					// The connection is ending; its difference comes
+					// next time.
+					g.mu.Lock()
+					g.held = nil
+					g.mu.Unlock()
+					return
+				}
 			}
 		}
 	}()

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/gotd/td/telegram/updates"
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 	"github.com/rs/zerolog"
@@ -65,6 +67,53 @@ func (c *Client) rememberChannel(ctx context.Context, ch *tg.Channel) {
 	if ch.AccessHash != 0 {
 		if err := c.main.Store.ChannelAccessHasher().SetChannelAccessHash(ctx, c.userID, ch.ID, ch.AccessHash); err != nil {
 			zerolog.Ctx(ctx).Err(err).Int64("tg_channel_id", ch.ID).Msg("Failed to store channel access hash")
+		}
+	}
+}
+
+// channelFirstSightWindow is how many pts before its first update a channel
+// the account has no state for is fetched from.
+const channelFirstSightWindow = 20
+
+// newChannelSeeder returns what gives a channel seen for the first time a
+// stored pts a little before its first update. gotd handles each incoming
+// message on its own goroutine, so the first updates of a new channel can
+// reach the updates manager out of order; the manager starts a channel's
+// sequence at the first update it gets and would drop an earlier one as
+// outdated. From the seeded pts, its first getChannelDifference fetches
+// them all, in order (bridgev2 drops what was already bridged).
+func (c *Client) newChannelSeeder(storage updates.StateStorage) func(ctx context.Context, u tg.UpdatesClass) {
+	var mu sync.Mutex
+	seen := map[int64]bool{}
+	return func(ctx context.Context, u tg.UpdatesClass) {
+		var list []tg.UpdateClass
+		switch v := u.(type) {
+		case *tg.Updates:
+			list = v.Updates
+		case *tg.UpdatesCombined:
+			list = v.Updates
+		case *tg.UpdateShort:
+			list = []tg.UpdateClass{v.Update}
+		}
+		for _, upd := range list {
+			channelID, pts, count, ok, err := tg.IsChannelPtsUpdate(upd)
+			if err != nil || !ok {
+				continue
+			}
+			mu.Lock()
+			if len(seen) >= channelCacheSize {
+				clear(seen) // the stored pts tells seen channels anyway
+			}
+			if !seen[channelID] {
+				seen[channelID] = true
+				if _, found, err := storage.GetChannelPts(ctx, c.userID, channelID); err == nil && !found {
+					start := max(pts-count-channelFirstSightWindow, 1)
+					if err := storage.SetChannelPts(ctx, c.userID, channelID, start); err != nil {
+						zerolog.Ctx(ctx).Err(err).Int64("tg_channel_id", channelID).Msg("Failed to seed channel pts")
+					}
+				}
+			}
+			mu.Unlock()
 		}
 	}
 }

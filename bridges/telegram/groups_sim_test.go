@@ -135,13 +135,8 @@ func TestSupergroupSharedPortal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// KNOWN BUG (left for the next session): the first message of a
-	// supergroup, by a member the logins never saw, is not bridged
-	// (neither login hands it to the bridge; a broadcast post, without
-	// sender, is). The test starts after a first, unchecked message.
-	if _, err := s.ChannelPost(ch.ID, gs.dave.ID, "first, not checked", ""); err != nil {
-		t.Fatal(err)
-	}
+	// Two posts in a row: gotd may hand a new channel's first updates to
+	// the manager out of order; none is lost.
 	if _, err := s.ChannelPost(ch.ID, gs.bob.ID, "hello group", ""); err != nil {
 		t.Fatal(err)
 	}
