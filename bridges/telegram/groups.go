@@ -118,6 +118,21 @@ func (c *Client) newChannelSeeder(storage updates.StateStorage) func(ctx context
 	}
 }
 
+// signPost shows the signature of a channel post (post_author): the post
+// comes from the channel's ghost, with the author as its per-message
+// profile.
+func signPost(parts []*bridgev2.ConvertedMessagePart, msg *tg.Message) {
+	author, ok := msg.GetPostAuthor()
+	if !ok || author == "" {
+		return
+	}
+	for _, p := range parts {
+		if p.Content != nil {
+			p.Content.BeeperPerMessageProfile = &event.BeeperPerMessageProfile{ID: "telegram.post_author." + author, Displayname: author}
+		}
+	}
+}
+
 // channelChat describes a channel from the cache.
 func (c *Client) channelChat(id int64) remote.Chat {
 	chat := remote.Chat{IsGroup: true}

@@ -327,6 +327,12 @@ func TestBroadcastChannel(t *testing.T) {
 	if m.Sender != channelGhost {
 		t.Errorf("post sent by %s, want the channel's ghost %s", m.Sender, channelGhost)
 	}
+	if p := m.Content.BeeperPerMessageProfile; p == nil || p.Displayname != "Bob" {
+		t.Errorf("the signed post does not show its author: %+v", p)
+	}
+	if name := mx.Profile(channelGhost).DisplayName; name != "News" {
+		t.Errorf("the channel's ghost is named %q, want the channel's title", name)
+	}
 	portal := gs.portal(t, ch.ID)
 	pl := mx.PowerLevels(portal.MXID)
 	if pl == nil {

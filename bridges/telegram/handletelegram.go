@@ -314,6 +314,7 @@ func (c *Client) convertMessage(ctx context.Context, portal *bridgev2.Portal, in
 	} else {
 		cm.Parts = []*bridgev2.ConvertedMessagePart{{Type: event.EventMessage, Content: c.convertText(ctx, msg)}}
 	}
+	signPost(cm.Parts, msg)
 	if reply, ok := msg.ReplyTo.(*tg.MessageReplyHeader); ok && reply.ReplyToMsgID != 0 {
 		if peer, err := tgid.ParsePortalID(portal.ID); err == nil {
 			target := c.messageID(peer, reply.ReplyToMsgID)
