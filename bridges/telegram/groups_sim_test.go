@@ -2,6 +2,7 @@ package telegram
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,7 @@ func loginAs(t *testing.T, tb *testBridge, s *tgsim.Server, mxid id.UserID, acc 
 
 type groupSetup struct {
 	s                       *tgsim.Server
+	db                      dbtest.Backend
 	tb                      *testBridge
 	alice, carol, bob, dave *tgsim.Account
 	aliceUL, carolUL        *bridgev2.UserLogin
@@ -61,7 +63,8 @@ func newGroupSetup(t *testing.T) *groupSetup {
 	gs.carol = mustAccount(t, s, tgsim.AccountSpec{Phone: "15550003", FirstName: "Carol"})
 	gs.bob = mustAccount(t, s, tgsim.AccountSpec{Phone: "15550002", FirstName: "Bob"})
 	gs.dave = mustAccount(t, s, tgsim.AccountSpec{Phone: "15550004", FirstName: "Dave"})
-	gs.tb = startBridge(t, s, dbtest.SQLite(t).Open(t))
+	gs.db = dbtest.SQLite(t)
+	gs.tb = startBridge(t, s, gs.db.Open(t))
 	gs.aliceUL = loginAs(t, gs.tb, s, testUser, gs.alice)
 	gs.carolUL = loginAs(t, gs.tb, s, staffCarol, gs.carol)
 	// Both updates managers started (CONNECTED is sent once the manager
@@ -373,6 +376,49 @@ func TestBroadcastChannel(t *testing.T) {
 	for _, m := range s.ChannelMessages(ch.ID) {
 		if m.Text == "alice tries" {
 			t.Error("alice's refused post reached the channel")
+		}
+	}
+}
+
+// TestChannelGapRecovery: while the gateway is down a supergroup gets 100
+// messages; once it is back they are all bridged, once each and in order
+// (updates.getChannelDifference from the stored channel pts, in pages).
+func TestChannelGapRecovery(t *testing.T) {
+	gs := newGroupSetup(t)
+	s := gs.s
+	ch, err := s.CreateChannel(tgsim.ChannelSpec{Title: "Busy", Creator: gs.bob.ID, Members: []int64{gs.alice.ID, gs.carol.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := s.ChannelPost(ch.ID, gs.bob.ID, "before the gap", "")
+	if _, ok := gs.tb.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "before the gap" }); !ok {
+		t.Fatal("the first message never reached Matrix")
+	}
+	gs.waitHandled(t, ch.ID, before.Pts)
+	gs.tb.stop()
+	const n = 100
+	var last tgsim.ChannelMessage
+	for i := range n {
+		if last, err = s.ChannelPost(ch.ID, gs.bob.ID, fmt.Sprintf("gap %03d", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gs.tb = startBridgeOn(t, s, gs.db.Open(t), gs.tb.mx, nil)
+	mx := gs.tb.mx
+	gs.waitHandled(t, ch.ID, last.Pts)
+	if !mx.Eventually(20*time.Second, func() bool { return len(mx.MessagesWhere(func(m fakematrix.Message) bool { return strings.HasPrefix(m.Content.Body, "gap ") })) >= n }) {
+		t.Fatalf("only %d of the %d messages sent while down arrived", len(mx.MessagesWhere(func(m fakematrix.Message) bool { return strings.HasPrefix(m.Content.Body, "gap ") })), n)
+	}
+	var got []string
+	for _, m := range mx.MessagesWhere(func(m fakematrix.Message) bool { return strings.HasPrefix(m.Content.Body, "gap ") }) {
+		got = append(got, m.Content.Body)
+	}
+	if len(got) != n {
+		t.Fatalf("%d messages bridged, want %d (each once): %q", len(got), n, got)
+	}
+	for i, body := range got {
+		if want := fmt.Sprintf("gap %03d", i); body != want {
+			t.Fatalf("message %d is %q, want %q: not in order", i, body, want)
 		}
 	}
 }

@@ -79,6 +79,13 @@ func startBridge(t testing.TB, s *tgsim.Server, db *dbutil.Database) *testBridge
 // configured by configure before the bridge starts.
 func startBridgeWith(t testing.TB, s *tgsim.Server, db *dbutil.Database, configure func(*TelegramConnector, *fakematrix.Matrix)) *testBridge {
 	t.Helper()
+	return startBridgeOn(t, s, db, fakematrix.New(), configure)
+}
+
+// startBridgeOn is startBridgeWith on a given Matrix side: a restart keeps
+// the homeserver (its rooms and its event IDs).
+func startBridgeOn(t testing.TB, s *tgsim.Server, db *dbutil.Database, mx *fakematrix.Matrix, configure func(*TelegramConnector, *fakematrix.Matrix)) *testBridge {
+	t.Helper()
 	conn := NewConnector()
 	conn.Config = Config{
 		DeviceModel:         "Passerelle test",
@@ -88,7 +95,6 @@ func startBridgeWith(t testing.TB, s *tgsim.Server, db *dbutil.Database, configu
 	if err := conn.ValidateConfig(); err != nil {
 		t.Fatalf("ValidateConfig: %v", err)
 	}
-	mx := fakematrix.New()
 	if configure != nil {
 		configure(conn, mx)
 	}
