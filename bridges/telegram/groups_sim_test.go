@@ -406,7 +406,9 @@ func TestChannelGapRecovery(t *testing.T) {
 	gs.tb = startBridgeOn(t, s, gs.db.Open(t), gs.tb.mx, nil)
 	mx := gs.tb.mx
 	gs.waitHandled(t, ch.ID, last.Pts)
-	if !mx.Eventually(20*time.Second, func() bool { return len(mx.MessagesWhere(func(m fakematrix.Message) bool { return strings.HasPrefix(m.Content.Body, "gap ") })) >= n }) {
+	if !mx.Eventually(20*time.Second, func() bool {
+		return len(mx.MessagesWhere(func(m fakematrix.Message) bool { return strings.HasPrefix(m.Content.Body, "gap ") })) >= n
+	}) {
 		t.Fatalf("only %d of the %d messages sent while down arrived", len(mx.MessagesWhere(func(m fakematrix.Message) bool { return strings.HasPrefix(m.Content.Body, "gap ") })), n)
 	}
 	var got []string
