@@ -6,6 +6,7 @@ package telegram
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/bridgev2"
@@ -14,6 +15,7 @@ import (
 	"github.com/passerelle/passerelle/bridges/media"
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/internal/lru"
 )
 
 var (
@@ -34,6 +36,12 @@ type TelegramConnector struct {
 	// Limits are the file size limits: max_file_size and the homeserver's
 	// upload limit.
 	Limits *media.Limits
+
+	// groupEdits are the edits of shared (channel) messages already
+	// handed to the bridge by one login, by message and edit date: the
+	// other logins in the group receive the same edit and skip it.
+	groupEdits   *lru.Cache[string, bool]
+	groupEditsMu sync.Mutex
 }
 
 var (
@@ -44,7 +52,7 @@ var (
 
 // NewConnector returns a Telegram connector; bridgev2 calls Init and Start.
 func NewConnector() *TelegramConnector {
-	return &TelegramConnector{Limits: media.NewLimits(0)}
+	return &TelegramConnector{Limits: media.NewLimits(0), groupEdits: lru.New[string, bool](groupEditsCacheSize)}
 }
 
 var _ bridgev2.MaxFileSizeingNetwork = (*TelegramConnector)(nil)

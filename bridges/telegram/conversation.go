@@ -108,7 +108,7 @@ func (c *Client) handleDeleteMessages(ctx context.Context, box tgid.Peer, ids []
 	log := zerolog.Ctx(ctx)
 	for _, id := range ids {
 		msgID := tgid.MakeMessageID(tgid.MessageKey{Box: box, ID: id})
-		msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, msgID)
+		msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.receiverOf(box), msgID)
 		if err != nil {
 			log.Err(err).Int("tg_message_id", id).Msg("Failed to look up deleted message")
 			continue
@@ -219,15 +219,19 @@ func (c *Client) reactionEvent(peer tgid.Peer, target networkid.MessageID, r hel
 // which the gateway's gate holds and counts like the other activity.
 func (c *Client) handleMessageReactions(ctx context.Context, u *tg.UpdateMessageReactions) {
 	log := zerolog.Ctx(ctx)
-	p, ok := u.Peer.(*tg.PeerUser)
-	if !ok {
-		log.Debug().Msg("Ignoring reactions outside private chats")
+	var peer tgid.Peer
+	switch p := u.Peer.(type) {
+	case *tg.PeerUser:
+		peer = tgid.Peer{Type: tgid.PeerUser, ID: p.UserID}
+	case *tg.PeerChannel:
+		peer = tgid.Peer{Type: tgid.PeerChannel, ID: p.ChannelID}
+	default:
+		log.Debug().Msg("Ignoring reactions in a basic group")
 		return
 	}
-	peer := tgid.Peer{Type: tgid.PeerUser, ID: p.UserID}
 	target := c.messageID(peer, u.MsgID)
 	c.pendingLock.Lock()
-	msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, target)
+	msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.receiverOf(peer), target)
 	if err == nil && msg == nil {
 		if _, held := c.delivered.Get(target); held {
 			// The gate holds the message (its chat waits for approval):
@@ -268,7 +272,7 @@ func (c *Client) reactionsAfterMessage(ctx context.Context, peer tgid.Peer, id n
 // bridgeReactions compares the reactions Telegram lists with the bridged
 // ones and bridges each one added or removed, as its reactor's.
 func (c *Client) bridgeReactions(ctx context.Context, peer tgid.Peer, target networkid.MessageID, u *tg.UpdateMessageReactions) {
-	existing, err := c.main.Bridge.DB.Reaction.GetAllToMessage(ctx, c.login.ID, target)
+	existing, err := c.main.Bridge.DB.Reaction.GetAllToMessage(ctx, c.receiverOf(peer), target)
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to get bridged reactions")
 		return

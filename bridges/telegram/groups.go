@@ -17,6 +17,8 @@ import (
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
 
+	"maunium.net/go/mautrix/bridgev2/networkid"
+
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 )
@@ -131,6 +133,34 @@ func signPost(parts []*bridgev2.ConvertedMessagePart, msg *tg.Message) {
 			p.Content.BeeperPerMessageProfile = &event.BeeperPerMessageProfile{ID: "telegram.post_author." + author, Displayname: author}
 		}
 	}
+}
+
+// groupEditsCacheSize caps the remembered group edits.
+const groupEditsCacheSize = 4096
+
+// receiverOf is the receiver of the portal (and message rows) of a message
+// box: none for channels, shared by every login in them.
+func (c *Client) receiverOf(box tgid.Peer) networkid.UserLoginID {
+	if box.Type == tgid.PeerChannel {
+		return ""
+	}
+	return c.login.ID
+}
+
+// firstGroupEdit tells whether this login is the first to hand this edit of
+// a channel message to the bridge: every login in the group receives it.
+func (c *Client) firstGroupEdit(msg *tg.Message, id networkid.MessageID) bool {
+	if _, ok := msg.PeerID.(*tg.PeerChannel); !ok {
+		return true
+	}
+	key := string(id) + "@" + strconv.Itoa(msg.EditDate)
+	c.main.groupEditsMu.Lock()
+	defer c.main.groupEditsMu.Unlock()
+	if _, seen := c.main.groupEdits.Get(key); seen {
+		return false
+	}
+	c.main.groupEdits.Put(key, true)
+	return true
 }
 
 // channelChat describes a channel from the cache.

@@ -424,3 +424,88 @@ func TestChannelGapRecovery(t *testing.T) {
 		}
 	}
 }
+
+// TestSupergroupConversation: edits and reactions made on Telegram show
+// once in the shared portal although both logins receive them; a staff
+// member's reply, edit and reaction from Matrix reach the group.
+func TestSupergroupConversation(t *testing.T) {
+	gs := newGroupSetup(t)
+	s, mx := gs.s, gs.tb.mx
+	ch, err := s.CreateChannel(tgsim.ChannelSpec{Title: "Talk", Creator: gs.bob.ID, Members: []int64{gs.alice.ID, gs.carol.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, _ := s.ChannelPost(ch.ID, gs.bob.ID, "original", "")
+	origMX, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "original" })
+	if !ok {
+		t.Fatal("the message never reached Matrix")
+	}
+	portal := gs.portal(t, ch.ID)
+
+	// Telegram → Matrix: an edit and a reaction, each once.
+	if err := s.EditChannelMessage(ch.ID, gs.bob.ID, orig.ID, "original, edited"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReactInChannel(ch.ID, gs.bob.ID, orig.ID, "👍"); err != nil {
+		t.Fatal(err)
+	}
+	sentinel, _ := s.ChannelPost(ch.ID, gs.bob.ID, "sentinel", "")
+	if _, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "sentinel" }); !ok {
+		t.Fatal("sentinel never reached Matrix")
+	}
+	gs.waitHandled(t, ch.ID, sentinel.Pts)
+	if !mx.Eventually(20*time.Second, func() bool { _, ok := reactionsOf(mx, origMX.EventID)["👍"]; return ok }) {
+		t.Error("the reaction never reached Matrix")
+	}
+	if n := len(mx.MessagesWhere(func(m fakematrix.Message) bool { return m.Replaces() == origMX.EventID })); n != 1 {
+		t.Errorf("the edit was bridged %d times, want once", n)
+	}
+	n := 0
+	for _, r := range mx.Reactions() {
+		if r.Target == origMX.EventID {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the reaction was bridged %d times, want once", n)
+	}
+
+	// Matrix → Telegram: alice replies, edits her reply, reacts.
+	gs.inject(portal, &event.Event{Type: event.EventMessage, ID: "$r1", Sender: testUser, Content: event.Content{Parsed: &event.MessageEventContent{
+		MsgType: event.MsgText, Body: "alice replies", RelatesTo: (&event.RelatesTo{}).SetReplyTo(origMX.EventID)}}})
+	find := func(text string) (tgsim.ChannelMessage, bool) {
+		for _, m := range s.ChannelMessages(ch.ID) {
+			if m.Text == text {
+				return m, true
+			}
+		}
+		return tgsim.ChannelMessage{}, false
+	}
+	if !mx.Eventually(20*time.Second, func() bool { _, ok := find("alice replies"); return ok }) {
+		t.Fatalf("the reply never reached Telegram: %+v", mx.StatusesOf("$r1"))
+	}
+	reply, _ := find("alice replies")
+	if reply.From != gs.alice.ID || reply.ReplyToID != orig.ID {
+		t.Errorf("reply sent by %d answers %d, want alice (%d) answering %d", reply.From, reply.ReplyToID, gs.alice.ID, orig.ID)
+	}
+	gs.inject(portal, &event.Event{Type: event.EventMessage, ID: "$e1", Sender: testUser, Content: event.Content{Parsed: &event.MessageEventContent{
+		MsgType: event.MsgText, Body: "* alice replies, edited",
+		NewContent: &event.MessageEventContent{MsgType: event.MsgText, Body: "alice replies, edited"},
+		RelatesTo:  (&event.RelatesTo{}).SetReplace("$r1")}}})
+	if !mx.Eventually(20*time.Second, func() bool { m, ok := find("alice replies, edited"); return ok && !m.Edited.IsZero() }) {
+		t.Errorf("the edit never reached Telegram: %+v", mx.StatusesOf("$e1"))
+	}
+	gs.inject(portal, &event.Event{Type: event.EventReaction, ID: "$x1", Sender: testUser, Content: event.Content{Parsed: &event.ReactionEventContent{
+		RelatesTo: event.RelatesTo{Type: event.RelAnnotation, EventID: origMX.EventID, Key: "❤️"}}}})
+	if !mx.Eventually(20*time.Second, func() bool {
+		m, _ := find("original, edited")
+		for _, r := range m.Reactions {
+			if r.User == gs.alice.ID && r.Emoji == "❤" || r.User == gs.alice.ID && r.Emoji == "❤️" {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Errorf("the reaction never reached Telegram: %+v", mx.StatusesOf("$x1"))
+	}
+}

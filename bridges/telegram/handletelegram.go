@@ -209,6 +209,10 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 			log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring the echo of an edit sent from Matrix")
 			return
 		}
+		if !c.firstGroupEdit(msg, evt.ID) {
+			log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring a group edit another login already bridged")
+			return
+		}
 	}
 	res := c.main.Deliver(ctx, c.login, evt)
 	if res.Success || res.Ignored {
@@ -320,7 +324,7 @@ func (c *Client) convertMessage(ctx context.Context, portal *bridgev2.Portal, in
 			target := c.messageID(peer, reply.ReplyToMsgID)
 			cm.ReplyTo = &networkid.MessageOptionalPartID{MessageID: target}
 			if quote := quoteText(reply); quote != "" && !hasMedia(msg) {
-				if known, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, target); err == nil && known == nil {
+				if known, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.receiverOf(peer), target); err == nil && known == nil {
 					// The answered message was never bridged: show what
 					// Telegram quotes of it.
 					prependQuote(cm.Parts[0].Content, quote)

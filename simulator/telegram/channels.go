@@ -75,6 +75,11 @@ type ChannelMessage struct {
 	Users   []int64 // the users of join/leave/kick actions
 	Pts     int
 	Deleted bool
+	Edited  time.Time // zero if never edited
+	// ReplyToID is the message this one answers (0: none).
+	ReplyToID int
+	// Reactions are the reactions on the message, in the order made.
+	Reactions []Reaction
 }
 
 type channel struct {
@@ -95,9 +100,12 @@ type channel struct {
 
 type channelMsg struct {
 	ChannelMessage
-	action   tg.MessageActionClass
-	entities []tg.MessageEntityClass
-	replyTo  int
+	action    tg.MessageActionClass
+	entities  []tg.MessageEntityClass
+	replyTo   int
+	editDate  time.Time
+	editPts   int // pts of the last edit (0: never edited)
+	reactions []reaction
 }
 
 // channelTooLong is how far back getChannelDifference goes before it answers
@@ -228,6 +236,11 @@ func (s *Server) ChannelMessages(id int64) []ChannelMessage {
 	for _, m := range ch.msgs {
 		c := m.ChannelMessage
 		c.Users = slices.Clone(c.Users)
+		c.Edited = m.editDate
+		c.ReplyToID = m.replyTo
+		for _, r := range m.reactions {
+			c.Reactions = append(c.Reactions, Reaction{User: r.user, Emoji: r.emoticon})
+		}
 		out = append(out, c)
 	}
 	return out
@@ -467,7 +480,166 @@ func (s *Server) tgChannelMsgLocked(ch *channel, m *channelMsg, viewer int64) tg
 	if ents, err := cloneEntities(m.entities); err == nil && len(ents) > 0 {
 		msg.SetEntities(ents)
 	}
+	if !m.editDate.IsZero() {
+		msg.SetEditDate(int(m.editDate.Unix()))
+	}
+	if len(m.reactions) > 0 {
+		msg.SetReactions(channelReactions(m, viewer))
+	}
 	return msg
+}
+
+func channelReactions(m *channelMsg, viewer int64) tg.MessageReactions {
+	out := tg.MessageReactions{CanSeeList: true}
+	index := map[string]int{}
+	chosen := 0
+	for _, r := range m.reactions {
+		i, ok := index[r.key()]
+		if !ok {
+			i = len(out.Results)
+			index[r.key()] = i
+			out.Results = append(out.Results, tg.ReactionCount{Reaction: r.tg()})
+		}
+		out.Results[i].Count++
+		if r.user == viewer {
+			out.Results[i].SetChosenOrder(chosen)
+			chosen++
+		}
+		out.RecentReactions = append(out.RecentReactions, tg.MessagePeerReaction{
+			PeerID: &tg.PeerUser{UserID: r.user}, Reaction: r.tg(), Date: int(r.date.Unix()), My: r.user == viewer})
+	}
+	out.SetFlags()
+	return out
+}
+
+// EditChannelMessage makes by (the author, or an admin for a broadcast
+// post) edit a channel message.
+func (s *Server) EditChannelMessage(channelID, by int64, id int, text string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, ok := s.st.channels[channelID]
+	if !ok {
+		return fmt.Errorf("%w: %d", ErrNoChannel, channelID)
+	}
+	_, err := s.editChannelMsgLocked(ch, by, id, text, nil, 0)
+	return err
+}
+
+func (s *Server) editChannelMsgLocked(ch *channel, by int64, id int, text string, ents []tg.MessageEntityClass, exceptSession int64) (*channelMsg, error) {
+	if id <= 0 || id > len(ch.msgs) || ch.msgs[id-1].Deleted || ch.msgs[id-1].action != nil {
+		return nil, tgerr.New(400, "MESSAGE_ID_INVALID")
+	}
+	m := ch.msgs[id-1]
+	if m.From != by && !(m.From == 0 && ch.isAdmin(by)) {
+		return nil, tgerr.New(403, "MESSAGE_AUTHOR_REQUIRED")
+	}
+	if strings.TrimSpace(text) == "" {
+		return nil, errMessageEmpty
+	}
+	if text == m.Text {
+		return nil, tgerr.New(400, "MESSAGE_NOT_MODIFIED")
+	}
+	m.Text, m.entities = text, ents
+	m.editDate = time.Now().Truncate(time.Second)
+	if !m.editDate.After(m.Date) {
+		m.editDate = m.Date.Add(time.Second)
+	}
+	ch.pts++
+	m.editPts = ch.pts
+	for _, member := range ch.members {
+		s.pushToUserLocked(member, exceptSession, s.channelEditUpdatesLocked(ch, m, member))
+	}
+	s.changedLocked()
+	return m, nil
+}
+
+func (s *Server) channelEditUpdatesLocked(ch *channel, m *channelMsg, viewer int64) *tg.Updates {
+	return &tg.Updates{
+		Updates: []tg.UpdateClass{&tg.UpdateEditChannelMessage{Message: s.tgChannelMsgLocked(ch, m, viewer), Pts: m.editPts, PtsCount: 1}},
+		Users:   s.tgUsersLocked(viewer, m.usersOf()...),
+		Chats:   []tg.ChatClass{s.tgChannelLocked(ch, viewer)},
+		Date:    int(time.Now().Unix()),
+	}
+}
+
+// ReactInChannel sets by's reaction (emoji; "" removes it) on a channel
+// message; members get updateMessageReactions (no pts).
+func (s *Server) ReactInChannel(channelID, by int64, id int, emoji string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, ok := s.st.channels[channelID]
+	if !ok {
+		return fmt.Errorf("%w: %d", ErrNoChannel, channelID)
+	}
+	var list []tg.ReactionClass
+	if emoji != "" {
+		list = []tg.ReactionClass{&tg.ReactionEmoji{Emoticon: emoji}}
+	}
+	return s.reactChannelLocked(ch, by, id, list, 0)
+}
+
+func (s *Server) reactChannelLocked(ch *channel, by int64, id int, list []tg.ReactionClass, exceptSession int64) error {
+	if !ch.member[by] {
+		return errChannelPrivate
+	}
+	if id <= 0 || id > len(ch.msgs) || ch.msgs[id-1].Deleted {
+		return tgerr.New(400, "MESSAGE_ID_INVALID")
+	}
+	m := ch.msgs[id-1]
+	m.reactions = slices.DeleteFunc(m.reactions, func(r reaction) bool { return r.user == by })
+	for _, r := range list {
+		if e, ok := r.(*tg.ReactionEmoji); ok {
+			m.reactions = append(m.reactions, reaction{user: by, emoticon: e.Emoticon, date: time.Now()})
+			break
+		}
+	}
+	for _, member := range ch.members {
+		s.pushToUserLocked(member, exceptSession, &tg.Updates{
+			Updates: []tg.UpdateClass{&tg.UpdateMessageReactions{Peer: &tg.PeerChannel{ChannelID: ch.id}, MsgID: m.ID, Reactions: channelReactions(m, member)}},
+			Users:   s.tgUsersLocked(member, by),
+			Chats:   []tg.ChatClass{s.tgChannelLocked(ch, member)},
+			Date:    int(time.Now().Unix()),
+		})
+	}
+	s.changedLocked()
+	return nil
+}
+
+func (s *Server) messagesEditMessageAny(ctx context.Context, req *tg.MessagesEditMessageRequest) (tg.UpdatesClass, error) {
+	in, ok := req.Peer.(*tg.InputPeerChannel)
+	if !ok {
+		return s.messagesEditMessage(ctx, req)
+	}
+	return withChannel(s, ctx, &tg.InputChannel{ChannelID: in.ChannelID, AccessHash: in.AccessHash}, true,
+		func(r *request, self *user, ch *channel) (tg.UpdatesClass, error) {
+			if req.Media != nil {
+				return nil, tgerr.New(400, "MEDIA_INVALID")
+			}
+			m, err := s.editChannelMsgLocked(ch, self.acc.ID, req.ID, req.Message, req.Entities, r.sess.mt.ID)
+			if err != nil {
+				return nil, err
+			}
+			return s.channelEditUpdatesLocked(ch, m, self.acc.ID), nil
+		})
+}
+
+func (s *Server) messagesSendReactionAny(ctx context.Context, req *tg.MessagesSendReactionRequest) (tg.UpdatesClass, error) {
+	in, ok := req.Peer.(*tg.InputPeerChannel)
+	if !ok {
+		return s.messagesSendReaction(ctx, req)
+	}
+	return withChannel(s, ctx, &tg.InputChannel{ChannelID: in.ChannelID, AccessHash: in.AccessHash}, true,
+		func(r *request, self *user, ch *channel) (tg.UpdatesClass, error) {
+			if err := s.reactChannelLocked(ch, self.acc.ID, req.MsgID, req.Reaction, r.sess.mt.ID); err != nil {
+				return nil, err
+			}
+			m := ch.msgs[req.MsgID-1]
+			return &tg.Updates{
+				Updates: []tg.UpdateClass{&tg.UpdateMessageReactions{Peer: &tg.PeerChannel{ChannelID: ch.id}, MsgID: m.ID, Reactions: channelReactions(m, self.acc.ID)}},
+				Chats:   []tg.ChatClass{s.tgChannelLocked(ch, self.acc.ID)},
+				Date:    int(time.Now().Unix()),
+			}, nil
+		})
 }
 
 // tgChannelLocked renders a channel as viewer sees it.
@@ -550,6 +722,8 @@ func withChannel[R any](s *Server, ctx context.Context, in tg.InputChannelClass,
 func (s *Server) registerChannels(d *tg.ServerDispatcher) {
 	d.OnMessagesSendMessage(s.messagesSendMessageAny)
 	d.OnMessagesEditChatAbout(s.messagesEditChatAbout)
+	d.OnMessagesEditMessage(s.messagesEditMessageAny)
+	d.OnMessagesSendReaction(s.messagesSendReactionAny)
 	d.OnChannelsGetChannels(s.channelsGetChannels)
 	d.OnChannelsGetFullChannel(s.channelsGetFullChannel)
 	d.OnChannelsGetParticipants(s.channelsGetParticipants)
@@ -838,18 +1012,36 @@ func (s *Server) updatesGetChannelDifference(ctx context.Context, req *tg.Update
 			return &tg.UpdatesChannelDifferenceTooLong{Final: true, Dialog: dialog, Messages: msgs, Chats: chats, Users: s.tgUsersLocked(viewer, ids...)}, nil
 		}
 		out := &tg.UpdatesChannelDifference{Final: true, Pts: ch.pts, Chats: chats}
-		var ids []int64
+		// The channel's pts log: new messages and edits, in pts order.
+		type logEntry struct {
+			pts  int
+			m    *channelMsg
+			edit bool
+		}
+		var entries []logEntry
 		for _, m := range ch.msgs {
-			if m.Pts <= req.Pts {
-				continue
+			if m.Pts > req.Pts {
+				entries = append(entries, logEntry{m.Pts, m, false})
 			}
-			if len(out.NewMessages) == limit {
+			if m.editPts > req.Pts {
+				entries = append(entries, logEntry{m.editPts, m, true})
+			}
+		}
+		slices.SortFunc(entries, func(a, b logEntry) int { return a.pts - b.pts })
+		var ids []int64
+		for i, e := range entries {
+			if i == limit {
 				out.Final = false
+				out.Pts = entries[i-1].pts
 				break
 			}
-			out.NewMessages = append(out.NewMessages, s.tgChannelMsgLocked(ch, m, viewer))
-			ids = append(ids, m.usersOf()...)
-			out.Pts = m.Pts
+			rendered := s.tgChannelMsgLocked(ch, e.m, viewer)
+			if e.edit {
+				out.OtherUpdates = append(out.OtherUpdates, &tg.UpdateEditChannelMessage{Message: rendered, Pts: e.pts, PtsCount: 1})
+			} else {
+				out.NewMessages = append(out.NewMessages, rendered)
+			}
+			ids = append(ids, e.m.usersOf()...)
 		}
 		out.Users = s.tgUsersLocked(viewer, ids...)
 		return out, nil
