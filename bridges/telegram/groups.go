@@ -392,7 +392,7 @@ func (c *Client) handleServiceMessage(ctx context.Context, msg *tg.MessageServic
 		m := c.memberSender(a.UserID)
 		membership := event.MembershipLeave
 		change.MemberChanges = &bridgev2.ChatMemberList{MemberMap: bridgev2.ChatMemberMap{
-			m.Sender: {EventSender: m, Membership: membership, PrevMembership: event.MembershipJoin},
+			m.Sender: {EventSender: m, Membership: membership},
 		}}
 	default:
 		zerolog.Ctx(ctx).Debug().Type("action", msg.Action).Msg("Ignoring Telegram service message")
@@ -433,6 +433,27 @@ var _ remote.Described = (*infoChangeEvent)(nil)
 // account left it): the portal is synced again.
 func (c *Client) handleChannelUpdate(ctx context.Context, channelID int64) {
 	peer := tgid.Peer{Type: tgid.PeerChannel, ID: channelID}
+	if ch, ok := c.channels.Get(channelID); ok && ch.Left {
+		// This account left (or was removed from) the group: its staff
+		// member leaves the portal. A resync would invite them again
+		// (bridgev2 marks a login in the portal of every event it sends).
+		self := c.memberSender(c.userID)
+		c.deliverSignal(ctx, &infoChangeEvent{
+			ChatInfoChange: &simplevent.ChatInfoChange{
+				EventMeta: simplevent.EventMeta{
+					Type:      bridgev2.RemoteEventChatInfoChange,
+					PortalKey: tgid.MakePortalKey(peer, c.login.ID),
+					Sender:    self,
+					Timestamp: time.Now(),
+				},
+				ChatInfoChange: &bridgev2.ChatInfoChange{MemberChanges: &bridgev2.ChatMemberList{MemberMap: bridgev2.ChatMemberMap{
+					self.Sender: {EventSender: self, Membership: event.MembershipLeave},
+				}}},
+			},
+			description: description{chat: c.channelChat(channelID)},
+		}, "channel_left")
+		return
+	}
 	evt := &resyncEvent{
 		ChatResync: &simplevent.ChatResync{
 			EventMeta: simplevent.EventMeta{

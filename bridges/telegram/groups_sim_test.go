@@ -269,6 +269,31 @@ func TestSupergroupSharedPortal(t *testing.T) {
 	if !mx.Eventually(20*time.Second, func() bool { return mx.Members(portal.MXID)[daveMXID] == event.MembershipLeave }) {
 		t.Errorf("dave's leave never reached the portal: %q", mx.Members(portal.MXID)[daveMXID])
 	}
+
+	// A staff member who leaves the group on Telegram leaves the portal;
+	// the other stays.
+	if err := s.LeaveChannel(ch.ID, gs.carol.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !mx.Eventually(20*time.Second, func() bool { return mx.Members(portal.MXID)[staffCarol] == event.MembershipLeave }) {
+		t.Errorf("carol left the group but is %q in the portal", mx.Members(portal.MXID)[staffCarol])
+	}
+	if m := mx.Members(portal.MXID)[testUser]; m != event.MembershipInvite && m != event.MembershipJoin {
+		t.Errorf("alice is %q in the portal after carol left", m)
+	}
+	// Carol's Matrix messages are now refused clearly.
+	gs.inject(portal, &event.Event{Type: event.EventMessage, ID: "$carol2", Sender: staffCarol,
+		Content: event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: "carol after leaving"}}})
+	if !mx.Eventually(20*time.Second, func() bool {
+		for _, st := range mx.StatusesOf("$carol2") {
+			if st.SendNotice && strings.Contains(st.Error(), "not a member of this Telegram group") {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Errorf("carol's message after leaving: statuses %+v", mx.StatusesOf("$carol2"))
+	}
 }
 
 // TestSupergroupSenderNotInGroup: a staff member whose Telegram account is

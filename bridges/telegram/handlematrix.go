@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
@@ -82,6 +83,9 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	// event ID, so sending it again after a crash makes no duplicate.
 	msgID, date, err := c.sendTextParts(ctx, msg.Event.ID, inputPeer, tgfmt.Split(text, entities, tgfmt.DefaultLimits), msg.ReplyTo)
 	if err != nil {
+		if tgerr.Is(err, "CHANNEL_PRIVATE", "CHAT_WRITE_FORBIDDEN", "CHAT_ADMIN_REQUIRED") {
+			return nil, errCannotSend(groupRightsError(err, "post"))
+		}
 		return nil, err
 	}
 	c.main.Sent(ctx, out)

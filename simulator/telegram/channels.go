@@ -369,9 +369,10 @@ func (s *Server) leaveLocked(ch *channel, user, by int64, exceptSession int64) (
 		action = "kick"
 	}
 	m := &channelMsg{ChannelMessage: ChannelMessage{From: by, Action: action, Users: []int64{user}}, action: act}
-	// The one who leaves sees the message too, then no more.
-	s.addChannelMsgLocked(ch, m, exceptSession)
+	// The members see the service message; the one who left gets only
+	// updateChannel, showing the channel left.
 	ch.removeMember(user)
+	s.addChannelMsgLocked(ch, m, exceptSession)
 	s.pushToUserLocked(user, 0, &tg.Updates{
 		Updates: []tg.UpdateClass{&tg.UpdateChannel{ChannelID: ch.id}},
 		Chats:   []tg.ChatClass{s.tgChannelLocked(ch, user)},
