@@ -42,6 +42,8 @@ type TelegramConnector struct {
 	// other logins in the group receive the same edit and skip it.
 	groupEdits   *lru.Cache[string, bool]
 	groupEditsMu sync.Mutex
+	// sharedPortalLocks serialize the logins' deliveries to shared portals.
+	sharedPortalLocks [sharedPortalStripes]sync.Mutex
 }
 
 var (

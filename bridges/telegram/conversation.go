@@ -67,7 +67,7 @@ func (c *Client) userSender(userID int64) bridgev2.EventSender {
 // deliverSignal hands an event to the gate and logs a failure; signals and
 // deletions are not fetched again.
 func (c *Client) deliverSignal(ctx context.Context, evt bridgev2.RemoteEvent, what string) {
-	res := c.main.Deliver(ctx, c.login, evt)
+	res := c.deliver(ctx, evt)
 	if !res.Success && !res.Ignored && res.Error != nil {
 		zerolog.Ctx(ctx).Warn().Err(res.Error).Str("event", what).Msg("Failed to bridge Telegram event")
 	}

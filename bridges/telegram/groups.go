@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"sync"
 	"time"
@@ -133,6 +134,26 @@ func signPost(parts []*bridgev2.ConvertedMessagePart, msg *tg.Message) {
 			p.Content.BeeperPerMessageProfile = &event.BeeperPerMessageProfile{ID: "telegram.post_author." + author, Displayname: author}
 		}
 	}
+}
+
+// sharedPortalStripes is how many locks serialize the deliveries of the
+// logins to shared (group) portals.
+const sharedPortalStripes = 64
+
+// deliver hands evt to the gateway's queue. Events of a shared portal are
+// handed over one login at a time: every login in a group receives its
+// messages, and bridgev2 does not expect two logins to queue events to one
+// portal while it creates the room (it marks the login in the portal
+// unsynchronised with the creation).
+func (c *Client) deliver(ctx context.Context, evt bridgev2.RemoteEvent) bridgev2.EventHandlingResult {
+	if key := evt.GetPortalKey(); key.Receiver == "" {
+		h := fnv.New32a()
+		h.Write([]byte(key.ID))
+		mu := &c.main.sharedPortalLocks[h.Sum32()%sharedPortalStripes]
+		mu.Lock()
+		defer mu.Unlock()
+	}
+	return c.main.Deliver(ctx, c.login, evt)
 }
 
 // groupEditsCacheSize caps the remembered group edits.

@@ -214,7 +214,7 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 			return
 		}
 	}
-	res := c.main.Deliver(ctx, c.login, evt)
+	res := c.deliver(ctx, evt)
 	if res.Success || res.Ignored {
 		if !edit {
 			if peer, ok := c.messagePeer(msg); ok {

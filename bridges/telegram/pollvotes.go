@@ -116,7 +116,7 @@ func (c *Client) handlePollUpdate(ctx context.Context, u *tg.UpdateMessagePoll) 
 		chat:   chatOf(peer),
 		sender: c.cachedIdentity(peer.ID),
 	}
-	if res := c.main.Deliver(ctx, c.login, evt); !res.Success && !res.Ignored {
+	if res := c.deliver(ctx, evt); !res.Success && !res.Ignored {
 		zerolog.Ctx(ctx).Warn().Err(res.Error).Int("tg_poll_message_id", u.MsgID).Msg("Failed to bridge a poll vote")
 	}
 }
