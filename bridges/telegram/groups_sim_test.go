@@ -534,3 +534,84 @@ func TestSupergroupConversation(t *testing.T) {
 		t.Errorf("the reaction never reached Telegram: %+v", mx.StatusesOf("$x1"))
 	}
 }
+
+// TestSupergroupLazyMembersAndTopic: a big group's member list is synced up
+// to member_sync_limit; a member past it who writes joins as they write.
+// The description goes both ways.
+func TestSupergroupLazyMembersAndTopic(t *testing.T) {
+	s := newSim(t)
+	alice := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550001", FirstName: "Alice"})
+	bob := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550002", FirstName: "Bob"})
+	var members []int64
+	var lastMember *tgsim.Account
+	for i := range 40 {
+		lastMember = mustAccount(t, s, tgsim.AccountSpec{Phone: fmt.Sprintf("1555100%02d", i), FirstName: fmt.Sprintf("Member%02d", i)})
+		members = append(members, lastMember.ID)
+	}
+	tb := startBridgeWith(t, s, dbtest.SQLite(t).Open(t), func(conn *TelegramConnector, _ *fakematrix.Matrix) {
+		conn.Config.MemberSyncLimit = 10
+	})
+	loginAs(t, tb, s, testUser, alice)
+	waitConnected(t, tb)
+	ch, err := s.CreateChannel(tgsim.ChannelSpec{Title: "Big", About: "first about", Creator: bob.ID, Admins: []int64{alice.ID}, Members: members})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ChannelPost(ch.ID, bob.ID, "welcome", ""); err != nil {
+		t.Fatal(err)
+	}
+	mx := tb.mx
+	if _, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "welcome" }); !ok {
+		t.Fatal("never bridged")
+	}
+	gs := &groupSetup{tb: tb}
+	portal := gs.portal(t, ch.ID)
+	ghosts := func() int {
+		n := 0
+		for userID, m := range mx.Members(portal.MXID) {
+			if _, ok := mx.ParseGhostMXID(userID); ok && m == event.MembershipJoin {
+				n++
+			}
+		}
+		return n
+	}
+	// The first 10 members (the page), and bob who wrote (he is among them).
+	if n := ghosts(); n > 11 || n < 2 {
+		t.Errorf("%d ghosts joined for a 42-member group with member_sync_limit 10", n)
+	}
+	lastMX := mx.FormatGhostMXID(tgid.MakeUserID(lastMember.ID))
+	if m := mx.Members(portal.MXID)[lastMX]; m == event.MembershipJoin {
+		t.Errorf("the last member is joined before writing")
+	}
+	if _, err := s.ChannelPost(ch.ID, lastMember.ID, "late member speaks", ""); err != nil {
+		t.Fatal(err)
+	}
+	m, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "late member speaks" })
+	if !ok {
+		t.Fatal("never bridged")
+	}
+	// Their ghost sends it (on a homeserver, the appservice intent joins
+	// it first; the fake Matrix side does not record that join).
+	if m.Sender != lastMX {
+		t.Errorf("the late member's message is sent by %s, want their ghost %s", m.Sender, lastMX)
+	}
+	if portal.Topic != "first about" {
+		t.Errorf("topic %q", portal.Topic)
+	}
+	// Telegram → Matrix description.
+	if err := s.SetChannelAbout(ch.ID, "new about"); err != nil {
+		t.Fatal(err)
+	}
+	if !mx.Eventually(20*time.Second, func() bool {
+		c := mx.State(portal.MXID, event.StateTopic, "")
+		return c != nil && c.AsTopic().Topic == "new about"
+	}) {
+		t.Error("the description never reached the room topic")
+	}
+	// Matrix → Telegram description, by alice (an admin).
+	gs.inject(portal, &event.Event{Type: event.StateTopic, ID: "$topic1", Sender: testUser, StateKey: ptr.Ptr(""),
+		Content: event.Content{Parsed: &event.TopicEventContent{Topic: "about from Matrix"}}})
+	if !mx.Eventually(20*time.Second, func() bool { info, _ := s.ChannelInfo(ch.ID); return info.About == "about from Matrix" }) {
+		t.Errorf("the Matrix topic never reached Telegram: %+v", mx.StatusesOf("$topic1"))
+	}
+}
