@@ -74,6 +74,9 @@ type Client struct {
 	delivered *lru.Cache[networkid.MessageID, deliveredMessage]
 	// channels caches the supergroups and channels this account saw.
 	channels *lru.Cache[int64, *tg.Channel]
+	// channelMembers are the members of each group the connector saw
+	// (bounded per group by remote.MaxChatMembers), for the gate.
+	channelMembers *lru.Cache[int64, []int64]
 
 	// backoff between reconnection attempts; tests shorten it.
 	minBackoff, maxBackoff time.Duration
@@ -88,6 +91,7 @@ func newClient(main *TelegramConnector, login *bridgev2.UserLogin, userID int64)
 	c.pendingReactions = lru.New[networkid.MessageID, *tg.UpdateMessageReactions](pendingReactionsCacheSize)
 	c.delivered = lru.New[networkid.MessageID, deliveredMessage](deliveredCacheSize)
 	c.channels = lru.New[int64, *tg.Channel](channelCacheSize)
+	c.channelMembers = lru.New[int64, []int64](channelMembersCacheSize)
 	c.loggedIn.Store(!meta.Get[tgid.UserLoginMetadata](login.Metadata).LoggedOut)
 	return c
 }

@@ -36,6 +36,8 @@ const (
 	// write.
 	DefaultMemberSyncLimit = 200
 	channelCacheSize       = 1024
+	// channelMembersCacheSize caps the groups whose members are kept.
+	channelMembersCacheSize = 256
 
 	// Power levels of Telegram admins: below the organisation's admins (100).
 	powerCreator = 75
@@ -184,13 +186,82 @@ func (c *Client) firstGroupEdit(msg *tg.Message, id networkid.MessageID) bool {
 	return true
 }
 
-// channelChat describes a channel from the cache.
+// channelChat describes a channel from the caches: its title and the
+// members the connector knows (the staff member's own account left out).
 func (c *Client) channelChat(id int64) remote.Chat {
 	chat := remote.Chat{IsGroup: true}
 	if ch, ok := c.channels.Get(id); ok {
 		chat.Name = ch.Title
 	}
+	if members, ok := c.channelMembers.Get(id); ok {
+		for _, m := range members {
+			if m != c.userID {
+				chat.Members = append(chat.Members, c.cachedIdentity(m))
+			}
+		}
+	}
 	return chat
+}
+
+// rememberMembers keeps the members of a channel seen in a participants
+// page (at most remote.MaxChatMembers), for the gate's rules on members.
+func (c *Client) rememberMembers(channelID int64, ids []int64) {
+	old, _ := c.channelMembers.Get(channelID)
+	seen := make(map[int64]bool, len(old))
+	merged := append([]int64(nil), old...)
+	for _, id := range old {
+		seen[id] = true
+	}
+	for _, id := range ids {
+		if !seen[id] && len(merged) < remote.MaxChatMembers {
+			seen[id] = true
+			merged = append(merged, id)
+		}
+	}
+	c.channelMembers.Put(channelID, merged)
+}
+
+// ensureMembers fetches, once, the first members of a channel the
+// connector has no members for, so that the gate sees them from the
+// group's first event. A failure leaves the description without them.
+func (c *Client) ensureMembers(ctx context.Context, channelID int64) {
+	if _, ok := c.channelMembers.Get(channelID); ok {
+		return
+	}
+	input, err := c.inputChannel(ctx, channelID)
+	if err != nil {
+		return
+	}
+	api := c.api.Load()
+	if api == nil {
+		return
+	}
+	res, err := api.ChannelsGetParticipants(ctx, &tg.ChannelsGetParticipantsRequest{
+		Channel: input, Filter: &tg.ChannelParticipantsRecent{}, Limit: min(c.memberSyncLimit(), 200, remote.MaxChatMembers),
+	})
+	if err != nil {
+		zerolog.Ctx(ctx).Debug().Err(err).Int64("tg_channel_id", channelID).Msg("Failed to get the members of a group to describe it")
+		c.channelMembers.Put(channelID, nil)
+		return
+	}
+	if page, ok := res.(*tg.ChannelsChannelParticipants); ok {
+		c.rememberParticipants(channelID, page)
+	}
+}
+
+func (c *Client) rememberParticipants(channelID int64, page *tg.ChannelsChannelParticipants) {
+	for _, u := range page.Users {
+		if user, ok := u.(*tg.User); ok {
+			c.users.put(user)
+		}
+	}
+	ids := make([]int64, 0, len(page.Participants))
+	for _, p := range page.Participants {
+		if id, _ := participantLevel(p); id != 0 {
+			ids = append(ids, id)
+		}
+	}
+	c.rememberMembers(channelID, ids)
 }
 
 // inputChannel returns the InputChannel of a channel this account is in.
@@ -303,11 +374,7 @@ func (c *Client) channelChatInfo(ctx context.Context, channelID int64) (*bridgev
 		if !ok {
 			break
 		}
-		for _, u := range list.Users {
-			if user, ok := u.(*tg.User); ok {
-				c.users.put(user)
-			}
-		}
+		c.rememberParticipants(channelID, list)
 		for _, p := range list.Participants {
 			userID, level := participantLevel(p)
 			if userID == 0 {

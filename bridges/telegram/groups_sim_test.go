@@ -165,6 +165,19 @@ func TestSupergroupSharedPortal(t *testing.T) {
 	if portal.Name != "Support" || portal.Topic != "Customer support" {
 		t.Errorf("portal name %q topic %q", portal.Name, portal.Topic)
 	}
+	// The gate sees the group's name and members (alice's own account
+	// left out).
+	desc, err := gs.aliceUL.Client.(*Client).DescribeChat(context.Background(), portal.PortalKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	described := map[int64]string{}
+	for _, m := range desc.Members {
+		described[m.Number] = m.DisplayName
+	}
+	if !desc.IsGroup || desc.Name != "Support" || described[gs.bob.ID] != "Bob" || described[gs.dave.ID] != "Dave" || len(described) != 3 {
+		t.Errorf("the group is described as %+v", desc)
+	}
 	members := mx.Members(portal.MXID)
 	for _, staff := range []id.UserID{testUser, staffCarol} {
 		if m := members[staff]; m != event.MembershipInvite && m != event.MembershipJoin {

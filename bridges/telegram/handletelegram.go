@@ -195,6 +195,12 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 		log.Debug().Type("message_type", raw).Msg("Ignoring non-message update")
 		return
 	}
+	if p, ok := msg.PeerID.(*tg.PeerChannel); ok {
+		c.ensureMembers(ctx, p.ChannelID)
+		if from, ok := msg.FromID.(*tg.PeerUser); ok {
+			c.rememberMembers(p.ChannelID, []int64{from.UserID})
+		}
+	}
 	evt, ok := c.messageEvent(msg, edit)
 	if !ok {
 		log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring message outside private chats and supergroups")
