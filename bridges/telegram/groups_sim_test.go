@@ -628,3 +628,59 @@ func TestSupergroupLazyMembersAndTopic(t *testing.T) {
 		t.Errorf("the Matrix topic never reached Telegram: %+v", mx.StatusesOf("$topic1"))
 	}
 }
+
+// TestBotLogin: the organisation's bot logs in with its token (a wrong
+// token is refused first); it bridges a supergroup it is in and posts in
+// it from Matrix as the bot.
+func TestBotLogin(t *testing.T) {
+	s := newSim(t)
+	bob := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550002", FirstName: "Bob"})
+	bot, token, err := s.CreateBot(tgsim.BotSpec{FirstName: "Acme support", Username: "acme_support_bot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := startBridge(t, s, dbtest.SQLite(t).Open(t))
+	ctx := context.Background()
+	proc, err := tb.conn.CreateLogin(ctx, tb.user(t), FlowIDBot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := proc.(*loginProcess)
+	step, err := lp.Start(ctx)
+	expectStep(t, step, err, StepIDBotToken)
+	step, err = lp.SubmitUserInput(ctx, map[string]string{"token": strings.Split(token, ":")[0] + ":wrong"})
+	step = expectStep(t, step, err, StepIDBotToken)
+	if !strings.Contains(step.Instructions, "does not accept this token") {
+		t.Errorf("wrong-token instructions: %q", step.Instructions)
+	}
+	step, err = lp.SubmitUserInput(ctx, map[string]string{"token": token})
+	step = expectStep(t, step, err, StepIDComplete)
+	if ul := step.CompleteParams.UserLogin; ul.ID != tgid.MakeUserLoginID(bot.ID) || ul.RemoteName != "Acme support" {
+		t.Fatalf("bot login %q named %q", ul.ID, ul.RemoteName)
+	}
+	waitConnected(t, tb)
+	ch, err := s.CreateChannel(tgsim.ChannelSpec{Title: "Help", Creator: bob.ID, Members: []int64{bot.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ChannelPost(ch.ID, bob.ID, "anyone there?", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tb.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "anyone there?" }); !ok {
+		t.Fatal("the group's message never reached Matrix through the bot")
+	}
+	gs := &groupSetup{tb: tb}
+	portal := gs.portal(t, ch.ID)
+	gs.inject(portal, &event.Event{Type: event.EventMessage, ID: "$b1", Sender: testUser,
+		Content: event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: "the bot answers"}}})
+	if !tb.mx.Eventually(20*time.Second, func() bool {
+		for _, m := range s.ChannelMessages(ch.ID) {
+			if m.Text == "the bot answers" {
+				return m.From == bot.ID
+			}
+		}
+		return false
+	}) {
+		t.Errorf("the bot's answer never reached the group: %+v", tb.mx.StatusesOf("$b1"))
+	}
+}

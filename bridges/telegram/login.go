@@ -28,6 +28,9 @@ import (
 const (
 	FlowIDPhone = "telegram-phone"
 	FlowIDQR    = "telegram-qr"
+	// FlowIDBot logs in the organisation's bot with its token (from
+	// @BotFather), e.g. to be the relay of the groups it is in.
+	FlowIDBot = "telegram-bot"
 )
 
 // Login step IDs.
@@ -37,6 +40,7 @@ const (
 	StepIDPassword = "net.passerelle.telegram.password"
 	StepIDQR       = "net.passerelle.telegram.qr"
 	StepIDComplete = "net.passerelle.telegram.complete"
+	StepIDBotToken = "net.passerelle.telegram.bot_token"
 )
 
 const (
@@ -63,13 +67,17 @@ func (c *TelegramConnector) GetLoginFlows() []bridgev2.LoginFlow {
 		Name:        "Telegram: QR code",
 		Description: "Log in to Telegram by scanning a QR code with a logged-in Telegram app",
 		ID:          FlowIDQR,
+	}, {
+		Name:        "Telegram: bot token",
+		Description: "Log in a Telegram bot with the token @BotFather gave",
+		ID:          FlowIDBot,
 	}}
 }
 
 // CreateLogin implements bridgev2.NetworkConnector. It does no I/O.
 func (c *TelegramConnector) CreateLogin(_ context.Context, user *bridgev2.User, flowID string) (bridgev2.LoginProcess, error) {
 	switch flowID {
-	case FlowIDPhone, FlowIDQR:
+	case FlowIDPhone, FlowIDQR, FlowIDBot:
 	default:
 		return nil, bridgev2.ErrInvalidLoginFlowID
 	}
@@ -89,6 +97,7 @@ const (
 	stageCode
 	stagePassword
 	stageQR
+	stageBotToken
 	stageDone
 )
 
@@ -174,6 +183,10 @@ func (lp *loginProcess) Start(ctx context.Context) (*bridgev2.LoginStep, error) 
 	if lp.flow == FlowIDPhone {
 		lp.stage = stagePhone
 		return phoneStep(""), nil
+	}
+	if lp.flow == FlowIDBot {
+		lp.stage = stageBotToken
+		return botTokenStep(""), nil
 	}
 	if err := lp.connect(ctx); err != nil {
 		return nil, err
@@ -273,9 +286,41 @@ func (lp *loginProcess) SubmitUserInput(ctx context.Context, input map[string]st
 		return lp.submitCode(ctx, input["code"])
 	case stagePassword:
 		return lp.submitPassword(ctx, input["password"])
+	case stageBotToken:
+		return lp.submitBotToken(ctx, input["token"])
 	default:
 		return nil, fmt.Errorf("login is not waiting for input")
 	}
+}
+
+func botTokenStep(note string) *bridgev2.LoginStep {
+	return inputStep(StepIDBotToken, note, "Enter the bot's token, as @BotFather gave it (123456:ABC...).",
+		bridgev2.LoginInputFieldTypePassword, "token", "Bot token")
+}
+
+// submitBotToken logs the bot in (auth.importBotAuthorization). The token
+// is a secret: it is never logged.
+func (lp *loginProcess) submitBotToken(ctx context.Context, raw string) (*bridgev2.LoginStep, error) {
+	token := strings.TrimSpace(raw)
+	if id, _, ok := strings.Cut(token, ":"); !ok || id == "" {
+		return botTokenStep("That is not a bot token."), nil
+	}
+	if lp.client == nil {
+		if err := lp.connect(ctx); err != nil {
+			return nil, err
+		}
+	}
+	authz, err := lp.client.Auth().Bot(ctx, token)
+	switch {
+	case tgerr.Is(err, "ACCESS_TOKEN_INVALID", "ACCESS_TOKEN_EXPIRED"):
+		if lp.wrongAttempt() {
+			return nil, errLoginTooManyAttempts
+		}
+		return botTokenStep("Telegram does not accept this token."), nil
+	case err != nil:
+		return nil, fmt.Errorf("failed to log the bot in: %w", err)
+	}
+	return lp.finish(ctx, authz)
 }
 
 func (lp *loginProcess) submitPhone(ctx context.Context, raw string) (*bridgev2.LoginStep, error) {

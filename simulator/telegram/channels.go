@@ -735,6 +735,7 @@ func (s *Server) registerChannels(d *tg.ServerDispatcher) {
 	d.OnChannelsEditAdmin(s.channelsEditAdmin)
 	d.OnChannelsReadHistory(s.channelsReadHistory)
 	d.OnUpdatesGetChannelDifference(s.updatesGetChannelDifference)
+	d.OnAuthImportBotAuthorization(s.authImportBotAuthorization)
 }
 
 func (s *Server) messagesSendMessageAny(ctx context.Context, req *tg.MessagesSendMessageRequest) (tg.UpdatesClass, error) {

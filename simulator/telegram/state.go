@@ -67,6 +67,7 @@ func newState() state {
 type user struct {
 	acc       Account
 	password  *srpSecret // nil: no 2FA
+	botToken  string     // a bot's token; empty for people
 	contacts  map[int64]bool
 	pts       int
 	box       []*boxEntry // private-chat history; box[i] has ID i+1

@@ -32,6 +32,7 @@ type Account struct {
 	Username   string
 	AccessHash int64 // the same for every viewer
 	Premium    bool
+	Bot        bool // a bot account (CreateBot); it logs in with its token
 }
 
 // Message is a private message between two accounts.
@@ -561,6 +562,7 @@ func (s *Server) tgUserLocked(u *user, viewer int64) *tg.User {
 	}
 	out.SetStatus(userStatusLocked(u))
 	out.SetPremium(u.acc.Premium)
+	out.Bot = u.acc.Bot
 	return out
 }
 
