@@ -283,6 +283,28 @@ func (c *Client) inputChannel(ctx context.Context, channelID int64) (*tg.InputCh
 // the portal.
 var errNotInGroup = errors.New("your Telegram account is not a member of this Telegram group")
 
+// relayIfBot makes a bot login the relay of the group portals it bridges,
+// when the bridge's relay mode is on and the portal has no relay yet: staff
+// without a login in the group then write through the organisation's bot,
+// their name in front (bridgev2's relay message format).
+func (c *Client) relayIfBot(ctx context.Context, key networkid.PortalKey) {
+	if !c.main.Bridge.Config.Relay.Enabled {
+		return
+	}
+	if self, ok := c.users.get(c.userID); !ok || !self.Bot {
+		return
+	}
+	portal, err := c.main.Bridge.GetExistingPortalByKey(ctx, key)
+	if err != nil || portal == nil || portal.Relay != nil {
+		return
+	}
+	if err := portal.SetRelay(ctx, c.login); err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to make the bot the relay of a group portal")
+		return
+	}
+	zerolog.Ctx(ctx).Info().Str("login_id", string(c.login.ID)).Msg("The bot login is now the relay of a group portal")
+}
+
 // canPost refuses a post in a broadcast channel where this account is not
 // an admin allowed to post.
 func (c *Client) canPost(peer tgid.Peer) error {

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"go.mau.fi/util/ptr"
+	"gopkg.in/yaml.v3"
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/status"
 	"maunium.net/go/mautrix/event"
@@ -441,7 +443,7 @@ func TestChannelGapRecovery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	gs.tb = startBridgeOn(t, s, gs.db.Open(t), gs.tb.mx, nil)
+	gs.tb = startBridgeOn(t, s, gs.db.Open(t), gs.tb.mx, nil, nil)
 	mx := gs.tb.mx
 	gs.waitHandled(t, ch.ID, last.Pts)
 	if !mx.Eventually(20*time.Second, func() bool {
@@ -682,5 +684,79 @@ func TestBotLogin(t *testing.T) {
 		return false
 	}) {
 		t.Errorf("the bot's answer never reached the group: %+v", tb.mx.StatusesOf("$b1"))
+	}
+}
+
+// TestBotRelay: with relay mode on, the organisation's bot is the relay of
+// the groups it bridges: a staff member without a Telegram login writes
+// through it, named in front of the message; without relay mode the same
+// message is refused clearly (TestSupergroupSenderNotInGroup).
+func TestBotRelay(t *testing.T) {
+	s := newSim(t)
+	bob := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550002", FirstName: "Bob"})
+	bot, token, err := s.CreateBot(tgsim.BotSpec{FirstName: "Acme support", Username: "acme_support_bot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The relay configuration as an operator writes it (the templates are
+	// compiled when it is read).
+	var relay bridgeconfig.RelayConfig
+	if err := yaml.Unmarshal([]byte(`
+enabled: true
+message_formats:
+    m.text: "<b>{{ .Sender.DisambiguatedName }}</b>: {{ .Message }}"
+displayname_format: "{{ .DisambiguatedName }}"
+`), &relay); err != nil {
+		t.Fatal(err)
+	}
+	tb := startBridgeOn(t, s, dbtest.SQLite(t).Open(t), fakematrix.New(), nil, func(cfg *bridgeconfig.BridgeConfig) {
+		cfg.Relay = relay
+	})
+	ctx := context.Background()
+	proc, err := tb.conn.CreateLogin(ctx, tb.user(t), FlowIDBot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := proc.(*loginProcess)
+	step, err := lp.Start(ctx)
+	expectStep(t, step, err, StepIDBotToken)
+	step, err = lp.SubmitUserInput(ctx, map[string]string{"token": token})
+	expectStep(t, step, err, StepIDComplete)
+	waitConnected(t, tb)
+	ch, err := s.CreateChannel(tgsim.ChannelSpec{Title: "Help", Creator: bob.ID, Members: []int64{bot.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ChannelPost(ch.ID, bob.ID, "anyone there?", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tb.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "anyone there?" }); !ok {
+		t.Fatal("never bridged")
+	}
+	gs := &groupSetup{tb: tb}
+	portal := gs.portal(t, ch.ID)
+	if !tb.mx.Eventually(20*time.Second, func() bool {
+		p, _ := tb.br.GetExistingPortalByKey(ctx, portal.PortalKey)
+		return p != nil && p.Relay != nil && p.Relay.ID == tgid.MakeUserLoginID(bot.ID)
+	}) {
+		t.Fatal("the bot never became the portal's relay")
+	}
+	// Carol has no Telegram login at all.
+	gs.inject(portal, &event.Event{Type: event.EventMessage, ID: "$relay1", Sender: staffCarol,
+		Content: event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: "relayed hello"}}})
+	var sent tgsim.ChannelMessage
+	if !tb.mx.Eventually(20*time.Second, func() bool {
+		for _, m := range s.ChannelMessages(ch.ID) {
+			if strings.Contains(m.Text, "relayed hello") {
+				sent = m
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("the relayed message never reached the group: %+v", tb.mx.StatusesOf("$relay1"))
+	}
+	if sent.From != bot.ID || !strings.Contains(sent.Text, "carol") {
+		t.Errorf("relayed message %q from %d, want from the bot (%d) naming carol", sent.Text, sent.From, bot.ID)
 	}
 }

@@ -230,6 +230,9 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 					c.pendingLock.Unlock()
 				}
 				c.reactionsAfterMessage(ctx, peer, evt.ID)
+				if res.Success && peer.Type == tgid.PeerChannel {
+					c.relayIfBot(ctx, evt.PortalKey)
+				}
 			}
 		}
 		return

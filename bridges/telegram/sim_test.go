@@ -79,12 +79,12 @@ func startBridge(t testing.TB, s *tgsim.Server, db *dbutil.Database) *testBridge
 // configured by configure before the bridge starts.
 func startBridgeWith(t testing.TB, s *tgsim.Server, db *dbutil.Database, configure func(*TelegramConnector, *fakematrix.Matrix)) *testBridge {
 	t.Helper()
-	return startBridgeOn(t, s, db, fakematrix.New(), configure)
+	return startBridgeOn(t, s, db, fakematrix.New(), configure, nil)
 }
 
 // startBridgeOn is startBridgeWith on a given Matrix side: a restart keeps
 // the homeserver (its rooms and its event IDs).
-func startBridgeOn(t testing.TB, s *tgsim.Server, db *dbutil.Database, mx *fakematrix.Matrix, configure func(*TelegramConnector, *fakematrix.Matrix)) *testBridge {
+func startBridgeOn(t testing.TB, s *tgsim.Server, db *dbutil.Database, mx *fakematrix.Matrix, configure func(*TelegramConnector, *fakematrix.Matrix), bridgeConfig func(*bridgeconfig.BridgeConfig)) *testBridge {
 	t.Helper()
 	conn := NewConnector()
 	conn.Config = Config{
@@ -102,6 +102,9 @@ func startBridgeOn(t testing.TB, s *tgsim.Server, db *dbutil.Database, mx *fakem
 	cfg := &bridgeconfig.BridgeConfig{
 		CommandPrefix: "!tg",
 		Permissions:   bridgeconfig.PermissionConfig{"*": &admin},
+	}
+	if bridgeConfig != nil {
+		bridgeConfig(cfg)
 	}
 	level := zerolog.DebugLevel
 	if _, bench := t.(*testing.B); bench {
