@@ -548,6 +548,43 @@ func TestSupergroupConversation(t *testing.T) {
 	}) {
 		t.Errorf("the reaction never reached Telegram: %+v", mx.StatusesOf("$x1"))
 	}
+
+	// Deletions: bob deletes on Telegram (redacted once in Matrix); alice
+	// deletes her reply from Matrix (deleted in the group, nothing else).
+	sentinelMX, _ := mx.FindMessage(func(m fakematrix.Message) bool { return m.Content.Body == "sentinel" })
+	if _, err := s.SendMessage(gs.bob.ID, gs.alice.ID, "a DM that must survive", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteChannelMessages(ch.ID, gs.bob.ID, sentinel.ID); err != nil {
+		t.Fatal(err)
+	}
+	redactionsOf := func(target id.EventID) int {
+		n := 0
+		for _, r := range mx.Redactions() {
+			if r.Redacts == target {
+				n++
+			}
+		}
+		return n
+	}
+	if !mx.Eventually(20*time.Second, func() bool { return redactionsOf(sentinelMX.EventID) > 0 }) {
+		t.Error("the Telegram deletion never reached Matrix")
+	}
+	gs.inject(portal, &event.Event{Type: event.EventRedaction, ID: "$rd1", Sender: testUser, Redacts: "$r1",
+		Content: event.Content{Parsed: &event.RedactionEventContent{Redacts: "$r1"}}})
+	if !mx.Eventually(20*time.Second, func() bool { m, ok := find("alice replies, edited"); return ok && m.Deleted }) {
+		t.Errorf("the Matrix deletion never reached the group: %+v", mx.StatusesOf("$rd1"))
+	}
+	last, _ := s.ChannelPost(ch.ID, gs.bob.ID, "last", "")
+	gs.waitHandled(t, ch.ID, last.Pts)
+	if n := redactionsOf(sentinelMX.EventID); n != 1 {
+		t.Errorf("the Telegram deletion was bridged %d times, want once", n)
+	}
+	for _, m := range s.History(gs.alice.ID, gs.bob.ID) {
+		if m.Deleted {
+			t.Errorf("alice's private message %d was deleted by a group deletion", m.ID)
+		}
+	}
 }
 
 // TestSupergroupLazyMembersAndTopic: a big group's member list is synced up

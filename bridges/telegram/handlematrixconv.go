@@ -151,7 +151,7 @@ func (c *Client) rememberSentEdit(target networkid.MessageID, resp tg.UpdatesCla
 // HandleMatrixMessageRemove deletes a message for both sides
 // (messages.deleteMessages with revoke).
 func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.MatrixMessageRemove) error {
-	_, out, err := c.prepareOutbound(ctx, remote.OutboundRedaction, msg.Portal, msg.TargetMessage)
+	inputPeer, out, err := c.prepareOutbound(ctx, remote.OutboundRedaction, msg.Portal, msg.TargetMessage)
 	if err != nil {
 		var st bridgev2.MessageStatus
 		if errors.As(err, &st) {
@@ -164,8 +164,21 @@ func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.Ma
 		return errCannotSend(err)
 	}
 	resp, err := callWhenConnected(ctx, c, "Deleting on Telegram", func(ctx context.Context, api *tg.Client) (*tg.MessagesAffectedMessages, error) {
+		if ch, ok := inputPeer.(*tg.InputPeerChannel); ok {
+			// A group's messages are in its own box: channels.deleteMessages
+			// (messages.deleteMessages would name the account's own box).
+			return api.ChannelsDeleteMessages(ctx, &tg.ChannelsDeleteMessagesRequest{
+				Channel: &tg.InputChannel{ChannelID: ch.ChannelID, AccessHash: ch.AccessHash}, ID: []int{id}})
+		}
 		return api.MessagesDeleteMessages(ctx, &tg.MessagesDeleteMessagesRequest{Revoke: true, ID: []int{id}})
 	})
+	if err == nil {
+		if _, ok := inputPeer.(*tg.InputPeerChannel); ok {
+			// The channel's pts is the channel's own: no account pts moved.
+			c.main.Sent(ctx, out)
+			return nil
+		}
+	}
 	if err != nil {
 		return bridgev2.WrapErrorInStatus(fmt.Errorf("failed to delete the message on Telegram: %w", err)).WithErrorAsMessage().WithSendNotice(true)
 	}

@@ -95,7 +95,13 @@ type channel struct {
 	pts            int
 	msgs           []*channelMsg // msgs[i] has ID i+1
 	sent           map[[2]int64]*channelMsg
+	deletes        []channelDelete // the pts log's deletions
 	readInbox      map[int64]int
+}
+
+type channelDelete struct {
+	pts int
+	ids []int
 }
 
 type channelMsg struct {
@@ -734,6 +740,7 @@ func (s *Server) registerChannels(d *tg.ServerDispatcher) {
 	d.OnChannelsCreateChannel(s.channelsCreateChannel)
 	d.OnChannelsEditAdmin(s.channelsEditAdmin)
 	d.OnChannelsReadHistory(s.channelsReadHistory)
+	d.OnChannelsDeleteMessages(s.channelsDeleteMessages)
 	d.OnUpdatesGetChannelDifference(s.updatesGetChannelDifference)
 	d.OnAuthImportBotAuthorization(s.authImportBotAuthorization)
 }
@@ -1016,17 +1023,23 @@ func (s *Server) updatesGetChannelDifference(ctx context.Context, req *tg.Update
 		out := &tg.UpdatesChannelDifference{Final: true, Pts: ch.pts, Chats: chats}
 		// The channel's pts log: new messages and edits, in pts order.
 		type logEntry struct {
-			pts  int
-			m    *channelMsg
-			edit bool
+			pts     int
+			m       *channelMsg
+			edit    bool
+			deleted []int
 		}
 		var entries []logEntry
 		for _, m := range ch.msgs {
 			if m.Pts > req.Pts {
-				entries = append(entries, logEntry{m.Pts, m, false})
+				entries = append(entries, logEntry{pts: m.Pts, m: m})
 			}
 			if m.editPts > req.Pts {
-				entries = append(entries, logEntry{m.editPts, m, true})
+				entries = append(entries, logEntry{pts: m.editPts, m: m, edit: true})
+			}
+		}
+		for _, d := range ch.deletes {
+			if d.pts > req.Pts {
+				entries = append(entries, logEntry{pts: d.pts, deleted: d.ids})
 			}
 		}
 		slices.SortFunc(entries, func(a, b logEntry) int { return a.pts - b.pts })
@@ -1036,6 +1049,10 @@ func (s *Server) updatesGetChannelDifference(ctx context.Context, req *tg.Update
 				out.Final = false
 				out.Pts = entries[i-1].pts
 				break
+			}
+			if e.m == nil {
+				out.OtherUpdates = append(out.OtherUpdates, &tg.UpdateDeleteChannelMessages{ChannelID: ch.id, Messages: e.deleted, Pts: e.pts, PtsCount: 1})
+				continue
 			}
 			rendered := s.tgChannelMsgLocked(ch, e.m, viewer)
 			if e.edit {
@@ -1047,5 +1064,55 @@ func (s *Server) updatesGetChannelDifference(ctx context.Context, req *tg.Update
 		}
 		out.Users = s.tgUsersLocked(viewer, ids...)
 		return out, nil
+	})
+}
+
+// DeleteChannelMessages makes by (the author, or an admin) delete channel
+// messages for everyone; members get updateDeleteChannelMessages.
+func (s *Server) DeleteChannelMessages(channelID, by int64, ids ...int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, ok := s.st.channels[channelID]
+	if !ok {
+		return fmt.Errorf("%w: %d", ErrNoChannel, channelID)
+	}
+	_, err := s.deleteChannelMsgsLocked(ch, by, ids, 0)
+	return err
+}
+
+func (s *Server) deleteChannelMsgsLocked(ch *channel, by int64, ids []int, exceptSession int64) (*tg.MessagesAffectedMessages, error) {
+	var gone []int
+	for _, id := range ids {
+		if id <= 0 || id > len(ch.msgs) || ch.msgs[id-1].Deleted {
+			continue
+		}
+		m := ch.msgs[id-1]
+		if m.From != by && !ch.isAdmin(by) {
+			return nil, tgerr.New(403, "MESSAGE_DELETE_FORBIDDEN")
+		}
+		gone = append(gone, id)
+	}
+	if len(gone) == 0 {
+		return &tg.MessagesAffectedMessages{Pts: ch.pts}, nil
+	}
+	for _, id := range gone {
+		ch.msgs[id-1].Deleted = true
+	}
+	ch.pts++
+	ch.deletes = append(ch.deletes, channelDelete{pts: ch.pts, ids: gone})
+	for _, member := range ch.members {
+		s.pushToUserLocked(member, exceptSession, &tg.Updates{
+			Updates: []tg.UpdateClass{&tg.UpdateDeleteChannelMessages{ChannelID: ch.id, Messages: gone, Pts: ch.pts, PtsCount: 1}},
+			Chats:   []tg.ChatClass{s.tgChannelLocked(ch, member)},
+			Date:    int(time.Now().Unix()),
+		})
+	}
+	s.changedLocked()
+	return &tg.MessagesAffectedMessages{Pts: ch.pts, PtsCount: 1}, nil
+}
+
+func (s *Server) channelsDeleteMessages(ctx context.Context, req *tg.ChannelsDeleteMessagesRequest) (*tg.MessagesAffectedMessages, error) {
+	return withChannel(s, ctx, req.Channel, true, func(r *request, self *user, ch *channel) (*tg.MessagesAffectedMessages, error) {
+		return s.deleteChannelMsgsLocked(ch, self.acc.ID, req.ID, r.sess.mt.ID)
 	})
 }
