@@ -549,6 +549,18 @@ func TestSupergroupConversation(t *testing.T) {
 		t.Errorf("the reaction never reached Telegram: %+v", mx.StatusesOf("$x1"))
 	}
 
+	// A read receipt marks the group read up to that message.
+	lastBefore, _ := s.ChannelPost(ch.ID, gs.bob.ID, "read me", "")
+	readMe, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "read me" })
+	if !ok {
+		t.Fatal("never bridged")
+	}
+	gs.inject(portal, &event.Event{Type: event.EphemeralEventReceipt, Mautrix: event.MautrixInfo{EventSource: event.SourceEphemeral}, Content: event.Content{Parsed: &event.ReceiptEventContent{
+		readMe.EventID: {event.ReceiptTypeRead: {testUser: {Timestamp: time.Now()}}}}}})
+	if !mx.Eventually(20*time.Second, func() bool { return s.ChannelReadInbox(ch.ID, gs.alice.ID) == lastBefore.ID }) {
+		t.Errorf("alice's read receipt: read up to %d on Telegram, want %d", s.ChannelReadInbox(ch.ID, gs.alice.ID), lastBefore.ID)
+	}
+
 	// Deletions: bob deletes on Telegram (redacted once in Matrix); alice
 	// deletes her reply from Matrix (deleted in the group, nothing else).
 	sentinelMX, _ := mx.FindMessage(func(m fakematrix.Message) bool { return m.Content.Body == "sentinel" })
