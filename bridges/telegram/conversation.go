@@ -434,10 +434,22 @@ type typingEvent struct {
 const typingTimeout = 6 * time.Second
 
 func (c *Client) handleUserTyping(ctx context.Context, u *tg.UpdateUserTyping) {
-	peer := tgid.Peer{Type: tgid.PeerUser, ID: u.UserID}
+	c.handleTyping(ctx, tgid.Peer{Type: tgid.PeerUser, ID: u.UserID}, u.UserID, u.Action)
+}
+
+// handleChannelUserTyping: a member types in a supergroup.
+func (c *Client) handleChannelUserTyping(ctx context.Context, u *tg.UpdateChannelUserTyping) {
+	from, ok := u.FromID.(*tg.PeerUser)
+	if !ok || from.UserID == c.userID {
+		return
+	}
+	c.handleTyping(ctx, tgid.Peer{Type: tgid.PeerChannel, ID: u.ChannelID}, from.UserID, u.Action)
+}
+
+func (c *Client) handleTyping(ctx context.Context, peer tgid.Peer, userID int64, action tg.SendMessageActionClass) {
 	timeout := typingTimeout
 	typ := bridgev2.TypingTypeText
-	switch u.Action.(type) {
+	switch action.(type) {
 	case *tg.SendMessageCancelAction:
 		timeout = 0
 	case *tg.SendMessageRecordAudioAction, *tg.SendMessageRecordRoundAction:
@@ -449,7 +461,12 @@ func (c *Client) handleUserTyping(ctx context.Context, u *tg.UpdateUserTyping) {
 	default:
 		return // game, location, emoji interactions...: nothing to show
 	}
-	sender := c.userSender(u.UserID)
+	sender := c.userSender(userID)
+	desc := c.describe(peer, sender)
+	if peer.Type == tgid.PeerChannel {
+		sender = c.memberSender(userID)
+		desc.chat = c.channelChat(peer.ID)
+	}
 	evt := &typingEvent{
 		Typing: &simplevent.Typing{
 			EventMeta: simplevent.EventMeta{
@@ -461,7 +478,7 @@ func (c *Client) handleUserTyping(ctx context.Context, u *tg.UpdateUserTyping) {
 			Timeout: timeout,
 			Type:    typ,
 		},
-		description: c.describe(peer, sender),
+		description: desc,
 	}
 	c.deliverSignal(ctx, evt, "user_typing")
 }

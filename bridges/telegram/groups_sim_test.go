@@ -561,6 +561,34 @@ func TestSupergroupConversation(t *testing.T) {
 		t.Errorf("alice's read receipt: read up to %d on Telegram, want %d", s.ChannelReadInbox(ch.ID, gs.alice.ID), lastBefore.ID)
 	}
 
+	// Typing both ways.
+	if err := s.SetChannelTyping(ch.ID, gs.bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	bobMXID := mx.FormatGhostMXID(tgid.MakeUserID(gs.bob.ID))
+	if !mx.Eventually(20*time.Second, func() bool {
+		for _, ty := range mx.Typings() {
+			if ty.RoomID == portal.MXID && ty.User == bobMXID && ty.Timeout > 0 {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Errorf("bob's typing never reached the portal: %+v", mx.Typings())
+	}
+	gs.inject(portal, &event.Event{Type: event.EphemeralEventTyping, Mautrix: event.MautrixInfo{EventSource: event.SourceEphemeral},
+		Content: event.Content{Parsed: &event.TypingEventContent{UserIDs: []id.UserID{testUser}}}})
+	if !mx.Eventually(20*time.Second, func() bool {
+		for _, ty := range s.TypingSeen(gs.bob.ID) {
+			if ty.From == gs.alice.ID && ty.Channel == ch.ID {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Errorf("alice's typing never reached the group: %+v", s.TypingSeen(gs.bob.ID))
+	}
+
 	// Deletions: bob deletes on Telegram (redacted once in Matrix); alice
 	// deletes her reply from Matrix (deleted in the group, nothing else).
 	sentinelMX, _ := mx.FindMessage(func(m fakematrix.Message) bool { return m.Content.Body == "sentinel" })

@@ -372,7 +372,7 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 // stopped (messages.setTyping).
 func (c *Client) HandleMatrixTyping(ctx context.Context, msg *bridgev2.MatrixTyping) error {
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
-	if err != nil || peer.Type != tgid.PeerUser {
+	if err != nil || peer.Type == tgid.PeerChat {
 		return nil
 	}
 	out := c.outbound(remote.OutboundTyping, msg.Portal, peer)

@@ -93,6 +93,12 @@ func (c *Client) registerHandlers(d *tg.UpdateDispatcher) {
 		c.handleUserTyping(ctx, u)
 		return nil
 	})
+	d.OnChannelUserTyping(func(ctx context.Context, e tg.Entities, u *tg.UpdateChannelUserTyping) error {
+		defer c.recoverHandler(ctx, "channel_user_typing")
+		c.rememberEntities(ctx, e)
+		c.handleChannelUserTyping(ctx, u)
+		return nil
+	})
 	d.OnUserStatus(func(ctx context.Context, e tg.Entities, u *tg.UpdateUserStatus) error {
 		defer c.recoverHandler(ctx, "user_status")
 		c.handleUserStatus(ctx, u)

@@ -741,6 +741,7 @@ func (s *Server) registerChannels(d *tg.ServerDispatcher) {
 	d.OnChannelsEditAdmin(s.channelsEditAdmin)
 	d.OnChannelsReadHistory(s.channelsReadHistory)
 	d.OnChannelsDeleteMessages(s.channelsDeleteMessages)
+	d.OnMessagesSetTyping(s.messagesSetTypingAny)
 	d.OnUpdatesGetChannelDifference(s.updatesGetChannelDifference)
 	d.OnAuthImportBotAuthorization(s.authImportBotAuthorization)
 }
@@ -1115,4 +1116,55 @@ func (s *Server) channelsDeleteMessages(ctx context.Context, req *tg.ChannelsDel
 	return withChannel(s, ctx, req.Channel, true, func(r *request, self *user, ch *channel) (*tg.MessagesAffectedMessages, error) {
 		return s.deleteChannelMsgsLocked(ch, self.acc.ID, req.ID, r.sess.mt.ID)
 	})
+}
+
+// SetChannelTyping makes from type in a channel: its other members get
+// updateChannelUserTyping.
+func (s *Server) SetChannelTyping(channelID, from int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, ok := s.st.channels[channelID]
+	if !ok {
+		return fmt.Errorf("%w: %d", ErrNoChannel, channelID)
+	}
+	if !ch.member[from] {
+		return errChannelPrivate
+	}
+	s.channelTypingLocked(ch, from, &tg.SendMessageTypingAction{})
+	return nil
+}
+
+func (s *Server) channelTypingLocked(ch *channel, from int64, action tg.SendMessageActionClass) {
+	for _, member := range ch.members {
+		if member == from {
+			continue
+		}
+		if u, ok := s.st.users[member]; ok {
+			u.typingSeen = append(u.typingSeen, Typing{From: from, Channel: ch.id, Action: action.TypeName(), At: time.Now()})
+			if len(u.typingSeen) > maxTypingSeen {
+				u.typingSeen = slices.Delete(u.typingSeen, 0, len(u.typingSeen)-maxTypingSeen)
+			}
+		}
+		s.pushToUserLocked(member, 0, &tg.Updates{
+			Updates: []tg.UpdateClass{&tg.UpdateChannelUserTyping{ChannelID: ch.id, FromID: &tg.PeerUser{UserID: from}, Action: action}},
+			Users:   s.tgUsersLocked(member, from),
+			Chats:   []tg.ChatClass{s.tgChannelLocked(ch, member)},
+			Date:    int(time.Now().Unix()),
+		})
+	}
+	s.changedLocked()
+}
+
+func (s *Server) messagesSetTypingAny(ctx context.Context, req *tg.MessagesSetTypingRequest) (bool, error) {
+	in, ok := req.Peer.(*tg.InputPeerChannel)
+	if !ok {
+		return s.messagesSetTyping(ctx, req)
+	}
+	return withChannel(s, ctx, &tg.InputChannel{ChannelID: in.ChannelID, AccessHash: in.AccessHash}, true,
+		func(_ *request, self *user, ch *channel) (bool, error) {
+			if req.Action != nil {
+				s.channelTypingLocked(ch, self.acc.ID, req.Action)
+			}
+			return true, nil
+		})
 }

@@ -255,9 +255,10 @@ func (s *Server) httpReadState(w http.ResponseWriter, r *http.Request) {
 }
 
 type typingJSON struct {
-	From   int64     `json:"from"`
-	Action string    `json:"action"`
-	At     time.Time `json:"at"`
+	From    int64     `json:"from"`
+	Channel int64     `json:"channel,omitempty"`
+	Action  string    `json:"action"`
+	At      time.Time `json:"at"`
 }
 
 func (s *Server) httpTypingSeen(w http.ResponseWriter, r *http.Request) {

@@ -70,9 +70,10 @@ type reaction struct {
 
 // Typing is a typing notification a user was shown.
 type Typing struct {
-	From   int64
-	Action string // the TL name of the action, e.g. "sendMessageTypingAction"
-	At     time.Time
+	From    int64
+	Channel int64  // the group typed in; 0 for a private chat
+	Action  string // the TL name of the action, e.g. "sendMessageTypingAction"
+	At      time.Time
 }
 
 // ReadState is how far a private chat was read, in a's history: ReadInbox
