@@ -42,6 +42,8 @@ import (
 //	GET  /code?phone=                    the last login code issued for a phone
 //	POST /qr/accept {"account","token"}  account's phone scans a QR code; token is the
 //	                                     tg://login?token=... URL or the base64url token
+//
+// Supergroups, channels and bots: see registerChannelControl.
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /accounts", s.httpAccounts)
@@ -62,6 +64,7 @@ func (s *Server) ControlHandler() http.Handler {
 	mux.HandleFunc("GET /typing", s.httpTypingSeen)
 	mux.HandleFunc("GET /status", s.httpPresence)
 	mux.HandleFunc("POST /qr/accept", s.httpAcceptQR)
+	s.registerChannelControl(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
