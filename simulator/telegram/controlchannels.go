@@ -155,8 +155,7 @@ type channelMessageJSON struct {
 }
 
 func toChannelJSON(c Channel) channelJSON {
-	return channelJSON{ID: c.ID, AccessHash: c.AccessHash, Title: c.Title, About: c.About, Broadcast: c.Broadcast,
-		Creator: c.Creator, Members: c.Members, Admins: c.Admins, Pts: c.Pts}
+	return channelJSON(c)
 }
 
 func (s *Server) httpCreateChannel(w http.ResponseWriter, r *http.Request) {
