@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
@@ -84,9 +85,14 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 	self, selfMember := cl.selfMember()
 	members := &bridgev2.ChatMemberList{
 		IsFull:           true,
+		CheckAllLogins:   true,
 		TotalMemberCount: len(info.Participants),
 		MemberMap:        bridgev2.ChatMemberMap{},
 	}
+	// Staff members whose linked account is in the group: invited to the
+	// shared portal, and their login marked in it (Matrix → WhatsApp goes
+	// out through the sender's own login).
+	var staff []*bridgev2.UserLogin
 	for _, p := range info.Participants {
 		jid := p.JID
 		if jid.Server == types.HiddenUserServer && p.PhoneNumber.Server == types.DefaultUserServer {
@@ -103,6 +109,10 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 			member = selfMember
 		} else {
 			member = bridgev2.ChatMember{EventSender: bridgev2.EventSender{Sender: userID}, Membership: event.MembershipJoin}
+			if other := cl.main.Bridge.GetCachedUserLoginByID(networkid.UserLoginID(userID)); other != nil {
+				member.SenderLogin = other.ID
+				staff = append(staff, other)
+			}
 		}
 		if p.IsAdmin || p.IsSuperAdmin {
 			pl := adminPowerLevel
@@ -120,6 +130,11 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 		Members: members,
 		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
 			meta.Get[waid.PortalMetadata](p.Metadata).LastSync = time.Now().Unix()
+			for _, login := range append(staff, cl.login) {
+				if _, err := cl.main.Bridge.DB.UserPortal.GetOrCreate(ctx, login.UserLogin, p.PortalKey); err != nil {
+					zerolog.Ctx(ctx).Err(err).Msg("Failed to mark a staff login in a group portal")
+				}
+			}
 			return true
 		},
 	}

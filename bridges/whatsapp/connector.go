@@ -55,6 +55,9 @@ type WhatsAppConnector struct {
 	// upload it again after a media retry receipt.
 	MediaRetryWait time.Duration
 
+	// seen recognises a group event that another login already bridged.
+	seen *groupSeen
+
 	// Hooks is the connector's side of the gateway's door: the queue its
 	// remote events go through, the outbound check and the sent recorder.
 	remote.Hooks
@@ -89,6 +92,7 @@ func (c *WhatsAppConnector) SetMaxFileSize(maxSize int64) { c.Limits.SetHomeserv
 func (c *WhatsAppConnector) Init(br *bridgev2.Bridge) {
 	c.Bridge = br
 	c.Hooks.Clock = c.Clock
+	c.seen = newGroupSeen(c.Clock)
 	log := br.Log.With().Str("db_section", "whatsapp").Logger()
 	c.Store = wastore.NewChild(br.DB.Database, dbutil.ZeroLogger(log), newWALogger(br.Log.With().Str("component", "whatsmeow").Logger()))
 }

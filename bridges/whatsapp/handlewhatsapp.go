@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -91,6 +92,10 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 	case *events.GroupInfo:
 		if evt.Name != nil {
 			cl.rememberGroupName(evt.JID, evt.Name.Name)
+		}
+		if slices.ContainsFunc(evt.Leave, cl.isMe) {
+			cl.leftGroup(ctx, evt.JID, evt.Timestamp)
+			return true
 		}
 		cl.resyncChat(ctx, evt.JID, false)
 	}
@@ -258,7 +263,27 @@ func (cl *Client) handleMessage(ctx context.Context, evt *events.Message) bool {
 	if !info.IsFromMe && chat.Server == types.DefaultUserServer {
 		cl.subscribePresence(ctx, chat)
 	}
-	return cl.deliver(ctx, remoteEvt)
+	if chat.Server != types.GroupServer {
+		return cl.deliver(ctx, remoteEvt)
+	}
+	// A group: one portal for every login in it; the first login's copy
+	// is bridged, the others' recognised.
+	key := groupMessageKey(chat, senderJID, info.ID)
+	if !cl.main.seen.claim(key, cl.login.ID, 0) {
+		log.Debug().Msg("Group message already bridged through another login")
+		return true
+	}
+	res := cl.main.Deliver(ctx, cl.login, remoteEvt)
+	if res.Success || res.Ignored {
+		return true
+	}
+	cl.main.seen.release(key, cl.login.ID)
+	if ctx.Err() != nil {
+		log.Warn().Err(res.Error).Msg("Event not bridged before the client stopped; not acknowledging it")
+		return false
+	}
+	log.Error().Err(res.Error).Msg("Failed to bridge event")
+	return true
 }
 
 // deliver bridges one remote event, trying again while the failure passes
@@ -430,4 +455,32 @@ func (cl *Client) resyncChat(ctx context.Context, chat types.JID, create bool) {
 			return cl.GetChatInfo(ctx, portal)
 		},
 	})
+}
+
+// leftGroup takes the staff member out of a group portal when their
+// account left (or was removed from) the group on WhatsApp: their Matrix
+// user leaves the room and their login is no longer in the portal, so that
+// Matrix → WhatsApp in it no longer goes through them.
+func (cl *Client) leftGroup(ctx context.Context, chat types.JID, ts time.Time) {
+	portalKey, err := waid.MakePortalKey(chat, cl.login.ID)
+	if err != nil {
+		return
+	}
+	self, member := cl.selfMember()
+	member.Membership = event.MembershipLeave
+	cl.deliver(ctx, &simplevent.ChatInfoChange{
+		EventMeta: simplevent.EventMeta{
+			Type: bridgev2.RemoteEventChatInfoChange, PortalKey: portalKey, Sender: member.EventSender, Timestamp: ts,
+		},
+		ChatInfoChange: &bridgev2.ChatInfoChange{MemberChanges: &bridgev2.ChatMemberList{
+			MemberMap: bridgev2.ChatMemberMap{self: member},
+		}},
+	})
+	up, err := cl.main.Bridge.DB.UserPortal.Get(ctx, cl.login.UserLogin, portalKey)
+	if err == nil && up != nil {
+		err = cl.main.Bridge.DB.UserPortal.Delete(ctx, up)
+	}
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to take the login out of a group portal it left")
+	}
 }

@@ -190,6 +190,7 @@ func (s *Server) handleGroupIQ(c *conn, iq *waBinary.Node, acc *Account, dev *co
 		g := s.newGroup(acc, child.AttrGetter().OptionalString("subject"), "", members)
 		c.iqResult(iq, s.groupNode(g))
 		s.notifyGroupCreate(g, dev)
+	case typ == "set" && s.handleGroupSetIQ(c, iq, acc, child):
 	default:
 		c.iqError(iq, 501, "feature-not-implemented")
 	}

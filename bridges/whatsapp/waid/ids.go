@@ -8,7 +8,8 @@
 //	user login: whatsapp.<phone>               the linked account's phone number
 //	portal:     whatsapp.<phone>               direct chat (receiver: the login)
 //	            whatsapp.lid-<lid>             direct chat with a LID user (receiver: the login)
-//	            whatsapp.g-<group>             group, e.g. whatsapp.g-120363012345678901 (receiver: the login)
+//	            whatsapp.g-<group>             group, e.g. whatsapp.g-120363012345678901 (no receiver:
+//	                                           one portal shared by every login in the group)
 //	message:    whatsapp.<chat>.<sender>.<id>  chat and sender as above without the prefix,
 //	                                           id as chosen by the sender, e.g.
 //	                                           whatsapp.g-1203630.15550001111.3EB0C0FFEE
@@ -188,14 +189,23 @@ func MakePortalID(chat types.JID) (networkid.PortalID, error) {
 	return networkid.PortalID(netid.Join(Network, part)), nil
 }
 
-// MakePortalKey returns the portal key of a chat as seen by a login: every
-// WhatsApp portal belongs to the login that sees it.
+// MakePortalKey returns the portal key of a chat as seen by a login: a
+// direct chat belongs to the login that sees it (receiver), a group is one
+// portal shared by every login in it (no receiver).
 func MakePortalKey(chat types.JID, receiver networkid.UserLoginID) (networkid.PortalKey, error) {
 	id, err := MakePortalID(chat)
 	if err != nil {
 		return networkid.PortalKey{}, err
 	}
+	if chat.Server == types.GroupServer {
+		receiver = ""
+	}
 	return networkid.PortalKey{ID: id, Receiver: receiver}, nil
+}
+
+// IsGroupPortal reports whether id is the portal ID of a group.
+func IsGroupPortal(id networkid.PortalID) bool {
+	return strings.HasPrefix(string(id), Network+"."+groupPrefix)
 }
 
 // ParsePortalID returns the chat JID of a portal ID.

@@ -1,0 +1,207 @@
+package whatsapp
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/fakematrix"
+	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
+)
+
+const (
+	bobUser   id.UserID = "@bob:test"
+	daveUser  id.UserID = "@dave:test"
+	aliceGhst id.UserID = "@gw_whatsapp.15550001111:test"
+)
+
+// loginQRAs links phone's account for the Matrix user mxid by QR.
+func loginQRAs(t testing.TB, tb *testBridge, srv *wasim.Server, mxid id.UserID, phone string) *bridgev2.UserLogin {
+	t.Helper()
+	ctx := ctxFor(t)
+	user, err := tb.br.GetUserByMXID(ctx, mxid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := tb.conn.CreateLogin(ctx, user, FlowIDQR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := proc.(*loginProcess)
+	step, err := lp.Start(ctx)
+	if err != nil {
+		t.Fatalf("Start = %+v, %v", step, err)
+	}
+	if err = srv.ScanQR(ctx, phone, step.DisplayAndWaitParams.Data); err != nil {
+		t.Fatalf("ScanQR: %v", err)
+	}
+	for step.Type != bridgev2.LoginStepTypeComplete {
+		if step, err = lp.Wait(ctx); err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+	}
+	ul := step.CompleteParams.UserLogin
+	if !tb.mx.Eventually(waitLong, func() bool { return ul.Client.IsLoggedIn() && srv.Connected(phone) }) {
+		t.Fatalf("login of %s never connected", phone)
+	}
+	return ul
+}
+
+var groupInjected atomic.Int64
+
+// injectAs hands a Matrix text message from sender in roomID to the bridge.
+func injectAs(ctx context.Context, tb *testBridge, sender id.UserID, roomID id.RoomID, text string) id.EventID {
+	evtID := id.EventID(fmt.Sprintf("$group%d", groupInjected.Add(1)))
+	tb.mx.Inject(ctx, &event.Event{Type: event.EventMessage, RoomID: roomID, Sender: sender, ID: evtID,
+		Timestamp: time.Now().UnixMilli(), Content: event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: text}}})
+	return evtID
+}
+
+// groupRooms are the Matrix rooms of the group's portals (every receiver).
+func groupRooms(ctx context.Context, t testing.TB, tb *testBridge, portalID networkid.PortalID) []id.RoomID {
+	t.Helper()
+	portals, err := tb.br.DB.Portal.GetAllWithMXID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []id.RoomID
+	for _, p := range portals {
+		if p.ID == portalID {
+			out = append(out, p.MXID)
+		}
+	}
+	return out
+}
+
+func isIn(m event.Membership) bool { return m == event.MembershipJoin || m == event.MembershipInvite }
+
+// Two staff members whose WhatsApp accounts are in the same group share one
+// portal: both are invited, each message of the group is bridged once
+// though both logins receive it, each sends through their own account, a
+// Matrix user without an account in the group is told, and a staff member
+// who leaves the group on WhatsApp leaves the portal.
+func TestGroupSharedByTwoStaff(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	ctx := ctxFor(t)
+	aliceLogin := loginQRAs(t, tb, srv, testUser, alicePh)
+	bobLogin := loginQRAs(t, tb, srv, bobUser, bobPh)
+
+	gid, err := srv.CreateGroup(ctx, carolPh, "Shared", "", []string{alicePh, bobPh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	portalID := networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(gid, "@g.us"))
+	var roomID id.RoomID
+	if !tb.mx.Eventually(waitLong, func() bool {
+		rooms := groupRooms(ctx, t, tb, portalID)
+		if len(rooms) != 1 {
+			return false
+		}
+		roomID = rooms[0]
+		members := tb.mx.Members(roomID)
+		return isIn(members[testUser]) && isIn(members[bobUser]) && members[carolGhst] == event.MembershipJoin
+	}) {
+		t.Fatalf("want one portal with both staff members invited: rooms %v, members %v", groupRooms(ctx, t, tb, portalID), tb.mx.Members(roomID))
+	}
+	portal, err := tb.br.GetExistingPortalByKey(ctx, networkid.PortalKey{ID: portalID})
+	if err != nil || portal == nil || portal.MXID != roomID || portal.Receiver != "" {
+		t.Fatalf("shared portal %+v, %v", portal, err)
+	}
+	for _, ul := range []*bridgev2.UserLogin{aliceLogin, bobLogin} {
+		if up, err := tb.br.DB.UserPortal.Get(ctx, ul.UserLogin, portal.PortalKey); err != nil || up == nil {
+			t.Fatalf("login %s not marked in the shared portal: %v", ul.ID, err)
+		}
+	}
+
+	// Carol writes: both logins receive it, it is bridged once.
+	if _, err = srv.SendGroupText(ctx, carolPh, gid, "hello team", nil); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitMsg(t, "Carol's message", func(m fakematrix.Message) bool { return m.Content.Body == "hello team" })
+	if !tb.mx.Eventually(waitLong, func() bool { return tb.conn.seen.dropped.Load() == 1 }) {
+		t.Fatalf("the second login's copy of Carol's message was not recognised (%d)", tb.conn.seen.dropped.Load())
+	}
+	if got := tb.mx.MessagesWithBody("hello team"); len(got) != 1 || got[0].RoomID != roomID || got[0].Sender != carolGhst {
+		t.Fatalf("Carol's message bridged %d times: %+v", len(got), got)
+	}
+
+	// Each staff member sends as themselves, through their own account;
+	// the other login's copy is not bridged back.
+	for _, tc := range []struct {
+		user  id.UserID
+		phone string
+		text  string
+	}{{testUser, alicePh, "from alice"}, {bobUser, bobPh, "from bob"}} {
+		evtID := injectAs(ctx, tb, tc.user, roomID, tc.text)
+		m, err := srv.WaitMessage(ctx, tc.phone, gid, func(m wasim.Message) bool { return m.Text() == tc.text })
+		if err != nil || !m.Group {
+			t.Fatalf("%s's message never reached the group from %s: %v (statuses %+v)", tc.user, tc.phone, err, tb.mx.StatusesOf(evtID))
+		}
+		if !tb.mx.Eventually(waitLong, func() bool {
+			msg, err := tb.br.DB.Message.GetPartByMXID(ctx, evtID)
+			return err == nil && msg != nil
+		}) {
+			t.Fatalf("%s's message never mapped", tc.text)
+		}
+	}
+	if !tb.mx.Eventually(waitLong, func() bool { return tb.conn.seen.dropped.Load() == 3 }) {
+		t.Fatalf("the other login's copies of the staff messages were not recognised (%d)", tb.conn.seen.dropped.Load())
+	}
+	for _, text := range []string{"from alice", "from bob"} {
+		if got := tb.mx.MessagesWithBody(text); len(got) != 0 {
+			t.Errorf("a staff message came back into the portal: %+v", got)
+		}
+	}
+
+	// A Matrix user without a WhatsApp account in the group is told.
+	evtID := injectAs(ctx, tb, daveUser, roomID, "from dave")
+	if !tb.mx.Eventually(waitLong, func() bool {
+		for _, st := range tb.mx.StatusesOf(evtID) {
+			if st.Status != event.MessageStatusSuccess && st.SendNotice {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no failed status with notice for a user without a login: %+v", tb.mx.StatusesOf(evtID))
+	}
+
+	// Bob leaves the group on WhatsApp: he leaves the portal, and what he
+	// sends from Matrix afterwards is refused with a reason.
+	if err = srv.RemoveFromGroup(ctx, bobPh, gid, []string{bobPh}); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool {
+		members := tb.mx.Members(roomID)
+		return !isIn(members[bobUser]) && !isIn(members[bobGhost]) && isIn(members[testUser])
+	}) {
+		t.Fatalf("Bob is still in the portal after leaving the group: %v", tb.mx.Members(roomID))
+	}
+	evtID = injectAs(ctx, tb, bobUser, roomID, "after leaving")
+	if !tb.mx.Eventually(waitLong, func() bool {
+		for _, st := range tb.mx.StatusesOf(evtID) {
+			if st.Status == event.MessageStatusFail && st.SendNotice && strings.Contains(st.Error(), "not in this group") {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("Bob's message after leaving: statuses %+v", tb.mx.StatusesOf(evtID))
+	}
+	for _, m := range srv.Messages() {
+		if m.Text() == "after leaving" {
+			t.Fatalf("a message from a staff member who left reached the group")
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // let receipts go out before the clients disconnect
+}
