@@ -205,3 +205,59 @@ func TestGroupSharedByTwoStaff(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // let receipts go out before the clients disconnect
 }
+
+// A rename on WhatsApp shows in Matrix; a rename and a topic from Matrix
+// show on WhatsApp, made through the staff member's own account.
+func TestGroupRenameBothWays(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	ctx := ctxFor(t)
+	loginQRAs(t, tb, srv, testUser, alicePh)
+	gid, err := srv.CreateGroup(ctx, carolPh, "Before", "", []string{alicePh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	portalID := networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(gid, "@g.us"))
+	roomName := func(roomID id.RoomID) string {
+		if c := tb.mx.State(roomID, event.StateRoomName, ""); c != nil {
+			if n, ok := c.Parsed.(*event.RoomNameEventContent); ok {
+				return n.Name
+			}
+		}
+		return ""
+	}
+	var roomID id.RoomID
+	if !tb.mx.Eventually(waitLong, func() bool {
+		rooms := groupRooms(ctx, t, tb, portalID)
+		if len(rooms) == 1 {
+			roomID = rooms[0]
+		}
+		return roomID != "" && roomName(roomID) == "Before"
+	}) {
+		t.Fatalf("no portal named after the group")
+	}
+
+	if err = srv.SetGroupSubject(ctx, carolPh, gid, "Renamed on WhatsApp"); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool { return roomName(roomID) == "Renamed on WhatsApp" }) {
+		t.Fatalf("room name %q after the WhatsApp rename", roomName(roomID))
+	}
+
+	empty := ""
+	tb.mx.Inject(ctx, &event.Event{Type: event.StateRoomName, StateKey: &empty, RoomID: roomID, Sender: testUser, ID: "$rename1",
+		Timestamp: time.Now().UnixMilli(), Content: event.Content{Parsed: &event.RoomNameEventContent{Name: "Renamed in Matrix"}}})
+	tb.mx.Inject(ctx, &event.Event{Type: event.StateTopic, StateKey: &empty, RoomID: roomID, Sender: testUser, ID: "$topic1",
+		Timestamp: time.Now().UnixMilli(), Content: event.Content{Parsed: &event.TopicEventContent{Topic: "Agenda"}}})
+	if !tb.mx.Eventually(waitLong, func() bool {
+		g, ok := srv.GroupInfo(gid)
+		return ok && g.Name == "Renamed in Matrix" && g.Topic == "Agenda"
+	}) {
+		g, _ := srv.GroupInfo(gid)
+		t.Fatalf("group on WhatsApp: name %q topic %q (statuses %+v %+v)", g.Name, g.Topic, tb.mx.StatusesOf("$rename1"), tb.mx.StatusesOf("$topic1"))
+	}
+	portal, err := tb.br.GetExistingPortalByKey(ctx, networkid.PortalKey{ID: portalID})
+	if err != nil || portal == nil || portal.Name != "Renamed in Matrix" || portal.Topic != "Agenda" {
+		t.Fatalf("portal after the Matrix changes: %+v, %v", portal, err)
+	}
+}

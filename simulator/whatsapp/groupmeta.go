@@ -115,7 +115,7 @@ func (s *Server) setSubject(g *Group, actor, name string) error {
 }
 
 // handleGroupSetIQ answers the group changes a linked device asks for
-// (SetGroupName); it reports whether it handled the IQ.
+// (SetGroupName, SetGroupTopic); it reports whether it handled the IQ.
 func (s *Server) handleGroupSetIQ(c *conn, iq *waBinary.Node, acc *Account, child waBinary.Node) bool {
 	to, _ := iq.Attrs["to"].(types.JID)
 	switch child.Tag {
@@ -133,6 +133,26 @@ func (s *Server) handleGroupSetIQ(c *conn, iq *waBinary.Node, acc *Account, chil
 			return true
 		}
 		c.iqResult(iq)
+		return true
+	case "description":
+		s.mu.Lock()
+		g := s.groups[to.User]
+		ok := g != nil && slices.Contains(g.Members, acc.Phone)
+		var topic, topicID string
+		if ok {
+			body, _ := child.GetChildByTag("body").Content.([]byte)
+			topic = string(body)
+			g.Topic, g.topicID = topic, NewMessageID()
+			topicID = g.topicID
+		}
+		s.mu.Unlock()
+		if !ok {
+			c.iqError(iq, 403, "forbidden")
+			return true
+		}
+		c.iqResult(iq)
+		s.notifyGroupChange(g, acc.Phone, waBinary.Node{Tag: "description", Attrs: waBinary.Attrs{"id": topicID},
+			Content: []waBinary.Node{{Tag: "body", Content: []byte(topic)}}})
 		return true
 	}
 	return false
