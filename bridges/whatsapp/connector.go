@@ -106,7 +106,10 @@ func (c *WhatsAppConnector) Start(ctx context.Context) error {
 	c.Limits.SetGateway(c.Config.MaxFileSize)
 	c.Config.applyGlobal()
 	c.trustTestServer()
-	return c.Store.Upgrade(ctx)
+	if err := c.Store.Upgrade(ctx); err != nil {
+		return err
+	}
+	return c.tombstoneMergedRooms(ctx)
 }
 
 // Stop implements bridgev2.StoppableNetwork; bridgev2 disconnects the logins.
