@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
@@ -131,8 +133,27 @@ func TestGroupSharedByTwoStaff(t *testing.T) {
 	if !tb.mx.Eventually(waitLong, func() bool { return tb.conn.seen.dropped.Load() == 1 }) {
 		t.Fatalf("the second login's copy of Carol's message was not recognised (%d)", tb.conn.seen.dropped.Load())
 	}
-	if got := tb.mx.MessagesWithBody("hello team"); len(got) != 1 || got[0].RoomID != roomID || got[0].Sender != carolGhst {
-		t.Fatalf("Carol's message bridged %d times: %+v", len(got), got)
+	first := tb.mx.MessagesWithBody("hello team")
+	if len(first) != 1 || first[0].RoomID != roomID || first[0].Sender != carolGhst {
+		t.Fatalf("Carol's message bridged %d times: %+v", len(first), first)
+	}
+	helloID := first[0].EventID
+
+	// Her edit and her reaction reach both logins too: each is bridged once.
+	waHello, _ := waid.ParseMessageID(mustMessage(ctx, t, tb, helloID).ID)
+	if _, err = srv.SendEdit(ctx, carolPh, gid, waHello.ID, "hello team!"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = srv.SendReaction(ctx, carolPh, gid, carolPh, waHello.ID, "🎉"); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool { return tb.conn.seen.dropped.Load() == 3 }) {
+		t.Fatalf("the second login's copies of the edit and reaction were not recognised (%d)", tb.conn.seen.dropped.Load())
+	}
+	if !tb.mx.Eventually(waitLong, func() bool {
+		return len(tb.mx.MessagesWhere(func(m fakematrix.Message) bool { return m.Replaces() == helloID })) == 1 && countReactions(tb, helloID) == 1
+	}) {
+		t.Fatalf("edit bridged %d times, reaction %d times", len(tb.mx.MessagesWhere(func(m fakematrix.Message) bool { return m.Replaces() == helloID })), countReactions(tb, helloID))
 	}
 
 	// Each staff member sends as themselves, through their own account;
@@ -154,7 +175,7 @@ func TestGroupSharedByTwoStaff(t *testing.T) {
 			t.Fatalf("%s's message never mapped", tc.text)
 		}
 	}
-	if !tb.mx.Eventually(waitLong, func() bool { return tb.conn.seen.dropped.Load() == 3 }) {
+	if !tb.mx.Eventually(waitLong, func() bool { return tb.conn.seen.dropped.Load() == 5 }) {
 		t.Fatalf("the other login's copies of the staff messages were not recognised (%d)", tb.conn.seen.dropped.Load())
 	}
 	for _, text := range []string{"from alice", "from bob"} {
@@ -260,4 +281,23 @@ func TestGroupRenameBothWays(t *testing.T) {
 	if err != nil || portal == nil || portal.Name != "Renamed in Matrix" || portal.Topic != "Agenda" {
 		t.Fatalf("portal after the Matrix changes: %+v, %v", portal, err)
 	}
+}
+
+func mustMessage(ctx context.Context, t testing.TB, tb *testBridge, evtID id.EventID) *database.Message {
+	t.Helper()
+	msg, err := tb.br.DB.Message.GetPartByMXID(ctx, evtID)
+	if err != nil || msg == nil {
+		t.Fatalf("no message mapped to %s: %v", evtID, err)
+	}
+	return msg
+}
+
+func countReactions(tb *testBridge, target id.EventID) int {
+	n := 0
+	for _, r := range tb.mx.Reactions() {
+		if r.Target == target {
+			n++
+		}
+	}
+	return n
 }
