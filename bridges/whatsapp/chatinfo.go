@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.mau.fi/util/ptr"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
@@ -16,8 +17,30 @@ import (
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 )
 
-// adminPowerLevel is the Matrix power level of WhatsApp group admins.
-const adminPowerLevel = 50
+// Matrix power levels of WhatsApp group roles: below the organisation's
+// admins, who keep 100. An announce-only group needs adminPowerLevel to
+// send; a locked group needs it to change the name, topic and avatar.
+const (
+	adminPowerLevel = 50
+	ownerPowerLevel = 75
+)
+
+// groupPowerLevels are the room's levels for a group's settings.
+func groupPowerLevels(info *types.GroupInfo) *bridgev2.PowerLevelOverrides {
+	send, edit := 0, 0
+	if info.IsAnnounce {
+		send = adminPowerLevel
+	}
+	if info.IsLocked {
+		edit = adminPowerLevel
+	}
+	return &bridgev2.PowerLevelOverrides{
+		EventsDefault: &send,
+		Events: map[event.Type]int{
+			event.StateRoomName: edit, event.StateTopic: edit, event.StateRoomAvatar: edit,
+		},
+	}
+}
 
 // GetChatInfo implements bridgev2.NetworkAPI: direct chats from their IDs,
 // groups from WhatsApp's group info.
@@ -88,6 +111,7 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 		CheckAllLogins:   true,
 		TotalMemberCount: len(info.Participants),
 		MemberMap:        bridgev2.ChatMemberMap{},
+		PowerLevels:      groupPowerLevels(info),
 	}
 	// Staff members whose linked account is in the group: invited to the
 	// shared portal, and their login marked in it (Matrix → WhatsApp goes
@@ -114,9 +138,15 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 				staff = append(staff, other)
 			}
 		}
-		if p.IsAdmin || p.IsSuperAdmin {
-			pl := adminPowerLevel
-			member.PowerLevel = &pl
+		switch {
+		case p.IsSuperAdmin:
+			member.PowerLevel = ptr.Ptr(ownerPowerLevel)
+		case p.IsAdmin:
+			member.PowerLevel = ptr.Ptr(adminPowerLevel)
+		case member.SenderLogin == "":
+			// A contact's level follows a demotion; a staff member's
+			// Matrix level (which may be the organisation's) is left.
+			member.PowerLevel = ptr.Ptr(0)
 		}
 		members.MemberMap[userID] = member
 	}

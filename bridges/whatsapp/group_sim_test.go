@@ -301,3 +301,106 @@ func countReactions(tb *testBridge, target id.EventID) int {
 	}
 	return n
 }
+
+// WhatsApp roles and settings become the room's power levels: the owner
+// and admins rank below the organisation (75, 50), a promotion or demotion
+// follows, an announce-only group needs an admin's level to post and stops
+// a staff member who is not an admin, and a locked group keeps its name
+// for admins (a staff member's rename is refused and put back).
+func TestGroupAdminsAnnounceAndLocked(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	ctx := ctxFor(t)
+	loginQRAs(t, tb, srv, testUser, alicePh)
+	gid, err := srv.CreateGroup(ctx, carolPh, "Board", "", []string{alicePh, bobPh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	portalID := networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(gid, "@g.us"))
+	var roomID id.RoomID
+	pl := func() *event.PowerLevelsEventContent {
+		if roomID == "" {
+			return nil
+		}
+		return tb.mx.PowerLevels(roomID)
+	}
+	waitPL := func(what string, cond func(p *event.PowerLevelsEventContent) bool) {
+		t.Helper()
+		if !tb.mx.Eventually(waitLong, func() bool {
+			if roomID == "" {
+				if rooms := groupRooms(ctx, t, tb, portalID); len(rooms) == 1 {
+					roomID = rooms[0]
+				}
+			}
+			p := pl()
+			return p != nil && cond(p)
+		}) {
+			t.Fatalf("power levels never showed %s: %+v", what, pl())
+		}
+	}
+	waitPL("the owner at 75 and members at 0", func(p *event.PowerLevelsEventContent) bool {
+		return p.GetUserLevel(carolGhst) == ownerPowerLevel && p.GetUserLevel(bobGhost) == 0 && p.GetUserLevel(testUser) < adminPowerLevel &&
+			p.EventsDefault == 0 && p.GetUserLevel(fakematrix.BotMXID) >= 100
+	})
+
+	if err = srv.ChangeGroupParticipants(ctx, carolPh, gid, "promote", []string{bobPh}); err != nil {
+		t.Fatal(err)
+	}
+	waitPL("Bob promoted to 50", func(p *event.PowerLevelsEventContent) bool { return p.GetUserLevel(bobGhost) == adminPowerLevel })
+
+	// Announce-only: posting needs an admin's level; Alice (not an admin)
+	// cannot, and WhatsApp refuses what she sends all the same.
+	if err = srv.SetGroupAnnounce(ctx, carolPh, gid, true); err != nil {
+		t.Fatal(err)
+	}
+	waitPL("announce-only", func(p *event.PowerLevelsEventContent) bool {
+		return p.EventsDefault == adminPowerLevel && p.GetUserLevel(testUser) < p.EventsDefault && p.GetUserLevel(bobGhost) >= p.EventsDefault
+	})
+	evtID := injectAs(ctx, tb, testUser, roomID, "may I?")
+	if !tb.mx.Eventually(waitLong, func() bool {
+		for _, st := range tb.mx.StatusesOf(evtID) {
+			if st.Status == event.MessageStatusFail && st.SendNotice && strings.Contains(st.Error(), "only admins") {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("a non-admin's message in an announce-only group: statuses %+v", tb.mx.StatusesOf(evtID))
+	}
+	for _, m := range srv.Messages() {
+		if m.Text() == "may I?" {
+			t.Fatal("WhatsApp recorded a non-admin's message in an announce-only group")
+		}
+	}
+
+	// Locked: changing the name needs an admin's level; Alice's rename is
+	// refused by WhatsApp and put back in Matrix.
+	if err = srv.SetGroupLocked(ctx, carolPh, gid, true); err != nil {
+		t.Fatal(err)
+	}
+	waitPL("locked", func(p *event.PowerLevelsEventContent) bool { return p.GetEventLevel(event.StateRoomName) == adminPowerLevel })
+	empty := ""
+	tb.mx.Inject(ctx, &event.Event{Type: event.StateRoomName, StateKey: &empty, RoomID: roomID, Sender: testUser, ID: "$lockedrename",
+		Timestamp: time.Now().UnixMilli(), Content: event.Content{Parsed: &event.RoomNameEventContent{Name: "Mine now"}}})
+	if !tb.mx.Eventually(waitLong, func() bool {
+		c := tb.mx.State(roomID, event.StateRoomName, "")
+		if c == nil {
+			return false
+		}
+		n, _ := c.Parsed.(*event.RoomNameEventContent)
+		_, notice := tb.mx.FindMessage(func(m fakematrix.Message) bool {
+			return m.RoomID == roomID && m.Content.MsgType == event.MsgNotice && strings.Contains(m.Content.Body, "undone")
+		})
+		return n != nil && n.Name == "Board" && notice
+	}) {
+		t.Fatalf("refused rename not put back: %+v", tb.mx.State(roomID, event.StateRoomName, ""))
+	}
+	if g, _ := srv.GroupInfo(gid); g.Name != "Board" {
+		t.Fatalf("a non-admin renamed a locked group: %q", g.Name)
+	}
+
+	if err = srv.ChangeGroupParticipants(ctx, carolPh, gid, "demote", []string{bobPh}); err != nil {
+		t.Fatal(err)
+	}
+	waitPL("Bob demoted to 0", func(p *event.PowerLevelsEventContent) bool { return p.GetUserLevel(bobGhost) == 0 })
+}

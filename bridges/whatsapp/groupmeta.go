@@ -2,15 +2,40 @@ package whatsapp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
 
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 )
+
+// ErrAnnounceOnly is returned for a message to an announce-only group from
+// a staff member who is not one of its admins.
+var ErrAnnounceOnly = errors.New("only admins can send messages to this WhatsApp group")
+
+// groupRefusal explains a send to a group that WhatsApp refused: in an
+// announce-only group, only admins send.
+func (cl *Client) groupRefusal(ctx context.Context, chat types.JID, err error) error {
+	if chat.Server != types.GroupServer || !errors.Is(err, whatsmeow.ErrServerReturnedError) {
+		return err
+	}
+	wa := cl.client()
+	if wa == nil {
+		return err
+	}
+	infoCtx, cancel := context.WithTimeout(ctx, groupInfoTimeout)
+	defer cancel()
+	info, ierr := wa.GetGroupInfo(infoCtx, chat)
+	if ierr != nil || !info.IsAnnounce || cl.isGroupAdmin(ctx, chat) {
+		return err
+	}
+	return certain(fmt.Errorf("%w (%w)", ErrAnnounceOnly, err), event.MessageStatusNoPermission)
+}
 
 var (
 	_ bridgev2.RoomNameHandlingNetworkAPI  = (*Client)(nil)

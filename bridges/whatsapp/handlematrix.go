@@ -101,7 +101,7 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 	}
 	resp, err := cl.sendMessage(ctx, chat, waMsg, whatsmeow.SendRequestExtra{ID: matrixMessageID(msg.Event.ID)})
 	if err != nil {
-		return nil, fmt.Errorf("failed to send message to WhatsApp: %w", err)
+		return nil, cl.groupRefusal(ctx, chat, fmt.Errorf("failed to send message to WhatsApp: %w", err))
 	}
 	md := &waid.MessageMetadata{SenderJID: cl.jid.String()}
 	if followUp != nil {

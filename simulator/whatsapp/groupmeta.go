@@ -104,6 +104,9 @@ func (s *Server) setSubject(g *Group, actor, name string) error {
 	if !slices.Contains(g.Members, actor) {
 		s.mu.Unlock()
 		return ErrNotInGroup
+	} else if g.Locked && !isAdminLocked(g, actor) {
+		s.mu.Unlock()
+		return ErrNotGroupAdmin
 	}
 	g.Name = name
 	s.mu.Unlock()
@@ -137,7 +140,7 @@ func (s *Server) handleGroupSetIQ(c *conn, iq *waBinary.Node, acc *Account, chil
 	case "description":
 		s.mu.Lock()
 		g := s.groups[to.User]
-		ok := g != nil && slices.Contains(g.Members, acc.Phone)
+		ok := g != nil && slices.Contains(g.Members, acc.Phone) && (!g.Locked || isAdminLocked(g, acc.Phone))
 		var topic, topicID string
 		if ok {
 			body, _ := child.GetChildByTag("body").Content.([]byte)
@@ -154,12 +157,162 @@ func (s *Server) handleGroupSetIQ(c *conn, iq *waBinary.Node, acc *Account, chil
 		s.notifyGroupChange(g, acc.Phone, waBinary.Node{Tag: "description", Attrs: waBinary.Attrs{"id": topicID},
 			Content: []waBinary.Node{{Tag: "body", Content: []byte(topic)}}})
 		return true
+	case "announcement", "not_announcement", "locked", "unlocked":
+		err := s.setGroupFlag(to, acc.Phone, child.Tag)
+		if err != nil {
+			c.iqError(iq, 403, "forbidden")
+		} else {
+			c.iqResult(iq)
+		}
+		return true
+	case "add", "remove", "promote", "demote":
+		var phones []string
+		for _, p := range child.GetChildrenByTag("participant") {
+			if jid, ok := p.Attrs["jid"].(types.JID); ok {
+				if m := s.accountByJID(jid); m != nil {
+					phones = append(phones, m.Phone)
+				}
+			}
+		}
+		done, err := s.changeParticipants(to, acc.Phone, child.Tag, phones)
+		if err != nil {
+			c.iqError(iq, 403, "forbidden")
+			return true
+		}
+		c.iqResult(iq, waBinary.Node{Tag: child.Tag, Content: participantNodes(done)})
+		return true
 	}
 	return false
 }
 
+// isAdminLocked tells whether phone is the owner or an admin of g (s.mu held).
+func isAdminLocked(g *Group, phone string) bool {
+	return g.Owner == phone || slices.Contains(g.Admins, phone)
+}
+
+// setGroupFlag turns announce ("announcement", "not_announcement") or
+// locked ("locked", "unlocked") on or off, as an admin of group.
+func (s *Server) setGroupFlag(group types.JID, actor, tag string) error {
+	s.mu.Lock()
+	g := s.groups[group.User]
+	if g == nil {
+		s.mu.Unlock()
+		return ErrNoGroup
+	} else if !isAdminLocked(g, actor) {
+		s.mu.Unlock()
+		return ErrNotGroupAdmin
+	}
+	switch tag {
+	case "announcement", "not_announcement":
+		g.Announce = tag == "announcement"
+	default:
+		g.Locked = tag == "locked"
+	}
+	s.mu.Unlock()
+	child := waBinary.Node{Tag: tag}
+	if tag == "announcement" || tag == "not_announcement" {
+		child.Attrs = waBinary.Attrs{"v_id": NewMessageID()}
+	}
+	s.notifyGroupChange(g, actor, child)
+	return nil
+}
+
+// SetGroupAnnounce makes a group announce-only (only admins send) or not,
+// from the phone of actor, an admin.
+func (s *Server) SetGroupAnnounce(ctx context.Context, actor, group string, on bool) error {
+	g, err := s.groupByJID(group)
+	if err != nil {
+		return err
+	}
+	tag := "not_announcement"
+	if on {
+		tag = "announcement"
+	}
+	if err = s.setGroupFlag(g.JID, normalizePhone(actor), tag); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// SetGroupLocked makes a group's info editable by admins only, or not.
+func (s *Server) SetGroupLocked(ctx context.Context, actor, group string, on bool) error {
+	g, err := s.groupByJID(group)
+	if err != nil {
+		return err
+	}
+	tag := "unlocked"
+	if on {
+		tag = "locked"
+	}
+	if err = s.setGroupFlag(g.JID, normalizePhone(actor), tag); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// ChangeGroupParticipants adds, removes, promotes or demotes members
+// (action "add", "remove", "promote", "demote") from the phone of actor,
+// an admin of the group.
+func (s *Server) ChangeGroupParticipants(ctx context.Context, actor, group, action string, members []string) error {
+	g, err := s.groupByJID(group)
+	if err != nil {
+		return err
+	}
+	phones := make([]string, len(members))
+	for i, m := range members {
+		phones[i] = normalizePhone(m)
+	}
+	if _, err = s.changeParticipants(g.JID, normalizePhone(actor), action, phones); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func (s *Server) changeParticipants(group types.JID, actor, action string, phones []string) ([]string, error) {
+	s.mu.Lock()
+	g := s.groups[group.User]
+	if g == nil {
+		s.mu.Unlock()
+		return nil, ErrNoGroup
+	} else if !isAdminLocked(g, actor) {
+		s.mu.Unlock()
+		return nil, ErrNotGroupAdmin
+	}
+	var done []string
+	for _, p := range phones {
+		in := slices.Contains(g.Members, p)
+		switch {
+		case action == "add" && !in && s.accounts[p] != nil:
+			g.Members = append(g.Members, p)
+		case action == "remove" && in && p != g.Owner:
+			g.Members = slices.DeleteFunc(g.Members, func(m string) bool { return m == p })
+			g.Admins = slices.DeleteFunc(g.Admins, func(m string) bool { return m == p })
+		case action == "promote" && in && !isAdminLocked(g, p):
+			g.Admins = append(g.Admins, p)
+		case action == "demote" && in && slices.Contains(g.Admins, p):
+			g.Admins = slices.DeleteFunc(g.Admins, func(m string) bool { return m == p })
+		default:
+			continue
+		}
+		done = append(done, p)
+	}
+	s.mu.Unlock()
+	if len(done) == 0 {
+		return nil, ErrNotInGroup
+	}
+	var also []string
+	if action == "remove" {
+		also = done
+	}
+	s.notifyGroupChange(g, actor, waBinary.Node{Tag: action, Content: participantNodes(done)}, also...)
+	return done, nil
+}
+
 // groupMetaRoutes adds the control API's group changes: POST /groups/remove
-// {"actor","group","members"} and POST /groups/subject {"actor","group","name"}.
+// {"actor","group","members"}, /groups/subject {"actor","group","name"},
+// /groups/announce and /groups/locked {"actor","group","on"}, and
+// /groups/participants {"actor","group","action","members"} (action add,
+// remove, promote or demote). GET /groups/{jid} reads a group back.
 func (s *Server) groupMetaRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /groups/remove", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
@@ -169,6 +322,44 @@ func (s *Server) groupMetaRoutes(mux *http.ServeMux) {
 		if readJSON(w, r, &req) {
 			writeResult(w, s.RemoveFromGroup(r.Context(), req.Actor, req.Group, req.Members))
 		}
+	})
+	mux.HandleFunc("POST /groups/announce", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Actor, Group string
+			On           bool
+		}
+		if readJSON(w, r, &req) {
+			writeResult(w, s.SetGroupAnnounce(r.Context(), req.Actor, req.Group, req.On))
+		}
+	})
+	mux.HandleFunc("POST /groups/locked", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Actor, Group string
+			On           bool
+		}
+		if readJSON(w, r, &req) {
+			writeResult(w, s.SetGroupLocked(r.Context(), req.Actor, req.Group, req.On))
+		}
+	})
+	mux.HandleFunc("POST /groups/participants", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Actor, Group, Action string
+			Members              []string
+		}
+		if readJSON(w, r, &req) {
+			writeResult(w, s.ChangeGroupParticipants(r.Context(), req.Actor, req.Group, req.Action, req.Members))
+		}
+	})
+	mux.HandleFunc("GET /groups/{jid}", func(w http.ResponseWriter, r *http.Request) {
+		g, ok := s.GroupInfo(r.PathValue("jid"))
+		if !ok {
+			writeError(w, ErrNoGroup)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"jid": g.JID.String(), "name": g.Name, "topic": g.Topic, "owner": g.Owner,
+			"members": g.Members, "admins": g.Admins, "announce": g.Announce, "locked": g.Locked,
+		})
 	})
 	mux.HandleFunc("POST /groups/subject", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Actor, Group, Name string }

@@ -25,8 +25,11 @@ type Group struct {
 	Topic   string
 	Owner   string   // phone number of the creator
 	Members []string // phone numbers, the owner first
-	Created time.Time
-	topicID string
+	Admins  []string // phone numbers of the admins other than the owner
+	// Announce: only admins send; Locked: only admins change the info.
+	Announce, Locked bool
+	Created          time.Time
+	topicID          string
 }
 
 // CreateGroup creates a group owned by account owner with the given members
@@ -86,6 +89,7 @@ func (s *Server) GroupInfo(jid string) (Group, bool) {
 	}
 	out := *g
 	out.Members = slices.Clone(g.Members)
+	out.Admins = slices.Clone(g.Admins)
 	return out, true
 }
 
@@ -113,8 +117,16 @@ func (s *Server) groupNode(g *Group) waBinary.Node {
 		}
 		if p == g.Owner {
 			attrs["type"] = "superadmin"
+		} else if slices.Contains(g.Admins, p) {
+			attrs["type"] = "admin"
 		}
 		content = append(content, waBinary.Node{Tag: "participant", Attrs: attrs})
+	}
+	if g.Announce {
+		content = append(content, waBinary.Node{Tag: "announcement"})
+	}
+	if g.Locked {
+		content = append(content, waBinary.Node{Tag: "locked"})
 	}
 	if g.Topic != "" {
 		content = append(content, waBinary.Node{Tag: "description", Attrs: waBinary.Attrs{

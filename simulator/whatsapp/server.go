@@ -28,6 +28,8 @@ var (
 	ErrWrongCode       = errors.New("wrong pairing code")
 	ErrNoGroup         = errors.New("no such group")
 	ErrNotInGroup      = errors.New("account is not a member of the group")
+	ErrAnnounceOnly    = errors.New("only admins can send messages to this group")
+	ErrNotGroupAdmin   = errors.New("only admins can change this group")
 	ErrNoDevice        = errors.New("account has no linked device")
 	ErrNoSuchMessage   = errors.New("no such message")
 	ErrServerClosed    = errors.New("simulator is closed")
