@@ -378,7 +378,9 @@ func TestGroupAdminsAnnounceAndLocked(t *testing.T) {
 	if err = srv.SetGroupLocked(ctx, carolPh, gid, true); err != nil {
 		t.Fatal(err)
 	}
-	waitPL("locked", func(p *event.PowerLevelsEventContent) bool { return p.GetEventLevel(event.StateRoomName) == adminPowerLevel })
+	waitPL("locked", func(p *event.PowerLevelsEventContent) bool {
+		return p.GetEventLevel(event.StateRoomName) == adminPowerLevel
+	})
 	empty := ""
 	tb.mx.Inject(ctx, &event.Event{Type: event.StateRoomName, StateKey: &empty, RoomID: roomID, Sender: testUser, ID: "$lockedrename",
 		Timestamp: time.Now().UnixMilli(), Content: event.Content{Parsed: &event.RoomNameEventContent{Name: "Mine now"}}})
