@@ -3,6 +3,7 @@ package whatsapp
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -405,4 +406,115 @@ func TestGroupAdminsAnnounceAndLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPL("Bob demoted to 0", func(p *event.PowerLevelsEventContent) bool { return p.GetUserLevel(bobGhost) == 0 })
+}
+
+func injectState(ctx context.Context, tb *testBridge, roomID id.RoomID, typ event.Type, key string, content, prev any) id.EventID {
+	evtID := id.EventID(fmt.Sprintf("$groupstate%d", groupInjected.Add(1)))
+	evt := &event.Event{Type: typ, StateKey: &key, RoomID: roomID, Sender: testUser, ID: evtID,
+		Timestamp: time.Now().UnixMilli(), Content: event.Content{Parsed: content}}
+	if prev != nil {
+		evt.Unsigned.PrevContent = &event.Content{Parsed: prev}
+	}
+	tb.mx.Inject(ctx, evt)
+	return evtID
+}
+
+// Members from Matrix, where the staff member has the rights on WhatsApp:
+// a kick by a non-admin is refused with a notice; once promoted, the staff
+// member kicks and invites a contact and promotes them through the power
+// levels; and a group is created from Matrix.
+func TestGroupMembersFromMatrixAndCreate(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	ctx := ctxFor(t)
+	ul := loginQRAs(t, tb, srv, testUser, alicePh)
+	gid, err := srv.CreateGroup(ctx, carolPh, "Crew", "", []string{alicePh, bobPh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	portalID := networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(gid, "@g.us"))
+	var roomID id.RoomID
+	if !tb.mx.Eventually(waitLong, func() bool {
+		if rooms := groupRooms(ctx, t, tb, portalID); len(rooms) == 1 {
+			roomID = rooms[0]
+		}
+		return roomID != "" && tb.mx.Members(roomID)[bobGhost] == event.MembershipJoin
+	}) {
+		t.Fatal("no group portal with Bob in it")
+	}
+	joined := &event.MemberEventContent{Membership: event.MembershipJoin}
+	left := &event.MemberEventContent{Membership: event.MembershipLeave}
+	inGroup := func(phone string) bool {
+		g, _ := srv.GroupInfo(gid)
+		return slices.Contains(g.Members, phone)
+	}
+
+	// Alice is not an admin: WhatsApp refuses her kick, which is undone.
+	evtID := injectState(ctx, tb, roomID, event.StateMember, string(bobGhost), left, joined)
+	if !tb.mx.Eventually(waitLong, func() bool {
+		for _, st := range tb.mx.StatusesOf(evtID) {
+			if st.Status != event.MessageStatusSuccess {
+				return tb.mx.Members(roomID)[bobGhost] == event.MembershipJoin
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("a non-admin's kick: statuses %+v, Bob %s", tb.mx.StatusesOf(evtID), tb.mx.Members(roomID)[bobGhost])
+	}
+	if !inGroup(bobPh) {
+		t.Fatal("a non-admin removed a member")
+	}
+
+	if err = srv.ChangeGroupParticipants(ctx, carolPh, gid, "promote", []string{alicePh}); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool {
+		p := tb.mx.PowerLevels(roomID)
+		return p != nil && p.GetUserLevel(testUser) == adminPowerLevel
+	}) {
+		t.Fatalf("Alice's promotion not in the power levels: %+v", tb.mx.PowerLevels(roomID))
+	}
+	injectState(ctx, tb, roomID, event.StateMember, string(bobGhost), left, joined)
+	if !tb.mx.Eventually(waitLong, func() bool { return !inGroup(bobPh) }) {
+		t.Fatal("Alice's kick did not remove Bob from the group")
+	}
+	injectState(ctx, tb, roomID, event.StateMember, string(bobGhost), &event.MemberEventContent{Membership: event.MembershipInvite}, left)
+	if !tb.mx.Eventually(waitLong, func() bool { return inGroup(bobPh) }) {
+		t.Fatal("Alice's invite did not add Bob to the group")
+	}
+	prevPL := tb.mx.PowerLevels(roomID)
+	newPL := prevPL.Clone()
+	newPL.SetUserLevel(bobGhost, adminPowerLevel)
+	injectState(ctx, tb, roomID, event.StatePowerLevels, "", newPL, prevPL)
+	if !tb.mx.Eventually(waitLong, func() bool {
+		g, _ := srv.GroupInfo(gid)
+		return slices.Contains(g.Admins, bobPh)
+	}) {
+		t.Fatal("raising Bob's level did not promote him on WhatsApp")
+	}
+
+	// create-group: a WhatsApp group with Carol, made by Alice's account.
+	api := ul.Client.(bridgev2.GroupCreatingNetworkAPI)
+	resp, err := api.CreateGroup(ctx, &bridgev2.GroupCreateParams{
+		Name: &event.RoomNameEventContent{Name: "From Matrix"}, Participants: []networkid.UserID{"whatsapp." + carolPh},
+	})
+	if err != nil {
+		t.Fatalf("CreateGroup: %v", err)
+	}
+	if err = resp.Portal.CreateMatrixRoom(ctx, ul, resp.PortalInfo); err != nil {
+		t.Fatal(err)
+	}
+	newGroup, err := waid.ParsePortalID(resp.PortalKey.ID)
+	if err != nil || resp.PortalKey.Receiver != "" {
+		t.Fatalf("new group portal key %+v, %v", resp.PortalKey, err)
+	}
+	g, ok := srv.GroupInfo(newGroup.String())
+	if !ok || g.Name != "From Matrix" || g.Owner != alicePh || !slices.Contains(g.Members, carolPh) {
+		t.Fatalf("group on WhatsApp: %+v", g)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool {
+		return resp.Portal.MXID != "" && tb.mx.Members(resp.Portal.MXID)[carolGhst] == event.MembershipJoin
+	}) {
+		t.Fatalf("the new group's room: %s, members %v", resp.Portal.MXID, tb.mx.Members(resp.Portal.MXID))
+	}
 }
