@@ -171,5 +171,6 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 	if info.Topic != "" {
 		chatInfo.Topic = &info.Topic
 	}
+	chatInfo.Avatar = cl.avatarOf(ctx, chat)
 	return chatInfo, nil
 }

@@ -518,3 +518,74 @@ func TestGroupMembersFromMatrixAndCreate(t *testing.T) {
 		t.Fatalf("the new group's room: %s, members %v", resp.Portal.MXID, tb.mx.Members(resp.Portal.MXID))
 	}
 }
+
+// Pictures: a contact's profile picture is their ghost's avatar, a group's
+// picture (and its change on WhatsApp) the room's avatar, downloaded and
+// uploaded to the content repository; the room's avatar set in Matrix
+// becomes the group's picture.
+func TestGroupAndContactPictures(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	ctx := ctxFor(t)
+	loginQRAs(t, tb, srv, testUser, alicePh)
+	carolPic, groupPic, groupPic2, matrixPic := []byte("carol-jpeg"), []byte("group-jpeg-1"), []byte("group-jpeg-2"), []byte("matrix-jpeg")
+	if err := srv.SetProfilePicture(ctx, carolPh, carolPic); err != nil {
+		t.Fatal(err)
+	}
+	gid, err := srv.CreateGroup(ctx, carolPh, "Pictures", "", []string{alicePh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = srv.SetGroupPicture(ctx, carolPh, gid, groupPic); err != nil {
+		t.Fatal(err)
+	}
+	portalID := networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(gid, "@g.us"))
+	var roomID id.RoomID
+	roomAvatar := func() []byte {
+		if roomID == "" {
+			if rooms := groupRooms(ctx, t, tb, portalID); len(rooms) == 1 {
+				roomID = rooms[0]
+			}
+		}
+		c := tb.mx.State(roomID, event.StateRoomAvatar, "")
+		if c == nil {
+			return nil
+		}
+		a, _ := c.Parsed.(*event.RoomAvatarEventContent)
+		if a == nil {
+			return nil
+		}
+		data, _ := tb.mx.Media(a.URL)
+		return data
+	}
+	if !tb.mx.Eventually(waitLong, func() bool { return string(roomAvatar()) == string(groupPic) }) {
+		t.Fatalf("room avatar %q, want the group's picture", roomAvatar())
+	}
+	if err = srv.SetGroupPicture(ctx, carolPh, gid, groupPic2); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool { return string(roomAvatar()) == string(groupPic2) }) {
+		t.Fatalf("room avatar %q after the WhatsApp change", roomAvatar())
+	}
+
+	// Carol's ghost carries her picture once it exists (she writes).
+	if _, err = srv.SendGroupText(ctx, carolPh, gid, "look", nil); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitMsg(t, "Carol's message", func(m fakematrix.Message) bool { return m.Content.Body == "look" })
+	if !tb.mx.Eventually(waitLong, func() bool {
+		data, _ := tb.mx.Media(tb.mx.Profile(carolGhst).AvatarURL)
+		return string(data) == string(carolPic)
+	}) {
+		t.Fatalf("Carol's ghost avatar %q", tb.mx.Profile(carolGhst).AvatarURL)
+	}
+
+	injectState(ctx, tb, roomID, event.StateRoomAvatar, "", &event.RoomAvatarEventContent{URL: uploadToMatrix(t, tb, matrixPic)}, nil)
+	if !tb.mx.Eventually(waitLong, func() bool {
+		data, ok := srv.Picture(gid)
+		return ok && string(data) == string(matrixPic)
+	}) {
+		data, _ := srv.Picture(gid)
+		t.Fatalf("group picture on WhatsApp %q after the Matrix change", data)
+	}
+}

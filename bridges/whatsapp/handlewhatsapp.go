@@ -87,6 +87,12 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		cl.refreshGhost(ctx, evt.JID)
 	case *events.Contact:
 		cl.refreshGhost(ctx, evt.JID)
+	case *events.Picture:
+		if evt.JID.Server == types.GroupServer {
+			cl.resyncChat(ctx, evt.JID, false)
+		} else {
+			cl.refreshGhost(ctx, evt.JID)
+		}
 	case *events.JoinedGroup:
 		cl.resyncChat(ctx, evt.JID, true)
 	case *events.GroupInfo:

@@ -115,6 +115,8 @@ func (s *Server) handleIQ(c *conn, iq *waBinary.Node) {
 		s.handleLogout(c, iq, acc, dev)
 	case xmlns == "w:m" && child.Tag == "media_conn":
 		c.iqResult(iq, s.media.mediaConnNode())
+	case xmlns == "w:profile:picture":
+		s.handlePictureIQ(c, iq, acc, typ, child)
 	case xmlns == "w:g2":
 		s.handleGroupIQ(c, iq, acc, dev, typ, child)
 	default:

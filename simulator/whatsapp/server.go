@@ -75,6 +75,7 @@ type Server struct {
 	qrRefs    map[string]qrRef
 	codePairs map[string]*codePairing // by phone
 	groups    map[string]*Group       // by group JID user
+	pictures  map[string]picture      // profile and group pictures by JID
 	nextLID   uint64
 	nextGroup uint64
 
@@ -127,6 +128,7 @@ func Start(cfg Config) (*Server, error) {
 		qrRefs:    map[string]qrRef{},
 		codePairs: map[string]*codePairing{},
 		groups:    map[string]*Group{},
+		pictures:  map[string]picture{},
 		nextLID:   100000000000001,
 		nextGroup: 120363000000000001,
 	}
