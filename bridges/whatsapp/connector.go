@@ -11,6 +11,7 @@ import (
 
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/commands"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
 	"github.com/passerelle/passerelle/bridges/media"
@@ -93,6 +94,9 @@ func (c *WhatsAppConnector) Init(br *bridgev2.Bridge) {
 	c.Bridge = br
 	c.Hooks.Clock = c.Clock
 	c.seen = newGroupSeen(c.Clock)
+	if proc, ok := br.Commands.(*commands.Processor); ok {
+		proc.AddHandlers(c.joinCommand())
+	}
 	log := br.Log.With().Str("db_section", "whatsapp").Logger()
 	c.Store = wastore.NewChild(br.DB.Database, dbutil.ZeroLogger(log), newWALogger(br.Log.With().Str("component", "whatsmeow").Logger()))
 }

@@ -589,3 +589,43 @@ func TestGroupAndContactPictures(t *testing.T) {
 		t.Fatalf("group picture on WhatsApp %q after the Matrix change", data)
 	}
 }
+
+// The wa-join bot command joins a group from its invite link with the
+// staff member's account; the group's portal follows. A bad link is
+// refused with a reason.
+func TestJoinGroupFromInviteLink(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	ctx := ctxFor(t)
+	loginQRAs(t, tb, srv, testUser, alicePh)
+	gid, err := srv.CreateGroup(ctx, carolPh, "Open house", "", []string{bobPh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := srv.GroupInviteLink(gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mgmt id.RoomID = "!management:test"
+	command := func(text string) {
+		tb.br.Commands.Handle(ctx, mgmt, id.EventID(fmt.Sprintf("$cmd%d", groupInjected.Add(1))), tb.user(t), text, "")
+	}
+	command(JoinCommand + " https://chat.whatsapp.com/nosuchcode")
+	tb.waitMsg(t, "the refusal", func(m fakematrix.Message) bool {
+		return m.RoomID == mgmt && strings.Contains(m.Content.Body, "Could not join") && strings.Contains(m.Content.Body, "not valid")
+	})
+	command(JoinCommand + " " + link)
+	tb.waitMsg(t, "the confirmation", func(m fakematrix.Message) bool {
+		return m.RoomID == mgmt && strings.Contains(m.Content.Body, `Joined the WhatsApp group "Open house"`)
+	})
+	if g, _ := srv.GroupInfo(gid); !slices.Contains(g.Members, alicePh) {
+		t.Fatalf("Alice is not in the group: %v", g.Members)
+	}
+	portalID := networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(gid, "@g.us"))
+	if !tb.mx.Eventually(waitLong, func() bool {
+		rooms := groupRooms(ctx, t, tb, portalID)
+		return len(rooms) == 1 && isIn(tb.mx.Members(rooms[0])[testUser]) && tb.mx.Members(rooms[0])[carolGhst] == event.MembershipJoin
+	}) {
+		t.Fatal("no portal for the group joined from its link")
+	}
+}

@@ -30,6 +30,7 @@ type Group struct {
 	Announce, Locked bool
 	Created          time.Time
 	topicID          string
+	inviteCode       string
 }
 
 // CreateGroup creates a group owned by account owner with the given members
@@ -202,6 +203,8 @@ func (s *Server) handleGroupIQ(c *conn, iq *waBinary.Node, acc *Account, dev *co
 		g := s.newGroup(acc, child.AttrGetter().OptionalString("subject"), "", members)
 		c.iqResult(iq, s.groupNode(g))
 		s.notifyGroupCreate(g, dev)
+	case child.Tag == "invite":
+		s.handleInviteIQ(c, iq, acc, typ, to, child)
 	case typ == "set" && s.handleGroupSetIQ(c, iq, acc, child):
 	default:
 		c.iqError(iq, 501, "feature-not-implemented")
