@@ -49,6 +49,9 @@ func (cl *Client) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*br
 	if err != nil {
 		return nil, err
 	}
+	if chat == types.StatusBroadcastJID {
+		return cl.statusChatInfo(), nil
+	}
 	if chat.Server != types.GroupServer {
 		return cl.dmChatInfo(chat), nil
 	}
@@ -173,4 +176,19 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 	}
 	chatInfo.Avatar = cl.avatarOf(ctx, chat)
 	return chatInfo, nil
+}
+
+// StatusRoomName names the room of contacts' status updates.
+const StatusRoomName = "WhatsApp status updates"
+
+// statusChatInfo describes the read-only room of contacts' status updates:
+// only the bridge posts (the posters' ghosts join as they post).
+func (cl *Client) statusChatInfo() *bridgev2.ChatInfo {
+	self, selfMember := cl.selfMember()
+	name, topic := StatusRoomName, "Status updates of your WhatsApp contacts (read-only)"
+	roomType := database.RoomTypeDefault
+	return &bridgev2.ChatInfo{Name: &name, Topic: &topic, Type: &roomType, Members: &bridgev2.ChatMemberList{
+		MemberMap:   bridgev2.ChatMemberMap{self: selfMember},
+		PowerLevels: &bridgev2.PowerLevelOverrides{EventsDefault: ptr.Ptr(adminPowerLevel)},
+	}}
 }

@@ -136,6 +136,9 @@ func (cl *Client) DescribeChat(ctx context.Context, key networkid.PortalKey) (re
 // other user of a direct chat (phone form when known), a group's name from
 // its portal or from what the connector saw.
 func (cl *Client) cachedChat(ctx context.Context, chat types.JID) remote.Chat {
+	if chat == types.StatusBroadcastJID {
+		return remote.Chat{IsGroup: true, Name: StatusRoomName}
+	}
 	if chat.Server != types.GroupServer {
 		other, err := waid.MakeUserID(cl.preferPN(ctx, chat, types.EmptyJID))
 		if err != nil {

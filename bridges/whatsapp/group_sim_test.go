@@ -629,3 +629,54 @@ func TestJoinGroupFromInviteLink(t *testing.T) {
 		t.Fatal("no portal for the group joined from its link")
 	}
 }
+
+// Status updates are ignored unless the config's status_broadcasts is on;
+// on, they arrive in a read-only room per staff member, where what the
+// staff member writes is refused.
+func TestStatusBroadcasts(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprintf("status_broadcasts=%v", on), func(t *testing.T) {
+			srv := startSim(t)
+			tb := startBridgeClock(t, srv, dbtest.SQLite(t).Open(t), &manualClock{}, func(c *WhatsAppConnector) { c.Config.StatusBroadcasts = on })
+			ctx := ctxFor(t)
+			loginQRAs(t, tb, srv, testUser, alicePh)
+			if _, err := srv.SendStatus(ctx, carolPh, "my holiday"); err != nil {
+				t.Fatal(err)
+			}
+			// A direct message sent after the status comes after it on the
+			// same connection: once it is here, the status was handled.
+			if _, err := srv.SendText(ctx, carolPh, alicePh, "after the status"); err != nil {
+				t.Fatal(err)
+			}
+			tb.waitMsg(t, "the direct message", func(m fakematrix.Message) bool { return m.Content.Body == "after the status" })
+			status, found := tb.mx.FindMessage(func(m fakematrix.Message) bool { return m.Content.Body == "my holiday" })
+			if !on {
+				if found {
+					t.Fatalf("a status update was bridged with the switch off: %+v", status)
+				}
+				return
+			}
+			if !found || status.Sender != carolGhst {
+				t.Fatalf("status update: %+v, %v", status, found)
+			}
+			portal, err := tb.br.GetPortalByMXID(ctx, status.RoomID)
+			if err != nil || portal == nil || portal.ID != "whatsapp.status" || portal.Receiver != "whatsapp."+alicePh || portal.Name != StatusRoomName {
+				t.Fatalf("status portal %+v, %v", portal, err)
+			}
+			if p := tb.mx.PowerLevels(status.RoomID); p == nil || p.GetUserLevel(testUser) >= p.EventsDefault {
+				t.Fatalf("the status room is not read-only: %+v", p)
+			}
+			evtID := injectAs(ctx, tb, testUser, status.RoomID, "nice")
+			if !tb.mx.Eventually(waitLong, func() bool {
+				for _, st := range tb.mx.StatusesOf(evtID) {
+					if st.Status == event.MessageStatusFail && strings.Contains(st.Error(), "read-only") {
+						return true
+					}
+				}
+				return false
+			}) {
+				t.Fatalf("a reply in the status room: %+v", tb.mx.StatusesOf(evtID))
+			}
+		})
+	}
+}

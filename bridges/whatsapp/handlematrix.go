@@ -27,6 +27,10 @@ import (
 // a staff member whose WhatsApp account is not in the group.
 var ErrNotInGroup = errors.New("your WhatsApp account is not in this group, so nothing was sent to it")
 
+// ErrReadOnlyChat is returned for a Matrix event in the room of status
+// updates, which is read-only.
+var ErrReadOnlyChat = errors.New("status updates are read-only here: nothing was sent")
+
 // ErrEmptyMessage is returned for a Matrix message with no text to send.
 var ErrEmptyMessage = errors.New("the message has no text")
 
@@ -34,6 +38,9 @@ var ErrEmptyMessage = errors.New("the message has no text")
 // check, from what the connector knows without network I/O.
 func (cl *Client) outbound(ctx context.Context, kind remote.OutboundKind, portal *bridgev2.Portal, chat types.JID) (remote.Outbound, error) {
 	out := remote.Outbound{Kind: kind, Login: cl.login, Portal: portal, PortalKey: portal.PortalKey, Chat: cl.cachedChat(ctx, chat)}
+	if chat.Server == types.BroadcastServer {
+		return out, certain(ErrReadOnlyChat, event.MessageStatusUnsupported)
+	}
 	if chat.Server == types.GroupServer {
 		// A group portal is shared: bridgev2 picks the sender's login in
 		// it, or else any login of theirs, which may not be in the group.

@@ -210,7 +210,7 @@ func (cl *Client) eventSender(info *types.MessageInfo, senderJID types.JID) brid
 // chatOf is the chat of a message as the portal sees it: the group, or the
 // other user of a direct chat (phone form when known).
 func (cl *Client) chatOf(ctx context.Context, info *types.MessageInfo) types.JID {
-	if info.Chat.Server == types.GroupServer {
+	if info.Chat.Server == types.GroupServer || info.Chat == types.StatusBroadcastJID {
 		return info.Chat
 	}
 	alt := info.SenderAlt
@@ -253,7 +253,7 @@ func isEmptyMessage(msg *waE2E.Message) bool {
 
 func (cl *Client) handleMessage(ctx context.Context, evt *events.Message) bool {
 	info := &evt.Info
-	if info.Chat.Server == types.BroadcastServer || info.Chat.Server == types.NewsletterServer {
+	if cl.ignoredChat(info.Chat) {
 		return true
 	}
 	log := zerolog.Ctx(ctx).With().Str("wa_message_id", info.ID).Logger()
@@ -398,7 +398,7 @@ func (cl *Client) messageEventWith(ctx context.Context, evt *events.Message, cha
 
 func (cl *Client) handleUndecryptable(ctx context.Context, evt *events.UndecryptableMessage) bool {
 	info := &evt.Info
-	if info.Chat.Server == types.BroadcastServer || info.Chat.Server == types.NewsletterServer {
+	if cl.ignoredChat(info.Chat) {
 		return true
 	}
 	chat := cl.chatOf(ctx, info)
@@ -490,4 +490,13 @@ func (cl *Client) leftGroup(ctx context.Context, chat types.JID, ts time.Time) {
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to take the login out of a group portal it left")
 	}
+}
+
+// ignoredChat tells the chats whose messages are not bridged: broadcast
+// lists and newsletters, and status updates unless the config bridges them.
+func (cl *Client) ignoredChat(chat types.JID) bool {
+	if chat == types.StatusBroadcastJID {
+		return !cl.main.Config.StatusBroadcasts
+	}
+	return chat.Server == types.BroadcastServer || chat.Server == types.NewsletterServer
 }

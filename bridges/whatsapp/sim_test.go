@@ -77,10 +77,13 @@ func startBridge(t testing.TB, srv *wasim.Server, db *dbutil.Database) *testBrid
 	return startBridgeClock(t, srv, db, &manualClock{})
 }
 
-func startBridgeClock(t testing.TB, srv *wasim.Server, db *dbutil.Database, clock *manualClock) *testBridge {
+func startBridgeClock(t testing.TB, srv *wasim.Server, db *dbutil.Database, clock *manualClock, opts ...func(*WhatsAppConnector)) *testBridge {
 	t.Helper()
 	conn := NewConnector()
 	conn.Clock = clock
+	for _, opt := range opts {
+		opt(conn)
+	}
 	conn.TestServer = &TestServer{HTTPClient: wasim.ClientHTTP(srv.Addr()), MediaHTTPClient: srv.MediaHTTPClient(), RootPublicKey: wasim.RootPublicKeyFromSeed("")}
 	if err := conn.ValidateConfig(); err != nil {
 		t.Fatal(err)

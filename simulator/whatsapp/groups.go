@@ -251,6 +251,25 @@ func (s *Server) SendGroupMessage(ctx context.Context, from, group string, msg *
 	} else if !slices.Contains(g.Members, facc.Phone) {
 		return "", ErrNotInGroup
 	}
+	return s.sendToGroup(ctx, facc, g, msg)
+}
+
+// SendStatus posts a text status update from the phone of account from:
+// every other account's linked devices get it from status@broadcast (a
+// sender-key message, as for groups).
+func (s *Server) SendStatus(ctx context.Context, from, text string) (string, error) {
+	facc, err := s.account(from)
+	if err != nil {
+		return "", err
+	}
+	g := &Group{JID: types.StatusBroadcastJID, Owner: facc.Phone}
+	for _, acc := range s.Accounts() {
+		g.Members = append(g.Members, acc.Phone)
+	}
+	return s.sendToGroup(ctx, facc, g, &waE2E.Message{ExtendedTextMessage: &waE2E.ExtendedTextMessage{Text: proto.String(text)}})
+}
+
+func (s *Server) sendToGroup(ctx context.Context, facc *Account, g *Group, msg *waE2E.Message) (string, error) {
 	plaintext, err := proto.Marshal(msg)
 	if err != nil {
 		return "", err

@@ -10,6 +10,8 @@
 //	            whatsapp.lid-<lid>             direct chat with a LID user (receiver: the login)
 //	            whatsapp.g-<group>             group, e.g. whatsapp.g-120363012345678901 (no receiver:
 //	                                           one portal shared by every login in the group)
+//	            whatsapp.status                status updates of contacts (receiver: the login; only
+//	                                           when the config's status_broadcasts is on)
 //	message:    whatsapp.<chat>.<sender>.<id>  chat and sender as above without the prefix,
 //	                                           id as chosen by the sender, e.g.
 //	                                           whatsapp.g-1203630.15550001111.3EB0C0FFEE
@@ -35,6 +37,7 @@ const Network = "whatsapp"
 const (
 	lidPrefix   = "lid-"
 	groupPrefix = "g-"
+	statusPart  = "status"
 	maxPartLen  = 64
 )
 
@@ -116,6 +119,9 @@ func parseUserPart(s string) (types.JID, error) {
 
 // chatPart is the ID form of a chat JID without the network prefix.
 func chatPart(jid types.JID) (string, error) {
+	if jid == types.StatusBroadcastJID {
+		return statusPart, nil
+	}
 	if jid.Server == types.GroupServer {
 		if !isGroupID(jid.User) {
 			return "", fmt.Errorf("%w: invalid group JID", ErrMalformed)
@@ -126,6 +132,9 @@ func chatPart(jid types.JID) (string, error) {
 }
 
 func parseChatPart(s string) (types.JID, error) {
+	if s == statusPart {
+		return types.StatusBroadcastJID, nil
+	}
 	if group, ok := strings.CutPrefix(s, groupPrefix); ok {
 		if !isGroupID(group) {
 			return types.EmptyJID, fmt.Errorf("%w: %q is not a group", ErrMalformed, s)
