@@ -7,6 +7,8 @@ package whatsapp
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mau.fi/util/dbutil"
@@ -58,6 +60,11 @@ type WhatsAppConnector struct {
 
 	// seen recognises a group event that another login already bridged.
 	seen *groupSeen
+	// handling counts the WhatsApp events being handled (tests wait for
+	// none before stopping).
+	handling atomic.Int64
+	// groupLocks serialise a group's deliveries across logins (lockGroup).
+	groupLocks [groupLockCount]sync.Mutex
 
 	// Hooks is the connector's side of the gateway's door: the queue its
 	// remote events go through, the outbound check and the sent recorder.

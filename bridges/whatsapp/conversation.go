@@ -531,6 +531,7 @@ func (cl *Client) handleReceipt(ctx context.Context, evt *events.Receipt) {
 		return // another login in the group bridged this receipt
 	}
 	re.chatDesc, re.senderDesc = cl.describeSignal(ctx, chat, sender)
+	defer cl.main.lockGroup(chat)()
 	cl.main.Queue(cl.login, re)
 }
 
@@ -564,6 +565,7 @@ func (cl *Client) handleChatPresence(ctx context.Context, evt *events.ChatPresen
 	}
 	te := &typingEvent{Typing: typing}
 	te.chatDesc, te.senderDesc = cl.describeSignal(ctx, chat, typing.Sender)
+	defer cl.main.lockGroup(chat)()
 	cl.main.Queue(cl.login, te)
 }
 

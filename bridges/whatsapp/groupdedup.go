@@ -1,6 +1,7 @@
 package whatsapp
 
 import (
+	"hash/fnv"
 	"sync/atomic"
 	"time"
 
@@ -66,4 +67,30 @@ func (g *groupSeen) release(key string, login networkid.UserLoginID) {
 // chat, its sender's user part and its ID.
 func groupMessageKey(chat, sender types.JID, id types.MessageID) string {
 	return "m|" + chat.User + "|" + sender.User + "|" + id
+}
+
+// groupLockCount is the number of locks that group deliveries hash onto
+// (bounded whatever the number of groups).
+const groupLockCount = 64
+
+// lockGroup serialises the delivery of one group's events across logins
+// and returns the unlock (a no-op for other chats). bridgev2 v0.32 reads a
+// portal's room ID without a lock when a login's first event is queued to
+// it (UserLogin.MarkInPortal from Bridge.QueueRemoteEvent) while the
+// portal's own loop may be creating the room for another login's event: a
+// shared group portal receiving its first events from two logins at once
+// is exactly that. This lock is held across the queue call on purpose (an
+// exception to "no lock across bridgev2 calls"): it is only taken on the
+// remote event paths, never from a bridgev2 callback, so it cannot be
+// waited on by what it waits for. With a portal event buffer bridgev2's
+// read can still race its loop; that is upstream's.
+func (c *WhatsAppConnector) lockGroup(chat types.JID) func() {
+	if chat.Server != types.GroupServer {
+		return func() {}
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(chat.User))
+	mu := &c.groupLocks[h.Sum32()%groupLockCount]
+	mu.Lock()
+	return mu.Unlock
 }

@@ -38,6 +38,8 @@ const PlaceholderText = "⏳ Waiting for this message. Check your phone."
 // could not be handled, so that whatsmeow does not acknowledge it.
 func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 	ctx := cl.eventContext()
+	cl.main.handling.Add(1)
+	defer cl.main.handling.Add(-1)
 	defer func() {
 		if p := recover(); p != nil {
 			zerolog.Ctx(ctx).Error().Any("panic", p).Str("stack", string(debug.Stack())).Type("event_type", rawEvt).
@@ -280,7 +282,9 @@ func (cl *Client) handleMessage(ctx context.Context, evt *events.Message) bool {
 		log.Debug().Msg("Group message already bridged through another login")
 		return true
 	}
+	unlock := cl.main.lockGroup(chat)
 	res := cl.main.Deliver(ctx, cl.login, remoteEvt)
+	unlock()
 	if res.Success || res.Ignored {
 		return true
 	}
@@ -454,6 +458,7 @@ func (cl *Client) resyncChat(ctx context.Context, chat types.JID, create bool) {
 	if err != nil {
 		return
 	}
+	defer cl.main.lockGroup(chat)()
 	cl.deliver(ctx, &simplevent.ChatResync{
 		EventMeta: simplevent.EventMeta{
 			Type: bridgev2.RemoteEventChatResync, PortalKey: portalKey, CreatePortal: create, Timestamp: time.Now(),
@@ -475,6 +480,8 @@ func (cl *Client) leftGroup(ctx context.Context, chat types.JID, ts time.Time) {
 	}
 	self, member := cl.selfMember()
 	member.Membership = event.MembershipLeave
+	unlock := cl.main.lockGroup(chat)
+	defer unlock()
 	cl.deliver(ctx, &simplevent.ChatInfoChange{
 		EventMeta: simplevent.EventMeta{
 			Type: bridgev2.RemoteEventChatInfoChange, PortalKey: portalKey, Sender: member.EventSender, Timestamp: ts,

@@ -26,6 +26,10 @@ func (s *Server) handleNode(c *conn, node *waBinary.Node) {
 		ag := node.AttrGetter()
 		if ag.OptionalString("class") == "message" && c.device != nil {
 			s.acked(c.device, ag.OptionalString("id"))
+		} else if ag.OptionalString("class") == "notification" && c.device != nil {
+			s.mu.Lock()
+			delete(c.device.notes, ag.OptionalString("id"))
+			s.mu.Unlock()
 		}
 	case "presence":
 		s.handleClientPresence(c, node)

@@ -217,8 +217,32 @@ func (s *Server) sendToDevice(dev *companion, c *conn, node waBinary.Node) error
 		s.mu.Lock()
 		dev.unacked = append(dev.unacked, node)
 		s.mu.Unlock()
+	} else if node.Tag == "notification" {
+		s.mu.Lock()
+		if dev.notes == nil {
+			dev.notes = map[string]struct{}{}
+		}
+		dev.notes[node.AttrGetter().OptionalString("id")] = struct{}{}
+		s.mu.Unlock()
 	}
 	return c.send(node)
+}
+
+// UnackedNotifications counts the notifications that connected devices
+// have not acknowledged yet: whatsmeow acknowledges one once its handlers
+// returned, so tests wait for 0 before disconnecting a client.
+func (s *Server) UnackedNotifications() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, acc := range s.accounts {
+		for _, d := range acc.devices {
+			if d.conn != nil {
+				n += len(d.notes)
+			}
+		}
+	}
+	return n
 }
 
 // acked forgets a message the device acknowledged.
