@@ -18,6 +18,7 @@ import (
 
 	"github.com/passerelle/passerelle/bridges/media"
 	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/bridges/whatsapp/upgrades"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/bridges/whatsapp/wastore"
 )
@@ -119,6 +120,11 @@ func (c *WhatsAppConnector) Start(ctx context.Context) error {
 	c.trustTestServer()
 	if err := c.Store.Upgrade(ctx); err != nil {
 		return err
+	}
+	log := c.Bridge.Log.With().Str("db_section", "whatsapp_portal").Logger()
+	portals := c.Bridge.DB.Database.Child(upgrades.VersionTable, upgrades.Table, dbutil.ZeroLogger(log))
+	if err := portals.Upgrade(ctx); err != nil {
+		return fmt.Errorf("failed to upgrade whatsapp portals: %w", err)
 	}
 	return c.tombstoneMergedRooms(ctx)
 }

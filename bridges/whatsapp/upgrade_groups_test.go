@@ -8,7 +8,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 
-	"github.com/passerelle/passerelle/bridges/whatsapp/wastore"
+	"github.com/passerelle/passerelle/bridges/whatsapp/upgrades"
 	"github.com/passerelle/passerelle/internal/dbtest"
 )
 
@@ -62,9 +62,9 @@ func loadPerLoginGroupFixture(t *testing.T, db *dbutil.Database) {
 		exec(`INSERT INTO user_portal (bridge_id, user_mxid, login_id, portal_id, portal_receiver, in_space, preferred)
 			VALUES ($1, $2, $3, $4, $3, false, false)`, br, u.mxid, u.login, fxGroup)
 	}
-	// The release's device store was at version 1, without the merge table.
+	// The release had no portal upgrade table.
 	exec(`DROP TABLE whatsapp_merged_room`)
-	exec(`UPDATE ` + wastore.VersionTable + ` SET version = 1`)
+	exec(`DROP TABLE ` + upgrades.VersionTable)
 }
 
 // The numbered upgrade merges the per-login portals of a group into one

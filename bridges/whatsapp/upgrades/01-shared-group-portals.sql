@@ -1,4 +1,4 @@
--- v1 -> v2: One shared portal per WhatsApp group
+-- v0 -> v1: One shared portal per WhatsApp group
 -- Group portals were one per (group, login): the portal key carried the
 -- login as receiver. A group is now one portal with no receiver, shared by
 -- every login in it. Per group, the portal kept is the one with a room (the
