@@ -31,7 +31,16 @@ type Chat struct {
 	OtherUser networkid.UserID
 	// Name is a group's name, if the connector knows it.
 	Name string
+	// Members are the outside members of a group that the connector knows
+	// from its caches (at most MaxChatMembers; the staff member's own
+	// account left out): the gate refuses a group in which a deny rule
+	// names one of them.
+	Members []Identity
 }
+
+// MaxChatMembers bounds Chat.Members: a connector passes at most this many
+// members of a group (the gate checks no more).
+const MaxChatMembers = 1024
 
 // Describer is implemented by a NetworkAPI (a login's client) that can tell
 // the gateway who a remote user is and what a chat is. Both calls should

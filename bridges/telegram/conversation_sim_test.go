@@ -3,6 +3,7 @@ package telegram
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -675,7 +676,7 @@ func TestHeldConversationEvents(t *testing.T) {
 			!getTS(back).Equal(getTS(evt)) {
 			t.Errorf("%T came back as %v %v %+v", evt, back.GetType(), back.GetPortalKey(), back.GetSender())
 		}
-		if d, ok := back.(remote.Described); !ok || d.RemoteChat() != evt.RemoteChat() || d.RemoteSender().ID != evt.RemoteSender().ID {
+		if d, ok := back.(remote.Described); !ok || !reflect.DeepEqual(d.RemoteChat(), evt.RemoteChat()) || d.RemoteSender().ID != evt.RemoteSender().ID {
 			t.Errorf("%T lost its description", evt)
 		}
 		if tm, ok := back.(bridgev2.RemoteEventWithTargetMessage); !ok || tm.GetTargetMessage() != evt.(bridgev2.RemoteEventWithTargetMessage).GetTargetMessage() {

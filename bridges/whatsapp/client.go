@@ -26,6 +26,9 @@ import (
 // remembers.
 const nameCacheSize = 10000
 
+// groupMembersCacheSize caps the groups whose members are remembered.
+const groupMembersCacheSize = 1000
+
 var (
 	_ bridgev2.NetworkAPI           = (*Client)(nil)
 	_ bridgev2.NetworkAPIWithUserID = (*Client)(nil)
@@ -71,11 +74,14 @@ type Client struct {
 
 	pushNames  *lru.Cache[types.JID, string] // push names seen on messages, by user
 	groupNames *lru.Cache[types.JID, string] // group names seen, by group
+	// groupMembers are the participants of groups, for the gate's rules.
+	groupMembers *lru.Cache[types.JID, groupMembers]
 }
 
 func newClient(main *WhatsAppConnector, login *bridgev2.UserLogin, jid types.JID) *Client {
 	return &Client{main: main, login: login, jid: jid, log: login.Log.With().Str("component", "whatsapp").Logger(),
-		pushNames: lru.New[types.JID, string](nameCacheSize), groupNames: lru.New[types.JID, string](nameCacheSize)}
+		pushNames: lru.New[types.JID, string](nameCacheSize), groupNames: lru.New[types.JID, string](nameCacheSize),
+		groupMembers: lru.New[types.JID, groupMembers](groupMembersCacheSize)}
 }
 
 // GetUserID implements bridgev2.NetworkAPIWithUserID.

@@ -111,30 +111,76 @@ func (cl *Client) DescribeChat(ctx context.Context, key networkid.PortalKey) (re
 	if err != nil {
 		return remote.Chat{}, err
 	}
-	desc := cl.cachedChat(ctx, chat)
-	if !desc.IsGroup || desc.Name != "" {
-		return desc, nil
+	return cl.cachedChat(ctx, chat), nil
+}
+
+// groupMembers are the participants of a group the connector saw, for the
+// gate's rules on members.
+type groupMembers struct {
+	jids []types.JID
+}
+
+// groupMembersOf returns a group's participants: remembered, or asked once
+// (group info, bounded by groupInfoTimeout) and remembered. The connector
+// asks before it hands a group's event to the gate, so that a rule on a
+// member applies from the first message.
+func (cl *Client) groupMembersOf(ctx context.Context, group types.JID) ([]types.JID, bool) {
+	if m, ok := cl.groupMembers.Get(group); ok {
+		return m.jids, true
 	}
 	wa := cl.client()
 	if wa == nil || !wa.IsLoggedIn() {
-		return desc, nil
+		return nil, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, groupInfoTimeout)
 	defer cancel()
-	info, err := wa.GetGroupInfo(ctx, chat)
+	info, err := wa.GetGroupInfo(ctx, group)
 	if err != nil {
-		// It is a group all the same; rules on it can still be checked.
 		cl.log.Debug().Err(err).Msg("Failed to get group info to describe a group")
-		return desc, nil
+		return nil, false
 	}
-	cl.rememberGroupName(chat, info.Name)
-	desc.Name = info.Name
-	return desc, nil
+	cl.rememberGroupName(group, info.Name)
+	return cl.rememberGroupMembers(group, info.Participants), true
 }
 
-// cachedChat is what the connector knows of a chat without network I/O: the
-// other user of a direct chat (phone form when known), a group's name from
-// its portal or from what the connector saw.
+// rememberGroupMembers keeps a group's participants (at most
+// remote.MaxChatMembers), as group info gave them.
+func (cl *Client) rememberGroupMembers(group types.JID, participants []types.GroupParticipant) []types.JID {
+	jids := make([]types.JID, 0, min(len(participants), remote.MaxChatMembers))
+	for _, p := range participants {
+		if len(jids) == remote.MaxChatMembers {
+			break
+		}
+		jid := p.JID
+		if p.PhoneNumber.Server == types.DefaultUserServer {
+			jid = p.PhoneNumber
+		}
+		jids = append(jids, jid.ToNonAD())
+	}
+	cl.groupMembers.Put(group, groupMembers{jids: jids})
+	return jids
+}
+
+// describeMembers is what the gate sees of a group's outside members (the
+// staff member's own account left out).
+func (cl *Client) describeMembers(ctx context.Context, jids []types.JID) []remote.Identity {
+	out := make([]remote.Identity, 0, len(jids))
+	for _, jid := range jids {
+		userID, err := waid.MakeUserID(jid)
+		if err != nil || cl.IsThisUser(ctx, userID) {
+			continue
+		}
+		if ident, err := cl.DescribeRemoteUser(ctx, userID); err == nil {
+			out = append(out, ident)
+		}
+	}
+	return out
+}
+
+// cachedChat is what the connector knows of a chat: the other user of a
+// direct chat (phone form when known); a group's name from its portal or
+// from what the connector saw, and its members (asked once per group, then
+// remembered).
 func (cl *Client) cachedChat(ctx context.Context, chat types.JID) remote.Chat {
 	if chat == types.StatusBroadcastJID {
 		return remote.Chat{IsGroup: true, Name: StatusRoomName}
@@ -147,6 +193,8 @@ func (cl *Client) cachedChat(ctx context.Context, chat types.JID) remote.Chat {
 		return remote.Chat{OtherUser: other}
 	}
 	desc := remote.Chat{IsGroup: true}
+	jids, _ := cl.groupMembersOf(ctx, chat)
+	desc.Members = cl.describeMembers(ctx, jids)
 	if name, ok := cl.rememberedGroupName(chat); ok {
 		desc.Name = name
 	} else if key, err := waid.MakePortalKey(chat, cl.login.ID); err == nil {

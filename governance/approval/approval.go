@@ -69,6 +69,10 @@ type NewRequest struct {
 	Contact      string
 	ContactName  string
 	ContactIdent string
+	// ChatName and Members describe a group: its name and its outside
+	// members as admins should see them ("Alice (+33…), Bob and 3 more").
+	ChatName string
+	Members  string
 }
 
 // Request is one request and its state.
@@ -138,7 +142,7 @@ func (s *Store) now() time.Time {
 	return time.Now()
 }
 
-const requestColumns = "id, network, direction, staff, login, portal, receiver, is_group, contact, contact_name, contact_ident, state, created_at, expires_at, decided_at, decided_by, reason, held_count, delivered"
+const requestColumns = "id, network, direction, staff, login, portal, receiver, is_group, contact, contact_name, contact_ident, state, created_at, expires_at, decided_at, decided_by, reason, held_count, delivered, chat_name, members"
 
 const (
 	bumpPendingQuery = `
@@ -147,8 +151,8 @@ const (
 		RETURNING ` + requestColumns
 	insertRequestQuery = `
 		INSERT INTO governance_approval_request (network, direction, staff, login, portal, receiver, is_group, contact,
-			contact_name, contact_ident, state, created_at, expires_at, held_count)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $13)
+			contact_name, contact_ident, state, created_at, expires_at, held_count, chat_name, members)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $13, $14, $15)
 		ON CONFLICT (portal, receiver) WHERE state = 'pending' DO NOTHING
 		RETURNING ` + requestColumns
 	getRequestQuery  = `SELECT ` + requestColumns + ` FROM governance_approval_request WHERE id = $1`
@@ -170,7 +174,7 @@ const (
 func (r *Request) Scan(row dbutil.Scannable) (*Request, error) {
 	var created, expires, decided int64
 	err := row.Scan(&r.ID, &r.Network, &r.Direction, &r.Staff, &r.Login, &r.Portal.ID, &r.Portal.Receiver, &r.IsGroup, &r.Contact, &r.ContactName,
-		&r.ContactIdent, &r.State, &created, &expires, &decided, &r.DecidedBy, &r.Reason, &r.HeldCount, &r.Delivered)
+		&r.ContactIdent, &r.State, &created, &expires, &decided, &r.DecidedBy, &r.Reason, &r.HeldCount, &r.Delivered, &r.ChatName, &r.Members)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +245,8 @@ func (s *Store) hold(ctx context.Context, nr NewRequest, msg *HeldMessage) (req 
 			}
 			now := time.UnixMilli(s.now().UnixMilli()).UTC()
 			r, err = s.one(ctx, insertRequestQuery, nr.Network, nr.Direction, nr.Staff, s.Seal.Seal(seal.KindLogin, string(nr.Login)), portal,
-				receiver, nr.IsGroup, s.Seal.Pseudonym(seal.KindRemoteID, nr.Contact), s.Seal.Scrub(nr.ContactName), s.Seal.Scrub(nr.ContactIdent), now.UnixMilli(), now.Add(s.ttl).UnixMilli(), add)
+				receiver, nr.IsGroup, s.Seal.Pseudonym(seal.KindRemoteID, nr.Contact), s.Seal.Scrub(nr.ContactName), s.Seal.Scrub(nr.ContactIdent), now.UnixMilli(), now.Add(s.ttl).UnixMilli(), add,
+				s.Seal.Scrub(nr.ChatName), s.Seal.Scrub(nr.Members))
 			if err != nil {
 				return fmt.Errorf("failed to insert request: %w", err)
 			} else if r != nil {
@@ -491,11 +496,11 @@ func (s *Store) MarkDelivered(ctx context.Context, id int64) error {
 
 const (
 	plainRequestsQuery = `
-		SELECT id, login, portal, receiver, contact, contact_name, contact_ident, reason FROM governance_approval_request
+		SELECT id, login, portal, receiver, contact, contact_name, contact_ident, reason, chat_name, members FROM governance_approval_request
 		WHERE login NOT LIKE 'sealed:%' OR portal NOT LIKE 'sealed:%'`
 	sealRequestQuery = `
 		UPDATE governance_approval_request SET login = $2, portal = $3, receiver = $4, contact = $5, contact_name = $6,
-			contact_ident = $7, reason = $8
+			contact_ident = $7, reason = $8, chat_name = $9, members = $10
 		WHERE id = $1`
 	plainHeldQuery = `SELECT request_id, ord, login, payload FROM governance_approval_held WHERE login NOT LIKE 'sealed:%'`
 	sealHeldQuery  = `UPDATE governance_approval_held SET login = $3, payload = $4 WHERE request_id = $1 AND ord = $2`
@@ -512,6 +517,7 @@ func (s *Store) SealExisting(ctx context.Context) (n int, err error) {
 	type plainRequest struct {
 		id                                                    int64
 		login, portal, receiver, contact, name, ident, reason string
+		chatName, members                                     string
 	}
 	type plainHeld struct {
 		requestID, order int64
@@ -521,7 +527,7 @@ func (s *Store) SealExisting(ctx context.Context) (n int, err error) {
 	err = s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		rows, err := s.db.Query(ctx, plainRequestsQuery)
 		reqs, err := dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (r plainRequest, err error) {
-			return r, row.Scan(&r.id, &r.login, &r.portal, &r.receiver, &r.contact, &r.name, &r.ident, &r.reason)
+			return r, row.Scan(&r.id, &r.login, &r.portal, &r.receiver, &r.contact, &r.name, &r.ident, &r.reason, &r.chatName, &r.members)
 		}, err).AsList()
 		if err != nil {
 			return fmt.Errorf("failed to read requests to seal: %w", err)
@@ -529,7 +535,7 @@ func (s *Store) SealExisting(ctx context.Context) (n int, err error) {
 		for _, r := range reqs {
 			_, err = s.db.Exec(ctx, sealRequestQuery, r.id, s.Seal.Seal(seal.KindLogin, r.login), s.Seal.Seal(seal.KindPortal, r.portal),
 				s.Seal.Seal(seal.KindLogin, r.receiver), s.Seal.Pseudonym(seal.KindRemoteID, r.contact), s.Seal.Scrub(r.name), s.Seal.Scrub(r.ident),
-				s.Seal.Scrub(r.reason))
+				s.Seal.Scrub(r.reason), s.Seal.Scrub(r.chatName), s.Seal.Scrub(r.members))
 			if err != nil {
 				return fmt.Errorf("failed to seal request %d: %w", r.id, err)
 			}

@@ -154,10 +154,10 @@ func (g *Gate) deliverHeld(ctx context.Context, reqID int64) error {
 				remoteUser = sender.Sender
 			}
 			chat, ident := g.identify(ctx, login, key, remoteUser, evt)
-			if decision := g.Policy.Evaluate(policy.Request{
+			if decision := g.evaluate(policy.Request{
 				Network: req.Network, Direction: policy.Inbound, Staff: login.UserMXID,
 				Remote: policyRemote(req.Network, ident), ChatID: key.ID, IsGroup: chat.IsGroup, Approved: true,
-			}); decision.Verdict == policy.Deny {
+			}, chat); decision.Verdict == policy.Deny {
 				g.logDenied(ctx, login, key, ident, policy.Inbound, decision)
 				log.Info().Int64("order", m.Order).Str("reason", decision.Reason).Msg("Dropping held event refused by a rule")
 				continue

@@ -157,7 +157,7 @@ func (g *Gate) checkSignal(ctx context.Context, out remote.Outbound) error {
 		}
 		req.Approved = approved(last, hasRoom)
 	}
-	if d := g.Policy.Evaluate(req); d.Verdict != policy.Allow {
+	if d := g.evaluate(req, out.Chat); d.Verdict != policy.Allow {
 		return &remote.Refusal{Reason: "This chat is not bridged now."}
 	}
 	return nil
@@ -173,4 +173,29 @@ func signalName(kind remote.OutboundKind) string {
 		return "presence"
 	}
 	return string(kind)
+}
+
+// evaluate asks the policy about req. For a group it also asks about every
+// member the connector knows: a deny rule that names one of them refuses
+// the whole group (in every mode), and the decision says so. Members that
+// merely lack an allow rule do not: in allowlist mode a group is allowed by
+// a rule on the chat or on who writes.
+func (g *Gate) evaluate(req policy.Request, chat remote.Chat) policy.Decision {
+	d := g.Policy.Evaluate(req)
+	if !chat.IsGroup || d.Verdict == policy.Deny {
+		return d
+	}
+	members := chat.Members
+	if len(members) > remote.MaxChatMembers {
+		members = members[:remote.MaxChatMembers]
+	}
+	for _, m := range members {
+		mreq := req
+		mreq.Remote = policyRemote(req.Network, m)
+		if md := g.Policy.Evaluate(mreq); md.Verdict == policy.Deny && md.Rule != nil {
+			md.Reason = "a member of the group is refused: " + md.Reason
+			return md
+		}
+	}
+	return d
 }

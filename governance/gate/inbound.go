@@ -120,7 +120,7 @@ func (g *Gate) decideInbound(ctx context.Context, login *bridgev2.UserLogin, evt
 		}
 		req.Approved = approved(last, hasRoom)
 	}
-	decision := g.Policy.Evaluate(req)
+	decision := g.evaluate(req, chat)
 	switch decision.Verdict {
 	case policy.Allow:
 		d := inboundDecision{pass: true}
@@ -230,7 +230,43 @@ func (g *Gate) newRequest(login *bridgev2.UserLogin, key networkid.PortalKey, ch
 	if ident.ID != "" {
 		nr.Contact = g.Contacts.Key(ident.ID)
 	}
+	if chat.IsGroup {
+		nr.ChatName = g.ShownName(chat.Name)
+		nr.Members = g.membersLabel(chat.Members)
+	}
 	return nr
+}
+
+// maxMembersShown bounds the members a group's request names.
+const maxMembersShown = 20
+
+// membersLabel names a group's outside members for admins: their names and
+// numbers or usernames (none in hashed mode), the first maxMembersShown.
+func (g *Gate) membersLabel(members []remote.Identity) string {
+	labels := make([]string, 0, min(len(members), maxMembersShown))
+	for _, m := range members {
+		if len(labels) == maxMembersShown {
+			break
+		}
+		label := g.ShownName(m.DisplayName)
+		if ident := g.contactIdent(m); ident != "" {
+			if label != "" {
+				label += " (" + ident + ")"
+			} else {
+				label = ident
+			}
+		}
+		if label != "" {
+			labels = append(labels, label)
+		}
+	}
+	out := strings.Join(labels, ", ")
+	if more := len(members) - len(labels); more > 0 && out != "" {
+		out += fmt.Sprintf(" and %d more", more)
+	} else if more > 0 {
+		out = fmt.Sprintf("%d members", len(members))
+	}
+	return out
 }
 
 // MaxHeldPayload is the largest payload of a held event. A held event is

@@ -146,8 +146,14 @@ func (g *Gate) RequestNotice(req approval.Request) string {
 	kind := "direct chat"
 	if req.IsGroup {
 		kind = "group"
+		if req.ChatName != "" {
+			kind += " " + EscapeName(req.ChatName)
+		}
 	}
 	fmt.Fprintf(&b, "* Chat: %s %s\n", kind, format.SafeMarkdownCode(g.ShownPortal(req.Portal.ID)))
+	if req.Members != "" {
+		fmt.Fprintf(&b, "* Members: %s\n", EscapeName(req.Members))
+	}
 	fmt.Fprintf(&b, "* Held messages: %d\n", req.HeldCount)
 	fmt.Fprintf(&b, "* Expires: %s\n\n", req.ExpiresAt.UTC().Format(time.RFC1123))
 	prefix := g.br.Config.CommandPrefix

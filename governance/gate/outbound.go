@@ -84,7 +84,7 @@ func (g *Gate) decideOutbound(ctx context.Context, out remote.Outbound, net stri
 		}
 		req.Approved = approved(last, hasRoom)
 	}
-	decision := g.Policy.Evaluate(req)
+	decision := g.evaluate(req, out.Chat)
 	switch decision.Verdict {
 	case policy.Allow:
 		return nil, nil, nil
