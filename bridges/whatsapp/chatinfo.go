@@ -108,6 +108,7 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 		}}, nil
 	}
 	cl.rememberGroupName(chat, info.Name)
+	cl.rememberGroupMembers(chat, info.Participants) // the gate's view follows membership changes
 	self, selfMember := cl.selfMember()
 	members := &bridgev2.ChatMemberList{
 		IsFull:           true,
