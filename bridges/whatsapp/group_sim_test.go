@@ -697,3 +697,49 @@ func idle(t testing.TB, tb *testBridge, srv *wasim.Server) {
 		t.Fatalf("WhatsApp events still being handled (%d notifications unacknowledged)", srv.UnackedNotifications())
 	}
 }
+
+// Members added and removed on WhatsApp join and leave the portal.
+func TestGroupMembersFromWhatsApp(t *testing.T) {
+	srv := startSim(t)
+	const davePh = "15550004444"
+	const daveGhost id.UserID = "@gw_whatsapp.15550004444:test"
+	if _, err := srv.CreateAccount(davePh, "Dave"); err != nil {
+		t.Fatal(err)
+	}
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	t.Cleanup(func() { idle(t, tb, srv) })
+	ctx := ctxFor(t)
+	loginQRAs(t, tb, srv, testUser, alicePh)
+	gid, err := srv.CreateGroup(ctx, carolPh, "Growing", "", []string{alicePh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	portalID := networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(gid, "@g.us"))
+	var roomID id.RoomID
+	member := func(u id.UserID) event.Membership {
+		if roomID == "" {
+			if rooms := groupRooms(ctx, t, tb, portalID); len(rooms) == 1 {
+				roomID = rooms[0]
+			}
+		}
+		return tb.mx.Members(roomID)[u]
+	}
+	if !tb.mx.Eventually(waitLong, func() bool { return member(carolGhst) == event.MembershipJoin }) {
+		t.Fatal("no group portal")
+	}
+	if member(daveGhost) == event.MembershipJoin {
+		t.Fatal("Dave is in the room before he was added")
+	}
+	if err = srv.ChangeGroupParticipants(ctx, carolPh, gid, "add", []string{davePh}); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool { return member(daveGhost) == event.MembershipJoin }) {
+		t.Fatalf("Dave added on WhatsApp is not in the room: %v", tb.mx.Members(roomID))
+	}
+	if err = srv.ChangeGroupParticipants(ctx, carolPh, gid, "remove", []string{davePh}); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool { return member(daveGhost) == event.MembershipLeave }) {
+		t.Fatalf("Dave removed on WhatsApp is still in the room: %v", tb.mx.Members(roomID))
+	}
+}
