@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -85,6 +86,10 @@ func (cl *Client) dmChatInfo(other types.JID) *bridgev2.ChatInfo {
 	return &bridgev2.ChatInfo{Members: members, Type: &roomType}
 }
 
+// errCommunityParent keeps a community's parent group (where nobody
+// writes) from becoming a room: its linked groups are bridged as groups.
+var errCommunityParent = errors.New("a community's parent group is not bridged")
+
 // groupChatInfo fetches a group's name, topic and members. When WhatsApp
 // does not answer, the portal is still made, named after the group ID, and
 // the user is told.
@@ -106,6 +111,9 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 		return &bridgev2.ChatInfo{Name: &name, Type: &roomType, Members: &bridgev2.ChatMemberList{
 			MemberMap: bridgev2.ChatMemberMap{self: selfMember},
 		}}, nil
+	}
+	if info.IsParent && portal.MXID == "" {
+		return nil, errCommunityParent
 	}
 	cl.rememberGroupName(chat, info.Name)
 	cl.rememberGroupMembers(chat, info.Participants) // the gate's view follows membership changes

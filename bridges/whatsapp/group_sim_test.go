@@ -743,3 +743,32 @@ func TestGroupMembersFromWhatsApp(t *testing.T) {
 		t.Fatalf("Dave removed on WhatsApp is still in the room: %v", tb.mx.Members(roomID))
 	}
 }
+
+// A community: its announcement group is bridged as an announce-only group
+// named after the community; its parent group gets no room.
+func TestCommunityAnnouncementGroup(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	t.Cleanup(func() { idle(t, tb, srv) })
+	ctx := ctxFor(t)
+	loginQRAs(t, tb, srv, testUser, alicePh)
+	community, announcements, err := srv.CreateCommunity(ctx, carolPh, "Neighbours", []string{alicePh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = srv.SendGroupText(ctx, carolPh, announcements, "bins out tonight", nil); err != nil {
+		t.Fatal(err)
+	}
+	got := tb.waitMsg(t, "the announcement", func(m fakematrix.Message) bool { return m.Content.Body == "bins out tonight" })
+	portal, err := tb.br.GetPortalByMXID(ctx, got.RoomID)
+	if err != nil || portal == nil || portal.ID != networkid.PortalID("whatsapp.g-"+strings.TrimSuffix(announcements, "@g.us")) || portal.Name != "Neighbours" {
+		t.Fatalf("announcement group portal %+v, %v", portal, err)
+	}
+	if p := tb.mx.PowerLevels(got.RoomID); p == nil || p.EventsDefault != adminPowerLevel || p.GetUserLevel(testUser) >= p.EventsDefault {
+		t.Fatalf("announcement group is not announce-only in Matrix: %+v", p)
+	}
+	idle(t, tb, srv)
+	if rooms := groupRooms(ctx, t, tb, networkid.PortalID("whatsapp.g-"+strings.TrimSuffix(community, "@g.us"))); len(rooms) != 0 {
+		t.Fatalf("the community's parent group got rooms: %v", rooms)
+	}
+}

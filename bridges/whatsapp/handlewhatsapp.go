@@ -96,6 +96,13 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 			cl.refreshGhost(ctx, evt.JID)
 		}
 	case *events.JoinedGroup:
+		if evt.IsParent {
+			// A community's parent group: nobody writes there; its
+			// announcement group (and other linked groups) are bridged as
+			// groups. Communities are not Matrix spaces (yet).
+			zerolog.Ctx(ctx).Debug().Msg("Not bridging a community's parent group")
+			return true
+		}
 		cl.resyncChat(ctx, evt.JID, true)
 	case *events.GroupInfo:
 		if evt.Name != nil {

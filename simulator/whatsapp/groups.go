@@ -28,9 +28,13 @@ type Group struct {
 	Admins  []string // phone numbers of the admins other than the owner
 	// Announce: only admins send; Locked: only admins change the info.
 	Announce, Locked bool
-	Created          time.Time
-	topicID          string
-	inviteCode       string
+	// Community: a community's parent group; Parent, the community of a
+	// linked group; DefaultSub, the community's announcement group.
+	Community, DefaultSub bool
+	Parent                types.JID
+	Created               time.Time
+	topicID               string
+	inviteCode            string
 }
 
 // CreateGroup creates a group owned by account owner with the given members
@@ -128,6 +132,15 @@ func (s *Server) groupNode(g *Group) waBinary.Node {
 	}
 	if g.Locked {
 		content = append(content, waBinary.Node{Tag: "locked"})
+	}
+	if g.Community {
+		content = append(content, waBinary.Node{Tag: "parent"})
+	}
+	if !g.Parent.IsEmpty() {
+		content = append(content, waBinary.Node{Tag: "linked_parent", Attrs: waBinary.Attrs{"jid": g.Parent}})
+	}
+	if g.DefaultSub {
+		content = append(content, waBinary.Node{Tag: "default_sub_group"})
 	}
 	if g.Topic != "" {
 		content = append(content, waBinary.Node{Tag: "description", Attrs: waBinary.Attrs{
