@@ -5,10 +5,10 @@ import (
 	"testing"
 
 	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 
-	"github.com/passerelle/passerelle/bridges/whatsapp/upgrades"
 	"github.com/passerelle/passerelle/internal/dbtest"
 )
 
@@ -62,9 +62,6 @@ func loadPerLoginGroupFixture(t *testing.T, db *dbutil.Database) {
 		exec(`INSERT INTO user_portal (bridge_id, user_mxid, login_id, portal_id, portal_receiver, in_space, preferred)
 			VALUES ($1, $2, $3, $4, $3, false, false)`, br, u.mxid, u.login, fxGroup)
 	}
-	// The release had no portal upgrade table.
-	exec(`DROP TABLE whatsapp_merged_room`)
-	exec(`DROP TABLE ` + upgrades.VersionTable)
 }
 
 // The numbered upgrade merges the per-login portals of a group into one
@@ -73,13 +70,23 @@ func loadPerLoginGroupFixture(t *testing.T, db *dbutil.Database) {
 func TestUpgradeMergesPerLoginGroupPortals(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
 		srv := startSim(t)
-		first := startBridge(t, srv, b.Open(t)) // the schema, as a release made it
-		first.stop()
 		db := b.Open(t)
+		// bridgev2's schema, as the release had it (no bridge running: its
+		// background work would outlive the test).
+		if err := database.New("passerelle-test", database.MetaTypes{}, db).Upgrade(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		loadPerLoginGroupFixture(t, db)
 
 		tb := startBridge(t, srv, db)
 		ctx := ctxFor(t)
+		// bridgev2's post-start work (bridge info) ends by writing its
+		// version: wait for it, so that it does not outlive the test.
+		t.Cleanup(func() {
+			if !tb.mx.Eventually(waitLong, func() bool { return tb.br.DB.KV.Get(ctx, database.KeyBridgeInfoVersion) != "" }) {
+				t.Error("bridgev2's post-start work never finished")
+			}
+		})
 		portal, err := tb.br.GetExistingPortalByKey(ctx, networkid.PortalKey{ID: fxGroup})
 		if err != nil || portal == nil || portal.Receiver != "" || portal.MXID != "!ga:test" {
 			t.Fatalf("shared portal %+v, %v", portal, err)
