@@ -266,6 +266,20 @@ func TestGroupRenameBothWays(t *testing.T) {
 	if !tb.mx.Eventually(waitLong, func() bool { return roomName(roomID) == "Renamed on WhatsApp" }) {
 		t.Fatalf("room name %q after the WhatsApp rename", roomName(roomID))
 	}
+	if err = srv.SetGroupDescription(ctx, carolPh, gid, "Described on WhatsApp"); err != nil {
+		t.Fatal(err)
+	}
+	roomTopic := func() string {
+		if c := tb.mx.State(roomID, event.StateTopic, ""); c != nil {
+			if tc, ok := c.Parsed.(*event.TopicEventContent); ok {
+				return tc.Topic
+			}
+		}
+		return ""
+	}
+	if !tb.mx.Eventually(waitLong, func() bool { return roomTopic() == "Described on WhatsApp" }) {
+		t.Fatalf("room topic %q after the WhatsApp change", roomTopic())
+	}
 
 	empty := ""
 	tb.mx.Inject(ctx, &event.Event{Type: event.StateRoomName, StateKey: &empty, RoomID: roomID, Sender: testUser, ID: "$rename1",
@@ -494,6 +508,20 @@ func TestGroupMembersFromMatrixAndCreate(t *testing.T) {
 		return slices.Contains(g.Admins, bobPh)
 	}) {
 		t.Fatal("raising Bob's level did not promote him on WhatsApp")
+	}
+	// Raising the level to send makes the group announce-only; lowering
+	// Bob's level demotes him.
+	prevPL = newPL
+	newPL = prevPL.Clone()
+	newPL.EventsDefault = adminPowerLevel
+	newPL.SetUserLevel(bobGhost, 0)
+	injectState(ctx, tb, roomID, event.StatePowerLevels, "", newPL, prevPL)
+	if !tb.mx.Eventually(waitLong, func() bool {
+		g, _ := srv.GroupInfo(gid)
+		return g.Announce && !slices.Contains(g.Admins, bobPh)
+	}) {
+		g, _ := srv.GroupInfo(gid)
+		t.Fatalf("after the Matrix power levels: announce %v, admins %v", g.Announce, g.Admins)
 	}
 
 	// create-group: a WhatsApp group with Carol, made by Alice's account.

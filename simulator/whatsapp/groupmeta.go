@@ -99,6 +99,27 @@ func (s *Server) SetGroupSubject(ctx context.Context, actor, group, name string)
 	return ctx.Err()
 }
 
+// SetGroupDescription changes a group's description from actor's phone;
+// members' linked devices get the notification (events.GroupInfo with
+// Topic).
+func (s *Server) SetGroupDescription(ctx context.Context, actor, group, topic string) error {
+	g, err := s.groupByJID(group)
+	if err != nil {
+		return err
+	}
+	actor = normalizePhone(actor)
+	if err = s.checkInfoRights(g, actor); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	g.Topic, g.topicID = topic, NewMessageID()
+	topicID := g.topicID
+	s.mu.Unlock()
+	s.notifyGroupChange(g, actor, waBinary.Node{Tag: "description", Attrs: waBinary.Attrs{"id": topicID},
+		Content: []waBinary.Node{{Tag: "body", Content: []byte(topic)}}})
+	return ctx.Err()
+}
+
 func (s *Server) setSubject(g *Group, actor, name string) error {
 	s.mu.Lock()
 	if !slices.Contains(g.Members, actor) {
