@@ -250,18 +250,54 @@ func (s *Stack) Command(c *Client, roomID, body string) *Event {
 // Step sends body in roomID and waits for the bot's answer containing want
 // (not merely the next notice: a late notice of an earlier step must not be
 // taken for it).
+//
+// bridgev2 posts a login prompt before it stores the login's state, so an
+// input sent the instant the prompt shows can be read as an unknown
+// command: a person never types that fast, and Step sends it again.
 func (s *Stack) Step(c *Client, roomID, body, want string) *Event {
 	s.T.Helper()
 	ctx := s.Ctx()
-	sent, err := c.Send(ctx, roomID, body)
-	if err != nil {
-		s.T.Fatalf("send %q: %v", body, err)
+	for attempt := 1; ; attempt++ {
+		sent, err := c.Send(ctx, roomID, body)
+		if err != nil {
+			s.T.Fatalf("send %q: %v", body, err)
+		}
+		var found *Event
+		unknown := false
+		tick := time.NewTicker(100 * time.Millisecond)
+		deadline := time.After(30 * time.Second)
+		for found == nil && !unknown {
+			select {
+			case <-ctx.Done():
+				s.T.Fatalf("answer to %q containing %q: %v", body, want, ctx.Err())
+			case <-deadline:
+				evs, _ := c.Messages(ctx, roomID, 10)
+				s.T.Fatalf("answer to %q containing %q never came; recent: %q", body, want, bodiesOf(evs, s.BotID))
+			case <-tick.C:
+			}
+			evs, err := c.Messages(ctx, roomID, 30)
+			if err != nil {
+				s.T.Fatal(err)
+			}
+			after := false
+			for i := range evs {
+				ev := &evs[i]
+				switch {
+				case ev.EventID == sent:
+					after = true
+				case !after || ev.Sender != s.BotID:
+				case strings.Contains(ev.Body(), want):
+					found = ev
+				case strings.HasPrefix(ev.Body(), "Unknown command") && attempt < 3:
+					unknown = true
+				}
+			}
+		}
+		tick.Stop()
+		if found != nil {
+			return found
+		}
 	}
-	ev, err := c.WaitMessage(ctx, roomID, MessageFilter{Sender: s.BotID, After: sent, BodyContains: want})
-	if err != nil {
-		s.T.Fatalf("answer to %q containing %q: %v", body, want, err)
-	}
-	return ev
 }
 
 // LinkWhatsAppQR links the WhatsApp account of phone for c: `login

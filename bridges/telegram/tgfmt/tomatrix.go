@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/gotd/td/tg"
 	"maunium.net/go/mautrix/event"
@@ -188,7 +189,15 @@ func (c *toMatrixConverter) wrap(sb *strings.Builder, s *span, pre bool, open, c
 	sb.WriteString(closeTag)
 }
 
+// maxLinkLength is the longest link target made a link; a longer one (or
+// one that is not valid UTF-8) stays text.
+const maxLinkLength = 8192
+
 func (c *toMatrixConverter) link(sb *strings.Builder, s *span, pre bool, href string) {
+	if len(href) > maxLinkLength || !utf8.ValidString(href) {
+		c.renderChildren(sb, s, pre)
+		return
+	}
 	if safe, ok := safeURL(href); ok {
 		c.wrap(sb, s, pre, `<a href="`+html.EscapeString(safe)+`">`, "</a>")
 	} else {
