@@ -2,9 +2,12 @@ package whatsapp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/ptr"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
@@ -15,8 +18,30 @@ import (
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 )
 
-// adminPowerLevel is the Matrix power level of WhatsApp group admins.
-const adminPowerLevel = 50
+// Matrix power levels of WhatsApp group roles: below the organisation's
+// admins, who keep 100. An announce-only group needs adminPowerLevel to
+// send; a locked group needs it to change the name, topic and avatar.
+const (
+	adminPowerLevel = 50
+	ownerPowerLevel = 75
+)
+
+// groupPowerLevels are the room's levels for a group's settings.
+func groupPowerLevels(info *types.GroupInfo) *bridgev2.PowerLevelOverrides {
+	send, edit := 0, 0
+	if info.IsAnnounce {
+		send = adminPowerLevel
+	}
+	if info.IsLocked {
+		edit = adminPowerLevel
+	}
+	return &bridgev2.PowerLevelOverrides{
+		EventsDefault: &send,
+		Events: map[event.Type]int{
+			event.StateRoomName: edit, event.StateTopic: edit, event.StateRoomAvatar: edit,
+		},
+	}
+}
 
 // GetChatInfo implements bridgev2.NetworkAPI: direct chats from their IDs,
 // groups from WhatsApp's group info.
@@ -24,6 +49,9 @@ func (cl *Client) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*br
 	chat, err := waid.ParsePortalID(portal.ID)
 	if err != nil {
 		return nil, err
+	}
+	if chat == types.StatusBroadcastJID {
+		return cl.statusChatInfo(), nil
 	}
 	if chat.Server != types.GroupServer {
 		return cl.dmChatInfo(chat), nil
@@ -58,6 +86,10 @@ func (cl *Client) dmChatInfo(other types.JID) *bridgev2.ChatInfo {
 	return &bridgev2.ChatInfo{Members: members, Type: &roomType}
 }
 
+// errCommunityParent keeps a community's parent group (where nobody
+// writes) from becoming a room: its linked groups are bridged as groups.
+var errCommunityParent = errors.New("a community's parent group is not bridged")
+
 // groupChatInfo fetches a group's name, topic and members. When WhatsApp
 // does not answer, the portal is still made, named after the group ID, and
 // the user is told.
@@ -80,13 +112,23 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 			MemberMap: bridgev2.ChatMemberMap{self: selfMember},
 		}}, nil
 	}
+	if info.IsParent && portal.MXID == "" {
+		return nil, errCommunityParent
+	}
 	cl.rememberGroupName(chat, info.Name)
+	cl.rememberGroupMembers(chat, info.Participants) // the gate's view follows membership changes
 	self, selfMember := cl.selfMember()
 	members := &bridgev2.ChatMemberList{
 		IsFull:           true,
+		CheckAllLogins:   true,
 		TotalMemberCount: len(info.Participants),
 		MemberMap:        bridgev2.ChatMemberMap{},
+		PowerLevels:      groupPowerLevels(info),
 	}
+	// Staff members whose linked account is in the group: invited to the
+	// shared portal, and their login marked in it (Matrix → WhatsApp goes
+	// out through the sender's own login).
+	var staff []*bridgev2.UserLogin
 	for _, p := range info.Participants {
 		jid := p.JID
 		if jid.Server == types.HiddenUserServer && p.PhoneNumber.Server == types.DefaultUserServer {
@@ -103,10 +145,20 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 			member = selfMember
 		} else {
 			member = bridgev2.ChatMember{EventSender: bridgev2.EventSender{Sender: userID}, Membership: event.MembershipJoin}
+			if other := cl.main.Bridge.GetCachedUserLoginByID(networkid.UserLoginID(userID)); other != nil {
+				member.SenderLogin = other.ID
+				staff = append(staff, other)
+			}
 		}
-		if p.IsAdmin || p.IsSuperAdmin {
-			pl := adminPowerLevel
-			member.PowerLevel = &pl
+		switch {
+		case p.IsSuperAdmin:
+			member.PowerLevel = ptr.Ptr(ownerPowerLevel)
+		case p.IsAdmin:
+			member.PowerLevel = ptr.Ptr(adminPowerLevel)
+		case member.SenderLogin == "":
+			// A contact's level follows a demotion; a staff member's
+			// Matrix level (which may be the organisation's) is left.
+			member.PowerLevel = ptr.Ptr(0)
 		}
 		members.MemberMap[userID] = member
 	}
@@ -120,11 +172,32 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 		Members: members,
 		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
 			meta.Get[waid.PortalMetadata](p.Metadata).LastSync = time.Now().Unix()
+			for _, login := range append(staff, cl.login) {
+				if _, err := cl.main.Bridge.DB.UserPortal.GetOrCreate(ctx, login.UserLogin, p.PortalKey); err != nil {
+					zerolog.Ctx(ctx).Err(err).Msg("Failed to mark a staff login in a group portal")
+				}
+			}
 			return true
 		},
 	}
 	if info.Topic != "" {
 		chatInfo.Topic = &info.Topic
 	}
+	chatInfo.Avatar = cl.avatarOf(ctx, chat)
 	return chatInfo, nil
+}
+
+// StatusRoomName names the room of contacts' status updates.
+const StatusRoomName = "WhatsApp status updates"
+
+// statusChatInfo describes the read-only room of contacts' status updates:
+// only the bridge posts (the posters' ghosts join as they post).
+func (cl *Client) statusChatInfo() *bridgev2.ChatInfo {
+	self, selfMember := cl.selfMember()
+	name, topic := StatusRoomName, "Status updates of your WhatsApp contacts (read-only)"
+	roomType := database.RoomTypeDefault
+	return &bridgev2.ChatInfo{Name: &name, Topic: &topic, Type: &roomType, Members: &bridgev2.ChatMemberList{
+		MemberMap:   bridgev2.ChatMemberMap{self: selfMember},
+		PowerLevels: &bridgev2.PowerLevelOverrides{EventsDefault: ptr.Ptr(adminPowerLevel)},
+	}}
 }

@@ -34,6 +34,9 @@ type Config struct {
 	// MaxFileSize caps the files the gateway bridges either way, in bytes
 	// (0: only the homeserver's and WhatsApp's own limits).
 	MaxFileSize int64 `yaml:"max_file_size"`
+	// StatusBroadcasts bridges contacts' status updates into a read-only
+	// room per staff member; off, they are ignored.
+	StatusBroadcasts bool `yaml:"status_broadcasts"`
 
 	displaynameTemplate *template.Template
 	testServer          *TestServer
@@ -58,6 +61,7 @@ func upgradeConfig(helper configupgrade.Helper) {
 	helper.Copy(configupgrade.Str, "test_server", "root_public_key")
 	helper.Copy(configupgrade.Str, "displayname_template")
 	helper.Copy(configupgrade.Int, "max_file_size")
+	helper.Copy(configupgrade.Bool, "status_broadcasts")
 }
 
 // GetConfig implements bridgev2.NetworkConnector.

@@ -7,14 +7,18 @@ package whatsapp
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/commands"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
 	"github.com/passerelle/passerelle/bridges/media"
 	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/bridges/whatsapp/upgrades"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/bridges/whatsapp/wastore"
 )
@@ -55,6 +59,14 @@ type WhatsAppConnector struct {
 	// upload it again after a media retry receipt.
 	MediaRetryWait time.Duration
 
+	// seen recognises a group event that another login already bridged.
+	seen *groupSeen
+	// handling counts the WhatsApp events being handled (tests wait for
+	// none before stopping).
+	handling atomic.Int64
+	// groupLocks serialise a group's deliveries across logins (lockGroup).
+	groupLocks [groupLockCount]sync.Mutex
+
 	// Hooks is the connector's side of the gateway's door: the queue its
 	// remote events go through, the outbound check and the sent recorder.
 	remote.Hooks
@@ -89,6 +101,10 @@ func (c *WhatsAppConnector) SetMaxFileSize(maxSize int64) { c.Limits.SetHomeserv
 func (c *WhatsAppConnector) Init(br *bridgev2.Bridge) {
 	c.Bridge = br
 	c.Hooks.Clock = c.Clock
+	c.seen = newGroupSeen(c.Clock)
+	if proc, ok := br.Commands.(*commands.Processor); ok {
+		proc.AddHandlers(c.joinCommand())
+	}
 	log := br.Log.With().Str("db_section", "whatsapp").Logger()
 	c.Store = wastore.NewChild(br.DB.Database, dbutil.ZeroLogger(log), newWALogger(br.Log.With().Str("component", "whatsmeow").Logger()))
 }
@@ -102,7 +118,15 @@ func (c *WhatsAppConnector) Start(ctx context.Context) error {
 	c.Limits.SetGateway(c.Config.MaxFileSize)
 	c.Config.applyGlobal()
 	c.trustTestServer()
-	return c.Store.Upgrade(ctx)
+	if err := c.Store.Upgrade(ctx); err != nil {
+		return err
+	}
+	log := c.Bridge.Log.With().Str("db_section", "whatsapp_portal").Logger()
+	portals := c.Bridge.DB.Database.Child(upgrades.VersionTable, upgrades.Table, dbutil.ZeroLogger(log))
+	if err := portals.Upgrade(ctx); err != nil {
+		return fmt.Errorf("failed to upgrade whatsapp portals: %w", err)
+	}
+	return c.tombstoneMergedRooms(ctx)
 }
 
 // Stop implements bridgev2.StoppableNetwork; bridgev2 disconnects the logins.

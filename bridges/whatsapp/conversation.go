@@ -527,7 +527,11 @@ func (cl *Client) handleReceipt(ctx context.Context, evt *events.Receipt) {
 		LastTarget: last.ID,
 		Targets:    targets,
 	}}
+	if chat.Server == types.GroupServer && !cl.main.seen.claim("r|"+chat.User+"|"+reader.User+"|"+string(last.ID), cl.login.ID, 0) {
+		return // another login in the group bridged this receipt
+	}
 	re.chatDesc, re.senderDesc = cl.describeSignal(ctx, chat, sender)
+	defer cl.main.lockGroup(chat)()
 	cl.main.Queue(cl.login, re)
 }
 
@@ -556,8 +560,12 @@ func (cl *Client) handleChatPresence(ctx context.Context, evt *events.ChatPresen
 		}
 	}
 	typing.Sender = cl.eventSender(&types.MessageInfo{}, who)
+	if evt.IsGroup && !cl.main.seen.claim("t|"+chat.User+"|"+who.User+"|"+string(evt.State), cl.login.ID, typingWindow) {
+		return // another login in the group bridged this typing notification
+	}
 	te := &typingEvent{Typing: typing}
 	te.chatDesc, te.senderDesc = cl.describeSignal(ctx, chat, typing.Sender)
+	defer cl.main.lockGroup(chat)()
 	cl.main.Queue(cl.login, te)
 }
 

@@ -182,6 +182,9 @@ func (cl *Client) describeMembers(ctx context.Context, jids []types.JID) []remot
 // from what the connector saw, and its members (asked once per group, then
 // remembered).
 func (cl *Client) cachedChat(ctx context.Context, chat types.JID) remote.Chat {
+	if chat == types.StatusBroadcastJID {
+		return remote.Chat{IsGroup: true, Name: StatusRoomName}
+	}
 	if chat.Server != types.GroupServer {
 		other, err := waid.MakeUserID(cl.preferPN(ctx, chat, types.EmptyJID))
 		if err != nil {

@@ -23,6 +23,14 @@ import (
 	"github.com/passerelle/passerelle/bridges/whatsapp/wamedia"
 )
 
+// ErrNotInGroup is returned for a Matrix event in a group portal sent by
+// a staff member whose WhatsApp account is not in the group.
+var ErrNotInGroup = errors.New("your WhatsApp account is not in this group, so nothing was sent to it")
+
+// ErrReadOnlyChat is returned for a Matrix event in the room of status
+// updates, which is read-only.
+var ErrReadOnlyChat = errors.New("status updates are read-only here: nothing was sent")
+
 // ErrEmptyMessage is returned for a Matrix message with no text to send.
 var ErrEmptyMessage = errors.New("the message has no text")
 
@@ -30,14 +38,26 @@ var ErrEmptyMessage = errors.New("the message has no text")
 // check, from what the connector knows without network I/O.
 func (cl *Client) outbound(ctx context.Context, kind remote.OutboundKind, portal *bridgev2.Portal, chat types.JID) (remote.Outbound, error) {
 	out := remote.Outbound{Kind: kind, Login: cl.login, Portal: portal, PortalKey: portal.PortalKey, Chat: cl.cachedChat(ctx, chat)}
-	if chat.Server != types.GroupServer {
-		var err error
-		if out.Remote, err = waid.MakeUserID(chat); err != nil {
+	if chat.Server == types.BroadcastServer {
+		return out, certain(ErrReadOnlyChat, event.MessageStatusUnsupported)
+	}
+	if chat.Server == types.GroupServer {
+		// A group portal is shared: bridgev2 picks the sender's login in
+		// it, or else any login of theirs, which may not be in the group.
+		up, err := cl.main.Bridge.DB.UserPortal.Get(ctx, cl.login.UserLogin, portal.PortalKey)
+		if err != nil {
 			return out, err
+		} else if up == nil {
+			return out, certain(fmt.Errorf("%w (%s)", ErrNotInGroup, cl.accountName()), event.MessageStatusNoPermission)
 		}
-		if out.Identity, err = cl.DescribeRemoteUser(ctx, out.Remote); err != nil {
-			return out, err
-		}
+		return out, nil
+	}
+	var err error
+	if out.Remote, err = waid.MakeUserID(chat); err != nil {
+		return out, err
+	}
+	if out.Identity, err = cl.DescribeRemoteUser(ctx, out.Remote); err != nil {
+		return out, err
 	}
 	return out, nil
 }
@@ -88,7 +108,7 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 	}
 	resp, err := cl.sendMessage(ctx, chat, waMsg, whatsmeow.SendRequestExtra{ID: matrixMessageID(msg.Event.ID)})
 	if err != nil {
-		return nil, fmt.Errorf("failed to send message to WhatsApp: %w", err)
+		return nil, cl.groupRefusal(ctx, chat, fmt.Errorf("failed to send message to WhatsApp: %w", err))
 	}
 	md := &waid.MessageMetadata{SenderJID: cl.jid.String()}
 	if followUp != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -37,6 +38,8 @@ const PlaceholderText = "⏳ Waiting for this message. Check your phone."
 // could not be handled, so that whatsmeow does not acknowledge it.
 func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 	ctx := cl.eventContext()
+	cl.main.handling.Add(1)
+	defer cl.main.handling.Add(-1)
 	defer func() {
 		if p := recover(); p != nil {
 			zerolog.Ctx(ctx).Error().Any("panic", p).Str("stack", string(debug.Stack())).Type("event_type", rawEvt).
@@ -86,13 +89,31 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		cl.refreshGhost(ctx, evt.JID)
 	case *events.Contact:
 		cl.refreshGhost(ctx, evt.JID)
+	case *events.Picture:
+		if evt.JID.Server == types.GroupServer {
+			cl.resyncChat(ctx, evt.JID, false)
+		} else {
+			cl.refreshGhost(ctx, evt.JID)
+		}
 	case *events.JoinedGroup:
+		if evt.IsParent {
+			// A community's parent group: nobody writes there; its
+			// announcement group (and other linked groups) are bridged as
+			// groups. Communities are not Matrix spaces (yet).
+			zerolog.Ctx(ctx).Debug().Msg("Not bridging a community's parent group")
+			return true
+		}
 		cl.resyncChat(ctx, evt.JID, true)
 	case *events.GroupInfo:
 		if evt.Name != nil {
 			cl.rememberGroupName(evt.JID, evt.Name.Name)
 		}
-		cl.resyncChat(ctx, evt.JID, false)
+		if slices.ContainsFunc(evt.Leave, cl.isMe) {
+			cl.leftGroup(ctx, evt.JID, evt.Timestamp)
+			return true
+		}
+		// Added to a group (or joined it from a link): its portal is made.
+		cl.resyncChat(ctx, evt.JID, cl.joinedSelf(evt.Join))
 	}
 	return true
 }
@@ -198,7 +219,7 @@ func (cl *Client) eventSender(info *types.MessageInfo, senderJID types.JID) brid
 // chatOf is the chat of a message as the portal sees it: the group, or the
 // other user of a direct chat (phone form when known).
 func (cl *Client) chatOf(ctx context.Context, info *types.MessageInfo) types.JID {
-	if info.Chat.Server == types.GroupServer {
+	if info.Chat.Server == types.GroupServer || info.Chat == types.StatusBroadcastJID {
 		return info.Chat
 	}
 	alt := info.SenderAlt
@@ -241,7 +262,7 @@ func isEmptyMessage(msg *waE2E.Message) bool {
 
 func (cl *Client) handleMessage(ctx context.Context, evt *events.Message) bool {
 	info := &evt.Info
-	if info.Chat.Server == types.BroadcastServer || info.Chat.Server == types.NewsletterServer {
+	if cl.ignoredChat(info.Chat) {
 		return true
 	}
 	log := zerolog.Ctx(ctx).With().Str("wa_message_id", info.ID).Logger()
@@ -258,7 +279,29 @@ func (cl *Client) handleMessage(ctx context.Context, evt *events.Message) bool {
 	if !info.IsFromMe && chat.Server == types.DefaultUserServer {
 		cl.subscribePresence(ctx, chat)
 	}
-	return cl.deliver(ctx, remoteEvt)
+	if chat.Server != types.GroupServer {
+		return cl.deliver(ctx, remoteEvt)
+	}
+	// A group: one portal for every login in it; the first login's copy
+	// is bridged, the others' recognised.
+	key := groupMessageKey(chat, senderJID, info.ID)
+	if !cl.main.seen.claim(key, cl.login.ID, 0) {
+		log.Debug().Msg("Group message already bridged through another login")
+		return true
+	}
+	unlock := cl.main.lockGroup(chat)
+	res := cl.main.Deliver(ctx, cl.login, remoteEvt)
+	unlock()
+	if res.Success || res.Ignored {
+		return true
+	}
+	cl.main.seen.release(key, cl.login.ID)
+	if ctx.Err() != nil {
+		log.Warn().Err(res.Error).Msg("Event not bridged before the client stopped; not acknowledging it")
+		return false
+	}
+	log.Error().Err(res.Error).Msg("Failed to bridge event")
+	return true
 }
 
 // deliver bridges one remote event, trying again while the failure passes
@@ -366,7 +409,7 @@ func (cl *Client) messageEventWith(ctx context.Context, evt *events.Message, cha
 
 func (cl *Client) handleUndecryptable(ctx context.Context, evt *events.UndecryptableMessage) bool {
 	info := &evt.Info
-	if info.Chat.Server == types.BroadcastServer || info.Chat.Server == types.NewsletterServer {
+	if cl.ignoredChat(info.Chat) {
 		return true
 	}
 	chat := cl.chatOf(ctx, info)
@@ -422,6 +465,7 @@ func (cl *Client) resyncChat(ctx context.Context, chat types.JID, create bool) {
 	if err != nil {
 		return
 	}
+	defer cl.main.lockGroup(chat)()
 	cl.deliver(ctx, &simplevent.ChatResync{
 		EventMeta: simplevent.EventMeta{
 			Type: bridgev2.RemoteEventChatResync, PortalKey: portalKey, CreatePortal: create, Timestamp: time.Now(),
@@ -430,4 +474,43 @@ func (cl *Client) resyncChat(ctx context.Context, chat types.JID, create bool) {
 			return cl.GetChatInfo(ctx, portal)
 		},
 	})
+}
+
+// leftGroup takes the staff member out of a group portal when their
+// account left (or was removed from) the group on WhatsApp: their Matrix
+// user leaves the room and their login is no longer in the portal, so that
+// Matrix → WhatsApp in it no longer goes through them.
+func (cl *Client) leftGroup(ctx context.Context, chat types.JID, ts time.Time) {
+	portalKey, err := waid.MakePortalKey(chat, cl.login.ID)
+	if err != nil {
+		return
+	}
+	self, member := cl.selfMember()
+	member.Membership = event.MembershipLeave
+	unlock := cl.main.lockGroup(chat)
+	defer unlock()
+	cl.deliver(ctx, &simplevent.ChatInfoChange{
+		EventMeta: simplevent.EventMeta{
+			Type: bridgev2.RemoteEventChatInfoChange, PortalKey: portalKey, Sender: member.EventSender, Timestamp: ts,
+		},
+		ChatInfoChange: &bridgev2.ChatInfoChange{MemberChanges: &bridgev2.ChatMemberList{
+			MemberMap: bridgev2.ChatMemberMap{self: member},
+		}},
+	})
+	up, err := cl.main.Bridge.DB.UserPortal.Get(ctx, cl.login.UserLogin, portalKey)
+	if err == nil && up != nil {
+		err = cl.main.Bridge.DB.UserPortal.Delete(ctx, up)
+	}
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to take the login out of a group portal it left")
+	}
+}
+
+// ignoredChat tells the chats whose messages are not bridged: broadcast
+// lists and newsletters, and status updates unless the config bridges them.
+func (cl *Client) ignoredChat(chat types.JID) bool {
+	if chat == types.StatusBroadcastJID {
+		return !cl.main.Config.StatusBroadcasts
+	}
+	return chat.Server == types.BroadcastServer || chat.Server == types.NewsletterServer
 }

@@ -29,6 +29,10 @@ func (cl *Client) sendMessage(ctx context.Context, chat types.JID, msg *waE2E.Me
 	tick := time.NewTicker(sendPoll)
 	defer tick.Stop()
 	lastErr := ErrNotConnected
+	if chat.Server == types.GroupServer && extra.ID != "" {
+		// Another login in the group gets this message too: it is ours.
+		cl.main.seen.claim(groupMessageKey(chat, cl.jid, extra.ID), cl.login.ID, 0)
+	}
 	for attempt := 1; ; attempt++ {
 		if wa := cl.client(); wa != nil && wa.IsConnected() && wa.IsLoggedIn() {
 			resp, err := wa.SendMessage(ctx, chat, msg, extra)

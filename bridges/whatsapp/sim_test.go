@@ -77,10 +77,13 @@ func startBridge(t testing.TB, srv *wasim.Server, db *dbutil.Database) *testBrid
 	return startBridgeClock(t, srv, db, &manualClock{})
 }
 
-func startBridgeClock(t testing.TB, srv *wasim.Server, db *dbutil.Database, clock *manualClock) *testBridge {
+func startBridgeClock(t testing.TB, srv *wasim.Server, db *dbutil.Database, clock *manualClock, opts ...func(*WhatsAppConnector)) *testBridge {
 	t.Helper()
 	conn := NewConnector()
 	conn.Clock = clock
+	for _, opt := range opts {
+		opt(conn)
+	}
 	conn.TestServer = &TestServer{HTTPClient: wasim.ClientHTTP(srv.Addr()), MediaHTTPClient: srv.MediaHTTPClient(), RootPublicKey: wasim.RootPublicKeyFromSeed("")}
 	if err := conn.ValidateConfig(); err != nil {
 		t.Fatal(err)
@@ -285,7 +288,7 @@ func TestGroupBothWays(t *testing.T) {
 		t.Fatalf("mentions %+v", got.Content.Mentions)
 	}
 	groupJID := strings.TrimSuffix(gid, "@g.us")
-	portal, err := tb.br.GetExistingPortalByKey(ctx, mustKey(t, "whatsapp.g-"+groupJID, ul))
+	portal, err := tb.br.GetExistingPortalByKey(ctx, networkid.PortalKey{ID: networkid.PortalID("whatsapp.g-" + groupJID)})
 	if err != nil || portal == nil || portal.MXID != got.RoomID {
 		t.Fatalf("group portal %+v, %v", portal, err)
 	}
@@ -298,9 +301,12 @@ func TestGroupBothWays(t *testing.T) {
 			t.Errorf("group member %s is not in the room (%v)", want, members)
 		}
 	}
-	dbMsg, err := tb.br.DB.Message.GetFirstPartByID(ctx, ul.ID, networkid.MessageID("whatsapp.g-"+groupJID+"."+carolPh+"."+msgID))
-	if err != nil || dbMsg == nil {
-		t.Fatalf("group message ID not mapped: %v", err)
+	// The mapping is saved once the Matrix event is sent.
+	if !tb.mx.Eventually(waitLong, func() bool {
+		dbMsg, err := tb.br.DB.Message.GetFirstPartByID(ctx, "", networkid.MessageID("whatsapp.g-"+groupJID+"."+carolPh+"."+msgID))
+		return err == nil && dbMsg != nil
+	}) {
+		t.Fatal("group message ID not mapped")
 	}
 
 	// Matrix → group.

@@ -33,6 +33,7 @@ func (cl *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*brid
 	}
 	name := cl.main.Config.FormatDisplayname(params)
 	info.Name = &name
+	info.Avatar = cl.avatarOf(ctx, jid)
 	info.ExtraUpdates = func(_ context.Context, g *bridgev2.Ghost) bool {
 		meta.Get[waid.GhostMetadata](g.Metadata).LastSync = time.Now().Unix()
 		return true

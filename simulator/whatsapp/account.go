@@ -65,6 +65,8 @@ type companion struct {
 	// acknowledged yet, in order: like WhatsApp, the server sends them again
 	// when the device next logs in.
 	unacked []waBinary.Node
+	// notes are the IDs of notifications sent and not acknowledged yet.
+	notes map[string]struct{}
 }
 
 // sentMessage is kept for answering retry receipts.

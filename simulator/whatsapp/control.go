@@ -49,6 +49,8 @@ import (
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
 	s.conversationRoutes(mux)
+	s.groupMetaRoutes(mux)
+	s.inviteRoutes(mux)
 	mux.HandleFunc("GET /accounts", func(w http.ResponseWriter, r *http.Request) {
 		type device struct {
 			JID    string `json:"jid"`

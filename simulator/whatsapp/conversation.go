@@ -76,6 +76,11 @@ func (s *Server) messageByID(id string) (Message, bool) {
 // checkContent is what the server checks of an edit or revoke that from
 // sends to chat (a phone number or a group JID) at now.
 func (s *Server) checkContent(from, chat string, msg *waE2E.Message, now time.Time) error {
+	if strings.HasSuffix(chat, "@"+types.GroupServer) {
+		if g, ok := s.GroupInfo(chat); ok && g.Announce && !s.isGroupAdmin(chat, from) {
+			return ErrAnnounceOnly
+		}
+	}
 	pm := unwrapContent(msg).GetProtocolMessage()
 	if pm == nil {
 		return nil
@@ -102,10 +107,11 @@ func (s *Server) checkContent(from, chat string, msg *waE2E.Message, now time.Ti
 	return nil
 }
 
-// isGroupAdmin tells whether phone is an admin (the owner) of group.
+// isGroupAdmin tells whether phone is an admin (or the owner) of group.
 func (s *Server) isGroupAdmin(group, phone string) bool {
 	g, ok := s.GroupInfo(group)
-	return ok && g.Owner == normalizePhone(phone)
+	phone = normalizePhone(phone)
+	return ok && (g.Owner == phone || slices.Contains(g.Admins, phone))
 }
 
 // keyFor is the message key that from writes to point at message id of

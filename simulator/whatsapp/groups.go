@@ -25,8 +25,16 @@ type Group struct {
 	Topic   string
 	Owner   string   // phone number of the creator
 	Members []string // phone numbers, the owner first
-	Created time.Time
-	topicID string
+	Admins  []string // phone numbers of the admins other than the owner
+	// Announce: only admins send; Locked: only admins change the info.
+	Announce, Locked bool
+	// Community: a community's parent group; Parent, the community of a
+	// linked group; DefaultSub, the community's announcement group.
+	Community, DefaultSub bool
+	Parent                types.JID
+	Created               time.Time
+	topicID               string
+	inviteCode            string
 }
 
 // CreateGroup creates a group owned by account owner with the given members
@@ -86,6 +94,7 @@ func (s *Server) GroupInfo(jid string) (Group, bool) {
 	}
 	out := *g
 	out.Members = slices.Clone(g.Members)
+	out.Admins = slices.Clone(g.Admins)
 	return out, true
 }
 
@@ -113,8 +122,25 @@ func (s *Server) groupNode(g *Group) waBinary.Node {
 		}
 		if p == g.Owner {
 			attrs["type"] = "superadmin"
+		} else if slices.Contains(g.Admins, p) {
+			attrs["type"] = "admin"
 		}
 		content = append(content, waBinary.Node{Tag: "participant", Attrs: attrs})
+	}
+	if g.Announce {
+		content = append(content, waBinary.Node{Tag: "announcement"})
+	}
+	if g.Locked {
+		content = append(content, waBinary.Node{Tag: "locked"})
+	}
+	if g.Community {
+		content = append(content, waBinary.Node{Tag: "parent"})
+	}
+	if !g.Parent.IsEmpty() {
+		content = append(content, waBinary.Node{Tag: "linked_parent", Attrs: waBinary.Attrs{"jid": g.Parent}})
+	}
+	if g.DefaultSub {
+		content = append(content, waBinary.Node{Tag: "default_sub_group"})
 	}
 	if g.Topic != "" {
 		content = append(content, waBinary.Node{Tag: "description", Attrs: waBinary.Attrs{
@@ -190,6 +216,9 @@ func (s *Server) handleGroupIQ(c *conn, iq *waBinary.Node, acc *Account, dev *co
 		g := s.newGroup(acc, child.AttrGetter().OptionalString("subject"), "", members)
 		c.iqResult(iq, s.groupNode(g))
 		s.notifyGroupCreate(g, dev)
+	case child.Tag == "invite":
+		s.handleInviteIQ(c, iq, acc, typ, to, child)
+	case typ == "set" && s.handleGroupSetIQ(c, iq, acc, child):
 	default:
 		c.iqError(iq, 501, "feature-not-implemented")
 	}
@@ -235,6 +264,25 @@ func (s *Server) SendGroupMessage(ctx context.Context, from, group string, msg *
 	} else if !slices.Contains(g.Members, facc.Phone) {
 		return "", ErrNotInGroup
 	}
+	return s.sendToGroup(ctx, facc, g, msg)
+}
+
+// SendStatus posts a text status update from the phone of account from:
+// every other account's linked devices get it from status@broadcast (a
+// sender-key message, as for groups).
+func (s *Server) SendStatus(ctx context.Context, from, text string) (string, error) {
+	facc, err := s.account(from)
+	if err != nil {
+		return "", err
+	}
+	g := &Group{JID: types.StatusBroadcastJID, Owner: facc.Phone}
+	for _, acc := range s.Accounts() {
+		g.Members = append(g.Members, acc.Phone)
+	}
+	return s.sendToGroup(ctx, facc, g, &waE2E.Message{ExtendedTextMessage: &waE2E.ExtendedTextMessage{Text: proto.String(text)}})
+}
+
+func (s *Server) sendToGroup(ctx context.Context, facc *Account, g *Group, msg *waE2E.Message) (string, error) {
 	plaintext, err := proto.Marshal(msg)
 	if err != nil {
 		return "", err

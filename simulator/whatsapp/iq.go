@@ -26,6 +26,10 @@ func (s *Server) handleNode(c *conn, node *waBinary.Node) {
 		ag := node.AttrGetter()
 		if ag.OptionalString("class") == "message" && c.device != nil {
 			s.acked(c.device, ag.OptionalString("id"))
+		} else if ag.OptionalString("class") == "notification" && c.device != nil {
+			s.mu.Lock()
+			delete(c.device.notes, ag.OptionalString("id"))
+			s.mu.Unlock()
 		}
 	case "presence":
 		s.handleClientPresence(c, node)
@@ -115,6 +119,8 @@ func (s *Server) handleIQ(c *conn, iq *waBinary.Node) {
 		s.handleLogout(c, iq, acc, dev)
 	case xmlns == "w:m" && child.Tag == "media_conn":
 		c.iqResult(iq, s.media.mediaConnNode())
+	case xmlns == "w:profile:picture":
+		s.handlePictureIQ(c, iq, acc, typ, child)
 	case xmlns == "w:g2":
 		s.handleGroupIQ(c, iq, acc, dev, typ, child)
 	default:

@@ -54,6 +54,8 @@ type mediaServer struct {
 	retries int
 	silent  bool // media retry receipts go unanswered
 	closed  bool
+
+	pictures map[string][]byte // profile pictures by ID (plain, as WhatsApp serves them)
 }
 
 type blob struct {
@@ -167,6 +169,8 @@ func (ms *mediaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ms.serveUpload(w, r)
 	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.HasPrefix(r.URL.Path, "/v/"):
 		ms.serveDownload(w, r)
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/pp/"):
+		ms.servePicture(w, r)
 	default:
 		http.NotFound(w, r)
 	}

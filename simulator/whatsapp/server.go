@@ -28,6 +28,8 @@ var (
 	ErrWrongCode       = errors.New("wrong pairing code")
 	ErrNoGroup         = errors.New("no such group")
 	ErrNotInGroup      = errors.New("account is not a member of the group")
+	ErrAnnounceOnly    = errors.New("only admins can send messages to this group")
+	ErrNotGroupAdmin   = errors.New("only admins can change this group")
 	ErrNoDevice        = errors.New("account has no linked device")
 	ErrNoSuchMessage   = errors.New("no such message")
 	ErrServerClosed    = errors.New("simulator is closed")
@@ -73,6 +75,7 @@ type Server struct {
 	qrRefs    map[string]qrRef
 	codePairs map[string]*codePairing // by phone
 	groups    map[string]*Group       // by group JID user
+	pictures  map[string]picture      // profile and group pictures by JID
 	nextLID   uint64
 	nextGroup uint64
 
@@ -125,6 +128,7 @@ func Start(cfg Config) (*Server, error) {
 		qrRefs:    map[string]qrRef{},
 		codePairs: map[string]*codePairing{},
 		groups:    map[string]*Group{},
+		pictures:  map[string]picture{},
 		nextLID:   100000000000001,
 		nextGroup: 120363000000000001,
 	}
@@ -213,8 +217,32 @@ func (s *Server) sendToDevice(dev *companion, c *conn, node waBinary.Node) error
 		s.mu.Lock()
 		dev.unacked = append(dev.unacked, node)
 		s.mu.Unlock()
+	} else if node.Tag == "notification" {
+		s.mu.Lock()
+		if dev.notes == nil {
+			dev.notes = map[string]struct{}{}
+		}
+		dev.notes[node.AttrGetter().OptionalString("id")] = struct{}{}
+		s.mu.Unlock()
 	}
 	return c.send(node)
+}
+
+// UnackedNotifications counts the notifications that connected devices
+// have not acknowledged yet: whatsmeow acknowledges one once its handlers
+// returned, so tests wait for 0 before disconnecting a client.
+func (s *Server) UnackedNotifications() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, acc := range s.accounts {
+		for _, d := range acc.devices {
+			if d.conn != nil {
+				n += len(d.notes)
+			}
+		}
+	}
+	return n
 }
 
 // acked forgets a message the device acknowledged.

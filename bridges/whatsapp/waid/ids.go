@@ -8,7 +8,10 @@
 //	user login: whatsapp.<phone>               the linked account's phone number
 //	portal:     whatsapp.<phone>               direct chat (receiver: the login)
 //	            whatsapp.lid-<lid>             direct chat with a LID user (receiver: the login)
-//	            whatsapp.g-<group>             group, e.g. whatsapp.g-120363012345678901 (receiver: the login)
+//	            whatsapp.g-<group>             group, e.g. whatsapp.g-120363012345678901 (no receiver:
+//	                                           one portal shared by every login in the group)
+//	            whatsapp.status                status updates of contacts (receiver: the login; only
+//	                                           when the config's status_broadcasts is on)
 //	message:    whatsapp.<chat>.<sender>.<id>  chat and sender as above without the prefix,
 //	                                           id as chosen by the sender, e.g.
 //	                                           whatsapp.g-1203630.15550001111.3EB0C0FFEE
@@ -34,6 +37,7 @@ const Network = "whatsapp"
 const (
 	lidPrefix   = "lid-"
 	groupPrefix = "g-"
+	statusPart  = "status"
 	maxPartLen  = 64
 )
 
@@ -115,6 +119,9 @@ func parseUserPart(s string) (types.JID, error) {
 
 // chatPart is the ID form of a chat JID without the network prefix.
 func chatPart(jid types.JID) (string, error) {
+	if jid == types.StatusBroadcastJID {
+		return statusPart, nil
+	}
 	if jid.Server == types.GroupServer {
 		if !isGroupID(jid.User) {
 			return "", fmt.Errorf("%w: invalid group JID", ErrMalformed)
@@ -125,6 +132,9 @@ func chatPart(jid types.JID) (string, error) {
 }
 
 func parseChatPart(s string) (types.JID, error) {
+	if s == statusPart {
+		return types.StatusBroadcastJID, nil
+	}
 	if group, ok := strings.CutPrefix(s, groupPrefix); ok {
 		if !isGroupID(group) {
 			return types.EmptyJID, fmt.Errorf("%w: %q is not a group", ErrMalformed, s)
@@ -188,14 +198,23 @@ func MakePortalID(chat types.JID) (networkid.PortalID, error) {
 	return networkid.PortalID(netid.Join(Network, part)), nil
 }
 
-// MakePortalKey returns the portal key of a chat as seen by a login: every
-// WhatsApp portal belongs to the login that sees it.
+// MakePortalKey returns the portal key of a chat as seen by a login: a
+// direct chat belongs to the login that sees it (receiver), a group is one
+// portal shared by every login in it (no receiver).
 func MakePortalKey(chat types.JID, receiver networkid.UserLoginID) (networkid.PortalKey, error) {
 	id, err := MakePortalID(chat)
 	if err != nil {
 		return networkid.PortalKey{}, err
 	}
+	if chat.Server == types.GroupServer {
+		receiver = ""
+	}
 	return networkid.PortalKey{ID: id, Receiver: receiver}, nil
+}
+
+// IsGroupPortal reports whether id is the portal ID of a group.
+func IsGroupPortal(id networkid.PortalID) bool {
+	return strings.HasPrefix(string(id), Network+"."+groupPrefix)
 }
 
 // ParsePortalID returns the chat JID of a portal ID.

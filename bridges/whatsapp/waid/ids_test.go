@@ -98,6 +98,11 @@ func TestPortalIDRoundTrip(t *testing.T) {
 	if err != nil || key.ID != "whatsapp.1555" || key.Receiver != "whatsapp.1666" {
 		t.Fatalf("MakePortalKey = %+v, %v", key, err)
 	}
+	// A group is one portal for every login in it: no receiver.
+	key, err = MakePortalKey(types.NewJID("120363", types.GroupServer), "whatsapp.1666")
+	if err != nil || key.ID != "whatsapp.g-120363" || key.Receiver != "" || !IsGroupPortal(key.ID) || IsGroupPortal("whatsapp.1555") {
+		t.Fatalf("group MakePortalKey = %+v, %v", key, err)
+	}
 }
 
 func TestMessageIDRoundTrip(t *testing.T) {
