@@ -45,8 +45,9 @@ const (
 )
 
 var (
-	_ bridgev2.RoomNameHandlingNetworkAPI  = (*Client)(nil)
-	_ bridgev2.RoomTopicHandlingNetworkAPI = (*Client)(nil)
+	_ bridgev2.MembershipHandlingNetworkAPI = (*Client)(nil)
+	_ bridgev2.RoomNameHandlingNetworkAPI   = (*Client)(nil)
+	_ bridgev2.RoomTopicHandlingNetworkAPI  = (*Client)(nil)
 )
 
 func (c *Client) memberSyncLimit() int {
@@ -245,16 +246,14 @@ func (c *Client) ensureMembers(ctx context.Context, channelID int64) {
 		return
 	}
 	if page, ok := res.(*tg.ChannelsChannelParticipants); ok {
-		c.rememberParticipants(channelID, page)
+		c.rememberParticipants(ctx, channelID, page)
 	}
 }
 
-func (c *Client) rememberParticipants(channelID int64, page *tg.ChannelsChannelParticipants) {
-	for _, u := range page.Users {
-		if user, ok := u.(*tg.User); ok {
-			c.users.put(user)
-		}
-	}
+func (c *Client) rememberParticipants(ctx context.Context, channelID int64, page *tg.ChannelsChannelParticipants) {
+	// Their access hashes too: a member can then be mentioned, removed or
+	// invited back from Matrix.
+	c.rememberEntities(ctx, tg.Entities{Users: usersOf(page.Users)})
 	ids := make([]int64, 0, len(page.Participants))
 	for _, p := range page.Participants {
 		if id, _ := participantLevel(p); id != 0 {
@@ -396,7 +395,7 @@ func (c *Client) channelChatInfo(ctx context.Context, channelID int64) (*bridgev
 		if !ok {
 			break
 		}
-		c.rememberParticipants(channelID, list)
+		c.rememberParticipants(ctx, channelID, list)
 		for _, p := range list.Participants {
 			userID, level := participantLevel(p)
 			if userID == 0 {
@@ -670,4 +669,79 @@ func (c *Client) channelGhostInfo(channelID int64) *bridgev2.UserInfo {
 	}
 	isBot := false
 	return &bridgev2.UserInfo{Name: &name, IsBot: &isBot}
+}
+
+// HandleMatrixMembership invites a contact (by their ghost) into the
+// Telegram group, or removes them, where the staff member has the rights.
+// Other membership changes (staff joining or leaving the room) stay on
+// Matrix.
+func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.MatrixMembershipChange) (*bridgev2.MatrixMembershipResult, error) {
+	peer, err := tgid.ParsePortalID(msg.Portal.ID)
+	if err != nil || peer.Type != tgid.PeerChannel {
+		return nil, nil
+	}
+	ghost, ok := msg.Target.(*bridgev2.Ghost)
+	if !ok {
+		return nil, nil
+	}
+	userID, err := tgid.ParseUserID(ghost.ID)
+	if err != nil {
+		return nil, nil
+	}
+	var what string
+	switch msg.Type {
+	case bridgev2.Invite:
+		what = "invite members"
+	case bridgev2.Kick, bridgev2.BanJoined, bridgev2.RevokeInvite:
+		what = "remove members"
+	default:
+		return nil, nil
+	}
+	if err := c.main.CheckOutbound(ctx, c.outbound(remote.OutboundMessage, msg.Portal, peer)); err != nil {
+		return nil, err
+	}
+	input, err := c.inputChannel(ctx, peer.ID)
+	if err != nil {
+		return nil, err
+	}
+	user, err := c.inputUser(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach this Telegram user: %w", err)
+	}
+	_, err = callWhenConnected(ctx, c, what, func(ctx context.Context, api *tg.Client) (bool, error) {
+		if msg.Type == bridgev2.Invite {
+			res, err := api.ChannelsInviteToChannel(ctx, &tg.ChannelsInviteToChannelRequest{Channel: input, Users: []tg.InputUserClass{user}})
+			if err == nil {
+				c.feedUpdates(res.Updates)
+			}
+			return err == nil, err
+		}
+		u := user.(*tg.InputUser)
+		res, err := api.ChannelsEditBanned(ctx, &tg.ChannelsEditBannedRequest{
+			Channel:      input,
+			Participant:  &tg.InputPeerUser{UserID: u.UserID, AccessHash: u.AccessHash},
+			BannedRights: tg.ChatBannedRights{ViewMessages: true},
+		})
+		if err == nil {
+			c.feedUpdates(res)
+		}
+		return err == nil, err
+	})
+	if err != nil {
+		if rerr := groupRightsError(err, what); rerr != nil {
+			return nil, rerr
+		}
+	}
+	return nil, nil
+}
+
+// usersOf maps the users of a list by ID (non-users skipped).
+func usersOf(list []tg.UserClass) map[int64]*tg.User {
+	out := make(map[int64]*tg.User, len(list))
+	for _, u := range list {
+		if user, ok := u.(*tg.User); ok {
+			out[user.ID] = user
+		}
+	}
+	return out
 }

@@ -706,6 +706,36 @@ func TestSupergroupLazyMembersAndTopic(t *testing.T) {
 	if !mx.Eventually(20*time.Second, func() bool { info, _ := s.ChannelInfo(ch.ID); return info.About == "about from Matrix" }) {
 		t.Errorf("the Matrix topic never reached Telegram: %+v", mx.StatusesOf("$topic1"))
 	}
+
+	// Alice (an admin) removes a synced member from Matrix, then invites
+	// them back.
+	target := members[0]
+	targetMX := mx.FormatGhostMXID(tgid.MakeUserID(target))
+	if m := mx.Members(portal.MXID)[targetMX]; m != event.MembershipJoin {
+		t.Fatalf("the first member is %q in the portal", m)
+	}
+	isMember := func() bool {
+		info, _ := s.ChannelInfo(ch.ID)
+		for _, m := range info.Members {
+			if m == target {
+				return true
+			}
+		}
+		return false
+	}
+	// (A homeserver gives the previous membership in unsigned.prev_content.)
+	gs.inject(portal, &event.Event{Type: event.StateMember, ID: "$kick1", Sender: testUser, StateKey: ptr.Ptr(targetMX.String()),
+		Content:  event.Content{Parsed: &event.MemberEventContent{Membership: event.MembershipLeave}},
+		Unsigned: event.Unsigned{PrevContent: &event.Content{VeryRaw: []byte(`{"membership":"join"}`)}}})
+	if !mx.Eventually(20*time.Second, func() bool { return !isMember() }) {
+		t.Fatalf("the kick from Matrix never reached Telegram: %s", statusText(mx.StatusesOf("$kick1")))
+	}
+	gs.inject(portal, &event.Event{Type: event.StateMember, ID: "$inv1", Sender: testUser, StateKey: ptr.Ptr(targetMX.String()),
+		Content:  event.Content{Parsed: &event.MemberEventContent{Membership: event.MembershipInvite}},
+		Unsigned: event.Unsigned{PrevContent: &event.Content{VeryRaw: []byte(`{"membership":"leave"}`)}}})
+	if !mx.Eventually(20*time.Second, isMember) {
+		t.Errorf("the invite from Matrix never reached Telegram: %s", statusText(mx.StatusesOf("$inv1")))
+	}
 }
 
 // TestBotLogin: the organisation's bot logs in with its token (a wrong
@@ -836,4 +866,14 @@ displayname_format: "{{ .DisambiguatedName }}"
 	if sent.From != bot.ID || !strings.Contains(sent.Text, "carol") {
 		t.Errorf("relayed message %q from %d, want from the bot (%d) naming carol", sent.Text, sent.From, bot.ID)
 	}
+}
+
+// statusText prints message statuses (their Error method panics without an
+// internal error).
+func statusText(list []*bridgev2.MessageStatus) string {
+	var out []string
+	for _, st := range list {
+		out = append(out, fmt.Sprintf("%s/%s: %s", st.Status, st.ErrorReason, st.Message))
+	}
+	return strings.Join(out, "; ")
 }

@@ -741,6 +741,7 @@ func (s *Server) registerChannels(d *tg.ServerDispatcher) {
 	d.OnChannelsEditAdmin(s.channelsEditAdmin)
 	d.OnChannelsReadHistory(s.channelsReadHistory)
 	d.OnChannelsDeleteMessages(s.channelsDeleteMessages)
+	d.OnChannelsEditBanned(s.channelsEditBanned)
 	d.OnMessagesSetTyping(s.messagesSetTypingAny)
 	d.OnUpdatesGetChannelDifference(s.updatesGetChannelDifference)
 	d.OnAuthImportBotAuthorization(s.authImportBotAuthorization)
@@ -1167,4 +1168,27 @@ func (s *Server) messagesSetTypingAny(ctx context.Context, req *tg.MessagesSetTy
 			}
 			return true, nil
 		})
+}
+
+// channelsEditBanned: banning view_messages removes the member (a kick);
+// other restrictions are not simulated.
+func (s *Server) channelsEditBanned(ctx context.Context, req *tg.ChannelsEditBannedRequest) (tg.UpdatesClass, error) {
+	return withChannel(s, ctx, req.Channel, true, func(r *request, self *user, ch *channel) (tg.UpdatesClass, error) {
+		in, ok := req.Participant.(*tg.InputPeerUser)
+		if !ok {
+			return nil, errPeerIDInvalid
+		}
+		target, err := s.inputUserLocked(self, &tg.InputUser{UserID: in.UserID, AccessHash: in.AccessHash})
+		if err != nil {
+			return nil, err
+		}
+		if !req.BannedRights.ViewMessages {
+			return &tg.Updates{Date: int(time.Now().Unix())}, nil
+		}
+		m, err := s.leaveLocked(ch, target.acc.ID, self.acc.ID, r.sess.mt.ID)
+		if err != nil {
+			return nil, err
+		}
+		return s.channelMsgUpdatesLocked(ch, m, self.acc.ID), nil
+	})
 }
