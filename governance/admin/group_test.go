@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"go.mau.fi/whatsmeow/types"
+
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/governance/audit"
 	"github.com/passerelle/passerelle/governance/gate"
 	"github.com/passerelle/passerelle/governance/policy"
@@ -88,6 +91,75 @@ func TestWhatsAppGroupApprovalNamesMembers(t *testing.T) {
 		}
 		if strings.Contains(notice.Content.Body, "+"+waAlice) {
 			t.Errorf("the request lists the staff member's own account as an outside member:\n%s", notice.Content.Body)
+		}
+	})
+}
+
+// TestGroupDecisionsSurviveSharedPortals: before portals of groups were
+// shared, the gate kept a group's state and requests per staff login. A
+// group an admin revoked then stays revoked under its shared key, and a
+// group an admin denied stays denied (no new request).
+func TestGroupDecisionsSurviveSharedPortals(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		w := newWAEnv(t, b, func(cfg *gate.Config) {
+			cfg.Policy.Modes = map[string]policy.Mode{policy.NetworkWhatsApp: policy.ModeApproval}
+		})
+		r := w.start()
+		login := w.loginStaff(r)
+		revoked, err := w.srv.CreateGroup(ctx, waBob, "Revoked group", "", []string{waAlice})
+		if err != nil {
+			t.Fatal(err)
+		}
+		denied, err := w.srv.CreateGroup(ctx, waBob, "Denied group", "", []string{waAlice})
+		if err != nil {
+			t.Fatal(err)
+		}
+		portalOf := func(group string) string {
+			jid, err := types.ParseJID(group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := waid.MakePortalID(jid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(id)
+		}
+		// What the previous release stored, per login.
+		db := r.br.DB.Database
+		if _, err = db.Exec(ctx, `INSERT INTO governance_gate_portal (portal_id, receiver, network, staff, room_id, controlled_at, revoked, revoked_at, revoked_by)
+			VALUES ($1, $2, 'whatsapp', $3, '!old:test', 1, true, 2, $4)`, portalOf(revoked), string(login.ID), string(staffMXID), string(adminMXID)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err = db.Exec(ctx, `INSERT INTO governance_approval_request (network, direction, staff, login, portal, receiver, is_group, contact,
+			contact_name, contact_ident, state, created_at, expires_at, held_count, decided_at, decided_by, reason)
+			VALUES ('whatsapp', 'inbound', $1, $2, $3, $2, true, '', '', '', 'denied', 1, 2, 0, 3, $4, '')`,
+			string(staffMXID), string(login.ID), portalOf(denied), string(adminMXID)); err != nil {
+			t.Fatal(err)
+		}
+
+		for _, g := range []string{revoked, denied} {
+			if _, err = w.srv.SendGroupText(ctx, waBob, g, "still there?", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		allowed, err := w.srv.CreateGroup(ctx, waBob, "New group", "", []string{waAlice})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = w.srv.SendGroupText(ctx, waBob, allowed, "a new group", nil); err != nil {
+			t.Fatal(err)
+		}
+		// The new group gets a request: the two others were decided before.
+		w.waitNotice(w.adminRoom(), "group New group")
+		pending, err := r.gv.Approvals.Pending(ctx)
+		if err != nil || len(pending) != 1 {
+			t.Errorf("pending requests: %+v, %v; want only the new group's", pending, err)
+		}
+		if got := w.mx.MessagesWhere(func(m fakematrix.Message) bool { return m.Content.Body == "still there?" }); len(got) != 0 {
+			t.Errorf("a revoked or denied group reached Matrix: %+v", got)
 		}
 	})
 }

@@ -145,9 +145,12 @@ func (s *Store) now() time.Time {
 const requestColumns = "id, network, direction, staff, login, portal, receiver, is_group, contact, contact_name, contact_ident, state, created_at, expires_at, decided_at, decided_by, reason, held_count, delivered, chat_name, members"
 
 const (
+	// A chat whose portal is shared ($4: its key has no receiver, as a
+	// group's since portals are shared) also matches the requests made for
+	// it per login before: a group waiting, approved or denied stays so.
 	bumpPendingQuery = `
 		UPDATE governance_approval_request SET held_count = held_count + $3
-		WHERE portal = $1 AND receiver = $2 AND state = 'pending'
+		WHERE portal = $1 AND (receiver = $2 OR $4) AND state = 'pending'
 		RETURNING ` + requestColumns
 	insertRequestQuery = `
 		INSERT INTO governance_approval_request (network, direction, staff, login, portal, receiver, is_group, contact,
@@ -156,7 +159,7 @@ const (
 		ON CONFLICT (portal, receiver) WHERE state = 'pending' DO NOTHING
 		RETURNING ` + requestColumns
 	getRequestQuery  = `SELECT ` + requestColumns + ` FROM governance_approval_request WHERE id = $1`
-	lastForChatQuery = `SELECT ` + requestColumns + ` FROM governance_approval_request WHERE portal = $1 AND receiver = $2 ORDER BY id DESC LIMIT 1`
+	lastForChatQuery = `SELECT ` + requestColumns + ` FROM governance_approval_request WHERE portal = $1 AND (receiver = $2 OR $3) ORDER BY id DESC LIMIT 1`
 	pendingQuery     = `SELECT ` + requestColumns + ` FROM governance_approval_request WHERE state = 'pending' ORDER BY id`
 	dueQuery         = `SELECT id FROM governance_approval_request WHERE state = 'pending' AND expires_at <= $1 ORDER BY id`
 	undeliveredQuery = `SELECT ` + requestColumns + ` FROM governance_approval_request WHERE state = 'approved' AND NOT delivered ORDER BY id`
@@ -225,14 +228,14 @@ func (s *Store) hold(ctx context.Context, nr NewRequest, msg *HeldMessage) (req 
 			if attempt == 3 {
 				return errors.New("failed to find or create the pending request: too much contention")
 			}
-			r, err := s.one(ctx, bumpPendingQuery, portal, receiver, add)
+			r, err := s.one(ctx, bumpPendingQuery, portal, receiver, add, nr.Portal.Receiver == "")
 			if err != nil {
 				return fmt.Errorf("failed to update pending request: %w", err)
 			} else if r != nil {
 				req = *r
 				break
 			}
-			last, err := s.one(ctx, lastForChatQuery, portal, receiver)
+			last, err := s.one(ctx, lastForChatQuery, portal, receiver, nr.Portal.Receiver == "")
 			switch {
 			case err != nil:
 				return fmt.Errorf("failed to get last request of chat: %w", err)
@@ -297,7 +300,7 @@ func (s *Store) Get(ctx context.Context, id int64) (Request, error) {
 // whether a chat was approved (policy.Request.Approved), denied, or waits.
 func (s *Store) LastForChat(ctx context.Context, portal networkid.PortalKey) (*Request, error) {
 	sealedID, sealedReceiver := s.sealedKey(portal)
-	r, err := s.one(ctx, lastForChatQuery, sealedID, sealedReceiver)
+	r, err := s.one(ctx, lastForChatQuery, sealedID, sealedReceiver, portal.Receiver == "")
 	if err != nil {
 		return nil, fmt.Errorf("failed to get last request of chat: %w", err)
 	}

@@ -95,7 +95,16 @@ func (s *stateStore) openKey(p *PortalState) error {
 const portalColumns = "portal_id, receiver, network, staff, room_id, controlled_at, revoked, revoked_at, revoked_by"
 
 const (
-	getPortalQuery    = `SELECT ` + portalColumns + ` FROM governance_gate_portal WHERE portal_id = $1 AND receiver = $2`
+	getPortalQuery = `SELECT ` + portalColumns + ` FROM governance_gate_portal WHERE portal_id = $1 AND receiver = $2`
+	// The per-login state of a portal that became shared, the revoked one
+	// first.
+	perLoginPortalQuery = `SELECT ` + portalColumns + ` FROM governance_gate_portal WHERE portal_id = $1
+		ORDER BY revoked DESC, controlled_at DESC LIMIT 1`
+	inheritPortalQuery = `
+		INSERT INTO governance_gate_portal (portal_id, receiver, network, staff, room_id, controlled_at, revoked, revoked_at, revoked_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (portal_id, receiver) DO NOTHING
+	`
 	listPortalsQuery  = `SELECT ` + portalColumns + ` FROM governance_gate_portal ORDER BY network, portal_id, receiver`
 	upsertPortalQuery = `
 		INSERT INTO governance_gate_portal (portal_id, receiver, network, staff, room_id, controlled_at)
@@ -119,10 +128,30 @@ const (
 func (s *stateStore) portal(ctx context.Context, key networkid.PortalKey) (*PortalState, error) {
 	portalID, receiver := s.sealKey(key)
 	p, err := s.portals.QueryOne(ctx, getPortalQuery, portalID, receiver)
+	if err == nil && p == nil && key.Receiver == "" {
+		p, err = s.inheritShared(ctx, key, portalID, receiver)
+	}
 	if err != nil || p == nil {
 		return p, err
 	}
 	return p, s.openKey(p)
+}
+
+// inheritShared gives a shared portal (its key has no receiver, as a
+// group's since portals are shared) the state of the portal it was per
+// login before: revoked if any of them was. It is written under the shared
+// key, so that it is found directly afterwards.
+func (s *stateStore) inheritShared(ctx context.Context, key networkid.PortalKey, portalID, receiver string) (*PortalState, error) {
+	old, err := s.portals.QueryOne(ctx, perLoginPortalQuery, portalID)
+	if err != nil || old == nil {
+		return nil, err
+	}
+	_, err = s.db.Exec(ctx, inheritPortalQuery, portalID, receiver, old.Network, old.Staff, old.RoomID,
+		unixMilli(old.ControlledAt), old.Revoked, unixMilli(old.RevokedAt), old.RevokedBy)
+	if err != nil {
+		return nil, fmt.Errorf("failed to inherit portal state: %w", err)
+	}
+	return s.portals.QueryOne(ctx, getPortalQuery, portalID, receiver)
 }
 
 func (s *stateStore) listPortals(ctx context.Context) ([]*PortalState, error) {
@@ -260,4 +289,13 @@ func (s *stateStore) sealExisting(ctx context.Context) (n int, err error) {
 		return nil
 	})
 	return n, err
+}
+
+// unixMilli is t in milliseconds, 0 for the zero time (as the tables keep
+// "never").
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
