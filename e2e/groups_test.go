@@ -82,6 +82,25 @@ func TestGroupsEndToEnd(t *testing.T) {
 	patMgmt, _ := s.BotRoom(w.pat)
 	s.LinkWhatsAppQR(w.sam, samMgmt, wa, samWA)
 	s.LinkWhatsAppQR(w.pat, patMgmt, wa, patWA)
+	tgAccount := func(phone, first string) *tgsim.Account {
+		acc, err := tg.CreateAccount(tgsim.AccountSpec{Phone: phone, FirstName: first, LastName: "Tg"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return acc
+	}
+	samTG, patTG := tgAccount("+15550071", "Sam"), tgAccount("+15550072", "Pat")
+	yaraTG, zoeTG := tgAccount("+15550073", "Yara"), tgAccount("+15550074", "Zoe")
+	for _, step := range []struct {
+		c     *Client
+		mgmt  string
+		phone string
+	}{{w.sam, samMgmt, "+15550071"}, {w.pat, patMgmt, "+15550072"}} {
+		s.Step(step.c, step.mgmt, "login telegram-phone", "phone number")
+		s.Step(step.c, step.mgmt, step.phone, "code")
+		code, _ := tg.LastCode(step.phone)
+		s.Step(step.c, step.mgmt, code, "Logged in")
+	}
 
 	t.Run("whatsapp", func(t *testing.T) {
 		ctx := s.Ctx()
@@ -164,6 +183,140 @@ func TestGroupsEndToEnd(t *testing.T) {
 		eventually(ctx, t, "Zoe's ghost leaving the portal", func() bool { return membership(ctx, t, w.sam, room, zoe.Sender) == "leave" })
 		if m := membership(ctx, t, w.sam, room, yaraGhost); m != "join" {
 			t.Errorf("Yara's ghost is %q in the portal, want join", m)
+		}
+	})
+
+	t.Run("telegram", func(t *testing.T) {
+		ctx := s.Ctx()
+		sg, err := tg.CreateChannel(tgsim.ChannelSpec{Title: "Prefecture crisis cell", Creator: yaraTG.ID,
+			Members: []int64{samTG.ID, patTG.ID, zoeTG.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = tg.ChannelPost(sg.ID, yaraTG.ID, "roads closed north of the river", ""); err != nil {
+			t.Fatal(err)
+		}
+		samRoom, err := w.sam.WaitRoom(ctx, RoomFilter{Exclude: []string{samMgmt}, NameContains: "Prefecture crisis cell", AutoJoin: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		patRoom, err := w.pat.WaitRoom(ctx, RoomFilter{Exclude: []string{patMgmt}, NameContains: "Prefecture crisis cell", AutoJoin: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if samRoom.RoomID != patRoom.RoomID {
+			t.Fatalf("two staff members in one supergroup got two rooms: %s and %s", samRoom.RoomID, patRoom.RoomID)
+		}
+		room := samRoom.RoomID
+		first, err := w.pat.WaitMessage(ctx, room, MessageFilter{BodyContains: "roads closed north of the river"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !first.Encrypted {
+			t.Error("the supergroup portal is not encrypted")
+		}
+		if _, err = w.sam.Send(ctx, room, "evacuation buses ready"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err = w.pat.Send(ctx, room, "shelter open at the school"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(ctx, t, "the staff members' messages in the supergroup, each from their own account", func() bool {
+			from := map[string]int64{}
+			for _, m := range tg.ChannelMessages(sg.ID) {
+				from[m.Text] = m.From
+			}
+			return from["evacuation buses ready"] == samTG.ID && from["shelter open at the school"] == patTG.ID
+		})
+		if _, err = tg.ChannelPost(sg.ID, zoeTG.ID, "bridge at Saint-Pierre flooded", ""); err != nil {
+			t.Fatal(err)
+		}
+		zoe, err := w.sam.WaitMessage(ctx, room, MessageFilter{BodyContains: "bridge at Saint-Pierre flooded"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*Client{w.sam, w.pat} {
+			for _, body := range []string{"roads closed north of the river", "bridge at Saint-Pierre flooded", "evacuation buses ready", "shelter open at the school"} {
+				if n := countBody(ctx, t, c, room, body); n != 1 {
+					t.Errorf("%s sees %q %d times in the supergroup, want once", c.UserID, body, n)
+				}
+			}
+		}
+
+		// Renames both ways (Sam is made an admin to rename it).
+		if err = tg.RenameChannel(sg.ID, yaraTG.ID, "Prefecture crisis cell (flood)"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(ctx, t, "the Telegram rename in Matrix", func() bool { return roomName(ctx, t, w.pat, room) == "Prefecture crisis cell (flood)" })
+		if err = tg.PromoteChannelAdmin(sg.ID, samTG.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		eventually(ctx, t, "Sam's power level to follow his promotion", func() bool {
+			pl, err := w.sam.RoomState(ctx, room, "m.room.power_levels", "")
+			if err != nil || pl == nil {
+				return false
+			}
+			users, _ := pl.Content["users"].(map[string]any)
+			level, _ := users[w.sam.UserID].(float64)
+			events, _ := pl.Content["events"].(map[string]any)
+			need, ok := events["m.room.name"].(float64)
+			if !ok {
+				need, _ = pl.Content["state_default"].(float64)
+			}
+			return level >= need
+		})
+		name := "Flood cell: shelters"
+		if _, err = w.sam.SendEvent(ctx, room, "m.room.name", map[string]any{"name": name}, new(string)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(ctx, t, "the Matrix rename on Telegram", func() bool {
+			c, ok := tg.ChannelInfo(sg.ID)
+			return ok && c.Title == name
+		})
+
+		// A member who leaves on Telegram leaves the portal.
+		if err = tg.LeaveChannel(sg.ID, zoeTG.ID, zoeTG.ID); err != nil {
+			t.Fatal(err)
+		}
+		eventually(ctx, t, "Zoe's ghost leaving the portal", func() bool { return membership(ctx, t, w.sam, room, zoe.Sender) == "leave" })
+	})
+
+	// A broadcast channel: only its admins post; the portal's power levels
+	// say so, and a staff member who is not an admin is refused.
+	t.Run("telegramChannel", func(t *testing.T) {
+		ctx := s.Ctx()
+		ch, err := tg.CreateChannel(tgsim.ChannelSpec{Title: "Prefecture announcements", Broadcast: true, Creator: yaraTG.ID,
+			Members: []int64{samTG.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = tg.ChannelPost(ch.ID, yaraTG.ID, "schools closed tomorrow", ""); err != nil {
+			t.Fatal(err)
+		}
+		room, err := w.sam.WaitRoom(ctx, RoomFilter{Exclude: []string{samMgmt}, NameContains: "Prefecture announcements", AutoJoin: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = w.sam.WaitMessage(ctx, room.RoomID, MessageFilter{BodyContains: "schools closed tomorrow"}); err != nil {
+			t.Fatal(err)
+		}
+		pl, err := w.sam.RoomState(ctx, room.RoomID, "m.room.power_levels", "")
+		if err != nil || pl == nil {
+			t.Fatalf("power levels: %v, %v", pl, err)
+		}
+		eventsDefault, _ := pl.Content["events_default"].(float64)
+		users, _ := pl.Content["users"].(map[string]any)
+		samLevel, _ := users[w.sam.UserID].(float64)
+		if samLevel >= eventsDefault {
+			t.Errorf("in a broadcast channel Sam (not an admin) has level %v, events need %v", samLevel, eventsDefault)
+		}
+		if _, err = w.sam.Send(ctx, room.RoomID, "can I post here?"); err == nil {
+			t.Error("a staff member who is not an admin of the broadcast channel could post in its portal")
+		}
+		for _, m := range tg.ChannelMessages(ch.ID) {
+			if m.Text == "can I post here?" {
+				t.Error("a non-admin's post reached the broadcast channel")
+			}
 		}
 	})
 }
