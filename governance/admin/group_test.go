@@ -14,6 +14,7 @@ import (
 	"github.com/passerelle/passerelle/governance/policy"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
+	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
 
 // TestWhatsAppGroupWithDeniedMember: a deny rule that names a member of a
@@ -160,6 +161,50 @@ func TestGroupDecisionsSurviveSharedPortals(t *testing.T) {
 		}
 		if got := w.mx.MessagesWhere(func(m fakematrix.Message) bool { return m.Content.Body == "still there?" }); len(got) != 0 {
 			t.Errorf("a revoked or denied group reached Matrix: %+v", got)
+		}
+	})
+}
+
+// TestTelegramGroupWithDeniedMember: the same on Telegram, with a rule on a
+// member's username: a supergroup with that member is refused, one without
+// is bridged.
+func TestTelegramGroupWithDeniedMember(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		e := newEnv(t, b, func(cfg *gate.Config) {
+			cfg.Policy.Rules = []policy.Rule{{Action: policy.ActionDeny, Network: policy.NetworkTelegram, TelegramUsername: "carol_press", Comment: "no press"}}
+		})
+		r := e.start()
+		e.loginStaff(r)
+		denied, err := e.sim.CreateChannel(tgsim.ChannelSpec{Title: "Suppliers and press", Creator: e.bob.ID, Members: []int64{e.alice.ID, e.carol.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		allowed, err := e.sim.CreateChannel(tgsim.ChannelSpec{Title: "Suppliers", Creator: e.bob.ID, Members: []int64{e.alice.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = e.sim.ChannelPost(denied.ID, e.bob.ID, "minutes of today", ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err = e.sim.ChannelPost(allowed.ID, e.bob.ID, "the invoice follows", ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := e.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "the invoice follows" }); !ok {
+			t.Fatal("the allowed supergroup's message never reached Matrix")
+		}
+		var entries []audit.Entry
+		if !poll(10*time.Second, func() bool {
+			entries, err = r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{audit.ActionPolicyDenied}})
+			return err == nil && len(entries) > 0
+		}) {
+			t.Fatal("no policy_denied entry for the supergroup with a denied member")
+		}
+		if d := string(entries[0].Details); !strings.Contains(d, "a member of the group is refused") {
+			t.Errorf("policy_denied entry does not say why: %s", d)
+		}
+		if got := e.mx.MessagesWhere(func(m fakematrix.Message) bool { return m.Content.Body == "minutes of today" }); len(got) != 0 {
+			t.Errorf("the supergroup with a denied member reached Matrix: %+v", got)
 		}
 	})
 }
