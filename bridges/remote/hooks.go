@@ -88,6 +88,16 @@ func (h *Hooks) CheckOutbound(ctx context.Context, out Outbound) error {
 	return check(ctx, out)
 }
 
+// AllowsSignal asks the outbound check about a signal (read receipt,
+// typing, presence): false means drop it quietly (a debug log says why).
+func (h *Hooks) AllowsSignal(ctx context.Context, out Outbound) bool {
+	if err := h.CheckOutbound(ctx, out); err != nil {
+		zerolog.Ctx(ctx).Debug().Err(err).Str("kind", string(out.Kind)).Msg("Signal not sent to the network: refused by the outbound check")
+		return false
+	}
+	return true
+}
+
 // Sent tells the recorder that out was sent.
 func (h *Hooks) Sent(ctx context.Context, out Outbound) {
 	h.mu.RLock()

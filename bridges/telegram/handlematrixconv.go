@@ -307,16 +307,6 @@ func (c *Client) sendReactions(ctx context.Context, portal *bridgev2.Portal, tar
 	return nil
 }
 
-// signalAllowed asks the outbound check for a signal; a refusal is logged
-// at debug level only.
-func (c *Client) signalAllowed(ctx context.Context, out remote.Outbound) bool {
-	if err := c.main.CheckOutbound(ctx, out); err != nil {
-		zerolog.Ctx(ctx).Debug().Err(err).Str("kind", string(out.Kind)).Msg("Not telling Telegram")
-		return false
-	}
-	return true
-}
-
 // HandleMatrixReadReceipt marks the chat read on Telegram up to the message
 // the staff member read (messages.readHistory).
 func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.MatrixReadReceipt) error {
@@ -338,7 +328,7 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 	}
 	out := c.outbound(remote.OutboundReadReceipt, msg.Portal, peer)
 	out.TargetMessage = target.ID
-	if !c.signalAllowed(ctx, out) {
+	if !c.main.AllowsSignal(ctx, out) {
 		return nil
 	}
 	inputPeer, err := c.inputPeer(ctx, peer)
@@ -376,7 +366,7 @@ func (c *Client) HandleMatrixTyping(ctx context.Context, msg *bridgev2.MatrixTyp
 		return nil
 	}
 	out := c.outbound(remote.OutboundTyping, msg.Portal, peer)
-	if !c.signalAllowed(ctx, out) {
+	if !c.main.AllowsSignal(ctx, out) {
 		return nil
 	}
 	inputPeer, err := c.inputPeer(ctx, peer)
@@ -436,7 +426,7 @@ func (c *Client) announcePresence(ctx context.Context) {
 // (account.updateStatus), when the outbound check lets presence out.
 func (c *Client) SetStaffPresence(ctx context.Context, online bool) error {
 	out := remote.Outbound{Kind: remote.OutboundPresence, Login: c.login}
-	if !c.signalAllowed(ctx, out) {
+	if !c.main.AllowsSignal(ctx, out) {
 		return nil
 	}
 	api := c.api.Load()

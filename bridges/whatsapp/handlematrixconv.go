@@ -99,16 +99,6 @@ func (cl *Client) checkContent(ctx context.Context, kind remote.OutboundKind, po
 	return out, nil
 }
 
-// allowSignal asks the outbound check for a read receipt, typing or
-// presence; a refusal is dropped quietly.
-func (cl *Client) allowSignal(ctx context.Context, out remote.Outbound) bool {
-	if err := cl.main.CheckOutbound(ctx, out); err != nil {
-		zerolog.Ctx(ctx).Debug().Err(err).Str("kind", string(out.Kind)).Msg("Not telling WhatsApp: refused by the outbound check")
-		return false
-	}
-	return true
-}
-
 // HandleMatrixEdit implements bridgev2.EditHandlingNetworkAPI: the staff
 // member's own message is edited on WhatsApp, within WhatsApp's edit
 // window (checked here first, on the connector's clock).
@@ -296,7 +286,7 @@ func (cl *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Mat
 	if msg.ExactMessage != nil {
 		out.TargetMessage = msg.ExactMessage.ID
 	}
-	if !cl.allowSignal(ctx, out) {
+	if !cl.main.AllowsSignal(ctx, out) {
 		return nil
 	}
 	wa := cl.client()
@@ -350,7 +340,7 @@ func (cl *Client) HandleMatrixTyping(ctx context.Context, msg *bridgev2.MatrixTy
 		return err
 	}
 	out, err := cl.outbound(ctx, remote.OutboundTyping, msg.Portal, chat)
-	if err != nil || !cl.allowSignal(ctx, out) {
+	if err != nil || !cl.main.AllowsSignal(ctx, out) {
 		return nil
 	}
 	wa := cl.client()
@@ -384,7 +374,7 @@ func (cl *Client) announcePresence(ctx context.Context) {
 	}
 	out := remote.Outbound{Kind: remote.OutboundPresence, Login: cl.login}
 	state := types.PresenceAvailable
-	if !cl.allowSignal(ctx, out) {
+	if !cl.main.AllowsSignal(ctx, out) {
 		state = types.PresenceUnavailable
 	}
 	if wa.Store.PushName == "" {
