@@ -47,13 +47,7 @@ func TestWhatsAppGroupWithDeniedMember(t *testing.T) {
 		if _, ok := w.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "the invoice follows" }); !ok {
 			t.Fatal("the allowed group's message never reached Matrix")
 		}
-		var entries []audit.Entry
-		if !poll(10*time.Second, func() bool {
-			entries, err = r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{audit.ActionPolicyDenied}})
-			return err == nil && len(entries) > 0
-		}) {
-			t.Fatal("no policy_denied entry for the group with a denied member")
-		}
+		entries := waitAudit(t, r.running, audit.ActionPolicyDenied)
 		if d := string(entries[0].Details); !strings.Contains(d, "a member of the group is refused") || !strings.Contains(d, "+44") {
 			t.Errorf("policy_denied entry does not say why: %s", d)
 		}
@@ -170,7 +164,6 @@ func TestGroupDecisionsSurviveSharedPortals(t *testing.T) {
 // is bridged.
 func TestTelegramGroupWithDeniedMember(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
-		ctx := context.Background()
 		e := newEnv(t, b, func(cfg *gate.Config) {
 			cfg.Policy.Rules = []policy.Rule{{Action: policy.ActionDeny, Network: policy.NetworkTelegram, TelegramUsername: "carol_press", Comment: "no press"}}
 		})
@@ -193,13 +186,7 @@ func TestTelegramGroupWithDeniedMember(t *testing.T) {
 		if _, ok := e.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "the invoice follows" }); !ok {
 			t.Fatal("the allowed supergroup's message never reached Matrix")
 		}
-		var entries []audit.Entry
-		if !poll(10*time.Second, func() bool {
-			entries, err = r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{audit.ActionPolicyDenied}})
-			return err == nil && len(entries) > 0
-		}) {
-			t.Fatal("no policy_denied entry for the supergroup with a denied member")
-		}
+		entries := waitAudit(t, r, audit.ActionPolicyDenied)
 		if d := string(entries[0].Details); !strings.Contains(d, "a member of the group is refused") {
 			t.Errorf("policy_denied entry does not say why: %s", d)
 		}

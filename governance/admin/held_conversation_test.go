@@ -235,18 +235,7 @@ func TestStaffDeletionAuditedTelegram(t *testing.T) {
 		}) {
 			t.Fatal("the contact still sees the deleted message")
 		}
-		var entries []audit.Entry
-		if !poll(10*time.Second, func() bool {
-			entries, err = r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{audit.ActionMessageDeleted}})
-			return err == nil && len(entries) == 1
-		}) {
-			t.Fatalf("message_deleted entries: %+v, %v", entries, err)
-		}
-		d := string(entries[0].Details)
-		if !strings.Contains(d, `"by":"staff"`) || !strings.Contains(d, `"direction":"outbound"`) || strings.Contains(d, "4711") ||
-			entries[0].Staff != staffMXID {
-			t.Errorf("message_deleted entry: %+v", entries[0])
-		}
+		checkStaffDeletionAudited(t, r, "4711")
 		c, err := r.gv.Contacts.Get(ctx, policy.NetworkTelegram, tgid.MakeUserID(e.bob.ID))
 		if err != nil || c == nil || c.MessagesOut != 1 || c.ActivityOut != 1 {
 			t.Errorf("registry: %+v, %v; want 1 message and 1 activity out", c, err)
@@ -290,17 +279,33 @@ func TestStaffDeletionAuditedWhatsApp(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the contact still sees the deleted message: %v", err)
 		}
-		var entries []audit.Entry
-		if !poll(10*time.Second, func() bool {
-			entries, err = r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{audit.ActionMessageDeleted}})
-			return err == nil && len(entries) == 1
-		}) {
-			t.Fatalf("message_deleted entries: %+v, %v", entries, err)
-		}
-		d := string(entries[0].Details)
-		if !strings.Contains(d, `"by":"staff"`) || !strings.Contains(d, `"direction":"outbound"`) || strings.Contains(d, "4711") ||
-			entries[0].Staff != staffMXID {
-			t.Errorf("message_deleted entry: %+v", entries[0])
-		}
+		checkStaffDeletionAudited(t, r.running, "4711")
 	})
+}
+
+// waitAudit waits until the audit log has an entry of action, and returns
+// the entries of that action.
+func waitAudit(t *testing.T, r *running, action audit.Action) []audit.Entry {
+	t.Helper()
+	var entries []audit.Entry
+	var err error
+	if !poll(10*time.Second, func() bool {
+		entries, err = r.gv.Audit.List(context.Background(), audit.Filter{Actions: []audit.Action{action}})
+		return err == nil && len(entries) > 0
+	}) {
+		t.Fatalf("no %s entry in the audit log (%v)", action, err)
+	}
+	return entries
+}
+
+// checkStaffDeletionAudited checks the one message_deleted entry of a
+// staff member's deletion: by staff, outbound, without secret.
+func checkStaffDeletionAudited(t *testing.T, r *running, secret string) {
+	t.Helper()
+	entries := waitAudit(t, r, audit.ActionMessageDeleted)
+	d := string(entries[0].Details)
+	if len(entries) != 1 || !strings.Contains(d, `"by":"staff"`) || !strings.Contains(d, `"direction":"outbound"`) ||
+		strings.Contains(d, secret) || entries[0].Staff != staffMXID {
+		t.Errorf("message_deleted entries: %+v", entries)
+	}
 }
