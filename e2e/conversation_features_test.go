@@ -135,9 +135,9 @@ func TestConversationEndToEnd(t *testing.T) {
 	mgmt, _ := s.BotRoom(sam)
 	s.LinkWhatsAppQR(sam, mgmt, wa, staffPhone)
 	s.Command(sam, mgmt, "login telegram-phone")
-	s.Command(sam, mgmt, "+15550061")
+	s.Input(sam, mgmt, "+15550061")
 	code, _ := tg.LastCode("+15550061")
-	if done := s.Command(sam, mgmt, code); !strings.Contains(done.Body(), "Logged in") {
+	if done := s.Input(sam, mgmt, code); !strings.Contains(done.Body(), "Logged in") {
 		t.Fatalf("Telegram login: %q", done.Body())
 	}
 

@@ -170,12 +170,12 @@ func newGovWorld(t *testing.T, postgres bool) *govWorld {
 	// The staff member logs in to Telegram from the management room.
 	w.mgmt, _ = w.s.BotRoom(w.sam)
 	w.s.Command(w.sam, w.mgmt, "login telegram-phone")
-	w.s.Command(w.sam, w.mgmt, "+15550100")
+	w.s.Input(w.sam, w.mgmt, "+15550100")
 	code, ok := sim.LastCode("+15550100")
 	if !ok {
 		t.Fatal("the simulator issued no login code")
 	}
-	if done := w.s.Command(w.sam, w.mgmt, code); !strings.Contains(done.Body(), "Logged in") {
+	if done := w.s.Input(w.sam, w.mgmt, code); !strings.Contains(done.Body(), "Logged in") {
 		t.Fatalf("Telegram login: %q", done.Body())
 	}
 	return w

@@ -247,6 +247,20 @@ func (s *Stack) Command(c *Client, roomID, body string) *Event {
 	return ev
 }
 
+// Input answers a login prompt with body and returns the bot's answer. bridgev2
+// posts a prompt before it stores the login's state, so an answer sent the
+// instant the prompt shows can be read as an unknown command: a person
+// never types that fast, and Input sends it again.
+func (s *Stack) Input(c *Client, roomID, body string) *Event {
+	s.T.Helper()
+	for attempt := 1; ; attempt++ {
+		ans := s.Command(c, roomID, body)
+		if !strings.HasPrefix(ans.Body(), "Unknown command") || attempt == 3 {
+			return ans
+		}
+	}
+}
+
 // Step sends body in roomID and waits for the bot's answer containing want
 // (not merely the next notice: a late notice of an earlier step must not be
 // taken for it).

@@ -63,7 +63,7 @@ func TestTelegramPhoneLoginAndEncryptedDM(t *testing.T) {
 	if !strings.Contains(prompt.Body(), "phone number") {
 		t.Fatalf("login prompt: %q", prompt.Body())
 	}
-	prompt = s.Command(sam, mgmt, "+15550001")
+	prompt = s.Input(sam, mgmt, "+15550001")
 	if !strings.Contains(prompt.Body(), "code") {
 		t.Fatalf("code prompt: %q", prompt.Body())
 	}
@@ -71,11 +71,11 @@ func TestTelegramPhoneLoginAndEncryptedDM(t *testing.T) {
 	if !ok {
 		t.Fatal("the simulator issued no login code")
 	}
-	wrong := s.Command(sam, mgmt, wrongCode(code))
+	wrong := s.Input(sam, mgmt, wrongCode(code))
 	if !strings.Contains(strings.ToLower(wrong.Body()), "code") || strings.Contains(wrong.Body(), "Logged in") {
 		t.Fatalf("after a wrong code: %q", wrong.Body())
 	}
-	done := s.Command(sam, mgmt, code)
+	done := s.Input(sam, mgmt, code)
 	if !strings.Contains(done.Body(), "Logged in") {
 		t.Fatalf("after the right code: %q", done.Body())
 	}
@@ -221,17 +221,17 @@ func TestTelegramPasswordAndQRLogin(t *testing.T) {
 		t.Errorf("unknown command answered %q", ans.Body())
 	}
 	s.Command(tessClient, mgmt, "login telegram-phone")
-	s.Command(tessClient, mgmt, "+15550003")
+	s.Input(tessClient, mgmt, "+15550003")
 	code, _ := sim.LastCode("+15550003")
-	prompt := s.Command(tessClient, mgmt, code)
+	prompt := s.Input(tessClient, mgmt, code)
 	if !strings.Contains(strings.ToLower(prompt.Body()), "password") {
 		t.Fatalf("after the code of a 2FA account: %q", prompt.Body())
 	}
-	wrong := s.Command(tessClient, mgmt, "hunter3")
+	wrong := s.Input(tessClient, mgmt, "hunter3")
 	if !strings.Contains(strings.ToLower(wrong.Body()), "password") || strings.Contains(wrong.Body(), "Logged in") {
 		t.Fatalf("after a wrong password: %q", wrong.Body())
 	}
-	if done := s.Command(tessClient, mgmt, "hunter2"); !strings.Contains(done.Body(), "Logged in") {
+	if done := s.Input(tessClient, mgmt, "hunter2"); !strings.Contains(done.Body(), "Logged in") {
 		t.Fatalf("after the right password: %q", done.Body())
 	}
 	if sim.Authorizations(tess.ID) != 1 {
