@@ -1,0 +1,109 @@
+package whatsapp
+
+import (
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/internal/dbtest"
+	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
+)
+
+// relayConfig is bridgev2's relay configuration as an operator writes it:
+// read from YAML, so that its message templates are compiled.
+func relayConfig(t testing.TB) bridgeconfig.RelayConfig {
+	t.Helper()
+	var relay bridgeconfig.RelayConfig
+	if err := yaml.Unmarshal([]byte(`
+enabled: true
+message_formats:
+    m.text: "<b>{{ .Sender.DisambiguatedName }}</b>: {{ .Message }}"
+displayname_format: "{{ .DisambiguatedName }}"
+`), &relay); err != nil {
+		t.Fatal(err)
+	}
+	return relay
+}
+
+// TestGroupRelay: with relay mode on, a staff member makes their login the
+// relay of a group portal with the set-relay command; a Matrix user without
+// a WhatsApp login then writes in the group through it, and on WhatsApp the
+// message names who wrote it.
+func TestGroupRelay(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	tb.br.Config.Relay = relayConfig(t)
+	t.Cleanup(func() { idle(t, tb, srv) })
+	ctx := ctxFor(t)
+	aliceLogin := loginQRAs(t, tb, srv, testUser, alicePh)
+
+	gid, err := srv.CreateGroup(ctx, carolPh, "Relayed", "", []string{alicePh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := networkid.PortalKey{ID: networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(gid, "@g.us"))}
+	var roomID id.RoomID
+	if !tb.mx.Eventually(waitLong, func() bool {
+		p, err := tb.br.GetExistingPortalByKey(ctx, key)
+		if err != nil || p == nil || p.MXID == "" {
+			return false
+		}
+		roomID = p.MXID
+		return isIn(tb.mx.Members(roomID)[testUser])
+	}) {
+		t.Fatal("the group portal was never created")
+	}
+
+	// Before a relay is set, Dave (no WhatsApp login) is told.
+	evtID := injectAs(ctx, tb, daveUser, roomID, "before the relay")
+	if !tb.mx.Eventually(waitLong, func() bool {
+		for _, st := range tb.mx.StatusesOf(evtID) {
+			if st.Status != event.MessageStatusSuccess && st.SendNotice {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no failed status with notice without a relay: %+v", tb.mx.StatusesOf(evtID))
+	}
+
+	// Alice makes her login the relay with the bridge command.
+	injectAs(ctx, tb, testUser, roomID, "!wa set-relay")
+	if !tb.mx.Eventually(waitLong, func() bool {
+		p, _ := tb.br.GetExistingPortalByKey(ctx, key)
+		return p != nil && p.Relay != nil && p.Relay.ID == aliceLogin.ID
+	}) {
+		t.Fatal("set-relay never made Alice's login the portal's relay")
+	}
+
+	evtID = injectAs(ctx, tb, daveUser, roomID, "relayed hello")
+	m, err := srv.WaitMessage(ctx, alicePh, gid, func(m wasim.Message) bool { return strings.Contains(m.Text(), "relayed hello") })
+	if err != nil {
+		t.Fatalf("the relayed message never reached the group: %v (statuses %+v)", err, tb.mx.StatusesOf(evtID))
+	}
+	if !m.Group || !strings.Contains(m.Text(), "dave") || strings.HasPrefix(m.Text(), "relayed hello") {
+		t.Errorf("relayed message %q from %s: want it from Alice's account, naming Dave first", m.Text(), m.From)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool {
+		msg, err := tb.br.DB.Message.GetPartByMXID(ctx, evtID)
+		return err == nil && msg != nil
+	}) {
+		t.Fatal("the relayed message never mapped")
+	}
+	// Alice still writes as herself, without a prefix.
+	injectAs(ctx, tb, testUser, roomID, "alice herself")
+	if m, err = srv.WaitMessage(ctx, alicePh, gid, func(m wasim.Message) bool { return strings.Contains(m.Text(), "alice herself") }); err != nil || m.Text() != "alice herself" {
+		t.Fatalf("Alice's own message: %q, %v", m.Text(), err)
+	}
+	// Nothing "before the relay" was sent.
+	for _, m := range srv.Messages() {
+		if strings.Contains(m.Text(), "before the relay") {
+			t.Fatal("a message refused without a relay reached the group")
+		}
+	}
+}
