@@ -1,6 +1,7 @@
 package whatsapp
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/fakematrix"
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
@@ -105,5 +107,67 @@ func TestGroupRelay(t *testing.T) {
 		if strings.Contains(m.Text(), "before the relay") {
 			t.Fatal("a message refused without a relay reached the group")
 		}
+	}
+}
+
+// TestGroupLeaveFromMatrix: a staff member leaving a group portal in Matrix
+// stays in the WhatsApp group by default; with bridgev2's
+// bridge_matrix_leave switch on, their account leaves the group.
+func TestGroupLeaveFromMatrix(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(map[bool]string{false: "off", true: "on"}[on], func(t *testing.T) {
+			srv := startSim(t)
+			tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+			tb.br.Config.BridgeMatrixLeave = on
+			t.Cleanup(func() { idle(t, tb, srv) })
+			ctx := ctxFor(t)
+			loginQRAs(t, tb, srv, testUser, alicePh)
+			gid, err := srv.CreateGroup(ctx, carolPh, "Leavers", "", []string{alicePh, bobPh})
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := networkid.PortalKey{ID: networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(gid, "@g.us"))}
+			var roomID id.RoomID
+			if !tb.mx.Eventually(waitLong, func() bool {
+				p, err := tb.br.GetExistingPortalByKey(ctx, key)
+				if err != nil || p == nil || p.MXID == "" {
+					return false
+				}
+				roomID = p.MXID
+				return isIn(tb.mx.Members(roomID)[testUser])
+			}) {
+				t.Fatal("the group portal was never created")
+			}
+			inGroup := func(phone string) bool {
+				g, _ := srv.GroupInfo(gid)
+				return slices.Contains(g.Members, phone)
+			}
+			// Alice sends a message first so that her login is in the
+			// portal's event loop ahead of the leave.
+			injectAs(ctx, tb, testUser, roomID, "before leaving")
+			if _, err = srv.WaitMessage(ctx, alicePh, gid, func(m wasim.Message) bool { return m.Text() == "before leaving" }); err != nil {
+				t.Fatal(err)
+			}
+			injectState(ctx, tb, roomID, event.StateMember, string(testUser),
+				&event.MemberEventContent{Membership: event.MembershipLeave}, &event.MemberEventContent{Membership: event.MembershipJoin})
+			if on {
+				if !tb.mx.Eventually(waitLong, func() bool { return !inGroup(alicePh) }) {
+					t.Fatal("leaving the portal did not leave the WhatsApp group")
+				}
+				if !inGroup(bobPh) || !inGroup(carolPh) {
+					t.Fatal("someone else left the group too")
+				}
+				return
+			}
+			// Off: the leave is dropped. Carol's next message is bridged
+			// after it, and Alice is still in the group.
+			if _, err = srv.SendGroupText(ctx, carolPh, gid, "still there?", nil); err != nil {
+				t.Fatal(err)
+			}
+			tb.waitMsg(t, "Carol's message", func(m fakematrix.Message) bool { return m.Content.Body == "still there?" })
+			if !inGroup(alicePh) {
+				t.Fatal("Alice left the WhatsApp group with the switch off")
+			}
+		})
 	}
 }
