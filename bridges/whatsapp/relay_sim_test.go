@@ -171,3 +171,46 @@ func TestGroupLeaveFromMatrix(t *testing.T) {
 		})
 	}
 }
+
+// TestNoRelayInDirectChat: a relay set in a staff member's direct chat
+// does not let another Matrix user write to the contact through it.
+func TestNoRelayInDirectChat(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	tb.br.Config.Relay = relayConfig(t)
+	t.Cleanup(func() { idle(t, tb, srv) })
+	ctx := ctxFor(t)
+	ul := loginQR(t, tb, srv)
+	if _, err := srv.SendText(ctx, bobPh, alicePh, "hi Alice"); err != nil {
+		t.Fatal(err)
+	}
+	got := tb.waitMsg(t, "Bob's message", func(m fakematrix.Message) bool { return m.Content.Body == "hi Alice" })
+	portal, err := tb.br.GetExistingPortalByKey(ctx, mustKey(t, "whatsapp."+bobPh, ul))
+	if err != nil || portal == nil {
+		t.Fatalf("portal %v", err)
+	}
+	if err = portal.SetRelay(ctx, ul); err != nil {
+		t.Fatal(err)
+	}
+	evtID := injectAs(ctx, tb, daveUser, got.RoomID, "dave in a DM")
+	if !tb.mx.Eventually(waitLong, func() bool {
+		for _, st := range tb.mx.StatusesOf(evtID) {
+			if st.Status == event.MessageStatusFail && st.SendNotice && strings.Contains(st.Error(), "not relayed") {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("a relayed message in a DM: statuses %+v", tb.mx.StatusesOf(evtID))
+	}
+	// Alice's own message after it goes out, and Dave's never did.
+	injectAs(ctx, tb, testUser, got.RoomID, "alice in her DM")
+	if _, err = srv.WaitMessage(ctx, alicePh, bobPh, func(m wasim.Message) bool { return m.Text() == "alice in her DM" }); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range srv.Messages() {
+		if strings.Contains(m.Text(), "dave in a DM") {
+			t.Fatal("a relayed message reached a staff member's contact")
+		}
+	}
+}
