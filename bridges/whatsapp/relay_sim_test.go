@@ -51,7 +51,9 @@ func TestGroupRelay(t *testing.T) {
 	key := networkid.PortalKey{ID: networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(gid, "@g.us"))}
 	var roomID id.RoomID
 	if !tb.mx.Eventually(waitLong, func() bool {
-		p, err := tb.br.GetExistingPortalByKey(ctx, key)
+		// Read from the database: the portal's cached fields belong to
+		// its event loop.
+		p, err := tb.br.DB.Portal.GetByKey(ctx, key)
 		if err != nil || p == nil || p.MXID == "" {
 			return false
 		}
@@ -77,8 +79,8 @@ func TestGroupRelay(t *testing.T) {
 	// Alice makes her login the relay with the bridge command.
 	injectAs(ctx, tb, testUser, roomID, "!wa set-relay")
 	if !tb.mx.Eventually(waitLong, func() bool {
-		p, _ := tb.br.GetExistingPortalByKey(ctx, key)
-		return p != nil && p.Relay != nil && p.Relay.ID == aliceLogin.ID
+		p, _ := tb.br.DB.Portal.GetByKey(ctx, key)
+		return p != nil && p.RelayLoginID == aliceLogin.ID
 	}) {
 		t.Fatal("set-relay never made Alice's login the portal's relay")
 	}
@@ -129,7 +131,7 @@ func TestGroupLeaveFromMatrix(t *testing.T) {
 			key := networkid.PortalKey{ID: networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(gid, "@g.us"))}
 			var roomID id.RoomID
 			if !tb.mx.Eventually(waitLong, func() bool {
-				p, err := tb.br.GetExistingPortalByKey(ctx, key)
+				p, err := tb.br.DB.Portal.GetByKey(ctx, key)
 				if err != nil || p == nil || p.MXID == "" {
 					return false
 				}
@@ -185,12 +187,14 @@ func TestNoRelayInDirectChat(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := tb.waitMsg(t, "Bob's message", func(m fakematrix.Message) bool { return m.Content.Body == "hi Alice" })
-	portal, err := tb.br.GetExistingPortalByKey(ctx, mustKey(t, "whatsapp."+bobPh, ul))
-	if err != nil || portal == nil {
-		t.Fatalf("portal %v", err)
-	}
-	if err = portal.SetRelay(ctx, ul); err != nil {
-		t.Fatal(err)
+	// Alice makes her login the relay of her own DM with the command.
+	key := mustKey(t, "whatsapp."+bobPh, ul)
+	injectAs(ctx, tb, testUser, got.RoomID, "!wa set-relay")
+	if !tb.mx.Eventually(waitLong, func() bool {
+		p, _ := tb.br.DB.Portal.GetByKey(ctx, key)
+		return p != nil && p.RelayLoginID == ul.ID
+	}) {
+		t.Fatal("set-relay never made Alice's login the DM's relay")
 	}
 	evtID := injectAs(ctx, tb, daveUser, got.RoomID, "dave in a DM")
 	if !tb.mx.Eventually(waitLong, func() bool {
@@ -205,7 +209,7 @@ func TestNoRelayInDirectChat(t *testing.T) {
 	}
 	// Alice's own message after it goes out, and Dave's never did.
 	injectAs(ctx, tb, testUser, got.RoomID, "alice in her DM")
-	if _, err = srv.WaitMessage(ctx, alicePh, bobPh, func(m wasim.Message) bool { return m.Text() == "alice in her DM" }); err != nil {
+	if _, err := srv.WaitMessage(ctx, alicePh, bobPh, func(m wasim.Message) bool { return m.Text() == "alice in her DM" }); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range srv.Messages() {
