@@ -13,6 +13,8 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/bridges/whatsapp/wamedia"
 )
 
 // maxPictureSize bounds a profile or group picture download.
@@ -79,8 +81,9 @@ func (c *WhatsAppConnector) downloadPicture(ctx context.Context, url string) ([]
 var _ bridgev2.RoomAvatarHandlingNetworkAPI = (*Client)(nil)
 
 // HandleMatrixRoomAvatar implements bridgev2.RoomAvatarHandlingNetworkAPI:
-// the room's avatar becomes the group's picture (or removes it), set
-// through the staff member's own account; a refusal is undone.
+// the room's avatar becomes the group's picture (or removes it), made a
+// square JPEG of bounded size (wamedia.GroupPicture) and set through the
+// staff member's own account; a refusal is undone.
 func (cl *Client) HandleMatrixRoomAvatar(ctx context.Context, msg *bridgev2.MatrixRoomAvatar) (bool, error) {
 	chat, err := cl.groupOf(ctx, msg.Portal)
 	var data []byte
@@ -89,6 +92,9 @@ func (cl *Client) HandleMatrixRoomAvatar(ctx context.Context, msg *bridgev2.Matr
 			err = fmt.Errorf("failed to download the room avatar: %w", err)
 		} else if len(data) > maxPictureSize {
 			err = certain(fmt.Errorf("the picture is larger than %d MiB", maxPictureSize>>20), event.MessageStatusUnsupported)
+		} else if data, err = wamedia.GroupPicture(data); err != nil {
+			// WhatsApp takes a square JPEG only.
+			err = certain(err, event.MessageStatusUnsupported)
 		}
 	}
 	var id string

@@ -1,8 +1,13 @@
 package whatsapp
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -560,7 +565,7 @@ func TestGroupAndContactPictures(t *testing.T) {
 	t.Cleanup(func() { idle(t, tb, srv) })
 	ctx := ctxFor(t)
 	loginQRAs(t, tb, srv, testUser, alicePh)
-	carolPic, groupPic, groupPic2, matrixPic := []byte("carol-jpeg"), []byte("group-jpeg-1"), []byte("group-jpeg-2"), []byte("matrix-jpeg")
+	carolPic, groupPic, groupPic2, matrixPic := []byte("carol-jpeg"), []byte("group-jpeg-1"), []byte("group-jpeg-2"), pngPicture(t, 1200, 900)
 	if err := srv.SetProfilePicture(ctx, carolPh, carolPic); err != nil {
 		t.Fatal(err)
 	}
@@ -612,14 +617,58 @@ func TestGroupAndContactPictures(t *testing.T) {
 		t.Fatalf("Carol's ghost avatar %q", tb.mx.Profile(carolGhst).AvatarURL)
 	}
 
+	// A PNG room avatar from Matrix becomes a square JPEG on WhatsApp
+	// (which takes nothing else), at most 640 pixels a side.
 	injectState(ctx, tb, roomID, event.StateRoomAvatar, "", &event.RoomAvatarEventContent{URL: uploadToMatrix(t, tb, matrixPic)}, nil)
+	var waPic image.Config
 	if !tb.mx.Eventually(waitLong, func() bool {
 		data, ok := srv.Picture(gid)
-		return ok && string(data) == string(matrixPic)
+		if !ok {
+			return false
+		}
+		cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+		waPic = cfg
+		return err == nil && format == "jpeg" && cfg.Width != 0
 	}) {
 		data, _ := srv.Picture(gid)
 		t.Fatalf("group picture on WhatsApp %q after the Matrix change", data)
 	}
+	if waPic.Width != 640 || waPic.Height != 640 {
+		t.Errorf("group picture %dx%d, want 640x640", waPic.Width, waPic.Height)
+	}
+	before, _ := srv.Picture(gid)
+
+	// Something that is not an image is refused with a notice, and the
+	// room's avatar is put back.
+	evtID := injectState(ctx, tb, roomID, event.StateRoomAvatar, "", &event.RoomAvatarEventContent{URL: uploadToMatrix(t, tb, []byte("not a picture"))}, nil)
+	if !tb.mx.Eventually(waitLong, func() bool {
+		for _, st := range tb.mx.StatusesOf(evtID) {
+			if st.Status != event.MessageStatusSuccess && st.SendNotice {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("a non-image avatar: statuses %+v", tb.mx.StatusesOf(evtID))
+	}
+	if after, _ := srv.Picture(gid); !bytes.Equal(after, before) {
+		t.Error("a non-image avatar changed the group picture")
+	}
+	if !tb.mx.Eventually(waitLong, func() bool { return string(roomAvatar()) != "not a picture" }) {
+		t.Error("the refused avatar was not reverted in the room")
+	}
+}
+
+// pngPicture is a w×h PNG of one colour.
+func pngPicture(t testing.TB, w, h int) []byte {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(img, img.Bounds(), &image.Uniform{C: color.NRGBA{R: 200, G: 30, B: 30, A: 255}}, image.Point{}, draw.Src)
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // The wa-join bot command joins a group from its invite link with the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/bridgev2"
@@ -140,6 +141,8 @@ func targetJID(target bridgev2.GhostOrUserLogin) (types.JID, error) {
 func (cl *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.MatrixMembershipChange) (*bridgev2.MatrixMembershipResult, error) {
 	var action whatsmeow.ParticipantChange
 	switch msg.Type {
+	case bridgev2.Leave:
+		return nil, cl.leaveFromMatrix(ctx, msg)
 	case bridgev2.Invite:
 		action = whatsmeow.ParticipantChangeAdd
 	case bridgev2.Kick, bridgev2.BanJoined, bridgev2.RevokeInvite, bridgev2.BanInvited:
@@ -300,4 +303,35 @@ func (cl *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreateP
 		return nil, err
 	}
 	return &bridgev2.CreateChatResponse{PortalKey: key, Portal: portal, PortalInfo: chatInfo}, nil
+}
+
+// leaveFromMatrix: a staff member leaving a group portal in Matrix leaves
+// the WhatsApp group with their own account. bridgev2 hands the leave over
+// only when the bridge's bridge_matrix_leave switch is on (off by default:
+// leaving the room then leaves the WhatsApp account in the group, and the
+// staff member is invited again on the next resync). A leave handled
+// through the relay's account, or by a login of someone else, is ignored.
+func (cl *Client) leaveFromMatrix(ctx context.Context, msg *bridgev2.MatrixMembershipChange) error {
+	if msg.OrigSender != nil || msg.Event == nil || msg.Event.Sender != cl.login.UserMXID {
+		return nil
+	}
+	chat, err := waid.ParsePortalID(msg.Portal.ID)
+	if err != nil || chat.Server != types.GroupServer {
+		return nil
+	}
+	up, err := cl.main.Bridge.DB.UserPortal.Get(ctx, cl.login.UserLogin, msg.Portal.PortalKey)
+	if err != nil {
+		return err
+	} else if up == nil {
+		return nil
+	}
+	wa := cl.client()
+	if wa == nil {
+		return certain(ErrNotConnected, event.MessageStatusNetworkError)
+	}
+	if err = wa.LeaveGroup(ctx, chat); err != nil {
+		return fmt.Errorf("failed to leave the WhatsApp group: %w", err)
+	}
+	zerolog.Ctx(ctx).Info().Str("login_id", string(cl.login.ID)).Msg("Left a WhatsApp group after leaving its portal in Matrix")
+	return nil
 }

@@ -27,6 +27,10 @@ import (
 // a staff member whose WhatsApp account is not in the group.
 var ErrNotInGroup = errors.New("your WhatsApp account is not in this group, so nothing was sent to it")
 
+// ErrRelayInDirectChat is returned for a message relayed (bridgev2 relay
+// mode) in a direct chat portal, which only its staff member writes in.
+var ErrRelayInDirectChat = errors.New("this direct chat belongs to another staff member's WhatsApp account: messages are not relayed in it")
+
 // ErrReadOnlyChat is returned for a Matrix event in the room of status
 // updates, which is read-only.
 var ErrReadOnlyChat = errors.New("status updates are read-only here: nothing was sent")
@@ -69,6 +73,11 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 	chat, err := waid.ParsePortalID(msg.Portal.ID)
 	if err != nil {
 		return nil, err
+	}
+	if msg.OrigSender != nil && chat.Server != types.GroupServer {
+		// A direct chat is one staff member's own: nobody else writes in
+		// it through a relay.
+		return nil, certain(ErrRelayInDirectChat, event.MessageStatusNoPermission)
 	}
 	check, err := cl.outbound(ctx, remote.OutboundMessage, msg.Portal, chat)
 	if err != nil {

@@ -186,6 +186,17 @@ func (s *Server) handleGroupSetIQ(c *conn, iq *waBinary.Node, acc *Account, chil
 			c.iqResult(iq)
 		}
 		return true
+	case "leave":
+		// LeaveGroup: the asking account leaves each group named.
+		for _, gn := range child.GetChildrenByTag("group") {
+			jid, _ := gn.Attrs["id"].(types.JID)
+			if err := s.RemoveFromGroup(context.Background(), acc.Phone, jid.String(), []string{acc.Phone}); err != nil {
+				c.iqError(iq, 404, "item-not-found")
+				return true
+			}
+		}
+		c.iqResult(iq)
+		return true
 	case "add", "remove", "promote", "demote":
 		var phones []string
 		for _, p := range child.GetChildrenByTag("participant") {

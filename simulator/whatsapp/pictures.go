@@ -1,7 +1,10 @@
 package wasim
 
 import (
+	"bytes"
 	"context"
+	"image"
+	_ "image/jpeg" // group pictures set by a device must be JPEGs
 	"net/http"
 	"slices"
 	"strings"
@@ -167,6 +170,13 @@ func (s *Server) handlePictureIQ(c *conn, iq *waBinary.Node, acc *Account, typ s
 		var data []byte
 		if pic, ok := child.Content.([]byte); ok && child.Tag == "picture" {
 			data = pic
+		}
+		// Like WhatsApp, only a JPEG is taken as a group picture.
+		if data != nil {
+			if _, format, err := image.DecodeConfig(bytes.NewReader(data)); err != nil || format != "jpeg" {
+				c.iqError(iq, 406, "not-acceptable")
+				return
+			}
 		}
 		id := s.setPicture(g.JID, acc.Phone, data)
 		c.iqResult(iq, waBinary.Node{Tag: "picture", Attrs: waBinary.Attrs{"id": id}})
