@@ -22,9 +22,11 @@ func (c *Client) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*bri
 	switch peer.Type {
 	case tgid.PeerChannel:
 		return c.channelChatInfo(ctx, peer.ID)
+	case tgid.PeerChat:
+		return c.basicChatInfo(ctx, peer.ID)
 	case tgid.PeerUser:
 	default:
-		return nil, fmt.Errorf("telegram chat %s is a basic group; basic groups are not bridged yet", peer)
+		return nil, fmt.Errorf("telegram chat %s: unknown chat type", peer)
 	}
 	return c.dmChatInfo(peer.ID), nil
 }

@@ -42,6 +42,14 @@ type TelegramConnector struct {
 	// other logins in the group receive the same edit and skip it.
 	groupEdits   *lru.Cache[string, bool]
 	groupEditsMu sync.Mutex
+	// basicSeen maps the fingerprint of a basic-group message to the ID it
+	// was bridged under; basicAlias maps the other logins' IDs of the same
+	// message to it; basicTitles caches basic-group titles. basicMu guards
+	// the three.
+	basicSeen   *lru.Cache[string, networkid.MessageID]
+	basicAlias  *lru.Cache[networkid.MessageID, networkid.MessageID]
+	basicTitles *lru.Cache[int64, string]
+	basicMu     sync.Mutex
 	// sharedPortalLocks serialize the logins' deliveries to shared portals.
 	sharedPortalLocks [sharedPortalStripes]sync.Mutex
 }
@@ -54,7 +62,13 @@ var (
 
 // NewConnector returns a Telegram connector; bridgev2 calls Init and Start.
 func NewConnector() *TelegramConnector {
-	return &TelegramConnector{Limits: media.NewLimits(0), groupEdits: lru.New[string, bool](groupEditsCacheSize)}
+	return &TelegramConnector{
+		Limits:      media.NewLimits(0),
+		groupEdits:  lru.New[string, bool](groupEditsCacheSize),
+		basicSeen:   lru.New[string, networkid.MessageID](basicSeenCacheSize),
+		basicAlias:  lru.New[networkid.MessageID, networkid.MessageID](basicSeenCacheSize),
+		basicTitles: lru.New[int64, string](basicSeenCacheSize),
+	}
 }
 
 var _ bridgev2.MaxFileSizeingNetwork = (*TelegramConnector)(nil)

@@ -74,8 +74,11 @@ func (c *Client) DescribeChat(_ context.Context, key networkid.PortalKey) (remot
 	if err != nil {
 		return remote.Chat{}, err
 	}
-	if peer.Type == tgid.PeerChannel {
+	switch peer.Type {
+	case tgid.PeerChannel:
 		return c.channelChat(peer.ID), nil
+	case tgid.PeerChat:
+		return c.basicChat(peer.ID), nil
 	}
 	return chatOf(peer), nil
 }

@@ -174,7 +174,9 @@ func (c *Client) receiverOf(box tgid.Peer) networkid.UserLoginID {
 // firstGroupEdit tells whether this login is the first to hand this edit of
 // a channel message to the bridge: every login in the group receives it.
 func (c *Client) firstGroupEdit(msg *tg.Message, id networkid.MessageID) bool {
-	if _, ok := msg.PeerID.(*tg.PeerChannel); !ok {
+	switch msg.PeerID.(type) {
+	case *tg.PeerChannel, *tg.PeerChat:
+	default:
 		return true
 	}
 	key := string(id) + "@" + strconv.Itoa(msg.EditDate)

@@ -177,8 +177,10 @@ func (c *Client) inputPeer(ctx context.Context, peer tgid.Peer) (tg.InputPeerCla
 		}
 		return &tg.InputPeerChannel{ChannelID: input.ChannelID, AccessHash: input.AccessHash}, nil
 	case tgid.PeerUser:
+	case tgid.PeerChat:
+		return nil, fmt.Errorf("sending to basic Telegram groups from Matrix is not supported yet")
 	default:
-		return nil, fmt.Errorf("basic Telegram groups are not bridged yet")
+		return nil, fmt.Errorf("unknown Telegram chat type %s", peer)
 	}
 	if peer.ID == c.userID {
 		return &tg.InputPeerSelf{}, nil

@@ -130,6 +130,7 @@ func (c *Client) recoverHandler(ctx context.Context, update string) {
 // usernames, so that replies, mentions and start-chat can reach them.
 func (c *Client) rememberEntities(ctx context.Context, e tg.Entities) {
 	c.rememberChannels(ctx, e.Channels)
+	c.rememberBasicChats(e.Chats)
 	for _, u := range e.Users {
 		if u.Min {
 			continue
@@ -164,6 +165,8 @@ func (c *Client) messagePeer(msg *tg.Message) (tgid.Peer, bool) {
 		return tgid.Peer{Type: tgid.PeerUser, ID: p.UserID}, true
 	case *tg.PeerChannel:
 		return tgid.Peer{Type: tgid.PeerChannel, ID: p.ChannelID}, true
+	case *tg.PeerChat:
+		return tgid.Peer{Type: tgid.PeerChat, ID: p.ChatID}, true
 	default:
 		return tgid.Peer{}, false
 	}
@@ -209,8 +212,17 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 	}
 	evt, ok := c.messageEvent(msg, edit)
 	if !ok {
-		log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring message outside private chats and supergroups")
+		log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring message outside private chats and groups")
 		return
+	}
+	if p, ok := msg.PeerID.(*tg.PeerChat); ok {
+		if edit {
+			evt.ID = c.basicCanonical(evt.ID)
+			evt.TargetMessage = evt.ID
+		} else if !c.claimBasicMessage(p.ChatID, msg, evt.ID) {
+			log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring a basic-group message another login already bridged")
+			return
+		}
 	}
 	if edit {
 		if msg.EditDate == 0 {
@@ -289,8 +301,11 @@ func (c *Client) messageEvent(msg *tg.Message, edit bool) (*messageEvent, bool) 
 		}
 	}
 	me := &messageEvent{Message: evt, client: c, edit: edit, chat: chatOf(peer)}
-	if peer.Type == tgid.PeerChannel {
+	switch peer.Type {
+	case tgid.PeerChannel:
 		me.chat = c.channelChat(peer.ID)
+	case tgid.PeerChat:
+		me.chat = c.basicChat(peer.ID)
 	}
 	if !evt.Sender.IsFromMe {
 		if from, err := tgid.ParseUserID(evt.Sender.Sender); err == nil {

@@ -67,6 +67,7 @@ func (s *Server) newDispatcher() *tg.ServerDispatcher {
 	d.OnUpdatesGetState(s.updatesGetState)
 	d.OnUpdatesGetDifference(s.updatesGetDifference)
 	s.registerChannels(d)
+	s.registerBasicGroups(d)
 	return d
 }
 
@@ -357,7 +358,7 @@ func (s *Server) messagesGetHistory(ctx context.Context, req *tg.MessagesGetHist
 	for i := len(self.box) - 1; i >= 0 && len(out.Messages) < limit; i-- {
 		e := self.box[i]
 		switch {
-		case peerOf(e.msg, self.acc.ID) != peer.acc.ID, e.msg.goneFor(self.acc.ID),
+		case e.msg.chat != 0, peerOf(e.msg, self.acc.ID) != peer.acc.ID, e.msg.goneFor(self.acc.ID),
 			req.OffsetID > 0 && e.id >= req.OffsetID,
 			req.MaxID > 0 && e.id >= req.MaxID,
 			req.MinID > 0 && e.id <= req.MinID:
@@ -382,7 +383,7 @@ func (s *Server) messagesGetDialogs(ctx context.Context, _ *tg.MessagesGetDialog
 	for i := len(self.box) - 1; i >= 0; i-- {
 		e := self.box[i]
 		peer := peerOf(e.msg, self.acc.ID)
-		if seen[peer] || e.msg.goneFor(self.acc.ID) {
+		if e.msg.chat != 0 || seen[peer] || e.msg.goneFor(self.acc.ID) {
 			continue
 		}
 		seen[peer] = true
@@ -426,6 +427,7 @@ func (s *Server) updatesGetDifference(ctx context.Context, req *tg.UpdatesGetDif
 		msgs  []tg.MessageClass
 		other []tg.UpdateClass
 		ids   = []int64{self.acc.ID}
+		chats []int64
 		last  int
 	)
 	i, j := 0, 0
@@ -450,6 +452,7 @@ func (s *Server) updatesGetDifference(ctx context.Context, req *tg.UpdatesGetDif
 				NewMessages:       msgs,
 				OtherUpdates:      other,
 				Users:             s.tgUsersLocked(self.acc.ID, ids...),
+				Chats:             s.tgChatsLocked(chats...),
 				IntermediateState: tg.UpdatesState{Pts: last, Date: now},
 			}, nil
 		}
@@ -459,6 +462,9 @@ func (s *Server) updatesGetDifference(ctx context.Context, req *tg.UpdatesGetDif
 			if !e.msg.goneFor(self.acc.ID) {
 				msgs = append(msgs, s.tgMessageLocked(e.msg, self.acc.ID))
 				ids = append(ids, peerOf(e.msg, self.acc.ID))
+				if e.msg.chat != 0 && !slices.Contains(chats, e.msg.chat) {
+					chats = append(chats, e.msg.chat)
+				}
 			}
 		} else {
 			ev := self.events[j]
@@ -472,6 +478,7 @@ func (s *Server) updatesGetDifference(ctx context.Context, req *tg.UpdatesGetDif
 		NewMessages:  msgs,
 		OtherUpdates: other,
 		Users:        s.tgUsersLocked(self.acc.ID, ids...),
+		Chats:        s.tgChatsLocked(chats...),
 		State:        tg.UpdatesState{Pts: self.pts, Date: now},
 	}, nil
 }

@@ -36,6 +36,9 @@ type state struct {
 	channels       map[int64]*channel
 	nextChannelID  int64
 	channelTooLong int
+	// chats are the basic groups, by ID.
+	chats      map[int64]*basicChat
+	nextChatID int64
 }
 
 func newState() state {
@@ -116,6 +119,10 @@ type stored struct {
 	reactions      []reaction
 	senderEntry    *boxEntry
 	recipientEntry *boxEntry
+	// chat is the basic group of a group message (0: a private message);
+	// entries are then its entries in each member's history.
+	chat    int64
+	entries map[int64]*boxEntry
 }
 
 // authState is what the server knows about one auth key.

@@ -497,7 +497,11 @@ func (m *stored) mediaInfo() *MediaInfo {
 }
 
 // peerOf returns the other side of a private message, as viewer sees it.
+// For a basic-group message it is the sender.
 func peerOf(m *stored, viewer int64) int64 {
+	if m.chat != 0 {
+		return m.from
+	}
 	if viewer == m.from {
 		return m.to
 	}
@@ -510,9 +514,13 @@ func (s *Server) tgMessageLocked(m *stored, viewer int64) *tg.Message {
 	if viewer == m.to {
 		id = m.toID
 	}
+	var peer tg.PeerClass = &tg.PeerUser{UserID: peerOf(m, viewer)}
+	if m.chat != 0 {
+		id, peer = m.entries[viewer].id, &tg.PeerChat{ChatID: m.chat}
+	}
 	msg := &tg.Message{
 		ID:      id,
-		PeerID:  &tg.PeerUser{UserID: peerOf(m, viewer)},
+		PeerID:  peer,
 		Date:    int(m.date.Unix()),
 		Message: m.text,
 	}

@@ -6,7 +6,7 @@
 //	user / ghost:  telegram.<userID>                 e.g. telegram.123456
 //	user login:    telegram.<userID>                 (the logged-in account)
 //	portal:        telegram.u<userID>                private chat (receiver: the login)
-//	               telegram.c<chatID>                basic group (receiver: the login)
+//	               telegram.c<chatID>                basic group (no receiver: shared)
 //	               telegram.ch<channelID>            channel / supergroup (no receiver)
 //	message:       telegram.u<selfID>.<messageID>    private chats and basic groups: the
 //	                                                 account's own message box
@@ -146,10 +146,10 @@ func ParsePortalID(id networkid.PortalID) (Peer, error) {
 }
 
 // MakePortalKey returns the portal key of a chat as seen by the given login.
-// Private chats and basic groups belong to one account; channels are shared.
+// Private chats belong to one account; basic groups and channels are shared.
 func MakePortalKey(peer Peer, receiver networkid.UserLoginID) networkid.PortalKey {
 	key := networkid.PortalKey{ID: MakePortalID(peer)}
-	if peer.Type != PeerChannel {
+	if peer.Type == PeerUser {
 		key.Receiver = receiver
 	}
 	return key

@@ -79,6 +79,9 @@ func TestPortalKeyReceiver(t *testing.T) {
 	if k := MakePortalKey(Peer{PeerUser, 5}, login); k.Receiver != login {
 		t.Errorf("DM portal key has receiver %q", k.Receiver)
 	}
+	if k := MakePortalKey(Peer{PeerChat, 5}, login); k.Receiver != "" {
+		t.Errorf("basic group portal key has a receiver: %+v", k)
+	}
 	if k := MakePortalKey(Peer{PeerChannel, 5}, login); k.Receiver != "" {
 		t.Errorf("channel portal key has receiver %q", k.Receiver)
 	}
