@@ -27,20 +27,20 @@ func (c *WhatsAppConnector) tombstoneMergedRooms(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("failed to read merged group rooms: %w", err)
 	}
-	var todo []merged
+	var pending []merged
 	for rows.Next() {
 		var m merged
 		if err = rows.Scan(&m.oldRoom, &m.newRoom, &m.portalID); err != nil {
 			_ = rows.Close()
 			return err
 		}
-		todo = append(todo, m)
+		pending = append(pending, m)
 	}
 	if err = rows.Close(); err != nil {
 		return err
 	}
 	log := c.Bridge.Log.With().Str("action", "tombstone merged group rooms").Logger()
-	for _, m := range todo {
+	for _, m := range pending {
 		if m.newRoom != "" {
 			_, err = c.Bridge.Bot.SendState(ctx, m.oldRoom, event.StateTombstone, "", &event.Content{Parsed: &event.TombstoneEventContent{
 				Body:            "This WhatsApp group is now one room shared by every staff member in it",
@@ -56,8 +56,8 @@ func (c *WhatsAppConnector) tombstoneMergedRooms(ctx context.Context) error {
 			return err
 		}
 	}
-	if len(todo) > 0 {
-		log.Info().Int("rooms", len(todo)).Msg("Tombstoned per-login group rooms to their shared rooms")
+	if len(pending) > 0 {
+		log.Info().Int("rooms", len(pending)).Msg("Tombstoned per-login group rooms to their shared rooms")
 	}
 	return nil
 }
