@@ -42,14 +42,14 @@ type TelegramConnector struct {
 	// other logins in the group receive the same edit and skip it.
 	groupEdits   *lru.Cache[string, bool]
 	groupEditsMu sync.Mutex
-	// basicSeen maps the fingerprint of a basic-group message to the ID it
-	// was bridged under; basicAlias maps the other logins' IDs of the same
-	// message to it; basicTitles caches basic-group titles. basicMu guards
-	// the three.
-	basicSeen   *lru.Cache[string, networkid.MessageID]
-	basicAlias  *lru.Cache[networkid.MessageID, networkid.MessageID]
-	basicTitles *lru.Cache[int64, string]
-	basicMu     sync.Mutex
+	// basicTitles caches basic-group titles; basicDeleted are the
+	// basic-group messages deleted from Matrix (the other logins' copies
+	// of the deletion are not bridged back); basicClaims paces the
+	// pruning of the basic-group tables. basicMu guards the three.
+	basicTitles  *lru.Cache[int64, string]
+	basicDeleted *lru.Cache[networkid.MessageID, bool]
+	basicClaims  int
+	basicMu      sync.Mutex
 	// sharedPortalLocks serialize the logins' deliveries to shared portals.
 	sharedPortalLocks [sharedPortalStripes]sync.Mutex
 }
@@ -63,11 +63,10 @@ var (
 // NewConnector returns a Telegram connector; bridgev2 calls Init and Start.
 func NewConnector() *TelegramConnector {
 	return &TelegramConnector{
-		Limits:      media.NewLimits(0),
-		groupEdits:  lru.New[string, bool](groupEditsCacheSize),
-		basicSeen:   lru.New[string, networkid.MessageID](basicSeenCacheSize),
-		basicAlias:  lru.New[networkid.MessageID, networkid.MessageID](basicSeenCacheSize),
-		basicTitles: lru.New[int64, string](basicSeenCacheSize),
+		Limits:       media.NewLimits(0),
+		groupEdits:   lru.New[string, bool](groupEditsCacheSize),
+		basicTitles:  lru.New[int64, string](basicCacheSize),
+		basicDeleted: lru.New[networkid.MessageID, bool](basicCacheSize),
 	}
 }
 

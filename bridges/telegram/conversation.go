@@ -107,6 +107,9 @@ func (e *removeEvent) HoldPayload() ([]byte, error) {
 func (c *Client) handleDeleteMessages(ctx context.Context, box tgid.Peer, ids []int) {
 	log := zerolog.Ctx(ctx)
 	for _, id := range ids {
+		if box.Type == tgid.PeerUser && c.handleBasicDelete(ctx, id) {
+			continue
+		}
 		msgID := tgid.MakeMessageID(tgid.MessageKey{Box: box, ID: id})
 		msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.receiverOf(box), msgID)
 		if err != nil {
@@ -225,8 +228,10 @@ func (c *Client) handleMessageReactions(ctx context.Context, u *tg.UpdateMessage
 		peer = tgid.Peer{Type: tgid.PeerUser, ID: p.UserID}
 	case *tg.PeerChannel:
 		peer = tgid.Peer{Type: tgid.PeerChannel, ID: p.ChannelID}
+	case *tg.PeerChat:
+		c.handleBasicReactions(ctx, p.ChatID, u)
+		return
 	default:
-		log.Debug().Msg("Ignoring reactions in a basic group")
 		return
 	}
 	target := c.messageID(peer, u.MsgID)
@@ -399,6 +404,12 @@ type receiptEvent struct {
 // handleReadHistory bridges how far a private chat was read: by the
 // contact (outbox) or by the account on another device (inbox).
 func (c *Client) handleReadHistory(ctx context.Context, peerClass tg.PeerClass, maxID int, outbox bool) {
+	if chat, ok := peerClass.(*tg.PeerChat); ok {
+		if !outbox {
+			c.handleBasicReadInbox(ctx, chat.ChatID, maxID)
+		}
+		return
+	}
 	p, ok := peerClass.(*tg.PeerUser)
 	if !ok {
 		return
@@ -463,9 +474,13 @@ func (c *Client) handleTyping(ctx context.Context, peer tgid.Peer, userID int64,
 	}
 	sender := c.userSender(userID)
 	desc := c.describe(peer, sender)
-	if peer.Type == tgid.PeerChannel {
+	switch peer.Type {
+	case tgid.PeerChannel:
 		sender = c.memberSender(userID)
 		desc.chat = c.channelChat(peer.ID)
+	case tgid.PeerChat:
+		sender = c.memberSender(userID)
+		desc.chat = c.basicChat(peer.ID)
 	}
 	evt := &typingEvent{
 		Typing: &simplevent.Typing{

@@ -109,7 +109,7 @@ func (c *Client) sendMatrixFile(ctx context.Context, msg *bridgev2.MatrixMessage
 		if ents := c.toInputEntities(ctx, parts[0].Entities); len(ents) > 0 {
 			req.SetEntities(ents)
 		}
-		setReply(req, msg.ReplyTo)
+		c.setReply(ctx, req, msg.ReplyTo)
 		resp, sendErr = c.sendMedia(ctx, req)
 		if sendErr == nil && len(parts) > 1 {
 			c.feedUpdates(resp)
@@ -164,12 +164,9 @@ func (c *Client) captionFor(ctx context.Context, capt media.Caption) (string, []
 	return tgfmt.FromMatrix(ctx, c.fmtDeps(), content)
 }
 
-func setReply(req *tg.MessagesSendMediaRequest, replyTo *database.Message) {
-	if replyTo == nil {
-		return
-	}
-	if key, err := tgid.ParseMessageID(replyTo.ID); err == nil {
-		req.SetReplyTo(&tg.InputReplyToMessage{ReplyToMsgID: key.ID})
+func (c *Client) setReply(ctx context.Context, req *tg.MessagesSendMediaRequest, replyTo *database.Message) {
+	if id := c.replyToID(ctx, replyTo); id != 0 {
+		req.SetReplyTo(&tg.InputReplyToMessage{ReplyToMsgID: id})
 	}
 }
 
@@ -191,7 +188,7 @@ func (c *Client) sendMatrixLocation(ctx context.Context, msg *bridgev2.MatrixMes
 		Media:    &tg.InputMediaGeoPoint{GeoPoint: &tg.InputGeoPoint{Lat: lat, Long: long}},
 		RandomID: matrixRandomID(msg.Event.ID, 0),
 	}
-	setReply(req, msg.ReplyTo)
+	c.setReply(ctx, req, msg.ReplyTo)
 	resp, err := c.sendMedia(ctx, req)
 	if err != nil {
 		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("failed to send location to Telegram: %w", err)).WithErrorAsMessage().WithSendNotice(true)
@@ -206,6 +203,9 @@ func (c *Client) sentResponse(ctx context.Context, peer tgid.Peer, resp tg.Updat
 		return nil, bridgev2.WrapErrorInStatus(errors.New("telegram did not return the sent message's ID")).WithSendNotice(true)
 	}
 	c.feedUpdates(resp)
+	if peer.Type == tgid.PeerChat {
+		c.recordBasicSentResponse(ctx, peer.ID, resp, msgID, date, "")
+	}
 	c.main.Sent(ctx, out)
 	ts := time.Now()
 	if date != 0 {

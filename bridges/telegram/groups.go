@@ -162,10 +162,11 @@ func (c *Client) deliver(ctx context.Context, evt bridgev2.RemoteEvent) bridgev2
 // groupEditsCacheSize caps the remembered group edits.
 const groupEditsCacheSize = 4096
 
-// receiverOf is the receiver of the portal (and message rows) of a message
-// box: none for channels, shared by every login in them.
+// receiverOf is the receiver of the portal (and message rows) of a chat or
+// message box: none for channels and basic groups, shared by every login in
+// them.
 func (c *Client) receiverOf(box tgid.Peer) networkid.UserLoginID {
-	if box.Type == tgid.PeerChannel {
+	if box.Type == tgid.PeerChannel || box.Type == tgid.PeerChat {
 		return ""
 	}
 	return c.login.ID

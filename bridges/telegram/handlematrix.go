@@ -88,6 +88,9 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 		}
 		return nil, err
 	}
+	if peer.Type == tgid.PeerChat {
+		c.recordBasicSent(ctx, peer.ID, msgID, date, tgfmt.Split(text, entities, tgfmt.DefaultLimits)[0].Text)
+	}
 	c.main.Sent(ctx, out)
 	ts := time.Now()
 	if date != 0 {
@@ -178,7 +181,7 @@ func (c *Client) inputPeer(ctx context.Context, peer tgid.Peer) (tg.InputPeerCla
 		return &tg.InputPeerChannel{ChannelID: input.ChannelID, AccessHash: input.AccessHash}, nil
 	case tgid.PeerUser:
 	case tgid.PeerChat:
-		return nil, fmt.Errorf("sending to basic Telegram groups from Matrix is not supported yet")
+		return &tg.InputPeerChat{ChatID: peer.ID}, nil
 	default:
 		return nil, fmt.Errorf("unknown Telegram chat type %s", peer)
 	}

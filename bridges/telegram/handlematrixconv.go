@@ -93,7 +93,7 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 		}
 		return remote.MessageStatus(err)
 	}
-	id, err := targetOf(msg.EditTarget)
+	id, err := c.ownTarget(ctx, msg.EditTarget)
 	if err != nil {
 		return errCannotSend(err)
 	}
@@ -159,9 +159,12 @@ func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.Ma
 		}
 		return remote.MessageStatus(err)
 	}
-	id, err := targetOf(msg.TargetMessage)
+	id, err := c.ownTarget(ctx, msg.TargetMessage)
 	if err != nil {
 		return errCannotSend(err)
+	}
+	if _, ok := inputPeer.(*tg.InputPeerChat); ok {
+		c.markBasicDeleted(msg.TargetMessage.ID)
 	}
 	resp, err := callWhenConnected(ctx, c, "Deleting on Telegram", func(ctx context.Context, api *tg.Client) (*tg.MessagesAffectedMessages, error) {
 		if ch, ok := inputPeer.(*tg.InputPeerChannel); ok {
@@ -284,7 +287,7 @@ func (c *Client) sendReactions(ctx context.Context, portal *bridgev2.Portal, tar
 		}
 		return remote.MessageStatus(err)
 	}
-	id, err := targetOf(target)
+	id, err := c.ownTarget(ctx, target)
 	if err != nil {
 		return errCannotSend(err)
 	}
@@ -311,7 +314,7 @@ func (c *Client) sendReactions(ctx context.Context, portal *bridgev2.Portal, tar
 // the staff member read (messages.readHistory).
 func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.MatrixReadReceipt) error {
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
-	if err != nil || peer.Type == tgid.PeerChat {
+	if err != nil {
 		return nil
 	}
 	target := msg.ExactMessage
@@ -321,7 +324,7 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 			return fmt.Errorf("failed to find the message read: %w", err)
 		}
 	}
-	maxID, err := targetOf(target)
+	maxID, err := c.ownTarget(ctx, target)
 	if err != nil {
 		zerolog.Ctx(ctx).Debug().Err(err).Msg("Read receipt for no Telegram message")
 		return nil
@@ -362,7 +365,7 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 // stopped (messages.setTyping).
 func (c *Client) HandleMatrixTyping(ctx context.Context, msg *bridgev2.MatrixTyping) error {
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
-	if err != nil || peer.Type == tgid.PeerChat {
+	if err != nil {
 		return nil
 	}
 	out := c.outbound(remote.OutboundTyping, msg.Portal, peer)

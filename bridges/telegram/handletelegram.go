@@ -99,6 +99,12 @@ func (c *Client) registerHandlers(d *tg.UpdateDispatcher) {
 		c.handleChannelUserTyping(ctx, u)
 		return nil
 	})
+	d.OnChatUserTyping(func(ctx context.Context, e tg.Entities, u *tg.UpdateChatUserTyping) error {
+		defer c.recoverHandler(ctx, "chat_user_typing")
+		c.rememberEntities(ctx, e)
+		c.handleChatUserTyping(ctx, u)
+		return nil
+	})
 	d.OnUserStatus(func(ctx context.Context, e tg.Entities, u *tg.UpdateUserStatus) error {
 		defer c.recoverHandler(ctx, "user_status")
 		c.handleUserStatus(ctx, u)
@@ -217,9 +223,13 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 	}
 	if p, ok := msg.PeerID.(*tg.PeerChat); ok {
 		if edit {
-			evt.ID = c.basicCanonical(evt.ID)
-			evt.TargetMessage = evt.ID
-		} else if !c.claimBasicMessage(p.ChatID, msg, evt.ID) {
+			id, _, known := c.basicCanonical(ctx, msg.ID)
+			if !known || c.liveStaff(basicSenderOf(msg)) {
+				log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring an edit of a basic-group message another login bridges")
+				return
+			}
+			evt.ID, evt.TargetMessage = id, id
+		} else if !c.claimBasicMessage(ctx, p.ChatID, msg, evt.ID) {
 			log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring a basic-group message another login already bridged")
 			return
 		}
@@ -352,6 +362,9 @@ func (c *Client) convertMessage(ctx context.Context, portal *bridgev2.Portal, in
 	if reply, ok := msg.ReplyTo.(*tg.MessageReplyHeader); ok && reply.ReplyToMsgID != 0 {
 		if peer, err := tgid.ParsePortalID(portal.ID); err == nil {
 			target := c.messageID(peer, reply.ReplyToMsgID)
+			if id, _, ok := c.basicCanonical(ctx, reply.ReplyToMsgID); ok && peer.Type == tgid.PeerChat {
+				target = id
+			}
 			cm.ReplyTo = &networkid.MessageOptionalPartID{MessageID: target}
 			if quote := quoteText(reply); quote != "" && !hasMedia(msg) {
 				if known, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.receiverOf(peer), target); err == nil && known == nil {

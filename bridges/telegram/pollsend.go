@@ -43,7 +43,7 @@ func (c *Client) HandleMatrixPollStart(ctx context.Context, msg *bridgev2.Matrix
 		return nil, errCannotSend(err)
 	}
 	req := &tg.MessagesSendMediaRequest{Peer: inputPeer, Media: poll, RandomID: matrixRandomID(msg.Event.ID, 0)}
-	setReply(req, msg.ReplyTo)
+	c.setReply(ctx, req, msg.ReplyTo)
 	resp, err := c.sendMedia(ctx, req)
 	if err != nil {
 		return nil, bridgev2.WrapErrorInStatus(fmt.Errorf("failed to send poll to Telegram: %w", err)).WithErrorAsMessage().WithSendNotice(true)

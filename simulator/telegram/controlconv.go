@@ -257,6 +257,7 @@ func (s *Server) httpReadState(w http.ResponseWriter, r *http.Request) {
 type typingJSON struct {
 	From    int64     `json:"from"`
 	Channel int64     `json:"channel,omitempty"`
+	Chat    int64     `json:"chat,omitempty"`
 	Action  string    `json:"action"`
 	At      time.Time `json:"at"`
 }

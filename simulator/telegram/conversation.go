@@ -72,6 +72,7 @@ type reaction struct {
 type Typing struct {
 	From    int64
 	Channel int64  // the group typed in; 0 for a private chat
+	Chat    int64  // the basic group typed in; 0 for a private chat
 	Action  string // the TL name of the action, e.g. "sendMessageTypingAction"
 	At      time.Time
 }
@@ -190,6 +191,9 @@ func (s *Server) renderEventLocked(u *user, ev ptsEvent) tg.UpdateClass {
 	case ptsDelete:
 		return &tg.UpdateDeleteMessages{Messages: slices.Clone(ev.ids), Pts: ev.pts, PtsCount: ev.count}
 	case ptsReadInbox:
+		if _, chat := s.st.chats[ev.peer]; chat {
+			return &tg.UpdateReadHistoryInbox{Peer: &tg.PeerChat{ChatID: ev.peer}, MaxID: ev.maxID, Pts: ev.pts, PtsCount: ev.count}
+		}
 		return &tg.UpdateReadHistoryInbox{Peer: &tg.PeerUser{UserID: ev.peer}, MaxID: ev.maxID, Pts: ev.pts, PtsCount: ev.count}
 	default:
 		return &tg.UpdateReadHistoryOutbox{Peer: &tg.PeerUser{UserID: ev.peer}, MaxID: ev.maxID, Pts: ev.pts, PtsCount: ev.count}
@@ -207,6 +211,9 @@ func entryLocked(u *user, id int) (*boxEntry, bool) {
 
 // goneFor reports whether viewer deleted the message or saw it revoked.
 func (m *stored) goneFor(viewer int64) bool {
+	if m.chat != 0 {
+		return m.chatGone[viewer]
+	}
 	if viewer == m.from && m.goneFrom {
 		return true
 	}
@@ -214,6 +221,13 @@ func (m *stored) goneFor(viewer int64) bool {
 }
 
 func (m *stored) hide(viewer int64) {
+	if m.chat != 0 {
+		if m.chatGone == nil {
+			m.chatGone = map[int64]bool{}
+		}
+		m.chatGone[viewer] = true
+		return
+	}
 	if viewer == m.from {
 		m.goneFrom = true
 	}
@@ -268,6 +282,10 @@ func (s *Server) deleteLocked(by *user, ids []int, revoke bool, exceptSession in
 		}
 		mine = append(mine, id)
 		m := e.msg
+		if m.chat != 0 {
+			s.chatDeleteLocked(by, m, revoke, others)
+			continue
+		}
 		m.hide(by.acc.ID)
 		peer := peerOf(m, by.acc.ID)
 		if revoke && peer != by.acc.ID {
@@ -305,6 +323,12 @@ func replyTargetLocked(self, peer *user, in tg.InputReplyToClass) (*stored, stri
 
 // IDForUser is the ID of the message in userID's history.
 func (m *stored) IDForUser(userID int64) int {
+	if m.chat != 0 {
+		if e := m.entries[userID]; e != nil {
+			return e.id
+		}
+		return 0
+	}
 	if userID == m.to {
 		return m.toID
 	}
@@ -507,6 +531,9 @@ func userStatusLocked(u *user) tg.UserStatusClass {
 // --- RPC handlers ---
 
 func (s *Server) messagesEditMessage(ctx context.Context, req *tg.MessagesEditMessageRequest) (tg.UpdatesClass, error) {
+	if _, ok := req.Peer.(*tg.InputPeerChat); ok {
+		return s.chatEditMessage(ctx, req)
+	}
 	r := requestFrom(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -553,6 +580,9 @@ func (s *Server) messagesDeleteMessages(ctx context.Context, req *tg.MessagesDel
 }
 
 func (s *Server) messagesSendReaction(ctx context.Context, req *tg.MessagesSendReactionRequest) (tg.UpdatesClass, error) {
+	if _, ok := req.Peer.(*tg.InputPeerChat); ok {
+		return s.chatSendReaction(ctx, req)
+	}
 	r := requestFrom(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -597,6 +627,9 @@ func (s *Server) messagesGetCustomEmojiDocuments(ctx context.Context, ids []int6
 }
 
 func (s *Server) messagesReadHistory(ctx context.Context, req *tg.MessagesReadHistoryRequest) (*tg.MessagesAffectedMessages, error) {
+	if _, ok := req.Peer.(*tg.InputPeerChat); ok {
+		return s.chatReadHistory(ctx, req)
+	}
 	r := requestFrom(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -616,6 +649,9 @@ func (s *Server) messagesReadHistory(ctx context.Context, req *tg.MessagesReadHi
 }
 
 func (s *Server) messagesSetTyping(ctx context.Context, req *tg.MessagesSetTypingRequest) (bool, error) {
+	if _, ok := req.Peer.(*tg.InputPeerChat); ok {
+		return s.chatSetTyping(ctx, req)
+	}
 	r := requestFrom(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -265,6 +265,9 @@ func (s *Server) contactsResolveUsername(ctx context.Context, req *tg.ContactsRe
 }
 
 func (s *Server) messagesSendMessage(ctx context.Context, req *tg.MessagesSendMessageRequest) (tg.UpdatesClass, error) {
+	if _, ok := req.Peer.(*tg.InputPeerChat); ok {
+		return s.chatSendMessage(ctx, req)
+	}
 	r := requestFrom(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()

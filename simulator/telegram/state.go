@@ -123,6 +123,8 @@ type stored struct {
 	// entries are then its entries in each member's history.
 	chat    int64
 	entries map[int64]*boxEntry
+	// chatGone: the members whose history lost this group message.
+	chatGone map[int64]bool
 }
 
 // authState is what the server knows about one auth key.
