@@ -77,6 +77,7 @@ func (c *Client) claimBasicMessage(ctx context.Context, chatID int64, msg *tg.Me
 		log.Err(err).Int("tg_message_id", msg.ID).Msg("Failed to record a basic group message")
 		return true
 	}
+	c.main.notifyBasicCopied()
 	if c.liveStaff(basicSenderOf(msg)) {
 		return false
 	}
@@ -98,6 +99,7 @@ func (c *Client) recordBasicSent(ctx context.Context, chatID int64, boxID, date 
 		id := c.messageID(tgid.Peer{Type: tgid.PeerChat, ID: chatID}, boxID)
 		_, _, err = c.main.Store.ClaimBasicMessage(ctx, chatID, fp, id, true, now)
 	}
+	c.main.notifyBasicCopied()
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Int("tg_message_id", boxID).Msg("Failed to record a message sent to a basic group")
 	}

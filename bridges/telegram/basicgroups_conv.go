@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/internal/clock"
 )
 
 // The conversation in basic groups, both ways. A bridged message has the ID
@@ -35,14 +36,51 @@ func (c *Client) ownTarget(ctx context.Context, msg *database.Message) (int, err
 	if key.Box.Type != tgid.PeerUser || key.Box.ID == c.userID {
 		return id, nil
 	}
-	// A basic-group message bridged through another member's login.
-	own, err := c.main.Store.BasicOwnID(ctx, msg.ID, c.userID)
-	if err != nil {
-		return 0, err
-	} else if own == 0 {
-		return 0, errNoOwnCopy
+	// A basic-group message bridged through another member's login. This
+	// account's copy may still be on its way (a staff member answers a
+	// message another staff member just sent from Matrix): it is waited
+	// for, a while.
+	deadline := clock.Or(c.main.Clock).After(basicCopyWait)
+	for {
+		changed := c.main.basicCopied()
+		own, err := c.main.Store.BasicOwnID(ctx, msg.ID, c.userID)
+		if err != nil {
+			return 0, err
+		} else if own != 0 {
+			return own, nil
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			return 0, errNoOwnCopy
+		case <-ctx.Done():
+			return 0, errNoOwnCopy
+		}
 	}
-	return own, nil
+}
+
+// basicCopyWait bounds how long a Matrix event about a basic-group message
+// waits for the sender's account to receive its copy of that message.
+const basicCopyWait = 5 * time.Second
+
+// basicCopied returns a channel closed at the next copy recorded.
+func (c *TelegramConnector) basicCopied() <-chan struct{} {
+	c.basicMu.Lock()
+	defer c.basicMu.Unlock()
+	if c.basicCopyCh == nil {
+		c.basicCopyCh = make(chan struct{})
+	}
+	return c.basicCopyCh
+}
+
+// notifyBasicCopied wakes the events waiting for a copy.
+func (c *TelegramConnector) notifyBasicCopied() {
+	c.basicMu.Lock()
+	defer c.basicMu.Unlock()
+	if c.basicCopyCh != nil {
+		close(c.basicCopyCh)
+		c.basicCopyCh = nil
+	}
 }
 
 // replyToID is this account's ID of the message a Matrix message answers,

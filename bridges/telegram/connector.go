@@ -49,7 +49,9 @@ type TelegramConnector struct {
 	basicTitles  *lru.Cache[int64, string]
 	basicDeleted *lru.Cache[networkid.MessageID, bool]
 	basicClaims  int
-	basicMu      sync.Mutex
+	// basicCopyCh is closed at the next basic-group copy recorded.
+	basicCopyCh chan struct{}
+	basicMu     sync.Mutex
 	// sharedPortalLocks serialize the logins' deliveries to shared portals.
 	sharedPortalLocks [sharedPortalStripes]sync.Mutex
 }

@@ -516,3 +516,14 @@ func (s *Server) ChatHistory(chatID, viewer int64) []ChatMessage {
 	}
 	return out
 }
+
+// Pts is an account's pts: how many updates its history has had. A client
+// that stored this pts has handled every one of them.
+func (s *Server) Pts(account int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u, ok := s.st.users[account]; ok {
+		return u.pts
+	}
+	return 0
+}
