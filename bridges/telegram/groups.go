@@ -471,6 +471,10 @@ func channelPowerLevels(ch *tg.Channel) *bridgev2.PowerLevelOverrides {
 // handleServiceMessage bridges what a group's service messages say: a new
 // title, members who join or leave.
 func (c *Client) handleServiceMessage(ctx context.Context, msg *tg.MessageService) {
+	if chat, ok := msg.PeerID.(*tg.PeerChat); ok {
+		c.handleBasicServiceMessage(ctx, chat.ChatID, msg)
+		return
+	}
 	peer, ok := msg.PeerID.(*tg.PeerChannel)
 	if !ok {
 		return
@@ -610,6 +614,9 @@ func groupRightsError(err error, what string) error {
 // HandleMatrixRoomName renames the Telegram group.
 func (c *Client) HandleMatrixRoomName(ctx context.Context, msg *bridgev2.MatrixRoomName) (bool, error) {
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
+	if err == nil && peer.Type == tgid.PeerChat {
+		return c.handleBasicRoomName(ctx, msg, peer)
+	}
 	if err != nil || peer.Type != tgid.PeerChannel {
 		return false, fmt.Errorf("only Telegram groups can be renamed")
 	}
@@ -638,6 +645,9 @@ func (c *Client) HandleMatrixRoomName(ctx context.Context, msg *bridgev2.MatrixR
 // HandleMatrixRoomTopic changes the Telegram group's description.
 func (c *Client) HandleMatrixRoomTopic(ctx context.Context, msg *bridgev2.MatrixRoomTopic) (bool, error) {
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
+	if err == nil && peer.Type == tgid.PeerChat {
+		return c.handleBasicRoomTopic(ctx, msg, peer)
+	}
 	if err != nil || peer.Type != tgid.PeerChannel {
 		return false, fmt.Errorf("only the description of Telegram groups can be changed")
 	}
@@ -680,6 +690,9 @@ func (c *Client) channelGhostInfo(channelID int64) *bridgev2.UserInfo {
 // Matrix.
 func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.MatrixMembershipChange) (*bridgev2.MatrixMembershipResult, error) {
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
+	if err == nil && peer.Type == tgid.PeerChat {
+		return c.handleBasicMembership(ctx, msg, peer)
+	}
 	if err != nil || peer.Type != tgid.PeerChannel {
 		return nil, nil
 	}

@@ -150,7 +150,7 @@ func (s *Server) deliverChatLocked(c *basicChat, from int64, text string) *store
 func (s *Server) chatMessageUpdatesLocked(m *stored, viewer int64) *tg.Updates {
 	return &tg.Updates{
 		Updates: []tg.UpdateClass{&tg.UpdateNewMessage{
-			Message:  s.tgMessageLocked(m, viewer),
+			Message:  s.tgMessageClassLocked(m, viewer),
 			Pts:      m.entries[viewer].pts,
 			PtsCount: 1,
 		}},
@@ -203,6 +203,10 @@ func (s *Server) tgChatLocked(c *basicChat) *tg.Chat {
 func (s *Server) registerBasicGroups(d *tg.ServerDispatcher) {
 	d.OnMessagesGetChats(s.messagesGetChats)
 	d.OnMessagesGetFullChat(s.messagesGetFullChat)
+	d.OnMessagesAddChatUser(s.messagesAddChatUser)
+	d.OnMessagesDeleteChatUser(s.messagesDeleteChatUser)
+	d.OnMessagesEditChatTitle(s.messagesEditChatTitle)
+	d.OnMessagesEditChatAbout(s.messagesEditChatAboutAny)
 }
 
 func (s *Server) messagesGetChats(ctx context.Context, ids []int64) (tg.MessagesChatsClass, error) {

@@ -463,7 +463,7 @@ func (s *Server) updatesGetDifference(ctx context.Context, req *tg.UpdatesGetDif
 			e := self.box[i]
 			i++
 			if !e.msg.goneFor(self.acc.ID) {
-				msgs = append(msgs, s.tgMessageLocked(e.msg, self.acc.ID))
+				msgs = append(msgs, s.tgMessageClassLocked(e.msg, self.acc.ID))
 				ids = append(ids, peerOf(e.msg, self.acc.ID))
 				if e.msg.chat != 0 && !slices.Contains(chats, e.msg.chat) {
 					chats = append(chats, e.msg.chat)

@@ -125,6 +125,9 @@ type stored struct {
 	entries map[int64]*boxEntry
 	// chatGone: the members whose history lost this group message.
 	chatGone map[int64]bool
+	// action makes the action of a group service message (nil: a
+	// message); a fresh one per rendering.
+	action func() tg.MessageActionClass
 }
 
 // authState is what the server knows about one auth key.
