@@ -134,6 +134,9 @@ func (c *Client) rememberBasicChats(chats map[int64]*tg.Chat) {
 	for id, ch := range chats {
 		c.main.basicTitles.Put(id, ch.Title)
 	}
+	c.main.basicMu.Unlock()
+	c.rememberMigrations(chats)
+	c.main.basicMu.Lock()
 }
 
 // basicChat describes a basic group from the caches.

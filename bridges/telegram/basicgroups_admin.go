@@ -212,6 +212,9 @@ func (c *Client) handleBasicServiceMessage(ctx context.Context, chatID int64, ms
 		change.MemberChanges = &bridgev2.ChatMemberList{MemberMap: bridgev2.ChatMemberMap{
 			m.Sender: {EventSender: m, Membership: event.MembershipLeave},
 		}}
+	case *tg.MessageActionChatMigrateTo:
+		c.handleChatMigrated(ctx, chatID, a.ChannelID)
+		return
 	default:
 		zerolog.Ctx(ctx).Debug().Type("action", msg.Action).Msg("Ignoring Telegram service message")
 		return
@@ -220,7 +223,7 @@ func (c *Client) handleBasicServiceMessage(ctx context.Context, chatID int64, ms
 		ChatInfoChange: &simplevent.ChatInfoChange{
 			EventMeta: simplevent.EventMeta{
 				Type:      bridgev2.RemoteEventChatInfoChange,
-				PortalKey: tgid.MakePortalKey(peer, c.login.ID),
+				PortalKey: c.basicPortalKey(chatID),
 				Sender:    sender,
 				Timestamp: time.Unix(int64(msg.Date), 0),
 				LogContext: func(lc zerolog.Context) zerolog.Context {

@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
+	"maunium.net/go/mautrix/event"
 
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/internal/clock"
@@ -26,6 +27,10 @@ import (
 // (it joined the group after it, or the message is too old).
 var errNoOwnCopy = errors.New("your Telegram account has no copy of this message in the group")
 
+// errOldGroupHistory: the message is in the basic group that became the
+// portal's supergroup.
+var errOldGroupHistory = errors.New("this message is in the group's history from before it became a supergroup, which Telegram no longer changes")
+
 // ownTarget is this account's own Telegram ID of a bridged message.
 func (c *Client) ownTarget(ctx context.Context, msg *database.Message) (int, error) {
 	id, err := targetOf(msg)
@@ -33,6 +38,11 @@ func (c *Client) ownTarget(ctx context.Context, msg *database.Message) (int, err
 		return 0, err
 	}
 	key, _ := tgid.ParseMessageID(msg.ID)
+	if room, err := tgid.ParsePortalID(msg.Room.ID); err == nil && room.Type == tgid.PeerChannel && key.Box.Type != tgid.PeerChannel {
+		// A message of a basic group that became this supergroup: it
+		// stays in the old group, which takes no changes any more.
+		return 0, failStatus(errOldGroupHistory, event.MessageStatusUnsupported)
+	}
 	if key.Box.Type != tgid.PeerUser || key.Box.ID == c.userID {
 		return id, nil
 	}
@@ -137,6 +147,7 @@ func (c *Client) handleBasicDelete(ctx context.Context, id int) bool {
 	}
 	peer := tgid.Peer{Type: tgid.PeerChat, ID: chatID}
 	evt := c.removeEvent(peer, canonical, sender, time.Now())
+	evt.PortalKey = c.basicPortalKey(chatID)
 	evt.description.chat = c.basicChat(chatID)
 	c.deliverSignal(ctx, evt, "delete_messages")
 	return true
@@ -187,6 +198,7 @@ func (c *Client) handleBasicReactions(ctx context.Context, chatID int64, u *tg.U
 		want[k] = true
 		if !had[k] {
 			evt := c.reactionEvent(peer, target, r, false, now)
+			evt.PortalKey = c.basicPortalKey(chatID)
 			evt.description.chat = chat
 			c.deliverSignal(ctx, evt, "message_reactions")
 		}
@@ -197,6 +209,7 @@ func (c *Client) handleBasicReactions(ctx context.Context, chatID int64, u *tg.U
 		}
 		hr := heldReaction{User: string(r.SenderID), FromMe: r.SenderID == tgid.MakeUserID(c.userID), EmojiID: string(r.EmojiID), Emoji: r.Emoji}
 		evt := c.reactionEvent(peer, target, hr, true, now)
+		evt.PortalKey = c.basicPortalKey(chatID)
 		evt.description.chat = chat
 		c.deliverSignal(ctx, evt, "message_reactions")
 	}
@@ -220,13 +233,12 @@ func (c *Client) handleBasicReadInbox(ctx context.Context, chatID int64, maxID i
 	if !ok {
 		return
 	}
-	peer := tgid.Peer{Type: tgid.PeerChat, ID: chatID}
 	sender := c.userSender(c.userID)
 	evt := &receiptEvent{
 		Receipt: &simplevent.Receipt{
 			EventMeta: simplevent.EventMeta{
 				Type:      bridgev2.RemoteEventReadReceipt,
-				PortalKey: tgid.MakePortalKey(peer, c.login.ID),
+				PortalKey: c.basicPortalKey(chatID),
 				Sender:    sender,
 				Timestamp: time.Now(),
 			},

@@ -49,6 +49,8 @@ type TelegramConnector struct {
 	basicTitles  *lru.Cache[int64, string]
 	basicDeleted *lru.Cache[networkid.MessageID, bool]
 	basicClaims  int
+	// basicMigrated maps the basic groups that became supergroups to them.
+	basicMigrated *lru.Cache[int64, int64]
 	// basicCopyCh is closed at the next basic-group copy recorded.
 	basicCopyCh chan struct{}
 	basicMu     sync.Mutex
@@ -65,10 +67,11 @@ var (
 // NewConnector returns a Telegram connector; bridgev2 calls Init and Start.
 func NewConnector() *TelegramConnector {
 	return &TelegramConnector{
-		Limits:       media.NewLimits(0),
-		groupEdits:   lru.New[string, bool](groupEditsCacheSize),
-		basicTitles:  lru.New[int64, string](basicCacheSize),
-		basicDeleted: lru.New[networkid.MessageID, bool](basicCacheSize),
+		Limits:        media.NewLimits(0),
+		groupEdits:    lru.New[string, bool](groupEditsCacheSize),
+		basicTitles:   lru.New[int64, string](basicCacheSize),
+		basicDeleted:  lru.New[networkid.MessageID, bool](basicCacheSize),
+		basicMigrated: lru.New[int64, int64](basicCacheSize),
 	}
 }
 

@@ -504,6 +504,9 @@ func (c *Client) handleServiceMessage(ctx context.Context, msg *tg.MessageServic
 				m.Sender: {EventSender: m, Membership: event.MembershipJoin},
 			}}
 		}
+	case *tg.MessageActionChannelMigrateFrom:
+		c.handleChatMigrated(ctx, a.ChatID, peer.ChannelID)
+		return
 	case *tg.MessageActionChatDeleteUser:
 		m := c.memberSender(a.UserID)
 		membership := event.MembershipLeave

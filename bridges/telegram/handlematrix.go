@@ -50,6 +50,7 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	if err != nil {
 		return nil, errCannotSend(err)
 	}
+	peer = c.migratedPeer(peer)
 	out := c.outbound(remote.OutboundMessage, msg.Portal, peer)
 	out.HasMedia = msg.Content.MsgType.IsMedia()
 	if err = c.main.CheckOutbound(ctx, out); err != nil {

@@ -233,6 +233,7 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 			log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring a basic-group message another login already bridged")
 			return
 		}
+		evt.PortalKey = c.basicPortalKey(p.ChatID)
 	}
 	if edit {
 		if msg.EditDate == 0 {
@@ -362,8 +363,10 @@ func (c *Client) convertMessage(ctx context.Context, portal *bridgev2.Portal, in
 	if reply, ok := msg.ReplyTo.(*tg.MessageReplyHeader); ok && reply.ReplyToMsgID != 0 {
 		if peer, err := tgid.ParsePortalID(portal.ID); err == nil {
 			target := c.messageID(peer, reply.ReplyToMsgID)
-			if id, _, ok := c.basicCanonical(ctx, reply.ReplyToMsgID); ok && peer.Type == tgid.PeerChat {
-				target = id
+			if _, basic := msg.PeerID.(*tg.PeerChat); basic {
+				if id, _, ok := c.basicCanonical(ctx, reply.ReplyToMsgID); ok {
+					target = id
+				}
 			}
 			cm.ReplyTo = &networkid.MessageOptionalPartID{MessageID: target}
 			if quote := quoteText(reply); quote != "" && !hasMedia(msg) {

@@ -49,6 +49,8 @@ type basicChat struct {
 	creator int64
 	members []int64
 	created time.Time
+	// migratedTo is the supergroup the group became (0: none).
+	migratedTo int64
 }
 
 func (c *basicChat) isMember(id int64) bool { return slices.Contains(c.members, id) }
@@ -113,6 +115,9 @@ func (s *Server) ChatPost(chatID, from int64, text string) (map[int64]int, error
 	if !c.isMember(from) {
 		return nil, fmt.Errorf("%w: %d", ErrNotChatMember, from)
 	}
+	if c.migratedTo != 0 {
+		return nil, fmt.Errorf("%w: %d", ErrChatMigrated, chatID)
+	}
 	m := s.deliverChatLocked(c, from, text)
 	ids := make(map[int64]int, len(m.entries))
 	for uid, e := range m.entries {
@@ -155,7 +160,7 @@ func (s *Server) chatMessageUpdatesLocked(m *stored, viewer int64) *tg.Updates {
 			PtsCount: 1,
 		}},
 		Users: s.tgUsersLocked(viewer, m.from),
-		Chats: s.tgChatsLocked(m.chat),
+		Chats: s.tgChatsForLocked(viewer, m.chat),
 		Date:  int(time.Now().Unix()),
 	}
 }
@@ -190,7 +195,7 @@ func (s *Server) tgChatsLocked(ids ...int64) []tg.ChatClass {
 }
 
 func (s *Server) tgChatLocked(c *basicChat) *tg.Chat {
-	return &tg.Chat{
+	out := &tg.Chat{
 		ID:                c.id,
 		Title:             c.title,
 		Photo:             &tg.ChatPhotoEmpty{},
@@ -198,6 +203,11 @@ func (s *Server) tgChatLocked(c *basicChat) *tg.Chat {
 		Date:              int(c.created.Unix()),
 		Version:           1,
 	}
+	if ch, ok := s.st.channels[c.migratedTo]; ok {
+		out.SetDeactivated(true)
+		out.SetMigratedTo(&tg.InputChannel{ChannelID: ch.id, AccessHash: ch.accessHash})
+	}
+	return out
 }
 
 func (s *Server) registerBasicGroups(d *tg.ServerDispatcher) {
@@ -207,6 +217,7 @@ func (s *Server) registerBasicGroups(d *tg.ServerDispatcher) {
 	d.OnMessagesDeleteChatUser(s.messagesDeleteChatUser)
 	d.OnMessagesEditChatTitle(s.messagesEditChatTitle)
 	d.OnMessagesEditChatAbout(s.messagesEditChatAboutAny)
+	d.OnMessagesMigrateChat(s.messagesMigrateChat)
 }
 
 func (s *Server) messagesGetChats(ctx context.Context, ids []int64) (tg.MessagesChatsClass, error) {

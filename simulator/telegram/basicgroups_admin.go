@@ -61,6 +61,9 @@ func (s *Server) chatOfLocked(self *user, id int64) (*basicChat, error) {
 	if !c.isMember(self.acc.ID) {
 		return nil, errChatWriteForbidden
 	}
+	if c.migratedTo != 0 {
+		return nil, errChatMigrated
+	}
 	return c, nil
 }
 

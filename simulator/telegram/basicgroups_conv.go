@@ -45,6 +45,9 @@ func (s *Server) inputChatLocked(self *user, in tg.InputPeerClass) (*basicChat, 
 	if !c.isMember(self.acc.ID) {
 		return nil, errChatWriteForbidden
 	}
+	if c.migratedTo != 0 {
+		return nil, errChatMigrated
+	}
 	return c, nil
 }
 

@@ -821,6 +821,7 @@ func (s *Server) channelsGetFullChannel(ctx context.Context, in tg.InputChannelC
 		}
 		full.SetParticipantsCount(len(ch.members))
 		full.SetAdminsCount(len(ch.snapshot().Admins))
+		s.setMigratedFromLocked(full, ch.id)
 		return &tg.MessagesChatFull{
 			FullChat: full,
 			Chats:    []tg.ChatClass{s.tgChannelLocked(ch, self.acc.ID)},
