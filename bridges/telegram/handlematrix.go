@@ -83,6 +83,15 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	// stands for the Matrix event. Each part's random_id comes from the
 	// event ID, so sending it again after a crash makes no duplicate.
 	msgID, date, err := c.sendTextParts(ctx, msg.Event.ID, inputPeer, tgfmt.Split(text, entities, tgfmt.DefaultLimits), msg.ReplyTo)
+	if err != nil && peer.Type == tgid.PeerChat {
+		// The group may have just become a supergroup: sent there.
+		if to, ok := c.checkMigrated(ctx, peer.ID); ok {
+			if input, ierr := c.inputPeer(ctx, to); ierr == nil {
+				peer = to
+				msgID, date, err = c.sendTextParts(ctx, msg.Event.ID, input, tgfmt.Split(text, entities, tgfmt.DefaultLimits), nil)
+			}
+		}
+	}
 	if err != nil {
 		if tgerr.Is(err, "CHANNEL_PRIVATE", "CHAT_WRITE_FORBIDDEN", "CHAT_ADMIN_REQUIRED") {
 			return nil, errCannotSend(groupRightsError(err, "post"))

@@ -2,11 +2,14 @@ package telegram
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/gotd/td/tg"
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
 
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 )
@@ -58,22 +61,43 @@ func (c *Client) rememberMigrations(chats map[int64]*tg.Chat) {
 }
 
 // handleChatMigrated re-keys the portal of a basic group that became a
-// supergroup and syncs the supergroup's members and admins into it.
+// supergroup and syncs the supergroup's members and admins into it. The
+// re-key runs inside the portal's own event loop (a resync event of the
+// group's portal): a Matrix event being sent there finishes, and its
+// message row is saved, before the key changes under it.
 func (c *Client) handleChatMigrated(ctx context.Context, chatID, channelID int64) {
-	log := zerolog.Ctx(ctx).With().Int64("tg_chat_id", chatID).Int64("tg_channel_id", channelID).Logger()
 	c.noteBasicMigrated(chatID, channelID)
 	from := tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChat, ID: chatID}, c.login.ID)
 	to := tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChannel, ID: channelID}, c.login.ID)
-	res, _, err := c.main.Bridge.ReIDPortal(log.WithContext(ctx), from, to)
-	if err != nil {
-		log.Err(err).Msg("Failed to move the portal of a basic group to its supergroup")
+	if p, err := c.main.Bridge.GetExistingPortalByKey(ctx, from); err != nil || p == nil {
+		// Moved already by another login, or never bridged.
 		return
 	}
-	log.Info().Stringer("result", res).Msg("Basic group became a supergroup")
-	if res == bridgev2.ReIDResultNoOp || res == bridgev2.ReIDResultSourceDeleted {
-		return
+	evt := &resyncEvent{
+		ChatResync: &simplevent.ChatResync{
+			EventMeta: simplevent.EventMeta{
+				Type:      bridgev2.RemoteEventChatResync,
+				PortalKey: from,
+				Timestamp: time.Now(),
+				LogContext: func(lc zerolog.Context) zerolog.Context {
+					return lc.Int64("tg_chat_id", chatID).Int64("tg_channel_id", channelID)
+				},
+			},
+			GetChatInfoFunc: func(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
+				res, _, err := c.main.Bridge.ReIDPortal(ctx, from, to)
+				if err != nil {
+					return nil, fmt.Errorf("failed to move the portal of a basic group to its supergroup: %w", err)
+				}
+				zerolog.Ctx(ctx).Info().Stringer("result", res).Msg("Basic group became a supergroup")
+				if res == bridgev2.ReIDResultNoOp || res == bridgev2.ReIDResultSourceDeleted {
+					return nil, nil
+				}
+				return c.channelChatInfo(ctx, channelID)
+			},
+		},
+		description: description{chat: c.basicChat(chatID)},
 	}
-	c.handleChannelUpdate(ctx, channelID)
+	c.deliverSignal(ctx, evt, "chat_migrated")
 }
 
 // migratedPeer is where a Matrix event for a basic group goes: the
@@ -85,4 +109,38 @@ func (c *Client) migratedPeer(peer tgid.Peer) tgid.Peer {
 		}
 	}
 	return peer
+}
+
+// checkMigrated asks Telegram whether a basic group became a supergroup
+// (a send to it failed); the supergroup's access hash is kept.
+func (c *Client) checkMigrated(ctx context.Context, chatID int64) (tgid.Peer, bool) {
+	if ch, ok := c.basicMigratedTo(chatID); ok {
+		return tgid.Peer{Type: tgid.PeerChannel, ID: ch}, true
+	}
+	res, err := callWhenConnected(ctx, c, "get basic group", func(ctx context.Context, api *tg.Client) (tg.MessagesChatsClass, error) {
+		return api.MessagesGetChats(ctx, []int64{chatID})
+	})
+	if err != nil {
+		return tgid.Peer{}, false
+	}
+	for _, cc := range res.GetChats() {
+		ch, ok := cc.(*tg.Chat)
+		if !ok || ch.ID != chatID {
+			continue
+		}
+		to, ok := ch.GetMigratedTo()
+		if !ok {
+			continue
+		}
+		in, ok := to.(*tg.InputChannel)
+		if !ok {
+			continue
+		}
+		if err := c.main.Store.ChannelAccessHasher().SetChannelAccessHash(ctx, c.userID, in.ChannelID, in.AccessHash); err != nil {
+			zerolog.Ctx(ctx).Err(err).Int64("tg_channel_id", in.ChannelID).Msg("Failed to store channel access hash")
+		}
+		c.noteBasicMigrated(chatID, in.ChannelID)
+		return tgid.Peer{Type: tgid.PeerChannel, ID: in.ChannelID}, true
+	}
+	return tgid.Peer{}, false
 }
