@@ -50,6 +50,7 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	if err != nil {
 		return nil, errCannotSend(err)
 	}
+	portalPeer := peer
 	peer = c.migratedPeer(peer)
 	out := c.outbound(remote.OutboundMessage, msg.Portal, peer)
 	out.HasMedia = msg.Content.MsgType.IsMedia()
@@ -65,7 +66,7 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	if err = c.canPost(peer); err != nil {
 		return nil, errCannotSend(err)
 	}
-	inputPeer, err := c.inputPeer(ctx, peer)
+	peer, inputPeer, err := c.sendPeer(ctx, portalPeer, peer)
 	if err != nil {
 		return nil, errCannotSend(err)
 	}

@@ -114,9 +114,8 @@ func (c *Client) migratedPeer(peer tgid.Peer) tgid.Peer {
 // checkMigrated asks Telegram whether a basic group became a supergroup
 // (a send to it failed); the supergroup's access hash is kept.
 func (c *Client) checkMigrated(ctx context.Context, chatID int64) (tgid.Peer, bool) {
-	if ch, ok := c.basicMigratedTo(chatID); ok {
-		return tgid.Peer{Type: tgid.PeerChannel, ID: ch}, true
-	}
+	// Asked even when another login saw the migration: this account
+	// needs the supergroup's access hash.
 	res, err := callWhenConnected(ctx, c, "get basic group", func(ctx context.Context, api *tg.Client) (tg.MessagesChatsClass, error) {
 		return api.MessagesGetChats(ctx, []int64{chatID})
 	})
@@ -143,4 +142,19 @@ func (c *Client) checkMigrated(ctx context.Context, chatID int64) (tgid.Peer, bo
 		return tgid.Peer{Type: tgid.PeerChannel, ID: in.ChannelID}, true
 	}
 	return tgid.Peer{}, false
+}
+
+// sendPeer is the chat a Matrix message of a portal goes to (peer: the
+// portal's chat, or the supergroup its basic group became) and its
+// InputPeer. An account that has not seen the supergroup yet asks
+// Telegram for it.
+func (c *Client) sendPeer(ctx context.Context, portalPeer, peer tgid.Peer) (tgid.Peer, tg.InputPeerClass, error) {
+	in, err := c.inputPeer(ctx, peer)
+	if err != nil && portalPeer.Type == tgid.PeerChat && peer.Type == tgid.PeerChannel {
+		if to, ok := c.checkMigrated(ctx, portalPeer.ID); ok {
+			peer = to
+			in, err = c.inputPeer(ctx, peer)
+		}
+	}
+	return peer, in, err
 }
