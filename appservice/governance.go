@@ -23,5 +23,6 @@ func addGovernance(gw *gateway.Gateway) (*admin.Governance, error) {
 	gw.SetSentRecorder(gov.RecordSent)
 	gw.SetMediaCheck(gov.CheckMedia)
 	gw.SetBackfillFilter(gov.FilterBackfill)
+	gw.SetDisappearingPolicy(gov.KeepDisappearing)
 	return gov, nil
 }

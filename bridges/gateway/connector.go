@@ -69,6 +69,8 @@ type Gateway struct {
 	presence remote.PresenceSink
 	backfill remote.BackfillFilter
 
+	disappearing remote.DisappearingPolicy
+
 	components []Component
 }
 
@@ -160,6 +162,9 @@ func (gw *Gateway) Init(br *bridgev2.Bridge) {
 		}
 		if setter, ok := n.Connector.(remote.PresenceSinkSetter); ok && gw.presence != nil {
 			setter.SetPresenceSink(gw.presence)
+		}
+		if setter, ok := n.Connector.(remote.DisappearingPolicySetter); ok && gw.disappearing != nil {
+			setter.SetDisappearingPolicy(gw.disappearing)
 		}
 		if setter, ok := n.Connector.(remote.BackfillFilterSetter); ok && gw.backfill != nil {
 			setter.SetBackfillFilter(gw.backfill)

@@ -36,6 +36,8 @@ type Hooks struct {
 	media    MediaCheck
 	presence PresenceSink
 	backfill BackfillFilter
+
+	disappearing DisappearingPolicy
 }
 
 // SetRemoteQueue implements QueueSetter.

@@ -83,6 +83,9 @@ func (g *Gate) logDeletion(ctx context.Context, login *bridgev2.UserLogin, key n
 // afterInbound counts a bridged remote event in the registry and logs a
 // deletion.
 func (g *Gate) afterInbound(ctx context.Context, login *bridgev2.UserLogin, evt bridgev2.RemoteEvent, key networkid.PortalKey, ident remote.Identity) {
+	if tc, ok := evt.(remote.TimerChange); ok {
+		g.logTimerChange(ctx, login, key, ident, tc)
+	}
 	t := evt.GetType()
 	if !isContent(t) {
 		return
