@@ -75,9 +75,11 @@ type Server struct {
 	qrRefs    map[string]qrRef
 	codePairs map[string]*codePairing // by phone
 	groups    map[string]*Group       // by group JID user
-	pictures  map[string]picture      // profile and group pictures by JID
-	nextLID   uint64
-	nextGroup uint64
+	// newsletters are the channels, by JID user.
+	newsletters map[string]*Newsletter
+	pictures    map[string]picture // profile and group pictures by JID
+	nextLID     uint64
+	nextGroup   uint64
 
 	rec recorder
 }
@@ -115,22 +117,23 @@ func Start(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:       cfg,
-		log:       log,
-		certs:     certs,
-		media:     media,
-		ln:        ln,
-		ctx:       ctx,
-		stop:      cancel,
-		accounts:  map[string]*Account{},
-		byLID:     map[string]*Account{},
-		conns:     map[*conn]struct{}{},
-		qrRefs:    map[string]qrRef{},
-		codePairs: map[string]*codePairing{},
-		groups:    map[string]*Group{},
-		pictures:  map[string]picture{},
-		nextLID:   100000000000001,
-		nextGroup: 120363000000000001,
+		cfg:         cfg,
+		log:         log,
+		certs:       certs,
+		media:       media,
+		ln:          ln,
+		ctx:         ctx,
+		stop:        cancel,
+		accounts:    map[string]*Account{},
+		byLID:       map[string]*Account{},
+		conns:       map[*conn]struct{}{},
+		qrRefs:      map[string]qrRef{},
+		codePairs:   map[string]*codePairing{},
+		groups:      map[string]*Group{},
+		newsletters: map[string]*Newsletter{},
+		pictures:    map[string]picture{},
+		nextLID:     100000000000001,
+		nextGroup:   120363000000000001,
 	}
 	s.rec.init()
 	mux := http.NewServeMux()
