@@ -53,6 +53,9 @@ func (cl *Client) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*br
 	if chat == types.StatusBroadcastJID {
 		return cl.statusChatInfo(), nil
 	}
+	if chat.Server == types.NewsletterServer {
+		return cl.newsletterChatInfo(ctx, portal, chat)
+	}
 	if chat.Server != types.GroupServer {
 		return cl.dmChatInfo(chat), nil
 	}

@@ -53,6 +53,9 @@ func (cl *Client) groupOf(ctx context.Context, portal *bridgev2.Portal) (types.J
 	if err != nil {
 		return chat, err
 	}
+	if chat.Server == types.NewsletterServer {
+		return chat, certain(ErrReadOnlyNewsletter, event.MessageStatusNoPermission)
+	}
 	if chat.Server != types.GroupServer {
 		return chat, certain(fmt.Errorf("a direct chat has no name or topic on WhatsApp"), event.MessageStatusUnsupported)
 	}
@@ -316,7 +319,7 @@ func (cl *Client) leaveFromMatrix(ctx context.Context, msg *bridgev2.MatrixMembe
 		return nil
 	}
 	chat, err := waid.ParsePortalID(msg.Portal.ID)
-	if err != nil || chat.Server != types.GroupServer {
+	if err != nil || !waid.IsSharedChat(chat) {
 		return nil
 	}
 	up, err := cl.main.Bridge.DB.UserPortal.Get(ctx, cl.login.UserLogin, msg.Portal.PortalKey)
@@ -328,6 +331,13 @@ func (cl *Client) leaveFromMatrix(ctx context.Context, msg *bridgev2.MatrixMembe
 	wa := cl.client()
 	if wa == nil {
 		return certain(ErrNotConnected, event.MessageStatusNetworkError)
+	}
+	if chat.Server == types.NewsletterServer {
+		if err = wa.UnfollowNewsletter(ctx, chat); err != nil {
+			return fmt.Errorf("failed to unfollow the WhatsApp channel: %w", err)
+		}
+		zerolog.Ctx(ctx).Info().Str("login_id", string(cl.login.ID)).Msg("Unfollowed a WhatsApp channel after leaving its portal in Matrix")
+		return nil
 	}
 	if err = wa.LeaveGroup(ctx, chat); err != nil {
 		return fmt.Errorf("failed to leave the WhatsApp group: %w", err)
