@@ -821,8 +821,11 @@ func TestGroupMembersFromWhatsApp(t *testing.T) {
 	}
 }
 
-// A community: its announcement group is bridged as an announce-only group
-// named after the community; its parent group gets no room.
+// A community is a Matrix space: its parent group becomes a space room
+// named after it (shared, with the staff member in it), and its
+// announcement group is bridged as an announce-only group named after the
+// community, a child of the space (and the space its parent). A Matrix
+// message in the space is refused.
 func TestCommunityAnnouncementGroup(t *testing.T) {
 	srv := startSim(t)
 	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
@@ -845,7 +848,76 @@ func TestCommunityAnnouncementGroup(t *testing.T) {
 		t.Fatalf("announcement group is not announce-only in Matrix: %+v", p)
 	}
 	idle(t, tb, srv)
-	if rooms := groupRooms(ctx, t, tb, networkid.PortalID("whatsapp.g-"+strings.TrimSuffix(community, "@g.us"))); len(rooms) != 0 {
-		t.Fatalf("the community's parent group got rooms: %v", rooms)
+	spaceID := networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(community, "@g.us"))
+	rooms := groupRooms(ctx, t, tb, spaceID)
+	if len(rooms) != 1 {
+		t.Fatalf("the community has rooms %v, want one space", rooms)
+	}
+	space := rooms[0]
+	var created fakematrix.Room
+	for _, r := range tb.mx.Rooms() {
+		if r.ID == space {
+			created = r
+		}
+	}
+	if created.Request == nil || created.Request.CreationContent["type"] != event.RoomTypeSpace {
+		t.Fatalf("the community's room is not a space: %+v", created)
+	}
+	if sp, err := tb.br.GetPortalByMXID(ctx, space); err != nil || sp.Name != "Neighbours" || sp.RoomType != database.RoomTypeSpace || sp.Receiver != "" {
+		t.Fatalf("the community's space portal %+v, %v", sp, err)
+	}
+	if !isIn(tb.mx.Members(space)[testUser]) {
+		t.Fatalf("the staff member is not in the community's space: %v", tb.mx.Members(space))
+	}
+	if !tb.mx.Eventually(waitLong, func() bool {
+		return tb.mx.State(space, event.StateSpaceChild, string(got.RoomID)) != nil
+	}) {
+		t.Fatal("the announcement group is not a child of the community's space")
+	}
+	if portal, err = tb.br.GetPortalByMXID(ctx, got.RoomID); err != nil || portal.ParentKey.ID != spaceID {
+		t.Fatalf("announcement group's parent %+v, %v", portal.ParentKey, err)
+	}
+	evtID := injectAs(ctx, tb, testUser, space, "hello space")
+	if !tb.mx.Eventually(waitLong, func() bool {
+		for _, st := range tb.mx.StatusesOf(evtID) {
+			if st.Status == event.MessageStatusFail && strings.Contains(st.Error(), "space of a WhatsApp community") {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("a message in the community's space: %+v", tb.mx.StatusesOf(evtID))
+	}
+}
+
+// A linked group whose community has no space yet (the staff member joined
+// the community before linking the account): the space is made through
+// the gate when the group's portal is, and the group put in it.
+func TestCommunitySpaceMadeForLinkedGroup(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	t.Cleanup(func() { idle(t, tb, srv) })
+	ctx := ctxFor(t)
+	community, announcements, err := srv.CreateCommunity(ctx, carolPh, "Neighbours", []string{alicePh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loginQRAs(t, tb, srv, testUser, alicePh)
+	if _, err = srv.SendGroupText(ctx, carolPh, announcements, "street party", nil); err != nil {
+		t.Fatal(err)
+	}
+	got := tb.waitMsg(t, "the announcement", func(m fakematrix.Message) bool { return m.Content.Body == "street party" })
+	spaceID := networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(community, "@g.us"))
+	var space id.RoomID
+	if !tb.mx.Eventually(waitLong, func() bool {
+		if rooms := groupRooms(ctx, t, tb, spaceID); len(rooms) == 1 {
+			space = rooms[0]
+		}
+		return space != "" && tb.mx.State(space, event.StateSpaceChild, string(got.RoomID)) != nil
+	}) {
+		t.Fatalf("no community space with the announcement group in it (space %q)", space)
+	}
+	if sp, err := tb.br.GetPortalByMXID(ctx, space); err != nil || sp.RoomType != database.RoomTypeSpace || sp.Name != "Neighbours" {
+		t.Fatalf("space portal %+v, %v", sp, err)
 	}
 }

@@ -48,6 +48,9 @@ func (cl *Client) outbound(ctx context.Context, kind remote.OutboundKind, portal
 	if chat.Server == types.NewsletterServer {
 		return out, certain(ErrReadOnlyNewsletter, event.MessageStatusNoPermission)
 	}
+	if portal.RoomType == database.RoomTypeSpace {
+		return out, certain(ErrSpaceRoom, event.MessageStatusUnsupported)
+	}
 	if chat.Server == types.GroupServer {
 		// A group portal is shared: bridgev2 picks the sender's login in
 		// it, or else any login of theirs, which may not be in the group.

@@ -98,13 +98,7 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 	case *events.NewsletterJoin, *events.NewsletterLeave:
 		cl.handleNewsletterEvent(ctx, evt)
 	case *events.JoinedGroup:
-		if evt.IsParent {
-			// A community's parent group: nobody writes there; its
-			// announcement group (and other linked groups) are bridged as
-			// groups. Communities are not Matrix spaces (yet).
-			zerolog.Ctx(ctx).Debug().Msg("Not bridging a community's parent group")
-			return true
-		}
+		// A community's parent group becomes its space (communityChatInfo).
 		cl.resyncChat(ctx, evt.JID, true)
 	case *events.GroupInfo:
 		if evt.Name != nil {
