@@ -775,7 +775,9 @@ func idle(t testing.TB, tb *testBridge, srv *wasim.Server) {
 	}
 }
 
-// Members added and removed on WhatsApp join and leave the portal.
+// Members added and removed on WhatsApp join and leave the portal: a
+// member removed by an admin is kicked by the admin's ghost, one who leaves
+// leaves by themselves.
 func TestGroupMembersFromWhatsApp(t *testing.T) {
 	srv := startSim(t)
 	const davePh = "15550004444"
@@ -819,6 +821,37 @@ func TestGroupMembersFromWhatsApp(t *testing.T) {
 	if !tb.mx.Eventually(waitLong, func() bool { return member(daveGhost) == event.MembershipLeave }) {
 		t.Fatalf("Dave removed on WhatsApp is still in the room: %v", tb.mx.Members(roomID))
 	}
+	// Removed by Carol: in Matrix, Carol's ghost kicked him.
+	if by := lastMemberChange(tb, roomID, daveGhost); by.Sender != carolGhst {
+		t.Fatalf("Dave's removal shows as sent by %s, want Carol's ghost (a kick)", by.Sender)
+	}
+	// Bob leaves by himself: his ghost leaves.
+	if err = srv.ChangeGroupParticipants(ctx, carolPh, gid, "add", []string{bobPh}); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool { return member(bobGhost) == event.MembershipJoin }) {
+		t.Fatalf("Bob added on WhatsApp is not in the room: %v", tb.mx.Members(roomID))
+	}
+	if err = srv.RemoveFromGroup(ctx, bobPh, gid, []string{bobPh}); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool { return member(bobGhost) == event.MembershipLeave }) {
+		t.Fatalf("Bob who left on WhatsApp is still in the room: %v", tb.mx.Members(roomID))
+	}
+	if by := lastMemberChange(tb, roomID, bobGhost); by.Sender != bobGhost {
+		t.Fatalf("Bob's leave shows as sent by %s, want Bob's ghost", by.Sender)
+	}
+}
+
+// lastMemberChange is the last membership event of user in a room.
+func lastMemberChange(tb *testBridge, roomID id.RoomID, user id.UserID) fakematrix.StateEvent {
+	var last fakematrix.StateEvent
+	for _, st := range tb.mx.StateEvents() {
+		if st.RoomID == roomID && st.Type == event.StateMember && st.StateKey == string(user) {
+			last = st
+		}
+	}
+	return last
 }
 
 // A community is a Matrix space: its parent group becomes a space room

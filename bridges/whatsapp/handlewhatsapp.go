@@ -108,6 +108,7 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 			cl.leftGroup(ctx, evt.JID, evt.Timestamp)
 			return true
 		}
+		cl.memberChanges(ctx, evt)
 		// Added to a group (or joined it from a link): its portal is made.
 		cl.resyncChat(ctx, evt.JID, cl.joinedSelf(evt.Join))
 	}
