@@ -528,6 +528,20 @@ func TestGroupMembersFromMatrixAndCreate(t *testing.T) {
 		g, _ := srv.GroupInfo(gid)
 		t.Fatalf("after the Matrix power levels: announce %v, admins %v", g.Announce, g.Admins)
 	}
+	// Raising the level to change the name locks the group.
+	prevPL = newPL
+	newPL = prevPL.Clone()
+	if newPL.Events == nil {
+		newPL.Events = map[string]int{}
+	}
+	newPL.Events[event.StateRoomName.Type] = adminPowerLevel
+	injectState(ctx, tb, roomID, event.StatePowerLevels, "", newPL, prevPL)
+	if !tb.mx.Eventually(waitLong, func() bool {
+		g, _ := srv.GroupInfo(gid)
+		return g.Locked
+	}) {
+		t.Fatal("raising the level to rename did not lock the group on WhatsApp")
+	}
 
 	// create-group: a WhatsApp group with Carol, made by Alice's account.
 	api := ul.Client.(bridgev2.GroupCreatingNetworkAPI)
