@@ -182,7 +182,7 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 		chatInfo.Topic = &info.Topic
 	}
 	if !info.LinkedParentJID.IsEmpty() {
-		chatInfo.ParentID = cl.communityParent(ctx, chat, info.LinkedParentJID)
+		chatInfo.ParentID = cl.communityParent(ctx, info.LinkedParentJID)
 	}
 	chatInfo.Avatar = cl.avatarOf(ctx, chat)
 	return chatInfo, nil

@@ -3,12 +3,14 @@ package whatsapp
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
 
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
@@ -22,7 +24,7 @@ import (
 // space is made through the governance gate like any portal: a linked group
 // is put in the space only once the space exists; when it does not yet,
 // the connector asks for it once (a resync of the community through the
-// gate) and then resyncs the group.
+// gate) before the group's portal is made.
 
 // ErrSpaceRoom is returned for a Matrix message in a community's space.
 var ErrSpaceRoom = errors.New("this room is the space of a WhatsApp community: write in one of its groups")
@@ -76,35 +78,41 @@ func (cl *Client) communityChatInfo(ctx context.Context, chat types.JID, info *t
 }
 
 // communityParent is the parent to give a linked group's portal: the
-// community's space when it exists in Matrix. When it does not, the
-// community is asked for once, in the background, and the group resynced
-// after it.
-func (cl *Client) communityParent(ctx context.Context, group, parent types.JID) *networkid.PortalID {
+// community's space. When the space does not exist yet, it is asked for
+// once (a resync of the community through the gate, bounded by
+// groupInfoTimeout), before the group's portal is made: a portal given its
+// parent at creation goes straight into the space (bridgev2 would otherwise
+// add a new portal to the personal filtering spaces in the background,
+// racing a parent set just after). The community's resync is not
+// serialised with lockGroup: the caller may hold the lock of the group,
+// which can be the same one.
+func (cl *Client) communityParent(ctx context.Context, parent types.JID) *networkid.PortalID {
 	key, err := waid.MakePortalKey(parent, cl.login.ID)
 	if err != nil {
 		return nil
 	}
-	if p, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key); err == nil && p != nil && p.MXID != "" {
+	exists := func() bool {
+		p, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key)
+		return err == nil && p != nil && p.MXID != ""
+	}
+	if exists() {
 		return &key.ID
 	}
 	if _, tried := cl.communitiesTried.Get(parent); tried {
 		return nil
 	}
 	cl.communitiesTried.Put(parent, struct{}{})
-	cl.main.handling.Add(1)
-	go func() {
-		defer cl.main.handling.Add(-1)
-		defer func() {
-			if p := recover(); p != nil {
-				zerolog.Ctx(ctx).Error().Any("panic", p).Msg("Panic while making a community's space")
-			}
-		}()
-		ctx := cl.eventContext()
-		cl.resyncChat(ctx, parent, true)
-		if p, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key); err == nil && p != nil && p.MXID != "" {
-			cl.resyncChat(ctx, group, false)
-		}
-	}()
+	resyncCtx, cancel := context.WithTimeout(ctx, groupInfoTimeout)
+	defer cancel()
+	cl.deliver(resyncCtx, &simplevent.ChatResync{
+		EventMeta: simplevent.EventMeta{
+			Type: bridgev2.RemoteEventChatResync, PortalKey: key, CreatePortal: true, Timestamp: time.Now(),
+		},
+		GetChatInfoFunc: cl.GetChatInfo,
+	})
+	if exists() {
+		return &key.ID
+	}
 	return nil
 }
 

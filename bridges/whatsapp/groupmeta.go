@@ -352,8 +352,9 @@ func (cl *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreateP
 // the WhatsApp group with their own account. bridgev2 hands the leave over
 // only when the bridge's bridge_matrix_leave switch is on (off by default:
 // leaving the room then leaves the WhatsApp account in the group, and the
-// staff member is invited again on the next resync). A leave handled
-// through the relay's account, or by a login of someone else, is ignored.
+// staff member is invited again on the next resync). Leaving a channel's
+// portal unfollows the channel. A leave handled through the relay's
+// account, or by a login of someone else, is ignored.
 func (cl *Client) leaveFromMatrix(ctx context.Context, msg *bridgev2.MatrixMembershipChange) error {
 	if msg.OrigSender != nil || msg.Event == nil || msg.Event.Sender != cl.login.UserMXID {
 		return nil

@@ -236,3 +236,40 @@ func TestNewsletterGovernedLikeGroup(t *testing.T) {
 		t.Fatalf("held post delivered from %s", got.Sender)
 	}
 }
+
+// With bridge_matrix_leave on, leaving a channel's portal in Matrix
+// unfollows the channel on WhatsApp.
+func TestNewsletterLeaveFromMatrix(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	tb.br.Config.BridgeMatrixLeave = true
+	t.Cleanup(func() { idle(t, tb, srv) })
+	ctx := ctxFor(t)
+	loginQRAs(t, tb, srv, testUser, alicePh)
+	nid, err := srv.CreateNewsletter(ctx, carolPh, "City news", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = srv.FollowNewsletter(ctx, alicePh, nid); err != nil {
+		t.Fatal(err)
+	}
+	portalID := networkid.PortalID("whatsapp.n-" + strings.TrimSuffix(nid, "@newsletter"))
+	var roomID id.RoomID
+	if !tb.mx.Eventually(waitLong, func() bool {
+		if rooms := groupRooms(ctx, t, tb, portalID); len(rooms) == 1 {
+			roomID = rooms[0]
+		}
+		return roomID != "" && isIn(tb.mx.Members(roomID)[testUser])
+	}) {
+		t.Fatal("no portal for the followed channel")
+	}
+	following := func() bool {
+		n, _ := srv.NewsletterInfo(nid)
+		return slices.Contains(n.Followers, alicePh)
+	}
+	injectState(ctx, tb, roomID, event.StateMember, string(testUser),
+		&event.MemberEventContent{Membership: event.MembershipLeave}, &event.MemberEventContent{Membership: event.MembershipJoin})
+	if !tb.mx.Eventually(waitLong, func() bool { return !following() }) {
+		t.Fatal("leaving the channel's portal did not unfollow the channel")
+	}
+}
