@@ -92,7 +92,9 @@ func (cl *Client) communityParent(ctx context.Context, parent types.JID) *networ
 		return nil
 	}
 	exists := func() bool {
-		p, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key)
+		// The database's copy: the cached portal's room ID is written by
+		// its event loop while it creates the room.
+		p, err := cl.main.Bridge.DB.Portal.GetByKey(ctx, key)
 		return err == nil && p != nil && p.MXID != ""
 	}
 	if exists() {

@@ -630,6 +630,17 @@ func TestGroupAndContactPictures(t *testing.T) {
 	}) {
 		t.Fatalf("Carol's ghost avatar %q", tb.mx.Profile(carolGhst).AvatarURL)
 	}
+	// Her new picture (a picture notification) follows on her ghost.
+	carolPic2 := []byte("carol-jpeg-2")
+	if err = srv.SetProfilePicture(ctx, carolPh, carolPic2); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool {
+		data, _ := tb.mx.Media(tb.mx.Profile(carolGhst).AvatarURL)
+		return string(data) == string(carolPic2)
+	}) {
+		t.Fatalf("Carol's ghost avatar after her change on WhatsApp: %q", tb.mx.Profile(carolGhst).AvatarURL)
+	}
 
 	// A PNG room avatar from Matrix becomes a square JPEG on WhatsApp
 	// (which takes nothing else), at most 640 pixels a side.

@@ -30,7 +30,9 @@ func (cl *Client) memberChanges(ctx context.Context, evt *events.GroupInfo) {
 	if err != nil {
 		return
 	}
-	if portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, portalKey); err != nil || portal == nil || portal.MXID == "" {
+	// The database's copy: the cached portal's room ID is written by its
+	// event loop while it creates the room.
+	if portal, err := cl.main.Bridge.DB.Portal.GetByKey(ctx, portalKey); err != nil || portal == nil || portal.MXID == "" {
 		return
 	}
 	var sender bridgev2.EventSender

@@ -41,7 +41,7 @@ func (cl *Client) newsletterName(ctx context.Context, jid types.JID) string {
 		return name
 	}
 	if key, err := waid.MakePortalKey(jid, ""); err == nil {
-		if portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key); err == nil && portal != nil && portal.Name != "" {
+		if portal, err := cl.main.Bridge.DB.Portal.GetByKey(ctx, key); err == nil && portal != nil && portal.Name != "" {
 			return portal.Name
 		}
 	}
