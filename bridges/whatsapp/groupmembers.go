@@ -7,6 +7,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
@@ -32,7 +33,9 @@ func (cl *Client) memberChanges(ctx context.Context, evt *events.GroupInfo) {
 	}
 	// The database's copy: the cached portal's room ID is written by its
 	// event loop while it creates the room.
-	if portal, err := cl.main.Bridge.DB.Portal.GetByKey(ctx, portalKey); err != nil || portal == nil || portal.MXID == "" {
+	// A community's space holds staff members only (communityChatInfo).
+	if portal, err := cl.main.Bridge.DB.Portal.GetByKey(ctx, portalKey); err != nil || portal == nil || portal.MXID == "" ||
+		portal.RoomType == database.RoomTypeSpace {
 		return
 	}
 	var sender bridgev2.EventSender

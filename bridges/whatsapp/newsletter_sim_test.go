@@ -1,6 +1,7 @@
 package whatsapp
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"sync"
@@ -21,7 +22,7 @@ import (
 // A WhatsApp channel two staff members follow is one read-only portal
 // shared by both: named, described and pictured from the channel's
 // metadata, its posts bridged once from the channel's own ghost (edits
-// too), nobody but the bot and the ghost able to write in it, a Matrix
+// and photos too), nobody but the bot and the ghost able to write in it, a Matrix
 // message in it refused with a notice, and a staff member who unfollows the
 // channel on WhatsApp leaving the room.
 func TestNewsletterReadOnly(t *testing.T) {
@@ -110,6 +111,15 @@ func TestNewsletterReadOnly(t *testing.T) {
 	})
 	if edit.Sender != ghost {
 		t.Fatalf("edit from %s", edit.Sender)
+	}
+	// A photo post: channel media are not encrypted on WhatsApp.
+	photo := []byte("\xff\xd8 a photo of the road works")
+	if _, err = srv.PostNewsletterImage(ctx, nid, photo, "image/jpeg", "the detour"); err != nil {
+		t.Fatal(err)
+	}
+	img := tb.waitMsg(t, "the photo post", func(m fakematrix.Message) bool { return m.Content.MsgType == event.MsgImage })
+	if img.Sender != ghost || img.RoomID != room() || img.Content.Body != "the detour" || !bytes.Equal(mxBytes(t, tb, img.Content), photo) {
+		t.Fatalf("photo post %+v", img.Content)
 	}
 	idle(t, tb, srv)
 	if n := len(tb.mx.MessagesWithBody("road works on Monday")); n != 1 {

@@ -1,7 +1,9 @@
 package wasim
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -25,6 +27,8 @@ import (
 //     The query ID names the operation; a web client and a desktop client use
 //     different IDs for the same one (whatsmeow's convertQueryID), and both
 //     are understood here;
+//   - channel media are not encrypted: a post's file message carries no
+//     media key and no encrypted hash (whatsmeow then downloads it as is);
 //   - posts reach every follower's devices as <message from="…@newsletter"
 //     id=… server_id=… t=… type="text"> with a <plaintext> child: the
 //     waE2E.Message protobuf in clear (channels are not end-to-end
@@ -233,6 +237,25 @@ func (s *Server) PostNewsletterText(ctx context.Context, jid, text string) (stri
 // (plaintext). It returns the message ID.
 func (s *Server) PostNewsletter(ctx context.Context, jid string, msg *waE2E.Message) (string, error) {
 	return s.postNewsletter(ctx, jid, NewMessageID(), msg, time.Time{})
+}
+
+// PostNewsletterImage posts an image with a caption to a newsletter. Like
+// a channel's media, the file is stored unencrypted: the message carries
+// no media key and no encrypted hash, only the file's own SHA-256.
+func (s *Server) PostNewsletterImage(ctx context.Context, jid string, data []byte, mime, caption string) (string, error) {
+	path, err := s.media.store(bytes.NewReader(data), "image", nil)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return s.PostNewsletter(ctx, jid, &waE2E.Message{ImageMessage: &waE2E.ImageMessage{
+		URL:        proto.String("https://" + MediaHost + path),
+		DirectPath: proto.String(path),
+		Mimetype:   proto.String(mime),
+		Caption:    proto.String(caption),
+		FileSHA256: sum[:],
+		FileLength: proto.Uint64(uint64(len(data))),
+	}})
 }
 
 // EditNewsletterPost replaces the content of a post, as a channel admin's
