@@ -504,6 +504,15 @@ func TestGroupMembersFromMatrixAndCreate(t *testing.T) {
 	if !tb.mx.Eventually(waitLong, func() bool { return inGroup(bobPh) }) {
 		t.Fatal("Alice's invite did not add Bob to the group")
 	}
+	// WhatsApp has no ban: a ban in Matrix removes the member.
+	injectState(ctx, tb, roomID, event.StateMember, string(bobGhost), &event.MemberEventContent{Membership: event.MembershipBan}, joined)
+	if !tb.mx.Eventually(waitLong, func() bool { return !inGroup(bobPh) }) {
+		t.Fatal("Alice's ban did not remove Bob from the group")
+	}
+	injectState(ctx, tb, roomID, event.StateMember, string(bobGhost), &event.MemberEventContent{Membership: event.MembershipInvite}, left)
+	if !tb.mx.Eventually(waitLong, func() bool { return inGroup(bobPh) }) {
+		t.Fatal("Alice's second invite did not add Bob to the group")
+	}
 	prevPL := tb.mx.PowerLevels(roomID)
 	newPL := prevPL.Clone()
 	newPL.SetUserLevel(bobGhost, adminPowerLevel)
