@@ -283,3 +283,55 @@ func TestNewsletterLeaveFromMatrix(t *testing.T) {
 		t.Fatal("leaving the channel's portal did not unfollow the channel")
 	}
 }
+
+// A channel unfollowed while the gateway was away, its leave notification
+// expired: at the next connection the staff member leaves its portal.
+func TestNewsletterUnfollowedWhileAway(t *testing.T) {
+	srv := startSim(t)
+	db := dbtest.SQLite(t)
+	tb := startBridge(t, srv, db.Open(t))
+	ctx := ctxFor(t)
+	ul := loginQRAs(t, tb, srv, testUser, alicePh)
+	nid, err := srv.CreateNewsletter(ctx, carolPh, "City news", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = srv.FollowNewsletter(ctx, alicePh, nid); err != nil {
+		t.Fatal(err)
+	}
+	key := networkid.PortalKey{ID: networkid.PortalID("whatsapp.n-" + strings.TrimSuffix(nid, "@newsletter"))}
+	var roomID id.RoomID
+	if !tb.mx.Eventually(waitLong, func() bool {
+		p, err := tb.br.DB.Portal.GetByKey(ctx, key)
+		if err != nil || p == nil || p.MXID == "" {
+			return false
+		}
+		roomID = p.MXID
+		return isIn(tb.mx.Members(roomID)[testUser])
+	}) {
+		t.Fatal("no portal for the followed channel")
+	}
+	idle(t, tb, srv)
+	tb.stop()
+	if err = srv.UnfollowNewsletter(ctx, alicePh, nid); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.ExpireOfflineNotifications(alicePh); n != 1 {
+		t.Fatalf("%d notifications expired, want the leave", n)
+	}
+	tb2 := startBridge(t, srv, db.Open(t))
+	t.Cleanup(func() { idle(t, tb2, srv) })
+	if !tb2.mx.Eventually(waitLong, func() bool { return tb2.mx.Members(roomID)[testUser] == event.MembershipLeave }) {
+		t.Fatalf("Alice is not taken out of the unfollowed channel's room: %v", tb2.mx.Members(roomID))
+	}
+	if !tb2.mx.Eventually(waitLong, func() bool {
+		login, err := tb2.br.GetExistingUserLoginByID(ctx, ul.ID)
+		if err != nil || login == nil {
+			return false
+		}
+		up, err := tb2.br.DB.UserPortal.Get(ctx, login.UserLogin, key)
+		return err == nil && up == nil
+	}) {
+		t.Fatal("the login is still marked in the unfollowed channel's portal")
+	}
+}

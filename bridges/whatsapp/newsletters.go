@@ -188,12 +188,31 @@ func (cl *Client) syncNewsletters(ctx context.Context) {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to list the followed WhatsApp channels")
 		return
 	}
+	followed := make(map[networkid.PortalID]bool, len(list))
 	for i, md := range list {
 		if i >= maxNewsletters || ctx.Err() != nil {
 			return
 		}
 		if md != nil && md.ID.Server == types.NewsletterServer {
 			cl.resyncNewsletter(ctx, md, true)
+			if id, err := waid.MakePortalID(md.ID); err == nil {
+				followed[id] = true
+			}
+		}
+	}
+	// Channels unfollowed while the connection was away (their leave
+	// notification may have expired): the staff member leaves their portals.
+	ups, err := cl.main.Bridge.DB.UserPortal.GetAllForLogin(ctx, cl.login.UserLogin)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to list the login's portals to find unfollowed channels")
+		return
+	}
+	for _, up := range ups {
+		if !waid.IsNewsletterPortal(up.Portal.ID) || followed[up.Portal.ID] {
+			continue
+		}
+		if jid, err := waid.ParsePortalID(up.Portal.ID); err == nil {
+			cl.leftGroup(ctx, jid, time.Now())
 		}
 	}
 }

@@ -231,6 +231,35 @@ func (s *Server) sendToDevice(dev *companion, c *conn, node waBinary.Node) error
 	return c.send(node)
 }
 
+// ExpireOfflineNotifications drops the notifications waiting for the
+// account's offline linked devices, as WhatsApp does when a device stays
+// away longer than it keeps them (messages stay queued). It returns how
+// many were dropped.
+func (s *Server) ExpireOfflineNotifications(phone string) int {
+	acc, err := s.account(phone)
+	if err != nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dropped := 0
+	for _, d := range acc.devices {
+		if d.conn != nil && d.conn.ready {
+			continue
+		}
+		kept := d.pending[:0]
+		for _, n := range d.pending {
+			if n.Tag == "notification" {
+				dropped++
+			} else {
+				kept = append(kept, n)
+			}
+		}
+		d.pending = kept
+	}
+	return dropped
+}
+
 // UnackedNotifications counts the notifications that connected devices
 // have not acknowledged yet: whatsmeow acknowledges one once its handlers
 // returned, so tests wait for 0 before disconnecting a client.
