@@ -20,9 +20,10 @@ import (
 // by an admin is kicked by the admin's ghost (WhatsApp has no ban: a
 // removal is a kick), one who left leaves by themselves, one added or
 // joining from a link joins. A change already in the room (made from
-// Matrix, or brought by another staff member's login) is not repeated. The
-// account's own joining and leaving are handled by the resync and by
-// leftGroup.
+// Matrix, or brought by another staff member's login) is not repeated.
+// Staff members' joining and leaving (the account's own and other logins')
+// are left to the resync and to each login's leftGroup, which also marks
+// the login in or out of the portal.
 func (cl *Client) memberChanges(ctx context.Context, evt *events.GroupInfo) {
 	if len(evt.Join) == 0 && len(evt.Leave) == 0 {
 		return
@@ -59,11 +60,12 @@ func (cl *Client) memberChanges(ctx context.Context, evt *events.GroupInfo) {
 			if err != nil {
 				continue
 			}
-			member := bridgev2.ChatMember{EventSender: bridgev2.EventSender{Sender: id}, Membership: membership, PrevMembership: prev}
-			if other := cl.main.Bridge.GetCachedUserLoginByID(networkid.UserLoginID(id)); other != nil {
-				member.SenderLogin = other.ID
+			if cl.main.Bridge.GetCachedUserLoginByID(networkid.UserLoginID(id)) != nil {
+				// A staff member: their own login takes them out of the
+				// portal (leftGroup), and the resync marks them in it.
+				continue
 			}
-			members[id] = member
+			members[id] = bridgev2.ChatMember{EventSender: bridgev2.EventSender{Sender: id}, Membership: membership, PrevMembership: prev}
 		}
 	}
 	add(evt.Join, event.MembershipJoin, "")
