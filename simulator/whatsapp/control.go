@@ -51,6 +51,7 @@ func (s *Server) ControlHandler() http.Handler {
 	s.conversationRoutes(mux)
 	s.groupMetaRoutes(mux)
 	s.inviteRoutes(mux)
+	s.newsletterRoutes(mux)
 	mux.HandleFunc("GET /accounts", func(w http.ResponseWriter, r *http.Request) {
 		type device struct {
 			JID    string `json:"jid"`
@@ -258,13 +259,13 @@ func writeError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {
 	case errors.Is(err, ErrNoAccount), errors.Is(err, ErrNoGroup), errors.Is(err, ErrUnknownQR), errors.Is(err, ErrExpiredQR),
-		errors.Is(err, ErrNoPairing), errors.Is(err, ErrNoSuchMessage):
+		errors.Is(err, ErrNoPairing), errors.Is(err, ErrNoSuchMessage), errors.Is(err, ErrNoNewsletter):
 		status = http.StatusNotFound
 	case errors.Is(err, ErrEditWindow), errors.Is(err, ErrNotAllowed), errors.Is(err, ErrNotOwnMessage), errors.Is(err, errBadRequest):
 		status = http.StatusUnprocessableEntity
 	case errors.Is(err, ErrAccountExists):
 		status = http.StatusConflict
-	case errors.Is(err, ErrWrongCode), errors.Is(err, ErrNotInGroup), errors.Is(err, ErrNoDevice):
+	case errors.Is(err, ErrWrongCode), errors.Is(err, ErrNotInGroup), errors.Is(err, ErrNoDevice), errors.Is(err, ErrNotFollower):
 		status = http.StatusUnprocessableEntity
 	}
 	writeJSON(w, status, map[string]string{"error": err.Error()})

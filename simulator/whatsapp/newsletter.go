@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"slices"
 	"strconv"
 	"time"
@@ -510,4 +511,71 @@ func (s *Server) handleNewsletterIQ(c *conn, iq *waBinary.Node, child waBinary.N
 	default:
 		c.iqError(iq, 501, "feature-not-implemented")
 	}
+}
+
+// newsletterRoutes adds the newsletter and community routes to the control
+// API: create a newsletter, follow and unfollow it, post to it, read it
+// back; create a community.
+func (s *Server) newsletterRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /newsletters", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Owner, Name, Description string }
+		if !readJSON(w, r, &req) {
+			return
+		}
+		jid, err := s.CreateNewsletter(r.Context(), req.Owner, req.Name, req.Description)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]string{"jid": jid})
+	})
+	mux.HandleFunc("POST /newsletters/follow", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Phone, Newsletter string }
+		if readJSON(w, r, &req) {
+			writeResult(w, s.FollowNewsletter(r.Context(), req.Phone, req.Newsletter))
+		}
+	})
+	mux.HandleFunc("POST /newsletters/unfollow", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Phone, Newsletter string }
+		if readJSON(w, r, &req) {
+			writeResult(w, s.UnfollowNewsletter(r.Context(), req.Phone, req.Newsletter))
+		}
+	})
+	mux.HandleFunc("POST /newsletters/post", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Newsletter, Text string }
+		if !readJSON(w, r, &req) {
+			return
+		}
+		id, err := s.PostNewsletterText(r.Context(), req.Newsletter, req.Text)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]string{"id": id})
+	})
+	mux.HandleFunc("GET /newsletters/{jid}", func(w http.ResponseWriter, r *http.Request) {
+		n, ok := s.NewsletterInfo(r.PathValue("jid"))
+		if !ok {
+			writeError(w, ErrNoNewsletter)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"jid": n.JID.String(), "name": n.Name, "description": n.Description, "owner": n.Owner, "followers": n.Followers,
+		})
+	})
+	mux.HandleFunc("POST /communities", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Owner, Name  string
+			Participants []string
+		}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		community, announcements, err := s.CreateCommunity(r.Context(), req.Owner, req.Name, req.Participants)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]string{"jid": community, "announcements": announcements})
+	})
 }

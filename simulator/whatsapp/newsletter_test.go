@@ -1,6 +1,10 @@
 package wasim_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"go.mau.fi/whatsmeow"
@@ -89,5 +93,65 @@ func TestNewsletters(t *testing.T) {
 	}
 	if err = srv.UnfollowNewsletter(ctx, owner.Phone, nid); err != wasim.ErrNotFollower {
 		t.Fatalf("unfollow by a non-follower: %v", err)
+	}
+}
+
+// The control API creates, follows, posts to and reads back a newsletter,
+// and creates a community.
+func TestControlNewsletters(t *testing.T) {
+	srv := startServer(t)
+	for _, p := range []string{"15550060001", "15550060002"} {
+		mustAccount(t, srv, p, p)
+	}
+	hs := httptest.NewServer(srv.ControlHandler())
+	t.Cleanup(hs.Close)
+	post := func(path string, body any, out any) int {
+		t.Helper()
+		raw, _ := json.Marshal(body)
+		resp, err := http.Post(hs.URL+path, "application/json", bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if out != nil {
+			_ = json.NewDecoder(resp.Body).Decode(out)
+		}
+		return resp.StatusCode
+	}
+	var created struct{ JID string }
+	if code := post("/newsletters", map[string]any{"owner": "15550060001", "name": "News", "description": "Daily"}, &created); code != http.StatusCreated || created.JID == "" {
+		t.Fatalf("create: %d %+v", code, created)
+	}
+	if code := post("/newsletters/unfollow", map[string]any{"phone": "15550060002", "newsletter": created.JID}, nil); code != http.StatusUnprocessableEntity {
+		t.Fatalf("unfollow by a non-follower: %d", code)
+	}
+	if code := post("/newsletters/follow", map[string]any{"phone": "15550060002", "newsletter": created.JID}, nil); code != http.StatusNoContent {
+		t.Fatalf("follow: %d", code)
+	}
+	var posted struct{ ID string }
+	if code := post("/newsletters/post", map[string]any{"newsletter": created.JID, "text": "hello"}, &posted); code != http.StatusCreated || posted.ID == "" {
+		t.Fatalf("post: %d %+v", code, posted)
+	}
+	if code := post("/newsletters/post", map[string]any{"newsletter": "1@newsletter", "text": "x"}, nil); code != http.StatusNotFound {
+		t.Fatalf("post to an unknown newsletter: %d", code)
+	}
+	resp, err := http.Get(hs.URL + "/newsletters/" + created.JID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var n struct {
+		Name, Description string
+		Followers         []string
+	}
+	if err = json.NewDecoder(resp.Body).Decode(&n); err != nil || n.Name != "News" || n.Description != "Daily" || len(n.Followers) != 1 {
+		t.Fatalf("newsletter read back: %+v, %v", n, err)
+	}
+	var community struct{ JID, Announcements string }
+	if code := post("/communities", map[string]any{"owner": "15550060001", "name": "Block", "participants": []string{"15550060002"}}, &community); code != http.StatusCreated || community.Announcements == "" {
+		t.Fatalf("community: %d %+v", code, community)
+	}
+	if g, ok := srv.GroupInfo(community.Announcements); !ok || !g.DefaultSub || g.Parent.String() != community.JID {
+		t.Fatalf("announcement group %+v", g)
 	}
 }
