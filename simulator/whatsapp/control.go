@@ -46,6 +46,15 @@ import (
 //	                                  reactions, which of its messages the client read
 //	GET  /chat-states                 typing the linked clients showed
 //	GET  /client-presence?phone=&contact=  {"available","subscribed"} of phone's linked client
+//
+// Newsletters (channels) and communities:
+//
+//	POST /newsletters           {"owner","name","description"} → {"jid"}
+//	POST /newsletters/follow    {"phone","newsletter"}   follow it from the phone (join notification)
+//	POST /newsletters/unfollow  {"phone","newsletter"}   (422 when not a follower)
+//	POST /newsletters/post      {"newsletter","text"} → {"id"}   a post to every follower
+//	GET  /newsletters/{jid}     {"jid","name","description","owner","followers"}
+//	POST /communities           {"owner","name","participants"} → {"jid","announcements"}
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
 	s.conversationRoutes(mux)
