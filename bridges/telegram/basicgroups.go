@@ -110,6 +110,8 @@ func (c *Client) basicChatInfo(ctx context.Context, chatID int64) (*bridgev2.Cha
 	if cf, ok := full.FullChat.(*tg.ChatFull); ok {
 		about := cf.About
 		info.Topic = &about
+		photo, _ := cf.GetChatPhoto()
+		info.Avatar = c.photoAvatar(photo)
 		if parts, ok := cf.Participants.(*tg.ChatParticipants); ok {
 			for _, p := range parts.Participants {
 				uid := p.GetUserID()

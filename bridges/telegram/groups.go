@@ -367,11 +367,12 @@ func (c *Client) channelChatInfo(ctx context.Context, channelID int64) (*bridgev
 	}
 	c.rememberChannel(ctx, ch)
 	about := ""
+	var photo tg.PhotoClass
 	if cf, ok := full.FullChat.(*tg.ChannelFull); ok {
-		about = cf.About
+		about, photo = cf.About, cf.ChatPhoto
 	}
 	roomType := database.RoomTypeDefault
-	info := &bridgev2.ChatInfo{Name: &ch.Title, Topic: &about, Type: &roomType, CanBackfill: false}
+	info := &bridgev2.ChatInfo{Name: &ch.Title, Topic: &about, Type: &roomType, CanBackfill: false, Avatar: c.photoAvatar(photo)}
 	members := &bridgev2.ChatMemberList{
 		MemberMap:   bridgev2.ChatMemberMap{},
 		PowerLevels: channelPowerLevels(ch),
@@ -499,6 +500,10 @@ func (c *Client) handleServiceMessage(ctx context.Context, msg *tg.MessageServic
 				m.Sender: {EventSender: m, Membership: event.MembershipJoin},
 			}}
 		}
+	case *tg.MessageActionChatEditPhoto:
+		change.ChatInfo = &bridgev2.ChatInfo{Avatar: c.photoAvatar(a.Photo)}
+	case *tg.MessageActionChatDeletePhoto:
+		change.ChatInfo = &bridgev2.ChatInfo{Avatar: &bridgev2.Avatar{Remove: true}}
 	case *tg.MessageActionChatDeleteUser:
 		m := c.memberSender(a.UserID)
 		membership := event.MembershipLeave

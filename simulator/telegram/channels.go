@@ -655,7 +655,7 @@ func (s *Server) tgChannelLocked(ch *channel, viewer int64) *tg.Channel {
 		ID:         ch.id,
 		AccessHash: ch.accessHash,
 		Title:      ch.title,
-		Photo:      &tg.ChatPhotoEmpty{},
+		Photo:      s.tgChatPhotoLocked(ch.id),
 		Date:       int(ch.created.Unix()),
 		Broadcast:  ch.broadcast,
 		Megagroup:  !ch.broadcast,
@@ -814,7 +814,7 @@ func (s *Server) channelsGetFullChannel(ctx context.Context, in tg.InputChannelC
 		full := &tg.ChannelFull{
 			ID:             ch.id,
 			About:          ch.about,
-			ChatPhoto:      &tg.PhotoEmpty{},
+			ChatPhoto:      s.tgFullPhotoLocked(ch.id),
 			NotifySettings: tg.PeerNotifySettings{},
 			Pts:            ch.pts,
 			ReadInboxMaxID: ch.readInbox[self.acc.ID],

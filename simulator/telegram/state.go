@@ -39,6 +39,8 @@ type state struct {
 	// chats are the basic groups, by ID.
 	chats      map[int64]*basicChat
 	nextChatID int64
+	// chatPhotos are the photos of channels and basic groups, by chat ID.
+	chatPhotos map[int64]*mediaObj
 }
 
 func newState() state {
