@@ -180,3 +180,45 @@ func TestGroupPhotos(t *testing.T) {
 		t.Errorf("%d refusal notices, want 1", refusalNotices(mx, portal.MXID)-notices)
 	}
 }
+
+// TestBasicGroupPhoto: a basic group's photo is its portal's avatar from
+// the portal's creation, and a room avatar set in Matrix becomes its photo
+// (every member of a basic group may change it).
+func TestBasicGroupPhoto(t *testing.T) {
+	gs := newGroupSetup(t)
+	s, mx := gs.s, gs.tb.mx
+	chat, err := s.CreateChat(tgsim.ChatSpec{Title: "Team", Creator: gs.bob.ID, Members: []int64{gs.alice.ID, gs.dave.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := testJPEG(t, 64, 64, 30)
+	if _, err := s.SetChatPhoto(chat.ID, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ChatPost(chat.ID, gs.bob.ID, "hello team"); err != nil {
+		t.Fatal(err)
+	}
+	msg, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "hello team" })
+	if !ok {
+		t.Fatal("the group's message never reached Matrix")
+	}
+	if !mx.Eventually(20*time.Second, func() bool {
+		_, data := roomAvatar(mx, msg.RoomID)
+		return bytes.Equal(data, first)
+	}) {
+		t.Fatal("the basic group's photo never became the room avatar")
+	}
+	pic := testJPEG(t, 100, 100, 90)
+	uri, _, err := mx.Intent(testUser).UploadMedia(context.Background(), "", pic, "pic.jpg", "image/jpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mx.Inject(context.Background(), &event.Event{Type: event.StateRoomAvatar, ID: "$bav1", RoomID: msg.RoomID, Sender: testUser,
+		StateKey: ptr.Ptr(""), Content: event.Content{Parsed: &event.RoomAvatarEventContent{URL: uri}}})
+	if !mx.Eventually(20*time.Second, func() bool {
+		_, data, ok := s.ChatPhoto(chat.ID)
+		return ok && bytes.Equal(data, pic) // a square JPEG goes as it is
+	}) {
+		t.Fatalf("the Matrix avatar never became the basic group's photo: %+v", mx.StatusesOf("$bav1"))
+	}
+}
