@@ -120,6 +120,9 @@ func (c *Client) basicChatInfo(ctx context.Context, chatID int64) (*bridgev2.Cha
 				if _, creator := p.(*tg.ChatParticipantCreator); creator {
 					pl := powerCreator
 					m.PowerLevel = &pl
+				} else if _, admin := p.(*tg.ChatParticipantAdmin); admin {
+					pl := powerAdmin
+					m.PowerLevel = &pl
 				}
 				members.MemberMap[sender.Sender] = m
 			}

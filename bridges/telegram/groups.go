@@ -612,7 +612,12 @@ func groupRightsError(err error, what string) error {
 }
 
 // HandleMatrixRoomName renames the Telegram group.
-func (c *Client) HandleMatrixRoomName(ctx context.Context, msg *bridgev2.MatrixRoomName) (bool, error) {
+func (c *Client) HandleMatrixRoomName(ctx context.Context, msg *bridgev2.MatrixRoomName) (_ bool, err error) {
+	defer func() {
+		if err != nil {
+			c.revertState(ctx, msg.Portal, event.StateRoomName, &event.RoomNameEventContent{Name: msg.Portal.Name}, err)
+		}
+	}()
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
 	if err != nil || peer.Type != tgid.PeerChannel {
 		return false, fmt.Errorf("only Telegram groups can be renamed")
@@ -640,7 +645,12 @@ func (c *Client) HandleMatrixRoomName(ctx context.Context, msg *bridgev2.MatrixR
 }
 
 // HandleMatrixRoomTopic changes the Telegram group's description.
-func (c *Client) HandleMatrixRoomTopic(ctx context.Context, msg *bridgev2.MatrixRoomTopic) (bool, error) {
+func (c *Client) HandleMatrixRoomTopic(ctx context.Context, msg *bridgev2.MatrixRoomTopic) (_ bool, err error) {
+	defer func() {
+		if err != nil {
+			c.revertState(ctx, msg.Portal, event.StateTopic, &event.TopicEventContent{Topic: msg.Portal.Topic}, err)
+		}
+	}()
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
 	if err != nil || peer.Type != tgid.PeerChannel {
 		return false, fmt.Errorf("only the description of Telegram groups can be changed")
@@ -682,7 +692,12 @@ func (c *Client) channelGhostInfo(channelID int64) *bridgev2.UserInfo {
 // Telegram group, or removes them, where the staff member has the rights.
 // Other membership changes (staff joining or leaving the room) stay on
 // Matrix.
-func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.MatrixMembershipChange) (*bridgev2.MatrixMembershipResult, error) {
+func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.MatrixMembershipChange) (_ *bridgev2.MatrixMembershipResult, err error) {
+	defer func() {
+		if err != nil && msg.Event != nil {
+			c.revertMember(ctx, msg.Portal, msg.Event.GetStateKey(), msg.PrevContent, err)
+		}
+	}()
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
 	if err != nil || peer.Type != tgid.PeerChannel {
 		return nil, nil

@@ -29,10 +29,9 @@ func (c *Client) revertState(ctx context.Context, portal *bridgev2.Portal, typ e
 
 // revertMember puts a member's previous membership back.
 func (c *Client) revertMember(ctx context.Context, portal *bridgev2.Portal, userID string, prev *event.MemberEventContent, why error) {
-	if prev == nil {
-		prev = &event.MemberEventContent{Membership: event.MembershipLeave}
-	}
-	if !c.main.Bridge.Config.RevertFailedStateChanges {
+	// Without the previous membership (the homeserver did not say), only
+	// the notice is sent.
+	if prev != nil && !c.main.Bridge.Config.RevertFailedStateChanges {
 		if _, err := c.main.Bridge.Bot.SendState(ctx, portal.MXID, event.StateMember, userID, &event.Content{Parsed: prev}, time.Now()); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to revert a refused membership change")
 		}

@@ -242,6 +242,10 @@ func (s *Server) messagesGetFullChat(ctx context.Context, id int64) (*tg.Message
 			parts = append(parts, &tg.ChatParticipantCreator{UserID: m})
 			continue
 		}
+		if s.isChatAdminLocked(c.id, m) {
+			parts = append(parts, &tg.ChatParticipantAdmin{UserID: m, InviterID: c.creator, Date: int(c.created.Unix())})
+			continue
+		}
 		parts = append(parts, &tg.ChatParticipant{UserID: m, InviterID: c.creator, Date: int(c.created.Unix())})
 	}
 	return &tg.MessagesChatFull{

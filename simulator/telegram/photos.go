@@ -249,4 +249,5 @@ func (s *Server) messagesEditChatPhoto(ctx context.Context, req *tg.MessagesEdit
 func (s *Server) registerPhotos(d *tg.ServerDispatcher) {
 	d.OnChannelsEditPhoto(s.channelsEditPhoto)
 	d.OnMessagesEditChatPhoto(s.messagesEditChatPhoto)
+	d.OnMessagesEditChatAdmin(s.messagesEditChatAdmin)
 }
