@@ -377,6 +377,9 @@ func (c *Client) channelChatInfo(ctx context.Context, channelID int64) (*bridgev
 		MemberMap:   bridgev2.ChatMemberMap{},
 		PowerLevels: channelPowerLevels(ch),
 	}
+	if ch.Forum {
+		info.ExtraUpdates = c.topicsUpdater(channelID)
+	}
 	if ch.Left {
 		// This account is no longer in the group: it leaves the portal.
 		self := c.memberSender(c.userID)
@@ -500,6 +503,9 @@ func (c *Client) handleServiceMessage(ctx context.Context, msg *tg.MessageServic
 				m.Sender: {EventSender: m, Membership: event.MembershipJoin},
 			}}
 		}
+	case *tg.MessageActionTopicCreate, *tg.MessageActionTopicEdit:
+		c.handleTopicService(ctx, msg, peer.ChannelID)
+		return
 	case *tg.MessageActionChatEditPhoto:
 		change.ChatInfo = &bridgev2.ChatInfo{Avatar: c.photoAvatar(a.Photo)}
 	case *tg.MessageActionChatDeletePhoto:

@@ -69,6 +69,7 @@ func (s *Server) newDispatcher() *tg.ServerDispatcher {
 	s.registerChannels(d)
 	s.registerBasicGroups(d)
 	s.registerPhotos(d)
+	s.registerTopics(d)
 	return d
 }
 

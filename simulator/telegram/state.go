@@ -43,6 +43,8 @@ type state struct {
 	chatPhotos map[int64]*mediaObj
 	// chatAdmins are the admins of basic groups (creators aside).
 	chatAdmins map[int64]map[int64]bool
+	// forums are the topics of forum supergroups, by channel ID.
+	forums map[int64]*forum
 }
 
 func newState() state {
