@@ -136,7 +136,7 @@ func (c *Client) setChatPhoto(ctx context.Context, msg *bridgev2.MatrixRoomAvata
 	})
 	if err != nil {
 		if tgerr.Is(err, "PHOTO_INVALID", "IMAGE_PROCESS_FAILED", "PHOTO_CROP_SIZE_SMALL") {
-			return 0, errors.New("Telegram did not take this picture as the group's photo")
+			return 0, errors.New("the picture was not taken by Telegram as the group's photo")
 		}
 		return 0, groupRightsError(err, "change the group's photo")
 	}
