@@ -22,5 +22,6 @@ func addGovernance(gw *gateway.Gateway) (*admin.Governance, error) {
 	gw.SetOutboundCheck(gov.CheckOutbound)
 	gw.SetSentRecorder(gov.RecordSent)
 	gw.SetMediaCheck(gov.CheckMedia)
+	gw.SetBackfillFilter(gov.FilterBackfill)
 	return gov, nil
 }

@@ -82,3 +82,9 @@ func (gw *Gateway) SetSentRecorder(rec remote.SentRecorder) {
 func (gw *Gateway) SetPresenceSink(sink remote.PresenceSink) {
 	gw.presence = sink
 }
+
+// SetBackfillFilter makes every network that backfills ask filter what of a
+// chat's history may be bridged. Call it before Init.
+func (gw *Gateway) SetBackfillFilter(filter remote.BackfillFilter) {
+	gw.backfill = filter
+}

@@ -35,6 +35,7 @@ type Hooks struct {
 	sent     SentRecorder
 	media    MediaCheck
 	presence PresenceSink
+	backfill BackfillFilter
 }
 
 // SetRemoteQueue implements QueueSetter.

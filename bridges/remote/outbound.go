@@ -33,7 +33,28 @@ const (
 	OutboundReadReceipt OutboundKind = "read_receipt"
 	OutboundTyping      OutboundKind = "typing"
 	OutboundPresence    OutboundKind = "presence"
+	// OutboundGroupChange: a staff member is about to change a group on the
+	// network from Matrix (its name, topic, picture, settings, or a
+	// member's rights). OutboundMemberAdd and OutboundMemberRemove: about to
+	// add a contact to a group (Remote and Identity are the contact; an
+	// empty PortalKey for a group being created) or to remove one. They go only where the chat is bridged now, never create
+	// an approval request, and an added contact must be allowed by the
+	// organisation's policy; a refusal leaves the network untouched and the
+	// connector puts the Matrix change back with a notice.
+	OutboundGroupChange  OutboundKind = "group_change"
+	OutboundMemberAdd    OutboundKind = "member_add"
+	OutboundMemberRemove OutboundKind = "member_remove"
 )
+
+// IsGroupChange tells the kinds that change a group rather than say
+// something in it.
+func (k OutboundKind) IsGroupChange() bool {
+	switch k {
+	case OutboundGroupChange, OutboundMemberAdd, OutboundMemberRemove:
+		return true
+	}
+	return false
+}
 
 // IsSignal tells the kinds that carry no content (read receipts, typing,
 // presence).

@@ -628,7 +628,7 @@ func (c *Client) HandleMatrixRoomName(ctx context.Context, msg *bridgev2.MatrixR
 	if err != nil || peer.Type != tgid.PeerChannel {
 		return false, fmt.Errorf("only Telegram groups can be renamed")
 	}
-	if err := c.main.CheckOutbound(ctx, c.outbound(remote.OutboundMessage, msg.Portal, peer)); err != nil {
+	if err := c.main.CheckOutbound(ctx, c.outbound(remote.OutboundGroupChange, msg.Portal, peer)); err != nil {
 		return false, err
 	}
 	input, err := c.inputChannel(ctx, peer.ID)
@@ -661,7 +661,7 @@ func (c *Client) HandleMatrixRoomTopic(ctx context.Context, msg *bridgev2.Matrix
 	if err != nil || peer.Type != tgid.PeerChannel {
 		return false, fmt.Errorf("only the description of Telegram groups can be changed")
 	}
-	if err := c.main.CheckOutbound(ctx, c.outbound(remote.OutboundMessage, msg.Portal, peer)); err != nil {
+	if err := c.main.CheckOutbound(ctx, c.outbound(remote.OutboundGroupChange, msg.Portal, peer)); err != nil {
 		return false, err
 	}
 	input, err := c.inputChannel(ctx, peer.ID)
@@ -725,7 +725,13 @@ func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.Matri
 	default:
 		return nil, nil
 	}
-	if err := c.main.CheckOutbound(ctx, c.outbound(remote.OutboundMessage, msg.Portal, peer)); err != nil {
+	kind := remote.OutboundMemberRemove
+	if msg.Type == bridgev2.Invite {
+		kind = remote.OutboundMemberAdd
+	}
+	out := c.outbound(kind, msg.Portal, peer)
+	out.Remote, out.Identity = ghost.ID, c.cachedIdentity(userID)
+	if err := c.main.CheckOutbound(ctx, out); err != nil {
 		return nil, err
 	}
 	input, err := c.inputChannel(ctx, peer.ID)

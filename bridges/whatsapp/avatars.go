@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/wamedia"
 )
 
@@ -86,6 +87,9 @@ var _ bridgev2.RoomAvatarHandlingNetworkAPI = (*Client)(nil)
 // staff member's own account; a refusal is undone.
 func (cl *Client) HandleMatrixRoomAvatar(ctx context.Context, msg *bridgev2.MatrixRoomAvatar) (bool, error) {
 	chat, err := cl.groupOf(ctx, msg.Portal)
+	if err == nil {
+		err = cl.askGroupChange(ctx, remote.OutboundGroupChange, msg.Portal, chat, types.EmptyJID)
+	}
 	var data []byte
 	if err == nil && msg.Content.URL != "" {
 		if data, err = cl.main.Bridge.Bot.DownloadMedia(ctx, msg.Content.URL, nil); err != nil {

@@ -12,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
 
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 )
 
@@ -84,12 +85,35 @@ func (cl *Client) revertState(ctx context.Context, portal *bridgev2.Portal, typ 
 	}}, nil)
 }
 
+// askGroupChange asks the gateway before a change to a group leaves for
+// WhatsApp: the group must be bridged now, and a contact added must be
+// allowed by the organisation's policy (who is that contact).
+func (cl *Client) askGroupChange(ctx context.Context, kind remote.OutboundKind, portal *bridgev2.Portal, chat, who types.JID) error {
+	out := remote.Outbound{Kind: kind, Login: cl.login}
+	if portal != nil {
+		out.Portal, out.PortalKey, out.Chat = portal, portal.PortalKey, cl.cachedChat(ctx, chat)
+	}
+	if !who.IsEmpty() {
+		var err error
+		if out.Remote, err = waid.MakeUserID(who); err != nil {
+			return err
+		}
+		if out.Identity, err = cl.DescribeRemoteUser(ctx, out.Remote); err != nil {
+			return err
+		}
+	}
+	return cl.main.CheckOutbound(ctx, out)
+}
+
 // HandleMatrixRoomName implements bridgev2.RoomNameHandlingNetworkAPI: a
 // staff member renames the group on WhatsApp through their own account;
 // when WhatsApp refuses (not an admin of a locked group, not in it), the
 // room's name is put back.
 func (cl *Client) HandleMatrixRoomName(ctx context.Context, msg *bridgev2.MatrixRoomName) (bool, error) {
 	chat, err := cl.groupOf(ctx, msg.Portal)
+	if err == nil {
+		err = cl.askGroupChange(ctx, remote.OutboundGroupChange, msg.Portal, chat, types.EmptyJID)
+	}
 	if err == nil {
 		if wa := cl.client(); wa != nil {
 			err = wa.SetGroupName(ctx, chat, msg.Content.Name)
@@ -108,6 +132,9 @@ func (cl *Client) HandleMatrixRoomName(ctx context.Context, msg *bridgev2.Matrix
 // the group's description, as for the name.
 func (cl *Client) HandleMatrixRoomTopic(ctx context.Context, msg *bridgev2.MatrixRoomTopic) (bool, error) {
 	chat, err := cl.groupOf(ctx, msg.Portal)
+	if err == nil {
+		err = cl.askGroupChange(ctx, remote.OutboundGroupChange, msg.Portal, chat, types.EmptyJID)
+	}
 	if err == nil {
 		if wa := cl.client(); wa != nil {
 			err = wa.SetGroupTopic(ctx, chat, "", "", msg.Content.Topic)
@@ -154,6 +181,13 @@ func (cl *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.Matr
 	var who types.JID
 	if err == nil {
 		who, err = targetJID(msg.Target)
+	}
+	if err == nil {
+		kind := remote.OutboundMemberRemove
+		if action == whatsmeow.ParticipantChangeAdd {
+			kind = remote.OutboundMemberAdd
+		}
+		err = cl.askGroupChange(ctx, kind, msg.Portal, chat, who)
 	}
 	if err == nil {
 		err = cl.changeParticipant(ctx, chat, who, action)
@@ -206,6 +240,9 @@ func (cl *Client) revertMember(ctx context.Context, portal *bridgev2.Portal, use
 // name turns locked on or off. A refusal puts the previous levels back.
 func (cl *Client) HandleMatrixPowerLevels(ctx context.Context, msg *bridgev2.MatrixPowerLevelChange) (bool, error) {
 	chat, err := cl.groupOf(ctx, msg.Portal)
+	if err == nil {
+		err = cl.askGroupChange(ctx, remote.OutboundGroupChange, msg.Portal, chat, types.EmptyJID)
+	}
 	wa := cl.client()
 	if err == nil && wa == nil {
 		err = certain(ErrNotConnected, event.MessageStatusNetworkError)
@@ -277,6 +314,9 @@ func (cl *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreateP
 		jid, err := waid.ParseUserID(p)
 		if err != nil {
 			return nil, fmt.Errorf("not a WhatsApp user: %s", p)
+		}
+		if err = cl.askGroupChange(ctx, remote.OutboundMemberAdd, nil, types.EmptyJID, jid); err != nil {
+			return nil, err
 		}
 		participants = append(participants, jid)
 	}

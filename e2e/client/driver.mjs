@@ -161,6 +161,45 @@ function stateLoaded(room) {
   return !!room.currentState.getStateEvents("m.room.create", "");
 }
 
+// joinedWithState says whether the client has joined room and holds its
+// state. Dendrite sometimes sends a room joined right after its invite (the
+// bridge invites a staff member and joins them at once with double
+// puppeting) with no state at all, and never sends it later; a client would
+// show that room broken forever. When a joined room has had no state for two
+// seconds, the driver fetches it (/state), the way a client recovers, and
+// says so in its log.
+const stateless = new Map(); // roomId -> first seen joined without state (ms)
+const repairing = new Set();
+function joinedWithState(room) {
+  if (!room || room.getMyMembership() !== "join") return false;
+  if (stateLoaded(room)) {
+    stateless.delete(room.roomId);
+    return true;
+  }
+  const since = stateless.get(room.roomId);
+  if (since === undefined) {
+    stateless.set(room.roomId, Date.now());
+  } else if (Date.now() - since > 2000 && !repairing.has(room.roomId)) {
+    repairing.add(room.roomId);
+    loadState(room)
+      .catch((e) => log("could not load the state of", room.roomId, e.message))
+      .finally(() => repairing.delete(room.roomId));
+  }
+  return false;
+}
+
+async function loadState(room) {
+  log("room", room.roomId, "joined without state from the homeserver's sync; loading it with /state");
+  const events = (await client.roomState(room.roomId)).map(client.getEventMapper());
+  for (const ev of events) {
+    if (ev.getType() === "m.room.encryption" && ev.getStateKey() === "") {
+      await client.getCrypto()?.onCryptoEvent?.(room, ev);
+    }
+  }
+  room.currentState.setStateEvents(events);
+  room.recalculate();
+}
+
 async function joinInvites() {
   if (!client || !autoJoin) return;
   for (const room of client.getRooms()) {
@@ -270,7 +309,7 @@ const commands = {
     const { room_id: roomId } = await client.createRoom(opts);
     await poll(`room ${roomId} in the store`, a.timeoutMs, () => {
       const room = client.getRoom(roomId);
-      return room?.getMyMembership() === "join" && stateLoaded(room);
+      return joinedWithState(room);
     });
     if (a.waitJoin !== false) {
       await poll(`${a.userId} to join ${roomId}`, a.timeoutMs, () => membershipOf(client.getRoom(roomId), a.userId) === "join");
@@ -296,7 +335,7 @@ const commands = {
     await client.joinRoom(a.roomId);
     await poll(`join of ${a.roomId}`, a.timeoutMs, () => {
       const room = client.getRoom(a.roomId);
-      return room?.getMyMembership() === "join" && stateLoaded(room);
+      return joinedWithState(room);
     });
     return { roomId: a.roomId };
   },
@@ -507,7 +546,7 @@ const commands = {
           }
           continue;
         }
-        if (mine !== "join" || !stateLoaded(room)) continue;
+        if (!joinedWithState(room)) continue;
         if (!a.spaces && room.isSpaceRoom()) continue;
         if (a.name && room.name !== a.name) continue;
         if (a.nameContains && !room.name.includes(a.nameContains)) continue;

@@ -150,6 +150,7 @@ func (e *env) startNetwork(network *gateway.Network) *running {
 	gw.SetOutboundCheck(gv.CheckOutbound)
 	gw.SetSentRecorder(gv.RecordSent)
 	gw.SetMediaCheck(gv.CheckMedia)
+	gw.SetBackfillFilter(gv.FilterBackfill)
 	user := bridgeconfig.PermissionLevelUser
 	bcfg := &bridgeconfig.BridgeConfig{CommandPrefix: "!gw", Permissions: bridgeconfig.PermissionConfig{"*": &user}}
 	e.mx.ResetBridgeStates() // waitConnected looks at this run's states only

@@ -41,6 +41,7 @@ const (
 	ActionHeadPublished   Action = "head_published"   // the chain head was posted outside the database
 	ActionMediaRefused    Action = "media_refused"    // the media rules refused a file
 	ActionMessageDeleted  Action = "message_deleted"  // a message was deleted for everyone (never its content)
+	ActionHistoryBridged  Action = "history_bridged"  // a chat's history (backfill) was bridged into its portal
 )
 
 // Actions lists every action, in a stable order.
@@ -49,6 +50,7 @@ var Actions = []Action{
 	ActionPolicyChanged, ActionPolicyDenied, ActionRequestCreated, ActionRequestApproved,
 	ActionRequestDenied, ActionRequestExpired, ActionFirstContact, ActionStateReverted,
 	ActionAdminAction, ActionRetentionPurge, ActionHeadPublished, ActionMediaRefused, ActionMessageDeleted,
+	ActionHistoryBridged,
 }
 
 // Valid reports whether a is one of Actions.

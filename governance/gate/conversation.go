@@ -129,11 +129,25 @@ func (g *Gate) checkSignal(ctx context.Context, out remote.Outbound) error {
 	if !g.signalAllowed(out.Kind) {
 		return &remote.Refusal{Reason: fmt.Sprintf("The organisation does not send staff %s to the networks.", signalName(out.Kind))}
 	}
-	key := out.PortalKey
-	if key.ID == "" {
+	if out.PortalKey.ID == "" {
 		// Presence is the account's, not a chat's.
 		return nil
 	}
+	why, _, err := g.notBridgedNow(ctx, out, policy.Outbound)
+	if err != nil {
+		return err
+	} else if why != "" {
+		return &remote.Refusal{Reason: "This chat is not bridged now."}
+	}
+	return nil
+}
+
+// notBridgedNow tells why the chat of out is not bridged now (revoked,
+// refused by the policy, not approved yet in approval mode), or "" when it
+// is, with the decision that refused it. It decides without the chat's lock
+// and changes nothing: no approval request, no audit entry.
+func (g *Gate) notBridgedNow(ctx context.Context, out remote.Outbound, dir policy.Direction) (string, policy.Decision, error) {
+	key := out.PortalKey
 	network := networkOf(string(key.ID))
 	ident := out.Identity
 	if ident.ID == "" {
@@ -142,25 +156,29 @@ func (g *Gate) checkSignal(ctx context.Context, out remote.Outbound) error {
 	hasRoom := g.hasRoomInApprovalMode(ctx, key)
 	st, err := g.state.portal(ctx, key)
 	if err != nil {
-		return fmt.Errorf("failed to get portal state: %w", err)
+		return "", policy.Decision{}, fmt.Errorf("failed to get portal state: %w", err)
 	} else if st != nil && st.Revoked {
-		return &remote.Refusal{Reason: "An admin revoked this chat."}
+		return "An admin revoked this chat", policy.Decision{}, nil
 	}
 	req := policy.Request{
-		Network: network, Direction: policy.Outbound, Staff: out.Login.UserMXID,
+		Network: network, Direction: dir, Staff: out.Login.UserMXID,
 		Remote: policyRemote(network, ident), ChatID: key.ID, IsGroup: out.Chat.IsGroup,
 	}
 	if g.Policy.Policy().Mode(network) == policy.ModeApproval {
 		last, err := g.Approvals.LastForChat(ctx, key)
 		if err != nil {
-			return err
+			return "", policy.Decision{}, err
 		}
 		req.Approved = approved(last, hasRoom)
 	}
-	if d := g.evaluate(req, out.Chat); d.Verdict != policy.Allow {
-		return &remote.Refusal{Reason: "This chat is not bridged now."}
+	switch d := g.evaluate(req, out.Chat); d.Verdict {
+	case policy.Allow:
+		return "", d, nil
+	case policy.Deny:
+		return "The organisation's policy does not allow this chat: " + d.Reason, d, nil
+	default:
+		return "An admin has not approved this chat", d, nil
 	}
-	return nil
 }
 
 func signalName(kind remote.OutboundKind) string {

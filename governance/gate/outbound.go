@@ -30,6 +30,10 @@ func (g *Gate) CheckOutbound(ctx context.Context, out remote.Outbound) error {
 	if out.Kind.IsSignal() {
 		return g.checkSignal(ctx, out)
 	}
+	if out.Kind.IsGroupChange() {
+		log := zerolog.Ctx(ctx).With().Str("portal_id", g.ShownPortal(out.PortalKey.ID)).Str("outbound", string(out.Kind)).Logger()
+		return g.checkGroupChange(log.WithContext(ctx), out)
+	}
 	key := out.PortalKey
 	network := networkOf(string(key.ID))
 	net := networkName(network)
@@ -112,7 +116,7 @@ func (g *Gate) decideOutbound(ctx context.Context, out remote.Outbound, net stri
 // an edit, a reaction or a deletion as activity), and a deletion is written
 // to the audit log.
 func (g *Gate) RecordSent(ctx context.Context, out remote.Outbound) {
-	if !g.started.Load() || out.Kind.IsSignal() || out.Kind == remote.OutboundNewChat {
+	if !g.started.Load() || out.Kind.IsSignal() || out.Kind.IsGroupChange() || out.Kind == remote.OutboundNewChat {
 		return
 	}
 	ident := out.Identity
