@@ -24,10 +24,6 @@ import (
 
 var _ bridgev2.PowerLevelHandlingNetworkAPI = (*Client)(nil)
 
-// outboundGroupChange is the outbound kind of a change to a group's
-// settings from Matrix.
-const outboundGroupChange = remote.OutboundMessage
-
 // HandleMatrixPowerLevels promotes and demotes the members whose power
 // level crossed the admin level. Other power level changes stay on Matrix.
 func (c *Client) HandleMatrixPowerLevels(ctx context.Context, msg *bridgev2.MatrixPowerLevelChange) (bool, error) {
@@ -100,7 +96,7 @@ func (c *Client) adminRightsFor(channelID int64) tg.ChatAdminRights {
 
 // editAdmin makes a member of a group an admin (or no longer one).
 func (c *Client) editAdmin(ctx context.Context, portal *bridgev2.Portal, peer tgid.Peer, userID int64, admin bool) error {
-	out := c.outbound(outboundGroupChange, portal, peer)
+	out := c.outbound(remote.OutboundGroupChange, portal, peer)
 	out.Remote, out.Identity = tgid.MakeUserID(userID), c.cachedIdentity(userID)
 	if err := c.main.CheckOutbound(ctx, out); err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/passerelle/passerelle/bridges/media"
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/bridges/telegram/tgmedia"
 )
@@ -94,7 +95,7 @@ func (c *Client) HandleMatrixRoomAvatar(ctx context.Context, msg *bridgev2.Matri
 // setChatPhoto sends the room's new avatar to Telegram and returns the new
 // photo's ID (0 when removed, or when Telegram did not say).
 func (c *Client) setChatPhoto(ctx context.Context, msg *bridgev2.MatrixRoomAvatar, peer tgid.Peer) (int64, error) {
-	if err := c.main.CheckOutbound(ctx, c.outbound(outboundGroupChange, msg.Portal, peer)); err != nil {
+	if err := c.main.CheckOutbound(ctx, c.outbound(remote.OutboundGroupChange, msg.Portal, peer)); err != nil {
 		return 0, err
 	}
 	var input *tg.InputChannel
@@ -140,7 +141,7 @@ func (c *Client) setChatPhoto(ctx context.Context, msg *bridgev2.MatrixRoomAvata
 		}
 		return 0, groupRightsError(err, "change the group's photo")
 	}
-	c.main.Sent(ctx, c.outbound(outboundGroupChange, msg.Portal, peer))
+	c.main.Sent(ctx, c.outbound(remote.OutboundGroupChange, msg.Portal, peer))
 	c.feedUpdates(resp)
 	return sentPhotoID(resp), nil
 }
