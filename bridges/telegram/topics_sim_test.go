@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gotd/td/tg"
 	"maunium.net/go/mautrix/bridgev2/status"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -165,6 +166,26 @@ func TestForumTopics(t *testing.T) {
 	} else if topic := s.MessageTopic(ch.ID, m.ID); topic != 0 {
 		t.Errorf("the main timeline message went to topic %d, want General", topic)
 	}
+	// A topic's root held by the gate (a chat waiting for approval) comes
+	// back the same from its payload.
+	c := ul.Client.(*Client)
+	held := c.topicEvent(&tg.MessageService{ID: 42, PeerID: &tg.PeerChannel{ChannelID: ch.ID}, Date: int(time.Now().Unix()),
+		FromID: &tg.PeerUser{UserID: bob.ID}, Action: &tg.MessageActionTopicCreate{Title: "Held"}})
+	payload, err := held.HoldPayload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := c.DecodeHeldEvent(context.Background(), ul, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, ok := decoded.(*topicEvent)
+	if !ok || back.GetID() != held.GetID() || back.GetSender().Sender != held.GetSender().Sender || !back.RemoteChat().IsGroup {
+		t.Errorf("the held topic came back as %T %+v", decoded, decoded)
+	} else if cm, err := back.ConvertMessage(context.Background(), portal, nil); err != nil || cm.Parts[0].Content.Body != "Topic: Held" {
+		t.Errorf("the held topic converts to %+v (%v)", cm, err)
+	}
+
 	// Each root once, although the topic roots are made from several
 	// paths.
 	for _, body := range []string{"Topic: Billing", "Topic: Shipping", "Topic: Returns"} {
