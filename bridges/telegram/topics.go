@@ -5,6 +5,7 @@ import (
 	"fmt"
 	stdhtml "html"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/gotd/td/bin"
@@ -132,7 +133,7 @@ func (c *Client) syncTopics(ctx context.Context, channelID int64, ids []int) {
 		if !ok || t.ID == generalTopicID {
 			continue
 		}
-		c.topics.Put(topicKey{channelID, t.ID}, t.Title)
+		c.rememberTopic(channelID, t.ID, t.Title)
 		if known, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, "", c.messageID(peer, t.ID)); err != nil || known != nil {
 			continue
 		}
@@ -171,11 +172,11 @@ func (c *Client) topicsUpdater(channelID int64) bridgev2.ExtraUpdater[*bridgev2.
 func (c *Client) handleTopicService(ctx context.Context, svc *tg.MessageService, channelID int64) {
 	switch a := svc.Action.(type) {
 	case *tg.MessageActionTopicCreate:
-		c.topics.Put(topicKey{channelID, svc.ID}, a.Title)
+		c.rememberTopic(channelID, svc.ID, a.Title)
 	case *tg.MessageActionTopicEdit:
 		if title, ok := a.GetTitle(); ok {
 			if topic, _ := topicOfHeader(svc.ReplyTo); topic != 0 {
-				c.topics.Put(topicKey{channelID, topic}, title)
+				c.rememberTopic(channelID, topic, title)
 			}
 		}
 	}
@@ -295,8 +296,10 @@ func (c *Client) isTopic(ctx context.Context, channelID int64, id int) bool {
 	if ch, ok := c.channels.Get(channelID); !ok || !ch.Forum {
 		return false
 	}
-	if _, ok := c.topics.Get(topicKey{channelID, id}); ok {
-		return true
+	if title, ok := c.topics.Get(topicKey{channelID, id}); ok {
+		// "" marks a message known not to be a topic's root (a topic
+		// always has a title).
+		return title != ""
 	}
 	input, err := c.inputChannel(ctx, channelID)
 	if err != nil {
@@ -312,11 +315,21 @@ func (c *Client) isTopic(ctx context.Context, channelID int64, id int) bool {
 	}
 	for _, t := range res.Topics {
 		if ft, ok := t.(*tg.ForumTopic); ok && ft.ID == id {
-			c.topics.Put(topicKey{channelID, id}, ft.Title)
+			c.rememberTopic(channelID, id, ft.Title)
 			return true
 		}
 	}
+	c.topics.Put(topicKey{channelID, id}, "")
 	return false
+}
+
+// rememberTopic caches a topic's title (never "", which marks a message
+// known not to be a topic).
+func (c *Client) rememberTopic(channelID int64, topic int, title string) {
+	if title == "" {
+		title = "#" + strconv.Itoa(topic)
+	}
+	c.topics.Put(topicKey{channelID, topic}, title)
 }
 
 // placeInTopic routes a Matrix message of a forum portal: in a thread

@@ -166,6 +166,15 @@ func TestForumTopics(t *testing.T) {
 	} else if topic := s.MessageTopic(ch.ID, m.ID); topic != 0 {
 		t.Errorf("the main timeline message went to topic %d, want General", topic)
 	}
+	// A Matrix thread on a message that is no topic's root goes to General.
+	general, _ := byBody("general chat")
+	send("$t4", "thread on general", (&event.RelatesTo{}).SetThread(general.EventID, general.EventID))
+	if m, ok := sent("thread on general"); !ok {
+		t.Errorf("the thread message on General never reached Telegram: %+v", mx.StatusesOf("$t4"))
+	} else if topic := s.MessageTopic(ch.ID, m.ID); topic != 0 {
+		t.Errorf("the thread message on General went to topic %d", topic)
+	}
+
 	// A topic's root held by the gate (a chat waiting for approval) comes
 	// back the same from its payload.
 	c := ul.Client.(*Client)
