@@ -95,6 +95,16 @@ func TestPromoteDemoteFromMatrix(t *testing.T) {
 		t.Error("carol's refused promotion reached Telegram")
 	}
 
+	// A staff member's Matrix account raised by alice: carol's Telegram
+	// account becomes an admin.
+	injectLevel(t, mx, portal, testUser, staffCarol, powerAdmin, "$pl4")
+	if !mx.Eventually(20*time.Second, func() bool { return isAdmin(gs.carol.ID) }) {
+		t.Errorf("carol's promotion never reached Telegram: %+v", mx.StatusesOf("$pl4"))
+	}
+	if err := s.PromoteChannelAdmin(ch.ID, gs.carol.ID, false); err != nil {
+		t.Fatal(err)
+	}
+
 	// Carol's rename is refused and undone.
 	notices = refusalNotices(mx, portal.MXID)
 	mx.Inject(context.Background(), &event.Event{Type: event.StateRoomName, ID: "$n1", RoomID: portal.MXID, Sender: staffCarol,
