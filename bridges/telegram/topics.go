@@ -40,7 +40,8 @@ const (
 	maxTopicsSynced = 100
 )
 
-// topicKey names a topic of a forum.
+// topicKey names a topic of a forum (topic 0: the forum's topics were
+// synced).
 type topicKey struct {
 	channel int64
 	topic   int
@@ -154,6 +155,13 @@ func (c *Client) topicsUpdater(channelID int64) bridgev2.ExtraUpdater[*bridgev2.
 		if portal.MXID == "" {
 			return false
 		}
+		// Once per forum while the login runs: a topic made since gets its
+		// root with its first message (ensureTopicRoot).
+		synced := topicKey{channelID, 0}
+		if _, done := c.topics.Get(synced); done {
+			return false
+		}
+		c.topics.Put(synced, "synced")
 		ctx = zerolog.Ctx(ctx).With().Str("action", "sync forum topics").Logger().WithContext(context.WithoutCancel(ctx))
 		go func() {
 			defer func() {
