@@ -168,8 +168,8 @@ func setReply(req *tg.MessagesSendMediaRequest, replyTo *database.Message) {
 	if replyTo == nil {
 		return
 	}
-	if key, err := tgid.ParseMessageID(replyTo.ID); err == nil {
-		req.SetReplyTo(&tg.InputReplyToMessage{ReplyToMsgID: key.ID})
+	if r, ok := inputReplyTo(replyTo); ok {
+		req.SetReplyTo(r)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/bridges/telegram/tgfmt"
-	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 )
 
 // sendTextParts sends the parts of one Matrix message (tgfmt.Split) in order
@@ -34,8 +33,8 @@ func (c *Client) sendTextPartsFrom(ctx context.Context, evtID id.EventID, first 
 			NoWebpage: true,
 		}
 		if i == 0 && replyTo != nil {
-			if key, err := tgid.ParseMessageID(replyTo.ID); err == nil {
-				req.SetReplyTo(&tg.InputReplyToMessage{ReplyToMsgID: key.ID})
+			if r, ok := inputReplyTo(replyTo); ok {
+				req.SetReplyTo(r)
 			}
 		}
 		if len(req.Entities) > 0 {
