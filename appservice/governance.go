@@ -22,5 +22,7 @@ func addGovernance(gw *gateway.Gateway) (*admin.Governance, error) {
 	gw.SetOutboundCheck(gov.CheckOutbound)
 	gw.SetSentRecorder(gov.RecordSent)
 	gw.SetMediaCheck(gov.CheckMedia)
+	gw.SetBackfillFilter(gov.FilterBackfill)
+	gw.SetDisappearingPolicy(gov.KeepDisappearing)
 	return gov, nil
 }

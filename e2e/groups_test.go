@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
@@ -316,6 +319,45 @@ func TestGroupsEndToEnd(t *testing.T) {
 		for _, m := range tg.ChannelMessages(ch.ID) {
 			if m.Text == "can I post here?" {
 				t.Error("a non-admin's post reached the broadcast channel")
+			}
+		}
+
+		// A gap: the channel gets 100 posts while the gateway is down; on
+		// return they all show, once each, in order.
+		if err = s.Gateway.Stop(); err != nil {
+			t.Fatalf("stop gateway: %v", err)
+		}
+		const gap = 100
+		for i := 1; i <= gap; i++ {
+			if _, err = tg.ChannelPost(ch.ID, yaraTG.ID, fmt.Sprintf("bulletin %03d", i), ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		if err = s.Gateway.Start(ctx); err != nil {
+			t.Fatalf("restart gateway: %v", err)
+		}
+		if _, err = w.sam.WaitMessage(ctx, room.RoomID, MessageFilter{BodyContains: fmt.Sprintf("bulletin %03d", gap), Timeout: 3 * time.Minute}); err != nil {
+			t.Fatalf("the last post of the gap never arrived: %v", err)
+		}
+		t.Logf("%d posts written while the gateway was down arrived within %s of the restart", gap, time.Since(start).Round(time.Millisecond))
+		evs, err := w.sam.ServerHistory(ctx, room.RoomID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, ev := range evs {
+			if b := ev.Body(); ev.ClearType == "m.room.message" && strings.HasPrefix(b, "bulletin ") {
+				got = append(got, b)
+			}
+		}
+		if len(got) != gap {
+			t.Errorf("the portal has %d posts of the gap, want %d once each", len(got), gap)
+		}
+		for i, b := range got {
+			if want := fmt.Sprintf("bulletin %03d", i+1); b != want {
+				t.Errorf("post %d of the gap is %q, want %q (out of order, missing or twice)", i+1, b, want)
+				break
 			}
 		}
 	})

@@ -82,3 +82,15 @@ func (gw *Gateway) SetSentRecorder(rec remote.SentRecorder) {
 func (gw *Gateway) SetPresenceSink(sink remote.PresenceSink) {
 	gw.presence = sink
 }
+
+// SetDisappearingPolicy tells every network that bridges disappearing
+// messages whether the organisation keeps them. Call it before Init.
+func (gw *Gateway) SetDisappearingPolicy(p remote.DisappearingPolicy) {
+	gw.disappearing = p
+}
+
+// SetBackfillFilter makes every network that backfills ask filter what of a
+// chat's history may be bridged. Call it before Init.
+func (gw *Gateway) SetBackfillFilter(filter remote.BackfillFilter) {
+	gw.backfill = filter
+}

@@ -67,6 +67,9 @@ type Gateway struct {
 	sent     remote.SentRecorder
 	media    remote.MediaCheck
 	presence remote.PresenceSink
+	backfill remote.BackfillFilter
+
+	disappearing remote.DisappearingPolicy
 
 	components []Component
 }
@@ -159,6 +162,12 @@ func (gw *Gateway) Init(br *bridgev2.Bridge) {
 		}
 		if setter, ok := n.Connector.(remote.PresenceSinkSetter); ok && gw.presence != nil {
 			setter.SetPresenceSink(gw.presence)
+		}
+		if setter, ok := n.Connector.(remote.DisappearingPolicySetter); ok && gw.disappearing != nil {
+			setter.SetDisappearingPolicy(gw.disappearing)
+		}
+		if setter, ok := n.Connector.(remote.BackfillFilterSetter); ok && gw.backfill != nil {
+			setter.SetBackfillFilter(gw.backfill)
 		}
 		if setter, ok := n.Connector.(remote.MediaCheckSetter); ok && gw.media != nil {
 			setter.SetMediaCheck(gw.media)

@@ -35,6 +35,9 @@ type Hooks struct {
 	sent     SentRecorder
 	media    MediaCheck
 	presence PresenceSink
+	backfill BackfillFilter
+
+	disappearing DisappearingPolicy
 }
 
 // SetRemoteQueue implements QueueSetter.

@@ -173,6 +173,8 @@ func (c *Client) basicChatInfo(ctx context.Context, chatID int64) (*bridgev2.Cha
 	if cf, ok := full.FullChat.(*tg.ChatFull); ok {
 		about := cf.About
 		info.Topic = &about
+		photo, _ := cf.GetChatPhoto()
+		info.Avatar = c.photoAvatar(photo)
 		if parts, ok := cf.Participants.(*tg.ChatParticipants); ok {
 			for _, p := range parts.Participants {
 				uid := p.GetUserID()
@@ -180,6 +182,9 @@ func (c *Client) basicChatInfo(ctx context.Context, chatID int64) (*bridgev2.Cha
 				m := bridgev2.ChatMember{EventSender: sender, Membership: event.MembershipJoin}
 				if _, creator := p.(*tg.ChatParticipantCreator); creator {
 					pl := powerCreator
+					m.PowerLevel = &pl
+				} else if _, admin := p.(*tg.ChatParticipantAdmin); admin {
+					pl := powerAdmin
 					m.PowerLevel = &pl
 				}
 				members.MemberMap[sender.Sender] = m

@@ -21,29 +21,13 @@ import (
 // (messages.deleteChatUser), rename (messages.editChatTitle) and topic
 // (messages.editChatAbout). Each asks the gateway first; a refusal, by the
 // gateway or by Telegram, is told in the room and the Matrix change is
-// undone. Telegram → Matrix, the group's service messages say what changed.
+// undone (revert.go, by the Matrix handlers of groups.go). Telegram → Matrix, the group's service messages say what changed.
 
 // basicOutbound describes a change to a basic group for the outbound check.
 func (c *Client) basicOutbound(kind remote.OutboundKind, portal *bridgev2.Portal, peer tgid.Peer) remote.Outbound {
 	out := c.outbound(kind, portal, peer)
 	out.Chat = c.basicChat(peer.ID)
 	return out
-}
-
-// refusedChange tells the room why a change was refused and puts the
-// previous state back (bridgev2 does it itself when
-// revert_failed_state_changes is on, except for memberships it cannot
-// make).
-func (c *Client) refusedChange(ctx context.Context, portal *bridgev2.Portal, typ event.Type, content any, why error) {
-	bot := c.main.Bridge.Bot
-	if content != nil && !c.main.Bridge.Config.RevertFailedStateChanges {
-		if _, err := bot.SendState(ctx, portal.MXID, typ, "", &event.Content{Parsed: content}, time.Now()); err != nil {
-			zerolog.Ctx(ctx).Warn().Err(err).Str("event_type", typ.Type).Msg("Failed to undo a refused room change")
-		}
-	}
-	_, _ = bot.SendMessage(ctx, portal.MXID, event.EventMessage, &event.Content{Parsed: &event.MessageEventContent{
-		MsgType: event.MsgNotice, Body: "The change was not made on Telegram, so it was undone: " + why.Error(),
-	}}, nil)
 }
 
 // basicChangeError turns Telegram's refusal of a basic-group change into a
@@ -74,7 +58,7 @@ func (c *Client) handleBasicRoomName(ctx context.Context, msg *bridgev2.MatrixRo
 		}
 	}
 	if err != nil {
-		c.refusedChange(ctx, msg.Portal, event.StateRoomName, &event.RoomNameEventContent{Name: msg.Portal.Name}, err)
+		// HandleMatrixRoomName undoes the change and tells the room.
 		return false, err
 	}
 	c.main.basicMu.Lock()
@@ -96,7 +80,7 @@ func (c *Client) handleBasicRoomTopic(ctx context.Context, msg *bridgev2.MatrixR
 		}
 	}
 	if err != nil {
-		c.refusedChange(ctx, msg.Portal, event.StateTopic, &event.TopicEventContent{Topic: msg.Portal.Topic}, err)
+		// HandleMatrixRoomTopic undoes the change and tells the room.
 		return false, err
 	}
 	msg.Portal.Topic = msg.Content.Topic
@@ -132,8 +116,8 @@ func (c *Client) handleBasicMembership(ctx context.Context, msg *bridgev2.Matrix
 		err = c.changeBasicMember(ctx, peer.ID, userID, kind == remote.OutboundMemberAdd)
 	}
 	if err != nil {
-		c.undoMembership(ctx, msg, ghost, kind == remote.OutboundMemberAdd)
-		c.refusedChange(ctx, msg.Portal, event.StateMember, nil, err)
+		// HandleMatrixMembership puts the membership back and tells the
+		// room.
 		return nil, err
 	}
 	return nil, nil
@@ -166,21 +150,6 @@ func (c *Client) changeBasicMember(ctx context.Context, chatID, userID int64, ad
 		return basicChangeError(err, what)
 	}
 	return nil
-}
-
-// undoMembership puts a ghost's membership back after a refused invite
-// (the invite is withdrawn) or a refused kick (the ghost joins again).
-func (c *Client) undoMembership(ctx context.Context, msg *bridgev2.MatrixMembershipChange, ghost *bridgev2.Ghost, invite bool) {
-	var err error
-	if invite {
-		_, err = c.main.Bridge.Bot.SendState(ctx, msg.Portal.MXID, event.StateMember, ghost.Intent.GetMXID().String(),
-			&event.Content{Parsed: &event.MemberEventContent{Membership: event.MembershipLeave, Reason: "Refused"}}, time.Now())
-	} else {
-		err = ghost.Intent.EnsureJoined(ctx, msg.Portal.MXID)
-	}
-	if err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to undo a refused membership change")
-	}
 }
 
 // handleBasicServiceMessage bridges what a basic group's service messages

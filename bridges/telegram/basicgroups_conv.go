@@ -93,18 +93,23 @@ func (c *TelegramConnector) notifyBasicCopied() {
 	}
 }
 
-// replyToID is this account's ID of the message a Matrix message answers,
-// 0 when there is none it can name.
-func (c *Client) replyToID(ctx context.Context, replyTo *database.Message) int {
+// ownInputReplyTo is the reply_to of a Matrix message answering replyTo,
+// naming this account's own ID of it; false when there is none it can name.
+func (c *Client) ownInputReplyTo(ctx context.Context, replyTo *database.Message) (*tg.InputReplyToMessage, bool) {
 	if replyTo == nil {
-		return 0
+		return nil, false
+	}
+	r, ok := inputReplyTo(replyTo)
+	if !ok {
+		return nil, false
 	}
 	id, err := c.ownTarget(ctx, replyTo)
 	if err != nil {
 		zerolog.Ctx(ctx).Debug().Err(err).Msg("Sending a reply without its target")
-		return 0
+		return nil, false
 	}
-	return id
+	r.ReplyToMsgID = id
+	return r, true
 }
 
 // recordBasicSentResponse records a message sent to a basic group from the

@@ -105,6 +105,10 @@ func roomFeaturesFor(maxSize int64, maxReactions int) *event.RoomFeatures {
 }
 
 // GetCapabilities implements bridgev2.NetworkAPI.
-func (c *Client) GetCapabilities(_ context.Context, _ *bridgev2.Portal) *event.RoomFeatures {
-	return roomFeaturesFor(c.main.Limits.Outbound(TelegramMaxFileSize), c.maxReactions())
+func (c *Client) GetCapabilities(_ context.Context, portal *bridgev2.Portal) *event.RoomFeatures {
+	f := roomFeaturesFor(c.main.Limits.Outbound(TelegramMaxFileSize), c.maxReactions())
+	if c.isForumPortal(portal) {
+		f = forumFeatures(f)
+	}
+	return f
 }

@@ -77,6 +77,8 @@ type Client struct {
 	// channelMembers are the members of each group the connector saw
 	// (bounded per group by remote.MaxChatMembers), for the gate.
 	channelMembers *lru.Cache[int64, []int64]
+	// topics are the titles of the forum topics seen.
+	topics *lru.Cache[topicKey, string]
 
 	// backoff between reconnection attempts; tests shorten it.
 	minBackoff, maxBackoff time.Duration
@@ -92,6 +94,7 @@ func newClient(main *TelegramConnector, login *bridgev2.UserLogin, userID int64)
 	c.delivered = lru.New[networkid.MessageID, deliveredMessage](deliveredCacheSize)
 	c.channels = lru.New[int64, *tg.Channel](channelCacheSize)
 	c.channelMembers = lru.New[int64, []int64](channelMembersCacheSize)
+	c.topics = lru.New[topicKey, string](topicCacheSize)
 	c.loggedIn.Store(!meta.Get[tgid.UserLoginMetadata](login.Metadata).LoggedOut)
 	return c
 }

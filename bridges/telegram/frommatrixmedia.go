@@ -165,8 +165,8 @@ func (c *Client) captionFor(ctx context.Context, capt media.Caption) (string, []
 }
 
 func (c *Client) setReply(ctx context.Context, req *tg.MessagesSendMediaRequest, replyTo *database.Message) {
-	if id := c.replyToID(ctx, replyTo); id != 0 {
-		req.SetReplyTo(&tg.InputReplyToMessage{ReplyToMsgID: id})
+	if r, ok := c.ownInputReplyTo(ctx, replyTo); ok {
+		req.SetReplyTo(r)
 	}
 }
 

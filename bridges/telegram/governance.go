@@ -196,6 +196,8 @@ func (c *Client) DecodeHeldEvent(_ context.Context, login *bridgev2.UserLogin, p
 	case "":
 	case heldKindRemove, heldKindReaction, heldKindReactionRemove:
 		return c.decodeHeldConversation(p)
+	case heldKindTopic:
+		return c.decodeHeldTopic(p)
 	default:
 		return nil, fmt.Errorf("%w: kind %q", ErrBadHeldPayload, p.Kind)
 	}

@@ -368,14 +368,18 @@ func (c *Client) channelChatInfo(ctx context.Context, channelID int64) (*bridgev
 	}
 	c.rememberChannel(ctx, ch)
 	about := ""
+	var photo tg.PhotoClass
 	if cf, ok := full.FullChat.(*tg.ChannelFull); ok {
-		about = cf.About
+		about, photo = cf.About, cf.ChatPhoto
 	}
 	roomType := database.RoomTypeDefault
-	info := &bridgev2.ChatInfo{Name: &ch.Title, Topic: &about, Type: &roomType, CanBackfill: false}
+	info := &bridgev2.ChatInfo{Name: &ch.Title, Topic: &about, Type: &roomType, CanBackfill: false, Avatar: c.photoAvatar(photo)}
 	members := &bridgev2.ChatMemberList{
 		MemberMap:   bridgev2.ChatMemberMap{},
 		PowerLevels: channelPowerLevels(ch),
+	}
+	if ch.Forum {
+		info.ExtraUpdates = c.topicsUpdater(channelID)
 	}
 	if ch.Left {
 		// This account is no longer in the group: it leaves the portal.
@@ -507,6 +511,13 @@ func (c *Client) handleServiceMessage(ctx context.Context, msg *tg.MessageServic
 	case *tg.MessageActionChannelMigrateFrom:
 		c.handleChatMigrated(ctx, a.ChatID, peer.ChannelID)
 		return
+	case *tg.MessageActionTopicCreate, *tg.MessageActionTopicEdit:
+		c.handleTopicService(ctx, msg, peer.ChannelID)
+		return
+	case *tg.MessageActionChatEditPhoto:
+		change.ChatInfo = &bridgev2.ChatInfo{Avatar: c.photoAvatar(a.Photo)}
+	case *tg.MessageActionChatDeletePhoto:
+		change.ChatInfo = &bridgev2.ChatInfo{Avatar: &bridgev2.Avatar{Remove: true}}
 	case *tg.MessageActionChatDeleteUser:
 		m := c.memberSender(a.UserID)
 		membership := event.MembershipLeave
@@ -615,7 +626,12 @@ func groupRightsError(err error, what string) error {
 }
 
 // HandleMatrixRoomName renames the Telegram group.
-func (c *Client) HandleMatrixRoomName(ctx context.Context, msg *bridgev2.MatrixRoomName) (bool, error) {
+func (c *Client) HandleMatrixRoomName(ctx context.Context, msg *bridgev2.MatrixRoomName) (_ bool, err error) {
+	defer func() {
+		if err != nil {
+			c.revertState(ctx, msg.Portal, event.StateRoomName, &event.RoomNameEventContent{Name: msg.Portal.Name}, err)
+		}
+	}()
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
 	if err == nil && peer.Type == tgid.PeerChat {
 		return c.handleBasicRoomName(ctx, msg, peer)
@@ -646,7 +662,12 @@ func (c *Client) HandleMatrixRoomName(ctx context.Context, msg *bridgev2.MatrixR
 }
 
 // HandleMatrixRoomTopic changes the Telegram group's description.
-func (c *Client) HandleMatrixRoomTopic(ctx context.Context, msg *bridgev2.MatrixRoomTopic) (bool, error) {
+func (c *Client) HandleMatrixRoomTopic(ctx context.Context, msg *bridgev2.MatrixRoomTopic) (_ bool, err error) {
+	defer func() {
+		if err != nil {
+			c.revertState(ctx, msg.Portal, event.StateTopic, &event.TopicEventContent{Topic: msg.Portal.Topic}, err)
+		}
+	}()
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
 	if err == nil && peer.Type == tgid.PeerChat {
 		return c.handleBasicRoomTopic(ctx, msg, peer)
@@ -691,7 +712,12 @@ func (c *Client) channelGhostInfo(channelID int64) *bridgev2.UserInfo {
 // Telegram group, or removes them, where the staff member has the rights.
 // Other membership changes (staff joining or leaving the room) stay on
 // Matrix.
-func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.MatrixMembershipChange) (*bridgev2.MatrixMembershipResult, error) {
+func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.MatrixMembershipChange) (_ *bridgev2.MatrixMembershipResult, err error) {
+	defer func() {
+		if err != nil && msg.Event != nil {
+			c.revertMember(ctx, msg.Portal, msg.Event.GetStateKey(), msg.PrevContent, err)
+		}
+	}()
 	peer, err := tgid.ParsePortalID(msg.Portal.ID)
 	if err == nil && peer.Type == tgid.PeerChat {
 		return c.handleBasicMembership(ctx, msg, peer)

@@ -57,6 +57,7 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	if err = c.main.CheckOutbound(ctx, out); err != nil {
 		return nil, remote.MessageStatus(err)
 	}
+	c.placeInTopic(ctx, msg, peer)
 	switch msg.Content.MsgType {
 	case event.MsgText, event.MsgNotice, event.MsgEmote,
 		event.MsgImage, event.MsgVideo, event.MsgAudio, event.MsgFile, event.CapMsgSticker, event.MsgLocation:

@@ -249,6 +249,9 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 			return
 		}
 	}
+	if !edit {
+		c.ensureTopicRoot(ctx, msg)
+	}
 	res := c.deliver(ctx, evt)
 	if res.Success || res.Ignored {
 		if !edit {
@@ -378,6 +381,9 @@ func (c *Client) convertMessage(ctx context.Context, portal *bridgev2.Portal, in
 				}
 			}
 		}
+	}
+	if peer, err := tgid.ParsePortalID(portal.ID); err == nil {
+		c.applyTopic(cm, peer, msg)
 	}
 	return cm, nil
 }

@@ -33,8 +33,8 @@ func (c *Client) sendTextPartsFrom(ctx context.Context, evtID id.EventID, first 
 			NoWebpage: true,
 		}
 		if i == 0 && replyTo != nil {
-			if id := c.replyToID(ctx, replyTo); id != 0 {
-				req.SetReplyTo(&tg.InputReplyToMessage{ReplyToMsgID: id})
+			if r, ok := c.ownInputReplyTo(ctx, replyTo); ok {
+				req.SetReplyTo(r)
 			}
 		}
 		if len(req.Entities) > 0 {

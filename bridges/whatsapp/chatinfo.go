@@ -2,7 +2,6 @@ package whatsapp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -53,6 +52,9 @@ func (cl *Client) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*br
 	if chat == types.StatusBroadcastJID {
 		return cl.statusChatInfo(), nil
 	}
+	if chat.Server == types.NewsletterServer {
+		return cl.newsletterChatInfo(ctx, portal, chat)
+	}
 	if chat.Server != types.GroupServer {
 		return cl.dmChatInfo(chat), nil
 	}
@@ -86,10 +88,6 @@ func (cl *Client) dmChatInfo(other types.JID) *bridgev2.ChatInfo {
 	return &bridgev2.ChatInfo{Members: members, Type: &roomType}
 }
 
-// errCommunityParent keeps a community's parent group (where nobody
-// writes) from becoming a room: its linked groups are bridged as groups.
-var errCommunityParent = errors.New("a community's parent group is not bridged")
-
 // groupChatInfo fetches a group's name, topic and members. When WhatsApp
 // does not answer, the portal is still made, named after the group ID, and
 // the user is told.
@@ -112,10 +110,10 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 			MemberMap: bridgev2.ChatMemberMap{self: selfMember},
 		}}, nil
 	}
-	if info.IsParent && portal.MXID == "" {
-		return nil, errCommunityParent
-	}
 	cl.rememberGroupName(chat, info.Name)
+	if info.IsParent {
+		return cl.communityChatInfo(ctx, chat, info), nil
+	}
 	cl.rememberGroupMembers(chat, info.Participants) // the gate's view follows membership changes
 	self, selfMember := cl.selfMember()
 	members := &bridgev2.ChatMemberList{
@@ -182,6 +180,9 @@ func (cl *Client) groupChatInfo(ctx context.Context, portal *bridgev2.Portal, ch
 	}
 	if info.Topic != "" {
 		chatInfo.Topic = &info.Topic
+	}
+	if !info.LinkedParentJID.IsEmpty() {
+		chatInfo.ParentID = cl.communityParent(ctx, info.LinkedParentJID)
 	}
 	chatInfo.Avatar = cl.avatarOf(ctx, chat)
 	return chatInfo, nil

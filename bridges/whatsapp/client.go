@@ -76,12 +76,15 @@ type Client struct {
 	groupNames *lru.Cache[types.JID, string] // group names seen, by group
 	// groupMembers are the participants of groups, for the gate's rules.
 	groupMembers *lru.Cache[types.JID, groupMembers]
+	// communitiesTried are the communities whose space this login asked
+	// for (communityParent).
+	communitiesTried *lru.Cache[types.JID, struct{}]
 }
 
 func newClient(main *WhatsAppConnector, login *bridgev2.UserLogin, jid types.JID) *Client {
 	return &Client{main: main, login: login, jid: jid, log: login.Log.With().Str("component", "whatsapp").Logger(),
 		pushNames: lru.New[types.JID, string](nameCacheSize), groupNames: lru.New[types.JID, string](nameCacheSize),
-		groupMembers: lru.New[types.JID, groupMembers](groupMembersCacheSize)}
+		groupMembers: lru.New[types.JID, groupMembers](groupMembersCacheSize), communitiesTried: newCommunitiesTried()}
 }
 
 // GetUserID implements bridgev2.NetworkAPIWithUserID.

@@ -83,6 +83,10 @@ func (cl *Client) DescribeRemoteUser(ctx context.Context, userID networkid.UserI
 		return remote.Identity{}, err
 	}
 	ident := remote.Identity{ID: userID}
+	if jid.Server == types.NewsletterServer {
+		ident.DisplayName = cl.newsletterName(ctx, jid)
+		return ident, nil
+	}
 	pn := cl.preferPN(ctx, jid, types.EmptyJID)
 	if pn.Server == types.DefaultUserServer {
 		ident.Phone = "+" + pn.User
@@ -184,6 +188,9 @@ func (cl *Client) describeMembers(ctx context.Context, jids []types.JID) []remot
 func (cl *Client) cachedChat(ctx context.Context, chat types.JID) remote.Chat {
 	if chat == types.StatusBroadcastJID {
 		return remote.Chat{IsGroup: true, Name: StatusRoomName}
+	}
+	if chat.Server == types.NewsletterServer {
+		return cl.newsletterChat(ctx, chat)
 	}
 	if chat.Server != types.GroupServer {
 		other, err := waid.MakeUserID(cl.preferPN(ctx, chat, types.EmptyJID))

@@ -504,6 +504,15 @@ func TestGroupMembersFromMatrixAndCreate(t *testing.T) {
 	if !tb.mx.Eventually(waitLong, func() bool { return inGroup(bobPh) }) {
 		t.Fatal("Alice's invite did not add Bob to the group")
 	}
+	// WhatsApp has no ban: a ban in Matrix removes the member.
+	injectState(ctx, tb, roomID, event.StateMember, string(bobGhost), &event.MemberEventContent{Membership: event.MembershipBan}, joined)
+	if !tb.mx.Eventually(waitLong, func() bool { return !inGroup(bobPh) }) {
+		t.Fatal("Alice's ban did not remove Bob from the group")
+	}
+	injectState(ctx, tb, roomID, event.StateMember, string(bobGhost), &event.MemberEventContent{Membership: event.MembershipInvite}, left)
+	if !tb.mx.Eventually(waitLong, func() bool { return inGroup(bobPh) }) {
+		t.Fatal("Alice's second invite did not add Bob to the group")
+	}
 	prevPL := tb.mx.PowerLevels(roomID)
 	newPL := prevPL.Clone()
 	newPL.SetUserLevel(bobGhost, adminPowerLevel)
@@ -527,6 +536,20 @@ func TestGroupMembersFromMatrixAndCreate(t *testing.T) {
 	}) {
 		g, _ := srv.GroupInfo(gid)
 		t.Fatalf("after the Matrix power levels: announce %v, admins %v", g.Announce, g.Admins)
+	}
+	// Raising the level to change the name locks the group.
+	prevPL = newPL
+	newPL = prevPL.Clone()
+	if newPL.Events == nil {
+		newPL.Events = map[string]int{}
+	}
+	newPL.Events[event.StateRoomName.Type] = adminPowerLevel
+	injectState(ctx, tb, roomID, event.StatePowerLevels, "", newPL, prevPL)
+	if !tb.mx.Eventually(waitLong, func() bool {
+		g, _ := srv.GroupInfo(gid)
+		return g.Locked
+	}) {
+		t.Fatal("raising the level to rename did not lock the group on WhatsApp")
 	}
 
 	// create-group: a WhatsApp group with Carol, made by Alice's account.
@@ -615,6 +638,17 @@ func TestGroupAndContactPictures(t *testing.T) {
 		return string(data) == string(carolPic)
 	}) {
 		t.Fatalf("Carol's ghost avatar %q", tb.mx.Profile(carolGhst).AvatarURL)
+	}
+	// Her new picture (a picture notification) follows on her ghost.
+	carolPic2 := []byte("carol-jpeg-2")
+	if err = srv.SetProfilePicture(ctx, carolPh, carolPic2); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool {
+		data, _ := tb.mx.Media(tb.mx.Profile(carolGhst).AvatarURL)
+		return string(data) == string(carolPic2)
+	}) {
+		t.Fatalf("Carol's ghost avatar after her change on WhatsApp: %q", tb.mx.Profile(carolGhst).AvatarURL)
 	}
 
 	// A PNG room avatar from Matrix becomes a square JPEG on WhatsApp
@@ -775,7 +809,9 @@ func idle(t testing.TB, tb *testBridge, srv *wasim.Server) {
 	}
 }
 
-// Members added and removed on WhatsApp join and leave the portal.
+// Members added and removed on WhatsApp join and leave the portal: a
+// member removed by an admin is kicked by the admin's ghost, one who leaves
+// leaves by themselves.
 func TestGroupMembersFromWhatsApp(t *testing.T) {
 	srv := startSim(t)
 	const davePh = "15550004444"
@@ -819,10 +855,44 @@ func TestGroupMembersFromWhatsApp(t *testing.T) {
 	if !tb.mx.Eventually(waitLong, func() bool { return member(daveGhost) == event.MembershipLeave }) {
 		t.Fatalf("Dave removed on WhatsApp is still in the room: %v", tb.mx.Members(roomID))
 	}
+	// Removed by Carol: in Matrix, Carol's ghost kicked him.
+	if by := lastMemberChange(tb, roomID, daveGhost); by.Sender != carolGhst {
+		t.Fatalf("Dave's removal shows as sent by %s, want Carol's ghost (a kick)", by.Sender)
+	}
+	// Bob leaves by himself: his ghost leaves.
+	if err = srv.ChangeGroupParticipants(ctx, carolPh, gid, "add", []string{bobPh}); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool { return member(bobGhost) == event.MembershipJoin }) {
+		t.Fatalf("Bob added on WhatsApp is not in the room: %v", tb.mx.Members(roomID))
+	}
+	if err = srv.RemoveFromGroup(ctx, bobPh, gid, []string{bobPh}); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool { return member(bobGhost) == event.MembershipLeave }) {
+		t.Fatalf("Bob who left on WhatsApp is still in the room: %v", tb.mx.Members(roomID))
+	}
+	if by := lastMemberChange(tb, roomID, bobGhost); by.Sender != bobGhost {
+		t.Fatalf("Bob's leave shows as sent by %s, want Bob's ghost", by.Sender)
+	}
 }
 
-// A community: its announcement group is bridged as an announce-only group
-// named after the community; its parent group gets no room.
+// lastMemberChange is the last membership event of user in a room.
+func lastMemberChange(tb *testBridge, roomID id.RoomID, user id.UserID) fakematrix.StateEvent {
+	var last fakematrix.StateEvent
+	for _, st := range tb.mx.StateEvents() {
+		if st.RoomID == roomID && st.Type == event.StateMember && st.StateKey == string(user) {
+			last = st
+		}
+	}
+	return last
+}
+
+// A community is a Matrix space: its parent group becomes a space room
+// named after it (shared, with the staff member in it), and its
+// announcement group is bridged as an announce-only group named after the
+// community, a child of the space (and the space its parent). A Matrix
+// message in the space is refused.
 func TestCommunityAnnouncementGroup(t *testing.T) {
 	srv := startSim(t)
 	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
@@ -845,7 +915,76 @@ func TestCommunityAnnouncementGroup(t *testing.T) {
 		t.Fatalf("announcement group is not announce-only in Matrix: %+v", p)
 	}
 	idle(t, tb, srv)
-	if rooms := groupRooms(ctx, t, tb, networkid.PortalID("whatsapp.g-"+strings.TrimSuffix(community, "@g.us"))); len(rooms) != 0 {
-		t.Fatalf("the community's parent group got rooms: %v", rooms)
+	spaceID := networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(community, "@g.us"))
+	rooms := groupRooms(ctx, t, tb, spaceID)
+	if len(rooms) != 1 {
+		t.Fatalf("the community has rooms %v, want one space", rooms)
+	}
+	space := rooms[0]
+	var created fakematrix.Room
+	for _, r := range tb.mx.Rooms() {
+		if r.ID == space {
+			created = r
+		}
+	}
+	if created.Request == nil || created.Request.CreationContent["type"] != event.RoomTypeSpace {
+		t.Fatalf("the community's room is not a space: %+v", created)
+	}
+	if sp, err := tb.br.GetPortalByMXID(ctx, space); err != nil || sp.Name != "Neighbours" || sp.RoomType != database.RoomTypeSpace || sp.Receiver != "" {
+		t.Fatalf("the community's space portal %+v, %v", sp, err)
+	}
+	if !isIn(tb.mx.Members(space)[testUser]) {
+		t.Fatalf("the staff member is not in the community's space: %v", tb.mx.Members(space))
+	}
+	if !tb.mx.Eventually(waitLong, func() bool {
+		return tb.mx.State(space, event.StateSpaceChild, string(got.RoomID)) != nil
+	}) {
+		t.Fatal("the announcement group is not a child of the community's space")
+	}
+	if portal, err = tb.br.GetPortalByMXID(ctx, got.RoomID); err != nil || portal.ParentKey.ID != spaceID {
+		t.Fatalf("announcement group's parent %+v, %v", portal.ParentKey, err)
+	}
+	evtID := injectAs(ctx, tb, testUser, space, "hello space")
+	if !tb.mx.Eventually(waitLong, func() bool {
+		for _, st := range tb.mx.StatusesOf(evtID) {
+			if st.Status == event.MessageStatusFail && strings.Contains(st.Error(), "space of a WhatsApp community") {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("a message in the community's space: %+v", tb.mx.StatusesOf(evtID))
+	}
+}
+
+// A linked group whose community has no space yet (the staff member joined
+// the community before linking the account): the space is made through
+// the gate when the group's portal is, and the group put in it.
+func TestCommunitySpaceMadeForLinkedGroup(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	t.Cleanup(func() { idle(t, tb, srv) })
+	ctx := ctxFor(t)
+	community, announcements, err := srv.CreateCommunity(ctx, carolPh, "Neighbours", []string{alicePh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loginQRAs(t, tb, srv, testUser, alicePh)
+	if _, err = srv.SendGroupText(ctx, carolPh, announcements, "street party", nil); err != nil {
+		t.Fatal(err)
+	}
+	got := tb.waitMsg(t, "the announcement", func(m fakematrix.Message) bool { return m.Content.Body == "street party" })
+	spaceID := networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(community, "@g.us"))
+	var space id.RoomID
+	if !tb.mx.Eventually(waitLong, func() bool {
+		if rooms := groupRooms(ctx, t, tb, spaceID); len(rooms) == 1 {
+			space = rooms[0]
+		}
+		return space != "" && tb.mx.State(space, event.StateSpaceChild, string(got.RoomID)) != nil
+	}) {
+		t.Fatalf("no community space with the announcement group in it (space %q)", space)
+	}
+	if sp, err := tb.br.GetPortalByMXID(ctx, space); err != nil || sp.RoomType != database.RoomTypeSpace || sp.Name != "Neighbours" {
+		t.Fatalf("space portal %+v, %v", sp, err)
 	}
 }

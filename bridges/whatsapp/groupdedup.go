@@ -8,6 +8,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/internal/lru"
 )
 
@@ -66,7 +67,7 @@ func (g *groupSeen) release(key string, login networkid.UserLoginID) {
 // groupMessageKey names a group message (or edit, reaction, revoke) by its
 // chat, its sender's user part and its ID.
 func groupMessageKey(chat, sender types.JID, id types.MessageID) string {
-	return "m|" + chat.User + "|" + sender.User + "|" + id
+	return "m|" + chat.String() + "|" + sender.User + "|" + id
 }
 
 // groupLockCount is the number of locks that group deliveries hash onto
@@ -85,11 +86,11 @@ const groupLockCount = 64
 // waited on by what it waits for. With a portal event buffer bridgev2's
 // read can still race its loop; that is upstream's.
 func (c *WhatsAppConnector) lockGroup(chat types.JID) func() {
-	if chat.Server != types.GroupServer {
+	if !waid.IsSharedChat(chat) {
 		return func() {}
 	}
 	h := fnv.New32a()
-	_, _ = h.Write([]byte(chat.User))
+	_, _ = h.Write([]byte(chat.String()))
 	mu := &c.groupLocks[h.Sum32()%groupLockCount]
 	mu.Lock()
 	return mu.Unlock

@@ -54,6 +54,9 @@ func (cl *Client) groupOf(ctx context.Context, portal *bridgev2.Portal) (types.J
 	if err != nil {
 		return chat, err
 	}
+	if chat.Server == types.NewsletterServer {
+		return chat, certain(ErrReadOnlyNewsletter, event.MessageStatusNoPermission)
+	}
 	if chat.Server != types.GroupServer {
 		return chat, certain(fmt.Errorf("a direct chat has no name or topic on WhatsApp"), event.MessageStatusUnsupported)
 	}
@@ -349,14 +352,15 @@ func (cl *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreateP
 // the WhatsApp group with their own account. bridgev2 hands the leave over
 // only when the bridge's bridge_matrix_leave switch is on (off by default:
 // leaving the room then leaves the WhatsApp account in the group, and the
-// staff member is invited again on the next resync). A leave handled
-// through the relay's account, or by a login of someone else, is ignored.
+// staff member is invited again on the next resync). Leaving a channel's
+// portal unfollows the channel. A leave handled through the relay's
+// account, or by a login of someone else, is ignored.
 func (cl *Client) leaveFromMatrix(ctx context.Context, msg *bridgev2.MatrixMembershipChange) error {
 	if msg.OrigSender != nil || msg.Event == nil || msg.Event.Sender != cl.login.UserMXID {
 		return nil
 	}
 	chat, err := waid.ParsePortalID(msg.Portal.ID)
-	if err != nil || chat.Server != types.GroupServer {
+	if err != nil || !waid.IsSharedChat(chat) {
 		return nil
 	}
 	up, err := cl.main.Bridge.DB.UserPortal.Get(ctx, cl.login.UserLogin, msg.Portal.PortalKey)
@@ -368,6 +372,13 @@ func (cl *Client) leaveFromMatrix(ctx context.Context, msg *bridgev2.MatrixMembe
 	wa := cl.client()
 	if wa == nil {
 		return certain(ErrNotConnected, event.MessageStatusNetworkError)
+	}
+	if chat.Server == types.NewsletterServer {
+		if err = wa.UnfollowNewsletter(ctx, chat); err != nil {
+			return fmt.Errorf("failed to unfollow the WhatsApp channel: %w", err)
+		}
+		zerolog.Ctx(ctx).Info().Str("login_id", string(cl.login.ID)).Msg("Unfollowed a WhatsApp channel after leaving its portal in Matrix")
+		return nil
 	}
 	if err = wa.LeaveGroup(ctx, chat); err != nil {
 		return fmt.Errorf("failed to leave the WhatsApp group: %w", err)

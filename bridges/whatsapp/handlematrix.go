@@ -45,6 +45,12 @@ func (cl *Client) outbound(ctx context.Context, kind remote.OutboundKind, portal
 	if chat.Server == types.BroadcastServer {
 		return out, certain(ErrReadOnlyChat, event.MessageStatusUnsupported)
 	}
+	if chat.Server == types.NewsletterServer {
+		return out, certain(ErrReadOnlyNewsletter, event.MessageStatusNoPermission)
+	}
+	if portal.RoomType == database.RoomTypeSpace {
+		return out, certain(ErrSpaceRoom, event.MessageStatusUnsupported)
+	}
 	if chat.Server == types.GroupServer {
 		// A group portal is shared: bridgev2 picks the sender's login in
 		// it, or else any login of theirs, which may not be in the group.
@@ -73,6 +79,9 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 	chat, err := waid.ParsePortalID(msg.Portal.ID)
 	if err != nil {
 		return nil, err
+	}
+	if chat.Server == types.NewsletterServer {
+		return nil, certain(ErrReadOnlyNewsletter, event.MessageStatusNoPermission)
 	}
 	if msg.OrigSender != nil && chat.Server != types.GroupServer {
 		// A direct chat is one staff member's own: nobody else writes in

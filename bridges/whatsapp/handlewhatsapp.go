@@ -95,14 +95,10 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		} else {
 			cl.refreshGhost(ctx, evt.JID)
 		}
+	case *events.NewsletterJoin, *events.NewsletterLeave:
+		cl.handleNewsletterEvent(ctx, evt)
 	case *events.JoinedGroup:
-		if evt.IsParent {
-			// A community's parent group: nobody writes there; its
-			// announcement group (and other linked groups) are bridged as
-			// groups. Communities are not Matrix spaces (yet).
-			zerolog.Ctx(ctx).Debug().Msg("Not bridging a community's parent group")
-			return true
-		}
+		// A community's parent group becomes its space (communityChatInfo).
 		cl.resyncChat(ctx, evt.JID, true)
 	case *events.GroupInfo:
 		if evt.Name != nil {
@@ -112,6 +108,7 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 			cl.leftGroup(ctx, evt.JID, evt.Timestamp)
 			return true
 		}
+		cl.memberChanges(ctx, evt)
 		// Added to a group (or joined it from a link): its portal is made.
 		cl.resyncChat(ctx, evt.JID, cl.joinedSelf(evt.Join))
 	}
@@ -130,6 +127,7 @@ func (cl *Client) onConnected(ctx context.Context) {
 	if wasNoticed {
 		cl.sendNotice(ctx, "Reconnected to WhatsApp for "+cl.accountName()+".")
 	}
+	cl.syncNewsletters(ctx)
 }
 
 func (cl *Client) onDisconnected(ctx context.Context) {
@@ -219,7 +217,7 @@ func (cl *Client) eventSender(info *types.MessageInfo, senderJID types.JID) brid
 // chatOf is the chat of a message as the portal sees it: the group, or the
 // other user of a direct chat (phone form when known).
 func (cl *Client) chatOf(ctx context.Context, info *types.MessageInfo) types.JID {
-	if info.Chat.Server == types.GroupServer || info.Chat == types.StatusBroadcastJID {
+	if waid.IsSharedChat(info.Chat) || info.Chat == types.StatusBroadcastJID {
 		return info.Chat
 	}
 	alt := info.SenderAlt
@@ -279,12 +277,15 @@ func (cl *Client) handleMessage(ctx context.Context, evt *events.Message) bool {
 	if !info.IsFromMe && chat.Server == types.DefaultUserServer {
 		cl.subscribePresence(ctx, chat)
 	}
-	if chat.Server != types.GroupServer {
+	if !waid.IsSharedChat(chat) {
 		return cl.deliver(ctx, remoteEvt)
 	}
-	// A group: one portal for every login in it; the first login's copy
-	// is bridged, the others' recognised.
+	// A group or a channel: one portal for every login in it; the first
+	// login's copy is bridged, the others' recognised.
 	key := groupMessageKey(chat, senderJID, info.ID)
+	if isNewsletterEdit(evt) {
+		key += "|" + evt.NewsletterMeta.EditTS.String()
+	}
 	if !cl.main.seen.claim(key, cl.login.ID, 0) {
 		log.Debug().Msg("Group message already bridged through another login")
 		return true
@@ -379,7 +380,7 @@ func (cl *Client) messageEventWith(ctx context.Context, evt *events.Message, cha
 		ID:                 msgID,
 		ConvertMessageFunc: convert,
 		HandleExistingFunc: func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, data *events.Message) (bridgev2.UpsertResult, error) {
-			if !meta.Get[waid.MessageMetadata](existing[0].Metadata).Placeholder {
+			if !meta.Get[waid.MessageMetadata](existing[0].Metadata).Placeholder && !isNewsletterEdit(data) {
 				return bridgev2.UpsertResult{}, nil // a duplicate
 			}
 			return bridgev2.UpsertResult{SubEvents: []bridgev2.RemoteEvent{&simplevent.Message[*events.Message]{
@@ -507,10 +508,16 @@ func (cl *Client) leftGroup(ctx context.Context, chat types.JID, ts time.Time) {
 }
 
 // ignoredChat tells the chats whose messages are not bridged: broadcast
-// lists and newsletters, and status updates unless the config bridges them.
+// lists, and status updates unless the config bridges them.
 func (cl *Client) ignoredChat(chat types.JID) bool {
 	if chat == types.StatusBroadcastJID {
 		return !cl.main.Config.StatusBroadcasts
 	}
-	return chat.Server == types.BroadcastServer || chat.Server == types.NewsletterServer
+	return chat.Server == types.BroadcastServer
+}
+
+// isNewsletterEdit tells a channel post edited by its admins: the new
+// content under the post's ID, with the edit's time (not an edit message).
+func isNewsletterEdit(evt *events.Message) bool {
+	return evt.Info.Chat.Server == types.NewsletterServer && evt.NewsletterMeta != nil && !evt.NewsletterMeta.EditTS.IsZero()
 }

@@ -19,6 +19,9 @@ func (cl *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*brid
 	if err != nil {
 		return nil, err
 	}
+	if jid.Server == types.NewsletterServer {
+		return cl.newsletterUserInfo(ctx, jid), nil
+	}
 	contact := cl.contact(ctx, jid)
 	params := DisplaynameParams{
 		PushName:     contact.PushName,

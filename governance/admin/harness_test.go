@@ -150,6 +150,8 @@ func (e *env) startNetwork(network *gateway.Network) *running {
 	gw.SetOutboundCheck(gv.CheckOutbound)
 	gw.SetSentRecorder(gv.RecordSent)
 	gw.SetMediaCheck(gv.CheckMedia)
+	gw.SetBackfillFilter(gv.FilterBackfill)
+	gw.SetDisappearingPolicy(gv.KeepDisappearing)
 	user := bridgeconfig.PermissionLevelUser
 	bcfg := &bridgeconfig.BridgeConfig{CommandPrefix: "!gw", Permissions: bridgeconfig.PermissionConfig{"*": &user}}
 	e.mx.ResetBridgeStates() // waitConnected looks at this run's states only

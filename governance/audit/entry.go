@@ -41,6 +41,8 @@ const (
 	ActionHeadPublished   Action = "head_published"   // the chain head was posted outside the database
 	ActionMediaRefused    Action = "media_refused"    // the media rules refused a file
 	ActionMessageDeleted  Action = "message_deleted"  // a message was deleted for everyone (never its content)
+	ActionHistoryBridged  Action = "history_bridged"  // a chat's history (backfill) was bridged into its portal
+	ActionTimerChanged    Action = "timer_changed"    // a chat's disappearing-message timer changed
 )
 
 // Actions lists every action, in a stable order.
@@ -49,6 +51,7 @@ var Actions = []Action{
 	ActionPolicyChanged, ActionPolicyDenied, ActionRequestCreated, ActionRequestApproved,
 	ActionRequestDenied, ActionRequestExpired, ActionFirstContact, ActionStateReverted,
 	ActionAdminAction, ActionRetentionPurge, ActionHeadPublished, ActionMediaRefused, ActionMessageDeleted,
+	ActionHistoryBridged, ActionTimerChanged,
 }
 
 // Valid reports whether a is one of Actions.

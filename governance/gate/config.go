@@ -69,7 +69,19 @@ type Config struct {
 	// StaffSignals says which signals of the staff members go out to the
 	// networks: read receipts, typing and presence (all on by default).
 	StaffSignals StaffSignals `yaml:"staff_signals"`
+	// DisappearingMessages is what happens to disappearing messages
+	// (WhatsApp timers, Telegram self-destructing messages) in Matrix:
+	// "honour" (the default) removes the Matrix copy when the timer runs
+	// out, "keep" keeps it for good (legal archiving). Either way each
+	// timer change is an audit entry.
+	DisappearingMessages string `yaml:"disappearing_messages"`
 }
+
+// What DisappearingMessages may say.
+const (
+	DisappearingHonour = "honour"
+	DisappearingKeep   = "keep"
+)
 
 // StaffSignals switches what the contacts may learn of the staff members
 // beyond their messages.
@@ -113,8 +125,9 @@ var ExampleConfig string
 
 func defaultConfig() Config {
 	return Config{Policy: policy.Config{DefaultMode: policy.ModeOpen}, ApprovalTTL: Duration(DefaultApprovalTTL),
-		AuditAnchorInterval: Duration(DefaultAuditAnchorInterval),
-		StaffSignals:        StaffSignals{ReadReceipts: true, Typing: true, Presence: true}}
+		AuditAnchorInterval:  Duration(DefaultAuditAnchorInterval),
+		StaffSignals:         StaffSignals{ReadReceipts: true, Typing: true, Presence: true},
+		DisappearingMessages: DisappearingHonour}
 }
 
 func upgradeConfig(helper up.Helper) {
@@ -134,6 +147,7 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Bool, "staff_signals", "read_receipts")
 	helper.Copy(up.Bool, "staff_signals", "typing")
 	helper.Copy(up.Bool, "staff_signals", "presence")
+	helper.Copy(up.Str, "disappearing_messages")
 }
 
 // ErrInvalidConfig is returned (wrapped) for a governance section the gateway
@@ -172,6 +186,11 @@ func (cfg *Config) Validate() error {
 	if n := len(cfg.API.Token); n > 0 && n < MinAPITokenLength {
 		return fmt.Errorf("%w: api.token has %d bytes, at least %d are needed (e.g. the output of `openssl rand -hex 32`); empty switches the API off",
 			ErrInvalidConfig, n, MinAPITokenLength)
+	}
+	switch cfg.DisappearingMessages {
+	case DisappearingHonour, DisappearingKeep:
+	default:
+		return fmt.Errorf("%w: disappearing_messages is %q: it must be %q or %q", ErrInvalidConfig, cfg.DisappearingMessages, DisappearingHonour, DisappearingKeep)
 	}
 	if cfg.ContactHashKey != "" && len(cfg.ContactHashKey) < audit.MinHashKeyLength {
 		return fmt.Errorf("%w: contact_hash_key has %d bytes, at least %d are needed", ErrInvalidConfig, len(cfg.ContactHashKey), audit.MinHashKeyLength)

@@ -95,6 +95,7 @@ func TestInvalidConfigRefusesToStart(t *testing.T) {
 		{"governance: {modes: {whatsapp: approval}}", "approval mode needs admins"},
 		{"governance: {media: {signal: {inbound: {max_size: 1MB}}}}", "media.signal: unknown network"},
 		{"governance: {media: {whatsapp: {outbound: {refused_types: [exe]}}}}", `media.whatsapp.outbound.refused_types[0] "exe" is not a MIME type pattern`},
+		{"governance: {disappearing_messages: archive}", `disappearing_messages is "archive": it must be "honour" or "keep"`},
 	} {
 		gw, _, err := loadNetworkSection(t, c.section)
 		if err == nil {
@@ -131,8 +132,12 @@ func TestConfigUpgradeKeepsValues(t *testing.T) {
 		t.Errorf("upgraded config lost values: %+v", cfg)
 	}
 	cfg = upgradeAndDecode(t, "api: {token: abc}\n")
-	if time.Duration(cfg.AuditAnchorInterval) != gate.DefaultAuditAnchorInterval || cfg.API.TrustForwarded {
+	if time.Duration(cfg.AuditAnchorInterval) != gate.DefaultAuditAnchorInterval || cfg.API.TrustForwarded ||
+		cfg.DisappearingMessages != gate.DisappearingHonour {
 		t.Errorf("upgraded old config lacks the defaults: %+v", cfg)
+	}
+	if cfg = upgradeAndDecode(t, "disappearing_messages: keep\n"); cfg.DisappearingMessages != gate.DisappearingKeep {
+		t.Errorf("upgraded config lost disappearing_messages: %q", cfg.DisappearingMessages)
 	}
 }
 

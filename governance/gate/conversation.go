@@ -83,6 +83,9 @@ func (g *Gate) logDeletion(ctx context.Context, login *bridgev2.UserLogin, key n
 // afterInbound counts a bridged remote event in the registry and logs a
 // deletion.
 func (g *Gate) afterInbound(ctx context.Context, login *bridgev2.UserLogin, evt bridgev2.RemoteEvent, key networkid.PortalKey, ident remote.Identity) {
+	if tc, ok := evt.(remote.TimerChange); ok {
+		g.logTimerChange(ctx, login, key, ident, tc)
+	}
 	t := evt.GetType()
 	if !isContent(t) {
 		return
@@ -133,7 +136,7 @@ func (g *Gate) checkSignal(ctx context.Context, out remote.Outbound) error {
 		// Presence is the account's, not a chat's.
 		return nil
 	}
-	why, _, err := g.notBridgedNow(ctx, out)
+	why, _, err := g.notBridgedNow(ctx, out, policy.Outbound)
 	if err != nil {
 		return err
 	} else if why != "" {
@@ -146,7 +149,7 @@ func (g *Gate) checkSignal(ctx context.Context, out remote.Outbound) error {
 // refused by the policy, not approved yet in approval mode), or "" when it
 // is, with the decision that refused it. It decides without the chat's lock
 // and changes nothing: no approval request, no audit entry.
-func (g *Gate) notBridgedNow(ctx context.Context, out remote.Outbound) (string, policy.Decision, error) {
+func (g *Gate) notBridgedNow(ctx context.Context, out remote.Outbound, dir policy.Direction) (string, policy.Decision, error) {
 	key := out.PortalKey
 	network := networkOf(string(key.ID))
 	ident := out.Identity
@@ -161,7 +164,7 @@ func (g *Gate) notBridgedNow(ctx context.Context, out remote.Outbound) (string, 
 		return "An admin revoked this chat", policy.Decision{}, nil
 	}
 	req := policy.Request{
-		Network: network, Direction: policy.Outbound, Staff: out.Login.UserMXID,
+		Network: network, Direction: dir, Staff: out.Login.UserMXID,
 		Remote: policyRemote(network, ident), ChatID: key.ID, IsGroup: out.Chat.IsGroup,
 	}
 	if g.Policy.Policy().Mode(network) == policy.ModeApproval {

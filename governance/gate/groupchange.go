@@ -35,7 +35,7 @@ func (g *Gate) checkGroupChange(ctx context.Context, out remote.Outbound) error 
 		// contact being added: that contact is judged next.
 		chat := out
 		chat.Remote, chat.Identity = "", remote.Identity{}
-		why, _, err := g.notBridgedNow(ctx, chat)
+		why, _, err := g.notBridgedNow(ctx, chat, policy.Outbound)
 		if err != nil {
 			return err
 		} else if why != "" {

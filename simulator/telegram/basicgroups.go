@@ -198,7 +198,7 @@ func (s *Server) tgChatLocked(c *basicChat) *tg.Chat {
 	out := &tg.Chat{
 		ID:                c.id,
 		Title:             c.title,
-		Photo:             &tg.ChatPhotoEmpty{},
+		Photo:             s.tgChatPhotoLocked(c.id),
 		ParticipantsCount: len(c.members),
 		Date:              int(c.created.Unix()),
 		Version:           1,
@@ -257,6 +257,10 @@ func (s *Server) messagesGetFullChat(ctx context.Context, id int64) (*tg.Message
 			parts = append(parts, &tg.ChatParticipantCreator{UserID: m})
 			continue
 		}
+		if s.isChatAdminLocked(c.id, m) {
+			parts = append(parts, &tg.ChatParticipantAdmin{UserID: m, InviterID: c.creator, Date: int(c.created.Unix())})
+			continue
+		}
 		parts = append(parts, &tg.ChatParticipant{UserID: m, InviterID: c.creator, Date: int(c.created.Unix())})
 	}
 	return &tg.MessagesChatFull{
@@ -265,6 +269,7 @@ func (s *Server) messagesGetFullChat(ctx context.Context, id int64) (*tg.Message
 			About:          c.about,
 			Participants:   &tg.ChatParticipants{ChatID: c.id, Participants: parts, Version: 1},
 			NotifySettings: tg.PeerNotifySettings{},
+			ChatPhoto:      s.tgFullPhotoLocked(c.id),
 		},
 		Chats: []tg.ChatClass{s.tgChatLocked(c)},
 		Users: s.tgUsersLocked(self.acc.ID, c.members...),

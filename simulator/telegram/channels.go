@@ -109,6 +109,7 @@ type channelMsg struct {
 	action    tg.MessageActionClass
 	entities  []tg.MessageEntityClass
 	replyTo   int
+	topic     int // the forum topic (0 or GeneralTopicID: General)
 	editDate  time.Time
 	editPts   int // pts of the last edit (0: never edited)
 	reactions []reaction
@@ -468,6 +469,9 @@ func (s *Server) tgChannelMsgLocked(ch *channel, m *channelMsg, viewer int64) tg
 		}
 		svc.Out = m.From == viewer && m.From != 0
 		svc.Post = ch.broadcast
+		if h := s.topicReplyHeaderLocked(ch, m); h != nil {
+			svc.SetReplyTo(h)
+		}
 		return svc
 	}
 	msg := &tg.Message{ID: m.ID, PeerID: peer, Date: int(m.Date.Unix()), Message: m.Text}
@@ -479,7 +483,9 @@ func (s *Server) tgChannelMsgLocked(ch *channel, m *channelMsg, viewer int64) tg
 	if m.PostAuthor != "" {
 		msg.SetPostAuthor(m.PostAuthor)
 	}
-	if m.replyTo != 0 {
+	if h := s.topicReplyHeaderLocked(ch, m); h != nil {
+		msg.SetReplyTo(h)
+	} else if m.replyTo != 0 {
 		h := &tg.MessageReplyHeader{ReplyToMsgID: m.replyTo}
 		h.SetFlags()
 		msg.SetReplyTo(h)
@@ -655,13 +661,14 @@ func (s *Server) tgChannelLocked(ch *channel, viewer int64) *tg.Channel {
 		ID:         ch.id,
 		AccessHash: ch.accessHash,
 		Title:      ch.title,
-		Photo:      &tg.ChatPhotoEmpty{},
+		Photo:      s.tgChatPhotoLocked(ch.id),
 		Date:       int(ch.created.Unix()),
 		Broadcast:  ch.broadcast,
 		Megagroup:  !ch.broadcast,
 		Signatures: ch.signed,
 		Creator:    ch.creator == viewer,
 		Left:       !ch.member[viewer],
+		Forum:      s.forumLocked(ch.id) != nil,
 	}
 	out.SetParticipantsCount(len(ch.members))
 	if ch.isAdmin(viewer) {
@@ -777,6 +784,11 @@ func (s *Server) messagesSendMessageAny(ctx context.Context, req *tg.MessagesSen
 				if rt, ok := req.ReplyTo.(*tg.InputReplyToMessage); ok && rt.ReplyToMsgID > 0 && rt.ReplyToMsgID <= len(ch.msgs) {
 					m.replyTo = rt.ReplyToMsgID
 				}
+				topic, err := s.sendTopicLocked(ch, req.ReplyTo)
+				if err != nil {
+					return nil, err
+				}
+				m.topic = topic
 				m.Text = req.Message
 				s.addChannelMsgLocked(ch, m, r.sess.mt.ID)
 				if req.RandomID != 0 {
@@ -814,7 +826,7 @@ func (s *Server) channelsGetFullChannel(ctx context.Context, in tg.InputChannelC
 		full := &tg.ChannelFull{
 			ID:             ch.id,
 			About:          ch.about,
-			ChatPhoto:      &tg.PhotoEmpty{},
+			ChatPhoto:      s.tgFullPhotoLocked(ch.id),
 			NotifySettings: tg.PeerNotifySettings{},
 			Pts:            ch.pts,
 			ReadInboxMaxID: ch.readInbox[self.acc.ID],

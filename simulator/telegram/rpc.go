@@ -68,6 +68,8 @@ func (s *Server) newDispatcher() *tg.ServerDispatcher {
 	d.OnUpdatesGetDifference(s.updatesGetDifference)
 	s.registerChannels(d)
 	s.registerBasicGroups(d)
+	s.registerPhotos(d)
+	s.registerTopics(d)
 	return d
 }
 

@@ -39,6 +39,12 @@ type state struct {
 	// chats are the basic groups, by ID.
 	chats      map[int64]*basicChat
 	nextChatID int64
+	// chatPhotos are the photos of channels and basic groups, by chat ID.
+	chatPhotos map[int64]*mediaObj
+	// chatAdmins are the admins of basic groups (creators aside).
+	chatAdmins map[int64]map[int64]bool
+	// forums are the topics of forum supergroups, by channel ID.
+	forums map[int64]*forum
 }
 
 func newState() state {

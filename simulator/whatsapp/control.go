@@ -46,11 +46,21 @@ import (
 //	                                  reactions, which of its messages the client read
 //	GET  /chat-states                 typing the linked clients showed
 //	GET  /client-presence?phone=&contact=  {"available","subscribed"} of phone's linked client
+//
+// Newsletters (channels) and communities:
+//
+//	POST /newsletters           {"owner","name","description"} → {"jid"}
+//	POST /newsletters/follow    {"phone","newsletter"}   follow it from the phone (join notification)
+//	POST /newsletters/unfollow  {"phone","newsletter"}   (422 when not a follower)
+//	POST /newsletters/post      {"newsletter","text"} → {"id"}   a post to every follower
+//	GET  /newsletters/{jid}     {"jid","name","description","owner","followers"}
+//	POST /communities           {"owner","name","participants"} → {"jid","announcements"}
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
 	s.conversationRoutes(mux)
 	s.groupMetaRoutes(mux)
 	s.inviteRoutes(mux)
+	s.newsletterRoutes(mux)
 	mux.HandleFunc("GET /accounts", func(w http.ResponseWriter, r *http.Request) {
 		type device struct {
 			JID    string `json:"jid"`
@@ -258,13 +268,13 @@ func writeError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {
 	case errors.Is(err, ErrNoAccount), errors.Is(err, ErrNoGroup), errors.Is(err, ErrUnknownQR), errors.Is(err, ErrExpiredQR),
-		errors.Is(err, ErrNoPairing), errors.Is(err, ErrNoSuchMessage):
+		errors.Is(err, ErrNoPairing), errors.Is(err, ErrNoSuchMessage), errors.Is(err, ErrNoNewsletter):
 		status = http.StatusNotFound
 	case errors.Is(err, ErrEditWindow), errors.Is(err, ErrNotAllowed), errors.Is(err, ErrNotOwnMessage), errors.Is(err, errBadRequest):
 		status = http.StatusUnprocessableEntity
 	case errors.Is(err, ErrAccountExists):
 		status = http.StatusConflict
-	case errors.Is(err, ErrWrongCode), errors.Is(err, ErrNotInGroup), errors.Is(err, ErrNoDevice):
+	case errors.Is(err, ErrWrongCode), errors.Is(err, ErrNotInGroup), errors.Is(err, ErrNoDevice), errors.Is(err, ErrNotFollower):
 		status = http.StatusUnprocessableEntity
 	}
 	writeJSON(w, status, map[string]string{"error": err.Error()})

@@ -58,6 +58,27 @@
 // SendPoll and SendPollVote send polls with a message secret and votes
 // encrypted with it.
 //
+// # Groups, communities and newsletters
+//
+// Groups speak w:g2 IQs and w:gp2 notifications (subject, description,
+// add, remove, promote, demote, announcement, locked), pictures the
+// w:profile:picture IQ and picture notifications; CreateCommunity makes a
+// community's parent group and its announcement group (linked_parent,
+// default_sub_group); GroupInviteLink gives a link a client joins with.
+//
+// Newsletters (WhatsApp channels, newsletter.go) follow whatsmeow's wire
+// format: metadata through w:mex GraphQL IQs (a query_id per operation, a
+// web and a desktop ID for each, JSON variables in, a <result> with
+// {"data":{"xwa2_…":…}} out), posts pushed to every follower's devices as
+// <message from="…@newsletter" server_id=…> with the protobuf in clear in
+// <plaintext>, admin edits as the new content under the post's ID with a
+// <meta msg_edit_t=…> child, follow and unfollow from the phone as mex
+// notifications (xwa2_notify_newsletter_on_join / _on_leave), and the
+// newsletter IQs for past posts and live updates. whatsmeow documents live
+// updates as reaction and view counts only, so the simulator delivers posts
+// to followers with no subscription; that the real service does the same
+// is assumed from whatsmeow, not verified against it.
+//
 // # What is recorded
 //
 // Messages that reach a simulated phone are decrypted and recorded

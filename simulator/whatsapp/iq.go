@@ -123,6 +123,10 @@ func (s *Server) handleIQ(c *conn, iq *waBinary.Node) {
 		s.handlePictureIQ(c, iq, acc, typ, child)
 	case xmlns == "w:g2":
 		s.handleGroupIQ(c, iq, acc, dev, typ, child)
+	case xmlns == "w:mex" && child.Tag == "query":
+		s.handleMexIQ(c, iq, acc, dev, child)
+	case xmlns == "newsletter":
+		s.handleNewsletterIQ(c, iq, child)
 	default:
 		c.log.Debug().Str("iq", iq.XMLString()).Msg("Unsupported IQ")
 		c.iqError(iq, 501, "feature-not-implemented")

@@ -75,9 +75,11 @@ type Server struct {
 	qrRefs    map[string]qrRef
 	codePairs map[string]*codePairing // by phone
 	groups    map[string]*Group       // by group JID user
-	pictures  map[string]picture      // profile and group pictures by JID
-	nextLID   uint64
-	nextGroup uint64
+	// newsletters are the channels, by JID user.
+	newsletters map[string]*Newsletter
+	pictures    map[string]picture // profile and group pictures by JID
+	nextLID     uint64
+	nextGroup   uint64
 
 	rec recorder
 }
@@ -115,22 +117,23 @@ func Start(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:       cfg,
-		log:       log,
-		certs:     certs,
-		media:     media,
-		ln:        ln,
-		ctx:       ctx,
-		stop:      cancel,
-		accounts:  map[string]*Account{},
-		byLID:     map[string]*Account{},
-		conns:     map[*conn]struct{}{},
-		qrRefs:    map[string]qrRef{},
-		codePairs: map[string]*codePairing{},
-		groups:    map[string]*Group{},
-		pictures:  map[string]picture{},
-		nextLID:   100000000000001,
-		nextGroup: 120363000000000001,
+		cfg:         cfg,
+		log:         log,
+		certs:       certs,
+		media:       media,
+		ln:          ln,
+		ctx:         ctx,
+		stop:        cancel,
+		accounts:    map[string]*Account{},
+		byLID:       map[string]*Account{},
+		conns:       map[*conn]struct{}{},
+		qrRefs:      map[string]qrRef{},
+		codePairs:   map[string]*codePairing{},
+		groups:      map[string]*Group{},
+		newsletters: map[string]*Newsletter{},
+		pictures:    map[string]picture{},
+		nextLID:     100000000000001,
+		nextGroup:   120363000000000001,
 	}
 	s.rec.init()
 	mux := http.NewServeMux()
@@ -226,6 +229,35 @@ func (s *Server) sendToDevice(dev *companion, c *conn, node waBinary.Node) error
 		s.mu.Unlock()
 	}
 	return c.send(node)
+}
+
+// ExpireOfflineNotifications drops the notifications waiting for the
+// account's offline linked devices, as WhatsApp does when a device stays
+// away longer than it keeps them (messages stay queued). It returns how
+// many were dropped.
+func (s *Server) ExpireOfflineNotifications(phone string) int {
+	acc, err := s.account(phone)
+	if err != nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dropped := 0
+	for _, d := range acc.devices {
+		if d.conn != nil && d.conn.ready {
+			continue
+		}
+		kept := d.pending[:0]
+		for _, n := range d.pending {
+			if n.Tag == "notification" {
+				dropped++
+			} else {
+				kept = append(kept, n)
+			}
+		}
+		d.pending = kept
+	}
+	return dropped
 }
 
 // UnackedNotifications counts the notifications that connected devices

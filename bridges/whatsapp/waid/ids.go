@@ -5,18 +5,22 @@
 //
 //	ghost:      whatsapp.<phone>               a user known by phone number, e.g. whatsapp.15550001111
 //	            whatsapp.lid-<lid>             a user known only by LID, e.g. whatsapp.lid-123456789
+//	            whatsapp.n-<newsletter>        a newsletter (WhatsApp channel), the author of its posts
 //	user login: whatsapp.<phone>               the linked account's phone number
 //	portal:     whatsapp.<phone>               direct chat (receiver: the login)
 //	            whatsapp.lid-<lid>             direct chat with a LID user (receiver: the login)
 //	            whatsapp.g-<group>             group, e.g. whatsapp.g-120363012345678901 (no receiver:
 //	                                           one portal shared by every login in the group)
+//	            whatsapp.n-<newsletter>        newsletter (WhatsApp channel) the login follows, e.g.
+//	                                           whatsapp.n-120363144038483540 (no receiver: one read-only
+//	                                           portal shared by every login that follows it)
 //	            whatsapp.status                status updates of contacts (receiver: the login; only
 //	                                           when the config's status_broadcasts is on)
 //	message:    whatsapp.<chat>.<sender>.<id>  chat and sender as above without the prefix,
 //	                                           id as chosen by the sender, e.g.
 //	                                           whatsapp.g-1203630.15550001111.3EB0C0FFEE
 //
-// Phone numbers, LIDs and group IDs are digits (group IDs of old groups
+// Phone numbers, LIDs, newsletter and group IDs are digits (group IDs of old groups
 // also have one dash); message IDs are letters and digits.
 package waid
 
@@ -37,6 +41,7 @@ const Network = "whatsapp"
 const (
 	lidPrefix   = "lid-"
 	groupPrefix = "g-"
+	newsPrefix  = "n-"
 	statusPart  = "status"
 	maxPartLen  = 64
 )
@@ -99,6 +104,11 @@ func userPart(jid types.JID) (string, error) {
 			return "", fmt.Errorf("%w: invalid LID", ErrMalformed)
 		}
 		return lidPrefix + jid.User, nil
+	case types.NewsletterServer:
+		if !isDigits(jid.User) {
+			return "", fmt.Errorf("%w: invalid newsletter JID", ErrMalformed)
+		}
+		return newsPrefix + jid.User, nil
 	default:
 		return "", fmt.Errorf("%w: %q is not a user server", ErrMalformed, jid.Server)
 	}
@@ -110,6 +120,12 @@ func parseUserPart(s string) (types.JID, error) {
 			return types.EmptyJID, fmt.Errorf("%w: %q is not a LID", ErrMalformed, s)
 		}
 		return types.NewJID(lid, types.HiddenUserServer), nil
+	}
+	if news, ok := strings.CutPrefix(s, newsPrefix); ok {
+		if !isDigits(news) {
+			return types.EmptyJID, fmt.Errorf("%w: %q is not a newsletter", ErrMalformed, s)
+		}
+		return types.NewJID(news, types.NewsletterServer), nil
 	}
 	if !isPhone(s) {
 		return types.EmptyJID, fmt.Errorf("%w: %q is not a phone number", ErrMalformed, s)
@@ -206,10 +222,21 @@ func MakePortalKey(chat types.JID, receiver networkid.UserLoginID) (networkid.Po
 	if err != nil {
 		return networkid.PortalKey{}, err
 	}
-	if chat.Server == types.GroupServer {
+	if IsSharedChat(chat) {
 		receiver = ""
 	}
 	return networkid.PortalKey{ID: id, Receiver: receiver}, nil
+}
+
+// IsSharedChat reports whether a chat has one portal shared by every login
+// in it (no receiver): groups and newsletters.
+func IsSharedChat(chat types.JID) bool {
+	return chat.Server == types.GroupServer || chat.Server == types.NewsletterServer
+}
+
+// IsNewsletterPortal reports whether id is the portal ID of a newsletter.
+func IsNewsletterPortal(id networkid.PortalID) bool {
+	return strings.HasPrefix(string(id), Network+"."+newsPrefix)
 }
 
 // IsGroupPortal reports whether id is the portal ID of a group.

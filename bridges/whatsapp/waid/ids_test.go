@@ -16,6 +16,7 @@ func TestUserIDRoundTrip(t *testing.T) {
 		{types.NewJID("15550001111", types.DefaultUserServer), "whatsapp.15550001111"},
 		{types.NewADJID("15550001111", 0, 3), "whatsapp.15550001111"},
 		{types.NewJID("123456789", types.HiddenUserServer), "whatsapp.lid-123456789"},
+		{types.NewJID("120363144038483540", types.NewsletterServer), "whatsapp.n-120363144038483540"},
 	} {
 		got, err := MakeUserID(tc.jid)
 		if err != nil || got != tc.want {
@@ -32,7 +33,7 @@ func TestUserIDRoundTrip(t *testing.T) {
 func TestUserIDRejects(t *testing.T) {
 	for _, id := range []networkid.UserID{
 		"", "whatsapp", "whatsapp.", "telegram.15550001111", "whatsapp.+15550001111", "whatsapp.0155",
-		"whatsapp.lid-", "whatsapp.lid-12a", "whatsapp.1555 0001", "whatsapp.g-12345", "Whatsapp.1555",
+		"whatsapp.lid-", "whatsapp.lid-12a", "whatsapp.n-", "whatsapp.n-12a", "whatsapp.1555 0001", "whatsapp.g-12345", "Whatsapp.1555",
 		"whatsapp.15550001111@s.whatsapp.net", "whatsapp.1234567890123456789012345678901234567890123456789012345678901234567890",
 	} {
 		if _, err := ParseUserID(id); !errors.Is(err, ErrMalformed) {
@@ -78,6 +79,7 @@ func TestPortalIDRoundTrip(t *testing.T) {
 		{types.NewJID("987", types.HiddenUserServer), "whatsapp.lid-987"},
 		{types.NewJID("120363012345678901", types.GroupServer), "whatsapp.g-120363012345678901"},
 		{types.NewJID("15550001111-1600000000", types.GroupServer), "whatsapp.g-15550001111-1600000000"},
+		{types.NewJID("120363144038483540", types.NewsletterServer), "whatsapp.n-120363144038483540"},
 	} {
 		got, err := MakePortalID(tc.jid)
 		if err != nil || got != tc.want {
@@ -102,6 +104,11 @@ func TestPortalIDRoundTrip(t *testing.T) {
 	key, err = MakePortalKey(types.NewJID("120363", types.GroupServer), "whatsapp.1666")
 	if err != nil || key.ID != "whatsapp.g-120363" || key.Receiver != "" || !IsGroupPortal(key.ID) || IsGroupPortal("whatsapp.1555") {
 		t.Fatalf("group MakePortalKey = %+v, %v", key, err)
+	}
+	// So is a newsletter.
+	key, err = MakePortalKey(types.NewJID("120363", types.NewsletterServer), "whatsapp.1666")
+	if err != nil || key.ID != "whatsapp.n-120363" || key.Receiver != "" || !IsNewsletterPortal(key.ID) || IsGroupPortal(key.ID) || IsNewsletterPortal("whatsapp.g-120363") {
+		t.Fatalf("newsletter MakePortalKey = %+v, %v", key, err)
 	}
 }
 
