@@ -91,6 +91,19 @@ func TestBasicGroupMembersAndSettings(t *testing.T) {
 		t.Errorf("the description never reached Telegram: %s", statusText(mx.StatusesOf("$t1")))
 	}
 
+	// A rename on Telegram (bob's phone) reaches the room.
+	if err := s.ChatEditTitle(chat.ID, gs.bob.ID, "Team (bob's name)"); err != nil {
+		t.Fatal(err)
+	}
+	if !mx.Eventually(20*time.Second, func() bool { return roomName() == "Team (bob's name)" }) {
+		t.Errorf("bob's rename never reached the room: %q", roomName())
+	}
+	gs.inject(portal, &event.Event{Type: event.StateRoomName, ID: "$n1b", Sender: testUser, StateKey: ptr.Ptr(""),
+		Content: event.Content{Parsed: &event.RoomNameEventContent{Name: "Team (renamed)"}}})
+	if !mx.Eventually(20*time.Second, func() bool { return info().Title == "Team (renamed)" }) {
+		t.Errorf("the second rename never reached Telegram: %s", statusText(mx.StatusesOf("$n1b")))
+	}
+
 	// A rename the gateway refuses: Telegram keeps its title, the room its
 	// name, and the room is told.
 	setRefused(remote.OutboundGroupChange, true)
