@@ -316,3 +316,63 @@ func TestBasicGroupConversation(t *testing.T) {
 		t.Errorf("%d messages bridged into the portal, want 4 (original, dave answers, read me, last)", n)
 	}
 }
+
+// TestBasicGroupMediaFromMatrix: carol sends a picture with a caption to a
+// basic group from Matrix (messages.sendMedia to the group, through her
+// account); alice's login, which receives it too, does not bring it back;
+// alice answers it from Matrix, naming her own ID of carol's picture.
+func TestBasicGroupMediaFromMatrix(t *testing.T) {
+	gs := newGroupSetup(t)
+	s, mx := gs.s, gs.tb.mx
+	chat, err := s.CreateChat(tgsim.ChatSpec{Title: "Team", Creator: gs.bob.ID, Members: []int64{gs.alice.ID, gs.carol.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The boxes diverge.
+	if _, err := s.SendMessage(gs.bob.ID, gs.alice.ID, "private to alice", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ChatPost(chat.ID, gs.bob.ID, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "hello" }); !ok {
+		t.Fatal("never bridged")
+	}
+	portal := gs.basicPortal(t, chat.ID)
+	data := testPNG(t, 30, 20)
+	content := &event.MessageEventContent{MsgType: event.MsgImage, FileName: "pic.png", Body: "carol's picture",
+		Info: &event.FileInfo{MimeType: "image/png", Width: 30, Height: 20, Size: len(data)}}
+	uri, file, err := mx.Bridge().Bot.UploadMedia(context.Background(), portal.MXID, data, content.FileName, "image/png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	content.URL, content.File = uri, file
+	gs.inject(portal, &event.Event{Type: event.EventMessage, ID: "$p1", Sender: staffCarol, Content: event.Content{Parsed: content}})
+	if !mx.Eventually(20*time.Second, func() bool { _, ok := chatMessage(s, chat.ID, gs.bob.ID, "carol's picture"); return ok }) {
+		t.Fatalf("carol's picture never reached the group: %s", statusText(mx.StatusesOf("$p1")))
+	}
+	if m, _ := chatMessage(s, chat.ID, gs.bob.ID, "carol's picture"); m.From != gs.carol.ID || m.Media == nil || m.Media.Kind != "photo" {
+		t.Errorf("carol's picture on Telegram: from %d, media %+v", m.From, m.Media)
+	}
+	gs.inject(portal, &event.Event{Type: event.EventMessage, ID: "$r1", Sender: testUser, Content: event.Content{Parsed: &event.MessageEventContent{
+		MsgType: event.MsgText, Body: "nice picture", RelatesTo: (&event.RelatesTo{}).SetReplyTo("$p1")}}})
+	if !mx.Eventually(20*time.Second, func() bool { _, ok := chatMessage(s, chat.ID, gs.bob.ID, "nice picture"); return ok }) {
+		t.Fatalf("alice's answer never reached the group: %s", statusText(mx.StatusesOf("$r1")))
+	}
+	pic, _ := chatMessage(s, chat.ID, gs.alice.ID, "carol's picture")
+	if m, _ := chatMessage(s, chat.ID, gs.alice.ID, "nice picture"); m.ReplyToID != pic.ID {
+		t.Errorf("alice's answer replies to %d (her IDs), want %d", m.ReplyToID, pic.ID)
+	}
+	if _, err := s.ChatPost(chat.ID, gs.bob.ID, "last"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "last" }); !ok {
+		t.Fatal("last never bridged")
+	}
+	gs.settle(t)
+	for _, body := range []string{"carol's picture", "nice picture"} {
+		if n := len(mx.MessagesWithBody(body)); n != 0 {
+			t.Errorf("%q came back to Matrix %d times", body, n)
+		}
+	}
+}

@@ -30,6 +30,7 @@ type ChatMessage struct {
 	Edited    time.Time // zero if never edited
 	Deleted   bool      // gone from the viewer's history
 	Reactions []Reaction
+	Media     *MediaInfo // nil for a text message
 }
 
 // inputChatLocked resolves an inputPeerChat that self is a member of.
@@ -63,13 +64,13 @@ func chatEntryLocked(u *user, c *basicChat, id int) (*boxEntry, bool) {
 
 // postChatLocked stores a group message from a member and pushes it to
 // every member's sessions but exceptSession (the sender's).
-func (s *Server) postChatLocked(c *basicChat, from *user, text string, ents []tg.MessageEntityClass, replyTo int, quote string, exceptSession int64) *stored {
+func (s *Server) postChatLocked(c *basicChat, from *user, text string, ents []tg.MessageEntityClass, media *mediaObj, replyTo int, quote string, exceptSession int64) *stored {
 	var target *stored
 	if e, ok := chatEntryLocked(from, c, replyTo); ok {
 		target = e.msg
 	}
 	m := s.deliverChatLocked(c, from.acc.ID, text)
-	m.entities, m.replyTo = ents, target
+	m.entities, m.replyTo, m.media = ents, target, media
 	if target != nil {
 		m.quote = quote
 	}
@@ -109,7 +110,7 @@ func (s *Server) chatSendMessage(ctx context.Context, req *tg.MessagesSendMessag
 		if rt, ok := req.ReplyTo.(*tg.InputReplyToMessage); ok {
 			replyTo, quote = rt.ReplyToMsgID, rt.QuoteText
 		}
-		m := s.postChatLocked(c, self, req.Message, req.Entities, replyTo, quote, r.sess.mt.ID)
+		m := s.postChatLocked(c, self, req.Message, req.Entities, nil, replyTo, quote, r.sess.mt.ID)
 		entry = m.entries[self.acc.ID]
 		if req.RandomID != 0 {
 			self.sent[req.RandomID] = entry
@@ -406,7 +407,7 @@ func (s *Server) ChatReply(chatID, from int64, text string, replyTo int) (map[in
 	if err != nil {
 		return nil, err
 	}
-	m := s.postChatLocked(c, u, text, nil, replyTo, "", 0)
+	m := s.postChatLocked(c, u, text, nil, nil, replyTo, "", 0)
 	ids := make(map[int64]int, len(m.entries))
 	for uid, e := range m.entries {
 		ids[uid] = e.id
@@ -515,6 +516,9 @@ func (s *Server) ChatHistory(chatID, viewer int64) []ChatMessage {
 		for _, r := range m.reactions {
 			cm.Reactions = append(cm.Reactions, Reaction{User: r.user, Emoji: r.emoticon, CustomEmojiID: r.customID})
 		}
+		if m.media != nil {
+			cm.Media = m.media.snapshot(viewer)
+		}
 		out = append(out, cm)
 	}
 	return out
@@ -529,4 +533,53 @@ func (s *Server) Pts(account int64) int {
 		return u.pts
 	}
 	return 0
+}
+
+// chatSendMedia is messages.sendMedia to a basic group.
+func (s *Server) chatSendMedia(ctx context.Context, req *tg.MessagesSendMediaRequest) (tg.UpdatesClass, error) {
+	b, err := s.finishUpload(ctx, req.Media)
+	if err != nil {
+		return nil, err
+	}
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.inputChatLocked(self, req.Peer)
+	if err != nil {
+		return nil, err
+	}
+	if utf8.RuneCountInString(req.Message) > captionLengthMax {
+		return nil, tgerr.New(400, "MEDIA_CAPTION_TOO_LONG")
+	}
+	entry, dup := self.sent[req.RandomID]
+	if dup && req.RandomID != 0 {
+		s.st.duplicateSends++
+	} else {
+		o, err := s.inputMediaLocked(self, req.Media, b)
+		if err != nil {
+			return nil, err
+		}
+		replyTo := 0
+		if rt, ok := req.ReplyTo.(*tg.InputReplyToMessage); ok {
+			replyTo = rt.ReplyToMsgID
+		}
+		m := s.postChatLocked(c, self, req.Message, req.Entities, o, replyTo, "", r.sess.mt.ID)
+		entry = m.entries[self.acc.ID]
+		if req.RandomID != 0 {
+			self.sent[req.RandomID] = entry
+		}
+	}
+	return &tg.Updates{
+		Updates: []tg.UpdateClass{
+			&tg.UpdateMessageID{ID: entry.id, RandomID: req.RandomID},
+			&tg.UpdateNewMessage{Message: s.tgMessageLocked(entry.msg, self.acc.ID), Pts: entry.pts, PtsCount: 1},
+		},
+		Users: s.tgUsersLocked(self.acc.ID, entry.msg.from),
+		Chats: s.tgChatsForLocked(self.acc.ID, c.id),
+		Date:  int(entry.msg.date.Unix()),
+	}, nil
 }

@@ -470,6 +470,9 @@ func (s *Server) messagesUploadMedia(ctx context.Context, req *tg.MessagesUpload
 }
 
 func (s *Server) messagesSendMedia(ctx context.Context, req *tg.MessagesSendMediaRequest) (tg.UpdatesClass, error) {
+	if _, ok := req.Peer.(*tg.InputPeerChat); ok {
+		return s.chatSendMedia(ctx, req)
+	}
 	b, err := s.finishUpload(ctx, req.Media)
 	if err != nil {
 		return nil, err
