@@ -33,6 +33,12 @@ var errOldGroupHistory = errors.New("this message is in the group's history from
 
 // ownTarget is this account's own Telegram ID of a bridged message.
 func (c *Client) ownTarget(ctx context.Context, msg *database.Message) (int, error) {
+	return c.ownTargetWait(ctx, msg, true)
+}
+
+// ownTargetWait is ownTarget; with wait, a copy on its way is waited for
+// (a read receipt does not wait: a later one will do).
+func (c *Client) ownTargetWait(ctx context.Context, msg *database.Message, wait bool) (int, error) {
 	id, err := targetOf(msg)
 	if err != nil {
 		return 0, err
@@ -58,6 +64,8 @@ func (c *Client) ownTarget(ctx context.Context, msg *database.Message) (int, err
 			return 0, err
 		} else if own != 0 {
 			return own, nil
+		} else if !wait {
+			return 0, errNoOwnCopy
 		}
 		select {
 		case <-changed:

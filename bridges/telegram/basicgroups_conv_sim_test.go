@@ -186,6 +186,7 @@ func TestBasicGroupConversation(t *testing.T) {
 	if !ok {
 		t.Fatal("never bridged")
 	}
+	gs.settle(t) // both accounts have their copy
 	gs.inject(portal, &event.Event{Type: event.EphemeralEventReceipt, Mautrix: event.MautrixInfo{EventSource: event.SourceEphemeral}, Content: event.Content{Parsed: &event.ReceiptEventContent{
 		readMeMX.EventID: {event.ReceiptTypeRead: {testUser: {Timestamp: time.Now()}}}}}})
 	if !mx.Eventually(20*time.Second, func() bool { return s.ChatReadInbox(chat.ID, gs.alice.ID) == readMe[gs.alice.ID] }) {

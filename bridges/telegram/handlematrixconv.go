@@ -324,7 +324,7 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 			return fmt.Errorf("failed to find the message read: %w", err)
 		}
 	}
-	maxID, err := c.ownTarget(ctx, target)
+	maxID, err := c.ownTargetWait(ctx, target, false)
 	if err != nil {
 		zerolog.Ctx(ctx).Debug().Err(err).Msg("Read receipt for no Telegram message")
 		return nil
