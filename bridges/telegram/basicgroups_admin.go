@@ -192,7 +192,7 @@ func (c *Client) handleBasicServiceMessage(ctx context.Context, chatID int64, ms
 		ChatInfoChange: &simplevent.ChatInfoChange{
 			EventMeta: simplevent.EventMeta{
 				Type:      bridgev2.RemoteEventChatInfoChange,
-				PortalKey: c.basicPortalKey(chatID),
+				PortalKey: c.basicPortalKey(ctx, chatID),
 				Sender:    sender,
 				Timestamp: time.Unix(int64(msg.Date), 0),
 				LogContext: func(lc zerolog.Context) zerolog.Context {

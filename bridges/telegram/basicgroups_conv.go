@@ -160,7 +160,7 @@ func (c *Client) handleBasicDelete(ctx context.Context, id int) bool {
 	}
 	peer := tgid.Peer{Type: tgid.PeerChat, ID: chatID}
 	evt := c.removeEvent(peer, canonical, sender, time.Now())
-	evt.PortalKey = c.basicPortalKey(chatID)
+	evt.PortalKey = c.basicPortalKey(ctx, chatID)
 	evt.description.chat = c.basicChat(chatID)
 	c.deliverSignal(ctx, evt, "delete_messages")
 	return true
@@ -211,7 +211,7 @@ func (c *Client) handleBasicReactions(ctx context.Context, chatID int64, u *tg.U
 		want[k] = true
 		if !had[k] {
 			evt := c.reactionEvent(peer, target, r, false, now)
-			evt.PortalKey = c.basicPortalKey(chatID)
+			evt.PortalKey = c.basicPortalKey(ctx, chatID)
 			evt.description.chat = chat
 			c.deliverSignal(ctx, evt, "message_reactions")
 		}
@@ -222,7 +222,7 @@ func (c *Client) handleBasicReactions(ctx context.Context, chatID int64, u *tg.U
 		}
 		hr := heldReaction{User: string(r.SenderID), FromMe: r.SenderID == tgid.MakeUserID(c.userID), EmojiID: string(r.EmojiID), Emoji: r.Emoji}
 		evt := c.reactionEvent(peer, target, hr, true, now)
-		evt.PortalKey = c.basicPortalKey(chatID)
+		evt.PortalKey = c.basicPortalKey(ctx, chatID)
 		evt.description.chat = chat
 		c.deliverSignal(ctx, evt, "message_reactions")
 	}
@@ -251,7 +251,7 @@ func (c *Client) handleBasicReadInbox(ctx context.Context, chatID int64, maxID i
 		Receipt: &simplevent.Receipt{
 			EventMeta: simplevent.EventMeta{
 				Type:      bridgev2.RemoteEventReadReceipt,
-				PortalKey: c.basicPortalKey(chatID),
+				PortalKey: c.basicPortalKey(ctx, chatID),
 				Sender:    sender,
 				Timestamp: time.Now(),
 			},

@@ -51,6 +51,12 @@ type TelegramConnector struct {
 	basicClaims  int
 	// basicMigrated maps the basic groups that became supergroups to them.
 	basicMigrated *lru.Cache[int64, int64]
+	// basicMigratedFrom maps those supergroups back to their groups.
+	basicMigratedFrom *lru.Cache[int64, int64]
+	// basicMoved maps the groups whose portal moved to their supergroup;
+	// basicMoving holds the moves in progress (closed when done).
+	basicMoved  *lru.Cache[int64, int64]
+	basicMoving map[int64]chan struct{}
 	// basicCopyCh is closed at the next basic-group copy recorded.
 	basicCopyCh chan struct{}
 	basicMu     sync.Mutex
@@ -67,11 +73,14 @@ var (
 // NewConnector returns a Telegram connector; bridgev2 calls Init and Start.
 func NewConnector() *TelegramConnector {
 	return &TelegramConnector{
-		Limits:        media.NewLimits(0),
-		groupEdits:    lru.New[string, bool](groupEditsCacheSize),
-		basicTitles:   lru.New[int64, string](basicCacheSize),
-		basicDeleted:  lru.New[networkid.MessageID, bool](basicCacheSize),
-		basicMigrated: lru.New[int64, int64](basicCacheSize),
+		Limits:            media.NewLimits(0),
+		groupEdits:        lru.New[string, bool](groupEditsCacheSize),
+		basicTitles:       lru.New[int64, string](basicCacheSize),
+		basicDeleted:      lru.New[networkid.MessageID, bool](basicCacheSize),
+		basicMigrated:     lru.New[int64, int64](basicCacheSize),
+		basicMigratedFrom: lru.New[int64, int64](basicCacheSize),
+		basicMoved:        lru.New[int64, int64](basicCacheSize),
+		basicMoving:       map[int64]chan struct{}{},
 	}
 }
 

@@ -233,7 +233,7 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 			log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring a basic-group message another login already bridged")
 			return
 		}
-		evt.PortalKey = c.basicPortalKey(p.ChatID)
+		evt.PortalKey = c.basicPortalKey(ctx, p.ChatID)
 	}
 	if edit {
 		if msg.EditDate == 0 {

@@ -12,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/internal/clock"
 )
 
 // A basic group that becomes a supergroup (messages.migrateChat) keeps its
@@ -37,16 +38,76 @@ func (c *Client) basicMigratedTo(chatID int64) (int64, bool) {
 func (c *Client) noteBasicMigrated(chatID, channelID int64) {
 	c.main.basicMu.Lock()
 	c.main.basicMigrated.Put(chatID, channelID)
+	c.main.basicMigratedFrom.Put(channelID, chatID)
 	c.main.basicMu.Unlock()
 }
 
+// basicMigratedFrom returns the basic group a supergroup was.
+func (c *Client) basicMigratedFrom(channelID int64) (int64, bool) {
+	c.main.basicMu.Lock()
+	defer c.main.basicMu.Unlock()
+	return c.main.basicMigratedFrom.Get(channelID)
+}
+
 // basicPortalKey is the key of a basic group's portal: the supergroup's
-// once the group migrated.
-func (c *Client) basicPortalKey(chatID int64) networkid.PortalKey {
-	if ch, ok := c.basicMigratedTo(chatID); ok {
-		return tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChannel, ID: ch}, c.login.ID)
+// once the group's portal moved there. While a login moves it, the group's
+// events wait (a while) for the move.
+func (c *Client) basicPortalKey(ctx context.Context, chatID int64) networkid.PortalKey {
+	old := tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChat, ID: chatID}, c.login.ID)
+	c.main.basicMu.Lock()
+	moving := c.main.basicMoving[chatID]
+	c.main.basicMu.Unlock()
+	if moving != nil {
+		select {
+		case <-moving:
+		case <-clock.Or(c.main.Clock).After(migrationWait):
+		case <-ctx.Done():
+		}
 	}
-	return tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChat, ID: chatID}, c.login.ID)
+	c.main.basicMu.Lock()
+	moved, isMoved := c.main.basicMoved.Get(chatID)
+	c.main.basicMu.Unlock()
+	if isMoved {
+		return tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChannel, ID: moved}, c.login.ID)
+	}
+	if ch, migrated := c.basicMigratedTo(chatID); migrated {
+		// Known migrated (from Telegram's description of the group) and
+		// its portal gone: moved before (a restart since).
+		if p, err := c.main.Bridge.GetExistingPortalByKey(ctx, old); err == nil && p == nil {
+			c.noteBasicMoved(chatID, ch)
+			return tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChannel, ID: ch}, c.login.ID)
+		}
+	}
+	return old
+}
+
+func (c *Client) noteBasicMoved(chatID, channelID int64) {
+	c.main.basicMu.Lock()
+	c.main.basicMoved.Put(chatID, channelID)
+	c.main.basicMu.Unlock()
+}
+
+// startMoving marks a group's portal as being moved; false when another
+// login moves it already (done is then closed when that move ends).
+func (c *Client) startMoving(chatID int64) (done chan struct{}, first bool) {
+	c.main.basicMu.Lock()
+	defer c.main.basicMu.Unlock()
+	if ch := c.main.basicMoving[chatID]; ch != nil {
+		return ch, false
+	}
+	ch := make(chan struct{})
+	c.main.basicMoving[chatID] = ch
+	return ch, true
+}
+
+// endMoving ends a move started by startMoving.
+func (c *Client) endMoving(chatID int64, done chan struct{}) {
+	c.main.basicMu.Lock()
+	defer c.main.basicMu.Unlock()
+	if c.main.basicMoving[chatID] == done {
+		delete(c.main.basicMoving, chatID)
+		close(done)
+	}
 }
 
 // rememberMigrations notes the migrations the chats of an update name.
@@ -64,13 +125,30 @@ func (c *Client) rememberMigrations(chats map[int64]*tg.Chat) {
 // supergroup and syncs the supergroup's members and admins into it. The
 // re-key runs inside the portal's own event loop (a resync event of the
 // group's portal): a Matrix event being sent there finishes, and its
-// message row is saved, before the key changes under it.
+// message row is saved, before the key changes under it. Until the move
+// is done, the group's and the supergroup's events of every login wait: they
+// would otherwise make a second portal.
 func (c *Client) handleChatMigrated(ctx context.Context, chatID, channelID int64) {
 	c.noteBasicMigrated(chatID, channelID)
 	from := tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChat, ID: chatID}, c.login.ID)
 	to := tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChannel, ID: channelID}, c.login.ID)
+	moving, first := c.startMoving(chatID)
+	wait := func() {
+		select {
+		case <-moving:
+		case <-clock.Or(c.main.Clock).After(migrationWait):
+			zerolog.Ctx(ctx).Warn().Int64("tg_chat_id", chatID).Msg("The portal of a migrated basic group was not moved in time")
+		case <-ctx.Done():
+		}
+	}
+	if !first {
+		wait()
+		return
+	}
 	if p, err := c.main.Bridge.GetExistingPortalByKey(ctx, from); err != nil || p == nil {
-		// Moved already by another login, or never bridged.
+		// Moved already, or never bridged.
+		c.noteBasicMoved(chatID, channelID)
+		c.endMoving(chatID, moving)
 		return
 	}
 	evt := &resyncEvent{
@@ -85,6 +163,10 @@ func (c *Client) handleChatMigrated(ctx context.Context, chatID, channelID int64
 			},
 			GetChatInfoFunc: func(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
 				res, _, err := c.main.Bridge.ReIDPortal(ctx, from, to)
+				if err == nil {
+					c.noteBasicMoved(chatID, channelID)
+				}
+				c.endMoving(chatID, moving)
 				if err != nil {
 					return nil, fmt.Errorf("failed to move the portal of a basic group to its supergroup: %w", err)
 				}
@@ -97,8 +179,21 @@ func (c *Client) handleChatMigrated(ctx context.Context, chatID, channelID int64
 		},
 		description: description{chat: c.basicChat(chatID)},
 	}
-	c.deliverSignal(ctx, evt, "chat_migrated")
+	res := c.deliver(ctx, evt)
+	if !res.Success {
+		if res.Error != nil {
+			zerolog.Ctx(ctx).Warn().Err(res.Error).Msg("Failed to move the portal of a basic group to its supergroup")
+		}
+		c.endMoving(chatID, moving)
+		return
+	}
+	wait()
+	c.endMoving(chatID, moving) // in case the move never ran
 }
+
+// migrationWait bounds how long a login's updates wait for the portal of a
+// migrated basic group to be moved.
+const migrationWait = 10 * time.Second
 
 // migratedPeer is where a Matrix event for a basic group goes: the
 // supergroup once the group migrated.
@@ -150,11 +245,19 @@ func (c *Client) checkMigrated(ctx context.Context, chatID int64) (tgid.Peer, bo
 // Telegram for it.
 func (c *Client) sendPeer(ctx context.Context, portalPeer, peer tgid.Peer) (tgid.Peer, tg.InputPeerClass, error) {
 	in, err := c.inputPeer(ctx, peer)
-	if err != nil && portalPeer.Type == tgid.PeerChat && peer.Type == tgid.PeerChannel {
-		if to, ok := c.checkMigrated(ctx, portalPeer.ID); ok {
-			peer = to
-			in, err = c.inputPeer(ctx, peer)
+	if err == nil || peer.Type != tgid.PeerChannel {
+		return peer, in, err
+	}
+	chatID := portalPeer.ID
+	if portalPeer.Type != tgid.PeerChat {
+		var ok bool
+		if chatID, ok = c.basicMigratedFrom(peer.ID); !ok {
+			return peer, in, err
 		}
+	}
+	if to, ok := c.checkMigrated(ctx, chatID); ok {
+		peer = to
+		in, err = c.inputPeer(ctx, peer)
 	}
 	return peer, in, err
 }
