@@ -77,3 +77,13 @@ type Described interface {
 	// Identity for the staff member's own messages.
 	RemoteSender() Identity
 }
+
+// PortalMove is implemented by a remote event that moves a chat's portal to
+// a new key (a Telegram basic group that became a supergroup keeps its room
+// under the supergroup's key). Before it decides on the event, the gate
+// carries the chat's governance state to the new key: a revoked chat stays
+// revoked and its requests and decisions follow, so the new key is never a
+// way around them.
+type PortalMove interface {
+	MovesPortal() (from, to networkid.PortalKey)
+}

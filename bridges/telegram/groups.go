@@ -607,9 +607,23 @@ func (c *Client) handleChannelUpdate(ctx context.Context, channelID int64) {
 type resyncEvent struct {
 	*simplevent.ChatResync
 	description
+	// movedTo is set on the resync that moves a migrated basic group's
+	// portal to its supergroup's key.
+	movedTo networkid.PortalKey
 }
 
-var _ remote.Described = (*resyncEvent)(nil)
+var (
+	_ remote.Described  = (*resyncEvent)(nil)
+	_ remote.PortalMove = (*resyncEvent)(nil)
+)
+
+// MovesPortal implements remote.PortalMove: empty keys for a plain resync.
+func (e *resyncEvent) MovesPortal() (from, to networkid.PortalKey) {
+	if e.movedTo.ID == "" {
+		return networkid.PortalKey{}, networkid.PortalKey{}
+	}
+	return e.PortalKey, e.movedTo
+}
 
 // groupRightsError turns Telegram's refusal of a group change into a clear
 // message.

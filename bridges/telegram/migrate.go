@@ -178,6 +178,7 @@ func (c *Client) handleChatMigrated(ctx context.Context, chatID, channelID int64
 			},
 		},
 		description: description{chat: c.basicChat(chatID)},
+		movedTo:     to,
 	}
 	res := c.deliver(ctx, evt)
 	if !res.Success {

@@ -171,6 +171,7 @@ const (
 	getHeldQuery    = `SELECT ord, ts, login, payload FROM governance_approval_held WHERE request_id = $1 ORDER BY ord`
 	dropHeldQuery   = `DELETE FROM governance_approval_held WHERE request_id = $1`
 	deliveredQuery  = `UPDATE governance_approval_request SET delivered = true WHERE id = $1 AND state = 'approved'`
+	moveChatQuery   = `UPDATE governance_approval_request SET portal = $3, receiver = $4 WHERE portal = $1 AND receiver = $2`
 )
 
 // Scan implements dbutil.DataStruct.
@@ -305,6 +306,18 @@ func (s *Store) LastForChat(ctx context.Context, portal networkid.PortalKey) (*R
 		return nil, fmt.Errorf("failed to get last request of chat: %w", err)
 	}
 	return r, nil
+}
+
+// MoveChat puts the requests of a chat whose portal moved to a new key (a
+// Telegram basic group that became a supergroup) under the new key, so that
+// the chat's decisions follow it.
+func (s *Store) MoveChat(ctx context.Context, from, to networkid.PortalKey) error {
+	fromID, fromReceiver := s.sealedKey(from)
+	toID, toReceiver := s.sealedKey(to)
+	if _, err := s.db.Exec(ctx, moveChatQuery, fromID, fromReceiver, toID, toReceiver); err != nil {
+		return fmt.Errorf("failed to move the requests of a chat: %w", err)
+	}
+	return nil
 }
 
 // Pending returns the pending requests, oldest first.

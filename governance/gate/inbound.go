@@ -40,6 +40,13 @@ func (g *Gate) Queue(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridge
 	log := login.Log.With().Str("portal_id", g.ShownPortal(key.ID)).Str("portal_receiver", g.ShownLogin(key.Receiver)).
 		Stringer("event_type", evt.GetType()).Logger()
 	ctx := log.WithContext(g.bg)
+	if mv, ok := evt.(remote.PortalMove); ok {
+		if from, to := mv.MovesPortal(); to.ID != "" {
+			if err := g.movePortal(ctx, from, to); err != nil {
+				return bridgev2.EventHandlingResultFailed.WithError(err)
+			}
+		}
+	}
 
 	sender := evt.GetSender()
 	var remoteUser networkid.UserID

@@ -105,6 +105,16 @@ const (
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (portal_id, receiver) DO NOTHING
 	`
+	// The state of a portal moved to a new key, revoked if either was.
+	movePortalQuery = `
+		INSERT INTO governance_gate_portal (portal_id, receiver, network, staff, room_id, controlled_at, revoked, revoked_at, revoked_by)
+		SELECT $3, $4, network, staff, room_id, controlled_at, revoked, revoked_at, revoked_by
+		FROM governance_gate_portal WHERE portal_id = $1 AND receiver = $2
+		ON CONFLICT (portal_id, receiver) DO UPDATE SET
+			revoked_at = CASE WHEN excluded.revoked AND NOT governance_gate_portal.revoked THEN excluded.revoked_at ELSE governance_gate_portal.revoked_at END,
+			revoked_by = CASE WHEN excluded.revoked AND NOT governance_gate_portal.revoked THEN excluded.revoked_by ELSE governance_gate_portal.revoked_by END,
+			revoked = (governance_gate_portal.revoked OR excluded.revoked)
+	`
 	listPortalsQuery  = `SELECT ` + portalColumns + ` FROM governance_gate_portal ORDER BY network, portal_id, receiver`
 	upsertPortalQuery = `
 		INSERT INTO governance_gate_portal (portal_id, receiver, network, staff, room_id, controlled_at)
@@ -152,6 +162,17 @@ func (s *stateStore) inheritShared(ctx context.Context, key networkid.PortalKey,
 		return nil, fmt.Errorf("failed to inherit portal state: %w", err)
 	}
 	return s.portals.QueryOne(ctx, getPortalQuery, portalID, receiver)
+}
+
+// movePortal gives the portal's new key the state of its old one (revoked if
+// either is); the old row stays, as history.
+func (s *stateStore) movePortal(ctx context.Context, from, to networkid.PortalKey) error {
+	fromID, fromReceiver := s.sealKey(from)
+	toID, toReceiver := s.sealKey(to)
+	if _, err := s.db.Exec(ctx, movePortalQuery, fromID, fromReceiver, toID, toReceiver); err != nil {
+		return fmt.Errorf("failed to move portal state: %w", err)
+	}
+	return nil
 }
 
 func (s *stateStore) listPortals(ctx context.Context) ([]*PortalState, error) {
