@@ -86,14 +86,18 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		// A changed name, or the first name seen for a ghost that already
 		// exists (a group member made before they wrote). A ghost that does
 		// not exist yet reads its info itself when bridgev2 makes it.
-		cl.refreshGhost(ctx, evt.JID)
+		var chat types.JID
+		if evt.Message != nil {
+			chat = cl.chatOf(ctx, evt.Message)
+		}
+		cl.refreshGhost(ctx, evt.JID, chat)
 	case *events.Contact:
-		cl.refreshGhost(ctx, evt.JID)
+		cl.refreshGhost(ctx, evt.JID, types.EmptyJID)
 	case *events.Picture:
 		if evt.JID.Server == types.GroupServer {
 			cl.resyncChat(ctx, evt.JID, false)
 		} else {
-			cl.refreshGhost(ctx, evt.JID)
+			cl.refreshGhost(ctx, evt.JID, types.EmptyJID)
 		}
 	case *events.NewsletterJoin, *events.NewsletterLeave:
 		cl.handleNewsletterEvent(ctx, evt)
@@ -441,11 +445,17 @@ func (cl *Client) handleUndecryptable(ctx context.Context, evt *events.Undecrypt
 	})
 }
 
-// refreshGhost updates the name of a ghost that exists after a push name or
-// contact change: a ghost is made only when a message of its user passed
-// the governance gate.
-func (cl *Client) refreshGhost(ctx context.Context, jid types.JID) {
-	userID, err := waid.MakeUserID(cl.preferPN(ctx, jid, types.EmptyJID))
+// refreshGhost updates the name and picture of a ghost that exists after a
+// push name, contact or picture change: a ghost is made only when a message
+// of its user passed the governance gate. A change noticed with a group
+// message runs in that group portal's loop, as a member change: bridgev2's
+// portal loops read a ghost's fields without its lock, so an update from
+// whatsmeow's goroutine races with the group's loop that is handling the
+// very message. Other changes (and a group without a room) update the
+// ghost here.
+func (cl *Client) refreshGhost(ctx context.Context, jid, chat types.JID) {
+	pn := cl.preferPN(ctx, jid, types.EmptyJID)
+	userID, err := waid.MakeUserID(pn)
 	if err != nil {
 		return
 	}
@@ -454,9 +464,28 @@ func (cl *Client) refreshGhost(ctx context.Context, jid types.JID) {
 		return
 	}
 	info, err := cl.GetUserInfo(ctx, ghost)
-	if err == nil && info != nil {
-		ghost.UpdateInfo(ctx, info)
+	if err != nil || info == nil {
+		return
 	}
+	if chat.Server != types.GroupServer {
+		ghost.UpdateInfo(ctx, info)
+		return
+	}
+	if key, err := waid.MakePortalKey(chat, cl.login.ID); err == nil {
+		if portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key); err == nil && portal != nil && portal.MXID != "" {
+			member := bridgev2.ChatMember{EventSender: bridgev2.EventSender{Sender: userID}, Membership: event.MembershipJoin, UserInfo: info}
+			cl.deliver(ctx, &simplevent.ChatInfoChange{
+				EventMeta: simplevent.EventMeta{
+					Type: bridgev2.RemoteEventChatInfoChange, PortalKey: key, Sender: member.EventSender, Timestamp: time.Now(),
+				},
+				ChatInfoChange: &bridgev2.ChatInfoChange{MemberChanges: &bridgev2.ChatMemberList{
+					MemberMap: bridgev2.ChatMemberMap{userID: member},
+				}},
+			})
+			return
+		}
+	}
+	ghost.UpdateInfo(ctx, info)
 }
 
 // resyncChat brings a group portal up to date (and creates it when the
