@@ -483,6 +483,14 @@ func (c *Client) handleServiceMessage(ctx context.Context, msg *tg.MessageServic
 	if !ok {
 		return
 	}
+	if ch, ok := c.channels.Get(peer.ChannelID); ok && ch.Left {
+		// This account left the group: its staff member left the portal,
+		// and a late service message through it would bring them back
+		// (bridgev2 puts a login in the portal of each event it brings).
+		// The logins still in the group bridge it.
+		zerolog.Ctx(ctx).Debug().Int("tg_message_id", msg.ID).Msg("Ignoring a service message of a group this account left")
+		return
+	}
 	chatPeer := tgid.Peer{Type: tgid.PeerChannel, ID: peer.ChannelID}
 	sender := c.channelSender(msg.FromID, peer.ChannelID)
 	change := &bridgev2.ChatInfoChange{}
