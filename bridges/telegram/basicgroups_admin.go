@@ -157,6 +157,9 @@ func (c *Client) changeBasicMember(ctx context.Context, chatID, userID int64, ad
 // them; bridgev2 changes nothing the second time.
 func (c *Client) handleBasicServiceMessage(ctx context.Context, chatID int64, msg *tg.MessageService) {
 	peer := tgid.Peer{Type: tgid.PeerChat, ID: chatID}
+	if c.leftGroupEcho(peer, c.addsSelf(msg)) {
+		return
+	}
 	from := int64(0)
 	if p, ok := msg.FromID.(*tg.PeerUser); ok {
 		from = p.UserID
