@@ -110,6 +110,12 @@ func (c *Client) registerHandlers(d *tg.UpdateDispatcher) {
 		c.handleUserStatus(ctx, u)
 		return nil
 	})
+	d.OnUser(func(ctx context.Context, e tg.Entities, u *tg.UpdateUser) error {
+		defer c.recoverHandler(ctx, "user")
+		c.rememberEntities(ctx, e)
+		c.handleUserUpdate(ctx, e, u.UserID)
+		return nil
+	})
 	d.OnUserName(func(ctx context.Context, e tg.Entities, u *tg.UpdateUserName) error {
 		defer c.recoverHandler(ctx, "user_name")
 		c.rememberEntities(ctx, e)
@@ -141,7 +147,9 @@ func (c *Client) rememberEntities(ctx context.Context, e tg.Entities) {
 		if u.Min {
 			continue
 		}
+		prev, _ := c.users.get(u.ID)
 		c.users.put(u)
+		c.noticeUserPhoto(ctx, prev, u)
 		if u.AccessHash != 0 {
 			if err := c.main.Store.PutUser(ctx, c.userID, u.ID, u.AccessHash, u.Username); err != nil {
 				zerolog.Ctx(ctx).Err(err).Int64("tg_user_id", u.ID).Msg("Failed to store user access hash")

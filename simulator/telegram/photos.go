@@ -248,6 +248,7 @@ func (s *Server) messagesEditChatPhoto(ctx context.Context, req *tg.MessagesEdit
 
 func (s *Server) registerPhotos(d *tg.ServerDispatcher) {
 	d.OnChannelsEditPhoto(s.channelsEditPhoto)
+	d.OnPhotosUploadProfilePhoto(s.photosUploadProfilePhoto)
 	d.OnMessagesEditChatPhoto(s.messagesEditChatPhoto)
 	d.OnMessagesEditChatAdmin(s.messagesEditChatAdmin)
 }
