@@ -74,6 +74,8 @@ func (c *Client) noticeUserPhoto(ctx context.Context, prev, u *tg.User) {
 	if prev != nil && userPhotoID(prev) == photoID {
 		return
 	}
+	unlock := c.lockGhost(u.ID)
+	defer unlock()
 	ghost, err := c.main.Bridge.GetExistingGhostByID(ctx, tgid.MakeUserID(u.ID))
 	if err != nil || ghost == nil {
 		return
@@ -87,6 +89,18 @@ func (c *Client) noticeUserPhoto(ctx context.Context, prev, u *tg.User) {
 	}
 	zerolog.Ctx(ctx).Debug().Int64("tg_user_id", u.ID).Msg("A contact's profile photo changed")
 	ghost.UpdateInfo(ctx, &bridgev2.UserInfo{Avatar: c.userAvatar(u)})
+}
+
+// ghostLockStripes is how many locks serialize ghost profile updates.
+const ghostLockStripes = 64
+
+// lockGhost serializes the updates of a user's ghost made from Telegram
+// updates: every login that sees the user gets the same change, the first
+// one applies it and the others find it done.
+func (c *Client) lockGhost(userID int64) (unlock func()) {
+	mu := &c.main.ghostLocks[uint64(userID)%ghostLockStripes]
+	mu.Lock()
+	return mu.Unlock
 }
 
 // handleUserUpdate: a user changed (updateUser): their ghost is updated

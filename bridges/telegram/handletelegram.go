@@ -161,6 +161,8 @@ func (c *Client) rememberEntities(ctx context.Context, e tg.Entities) {
 // updateGhost updates the profile of a ghost that exists: a ghost is made
 // only when a message of its user passed the governance gate.
 func (c *Client) updateGhost(ctx context.Context, u *tg.User) {
+	unlock := c.lockGhost(u.ID)
+	defer unlock()
 	ghost, err := c.main.Bridge.GetExistingGhostByID(ctx, tgid.MakeUserID(u.ID))
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to get ghost to update")
