@@ -149,6 +149,10 @@ const sharedPortalStripes = 64
 // portal while it creates the room (it marks the login in the portal
 // unsynchronised with the creation).
 func (c *Client) deliver(ctx context.Context, evt bridgev2.RemoteEvent) bridgev2.EventHandlingResult {
+	if c.leftGroupEvent(evt) {
+		zerolog.Ctx(ctx).Debug().Stringer("event_type", evt.GetType()).Msg("Ignoring an event of a group this account left from Matrix")
+		return bridgev2.EventHandlingResult{Ignored: true}
+	}
 	if key := evt.GetPortalKey(); key.Receiver == "" {
 		h := fnv.New32a()
 		h.Write([]byte(key.ID))

@@ -239,8 +239,12 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 				return
 			}
 			evt.ID, evt.TargetMessage = id, id
+		} else if c.leftFromMatrixChat(tgid.Peer{Type: tgid.PeerChat, ID: p.ChatID}) {
+			log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring a message of a basic group this account left from Matrix")
+			return
 		} else if !c.claimBasicMessage(ctx, p.ChatID, msg, evt.ID) {
 			log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring a basic-group message another login already bridged")
+			c.markInBasicPortal(ctx, p.ChatID)
 			return
 		}
 		evt.PortalKey = c.basicPortalKey(ctx, p.ChatID)

@@ -116,3 +116,39 @@ func (c *Client) addsSelf(msg *tg.MessageService) bool {
 	}
 	return false
 }
+
+// markInBasicPortal records this login in a basic group's portal when
+// another login bridged the group's message: bridgev2 knows a login is in
+// a portal only from the events it queues there, and each message of a
+// basic group is queued by one login only. The staff member's own login
+// then sends their messages and handles their leave.
+func (c *Client) markInBasicPortal(ctx context.Context, chatID int64) {
+	if _, left := c.leftFromMatrix.Get(tgid.Peer{Type: tgid.PeerChat, ID: chatID}); left {
+		return
+	}
+	portal, err := c.main.Bridge.GetExistingPortalByKey(ctx, c.basicPortalKey(ctx, chatID))
+	if err != nil || portal == nil || portal.MXID == "" {
+		return
+	}
+	c.login.MarkInPortal(ctx, portal)
+}
+
+// leftFromMatrixChat tells whether this account left a group from Matrix.
+func (c *Client) leftFromMatrixChat(peer tgid.Peer) bool {
+	_, left := c.leftFromMatrix.Get(peer)
+	return left
+}
+
+// leftGroupEvent tells whether an event is one of a group this account
+// left from Matrix, received before it left and handled after: queued
+// through this login, it would put the login back in the portal and
+// invite the staff member again. A message is still bridged (a basic
+// group's message may have been claimed by this login only).
+func (c *Client) leftGroupEvent(evt bridgev2.RemoteEvent) bool {
+	key := evt.GetPortalKey()
+	if key.Receiver != "" || c.leftFromMatrix.Len() == 0 || evt.GetType() == bridgev2.RemoteEventMessage {
+		return false
+	}
+	peer, err := tgid.ParsePortalID(key.ID)
+	return err == nil && c.leftFromMatrixChat(peer)
+}

@@ -87,6 +87,9 @@ func TestLeaveGroupFromMatrixOff(t *testing.T) {
 		t.Fatal("never bridged")
 	}
 	portal := gs.portal(t, ch.ID)
+	if !mx.Eventually(20*time.Second, func() bool { return gs.inPortal(t, gs.aliceUL, portal.PortalKey) }) {
+		t.Fatal("alice's login never in the supergroup's portal")
+	}
 	gs.leaveRoom(portal, testUser, "$leave-off")
 	gs.carolSays(t, portal, "after the leave", func() bool { return channelHas(s, ch.ID, "after the leave") })
 	if info, _ := s.ChannelInfo(ch.ID); !slices.Contains(info.Members, gs.alice.ID) {
@@ -117,6 +120,10 @@ func TestLeaveGroupFromMatrix(t *testing.T) {
 	portal := gs.portal(t, ch.ID)
 	if !mx.Eventually(20*time.Second, func() bool { return mx.Members(portal.MXID)[testUser] == event.MembershipJoin }) {
 		t.Fatal("alice never joined the supergroup's room")
+	}
+	// Her login delivered its copy: it is in the portal.
+	if !mx.Eventually(20*time.Second, func() bool { return gs.inPortal(t, gs.aliceUL, portal.PortalKey) }) {
+		t.Fatal("alice's login never in the supergroup's portal")
 	}
 	gs.leaveRoom(portal, testUser, "$leave-channel")
 	if !mx.Eventually(20*time.Second, func() bool {
@@ -159,9 +166,18 @@ func TestLeaveGroupFromMatrix(t *testing.T) {
 		t.Fatal("never bridged")
 	}
 	basic := gs.basicPortal(t, chat.ID)
+	// Each message of a basic group is bridged by one login; the others
+	// are in the portal from their copy of a message once it exists.
+	if _, err := s.ChatPost(chat.ID, gs.bob.ID, "second"); err != nil {
+		t.Fatal(err)
+	}
 	if !mx.Eventually(20*time.Second, func() bool { return mx.Members(basic.MXID)[testUser] == event.MembershipJoin }) {
 		t.Fatal("alice never joined the basic group's room")
 	}
+	if !mx.Eventually(20*time.Second, func() bool { return gs.inPortal(t, gs.aliceUL, basic.PortalKey) }) {
+		t.Fatal("alice's login never in the basic group's portal")
+	}
+	gs.settle(t) // no copy of a message in flight
 	gs.leaveRoom(basic, testUser, "$leave-chat")
 	if !mx.Eventually(20*time.Second, func() bool {
 		info, _ := s.ChatInfo(chat.ID)
