@@ -150,6 +150,16 @@ func (c *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreatePa
 	if err != nil {
 		return nil, err
 	}
+	if params.RoomID != "" && portal.MXID == "" {
+		// The create-group command in an existing room: that room is the
+		// portal.
+		err = portal.UpdateMatrixRoomID(ctx, params.RoomID, bridgev2.UpdateMatrixRoomIDParams{
+			FailIfMXIDSet: true, ChatInfo: info, ChatInfoSource: c.login,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("the Telegram group was created but not linked to this room: %w", err)
+		}
+	}
 	out := &bridgev2.CreateChatResponse{PortalKey: key, Portal: portal, PortalInfo: info}
 	if len(failed) > 0 {
 		out.FailedParticipants = failed

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/provisionutil"
@@ -156,5 +157,47 @@ func TestCreateGroupFromMatrix(t *testing.T) {
 	}
 	if m.RoomID != resp.MXID {
 		t.Fatalf("the message went to %s, not the new group's room %s", m.RoomID, resp.MXID)
+	}
+}
+
+// TestCreateGroupInExistingRoom: the create-group command in an existing
+// Matrix room (params.RoomID) makes that room the new group's portal.
+func TestCreateGroupInExistingRoom(t *testing.T) {
+	gs := newGroupSetup(t)
+	s, mx := gs.s, gs.tb.mx
+	ctx := context.Background()
+	if _, err := s.SendMessage(gs.bob.ID, gs.alice.ID, "hi alice", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "hi alice" }); !ok {
+		t.Fatal("never bridged")
+	}
+	roomID, err := mx.Intent(testUser).CreateRoom(ctx, &mautrix.ReqCreateRoom{Name: "Ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := provisionutil.CreateGroup(ctx, gs.aliceUL, &bridgev2.GroupCreateParams{
+		Type: GroupTypeSupergroup, Name: &event.RoomNameEventContent{Name: "Ops"}, RoomID: roomID,
+		Participants: []networkid.UserID{tgid.MakeUserID(gs.bob.ID)},
+	})
+	if err != nil {
+		t.Fatalf("CreateGroup: %v", err)
+	}
+	if resp.MXID != roomID {
+		t.Fatalf("the portal is %s, not the room the command ran in (%s)", resp.MXID, roomID)
+	}
+	peer, err := tgid.ParsePortalID(resp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch, ok := s.ChannelInfo(peer.ID); !ok || ch.Title != "Ops" || !slices.Contains(ch.Members, gs.bob.ID) {
+		t.Fatalf("Telegram's group = %+v", ch)
+	}
+	if _, err := s.ChannelPost(peer.ID, gs.bob.ID, "ops here", ""); err != nil {
+		t.Fatal(err)
+	}
+	m, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "ops here" })
+	if !ok || m.RoomID != roomID {
+		t.Fatalf("bob's message in the new group went to %s, want the room %s", m.RoomID, roomID)
 	}
 }
