@@ -153,10 +153,13 @@ func (c *Client) changeBasicMember(ctx context.Context, chatID, userID int64, ad
 }
 
 // handleBasicServiceMessage bridges what a basic group's service messages
-// say: a new title, members added or gone. Every login in the group gets
+// say: a new title or photo, members added or gone. Every login in the group gets
 // them; bridgev2 changes nothing the second time.
 func (c *Client) handleBasicServiceMessage(ctx context.Context, chatID int64, msg *tg.MessageService) {
 	peer := tgid.Peer{Type: tgid.PeerChat, ID: chatID}
+	if c.leftGroupEcho(peer, c.addsSelf(msg)) {
+		return
+	}
 	from := int64(0)
 	if p, ok := msg.FromID.(*tg.PeerUser); ok {
 		from = p.UserID
@@ -181,6 +184,12 @@ func (c *Client) handleBasicServiceMessage(ctx context.Context, chatID int64, ms
 		change.MemberChanges = &bridgev2.ChatMemberList{MemberMap: bridgev2.ChatMemberMap{
 			m.Sender: {EventSender: m, Membership: event.MembershipLeave},
 		}}
+	case *tg.MessageActionChatEditPhoto:
+		// The room avatar, by photo ID: the copy every other login gets
+		// changes nothing, nor does the echo of a photo set from Matrix.
+		change.ChatInfo = &bridgev2.ChatInfo{Avatar: c.photoAvatar(a.Photo)}
+	case *tg.MessageActionChatDeletePhoto:
+		change.ChatInfo = &bridgev2.ChatInfo{Avatar: &bridgev2.Avatar{Remove: true}}
 	case *tg.MessageActionChatMigrateTo:
 		c.handleChatMigrated(ctx, chatID, a.ChannelID)
 		return

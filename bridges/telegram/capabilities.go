@@ -26,6 +26,7 @@ func (c *TelegramConnector) GetCapabilities() *bridgev2.NetworkGeneralCapabiliti
 				LookupPhone:    true,
 				LookupUsername: true,
 			},
+			GroupCreation: groupCreation(),
 		},
 	}
 }

@@ -79,6 +79,9 @@ type Client struct {
 	channelMembers *lru.Cache[int64, []int64]
 	// topics are the titles of the forum topics seen.
 	topics *lru.Cache[topicKey, string]
+	// leftFromMatrix are the groups this account left because its staff
+	// member left the portal: Telegram's echo of the leave is dropped.
+	leftFromMatrix *lru.Cache[tgid.Peer, bool]
 
 	// backoff between reconnection attempts; tests shorten it.
 	minBackoff, maxBackoff time.Duration
@@ -95,6 +98,7 @@ func newClient(main *TelegramConnector, login *bridgev2.UserLogin, userID int64)
 	c.channels = lru.New[int64, *tg.Channel](channelCacheSize)
 	c.channelMembers = lru.New[int64, []int64](channelMembersCacheSize)
 	c.topics = lru.New[topicKey, string](topicCacheSize)
+	c.leftFromMatrix = lru.New[tgid.Peer, bool](leftFromMatrixCacheSize)
 	c.loggedIn.Store(!meta.Get[tgid.UserLoginMetadata](login.Metadata).LoggedOut)
 	return c
 }

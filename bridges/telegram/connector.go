@@ -62,6 +62,9 @@ type TelegramConnector struct {
 	basicMu     sync.Mutex
 	// sharedPortalLocks serialize the logins' deliveries to shared portals.
 	sharedPortalLocks [sharedPortalStripes]sync.Mutex
+	// ghostLocks serialize the logins' updates of one ghost's profile
+	// (every login in a group sees its members' changes).
+	ghostLocks [ghostLockStripes]sync.Mutex
 }
 
 var (

@@ -149,6 +149,10 @@ const sharedPortalStripes = 64
 // portal while it creates the room (it marks the login in the portal
 // unsynchronised with the creation).
 func (c *Client) deliver(ctx context.Context, evt bridgev2.RemoteEvent) bridgev2.EventHandlingResult {
+	if c.leftGroupEvent(evt) {
+		zerolog.Ctx(ctx).Debug().Stringer("event_type", evt.GetType()).Msg("Ignoring an event of a group this account left from Matrix")
+		return bridgev2.EventHandlingResult{Ignored: true}
+	}
 	if key := evt.GetPortalKey(); key.Receiver == "" {
 		h := fnv.New32a()
 		h.Write([]byte(key.ID))
@@ -492,6 +496,9 @@ func (c *Client) handleServiceMessage(ctx context.Context, msg *tg.MessageServic
 		return
 	}
 	chatPeer := tgid.Peer{Type: tgid.PeerChannel, ID: peer.ChannelID}
+	if c.leftGroupEcho(chatPeer, c.addsSelf(msg)) {
+		return
+	}
 	sender := c.channelSender(msg.FromID, peer.ChannelID)
 	change := &bridgev2.ChatInfoChange{}
 	switch a := msg.Action.(type) {
@@ -571,7 +578,11 @@ var _ remote.Described = (*infoChangeEvent)(nil)
 // account left it): the portal is synced again.
 func (c *Client) handleChannelUpdate(ctx context.Context, channelID int64) {
 	peer := tgid.Peer{Type: tgid.PeerChannel, ID: channelID}
-	if ch, ok := c.channels.Get(channelID); ok && ch.Left {
+	ch, known := c.channels.Get(channelID)
+	if c.leftGroupEcho(peer, known && !ch.Left) {
+		return
+	}
+	if known && ch.Left {
 		// This account left (or was removed from) the group: its staff
 		// member leaves the portal. A resync would invite them again
 		// (bridgev2 marks a login in the portal of every event it sends).
@@ -735,6 +746,10 @@ func (c *Client) channelGhostInfo(channelID int64) *bridgev2.UserInfo {
 // Other membership changes (staff joining or leaving the room) stay on
 // Matrix.
 func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.MatrixMembershipChange) (_ *bridgev2.MatrixMembershipResult, err error) {
+	if msg.Type == bridgev2.Leave {
+		// Only with bridge_matrix_leave on; never undone in the room.
+		return nil, c.leaveFromMatrix(ctx, msg)
+	}
 	defer func() {
 		if err != nil && msg.Event != nil {
 			c.revertMember(ctx, msg.Portal, msg.Event.GetStateKey(), msg.PrevContent, err)

@@ -110,6 +110,12 @@ func (c *Client) registerHandlers(d *tg.UpdateDispatcher) {
 		c.handleUserStatus(ctx, u)
 		return nil
 	})
+	d.OnUser(func(ctx context.Context, e tg.Entities, u *tg.UpdateUser) error {
+		defer c.recoverHandler(ctx, "user")
+		c.rememberEntities(ctx, e)
+		c.handleUserUpdate(ctx, e, u.UserID)
+		return nil
+	})
 	d.OnUserName(func(ctx context.Context, e tg.Entities, u *tg.UpdateUserName) error {
 		defer c.recoverHandler(ctx, "user_name")
 		c.rememberEntities(ctx, e)
@@ -141,7 +147,9 @@ func (c *Client) rememberEntities(ctx context.Context, e tg.Entities) {
 		if u.Min {
 			continue
 		}
+		prev, _ := c.users.get(u.ID)
 		c.users.put(u)
+		c.noticeUserPhoto(ctx, prev, u)
 		if u.AccessHash != 0 {
 			if err := c.main.Store.PutUser(ctx, c.userID, u.ID, u.AccessHash, u.Username); err != nil {
 				zerolog.Ctx(ctx).Err(err).Int64("tg_user_id", u.ID).Msg("Failed to store user access hash")
@@ -153,6 +161,8 @@ func (c *Client) rememberEntities(ctx context.Context, e tg.Entities) {
 // updateGhost updates the profile of a ghost that exists: a ghost is made
 // only when a message of its user passed the governance gate.
 func (c *Client) updateGhost(ctx context.Context, u *tg.User) {
+	unlock := c.lockGhost(u.ID)
+	defer unlock()
 	ghost, err := c.main.Bridge.GetExistingGhostByID(ctx, tgid.MakeUserID(u.ID))
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to get ghost to update")
@@ -229,8 +239,12 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 				return
 			}
 			evt.ID, evt.TargetMessage = id, id
+		} else if c.leftFromMatrixChat(tgid.Peer{Type: tgid.PeerChat, ID: p.ChatID}) {
+			log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring a message of a basic group this account left from Matrix")
+			return
 		} else if !c.claimBasicMessage(ctx, p.ChatID, msg, evt.ID) {
 			log.Debug().Int("tg_message_id", msg.ID).Msg("Ignoring a basic-group message another login already bridged")
+			c.markInBasicPortal(ctx, p.ChatID)
 			return
 		}
 		evt.PortalKey = c.basicPortalKey(ctx, p.ChatID)

@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -220,5 +221,83 @@ func TestBasicGroupPhoto(t *testing.T) {
 		return ok && bytes.Equal(data, pic) // a square JPEG goes as it is
 	}) {
 		t.Fatalf("the Matrix avatar never became the basic group's photo: %+v", mx.StatusesOf("$bav1"))
+	}
+}
+
+// TestBasicGroupPhotoChanges: after its portal exists, a basic group's
+// photo changed on Telegram (the service message each staff member's
+// account gets) becomes the room avatar, downloaded once; a removed photo
+// removes the avatar; a photo set from Matrix is not downloaded back when
+// Telegram echoes it.
+func TestBasicGroupPhotoChanges(t *testing.T) {
+	gs := newGroupSetup(t)
+	s, mx := gs.s, gs.tb.mx
+	chat, err := s.CreateChat(tgsim.ChatSpec{Title: "Team", Creator: gs.bob.ID, Members: []int64{gs.alice.ID, gs.carol.ID, gs.dave.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ChatPost(chat.ID, gs.bob.ID, "hello team"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "hello team" }); !ok {
+		t.Fatal("the group's message never reached Matrix")
+	}
+	portal := gs.basicPortal(t, chat.ID)
+	if u, _ := roomAvatar(mx, portal.MXID); u != "" {
+		t.Fatalf("the room has avatar %s without a group photo", u)
+	}
+	var downloads atomic.Int32
+	s.SetBeforeAnswer(func(account int64, method string) {
+		if method == "upload.getFile" {
+			downloads.Add(1)
+		}
+	})
+	t.Cleanup(func() { s.SetBeforeAnswer(nil) })
+
+	first := testJPEG(t, 64, 64, 40)
+	if _, err := s.EditChatPhoto(chat.ID, gs.bob.ID, first); err != nil {
+		t.Fatal(err)
+	}
+	if !mx.Eventually(20*time.Second, func() bool {
+		_, data := roomAvatar(mx, portal.MXID)
+		return bytes.Equal(data, first)
+	}) {
+		t.Fatal("the basic group's new photo never became the room avatar")
+	}
+	gs.settle(t) // both logins handled their copy of the service message
+	if n := downloads.Load(); n != 1 {
+		t.Fatalf("the new photo was downloaded %d times, want once", n)
+	}
+
+	if _, err := s.EditChatPhoto(chat.ID, gs.dave.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !mx.Eventually(20*time.Second, func() bool {
+		u, _ := roomAvatar(mx, portal.MXID)
+		return u == ""
+	}) {
+		t.Fatal("the basic group's removed photo is still the room avatar")
+	}
+
+	// Set from Matrix: Telegram's echo is not downloaded back.
+	pic := testJPEG(t, 100, 100, 120)
+	uri, _, err := mx.Intent(testUser).UploadMedia(context.Background(), "", pic, "pic.jpg", "image/jpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs.inject(portal, &event.Event{Type: event.StateRoomAvatar, ID: "$bav2", Sender: testUser,
+		StateKey: ptr.Ptr(""), Content: event.Content{Parsed: &event.RoomAvatarEventContent{URL: uri}}})
+	if !mx.Eventually(20*time.Second, func() bool {
+		_, data, ok := s.ChatPhoto(chat.ID)
+		return ok && bytes.Equal(data, pic)
+	}) {
+		t.Fatalf("the Matrix avatar never became the basic group's photo: %+v", mx.StatusesOf("$bav2"))
+	}
+	gs.settle(t)
+	if n := downloads.Load(); n != 1 {
+		t.Fatalf("the photo set from Matrix was downloaded back (%d downloads)", n-1)
+	}
+	if u, _ := roomAvatar(mx, portal.MXID); u != uri {
+		t.Fatalf("room avatar %s after the echo, want %s", u, uri)
 	}
 }

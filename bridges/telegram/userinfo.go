@@ -33,7 +33,7 @@ func (c *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*bridg
 func (c *Client) userInfo(u *tg.User) *bridgev2.UserInfo {
 	name := c.main.Config.FormatDisplayname(u)
 	isBot := u.Bot
-	info := &bridgev2.UserInfo{Name: &name, IsBot: &isBot}
+	info := &bridgev2.UserInfo{Name: &name, IsBot: &isBot, Avatar: c.userAvatar(u)}
 	if u.Username != "" {
 		info.Identifiers = append(info.Identifiers, "telegram:@"+u.Username)
 	}

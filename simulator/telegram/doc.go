@@ -43,4 +43,14 @@
 // messages.sendVote and VotePoll count votes, pushed as updateMessagePoll
 // with the results each participant sees. SendMedia makes a contact send
 // any of these; MediaBytes and OpenMedia read back what a message carries.
+//
+// # Photos
+//
+// Chats' photos (SetChannelPhoto, SetChatPhoto, EditChatPhoto,
+// channels.editPhoto, messages.editChatPhoto, with their service messages)
+// and users' profile photos (SetProfilePhoto, photos.uploadProfilePhoto;
+// shown in user objects and users.getFullUser, pushed to the users who
+// know the account as updateUser) also download with upload.getFile of an
+// inputPeerPhotoFileLocation, by peer and photo ID, without a file
+// reference.
 package tgsim

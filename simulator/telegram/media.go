@@ -584,6 +584,15 @@ func (s *Server) uploadGetFile(ctx context.Context, req *tg.UploadGetFileRequest
 		id, hash, ref, photo, size = loc.ID, loc.AccessHash, loc.FileReference, true, loc.ThumbSize
 	case *tg.InputDocumentFileLocation:
 		id, hash, ref, size = loc.ID, loc.AccessHash, loc.FileReference, loc.ThumbSize
+	case *tg.InputPeerPhotoFileLocation:
+		// By peer and photo ID: no file reference.
+		self, _ := s.selfLocked(r)
+		o, err := s.peerPhotoLocked(self, loc)
+		if err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		id, hash, ref, photo = o.id, o.accessHash, o.ref, true
 	default:
 		s.mu.Unlock()
 		return nil, errLocationInvalid

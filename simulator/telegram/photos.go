@@ -242,12 +242,58 @@ func (s *Server) messagesEditChatPhoto(ctx context.Context, req *tg.MessagesEdit
 	if b == nil && s.chatPhotoLocked(c.id) == nil {
 		return nil, errChatNotModified
 	}
-	s.setChatPhotoLocked(c.id, b)
-	return s.pushChatUpdateLocked(c, r.sess.mt.ID), nil
+	return s.editChatPhotoLocked(c, self.acc.ID, b, r.sess.mt.ID), nil
+}
+
+// EditChatPhoto makes by (a member) change a basic group's photo to data
+// (an image; nil removes it), as a Telegram app does: the members get the
+// service message (messageActionChatEditPhoto, or
+// messageActionChatDeletePhoto). It returns the new photo's ID (0 when
+// removed).
+func (s *Server) EditChatPhoto(chatID, by int64, data []byte) (int64, error) {
+	var b *blob
+	if data != nil {
+		var err error
+		if b, err = s.files.put(bytes.NewReader(data)); err != nil {
+			return 0, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.st.chats[chatID]
+	if !ok {
+		return 0, fmt.Errorf("%w: %d", ErrNoChat, chatID)
+	}
+	if !c.isMember(by) {
+		return 0, errChatWriteForbidden
+	}
+	if b == nil && s.chatPhotoLocked(c.id) == nil {
+		return 0, errChatNotModified
+	}
+	s.editChatPhotoLocked(c, by, b, 0)
+	if o := s.chatPhotoLocked(c.id); o != nil {
+		return o.id, nil
+	}
+	return 0, nil
+}
+
+// editChatPhotoLocked changes a basic group's photo with its service
+// message; the updates carry the chat as it is now.
+func (s *Server) editChatPhotoLocked(c *basicChat, by int64, b *blob, exceptSession int64) *tg.Updates {
+	o := s.setChatPhotoLocked(c.id, b)
+	upd := s.chatServiceLocked(c, by, func() tg.MessageActionClass {
+		if o == nil {
+			return &tg.MessageActionChatDeletePhoto{}
+		}
+		return &tg.MessageActionChatEditPhoto{Photo: tgPhotoOf(o)}
+	}, exceptSession)
+	s.changedLocked()
+	return upd
 }
 
 func (s *Server) registerPhotos(d *tg.ServerDispatcher) {
 	d.OnChannelsEditPhoto(s.channelsEditPhoto)
+	d.OnPhotosUploadProfilePhoto(s.photosUploadProfilePhoto)
 	d.OnMessagesEditChatPhoto(s.messagesEditChatPhoto)
 	d.OnMessagesEditChatAdmin(s.messagesEditChatAdmin)
 }

@@ -176,8 +176,12 @@ func (s *Server) usersGetFullUser(ctx context.Context, id tg.InputUserClass) (*t
 	if err != nil {
 		return nil, err
 	}
+	full := tg.UserFull{ID: u.acc.ID}
+	if p := tgPhotoOf(s.profilePhotoLocked(u.acc.ID)); p != nil {
+		full.SetProfilePhoto(p)
+	}
 	return &tg.UsersUserFull{
-		FullUser: tg.UserFull{ID: u.acc.ID},
+		FullUser: full,
 		Users:    []tg.UserClass{s.tgUserLocked(u, self.acc.ID)},
 	}, nil
 }

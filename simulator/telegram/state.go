@@ -41,6 +41,8 @@ type state struct {
 	nextChatID int64
 	// chatPhotos are the photos of channels and basic groups, by chat ID.
 	chatPhotos map[int64]*mediaObj
+	// profilePhotos are the users' profile photos, by user ID.
+	profilePhotos map[int64]*mediaObj
 	// chatAdmins are the admins of basic groups (creators aside).
 	chatAdmins map[int64]map[int64]bool
 	// forums are the topics of forum supergroups, by channel ID.

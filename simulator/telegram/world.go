@@ -571,6 +571,9 @@ func (s *Server) tgUserLocked(u *user, viewer int64) *tg.User {
 	out.SetStatus(userStatusLocked(u))
 	out.SetPremium(u.acc.Premium)
 	out.Bot = u.acc.Bot
+	if p := s.tgUserPhotoLocked(u.acc.ID); p != nil {
+		out.SetPhoto(p)
+	}
 	return out
 }
 
