@@ -487,7 +487,7 @@ func (c *Client) handleServiceMessage(ctx context.Context, msg *tg.MessageServic
 	if !ok {
 		return
 	}
-	if ch, ok := c.channels.Get(peer.ChannelID); ok && ch.Left {
+	if ch, ok := c.channels.Get(peer.ChannelID); ok && ch.Left && !c.addsSelf(msg) {
 		// This account left the group: its staff member left the portal,
 		// and a late service message through it would bring them back
 		// (bridgev2 puts a login in the portal of each event it brings).
