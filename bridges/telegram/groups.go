@@ -457,23 +457,32 @@ func participantLevel(p tg.ChannelParticipantClass) (int64, int) {
 }
 
 // channelPowerLevels: in a broadcast channel only admins post; in a
-// supergroup, only admins change its name, topic and avatar.
+// supergroup, members post unless its default rights mute them (an
+// announce-only group), and only admins change its name, topic and avatar
+// unless its default rights let members do it.
 func channelPowerLevels(ch *tg.Channel) *bridgev2.PowerLevelOverrides {
 	admin := powerAdmin
 	zero := 0
-	pl := &bridgev2.PowerLevelOverrides{
-		Events: map[event.Type]int{
-			event.StateRoomName:   admin,
-			event.StateTopic:      admin,
-			event.StateRoomAvatar: admin,
-		},
+	send, info := zero, admin
+	if rights, ok := ch.GetDefaultBannedRights(); ok && !ch.Broadcast {
+		if rights.SendMessages {
+			send = admin
+		}
+		if !rights.ChangeInfo {
+			info = zero
+		}
 	}
 	if ch.Broadcast {
-		pl.EventsDefault = &admin
-	} else {
-		pl.EventsDefault = &zero
+		send = admin
 	}
-	return pl
+	return &bridgev2.PowerLevelOverrides{
+		EventsDefault: &send,
+		Events: map[event.Type]int{
+			event.StateRoomName:   info,
+			event.StateTopic:      info,
+			event.StateRoomAvatar: info,
+		},
+	}
 }
 
 // handleServiceMessage bridges what a group's service messages say: a new

@@ -877,3 +877,58 @@ func statusText(list []*bridgev2.MessageStatus) string {
 	}
 	return strings.Join(out, "; ")
 }
+
+// TestSupergroupAnnounceOnlyAndOpenInfo: a supergroup's default rights show
+// in the portal's power levels: when the owner mutes the members (an
+// announce-only group) a member's level no longer lets them post, and a
+// staff member who is not an admin is refused by Telegram; when members may
+// change the group's info, the name needs no admin level.
+func TestSupergroupAnnounceOnlyAndOpenInfo(t *testing.T) {
+	gs := newGroupSetup(t)
+	s, mx := gs.s, gs.tb.mx
+	ch, err := s.CreateChannel(tgsim.ChannelSpec{Title: "Quay notices", Creator: gs.bob.ID, Members: []int64{gs.alice.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ChannelPost(ch.ID, gs.bob.ID, "welcome", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "welcome" }); !ok {
+		t.Fatal("the supergroup's message never reached Matrix")
+	}
+	portal := gs.portal(t, ch.ID)
+	pl := mx.PowerLevels(portal.MXID)
+	if pl == nil {
+		t.Fatal("no power levels")
+	}
+	alice := pl.GetUserLevel(testUser)
+	if pl.GetEventLevel(event.EventMessage) > alice || pl.GetEventLevel(event.StateRoomName) <= alice {
+		t.Errorf("a plain supergroup: alice %d, messages need %d, the name %d", alice, pl.GetEventLevel(event.EventMessage), pl.GetEventLevel(event.StateRoomName))
+	}
+
+	if err := s.SetSupergroupDefaultRights(ch.ID, true, true); err != nil {
+		t.Fatal(err)
+	}
+	if !mx.Eventually(20*time.Second, func() bool {
+		pl := mx.PowerLevels(portal.MXID)
+		return pl != nil && pl.GetEventLevel(event.EventMessage) > pl.GetUserLevel(testUser) &&
+			pl.GetEventLevel(event.StateRoomName) <= pl.GetUserLevel(testUser)
+	}) {
+		pl := mx.PowerLevels(portal.MXID)
+		t.Fatalf("after muting members and opening the info: messages need %d, the name %d, alice has %d",
+			pl.GetEventLevel(event.EventMessage), pl.GetEventLevel(event.StateRoomName), pl.GetUserLevel(testUser))
+	}
+	gs.inject(portal, &event.Event{Type: event.EventMessage, ID: "$muted1", Sender: testUser,
+		Content: event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: "may I?"}}})
+	if !mx.Eventually(20*time.Second, func() bool { return len(mx.StatusesOf("$muted1")) > 0 }) {
+		t.Fatal("no status for a message in an announce-only group")
+	}
+	if st := mx.StatusesOf("$muted1")[0]; st.Status == event.MessageStatusSuccess {
+		t.Errorf("a muted member's message was sent: %+v", st)
+	}
+	for _, m := range s.ChannelMessages(ch.ID) {
+		if m.Text == "may I?" {
+			t.Error("a muted member's message reached the supergroup")
+		}
+	}
+}

@@ -97,6 +97,10 @@ type channel struct {
 	sent           map[[2]int64]*channelMsg
 	deletes        []channelDelete // the pts log's deletions
 	readInbox      map[int64]int
+	// membersMuted: members who are not admins may not send (the group's
+	// default banned rights forbid send_messages); infoOpen: they may
+	// change its title, description and photo (change_info not banned).
+	membersMuted, infoOpen bool
 }
 
 type channelDelete struct {
@@ -199,7 +203,7 @@ func (ch *channel) canPost(id int64) bool {
 	if !ch.member[id] {
 		return false
 	}
-	return !ch.broadcast || ch.admins[id] || ch.creator == id
+	return (!ch.broadcast && !ch.membersMuted) || ch.admins[id] || ch.creator == id
 }
 
 func (ch *channel) isAdmin(id int64) bool {
@@ -671,6 +675,9 @@ func (s *Server) tgChannelLocked(ch *channel, viewer int64) *tg.Channel {
 		Forum:      s.forumLocked(ch.id) != nil,
 	}
 	out.SetParticipantsCount(len(ch.members))
+	if !ch.broadcast {
+		out.SetDefaultBannedRights(tg.ChatBannedRights{SendMessages: ch.membersMuted, ChangeInfo: !ch.infoOpen})
+	}
 	if ch.isAdmin(viewer) {
 		out.SetAdminRights(adminRights(ch, viewer))
 	}
