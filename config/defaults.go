@@ -43,6 +43,13 @@ func ApplyDefaults(example []byte, configPath string) ([]byte, error) {
 		// re-established (after a restart or a drop) waits for it instead of
 		// failing; kept under the homeserver's 30 s transaction timeout.
 		{"bridge.send_reconnect_wait", "20s"},
+		// A new portal gets the chat's recent history first (each network
+		// caps it in its own backfill section, and governance filters it);
+		// there is no batch sending on Dendrite, so it goes in as normal
+		// timeline events, forward.
+		{"backfill.enabled", true},
+		{"backfill.max_initial_messages", 100},
+		{"backfill.max_catchup_messages", 100},
 		{"encryption.allow", true},
 		{"encryption.default", true},
 		{"encryption.require", false},

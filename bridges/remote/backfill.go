@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"time"
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
@@ -65,4 +66,23 @@ func (h *Hooks) FilterBackfill(ctx context.Context, hist History) []*bridgev2.Ba
 		out = append(out, m.Message)
 	}
 	return out
+}
+
+// BackfillLimits is a network's `backfill` config section: how much of a
+// chat's history goes into its portal when the portal is made.
+type BackfillLimits struct {
+	// InitialMessages is how many of a chat's latest messages go into its
+	// new portal; 0 backfills nothing.
+	InitialMessages int `yaml:"initial_messages"`
+	// MaxAgeDays leaves out messages older than this many days; 0 has no
+	// age limit.
+	MaxAgeDays int `yaml:"max_age_days"`
+}
+
+// Cutoff is the oldest time a backfilled message may have (zero: none).
+func (l BackfillLimits) Cutoff(now time.Time) time.Time {
+	if l.MaxAgeDays <= 0 {
+		return time.Time{}
+	}
+	return now.AddDate(0, 0, -l.MaxAgeDays)
 }

@@ -53,7 +53,7 @@ func (c *Client) dmChatInfo(otherID int64) *bridgev2.ChatInfo {
 		}
 	}
 	roomType := database.RoomTypeDM
-	info := &bridgev2.ChatInfo{Members: members, Type: &roomType, CanBackfill: false}
+	info := &bridgev2.ChatInfo{Members: members, Type: &roomType, CanBackfill: c.main.Config.Backfill.InitialMessages > 0}
 	if other == self {
 		name := "Saved Messages"
 		info.Name = &name

@@ -16,6 +16,8 @@ import (
 	"github.com/gotd/td/transport"
 	"go.mau.fi/util/configupgrade"
 	"maunium.net/go/mautrix/bridgev2"
+
+	"github.com/passerelle/passerelle/bridges/remote"
 )
 
 var _ bridgev2.ConfigValidatingNetwork = (*TelegramConnector)(nil)
@@ -38,6 +40,8 @@ type Config struct {
 	// portal when the portal is made (0: DefaultMemberSyncLimit); members
 	// who write are added as they write.
 	MemberSyncLimit int `yaml:"member_sync_limit"`
+	// Backfill is how much of a chat's history goes into its new portal.
+	Backfill remote.BackfillLimits `yaml:"backfill"`
 
 	displaynameTemplate *template.Template
 	testKey             *telegram.PublicKey
@@ -65,6 +69,8 @@ func upgradeConfig(helper configupgrade.Helper) {
 	helper.Copy(configupgrade.Str, "test_server", "public_key")
 	helper.Copy(configupgrade.Str, "displayname_template")
 	helper.Copy(configupgrade.Int, "max_file_size")
+	helper.Copy(configupgrade.Int, "backfill", "initial_messages")
+	helper.Copy(configupgrade.Int, "backfill", "max_age_days")
 }
 
 // GetConfig implements bridgev2.NetworkConnector.

@@ -377,7 +377,7 @@ func (c *Client) channelChatInfo(ctx context.Context, channelID int64) (*bridgev
 		about, photo = cf.About, cf.ChatPhoto
 	}
 	roomType := database.RoomTypeDefault
-	info := &bridgev2.ChatInfo{Name: &ch.Title, Topic: &about, Type: &roomType, CanBackfill: false, Avatar: c.photoAvatar(photo)}
+	info := &bridgev2.ChatInfo{Name: &ch.Title, Topic: &about, Type: &roomType, CanBackfill: c.canBackfill(tgid.Peer{Type: tgid.PeerChannel, ID: channelID}), Avatar: c.photoAvatar(photo)}
 	members := &bridgev2.ChatMemberList{
 		MemberMap:   bridgev2.ChatMemberMap{},
 		PowerLevels: channelPowerLevels(ch),

@@ -1,0 +1,134 @@
+package telegram
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gotd/td/tg"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/internal/clock"
+)
+
+var _ bridgev2.BackfillingNetworkAPI = (*Client)(nil)
+
+// maxHistoryPage is the most messages Telegram gives in one getHistory.
+const maxHistoryPage = 100
+
+// canBackfill tells the chats whose history goes into their new portal:
+// direct chats, supergroups and channels (one message box for everyone).
+// Basic groups are not backfilled: each account numbers their messages in
+// its own box.
+func (c *Client) canBackfill(peer tgid.Peer) bool {
+	return peer.Type != tgid.PeerChat && c.main.Config.Backfill.InitialMessages > 0
+}
+
+// FetchMessages implements bridgev2.BackfillingNetworkAPI, forward only
+// (there is no batch sending on the homeservers Passerelle targets): when a
+// portal is made, the chat's latest messages (network.telegram.backfill:
+// initial_messages, max_age_days); after an anchor, the messages after it.
+// They are converted as live messages are, ping nobody, go through the
+// gateway's backfill filter (governance), and are marked read.
+func (c *Client) FetchMessages(ctx context.Context, params bridgev2.FetchMessagesParams) (*bridgev2.FetchMessagesResponse, error) {
+	if !params.Forward {
+		return &bridgev2.FetchMessagesResponse{HasMore: false}, nil
+	}
+	peer, err := tgid.ParsePortalID(params.Portal.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !c.canBackfill(peer) {
+		return &bridgev2.FetchMessagesResponse{Forward: true}, nil
+	}
+	limits := c.main.Config.Backfill
+	limit := min(params.Count, limits.InitialMessages, maxHistoryPage)
+	minID := 0
+	if params.AnchorMessage != nil {
+		if key, err := tgid.ParseMessageID(params.AnchorMessage.ID); err == nil {
+			minID = key.ID
+		}
+		limit = min(params.Count, maxHistoryPage)
+	}
+	if limit <= 0 {
+		return &bridgev2.FetchMessagesResponse{Forward: true}, nil
+	}
+	input, err := c.inputPeer(ctx, peer)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach this Telegram chat: %w", err)
+	}
+	res, err := callWhenConnected(ctx, c, "get history", func(ctx context.Context, api *tg.Client) (tg.MessagesMessagesClass, error) {
+		return api.MessagesGetHistory(ctx, &tg.MessagesGetHistoryRequest{Peer: input, Limit: limit, MinID: minID})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to get the chat's history from Telegram: %w", err)
+	}
+	page, ok := res.AsModified()
+	if !ok {
+		return &bridgev2.FetchMessagesResponse{Forward: true}, nil
+	}
+	chats := map[int64]*tg.Channel{}
+	for _, ch := range page.GetChats() {
+		if channel, ok := ch.(*tg.Channel); ok {
+			chats[channel.ID] = channel
+		}
+	}
+	c.rememberEntities(ctx, tg.Entities{Users: usersOf(page.GetUsers()), Channels: chats})
+	cutoff := limits.Cutoff(clock.Or(c.main.Clock).Now())
+	var msgs []*tg.Message
+	for _, raw := range page.GetMessages() {
+		msg, ok := raw.(*tg.Message)
+		if !ok || msg.ID <= minID || (!cutoff.IsZero() && time.Unix(int64(msg.Date), 0).Before(cutoff)) {
+			continue
+		}
+		msgs = append(msgs, msg)
+	}
+	// Telegram gives the newest first.
+	slices.SortFunc(msgs, func(a, b *tg.Message) int { return a.ID - b.ID })
+	hist := remote.History{Login: c.login, Portal: params.Portal, Chat: chatOf(peer)}
+	switch peer.Type {
+	case tgid.PeerUser:
+		hist.Remote, hist.Identity = tgid.MakeUserID(peer.ID), c.cachedIdentity(peer.ID)
+	case tgid.PeerChannel:
+		hist.Chat = c.channelChat(peer.ID)
+	}
+	for _, msg := range msgs {
+		sender := c.senderOf(msg, peer)
+		intent, ok := params.Portal.GetIntentFor(ctx, sender, c.login, bridgev2.RemoteEventBackfill)
+		if !ok {
+			continue
+		}
+		conv, err := c.convertMessage(ctx, params.Portal, intent, msg)
+		if err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Int("tg_message_id", msg.ID).Msg("Failed to convert a message of the history; left out")
+			continue
+		}
+		for _, part := range conv.Parts {
+			if part.Content != nil {
+				// History pings nobody: its mentions stay links.
+				part.Content.Mentions = &event.Mentions{}
+			}
+		}
+		hm := remote.HistoryMessage{
+			Message: &bridgev2.BackfillMessage{
+				ConvertedMessage: conv, Sender: sender, ID: c.messageID(peer, msg.ID),
+				Timestamp: time.Unix(int64(msg.Date), 0), StreamOrder: int64(msg.ID),
+			},
+			FromMe: sender.IsFromMe, HasMedia: hasMedia(msg),
+		}
+		if !sender.IsFromMe {
+			if id, err := tgid.ParseUserID(sender.Sender); err == nil {
+				hm.Sender = c.cachedIdentity(id)
+			}
+		}
+		hist.Messages = append(hist.Messages, hm)
+	}
+	out := c.main.FilterBackfill(ctx, hist)
+	zerolog.Ctx(ctx).Info().Int("fetched", len(msgs)).Int("bridged", len(out)).Msg("Fetched a Telegram chat's history")
+	return &bridgev2.FetchMessagesResponse{Messages: out, Forward: true, MarkRead: true}, nil
+}
