@@ -34,6 +34,24 @@ type ChatMessage struct {
 }
 
 // inputChatLocked resolves an inputPeerChat that self is a member of.
+// withChat runs f under the simulator's lock for a request on a basic group
+// the caller is a member of (its InputPeerChat).
+func withChat[R any](s *Server, ctx context.Context, in tg.InputPeerClass, f func(r *request, self *user, c *basicChat) (R, error)) (R, error) {
+	var zero R
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return zero, err
+	}
+	c, err := s.inputChatLocked(self, in)
+	if err != nil {
+		return zero, err
+	}
+	return f(r, self, c)
+}
+
 func (s *Server) inputChatLocked(self *user, in tg.InputPeerClass) (*basicChat, error) {
 	p, ok := in.(*tg.InputPeerChat)
 	if !ok {
@@ -85,48 +103,39 @@ func (s *Server) postChatLocked(c *basicChat, from *user, text string, ents []tg
 }
 
 func (s *Server) chatSendMessage(ctx context.Context, req *tg.MessagesSendMessageRequest) (tg.UpdatesClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.inputChatLocked(self, req.Peer)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case strings.TrimSpace(req.Message) == "":
-		return nil, errMessageEmpty
-	case utf8.RuneCountInString(req.Message) > maxMessageLength:
-		return nil, errMessageTooLong
-	}
-	entry, dup := self.sent[req.RandomID]
-	if dup && req.RandomID != 0 {
-		s.st.duplicateSends++
-	} else {
-		replyTo, quote := 0, ""
-		if rt, ok := req.ReplyTo.(*tg.InputReplyToMessage); ok {
-			replyTo, quote = rt.ReplyToMsgID, rt.QuoteText
+	return withChat(s, ctx, req.Peer, func(r *request, self *user, c *basicChat) (tg.UpdatesClass, error) {
+		switch {
+		case strings.TrimSpace(req.Message) == "":
+			return nil, errMessageEmpty
+		case utf8.RuneCountInString(req.Message) > maxMessageLength:
+			return nil, errMessageTooLong
 		}
-		m := s.postChatLocked(c, self, req.Message, req.Entities, nil, replyTo, quote, r.sess.mt.ID)
-		entry = m.entries[self.acc.ID]
-		if req.RandomID != 0 {
-			self.sent[req.RandomID] = entry
+		entry, dup := self.sent[req.RandomID]
+		if dup && req.RandomID != 0 {
+			s.st.duplicateSends++
+		} else {
+			replyTo, quote := 0, ""
+			if rt, ok := req.ReplyTo.(*tg.InputReplyToMessage); ok {
+				replyTo, quote = rt.ReplyToMsgID, rt.QuoteText
+			}
+			m := s.postChatLocked(c, self, req.Message, req.Entities, nil, replyTo, quote, r.sess.mt.ID)
+			entry = m.entries[self.acc.ID]
+			if req.RandomID != 0 {
+				self.sent[req.RandomID] = entry
+			}
 		}
-	}
-	out := &tg.UpdateShortSentMessage{
-		Out:      true,
-		ID:       entry.id,
-		Pts:      entry.pts,
-		PtsCount: 1,
-		Date:     int(entry.msg.date.Unix()),
-	}
-	if ents, _ := cloneEntities(entry.msg.entities); len(ents) > 0 {
-		out.SetEntities(ents)
-	}
-	return out, nil
+		out := &tg.UpdateShortSentMessage{
+			Out:      true,
+			ID:       entry.id,
+			Pts:      entry.pts,
+			PtsCount: 1,
+			Date:     int(entry.msg.date.Unix()),
+		}
+		if ents, _ := cloneEntities(entry.msg.entities); len(ents) > 0 {
+			out.SetEntities(ents)
+		}
+		return out, nil
+	})
 }
 
 // chatEditLocked edits editor's message id (as editor sees it) of chat c.
@@ -289,96 +298,60 @@ func (s *Server) chatTypingLocked(from *user, c *basicChat, action tg.SendMessag
 // --- RPC handlers (messages.* with an inputPeerChat) ---
 
 func (s *Server) chatEditMessage(ctx context.Context, req *tg.MessagesEditMessageRequest) (tg.UpdatesClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.inputChatLocked(self, req.Peer)
-	if err != nil {
-		return nil, err
-	}
-	if req.Media != nil {
-		return nil, tgerr.New(400, "MEDIA_INVALID")
-	}
-	ents, err := cloneEntities(req.Entities)
-	if err != nil {
-		return nil, err
-	}
-	m, err := s.chatEditLocked(self, c, req.ID, req.Message, ents, r.sess.mt.ID)
-	if err != nil {
-		return nil, err
-	}
-	ev := self.events[len(self.events)-1]
-	return &tg.Updates{
-		Updates: []tg.UpdateClass{&tg.UpdateEditMessage{Message: s.tgMessageLocked(m, self.acc.ID), Pts: ev.pts, PtsCount: ev.count}},
-		Users:   s.tgUsersLocked(self.acc.ID, m.from),
-		Chats:   s.tgChatsLocked(c.id),
-		Date:    int(time.Now().Unix()),
-	}, nil
+	return withChat(s, ctx, req.Peer, func(r *request, self *user, c *basicChat) (tg.UpdatesClass, error) {
+		if req.Media != nil {
+			return nil, tgerr.New(400, "MEDIA_INVALID")
+		}
+		ents, err := cloneEntities(req.Entities)
+		if err != nil {
+			return nil, err
+		}
+		m, err := s.chatEditLocked(self, c, req.ID, req.Message, ents, r.sess.mt.ID)
+		if err != nil {
+			return nil, err
+		}
+		ev := self.events[len(self.events)-1]
+		return &tg.Updates{
+			Updates: []tg.UpdateClass{&tg.UpdateEditMessage{Message: s.tgMessageLocked(m, self.acc.ID), Pts: ev.pts, PtsCount: ev.count}},
+			Users:   s.tgUsersLocked(self.acc.ID, m.from),
+			Chats:   s.tgChatsLocked(c.id),
+			Date:    int(time.Now().Unix()),
+		}, nil
+	})
 }
 
 func (s *Server) chatSendReaction(ctx context.Context, req *tg.MessagesSendReactionRequest) (tg.UpdatesClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.inputChatLocked(self, req.Peer)
-	if err != nil {
-		return nil, err
-	}
-	m, err := s.chatReactLocked(self, c, req.MsgID, req.Reaction, r.sess.mt.ID)
-	if err != nil {
-		return nil, err
-	}
-	return &tg.Updates{
-		Updates: []tg.UpdateClass{s.chatReactionsUpdateLocked(m, self.acc.ID)},
-		Users:   s.tgUsersLocked(self.acc.ID, m.from),
-		Chats:   s.tgChatsLocked(c.id),
-		Date:    int(time.Now().Unix()),
-	}, nil
+	return withChat(s, ctx, req.Peer, func(r *request, self *user, c *basicChat) (tg.UpdatesClass, error) {
+		m, err := s.chatReactLocked(self, c, req.MsgID, req.Reaction, r.sess.mt.ID)
+		if err != nil {
+			return nil, err
+		}
+		return &tg.Updates{
+			Updates: []tg.UpdateClass{s.chatReactionsUpdateLocked(m, self.acc.ID)},
+			Users:   s.tgUsersLocked(self.acc.ID, m.from),
+			Chats:   s.tgChatsLocked(c.id),
+			Date:    int(time.Now().Unix()),
+		}, nil
+	})
 }
 
 func (s *Server) chatReadHistory(ctx context.Context, req *tg.MessagesReadHistoryRequest) (*tg.MessagesAffectedMessages, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.inputChatLocked(self, req.Peer)
-	if err != nil {
-		return nil, err
-	}
-	ev, ok := s.chatReadLocked(self, c, req.MaxID, r.sess.mt.ID)
-	if !ok {
-		return &tg.MessagesAffectedMessages{Pts: self.pts}, nil
-	}
-	return &tg.MessagesAffectedMessages{Pts: ev.pts, PtsCount: ev.count}, nil
+	return withChat(s, ctx, req.Peer, func(r *request, self *user, c *basicChat) (*tg.MessagesAffectedMessages, error) {
+		ev, ok := s.chatReadLocked(self, c, req.MaxID, r.sess.mt.ID)
+		if !ok {
+			return &tg.MessagesAffectedMessages{Pts: self.pts}, nil
+		}
+		return &tg.MessagesAffectedMessages{Pts: ev.pts, PtsCount: ev.count}, nil
+	})
 }
 
 func (s *Server) chatSetTyping(ctx context.Context, req *tg.MessagesSetTypingRequest) (bool, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return false, err
-	}
-	c, err := s.inputChatLocked(self, req.Peer)
-	if err != nil {
-		return false, err
-	}
-	if req.Action != nil {
-		s.chatTypingLocked(self, c, req.Action)
-	}
-	return true, nil
+	return withChat(s, ctx, req.Peer, func(r *request, self *user, c *basicChat) (bool, error) {
+		if req.Action != nil {
+			s.chatTypingLocked(self, c, req.Action)
+		}
+		return true, nil
+	})
 }
 
 // --- the world API: what a member's phone does in a basic group ---
