@@ -127,7 +127,9 @@ func (c *Client) markInBasicPortal(ctx context.Context, chatID int64) {
 		return
 	}
 	portal, err := c.main.Bridge.GetExistingPortalByKey(ctx, c.basicPortalKey(ctx, chatID))
-	if err != nil || portal == nil || portal.MXID == "" {
+	// RoomCreated, not MXID: the portal's loop writes MXID while it makes
+	// the room, and sets RoomCreated after.
+	if err != nil || portal == nil || !portal.RoomCreated.IsSet() {
 		return
 	}
 	c.login.MarkInPortal(ctx, portal)
