@@ -9,12 +9,22 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 )
 
 // GetChatInfo implements bridgev2.NetworkAPI: private chats, supergroups and
 // channels.
 func (c *Client) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
+	info, err := c.chatInfo(ctx, portal)
+	if err == nil && info != nil {
+		remote.PrimeMembers(ctx, c.login, info.Members)
+	}
+	return info, err
+}
+
+// chatInfo is GetChatInfo before the members' ghosts are primed.
+func (c *Client) chatInfo(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
 	peer, err := tgid.ParsePortalID(portal.ID)
 	if err != nil {
 		return nil, err

@@ -25,9 +25,20 @@ func (c *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*bridg
 	if err != nil {
 		return nil, err
 	}
-	md := meta.Get[tgid.GhostMetadata](ghost.Metadata)
-	md.Username = user.Username
-	return c.userInfo(user), nil
+	info := c.userInfo(user)
+	username := user.Username
+	// The ghost's metadata is written under the ghost's own lock (bridgev2
+	// runs ExtraUpdates inside UpdateInfo), never here: two portal loops may
+	// ask for the same ghost's info at once.
+	info.ExtraUpdates = func(_ context.Context, g *bridgev2.Ghost) bool {
+		md := meta.Get[tgid.GhostMetadata](g.Metadata)
+		if md.Username == username {
+			return false
+		}
+		md.Username = username
+		return true
+	}
+	return info, nil
 }
 
 func (c *Client) userInfo(u *tg.User) *bridgev2.UserInfo {

@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/passerelle/passerelle/bridges/meta"
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 )
 
@@ -45,6 +46,15 @@ func groupPowerLevels(info *types.GroupInfo) *bridgev2.PowerLevelOverrides {
 // GetChatInfo implements bridgev2.NetworkAPI: direct chats from their IDs,
 // groups from WhatsApp's group info.
 func (cl *Client) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
+	info, err := cl.chatInfo(ctx, portal)
+	if err == nil && info != nil {
+		remote.PrimeMembers(ctx, cl.login, info.Members)
+	}
+	return info, err
+}
+
+// chatInfo is GetChatInfo before the members' ghosts are primed.
+func (cl *Client) chatInfo(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
 	chat, err := waid.ParsePortalID(portal.ID)
 	if err != nil {
 		return nil, err
