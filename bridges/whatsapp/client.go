@@ -15,9 +15,9 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/status"
-	"maunium.net/go/mautrix/event"
 
 	"github.com/passerelle/passerelle/bridges/meta"
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/internal/lru"
 )
@@ -347,20 +347,8 @@ func (cl *Client) deleteDevice(ctx context.Context) {
 
 // sendNotice posts a notice to the user's management room.
 func (cl *Client) sendNotice(ctx context.Context, text string) {
-	br := cl.main.Bridge
-	if br == nil || br.Bot == nil {
-		return
-	}
-	room, err := cl.login.User.GetManagementRoom(ctx)
-	if err != nil {
-		cl.log.Err(err).Msg("Failed to get the management room for a notice")
-		return
-	}
-	_, err = br.Bot.SendMessage(ctx, room, event.EventMessage, &event.Content{
-		Parsed: &event.MessageEventContent{MsgType: event.MsgNotice, Body: text},
-	}, nil)
-	if err != nil {
-		cl.log.Err(err).Msg("Failed to send a notice to the management room")
+	if err := remote.ManagementNotice(ctx, cl.login, text); err != nil {
+		cl.log.Err(err).Msg("Failed to post a notice to the management room")
 	}
 }
 
