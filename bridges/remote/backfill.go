@@ -77,6 +77,10 @@ type BackfillLimits struct {
 	// MaxAgeDays leaves out messages older than this many days; 0 has no
 	// age limit.
 	MaxAgeDays int `yaml:"max_age_days"`
+	// ChatsAtLogin is how many of the account's most recent chats get a
+	// portal when it is linked (or reconnects); the others get theirs when
+	// they next speak. 0 makes none at login.
+	ChatsAtLogin int `yaml:"chats_at_login"`
 }
 
 // Cutoff is the oldest time a backfilled message may have (zero: none).
