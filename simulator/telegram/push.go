@@ -145,7 +145,7 @@ func (s *Server) pushLocked(u bin.Encoder, match func(*session) bool) {
 	}
 	data := b.Copy() // shared read-only by the outboxes
 	for _, sess := range s.st.sessions {
-		if sess.noUpdates || sess.conn == nil || sess.conn.closed.Load() || !match(sess) {
+		if sess.noUpdates || sess.conn == nil || sess.conn.closed.Load() || !match(sess) || s.pausedLocked(sess) {
 			continue
 		}
 		sess.out.push(data)

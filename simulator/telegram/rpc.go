@@ -363,22 +363,42 @@ func (s *Server) messagesGetHistory(ctx context.Context, req *tg.MessagesGetHist
 	if limit <= 0 || limit > 100 {
 		limit = 100
 	}
-	out := &tg.MessagesMessages{Users: s.tgUsersLocked(self.acc.ID, self.acc.ID, peer.acc.ID)}
-	for i := len(self.box) - 1; i >= 0 && len(out.Messages) < limit; i-- {
+	// Telegram's window: the chat's messages newest first (within min_id
+	// and max_id), from the first one older than offset_id (the newest
+	// when 0), moved by add_offset (negative: towards newer messages, how
+	// a client pages forward), limit of them.
+	var list []*boxEntry
+	for i := len(self.box) - 1; i >= 0; i-- {
 		e := self.box[i]
 		switch {
 		case e.msg.chat != 0, peerOf(e.msg, self.acc.ID) != peer.acc.ID, e.msg.goneFor(self.acc.ID),
-			req.OffsetID > 0 && e.id >= req.OffsetID,
 			req.MaxID > 0 && e.id >= req.MaxID,
 			req.MinID > 0 && e.id <= req.MinID:
 			continue
 		}
-		out.Messages = append(out.Messages, s.tgMessageLocked(e.msg, self.acc.ID))
+		list = append(list, e)
+	}
+	start := 0
+	if req.OffsetID > 0 {
+		start = len(list)
+		for i, e := range list {
+			if e.id < req.OffsetID {
+				start = i
+				break
+			}
+		}
+	}
+	start += req.AddOffset
+	end := min(start+limit, len(list))
+	start = max(start, 0)
+	out := &tg.MessagesMessages{Users: s.tgUsersLocked(self.acc.ID, self.acc.ID, peer.acc.ID)}
+	for i := start; i < end; i++ {
+		out.Messages = append(out.Messages, s.tgMessageLocked(list[i].msg, self.acc.ID))
 	}
 	return out, nil
 }
 
-func (s *Server) messagesGetDialogs(ctx context.Context, _ *tg.MessagesGetDialogsRequest) (tg.MessagesDialogsClass, error) {
+func (s *Server) messagesGetDialogs(ctx context.Context, req *tg.MessagesGetDialogsRequest) (tg.MessagesDialogsClass, error) {
 	r := requestFrom(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -386,16 +406,26 @@ func (s *Server) messagesGetDialogs(ctx context.Context, _ *tg.MessagesGetDialog
 	if err != nil {
 		return nil, err
 	}
+	limit := req.Limit
+	if limit <= 0 || limit > 100 {
+		limit = 100
+	}
+	// The private chats by last activity (the newest top message first);
+	// a page starts after offset_id (the top message of the previous
+	// page's last dialog).
 	out := &tg.MessagesDialogs{}
 	seen := map[int64]bool{}
 	ids := []int64{self.acc.ID}
-	for i := len(self.box) - 1; i >= 0; i-- {
+	for i := len(self.box) - 1; i >= 0 && len(out.Dialogs) < limit; i-- {
 		e := self.box[i]
 		peer := peerOf(e.msg, self.acc.ID)
 		if e.msg.chat != 0 || seen[peer] || e.msg.goneFor(self.acc.ID) {
 			continue
 		}
 		seen[peer] = true
+		if req.OffsetID > 0 && e.id >= req.OffsetID {
+			continue
+		}
 		ids = append(ids, peer)
 		out.Dialogs = append(out.Dialogs, &tg.Dialog{
 			Peer:       &tg.PeerUser{UserID: peer},
@@ -430,6 +460,15 @@ func (s *Server) updatesGetDifference(ctx context.Context, req *tg.UpdatesGetDif
 	if req.Pts >= self.pts {
 		return &tg.UpdatesDifferenceEmpty{Date: now}, nil
 	}
+	if n := s.st.differenceTooLong; n > 0 && self.pts-req.Pts > n {
+		// Too far behind: the client fetches the history of its chats
+		// itself and goes on from the current pts.
+		return &tg.UpdatesDifferenceTooLong{Pts: self.pts}, nil
+	}
+	sliceLimit := differenceLimit
+	if s.st.differenceSlice > 0 {
+		sliceLimit = s.st.differenceSlice
+	}
 	// The pts log is the history (new messages) merged with the other
 	// pts updates (edits, deletions, read history), in pts order.
 	var (
@@ -456,7 +495,7 @@ func (s *Server) updatesGetDifference(ctx context.Context, req *tg.UpdatesGetDif
 			}
 			continue
 		}
-		if len(msgs)+len(other) == differenceLimit {
+		if len(msgs)+len(other) == sliceLimit {
 			return &tg.UpdatesDifferenceSlice{
 				NewMessages:       msgs,
 				OtherUpdates:      other,

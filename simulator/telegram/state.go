@@ -36,6 +36,13 @@ type state struct {
 	channels       map[int64]*channel
 	nextChannelID  int64
 	channelTooLong int
+	// differenceSlice is how many events one updates.getDifference answer
+	// holds at most (0: differenceLimit); differenceTooLong, how far behind
+	// (in pts) a client gets updates.differenceTooLong (0: never).
+	differenceSlice   int
+	differenceTooLong int
+	// paused are the accounts whose sessions get no pushed updates (a gap).
+	paused map[int64]bool
 	// chats are the basic groups, by ID.
 	chats      map[int64]*basicChat
 	nextChatID int64
@@ -68,6 +75,7 @@ func newState() state {
 		editWindow:  DefaultEditWindow,
 		customEmoji: map[int64]string{},
 		channels:    map[int64]*channel{},
+		paused:      map[int64]bool{},
 		// Channel IDs live in their own space; far from user IDs so that
 		// a test mixing them up fails.
 		nextChannelID: 1700000000,
