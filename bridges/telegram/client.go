@@ -83,6 +83,9 @@ type Client struct {
 	// member left the portal: Telegram's echo of the leave is dropped.
 	leftFromMatrix *lru.Cache[tgid.Peer, bool]
 
+	// catchUpMu guards the catch-up recorded in the login's metadata.
+	catchUpMu sync.Mutex
+
 	// backoff between reconnection attempts; tests shorten it.
 	minBackoff, maxBackoff time.Duration
 }
@@ -255,6 +258,12 @@ func (c *Client) runOnce(ctx context.Context) error {
 		AccessHasher:     c.main.Store.ChannelAccessHasher(),
 		UserAccessHasher: c.main.Store.UserAccessHasher(),
 		Logger:           gotdLogger(zerolog.Ctx(ctx).With().Str("component", "gotd_updates").Logger()),
+		// The gap was recorded by differenceAPI; both run in the manager,
+		// so that live updates come after the history they follow.
+		OnTooLong: func() { c.catchUpAll(ctx) },
+		OnChannelTooLong: func(channelID int64) {
+			c.catchUpChannel(ctx, channelID)
+		},
 	})
 	early := &startGate{mgr: mgr, seed: c.newChannelSeeder(guard)}
 	client := c.newTelegramClient(ctx, early)
@@ -272,11 +281,14 @@ func (c *Client) runOnce(ctx context.Context) error {
 		c.users.put(st.User)
 		c.api.Store(client.API())
 		c.mgr.Store(&runningManager{mgr: early, ctx: ctx})
-		err = mgr.Run(ctx, &differenceAPI{Client: client.API(), handler: dispatcher}, c.userID, updates.AuthOptions{
+		err = mgr.Run(ctx, &differenceAPI{Client: client.API(), handler: dispatcher, tooLong: c.noteTooLong, channelTooLong: c.noteChannelTooLong}, c.userID, updates.AuthOptions{
 			OnStart: func(ctx context.Context) {
 				early.open(ctx)
 				c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnected})
 				go c.announcePresence(ctx)
+				// A catch-up a restart interrupted goes on first: the
+				// stored state is already past its gap.
+				c.runPendingCatchUp(ctx)
 			},
 		})
 		if auth.IsUnauthorized(err) {

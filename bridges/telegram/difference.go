@@ -26,9 +26,36 @@ const (
 // answer's new messages (which it hands over too, to keep that order, the
 // one gotd's manager uses); the manager then only moves the stored state
 // past them.
+//
+// When Telegram answers that the gap is too long (differenceTooLong,
+// channelDifferenceTooLong), differenceAPI records the catch-up to do
+// (tooLong, channelTooLong) before the manager stores the new state: the
+// manager's OnTooLong then fetches the chats' history, and a restart before
+// it ends does it again.
 type differenceAPI struct {
 	*tg.Client
 	handler telegram.UpdateHandler
+	// tooLong records a gap too long to list: since when (the state's
+	// date) and how many events (pts) it spans.
+	tooLong func(ctx context.Context, since, total int) error
+	// channelTooLong records a channel whose gap is too long.
+	channelTooLong func(ctx context.Context, channelID int64) error
+}
+
+// UpdatesGetChannelDifference implements updates.API.
+func (d *differenceAPI) UpdatesGetChannelDifference(ctx context.Context, req *tg.UpdatesGetChannelDifferenceRequest) (tg.UpdatesChannelDifferenceClass, error) {
+	diff, err := d.Client.UpdatesGetChannelDifference(ctx, req)
+	if err != nil {
+		return diff, err
+	}
+	if _, ok := diff.(*tg.UpdatesChannelDifferenceTooLong); ok && d.channelTooLong != nil {
+		if input, ok := req.Channel.(*tg.InputChannel); ok {
+			if err := d.channelTooLong(ctx, input.ChannelID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return diff, nil
 }
 
 // UpdatesGetDifference implements updates.API.
@@ -38,6 +65,12 @@ func (d *differenceAPI) UpdatesGetDifference(ctx context.Context, req *tg.Update
 		return diff, err
 	}
 	switch v := diff.(type) {
+	case *tg.UpdatesDifferenceTooLong:
+		if d.tooLong != nil {
+			if err := d.tooLong(ctx, req.Date, max(v.Pts-req.Pts, 0)); err != nil {
+				return nil, err
+			}
+		}
 	case *tg.UpdatesDifference:
 		v.NewMessages, v.OtherUpdates, err = d.takeOver(ctx, v.NewMessages, v.OtherUpdates, v.Users, v.Chats)
 	case *tg.UpdatesDifferenceSlice:

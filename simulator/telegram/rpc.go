@@ -348,6 +348,9 @@ func (s *Server) sendOnceLocked(self *user, r *request, randomID int64, deliver 
 }
 
 func (s *Server) messagesGetHistory(ctx context.Context, req *tg.MessagesGetHistoryRequest) (tg.MessagesMessagesClass, error) {
+	if in, ok := req.Peer.(*tg.InputPeerChannel); ok {
+		return s.channelHistory(ctx, req, in)
+	}
 	r := requestFrom(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -359,30 +362,60 @@ func (s *Server) messagesGetHistory(ctx context.Context, req *tg.MessagesGetHist
 	if err != nil {
 		return nil, err
 	}
+	var list []*boxEntry
+	for i := len(self.box) - 1; i >= 0; i-- {
+		e := self.box[i]
+		if e.msg.chat == 0 && peerOf(e.msg, self.acc.ID) == peer.acc.ID && !e.msg.goneFor(self.acc.ID) {
+			list = append(list, e)
+		}
+	}
+	out := &tg.MessagesMessages{Users: s.tgUsersLocked(self.acc.ID, self.acc.ID, peer.acc.ID)}
+	for _, e := range historyWindow(req, list, func(e *boxEntry) int { return e.id }) {
+		out.Messages = append(out.Messages, s.tgMessageLocked(e.msg, self.acc.ID))
+	}
+	return out, nil
+}
+
+// channelHistory is messages.getHistory of a supergroup or channel.
+func (s *Server) channelHistory(ctx context.Context, req *tg.MessagesGetHistoryRequest, in *tg.InputPeerChannel) (tg.MessagesMessagesClass, error) {
+	input := &tg.InputChannel{ChannelID: in.ChannelID, AccessHash: in.AccessHash}
+	return withChannel(s, ctx, input, true, func(_ *request, self *user, ch *channel) (tg.MessagesMessagesClass, error) {
+		viewer := self.acc.ID
+		var list []*channelMsg
+		for i := len(ch.msgs) - 1; i >= 0; i-- {
+			if !ch.msgs[i].Deleted {
+				list = append(list, ch.msgs[i])
+			}
+		}
+		out := &tg.MessagesMessages{Chats: []tg.ChatClass{s.tgChannelLocked(ch, viewer)}}
+		ids := []int64{viewer}
+		for _, m := range historyWindow(req, list, func(m *channelMsg) int { return m.ID }) {
+			out.Messages = append(out.Messages, s.tgChannelMsgLocked(ch, m, viewer))
+			ids = append(ids, m.usersOf()...)
+		}
+		out.Users = s.tgUsersLocked(viewer, ids...)
+		return out, nil
+	})
+}
+
+// historyWindow is Telegram's window of a chat's messages (list, newest
+// first): within min_id and max_id, from the first one older than offset_id
+// (the newest when 0), moved by add_offset (negative: towards newer
+// messages, how a client pages forward), limit of them (at most 100).
+func historyWindow[M any](req *tg.MessagesGetHistoryRequest, list []M, idOf func(M) int) []M {
 	limit := req.Limit
 	if limit <= 0 || limit > 100 {
 		limit = 100
 	}
-	// Telegram's window: the chat's messages newest first (within min_id
-	// and max_id), from the first one older than offset_id (the newest
-	// when 0), moved by add_offset (negative: towards newer messages, how
-	// a client pages forward), limit of them.
-	var list []*boxEntry
-	for i := len(self.box) - 1; i >= 0; i-- {
-		e := self.box[i]
-		switch {
-		case e.msg.chat != 0, peerOf(e.msg, self.acc.ID) != peer.acc.ID, e.msg.goneFor(self.acc.ID),
-			req.MaxID > 0 && e.id >= req.MaxID,
-			req.MinID > 0 && e.id <= req.MinID:
-			continue
-		}
-		list = append(list, e)
-	}
+	list = slices.DeleteFunc(list, func(m M) bool {
+		id := idOf(m)
+		return (req.MaxID > 0 && id >= req.MaxID) || (req.MinID > 0 && id <= req.MinID)
+	})
 	start := 0
 	if req.OffsetID > 0 {
 		start = len(list)
-		for i, e := range list {
-			if e.id < req.OffsetID {
+		for i, m := range list {
+			if idOf(m) < req.OffsetID {
 				start = i
 				break
 			}
@@ -391,11 +424,10 @@ func (s *Server) messagesGetHistory(ctx context.Context, req *tg.MessagesGetHist
 	start += req.AddOffset
 	end := min(start+limit, len(list))
 	start = max(start, 0)
-	out := &tg.MessagesMessages{Users: s.tgUsersLocked(self.acc.ID, self.acc.ID, peer.acc.ID)}
-	for i := start; i < end; i++ {
-		out.Messages = append(out.Messages, s.tgMessageLocked(list[i].msg, self.acc.ID))
+	if start >= end {
+		return nil
 	}
-	return out, nil
+	return list[start:end]
 }
 
 func (s *Server) messagesGetDialogs(ctx context.Context, req *tg.MessagesGetDialogsRequest) (tg.MessagesDialogsClass, error) {

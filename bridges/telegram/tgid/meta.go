@@ -10,6 +10,22 @@ type UserLoginMetadata struct {
 	Username string `json:"username,omitempty"`
 	// LoggedOut is set when Telegram revoked the session.
 	LoggedOut bool `json:"logged_out,omitempty"`
+	// CatchUp is a catch-up of the account's chats under way (nil: none):
+	// Telegram said the gap was too long to list, the connector fetches
+	// each chat's history. Kept so that a restart finishes it.
+	CatchUp *CatchUpState `json:"catch_up,omitempty"`
+}
+
+// CatchUpState is a catch-up of an account's chats under way.
+type CatchUpState struct {
+	// Since is when the account last had its updates (Unix time): the
+	// chats active after it are caught up. 0 with only Channels set.
+	Since int `json:"since,omitempty"`
+	// Total is the size of the gap in Telegram's events (an upper bound of
+	// the messages to bridge).
+	Total int `json:"total,omitempty"`
+	// Channels are supergroups and channels whose own gap was too long.
+	Channels []int64 `json:"channels,omitempty"`
 }
 
 // GhostMetadata is stored in the ghost table.
