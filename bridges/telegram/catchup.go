@@ -189,26 +189,44 @@ func (c *Client) notifyManagement(ctx context.Context, text string) {
 // chatsActiveSince lists the account's chats whose last message is after
 // since (Unix time), most recent first, at most maxCatchUpChats: the list
 // is taken before any chat is caught up, so that a chat moving to the top
-// meanwhile is not missed.
+// meanwhile is not missed. Basic groups are left out: each login numbers
+// their messages in its own box, and they come with the difference.
 func (c *Client) chatsActiveSince(ctx context.Context, since int) ([]catchUpChat, error) {
+	var out []catchUpChat
+	err := c.forDialogs(ctx, func(chat catchUpChat, date int) bool {
+		if date != 0 && date < since {
+			// Chats come by last activity: the rest is older.
+			return false
+		}
+		if chat.peer.Type != tgid.PeerChat {
+			out = append(out, chat)
+		}
+		return len(out) < maxCatchUpChats
+	})
+	return out, err
+}
+
+// forDialogs goes through the account's chats, most recent first
+// (messages.getDialogs, a page at a time), each once, with the date of its
+// last message, until visit returns false.
+func (c *Client) forDialogs(ctx context.Context, visit func(chat catchUpChat, date int) bool) error {
 	api := c.api.Load()
 	if api == nil {
-		return nil, ErrNotConnected
+		return ErrNotConnected
 	}
-	var out []catchUpChat
 	seen := map[tgid.Peer]bool{}
 	offsetID, offsetDate := 0, 0
 	var offsetPeer tg.InputPeerClass = &tg.InputPeerEmpty{}
-	for len(out) < maxCatchUpChats {
+	for len(seen) < maxCatchUpChats {
 		res, err := api.MessagesGetDialogs(ctx, &tg.MessagesGetDialogsRequest{
 			OffsetID: offsetID, OffsetDate: offsetDate, OffsetPeer: offsetPeer, Limit: dialogsPage,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("failed to get the chats from Telegram: %w", err)
+			return fmt.Errorf("failed to get the chats from Telegram: %w", err)
 		}
 		page, ok := res.AsModified()
 		if !ok || len(page.GetDialogs()) == 0 {
-			return out, nil
+			return nil
 		}
 		chats := map[int64]*tg.Channel{}
 		for _, ch := range page.GetChats() {
@@ -217,7 +235,11 @@ func (c *Client) chatsActiveSince(ctx context.Context, since int) ([]catchUpChat
 			}
 		}
 		c.rememberEntities(ctx, tg.Entities{Users: usersOf(page.GetUsers()), Channels: chats})
-		dates := map[tgid.Peer]map[int]int{}
+		type msgKey struct {
+			peer tgid.Peer
+			id   int
+		}
+		dates := map[msgKey]int{}
 		for _, raw := range page.GetMessages() {
 			m, ok := raw.(interface {
 				GetID() int
@@ -228,13 +250,9 @@ func (c *Client) chatsActiveSince(ctx context.Context, since int) ([]catchUpChat
 				continue
 			}
 			if p, ok := peerOfClass(m.GetPeerID()); ok {
-				if dates[p] == nil {
-					dates[p] = map[int]int{}
-				}
-				dates[p][m.GetID()] = m.GetDate()
+				dates[msgKey{p, m.GetID()}] = m.GetDate()
 			}
 		}
-		older := false
 		for _, d := range page.GetDialogs() {
 			dialog, ok := d.(*tg.Dialog)
 			if !ok {
@@ -244,29 +262,24 @@ func (c *Client) chatsActiveSince(ctx context.Context, since int) ([]catchUpChat
 			if !ok {
 				continue
 			}
-			date := dates[peer][dialog.TopMessage]
+			date := dates[msgKey{peer, dialog.TopMessage}]
 			offsetID, offsetDate = dialog.TopMessage, date
 			if input, err := c.inputPeer(ctx, peer); err == nil {
 				offsetPeer = input
 			}
-			if date != 0 && date < since {
-				// Chats come by last activity: the rest is older.
-				older = true
-				break
-			}
-			if peer.Type == tgid.PeerChat || seen[peer] {
-				// Basic groups: each login numbers their messages in its
-				// own box, and they come with the difference.
+			if seen[peer] {
 				continue
 			}
 			seen[peer] = true
-			out = append(out, catchUpChat{peer: peer, top: dialog.TopMessage})
+			if !visit(catchUpChat{peer: peer, top: dialog.TopMessage}, date) {
+				return nil
+			}
 		}
-		if older || len(page.GetDialogs()) < dialogsPage {
-			return out, nil
+		if len(page.GetDialogs()) < dialogsPage {
+			return nil
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // peerOfClass is the peer of a Telegram peer.

@@ -289,6 +289,7 @@ func (c *Client) runOnce(ctx context.Context) error {
 				// A catch-up a restart interrupted goes on first: the
 				// stored state is already past its gap.
 				c.runPendingCatchUp(ctx)
+				go c.chatsAtLogin(ctx)
 			},
 		})
 		if auth.IsUnauthorized(err) {

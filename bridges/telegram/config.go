@@ -71,6 +71,7 @@ func upgradeConfig(helper configupgrade.Helper) {
 	helper.Copy(configupgrade.Int, "max_file_size")
 	helper.Copy(configupgrade.Int, "backfill", "initial_messages")
 	helper.Copy(configupgrade.Int, "backfill", "max_age_days")
+	helper.Copy(configupgrade.Int, "backfill", "chats_at_login")
 }
 
 // GetConfig implements bridgev2.NetworkConnector.

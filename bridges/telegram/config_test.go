@@ -18,7 +18,7 @@ func TestConfigUpgrade(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(ExampleConfig), &base); err != nil {
 		t.Fatalf("example config does not parse: %v", err)
 	}
-	oldConfig := "api_id: 12345\napi_hash: abcdef\ntest_server:\n    address: 127.0.0.1:4430\nobsolete_key: true\n"
+	oldConfig := "api_id: 12345\napi_hash: abcdef\ntest_server:\n    address: 127.0.0.1:4430\nobsolete_key: true\nbackfill:\n    initial_messages: 7\n"
 	if err := yaml.Unmarshal([]byte(oldConfig), &old); err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +38,9 @@ func TestConfigUpgrade(t *testing.T) {
 	}
 	if cfg.DeviceModel != "Passerelle" || cfg.TestServer.DC != 2 || !strings.Contains(cfg.DisplaynameTemplate, ".FirstName") {
 		t.Errorf("defaults not filled in: %+v", cfg)
+	}
+	if cfg.Backfill.InitialMessages != 7 || cfg.Backfill.ChatsAtLogin != 20 || cfg.Backfill.MaxAgeDays != 30 {
+		t.Errorf("backfill section %+v, want the kept initial_messages 7 and the defaults chats_at_login 20, max_age_days 30", cfg.Backfill)
 	}
 	if strings.Contains(string(out), "obsolete_key") {
 		t.Error("unknown key survived the upgrade")

@@ -525,7 +525,7 @@ func (lp *loginProcess) finish(ctx context.Context, authz *tg.AuthAuthorization)
 		ID:            tgid.MakeUserLoginID(user.ID),
 		RemoteName:    name,
 		RemoteProfile: profile,
-		Metadata:      &tgid.UserLoginMetadata{Phone: profile.Phone, Username: user.Username},
+		Metadata:      &tgid.UserLoginMetadata{Phone: profile.Phone, Username: user.Username, ChatsAtLogin: true},
 	}, &bridgev2.NewLoginParams{DeleteOnConflict: true})
 	if err != nil {
 		return nil, fmt.Errorf("failed to save the new login: %w", err)

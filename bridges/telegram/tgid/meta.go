@@ -14,6 +14,9 @@ type UserLoginMetadata struct {
 	// Telegram said the gap was too long to list, the connector fetches
 	// each chat's history. Kept so that a restart finishes it.
 	CatchUp *CatchUpState `json:"catch_up,omitempty"`
+	// ChatsAtLogin is set on a new login until its most recent chats got
+	// their portals (network.telegram.backfill.chats_at_login).
+	ChatsAtLogin bool `json:"chats_at_login,omitempty"`
 }
 
 // CatchUpState is a catch-up of an account's chats under way.
