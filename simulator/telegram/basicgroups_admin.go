@@ -27,7 +27,12 @@ func (s *Server) tgMessageClassLocked(m *stored, viewer int64) tg.MessageClass {
 	if m.action == nil {
 		return s.tgMessageLocked(m, viewer)
 	}
-	msg := &tg.MessageService{ID: m.entries[viewer].id, PeerID: &tg.PeerChat{ChatID: m.chat}, Date: int(m.date.Unix()), Action: m.action()}
+	msg := &tg.MessageService{Date: int(m.date.Unix()), Action: m.action()}
+	if m.chat != 0 {
+		msg.ID, msg.PeerID = m.entries[viewer].id, &tg.PeerChat{ChatID: m.chat}
+	} else {
+		msg.ID, msg.PeerID = m.IDForUser(viewer), &tg.PeerUser{UserID: peerOf(m, viewer)}
+	}
 	msg.SetFromID(&tg.PeerUser{UserID: m.from})
 	msg.SetOut(viewer == m.from)
 	return msg

@@ -66,6 +66,7 @@ func (s *Server) newDispatcher() *tg.ServerDispatcher {
 
 	d.OnUpdatesGetState(s.updatesGetState)
 	d.OnUpdatesGetDifference(s.updatesGetDifference)
+	d.OnMessagesSetHistoryTTL(s.messagesSetHistoryTTL)
 	s.registerChannels(d)
 	s.registerBasicGroups(d)
 	s.registerPhotos(d)
@@ -371,7 +372,7 @@ func (s *Server) messagesGetHistory(ctx context.Context, req *tg.MessagesGetHist
 	}
 	out := &tg.MessagesMessages{Users: s.tgUsersLocked(self.acc.ID, self.acc.ID, peer.acc.ID)}
 	for _, e := range historyWindow(req, list, func(e *boxEntry) int { return e.id }) {
-		out.Messages = append(out.Messages, s.tgMessageLocked(e.msg, self.acc.ID))
+		out.Messages = append(out.Messages, s.tgMessageClassLocked(e.msg, self.acc.ID))
 	}
 	return out, nil
 }
@@ -463,7 +464,7 @@ func (s *Server) messagesGetDialogs(ctx context.Context, req *tg.MessagesGetDial
 			Peer:       &tg.PeerUser{UserID: peer},
 			TopMessage: e.id,
 		})
-		out.Messages = append(out.Messages, s.tgMessageLocked(e.msg, self.acc.ID))
+		out.Messages = append(out.Messages, s.tgMessageClassLocked(e.msg, self.acc.ID))
 	}
 	out.Users = s.tgUsersLocked(self.acc.ID, ids...)
 	return out, nil

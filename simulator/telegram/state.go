@@ -41,6 +41,11 @@ type state struct {
 	// (in pts) a client gets updates.differenceTooLong (0: never).
 	differenceSlice   int
 	differenceTooLong int
+	// historyTTL is the self-destruct timer (seconds) of private chats, by
+	// the pair of users (the smaller ID first); clockOffset moves the
+	// simulator's clock ahead of the real one (AdvanceClock).
+	historyTTL  map[[2]int64]int
+	clockOffset time.Duration
 	// paused are the accounts whose sessions get no pushed updates (a gap).
 	paused map[int64]bool
 	// chats are the basic groups, by ID.
@@ -76,6 +81,7 @@ func newState() state {
 		customEmoji: map[int64]string{},
 		channels:    map[int64]*channel{},
 		paused:      map[int64]bool{},
+		historyTTL:  map[[2]int64]int{},
 		// Channel IDs live in their own space; far from user IDs so that
 		// a test mixing them up fails.
 		nextChannelID: 1700000000,
@@ -144,6 +150,8 @@ type stored struct {
 	// action makes the action of a group service message (nil: a
 	// message); a fresh one per rendering.
 	action func() tg.MessageActionClass
+	// ttl is the message's self-destruct period in seconds (0: none).
+	ttl int
 }
 
 // authState is what the server knows about one auth key.

@@ -419,6 +419,7 @@ func (s *Server) deliverLocked(from, to *user, text string, ents []tg.MessageEnt
 		entities:   ents,
 		date:       time.Now().Truncate(time.Second),
 		fromClient: fromClient,
+		ttl:        s.st.historyTTL[userPair(from.acc.ID, to.acc.ID)],
 	}
 	from.pts++
 	fe := &boxEntry{id: len(from.box) + 1, pts: from.pts, msg: m}
@@ -452,7 +453,7 @@ func (s *Server) newMessageUpdatesLocked(m *stored, viewer int64) *tg.Updates {
 	}
 	return &tg.Updates{
 		Updates: []tg.UpdateClass{&tg.UpdateNewMessage{
-			Message:  s.tgMessageLocked(m, viewer),
+			Message:  s.tgMessageClassLocked(m, viewer),
 			Pts:      entry.pts,
 			PtsCount: 1,
 		}},
@@ -543,6 +544,9 @@ func (s *Server) tgMessageLocked(m *stored, viewer int64) *tg.Message {
 	}
 	if len(m.reactions) > 0 {
 		msg.SetReactions(s.tgReactionsLocked(m, viewer))
+	}
+	if m.ttl > 0 {
+		msg.SetTTLPeriod(m.ttl)
 	}
 	if len(m.entities) > 0 {
 		ents, err := cloneEntities(m.entities)
