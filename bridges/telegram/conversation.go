@@ -118,6 +118,10 @@ func (c *Client) handleDeleteMessages(ctx context.Context, box tgid.Peer, ids []
 		}
 		var peer tgid.Peer
 		var sender bridgev2.EventSender
+		if msg != nil && c.expiryKept(msg) {
+			log.Debug().Int("tg_message_id", id).Msg("Keeping a self-destructed message: the organisation keeps disappearing messages")
+			continue
+		}
 		if msg != nil {
 			if peer, err = tgid.ParsePortalID(msg.Room.ID); err != nil {
 				continue

@@ -12,5 +12,6 @@ func (c *TelegramConnector) GetDBMetaTypes() database.MetaTypes {
 	return database.MetaTypes{
 		UserLogin: func() any { return &tgid.UserLoginMetadata{} },
 		Ghost:     func() any { return &tgid.GhostMetadata{} },
+		Message:   func() any { return &tgid.MessageMetadata{} },
 	}
 }

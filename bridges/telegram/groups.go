@@ -488,6 +488,10 @@ func channelPowerLevels(ch *tg.Channel) *bridgev2.PowerLevelOverrides {
 // handleServiceMessage bridges what a group's service messages say: a new
 // title, members who join or leave.
 func (c *Client) handleServiceMessage(ctx context.Context, msg *tg.MessageService) {
+	if a, ok := msg.Action.(*tg.MessageActionSetMessagesTTL); ok {
+		c.handleTimerChange(ctx, msg, a.Period)
+		return
+	}
 	if chat, ok := msg.PeerID.(*tg.PeerChat); ok {
 		c.handleBasicServiceMessage(ctx, chat.ChatID, msg)
 		return

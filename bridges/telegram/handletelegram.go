@@ -399,6 +399,7 @@ func (c *Client) convertMessage(ctx context.Context, portal *bridgev2.Portal, in
 	if peer, err := tgid.ParsePortalID(portal.ID); err == nil {
 		c.applyTopic(cm, peer, msg)
 	}
+	c.applyTTL(cm, msg)
 	return cm, nil
 }
 

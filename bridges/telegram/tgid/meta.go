@@ -37,3 +37,10 @@ type GhostMetadata struct {
 	// Phone is only known for contacts; it is not shown in logs.
 	Phone string `json:"phone,omitempty"`
 }
+
+// MessageMetadata is stored in the message table.
+type MessageMetadata struct {
+	// TTL is the self-destruct period of a Telegram message, in seconds
+	// (0: none): Telegram's deletion of it once past is its expiry.
+	TTL int `json:"ttl,omitempty"`
+}
