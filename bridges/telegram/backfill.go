@@ -9,6 +9,7 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 
 	"github.com/passerelle/passerelle/bridges/remote"
@@ -118,6 +119,7 @@ func (c *Client) FetchMessages(ctx context.Context, params bridgev2.FetchMessage
 			Message: &bridgev2.BackfillMessage{
 				ConvertedMessage: conv, Sender: sender, ID: c.messageID(peer, msg.ID),
 				Timestamp: time.Unix(int64(msg.Date), 0), StreamOrder: int64(msg.ID),
+				Reactions: c.historyReactions(ctx, peer, msg),
 			},
 			FromMe: sender.IsFromMe, HasMedia: hasMedia(msg),
 		}
@@ -131,4 +133,31 @@ func (c *Client) FetchMessages(ctx context.Context, params bridgev2.FetchMessage
 	out := c.main.FilterBackfill(ctx, hist)
 	zerolog.Ctx(ctx).Info().Int("fetched", len(msgs)).Int("bridged", len(out)).Msg("Fetched a Telegram chat's history")
 	return &bridgev2.FetchMessagesResponse{Messages: out, Forward: true, MarkRead: true}, nil
+}
+
+// historyReactions are the reactions of a message of the history, with who
+// reacted when Telegram lists them (a private chat's counts are the
+// account's own and the contact's; a group's counts without the list name
+// nobody, and are left out).
+func (c *Client) historyReactions(ctx context.Context, peer tgid.Peer, msg *tg.Message) []*bridgev2.BackfillReaction {
+	mr, ok := msg.GetReactions()
+	if !ok || (peer.Type != tgid.PeerUser && len(mr.RecentReactions) == 0) {
+		return nil
+	}
+	var out []*bridgev2.BackfillReaction
+	for _, r := range c.reactionList(ctx, peer, mr) {
+		if r.EmojiID == "" {
+			continue
+		}
+		sender := bridgev2.EventSender{Sender: networkid.UserID(r.User)}
+		if r.FromMe {
+			sender = c.userSender(c.userID)
+		}
+		br := &bridgev2.BackfillReaction{Sender: sender, EmojiID: networkid.EmojiID(r.EmojiID), Emoji: r.Emoji}
+		if r.CustomEmoji != "" {
+			br.ExtraContent = map[string]any{customEmojiExtraKey: r.CustomEmoji}
+		}
+		out = append(out, br)
+	}
+	return out
 }

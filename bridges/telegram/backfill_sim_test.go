@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"go.mau.fi/util/variationselector"
 	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
 	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
 
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
@@ -79,5 +81,85 @@ func TestBackfillIntoNewPortal(t *testing.T) {
 		if m.Content.Mentions == nil || len(m.Content.Mentions.UserIDs) != 0 || m.Content.Mentions.Room {
 			t.Errorf("backfilled %q may ping: mentions %+v", m.Content.Body, m.Content.Mentions)
 		}
+	}
+}
+
+// TestBackfillMediaRepliesAndReactions: the history put into a new portal
+// is converted as live messages are: a photo, a file, a reply pointing at
+// the message it answers, and the reactions each message had, with who
+// reacted (the staff member's own included).
+func TestBackfillMediaRepliesAndReactions(t *testing.T) {
+	s := newSim(t)
+	alice := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550001", FirstName: "Alice"})
+	bob := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550002", FirstName: "Bob"})
+	photo, err := s.SendMedia(bob.ID, alice.ID, tgsim.MediaSpec{Kind: "photo", Data: testPNG(t, 32, 24), Caption: "the view"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SendMedia(bob.ID, alice.ID, tgsim.MediaSpec{Kind: "document", Data: []byte("%PDF-1.4 report"), Name: "report.pdf", MIME: "application/pdf"}); err != nil {
+		t.Fatal(err)
+	}
+	question, err := s.SendMessage(bob.ID, alice.ID, "a question", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SendReply(bob.ID, alice.ID, "the answer", question.SenderMsgID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.React(alice.ID, bob.ID, question.ID, tgsim.Reaction{Emoji: "👍"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.React(bob.ID, alice.ID, photo.SenderMsgID, tgsim.Reaction{Emoji: "🔥"}); err != nil {
+		t.Fatal(err)
+	}
+	tb := startBridgeOn(t, s, dbtest.SQLite(t).Open(t), fakematrix.New(), func(c *TelegramConnector, _ *fakematrix.Matrix) {
+		c.Config.Backfill = remote.BackfillLimits{InitialMessages: 10}
+	}, func(cfg *bridgeconfig.BridgeConfig) {
+		cfg.Backfill = bridgeconfig.BackfillConfig{Enabled: true, MaxInitialMessages: 100}
+	})
+	loginByPhone(t, tb, s, alice, "")
+	waitConnected(t, tb)
+	if _, err := s.SendMessage(bob.ID, alice.ID, "live now", nil); err != nil {
+		t.Fatal(err)
+	}
+	live, ok := tb.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "live now" })
+	if !ok {
+		t.Fatal("the live message never reached Matrix")
+	}
+	msgs := tb.mx.MessagesWhere(func(m fakematrix.Message) bool { return m.RoomID == live.RoomID })
+	if len(msgs) != 5 {
+		var bodies []string
+		for _, m := range msgs {
+			bodies = append(bodies, string(m.Content.MsgType)+" "+m.Content.Body)
+		}
+		t.Fatalf("portal messages %q, want a photo, a file, a question, its answer and the live one", bodies)
+	}
+	if m := msgs[0]; m.Content.MsgType != event.MsgImage || m.Content.URL == "" && m.Content.File == nil {
+		t.Errorf("first message %s %q, want the photo with its file", m.Content.MsgType, m.Content.Body)
+	}
+	if m := msgs[1]; m.Content.MsgType != event.MsgFile || m.Content.GetFileName() != "report.pdf" {
+		t.Errorf("second message %s %q, want the file report.pdf", m.Content.MsgType, m.Content.GetFileName())
+	}
+	if msgs[2].Content.Body != "a question" || msgs[3].Content.Body != "the answer" {
+		t.Fatalf("messages 3 and 4: %q, %q", msgs[2].Content.Body, msgs[3].Content.Body)
+	}
+	if got := msgs[3].Content.RelatesTo.GetReplyTo(); got != msgs[2].EventID {
+		t.Errorf("the answer replies to %q, want the question %q", got, msgs[2].EventID)
+	}
+	bobGhost := tb.mx.FormatGhostMXID(tgid.MakeUserID(bob.ID))
+	var onQuestion, onPhoto []fakematrix.Reaction
+	for _, r := range tb.mx.Reactions() {
+		switch r.Target {
+		case msgs[2].EventID:
+			onQuestion = append(onQuestion, r)
+		case msgs[0].EventID:
+			onPhoto = append(onPhoto, r)
+		}
+	}
+	if len(onPhoto) != 1 || variationselector.Remove(onPhoto[0].Key) != "🔥" || onPhoto[0].Sender != bobGhost {
+		t.Errorf("reactions to the photo %+v, want bob's 🔥", onPhoto)
+	}
+	if len(onQuestion) != 1 || variationselector.Remove(onQuestion[0].Key) != "👍" || onQuestion[0].Sender == bobGhost {
+		t.Errorf("reactions to the question %+v, want alice's 👍", onQuestion)
 	}
 }
