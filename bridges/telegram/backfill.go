@@ -22,12 +22,13 @@ var _ bridgev2.BackfillingNetworkAPI = (*Client)(nil)
 // maxHistoryPage is the most messages Telegram gives in one getHistory.
 const maxHistoryPage = 100
 
-// canBackfill tells the chats whose history goes into their new portal:
-// direct chats, supergroups and channels (one message box for everyone).
-// Basic groups are not backfilled: each account numbers their messages in
-// its own box.
+// canBackfill tells whether chats get history in their new portal. Basic
+// groups too: each account numbers their messages in its own box, so the
+// history comes from the box of the login that makes the portal, each
+// message claimed under that login's ID (basicstore.go), which the other
+// logins' copies then map to.
 func (c *Client) canBackfill(peer tgid.Peer) bool {
-	return peer.Type != tgid.PeerChat && c.main.Config.Backfill.InitialMessages > 0
+	return c.main.Config.Backfill.InitialMessages > 0
 }
 
 // FetchMessages implements bridgev2.BackfillingNetworkAPI, forward only
@@ -53,6 +54,15 @@ func (c *Client) FetchMessages(ctx context.Context, params bridgev2.FetchMessage
 	if params.AnchorMessage != nil {
 		if key, err := tgid.ParseMessageID(params.AnchorMessage.ID); err == nil {
 			minID = key.ID
+		}
+		if peer.Type == tgid.PeerChat {
+			// The anchor may be another login's copy: this account's
+			// own ID of it, if it has one.
+			own, err := c.main.Store.BasicOwnID(ctx, params.AnchorMessage.ID, c.userID)
+			if err != nil || own == 0 {
+				return &bridgev2.FetchMessagesResponse{Forward: true}, nil
+			}
+			minID = own
 		}
 		limit = min(params.Count, maxHistoryPage)
 	}
@@ -97,8 +107,13 @@ func (c *Client) FetchMessages(ctx context.Context, params bridgev2.FetchMessage
 		hist.Remote, hist.Identity = tgid.MakeUserID(peer.ID), c.cachedIdentity(peer.ID)
 	case tgid.PeerChannel:
 		hist.Chat = c.channelChat(peer.ID)
+	case tgid.PeerChat:
+		hist.Chat = c.basicChat(peer.ID)
 	}
 	for _, msg := range msgs {
+		if peer.Type == tgid.PeerChat && !c.claimBasicHistory(ctx, peer.ID, msg) {
+			continue
+		}
 		sender := c.senderOf(msg, peer)
 		intent, ok := params.Portal.GetIntentFor(ctx, sender, c.login, bridgev2.RemoteEventBackfill)
 		if !ok {
@@ -160,4 +175,25 @@ func (c *Client) historyReactions(ctx context.Context, peer tgid.Peer, msg *tg.M
 		out = append(out, br)
 	}
 	return out
+}
+
+// claimBasicHistory records this account's copy of a basic-group message of
+// the history and tells whether it goes into the portal under this login's
+// ID: not when another login already bridged it, or it was sent from
+// Matrix.
+func (c *Client) claimBasicHistory(ctx context.Context, chatID int64, msg *tg.Message) bool {
+	now := clock.Or(c.main.Clock).Now()
+	id := c.messageID(tgid.Peer{Type: tgid.PeerChat, ID: chatID}, msg.ID)
+	fp, err := c.main.Store.RecordBasicCopy(ctx, c.userID, msg.ID, chatID, basicFingerprint(chatID, msg), now)
+	if err == nil {
+		c.main.notifyBasicCopied()
+		var canonical networkid.MessageID
+		var fromMatrix bool
+		canonical, fromMatrix, err = c.main.Store.ClaimBasicMessage(ctx, chatID, fp, id, false, now)
+		if err == nil {
+			return canonical == id && !fromMatrix
+		}
+	}
+	zerolog.Ctx(ctx).Err(err).Int("tg_message_id", msg.ID).Msg("Failed to claim a basic group message of the history; left out")
+	return false
 }

@@ -2,6 +2,7 @@ package telegram
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
@@ -161,5 +163,91 @@ func TestBackfillMediaRepliesAndReactions(t *testing.T) {
 	}
 	if len(onQuestion) != 1 || variationselector.Remove(onQuestion[0].Key) != "👍" || onQuestion[0].Sender == bobGhost {
 		t.Errorf("reactions to the question %+v, want alice's 👍", onQuestion)
+	}
+}
+
+// TestBackfillBasicGroup: a basic group's history goes into its new portal
+// too, from the box of the login that makes it, with two staff members in
+// the group: each message once, in order, before the one that made the
+// portal; the other login's copies map to them (its edit of a message of
+// the history edits the bridged one).
+func TestBackfillBasicGroup(t *testing.T) {
+	s := newSim(t)
+	alice := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550001", FirstName: "Alice"})
+	carol := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550003", FirstName: "Carol"})
+	bob := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550002", FirstName: "Bob"})
+	dave := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550004", FirstName: "Dave"})
+	// carol's box diverges from alice's: the group's messages have other
+	// IDs in it.
+	if _, err := s.SendMessage(dave.ID, carol.ID, "private to carol", nil); err != nil {
+		t.Fatal(err)
+	}
+	chat, err := s.CreateChat(tgsim.ChatSpec{Title: "Team", Creator: bob.ID, Members: []int64{alice.ID, carol.ID, dave.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct {
+		from *tgsim.Account
+		text string
+	}{{bob, "one"}, {dave, "two"}, {bob, "three"}} {
+		if _, err := s.ChatPost(chat.ID, p.from.ID, p.text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb := startBridgeOn(t, s, dbtest.SQLite(t).Open(t), fakematrix.New(), func(c *TelegramConnector, _ *fakematrix.Matrix) {
+		c.Config.Backfill = remote.BackfillLimits{InitialMessages: 10}
+	}, func(cfg *bridgeconfig.BridgeConfig) {
+		cfg.Backfill = bridgeconfig.BackfillConfig{Enabled: true, MaxInitialMessages: 100}
+	})
+	loginAs(t, tb, s, testUser, alice)
+	loginAs(t, tb, s, staffCarol, carol)
+	if !tb.mx.Eventually(20*time.Second, func() bool { return s.Sessions(alice.ID) > 0 && s.Sessions(carol.ID) > 0 }) {
+		t.Fatal("the logins never connected")
+	}
+	if _, err := s.ChatPost(chat.ID, bob.ID, "live"); err != nil {
+		t.Fatal(err)
+	}
+	live, ok := tb.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "live" })
+	if !ok {
+		t.Fatal("the live message never reached Matrix")
+	}
+	// dave edits "two": both logins get the edit, under their own IDs.
+	var twoID int
+	for _, m := range s.ChatMessages(chat.ID, dave.ID) {
+		if m.Text == "two" {
+			twoID = m.ID
+		}
+	}
+	if err := s.ChatEdit(chat.ID, dave.ID, twoID, "two, edited"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tb.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool {
+		return m.Content.NewContent != nil && m.Content.NewContent.Body == "two, edited"
+	}); !ok {
+		t.Fatal("the edit of a message of the history never reached Matrix")
+	}
+	if _, err := s.ChatPost(chat.ID, bob.ID, "after"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tb.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "after" }); !ok {
+		t.Fatal("the message after never reached Matrix")
+	}
+	var bodies []string
+	var two id.EventID
+	for _, m := range tb.mx.MessagesWhere(func(m fakematrix.Message) bool { return m.RoomID == live.RoomID }) {
+		if m.Replaces() != "" {
+			if m.Replaces() != two {
+				t.Errorf("an edit of %s, want of %q (%s)", m.Replaces(), "two", two)
+			}
+			bodies = append(bodies, "edit")
+			continue
+		}
+		if m.Content.Body == "two" {
+			two = m.EventID
+		}
+		bodies = append(bodies, m.Content.Body)
+	}
+	if want := []string{"one", "two", "three", "live", "edit", "after"}; !slices.Equal(bodies, want) {
+		t.Errorf("the group's portal has %q, want %q", bodies, want)
 	}
 }

@@ -159,7 +159,7 @@ func (c *Client) basicChatInfo(ctx context.Context, chatID int64) (*bridgev2.Cha
 	if err != nil {
 		return nil, fmt.Errorf("failed to get telegram basic group: %w", err)
 	}
-	info := &bridgev2.ChatInfo{CanBackfill: false}
+	info := &bridgev2.ChatInfo{CanBackfill: c.canBackfill(tgid.Peer{Type: tgid.PeerChat, ID: chatID})}
 	roomType := database.RoomTypeDefault
 	info.Type = &roomType
 	for _, ch := range full.Chats {

@@ -349,8 +349,11 @@ func (s *Server) sendOnceLocked(self *user, r *request, randomID int64, deliver 
 }
 
 func (s *Server) messagesGetHistory(ctx context.Context, req *tg.MessagesGetHistoryRequest) (tg.MessagesMessagesClass, error) {
-	if in, ok := req.Peer.(*tg.InputPeerChannel); ok {
+	switch in := req.Peer.(type) {
+	case *tg.InputPeerChannel:
 		return s.channelHistory(ctx, req, in)
+	case *tg.InputPeerChat:
+		return s.chatHistory(ctx, req, in.ChatID)
 	}
 	r := requestFrom(ctx)
 	s.mu.Lock()
@@ -397,6 +400,36 @@ func (s *Server) channelHistory(ctx context.Context, req *tg.MessagesGetHistoryR
 		out.Users = s.tgUsersLocked(viewer, ids...)
 		return out, nil
 	})
+}
+
+// chatHistory is messages.getHistory of a basic group: the caller's copies
+// of its messages, in the caller's numbering.
+func (s *Server) chatHistory(ctx context.Context, req *tg.MessagesGetHistoryRequest, chatID int64) (tg.MessagesMessagesClass, error) {
+	r := requestFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self, err := s.selfLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := s.st.chats[chatID]
+	if !ok || !c.isMember(self.acc.ID) {
+		return nil, errPeerIDInvalid
+	}
+	var list []*boxEntry
+	for i := len(self.box) - 1; i >= 0; i-- {
+		if e := self.box[i]; e.msg.chat == chatID && !e.msg.goneFor(self.acc.ID) {
+			list = append(list, e)
+		}
+	}
+	out := &tg.MessagesMessages{Chats: []tg.ChatClass{s.tgChatLocked(c)}}
+	ids := []int64{self.acc.ID}
+	for _, e := range historyWindow(req, list, func(e *boxEntry) int { return e.id }) {
+		out.Messages = append(out.Messages, s.tgMessageClassLocked(e.msg, self.acc.ID))
+		ids = append(ids, e.msg.from)
+	}
+	out.Users = s.tgUsersLocked(self.acc.ID, ids...)
+	return out, nil
 }
 
 // historyWindow is Telegram's window of a chat's messages (list, newest
