@@ -421,9 +421,22 @@ func TestBroadcastChannel(t *testing.T) {
 }
 
 // TestChannelGapRecovery: while the gateway is down a supergroup gets 100
-// messages; once it is back they are all bridged, once each and in order
-// (updates.getChannelDifference from the stored channel pts, in pages).
+// messages; once it is back they are all bridged, once each and in order:
+// from updates.getChannelDifference from the stored channel pts, in pages,
+// or, when Telegram says the channel's gap is too long
+// (channelDifferenceTooLong), from the channel's history after the
+// portal's last message.
 func TestChannelGapRecovery(t *testing.T) {
+	for _, tooLong := range []bool{false, true} {
+		name := "difference"
+		if tooLong {
+			name = "too long"
+		}
+		t.Run(name, func(t *testing.T) { testChannelGapRecovery(t, tooLong) })
+	}
+}
+
+func testChannelGapRecovery(t *testing.T, tooLong bool) {
 	gs := newGroupSetup(t)
 	s := gs.s
 	ch, err := s.CreateChannel(tgsim.ChannelSpec{Title: "Busy", Creator: gs.bob.ID, Members: []int64{gs.alice.ID, gs.carol.ID}})
@@ -436,6 +449,9 @@ func TestChannelGapRecovery(t *testing.T) {
 	}
 	gs.waitHandled(t, ch.ID, before.Pts)
 	gs.tb.stop()
+	if tooLong {
+		s.SetChannelTooLong(10)
+	}
 	const n = 100
 	var last tgsim.ChannelMessage
 	for i := range n {
