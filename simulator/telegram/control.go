@@ -43,7 +43,8 @@ import (
 //	POST /qr/accept {"account","token"}  account's phone scans a QR code; token is the
 //	                                     tg://login?token=... URL or the base64url token
 //
-// Supergroups, channels and bots: see registerChannelControl.
+// Supergroups, channels and bots: see registerChannelControl; gaps and
+// self-destructing messages: registerGapControl.
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /accounts", s.httpAccounts)
@@ -65,6 +66,7 @@ func (s *Server) ControlHandler() http.Handler {
 	mux.HandleFunc("GET /status", s.httpPresence)
 	mux.HandleFunc("POST /qr/accept", s.httpAcceptQR)
 	s.registerChannelControl(mux)
+	s.registerGapControl(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {

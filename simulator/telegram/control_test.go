@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
@@ -159,5 +160,44 @@ func TestControlMedia(t *testing.T) {
 		t.Error("a location has no file to read back")
 	} else {
 		_ = resp.Body.Close()
+	}
+}
+
+// TestGapAndTTLControl: the control API sets the difference's slices and
+// too-long threshold, pauses and resumes an account's pushes, sets a chat's
+// self-destruct timer and moves the clock (the timed message goes).
+func TestGapAndTTLControl(t *testing.T) {
+	s := newServer(t)
+	alice := createAccount(t, s, tgsim.AccountSpec{Phone: "15550001", FirstName: "Alice", Username: "alice"})
+	bob := createAccount(t, s, tgsim.AccountSpec{Phone: "15550002", FirstName: "Bob"})
+	h := httptest.NewServer(s.ControlHandler())
+	t.Cleanup(h.Close)
+	post := func(path, body string, status int) {
+		t.Helper()
+		resp, err := http.Post(h.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != status {
+			t.Fatalf("%s: status %d, want %d", path, resp.StatusCode, status)
+		}
+	}
+	post("/difference", `{"slice":100,"too_long":5000}`, http.StatusOK)
+	post("/updates/pause", `{"account":"@alice"}`, http.StatusOK)
+	post("/updates/resume", `{"account":"@alice"}`, http.StatusOK)
+	post("/updates/pause", `{"account":"+19999"}`, http.StatusNotFound)
+	post("/ttl", `{"by":"@alice","peer":"+15550002","seconds":60}`, http.StatusOK)
+	if got := s.HistoryTTL(bob.ID, alice.ID); got != time.Minute {
+		t.Fatalf("timer %s, want 1m", got)
+	}
+	if _, err := s.SendMessage(bob.ID, alice.ID, "timed", nil); err != nil {
+		t.Fatal(err)
+	}
+	post("/clock", `{"advance_seconds":61}`, http.StatusOK)
+	for _, m := range s.History(alice.ID, bob.ID) {
+		if m.Text == "timed" && !m.Deleted {
+			t.Error("the timed message outlived its timer")
+		}
 	}
 }
