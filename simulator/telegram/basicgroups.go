@@ -135,7 +135,7 @@ func (s *Server) deliverChatLocked(c *basicChat, from int64, text string) *store
 		from:    from,
 		chat:    c.id,
 		text:    text,
-		date:    time.Now().Truncate(time.Second),
+		date:    s.nowLocked(),
 		entries: map[int64]*boxEntry{},
 	}
 	for _, uid := range c.members {

@@ -422,7 +422,7 @@ func (s *Server) editTitleLocked(ch *channel, by int64, title string, exceptSess
 func (s *Server) addChannelMsgLocked(ch *channel, m *channelMsg, exceptSession int64) {
 	m.ID = len(ch.msgs) + 1
 	if m.Date.IsZero() {
-		m.Date = time.Now().Truncate(time.Second)
+		m.Date = s.nowLocked()
 	}
 	ch.pts++
 	m.Pts = ch.pts

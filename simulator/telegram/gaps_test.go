@@ -3,6 +3,7 @@ package tgsim_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/gotd/td/tg"
 
@@ -114,5 +115,71 @@ func TestHistoryPagesForward(t *testing.T) {
 	}
 	if d := dialogs.(*tg.MessagesDialogs).Dialogs; len(d) != 1 || d[0].(*tg.Dialog).Peer.(*tg.PeerUser).UserID != bob.ID {
 		t.Fatalf("second dialog = %+v, want bob's", d)
+	}
+}
+
+// TestDialogsByLastActivity: getDialogs lists private chats, basic groups,
+// supergroups and channels together, the most recently active first, and
+// pages after offset_peer.
+func TestDialogsByLastActivity(t *testing.T) {
+	s := newServer(t)
+	alice := createAccount(t, s, tgsim.AccountSpec{Phone: "15550101", FirstName: "Alice"})
+	bob := createAccount(t, s, tgsim.AccountSpec{Phone: "15550102", FirstName: "Bob"})
+	carol := createAccount(t, s, tgsim.AccountSpec{Phone: "15550103", FirstName: "Carol"})
+	if _, err := s.SendMessage(bob.ID, alice.ID, "old", nil); err != nil {
+		t.Fatal(err)
+	}
+	s.AdvanceClock(time.Minute)
+	ch, err := s.CreateChannel(tgsim.ChannelSpec{Title: "Group", Creator: bob.ID, Members: []int64{alice.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ChannelPost(ch.ID, bob.ID, "in the supergroup", ""); err != nil {
+		t.Fatal(err)
+	}
+	s.AdvanceClock(time.Minute)
+	chat, err := s.CreateChat(tgsim.ChatSpec{Title: "Team", Creator: carol.ID, Members: []int64{alice.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ChatPost(chat.ID, carol.ID, "in the basic group"); err != nil {
+		t.Fatal(err)
+	}
+	s.AdvanceClock(time.Minute)
+	if _, err := s.SendMessage(carol.ID, alice.ID, "newest", nil); err != nil {
+		t.Fatal(err)
+	}
+	api := signedIn(t, s, alice).api()
+	ctx := testContext(t)
+	var order []string
+	var offset tg.InputPeerClass = &tg.InputPeerEmpty{}
+	for range 10 {
+		res, err := api.MessagesGetDialogs(ctx, &tg.MessagesGetDialogsRequest{OffsetPeer: offset, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := res.(*tg.MessagesDialogs).Dialogs
+		if len(d) == 0 {
+			break
+		}
+		switch p := d[0].(*tg.Dialog).Peer.(type) {
+		case *tg.PeerUser:
+			order = append(order, fmt.Sprint("user ", p.UserID))
+			acc := bob
+			if p.UserID == carol.ID {
+				acc = carol
+			}
+			offset = &tg.InputPeerUser{UserID: acc.ID, AccessHash: acc.AccessHash}
+		case *tg.PeerChat:
+			order = append(order, "chat")
+			offset = &tg.InputPeerChat{ChatID: p.ChatID}
+		case *tg.PeerChannel:
+			order = append(order, "channel")
+			offset = &tg.InputPeerChannel{ChannelID: p.ChannelID, AccessHash: ch.AccessHash}
+		}
+	}
+	want := []string{fmt.Sprint("user ", carol.ID), "chat", "channel", fmt.Sprint("user ", bob.ID)}
+	if fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Fatalf("dialogs %q, want %q", order, want)
 	}
 }

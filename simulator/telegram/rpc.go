@@ -1,6 +1,7 @@
 package tgsim
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -476,31 +477,116 @@ func (s *Server) messagesGetDialogs(ctx context.Context, req *tg.MessagesGetDial
 	if limit <= 0 || limit > 100 {
 		limit = 100
 	}
-	// The private chats by last activity (the newest top message first);
-	// a page starts after offset_id (the top message of the previous
-	// page's last dialog).
-	out := &tg.MessagesDialogs{}
-	seen := map[int64]bool{}
-	ids := []int64{self.acc.ID}
-	for i := len(self.box) - 1; i >= 0 && len(out.Dialogs) < limit; i-- {
-		e := self.box[i]
-		peer := peerOf(e.msg, self.acc.ID)
-		if e.msg.chat != 0 || seen[peer] || e.msg.goneFor(self.acc.ID) {
-			continue
-		}
-		seen[peer] = true
-		if req.OffsetID > 0 && e.id >= req.OffsetID {
-			continue
-		}
-		ids = append(ids, peer)
-		out.Dialogs = append(out.Dialogs, &tg.Dialog{
-			Peer:       &tg.PeerUser{UserID: peer},
-			TopMessage: e.id,
-		})
-		out.Messages = append(out.Messages, s.tgMessageClassLocked(e.msg, self.acc.ID))
+	// Every chat (private chats, basic groups, supergroups and channels)
+	// by last activity: the newest top message first. A page starts after
+	// offset_peer when it is one of them, else after offset_date and
+	// offset_id.
+	type dialog struct {
+		peer  tg.PeerClass
+		key   int64 // orders dialogs of the same second
+		date  int
+		top   int
+		entry *boxEntry
+		ch    *channel
 	}
+	var list []dialog
+	seen := map[int64]bool{}
+	for i := len(self.box) - 1; i >= 0; i-- {
+		e := self.box[i]
+		if e.msg.goneFor(self.acc.ID) {
+			continue
+		}
+		d := dialog{date: int(e.msg.date.Unix()), top: e.id, entry: e}
+		if e.msg.chat != 0 {
+			if seen[-e.msg.chat] {
+				continue
+			}
+			seen[-e.msg.chat] = true
+			d.peer, d.key = &tg.PeerChat{ChatID: e.msg.chat}, -e.msg.chat
+		} else {
+			peer := peerOf(e.msg, self.acc.ID)
+			if seen[peer] {
+				continue
+			}
+			seen[peer] = true
+			d.peer, d.key = &tg.PeerUser{UserID: peer}, peer
+		}
+		list = append(list, d)
+	}
+	for _, ch := range s.st.channels {
+		if !ch.member[self.acc.ID] {
+			continue
+		}
+		for i := len(ch.msgs) - 1; i >= 0; i-- {
+			if m := ch.msgs[i]; !m.Deleted {
+				list = append(list, dialog{peer: &tg.PeerChannel{ChannelID: ch.id}, key: ch.id, date: int(m.Date.Unix()), top: m.ID, ch: ch})
+				break
+			}
+		}
+	}
+	slices.SortStableFunc(list, func(a, b dialog) int {
+		if a.date != b.date {
+			return b.date - a.date
+		}
+		if a.entry != nil && b.entry != nil {
+			return b.top - a.top
+		}
+		return cmp.Compare(b.key, a.key)
+	})
+	start := 0
+	if offsetKey, ok := dialogKey(req.OffsetPeer); ok {
+		for i, d := range list {
+			if d.key == offsetKey {
+				start = i + 1
+				break
+			}
+		}
+	} else if req.OffsetDate > 0 || req.OffsetID > 0 {
+		start = len(list)
+		for i, d := range list {
+			if (req.OffsetDate == 0 || d.date <= req.OffsetDate) && (req.OffsetID == 0 || d.entry == nil || d.top < req.OffsetID) {
+				start = i
+				break
+			}
+		}
+	}
+	out := &tg.MessagesDialogs{}
+	ids := []int64{self.acc.ID}
+	var chatIDs []int64
+	for _, d := range list[start:min(start+limit, len(list))] {
+		out.Dialogs = append(out.Dialogs, &tg.Dialog{Peer: d.peer, TopMessage: d.top})
+		switch p := d.peer.(type) {
+		case *tg.PeerChannel:
+			m := d.ch.msgs[d.top-1]
+			out.Messages = append(out.Messages, s.tgChannelMsgLocked(d.ch, m, self.acc.ID))
+			out.Chats = append(out.Chats, s.tgChannelLocked(d.ch, self.acc.ID))
+			ids = append(ids, m.usersOf()...)
+		case *tg.PeerChat:
+			out.Messages = append(out.Messages, s.tgMessageClassLocked(d.entry.msg, self.acc.ID))
+			chatIDs = append(chatIDs, p.ChatID)
+			ids = append(ids, d.entry.msg.from)
+		case *tg.PeerUser:
+			out.Messages = append(out.Messages, s.tgMessageClassLocked(d.entry.msg, self.acc.ID))
+			ids = append(ids, p.UserID)
+		}
+	}
+	out.Chats = append(out.Chats, s.tgChatsLocked(chatIDs...)...)
 	out.Users = s.tgUsersLocked(self.acc.ID, ids...)
 	return out, nil
+}
+
+// dialogKey is the key a dialog of messages.getDialogs has for an input
+// peer (false: none, or the empty peer).
+func dialogKey(in tg.InputPeerClass) (int64, bool) {
+	switch v := in.(type) {
+	case *tg.InputPeerUser:
+		return v.UserID, true
+	case *tg.InputPeerChat:
+		return -v.ChatID, true
+	case *tg.InputPeerChannel:
+		return v.ChannelID, true
+	}
+	return 0, false
 }
 
 func (s *Server) updatesGetState(ctx context.Context) (*tg.UpdatesState, error) {
@@ -511,7 +597,7 @@ func (s *Server) updatesGetState(ctx context.Context) (*tg.UpdatesState, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &tg.UpdatesState{Pts: self.pts, Date: int(time.Now().Unix())}, nil
+	return &tg.UpdatesState{Pts: self.pts, Date: int(s.nowLocked().Unix())}, nil
 }
 
 func (s *Server) updatesGetDifference(ctx context.Context, req *tg.UpdatesGetDifferenceRequest) (tg.UpdatesDifferenceClass, error) {
@@ -522,7 +608,7 @@ func (s *Server) updatesGetDifference(ctx context.Context, req *tg.UpdatesGetDif
 	if err != nil {
 		return nil, err
 	}
-	now := int(time.Now().Unix())
+	now := int(s.nowLocked().Unix())
 	if req.Pts >= self.pts {
 		return &tg.UpdatesDifferenceEmpty{Date: now}, nil
 	}

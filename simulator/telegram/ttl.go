@@ -30,6 +30,11 @@ func (s *Server) Now() time.Time {
 	return time.Now().Add(s.st.clockOffset)
 }
 
+// nowLocked is the simulator's clock, in whole seconds (Telegram's dates).
+func (s *Server) nowLocked() time.Time {
+	return time.Now().Add(s.st.clockOffset).Truncate(time.Second)
+}
+
 // AdvanceClock moves the simulator's clock ahead by d and deletes the
 // self-destructing messages whose time has come.
 func (s *Server) AdvanceClock(d time.Duration) {

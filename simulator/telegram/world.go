@@ -417,7 +417,7 @@ func (s *Server) deliverLocked(from, to *user, text string, ents []tg.MessageEnt
 		to:         to.acc.ID,
 		text:       text,
 		entities:   ents,
-		date:       time.Now().Truncate(time.Second),
+		date:       s.nowLocked(),
 		fromClient: fromClient,
 		ttl:        s.st.historyTTL[userPair(from.acc.ID, to.acc.ID)],
 	}
