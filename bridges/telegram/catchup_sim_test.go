@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
@@ -315,4 +317,49 @@ func (g *gapSetup) loginMetaFromDB(t *testing.T) *tgid.UserLoginMetadata {
 		t.Fatal(err)
 	}
 	return md
+}
+
+// TestCatchUpNewChat: a contact who never wrote before writes 10 messages
+// during a gap too long to list: the chat gets its portal with only its
+// latest initial_messages, once each, in order.
+func TestCatchUpNewChat(t *testing.T) {
+	s := newSim(t)
+	db := dbtest.SQLite(t)
+	alice := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550001", FirstName: "Alice"})
+	bob := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550002", FirstName: "Bob"})
+	configure := func(c *TelegramConnector, _ *fakematrix.Matrix) {
+		c.Config.Backfill = remote.BackfillLimits{InitialMessages: 3}
+	}
+	backfill := func(cfg *bridgeconfig.BridgeConfig) {
+		cfg.Backfill = bridgeconfig.BackfillConfig{Enabled: true, MaxInitialMessages: 100}
+	}
+	tb := startBridgeOn(t, s, db.Open(t), fakematrix.New(), configure, backfill)
+	loginByPhone(t, tb, s, alice, "")
+	waitConnected(t, tb)
+	tb.stop()
+	s.SetDifferenceTooLong(5)
+	for k := range 10 {
+		if _, err := s.SendMessage(bob.ID, alice.ID, fmt.Sprintf("new m%d", k), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb = startBridgeOn(t, s, db.Open(t), tb.mx, configure, backfill)
+	waitConnected(t, tb)
+	m9, ok := tb.mx.WaitMessage(30*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "new m9" })
+	if !ok {
+		t.Fatal("the new chat's messages never reached Matrix")
+	}
+	if _, err := s.SendMessage(bob.ID, alice.ID, "new end", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tb.mx.WaitMessage(30*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "new end" }); !ok {
+		t.Fatal("the live message after the gap never reached Matrix")
+	}
+	var bodies []string
+	for _, m := range tb.mx.MessagesWhere(func(m fakematrix.Message) bool { return m.RoomID == m9.RoomID }) {
+		bodies = append(bodies, m.Content.Body)
+	}
+	if want := []string{"new m7", "new m8", "new m9", "new end"}; !slices.Equal(bodies, want) {
+		t.Errorf("the new chat's portal has %q, want %q", bodies, want)
+	}
 }
