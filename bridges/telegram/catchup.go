@@ -189,8 +189,7 @@ func (c *Client) notifyManagement(ctx context.Context, text string) {
 // chatsActiveSince lists the account's chats whose last message is after
 // since (Unix time), most recent first, at most maxCatchUpChats: the list
 // is taken before any chat is caught up, so that a chat moving to the top
-// meanwhile is not missed. Basic groups are left out: each login numbers
-// their messages in its own box, and they come with the difference.
+// meanwhile is not missed.
 func (c *Client) chatsActiveSince(ctx context.Context, since int) ([]catchUpChat, error) {
 	var out []catchUpChat
 	err := c.forDialogs(ctx, func(chat catchUpChat, date int) bool {
@@ -198,9 +197,7 @@ func (c *Client) chatsActiveSince(ctx context.Context, since int) ([]catchUpChat
 			// Chats come by last activity: the rest is older.
 			return false
 		}
-		if chat.peer.Type != tgid.PeerChat {
-			out = append(out, chat)
-		}
+		out = append(out, chat)
 		return len(out) < maxCatchUpChats
 	})
 	return out, err
@@ -318,12 +315,32 @@ func (c *Client) lastBridged(ctx context.Context, key networkid.PortalKey) (int,
 	return newest, nil
 }
 
+// lastBridgedBasic is this account's own ID of the newest message of a
+// basic group's portal (0: no portal, an empty one, or a message this
+// account has no copy of), whichever login bridged it.
+func (c *Client) lastBridgedBasic(ctx context.Context, key networkid.PortalKey) (int, error) {
+	last, err := c.main.Bridge.DB.Message.GetLastNInPortal(ctx, key, 1)
+	if err != nil || len(last) == 0 {
+		return 0, err
+	}
+	if k, err := tgid.ParseMessageID(last[0].ID); err == nil && k.Box == tgid.MessageBox(tgid.Peer{Type: tgid.PeerChat}, c.userID) {
+		return k.ID, nil
+	}
+	return c.main.Store.BasicOwnID(ctx, last[0].ID, c.userID)
+}
+
 // catchUpChat hands over the messages of one chat after its portal's last
 // one (oldest first, a page at a time), or its latest initial_messages when
 // it has no portal. It returns how many it handed over.
 func (c *Client) catchUpChat(ctx context.Context, chat catchUpChat, progress *remote.CatchUp) (int, error) {
 	key := tgid.MakePortalKey(chat.peer, c.login.ID)
-	minID, err := c.lastBridged(ctx, key)
+	var minID int
+	var err error
+	if chat.peer.Type == tgid.PeerChat {
+		minID, err = c.lastBridgedBasic(ctx, c.basicPortalKey(ctx, chat.peer.ID))
+	} else {
+		minID, err = c.lastBridged(ctx, key)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("failed to find the chat's last bridged message: %w", err)
 	}

@@ -363,3 +363,47 @@ func TestCatchUpNewChat(t *testing.T) {
 		t.Errorf("the new chat's portal has %q, want %q", bodies, want)
 	}
 }
+
+// TestCatchUpBasicGroup: a basic group with a portal gets 30 messages during
+// a gap too long to list: they reach its portal once each, in order, after
+// the ones bridged before.
+func TestCatchUpBasicGroup(t *testing.T) {
+	g := newGapSetup(t, 1)
+	bob := g.contacts[0]
+	chat, err := g.s.CreateChat(tgsim.ChatSpec{Title: "Team", Creator: bob.ID, Members: []int64{g.alice.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.s.ChatPost(chat.ID, bob.ID, "group hello"); err != nil {
+		t.Fatal(err)
+	}
+	first, ok := g.tb.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "group hello" })
+	if !ok {
+		t.Fatal("the group's first message never reached Matrix")
+	}
+	g.s.SetDifferenceTooLong(10)
+	g.tb.stop()
+	var want []string
+	for k := range 30 {
+		text := fmt.Sprintf("group m%d", k)
+		if _, err := g.s.ChatPost(chat.ID, bob.ID, text); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, text)
+	}
+	g.restart(t)
+	if _, ok := g.tb.mx.WaitMessage(30*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "group m29" }); !ok {
+		t.Fatal("the group's gap never reached Matrix")
+	}
+	if _, err := g.s.ChatPost(chat.ID, bob.ID, "group end"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := g.tb.mx.WaitMessage(30*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "group end" }); !ok {
+		t.Fatal("the message after the gap never reached Matrix")
+	}
+	got := roomTexts([]*fakematrix.Matrix{g.tb.mx}, first.RoomID)
+	want = append(append([]string{"group hello"}, want...), "group end")
+	if !slices.Equal(got, want) {
+		t.Errorf("the group's portal: %d messages, want %d; first difference: %s", len(got), len(want), firstDiff(got, want))
+	}
+}
