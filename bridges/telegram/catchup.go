@@ -13,6 +13,7 @@ import (
 	"github.com/passerelle/passerelle/bridges/meta"
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/internal/clock"
 )
 
 // Catching up after a gap Telegram does not list: when the account was away
@@ -24,8 +25,11 @@ import (
 // oldest first) and hands them over as live messages, through the gate: in
 // order, and once (bridgev2 drops a message ID it already has). A chat
 // without a portal gets its latest initial_messages, as a new portal would.
-// Edits and deletions of the gap are as Telegram shows the history: an
-// edited message comes edited, a deleted one not at all.
+// Edits and deletions of the gap are as Telegram shows the history: a new
+// message edited since comes edited, a deleted one not at all; of the chat's
+// latest page of messages bridged before the gap, one edited after the
+// account last had its updates is edited, one missing is deleted (older
+// ones are left as they are). Basic groups get the new messages only.
 
 const (
 	// catchUpWhat names what is caught up in the management room notices.
@@ -38,10 +42,12 @@ const (
 	dialogsPage = 100
 )
 
-// catchUpChat is a chat to catch up: its peer and its top message.
+// catchUpChat is a chat to catch up: its peer and its top message, and
+// since when (Unix time; 0: unknown) the account missed its updates.
 type catchUpChat struct {
-	peer tgid.Peer
-	top  int
+	peer  tgid.Peer
+	top   int
+	since int
 }
 
 // noteTooLong records, before the updates manager moves the stored state
@@ -197,6 +203,7 @@ func (c *Client) chatsActiveSince(ctx context.Context, since int) ([]catchUpChat
 			// Chats come by last activity: the rest is older.
 			return false
 		}
+		chat.since = since
 		out = append(out, chat)
 		return len(out) < maxCatchUpChats
 	})
@@ -364,6 +371,9 @@ func (c *Client) catchUpChat(ctx context.Context, chat catchUpChat, progress *re
 		c.handOver(ctx, msgs, progress)
 		return len(msgs), nil
 	}
+	if chat.peer.Type != tgid.PeerChat {
+		c.reconcileRecent(ctx, chat, input, key, minID)
+	}
 	total := 0
 	for {
 		msgs, err := c.historyPage(ctx, &tg.MessagesGetHistoryRequest{
@@ -381,6 +391,57 @@ func (c *Client) catchUpChat(ctx context.Context, chat catchUpChat, progress *re
 		if ctx.Err() != nil {
 			return total, ctx.Err()
 		}
+	}
+}
+
+// reconcileRecent brings the gap's edits and deletions of the chat's latest
+// bridged messages (a page of them, up to minID) as far as Telegram's
+// history shows them: a message edited after the account last had its
+// updates is edited, and a bridged message missing from the history was
+// deleted. Older messages are left as they are.
+func (c *Client) reconcileRecent(ctx context.Context, chat catchUpChat, input tg.InputPeerClass, key networkid.PortalKey, minID int) {
+	log := zerolog.Ctx(ctx)
+	msgs, err := c.historyPage(ctx, &tg.MessagesGetHistoryRequest{Peer: input, OffsetID: minID + 1, Limit: maxHistoryPage}, 0)
+	if err != nil {
+		log.Warn().Err(err).Str("tg_peer", chat.peer.String()).Msg("Failed to check the chat's latest messages for edits and deletions")
+		return
+	}
+	present := make(map[int]bool, len(msgs))
+	oldest, from := 1, time.Unix(1, 0)
+	for _, raw := range msgs {
+		present[raw.GetID()] = true
+		m, ok := raw.(*tg.Message)
+		if !ok {
+			continue
+		}
+		if chat.since > 0 && m.EditDate >= chat.since {
+			c.handleMessage(ctx, m, true)
+		}
+	}
+	if len(msgs) == maxHistoryPage {
+		// A full page: the check goes back to its oldest message.
+		oldest = msgs[0].GetID()
+		if m, ok := msgs[0].(interface{ GetDate() int }); ok {
+			from = time.Unix(int64(m.GetDate()), 0)
+		}
+	}
+	rows, err := c.main.Bridge.DB.Message.GetMessagesBetweenTimeQuery(ctx, key, from.Add(-time.Second), clock.Or(c.main.Clock).Now().AddDate(1, 0, 0))
+	if err != nil {
+		log.Warn().Err(err).Msg("Failed to get the chat's latest bridged messages")
+		return
+	}
+	box := tgid.MessageBox(chat.peer, c.userID)
+	var gone []int
+	for _, row := range rows {
+		k, err := tgid.ParseMessageID(row.ID)
+		if err != nil || k.Box != box || k.ID < oldest || k.ID > minID || present[k.ID] {
+			continue
+		}
+		present[k.ID] = true // once per message, not per part
+		gone = append(gone, k.ID)
+	}
+	if len(gone) > 0 {
+		c.handleDeleteMessages(ctx, box, gone)
 	}
 }
 
