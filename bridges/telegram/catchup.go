@@ -175,11 +175,13 @@ func (c *Client) catchUpChannel(ctx context.Context, channelID int64) {
 	defer c.recoverHandler(ctx, "catch_up_channel")
 	chat := catchUpChat{peer: tgid.Peer{Type: tgid.PeerChannel, ID: channelID}}
 	n, err := c.catchUpChat(ctx, chat, nil)
-	if err != nil {
-		if ctx.Err() == nil {
-			zerolog.Ctx(ctx).Err(err).Int64("tg_channel_id", channelID).Msg("Failed to catch up with a channel")
-		}
+	if ctx.Err() != nil {
+		// Interrupted: it goes on at the next connection.
 		return
+	}
+	if err != nil {
+		// A channel that cannot be read (left, private) is not tried again.
+		zerolog.Ctx(ctx).Err(err).Int64("tg_channel_id", channelID).Msg("Failed to catch up with a channel")
 	}
 	c.finishCatchUp(ctx, false, channelID)
 	zerolog.Ctx(ctx).Info().Int64("tg_channel_id", channelID).Int("bridged", n).Msg("Caught up with a channel")
