@@ -17,10 +17,11 @@ import (
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
 
-// TestChatsAtLogin: a staff member with 25 chats links their account; the
-// 20 most recent chats get their portal at once, each with its latest
-// messages (initial_messages); the 5 older ones get none until they next
-// speak, and then get theirs with their history.
+// TestChatsAtLogin: a staff member with 25 private chats and a supergroup
+// links their account; the 20 most recent chats (the supergroup, active
+// last, and 19 private chats) get their portal at once, each with its
+// latest messages (initial_messages); the 6 older ones get none until they
+// next speak, and then get theirs with their history.
 func TestChatsAtLogin(t *testing.T) {
 	s := newSim(t)
 	alice := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550001", FirstName: "Alice"})
@@ -32,6 +33,16 @@ func TestChatsAtLogin(t *testing.T) {
 			if _, err := s.SendMessage(c.ID, alice.ID, fmt.Sprintf("c%d m%d", i, k), nil); err != nil {
 				t.Fatal(err)
 			}
+		}
+	}
+	s.AdvanceClock(time.Minute)
+	group, err := s.CreateChannel(tgsim.ChannelSpec{Title: "Partners", Creator: contacts[0].ID, Members: []int64{alice.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 4 {
+		if _, err := s.ChannelPost(group.ID, contacts[0].ID, fmt.Sprintf("g m%d", k), ""); err != nil {
+			t.Fatal(err)
 		}
 	}
 	tb := startBridgeOn(t, s, dbtest.SQLite(t).Open(t), fakematrix.New(), func(c *TelegramConnector, _ *fakematrix.Matrix) {
@@ -67,17 +78,31 @@ func TestChatsAtLogin(t *testing.T) {
 		}
 		return out
 	}
+	groupPortal := func() *bridgev2.Portal {
+		p, err := tb.br.GetExistingPortalByKey(ctx, tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChannel, ID: group.ID}, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p == nil || p.MXID == "" {
+			return nil
+		}
+		return p
+	}
 	if !tb.mx.Eventually(60*time.Second, func() bool {
-		for i := 5; i < 25; i++ {
+		for i := 6; i < 25; i++ {
 			if p := portalOf(i); p == nil || len(roomBodies(p)) < 3 {
 				return false
 			}
 		}
-		return true
+		p := groupPortal()
+		return p != nil && len(roomBodies(p)) >= 3
 	}) {
 		t.Fatal("the 20 most recent chats did not all get their portal with their history")
 	}
-	for i := 5; i < 25; i++ {
+	if got := roomBodies(groupPortal()); !slices.Equal(got, []string{"g m1", "g m2", "g m3"}) {
+		t.Errorf("the supergroup's portal has %q, want its latest 3 messages", got)
+	}
+	for i := 6; i < 25; i++ {
 		if got := roomBodies(portalOf(i)); !slices.Equal(got, want(i, "m1", "m2", "m3")) {
 			t.Errorf("chat %d's portal has %q, want its latest 3 messages", i, got)
 		}
@@ -97,7 +122,7 @@ func TestChatsAtLogin(t *testing.T) {
 	if _, ok := tb.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "c0 back" }); !ok {
 		t.Fatal("the older chat's new message never reached Matrix")
 	}
-	for i := 1; i < 5; i++ {
+	for i := 1; i < 6; i++ {
 		if portalOf(i) != nil {
 			t.Errorf("chat %d, older than the 20 most recent, got a portal at login", i)
 		}
