@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
@@ -53,9 +54,9 @@ func TestChatsAtLogin(t *testing.T) {
 	ul := loginByPhone(t, tb, s, alice, "")
 	waitConnected(t, tb)
 	ctx := context.Background()
-	portalOf := func(i int) *bridgev2.Portal {
-		key := tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerUser, ID: contacts[i].ID}, ul.ID)
-		p, err := tb.br.GetExistingPortalByKey(ctx, key)
+	// The portals' rows, not the cached portals (their loops write them).
+	roomOf := func(key networkid.PortalKey) *database.Portal {
+		p, err := tb.br.DB.Portal.GetByKey(ctx, key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +65,10 @@ func TestChatsAtLogin(t *testing.T) {
 		}
 		return p
 	}
-	roomBodies := func(p *bridgev2.Portal) []string {
+	portalOf := func(i int) *database.Portal {
+		return roomOf(tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerUser, ID: contacts[i].ID}, ul.ID))
+	}
+	roomBodies := func(p *database.Portal) []string {
 		var out []string
 		for _, m := range tb.mx.MessagesWhere(func(m fakematrix.Message) bool { return m.RoomID == p.MXID }) {
 			out = append(out, m.Content.Body)
@@ -78,15 +82,8 @@ func TestChatsAtLogin(t *testing.T) {
 		}
 		return out
 	}
-	groupPortal := func() *bridgev2.Portal {
-		p, err := tb.br.GetExistingPortalByKey(ctx, tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChannel, ID: group.ID}, ""))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p == nil || p.MXID == "" {
-			return nil
-		}
-		return p
+	groupPortal := func() *database.Portal {
+		return roomOf(tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChannel, ID: group.ID}, ""))
 	}
 	if !tb.mx.Eventually(60*time.Second, func() bool {
 		for i := 6; i < 25; i++ {
