@@ -60,6 +60,8 @@ type Client struct {
 	stopped   bool // Disconnect or a fatal event ended the connection
 	noticed   bool // a disconnect notice was sent for the current outage
 	loggedOut bool
+	// catchUp reports the delivery of a big offline queue (offline.go).
+	catchUp *remote.CatchUp
 	// retries are the expired files waiting for their phone, by message.
 	retries map[types.MessageID]*pendingRetry
 

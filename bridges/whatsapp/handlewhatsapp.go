@@ -64,7 +64,12 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		cl.onFatal(ctx, StateErrConnectFailed, "WhatsApp says this client is outdated; the gateway needs an update", false)
 	case *events.TemporaryBan:
 		cl.onFatal(ctx, StateErrConnectFailed, "WhatsApp temporarily banned this account: "+evt.String(), false)
+	case *events.OfflineSyncPreview:
+		cl.onOfflinePreview(ctx, evt)
+	case *events.OfflineSyncCompleted:
+		cl.onOfflineCompleted(ctx, evt)
 	case *events.Message:
+		defer cl.offlineMessageHandled(ctx)
 		return cl.handleMessage(ctx, evt)
 	case *events.UndecryptableMessage:
 		return cl.handleUndecryptable(ctx, evt)
