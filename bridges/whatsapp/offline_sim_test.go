@@ -163,7 +163,9 @@ func TestCatchUpAfterDowntime(t *testing.T) {
 		reactions := tb2.mx.Reactions()
 		for _, text := range sc.reactedTo {
 			_, m, _ := index(text)
-			if n := len(slices.DeleteFunc(slices.Clone(reactions), func(r fakematrix.Reaction) bool { return r.Target != m.EventID || variationselector.Remove(r.Key) != "👍" })); n != 1 {
+			if n := len(slices.DeleteFunc(slices.Clone(reactions), func(r fakematrix.Reaction) bool {
+				return r.Target != m.EventID || variationselector.Remove(r.Key) != "👍"
+			})); n != 1 {
 				return fmt.Sprintf("reaction to %q (%s): %d of %+v", text, m.EventID, n, reactions)
 			}
 		}
