@@ -90,6 +90,7 @@ func (s *Server) login(c *conn) {
 	dev.unacked = nil
 	preview := offlinePreview(dev.pending)
 	s.mu.Unlock()
+	history := false
 	_ = c.send(waBinary.Node{Tag: "ib", Attrs: waBinary.Attrs{"from": serverJID()}, Content: []waBinary.Node{preview}})
 	for {
 		s.mu.Lock()
@@ -97,6 +98,8 @@ func (s *Server) login(c *conn) {
 		dev.pending = nil
 		if len(pending) == 0 {
 			c.ready = true
+			history = dev.historyDue
+			dev.historyDue = false
 			s.mu.Unlock()
 			break
 		}
@@ -111,6 +114,16 @@ func (s *Server) login(c *conn) {
 	_ = c.send(waBinary.Node{Tag: "ib", Attrs: waBinary.Attrs{"from": serverJID()}, Content: []waBinary.Node{
 		{Tag: "offline", Attrs: waBinary.Attrs{"count": count}},
 	}})
+	if history {
+		// The phone sends the history once the new device is in.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.sendHistorySync(s.ctx, acc, dev); err != nil {
+				s.log.Warn().Err(err).Msg("Failed to send the history sync")
+			}
+		}()
+	}
 }
 
 // offlinePreview is the <offline_preview> of a device's offline queue: how
@@ -284,6 +297,7 @@ func (s *Server) pairDevice(ctx context.Context, c *conn, acc *Account, identity
 		noisePub:    c.clientStatic,
 		identityPub: identityPub,
 		regID:       binary.BigEndian.Uint32(reg.GetERegid()),
+		historyDue:  !s.cfg.NoHistorySync,
 		signedPre: &keys.PreKey{
 			KeyPair:   keys.KeyPair{Pub: (*[32]byte)(reg.GetESkeyVal())},
 			KeyID:     skeyID,

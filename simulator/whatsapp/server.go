@@ -60,6 +60,9 @@ type Config struct {
 	// queue does: past it the oldest are dropped (the history sync covers
 	// them). DefaultMaxOffline when zero.
 	MaxOffline int
+	// NoHistorySync: the phones send no history sync to the devices they
+	// link (as with a phone whose history transfer is off).
+	NoHistorySync bool
 }
 
 // DefaultMaxOffline is how many stanzas the server keeps per offline
