@@ -313,4 +313,3 @@ func (s *Server) pushHistorySync(ctx context.Context, acc *Account, dev *compani
 	s.rec.notify()
 	return nil
 }
-
