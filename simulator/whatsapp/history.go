@@ -6,6 +6,7 @@ import (
 	"compress/zlib"
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -312,4 +313,70 @@ func (s *Server) pushHistorySync(ctx context.Context, acc *Account, dev *compani
 	s.pushToDevice(dev, acc.messageNode(id, "protocol", s.now(), encType, ct, waBinary.Attrs{"from": acc.JID, "category": "peer"}))
 	s.rec.notify()
 	return nil
+}
+
+// historyRoutes adds the control API's history route (see ControlHandler).
+func (s *Server) historyRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /seed-history", func(w http.ResponseWriter, r *http.Request) {
+		type entry struct {
+			From      string            `json:"from"`
+			Text      string            `json:"text"`
+			Time      time.Time         `json:"time"`
+			ReplyTo   string            `json:"reply_to"`
+			Reactions map[string]string `json:"reactions"`
+			Media     *struct {
+				Kind string `json:"kind"`
+				Data []byte `json:"data"`
+				MIME string `json:"mime"`
+			} `json:"media"`
+		}
+		var req struct {
+			Phone    string  `json:"phone"`
+			Chat     string  `json:"chat"`
+			Count    int     `json:"count"`
+			Messages []entry `json:"messages"`
+		}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if req.Count < 0 || req.Count > maxHistoryMessages || len(req.Messages) > maxHistoryMessages {
+			writeError(w, fmt.Errorf("%w: at most %d messages", errBadRequest, maxHistoryMessages))
+			return
+		}
+		entries := make([]HistoryEntry, 0, req.Count+len(req.Messages))
+		// count: texts from either side, a minute apart, ending an hour ago.
+		end := s.now().Add(-time.Hour)
+		other := req.Chat
+		if g, ok := s.GroupInfo(req.Chat); ok {
+			// In a group, the other side is its first other member.
+			other = ""
+			for _, m := range g.Members {
+				if m != normalizePhone(req.Phone) {
+					other = m
+					break
+				}
+			}
+		}
+		for i := range req.Count {
+			from := other
+			if i%2 == 1 {
+				from = req.Phone
+			}
+			entries = append(entries, HistoryEntry{From: from, Text: fmt.Sprintf("history %d", i+1),
+				Time: end.Add(-time.Duration(req.Count-i) * time.Minute)})
+		}
+		for _, m := range req.Messages {
+			e := HistoryEntry{From: m.From, Text: m.Text, Time: m.Time, ReplyTo: m.ReplyTo, Reactions: m.Reactions}
+			if m.Media != nil {
+				e.Media = &MediaSpec{Kind: m.Media.Kind, Data: m.Media.Data, MIME: m.Media.MIME}
+			}
+			entries = append(entries, e)
+		}
+		ids, err := s.SeedHistory(req.Phone, req.Chat, entries)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string][]string{"ids": ids})
+	})
 }

@@ -1,7 +1,11 @@
 package wasim_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -101,5 +105,54 @@ func nextHistory(t *testing.T, c *client) *events.HistorySync {
 	case <-time.After(waitTimeout):
 		t.Fatal("timed out waiting for a history sync")
 		return nil
+	}
+}
+
+// TestSeedHistoryControl seeds a chat through the control API: the count
+// form (texts from both sides, in the past) and the explicit form; a
+// reply to an unknown message is refused.
+func TestSeedHistoryControl(t *testing.T) {
+	srv := startServer(t)
+	alice := mustAccount(t, srv, "15550030011", "Alice")
+	bob := mustAccount(t, srv, "15550030012", "Bob")
+	hs := httptest.NewServer(srv.ControlHandler())
+	t.Cleanup(hs.Close)
+	post := func(body any) (*http.Response, []string) {
+		raw, _ := json.Marshal(body)
+		resp, err := http.Post(hs.URL+"/seed-history", "application/json", bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct{ IDs []string }
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp, out.IDs
+	}
+	resp, ids := post(map[string]any{"phone": alice.Phone, "chat": bob.Phone, "count": 10})
+	if resp.StatusCode != http.StatusOK || len(ids) != 10 {
+		t.Fatalf("seed 10: %s, %d IDs", resp.Status, len(ids))
+	}
+	at := time.Now().Add(-30 * time.Minute).UTC().Truncate(time.Second)
+	resp, more := post(map[string]any{"phone": alice.Phone, "chat": bob.Phone, "messages": []map[string]any{
+		{"from": bob.Phone, "text": "answering", "time": at, "reply_to": ids[9], "reactions": map[string]string{alice.Phone: "❤"}},
+	}})
+	if resp.StatusCode != http.StatusOK || len(more) != 1 {
+		t.Fatalf("seed a reply: %s", resp.Status)
+	}
+	if resp, _ = post(map[string]any{"phone": alice.Phone, "chat": bob.Phone, "messages": []map[string]any{{"from": bob.Phone, "text": "x", "reply_to": "nope"}}}); resp.StatusCode == http.StatusOK {
+		t.Fatal("a reply to an unknown message was seeded")
+	}
+	conv := srv.Conversation(alice.Phone, bob.Phone)
+	if len(conv) != 11 {
+		t.Fatalf("the chat has %d messages, want 11", len(conv))
+	}
+	last := conv[10]
+	if last.Text != "answering" || last.ReplyTo != ids[9] || last.Reactions[alice.Phone] != "❤" || !last.Timestamp.Equal(at) {
+		t.Fatalf("the reply: %+v", last)
+	}
+	for i, e := range conv[:10] {
+		if !e.Timestamp.Before(time.Now().Add(-time.Hour)) || (e.From == alice.Phone) != (i%2 == 1) {
+			t.Fatalf("seeded message %d: %+v", i, e)
+		}
 	}
 }
