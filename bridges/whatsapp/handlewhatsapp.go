@@ -68,6 +68,8 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		cl.onOfflinePreview(ctx, evt)
 	case *events.OfflineSyncCompleted:
 		cl.onOfflineCompleted(ctx, evt)
+	case *events.HistorySync:
+		cl.onHistorySync(ctx, evt.Data)
 	case *events.Message:
 		defer cl.offlineMessageHandled(ctx)
 		return cl.handleMessage(ctx, evt)

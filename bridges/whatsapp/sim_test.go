@@ -96,7 +96,9 @@ func startBridgeOn(t testing.TB, srv *wasim.Server, db *dbutil.Database, clock *
 		t.Fatal(err)
 	}
 	admin := bridgeconfig.PermissionLevelAdmin
-	cfg := &bridgeconfig.BridgeConfig{CommandPrefix: "!wa", Permissions: bridgeconfig.PermissionConfig{"*": &admin}}
+	cfg := &bridgeconfig.BridgeConfig{CommandPrefix: "!wa", Permissions: bridgeconfig.PermissionConfig{"*": &admin},
+		// As the gateway sets it (config/defaults.go): forward only.
+		Backfill: bridgeconfig.BackfillConfig{Enabled: true, MaxInitialMessages: 100, MaxCatchupMessages: 100}}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	br := bridgev2.NewBridge("passerelle-test", db, log, cfg, mx, conn, commands.NewProcessor)
 	if err := br.Start(context.Background()); err != nil {

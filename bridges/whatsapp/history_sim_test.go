@@ -1,0 +1,241 @@
+package whatsapp
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mau.fi/util/variationselector"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/fakematrix"
+	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
+)
+
+// withBackfill sets the connector's backfill section.
+func withBackfill(initial, maxAge, chats int) func(*WhatsAppConnector) {
+	return func(c *WhatsAppConnector) {
+		c.Config.Backfill = remote.BackfillLimits{InitialMessages: initial, MaxAgeDays: maxAge, ChatsAtLogin: chats}
+	}
+}
+
+// roomMessages are the messages of a room that are not edits, in order.
+func roomMessages(mx *fakematrix.Matrix, roomID id.RoomID) []fakematrix.Message {
+	return mx.MessagesWhere(func(m fakematrix.Message) bool { return m.RoomID == roomID && m.Replaces() == "" })
+}
+
+// TestHistoryAtLinking: Bob's chat has 200 messages of history when Alice
+// links the gateway: its portal is made at once and gets the latest 50,
+// in order, with their original times and senders (Alice's own as hers),
+// the file as a file, the reply pointing at its message, the reaction on
+// its message; nothing pings. A chat whose history is all older than
+// max_age_days gets no backfill. A message bridged live is not bridged
+// again from the history.
+func TestHistoryAtLinking(t *testing.T) {
+	srv := startSim(t)
+	start := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	var entries []wasim.HistoryEntry
+	for i := range 200 {
+		e := wasim.HistoryEntry{From: bobPh, Text: fmt.Sprintf("history %d", i), Time: start.Add(time.Duration(i) * time.Minute)}
+		if i%3 == 0 {
+			e.From = alicePh
+		}
+		entries = append(entries, e)
+	}
+	entries[160].Media = &wasim.MediaSpec{Kind: wasim.KindImage, Data: pngPicture(t, 8, 8), MIME: "image/png", Width: 8, Height: 8}
+	entries[175].Reactions = map[string]string{bobPh: "🎉"}
+	ids, err := srv.SeedHistory(alicePh, bobPh, entries[:170])
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries[170].ReplyTo = ids[165]
+	rest, err := srv.SeedHistory(alicePh, bobPh, entries[170:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, rest...)
+	// Carol's chat is older than max_age_days.
+	if _, err = srv.SeedHistory(alicePh, carolPh, []wasim.HistoryEntry{
+		{From: carolPh, Text: "long ago", Time: time.Now().AddDate(0, 0, -40)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	tb := startBridgeClock(t, srv, dbtest.SQLite(t).Open(t), &manualClock{}, withBackfill(50, 30, 20))
+	ul := loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	var room id.RoomID
+	if !tb.mx.Eventually(waitLong, func() bool {
+		portal, err := tb.br.GetExistingPortalByKey(ctx, mustKey(t, "whatsapp."+bobPh, ul))
+		if err != nil || portal == nil || portal.MXID == "" {
+			return false
+		}
+		room = portal.MXID
+		return len(roomMessages(tb.mx, room)) >= 50
+	}) {
+		t.Fatalf("Bob's portal has %d messages, want 50", len(roomMessages(tb.mx, room)))
+	}
+	aliceGhost := tb.mx.FormatGhostMXID("whatsapp." + alicePh)
+	msgs := roomMessages(tb.mx, room)
+	if len(msgs) != 50 {
+		t.Fatalf("Bob's portal has %d messages, want the latest 50", len(msgs))
+	}
+	byText := map[string]fakematrix.Message{}
+	for i, m := range msgs {
+		n := 150 + i
+		e := entries[n]
+		if n != 160 && m.Content.Body != e.Text {
+			t.Fatalf("message %d is %q, want %q", i, m.Content.Body, e.Text)
+		}
+		if !m.TS.Equal(e.Time) {
+			t.Errorf("%q at %s, want its original time %s", e.Text, m.TS, e.Time)
+		}
+		wantSender := bobGhost
+		if e.From == alicePh {
+			wantSender = aliceGhost
+		}
+		if m.Sender != wantSender && !(e.From == alicePh && m.Sender == testUser) {
+			t.Errorf("%q sent by %s, want %s", e.Text, m.Sender, wantSender)
+		}
+		// No pings; a reply names its target's sender, as bridgev2 does
+		// for every reply.
+		if m.Content.Mentions == nil || m.Content.Mentions.Room || len(m.Content.Mentions.UserIDs) > 0 && n != 170 {
+			t.Errorf("%q pings: %+v", e.Text, m.Content.Mentions)
+		}
+		byText[e.Text] = m
+	}
+	if file := msgs[10]; file.Content.MsgType != event.MsgImage || file.Content.URL == "" && file.Content.File == nil {
+		t.Errorf("the file came as %+v", file.Content)
+	}
+	reply := byText["history 170"]
+	if reply.Content.RelatesTo.GetReplyTo() != byText["history 165"].EventID {
+		t.Errorf("the reply points at %q, want %s", reply.Content.RelatesTo.GetReplyTo(), byText["history 165"].EventID)
+	}
+	reactions := slices.DeleteFunc(tb.mx.Reactions(), func(r fakematrix.Reaction) bool { return r.RoomID != room })
+	if len(reactions) != 1 || reactions[0].Target != byText["history 175"].EventID || variationselector.Remove(reactions[0].Key) != "🎉" || reactions[0].Sender != bobGhost {
+		t.Errorf("reactions %+v, want Bob's 🎉 on history 175", reactions)
+	}
+	// Carol's chat: a portal (a recent chat) with nothing too old in it.
+	if n := len(tb.mx.MessagesWithBody("long ago")); n != 0 {
+		t.Errorf("a message older than max_age_days was backfilled %d times", n)
+	}
+
+	// Live after the history; the history is not replayed again.
+	if _, err = srv.SendText(ctx, bobPh, alicePh, "live now"); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitMsg(t, "the live message", func(m fakematrix.Message) bool { return m.Content.Body == "live now" })
+	if err = srv.AwaitReceipts(ctx, alicePh); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(roomMessages(tb.mx, room)); n != 51 {
+		t.Fatalf("Bob's portal has %d messages after the live one, want 51", n)
+	}
+	_ = ids
+}
+
+// TestChatsAtLogin: 25 chats have history when Alice links the gateway:
+// the 20 most recent get their portal at once, the other 5 none (until
+// they next speak, when the portal gets their history). A chat the
+// gateway's policy refuses gets neither portal nor history.
+func TestChatsAtLogin(t *testing.T) {
+	srv := startSim(t)
+	ctx := ctxFor(t)
+	start := time.Now().Add(-24 * time.Hour)
+	var phones []string
+	for i := range 25 {
+		phone := fmt.Sprintf("1555009%04d", i)
+		if _, err := srv.CreateAccount(phone, fmt.Sprintf("Contact %d", i)); err != nil {
+			t.Fatal(err)
+		}
+		phones = append(phones, phone)
+		// Contact i last spoke at start + i minutes: 5..24 are the recent.
+		if _, err := srv.SeedHistory(alicePh, phone, []wasim.HistoryEntry{
+			{From: phone, Text: fmt.Sprintf("hello from %d", i), Time: start.Add(time.Duration(i) * time.Minute)},
+			{From: alicePh, Text: fmt.Sprintf("hi %d", i), Time: start.Add(time.Duration(i)*time.Minute + time.Second)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := phones[24] // the most recent chat, refused by policy
+	tb := startBridgeClock(t, srv, dbtest.SQLite(t).Open(t), &manualClock{}, withBackfill(50, 30, 20))
+	var mu sync.Mutex
+	var filtered []string
+	tb.conn.SetRemoteQueue(func(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridgev2.EventHandlingResult {
+		if string(evt.GetPortalKey().ID) == "whatsapp."+refused {
+			return bridgev2.EventHandlingResultIgnored
+		}
+		return remote.Direct(login, evt)
+	})
+	tb.conn.SetBackfillFilter(func(ctx context.Context, h remote.History) []*bridgev2.BackfillMessage {
+		mu.Lock()
+		filtered = append(filtered, string(h.Portal.ID))
+		mu.Unlock()
+		if string(h.Portal.ID) == "whatsapp."+refused {
+			return nil
+		}
+		out := make([]*bridgev2.BackfillMessage, 0, len(h.Messages))
+		for _, m := range h.Messages {
+			out = append(out, m.Message)
+		}
+		return out
+	})
+	ul := loginQR(t, tb, srv)
+	portalOf := func(phone string) *bridgev2.Portal {
+		p, err := tb.br.GetExistingPortalByKey(ctx, mustKey(t, "whatsapp."+phone, ul))
+		if err != nil || p == nil || p.MXID == "" {
+			return nil
+		}
+		return p
+	}
+	if !tb.mx.Eventually(waitLong, func() bool {
+		for _, phone := range phones[5:24] {
+			if p := portalOf(phone); p == nil || len(roomMessages(tb.mx, p.MXID)) < 2 {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("the 19 most recent chats the policy allows did not all get their portal and history")
+	}
+	for i, phone := range phones {
+		p := portalOf(phone)
+		switch {
+		case phone == refused:
+			if p != nil {
+				t.Errorf("the refused chat got a portal")
+			}
+		case i < 5:
+			if p != nil {
+				t.Errorf("chat %d (not among the 20 most recent) got a portal at login", i)
+			}
+		default:
+			msgs := roomMessages(tb.mx, p.MXID)
+			if len(msgs) != 2 || msgs[0].Content.Body != fmt.Sprintf("hello from %d", i) || msgs[1].Content.Body != fmt.Sprintf("hi %d", i) {
+				t.Errorf("chat %d: %d messages", i, len(msgs))
+			}
+		}
+	}
+	if n := len(tb.mx.MessagesWithBody("hello from 24")); n != 0 {
+		t.Errorf("the refused chat's history reached Matrix %d times", n)
+	}
+	// An older chat speaks: its portal is made with its history first.
+	if _, err := srv.SendText(ctx, phones[2], alicePh, "back again"); err != nil {
+		t.Fatal(err)
+	}
+	live := tb.waitMsg(t, "the older chat's new message", func(m fakematrix.Message) bool { return m.Content.Body == "back again" })
+	msgs := roomMessages(tb.mx, live.RoomID)
+	if len(msgs) != 3 || msgs[0].Content.Body != "hello from 2" || msgs[1].Content.Body != "hi 2" {
+		t.Errorf("the older chat's portal: %d messages", len(msgs))
+	}
+	if err := srv.AwaitReceipts(ctx, alicePh); err != nil {
+		t.Fatal(err)
+	}
+}
