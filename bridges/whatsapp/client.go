@@ -337,6 +337,12 @@ func (cl *Client) LogoutRemote(ctx context.Context) {
 }
 
 func (cl *Client) deleteDevice(ctx context.Context) {
+	// The history kept for backfill goes with the device.
+	if cl.main.history != nil {
+		if err := cl.main.history.forgetLogin(ctx, cl.login.ID); err != nil {
+			cl.log.Err(err).Msg("Failed to delete the login's stored history")
+		}
+	}
 	md := meta.Get[waid.UserLoginMetadata](cl.login.Metadata)
 	dev := cl.loadDevice(ctx, md.DeviceJID)
 	if dev == nil {
