@@ -68,6 +68,7 @@ func (s *Server) ControlHandler() http.Handler {
 	s.inviteRoutes(mux)
 	s.newsletterRoutes(mux)
 	s.historyRoutes(mux)
+	s.disappearRoutes(mux)
 	mux.HandleFunc("GET /accounts", func(w http.ResponseWriter, r *http.Request) {
 		type device struct {
 			JID    string `json:"jid"`

@@ -62,7 +62,7 @@ func (s *Server) SendMessage(ctx context.Context, from, to string, msg *waE2E.Me
 	if err != nil {
 		return "", err
 	}
-	return s.sendDirect(ctx, facc, tacc, NewMessageID(), msg, false)
+	return s.sendDirect(ctx, facc, tacc, NewMessageID(), s.withTimer(facc.Phone, tacc.Phone, msg), false)
 }
 
 // SendUndecryptable sends, from the phone of account from to the devices of

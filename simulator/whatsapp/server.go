@@ -91,6 +91,7 @@ type Server struct {
 	// newsletters are the channels, by JID user.
 	newsletters map[string]*Newsletter
 	pictures    map[string]picture // profile and group pictures by JID
+	timers      map[string]uint32  // disappearing timers (seconds) by timerKey
 	nextLID     uint64
 	nextGroup   uint64
 
