@@ -14,6 +14,8 @@ import (
 // GetCapabilities implements bridgev2.NetworkConnector.
 func (c *WhatsAppConnector) GetCapabilities() *bridgev2.NetworkGeneralCapabilities {
 	return &bridgev2.NetworkGeneralCapabilities{
+		// bridgev2's loop deletes messages whose timer ended.
+		DisappearingMessages: true,
 		Provisioning: bridgev2.ProvisioningCapabilities{
 			ResolveIdentifier: bridgev2.ResolveIdentifierCapabilities{
 				CreateDM:    true,

@@ -56,6 +56,7 @@ const (
 	kindEdit                        // a protocol message editing an earlier one
 	kindRevoke                      // a protocol message revoking an earlier one for everyone
 	kindReaction                    // a reaction, or the removal of one (empty text)
+	kindTimer                       // a change of the chat's disappearing timer
 )
 
 // classify tells what msg does.
@@ -69,6 +70,8 @@ func classify(msg *waE2E.Message) messageKind {
 			return kindRevoke
 		case waE2E.ProtocolMessage_MESSAGE_EDIT:
 			return kindEdit
+		case waE2E.ProtocolMessage_EPHEMERAL_SETTING:
+			return kindTimer
 		}
 	}
 	if msg.GetReactionMessage() != nil {
@@ -99,6 +102,8 @@ func (cl *Client) remoteEvent(ctx context.Context, evt *events.Message, chat, se
 		return nilIfNone(cl.revokeEvent(ctx, evt, chat, senderJID))
 	case kindReaction:
 		return nilIfNone(cl.reactionEvent(ctx, evt, chat, senderJID))
+	case kindTimer:
+		return cl.timerEvent(ctx, evt, chat, senderJID)
 	}
 	zerolog.Ctx(ctx).Debug().Str("wa_message_id", evt.Info.ID).Msg("Ignoring a WhatsApp message with nothing to show")
 	return nil, nil

@@ -356,7 +356,7 @@ func (cl *Client) messageEventWith(ctx context.Context, evt *events.Message, cha
 		return nil, err
 	}
 	sender := cl.eventSender(info, senderJID)
-	convert := func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, data *events.Message) (*bridgev2.ConvertedMessage, error) {
+	convertBody := func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, data *events.Message) (*bridgev2.ConvertedMessage, error) {
 		reply := cl.replyOf(ctx, portal, chat, data)
 		if parts, ok := cl.convertMedia(ctx, portal, intent, data, sender, st); ok {
 			return &bridgev2.ConvertedMessage{Parts: parts, ReplyTo: reply.target}, nil
@@ -375,6 +375,13 @@ func (cl *Client) messageEventWith(ctx context.Context, evt *events.Message, cha
 			Type: event.EventMessage, Content: content,
 			DBMetadata: &waid.MessageMetadata{SenderJID: info.Sender.ToNonAD().String()},
 		}}}, nil
+	}
+	convert := func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, data *events.Message) (*bridgev2.ConvertedMessage, error) {
+		conv, err := convertBody(ctx, portal, intent, data)
+		if conv != nil {
+			conv.Disappear = cl.disappearOf(data.Message)
+		}
+		return conv, err
 	}
 	msg := &simplevent.Message[*events.Message]{
 		EventMeta: simplevent.EventMeta{
