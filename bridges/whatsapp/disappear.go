@@ -2,9 +2,11 @@ package whatsapp
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.mau.fi/util/jsontime"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
@@ -78,4 +80,111 @@ func (cl *Client) timerEvent(ctx context.Context, evt *events.Message, chat, sen
 	}
 	te.describe(ctx, sender)
 	return te, nil
+}
+
+// groupTimerEvent is a change of a group's disappearing timer (a w:gp2
+// notification).
+type groupTimerEvent struct {
+	*simplevent.ChatInfoChange
+	chatDesc   remote.Chat
+	senderDesc remote.Identity
+	timer      time.Duration
+	byStaff    bool
+}
+
+var (
+	_ remote.TimerChange = (*groupTimerEvent)(nil)
+	_ remote.Described   = (*groupTimerEvent)(nil)
+)
+
+// DisappearingTimer implements remote.TimerChange.
+func (e *groupTimerEvent) DisappearingTimer() (time.Duration, bool) { return e.timer, e.byStaff }
+
+// RemoteChat implements remote.Described.
+func (e *groupTimerEvent) RemoteChat() remote.Chat { return e.chatDesc }
+
+// RemoteSender implements remote.Described.
+func (e *groupTimerEvent) RemoteSender() remote.Identity { return e.senderDesc }
+
+// groupTimerChange bridges a group's new timer to its portal.
+func (cl *Client) groupTimerChange(ctx context.Context, evt *events.GroupInfo) {
+	portalKey, err := waid.MakePortalKey(evt.JID, cl.login.ID)
+	if err != nil {
+		return
+	}
+	var timer time.Duration
+	if evt.Ephemeral.IsEphemeral {
+		timer = time.Duration(evt.Ephemeral.DisappearingTimer) * time.Second
+	}
+	setting := database.DisappearingSetting{Type: event.DisappearingTypeAfterSend, Timer: timer}.Normalize()
+	var sender bridgev2.EventSender
+	byStaff := false
+	if evt.Sender != nil {
+		jid := cl.preferPN(ctx, *evt.Sender, types.EmptyJID)
+		byStaff = jid.ToNonAD() == cl.jid
+		sender = cl.eventSender(&types.MessageInfo{MessageSource: types.MessageSource{IsFromMe: byStaff}}, jid)
+	}
+	te := &groupTimerEvent{
+		ChatInfoChange: &simplevent.ChatInfoChange{
+			EventMeta: simplevent.EventMeta{
+				Type: bridgev2.RemoteEventChatInfoChange, PortalKey: portalKey, Sender: sender, Timestamp: evt.Timestamp,
+			},
+			ChatInfoChange: &bridgev2.ChatInfoChange{ChatInfo: &bridgev2.ChatInfo{Disappear: &setting}},
+		},
+		chatDesc: cl.cachedChat(ctx, evt.JID),
+		timer:    timer,
+		byStaff:  byStaff,
+	}
+	if !byStaff && sender.Sender != "" {
+		te.senderDesc, _ = cl.DescribeRemoteUser(ctx, sender.Sender)
+	}
+	defer cl.main.lockGroup(evt.JID)()
+	cl.deliver(ctx, te)
+}
+
+var _ bridgev2.DisappearTimerChangingNetworkAPI = (*Client)(nil)
+
+// whatsAppTimers are the timers WhatsApp's apps offer.
+var whatsAppTimers = []jsontime.Milliseconds{
+	jsontime.MS(24 * time.Hour), jsontime.MS(7 * 24 * time.Hour), jsontime.MS(90 * 24 * time.Hour),
+}
+
+// disappearingCap is what a direct chat or group takes from Matrix.
+var disappearingCap = &event.DisappearingTimerCapability{
+	Types: []event.DisappearingType{event.DisappearingTypeAfterSend}, Timers: whatsAppTimers,
+}
+
+// HandleMatrixDisappearingTimer implements
+// bridgev2.DisappearTimerChangingNetworkAPI: a staff member sets a chat's
+// timer from Matrix, once the gateway allows it (a group change for
+// groups, like a message for direct chats).
+func (cl *Client) HandleMatrixDisappearingTimer(ctx context.Context, msg *bridgev2.MatrixDisappearingTimer) (bool, error) {
+	chat, err := waid.ParsePortalID(msg.Portal.ID)
+	if err != nil {
+		return false, err
+	}
+	var timer time.Duration
+	if msg.Content.Type != event.DisappearingTypeNone {
+		timer = msg.Content.Timer.Duration
+	}
+	kind := remote.OutboundMessage
+	if chat.Server == types.GroupServer {
+		kind = remote.OutboundGroupChange
+	}
+	out, err := cl.outbound(ctx, kind, msg.Portal, chat)
+	if err != nil {
+		return false, err
+	}
+	if err = cl.main.CheckOutbound(ctx, out); err != nil {
+		return false, err
+	}
+	wa := cl.client()
+	if wa == nil {
+		return false, ErrNotConnected
+	}
+	if err = wa.SetDisappearingTimer(ctx, chat, timer, time.Now()); err != nil {
+		return false, fmt.Errorf("failed to set the disappearing timer on WhatsApp: %w", err)
+	}
+	msg.Portal.Disappear = database.DisappearingSetting{Type: event.DisappearingTypeAfterSend, Timer: timer}.Normalize()
+	return true, nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"go.mau.fi/util/jsontime"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
 
@@ -94,5 +95,88 @@ func TestDisappearingMessages(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestDisappearingTimerBothWays: Alice sets her chat's timer with Bob from
+// Matrix (a day): Bob's chat has it and his next message carries it. In a
+// group, Carol turns the timer on from her phone (the group portal
+// follows, as a timer change by a contact), then Alice changes it from
+// Matrix (a week), which WhatsApp applies for the group. A timer WhatsApp
+// does not offer is refused.
+func TestDisappearingTimerBothWays(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	var mu sync.Mutex
+	var changes []remote.TimerChange
+	tb.conn.SetRemoteQueue(func(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridgev2.EventHandlingResult {
+		if tc, ok := evt.(remote.TimerChange); ok {
+			mu.Lock()
+			changes = append(changes, tc)
+			mu.Unlock()
+		}
+		return remote.Direct(login, evt)
+	})
+	ul := loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	if _, err := srv.SendText(ctx, bobPh, alicePh, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	dm := tb.waitMsg(t, "Bob's message", func(m fakematrix.Message) bool { return m.Content.Body == "hi" })
+	day := &event.BeeperDisappearingTimer{Type: event.DisappearingTypeAfterSend, Timer: jsontime.MS(24 * time.Hour)}
+	injectState(ctx, tb, dm.RoomID, event.StateBeeperDisappearingTimer, "", day, nil)
+	if err := srv.WaitCondition(ctx, func() bool { return srv.DisappearingTimer(bobPh, alicePh) == 24*time.Hour }); err != nil {
+		t.Fatalf("Bob's chat never got the day timer: %v", err)
+	}
+	portal, err := tb.br.GetExistingPortalByKey(ctx, mustKey(t, "whatsapp."+bobPh, ul))
+	if err != nil || portal.Disappear.Timer != 24*time.Hour {
+		t.Fatalf("DM portal timer %+v, %v", portal.Disappear, err)
+	}
+	odd := &event.BeeperDisappearingTimer{Type: event.DisappearingTypeAfterSend, Timer: jsontime.MS(5 * time.Minute)}
+	oddID := injectState(ctx, tb, dm.RoomID, event.StateBeeperDisappearingTimer, "", odd, day)
+	if !tb.mx.Eventually(waitLong, func() bool { return len(tb.mx.StatusesOf(oddID)) > 0 }) {
+		t.Fatal("no status for a timer WhatsApp does not offer")
+	}
+	if st := tb.mx.StatusesOf(oddID)[0]; st.Status == event.MessageStatusSuccess || srv.DisappearingTimer(bobPh, alicePh) != 24*time.Hour {
+		t.Fatalf("a 5-minute timer: status %+v, timer on WhatsApp %s", st, srv.DisappearingTimer(bobPh, alicePh))
+	}
+
+	gid, err := srv.CreateGroup(ctx, bobPh, "Crew", "", []string{alicePh, carolPh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = srv.SendGroupText(ctx, carolPh, gid, "group hello", nil); err != nil {
+		t.Fatal(err)
+	}
+	grp := tb.waitMsg(t, "Carol's group message", func(m fakematrix.Message) bool { return m.Content.Body == "group hello" })
+	if _, err = srv.SetDisappearingTimer(ctx, carolPh, gid, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitMsg(t, "the group timer notice", func(m fakematrix.Message) bool {
+		return m.RoomID == grp.RoomID && m.Content.Body == "Set the disappearing message timer to 1 day"
+	})
+	mu.Lock()
+	if n := len(changes); n != 1 {
+		t.Fatalf("%d timer changes reached the gate, want Carol's", n)
+	}
+	if timer, byStaff := changes[0].DisappearingTimer(); timer != 24*time.Hour || byStaff {
+		t.Fatalf("group timer change %s by staff %v", timer, byStaff)
+	}
+	mu.Unlock()
+	week := &event.BeeperDisappearingTimer{Type: event.DisappearingTypeAfterSend, Timer: jsontime.MS(7 * 24 * time.Hour)}
+	injectState(ctx, tb, grp.RoomID, event.StateBeeperDisappearingTimer, "", week, day)
+	if err = srv.WaitCondition(ctx, func() bool { return srv.DisappearingTimer(carolPh, gid) == 7*24*time.Hour }); err != nil {
+		t.Fatalf("the group never got the week timer: %v", err)
+	}
+	if _, err = srv.SendGroupText(ctx, carolPh, gid, "timed group message", nil); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitMsg(t, "the timed group message", func(m fakematrix.Message) bool { return m.Content.Body == "timed group message" })
+	upcoming, err := tb.br.DB.DisappearingMessage.GetUpcoming(ctx, 8*24*time.Hour, 10)
+	if err != nil || len(upcoming) != 1 || upcoming[0].RoomID != grp.RoomID || upcoming[0].Timer != 7*24*time.Hour {
+		t.Fatalf("scheduled to disappear: %+v, %v", upcoming, err)
+	}
+	if err = srv.AwaitReceipts(ctx, alicePh); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -119,6 +119,9 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 			cl.leftGroup(ctx, evt.JID, evt.Timestamp)
 			return true
 		}
+		if evt.Ephemeral != nil {
+			cl.groupTimerChange(ctx, evt)
+		}
 		cl.memberChanges(ctx, evt)
 		// Added to a group (or joined it from a link): its portal is made.
 		cl.resyncChat(ctx, evt.JID, cl.joinedSelf(evt.Join))

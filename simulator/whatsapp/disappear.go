@@ -3,11 +3,13 @@ package wasim
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	waBinary "go.mau.fi/whatsmeow/binary"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
 )
@@ -40,12 +42,30 @@ func timerKey(a, b string) string {
 // returns the protocol message's ID.
 func (s *Server) SetDisappearingTimer(ctx context.Context, from, to string, timer time.Duration) (string, error) {
 	secs := uint32(timer / time.Second)
+	if strings.HasSuffix(to, "@"+types.GroupServer) {
+		// In a group, the server tells the members (w:gp2 ephemeral).
+		g, err := s.groupByJID(to)
+		if err != nil {
+			return "", err
+		}
+		if err = s.setGroupTimer(g, normalizePhone(from), secs); err != nil {
+			return "", err
+		}
+		return "", ctx.Err()
+	}
 	id, err := s.send(ctx, from, to, &waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{
 		Type: waE2E.ProtocolMessage_EPHEMERAL_SETTING.Enum(), EphemeralExpiration: proto.Uint32(secs),
+		EphemeralSettingTimestamp: proto.Int64(s.now().Unix()),
 	}})
 	if err != nil {
 		return "", err
 	}
+	s.recordTimer(from, to, secs)
+	return id, nil
+}
+
+// recordTimer keeps the timer of the chat between from and to.
+func (s *Server) recordTimer(from, to string, secs uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.timers == nil {
@@ -57,7 +77,36 @@ func (s *Server) SetDisappearingTimer(ctx context.Context, from, to string, time
 	} else if _, ok := s.timers[key]; ok || len(s.timers) < maxTimers {
 		s.timers[key] = secs
 	}
-	return id, nil
+}
+
+// setGroupTimer sets a group's timer for member actor and tells the
+// members' devices.
+func (s *Server) setGroupTimer(g *Group, actor string, secs uint32) error {
+	s.mu.Lock()
+	member := slices.Contains(g.Members, actor)
+	locked := g.Locked && !isAdminLocked(g, actor)
+	jid := g.JID.String()
+	s.mu.Unlock()
+	if !member {
+		return ErrNotInGroup
+	} else if locked {
+		return ErrNotGroupAdmin
+	}
+	s.recordTimer(actor, jid, secs)
+	child := waBinary.Node{Tag: "not_ephemeral"}
+	if secs > 0 {
+		child = waBinary.Node{Tag: "ephemeral", Attrs: waBinary.Attrs{"expiration": secs}}
+	}
+	s.notifyGroupChange(g, actor, child)
+	return nil
+}
+
+// handleClientTimer records the timer a linked client set in a direct chat
+// (an EPHEMERAL_SETTING protocol message it sent).
+func (s *Server) handleClientTimer(from, to string, msg *waE2E.Message) {
+	if pm := unwrapContent(msg).GetProtocolMessage(); pm.GetType() == waE2E.ProtocolMessage_EPHEMERAL_SETTING {
+		s.recordTimer(from, to, pm.GetEphemeralExpiration())
+	}
 }
 
 // DisappearingTimer is the timer of the chat between from and to.

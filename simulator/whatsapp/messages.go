@@ -218,6 +218,9 @@ func (s *Server) handleClientMessage(c *conn, node *waBinary.Node) {
 			return
 		}
 		recorded = true
+		if !isGroup {
+			s.handleClientTimer(acc.Phone, recipient, msg)
+		}
 		m := Message{ID: id, From: acc.Phone, To: recipient, Timestamp: now, Message: msg}
 		if isGroup {
 			m.To, m.Group = to.String(), true
