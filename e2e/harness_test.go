@@ -48,7 +48,7 @@ type StackOptions struct {
 // Stack is Dendrite + the gateway + Matrix users for one test, torn down by
 // t.Cleanup. On failure the logs' tails are written to the test log.
 type Stack struct {
-	T        *testing.T
+	T        testing.TB
 	Dir      string
 	Dendrite *stack.Dendrite
 	Gateway  *stack.Gateway // nil with NoGateway
@@ -63,7 +63,7 @@ type Stack struct {
 // testDir makes the directory for one test's components. It is removed
 // after a passing test and kept after a failing one (or always, with
 // PASSERELLE_E2E_KEEP set), with its path in the test log.
-func testDir(t *testing.T) string {
+func testDir(t testing.TB) string {
 	dir, err := os.MkdirTemp("", "passerelle-e2e-"+strings.ReplaceAll(t.Name(), "/", "_")+"-")
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func testDir(t *testing.T) string {
 }
 
 // NewStack starts a stack for t. It skips t under -short.
-func NewStack(t *testing.T, opts StackOptions) *Stack {
+func NewStack(t testing.TB, opts StackOptions) *Stack {
 	t.Helper()
 	if skipAll {
 		t.Skip("end-to-end tests are skipped under -short")
@@ -151,7 +151,7 @@ func NewStack(t *testing.T, opts StackOptions) *Stack {
 // NewTelegramSim starts an in-process fake Telegram DC on loopback for t,
 // logging to the test log at info level, closed at cleanup. Create it before
 // NewStack so that it outlives the gateway.
-func NewTelegramSim(t *testing.T, opts tgsim.Options) *tgsim.Server {
+func NewTelegramSim(t testing.TB, opts tgsim.Options) *tgsim.Server {
 	t.Helper()
 	if skipAll {
 		t.Skip("end-to-end tests are skipped under -short")
@@ -386,7 +386,7 @@ func randomString(n int) string {
 // freshPostgresDB returns the URI of a new PostgreSQL database for one test
 // (dropped at cleanup). A schema per test is not enough: dbutil looks for
 // version tables in every schema of the database.
-func freshPostgresDB(t *testing.T) string {
+func freshPostgresDB(t testing.TB) string {
 	t.Helper()
 	return dbtest.Postgres(t).URI
 }
@@ -396,7 +396,7 @@ const whatsAppSeed = "passerelle-e2e"
 
 // NewWhatsAppSim starts an in-process fake WhatsApp server on loopback for t,
 // closed at cleanup. Create it before NewStack so that it outlives the gateway.
-func NewWhatsAppSim(t *testing.T) *wasim.Server {
+func NewWhatsAppSim(t testing.TB) *wasim.Server {
 	t.Helper()
 	sim, err := wasim.Start(wasim.Config{Addr: "127.0.0.1:0", RootSeed: whatsAppSeed})
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 
 // telegramWorld makes a staff account and an outside contact who know each
 // other on the simulated Telegram.
-func telegramWorld(t *testing.T, sim *tgsim.Server, staffPhone, password string) (staff, contact *tgsim.Account) {
+func telegramWorld(t testing.TB, sim *tgsim.Server, staffPhone, password string) (staff, contact *tgsim.Account) {
 	t.Helper()
 	staff, err := sim.CreateAccount(tgsim.AccountSpec{Phone: staffPhone, FirstName: "Sam", LastName: "Staff", Password: password})
 	if err != nil {

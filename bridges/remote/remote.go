@@ -73,16 +73,10 @@ func PrimeMembers(ctx context.Context, login *bridgev2.UserLogin, members *bridg
 	if members == nil || login == nil || login.Bridge == nil || login.Client == nil {
 		return
 	}
-	prime := func(m bridgev2.ChatMember) {
+	for _, m := range members.MemberMap {
 		if m.Sender != "" && (m.Membership == "" || m.Membership == event.MembershipJoin) {
 			primeGhost(ctx, login, m.Sender, m.UserInfo, bridgev2.RemoteEventChatInfoChange)
 		}
-	}
-	for _, m := range members.MemberMap {
-		prime(m)
-	}
-	for _, m := range members.Members {
-		prime(m)
 	}
 }
 

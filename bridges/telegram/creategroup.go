@@ -104,6 +104,16 @@ func (c *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreatePa
 		return nil, errors.New("telegram did not return the group it created")
 	}
 	c.rememberChannel(ctx, ch)
+	// The login is marked in the new group's portal before any of the
+	// group's updates is queued to it: bridgev2 marks a login in a portal
+	// from the queue, reading the portal's room ID while a room creation
+	// may be writing it.
+	key := tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChannel, ID: ch.ID}, c.login.ID)
+	portal, err := c.main.Bridge.GetPortalByKey(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	c.login.MarkInPortal(ctx, portal)
 	c.feedUpdates(resp)
 	input := &tg.InputChannel{ChannelID: ch.ID, AccessHash: ch.AccessHash}
 	log := zerolog.Ctx(ctx).With().Int64("tg_channel_id", ch.ID).Str("login_id", string(c.login.ID)).Logger()
@@ -141,16 +151,11 @@ func (c *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreatePa
 	}
 	log.Info().Int("members", len(inputs)-len(failed)).Msg("Created a Telegram group from Matrix")
 
-	key := tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChannel, ID: ch.ID}, c.login.ID)
-	portal, err := c.main.Bridge.GetPortalByKey(ctx, key)
-	if err != nil {
-		return nil, err
-	}
 	info, err := c.channelChatInfo(ctx, ch.ID)
 	if err != nil {
 		return nil, err
 	}
-	if params.RoomID != "" && portal.MXID == "" {
+	if params.RoomID != "" && !portal.RoomCreated.IsSet() {
 		// The create-group command in an existing room: that room is the
 		// portal.
 		err = portal.UpdateMatrixRoomID(ctx, params.RoomID, bridgev2.UpdateMatrixRoomIDParams{

@@ -20,6 +20,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/bridges/gateway"
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/governance/admin"
@@ -73,6 +74,9 @@ type env struct {
 	// audit chain head in the background) unless a test sets it.
 	anchorCheck time.Duration
 	login       networkid.UserLoginID
+	// backfill, when set, turns on history at portal creation with these
+	// limits (off by default, as the tests before history expect).
+	backfill *remote.BackfillLimits
 }
 
 func newEnv(t *testing.T, b dbtest.Backend, configure func(*gate.Config)) *env {
@@ -112,6 +116,9 @@ func (e *env) start() *running {
 		DeviceModel:         "Passerelle test",
 		DisplaynameTemplate: "{{.FirstName}} {{.LastName}}",
 		TestServer:          telegram.TestServerConfig{DC: e.sim.DC(), Address: e.sim.Addr(), PublicKey: e.sim.PublicKeyPEM()},
+	}
+	if e.backfill != nil {
+		conn.Config.Backfill = *e.backfill
 	}
 	if err := conn.ValidateConfig(); err != nil {
 		t.Fatal(err)
@@ -154,6 +161,9 @@ func (e *env) startNetwork(network *gateway.Network) *running {
 	gw.SetDisappearingPolicy(gv.KeepDisappearing)
 	user := bridgeconfig.PermissionLevelUser
 	bcfg := &bridgeconfig.BridgeConfig{CommandPrefix: "!gw", Permissions: bridgeconfig.PermissionConfig{"*": &user}}
+	if e.backfill != nil {
+		bcfg.Backfill = bridgeconfig.BackfillConfig{Enabled: true, MaxInitialMessages: 100}
+	}
 	e.mx.ResetBridgeStates() // waitConnected looks at this run's states only
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	br := bridgev2.NewBridge("passerelle-test", e.backend.Open(t), log, bcfg, e.mx, gw, commands.NewProcessor)

@@ -208,11 +208,11 @@ func TestStaffDeletionAuditedTelegram(t *testing.T) {
 		if err != nil || portal == nil || portal.MXID == "" {
 			t.Fatalf("portal: %v, %v", portal, err)
 		}
-		r.sendMatrix(portal.MXID, "$secret", "the door code is 4711")
+		r.sendMatrix(portal.MXID, "$secret", "the door code is tulip-umbrella")
 		var sent tgsim.Message
 		if !poll(10*time.Second, func() bool {
 			for _, m := range e.sim.Messages(e.alice.ID, e.bob.ID) {
-				if m.Text == "the door code is 4711" {
+				if m.Text == "the door code is tulip-umbrella" {
 					sent = m
 					return true
 				}
@@ -235,7 +235,7 @@ func TestStaffDeletionAuditedTelegram(t *testing.T) {
 		}) {
 			t.Fatal("the contact still sees the deleted message")
 		}
-		checkStaffDeletionAudited(t, r, "4711")
+		checkStaffDeletionAudited(t, r, "tulip-umbrella")
 		c, err := r.gv.Contacts.Get(ctx, policy.NetworkTelegram, tgid.MakeUserID(e.bob.ID))
 		if err != nil || c == nil || c.MessagesOut != 1 || c.ActivityOut != 1 {
 			t.Errorf("registry: %+v, %v; want 1 message and 1 activity out", c, err)
@@ -259,8 +259,8 @@ func TestStaffDeletionAuditedWhatsApp(t *testing.T) {
 		if err != nil || portal == nil || portal.MXID == "" {
 			t.Fatalf("portal: %v, %v", portal, err)
 		}
-		r.sendMatrix(portal.MXID, "$secret", "the door code is 4711")
-		sent, err := w.srv.WaitMessage(ctx, waAlice, waBob, func(m wasim.Message) bool { return m.Text() == "the door code is 4711" })
+		r.sendMatrix(portal.MXID, "$secret", "the door code is tulip-umbrella")
+		sent, err := w.srv.WaitMessage(ctx, waAlice, waBob, func(m wasim.Message) bool { return m.Text() == "the door code is tulip-umbrella" })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,7 +279,7 @@ func TestStaffDeletionAuditedWhatsApp(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the contact still sees the deleted message: %v", err)
 		}
-		checkStaffDeletionAudited(t, r.running, "4711")
+		checkStaffDeletionAudited(t, r.running, "tulip-umbrella")
 	})
 }
 

@@ -127,3 +127,42 @@ func TestGroupHistoryWithDeniedSender(t *testing.T) {
 		}
 	})
 }
+
+// TestApprovedChatHistoryThenHeldThenLive: a contact who wrote to a staff
+// member before they linked Telegram, and again while the chat waited for
+// approval, finds one ordered conversation once an admin approves: the
+// earlier history first (with its original times), then the held
+// messages, then the live ones, each once.
+func TestApprovedChatHistoryThenHeldThenLive(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		e := newEnv(t, b, approvalMode)
+		e.backfill = &remote.BackfillLimits{InitialMessages: 50, MaxAgeDays: 30}
+		var old []tgsim.Message
+		for _, text := range []string{"old one", "old two", "old three"} {
+			old = append(old, e.send(e.bob, text))
+		}
+		r := e.start()
+		e.loginStaff(r)
+
+		e.send(e.bob, "held one")
+		e.send(e.bob, "held two")
+		notice := e.waitNotice(e.adminRoom(), "request #1")
+		if got := e.bodiesFrom(e.bob); len(got) != 0 {
+			t.Fatalf("messages on Matrix before approval: %q", got)
+		}
+		r.react(e, adminMXID, notice.EventID, gate.ReactionApprove)
+		got := e.waitBodies(e.bob, "old one", "old two", "old three", "held one", "held two")
+		for i, m := range old {
+			if want := m.Date; !got[i].TS.Equal(want) {
+				t.Errorf("%q has time %v on Matrix, want its Telegram time %v", got[i].Content.Body, got[i].TS, want)
+			}
+		}
+		e.send(e.bob, "live")
+		got = e.waitBodies(e.bob, "old one", "old two", "old three", "held one", "held two", "live")
+		for _, m := range got[1:] {
+			if m.RoomID != got[0].RoomID {
+				t.Fatalf("the conversation is split over rooms %s and %s", got[0].RoomID, m.RoomID)
+			}
+		}
+	})
+}

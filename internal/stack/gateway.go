@@ -434,3 +434,15 @@ func (g *Gateway) JSONLog() string {
 	data, _ := os.ReadFile(g.LogPath)
 	return string(data)
 }
+
+// PeakRSS is the most memory the running gateway process has held resident
+// since it started (VmHWM in /proc/<pid>/status), in bytes.
+func (g *Gateway) PeakRSS() (int64, error) {
+	g.mu.Lock()
+	proc := g.proc
+	g.mu.Unlock()
+	if proc == nil || proc.exited() {
+		return 0, errors.New("gateway is not running")
+	}
+	return peakRSS(proc.cmd.Process.Pid)
+}

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -34,5 +35,16 @@ func TestProcessKill(t *testing.T) {
 	var none *process
 	if err = none.kill(); err != nil {
 		t.Fatalf("kill of no process: %v", err)
+	}
+}
+
+func TestPeakRSSOfThisProcess(t *testing.T) {
+	n, err := peakRSS(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A Go test binary holds at least a megabyte and far less than 64 GiB.
+	if n < 1<<20 || n > 64<<30 {
+		t.Fatalf("peak RSS of this process: %d bytes", n)
 	}
 }
