@@ -131,7 +131,9 @@ func (cl *Client) storeConversation(ctx context.Context, conv *waHistorySync.Con
 		return 0, nil
 	}
 	if key, err := waid.MakePortalKey(chat, cl.login.ID); err == nil {
-		if portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key); err == nil && portal != nil && portal.MXID != "" {
+		// RoomCreated, not MXID: the portal's loop writes MXID while it
+		// makes the room.
+		if portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key); err == nil && portal != nil && portal.RoomCreated.IsSet() {
 			return 0, nil
 		}
 	}
@@ -163,7 +165,7 @@ func (cl *Client) createPortalsAtLogin(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		if portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key); err == nil && portal != nil && portal.MXID != "" {
+		if portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key); err == nil && portal != nil && portal.RoomCreated.IsSet() {
 			continue
 		}
 		cl.resyncChat(ctx, chat, true)

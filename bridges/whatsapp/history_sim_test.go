@@ -74,7 +74,7 @@ func TestHistoryAtLinking(t *testing.T) {
 	var room id.RoomID
 	if !tb.mx.Eventually(waitLong, func() bool {
 		portal, err := tb.br.GetExistingPortalByKey(ctx, mustKey(t, "whatsapp."+bobPh, ul))
-		if err != nil || portal == nil || portal.MXID == "" {
+		if err != nil || portal == nil || !portal.RoomCreated.IsSet() {
 			return false
 		}
 		room = portal.MXID
@@ -190,7 +190,7 @@ func TestChatsAtLogin(t *testing.T) {
 	ul := loginQR(t, tb, srv)
 	portalOf := func(phone string) *bridgev2.Portal {
 		p, err := tb.br.GetExistingPortalByKey(ctx, mustKey(t, "whatsapp."+phone, ul))
-		if err != nil || p == nil || p.MXID == "" {
+		if err != nil || p == nil || !p.RoomCreated.IsSet() {
 			return nil
 		}
 		return p

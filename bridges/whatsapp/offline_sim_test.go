@@ -234,3 +234,54 @@ func TestCatchUpNoticeForBigGap(t *testing.T) {
 		}
 	}
 }
+
+// TestCatchUpRestartMidStream: the gateway is stopped while it is bridging
+// a 300-message offline queue, then started again: every message reaches
+// Matrix once, in the order sent (what was bridged but not acknowledged
+// comes again and is recognised).
+func TestCatchUpRestartMidStream(t *testing.T) {
+	srv := startSim(t)
+	db := dbtest.SQLite(t)
+	tb := startBridge(t, srv, db.Open(t))
+	loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	if _, err := srv.SendText(ctx, bobPh, alicePh, "before"); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitMsg(t, "the first message", func(m fakematrix.Message) bool { return m.Content.Body == "before" })
+	if err := srv.AwaitReceipts(ctx, alicePh); err != nil {
+		t.Fatal(err)
+	}
+	tb.stop()
+	const gap = 300
+	for i := range gap {
+		if _, err := srv.SendText(ctx, bobPh, alicePh, fmt.Sprintf("queued %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb2 := startBridgeOn(t, srv, db.Open(t), &manualClock{}, tb.mx)
+	if !tb2.mx.Eventually(waitLong, func() bool { return len(tb2.mx.MessagesWithBody("queued 30")) > 0 }) {
+		t.Fatal("the queue never started arriving")
+	}
+	tb2.stop()
+	cut := len(tb2.mx.MessagesWhere(func(m fakematrix.Message) bool { return strings.HasPrefix(m.Content.Body, "queued ") }))
+	t.Logf("stopped after %d of %d", cut, gap)
+	tb3 := startBridgeOn(t, srv, db.Open(t), &manualClock{}, tb.mx)
+	tb3.waitMsg(t, "the last queued message", func(m fakematrix.Message) bool { return m.Content.Body == fmt.Sprintf("queued %d", gap-1) })
+	msgs := tb3.mx.Messages()
+	prev := -1
+	for i := range gap {
+		body := fmt.Sprintf("queued %d", i)
+		at, n := -1, 0
+		for j, m := range msgs {
+			if m.Content.Body == body {
+				at = j
+				n++
+			}
+		}
+		if n != 1 || at < prev {
+			t.Fatalf("%q bridged %d times, at %d after %d", body, n, at, prev)
+		}
+		prev = at
+	}
+}
