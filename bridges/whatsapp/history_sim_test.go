@@ -82,6 +82,10 @@ func TestHistoryAtLinking(t *testing.T) {
 	}) {
 		t.Fatalf("Bob's portal has %d messages, want 50", len(roomMessages(tb.mx, room)))
 	}
+	// Bob's name came with the history's push names.
+	if ghost, err := tb.br.DB.Ghost.GetByID(ctx, "whatsapp."+bobPh); err != nil || ghost == nil || ghost.Name != "Bob" {
+		t.Errorf("Bob's ghost %+v, %v", ghost, err)
+	}
 	aliceGhost := tb.mx.FormatGhostMXID("whatsapp." + alicePh)
 	msgs := roomMessages(tb.mx, room)
 	if len(msgs) != 50 {
