@@ -6,12 +6,17 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.mau.fi/util/variationselector"
+	"go.mau.fi/whatsmeow/types"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
+	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
 // offlineScript is what contacts do in three chats while the gateway is
@@ -52,10 +57,32 @@ func TestCatchUpAfterDowntime(t *testing.T) {
 	}
 	tb.waitMsg(t, "Bob's first message", func(m fakematrix.Message) bool { return m.Content.Body == "before the outage" })
 	tb.waitMsg(t, "Carol's first group message", func(m fakematrix.Message) bool { return m.Content.Body == "group before the outage" })
+	// Alice writes to Bob from Matrix; Bob reads it while the gateway is down.
+	bobMsg, _ := tb.mx.FindMessage(func(m fakematrix.Message) bool { return m.Content.Body == "before the outage" })
+	sentEvt := id.EventID("$catchup-sent")
+	tb.mx.Inject(ctx, &event.Event{Type: event.EventMessage, RoomID: bobMsg.RoomID, Sender: testUser, ID: sentEvt,
+		Timestamp: time.Now().UnixMilli(), Content: event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: "are you there?"}}})
+	var sentKey waid.MessageKey
+	if !tb.mx.Eventually(waitLong, func() bool {
+		part, err := tb.br.DB.Message.GetPartByMXID(ctx, sentEvt)
+		if err != nil || part == nil {
+			return false
+		}
+		sentKey, err = waid.ParseMessageID(part.ID)
+		return err == nil
+	}) {
+		t.Fatal("Alice's Matrix message never went out")
+	}
+	if _, err = srv.WaitMessage(ctx, alicePh, bobPh, func(m wasim.Message) bool { return m.ID == sentKey.ID }); err != nil {
+		t.Fatal(err)
+	}
 	if err = srv.AwaitReceipts(ctx, alicePh); err != nil {
 		t.Fatal(err)
 	}
 	tb.stop()
+	if err = srv.SendReceipt(ctx, bobPh, alicePh, types.ReceiptTypeRead, sentKey.ID); err != nil {
+		t.Fatal(err)
+	}
 
 	sc := offlineScript{ids: map[string]string{}, edited: map[string]string{}, done: map[string]bool{},
 		sender: [3]string{bobPh, carolPh, carolPh}, chatTo: [3]string{alicePh, gid, alicePh}}
@@ -180,6 +207,12 @@ func TestCatchUpAfterDowntime(t *testing.T) {
 	}
 	if problem = check(); problem != "" {
 		t.Fatalf("once everything was acknowledged: %s", problem)
+	}
+	// Bob's read receipt, given while the gateway was down.
+	if !tb2.mx.Eventually(waitLong, func() bool {
+		return slices.ContainsFunc(tb2.mx.Receipts(), func(r fakematrix.Receipt) bool { return r.User == bobGhost && r.EventID == sentEvt })
+	}) {
+		t.Errorf("Bob's read receipt never reached Matrix: %+v", tb2.mx.Receipts())
 	}
 	// Carol's direct chat had no portal: it has one now, with her messages.
 	m, _ := tb2.mx.FindMessage(func(m fakematrix.Message) bool { return m.Content.Body == sc.texts[2][0] })
