@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.mau.fi/util/variationselector"
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -241,5 +243,71 @@ func TestChatsAtLogin(t *testing.T) {
 	}
 	if err := srv.AwaitReceipts(ctx, alicePh); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHistoryTwoStaff: Alice and Bob (two staff members) are both in a
+// group with Carol, and each has a direct chat with her, all with history.
+// Alice links first: the group's portal gets its history once. Bob links
+// next: his direct chat with Carol gets its own portal with his history;
+// the group's history is not bridged a second time.
+func TestHistoryTwoStaff(t *testing.T) {
+	srv := startSim(t)
+	ctx := ctxFor(t)
+	gid, err := srv.CreateGroup(ctx, carolPh, "Crew", "", []string{alicePh, bobPh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(-5 * time.Hour)
+	var group []wasim.HistoryEntry
+	for i, from := range []string{carolPh, alicePh, bobPh, carolPh, bobPh, alicePh} {
+		group = append(group, wasim.HistoryEntry{From: from, Text: fmt.Sprintf("crew %d", i), Time: start.Add(time.Duration(i) * time.Minute)})
+	}
+	if _, err = srv.SeedHistory(alicePh, gid, group); err != nil {
+		t.Fatal(err)
+	}
+	for _, staff := range []string{alicePh, bobPh} {
+		if _, err = srv.SeedHistory(staff, carolPh, []wasim.HistoryEntry{
+			{From: carolPh, Text: "hello " + staff, Time: start.Add(time.Hour)},
+			{From: staff, Text: "hi Carol from " + staff, Time: start.Add(time.Hour + time.Minute)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb := startBridgeClock(t, srv, dbtest.SQLite(t).Open(t), &manualClock{}, withBackfill(50, 30, 20))
+	t.Cleanup(func() { idle(t, tb, srv) })
+	loginQRAs(t, tb, srv, testUser, alicePh)
+	groupPortal := networkid.PortalID("whatsapp.g-" + strings.TrimSuffix(gid, "@g.us"))
+	var groupRoom id.RoomID
+	if !tb.mx.Eventually(waitLong, func() bool {
+		rooms := groupRooms(ctx, t, tb, groupPortal)
+		if len(rooms) != 1 {
+			return false
+		}
+		groupRoom = rooms[0]
+		return len(roomMessages(tb.mx, groupRoom)) == len(group)
+	}) {
+		t.Fatalf("the group's portal has %d messages, want its %d of history", len(roomMessages(tb.mx, groupRoom)), len(group))
+	}
+	tb.waitMsg(t, "Alice's history with Carol", func(m fakematrix.Message) bool { return m.Content.Body == "hi Carol from "+alicePh })
+	bobLogin := loginQRAs(t, tb, srv, bobUser, bobPh)
+	bobDM := tb.waitMsg(t, "Bob's history with Carol", func(m fakematrix.Message) bool { return m.Content.Body == "hi Carol from "+bobPh })
+	if msgs := roomMessages(tb.mx, bobDM.RoomID); len(msgs) != 2 || msgs[0].Content.Body != "hello "+bobPh {
+		t.Fatalf("Bob's direct chat with Carol: %d messages", len(msgs))
+	}
+	// Bob's history sync has been handled: his chats are known.
+	if !tb.mx.Eventually(waitLong, func() bool {
+		chats, err := tb.conn.history.recentChats(ctx, bobLogin.ID, 10)
+		return err == nil && slices.Contains(chats, gid)
+	}) {
+		t.Fatal("Bob's history sync never listed the group")
+	}
+	for i, e := range group {
+		if n := len(tb.mx.MessagesWithBody(e.Text)); n != 1 {
+			t.Errorf("group message %d bridged %d times", i, n)
+		}
+	}
+	if n := len(tb.mx.MessagesWithBody("hello " + alicePh)); n != 1 {
+		t.Errorf("Alice's history with Carol bridged %d times", n)
 	}
 }
