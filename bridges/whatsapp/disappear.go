@@ -10,6 +10,7 @@ import (
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
+	"google.golang.org/protobuf/proto"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
@@ -187,4 +188,52 @@ func (cl *Client) HandleMatrixDisappearingTimer(ctx context.Context, msg *bridge
 	}
 	msg.Portal.Disappear = database.DisappearingSetting{Type: event.DisappearingTypeAfterSend, Timer: timer}.Normalize()
 	return true, nil
+}
+
+// withTimer is an outgoing message as WhatsApp's apps send it in a chat
+// whose timer is on: an ephemeral message whose context info carries the
+// timer, so that the other side's phones delete it when it ends.
+func withTimer(msg *waE2E.Message, timer time.Duration) *waE2E.Message {
+	secs := uint32(timer / time.Second)
+	if msg == nil || secs == 0 {
+		return msg
+	}
+	if text := msg.GetConversation(); text != "" {
+		msg.Conversation = nil
+		msg.ExtendedTextMessage = &waE2E.ExtendedTextMessage{Text: proto.String(text)}
+	}
+	ci := contextInfoOf(msg)
+	if ci == nil {
+		ci = &waE2E.ContextInfo{}
+		switch {
+		case msg.GetExtendedTextMessage() != nil:
+			msg.ExtendedTextMessage.ContextInfo = ci
+		case msg.GetImageMessage() != nil:
+			msg.ImageMessage.ContextInfo = ci
+		case msg.GetVideoMessage() != nil:
+			msg.VideoMessage.ContextInfo = ci
+		case msg.GetAudioMessage() != nil:
+			msg.AudioMessage.ContextInfo = ci
+		case msg.GetDocumentMessage() != nil:
+			msg.DocumentMessage.ContextInfo = ci
+		case msg.GetStickerMessage() != nil:
+			msg.StickerMessage.ContextInfo = ci
+		case msg.GetLocationMessage() != nil:
+			msg.LocationMessage.ContextInfo = ci
+		default:
+			return msg
+		}
+	}
+	ci.Expiration = proto.Uint32(secs)
+	return &waE2E.Message{EphemeralMessage: &waE2E.FutureProofMessage{Message: msg}}
+}
+
+// outgoingDisappear is the disappearing setting of a message sent from
+// Matrix into portal: none when the organisation keeps disappearing
+// messages (nil: bridgev2 uses the portal's timer).
+func (cl *Client) outgoingDisappear() *database.DisappearingSetting {
+	if cl.main.KeepDisappearing() {
+		return &database.DisappearingSetting{}
+	}
+	return nil
 }

@@ -9,10 +9,12 @@ import (
 	"go.mau.fi/util/jsontime"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
+	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
 // TestDisappearingMessages: Bob turns on his chat's timer (2 s here; the
@@ -70,7 +72,21 @@ func TestDisappearingMessages(t *testing.T) {
 				t.Fatal(err)
 			}
 			timed := tb.waitMsg(t, "the timed message", func(m fakematrix.Message) bool { return m.Content.Body == "this will vanish" })
-			_, err := srv.SetDisappearingTimer(ctx, bobPh, alicePh, 0)
+			// Alice answers from Matrix: the message carries the timer
+			// to Bob's phone.
+			answer := id.EventID("$timed-answer-" + name)
+			tb.mx.Inject(ctx, &event.Event{Type: event.EventMessage, RoomID: first.RoomID, Sender: testUser, ID: answer,
+				Timestamp: time.Now().UnixMilli(), Content: event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: "answer from Matrix"}}})
+			got, err := srv.WaitMessage(ctx, alicePh, bobPh, func(m wasim.Message) bool {
+				return m.Message.GetEphemeralMessage().GetMessage().GetExtendedTextMessage().GetText() == "answer from Matrix"
+			})
+			if err != nil {
+				t.Fatalf("Bob never got Alice's timed answer: %v", err)
+			}
+			if exp := got.Message.GetEphemeralMessage().GetMessage().GetExtendedTextMessage().GetContextInfo().GetExpiration(); exp != 2 {
+				t.Fatalf("Alice's answer carries a timer of %d s, want 2", exp)
+			}
+			_, err = srv.SetDisappearingTimer(ctx, bobPh, alicePh, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,11 +100,14 @@ func TestDisappearingMessages(t *testing.T) {
 				if !tb.mx.Eventually(waitLong, gone) {
 					t.Fatal("the timed message never disappeared from Matrix")
 				}
+				if !tb.mx.Eventually(waitLong, func() bool { return redacted(tb.mx, answer) }) {
+					t.Fatal("Alice's timed answer never disappeared from Matrix")
+				}
 			} else {
 				// Everything before "here to stay" is handled: nothing is
 				// scheduled to disappear.
 				upcoming, err := tb.br.DB.DisappearingMessage.GetUpcoming(context.Background(), 24*time.Hour, 100)
-				if err != nil || len(upcoming) != 0 || gone() {
+				if err != nil || len(upcoming) != 0 || gone() || redacted(tb.mx, answer) {
 					t.Fatalf("kept: %d scheduled to disappear (%v), redacted %v", len(upcoming), err, gone())
 				}
 			}
