@@ -190,8 +190,10 @@ func (cl *Client) FetchMessages(ctx context.Context, params bridgev2.FetchMessag
 	if err != nil {
 		return nil, err
 	}
-	var after time.Time
-	if params.AnchorMessage != nil {
+	// Nothing older than max_age_days now (the history may have waited
+	// for the chat's portal).
+	after := cl.main.Config.Backfill.Cutoff(clock.Or(cl.main.Clock).Now())
+	if params.AnchorMessage != nil && params.AnchorMessage.Timestamp.After(after) {
 		after = params.AnchorMessage.Timestamp
 	}
 	stored, err := cl.main.history.messages(ctx, cl.login.ID, chat.String(), after)

@@ -311,3 +311,53 @@ func TestHistoryTwoStaff(t *testing.T) {
 		t.Errorf("Alice's history with Carol bridged %d times", n)
 	}
 }
+
+// TestHistoryWaitsForItsChat: with no portals made at login, a chat's
+// history waits until the chat speaks: Carol writes and her portal shows
+// her history first, then her message. History that grew older than
+// max_age_days while it waited is left out: Bob writes 40 days later and
+// his portal has only his new message.
+func TestHistoryWaitsForItsChat(t *testing.T) {
+	srv := startSim(t)
+	ctx := ctxFor(t)
+	day := time.Now().Add(-24 * time.Hour)
+	for _, phone := range []string{bobPh, carolPh} {
+		if _, err := srv.SeedHistory(alicePh, phone, []wasim.HistoryEntry{
+			{From: phone, Text: "old news from " + phone, Time: day},
+			{From: alicePh, Text: "old answer to " + phone, Time: day.Add(time.Minute)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk := &manualClock{}
+	tb := startBridgeClock(t, srv, dbtest.SQLite(t).Open(t), clk, withBackfill(50, 30, 0))
+	ul := loginQR(t, tb, srv)
+	if !tb.mx.Eventually(waitLong, func() bool {
+		chats, err := tb.conn.history.recentChats(ctx, ul.ID, 10)
+		return err == nil && len(chats) == 2
+	}) {
+		t.Fatal("the history sync was never stored")
+	}
+	if n := len(tb.mx.MessagesWhere(func(m fakematrix.Message) bool { return strings.HasPrefix(m.Content.Body, "old ") })); n != 0 {
+		t.Fatalf("%d history messages bridged with no portal made at login", n)
+	}
+	if _, err := srv.SendText(ctx, carolPh, alicePh, "Carol now"); err != nil {
+		t.Fatal(err)
+	}
+	carol := tb.waitMsg(t, "Carol's new message", func(m fakematrix.Message) bool { return m.Content.Body == "Carol now" })
+	msgs := roomMessages(tb.mx, carol.RoomID)
+	if len(msgs) != 3 || msgs[0].Content.Body != "old news from "+carolPh || msgs[1].Content.Body != "old answer to "+carolPh {
+		t.Fatalf("Carol's portal: %d messages", len(msgs))
+	}
+	clk.advance(40 * 24 * time.Hour)
+	if _, err := srv.SendText(ctx, bobPh, alicePh, "Bob now"); err != nil {
+		t.Fatal(err)
+	}
+	bob := tb.waitMsg(t, "Bob's new message", func(m fakematrix.Message) bool { return m.Content.Body == "Bob now" })
+	if msgs = roomMessages(tb.mx, bob.RoomID); len(msgs) != 1 {
+		t.Fatalf("Bob's portal has %d messages, want only the new one (his history is past max_age_days)", len(msgs))
+	}
+	if err := srv.AwaitReceipts(ctx, alicePh); err != nil {
+		t.Fatal(err)
+	}
+}
