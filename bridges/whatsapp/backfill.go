@@ -68,6 +68,9 @@ func (cl *Client) onHistorySync(ctx context.Context, hs *waHistorySync.HistorySy
 		if i >= maxHistoryChatsPerSync {
 			break
 		}
+		if hs.GetSyncType() == waHistorySync.HistorySync_ON_DEMAND && cl.takeOnDemandConv(ctx, conv) {
+			continue
+		}
 		n, err := cl.storeConversation(ctx, conv)
 		if err != nil {
 			log.Err(err).Msg("Failed to store a chat's history")
@@ -172,15 +175,19 @@ func (cl *Client) createPortalsAtLogin(ctx context.Context) {
 	}
 }
 
-// FetchMessages implements bridgev2.BackfillingNetworkAPI, forward only
-// (there is no batch sending on the homeservers Passerelle targets): it
+// FetchMessages implements bridgev2.BackfillingNetworkAPI. Backward, it
+// asks the phone for older messages (ondemand.go). Forward (the only way
+// on the homeservers Passerelle targets, which have no batch sending), it
 // replays the chat's stored history after the anchor (all of it for a new
 // portal), converted as live messages are, pinging nobody, with the
 // reactions it had, through the gateway's backfill filter, marked read.
 // A message the portal already has (bridged live) is left out.
 func (cl *Client) FetchMessages(ctx context.Context, params bridgev2.FetchMessagesParams) (*bridgev2.FetchMessagesResponse, error) {
-	if !params.Forward || !cl.canBackfill() {
+	if !cl.canBackfill() {
 		return &bridgev2.FetchMessagesResponse{Forward: params.Forward}, nil
+	}
+	if !params.Forward {
+		return cl.fetchOlder(ctx, params)
 	}
 	wa := cl.client()
 	if wa == nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waHistorySync"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
@@ -62,6 +63,9 @@ type Client struct {
 	loggedOut bool
 	// catchUp reports the delivery of a big offline queue (offline.go).
 	catchUp *remote.CatchUp
+	// onDemand are the backward fetches waiting for the phone's answer,
+	// by chat (ondemand.go; at most maxOnDemandWaits).
+	onDemand map[string]chan *waHistorySync.Conversation
 	// retries are the expired files waiting for their phone, by message.
 	retries map[types.MessageID]*pendingRetry
 

@@ -361,3 +361,54 @@ func TestHistoryWaitsForItsChat(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOlderHistoryOnDemand: Bob's chat has 120 messages of history; its
+// portal got the latest 50 at linking. A backward fetch (what bridgev2's
+// backfill queue does on a homeserver with batch sending) asks Alice's
+// phone for the 30 before the portal's oldest: they come in order, with
+// their times, and more are said to remain.
+func TestOlderHistoryOnDemand(t *testing.T) {
+	srv := startSim(t)
+	start := time.Now().Add(-10 * time.Hour).Truncate(time.Second)
+	var entries []wasim.HistoryEntry
+	for i := range 120 {
+		entries = append(entries, wasim.HistoryEntry{From: bobPh, Text: fmt.Sprintf("past %d", i), Time: start.Add(time.Duration(i) * time.Minute)})
+	}
+	if _, err := srv.SeedHistory(alicePh, bobPh, entries); err != nil {
+		t.Fatal(err)
+	}
+	tb := startBridgeClock(t, srv, dbtest.SQLite(t).Open(t), &manualClock{}, withBackfill(50, 30, 20))
+	ul := loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	tb.waitMsg(t, "the latest history message", func(m fakematrix.Message) bool { return m.Content.Body == "past 119" })
+	var portal *bridgev2.Portal
+	if !tb.mx.Eventually(waitLong, func() bool {
+		p, err := tb.br.GetExistingPortalByKey(ctx, mustKey(t, "whatsapp."+bobPh, ul))
+		portal = p
+		return err == nil && p != nil && p.RoomCreated.IsSet() && len(roomMessages(tb.mx, p.MXID)) == 50
+	}) {
+		t.Fatal("Bob's portal never got its 50 latest messages")
+	}
+	oldest, err := tb.br.DB.Message.GetFirstPortalMessage(ctx, portal.PortalKey)
+	if err != nil || oldest == nil {
+		t.Fatalf("oldest message: %v", err)
+	}
+	resp, err := ul.Client.(bridgev2.BackfillingNetworkAPI).FetchMessages(ctx, bridgev2.FetchMessagesParams{
+		Portal: portal, Forward: false, AnchorMessage: oldest, Count: 30,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Messages) != 30 || !resp.HasMore || resp.Forward {
+		t.Fatalf("got %d messages, has more %v", len(resp.Messages), resp.HasMore)
+	}
+	for i, m := range resp.Messages {
+		e := entries[40+i]
+		if body := m.Parts[0].Content.Body; body != e.Text || !m.Timestamp.Equal(e.Time) || m.Sender.Sender != "whatsapp."+bobPh {
+			t.Fatalf("message %d: %q at %s from %s, want %q at %s", i, body, m.Timestamp, m.Sender.Sender, e.Text, e.Time)
+		}
+	}
+	if err = srv.AwaitReceipts(ctx, alicePh); err != nil {
+		t.Fatal(err)
+	}
+}

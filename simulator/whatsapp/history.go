@@ -380,3 +380,50 @@ func (s *Server) historyRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, map[string][]string{"ids": ids})
 	})
 }
+
+// handlePeerMessage answers what a linked device asks its phone: an
+// on-demand history request gets an ON_DEMAND history sync of the chat's
+// messages older than the oldest the device has.
+func (s *Server) handlePeerMessage(acc *Account, dev *companion, msg *waE2E.Message) {
+	req := msg.GetProtocolMessage().GetPeerDataOperationRequestMessage()
+	if msg.GetProtocolMessage().GetType() != waE2E.ProtocolMessage_PEER_DATA_OPERATION_REQUEST_MESSAGE ||
+		req.GetPeerDataOperationRequestType() != waE2E.PeerDataOperationRequestType_HISTORY_SYNC_ON_DEMAND {
+		return
+	}
+	od := req.GetHistorySyncOnDemandRequest()
+	jid, err := types.ParseJID(od.GetChatJID())
+	if err != nil {
+		return
+	}
+	chat := jid.String()
+	if jid.Server != types.GroupServer {
+		chat = jid.User
+		if other := s.accountByJID(jid); other != nil {
+			chat = other.Phone
+		}
+	}
+	count := int(min(max(od.GetOnDemandMsgCount(), 1), maxHistoryMessages))
+	before := time.UnixMilli(od.GetOldestMsgTimestampMS())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		conv := s.historyConversation(acc, chat, map[string]string{})
+		older := conv.Messages[:0]
+		for _, hm := range conv.GetMessages() {
+			// Newest first: the older messages, up to count.
+			if hm.GetMessage().GetKey().GetID() == od.GetOldestMsgID() ||
+				!time.Unix(int64(hm.GetMessage().GetMessageTimestamp()), 0).Before(before) {
+				continue
+			}
+			if len(older) < count {
+				older = append(older, hm)
+			}
+		}
+		conv.Messages = older
+		hs := &waHistorySync.HistorySync{SyncType: waHistorySync.HistorySync_ON_DEMAND.Enum(),
+			Conversations: []*waHistorySync.Conversation{conv}, ChunkOrder: proto.Uint32(1), Progress: proto.Uint32(100)}
+		if err := s.pushHistorySync(s.ctx, acc, dev, hs); err != nil {
+			s.log.Warn().Err(err).Msg("Failed to answer an on-demand history request")
+		}
+	}()
+}

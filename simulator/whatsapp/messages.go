@@ -253,6 +253,9 @@ func (s *Server) handleClientMessage(c *conn, node *waBinary.Node) {
 		if skdm := msg.GetSenderKeyDistributionMessage(); isGroup && skdm != nil {
 			target.processSKDM(ctx, to, senderAddr, skdm.GetAxolotlSenderKeyDistributionMessage())
 		}
+		if target == acc && msg.DeviceSentMessage == nil {
+			s.handlePeerMessage(acc, dev, &msg) // a request to the own phone
+		}
 		if target == acc || msg.DeviceSentMessage != nil {
 			continue // the sender's own phone gets a copy: nothing to record
 		}
