@@ -151,7 +151,8 @@ func (cl *Client) targetID(ctx context.Context, key *waCommon.MessageKey, info *
 func (cl *Client) unknownTarget(ctx context.Context, portalKey networkid.PortalKey, target networkid.MessageID, what string) bool {
 	br := cl.main.Bridge
 	portal, err := br.GetExistingPortalByKey(ctx, portalKey)
-	if err != nil || portal == nil || portal.MXID == "" {
+	// RoomCreated, not the room ID, which the portal's loop may be writing.
+	if err != nil || portal == nil || !portal.RoomCreated.IsSet() {
 		return false
 	}
 	msg, err := br.DB.Message.GetFirstPartByID(ctx, cl.login.ID, target)

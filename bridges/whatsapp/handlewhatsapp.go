@@ -489,7 +489,7 @@ func (cl *Client) refreshGhost(ctx context.Context, jid, chat types.JID) {
 		return
 	}
 	if key, err := waid.MakePortalKey(chat, cl.login.ID); err == nil {
-		if portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key); err == nil && portal != nil && portal.MXID != "" {
+		if portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key); err == nil && portal != nil && portal.RoomCreated.IsSet() {
 			member := bridgev2.ChatMember{EventSender: bridgev2.EventSender{Sender: userID}, Membership: event.MembershipJoin, UserInfo: info}
 			cl.deliver(ctx, &simplevent.ChatInfoChange{
 				EventMeta: simplevent.EventMeta{
