@@ -5,15 +5,19 @@ import (
 	"fmt"
 
 	"go.mau.fi/util/jsontime"
+	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
 
 	"github.com/passerelle/passerelle/bridges/media"
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 )
 
 // GetCapabilities implements bridgev2.NetworkConnector.
 func (c *WhatsAppConnector) GetCapabilities() *bridgev2.NetworkGeneralCapabilities {
 	return &bridgev2.NetworkGeneralCapabilities{
+		// bridgev2's loop deletes messages whose timer ended.
+		DisappearingMessages: true,
 		Provisioning: bridgev2.ProvisioningCapabilities{
 			ResolveIdentifier: bridgev2.ResolveIdentifierCapabilities{
 				CreateDM:    true,
@@ -64,11 +68,18 @@ var fileCaps = []media.FileCap{
 }
 
 // GetCapabilities implements bridgev2.NetworkAPI.
-func (cl *Client) GetCapabilities(_ context.Context, _ *bridgev2.Portal) *event.RoomFeatures {
+func (cl *Client) GetCapabilities(_ context.Context, portal *bridgev2.Portal) *event.RoomFeatures {
 	limit := cl.main.Limits.Outbound(WhatsAppMaxFileSize)
 	features := roomFeatures
 	features.ID = fmt.Sprintf("%s.%d", roomFeatures.ID, limit)
 	features.File = media.FileFeatures(limit, roomFeatures.MaxTextLength, fileCaps...)
 	features.LocationMessage = event.CapLevelFullySupported
+	if portal != nil {
+		if chat, err := waid.ParsePortalID(portal.ID); err == nil &&
+			(chat.Server == types.GroupServer || chat.Server == types.DefaultUserServer || chat.Server == types.HiddenUserServer) {
+			features.DisappearingTimer = disappearingCap
+			features.ID += ".timers"
+		}
+	}
 	return &features
 }

@@ -66,9 +66,15 @@ func (cl *Client) chatInfo(ctx context.Context, portal *bridgev2.Portal) (*bridg
 		return cl.newsletterChatInfo(ctx, portal, chat)
 	}
 	if chat.Server != types.GroupServer {
-		return cl.dmChatInfo(chat), nil
+		info := cl.dmChatInfo(chat)
+		info.CanBackfill = cl.canBackfill()
+		return info, nil
 	}
-	return cl.groupChatInfo(ctx, portal, chat)
+	info, err := cl.groupChatInfo(ctx, portal, chat)
+	if info != nil {
+		info.CanBackfill = cl.canBackfill()
+	}
+	return info, err
 }
 
 func (cl *Client) selfMember() (networkid.UserID, bridgev2.ChatMember) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waHistorySync"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
@@ -60,6 +61,11 @@ type Client struct {
 	stopped   bool // Disconnect or a fatal event ended the connection
 	noticed   bool // a disconnect notice was sent for the current outage
 	loggedOut bool
+	// catchUp reports the delivery of a big offline queue (offline.go).
+	catchUp *remote.CatchUp
+	// onDemand are the backward fetches waiting for the phone's answer,
+	// by chat (ondemand.go; at most maxOnDemandWaits).
+	onDemand map[string]chan *waHistorySync.Conversation
 	// retries are the expired files waiting for their phone, by message.
 	retries map[types.MessageID]*pendingRetry
 
@@ -335,6 +341,12 @@ func (cl *Client) LogoutRemote(ctx context.Context) {
 }
 
 func (cl *Client) deleteDevice(ctx context.Context) {
+	// The history kept for backfill goes with the device.
+	if cl.main.history != nil {
+		if err := cl.main.history.forgetLogin(ctx, cl.login.ID); err != nil {
+			cl.log.Err(err).Msg("Failed to delete the login's stored history")
+		}
+	}
 	md := meta.Get[waid.UserLoginMetadata](cl.login.Metadata)
 	dev := cl.loadDevice(ctx, md.DeviceJID)
 	if dev == nil {

@@ -15,6 +15,8 @@ import (
 	"go.mau.fi/whatsmeow/store"
 	"google.golang.org/protobuf/proto"
 	"maunium.net/go/mautrix/bridgev2"
+
+	"github.com/passerelle/passerelle/bridges/remote"
 )
 
 var _ bridgev2.ConfigValidatingNetwork = (*WhatsAppConnector)(nil)
@@ -37,6 +39,9 @@ type Config struct {
 	// StatusBroadcasts bridges contacts' status updates into a read-only
 	// room per staff member; off, they are ignored.
 	StatusBroadcasts bool `yaml:"status_broadcasts"`
+	// Backfill is how much of the history WhatsApp sends at linking goes
+	// into portals, and how many chats get theirs at once.
+	Backfill remote.BackfillLimits `yaml:"backfill"`
 
 	displaynameTemplate *template.Template
 	testServer          *TestServer
@@ -62,6 +67,9 @@ func upgradeConfig(helper configupgrade.Helper) {
 	helper.Copy(configupgrade.Str, "displayname_template")
 	helper.Copy(configupgrade.Int, "max_file_size")
 	helper.Copy(configupgrade.Bool, "status_broadcasts")
+	helper.Copy(configupgrade.Int, "backfill", "initial_messages")
+	helper.Copy(configupgrade.Int, "backfill", "max_age_days")
+	helper.Copy(configupgrade.Int, "backfill", "chats_at_login")
 }
 
 // GetConfig implements bridgev2.NetworkConnector.
@@ -107,6 +115,9 @@ func (cfg *Config) prepare() error {
 	}
 	if cfg.MaxFileSize < 0 {
 		return fmt.Errorf("invalid whatsapp max_file_size %d: use 0 for no limit of the gateway's own", cfg.MaxFileSize)
+	}
+	if b := cfg.Backfill; b.InitialMessages < 0 || b.MaxAgeDays < 0 || b.ChatsAtLogin < 0 {
+		return fmt.Errorf("invalid whatsapp backfill %+v: no negative values", b)
 	}
 	if cfg.OSName == "" {
 		cfg.OSName = "Passerelle"

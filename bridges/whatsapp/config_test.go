@@ -33,6 +33,9 @@ func TestConfigUpgrade(t *testing.T) {
 	if cfg.OSName != "Ministry" || cfg.TestServer.Address != "127.0.0.1:4431" || cfg.TestServer.RootPublicKey != "abc" {
 		t.Errorf("user values not kept: %+v", cfg)
 	}
+	if b := cfg.Backfill; b.InitialMessages != 50 || b.MaxAgeDays != 30 || b.ChatsAtLogin != 20 {
+		t.Errorf("backfill defaults not filled in: %+v", b)
+	}
 	if cfg.BrowserName != "chrome" || !strings.Contains(cfg.DisplaynameTemplate, ".PushName") {
 		t.Errorf("defaults not filled in: %+v", cfg)
 	}

@@ -61,6 +61,8 @@ type WhatsAppConnector struct {
 
 	// seen recognises a group event that another login already bridged.
 	seen *groupSeen
+	// history is the history sync kept for backfill (historystore.go).
+	history *historyStore
 	// handling counts the WhatsApp events being handled (tests wait for
 	// none before stopping).
 	handling atomic.Int64
@@ -102,6 +104,7 @@ func (c *WhatsAppConnector) Init(br *bridgev2.Bridge) {
 	c.Bridge = br
 	c.Hooks.Clock = c.Clock
 	c.seen = newGroupSeen(c.Clock)
+	c.history = &historyStore{db: br.DB.Database, bridgeID: br.ID}
 	if proc, ok := br.Commands.(*commands.Processor); ok {
 		proc.AddHandlers(c.joinCommand())
 	}

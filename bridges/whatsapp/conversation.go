@@ -56,6 +56,7 @@ const (
 	kindEdit                        // a protocol message editing an earlier one
 	kindRevoke                      // a protocol message revoking an earlier one for everyone
 	kindReaction                    // a reaction, or the removal of one (empty text)
+	kindTimer                       // a change of the chat's disappearing timer
 )
 
 // classify tells what msg does.
@@ -69,6 +70,8 @@ func classify(msg *waE2E.Message) messageKind {
 			return kindRevoke
 		case waE2E.ProtocolMessage_MESSAGE_EDIT:
 			return kindEdit
+		case waE2E.ProtocolMessage_EPHEMERAL_SETTING:
+			return kindTimer
 		}
 	}
 	if msg.GetReactionMessage() != nil {
@@ -99,6 +102,8 @@ func (cl *Client) remoteEvent(ctx context.Context, evt *events.Message, chat, se
 		return nilIfNone(cl.revokeEvent(ctx, evt, chat, senderJID))
 	case kindReaction:
 		return nilIfNone(cl.reactionEvent(ctx, evt, chat, senderJID))
+	case kindTimer:
+		return cl.timerEvent(ctx, evt, chat, senderJID)
 	}
 	zerolog.Ctx(ctx).Debug().Str("wa_message_id", evt.Info.ID).Msg("Ignoring a WhatsApp message with nothing to show")
 	return nil, nil
@@ -146,7 +151,8 @@ func (cl *Client) targetID(ctx context.Context, key *waCommon.MessageKey, info *
 func (cl *Client) unknownTarget(ctx context.Context, portalKey networkid.PortalKey, target networkid.MessageID, what string) bool {
 	br := cl.main.Bridge
 	portal, err := br.GetExistingPortalByKey(ctx, portalKey)
-	if err != nil || portal == nil || portal.MXID == "" {
+	// RoomCreated, not the room ID, which the portal's loop may be writing.
+	if err != nil || portal == nil || !portal.RoomCreated.IsSet() {
 		return false
 	}
 	msg, err := br.DB.Message.GetFirstPartByID(ctx, cl.login.ID, target)

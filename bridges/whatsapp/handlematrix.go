@@ -124,6 +124,9 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 	default:
 		return nil, fmt.Errorf("%w: %s", bridgev2.ErrUnsupportedMessageType, msg.Content.MsgType)
 	}
+	// In a chat whose timer is on, the message carries it (the other
+	// side's phones delete it when it ends).
+	waMsg = withTimer(waMsg, msg.Portal.Disappear.Timer)
 	resp, err := cl.sendMessage(ctx, chat, waMsg, whatsmeow.SendRequestExtra{ID: matrixMessageID(msg.Event.ID)})
 	if err != nil {
 		return nil, cl.groupRefusal(ctx, chat, fmt.Errorf("failed to send message to WhatsApp: %w", err))
@@ -146,7 +149,7 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 		SenderID:  self,
 		Timestamp: resp.Timestamp,
 		Metadata:  md,
-	}}, nil
+	}, Disappear: cl.outgoingDisappear()}, nil
 }
 
 // textMessage converts a text, notice or emote.

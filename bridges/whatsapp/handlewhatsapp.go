@@ -64,7 +64,14 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		cl.onFatal(ctx, StateErrConnectFailed, "WhatsApp says this client is outdated; the gateway needs an update", false)
 	case *events.TemporaryBan:
 		cl.onFatal(ctx, StateErrConnectFailed, "WhatsApp temporarily banned this account: "+evt.String(), false)
+	case *events.OfflineSyncPreview:
+		cl.onOfflinePreview(ctx, evt)
+	case *events.OfflineSyncCompleted:
+		cl.onOfflineCompleted(ctx, evt)
+	case *events.HistorySync:
+		cl.onHistorySync(ctx, evt.Data)
 	case *events.Message:
+		defer cl.offlineMessageHandled(ctx)
 		return cl.handleMessage(ctx, evt)
 	case *events.UndecryptableMessage:
 		return cl.handleUndecryptable(ctx, evt)
@@ -111,6 +118,9 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		if slices.ContainsFunc(evt.Leave, cl.isMe) {
 			cl.leftGroup(ctx, evt.JID, evt.Timestamp)
 			return true
+		}
+		if evt.Ephemeral != nil {
+			cl.groupTimerChange(ctx, evt)
 		}
 		cl.memberChanges(ctx, evt)
 		// Added to a group (or joined it from a link): its portal is made.
@@ -349,7 +359,7 @@ func (cl *Client) messageEventWith(ctx context.Context, evt *events.Message, cha
 		return nil, err
 	}
 	sender := cl.eventSender(info, senderJID)
-	convert := func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, data *events.Message) (*bridgev2.ConvertedMessage, error) {
+	convertBody := func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, data *events.Message) (*bridgev2.ConvertedMessage, error) {
 		reply := cl.replyOf(ctx, portal, chat, data)
 		if parts, ok := cl.convertMedia(ctx, portal, intent, data, sender, st); ok {
 			return &bridgev2.ConvertedMessage{Parts: parts, ReplyTo: reply.target}, nil
@@ -368,6 +378,13 @@ func (cl *Client) messageEventWith(ctx context.Context, evt *events.Message, cha
 			Type: event.EventMessage, Content: content,
 			DBMetadata: &waid.MessageMetadata{SenderJID: info.Sender.ToNonAD().String()},
 		}}}, nil
+	}
+	convert := func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, data *events.Message) (*bridgev2.ConvertedMessage, error) {
+		conv, err := convertBody(ctx, portal, intent, data)
+		if conv != nil {
+			conv.Disappear = cl.disappearOf(data.Message)
+		}
+		return conv, err
 	}
 	msg := &simplevent.Message[*events.Message]{
 		EventMeta: simplevent.EventMeta{
@@ -472,7 +489,7 @@ func (cl *Client) refreshGhost(ctx context.Context, jid, chat types.JID) {
 		return
 	}
 	if key, err := waid.MakePortalKey(chat, cl.login.ID); err == nil {
-		if portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key); err == nil && portal != nil && portal.MXID != "" {
+		if portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key); err == nil && portal != nil && portal.RoomCreated.IsSet() {
 			member := bridgev2.ChatMember{EventSender: bridgev2.EventSender{Sender: userID}, Membership: event.MembershipJoin, UserInfo: info}
 			cl.deliver(ctx, &simplevent.ChatInfoChange{
 				EventMeta: simplevent.EventMeta{

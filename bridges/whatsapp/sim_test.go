@@ -79,6 +79,13 @@ func startBridge(t testing.TB, srv *wasim.Server, db *dbutil.Database) *testBrid
 
 func startBridgeClock(t testing.TB, srv *wasim.Server, db *dbutil.Database, clock *manualClock, opts ...func(*WhatsAppConnector)) *testBridge {
 	t.Helper()
+	return startBridgeOn(t, srv, db, clock, fakematrix.New(), opts...)
+}
+
+// startBridgeOn starts a bridge on the Matrix side mx: the same one again
+// for a gateway restarted on its database (its rooms and events stay).
+func startBridgeOn(t testing.TB, srv *wasim.Server, db *dbutil.Database, clock *manualClock, mx *fakematrix.Matrix, opts ...func(*WhatsAppConnector)) *testBridge {
+	t.Helper()
 	conn := NewConnector()
 	conn.Clock = clock
 	for _, opt := range opts {
@@ -88,9 +95,10 @@ func startBridgeClock(t testing.TB, srv *wasim.Server, db *dbutil.Database, cloc
 	if err := conn.ValidateConfig(); err != nil {
 		t.Fatal(err)
 	}
-	mx := fakematrix.New()
 	admin := bridgeconfig.PermissionLevelAdmin
-	cfg := &bridgeconfig.BridgeConfig{CommandPrefix: "!wa", Permissions: bridgeconfig.PermissionConfig{"*": &admin}}
+	cfg := &bridgeconfig.BridgeConfig{CommandPrefix: "!wa", Permissions: bridgeconfig.PermissionConfig{"*": &admin},
+		// As the gateway sets it (config/defaults.go): forward only.
+		Backfill: bridgeconfig.BackfillConfig{Enabled: true, MaxInitialMessages: 100, MaxCatchupMessages: 100}}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	br := bridgev2.NewBridge("passerelle-test", db, log, cfg, mx, conn, commands.NewProcessor)
 	if err := br.Start(context.Background()); err != nil {

@@ -53,6 +53,11 @@ func (cl *Client) contact(ctx context.Context, jid types.JID) types.ContactInfo 
 	out, _ := wa.Store.Contacts.GetContact(ctx, jid)
 	alt, err := wa.Store.GetAltJID(ctx, jid)
 	if err != nil || alt.IsEmpty() {
+		if out.PushName == "" {
+			// Seen on a message or in a history sync before whatsmeow's
+			// contact store has it (it writes in the background).
+			out.PushName = cl.rememberedPushName(jid.ToNonAD())
+		}
 		return out
 	}
 	other, _ := wa.Store.Contacts.GetContact(ctx, alt)
@@ -63,6 +68,9 @@ func (cl *Client) contact(ctx context.Context, jid types.JID) types.ContactInfo 
 		if *f.dst == "" {
 			*f.dst = *f.src
 		}
+	}
+	if out.PushName == "" {
+		out.PushName = cl.rememberedPushName(jid.ToNonAD(), alt.ToNonAD())
 	}
 	return out
 }

@@ -67,6 +67,9 @@ type companion struct {
 	unacked []waBinary.Node
 	// notes are the IDs of notifications sent and not acknowledged yet.
 	notes map[string]struct{}
+	// historyDue: the phone sends the history sync at the device's first
+	// login.
+	historyDue bool
 }
 
 // sentMessage is kept for answering retry receipts.

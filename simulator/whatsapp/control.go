@@ -55,12 +55,20 @@ import (
 //	POST /newsletters/post      {"newsletter","text"} → {"id"}   a post to every follower
 //	GET  /newsletters/{jid}     {"jid","name","description","owner","followers"}
 //	POST /communities           {"owner","name","participants"} → {"jid","announcements"}
+//
+// History (what a device linked afterwards gets in its history sync):
+//
+//	POST /seed-history {"phone","chat","count"} → {"ids"}   count texts from both sides, a minute
+//	                   apart, ending an hour ago; or "messages": [{"from","text","time" (RFC 3339),
+//	                   "reply_to","reactions" {phone: emoji},"media" {"kind","data" (base64),"mime"}}]
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
 	s.conversationRoutes(mux)
 	s.groupMetaRoutes(mux)
 	s.inviteRoutes(mux)
 	s.newsletterRoutes(mux)
+	s.historyRoutes(mux)
+	s.disappearRoutes(mux)
 	mux.HandleFunc("GET /accounts", func(w http.ResponseWriter, r *http.Request) {
 		type device struct {
 			JID    string `json:"jid"`

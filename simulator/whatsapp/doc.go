@@ -79,6 +79,24 @@
 // to followers with no subscription; that the real service does the same
 // is assumed from whatsmeow, not verified against it.
 //
+// # Offline queue, history sync, disappearing messages
+//
+// What is sent to a linked device that is not connected (messages,
+// receipts, notifications) waits in its offline queue, at most
+// Config.MaxOffline stanzas (the oldest are dropped). At its next login the
+// device gets an <ib><offline_preview/></ib> with the queue's size, the
+// queue in order (each stanza marked offline), then <ib><offline/></ib>
+// (whatsmeow's OfflineSyncPreview and OfflineSyncCompleted).
+//
+// After a device is linked, the phone sends it the account's history
+// (history.go): history sync notifications (PUSH_NAME, INITIAL_BOOTSTRAP,
+// RECENT) whose blobs are the real waHistorySync protobuf, zlib-compressed,
+// encrypted and on the media server. SeedHistory (POST /seed-history) puts
+// messages in a chat's past. SetDisappearingTimer (POST /disappearing) sets
+// a chat's timer from a phone (EPHEMERAL_SETTING in direct chats, a w:gp2
+// notification in groups); later messages carry it; the server deletes
+// nothing itself.
+//
 // # What is recorded
 //
 // Messages that reach a simulated phone are decrypted and recorded

@@ -178,6 +178,22 @@ func (s *Server) handleGroupSetIQ(c *conn, iq *waBinary.Node, acc *Account, chil
 		s.notifyGroupChange(g, acc.Phone, waBinary.Node{Tag: "description", Attrs: waBinary.Attrs{"id": topicID},
 			Content: []waBinary.Node{{Tag: "body", Content: []byte(topic)}}})
 		return true
+	case "ephemeral", "not_ephemeral":
+		// SetDisappearingTimer of a group.
+		g, err := s.groupByJID(to.String())
+		var secs uint32
+		if child.Tag == "ephemeral" {
+			secs = uint32(child.AttrGetter().OptionalInt("expiration"))
+		}
+		if err == nil {
+			err = s.setGroupTimer(g, acc.Phone, secs)
+		}
+		if err != nil {
+			c.iqError(iq, 403, "forbidden")
+		} else {
+			c.iqResult(iq)
+		}
+		return true
 	case "announcement", "not_announcement", "locked", "unlocked":
 		err := s.setGroupFlag(to, acc.Phone, child.Tag)
 		if err != nil {

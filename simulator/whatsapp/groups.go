@@ -264,7 +264,7 @@ func (s *Server) SendGroupMessage(ctx context.Context, from, group string, msg *
 	} else if !slices.Contains(g.Members, facc.Phone) {
 		return "", ErrNotInGroup
 	}
-	return s.sendToGroup(ctx, facc, g, msg)
+	return s.sendToGroup(ctx, facc, g, s.withTimer(facc.Phone, group, msg))
 }
 
 // SendStatus posts a text status update from the phone of account from:

@@ -56,6 +56,9 @@ type client struct {
 	*whatsmeow.Client
 	store  *memstore.Store
 	events chan any
+	// histories are the history syncs, kept apart from events (which
+	// waitEvent drops while it looks for another type).
+	histories chan *events.HistorySync
 }
 
 func newClient(t testing.TB, srv *wasim.Server, ms *memstore.Store, dev *store.Device) *client {
@@ -64,9 +67,13 @@ func newClient(t testing.TB, srv *wasim.Server, ms *memstore.Store, dev *store.D
 	if debug() {
 		log = waLog.Stdout("Client", "DEBUG", true)
 	}
-	c := &client{Client: whatsmeow.NewClient(dev, log), store: ms, events: make(chan any, 1024)}
+	c := &client{Client: whatsmeow.NewClient(dev, log), store: ms, events: make(chan any, 1024), histories: make(chan *events.HistorySync, 16)}
 	srv.RouteClient(c.Client)
 	c.AddEventHandler(func(evt any) {
+		if hs, ok := evt.(*events.HistorySync); ok {
+			c.histories <- hs
+			return
+		}
 		select {
 		case c.events <- evt:
 		default:

@@ -1,10 +1,13 @@
 package wasim_test
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"go.mau.fi/whatsmeow/types/events"
 
+	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 	"github.com/passerelle/passerelle/simulator/whatsapp/memstore"
 )
 
@@ -109,4 +112,51 @@ func TestUndecryptableAndRetry(t *testing.T) {
 		}
 		waitDelivered(t, srv, id)
 	}
+}
+
+// TestOfflineQueueBoundedWithPreview: what is sent to a device that is not
+// connected waits, up to MaxOffline stanzas (the oldest are dropped), and
+// comes at the next login after an offline preview of its size, in order,
+// followed by the end of the offline sync.
+func TestOfflineQueueBoundedWithPreview(t *testing.T) {
+	srv, err := wasim.Start(wasim.Config{StreamErrorCloseDelay: 300 * time.Millisecond, MaxOffline: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	alice := mustAccount(t, srv, "15550020011", "Alice")
+	bob := mustAccount(t, srv, "15550020012", "Bob")
+	c := pair(t, srv, alice.Phone)
+	ms := c.store
+	c.Disconnect()
+
+	var ids []string
+	for i := range 8 {
+		id, err := srv.SendText(ctxT(t), bob.Phone, alice.Phone, fmt.Sprintf("away %d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if n := srv.OfflineQueued(alice.Phone); n != 5 {
+		t.Fatalf("%d stanzas queued, want the cap of 5", n)
+	}
+	c2 := newClient(t, srv, ms, ms.Load())
+	if err = c2.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	preview := waitEvent[*events.OfflineSyncPreview](t, c2, nil)
+	if preview.Total != 5 || preview.Messages != 5 {
+		t.Fatalf("offline preview %+v, want 5 messages", preview)
+	}
+	for _, want := range ids[3:] {
+		evt := waitEvent[*events.Message](t, c2, nil)
+		if evt.Info.ID != want {
+			t.Fatalf("got %s (%q), want %s: the oldest are dropped, the rest in order", evt.Info.ID, evt.Message.GetConversation(), want)
+		}
+	}
+	if done := waitEvent[*events.OfflineSyncCompleted](t, c2, nil); done.Count != 5 {
+		t.Fatalf("offline sync completed with %d, want 5", done.Count)
+	}
+	waitDelivered(t, srv, ids[7])
 }

@@ -63,6 +63,7 @@ func (s *Server) UploadMedia(plaintext io.Reader, typ whatsmeow.MediaType) (Uplo
 
 var mmsTypes = map[whatsmeow.MediaType]string{
 	whatsmeow.MediaImage: "image", whatsmeow.MediaVideo: "video", whatsmeow.MediaAudio: "audio", whatsmeow.MediaDocument: "document",
+	whatsmeow.MediaHistory: "md-msg-hist",
 }
 
 // Media kinds a simulated phone can send (MediaSpec.Kind).

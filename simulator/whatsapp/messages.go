@@ -62,7 +62,7 @@ func (s *Server) SendMessage(ctx context.Context, from, to string, msg *waE2E.Me
 	if err != nil {
 		return "", err
 	}
-	return s.sendDirect(ctx, facc, tacc, NewMessageID(), msg, false)
+	return s.sendDirect(ctx, facc, tacc, NewMessageID(), s.withTimer(facc.Phone, tacc.Phone, msg), false)
 }
 
 // SendUndecryptable sends, from the phone of account from to the devices of
@@ -218,6 +218,9 @@ func (s *Server) handleClientMessage(c *conn, node *waBinary.Node) {
 			return
 		}
 		recorded = true
+		if !isGroup {
+			s.handleClientTimer(acc.Phone, recipient, msg)
+		}
 		m := Message{ID: id, From: acc.Phone, To: recipient, Timestamp: now, Message: msg}
 		if isGroup {
 			m.To, m.Group = to.String(), true
@@ -249,6 +252,9 @@ func (s *Server) handleClientMessage(c *conn, node *waBinary.Node) {
 		}
 		if skdm := msg.GetSenderKeyDistributionMessage(); isGroup && skdm != nil {
 			target.processSKDM(ctx, to, senderAddr, skdm.GetAxolotlSenderKeyDistributionMessage())
+		}
+		if target == acc && msg.DeviceSentMessage == nil {
+			s.handlePeerMessage(acc, dev, &msg) // a request to the own phone
 		}
 		if target == acc || msg.DeviceSentMessage != nil {
 			continue // the sender's own phone gets a copy: nothing to record

@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -80,25 +81,31 @@ func (s *Server) login(c *conn) {
 		"location": "wasim",
 		"creation": time.Now().Unix(),
 	}})
-	// Deliver what arrived while the device was offline, then go live.
+	// Deliver what arrived while the device was offline (a preview of its
+	// size first, each stanza marked offline), then go live.
 	count := 0
 	// Messages an earlier connection never acknowledged come first.
 	s.mu.Lock()
 	dev.pending = append(dev.unacked, dev.pending...)
 	dev.unacked = nil
+	preview := offlinePreview(dev.pending)
 	s.mu.Unlock()
+	history := false
+	_ = c.send(waBinary.Node{Tag: "ib", Attrs: waBinary.Attrs{"from": serverJID()}, Content: []waBinary.Node{preview}})
 	for {
 		s.mu.Lock()
 		pending := dev.pending
 		dev.pending = nil
 		if len(pending) == 0 {
 			c.ready = true
+			history = dev.historyDue
+			dev.historyDue = false
 			s.mu.Unlock()
 			break
 		}
 		s.mu.Unlock()
 		for _, n := range pending {
-			if err := s.sendToDevice(dev, c, n); err != nil {
+			if err := s.sendToDevice(dev, c, markOffline(n, count)); err != nil {
 				return
 			}
 			count++
@@ -107,6 +114,46 @@ func (s *Server) login(c *conn) {
 	_ = c.send(waBinary.Node{Tag: "ib", Attrs: waBinary.Attrs{"from": serverJID()}, Content: []waBinary.Node{
 		{Tag: "offline", Attrs: waBinary.Attrs{"count": count}},
 	}})
+	if history {
+		// The phone sends the history once the new device is in.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.sendHistorySync(s.ctx, acc, dev); err != nil {
+				s.log.Warn().Err(err).Msg("Failed to send the history sync")
+			}
+		}()
+	}
+}
+
+// offlinePreview is the <offline_preview> of a device's offline queue: how
+// many stanzas of each kind it is about to get (whatsmeow's
+// events.OfflineSyncPreview).
+func offlinePreview(queue []waBinary.Node) waBinary.Node {
+	var msgs, notes, receipts int
+	for _, n := range queue {
+		switch n.Tag {
+		case "message":
+			msgs++
+		case "notification":
+			notes++
+		case "receipt":
+			receipts++
+		}
+	}
+	return waBinary.Node{Tag: "offline_preview", Attrs: waBinary.Attrs{
+		"count": len(queue), "message": msgs, "notification": notes, "receipt": receipts, "appdata": 0,
+	}}
+}
+
+// markOffline is node with the offline attribute the server puts on what
+// it delivers from the offline queue (its index in the queue).
+func markOffline(node waBinary.Node, index int) waBinary.Node {
+	attrs := make(waBinary.Attrs, len(node.Attrs)+1)
+	maps.Copy(attrs, node.Attrs)
+	attrs["offline"] = strconv.Itoa(index)
+	node.Attrs = attrs
+	return node
 }
 
 // offerQR sends the pair-device IQ that makes the client emit events.QR.
@@ -250,6 +297,7 @@ func (s *Server) pairDevice(ctx context.Context, c *conn, acc *Account, identity
 		noisePub:    c.clientStatic,
 		identityPub: identityPub,
 		regID:       binary.BigEndian.Uint32(reg.GetERegid()),
+		historyDue:  !s.cfg.NoHistorySync,
 		signedPre: &keys.PreKey{
 			KeyPair:   keys.KeyPair{Pub: (*[32]byte)(reg.GetESkeyVal())},
 			KeyID:     skeyID,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,7 +55,19 @@ type Config struct {
 	// window follow it (the system clock when nil). A test shares one with
 	// the connector to move both past the edit window.
 	Clock clock.Clock
+	// MaxOffline caps what the server keeps for a linked device that is not
+	// connected (messages, receipts, notifications), as WhatsApp's offline
+	// queue does: past it the oldest are dropped (the history sync covers
+	// them). DefaultMaxOffline when zero.
+	MaxOffline int
+	// NoHistorySync: the phones send no history sync to the devices they
+	// link (as with a phone whose history transfer is off).
+	NoHistorySync bool
 }
+
+// DefaultMaxOffline is how many stanzas the server keeps per offline
+// device by default.
+const DefaultMaxOffline = 10000
 
 // Server is an in-process fake WhatsApp server. Create it with Start.
 type Server struct {
@@ -78,6 +91,7 @@ type Server struct {
 	// newsletters are the channels, by JID user.
 	newsletters map[string]*Newsletter
 	pictures    map[string]picture // profile and group pictures by JID
+	timers      map[string]uint32  // disappearing timers (seconds) by timerKey
 	nextLID     uint64
 	nextGroup   uint64
 
@@ -101,6 +115,9 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxMediaSize == 0 {
 		cfg.MaxMediaSize = 2 << 30
+	}
+	if cfg.MaxOffline <= 0 {
+		cfg.MaxOffline = DefaultMaxOffline
 	}
 	certs, err := newCertChain(cfg.RootSeed)
 	if err != nil {
@@ -201,16 +218,52 @@ func (s *Server) pushToDevice(dev *companion, node waBinary.Node) {
 	s.mu.Lock()
 	c := dev.conn
 	if c == nil || !c.ready {
-		dev.pending = append(dev.pending, node)
+		s.queueLocked(dev, node)
 		s.mu.Unlock()
 		return
 	}
 	s.mu.Unlock()
 	if err := s.sendToDevice(dev, c, node); err != nil {
 		s.mu.Lock()
-		dev.pending = append(dev.pending, node)
+		s.queueLocked(dev, node)
 		s.mu.Unlock()
 	}
+}
+
+// queueLocked adds node to the device's offline queue, dropping the oldest
+// past Config.MaxOffline (counting the unacknowledged messages that are
+// sent again first).
+func (s *Server) queueLocked(dev *companion, node waBinary.Node) {
+	dev.pending = append(dev.pending, node)
+	over := len(dev.unacked) + len(dev.pending) - s.cfg.MaxOffline
+	if over <= 0 {
+		return
+	}
+	if n := min(over, len(dev.unacked)); n > 0 {
+		dev.unacked = slices.Delete(dev.unacked, 0, n)
+		over -= n
+	}
+	if over > 0 {
+		dev.pending = slices.Delete(dev.pending, 0, over)
+	}
+}
+
+// OfflineQueued is how many stanzas wait for the offline devices of
+// account phone (what they get at their next login).
+func (s *Server) OfflineQueued(phone string) int {
+	acc, err := s.account(phone)
+	if err != nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, d := range acc.devices {
+		if d.conn == nil || !d.conn.ready {
+			n += len(d.pending) + len(d.unacked)
+		}
+	}
+	return n
 }
 
 // sendToDevice sends node on the device's connection c; a message stays
