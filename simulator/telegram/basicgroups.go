@@ -221,57 +221,47 @@ func (s *Server) registerBasicGroups(d *tg.ServerDispatcher) {
 }
 
 func (s *Server) messagesGetChats(ctx context.Context, ids []int64) (tg.MessagesChatsClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	out := &tg.MessagesChats{}
-	for _, id := range ids {
+	return withSelf(s, ctx, func(_ *request, self *user) (tg.MessagesChatsClass, error) {
+		out := &tg.MessagesChats{}
+		for _, id := range ids {
+			c, ok := s.st.chats[id]
+			if !ok || !c.isMember(self.acc.ID) {
+				return nil, errChatIDInvalid
+			}
+			out.Chats = append(out.Chats, s.tgChatLocked(c))
+		}
+		return out, nil
+	})
+}
+
+func (s *Server) messagesGetFullChat(ctx context.Context, id int64) (*tg.MessagesChatFull, error) {
+	return withSelf(s, ctx, func(_ *request, self *user) (*tg.MessagesChatFull, error) {
 		c, ok := s.st.chats[id]
 		if !ok || !c.isMember(self.acc.ID) {
 			return nil, errChatIDInvalid
 		}
-		out.Chats = append(out.Chats, s.tgChatLocked(c))
-	}
-	return out, nil
-}
-
-func (s *Server) messagesGetFullChat(ctx context.Context, id int64) (*tg.MessagesChatFull, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	c, ok := s.st.chats[id]
-	if !ok || !c.isMember(self.acc.ID) {
-		return nil, errChatIDInvalid
-	}
-	parts := make([]tg.ChatParticipantClass, 0, len(c.members))
-	for _, m := range c.members {
-		if m == c.creator {
-			parts = append(parts, &tg.ChatParticipantCreator{UserID: m})
-			continue
+		parts := make([]tg.ChatParticipantClass, 0, len(c.members))
+		for _, m := range c.members {
+			if m == c.creator {
+				parts = append(parts, &tg.ChatParticipantCreator{UserID: m})
+				continue
+			}
+			if s.isChatAdminLocked(c.id, m) {
+				parts = append(parts, &tg.ChatParticipantAdmin{UserID: m, InviterID: c.creator, Date: int(c.created.Unix())})
+				continue
+			}
+			parts = append(parts, &tg.ChatParticipant{UserID: m, InviterID: c.creator, Date: int(c.created.Unix())})
 		}
-		if s.isChatAdminLocked(c.id, m) {
-			parts = append(parts, &tg.ChatParticipantAdmin{UserID: m, InviterID: c.creator, Date: int(c.created.Unix())})
-			continue
-		}
-		parts = append(parts, &tg.ChatParticipant{UserID: m, InviterID: c.creator, Date: int(c.created.Unix())})
-	}
-	return &tg.MessagesChatFull{
-		FullChat: &tg.ChatFull{
-			ID:             c.id,
-			About:          c.about,
-			Participants:   &tg.ChatParticipants{ChatID: c.id, Participants: parts, Version: 1},
-			NotifySettings: tg.PeerNotifySettings{},
-			ChatPhoto:      s.tgFullPhotoLocked(c.id),
-		},
-		Chats: []tg.ChatClass{s.tgChatLocked(c)},
-		Users: s.tgUsersLocked(self.acc.ID, c.members...),
-	}, nil
+		return &tg.MessagesChatFull{
+			FullChat: &tg.ChatFull{
+				ID:             c.id,
+				About:          c.about,
+				Participants:   &tg.ChatParticipants{ChatID: c.id, Participants: parts, Version: 1},
+				NotifySettings: tg.PeerNotifySettings{},
+				ChatPhoto:      s.tgFullPhotoLocked(c.id),
+			},
+			Chats: []tg.ChatClass{s.tgChatLocked(c)},
+			Users: s.tgUsersLocked(self.acc.ID, c.members...),
+		}, nil
+	})
 }

@@ -111,60 +111,45 @@ func (s *Server) editChatTitleLocked(c *basicChat, by int64, title string, excep
 }
 
 func (s *Server) messagesAddChatUser(ctx context.Context, req *tg.MessagesAddChatUserRequest) (*tg.MessagesInvitedUsers, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.chatOfLocked(self, req.ChatID)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.inputUserLocked(self, req.UserID)
-	if err != nil {
-		return nil, err
-	}
-	upd, err := s.addChatUserLocked(c, self.acc.ID, u.acc.ID, r.sess.mt.ID)
-	if err != nil {
-		return nil, err
-	}
-	return &tg.MessagesInvitedUsers{Updates: upd}, nil
+	return withSelf(s, ctx, func(r *request, self *user) (*tg.MessagesInvitedUsers, error) {
+		c, err := s.chatOfLocked(self, req.ChatID)
+		if err != nil {
+			return nil, err
+		}
+		u, err := s.inputUserLocked(self, req.UserID)
+		if err != nil {
+			return nil, err
+		}
+		upd, err := s.addChatUserLocked(c, self.acc.ID, u.acc.ID, r.sess.mt.ID)
+		if err != nil {
+			return nil, err
+		}
+		return &tg.MessagesInvitedUsers{Updates: upd}, nil
+	})
 }
 
 func (s *Server) messagesDeleteChatUser(ctx context.Context, req *tg.MessagesDeleteChatUserRequest) (tg.UpdatesClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.chatOfLocked(self, req.ChatID)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.inputUserLocked(self, req.UserID)
-	if err != nil {
-		return nil, err
-	}
-	return s.deleteChatUserLocked(c, self.acc.ID, u.acc.ID, r.sess.mt.ID)
+	return withSelf(s, ctx, func(r *request, self *user) (tg.UpdatesClass, error) {
+		c, err := s.chatOfLocked(self, req.ChatID)
+		if err != nil {
+			return nil, err
+		}
+		u, err := s.inputUserLocked(self, req.UserID)
+		if err != nil {
+			return nil, err
+		}
+		return s.deleteChatUserLocked(c, self.acc.ID, u.acc.ID, r.sess.mt.ID)
+	})
 }
 
 func (s *Server) messagesEditChatTitle(ctx context.Context, req *tg.MessagesEditChatTitleRequest) (tg.UpdatesClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.chatOfLocked(self, req.ChatID)
-	if err != nil {
-		return nil, err
-	}
-	return s.editChatTitleLocked(c, self.acc.ID, req.Title, r.sess.mt.ID)
+	return withSelf(s, ctx, func(r *request, self *user) (tg.UpdatesClass, error) {
+		c, err := s.chatOfLocked(self, req.ChatID)
+		if err != nil {
+			return nil, err
+		}
+		return s.editChatTitleLocked(c, self.acc.ID, req.Title, r.sess.mt.ID)
+	})
 }
 
 // messagesEditChatAboutAny changes a basic group's description, or hands a
@@ -174,23 +159,18 @@ func (s *Server) messagesEditChatAboutAny(ctx context.Context, req *tg.MessagesE
 	if !ok {
 		return s.messagesEditChatAbout(ctx, req)
 	}
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return false, err
-	}
-	c, err := s.chatOfLocked(self, in.ChatID)
-	if err != nil {
-		return false, err
-	}
-	if c.about == req.About {
-		return false, errChatNotModified
-	}
-	c.about = req.About
-	s.changedLocked()
-	return true, nil
+	return withSelf(s, ctx, func(_ *request, self *user) (bool, error) {
+		c, err := s.chatOfLocked(self, in.ChatID)
+		if err != nil {
+			return false, err
+		}
+		if c.about == req.About {
+			return false, errChatNotModified
+		}
+		c.about = req.About
+		s.changedLocked()
+		return true, nil
+	})
 }
 
 // --- the world API ---

@@ -33,25 +33,20 @@ type ChatMessage struct {
 	Media     *MediaInfo // nil for a text message
 }
 
-// inputChatLocked resolves an inputPeerChat that self is a member of.
 // withChat runs f under the simulator's lock for a request on a basic group
 // the caller is a member of (its InputPeerChat).
 func withChat[R any](s *Server, ctx context.Context, in tg.InputPeerClass, f func(r *request, self *user, c *basicChat) (R, error)) (R, error) {
-	var zero R
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return zero, err
-	}
-	c, err := s.inputChatLocked(self, in)
-	if err != nil {
-		return zero, err
-	}
-	return f(r, self, c)
+	return withSelf(s, ctx, func(r *request, self *user) (R, error) {
+		c, err := s.inputChatLocked(self, in)
+		if err != nil {
+			var zero R
+			return zero, err
+		}
+		return f(r, self, c)
+	})
 }
 
+// inputChatLocked resolves an inputPeerChat that self is a member of.
 func (s *Server) inputChatLocked(self *user, in tg.InputPeerClass) (*basicChat, error) {
 	p, ok := in.(*tg.InputPeerChat)
 	if !ok {
@@ -514,45 +509,36 @@ func (s *Server) chatSendMedia(ctx context.Context, req *tg.MessagesSendMediaReq
 	if err != nil {
 		return nil, err
 	}
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.inputChatLocked(self, req.Peer)
-	if err != nil {
-		return nil, err
-	}
-	if utf8.RuneCountInString(req.Message) > captionLengthMax {
-		return nil, tgerr.New(400, "MEDIA_CAPTION_TOO_LONG")
-	}
-	entry, dup := self.sent[req.RandomID]
-	if dup && req.RandomID != 0 {
-		s.st.duplicateSends++
-	} else {
-		o, err := s.inputMediaLocked(self, req.Media, b)
-		if err != nil {
-			return nil, err
+	return withChat(s, ctx, req.Peer, func(r *request, self *user, c *basicChat) (tg.UpdatesClass, error) {
+		if utf8.RuneCountInString(req.Message) > captionLengthMax {
+			return nil, tgerr.New(400, "MEDIA_CAPTION_TOO_LONG")
 		}
-		replyTo := 0
-		if rt, ok := req.ReplyTo.(*tg.InputReplyToMessage); ok {
-			replyTo = rt.ReplyToMsgID
+		entry, dup := self.sent[req.RandomID]
+		if dup && req.RandomID != 0 {
+			s.st.duplicateSends++
+		} else {
+			o, err := s.inputMediaLocked(self, req.Media, b)
+			if err != nil {
+				return nil, err
+			}
+			replyTo := 0
+			if rt, ok := req.ReplyTo.(*tg.InputReplyToMessage); ok {
+				replyTo = rt.ReplyToMsgID
+			}
+			m := s.postChatLocked(c, self, req.Message, req.Entities, o, replyTo, "", r.sess.mt.ID)
+			entry = m.entries[self.acc.ID]
+			if req.RandomID != 0 {
+				self.sent[req.RandomID] = entry
+			}
 		}
-		m := s.postChatLocked(c, self, req.Message, req.Entities, o, replyTo, "", r.sess.mt.ID)
-		entry = m.entries[self.acc.ID]
-		if req.RandomID != 0 {
-			self.sent[req.RandomID] = entry
-		}
-	}
-	return &tg.Updates{
-		Updates: []tg.UpdateClass{
-			&tg.UpdateMessageID{ID: entry.id, RandomID: req.RandomID},
-			&tg.UpdateNewMessage{Message: s.tgMessageLocked(entry.msg, self.acc.ID), Pts: entry.pts, PtsCount: 1},
-		},
-		Users: s.tgUsersLocked(self.acc.ID, entry.msg.from),
-		Chats: s.tgChatsForLocked(self.acc.ID, c.id),
-		Date:  int(entry.msg.date.Unix()),
-	}, nil
+		return &tg.Updates{
+			Updates: []tg.UpdateClass{
+				&tg.UpdateMessageID{ID: entry.id, RandomID: req.RandomID},
+				&tg.UpdateNewMessage{Message: s.tgMessageLocked(entry.msg, self.acc.ID), Pts: entry.pts, PtsCount: 1},
+			},
+			Users: s.tgUsersLocked(self.acc.ID, entry.msg.from),
+			Chats: s.tgChatsForLocked(self.acc.ID, c.id),
+			Date:  int(entry.msg.date.Unix()),
+		}, nil
+	})
 }

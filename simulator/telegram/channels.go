@@ -720,24 +720,20 @@ func (s *Server) memberChannelLocked(self *user, in tg.InputChannelClass) (*chan
 
 // withChannel runs f with the request's user and the channel it names.
 func withChannel[R any](s *Server, ctx context.Context, in tg.InputChannelClass, member bool, f func(r *request, self *user, ch *channel) (R, error)) (R, error) {
-	var zero R
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return zero, err
-	}
-	var ch *channel
-	if member {
-		ch, err = s.memberChannelLocked(self, in)
-	} else {
-		ch, err = s.inputChannelLocked(in)
-	}
-	if err != nil {
-		return zero, err
-	}
-	return f(r, self, ch)
+	return withSelf(s, ctx, func(r *request, self *user) (R, error) {
+		var ch *channel
+		var err error
+		if member {
+			ch, err = s.memberChannelLocked(self, in)
+		} else {
+			ch, err = s.inputChannelLocked(in)
+		}
+		if err != nil {
+			var zero R
+			return zero, err
+		}
+		return f(r, self, ch)
+	})
 }
 
 func (s *Server) registerChannels(d *tg.ServerDispatcher) {
@@ -809,20 +805,15 @@ func (s *Server) messagesSendMessageAny(ctx context.Context, req *tg.MessagesSen
 }
 
 func (s *Server) channelsGetChannels(ctx context.Context, ids []tg.InputChannelClass) (tg.MessagesChatsClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	out := &tg.MessagesChats{}
-	for _, in := range ids {
-		if ch, err := s.inputChannelLocked(in); err == nil {
-			out.Chats = append(out.Chats, s.tgChannelLocked(ch, self.acc.ID))
+	return withSelf(s, ctx, func(_ *request, self *user) (tg.MessagesChatsClass, error) {
+		out := &tg.MessagesChats{}
+		for _, in := range ids {
+			if ch, err := s.inputChannelLocked(in); err == nil {
+				out.Chats = append(out.Chats, s.tgChannelLocked(ch, self.acc.ID))
+			}
 		}
-	}
-	return out, nil
+		return out, nil
+	})
 }
 
 func (s *Server) channelsGetFullChannel(ctx context.Context, in tg.InputChannelClass) (*tg.MessagesChatFull, error) {
@@ -949,26 +940,21 @@ func (s *Server) channelsInviteToChannel(ctx context.Context, req *tg.ChannelsIn
 }
 
 func (s *Server) channelsCreateChannel(ctx context.Context, req *tg.ChannelsCreateChannelRequest) (tg.UpdatesClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	if strings.TrimSpace(req.Title) == "" {
-		return nil, errChatTitleEmpty
-	}
-	ch := s.newChannelLocked(req.Title, req.About, req.Broadcast || !req.Megagroup, self.acc.ID)
-	m := &channelMsg{
-		ChannelMessage: ChannelMessage{From: self.acc.ID, Action: "create", Title: req.Title},
-		action:         &tg.MessageActionChannelCreate{Title: req.Title},
-	}
-	if ch.broadcast {
-		m.From = 0
-	}
-	s.addChannelMsgLocked(ch, m, r.sess.mt.ID)
-	return s.channelMsgUpdatesLocked(ch, m, self.acc.ID), nil
+	return withSelf(s, ctx, func(r *request, self *user) (tg.UpdatesClass, error) {
+		if strings.TrimSpace(req.Title) == "" {
+			return nil, errChatTitleEmpty
+		}
+		ch := s.newChannelLocked(req.Title, req.About, req.Broadcast || !req.Megagroup, self.acc.ID)
+		m := &channelMsg{
+			ChannelMessage: ChannelMessage{From: self.acc.ID, Action: "create", Title: req.Title},
+			action:         &tg.MessageActionChannelCreate{Title: req.Title},
+		}
+		if ch.broadcast {
+			m.From = 0
+		}
+		s.addChannelMsgLocked(ch, m, r.sess.mt.ID)
+		return s.channelMsgUpdatesLocked(ch, m, self.acc.ID), nil
+	})
 }
 
 func (s *Server) channelsEditAdmin(ctx context.Context, req *tg.ChannelsEditAdminRequest) (tg.UpdatesClass, error) {

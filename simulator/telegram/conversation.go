@@ -534,151 +534,101 @@ func (s *Server) messagesEditMessage(ctx context.Context, req *tg.MessagesEditMe
 	if _, ok := req.Peer.(*tg.InputPeerChat); ok {
 		return s.chatEditMessage(ctx, req)
 	}
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	peer, err := s.inputPeerLocked(self, req.Peer)
-	if err != nil {
-		return nil, err
-	}
-	if req.Media != nil {
-		return nil, tgerr.New(400, "MEDIA_INVALID") // replacing media is not simulated
-	}
-	ents, err := cloneEntities(req.Entities)
-	if err != nil {
-		return nil, err
-	}
-	m, err := s.editLocked(self, peer.acc.ID, req.ID, req.Message, ents, r.sess.mt.ID)
-	if err != nil {
-		return nil, err
-	}
-	ev := self.events[len(self.events)-1]
-	return &tg.Updates{
-		Updates: []tg.UpdateClass{&tg.UpdateEditMessage{Message: s.tgMessageLocked(m, self.acc.ID), Pts: ev.pts, PtsCount: ev.count}},
-		Users:   s.tgUsersLocked(self.acc.ID, m.from, m.to),
-		Date:    int(time.Now().Unix()),
-	}, nil
+	return withPeer(s, ctx, req.Peer, func(r *request, self, peer *user) (tg.UpdatesClass, error) {
+		if req.Media != nil {
+			return nil, tgerr.New(400, "MEDIA_INVALID") // replacing media is not simulated
+		}
+		ents, err := cloneEntities(req.Entities)
+		if err != nil {
+			return nil, err
+		}
+		m, err := s.editLocked(self, peer.acc.ID, req.ID, req.Message, ents, r.sess.mt.ID)
+		if err != nil {
+			return nil, err
+		}
+		ev := self.events[len(self.events)-1]
+		return &tg.Updates{
+			Updates: []tg.UpdateClass{&tg.UpdateEditMessage{Message: s.tgMessageLocked(m, self.acc.ID), Pts: ev.pts, PtsCount: ev.count}},
+			Users:   s.tgUsersLocked(self.acc.ID, m.from, m.to),
+			Date:    int(time.Now().Unix()),
+		}, nil
+	})
 }
 
 func (s *Server) messagesDeleteMessages(ctx context.Context, req *tg.MessagesDeleteMessagesRequest) (*tg.MessagesAffectedMessages, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	ev, ok := s.deleteLocked(self, req.ID, req.Revoke, r.sess.mt.ID)
-	if !ok {
-		return &tg.MessagesAffectedMessages{Pts: self.pts}, nil
-	}
-	return &tg.MessagesAffectedMessages{Pts: ev.pts, PtsCount: ev.count}, nil
+	return withSelf(s, ctx, func(r *request, self *user) (*tg.MessagesAffectedMessages, error) {
+		ev, ok := s.deleteLocked(self, req.ID, req.Revoke, r.sess.mt.ID)
+		if !ok {
+			return &tg.MessagesAffectedMessages{Pts: self.pts}, nil
+		}
+		return &tg.MessagesAffectedMessages{Pts: ev.pts, PtsCount: ev.count}, nil
+	})
 }
 
 func (s *Server) messagesSendReaction(ctx context.Context, req *tg.MessagesSendReactionRequest) (tg.UpdatesClass, error) {
 	if _, ok := req.Peer.(*tg.InputPeerChat); ok {
 		return s.chatSendReaction(ctx, req)
 	}
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	peer, err := s.inputPeerLocked(self, req.Peer)
-	if err != nil {
-		return nil, err
-	}
-	m, err := s.reactLocked(self, peer.acc.ID, req.MsgID, req.Reaction, r.sess.mt.ID)
-	if err != nil {
-		return nil, err
-	}
-	return &tg.Updates{
-		Updates: []tg.UpdateClass{s.reactionsUpdateLocked(m, self.acc.ID)},
-		Users:   s.tgUsersLocked(self.acc.ID, m.from, m.to),
-		Date:    int(time.Now().Unix()),
-	}, nil
+	return withPeer(s, ctx, req.Peer, func(r *request, self, peer *user) (tg.UpdatesClass, error) {
+		m, err := s.reactLocked(self, peer.acc.ID, req.MsgID, req.Reaction, r.sess.mt.ID)
+		if err != nil {
+			return nil, err
+		}
+		return &tg.Updates{
+			Updates: []tg.UpdateClass{s.reactionsUpdateLocked(m, self.acc.ID)},
+			Users:   s.tgUsersLocked(self.acc.ID, m.from, m.to),
+			Date:    int(time.Now().Unix()),
+		}, nil
+	})
 }
 
 func (s *Server) messagesGetCustomEmojiDocuments(ctx context.Context, ids []int64) ([]tg.DocumentClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.selfLocked(r); err != nil {
-		return nil, err
-	}
-	var out []tg.DocumentClass
-	for _, id := range ids {
-		alt, ok := s.st.customEmoji[id]
-		if !ok {
-			continue
+	return withSelf(s, ctx, func(_ *request, _ *user) ([]tg.DocumentClass, error) {
+		var out []tg.DocumentClass
+		for _, id := range ids {
+			alt, ok := s.st.customEmoji[id]
+			if !ok {
+				continue
+			}
+			out = append(out, &tg.Document{
+				ID: id, AccessHash: id ^ 0x5eed, FileReference: []byte{1}, MimeType: "application/x-tgsticker", Size: 1, DCID: s.dc,
+				Attributes: []tg.DocumentAttributeClass{&tg.DocumentAttributeCustomEmoji{Alt: alt, Stickerset: &tg.InputStickerSetEmpty{}}},
+			})
 		}
-		out = append(out, &tg.Document{
-			ID: id, AccessHash: id ^ 0x5eed, FileReference: []byte{1}, MimeType: "application/x-tgsticker", Size: 1, DCID: s.dc,
-			Attributes: []tg.DocumentAttributeClass{&tg.DocumentAttributeCustomEmoji{Alt: alt, Stickerset: &tg.InputStickerSetEmpty{}}},
-		})
-	}
-	return out, nil
+		return out, nil
+	})
 }
 
 func (s *Server) messagesReadHistory(ctx context.Context, req *tg.MessagesReadHistoryRequest) (*tg.MessagesAffectedMessages, error) {
 	if _, ok := req.Peer.(*tg.InputPeerChat); ok {
 		return s.chatReadHistory(ctx, req)
 	}
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	peer, err := s.inputPeerLocked(self, req.Peer)
-	if err != nil {
-		return nil, err
-	}
-	ev, ok := s.readLocked(self, peer, req.MaxID, r.sess.mt.ID)
-	if !ok {
-		return &tg.MessagesAffectedMessages{Pts: self.pts}, nil
-	}
-	return &tg.MessagesAffectedMessages{Pts: ev.pts, PtsCount: ev.count}, nil
+	return withPeer(s, ctx, req.Peer, func(r *request, self, peer *user) (*tg.MessagesAffectedMessages, error) {
+		ev, ok := s.readLocked(self, peer, req.MaxID, r.sess.mt.ID)
+		if !ok {
+			return &tg.MessagesAffectedMessages{Pts: self.pts}, nil
+		}
+		return &tg.MessagesAffectedMessages{Pts: ev.pts, PtsCount: ev.count}, nil
+	})
 }
 
 func (s *Server) messagesSetTyping(ctx context.Context, req *tg.MessagesSetTypingRequest) (bool, error) {
 	if _, ok := req.Peer.(*tg.InputPeerChat); ok {
 		return s.chatSetTyping(ctx, req)
 	}
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return false, err
-	}
-	peer, err := s.inputPeerLocked(self, req.Peer)
-	if err != nil {
-		return false, err
-	}
-	if peer != self && req.Action != nil {
-		s.typingLocked(self, peer, req.Action)
-	}
-	return true, nil
+	return withPeer(s, ctx, req.Peer, func(_ *request, self, peer *user) (bool, error) {
+		if peer != self && req.Action != nil {
+			s.typingLocked(self, peer, req.Action)
+		}
+		return true, nil
+	})
 }
 
 func (s *Server) accountUpdateStatus(ctx context.Context, offline bool) (bool, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return false, err
-	}
-	s.setStatusLocked(self, !offline)
-	return true, nil
+	return withSelf(s, ctx, func(_ *request, self *user) (bool, error) {
+		s.setStatusLocked(self, !offline)
+		return true, nil
+	})
 }
 
 // --- the world API: what a contact's phone does, and what it saw ---

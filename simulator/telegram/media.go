@@ -185,24 +185,16 @@ func (s *Server) voteLocked(voter int64, m *stored, options [][]byte) (*tg.Updat
 }
 
 func (s *Server) messagesSendVote(ctx context.Context, req *tg.MessagesSendVoteRequest) (tg.UpdatesClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.inputPeerLocked(self, req.Peer); err != nil {
-		return nil, err
-	}
-	if req.MsgID <= 0 || req.MsgID > len(self.box) {
-		return nil, tgerr.New(400, "MSG_ID_INVALID")
-	}
-	u, err := s.voteLocked(self.acc.ID, self.box[req.MsgID-1].msg, req.Options)
-	if err != nil {
-		return nil, err
-	}
-	return &tg.Updates{Updates: []tg.UpdateClass{u}, Date: int(time.Now().Unix())}, nil
+	return withPeer(s, ctx, req.Peer, func(_ *request, self, _ *user) (tg.UpdatesClass, error) {
+		if req.MsgID <= 0 || req.MsgID > len(self.box) {
+			return nil, tgerr.New(400, "MSG_ID_INVALID")
+		}
+		u, err := s.voteLocked(self.acc.ID, self.box[req.MsgID-1].msg, req.Options)
+		if err != nil {
+			return nil, err
+		}
+		return &tg.Updates{Updates: []tg.UpdateClass{u}, Date: int(time.Now().Unix())}, nil
+	})
 }
 
 // VotePoll makes voter vote on the poll of message m (answers by index,
@@ -452,21 +444,13 @@ func (s *Server) messagesUploadMedia(ctx context.Context, req *tg.MessagesUpload
 	if err != nil {
 		return nil, err
 	}
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.inputPeerLocked(self, req.Peer); err != nil {
-		return nil, err
-	}
-	o, err := s.inputMediaLocked(self, req.Media, b)
-	if err != nil {
-		return nil, err
-	}
-	return o.render(), nil
+	return withPeer(s, ctx, req.Peer, func(_ *request, self, _ *user) (tg.MessageMediaClass, error) {
+		o, err := s.inputMediaLocked(self, req.Media, b)
+		if err != nil {
+			return nil, err
+		}
+		return o.render(), nil
+	})
 }
 
 func (s *Server) messagesSendMedia(ctx context.Context, req *tg.MessagesSendMediaRequest) (tg.UpdatesClass, error) {
@@ -477,71 +461,57 @@ func (s *Server) messagesSendMedia(ctx context.Context, req *tg.MessagesSendMedi
 	if err != nil {
 		return nil, err
 	}
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	peer, err := s.inputPeerLocked(self, req.Peer)
-	if err != nil {
-		return nil, err
-	}
-	if len([]rune(req.Message)) > captionLengthMax {
-		return nil, tgerr.New(400, "MEDIA_CAPTION_TOO_LONG")
-	}
-	entry, _, err := s.sendOnceLocked(self, r, req.RandomID, func() (*stored, error) {
-		o, err := s.inputMediaLocked(self, req.Media, b)
+	return withPeer(s, ctx, req.Peer, func(r *request, self, peer *user) (tg.UpdatesClass, error) {
+		if len([]rune(req.Message)) > captionLengthMax {
+			return nil, tgerr.New(400, "MEDIA_CAPTION_TOO_LONG")
+		}
+		entry, _, err := s.sendOnceLocked(self, r, req.RandomID, func() (*stored, error) {
+			o, err := s.inputMediaLocked(self, req.Media, b)
+			if err != nil {
+				return nil, err
+			}
+			m := s.deliverLocked(self, peer, req.Message, req.Entities, true)
+			m.media = o
+			m.replyTo, m.quote = replyTargetLocked(self, peer, req.ReplyTo)
+			return m, nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		m := s.deliverLocked(self, peer, req.Message, req.Entities, true)
-		m.media = o
-		m.replyTo, m.quote = replyTargetLocked(self, peer, req.ReplyTo)
-		return m, nil
+		return &tg.Updates{
+			Updates: []tg.UpdateClass{
+				&tg.UpdateMessageID{ID: entry.id, RandomID: req.RandomID},
+				&tg.UpdateNewMessage{Message: s.tgMessageLocked(entry.msg, self.acc.ID), Pts: entry.pts, PtsCount: 1},
+			},
+			Users: s.tgUsersLocked(self.acc.ID, entry.msg.from, entry.msg.to),
+			Date:  int(entry.msg.date.Unix()),
+		}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &tg.Updates{
-		Updates: []tg.UpdateClass{
-			&tg.UpdateMessageID{ID: entry.id, RandomID: req.RandomID},
-			&tg.UpdateNewMessage{Message: s.tgMessageLocked(entry.msg, self.acc.ID), Pts: entry.pts, PtsCount: 1},
-		},
-		Users: s.tgUsersLocked(self.acc.ID, entry.msg.from, entry.msg.to),
-		Date:  int(entry.msg.date.Unix()),
-	}, nil
 }
 
 // messagesGetMessages returns messages of the caller's private history by
 // ID, with current file references.
 func (s *Server) messagesGetMessages(ctx context.Context, ids []tg.InputMessageClass) (tg.MessagesMessagesClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	out := &tg.MessagesMessages{}
-	users := []int64{self.acc.ID}
-	for _, in := range ids {
-		v, ok := in.(*tg.InputMessageID)
-		if !ok || v.ID <= 0 || v.ID > len(self.box) {
-			out.Messages = append(out.Messages, &tg.MessageEmpty{ID: 0})
-			continue
+	return withSelf(s, ctx, func(_ *request, self *user) (tg.MessagesMessagesClass, error) {
+		out := &tg.MessagesMessages{}
+		users := []int64{self.acc.ID}
+		for _, in := range ids {
+			v, ok := in.(*tg.InputMessageID)
+			if !ok || v.ID <= 0 || v.ID > len(self.box) {
+				out.Messages = append(out.Messages, &tg.MessageEmpty{ID: 0})
+				continue
+			}
+			e := self.box[v.ID-1]
+			if e.msg.goneFor(self.acc.ID) {
+				out.Messages = append(out.Messages, &tg.MessageEmpty{ID: v.ID})
+				continue
+			}
+			out.Messages = append(out.Messages, s.tgMessageLocked(e.msg, self.acc.ID))
+			users = append(users, peerOf(e.msg, self.acc.ID))
 		}
-		e := self.box[v.ID-1]
-		if e.msg.goneFor(self.acc.ID) {
-			out.Messages = append(out.Messages, &tg.MessageEmpty{ID: v.ID})
-			continue
-		}
-		out.Messages = append(out.Messages, s.tgMessageLocked(e.msg, self.acc.ID))
-		users = append(users, peerOf(e.msg, self.acc.ID))
-	}
-	out.Users = s.tgUsersLocked(self.acc.ID, users...)
-	return out, nil
+		out.Users = s.tgUsersLocked(self.acc.ID, users...)
+		return out, nil
+	})
 }
 
 func (s *Server) uploadSaveFilePart(ctx context.Context, req *tg.UploadSaveFilePartRequest) (bool, error) {

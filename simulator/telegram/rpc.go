@@ -150,182 +150,143 @@ func (s *Server) inputPeerLocked(self *user, in tg.InputPeerClass) (*user, error
 }
 
 func (s *Server) usersGetUsers(ctx context.Context, ids []tg.InputUserClass) ([]tg.UserClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]tg.UserClass, 0, len(ids))
-	for _, id := range ids {
-		if u, err := s.inputUserLocked(self, id); err == nil {
-			out = append(out, s.tgUserLocked(u, self.acc.ID))
+	return withSelf(s, ctx, func(_ *request, self *user) ([]tg.UserClass, error) {
+		out := make([]tg.UserClass, 0, len(ids))
+		for _, id := range ids {
+			if u, err := s.inputUserLocked(self, id); err == nil {
+				out = append(out, s.tgUserLocked(u, self.acc.ID))
+			}
 		}
-	}
-	return out, nil
+		return out, nil
+	})
 }
 
 func (s *Server) usersGetFullUser(ctx context.Context, id tg.InputUserClass) (*tg.UsersUserFull, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.inputUserLocked(self, id)
-	if err != nil {
-		return nil, err
-	}
-	full := tg.UserFull{ID: u.acc.ID}
-	if p := tgPhotoOf(s.profilePhotoLocked(u.acc.ID)); p != nil {
-		full.SetProfilePhoto(p)
-	}
-	return &tg.UsersUserFull{
-		FullUser: full,
-		Users:    []tg.UserClass{s.tgUserLocked(u, self.acc.ID)},
-	}, nil
+	return withSelf(s, ctx, func(_ *request, self *user) (*tg.UsersUserFull, error) {
+		u, err := s.inputUserLocked(self, id)
+		if err != nil {
+			return nil, err
+		}
+		full := tg.UserFull{ID: u.acc.ID}
+		if p := tgPhotoOf(s.profilePhotoLocked(u.acc.ID)); p != nil {
+			full.SetProfilePhoto(p)
+		}
+		return &tg.UsersUserFull{
+			FullUser: full,
+			Users:    []tg.UserClass{s.tgUserLocked(u, self.acc.ID)},
+		}, nil
+	})
 }
 
 func (s *Server) contactsGetContacts(ctx context.Context, _ int64) (tg.ContactsContactsClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]int64, 0, len(self.contacts))
-	for id := range self.contacts {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	out := &tg.ContactsContacts{SavedCount: len(ids)}
-	for _, id := range ids {
-		c, ok := s.st.users[id]
-		if !ok {
-			continue
+	return withSelf(s, ctx, func(_ *request, self *user) (tg.ContactsContactsClass, error) {
+		ids := make([]int64, 0, len(self.contacts))
+		for id := range self.contacts {
+			ids = append(ids, id)
 		}
-		out.Contacts = append(out.Contacts, tg.Contact{UserID: id, Mutual: c.contacts[self.acc.ID]})
-		out.Users = append(out.Users, s.tgUserLocked(c, self.acc.ID))
-	}
-	return out, nil
+		slices.Sort(ids)
+		out := &tg.ContactsContacts{SavedCount: len(ids)}
+		for _, id := range ids {
+			c, ok := s.st.users[id]
+			if !ok {
+				continue
+			}
+			out.Contacts = append(out.Contacts, tg.Contact{UserID: id, Mutual: c.contacts[self.acc.ID]})
+			out.Users = append(out.Users, s.tgUserLocked(c, self.acc.ID))
+		}
+		return out, nil
+	})
 }
 
 func (s *Server) contactsImportContacts(ctx context.Context, contacts []tg.InputPhoneContact) (*tg.ContactsImportedContacts, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	out := &tg.ContactsImportedContacts{}
-	for _, c := range contacts {
-		u, ok := s.st.byPhone[NormalizePhone(c.Phone)]
-		if !ok {
-			continue
+	return withSelf(s, ctx, func(_ *request, self *user) (*tg.ContactsImportedContacts, error) {
+		out := &tg.ContactsImportedContacts{}
+		for _, c := range contacts {
+			u, ok := s.st.byPhone[NormalizePhone(c.Phone)]
+			if !ok {
+				continue
+			}
+			if u != self {
+				self.contacts[u.acc.ID] = true
+			}
+			out.Imported = append(out.Imported, tg.ImportedContact{UserID: u.acc.ID, ClientID: c.ClientID})
+			out.Users = append(out.Users, s.tgUserLocked(u, self.acc.ID))
 		}
-		if u != self {
-			self.contacts[u.acc.ID] = true
-		}
-		out.Imported = append(out.Imported, tg.ImportedContact{UserID: u.acc.ID, ClientID: c.ClientID})
-		out.Users = append(out.Users, s.tgUserLocked(u, self.acc.ID))
-	}
-	return out, nil
+		return out, nil
+	})
 }
 
 func (s *Server) contactsResolvePhone(ctx context.Context, phone string) (*tg.ContactsResolvedPeer, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	u, ok := s.st.byPhone[NormalizePhone(phone)]
-	if !ok {
-		return nil, errPhoneNotUsed
-	}
-	return &tg.ContactsResolvedPeer{
-		Peer:  &tg.PeerUser{UserID: u.acc.ID},
-		Users: []tg.UserClass{s.tgUserLocked(u, self.acc.ID)},
-	}, nil
+	return withSelf(s, ctx, func(_ *request, self *user) (*tg.ContactsResolvedPeer, error) {
+		u, ok := s.st.byPhone[NormalizePhone(phone)]
+		if !ok {
+			return nil, errPhoneNotUsed
+		}
+		return &tg.ContactsResolvedPeer{
+			Peer:  &tg.PeerUser{UserID: u.acc.ID},
+			Users: []tg.UserClass{s.tgUserLocked(u, self.acc.ID)},
+		}, nil
+	})
 }
 
 func (s *Server) contactsResolveUsername(ctx context.Context, req *tg.ContactsResolveUsernameRequest) (*tg.ContactsResolvedPeer, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	u, ok := s.st.byUsername[strings.ToLower(strings.TrimPrefix(req.Username, "@"))]
-	if !ok {
-		return nil, errUsernameNotUsed
-	}
-	return &tg.ContactsResolvedPeer{
-		Peer:  &tg.PeerUser{UserID: u.acc.ID},
-		Users: []tg.UserClass{s.tgUserLocked(u, self.acc.ID)},
-	}, nil
+	return withSelf(s, ctx, func(_ *request, self *user) (*tg.ContactsResolvedPeer, error) {
+		u, ok := s.st.byUsername[strings.ToLower(strings.TrimPrefix(req.Username, "@"))]
+		if !ok {
+			return nil, errUsernameNotUsed
+		}
+		return &tg.ContactsResolvedPeer{
+			Peer:  &tg.PeerUser{UserID: u.acc.ID},
+			Users: []tg.UserClass{s.tgUserLocked(u, self.acc.ID)},
+		}, nil
+	})
 }
 
 func (s *Server) messagesSendMessage(ctx context.Context, req *tg.MessagesSendMessageRequest) (tg.UpdatesClass, error) {
 	if _, ok := req.Peer.(*tg.InputPeerChat); ok {
 		return s.chatSendMessage(ctx, req)
 	}
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	peer, err := s.inputPeerLocked(self, req.Peer)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case strings.TrimSpace(req.Message) == "":
-		return nil, errMessageEmpty
-	case utf8.RuneCountInString(req.Message) > maxMessageLength:
-		return nil, errMessageTooLong
-	}
-	// The request was decoded for this call only: its entities can be
-	// stored as they are.
-	entry, m, err := s.sendOnceLocked(self, r, req.RandomID, func() (*stored, error) {
-		m := s.deliverLocked(self, peer, req.Message, req.Entities, true)
-		m.replyTo, m.quote = replyTargetLocked(self, peer, req.ReplyTo)
-		return m, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if m != nil {
-		if reply := peer.autoReply; reply != nil && peer != self {
-			in := s.messageLocked(m)
-			r.after = append(r.after, func() {
-				go func() {
-					if text, ok := reply(in); ok {
-						_, _ = s.SendMessage(in.To, in.From, text, nil)
-					}
-				}()
-			})
+	return withPeer(s, ctx, req.Peer, func(r *request, self, peer *user) (tg.UpdatesClass, error) {
+		switch {
+		case strings.TrimSpace(req.Message) == "":
+			return nil, errMessageEmpty
+		case utf8.RuneCountInString(req.Message) > maxMessageLength:
+			return nil, errMessageTooLong
 		}
-	}
-	out := &tg.UpdateShortSentMessage{
-		Out:      true,
-		ID:       entry.id,
-		Pts:      entry.pts,
-		PtsCount: 1,
-		Date:     int(entry.msg.date.Unix()),
-	}
-	if ents, _ := cloneEntities(entry.msg.entities); len(ents) > 0 {
-		out.SetEntities(ents)
-	}
-	return out, nil
+		// The request was decoded for this call only: its entities can be
+		// stored as they are.
+		entry, m, err := s.sendOnceLocked(self, r, req.RandomID, func() (*stored, error) {
+			m := s.deliverLocked(self, peer, req.Message, req.Entities, true)
+			m.replyTo, m.quote = replyTargetLocked(self, peer, req.ReplyTo)
+			return m, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if m != nil {
+			if reply := peer.autoReply; reply != nil && peer != self {
+				in := s.messageLocked(m)
+				r.after = append(r.after, func() {
+					go func() {
+						if text, ok := reply(in); ok {
+							_, _ = s.SendMessage(in.To, in.From, text, nil)
+						}
+					}()
+				})
+			}
+		}
+		out := &tg.UpdateShortSentMessage{
+			Out:      true,
+			ID:       entry.id,
+			Pts:      entry.pts,
+			PtsCount: 1,
+			Date:     int(entry.msg.date.Unix()),
+		}
+		if ents, _ := cloneEntities(entry.msg.entities); len(ents) > 0 {
+			out.SetEntities(ents)
+		}
+		return out, nil
+	})
 }
 
 // sendOnceLocked delivers a message sent by a client once per sender and
@@ -356,29 +317,20 @@ func (s *Server) messagesGetHistory(ctx context.Context, req *tg.MessagesGetHist
 	case *tg.InputPeerChat:
 		return s.chatHistory(ctx, req, in.ChatID)
 	}
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	peer, err := s.inputPeerLocked(self, req.Peer)
-	if err != nil {
-		return nil, err
-	}
-	var list []*boxEntry
-	for i := len(self.box) - 1; i >= 0; i-- {
-		e := self.box[i]
-		if e.msg.chat == 0 && peerOf(e.msg, self.acc.ID) == peer.acc.ID && !e.msg.goneFor(self.acc.ID) {
-			list = append(list, e)
+	return withPeer(s, ctx, req.Peer, func(_ *request, self, peer *user) (tg.MessagesMessagesClass, error) {
+		var list []*boxEntry
+		for i := len(self.box) - 1; i >= 0; i-- {
+			e := self.box[i]
+			if e.msg.chat == 0 && peerOf(e.msg, self.acc.ID) == peer.acc.ID && !e.msg.goneFor(self.acc.ID) {
+				list = append(list, e)
+			}
 		}
-	}
-	out := &tg.MessagesMessages{Users: s.tgUsersLocked(self.acc.ID, self.acc.ID, peer.acc.ID)}
-	for _, e := range historyWindow(req, list, func(e *boxEntry) int { return e.id }) {
-		out.Messages = append(out.Messages, s.tgMessageClassLocked(e.msg, self.acc.ID))
-	}
-	return out, nil
+		out := &tg.MessagesMessages{Users: s.tgUsersLocked(self.acc.ID, self.acc.ID, peer.acc.ID)}
+		for _, e := range historyWindow(req, list, func(e *boxEntry) int { return e.id }) {
+			out.Messages = append(out.Messages, s.tgMessageClassLocked(e.msg, self.acc.ID))
+		}
+		return out, nil
+	})
 }
 
 // channelHistory is messages.getHistory of a supergroup or channel.
@@ -406,31 +358,26 @@ func (s *Server) channelHistory(ctx context.Context, req *tg.MessagesGetHistoryR
 // chatHistory is messages.getHistory of a basic group: the caller's copies
 // of its messages, in the caller's numbering.
 func (s *Server) chatHistory(ctx context.Context, req *tg.MessagesGetHistoryRequest, chatID int64) (tg.MessagesMessagesClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	c, ok := s.st.chats[chatID]
-	if !ok || !c.isMember(self.acc.ID) {
-		return nil, errPeerIDInvalid
-	}
-	var list []*boxEntry
-	for i := len(self.box) - 1; i >= 0; i-- {
-		if e := self.box[i]; e.msg.chat == chatID && !e.msg.goneFor(self.acc.ID) {
-			list = append(list, e)
+	return withSelf(s, ctx, func(_ *request, self *user) (tg.MessagesMessagesClass, error) {
+		c, ok := s.st.chats[chatID]
+		if !ok || !c.isMember(self.acc.ID) {
+			return nil, errPeerIDInvalid
 		}
-	}
-	out := &tg.MessagesMessages{Chats: []tg.ChatClass{s.tgChatLocked(c)}}
-	ids := []int64{self.acc.ID}
-	for _, e := range historyWindow(req, list, func(e *boxEntry) int { return e.id }) {
-		out.Messages = append(out.Messages, s.tgMessageClassLocked(e.msg, self.acc.ID))
-		ids = append(ids, e.msg.from)
-	}
-	out.Users = s.tgUsersLocked(self.acc.ID, ids...)
-	return out, nil
+		var list []*boxEntry
+		for i := len(self.box) - 1; i >= 0; i-- {
+			if e := self.box[i]; e.msg.chat == chatID && !e.msg.goneFor(self.acc.ID) {
+				list = append(list, e)
+			}
+		}
+		out := &tg.MessagesMessages{Chats: []tg.ChatClass{s.tgChatLocked(c)}}
+		ids := []int64{self.acc.ID}
+		for _, e := range historyWindow(req, list, func(e *boxEntry) int { return e.id }) {
+			out.Messages = append(out.Messages, s.tgMessageClassLocked(e.msg, self.acc.ID))
+			ids = append(ids, e.msg.from)
+		}
+		out.Users = s.tgUsersLocked(self.acc.ID, ids...)
+		return out, nil
+	})
 }
 
 // historyWindow is Telegram's window of a chat's messages (list, newest
@@ -466,113 +413,108 @@ func historyWindow[M any](req *tg.MessagesGetHistoryRequest, list []M, idOf func
 }
 
 func (s *Server) messagesGetDialogs(ctx context.Context, req *tg.MessagesGetDialogsRequest) (tg.MessagesDialogsClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	limit := req.Limit
-	if limit <= 0 || limit > 100 {
-		limit = 100
-	}
-	// Every chat (private chats, basic groups, supergroups and channels)
-	// by last activity: the newest top message first. A page starts after
-	// offset_peer when it is one of them, else after offset_date and
-	// offset_id.
-	type dialog struct {
-		peer  tg.PeerClass
-		key   int64 // orders dialogs of the same second
-		date  int
-		top   int
-		entry *boxEntry
-		ch    *channel
-	}
-	var list []dialog
-	seen := map[int64]bool{}
-	for i := len(self.box) - 1; i >= 0; i-- {
-		e := self.box[i]
-		if e.msg.goneFor(self.acc.ID) {
-			continue
+	return withSelf(s, ctx, func(_ *request, self *user) (tg.MessagesDialogsClass, error) {
+		limit := req.Limit
+		if limit <= 0 || limit > 100 {
+			limit = 100
 		}
-		d := dialog{date: int(e.msg.date.Unix()), top: e.id, entry: e}
-		if e.msg.chat != 0 {
-			if seen[-e.msg.chat] {
+		// Every chat (private chats, basic groups, supergroups and channels)
+		// by last activity: the newest top message first. A page starts after
+		// offset_peer when it is one of them, else after offset_date and
+		// offset_id.
+		type dialog struct {
+			peer  tg.PeerClass
+			key   int64 // orders dialogs of the same second
+			date  int
+			top   int
+			entry *boxEntry
+			ch    *channel
+		}
+		var list []dialog
+		seen := map[int64]bool{}
+		for i := len(self.box) - 1; i >= 0; i-- {
+			e := self.box[i]
+			if e.msg.goneFor(self.acc.ID) {
 				continue
 			}
-			seen[-e.msg.chat] = true
-			d.peer, d.key = &tg.PeerChat{ChatID: e.msg.chat}, -e.msg.chat
-		} else {
-			peer := peerOf(e.msg, self.acc.ID)
-			if seen[peer] {
+			d := dialog{date: int(e.msg.date.Unix()), top: e.id, entry: e}
+			if e.msg.chat != 0 {
+				if seen[-e.msg.chat] {
+					continue
+				}
+				seen[-e.msg.chat] = true
+				d.peer, d.key = &tg.PeerChat{ChatID: e.msg.chat}, -e.msg.chat
+			} else {
+				peer := peerOf(e.msg, self.acc.ID)
+				if seen[peer] {
+					continue
+				}
+				seen[peer] = true
+				d.peer, d.key = &tg.PeerUser{UserID: peer}, peer
+			}
+			list = append(list, d)
+		}
+		for _, ch := range s.st.channels {
+			if !ch.member[self.acc.ID] {
 				continue
 			}
-			seen[peer] = true
-			d.peer, d.key = &tg.PeerUser{UserID: peer}, peer
-		}
-		list = append(list, d)
-	}
-	for _, ch := range s.st.channels {
-		if !ch.member[self.acc.ID] {
-			continue
-		}
-		for i := len(ch.msgs) - 1; i >= 0; i-- {
-			if m := ch.msgs[i]; !m.Deleted {
-				list = append(list, dialog{peer: &tg.PeerChannel{ChannelID: ch.id}, key: ch.id, date: int(m.Date.Unix()), top: m.ID, ch: ch})
-				break
+			for i := len(ch.msgs) - 1; i >= 0; i-- {
+				if m := ch.msgs[i]; !m.Deleted {
+					list = append(list, dialog{peer: &tg.PeerChannel{ChannelID: ch.id}, key: ch.id, date: int(m.Date.Unix()), top: m.ID, ch: ch})
+					break
+				}
 			}
 		}
-	}
-	slices.SortStableFunc(list, func(a, b dialog) int {
-		if a.date != b.date {
-			return b.date - a.date
+		slices.SortStableFunc(list, func(a, b dialog) int {
+			if a.date != b.date {
+				return b.date - a.date
+			}
+			if a.entry != nil && b.entry != nil {
+				return b.top - a.top
+			}
+			return cmp.Compare(b.key, a.key)
+		})
+		start := 0
+		if offsetKey, ok := dialogKey(req.OffsetPeer); ok {
+			for i, d := range list {
+				if d.key == offsetKey {
+					start = i + 1
+					break
+				}
+			}
+		} else if req.OffsetDate > 0 || req.OffsetID > 0 {
+			start = len(list)
+			for i, d := range list {
+				if (req.OffsetDate == 0 || d.date <= req.OffsetDate) && (req.OffsetID == 0 || d.entry == nil || d.top < req.OffsetID) {
+					start = i
+					break
+				}
+			}
 		}
-		if a.entry != nil && b.entry != nil {
-			return b.top - a.top
+		out := &tg.MessagesDialogs{}
+		ids := []int64{self.acc.ID}
+		var chatIDs []int64
+		for _, d := range list[start:min(start+limit, len(list))] {
+			out.Dialogs = append(out.Dialogs, &tg.Dialog{Peer: d.peer, TopMessage: d.top})
+			switch p := d.peer.(type) {
+			case *tg.PeerChannel:
+				m := d.ch.msgs[d.top-1]
+				out.Messages = append(out.Messages, s.tgChannelMsgLocked(d.ch, m, self.acc.ID))
+				out.Chats = append(out.Chats, s.tgChannelLocked(d.ch, self.acc.ID))
+				ids = append(ids, m.usersOf()...)
+			case *tg.PeerChat:
+				out.Messages = append(out.Messages, s.tgMessageClassLocked(d.entry.msg, self.acc.ID))
+				chatIDs = append(chatIDs, p.ChatID)
+				ids = append(ids, d.entry.msg.from)
+			case *tg.PeerUser:
+				out.Messages = append(out.Messages, s.tgMessageClassLocked(d.entry.msg, self.acc.ID))
+				ids = append(ids, p.UserID)
+			}
 		}
-		return cmp.Compare(b.key, a.key)
+		out.Chats = append(out.Chats, s.tgChatsLocked(chatIDs...)...)
+		out.Users = s.tgUsersLocked(self.acc.ID, ids...)
+		return out, nil
 	})
-	start := 0
-	if offsetKey, ok := dialogKey(req.OffsetPeer); ok {
-		for i, d := range list {
-			if d.key == offsetKey {
-				start = i + 1
-				break
-			}
-		}
-	} else if req.OffsetDate > 0 || req.OffsetID > 0 {
-		start = len(list)
-		for i, d := range list {
-			if (req.OffsetDate == 0 || d.date <= req.OffsetDate) && (req.OffsetID == 0 || d.entry == nil || d.top < req.OffsetID) {
-				start = i
-				break
-			}
-		}
-	}
-	out := &tg.MessagesDialogs{}
-	ids := []int64{self.acc.ID}
-	var chatIDs []int64
-	for _, d := range list[start:min(start+limit, len(list))] {
-		out.Dialogs = append(out.Dialogs, &tg.Dialog{Peer: d.peer, TopMessage: d.top})
-		switch p := d.peer.(type) {
-		case *tg.PeerChannel:
-			m := d.ch.msgs[d.top-1]
-			out.Messages = append(out.Messages, s.tgChannelMsgLocked(d.ch, m, self.acc.ID))
-			out.Chats = append(out.Chats, s.tgChannelLocked(d.ch, self.acc.ID))
-			ids = append(ids, m.usersOf()...)
-		case *tg.PeerChat:
-			out.Messages = append(out.Messages, s.tgMessageClassLocked(d.entry.msg, self.acc.ID))
-			chatIDs = append(chatIDs, p.ChatID)
-			ids = append(ids, d.entry.msg.from)
-		case *tg.PeerUser:
-			out.Messages = append(out.Messages, s.tgMessageClassLocked(d.entry.msg, self.acc.ID))
-			ids = append(ids, p.UserID)
-		}
-	}
-	out.Chats = append(out.Chats, s.tgChatsLocked(chatIDs...)...)
-	out.Users = s.tgUsersLocked(self.acc.ID, ids...)
-	return out, nil
 }
 
 // dialogKey is the key a dialog of messages.getDialogs has for an input
@@ -590,95 +532,85 @@ func dialogKey(in tg.InputPeerClass) (int64, bool) {
 }
 
 func (s *Server) updatesGetState(ctx context.Context) (*tg.UpdatesState, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	return &tg.UpdatesState{Pts: self.pts, Date: int(s.nowLocked().Unix())}, nil
+	return withSelf(s, ctx, func(_ *request, self *user) (*tg.UpdatesState, error) {
+		return &tg.UpdatesState{Pts: self.pts, Date: int(s.nowLocked().Unix())}, nil
+	})
 }
 
 func (s *Server) updatesGetDifference(ctx context.Context, req *tg.UpdatesGetDifferenceRequest) (tg.UpdatesDifferenceClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	now := int(s.nowLocked().Unix())
-	if req.Pts >= self.pts {
-		return &tg.UpdatesDifferenceEmpty{Date: now}, nil
-	}
-	if n := s.st.differenceTooLong; n > 0 && self.pts-req.Pts > n {
-		// Too far behind: the client fetches the history of its chats
-		// itself and goes on from the current pts.
-		return &tg.UpdatesDifferenceTooLong{Pts: self.pts}, nil
-	}
-	sliceLimit := differenceLimit
-	if s.st.differenceSlice > 0 {
-		sliceLimit = s.st.differenceSlice
-	}
-	// The pts log is the history (new messages) merged with the other
-	// pts updates (edits, deletions, read history), in pts order.
-	var (
-		msgs  []tg.MessageClass
-		other []tg.UpdateClass
-		ids   = []int64{self.acc.ID}
-		chats []int64
-		last  int
-	)
-	i, j := 0, 0
-	for i < len(self.box) || j < len(self.events) {
-		takeMsg := j >= len(self.events) || (i < len(self.box) && self.box[i].pts < self.events[j].pts)
-		var pts int
-		if takeMsg {
-			pts = self.box[i].pts
-		} else {
-			pts = self.events[j].pts
+	return withSelf(s, ctx, func(_ *request, self *user) (tg.UpdatesDifferenceClass, error) {
+		now := int(s.nowLocked().Unix())
+		if req.Pts >= self.pts {
+			return &tg.UpdatesDifferenceEmpty{Date: now}, nil
 		}
-		if pts <= req.Pts {
+		if n := s.st.differenceTooLong; n > 0 && self.pts-req.Pts > n {
+			// Too far behind: the client fetches the history of its chats
+			// itself and goes on from the current pts.
+			return &tg.UpdatesDifferenceTooLong{Pts: self.pts}, nil
+		}
+		sliceLimit := differenceLimit
+		if s.st.differenceSlice > 0 {
+			sliceLimit = s.st.differenceSlice
+		}
+		// The pts log is the history (new messages) merged with the other
+		// pts updates (edits, deletions, read history), in pts order.
+		var (
+			msgs  []tg.MessageClass
+			other []tg.UpdateClass
+			ids   = []int64{self.acc.ID}
+			chats []int64
+			last  int
+		)
+		i, j := 0, 0
+		for i < len(self.box) || j < len(self.events) {
+			takeMsg := j >= len(self.events) || (i < len(self.box) && self.box[i].pts < self.events[j].pts)
+			var pts int
 			if takeMsg {
-				i++
+				pts = self.box[i].pts
 			} else {
-				j++
+				pts = self.events[j].pts
 			}
-			continue
-		}
-		if len(msgs)+len(other) == sliceLimit {
-			return &tg.UpdatesDifferenceSlice{
-				NewMessages:       msgs,
-				OtherUpdates:      other,
-				Users:             s.tgUsersLocked(self.acc.ID, ids...),
-				Chats:             s.tgChatsLocked(chats...),
-				IntermediateState: tg.UpdatesState{Pts: last, Date: now},
-			}, nil
-		}
-		if takeMsg {
-			e := self.box[i]
-			i++
-			if !e.msg.goneFor(self.acc.ID) {
-				msgs = append(msgs, s.tgMessageClassLocked(e.msg, self.acc.ID))
-				ids = append(ids, peerOf(e.msg, self.acc.ID))
-				if e.msg.chat != 0 && !slices.Contains(chats, e.msg.chat) {
-					chats = append(chats, e.msg.chat)
+			if pts <= req.Pts {
+				if takeMsg {
+					i++
+				} else {
+					j++
 				}
+				continue
 			}
-		} else {
-			ev := self.events[j]
-			j++
-			other = append(other, s.renderEventLocked(self, ev))
-			ids = append(ids, s.eventUsers(self, ev)...)
+			if len(msgs)+len(other) == sliceLimit {
+				return &tg.UpdatesDifferenceSlice{
+					NewMessages:       msgs,
+					OtherUpdates:      other,
+					Users:             s.tgUsersLocked(self.acc.ID, ids...),
+					Chats:             s.tgChatsLocked(chats...),
+					IntermediateState: tg.UpdatesState{Pts: last, Date: now},
+				}, nil
+			}
+			if takeMsg {
+				e := self.box[i]
+				i++
+				if !e.msg.goneFor(self.acc.ID) {
+					msgs = append(msgs, s.tgMessageClassLocked(e.msg, self.acc.ID))
+					ids = append(ids, peerOf(e.msg, self.acc.ID))
+					if e.msg.chat != 0 && !slices.Contains(chats, e.msg.chat) {
+						chats = append(chats, e.msg.chat)
+					}
+				}
+			} else {
+				ev := self.events[j]
+				j++
+				other = append(other, s.renderEventLocked(self, ev))
+				ids = append(ids, s.eventUsers(self, ev)...)
+			}
+			last = pts
 		}
-		last = pts
-	}
-	return &tg.UpdatesDifference{
-		NewMessages:  msgs,
-		OtherUpdates: other,
-		Users:        s.tgUsersLocked(self.acc.ID, ids...),
-		Chats:        s.tgChatsLocked(chats...),
-		State:        tg.UpdatesState{Pts: self.pts, Date: now},
-	}, nil
+		return &tg.UpdatesDifference{
+			NewMessages:  msgs,
+			OtherUpdates: other,
+			Users:        s.tgUsersLocked(self.acc.ID, ids...),
+			Chats:        s.tgChatsLocked(chats...),
+			State:        tg.UpdatesState{Pts: self.pts, Date: now},
+		}, nil
+	})
 }

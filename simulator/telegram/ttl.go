@@ -68,22 +68,13 @@ func (s *Server) HistoryTTL(a, b int64) time.Duration {
 }
 
 func (s *Server) messagesSetHistoryTTL(ctx context.Context, req *tg.MessagesSetHistoryTTLRequest) (tg.UpdatesClass, error) {
-	r := requestFrom(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	self, err := s.selfLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	peer, err := s.inputPeerLocked(self, req.Peer)
-	if err != nil {
-		return nil, err
-	}
-	if req.Period < 0 {
-		return nil, fmt.Errorf("%w: negative period", errPeerIDInvalid)
-	}
-	m := s.setTTLLocked(self, peer, req.Period, r.sess.mt.ID)
-	return s.newMessageUpdatesLocked(m, self.acc.ID), nil
+	return withPeer(s, ctx, req.Peer, func(r *request, self, peer *user) (tg.UpdatesClass, error) {
+		if req.Period < 0 {
+			return nil, fmt.Errorf("%w: negative period", errPeerIDInvalid)
+		}
+		m := s.setTTLLocked(self, peer, req.Period, r.sess.mt.ID)
+		return s.newMessageUpdatesLocked(m, self.acc.ID), nil
+	})
 }
 
 // setTTLLocked sets a private chat's timer and stores and pushes its
