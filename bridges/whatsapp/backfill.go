@@ -217,20 +217,7 @@ func (cl *Client) FetchMessages(ctx context.Context, params bridgev2.FetchMessag
 	if len(stored) > limit {
 		stored = stored[len(stored)-limit:]
 	}
-	hist := remote.History{Login: cl.login, Portal: params.Portal, Chat: cl.cachedChat(ctx, chat)}
-	if chat.Server == types.DefaultUserServer || chat.Server == types.HiddenUserServer {
-		hist.Remote, _ = waid.MakeUserID(chat)
-		hist.Identity, _ = cl.DescribeRemoteUser(ctx, hist.Remote)
-	}
-	// IDs of the batch's messages: a reply to one of them points at it
-	// (bridgev2 sends them in order, each before the next is resolved).
-	batch := map[string]networkid.MessageID{}
-	for _, sm := range stored {
-		hm, ok := cl.historyMessage(ctx, params.Portal, chat, sm, batch)
-		if ok {
-			hist.Messages = append(hist.Messages, hm)
-		}
-	}
+	hist := cl.historyOf(ctx, params.Portal, chat, stored)
 	last := stored[len(stored)-1].Timestamp
 	out := cl.main.FilterBackfill(ctx, hist)
 	zerolog.Ctx(ctx).Info().Int("stored", len(stored)).Int("bridged", len(out)).Msg("Replaying a WhatsApp chat's history")
@@ -245,6 +232,25 @@ func (cl *Client) FetchMessages(ctx context.Context, params bridgev2.FetchMessag
 		return &bridgev2.FetchMessagesResponse{Forward: true}, nil
 	}
 	return &bridgev2.FetchMessagesResponse{Messages: out, Forward: true, MarkRead: true, CompleteCallback: forget}, nil
+}
+
+// historyOf converts stored, oldest first, into the history of chat for
+// the backfill of portal.
+func (cl *Client) historyOf(ctx context.Context, portal *bridgev2.Portal, chat types.JID, stored []storedHistory) remote.History {
+	hist := remote.History{Login: cl.login, Portal: portal, Chat: cl.cachedChat(ctx, chat)}
+	if chat.Server == types.DefaultUserServer || chat.Server == types.HiddenUserServer {
+		hist.Remote, _ = waid.MakeUserID(chat)
+		hist.Identity, _ = cl.DescribeRemoteUser(ctx, hist.Remote)
+	}
+	// IDs of the batch's messages: a reply to one of them points at it
+	// (bridgev2 sends them in order, each before the next is resolved).
+	batch := map[string]networkid.MessageID{}
+	for _, sm := range stored {
+		if hm, ok := cl.historyMessage(ctx, portal, chat, sm, batch); ok {
+			hist.Messages = append(hist.Messages, hm)
+		}
+	}
+	return hist
 }
 
 // historyMessage converts one stored message for the backfill of portal.

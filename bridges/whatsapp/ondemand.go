@@ -11,9 +11,7 @@ import (
 	"go.mau.fi/whatsmeow/proto/waHistorySync"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/bridgev2"
-	"maunium.net/go/mautrix/bridgev2/networkid"
 
-	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/internal/clock"
 )
@@ -114,17 +112,7 @@ func (cl *Client) fetchOlder(ctx context.Context, params bridgev2.FetchMessagesP
 	}
 	// The phone gives the newest first; bridgev2 takes them oldest first.
 	slices.Reverse(stored)
-	hist := remote.History{Login: cl.login, Portal: params.Portal, Chat: cl.cachedChat(ctx, chat)}
-	if chat.Server == types.DefaultUserServer || chat.Server == types.HiddenUserServer {
-		hist.Remote, _ = waid.MakeUserID(chat)
-		hist.Identity, _ = cl.DescribeRemoteUser(ctx, hist.Remote)
-	}
-	batch := map[string]networkid.MessageID{}
-	for _, sm := range stored {
-		if hm, ok := cl.historyMessage(ctx, params.Portal, chat, sm, batch); ok {
-			hist.Messages = append(hist.Messages, hm)
-		}
-	}
+	hist := cl.historyOf(ctx, params.Portal, chat, stored)
 	out := cl.main.FilterBackfill(ctx, hist)
 	zerolog.Ctx(ctx).Info().Int("fetched", len(stored)).Int("bridged", len(out)).Msg("Fetched older WhatsApp history from the phone")
 	return &bridgev2.FetchMessagesResponse{Messages: out, HasMore: len(stored) >= count, Forward: false}, nil
