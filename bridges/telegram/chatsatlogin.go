@@ -66,13 +66,20 @@ func (c *Client) chatsAtLogin(ctx context.Context) {
 
 // chatAtLoginEvent is the resync that makes a chat's portal at login.
 func (c *Client) chatAtLoginEvent(peer tgid.Peer) *resyncEvent {
+	evt := c.chatResyncEvent(peer)
+	evt.CreatePortal = true
+	return evt
+}
+
+// chatResyncEvent is the resync of a chat's portal: a channel's info comes
+// from Telegram, a private chat's contact from the cache.
+func (c *Client) chatResyncEvent(peer tgid.Peer) *resyncEvent {
 	evt := &resyncEvent{
 		ChatResync: &simplevent.ChatResync{
 			EventMeta: simplevent.EventMeta{
-				Type:         bridgev2.RemoteEventChatResync,
-				PortalKey:    tgid.MakePortalKey(peer, c.login.ID),
-				Timestamp:    time.Now(),
-				CreatePortal: true,
+				Type:      bridgev2.RemoteEventChatResync,
+				PortalKey: tgid.MakePortalKey(peer, c.login.ID),
+				Timestamp: time.Now(),
 				LogContext: func(lc zerolog.Context) zerolog.Context {
 					return lc.Str("tg_peer", peer.String())
 				},

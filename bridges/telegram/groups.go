@@ -616,23 +616,7 @@ func (c *Client) handleChannelUpdate(ctx context.Context, channelID int64) {
 		}, "channel_left")
 		return
 	}
-	evt := &resyncEvent{
-		ChatResync: &simplevent.ChatResync{
-			EventMeta: simplevent.EventMeta{
-				Type:      bridgev2.RemoteEventChatResync,
-				PortalKey: tgid.MakePortalKey(peer, c.login.ID),
-				Timestamp: time.Now(),
-				LogContext: func(lc zerolog.Context) zerolog.Context {
-					return lc.Str("tg_peer", peer.String())
-				},
-			},
-			GetChatInfoFunc: func(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
-				return c.channelChatInfo(ctx, channelID)
-			},
-		},
-		description: description{chat: c.channelChat(channelID)},
-	}
-	c.deliverSignal(ctx, evt, "channel")
+	c.deliverSignal(ctx, c.chatResyncEvent(peer), "channel")
 }
 
 // resyncEvent is a group whose information is fetched again.

@@ -174,18 +174,9 @@ func (c *Client) updateGhost(ctx context.Context, u *tg.User) {
 }
 
 // messagePeer returns the chat a message belongs to: a private chat, a
-// supergroup or a channel (basic groups are not bridged yet).
+// basic group, a supergroup or a channel.
 func (c *Client) messagePeer(msg *tg.Message) (tgid.Peer, bool) {
-	switch p := msg.PeerID.(type) {
-	case *tg.PeerUser:
-		return tgid.Peer{Type: tgid.PeerUser, ID: p.UserID}, true
-	case *tg.PeerChannel:
-		return tgid.Peer{Type: tgid.PeerChannel, ID: p.ChannelID}, true
-	case *tg.PeerChat:
-		return tgid.Peer{Type: tgid.PeerChat, ID: p.ChatID}, true
-	default:
-		return tgid.Peer{}, false
-	}
+	return peerOfClass(msg.PeerID)
 }
 
 func (c *Client) senderOf(msg *tg.Message, peer tgid.Peer) bridgev2.EventSender {
