@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -30,16 +31,7 @@ func TestDisappearingMessages(t *testing.T) {
 			srv := startSim(t)
 			tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
 			tb.conn.SetDisappearingPolicy(func() bool { return keep })
-			var mu sync.Mutex
-			var changes []remote.TimerChange
-			tb.conn.SetRemoteQueue(func(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridgev2.EventHandlingResult {
-				if tc, ok := evt.(remote.TimerChange); ok {
-					mu.Lock()
-					changes = append(changes, tc)
-					mu.Unlock()
-				}
-				return remote.Direct(login, evt)
-			})
+			changes := gateTimerChanges(tb)
 			ul := loginQR(t, tb, srv)
 			ctx := ctxFor(t)
 			if _, err := srv.SendText(ctx, bobPh, alicePh, "before the timer"); err != nil {
@@ -59,14 +51,11 @@ func TestDisappearingMessages(t *testing.T) {
 			}) {
 				t.Fatal("the portal's timer never became 2 s")
 			}
-			mu.Lock()
-			if len(changes) != 1 {
-				t.Fatalf("%d timer changes reached the gate, want 1", len(changes))
-			}
-			if timer, byStaff := changes[0].DisappearingTimer(); timer != 2*time.Second || byStaff {
+			if got := changes(); len(got) != 1 {
+				t.Fatalf("%d timer changes reached the gate, want 1", len(got))
+			} else if timer, byStaff := got[0].DisappearingTimer(); timer != 2*time.Second || byStaff {
 				t.Fatalf("timer change %s by staff %v", timer, byStaff)
 			}
-			mu.Unlock()
 
 			if _, err := srv.SendText(ctx, bobPh, alicePh, "this will vanish"); err != nil {
 				t.Fatal(err)
@@ -130,16 +119,7 @@ func TestDisappearingMessages(t *testing.T) {
 func TestDisappearingTimerBothWays(t *testing.T) {
 	srv := startSim(t)
 	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
-	var mu sync.Mutex
-	var changes []remote.TimerChange
-	tb.conn.SetRemoteQueue(func(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridgev2.EventHandlingResult {
-		if tc, ok := evt.(remote.TimerChange); ok {
-			mu.Lock()
-			changes = append(changes, tc)
-			mu.Unlock()
-		}
-		return remote.Direct(login, evt)
-	})
+	changes := gateTimerChanges(tb)
 	ul := loginQR(t, tb, srv)
 	ctx := ctxFor(t)
 	if _, err := srv.SendText(ctx, bobPh, alicePh, "hi"); err != nil {
@@ -180,14 +160,11 @@ func TestDisappearingTimerBothWays(t *testing.T) {
 	tb.waitMsg(t, "the group timer notice", func(m fakematrix.Message) bool {
 		return m.RoomID == grp.RoomID && m.Content.Body == "Set the disappearing message timer to 1 day"
 	})
-	mu.Lock()
-	if n := len(changes); n != 1 {
-		t.Fatalf("%d timer changes reached the gate, want Carol's", n)
-	}
-	if timer, byStaff := changes[0].DisappearingTimer(); timer != 24*time.Hour || byStaff {
+	if got := changes(); len(got) != 1 {
+		t.Fatalf("%d timer changes reached the gate, want Carol's", len(got))
+	} else if timer, byStaff := got[0].DisappearingTimer(); timer != 24*time.Hour || byStaff {
 		t.Fatalf("group timer change %s by staff %v", timer, byStaff)
 	}
-	mu.Unlock()
 	week := &event.BeeperDisappearingTimer{Type: event.DisappearingTypeAfterSend, Timer: jsontime.MS(7 * 24 * time.Hour)}
 	injectState(ctx, tb, grp.RoomID, event.StateBeeperDisappearingTimer, "", week, day)
 	if err = srv.WaitCondition(ctx, func() bool { return srv.DisappearingTimer(carolPh, gid) == 7*24*time.Hour }); err != nil {
@@ -203,5 +180,26 @@ func TestDisappearingTimerBothWays(t *testing.T) {
 	}
 	if err = srv.AwaitReceipts(ctx, alicePh); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// gateTimerChanges records the timer changes tb's connector hands to the
+// gate (each event still goes straight to bridgev2); the function returned
+// lists them so far.
+func gateTimerChanges(tb *testBridge) func() []remote.TimerChange {
+	var mu sync.Mutex
+	var changes []remote.TimerChange
+	tb.conn.SetRemoteQueue(func(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridgev2.EventHandlingResult {
+		if tc, ok := evt.(remote.TimerChange); ok {
+			mu.Lock()
+			changes = append(changes, tc)
+			mu.Unlock()
+		}
+		return remote.Direct(login, evt)
+	})
+	return func() []remote.TimerChange {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(changes)
 	}
 }

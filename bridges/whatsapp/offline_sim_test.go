@@ -225,12 +225,12 @@ func TestCatchUpAfterDowntime(t *testing.T) {
 	}
 }
 
-// TestCatchUpNoticeForBigGap: a gap of 1,200 messages is reported in the
-// management room as it is caught up (start, end), and every message is
-// bridged once.
-func TestCatchUpNoticeForBigGap(t *testing.T) {
-	srv := startSim(t)
-	db := dbtest.SQLite(t)
+// queueWhileDown links Alice, bridges a first message from Bob and stops
+// the gateway once WhatsApp has Alice's receipt for it; Bob then sends n
+// messages, "<prefix> 0" onwards, while it is down. The caller starts the
+// gateway again on db and the returned bridge's Matrix.
+func queueWhileDown(t *testing.T, srv *wasim.Server, db dbtest.Backend, prefix string, n int) *testBridge {
+	t.Helper()
 	tb := startBridge(t, srv, db.Open(t))
 	loginQR(t, tb, srv)
 	ctx := ctxFor(t)
@@ -242,12 +242,22 @@ func TestCatchUpNoticeForBigGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	tb.stop()
-	const gap = 1200
-	for i := range gap {
-		if _, err := srv.SendText(ctx, bobPh, alicePh, fmt.Sprintf("gap %d", i)); err != nil {
+	for i := range n {
+		if _, err := srv.SendText(ctx, bobPh, alicePh, fmt.Sprintf("%s %d", prefix, i)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return tb
+}
+
+// TestCatchUpNoticeForBigGap: a gap of 1,200 messages is reported in the
+// management room as it is caught up (start, end), and every message is
+// bridged once.
+func TestCatchUpNoticeForBigGap(t *testing.T) {
+	srv := startSim(t)
+	db := dbtest.SQLite(t)
+	const gap = 1200
+	tb := queueWhileDown(t, srv, db, "gap", gap)
 	tb2 := startBridgeOn(t, srv, db.Open(t), &manualClock{}, tb.mx)
 	// The figures are WhatsApp's (its offline preview): the gap, and the
 	// first message again when its acknowledgement had not reached the
@@ -275,23 +285,8 @@ func TestCatchUpNoticeForBigGap(t *testing.T) {
 func TestCatchUpRestartMidStream(t *testing.T) {
 	srv := startSim(t)
 	db := dbtest.SQLite(t)
-	tb := startBridge(t, srv, db.Open(t))
-	loginQR(t, tb, srv)
-	ctx := ctxFor(t)
-	if _, err := srv.SendText(ctx, bobPh, alicePh, "before"); err != nil {
-		t.Fatal(err)
-	}
-	tb.waitMsg(t, "the first message", func(m fakematrix.Message) bool { return m.Content.Body == "before" })
-	if err := srv.AwaitReceipts(ctx, alicePh); err != nil {
-		t.Fatal(err)
-	}
-	tb.stop()
 	const gap = 300
-	for i := range gap {
-		if _, err := srv.SendText(ctx, bobPh, alicePh, fmt.Sprintf("queued %d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tb := queueWhileDown(t, srv, db, "queued", gap)
 	tb2 := startBridgeOn(t, srv, db.Open(t), &manualClock{}, tb.mx)
 	if !tb2.mx.Eventually(waitLong, func() bool { return len(tb2.mx.MessagesWithBody("queued 30")) > 0 }) {
 		t.Fatal("the queue never started arriving")
