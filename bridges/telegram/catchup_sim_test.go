@@ -101,6 +101,24 @@ func (g *gapSetup) sendGap(t *testing.T, perContact int) [][]string {
 	return want
 }
 
+// sendPlain has each contact send perContact texts ("c<i> m<k>", in
+// turn) and returns them per contact, as sendGap does but with no edits or
+// deletions.
+func (g *gapSetup) sendPlain(t *testing.T, perContact int) [][]string {
+	t.Helper()
+	want := make([][]string, len(g.contacts))
+	for k := range perContact {
+		for i, c := range g.contacts {
+			text := fmt.Sprintf("c%d m%d", i, k)
+			if _, err := g.s.SendMessage(c.ID, g.alice.ID, text, nil); err != nil {
+				t.Fatal(err)
+			}
+			want[i] = append(want[i], text)
+		}
+	}
+	return want
+}
+
 // roomTexts is what a room shows, in order: each message with its edits
 // applied (a message seen twice counts twice).
 func roomTexts(mxs []*fakematrix.Matrix, room id.RoomID) []string {
@@ -258,16 +276,7 @@ func TestCatchUpBigGapNotices(t *testing.T) {
 	g := newGapSetup(t, 2)
 	g.s.SetDifferenceTooLong(100)
 	g.tb.stop()
-	want := make([][]string, 2)
-	for k := range 1000 {
-		for i, c := range g.contacts {
-			text := fmt.Sprintf("c%d m%d", i, k)
-			if _, err := g.s.SendMessage(c.ID, g.alice.ID, text, nil); err != nil {
-				t.Fatal(err)
-			}
-			want[i] = append(want[i], text)
-		}
-	}
+	want := g.sendPlain(t, 1000)
 	g.restart(t)
 	var notices []string
 	if !g.tb.mx.Eventually(60*time.Second, func() bool {
@@ -299,16 +308,7 @@ func TestCatchUpRestartMidway(t *testing.T) {
 	g := newGapSetup(t, 2)
 	g.s.SetDifferenceTooLong(100)
 	g.tb.stop()
-	want := make([][]string, 2)
-	for k := range 300 {
-		for i, c := range g.contacts {
-			text := fmt.Sprintf("c%d m%d", i, k)
-			if _, err := g.s.SendMessage(c.ID, g.alice.ID, text, nil); err != nil {
-				t.Fatal(err)
-			}
-			want[i] = append(want[i], text)
-		}
-	}
+	want := g.sendPlain(t, 300)
 	g.restart(t)
 	first := g.tb.mx
 	if !first.Eventually(60*time.Second, func() bool { return len(first.Messages()) >= 150 }) {
