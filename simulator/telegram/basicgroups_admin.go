@@ -57,6 +57,12 @@ func (s *Server) chatServiceLocked(c *basicChat, from int64, action func() tg.Me
 	return s.chatMessageUpdatesLocked(m, from)
 }
 
+// withChatID runs f under the simulator's lock for a request on the basic
+// group chatID, which the caller is a member of and which has not migrated.
+func withChatID[R any](s *Server, ctx context.Context, chatID int64, f func(r *request, self *user, c *basicChat) (R, error)) (R, error) {
+	return withResolved(s, ctx, func(self *user) (*basicChat, error) { return s.chatOfLocked(self, chatID) }, f)
+}
+
 // chatOfLocked is basic group id, which self is a member of.
 func (s *Server) chatOfLocked(self *user, id int64) (*basicChat, error) {
 	c, ok := s.st.chats[id]
@@ -111,11 +117,7 @@ func (s *Server) editChatTitleLocked(c *basicChat, by int64, title string, excep
 }
 
 func (s *Server) messagesAddChatUser(ctx context.Context, req *tg.MessagesAddChatUserRequest) (*tg.MessagesInvitedUsers, error) {
-	return withSelf(s, ctx, func(r *request, self *user) (*tg.MessagesInvitedUsers, error) {
-		c, err := s.chatOfLocked(self, req.ChatID)
-		if err != nil {
-			return nil, err
-		}
+	return withChatID(s, ctx, req.ChatID, func(r *request, self *user, c *basicChat) (*tg.MessagesInvitedUsers, error) {
 		u, err := s.inputUserLocked(self, req.UserID)
 		if err != nil {
 			return nil, err
@@ -129,11 +131,7 @@ func (s *Server) messagesAddChatUser(ctx context.Context, req *tg.MessagesAddCha
 }
 
 func (s *Server) messagesDeleteChatUser(ctx context.Context, req *tg.MessagesDeleteChatUserRequest) (tg.UpdatesClass, error) {
-	return withSelf(s, ctx, func(r *request, self *user) (tg.UpdatesClass, error) {
-		c, err := s.chatOfLocked(self, req.ChatID)
-		if err != nil {
-			return nil, err
-		}
+	return withChatID(s, ctx, req.ChatID, func(r *request, self *user, c *basicChat) (tg.UpdatesClass, error) {
 		u, err := s.inputUserLocked(self, req.UserID)
 		if err != nil {
 			return nil, err
@@ -143,11 +141,7 @@ func (s *Server) messagesDeleteChatUser(ctx context.Context, req *tg.MessagesDel
 }
 
 func (s *Server) messagesEditChatTitle(ctx context.Context, req *tg.MessagesEditChatTitleRequest) (tg.UpdatesClass, error) {
-	return withSelf(s, ctx, func(r *request, self *user) (tg.UpdatesClass, error) {
-		c, err := s.chatOfLocked(self, req.ChatID)
-		if err != nil {
-			return nil, err
-		}
+	return withChatID(s, ctx, req.ChatID, func(r *request, self *user, c *basicChat) (tg.UpdatesClass, error) {
 		return s.editChatTitleLocked(c, self.acc.ID, req.Title, r.sess.mt.ID)
 	})
 }
@@ -159,11 +153,7 @@ func (s *Server) messagesEditChatAboutAny(ctx context.Context, req *tg.MessagesE
 	if !ok {
 		return s.messagesEditChatAbout(ctx, req)
 	}
-	return withSelf(s, ctx, func(_ *request, self *user) (bool, error) {
-		c, err := s.chatOfLocked(self, in.ChatID)
-		if err != nil {
-			return false, err
-		}
+	return withChatID(s, ctx, in.ChatID, func(_ *request, self *user, c *basicChat) (bool, error) {
 		if c.about == req.About {
 			return false, errChatNotModified
 		}

@@ -36,14 +36,7 @@ type ChatMessage struct {
 // withChat runs f under the simulator's lock for a request on a basic group
 // the caller is a member of (its InputPeerChat).
 func withChat[R any](s *Server, ctx context.Context, in tg.InputPeerClass, f func(r *request, self *user, c *basicChat) (R, error)) (R, error) {
-	return withSelf(s, ctx, func(r *request, self *user) (R, error) {
-		c, err := s.inputChatLocked(self, in)
-		if err != nil {
-			var zero R
-			return zero, err
-		}
-		return f(r, self, c)
-	})
+	return withResolved(s, ctx, func(self *user) (*basicChat, error) { return s.inputChatLocked(self, in) }, f)
 }
 
 // inputChatLocked resolves an inputPeerChat that self is a member of.
@@ -119,17 +112,7 @@ func (s *Server) chatSendMessage(ctx context.Context, req *tg.MessagesSendMessag
 				self.sent[req.RandomID] = entry
 			}
 		}
-		out := &tg.UpdateShortSentMessage{
-			Out:      true,
-			ID:       entry.id,
-			Pts:      entry.pts,
-			PtsCount: 1,
-			Date:     int(entry.msg.date.Unix()),
-		}
-		if ents, _ := cloneEntities(entry.msg.entities); len(ents) > 0 {
-			out.SetEntities(ents)
-		}
-		return out, nil
+		return shortSent(entry), nil
 	})
 }
 

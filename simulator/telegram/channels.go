@@ -720,20 +720,12 @@ func (s *Server) memberChannelLocked(self *user, in tg.InputChannelClass) (*chan
 
 // withChannel runs f with the request's user and the channel it names.
 func withChannel[R any](s *Server, ctx context.Context, in tg.InputChannelClass, member bool, f func(r *request, self *user, ch *channel) (R, error)) (R, error) {
-	return withSelf(s, ctx, func(r *request, self *user) (R, error) {
-		var ch *channel
-		var err error
+	return withResolved(s, ctx, func(self *user) (*channel, error) {
 		if member {
-			ch, err = s.memberChannelLocked(self, in)
-		} else {
-			ch, err = s.inputChannelLocked(in)
+			return s.memberChannelLocked(self, in)
 		}
-		if err != nil {
-			var zero R
-			return zero, err
-		}
-		return f(r, self, ch)
-	})
+		return s.inputChannelLocked(in)
+	}, f)
 }
 
 func (s *Server) registerChannels(d *tg.ServerDispatcher) {

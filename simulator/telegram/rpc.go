@@ -275,18 +275,24 @@ func (s *Server) messagesSendMessage(ctx context.Context, req *tg.MessagesSendMe
 				})
 			}
 		}
-		out := &tg.UpdateShortSentMessage{
-			Out:      true,
-			ID:       entry.id,
-			Pts:      entry.pts,
-			PtsCount: 1,
-			Date:     int(entry.msg.date.Unix()),
-		}
-		if ents, _ := cloneEntities(entry.msg.entities); len(ents) > 0 {
-			out.SetEntities(ents)
-		}
-		return out, nil
+		return shortSent(entry), nil
 	})
+}
+
+// shortSent is the answer to the client that sent entry's message: its
+// ID, pts, date and entities in the sender's history.
+func shortSent(entry *boxEntry) *tg.UpdateShortSentMessage {
+	out := &tg.UpdateShortSentMessage{
+		Out:      true,
+		ID:       entry.id,
+		Pts:      entry.pts,
+		PtsCount: 1,
+		Date:     int(entry.msg.date.Unix()),
+	}
+	if ents, _ := cloneEntities(entry.msg.entities); len(ents) > 0 {
+		out.SetEntities(ents)
+	}
+	return out
 }
 
 // sendOnceLocked delivers a message sent by a client once per sender and
