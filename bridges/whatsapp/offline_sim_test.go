@@ -225,12 +225,15 @@ func TestCatchUpAfterDowntime(t *testing.T) {
 	}
 }
 
-// queueWhileDown links Alice, bridges a first message from Bob and stops
-// the gateway once WhatsApp has Alice's receipt for it; Bob then sends n
-// messages, "<prefix> 0" onwards, while it is down. The caller starts the
-// gateway again on db and the returned bridge's Matrix.
-func queueWhileDown(t *testing.T, srv *wasim.Server, db dbtest.Backend, prefix string, n int) *testBridge {
+// queueWhileDown links Alice on a new simulator and SQLite database,
+// bridges a first message from Bob and stops the gateway once WhatsApp has
+// Alice's receipt for it; Bob then sends n messages, "<prefix> 0" onwards,
+// while it is down. restart starts the gateway again on the same database
+// and Matrix.
+func queueWhileDown(t *testing.T, prefix string, n int) (restart func() *testBridge) {
 	t.Helper()
+	srv := startSim(t)
+	db := dbtest.SQLite(t)
 	tb := startBridge(t, srv, db.Open(t))
 	loginQR(t, tb, srv)
 	ctx := ctxFor(t)
@@ -247,18 +250,16 @@ func queueWhileDown(t *testing.T, srv *wasim.Server, db dbtest.Backend, prefix s
 			t.Fatal(err)
 		}
 	}
-	return tb
+	return func() *testBridge { return startBridgeOn(t, srv, db.Open(t), &manualClock{}, tb.mx) }
 }
 
 // TestCatchUpNoticeForBigGap: a gap of 1,200 messages is reported in the
 // management room as it is caught up (start, end), and every message is
 // bridged once.
 func TestCatchUpNoticeForBigGap(t *testing.T) {
-	srv := startSim(t)
-	db := dbtest.SQLite(t)
 	const gap = 1200
-	tb := queueWhileDown(t, srv, db, "gap", gap)
-	tb2 := startBridgeOn(t, srv, db.Open(t), &manualClock{}, tb.mx)
+	restart := queueWhileDown(t, "gap", gap)
+	tb2 := restart()
 	// The figures are WhatsApp's (its offline preview): the gap, and the
 	// first message again when its acknowledgement had not reached the
 	// server before the stop.
@@ -283,18 +284,16 @@ func TestCatchUpNoticeForBigGap(t *testing.T) {
 // Matrix once, in the order sent (what was bridged but not acknowledged
 // comes again and is recognised).
 func TestCatchUpRestartMidStream(t *testing.T) {
-	srv := startSim(t)
-	db := dbtest.SQLite(t)
 	const gap = 300
-	tb := queueWhileDown(t, srv, db, "queued", gap)
-	tb2 := startBridgeOn(t, srv, db.Open(t), &manualClock{}, tb.mx)
+	restart := queueWhileDown(t, "queued", gap)
+	tb2 := restart()
 	if !tb2.mx.Eventually(waitLong, func() bool { return len(tb2.mx.MessagesWithBody("queued 30")) > 0 }) {
 		t.Fatal("the queue never started arriving")
 	}
 	tb2.stop()
 	cut := len(tb2.mx.MessagesWhere(func(m fakematrix.Message) bool { return strings.HasPrefix(m.Content.Body, "queued ") }))
 	t.Logf("stopped after %d of %d", cut, gap)
-	tb3 := startBridgeOn(t, srv, db.Open(t), &manualClock{}, tb.mx)
+	tb3 := restart()
 	tb3.waitMsg(t, "the last queued message", func(m fakematrix.Message) bool { return m.Content.Body == fmt.Sprintf("queued %d", gap-1) })
 	msgs := tb3.mx.Messages()
 	prev := -1
