@@ -253,14 +253,24 @@ func (g *gapSetup) loginMeta(t *testing.T) *tgid.UserLoginMetadata {
 	return ul.Metadata.(*tgid.UserLoginMetadata)
 }
 
-// TestCatchUpBigGapNotices: a 2,000-message gap is reported in the staff
-// member's management room: its start, its progress and its end.
-func TestCatchUpBigGapNotices(t *testing.T) {
+// gapWhileDown stops the gateway of a setup with two contacts, has each
+// send perContact plain texts (more than one difference lists: 100) and
+// starts it again; it returns the setup and the texts each room must end
+// with.
+func gapWhileDown(t *testing.T, perContact int) (*gapSetup, [][]string) {
+	t.Helper()
 	g := newGapSetup(t, 2)
 	g.s.SetDifferenceTooLong(100)
 	g.tb.stop()
-	want := g.sendGap(t, 1000, false)
+	want := g.sendGap(t, perContact, false)
 	g.restart(t)
+	return g, want
+}
+
+// TestCatchUpBigGapNotices: a 2,000-message gap is reported in the staff
+// member's management room: its start, its progress and its end.
+func TestCatchUpBigGapNotices(t *testing.T) {
+	g, want := gapWhileDown(t, 1000)
 	var notices []string
 	if !g.tb.mx.Eventually(60*time.Second, func() bool {
 		notices = notices[:0]
@@ -288,11 +298,7 @@ func TestCatchUpBigGapNotices(t *testing.T) {
 // TestCatchUpRestartMidway: the gateway stops in the middle of a catch-up;
 // after the restart it goes on where it was: every message once, in order.
 func TestCatchUpRestartMidway(t *testing.T) {
-	g := newGapSetup(t, 2)
-	g.s.SetDifferenceTooLong(100)
-	g.tb.stop()
-	want := g.sendGap(t, 300, false)
-	g.restart(t)
+	g, want := gapWhileDown(t, 300)
 	first := g.tb.mx
 	if !first.Eventually(60*time.Second, func() bool { return len(first.Messages()) >= 150 }) {
 		t.Fatalf("the catch-up never started: %d messages", len(first.Messages()))

@@ -216,16 +216,21 @@ func (s *Server) contactsImportContacts(ctx context.Context, contacts []tg.Input
 	})
 }
 
+// resolvedLocked is the answer to a contacts.resolve* of self that found u.
+func (s *Server) resolvedLocked(self, u *user) *tg.ContactsResolvedPeer {
+	return &tg.ContactsResolvedPeer{
+		Peer:  &tg.PeerUser{UserID: u.acc.ID},
+		Users: []tg.UserClass{s.tgUserLocked(u, self.acc.ID)},
+	}
+}
+
 func (s *Server) contactsResolvePhone(ctx context.Context, phone string) (*tg.ContactsResolvedPeer, error) {
 	return withSelf(s, ctx, func(_ *request, self *user) (*tg.ContactsResolvedPeer, error) {
 		u, ok := s.st.byPhone[NormalizePhone(phone)]
 		if !ok {
 			return nil, errPhoneNotUsed
 		}
-		return &tg.ContactsResolvedPeer{
-			Peer:  &tg.PeerUser{UserID: u.acc.ID},
-			Users: []tg.UserClass{s.tgUserLocked(u, self.acc.ID)},
-		}, nil
+		return s.resolvedLocked(self, u), nil
 	})
 }
 
@@ -235,10 +240,7 @@ func (s *Server) contactsResolveUsername(ctx context.Context, req *tg.ContactsRe
 		if !ok {
 			return nil, errUsernameNotUsed
 		}
-		return &tg.ContactsResolvedPeer{
-			Peer:  &tg.PeerUser{UserID: u.acc.ID},
-			Users: []tg.UserClass{s.tgUserLocked(u, self.acc.ID)},
-		}, nil
+		return s.resolvedLocked(self, u), nil
 	})
 }
 
