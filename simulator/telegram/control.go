@@ -44,7 +44,8 @@ import (
 //	                                     tg://login?token=... URL or the base64url token
 //
 // Supergroups, channels and bots: see registerChannelControl; gaps and
-// self-destructing messages: registerGapControl.
+// self-destructing messages: registerGapControl; a chat's past:
+// registerSeedControl.
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /accounts", s.httpAccounts)
@@ -67,6 +68,7 @@ func (s *Server) ControlHandler() http.Handler {
 	mux.HandleFunc("POST /qr/accept", s.httpAcceptQR)
 	s.registerChannelControl(mux)
 	s.registerGapControl(mux)
+	s.registerSeedControl(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
