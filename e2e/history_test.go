@@ -69,7 +69,7 @@ func TestHistoryEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Telegram: the same conversation, sent before the staff member links.
+	// Telegram: the same conversation, at the same times.
 	tgStaff, err := tg.CreateAccount(tgsim.AccountSpec{Phone: "+15550041", FirstName: "Sam", LastName: "Staff"})
 	if err != nil {
 		t.Fatal(err)
@@ -78,16 +78,20 @@ func TestHistoryEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tgDates := map[string]time.Time{}
+	var tgEntries []tgsim.HistoryEntry
 	for i := range historyBefore {
-		from, to := hana.ID, tgStaff.ID
+		from := hana.ID
 		if i%2 == 1 {
-			from, to = tgStaff.ID, hana.ID
+			from = tgStaff.ID
 		}
-		m, err := tg.SendMessage(from, to, fmt.Sprintf("tg history %03d", i+1), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tgEntries = append(tgEntries, tgsim.HistoryEntry{From: from, Text: fmt.Sprintf("tg history %03d", i+1), Time: seededAt.Add(time.Duration(i) * time.Minute)})
+	}
+	seeded, err := tg.SeedHistory(tgStaff.ID, hana.ID, tgEntries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgDates := map[string]time.Time{}
+	for _, m := range seeded {
 		tgDates[m.Text] = m.Date
 	}
 
