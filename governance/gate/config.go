@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/governance/migration"
 	"github.com/passerelle/passerelle/governance/policy"
 )
 
@@ -75,7 +76,21 @@ type Config struct {
 	// out, "keep" keeps it for good (legal archiving). Either way each
 	// timer change is an audit entry.
 	DisappearingMessages string `yaml:"disappearing_messages"`
+	// Migration configures the migration directory (governance/migration).
+	Migration MigrationConfig `yaml:"migration"`
 }
+
+// MigrationConfig is the `migration` part of the section.
+type MigrationConfig struct {
+	// StaffLinks: "confirm" (a staff member's link waits until the contact
+	// or an admin confirms it) or "trust" (confirmed at once).
+	StaffLinks string `yaml:"staff_links"`
+	// ClaimTTL is how long a claim code stays valid.
+	ClaimTTL Duration `yaml:"claim_ttl"`
+}
+
+// DefaultClaimTTL is the migration.claim_ttl of a config that sets none.
+const DefaultClaimTTL = time.Hour
 
 // What DisappearingMessages may say.
 const (
@@ -127,7 +142,8 @@ func defaultConfig() Config {
 	return Config{Policy: policy.Config{DefaultMode: policy.ModeOpen}, ApprovalTTL: Duration(DefaultApprovalTTL),
 		AuditAnchorInterval:  Duration(DefaultAuditAnchorInterval),
 		StaffSignals:         StaffSignals{ReadReceipts: true, Typing: true, Presence: true},
-		DisappearingMessages: DisappearingHonour}
+		DisappearingMessages: DisappearingHonour,
+		Migration:            MigrationConfig{StaffLinks: string(migration.StaffLinksConfirm), ClaimTTL: Duration(DefaultClaimTTL)}}
 }
 
 func upgradeConfig(helper up.Helper) {
@@ -148,6 +164,8 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Bool, "staff_signals", "typing")
 	helper.Copy(up.Bool, "staff_signals", "presence")
 	helper.Copy(up.Str, "disappearing_messages")
+	helper.Copy(up.Str, "migration", "staff_links")
+	helper.Copy(up.Str|up.Int, "migration", "claim_ttl")
 }
 
 // ErrInvalidConfig is returned (wrapped) for a governance section the gateway
@@ -191,6 +209,14 @@ func (cfg *Config) Validate() error {
 	case DisappearingHonour, DisappearingKeep:
 	default:
 		return fmt.Errorf("%w: disappearing_messages is %q: it must be %q or %q", ErrInvalidConfig, cfg.DisappearingMessages, DisappearingHonour, DisappearingKeep)
+	}
+	switch migration.StaffLinks(cfg.Migration.StaffLinks) {
+	case migration.StaffLinksConfirm, migration.StaffLinksTrust:
+	default:
+		return fmt.Errorf("%w: migration.staff_links is %q: it must be %q or %q", ErrInvalidConfig, cfg.Migration.StaffLinks, migration.StaffLinksConfirm, migration.StaffLinksTrust)
+	}
+	if cfg.Migration.ClaimTTL <= 0 {
+		return fmt.Errorf("%w: migration.claim_ttl must be positive", ErrInvalidConfig)
 	}
 	if cfg.ContactHashKey != "" && len(cfg.ContactHashKey) < audit.MinHashKeyLength {
 		return fmt.Errorf("%w: contact_hash_key has %d bytes, at least %d are needed", ErrInvalidConfig, len(cfg.ContactHashKey), audit.MinHashKeyLength)

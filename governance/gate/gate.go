@@ -29,6 +29,7 @@ import (
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/governance/approval"
 	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/governance/migration"
 	"github.com/passerelle/passerelle/governance/policy"
 	"github.com/passerelle/passerelle/governance/seal"
 	"github.com/passerelle/passerelle/governance/store"
@@ -63,6 +64,8 @@ type Gate struct {
 	Contacts  *audit.Registry
 	Policy    *policy.Engine
 	Approvals *approval.Store
+	// Migration is the migration directory: links, claim codes, statuses.
+	Migration *migration.Directory
 	// Seal is the sealer of contact_hash_key (nil without one: hashed mode
 	// off); Start hands it to every store.
 	Seal  *seal.Sealer
@@ -149,6 +152,10 @@ func (g *Gate) Start(ctx context.Context) error {
 	g.Approvals = approval.NewStore(db, g.Audit, time.Duration(g.cfg.ApprovalTTL))
 	g.Approvals.Now = g.now
 	g.Approvals.Seal = g.Seal
+	g.Migration = migration.New(db, g.Audit, g.Contacts, g.Seal)
+	g.Migration.Now = g.now
+	g.Migration.StaffLinks = migration.StaffLinks(g.cfg.Migration.StaffLinks)
+	g.Migration.ClaimTTL = time.Duration(g.cfg.Migration.ClaimTTL)
 	if g.state, err = openStore(ctx, g.br.DB.Database, g.Seal); err != nil {
 		return err
 	}
