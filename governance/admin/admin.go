@@ -40,6 +40,7 @@ func (gv *Governance) Init(br *bridgev2.Bridge) {
 	gv.Gate.Init(br)
 	if proc, ok := br.Commands.(*commands.Processor); ok {
 		proc.AddHandlers(gv.Commands()...)
+		proc.AddHandlers(gv.migrationCommands()...)
 	}
 	if mc, ok := br.Matrix.(*matrix.Connector); ok {
 		gv.EncryptAdminRoom = mc.Crypto != nil

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/governance/migration"
 )
 
 // APIPrefix is where the HTTP admin API lives on the appservice listener.
@@ -69,6 +71,7 @@ func (gv *Governance) APIHandler() http.Handler {
 	mux.HandleFunc("GET "+APIPrefix+"export/log", gv.apiLog(true))
 	mux.HandleFunc("GET "+APIPrefix+"verify", gv.apiVerify)
 	mux.HandleFunc("GET "+APIPrefix+"head", gv.apiHead)
+	gv.migrationRoutes(mux)
 	return gv.authenticate(mux)
 }
 
@@ -389,3 +392,130 @@ func (gv *Governance) apiHead(w http.ResponseWriter, r *http.Request) {
 }
 
 func networkPortal(s string) networkid.PortalID { return networkid.PortalID(s) }
+
+// Migration routes (same authentication; changes are made as the system
+// actor, the caller is in the call's admin_action entry):
+//
+//	GET  directory?network=&state=&matrix_id=&department=&limit=&offset=
+//	POST directory          {"identity","matrix_id","department","label"}: link or correct
+//	POST directory/import   a CSV body (identity,matrix_id,department,label)
+//	POST directory/confirm  {"identity"}
+//	POST directory/unlink   {"identity"}
+//	GET  migration/summary  counts per network and status
+//	GET  migration/contact?identity=
+func (gv *Governance) migrationRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+APIPrefix+"directory", gv.apiDirectoryList)
+	mux.HandleFunc("POST "+APIPrefix+"directory", gv.apiDirectoryChange("link"))
+	mux.HandleFunc("POST "+APIPrefix+"directory/confirm", gv.apiDirectoryChange("confirm"))
+	mux.HandleFunc("POST "+APIPrefix+"directory/unlink", gv.apiDirectoryChange("unlink"))
+	mux.HandleFunc("POST "+APIPrefix+"directory/import", gv.apiDirectoryImport)
+	mux.HandleFunc("GET "+APIPrefix+"migration/summary", gv.apiMigrationSummary)
+	mux.HandleFunc("GET "+APIPrefix+"migration/contact", gv.apiMigrationContact)
+}
+
+// migrationError answers err: a bad request for what the caller named
+// wrongly, else a server error.
+func migrationError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, migration.ErrUnknownContact), errors.Is(err, migration.ErrNotLinked):
+		writeError(w, http.StatusNotFound, "M_NOT_FOUND", err.Error())
+	case errors.Is(err, migration.ErrImportTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, "M_TOO_LARGE", err.Error())
+	case errors.Is(err, migration.ErrAmbiguousContact), errors.Is(err, migration.ErrBadIdentity),
+		errors.Is(err, migration.ErrBadMatrixID), errors.Is(err, migration.ErrNotPending):
+		writeError(w, http.StatusBadRequest, "M_INVALID_PARAM", err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, "M_UNKNOWN", err.Error())
+	}
+}
+
+func (gv *Governance) apiDirectoryList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, err := intParam(r, "limit")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "M_INVALID_PARAM", err.Error())
+		return
+	}
+	offset, err := intParam(r, "offset")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "M_INVALID_PARAM", err.Error())
+		return
+	}
+	gv.logAPI(r)
+	list, err := gv.Migration.List(r.Context(), migration.ListFilter{Network: q.Get("network"), State: migration.State(q.Get("state")),
+		MatrixID: id.UserID(q.Get("matrix_id")), Department: q.Get("department"), Limit: int(min(limit, migration.MaxList)), Offset: int(min(offset, 1<<31))})
+	if err != nil {
+		migrationError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": list})
+}
+
+type directoryChange struct {
+	Identity   string    `json:"identity"`
+	MatrixID   id.UserID `json:"matrix_id"`
+	Department string    `json:"department"`
+	Label      string    `json:"label"`
+}
+
+func (gv *Governance) apiDirectoryChange(op string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req directoryChange
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, "M_NOT_JSON", "The body must be a JSON object")
+			return
+		}
+		gv.logAPI(r)
+		ctx := r.Context()
+		ident, err := gv.Migration.Resolve(ctx, req.Identity)
+		if err != nil {
+			migrationError(w, err)
+			return
+		}
+		var e *migration.Entry
+		switch op {
+		case "link":
+			e, err = gv.Migration.Link(ctx, audit.ActorSystem, migration.LinkRequest{Identity: ident, MatrixID: req.MatrixID,
+				Department: req.Department, Label: req.Label, Source: migration.SourceAdmin})
+		case "confirm":
+			e, err = gv.Migration.Confirm(ctx, audit.ActorSystem, ident)
+		default:
+			e, err = gv.Migration.Unlink(ctx, audit.ActorSystem, ident)
+		}
+		if err != nil {
+			migrationError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, e)
+	}
+}
+
+func (gv *Governance) apiDirectoryImport(w http.ResponseWriter, r *http.Request) {
+	gv.logAPI(r)
+	res, err := gv.Migration.Import(r.Context(), audit.ActorSystem, r.Body)
+	if err != nil {
+		migrationError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (gv *Governance) apiMigrationSummary(w http.ResponseWriter, r *http.Request) {
+	gv.logAPI(r)
+	counts, err := gv.Migration.Summary(r.Context())
+	if err != nil {
+		migrationError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"networks": counts})
+}
+
+func (gv *Governance) apiMigrationContact(w http.ResponseWriter, r *http.Request) {
+	gv.logAPI(r)
+	rep, err := gv.Migration.Contact(r.Context(), r.URL.Query().Get("identity"))
+	if err != nil {
+		migrationError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/passerelle/passerelle/governance/audit"
 	"github.com/passerelle/passerelle/governance/gate"
+	"github.com/passerelle/passerelle/governance/migration"
 	"github.com/passerelle/passerelle/governance/policy"
 )
 
@@ -51,6 +53,8 @@ func (gv *Governance) Commands() []commands.CommandHandler {
 		cmd("gov-verify", "[_seq_ _hash_]", "Verify the audit log's hash chain (and that it still holds a published head).", gv.cmdVerify),
 		cmd("gov-head", "", "Publish the audit log's head (newest entry and hash) in the admin room.", gv.cmdHead),
 		cmd("gov-export", "<contacts|log> <csv|json>", "Export the contact registry or the audit log.", gv.cmdExport),
+		cmd("gov-directory", "<add|import|unlink|confirm|list> ...", "Link outside contacts to Matrix accounts: add, import a CSV, unlink, confirm a staff member's link, list.", gv.cmdDirectory),
+		cmd("gov-migration", "<summary|contact _identity_>", "Show how far the move to Matrix has come: counts per status and network, or one contact.", gv.cmdMigration),
 	}
 }
 
@@ -494,4 +498,238 @@ func (gv *Governance) cmdExport(ce *commands.Event) error {
 	fence := strings.Repeat("`", max(3, exstrings.LongestSequenceOf(buf.String(), '`')+1))
 	ce.ReplyAdvanced(fence+"\n"+buf.String()+"\n"+fence, true, false)
 	return nil
+}
+
+// MigrationSection groups the migration commands any user may run.
+var MigrationSection = commands.HelpSection{Name: "Migration to Matrix", Order: 61}
+
+// migrationCommands are the commands of the migration that any Matrix
+// user may run: they are not admin commands.
+func (gv *Governance) migrationCommands() []commands.CommandHandler {
+	return []commands.CommandHandler{
+		&commands.FullHandler{
+			Name: "claim-code", Func: gv.cmdClaimCode,
+			Help: commands.HelpMeta{Section: MigrationSection, Description: "Get a code to send from your WhatsApp or Telegram to a staff member: it links that account to this Matrix account."},
+		},
+		&commands.FullHandler{
+			Name: "link-contact", Func: gv.cmdLinkContact,
+			Help: commands.HelpMeta{Section: MigrationSection, Args: "<_phone, @username or ID_> <_@matrix:id_>", Description: "Tell the directory the Matrix account of an outside contact you talk with."},
+		},
+	}
+}
+
+func (gv *Governance) cmdClaimCode(ce *commands.Event) {
+	if gv.Migration == nil {
+		ce.Reply("Governance is not running yet.")
+		return
+	}
+	if ce.Portal != nil || ce.User.ManagementRoom != ce.RoomID {
+		ce.Reply("Ask for a claim code in your direct chat with the bridge bot.")
+		return
+	}
+	code, expires, err := gv.Migration.IssueClaim(ce.Ctx, ce.User.MXID, ce.RoomID)
+	if err != nil {
+		ce.Reply("Could not make a claim code: %v", err)
+		return
+	}
+	ce.Reply("Your claim code is `%s`. Send it, as the only text of a message, from your WhatsApp or Telegram account to any staff member of the organisation, before %s UTC. It works once; asking again replaces it.",
+		code, expires.UTC().Format("2006-01-02 15:04"))
+}
+
+func (gv *Governance) cmdLinkContact(ce *commands.Event) {
+	if gv.Migration == nil {
+		ce.Reply("Governance is not running yet.")
+		return
+	}
+	if len(ce.Args) != 2 {
+		ce.Reply("Usage: `$cmdprefix link-contact <phone, @username or ID> <@matrix:id>`")
+		return
+	}
+	ident, err := gv.Migration.Resolve(ce.Ctx, ce.Args[0])
+	if err != nil {
+		ce.Reply("%v", err)
+		return
+	}
+	if ok, err := gv.Migration.Knows(ce.Ctx, ident, ce.User.MXID); err != nil {
+		ce.Reply("link-contact failed: %v", err)
+		return
+	} else if !ok && !gv.IsAdmin(ce.User.MXID) {
+		ce.Reply("You can only link contacts you talk with.")
+		return
+	}
+	e, err := gv.Migration.Link(ce.Ctx, string(ce.User.MXID), migration.LinkRequest{Identity: ident, MatrixID: id.UserID(ce.Args[1]), Source: migration.SourceStaff})
+	if err != nil {
+		ce.Reply("link-contact failed: %v", err)
+		return
+	}
+	if e.State == migration.StatePending {
+		ce.Reply("Noted: %s is pending until the contact (with a claim code) or an admin confirms it.", e.MatrixID)
+	} else {
+		ce.Reply("Linked to %s.", e.MatrixID)
+	}
+}
+
+const directoryUsage = "add <identity> <@matrix:id> [department=…] [label=…] | import (CSV on the next lines) | unlink <identity> | confirm <identity> | list [pending|confirmed] [network] [@matrix:id]"
+
+func (gv *Governance) cmdDirectory(ce *commands.Event) error {
+	if len(ce.Args) == 0 {
+		return errUsage(directoryUsage)
+	}
+	actor := string(ce.User.MXID)
+	switch sub, args := strings.ToLower(ce.Args[0]), ce.Args[1:]; sub {
+	case "add":
+		if len(args) < 2 {
+			return errUsage(directoryUsage)
+		}
+		req := migration.LinkRequest{MatrixID: id.UserID(args[1]), Source: migration.SourceAdmin}
+		for _, kv := range args[2:] {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "department":
+				req.Department = v
+			case "label":
+				req.Label = v
+			default:
+				return errUsage(directoryUsage)
+			}
+		}
+		ident, err := gv.Migration.Resolve(ce.Ctx, args[0])
+		if err != nil {
+			return err
+		}
+		req.Identity = ident
+		e, err := gv.Migration.Link(ce.Ctx, actor, req)
+		if err != nil {
+			return err
+		}
+		ce.Reply("%s %s is linked to %s.", e.Network, format.SafeMarkdownCode(e.Contact), e.MatrixID)
+	case "import":
+		_, csvText, _ := strings.Cut(ce.RawArgs, "\n")
+		if strings.TrimSpace(csvText) == "" {
+			return errUsage("import, then the CSV (identity,matrix_id,department,label) on the next lines of the same message")
+		}
+		res, err := gv.Migration.Import(ce.Ctx, actor, strings.NewReader(csvText))
+		if err != nil {
+			return err
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "Import: %d linked, %d unchanged, %d refused.", res.Linked, res.Unchanged, res.Failed)
+		for _, re := range res.Errors {
+			fmt.Fprintf(&b, "\n* line %d: %s", re.Line, gate.EscapeName(re.Error))
+		}
+		ce.Reply("%s", b.String())
+	case "unlink", "confirm":
+		if len(args) != 1 {
+			return errUsage(directoryUsage)
+		}
+		ident, err := gv.Migration.Resolve(ce.Ctx, args[0])
+		if err != nil {
+			return err
+		}
+		if sub == "unlink" {
+			e, err := gv.Migration.Unlink(ce.Ctx, actor, ident)
+			if err != nil {
+				return err
+			}
+			ce.Reply("%s %s is no longer linked to %s.", e.Network, format.SafeMarkdownCode(e.Contact), e.MatrixID)
+		} else {
+			e, err := gv.Migration.Confirm(ce.Ctx, actor, ident)
+			if err != nil {
+				return err
+			}
+			ce.Reply("Confirmed: %s %s is linked to %s.", e.Network, format.SafeMarkdownCode(e.Contact), e.MatrixID)
+		}
+	case "list":
+		gv.logCommand(ce)
+		f := migration.ListFilter{Limit: 100}
+		for _, a := range args {
+			switch {
+			case a == string(migration.StatePending) || a == string(migration.StateConfirmed):
+				f.State = migration.State(a)
+			case strings.HasPrefix(a, "@"):
+				f.MatrixID = id.UserID(a)
+			default:
+				f.Network = a
+			}
+		}
+		list, err := gv.Migration.List(ce.Ctx, f)
+		if err != nil {
+			return err
+		}
+		if len(list) == 0 {
+			ce.Reply("No directory entry matches.")
+			return nil
+		}
+		var b strings.Builder
+		for _, e := range list {
+			fmt.Fprintf(&b, "* %s %s → %s (%s, %s by %s)", e.Network, format.SafeMarkdownCode(e.Contact), e.MatrixID, e.State, e.Source, e.LinkedBy)
+			if e.Department != "" || e.Label != "" {
+				fmt.Fprintf(&b, " — %s %s", gate.EscapeName(e.Department), gate.EscapeName(e.Label))
+			}
+			b.WriteByte('\n')
+		}
+		ce.Reply("%d entr(ies):\n\n%s", len(list), b.String())
+	default:
+		return errUsage(directoryUsage)
+	}
+	return nil
+}
+
+func (gv *Governance) cmdMigration(ce *commands.Event) error {
+	const usage = errUsage("summary | contact <identity>")
+	if len(ce.Args) == 0 {
+		return usage
+	}
+	gv.logCommand(ce)
+	switch strings.ToLower(ce.Args[0]) {
+	case "summary":
+		counts, err := gv.Migration.Summary(ce.Ctx)
+		if err != nil {
+			return err
+		}
+		if len(counts) == 0 {
+			ce.Reply("No outside contact yet.")
+			return nil
+		}
+		var b strings.Builder
+		b.WriteString("Outside contacts by migration status:\n\n")
+		for _, network := range sortedKeys(counts) {
+			parts := make([]string, len(migration.Statuses))
+			for i, s := range migration.Statuses {
+				parts[i] = fmt.Sprintf("%s %d", s, counts[network][s])
+			}
+			fmt.Fprintf(&b, "* %s: %s\n", network, strings.Join(parts, ", "))
+		}
+		ce.Reply("%s", b.String())
+	case "contact":
+		if len(ce.Args) != 2 {
+			return usage
+		}
+		rep, err := gv.Migration.Contact(ce.Ctx, ce.Args[1])
+		if err != nil {
+			return err
+		}
+		line := fmt.Sprintf("%s %s: **%s**", rep.Network, format.SafeMarkdownCode(rep.Contact), rep.Status)
+		if !rep.StatusChanged.IsZero() {
+			line += " since " + rep.StatusChanged.Format("2006-01-02 15:04")
+		}
+		if rep.Link != nil {
+			line += fmt.Sprintf("; Matrix account %s (%s, %s by %s)", rep.Link.MatrixID, rep.Link.State, rep.Link.Source, rep.Link.LinkedBy)
+		} else {
+			line += "; no Matrix account in the directory"
+		}
+		ce.Reply("%s", line)
+	default:
+		return usage
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

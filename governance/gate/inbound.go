@@ -54,6 +54,9 @@ func (g *Gate) Queue(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridge
 		remoteUser = sender.Sender
 	}
 	chat, ident := g.identify(ctx, login, key, remoteUser, evt)
+	if g.redeemClaim(ctx, evt, key, chat, ident) {
+		return bridgev2.EventHandlingResultIgnored
+	}
 	hasRoom := g.hasRoomInApprovalMode(ctx, key)
 
 	lock := g.lockChat(key)

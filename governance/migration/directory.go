@@ -365,3 +365,16 @@ func (d *Directory) audit(ctx context.Context, actor string, action audit.Action
 	}
 	return nil
 }
+
+// Knows reports whether the staff member staff has talked with ident (the
+// registry has a link between them): a staff member may only link contacts
+// they know.
+func (d *Directory) Knows(ctx context.Context, ident Identity, staff id.UserID) (bool, error) {
+	var n int
+	err := d.db.QueryRow(ctx, `SELECT COUNT(*) FROM governance_contact_link WHERE network = $1 AND remote_id = $2 AND staff = $3`,
+		ident.Network, ident.Contact, string(staff)).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("failed to look up contact links: %w", err)
+	}
+	return n > 0, nil
+}
