@@ -3,18 +3,28 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/governance/admin"
 	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/governance/gate"
 	"github.com/passerelle/passerelle/governance/migration"
 	"github.com/passerelle/passerelle/internal/dbtest"
+	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
 
 func apiSend(h http.Handler, method, path, body string) *httptest.ResponseRecorder {
@@ -176,6 +186,103 @@ func TestClaimCodeCommand(t *testing.T) {
 			if strings.Contains(string(en.Details), m[1][3:8]) {
 				t.Errorf("the audit log holds the code: %s", en.Details)
 			}
+		}
+	})
+}
+
+// textEvent is a Telegram text message as a connector that implements
+// gate.TextCarrier would hand it to the gate. The connectors do not carry
+// the text yet (see gate.TextCarrier), so this test covers the gate's side
+// of a claim only; the end-to-end test through the Telegram simulator waits
+// for that hook.
+type textEvent struct {
+	*simplevent.Message[string]
+	ident remote.Identity
+}
+
+func (e *textEvent) PlainText() string             { return e.Data }
+func (e *textEvent) RemoteChat() remote.Chat       { return remote.Chat{OtherUser: e.ident.ID} }
+func (e *textEvent) RemoteSender() remote.Identity { return e.ident }
+
+var (
+	_ gate.TextCarrier = (*textEvent)(nil)
+	_ remote.Described = (*textEvent)(nil)
+)
+
+func (e *env) textFrom(acc *tgsim.Account, n int, text string) *textEvent {
+	ident := remote.Identity{ID: tgid.MakeUserID(acc.ID), Number: acc.ID, Username: acc.Username}
+	return &textEvent{ident: ident, Message: &simplevent.Message[string]{
+		EventMeta: simplevent.EventMeta{Type: bridgev2.RemoteEventMessage, PortalKey: e.portalKey(acc),
+			Sender: bridgev2.EventSender{Sender: ident.ID}, CreatePortal: true, Timestamp: time.Now()},
+		ID:   networkid.MessageID(fmt.Sprintf("claimtest.%d", n)),
+		Data: text,
+		ConvertMessageFunc: func(_ context.Context, _ *bridgev2.Portal, _ bridgev2.MatrixAPI, text string) (*bridgev2.ConvertedMessage, error) {
+			return &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{Type: event.EventMessage,
+				Content: &event.MessageEventContent{MsgType: event.MsgText, Body: text}}}}, nil
+		},
+	}}
+}
+
+// TestClaimCodeGateSide: a contact sends, in their chat with a staff
+// member, the code a Matrix user got from claim-code: the message is
+// swallowed (not bridged, not counted), the contact is linked to that
+// Matrix user (source claim, status linked, audited as the claimant), and
+// the claimant is told in their DM with the bot; the staff member sees
+// nothing. A wrong code, or the same code again, is just a message.
+func TestClaimCodeGateSide(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		e := newEnv(t, b, nil)
+		r := e.start()
+		login := e.loginStaff(r)
+		e.send(e.bob, "hello from bob")
+		e.waitBodies(e.bob, "hello from bob")
+		const claimant id.UserID = "@bob:matrix.partner.example"
+		dm := id.RoomID("!bobdm:test")
+		r.user(t, claimant).ManagementRoom = dm
+		m := claimCode.FindStringSubmatch(r.command(t, e, claimant, dm, "claim-code"))
+		if m == nil {
+			t.Fatal("no claim code")
+		}
+		code := m[1]
+
+		if res := r.gv.Queue(login, e.textFrom(e.bob, 1, "MX-AAAAA-AAAAA")); !res.Success {
+			t.Fatalf("wrong code: %+v", res)
+		}
+		e.waitBodies(e.bob, "hello from bob", "MX-AAAAA-AAAAA")
+		bob := tgid.MakeUserID(e.bob.ID)
+		before, err := r.gv.Contacts.Get(ctx, "telegram", bob)
+		if err != nil || before == nil {
+			t.Fatalf("bob in the registry: %v, %v", before, err)
+		}
+		messagesBefore := len(e.mx.Messages())
+
+		r.gv.Queue(login, e.textFrom(e.bob, 2, " "+strings.ToLower(code)+" "))
+		e.waitNotice(dm, "linked to "+string(claimant))
+		ident := migration.Identity{Network: "telegram", Contact: r.gv.Contacts.Key(bob)}
+		entry, err := r.gv.Migration.Get(ctx, ident)
+		if err != nil || entry == nil || entry.MatrixID != claimant || entry.Source != migration.SourceClaim || entry.State != migration.StateConfirmed {
+			t.Fatalf("directory entry after claim: %+v, %v", entry, err)
+		}
+		if st, _, _ := r.gv.Migration.Status(ctx, ident); st != migration.StatusLinked {
+			t.Errorf("status after claim: %s", st)
+		}
+		// The same code again is an ordinary message, bridged after the
+		// swallowed one: so the swallowed one was never bridged.
+		r.gv.Queue(login, e.textFrom(e.bob, 3, code))
+		e.waitBodies(e.bob, "hello from bob", "MX-AAAAA-AAAAA", code)
+		for _, msg := range e.mx.Messages()[messagesBefore:] {
+			if msg.RoomID != dm && strings.Contains(strings.ToLower(msg.Content.Body), "linked") {
+				t.Errorf("the claim showed outside the claimant's DM: %s %q", msg.RoomID, msg.Content.Body)
+			}
+		}
+		after, _ := r.gv.Contacts.Get(ctx, "telegram", bob)
+		if after.MessagesIn != before.MessagesIn+1 {
+			t.Errorf("messages in: %d before, %d after one swallowed code and one message", before.MessagesIn, after.MessagesIn)
+		}
+		linked, _ := r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{migration.ActionDirectoryLinked}})
+		if len(linked) != 1 || linked[0].Actor != string(claimant) || linked[0].Contact != ident.Contact || !strings.Contains(string(linked[0].Details), `"source":"claim"`) {
+			t.Errorf("directory_linked entries: %+v", linked)
 		}
 	})
 }
