@@ -126,7 +126,7 @@ func (d *Directory) Resolve(ctx context.Context, identity string) (Identity, err
 	case 1:
 		return found[0], nil
 	default:
-		return Identity{}, fmt.Errorf("%q %w: prefix it with whatsapp: or telegram:", identity, ErrAmbiguousContact)
+		return Identity{}, fmt.Errorf("%q %w: write whatsapp:… or telegram:… before it", identity, ErrAmbiguousContact)
 	}
 }
 
