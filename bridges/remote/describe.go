@@ -87,3 +87,11 @@ type Described interface {
 type PortalMove interface {
 	MovesPortal() (from, to networkid.PortalKey)
 }
+
+// TextCarrier is implemented by a remote message event that carries its
+// plain text as its connector received it (empty for media, edits and
+// anything that is not a plain text message). The gate reads it only to
+// recognise a contact's claim code (governance/migration); nothing logs it.
+type TextCarrier interface {
+	PlainText() string
+}

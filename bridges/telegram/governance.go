@@ -27,6 +27,7 @@ var (
 	_ remote.HeldEventDecoder = (*Client)(nil)
 	_ remote.Described        = (*messageEvent)(nil)
 	_ remote.Holdable         = (*messageEvent)(nil)
+	_ remote.TextCarrier      = (*messageEvent)(nil)
 	_ bridgev2.RemoteMessage  = (*messageEvent)(nil)
 	_ bridgev2.RemoteEdit     = (*messageEvent)(nil)
 )
@@ -95,6 +96,15 @@ type messageEvent struct {
 
 // RemoteChat implements remote.Described.
 func (e *messageEvent) RemoteChat() remote.Chat { return e.chat }
+
+// PlainText implements remote.TextCarrier: the text of a new message
+// without media.
+func (e *messageEvent) PlainText() string {
+	if e.edit || e.Data == nil || e.Data.Media != nil {
+		return ""
+	}
+	return e.Data.Message
+}
 
 // RemoteSender implements remote.Described.
 func (e *messageEvent) RemoteSender() remote.Identity { return e.sender }

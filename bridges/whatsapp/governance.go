@@ -29,6 +29,7 @@ var (
 	_ remote.HeldEventDecoder      = (*Client)(nil)
 	_ remote.Described             = (*messageEvent)(nil)
 	_ remote.Holdable              = (*messageEvent)(nil)
+	_ remote.TextCarrier           = (*messageEvent)(nil)
 	_ remote.Described             = (*reactionEvent)(nil)
 	_ remote.Holdable              = (*reactionEvent)(nil)
 	_ remote.Described             = (*removeEvent)(nil)
@@ -234,6 +235,19 @@ type heldBase struct {
 type messageEvent struct {
 	*simplevent.Message[*events.Message]
 	heldBase
+}
+
+// PlainText implements remote.TextCarrier: the text of a new message
+// without media.
+func (e *messageEvent) PlainText() string {
+	if e.Type == bridgev2.RemoteEventEdit || e.Data == nil || e.Data.Message == nil {
+		return ""
+	}
+	msg := wamedia.Unwrap(e.Data.Message)
+	if text := msg.GetConversation(); text != "" {
+		return text
+	}
+	return msg.GetExtendedTextMessage().GetText()
 }
 
 // RemoteMedia implements remote.MediaCarrier: the file, location, contact

@@ -3,28 +3,21 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"maunium.net/go/mautrix/bridgev2"
-	"maunium.net/go/mautrix/bridgev2/networkid"
-	"maunium.net/go/mautrix/bridgev2/simplevent"
-	"maunium.net/go/mautrix/event"
+	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/governance/admin"
 	"github.com/passerelle/passerelle/governance/audit"
-	"github.com/passerelle/passerelle/governance/gate"
 	"github.com/passerelle/passerelle/governance/migration"
 	"github.com/passerelle/passerelle/internal/dbtest"
-	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
 
 func apiSend(h http.Handler, method, path, body string) *httptest.ResponseRecorder {
@@ -190,51 +183,18 @@ func TestClaimCodeCommand(t *testing.T) {
 	})
 }
 
-// textEvent is a Telegram text message as a connector that implements
-// gate.TextCarrier would hand it to the gate. The connectors do not carry
-// the text yet (see gate.TextCarrier), so this test covers the gate's side
-// of a claim only; the end-to-end test through the Telegram simulator waits
-// for that hook.
-type textEvent struct {
-	*simplevent.Message[string]
-	ident remote.Identity
-}
-
-func (e *textEvent) PlainText() string             { return e.Data }
-func (e *textEvent) RemoteChat() remote.Chat       { return remote.Chat{OtherUser: e.ident.ID} }
-func (e *textEvent) RemoteSender() remote.Identity { return e.ident }
-
-var (
-	_ gate.TextCarrier = (*textEvent)(nil)
-	_ remote.Described = (*textEvent)(nil)
-)
-
-func (e *env) textFrom(acc *tgsim.Account, n int, text string) *textEvent {
-	ident := remote.Identity{ID: tgid.MakeUserID(acc.ID), Number: acc.ID, Username: acc.Username}
-	return &textEvent{ident: ident, Message: &simplevent.Message[string]{
-		EventMeta: simplevent.EventMeta{Type: bridgev2.RemoteEventMessage, PortalKey: e.portalKey(acc),
-			Sender: bridgev2.EventSender{Sender: ident.ID}, CreatePortal: true, Timestamp: time.Now()},
-		ID:   networkid.MessageID(fmt.Sprintf("claimtest.%d", n)),
-		Data: text,
-		ConvertMessageFunc: func(_ context.Context, _ *bridgev2.Portal, _ bridgev2.MatrixAPI, text string) (*bridgev2.ConvertedMessage, error) {
-			return &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{Type: event.EventMessage,
-				Content: &event.MessageEventContent{MsgType: event.MsgText, Body: text}}}}, nil
-		},
-	}}
-}
-
-// TestClaimCodeGateSide: a contact sends, in their chat with a staff
-// member, the code a Matrix user got from claim-code: the message is
+// TestClaimCodeFromTelegram: a contact sends from Telegram, in their chat
+// with a staff member, the code a Matrix user got from claim-code: the message is
 // swallowed (not bridged, not counted), the contact is linked to that
 // Matrix user (source claim, status linked, audited as the claimant), and
 // the claimant is told in their DM with the bot; the staff member sees
 // nothing. A wrong code, or the same code again, is just a message.
-func TestClaimCodeGateSide(t *testing.T) {
+func TestClaimCodeFromTelegram(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
 		ctx := context.Background()
 		e := newEnv(t, b, nil)
 		r := e.start()
-		login := e.loginStaff(r)
+		e.loginStaff(r)
 		e.send(e.bob, "hello from bob")
 		e.waitBodies(e.bob, "hello from bob")
 		const claimant id.UserID = "@bob:matrix.partner.example"
@@ -246,9 +206,7 @@ func TestClaimCodeGateSide(t *testing.T) {
 		}
 		code := m[1]
 
-		if res := r.gv.Queue(login, e.textFrom(e.bob, 1, "MX-AAAAA-AAAAA")); !res.Success {
-			t.Fatalf("wrong code: %+v", res)
-		}
+		e.send(e.bob, "MX-AAAAA-AAAAA")
 		e.waitBodies(e.bob, "hello from bob", "MX-AAAAA-AAAAA")
 		bob := tgid.MakeUserID(e.bob.ID)
 		before, err := r.gv.Contacts.Get(ctx, "telegram", bob)
@@ -257,7 +215,7 @@ func TestClaimCodeGateSide(t *testing.T) {
 		}
 		messagesBefore := len(e.mx.Messages())
 
-		r.gv.Queue(login, e.textFrom(e.bob, 2, " "+strings.ToLower(code)+" "))
+		e.send(e.bob, " "+strings.ToLower(code)+" ")
 		e.waitNotice(dm, "linked to "+string(claimant))
 		ident := migration.Identity{Network: "telegram", Contact: r.gv.Contacts.Key(bob)}
 		entry, err := r.gv.Migration.Get(ctx, ident)
@@ -269,7 +227,7 @@ func TestClaimCodeGateSide(t *testing.T) {
 		}
 		// The same code again is an ordinary message, bridged after the
 		// swallowed one: so the swallowed one was never bridged.
-		r.gv.Queue(login, e.textFrom(e.bob, 3, code))
+		e.send(e.bob, code)
 		e.waitBodies(e.bob, "hello from bob", "MX-AAAAA-AAAAA", code)
 		for _, msg := range e.mx.Messages()[messagesBefore:] {
 			if msg.RoomID != dm && strings.Contains(strings.ToLower(msg.Content.Body), "linked") {
@@ -284,5 +242,41 @@ func TestClaimCodeGateSide(t *testing.T) {
 		if len(linked) != 1 || linked[0].Actor != string(claimant) || linked[0].Contact != ident.Contact || !strings.Contains(string(linked[0].Details), `"source":"claim"`) {
 			t.Errorf("directory_linked entries: %+v", linked)
 		}
+	})
+}
+
+// TestClaimCodeFromWhatsApp: the same claim from WhatsApp: the code sent by
+// the contact links their number to the claimant, who is told in their DM;
+// the code never reaches the staff member's portal.
+func TestClaimCodeFromWhatsApp(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		w := newWAEnv(t, b, nil)
+		r := w.start()
+		w.loginStaff(r)
+		w.send(waBob, "hello from bob")
+		w.waitBodiesFrom(waBob, "hello from bob")
+		const claimant id.UserID = "@bob:matrix.partner.example"
+		dm := id.RoomID("!bobwadm:test")
+		r.user(t, claimant).ManagementRoom = dm
+		m := claimCode.FindStringSubmatch(r.command(t, w.env, claimant, dm, "claim-code"))
+		if m == nil {
+			t.Fatal("no claim code")
+		}
+		code := m[1]
+		w.send(waBob, code)
+		w.waitNotice(dm, "linked to "+string(claimant))
+		bob, err := waid.MakeUserID(types.NewJID(waBob, types.DefaultUserServer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ident := migration.Identity{Network: "whatsapp", Contact: r.gv.Contacts.Key(bob)}
+		entry, err := r.gv.Migration.Get(ctx, ident)
+		if err != nil || entry == nil || entry.MatrixID != claimant || entry.Source != migration.SourceClaim {
+			t.Fatalf("directory entry after a claim from WhatsApp: %+v, %v", entry, err)
+		}
+		// The next message shows the code was swallowed, not bridged.
+		w.send(waBob, "and now on Matrix too")
+		w.waitBodiesFrom(waBob, "hello from bob", "and now on Matrix too")
 	})
 }

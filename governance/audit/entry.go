@@ -43,6 +43,14 @@ const (
 	ActionMessageDeleted  Action = "message_deleted"  // a message was deleted for everyone (never its content)
 	ActionHistoryBridged  Action = "history_bridged"  // a chat's history (backfill) was bridged into its portal
 	ActionTimerChanged    Action = "timer_changed"    // a chat's disappearing-message timer changed
+
+	// The migration's (governance/migration).
+	ActionDirectoryLinked    Action = "directory_linked"    // an identity was linked to a Matrix account (or pending)
+	ActionDirectoryCorrected Action = "directory_corrected" // its Matrix account, department or label changed
+	ActionDirectoryConfirmed Action = "directory_confirmed" // a pending link was confirmed
+	ActionDirectoryUnlinked  Action = "directory_unlinked"  // a link was removed
+	ActionClaimIssued        Action = "claim_issued"        // a Matrix user asked for a claim code (never the code)
+	ActionStatusChanged      Action = "migration_status"    // a contact's migration status changed
 )
 
 // Actions lists every action, in a stable order.
@@ -52,6 +60,8 @@ var Actions = []Action{
 	ActionRequestDenied, ActionRequestExpired, ActionFirstContact, ActionStateReverted,
 	ActionAdminAction, ActionRetentionPurge, ActionHeadPublished, ActionMediaRefused, ActionMessageDeleted,
 	ActionHistoryBridged, ActionTimerChanged,
+	ActionDirectoryLinked, ActionDirectoryCorrected, ActionDirectoryConfirmed, ActionDirectoryUnlinked,
+	ActionClaimIssued, ActionStatusChanged,
 }
 
 // Valid reports whether a is one of Actions.

@@ -12,27 +12,16 @@ import (
 	"github.com/passerelle/passerelle/governance/migration"
 )
 
-// TextCarrier is implemented by a remote message event that carries its
-// plain text, as its connector received it (empty for media, edits and
-// anything that is not a plain text message). The gate reads it only to
-// recognise claim codes (governance/migration); it never logs it.
-//
-// TODO: move to bridges/remote and implement it in the Telegram and
-// WhatsApp message events: until then no claim code is recognised.
-type TextCarrier interface {
-	PlainText() string
-}
-
 // redeemClaim recognises a claim code that an outside contact sent in a
 // direct chat: the code's Matrix user is linked to the contact, told in
 // their DM with the bot, and the message is swallowed (never bridged,
 // held or counted); the staff member sees nothing. Anything else (not a
 // code, a wrong or expired code) is just a message: handled is false.
 func (g *Gate) redeemClaim(ctx context.Context, evt bridgev2.RemoteEvent, key networkid.PortalKey, chat remote.Chat, ident remote.Identity) (handled bool) {
-	if g.Migration == nil || evt.GetType() != bridgev2.RemoteEventMessage || chat.IsGroup || ident.ID == "" || evt.GetSender().IsFromMe {
+	if g.Migration == nil || (evt.GetType() != bridgev2.RemoteEventMessage && evt.GetType() != bridgev2.RemoteEventMessageUpsert) || chat.IsGroup || ident.ID == "" || evt.GetSender().IsFromMe {
 		return false
 	}
-	tc, ok := evt.(TextCarrier)
+	tc, ok := evt.(remote.TextCarrier)
 	if !ok {
 		return false
 	}

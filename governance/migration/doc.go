@@ -9,25 +9,12 @@ package migration
 
 import "github.com/passerelle/passerelle/governance/audit"
 
-// Audit actions of the migration.
+// Audit actions of the migration (listed in audit.Actions).
 const (
-	ActionDirectoryLinked    audit.Action = "directory_linked"    // an identity was linked to a Matrix account (or pending)
-	ActionDirectoryCorrected audit.Action = "directory_corrected" // its Matrix account, department or label changed
-	ActionDirectoryConfirmed audit.Action = "directory_confirmed" // a pending link was confirmed
-	ActionDirectoryUnlinked  audit.Action = "directory_unlinked"  // a link was removed
-	ActionClaimIssued        audit.Action = "claim_issued"        // a Matrix user asked for a claim code (never the code)
-	ActionStatusChanged      audit.Action = "migration_status"    // a contact's migration status changed
+	ActionDirectoryLinked    = audit.ActionDirectoryLinked
+	ActionDirectoryCorrected = audit.ActionDirectoryCorrected
+	ActionDirectoryConfirmed = audit.ActionDirectoryConfirmed
+	ActionDirectoryUnlinked  = audit.ActionDirectoryUnlinked
+	ActionClaimIssued        = audit.ActionClaimIssued
+	ActionStatusChanged      = audit.ActionStatusChanged
 )
-
-// actions are registered with the audit log so that it accepts them.
-// TODO(governance/audit owner): move these into audit.Actions.
-var actions = []audit.Action{ActionDirectoryLinked, ActionDirectoryCorrected, ActionDirectoryConfirmed,
-	ActionDirectoryUnlinked, ActionClaimIssued, ActionStatusChanged}
-
-func init() {
-	for _, a := range actions {
-		if !a.Valid() {
-			audit.Actions = append(audit.Actions, a)
-		}
-	}
-}
