@@ -25,6 +25,7 @@ import (
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/governance/admin"
 	"github.com/passerelle/passerelle/governance/gate"
+	"github.com/passerelle/passerelle/internal/clock/clocktest"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
@@ -47,18 +48,6 @@ var simKey = sync.OnceValue(func() *rsa.PrivateKey {
 	return k
 })
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // env is one test's world: the Telegram simulator with its accounts, one
 // database and one recording Matrix side, across bridge restarts.
 type env struct {
@@ -66,7 +55,7 @@ type env struct {
 	sim        *tgsim.Server
 	backend    dbtest.Backend
 	mx         *fakematrix.Matrix
-	clk        *clock
+	clk        *clocktest.Manual
 	alice, bob *tgsim.Account
 	carol      *tgsim.Account
 	configure  func(*gate.Config)
@@ -86,7 +75,7 @@ func newEnv(t *testing.T, b dbtest.Backend, configure func(*gate.Config)) *env {
 		t.Fatalf("failed to start simulator: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	e := &env{t: t, sim: s, backend: b, mx: fakematrix.New(), clk: &clock{t: time.Now()}, configure: configure}
+	e := &env{t: t, sim: s, backend: b, mx: fakematrix.New(), clk: clocktest.New(time.Now()), configure: configure}
 	mk := func(spec tgsim.AccountSpec) *tgsim.Account {
 		a, err := s.CreateAccount(spec)
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/passerelle/passerelle/governance/audit"
 	"github.com/passerelle/passerelle/governance/gate"
 	"github.com/passerelle/passerelle/governance/policy"
+	"github.com/passerelle/passerelle/internal/clock/clocktest"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
@@ -56,7 +57,7 @@ func newWAEnv(t *testing.T, b dbtest.Backend, configure func(*gate.Config)) *waE
 			t.Fatal(err)
 		}
 	}
-	e := &env{t: t, backend: b, mx: fakematrix.New(), clk: &clock{t: time.Now()}, configure: configure}
+	e := &env{t: t, backend: b, mx: fakematrix.New(), clk: clocktest.New(time.Now()), configure: configure}
 	return &waEnv{env: e, srv: srv}
 }
 

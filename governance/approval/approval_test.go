@@ -15,32 +15,21 @@ import (
 	"github.com/passerelle/passerelle/governance/approval"
 	"github.com/passerelle/passerelle/governance/audit"
 	"github.com/passerelle/passerelle/governance/store"
+	"github.com/passerelle/passerelle/internal/clock/clocktest"
 	"github.com/passerelle/passerelle/internal/dbtest"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 var start = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
 const ttl = 24 * time.Hour
 
-func setup(t *testing.T, b dbtest.Backend) (*dbutil.Database, *approval.Store, *audit.Log, *clock) {
+func setup(t *testing.T, b dbtest.Backend) (*dbutil.Database, *approval.Store, *audit.Log, *clocktest.Manual) {
 	t.Helper()
 	db, err := store.Open(context.Background(), b.Open(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: start}
+	clk := clocktest.New(start)
 	log := audit.NewLog(db)
 	log.Now = clk.Now
 	s := approval.NewStore(db, log, ttl)

@@ -15,10 +15,11 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
 	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/internal/clock/clocktest"
 	"github.com/passerelle/passerelle/internal/dbtest"
 )
 
-func newRegistry(t *testing.T, db *dbutil.Database, log *audit.Log, key []byte, clk *clock) *audit.Registry {
+func newRegistry(t *testing.T, db *dbutil.Database, log *audit.Log, key []byte, clk *clocktest.Manual) *audit.Registry {
 	t.Helper()
 	r, err := audit.NewRegistry(db, log, key)
 	if err != nil {

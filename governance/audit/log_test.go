@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/internal/clock/clocktest"
 	"github.com/passerelle/passerelle/internal/dbtest"
 )
 
-func appendN(t *testing.T, l *audit.Log, clk *clock, n int) []audit.Entry {
+func appendN(t *testing.T, l *audit.Log, clk *clocktest.Manual, n int) []audit.Entry {
 	t.Helper()
 	var out []audit.Entry
 	for i := 0; i < n; i++ {

@@ -2,7 +2,6 @@ package migration_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,33 +11,17 @@ import (
 	"github.com/passerelle/passerelle/governance/migration"
 	"github.com/passerelle/passerelle/governance/seal"
 	"github.com/passerelle/passerelle/governance/store"
+	"github.com/passerelle/passerelle/internal/clock/clocktest"
 	"github.com/passerelle/passerelle/internal/dbtest"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clocktest.Manual { return clocktest.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)) }
 
 type fixture struct {
 	dir   *migration.Directory
 	log   *audit.Log
 	reg   *audit.Registry
-	clock *clock
+	clock *clocktest.Manual
 }
 
 // newFixture opens the governance tables on b, with a registry that knows
