@@ -3,7 +3,6 @@ package telegram
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
@@ -199,15 +198,7 @@ func (c *Client) handleBasicServiceMessage(ctx context.Context, chatID int64, ms
 	}
 	evt := &infoChangeEvent{
 		ChatInfoChange: &simplevent.ChatInfoChange{
-			EventMeta: simplevent.EventMeta{
-				Type:      bridgev2.RemoteEventChatInfoChange,
-				PortalKey: c.basicPortalKey(ctx, chatID),
-				Sender:    sender,
-				Timestamp: time.Unix(int64(msg.Date), 0),
-				LogContext: func(lc zerolog.Context) zerolog.Context {
-					return lc.Int("tg_message_id", msg.ID).Str("tg_peer", peer.String())
-				},
-			},
+			EventMeta:      messageMeta(bridgev2.RemoteEventChatInfoChange, c.basicPortalKey(ctx, chatID), peer, sender, msg.ID, msg.Date),
 			ChatInfoChange: change,
 		},
 		description: description{chat: c.basicChat(chatID)},

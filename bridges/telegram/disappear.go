@@ -108,15 +108,7 @@ func (c *Client) handleTimerChange(ctx context.Context, msg *tg.MessageService, 
 	}
 	evt := &timerChangeEvent{
 		ChatInfoChange: &simplevent.ChatInfoChange{
-			EventMeta: simplevent.EventMeta{
-				Type:      bridgev2.RemoteEventChatInfoChange,
-				PortalKey: tgid.MakePortalKey(peer, c.login.ID),
-				Sender:    sender,
-				Timestamp: time.Unix(int64(msg.Date), 0),
-				LogContext: func(lc zerolog.Context) zerolog.Context {
-					return lc.Int("tg_message_id", msg.ID).Str("tg_peer", peer.String())
-				},
-			},
+			EventMeta:      messageMeta(bridgev2.RemoteEventChatInfoChange, tgid.MakePortalKey(peer, c.login.ID), peer, sender, msg.ID, msg.Date),
 			ChatInfoChange: &bridgev2.ChatInfoChange{ChatInfo: info},
 		},
 		description: c.describe(peer, sender),

@@ -558,15 +558,7 @@ func (c *Client) handleServiceMessage(ctx context.Context, msg *tg.MessageServic
 	}
 	evt := &infoChangeEvent{
 		ChatInfoChange: &simplevent.ChatInfoChange{
-			EventMeta: simplevent.EventMeta{
-				Type:      bridgev2.RemoteEventChatInfoChange,
-				PortalKey: tgid.MakePortalKey(chatPeer, c.login.ID),
-				Sender:    sender,
-				Timestamp: time.Unix(int64(msg.Date), 0),
-				LogContext: func(lc zerolog.Context) zerolog.Context {
-					return lc.Int("tg_message_id", msg.ID).Str("tg_peer", chatPeer.String())
-				},
-			},
+			EventMeta:      messageMeta(bridgev2.RemoteEventChatInfoChange, tgid.MakePortalKey(chatPeer, c.login.ID), chatPeer, sender, msg.ID, msg.Date),
 			ChatInfoChange: change,
 		},
 		description: description{chat: c.channelChat(peer.ChannelID)},

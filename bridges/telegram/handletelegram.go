@@ -296,16 +296,7 @@ func (c *Client) messageEvent(msg *tg.Message, edit bool) (*messageEvent, bool) 
 	}
 	id := c.messageID(peer, msg.ID)
 	evt := &simplevent.Message[*tg.Message]{
-		EventMeta: simplevent.EventMeta{
-			Type:      bridgev2.RemoteEventMessage,
-			PortalKey: tgid.MakePortalKey(peer, c.login.ID),
-			Sender:    c.senderOf(msg, peer),
-			Timestamp: time.Unix(int64(msg.Date), 0),
-			LogContext: func(lc zerolog.Context) zerolog.Context {
-				return lc.Int("tg_message_id", msg.ID).Str("tg_peer", peer.String())
-			},
-			CreatePortal: true,
-		},
+		EventMeta:          messageMeta(bridgev2.RemoteEventMessage, tgid.MakePortalKey(peer, c.login.ID), peer, c.senderOf(msg, peer), msg.ID, msg.Date).WithCreatePortal(true),
 		Data:               msg,
 		ID:                 id,
 		ConvertMessageFunc: c.convertMessage,
@@ -437,4 +428,19 @@ func prependQuote(content *event.MessageEventContent, quote string) {
 	content.Body = strings.Join(lines, "\n") + "\n\n" + body
 	content.Format = event.FormatHTML
 	content.FormattedBody = "<blockquote>" + strings.ReplaceAll(stdhtml.EscapeString(quote), "\n", "<br/>") + "</blockquote>" + html
+}
+
+// messageMeta is the EventMeta of a remote event a Telegram message (or
+// service message) makes in the portal of key: its sender, date and log
+// context.
+func messageMeta(typ bridgev2.RemoteEventType, key networkid.PortalKey, peer tgid.Peer, sender bridgev2.EventSender, id, date int) simplevent.EventMeta {
+	return simplevent.EventMeta{
+		Type:      typ,
+		PortalKey: key,
+		Sender:    sender,
+		Timestamp: time.Unix(int64(date), 0),
+		LogContext: func(lc zerolog.Context) zerolog.Context {
+			return lc.Int("tg_message_id", id).Str("tg_peer", peer.String())
+		},
+	}
 }

@@ -6,7 +6,6 @@ import (
 	stdhtml "html"
 	"runtime/debug"
 	"strconv"
-	"time"
 
 	"github.com/gotd/td/bin"
 	"github.com/gotd/td/tg"
@@ -227,16 +226,7 @@ func (c *Client) topicEvent(svc *tg.MessageService) *topicEvent {
 	sender := c.channelSender(svc.FromID, channelID)
 	evt := &topicEvent{
 		Message: &simplevent.Message[*tg.MessageService]{
-			EventMeta: simplevent.EventMeta{
-				Type:      bridgev2.RemoteEventMessage,
-				PortalKey: tgid.MakePortalKey(peer, c.login.ID),
-				Sender:    sender,
-				Timestamp: time.Unix(int64(svc.Date), 0),
-				LogContext: func(lc zerolog.Context) zerolog.Context {
-					return lc.Int("tg_message_id", svc.ID).Str("tg_peer", peer.String())
-				},
-				CreatePortal: true,
-			},
+			EventMeta:          messageMeta(bridgev2.RemoteEventMessage, tgid.MakePortalKey(peer, c.login.ID), peer, sender, svc.ID, svc.Date).WithCreatePortal(true),
 			Data:               svc,
 			ID:                 c.messageID(peer, svc.ID),
 			ConvertMessageFunc: c.convertTopicService,
