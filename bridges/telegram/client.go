@@ -53,8 +53,12 @@ type Client struct {
 	state atomic.Pointer[stateGuard]
 
 	runLock sync.Mutex
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// creating is held while a group is created from Matrix, from the
+	// request to the login's marking in the new portal: the group's own
+	// updates wait for it (see deliver).
+	creating sync.RWMutex
+	cancel   context.CancelFunc
+	done     chan struct{}
 
 	users userCache
 	votes pollVotes

@@ -93,27 +93,11 @@ func (c *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreatePa
 	if params.Topic != nil {
 		about = params.Topic.Topic
 	}
-	resp, err := callWhenConnected(ctx, c, "create group", func(ctx context.Context, api *tg.Client) (tg.UpdatesClass, error) {
-		return api.ChannelsCreateChannel(ctx, &tg.ChannelsCreateChannelRequest{Megagroup: true, Title: params.Name.Name, About: about})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("telegram did not create the group: %w", err)
-	}
-	ch := createdChannel(resp)
-	if ch == nil {
-		return nil, errors.New("telegram did not return the group it created")
-	}
-	c.rememberChannel(ctx, ch)
-	// The login is marked in the new group's portal before any of the
-	// group's updates is queued to it: bridgev2 marks a login in a portal
-	// from the queue, reading the portal's room ID while a room creation
-	// may be writing it.
-	key := tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChannel, ID: ch.ID}, c.login.ID)
-	portal, err := c.main.Bridge.GetPortalByKey(ctx, key)
+	ch, portal, resp, err := c.createChannel(ctx, params.Name.Name, about)
 	if err != nil {
 		return nil, err
 	}
-	c.login.MarkInPortal(ctx, portal)
+	key := portal.PortalKey
 	c.feedUpdates(resp)
 	input := &tg.InputChannel{ChannelID: ch.ID, AccessHash: ch.AccessHash}
 	log := zerolog.Ctx(ctx).With().Int64("tg_channel_id", ch.ID).Str("login_id", string(c.login.ID)).Logger()
@@ -170,6 +154,36 @@ func (c *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreatePa
 		out.FailedParticipants = failed
 	}
 	return out, nil
+}
+
+// createChannel creates the supergroup and marks the login in its portal
+// before any of the group's updates is queued to it. bridgev2 marks a
+// login in a portal from its queue, reading the portal's room ID unlocked
+// when the login is not yet marked, while the room creation that follows
+// this request writes it; Telegram pushes the group's first service
+// message as soon as it exists, so deliver holds the group's updates
+// until the login is marked (creating).
+func (c *Client) createChannel(ctx context.Context, title, about string) (*tg.Channel, *bridgev2.Portal, tg.UpdatesClass, error) {
+	c.creating.Lock()
+	defer c.creating.Unlock()
+	resp, err := callWhenConnected(ctx, c, "create group", func(ctx context.Context, api *tg.Client) (tg.UpdatesClass, error) {
+		return api.ChannelsCreateChannel(ctx, &tg.ChannelsCreateChannelRequest{Megagroup: true, Title: title, About: about})
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("telegram did not create the group: %w", err)
+	}
+	ch := createdChannel(resp)
+	if ch == nil {
+		return nil, nil, nil, errors.New("telegram did not return the group it created")
+	}
+	c.rememberChannel(ctx, ch)
+	key := tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChannel, ID: ch.ID}, c.login.ID)
+	portal, err := c.main.Bridge.GetPortalByKey(ctx, key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c.login.MarkInPortal(ctx, portal)
+	return ch, portal, resp, nil
 }
 
 // createdChannel finds the channel in the answer to channels.createChannel.
