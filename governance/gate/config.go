@@ -87,6 +87,35 @@ type MigrationConfig struct {
 	StaffLinks string `yaml:"staff_links"`
 	// ClaimTTL is how long a claim code stays valid.
 	ClaimTTL Duration `yaml:"claim_ttl"`
+	// Progress configures the progress figures, page and weekly summary.
+	Progress ProgressConfig `yaml:"progress"`
+}
+
+// ProgressConfig is the `migration.progress` part of the section.
+type ProgressConfig struct {
+	// BorderWeeks is how many ISO weeks of border message counts are kept.
+	BorderWeeks int `yaml:"border_weeks"`
+	// PageURL is the address, as an admin's browser reaches it, of the
+	// listener that serves the progress page (the appservice's); empty
+	// takes appservice.address.
+	PageURL string `yaml:"page_url"`
+	// SummaryTimezone is the IANA time zone of the weekly summary, posted
+	// in the admin room on Mondays at 09:00; "off" posts none.
+	SummaryTimezone string `yaml:"summary_timezone"`
+}
+
+// SummaryOff is the summary_timezone that switches the weekly summary off.
+const SummaryOff = "off"
+
+// Location is the time zone of the weekly summary (nil when off).
+func (pc ProgressConfig) Location() (*time.Location, error) {
+	switch pc.SummaryTimezone {
+	case SummaryOff:
+		return nil, nil
+	case "":
+		return time.UTC, nil
+	}
+	return time.LoadLocation(pc.SummaryTimezone)
 }
 
 // DefaultClaimTTL is the migration.claim_ttl of a config that sets none.
@@ -143,7 +172,8 @@ func defaultConfig() Config {
 		AuditAnchorInterval:  Duration(DefaultAuditAnchorInterval),
 		StaffSignals:         StaffSignals{ReadReceipts: true, Typing: true, Presence: true},
 		DisappearingMessages: DisappearingHonour,
-		Migration:            MigrationConfig{StaffLinks: string(migration.StaffLinksConfirm), ClaimTTL: Duration(DefaultClaimTTL)}}
+		Migration: MigrationConfig{StaffLinks: string(migration.StaffLinksConfirm), ClaimTTL: Duration(DefaultClaimTTL),
+			Progress: ProgressConfig{BorderWeeks: migration.DefaultBorderWeeks, SummaryTimezone: "UTC"}}}
 }
 
 func upgradeConfig(helper up.Helper) {
@@ -166,6 +196,9 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Str, "disappearing_messages")
 	helper.Copy(up.Str, "migration", "staff_links")
 	helper.Copy(up.Str|up.Int, "migration", "claim_ttl")
+	helper.Copy(up.Int, "migration", "progress", "border_weeks")
+	helper.Copy(up.Str|up.Null, "migration", "progress", "page_url")
+	helper.Copy(up.Str, "migration", "progress", "summary_timezone")
 }
 
 // ErrInvalidConfig is returned (wrapped) for a governance section the gateway
@@ -217,6 +250,15 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Migration.ClaimTTL <= 0 {
 		return fmt.Errorf("%w: migration.claim_ttl must be positive", ErrInvalidConfig)
+	}
+	if cfg.Migration.Progress.BorderWeeks < 1 {
+		return fmt.Errorf("%w: migration.progress.border_weeks must be at least 1", ErrInvalidConfig)
+	}
+	if _, err := cfg.Migration.Progress.Location(); err != nil {
+		return fmt.Errorf("%w: migration.progress.summary_timezone: %v", ErrInvalidConfig, err)
+	}
+	if u := cfg.Migration.Progress.PageURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		return fmt.Errorf("%w: migration.progress.page_url must start with http:// or https://", ErrInvalidConfig)
 	}
 	if cfg.ContactHashKey != "" && len(cfg.ContactHashKey) < audit.MinHashKeyLength {
 		return fmt.Errorf("%w: contact_hash_key has %d bytes, at least %d are needed", ErrInvalidConfig, len(cfg.ContactHashKey), audit.MinHashKeyLength)

@@ -14,6 +14,7 @@ import (
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/governance/approval"
 	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/governance/migration"
 	"github.com/passerelle/passerelle/governance/policy"
 )
 
@@ -214,6 +215,7 @@ func (g *Gate) record(ctx context.Context, login *bridgev2.UserLogin, key networ
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to record outside contact")
 	}
+	g.Migration.CountBorder(ctx, migration.BorderMessage{Network: networkOf(string(key.ID)), Contact: g.Contacts.Key(ident.ID), Direction: dir, Kind: kind, KeepWeeks: g.cfg.Migration.Progress.BorderWeeks})
 }
 
 // contactIdent is the number or username admins see in a request; nothing
