@@ -51,6 +51,7 @@ func (gv *Governance) Init(br *bridgev2.Bridge) {
 		mc.AS.StateStore = keeper
 		mc.AS.BotIntent().Client.StateStore = keeper
 		mc.AS.Router.Handle(APIPrefix, gv.APIHandler())
+		mc.AS.Router.Handle(ProgressPrefix, gv.ProgressHandler())
 		for _, t := range gate.GuardedEventTypes {
 			mc.EventProcessor.On(t, gv.Guard)
 		}

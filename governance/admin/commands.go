@@ -54,7 +54,7 @@ func (gv *Governance) Commands() []commands.CommandHandler {
 		cmd("gov-head", "", "Publish the audit log's head (newest entry and hash) in the admin room.", gv.cmdHead),
 		cmd("gov-export", "<contacts|log> <csv|json>", "Export the contact registry or the audit log.", gv.cmdExport),
 		cmd("gov-directory", "<add|import|unlink|confirm|list> ...", "Link outside contacts to Matrix accounts: add, import a CSV, unlink, confirm a staff member's link, list.", gv.cmdDirectory),
-		cmd("gov-migration", "<summary|contact _identity_>", "Show how far the move to Matrix has come: counts per status and network, or one contact.", gv.cmdMigration),
+		cmd("gov-migration", "<summary|contact _identity_|progress|progress-link>", "Show how far the move to Matrix has come: counts per status and network, one contact, the progress figures, or a login link to the progress page.", gv.cmdMigration),
 	}
 }
 
@@ -682,6 +682,8 @@ func (gv *Governance) cmdMigration(ce *commands.Event) error {
 	}
 	gv.logCommand(ce)
 	switch strings.ToLower(ce.Args[0]) {
+	case "progress", "progress-link":
+		return gv.cmdProgress(ce)
 	case "summary":
 		counts, err := gv.Migration.Summary(ce.Ctx)
 		if err != nil {

@@ -51,6 +51,9 @@ const (
 	ActionDirectoryUnlinked  Action = "directory_unlinked"  // a link was removed
 	ActionClaimIssued        Action = "claim_issued"        // a Matrix user asked for a claim code (never the code)
 	ActionStatusChanged      Action = "migration_status"    // a contact's migration status changed
+	ActionProgressLink       Action = "progress_link"       // an admin asked for a progress page login link (never the link)
+	ActionProgressLogin      Action = "progress_login"      // a progress page login link was used (or refused)
+	ActionProgressSummary    Action = "progress_summary"    // the weekly progress summary was posted
 )
 
 // Actions lists every action, in a stable order.
@@ -62,6 +65,7 @@ var Actions = []Action{
 	ActionHistoryBridged, ActionTimerChanged,
 	ActionDirectoryLinked, ActionDirectoryCorrected, ActionDirectoryConfirmed, ActionDirectoryUnlinked,
 	ActionClaimIssued, ActionStatusChanged,
+	ActionProgressLink, ActionProgressLogin, ActionProgressSummary,
 }
 
 // Valid reports whether a is one of Actions.
