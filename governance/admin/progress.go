@@ -150,7 +150,7 @@ func (gv *Governance) progressClient(next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Referrer-Policy", "same-origin") // not no-referrer: it makes the Origin of a form POST "null"
 		h.Set("X-Frame-Options", "DENY")
 		next.ServeHTTP(w, r)
 	})
