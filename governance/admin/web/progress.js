@@ -47,7 +47,7 @@
           data: weeks.map((w) => sum(r.border_weeks.filter((b) => b.week === w && b.network === n), (b) => b.messages_in + b.messages_out)),
           borderColor: colourOf(n, i),
           backgroundColor: colourOf(n, i),
-          tension: 0.2,
+          tension: 0,
         })),
       },
       options: { responsive: true, maintainAspectRatio: false, animation: false, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
