@@ -51,6 +51,8 @@ const (
 	ActionDirectoryUnlinked  Action = "directory_unlinked"  // a link was removed
 	ActionClaimIssued        Action = "claim_issued"        // a Matrix user asked for a claim code (never the code)
 	ActionStatusChanged      Action = "migration_status"    // a contact's migration status changed
+	ActionDepartmentChanged  Action = "department_changed"  // a staff member's department was set or cleared
+	ActionInvitationSent     Action = "invitation_sent"     // a contact was sent an invitation to Matrix (never its text)
 )
 
 // Actions lists every action, in a stable order.
@@ -62,6 +64,7 @@ var Actions = []Action{
 	ActionHistoryBridged, ActionTimerChanged,
 	ActionDirectoryLinked, ActionDirectoryCorrected, ActionDirectoryConfirmed, ActionDirectoryUnlinked,
 	ActionClaimIssued, ActionStatusChanged,
+	ActionDepartmentChanged, ActionInvitationSent,
 }
 
 // Valid reports whether a is one of Actions.
