@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/governance/audit"
 	"github.com/passerelle/passerelle/governance/gate"
