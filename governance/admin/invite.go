@@ -61,6 +61,9 @@ type inviter struct {
 	mu       sync.Mutex
 	inFlight map[migration.Identity]bool // guarded by mu
 	run      *inviteRun                  // guarded by mu
+	// pacer spaces the runs' invitations, across runs: only the running
+	// run uses it.
+	pacer migration.Pacer
 }
 
 type inviteRun struct {
@@ -452,7 +455,8 @@ func (gv *Governance) startDepartment(ctx context.Context, actor string, plan *i
 // admin room.
 func (gv *Governance) runDepartment(ctx context.Context, run *inviteRun, plan *invitePlan) {
 	rate := gv.Config().Migration.InviteRate
-	pacer := migration.Pacer{PerLogin: time.Duration(rate.PerLogin), Global: time.Duration(rate.Global)}
+	pacer := &gv.inviter().pacer
+	pacer.PerLogin, pacer.Global = time.Duration(rate.PerLogin), time.Duration(rate.Global)
 	dept := gate.EscapeName(plan.Department)
 	total := len(plan.targets)
 	skipped, refused := len(plan.Skipped), len(plan.Refused)
@@ -460,7 +464,7 @@ func (gv *Governance) runDepartment(ctx context.Context, run *inviteRun, plan *i
 	gv.adminNotice(ctx, "Inviting %d contact(s) of department %s to Matrix (%d skipped, %d refused by the policy), at most one per staff account every %s. Stop with `gov-migration invite-stop`.",
 		total, dept, skipped, refused, time.Duration(rate.PerLogin))
 	for i, t := range plan.targets {
-		if !gv.waitPace(ctx, &pacer, string(t.login.ID)) {
+		if !gv.waitPace(ctx, pacer, string(t.login.ID)) {
 			break
 		}
 		_, err := gv.invite(ctx, run.actor, t, true)

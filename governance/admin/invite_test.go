@@ -7,12 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix/id"
+
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/governance/audit"
 	"github.com/passerelle/passerelle/governance/gate"
 	"github.com/passerelle/passerelle/governance/migration"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
+	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
 
 const joinLink = "https://register.example.org/join"
@@ -138,6 +141,124 @@ func TestInviteToMatrix(t *testing.T) {
 		rec = apiSend(h, http.MethodPost, "migration/invite", `{"identity":"@nobody_here","staff":"`+string(staffMXID)+`"}`)
 		if rec.Code != http.StatusNotFound {
 			t.Errorf("POST migration/invite of an unknown contact: %d %s", rec.Code, rec.Body)
+		}
+	})
+}
+
+// TestInviteDepartment: an admin invites the active contacts of a
+// department (config migration.departments puts Alice in Press): a dry run
+// names who would be invited (Dave, Carol, Bob) and who is refused (Erin,
+// by an outbound deny rule) and sends nothing; a run sends the first
+// invitation at once with a start notice in the admin room, refuses a
+// second run, and stops on invite-stop with counts; run again, it skips
+// Dave (invited) and sends the others one per migration.invite_rate
+// (20 s on the gate's clock, advanced by the test), then an end notice with
+// the counts. Staff members may not run it.
+func TestInviteDepartment(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		e := newEnv(t, b, func(cfg *gate.Config) {
+			inviteConfig(cfg)
+			cfg.Migration.Departments = map[string][]id.UserID{"Press": {staffMXID}}
+		})
+		dave, err := e.sim.CreateAccount(tgsim.AccountSpec{Phone: "15550004", FirstName: "Dave", LastName: "Outside", Username: "dave_outside"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		erin, err := e.sim.CreateAccount(tgsim.AccountSpec{Phone: "15550005", FirstName: "Erin", LastName: "Outside", Username: "erin_outside"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.start()
+		e.loginStaff(r)
+		room := e.adminRoom()
+		for _, acc := range []*tgsim.Account{erin, e.bob, e.carol, dave} {
+			e.send(acc, "hello from "+acc.FirstName)
+			e.waitBodies(acc, "hello from "+acc.FirstName)
+			e.clk.Advance(time.Minute) // Dave is the most recent
+		}
+		if out := r.command(t, e, adminMXID, room, "gov-deny-rule telegram_username=erin_outside direction=outbound"); !strings.Contains(out, "Added") {
+			t.Fatalf("gov-deny-rule: %q", out)
+		}
+		invitedBy := func() int {
+			n := 0
+			for _, acc := range []*tgsim.Account{e.bob, e.carol, dave, erin} {
+				n += len(e.sentBy(e.alice, acc))
+			}
+			return n
+		}
+
+		if out := r.command(t, e, staffMXID, room, "gov-migration invite-department Press"); !strings.Contains(out, "limited to the organisation's governance admins") {
+			t.Errorf("a staff member's invite-department: %q", out)
+		}
+		if out := r.command(t, e, adminMXID, room, "gov-migration departments"); !strings.Contains(out, "Press: "+string(staffMXID)) {
+			t.Errorf("gov-migration departments: %q", out)
+		}
+		if out := r.command(t, e, adminMXID, room, "gov-migration invite-department Accounts"); !strings.Contains(out, "no staff member is in that department") {
+			t.Errorf("invite-department of an unknown department: %q", out)
+		}
+		out := r.command(t, e, adminMXID, room, "gov-migration invite-department Press --dry-run")
+		if !strings.Contains(out, "Department Press: 3 to invite, 0 skipped, 1 refused by the policy (dry run: nothing sent).") ||
+			strings.Index(out, "Dave Outside") > strings.Index(out, "Carol Press") || strings.Index(out, "Carol Press") > strings.Index(out, "Bob Outside") ||
+			!strings.Contains(out, "Erin Outside (staff "+string(staffMXID)+") — the organisation's policy refuses this contact") {
+			t.Errorf("dry run: %q", out)
+		}
+		if n := invitedBy(); n != 0 {
+			t.Fatalf("the dry run sent %d invitation(s)", n)
+		}
+
+		t0 := e.clk.Now()
+		r.command(t, e, adminMXID, room, "gov-migration invite-department Press")
+		e.waitNotice(room, "Inviting 3 contact(s) of department Press to Matrix (0 skipped, 1 refused by the policy), at most one per staff account every 20s.")
+		if !e.mx.Eventually(10*time.Second, func() bool { return len(e.sentBy(e.alice, dave)) == 1 }) {
+			t.Fatalf("Dave got no invitation")
+		}
+		if got := e.sentBy(e.alice, dave)[0]; !strings.Contains(got, "Hi Dave Outside!") || !strings.Contains(got, joinLink) {
+			t.Errorf("Dave got %q", got)
+		}
+		if out = r.command(t, e, adminMXID, room, "gov-migration invite-department Press"); !strings.Contains(out, "already being sent") {
+			t.Errorf("a second run: %q", out)
+		}
+		r.command(t, e, adminMXID, room, "gov-migration invite-stop")
+		e.waitNotice(room, "Invitations to department Press stopped by @admin:test: 1 sent, 0 skipped, 1 refused, 0 failed.")
+		if n := invitedBy(); n != 1 {
+			t.Errorf("%d invitation(s) sent before the stop", n)
+		}
+		if out = r.command(t, e, adminMXID, room, "gov-migration invite-stop"); !strings.Contains(out, "no department's invitations are being sent") {
+			t.Errorf("invite-stop without a run: %q", out)
+		}
+
+		// Again: Dave is skipped, Carol and Bob go one per 20 s.
+		r.command(t, e, adminMXID, room, "gov-migration invite-department Press")
+		e.waitNotice(room, "Inviting 2 contact(s) of department Press to Matrix (1 skipped, 1 refused by the policy)")
+		e.clk.Advance(20 * time.Second)
+		if !e.mx.Eventually(10*time.Second, func() bool { return len(e.sentBy(e.alice, e.carol)) == 1 }) {
+			t.Fatal("Carol got no invitation")
+		}
+		if n := invitedBy(); n != 2 {
+			t.Errorf("%d invitation(s) sent 20 s after the first", n)
+		}
+		e.clk.Advance(20 * time.Second)
+		e.waitNotice(room, "Invitations to department Press finished: 2 sent, 1 skipped, 1 refused, 0 failed.")
+		if got := e.sentBy(e.alice, e.bob); len(got) != 1 || !strings.Contains(got[0], "Hi Bob Outside!") {
+			t.Errorf("Bob got %q", got)
+		}
+		if got := e.sentBy(e.alice, erin); len(got) != 0 {
+			t.Errorf("Erin got %q", got)
+		}
+		entries, err := r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{migration.ActionInvitationSent}})
+		if err != nil || len(entries) != 3 {
+			t.Fatalf("invitation_sent entries: %+v, %v", entries, err)
+		}
+		for i, want := range []time.Duration{0, 20 * time.Second, 40 * time.Second} {
+			if got := entries[i].Time.Sub(t0.Truncate(time.Millisecond)); got != want || entries[i].Actor != string(adminMXID) ||
+				!strings.Contains(string(entries[i].Details), `"bulk":true`) {
+				t.Errorf("invitation %d at +%s by %s (%s), want +%s", i, got, entries[i].Actor, entries[i].Details, want)
+			}
+		}
+		out = r.command(t, e, adminMXID, room, "gov-migration summary")
+		if !strings.Contains(out, "telegram: bridged 1, invited 3") {
+			t.Errorf("summary: %q", out)
 		}
 	})
 }
