@@ -53,13 +53,6 @@ var webFiles embed.FS
 
 var progressTemplates = template.Must(template.ParseFS(webFiles, "web/*.html"))
 
-func (gv *Governance) clockNow() time.Time {
-	if gv.Now != nil {
-		return gv.Now()
-	}
-	return time.Now()
-}
-
 // Figures returns the progress figures of the running gateway.
 func (gv *Governance) Figures() *migration.Figures {
 	return &migration.Figures{Dir: gv.Migration, Logins: gv.staffLogins}
@@ -282,7 +275,7 @@ func (gv *Governance) progressPage(w http.ResponseWriter, r *http.Request) {
 
 func (gv *Governance) report(r *http.Request) (*migration.Report, error) {
 	figs := gv.Figures()
-	return figs.Progress(r.Context(), gv.clockNow())
+	return figs.Progress(r.Context(), gv.now())
 }
 
 func (gv *Governance) progressJSON(w http.ResponseWriter, r *http.Request) {

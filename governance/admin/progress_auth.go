@@ -88,7 +88,7 @@ func (gv *Governance) keepNewest(ctx context.Context, listQuery, deleteQuery str
 // IssueProgressLink makes a single-use login token for admin, valid for
 // ProgressLinkTTL; only its hash is stored.
 func (gv *Governance) IssueProgressLink(ctx context.Context, admin id.UserID) (token string, expires time.Time, err error) {
-	now := gv.clockNow()
+	now := gv.now()
 	token, expires = randomToken(), now.Add(ProgressLinkTTL)
 	err = gv.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
 		if _, err := gv.DB.Exec(ctx, pruneLinksQuery, now.UnixMilli()); err != nil {
@@ -114,7 +114,7 @@ type progressSession struct {
 // redeemProgressLink uses token once and opens a session for its admin:
 // the session ID (for the cookie) and the session.
 func (gv *Governance) redeemProgressLink(ctx context.Context, token string) (string, *progressSession, error) {
-	now := gv.clockNow()
+	now := gv.now()
 	var sessionID string
 	var sess progressSession
 	err := gv.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
@@ -167,7 +167,7 @@ func (gv *Governance) progressSessionOf(ctx context.Context, sessionID string) (
 	} else if err != nil {
 		return nil, fmt.Errorf("failed to look up session: %w", err)
 	}
-	if gv.clockNow().UnixMilli() >= expires {
+	if gv.now().UnixMilli() >= expires {
 		return nil, nil
 	}
 	return &progressSession{Admin: id.UserID(admin), CSRF: csrf}, nil

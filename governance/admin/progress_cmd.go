@@ -17,7 +17,7 @@ func (gv *Governance) cmdProgress(ce *commands.Event) error {
 		return errUsage("progress | progress-link")
 	}
 	if strings.EqualFold(ce.Args[0], "progress") {
-		rep, err := gv.Figures().Progress(ce.Ctx, gv.clockNow())
+		rep, err := gv.Figures().Progress(ce.Ctx, gv.now())
 		if err != nil {
 			return err
 		}

@@ -40,12 +40,9 @@ type summaryLoop struct {
 	wg     sync.WaitGroup
 }
 
-// Start implements gateway.Component: the gate's start, then the weekly
-// summary loop.
-func (gv *Governance) Start(ctx context.Context) error {
-	if err := gv.Gate.Start(ctx); err != nil {
-		return err
-	}
+// startProgress starts the weekly summary loop (from Start, after the
+// gate's start).
+func (gv *Governance) startProgress(ctx context.Context) error {
 	loc, err := gv.Config().Migration.Progress.Location()
 	if err != nil || loc == nil {
 		return err
@@ -72,15 +69,14 @@ func (gv *Governance) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop implements gateway.Component: it stops the summary loop, then the
-// gate.
-func (gv *Governance) Stop() {
+// stopProgress stops the weekly summary loop (from Stop, before the gate
+// stops).
+func (gv *Governance) stopProgress() {
 	if v, ok := summaryLoops.LoadAndDelete(gv); ok {
 		loop := v.(*summaryLoop)
 		loop.cancel()
 		loop.wg.Wait()
 	}
-	gv.Gate.Stop()
 }
 
 func (gv *Governance) safeSummaryTick(ctx context.Context) (posted bool, err error) {
@@ -116,7 +112,7 @@ func (gv *Governance) SummaryTick(ctx context.Context) (posted bool, err error) 
 	if err != nil || loc == nil {
 		return false, err
 	}
-	slot := summarySlot(gv.clockNow(), loc)
+	slot := summarySlot(gv.now(), loc)
 	res, err := gv.DB.Exec(ctx, initSummaryQuery, kvLastSummary, slot)
 	if err != nil {
 		return false, fmt.Errorf("failed to remember the weekly summary: %w", err)
@@ -150,7 +146,7 @@ func (gv *Governance) SummaryTick(ctx context.Context) (posted bool, err error) 
 }
 
 func (gv *Governance) postSummary(ctx context.Context) error {
-	rep, err := gv.Figures().Progress(ctx, gv.clockNow())
+	rep, err := gv.Figures().Progress(ctx, gv.now())
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,8 @@ const (
 	ActionProgressLink       Action = "progress_link"       // an admin asked for a progress page login link (never the link)
 	ActionProgressLogin      Action = "progress_login"      // a progress page login link was used (or refused)
 	ActionProgressSummary    Action = "progress_summary"    // the weekly progress summary was posted
+	ActionDepartmentChanged  Action = "department_changed"  // a staff member's department was set or cleared
+	ActionInvitationSent     Action = "invitation_sent"     // a contact was sent an invitation to Matrix (never its text)
 )
 
 // Actions lists every action, in a stable order.
@@ -66,6 +68,7 @@ var Actions = []Action{
 	ActionDirectoryLinked, ActionDirectoryCorrected, ActionDirectoryConfirmed, ActionDirectoryUnlinked,
 	ActionClaimIssued, ActionStatusChanged,
 	ActionProgressLink, ActionProgressLogin, ActionProgressSummary,
+	ActionDepartmentChanged, ActionInvitationSent,
 }
 
 // Valid reports whether a is one of Actions.

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/id"
 )
 
@@ -55,7 +56,8 @@ type Report struct {
 	// messages that crossed the border, the number that must go to zero.
 	Border []BorderWeek `json:"border_weeks"`
 	// Active counts the contacts seen in the last 30 days by network and
-	// department.
+	// department: the directory entry's, else that of the staff member who
+	// talked with the contact last (ActiveContacts), else NoDepartment.
 	Active []ActiveCount `json:"active_contacts"`
 	// Funnel counts every contact of the registry by network and status.
 	Funnel []FunnelRow `json:"funnel"`
@@ -127,9 +129,13 @@ type DepartmentRow struct {
 	BorderMessages int64 `json:"border_messages_4w"`
 }
 
-// ChatsCountedAsContacts is Report.ChatsCutOverCounts while chats have no
-// status of their own: the contacts with status cut_over.
-const ChatsCountedAsContacts = "contacts with status cut_over"
+// What Report.ChatsCutOverCounts says: the portals cut over (the
+// cut-over table, governance_cutover), or, in a database without it, the
+// contacts with status cut_over.
+const (
+	ChatsCountedAsPortals  = "portals cut over"
+	ChatsCountedAsContacts = "contacts with status cut_over"
+)
 
 const (
 	borderWeeksQuery = `
@@ -140,42 +146,12 @@ const (
 		SELECT network, contact, SUM(messages_in + messages_out) FROM governance_border_count
 		WHERE week >= $1 GROUP BY network, contact
 	`
-	activeContactsQuery = `
-		SELECT c.network, c.remote_id, COALESCE(d.department, ''), COALESCE(s.status, 'bridged')
-		FROM governance_contact c
-		LEFT JOIN governance_directory d ON d.network = c.network AND d.contact = c.remote_id
-		LEFT JOIN governance_migration_status s ON s.network = c.network AND s.contact = c.remote_id
-		WHERE c.last_seen >= $1
-	`
 	departmentsQuery = `SELECT network, contact, department FROM governance_directory WHERE department <> ''`
+	cutOverQuery     = `SELECT network, COUNT(*) FROM governance_cutover GROUP BY network`
 )
 
-type activeContact struct {
-	Identity
-	Department string
-	Status     Status
-}
-
-func (d *Directory) activeContacts(ctx context.Context, since time.Time) ([]activeContact, error) {
-	rows, err := d.db.Query(ctx, activeContactsQuery, since.UnixMilli())
-	if err != nil {
-		return nil, fmt.Errorf("failed to list active contacts: %w", err)
-	}
-	defer rows.Close()
-	var out []activeContact
-	for rows.Next() {
-		var a activeContact
-		var st string
-		if err = rows.Scan(&a.Network, &a.Contact, &a.Department, &st); err != nil {
-			return nil, fmt.Errorf("failed to read active contact: %w", err)
-		}
-		a.Status = Status(st)
-		out = append(out, a)
-	}
-	return out, rows.Err()
-}
-
-// departments maps each identity with a department to it.
+// departments maps each identity with a department in the directory to
+// it (for contacts with border messages that ActiveContacts does not list).
 func (d *Directory) departments(ctx context.Context) (map[Identity]string, error) {
 	rows, err := d.db.Query(ctx, departmentsQuery)
 	if err != nil {
@@ -231,6 +207,10 @@ func (f *Figures) Progress(ctx context.Context, now time.Time) (*Report, error) 
 		row.ReachedInvited = row.Invited + row.ReachedLinked
 		r.Funnel = append(r.Funnel, row)
 		r.ChatsCutOver = append(r.ChatsCutOver, NetworkCount{Network: network, Count: row.CutOver})
+	}
+
+	if err = f.chatsCutOver(ctx, r, networks); err != nil {
+		return nil, err
 	}
 
 	// Border messages per week.
@@ -293,7 +273,11 @@ func (f *Figures) Progress(ctx context.Context, now time.Time) (*Report, error) 
 	}
 
 	// Active contacts and the league table.
-	active, err := d.activeContacts(ctx, now.Add(-ActiveWindow))
+	active, err := d.ActiveContacts(ctx, now.Add(-ActiveWindow), "")
+	if err != nil {
+		return nil, err
+	}
+	depts, err := d.departments(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -307,6 +291,7 @@ func (f *Figures) Progress(ctx context.Context, now time.Time) (*Report, error) 
 		return league[dept]
 	}
 	for _, a := range active {
+		depts[a.Identity] = a.Department
 		dept := deptName(a.Department)
 		activeCount[nd{a.Network, dept}]++
 		dr := row(dept)
@@ -317,10 +302,6 @@ func (f *Figures) Progress(ctx context.Context, now time.Time) (*Report, error) 
 	}
 	for k, n := range activeCount {
 		r.Active = append(r.Active, ActiveCount{Network: k.network, Department: k.dept, Contacts: n})
-	}
-	depts, err := d.departments(ctx)
-	if err != nil {
-		return nil, err
 	}
 	rows, err = d.db.Query(ctx, borderContactsQuery, WeekStart(now).AddDate(0, 0, -7*(LeagueWeeks-1)).UnixMilli())
 	if err != nil {
@@ -346,6 +327,55 @@ func (f *Figures) Progress(ctx context.Context, now time.Time) (*Report, error) 
 	}
 	sortReport(r)
 	return r, nil
+}
+
+// tableHere reports whether table exists where the governance tables are
+// (PostgreSQL: on the search path; not in another schema).
+func (d *Directory) tableHere(ctx context.Context, table string) (bool, error) {
+	var n int
+	var err error
+	if d.db.Dialect == dbutil.Postgres {
+		err = d.db.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT to_regclass($1) AS t) x WHERE t IS NOT NULL`, table).Scan(&n)
+	} else {
+		err = d.db.QueryRow(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1`, table).Scan(&n)
+	}
+	if err != nil {
+		return false, fmt.Errorf("failed to look for table %s: %w", table, err)
+	}
+	return n > 0, nil
+}
+
+// chatsCutOver counts the portals cut over per network when the cut-over
+// table is there; r.ChatsCutOver holds the contacts with status cut_over
+// until then.
+func (f *Figures) chatsCutOver(ctx context.Context, r *Report, networks map[string]bool) error {
+	here, err := f.Dir.tableHere(ctx, "governance_cutover")
+	if err != nil || !here {
+		return err
+	}
+	rows, err := f.Dir.db.Query(ctx, cutOverQuery)
+	if err != nil {
+		return fmt.Errorf("failed to count portals cut over: %w", err)
+	}
+	defer rows.Close()
+	counts := map[string]int64{}
+	for rows.Next() {
+		var network string
+		var n int64
+		if err = rows.Scan(&network, &n); err != nil {
+			return fmt.Errorf("failed to read portals cut over: %w", err)
+		}
+		counts[network] = n
+		networks[network] = true
+	}
+	if err = rows.Err(); err != nil {
+		return fmt.Errorf("failed to read portals cut over: %w", err)
+	}
+	r.ChatsCutOver, r.ChatsCutOverCounts = []NetworkCount{}, ChatsCountedAsPortals
+	for network := range networks {
+		r.ChatsCutOver = append(r.ChatsCutOver, NetworkCount{Network: network, Count: counts[network]})
+	}
+	return nil
 }
 
 func sortReport(r *Report) {

@@ -88,11 +88,16 @@ func TestProgressFigures(t *testing.T) {
 		// Week W12: the first count of the week deletes W09.
 		f.clock.Advance(7 * 24 * time.Hour)
 		count(wa49, audit.Inbound, audit.KindMessage, 1)
-		// The contacts are seen again now, except telegram.9.
+		// The contacts are seen again now, except telegram.9; Alice of
+		// Legal talks with telegram.77, who has no directory entry: its
+		// department is hers.
 		for _, id := range []string{"whatsapp.33612345678", "telegram.4242", "telegram.77", "whatsapp.4915112345678"} {
-			if _, err := f.reg.Record(ctx, audit.Observation{Network: netOf(id), RemoteID: networkid.UserID(id), Kind: audit.KindSeen}); err != nil {
+			if _, err := f.reg.Record(ctx, audit.Observation{Network: netOf(id), RemoteID: networkid.UserID(id), Kind: audit.KindSeen, Staff: "@alice:test", Login: "telegram.1", Portal: "telegram.u1"}); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if err := f.dir.SetStaffDepartment(ctx, "@admin:test", "@alice:test", "Legal"); err != nil {
+			t.Fatal(err)
 		}
 
 		figs := migration.Figures{Dir: f.dir, Weeks: 4, Logins: func(context.Context) ([]migration.StaffLogin, error) {
@@ -115,7 +120,7 @@ func TestProgressFigures(t *testing.T) {
 		if !reflect.DeepEqual(rep.Border, wantBorder) {
 			t.Errorf("border weeks:\n got %+v\nwant %+v", rep.Border, wantBorder)
 		}
-		wantActive := []migration.ActiveCount{{Network: "telegram", Department: "(none)", Contacts: 1}, {Network: "telegram", Department: "Press", Contacts: 1},
+		wantActive := []migration.ActiveCount{{Network: "telegram", Department: "Legal", Contacts: 1}, {Network: "telegram", Department: "Press", Contacts: 1},
 			{Network: "whatsapp", Department: "Legal", Contacts: 1}, {Network: "whatsapp", Department: "Press", Contacts: 1}}
 		if !reflect.DeepEqual(rep.Active, wantActive) {
 			t.Errorf("active contacts:\n got %+v\nwant %+v", rep.Active, wantActive)
@@ -135,15 +140,36 @@ func TestProgressFigures(t *testing.T) {
 		}
 		// Press: 2 active, both linked or beyond; border messages of the
 		// last 4 weeks (W09 deleted): amina 5, press 1. Legal: the staff
-		// member's link is pending, so bridged: 0 %, 1 message. (none):
-		// telegram.77 invited, 2 messages.
+		// member's link of wa49 is pending, so bridged, 1 message;
+		// telegram.77 (Alice's department) invited, 2 messages.
 		wantDepts := []migration.DepartmentRow{
 			{Department: "Press", Active: 2, LinkedOrBeyond: 2, Percent: 100, BorderMessages: 6},
-			{Department: "(none)", Active: 1, BorderMessages: 2},
-			{Department: "Legal", Active: 1, BorderMessages: 1},
+			{Department: "Legal", Active: 2, BorderMessages: 3},
 		}
 		if !reflect.DeepEqual(rep.Departments, wantDepts) {
 			t.Errorf("departments:\n got %+v\nwant %+v", rep.Departments, wantDepts)
+		}
+
+		// With the cut-over table, chats cut over are its portals.
+		raw := b.Open(t)
+		if _, err = raw.Exec(ctx, `CREATE TABLE IF NOT EXISTS governance_cutover (
+			portal_id TEXT NOT NULL, portal_receiver TEXT NOT NULL, network TEXT NOT NULL, kind TEXT NOT NULL,
+			old_room TEXT NOT NULL, new_room TEXT NOT NULL, staff TEXT NOT NULL, contact TEXT NOT NULL DEFAULT '',
+			actor TEXT NOT NULL, created_as TEXT NOT NULL, cut_at BIGINT NOT NULL, PRIMARY KEY (portal_id, portal_receiver))`); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"telegram.u1", "telegram.g2"} {
+			if _, err = raw.Exec(ctx, `INSERT INTO governance_cutover (portal_id, portal_receiver, network, kind, old_room, new_room, staff, actor, created_as, cut_at)
+				VALUES ($1, '', 'telegram', 'dm', '!old:test', '!new:test', '@alice:test', '@alice:test', 'bot', 0)`, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		withPortals, err := figs.Progress(ctx, f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []migration.NetworkCount{{Network: "telegram", Count: 2}, {Network: "whatsapp", Count: 0}}; !reflect.DeepEqual(withPortals.ChatsCutOver, want) || withPortals.ChatsCutOverCounts != migration.ChatsCountedAsPortals {
+			t.Errorf("portals cut over: %+v (%s)", withPortals.ChatsCutOver, withPortals.ChatsCutOverCounts)
 		}
 
 		data, err := json.Marshal(rep)
