@@ -87,6 +87,11 @@ type MigrationConfig struct {
 	StaffLinks string `yaml:"staff_links"`
 	// ClaimTTL is how long a claim code stays valid.
 	ClaimTTL Duration `yaml:"claim_ttl"`
+	// Deadlines are the migration deadlines of each network (deadline.go).
+	Deadlines map[string]NetworkDeadlines `yaml:"deadlines"`
+	// DeadlineNotices are how long before each deadline step it is
+	// announced; DefaultDeadlineNotices when unset.
+	DeadlineNotices []Duration `yaml:"deadline_notices"`
 }
 
 // DefaultClaimTTL is the migration.claim_ttl of a config that sets none.
@@ -166,6 +171,8 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Str, "disappearing_messages")
 	helper.Copy(up.Str, "migration", "staff_links")
 	helper.Copy(up.Str|up.Int, "migration", "claim_ttl")
+	helper.Copy(up.Map, "migration", "deadlines")
+	helper.Copy(up.List, "migration", "deadline_notices")
 }
 
 // ErrInvalidConfig is returned (wrapped) for a governance section the gateway
@@ -217,6 +224,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Migration.ClaimTTL <= 0 {
 		return fmt.Errorf("%w: migration.claim_ttl must be positive", ErrInvalidConfig)
+	}
+	if err := cfg.Migration.validateDeadlines(); err != nil {
+		return err
 	}
 	if cfg.ContactHashKey != "" && len(cfg.ContactHashKey) < audit.MinHashKeyLength {
 		return fmt.Errorf("%w: contact_hash_key has %d bytes, at least %d are needed", ErrInvalidConfig, len(cfg.ContactHashKey), audit.MinHashKeyLength)
