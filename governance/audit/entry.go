@@ -56,6 +56,8 @@ const (
 	ActionProgressSummary    Action = "progress_summary"    // the weekly progress summary was posted
 	ActionDepartmentChanged  Action = "department_changed"  // a staff member's department was set or cleared
 	ActionInvitationSent     Action = "invitation_sent"     // a contact was sent an invitation to Matrix (never its text)
+	ActionDeadlineAnnounced  Action = "deadline_announced"  // a network's migration deadline step was announced ahead
+	ActionDeadlineReached    Action = "deadline_reached"    // a network's migration deadline step took effect
 )
 
 // Actions lists every action, in a stable order.
@@ -69,6 +71,7 @@ var Actions = []Action{
 	ActionClaimIssued, ActionStatusChanged,
 	ActionProgressLink, ActionProgressLogin, ActionProgressSummary,
 	ActionDepartmentChanged, ActionInvitationSent,
+	ActionDeadlineAnnounced, ActionDeadlineReached,
 }
 
 // Valid reports whether a is one of Actions.

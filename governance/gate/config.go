@@ -98,6 +98,11 @@ type MigrationConfig struct {
 	InviteRate InviteRate `yaml:"invite_rate"`
 	// Progress configures the progress figures, page and weekly summary.
 	Progress ProgressConfig `yaml:"progress"`
+	// Deadlines are the migration deadlines of each network (deadline.go).
+	Deadlines map[string]NetworkDeadlines `yaml:"deadlines"`
+	// DeadlineNotices are how long before each deadline step it is
+	// announced; DefaultDeadlineNotices when unset.
+	DeadlineNotices []Duration `yaml:"deadline_notices"`
 }
 
 // InviteRate paces bulk invitations: at most one per staff account every
@@ -243,6 +248,8 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Str|up.Int, "migration", "invite_period")
 	helper.Copy(up.Str|up.Int, "migration", "invite_rate", "per_login")
 	helper.Copy(up.Str|up.Int, "migration", "invite_rate", "global")
+	helper.Copy(up.Map, "migration", "deadlines")
+	helper.Copy(up.List, "migration", "deadline_notices")
 }
 
 // ErrInvalidConfig is returned (wrapped) for a governance section the gateway
@@ -294,6 +301,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Migration.ClaimTTL <= 0 {
 		return fmt.Errorf("%w: migration.claim_ttl must be positive", ErrInvalidConfig)
+	}
+	if err := cfg.Migration.validateDeadlines(); err != nil {
+		return err
 	}
 	if err := cfg.Migration.validateInvitations(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
