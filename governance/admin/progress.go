@@ -28,8 +28,10 @@ import (
 //	GET  progress              the page (needs a session)
 //	GET  progress.json         the report (needs a session)
 //	GET  progress/export?table=&format=csv|json   one table (needs a session)
-//	GET  progress/login?token= a page with a button that logs in
-//	POST progress/login        uses the single-use token, sets the session
+//	GET  progress/login#token= a page with a button that logs in (the token
+//	                           is in the fragment, which reaches no server
+//	                           log; ?token= works too)
+//	POST progress/session      uses the single-use token, sets the session
 //	                           cookie and redirects to the page
 //	POST progress/logout       ends the session (CSRF token + Origin)
 //	GET  static/…              the page's script, style and chart library
@@ -98,7 +100,7 @@ func (gv *Governance) ProgressHandler() http.Handler {
 	static, _ := fs.Sub(webFiles, "web")
 	mux.Handle("GET "+ProgressPrefix+"static/", http.StripPrefix(ProgressPrefix+"static/", noListing(http.FileServerFS(static))))
 	mux.HandleFunc("GET "+ProgressPrefix+"progress/login", gv.progressLoginPage)
-	mux.HandleFunc("POST "+ProgressPrefix+"progress/login", gv.progressLogin)
+	mux.HandleFunc("POST "+ProgressPrefix+"progress/session", gv.progressLogin)
 	mux.HandleFunc("POST "+ProgressPrefix+"progress/logout", gv.withSession(true, gv.progressLogout))
 	mux.HandleFunc("GET "+ProgressPrefix+"progress", gv.withSession(false, gv.progressPage))
 	mux.HandleFunc("GET "+ProgressPrefix+"progress.json", gv.withSession(false, gv.progressJSON))
@@ -213,7 +215,7 @@ func (gv *Governance) withSession(post bool, next http.HandlerFunc) http.Handler
 func (gv *Governance) progressLoginPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = progressTemplates.ExecuteTemplate(w, "login.html", map[string]any{"Token": r.URL.Query().Get("token"), "Action": ProgressPrefix + "progress/login"})
+	_ = progressTemplates.ExecuteTemplate(w, "login.html", map[string]any{"Token": r.URL.Query().Get("token"), "Action": ProgressPrefix + "progress/session"})
 }
 
 func (gv *Governance) progressLogin(w http.ResponseWriter, r *http.Request) {
@@ -276,6 +278,13 @@ func (gv *Governance) progressPage(w http.ResponseWriter, r *http.Request) {
 func (gv *Governance) report(r *http.Request) (*migration.Report, error) {
 	figs := gv.Figures()
 	return figs.Progress(r.Context(), gv.now())
+}
+
+// apiProgress is GET migration/progress of the bearer-token admin API:
+// the page's figures, for scripts.
+func (gv *Governance) apiProgress(w http.ResponseWriter, r *http.Request) {
+	gv.logAPI(r)
+	gv.progressJSON(w, r)
 }
 
 func (gv *Governance) progressJSON(w http.ResponseWriter, r *http.Request) {

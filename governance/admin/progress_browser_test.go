@@ -57,7 +57,7 @@ func artifactDir(t *testing.T) string {
 	return t.ArtifactDir()
 }
 
-var progressLink = regexp.MustCompile(`https?://\S+/_passerelle/admin/progress/login\?token=[A-Za-z0-9_%-]+`)
+var progressLink = regexp.MustCompile(`https?://\S+/_passerelle/admin/progress/login#token=[A-Za-z0-9_%-]+`)
 
 // browser is one headless Chromium profile (its own cookies).
 func browser(t *testing.T, path string) context.Context {
@@ -181,7 +181,7 @@ func TestProgressPageInBrowser(t *testing.T) {
 		if !strings.Contains(out, "in your direct chat") || progressLink.MatchString(out) {
 			t.Errorf("progress-link in the admin room: %q", out)
 		}
-		first, ok := e.mx.MessageContaining(dm, "/_passerelle/admin/progress/login?token=")
+		first, ok := e.mx.MessageContaining(dm, "/_passerelle/admin/progress/login#token=")
 		if !ok {
 			t.Fatal("no login link in the admin's DM")
 		}
@@ -204,7 +204,7 @@ func TestProgressPageInBrowser(t *testing.T) {
 			}
 		}
 		// A login POST from another site is refused and does not use the link.
-		resp, err := http.PostForm(srv.URL+admin.ProgressPrefix+"progress/login", url.Values{"token": {tokenOf(t, link)}})
+		resp, err := http.PostForm(srv.URL+admin.ProgressPrefix+"progress/session", url.Values{"token": {tokenOf(t, link)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,6 +326,18 @@ func TestProgressPageInBrowser(t *testing.T) {
 		if rec := apiGet(mux, "migration/summary", "127.0.0.1:40000", "Bearer "+apiToken); rec.Code != http.StatusOK {
 			t.Errorf("admin API: %d %s", rec.Code, rec.Body)
 		}
+		// The same figures from the admin API, with its bearer token only.
+		if rec := apiGet(mux, "migration/progress", "127.0.0.1:40000", ""); rec.Code != http.StatusUnauthorized {
+			t.Errorf("migration/progress without a token: %d", rec.Code)
+		}
+		rec := apiGet(mux, "migration/progress", "127.0.0.1:40000", "Bearer "+apiToken)
+		var rep migration.Report
+		if err = json.Unmarshal(rec.Body.Bytes(), &rep); err != nil || rec.Code != http.StatusOK {
+			t.Fatalf("migration/progress: %d %v", rec.Code, err)
+		}
+		if want := []migration.FunnelRow{{Network: "telegram", Invited: 1, CutOver: 1, Total: 2, ReachedInvited: 2, ReachedLinked: 1}}; !reflect.DeepEqual(rep.Funnel, want) {
+			t.Errorf("migration/progress funnel: %+v", rep.Funnel)
+		}
 	})
 }
 
@@ -335,7 +347,7 @@ func tokenOf(t *testing.T, link string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return u.Query().Get("token")
+	return strings.TrimPrefix(u.Fragment, "token=")
 }
 
 // shot writes a full-page screenshot at the given viewport width.

@@ -37,7 +37,7 @@ func (gv *Governance) cmdProgress(ce *commands.Event) error {
 		return err
 	}
 	gv.logAudit(ce.Ctx, audit.Entry{Actor: string(ce.User.MXID), Action: audit.ActionProgressLink, Details: audit.Details(map[string]any{"room_id": ce.RoomID})})
-	link := page + "/login?token=" + url.QueryEscape(token)
+	link := page + "/login#token=" + url.QueryEscape(token)
 	msg := "Your login link to the migration progress page (works once, until " + expires.UTC().Format("15:04") + " UTC; the session lasts 8 hours): " + link
 	if dm == ce.RoomID {
 		ce.Reply("%s", msg)
