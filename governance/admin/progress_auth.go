@@ -34,8 +34,8 @@ var (
 const (
 	insertLinkQuery   = `INSERT INTO governance_progress_link (token_hash, admin, created_at, expires_at) VALUES ($1, $2, $3, $4)`
 	pruneLinksQuery   = `DELETE FROM governance_progress_link WHERE expires_at < $1`
-	getLinkQuery      = `SELECT admin, expires_at, used_at FROM governance_progress_link WHERE token_hash = $1`
-	useLinkQuery      = `UPDATE governance_progress_link SET used_at = $2 WHERE token_hash = $1 AND used_at = 0`
+	getLinkQuery      = `SELECT admin, expires_at, used FROM governance_progress_link WHERE token_hash = $1`
+	useLinkQuery      = `UPDATE governance_progress_link SET used = true WHERE token_hash = $1 AND NOT used`
 	insertSessQuery   = `INSERT INTO governance_progress_session (session_hash, admin, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`
 	pruneSessQuery    = `DELETE FROM governance_progress_session WHERE expires_at < $1`
 	getSessQuery      = `SELECT admin, csrf_token, expires_at FROM governance_progress_session WHERE session_hash = $1`
@@ -119,20 +119,21 @@ func (gv *Governance) redeemProgressLink(ctx context.Context, token string) (str
 	var sess progressSession
 	err := gv.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
 		var admin string
-		var expires, used int64
+		var expires int64
+		var used bool
 		err := gv.DB.QueryRow(ctx, getLinkQuery, hashToken(token)).Scan(&admin, &expires, &used)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrLinkUnknown
 		} else if err != nil {
 			return fmt.Errorf("failed to look up login link: %w", err)
 		}
-		if used != 0 {
+		if used {
 			return ErrLinkUsed
 		}
 		if now.UnixMilli() >= expires {
 			return ErrLinkExpired
 		}
-		res, err := gv.DB.Exec(ctx, useLinkQuery, hashToken(token), now.UnixMilli())
+		res, err := gv.DB.Exec(ctx, useLinkQuery, hashToken(token))
 		if err != nil {
 			return fmt.Errorf("failed to use login link: %w", err)
 		}

@@ -88,7 +88,7 @@ func (d *Directory) CountBorder(ctx context.Context, m BorderMessage) {
 		return
 	}
 	now := d.now()
-	week := WeekStart(now).UnixMilli()
+	week := WeekStart(now).Format(time.DateOnly)
 	res, err := d.db.Exec(ctx, addBorderQuery, week, m.Network, m.Contact, in, out)
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to count border message")
@@ -101,7 +101,7 @@ func (d *Directory) CountBorder(ctx context.Context, m BorderMessage) {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to count border message")
 		return
 	}
-	if _, err = d.db.Exec(ctx, pruneBorderQuery, oldestBorderWeek(now, m.KeepWeeks).UnixMilli()); err != nil {
+	if _, err = d.db.Exec(ctx, pruneBorderQuery, oldestBorderWeek(now, m.KeepWeeks).Format(time.DateOnly)); err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to delete old border counts")
 	}
 }

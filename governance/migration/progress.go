@@ -216,11 +216,11 @@ func (f *Figures) Progress(ctx context.Context, now time.Time) (*Report, error) 
 	// Border messages per week.
 	first := WeekStart(now).AddDate(0, 0, -7*(f.weeks()-1))
 	type wn struct {
-		week    int64
+		week    string
 		network string
 	}
 	counts := map[wn][2]int64{}
-	rows, err := d.db.Query(ctx, borderWeeksQuery, first.UnixMilli())
+	rows, err := d.db.Query(ctx, borderWeeksQuery, first.Format(time.DateOnly))
 	if err != nil {
 		return nil, fmt.Errorf("failed to count border messages: %w", err)
 	}
@@ -267,7 +267,7 @@ func (f *Figures) Progress(ctx context.Context, now time.Time) (*Report, error) 
 	sort.Strings(r.Networks)
 	for w := first; !w.After(now); w = w.AddDate(0, 0, 7) {
 		for _, network := range r.Networks {
-			c := counts[wn{w.UnixMilli(), network}]
+			c := counts[wn{w.Format(time.DateOnly), network}]
 			r.Border = append(r.Border, BorderWeek{Week: WeekLabel(w), Start: w.Format(time.DateOnly), Network: network, In: c[0], Out: c[1]})
 		}
 	}
@@ -303,7 +303,7 @@ func (f *Figures) Progress(ctx context.Context, now time.Time) (*Report, error) 
 	for k, n := range activeCount {
 		r.Active = append(r.Active, ActiveCount{Network: k.network, Department: k.dept, Contacts: n})
 	}
-	rows, err = d.db.Query(ctx, borderContactsQuery, WeekStart(now).AddDate(0, 0, -7*(LeagueWeeks-1)).UnixMilli())
+	rows, err = d.db.Query(ctx, borderContactsQuery, WeekStart(now).AddDate(0, 0, -7*(LeagueWeeks-1)).Format(time.DateOnly))
 	if err != nil {
 		return nil, fmt.Errorf("failed to count border messages per contact: %w", err)
 	}

@@ -3,7 +3,7 @@
 -- outside contact (Registry.Key) and direction; weeks older than the
 -- configured retention are deleted.
 CREATE TABLE governance_border_count (
-	week         BIGINT NOT NULL, -- Monday 00:00 UTC of the ISO week, unix milliseconds
+	week         TEXT   NOT NULL, -- Monday of the ISO week (UTC), 2006-01-02
 	network      TEXT   NOT NULL,
 	contact      TEXT   NOT NULL,
 	messages_in  BIGINT NOT NULL DEFAULT 0,
@@ -17,7 +17,7 @@ CREATE TABLE governance_progress_link (
 	admin      TEXT   NOT NULL,
 	created_at BIGINT NOT NULL,
 	expires_at BIGINT NOT NULL,
-	used_at    BIGINT NOT NULL DEFAULT 0
+	used       BOOLEAN NOT NULL DEFAULT false
 );
 
 -- Sessions of the progress page: only the session ID's hash is kept.
