@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/subtle"
 	"embed"
 	"encoding/csv"
 	"encoding/json"
@@ -202,7 +203,11 @@ func (gv *Governance) withSession(post bool, next http.HandlerFunc) http.Handler
 			return
 		}
 		if post {
-			if !sameOrigin(r) || r.Header.Get("X-CSRF-Token") != sess.CSRF && r.PostFormValue("csrf_token") != sess.CSRF {
+			token := r.Header.Get("X-CSRF-Token")
+			if token == "" {
+				token = r.PostFormValue("csrf_token")
+			}
+			if !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(token), []byte(sess.CSRF)) != 1 {
 				progressRefuse(w, http.StatusForbidden, "Cross-site request refused.")
 				return
 			}

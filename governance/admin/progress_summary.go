@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+	_ "time/tzdata" // summary_timezone works on a host without a zone database
 
 	"github.com/rs/zerolog"
 
