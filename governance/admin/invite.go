@@ -34,8 +34,6 @@ const ActiveWindow = 30 * 24 * time.Hour
 
 // Bounds of a department's run.
 const (
-	// progressEvery is how many invitations between progress notices.
-	progressEvery = 10
 	// pacePoll is the longest real wait between two looks at the clock
 	// while a run waits for its pace: a manual clock advanced by a test
 	// is noticed within it.
@@ -45,6 +43,10 @@ const (
 	// describeTimeout bounds asking a connector who a contact is.
 	describeTimeout = 10 * time.Second
 )
+
+// progressEvery is how many invitations between progress notices (a
+// variable for the tests).
+var progressEvery = 10
 
 // Errors of the invitations a caller branches on.
 var (

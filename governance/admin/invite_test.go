@@ -10,6 +10,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
+	"github.com/passerelle/passerelle/governance/admin"
 	"github.com/passerelle/passerelle/governance/audit"
 	"github.com/passerelle/passerelle/governance/gate"
 	"github.com/passerelle/passerelle/governance/migration"
@@ -228,18 +229,22 @@ func TestInviteDepartment(t *testing.T) {
 			t.Errorf("invite-stop without a run: %q", out)
 		}
 
-		// Again: Dave is skipped, Carol and Bob go one per 20 s.
+		// Again: Dave is skipped, Carol and Bob go one per 20 s, with a
+		// progress notice after each (every 10 outside the tests).
+		defer admin.SetInviteProgressEvery(1)()
 		r.command(t, e, adminMXID, room, "gov-migration invite-department Press")
 		e.waitNotice(room, "Inviting 2 contact(s) of department Press to Matrix (1 skipped, 1 refused by the policy)")
 		e.clk.Advance(20 * time.Second)
 		if !e.mx.Eventually(10*time.Second, func() bool { return len(e.sentBy(e.alice, e.carol)) == 1 }) {
 			t.Fatal("Carol got no invitation")
 		}
+		e.waitNotice(room, "Department Press: 1 of 2 invitation(s) sent.")
 		if n := invitedBy(); n != 2 {
 			t.Errorf("%d invitation(s) sent 20 s after the first", n)
 		}
 		e.clk.Advance(20 * time.Second)
 		e.waitNotice(room, "Invitations to department Press finished: 2 sent, 1 skipped, 1 refused, 0 failed.")
+		e.waitNotice(room, "Department Press: 2 of 2 invitation(s) sent.")
 		if got := e.sentBy(e.alice, e.bob); len(got) != 1 || !strings.Contains(got[0], "Hi Bob Outside!") {
 			t.Errorf("Bob got %q", got)
 		}
@@ -259,6 +264,108 @@ func TestInviteDepartment(t *testing.T) {
 		out = r.command(t, e, adminMXID, room, "gov-migration summary")
 		if !strings.Contains(out, "telegram: bridged 1, invited 3") {
 			t.Errorf("summary: %q", out)
+		}
+	})
+}
+
+// TestInviteToMatrixWhatsApp: the same from a WhatsApp chat, in hashed mode
+// and with the default English invitation: Bob receives it on WhatsApp with
+// a matrix.to link to Alice, Alice sees the notice, Bob is "invited"; an
+// admin naming Bob by his number is refused within the period.
+func TestInviteToMatrixWhatsApp(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		w := newWAEnv(t, b, func(cfg *gate.Config) { cfg.ContactHashKey = "0123456789abcdef0123456789abcdef" })
+		r := w.start()
+		w.loginStaff(r)
+		w.send(waBob, "hello from bob")
+		portal := w.waitBodiesFrom(waBob, "hello from bob")[0].RoomID
+
+		r.command(t, w.env, staffMXID, portal, "invite-to-matrix")
+		if !w.mx.Eventually(10*time.Second, func() bool { return len(w.sentBy(waAlice, waBob)) == 1 }) {
+			t.Fatal("Bob got nothing on WhatsApp")
+		}
+		got := w.sentBy(waAlice, waBob)[0]
+		if !strings.HasPrefix(got, "Hello Bob, this is ") || !strings.HasSuffix(got, "You can reach me there: https://matrix.to/#/@alice:test") {
+			t.Errorf("Bob got %q", got)
+		}
+		w.waitNotice(portal, "An invitation to Matrix was sent to Bob on WhatsApp:")
+		out := r.command(t, w.env, adminMXID, w.adminRoom(), "gov-migration contact +"+waBob)
+		if !strings.Contains(out, "**invited**") || strings.Contains(out, waBob) {
+			t.Errorf("gov-migration contact: %q", out)
+		}
+		out = r.command(t, w.env, adminMXID, w.adminRoom(), "invite-to-matrix +"+waBob+" "+string(staffMXID))
+		if !strings.Contains(out, "next invitation is allowed from") {
+			t.Errorf("second invitation: %q", out)
+		}
+		if n := len(w.sentBy(waAlice, waBob)); n != 1 {
+			t.Errorf("Bob got %d invitations", n)
+		}
+	})
+}
+
+// TestDepartmentCommands: the config file puts Alice in Press at start; an
+// admin moves her to Legal and puts Bob in Press, by command and API, and
+// the move outlasts a restart with the same config file; bad input and
+// non-admins are refused; every change is audited.
+func TestDepartmentCommands(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		e := newEnv(t, b, func(cfg *gate.Config) {
+			cfg.Migration.Departments = map[string][]id.UserID{"Press": {staffMXID}}
+		})
+		r := e.start()
+		room := e.adminRoom()
+		if out := r.command(t, e, adminMXID, room, "gov-migration departments"); !strings.Contains(out, "Press: @alice:test") {
+			t.Errorf("departments from the config file: %q", out)
+		}
+		if out := r.command(t, e, adminMXID, room, "gov-migration department @alice:test Legal Affairs"); !strings.Contains(out, "@alice:test is in department Legal Affairs.") {
+			t.Errorf("gov-migration department: %q", out)
+		}
+		for cmd, want := range map[string]string{
+			"gov-migration department alice Legal":                         "not a valid Matrix user ID",
+			"gov-migration department @alice:test":                         "Usage:",
+			"gov-migration department @x:test " + strings.Repeat("d", 101): "longer than 100 bytes",
+		} {
+			if out := r.command(t, e, adminMXID, room, cmd); !strings.Contains(out, want) {
+				t.Errorf("%s: %q, want %q", cmd, out, want)
+			}
+		}
+		if out := r.command(t, e, staffMXID, room, "gov-migration department @alice:test Press"); !strings.Contains(out, "limited to the organisation's governance admins") {
+			t.Errorf("a staff member's gov-migration department: %q", out)
+		}
+		h := r.gv.APIHandler()
+		if rec := apiSend(h, http.MethodPost, "migration/department", `{"staff":"@bob:test","department":"Press"}`); rec.Code != 200 {
+			t.Errorf("POST migration/department: %d %s", rec.Code, rec.Body)
+		}
+		if rec := apiSend(h, http.MethodPost, "migration/department", `{"staff":"bob","department":"Press"}`); rec.Code != 400 {
+			t.Errorf("POST migration/department with a bad ID: %d %s", rec.Code, rec.Body)
+		}
+
+		r.stop()
+		r = e.start()
+		rec := apiSend(r.gv.APIHandler(), http.MethodGet, "migration/departments", "")
+		if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"staff":{"@alice:test":"Legal Affairs","@bob:test":"Press"}}` {
+			t.Errorf("GET migration/departments after a restart: %d %s", rec.Code, rec.Body)
+		}
+		if out := r.command(t, e, adminMXID, room, "gov-migration department @bob:test --clear"); !strings.Contains(out, "@bob:test is in no department now.") {
+			t.Errorf("clear: %q", out)
+		}
+		entries, err := r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{migration.ActionDepartmentChanged}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, en := range entries {
+			got = append(got, en.Actor+" "+string(en.Staff)+" "+string(en.Details))
+		}
+		want := []string{
+			`system @alice:test {"department":"Press","previous":"","source":"config"}`,
+			`@admin:test @alice:test {"department":"Legal Affairs","previous":"Press","source":"admin"}`,
+			`system @bob:test {"department":"Press","previous":"","source":"admin"}`,
+			`@admin:test @bob:test {"department":"","previous":"Press","source":"admin"}`,
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("department_changed entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	})
 }
