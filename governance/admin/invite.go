@@ -42,6 +42,8 @@ const (
 	maxListed = 20
 	// describeTimeout bounds asking a connector who a contact is.
 	describeTimeout = 10 * time.Second
+	// endNoticeTimeout bounds posting a run's end notice.
+	endNoticeTimeout = 10 * time.Second
 )
 
 // progressEvery is how many invitations between progress notices (a
@@ -499,7 +501,11 @@ func (gv *Governance) runDepartment(ctx context.Context, run *inviteRun, plan *i
 	} else if ctx.Err() != nil {
 		how = "stopped (the gateway is stopping; run the command again after the restart: contacts already invited are skipped)"
 	}
-	gv.adminNotice(context.WithoutCancel(ctx), "Invitations to department %s %s: %d sent, %d skipped, %d refused, %d failed.", dept, how, sent, skipped, refused, failed)
+	// The end notice is posted even when the gateway stops, but never
+	// holds the stop up for long.
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endNoticeTimeout)
+	defer cancel()
+	gv.adminNotice(endCtx, "Invitations to department %s %s: %d sent, %d skipped, %d refused, %d failed.", dept, how, sent, skipped, refused, failed)
 }
 
 // waitPace waits until login may send, on the gate's clock; false when
