@@ -53,6 +53,8 @@ const (
 	ActionStatusChanged      Action = "migration_status"    // a contact's migration status changed
 	ActionDepartmentChanged  Action = "department_changed"  // a staff member's department was set or cleared
 	ActionInvitationSent     Action = "invitation_sent"     // a contact was sent an invitation to Matrix (never its text)
+	ActionDeadlineAnnounced  Action = "deadline_announced"  // a network's migration deadline step was announced ahead
+	ActionDeadlineReached    Action = "deadline_reached"    // a network's migration deadline step took effect
 )
 
 // Actions lists every action, in a stable order.
@@ -65,6 +67,7 @@ var Actions = []Action{
 	ActionDirectoryLinked, ActionDirectoryCorrected, ActionDirectoryConfirmed, ActionDirectoryUnlinked,
 	ActionClaimIssued, ActionStatusChanged,
 	ActionDepartmentChanged, ActionInvitationSent,
+	ActionDeadlineAnnounced, ActionDeadlineReached,
 }
 
 // Valid reports whether a is one of Actions.

@@ -96,6 +96,11 @@ type MigrationConfig struct {
 	InvitePeriod Duration `yaml:"invite_period"`
 	// InviteRate paces a department's invitations.
 	InviteRate InviteRate `yaml:"invite_rate"`
+	// Deadlines are the migration deadlines of each network (deadline.go).
+	Deadlines map[string]NetworkDeadlines `yaml:"deadlines"`
+	// DeadlineNotices are how long before each deadline step it is
+	// announced; DefaultDeadlineNotices when unset.
+	DeadlineNotices []Duration `yaml:"deadline_notices"`
 }
 
 // InviteRate paces bulk invitations: at most one per staff account every
@@ -210,6 +215,8 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Str|up.Int, "migration", "invite_period")
 	helper.Copy(up.Str|up.Int, "migration", "invite_rate", "per_login")
 	helper.Copy(up.Str|up.Int, "migration", "invite_rate", "global")
+	helper.Copy(up.Map, "migration", "deadlines")
+	helper.Copy(up.List, "migration", "deadline_notices")
 }
 
 // ErrInvalidConfig is returned (wrapped) for a governance section the gateway
@@ -264,6 +271,9 @@ func (cfg *Config) Validate() error {
 	}
 	if err := cfg.Migration.validateInvitations(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if err := cfg.Migration.validateDeadlines(); err != nil {
+		return err
 	}
 	if cfg.ContactHashKey != "" && len(cfg.ContactHashKey) < audit.MinHashKeyLength {
 		return fmt.Errorf("%w: contact_hash_key has %d bytes, at least %d are needed", ErrInvalidConfig, len(cfg.ContactHashKey), audit.MinHashKeyLength)
