@@ -265,6 +265,20 @@ func TestInviteDepartment(t *testing.T) {
 		if !strings.Contains(out, "telegram: bridged 1, invited 3") {
 			t.Errorf("summary: %q", out)
 		}
+
+		// The API: everybody is invited now (Erin refused); no run to stop.
+		h := r.gv.APIHandler()
+		rec := apiSend(h, http.MethodPost, "migration/invite-department", `{"department":"Press","dry_run":true}`)
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"invite":[]`) || strings.Count(rec.Body.String(), "was invited recently") != 3 ||
+			!strings.Contains(rec.Body.String(), "the organisation's policy refuses this contact") {
+			t.Errorf("POST migration/invite-department (dry run): %d %s", rec.Code, rec.Body)
+		}
+		if rec = apiSend(h, http.MethodPost, "migration/invite-department", `{"department":"Nowhere"}`); rec.Code != 404 {
+			t.Errorf("POST migration/invite-department of an unknown department: %d %s", rec.Code, rec.Body)
+		}
+		if rec = apiSend(h, http.MethodPost, "migration/invite-stop", ``); rec.Code != 404 {
+			t.Errorf("POST migration/invite-stop without a run: %d %s", rec.Code, rec.Body)
+		}
 	})
 }
 
