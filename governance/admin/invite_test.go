@@ -173,10 +173,19 @@ func TestInviteDepartment(t *testing.T) {
 		r := e.start()
 		e.loginStaff(r)
 		room := e.adminRoom()
-		for _, acc := range []*tgsim.Account{erin, e.bob, e.carol, dave} {
+		t0 := e.clk.Now()
+		for i, acc := range []*tgsim.Account{erin, e.bob, e.carol, dave} {
 			e.send(acc, "hello from "+acc.FirstName)
 			e.waitBodies(acc, "hello from "+acc.FirstName)
-			e.clk.Advance(time.Minute) // Dave is the most recent
+			// The registry noted it (the gate's clock) before the clock moves
+			// on: Dave is the most recent.
+			if !poll(10*time.Second, func() bool {
+				active, err := r.gv.Migration.ActiveContacts(ctx, t0.Add(-time.Hour), "Press")
+				return err == nil && len(active) == i+1
+			}) {
+				t.Fatalf("%s is not an active contact of Press", acc.FirstName)
+			}
+			e.clk.Advance(time.Minute)
 		}
 		if out := r.command(t, e, adminMXID, room, "gov-deny-rule telegram_username=erin_outside direction=outbound"); !strings.Contains(out, "Added") {
 			t.Fatalf("gov-deny-rule: %q", out)
@@ -208,7 +217,7 @@ func TestInviteDepartment(t *testing.T) {
 			t.Fatalf("the dry run sent %d invitation(s)", n)
 		}
 
-		t0 := e.clk.Now()
+		t0 = e.clk.Now()
 		r.command(t, e, adminMXID, room, "gov-migration invite-department Press")
 		e.waitNotice(room, "Inviting 3 contact(s) of department Press to Matrix (0 skipped, 1 refused by the policy), at most one per staff account every 20s.")
 		if !e.mx.Eventually(10*time.Second, func() bool { return len(e.sentBy(e.alice, dave)) == 1 }) {
@@ -380,6 +389,71 @@ func TestDepartmentCommands(t *testing.T) {
 		}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("department_changed entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// TestInviteTwoStaffOneContact: Bob writes to Alice (Press), then to Dave
+// (Legal): Bob is in Legal, the department of whom he talked with last, and
+// Legal's run invites him through Dave's chat (Bob gets it from Dave's
+// Telegram account, Dave sees the notice, Alice does not); then Alice's own
+// invite-to-matrix is refused, since Bob was invited within the period,
+// and Press has nobody to invite.
+func TestInviteTwoStaffOneContact(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		e := newEnv(t, b, func(cfg *gate.Config) {
+			inviteConfig(cfg)
+			cfg.Migration.Departments = map[string][]id.UserID{"Press": {staffMXID}, "Legal": {daveMXID}}
+		})
+		dave, err := e.sim.CreateAccount(tgsim.AccountSpec{Phone: "15550004", FirstName: "Dave", LastName: "Staff", Username: "dave_staff"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.start()
+		e.loginStaff(r)
+		e.loginAs(r, daveMXID, dave)
+		room := e.adminRoom()
+		e.send(e.bob, "hello alice")
+		alicePortal := e.waitBodies(e.bob, "hello alice")[0].RoomID
+		// The registry notes who talked with Bob (the gate's clock).
+		talkedLast := func(staff id.UserID) bool {
+			active, err := r.gv.Migration.ActiveContacts(context.Background(), e.clk.Now().Add(-time.Hour), "")
+			return err == nil && len(active) == 1 && len(active[0].Staff) > 0 && active[0].Staff[0] == staff
+		}
+		if !poll(10*time.Second, func() bool { return talkedLast(staffMXID) }) {
+			t.Fatal("the registry never linked Bob to Alice")
+		}
+		e.clk.Advance(time.Minute)
+		if _, err = e.sim.SendMessage(e.bob.ID, dave.ID, "hello dave", nil); err != nil {
+			t.Fatal(err)
+		}
+		davePortal := e.waitBodies(e.bob, "hello alice", "hello dave")[1].RoomID
+		if !poll(10*time.Second, func() bool { return talkedLast(daveMXID) }) {
+			t.Fatal("the registry never linked Bob to Dave")
+		}
+
+		out := r.command(t, e, adminMXID, room, "gov-migration invite-department Legal --dry-run")
+		if !strings.Contains(out, "Department Legal: 1 to invite") || !strings.Contains(out, "Bob Outside (staff "+string(daveMXID)+")") {
+			t.Errorf("Legal's dry run: %q", out)
+		}
+		r.command(t, e, adminMXID, room, "gov-migration invite-department Legal")
+		e.waitNotice(room, "Invitations to department Legal finished: 1 sent, 0 skipped, 0 refused, 0 failed.")
+		if got := e.sentBy(dave, e.bob); len(got) != 1 || !strings.Contains(got[0], "Hi Bob Outside! Dave Staff here") {
+			t.Errorf("Bob got %q from Dave", got)
+		}
+		if got := e.sentBy(e.alice, e.bob); len(got) != 0 {
+			t.Errorf("Bob got %q from Alice", got)
+		}
+		e.waitNotice(davePortal, "An invitation to Matrix was sent to Bob Outside on Telegram at @admin:test's request")
+		if m, ok := e.mx.MessageContaining(alicePortal, "An invitation to Matrix"); ok {
+			t.Errorf("Alice's chat shows Dave's invitation: %q", m.Content.Body)
+		}
+
+		if out = r.command(t, e, staffMXID, alicePortal, "invite-to-matrix"); !strings.Contains(out, "next invitation is allowed from") {
+			t.Errorf("Alice's invitation after Dave's: %q", out)
+		}
+		if out = r.command(t, e, adminMXID, room, "gov-migration invite-department Press"); !strings.Contains(out, "Nobody to invite in department Press: 0 skipped, 0 refused") {
+			t.Errorf("Press's run: %q", out)
 		}
 	})
 }
