@@ -34,8 +34,6 @@ const ActiveWindow = 30 * 24 * time.Hour
 
 // Bounds of a department's run.
 const (
-	// progressEvery is how many invitations between progress notices.
-	progressEvery = 10
 	// pacePoll is the longest real wait between two looks at the clock
 	// while a run waits for its pace: a manual clock advanced by a test
 	// is noticed within it.
@@ -44,7 +42,13 @@ const (
 	maxListed = 20
 	// describeTimeout bounds asking a connector who a contact is.
 	describeTimeout = 10 * time.Second
+	// endNoticeTimeout bounds posting a run's end notice.
+	endNoticeTimeout = 10 * time.Second
 )
+
+// progressEvery is how many invitations between progress notices (a
+// variable for the tests).
+var progressEvery = 10
 
 // Errors of the invitations a caller branches on.
 var (
@@ -502,7 +506,11 @@ func (gv *Governance) runDepartment(ctx context.Context, run *inviteRun, plan *i
 	} else if ctx.Err() != nil {
 		how = "stopped (the gateway is stopping; run the command again after the restart: contacts already invited are skipped)"
 	}
-	gv.adminNotice(context.WithoutCancel(ctx), "Invitations to department %s %s: %d sent, %d skipped, %d refused, %d failed.", dept, how, sent, skipped, refused, failed)
+	// The end notice is posted even when the gateway stops, but never
+	// holds the stop up for long.
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endNoticeTimeout)
+	defer cancel()
+	gv.adminNotice(endCtx, "Invitations to department %s %s: %d sent, %d skipped, %d refused, %d failed.", dept, how, sent, skipped, refused, failed)
 }
 
 // waitPace waits until login may send, on the gate's clock; false when
