@@ -54,7 +54,7 @@ func (gv *Governance) Commands() []commands.CommandHandler {
 		cmd("gov-head", "", "Publish the audit log's head (newest entry and hash) in the admin room.", gv.cmdHead),
 		cmd("gov-export", "<contacts|log> <csv|json>", "Export the contact registry or the audit log.", gv.cmdExport),
 		cmd("gov-directory", "<add|import|unlink|confirm|list> ...", "Link outside contacts to Matrix accounts: add, import a CSV, unlink, confirm a staff member's link, list.", gv.cmdDirectory),
-		cmd("gov-migration", "<summary|contact _identity_>", "Show how far the move to Matrix has come: counts per status and network, or one contact.", gv.cmdMigration),
+		cmd("gov-migration", "<summary|contact _identity_|chat _portal_|staff _@matrix:id_|cut-over _identity or portal_ [_@staff_]>", "Show how far the move to Matrix has come: counts per status and network, one contact, one chat or one staff member's contacts; cut a chat over to a native room.", gv.cmdMigration),
 	}
 }
 
@@ -515,6 +515,7 @@ func (gv *Governance) migrationCommands() []commands.CommandHandler {
 			Name: "link-contact", Func: gv.cmdLinkContact,
 			Help: commands.HelpMeta{Section: MigrationSection, Args: "<_phone, @username or ID_> <_@matrix:id_>", Description: "Tell the directory the Matrix account of an outside contact you talk with."},
 		},
+		gv.cutOverCommand(),
 	}
 }
 
@@ -719,6 +720,8 @@ func (gv *Governance) cmdMigration(ce *commands.Event) error {
 			line += "; no Matrix account in the directory"
 		}
 		ce.Reply("%s", line)
+	case "chat", "staff", "cut-over":
+		return gv.cmdMigrationCutOver(ce)
 	default:
 		return usage
 	}

@@ -51,6 +51,7 @@ const (
 	ActionDirectoryUnlinked  Action = "directory_unlinked"  // a link was removed
 	ActionClaimIssued        Action = "claim_issued"        // a Matrix user asked for a claim code (never the code)
 	ActionStatusChanged      Action = "migration_status"    // a contact's migration status changed
+	ActionCutOver            Action = "cut_over"            // a portal moved to a native Matrix room
 )
 
 // Actions lists every action, in a stable order.
@@ -62,6 +63,7 @@ var Actions = []Action{
 	ActionHistoryBridged, ActionTimerChanged,
 	ActionDirectoryLinked, ActionDirectoryCorrected, ActionDirectoryConfirmed, ActionDirectoryUnlinked,
 	ActionClaimIssued, ActionStatusChanged,
+	ActionCutOver,
 }
 
 // Valid reports whether a is one of Actions.

@@ -87,6 +87,8 @@ type MigrationConfig struct {
 	StaffLinks string `yaml:"staff_links"`
 	// ClaimTTL is how long a claim code stays valid.
 	ClaimTTL Duration `yaml:"claim_ttl"`
+	// CutOver configures the cut-over of chats to native Matrix rooms.
+	CutOver CutOverConfig `yaml:"cutover"`
 }
 
 // DefaultClaimTTL is the migration.claim_ttl of a config that sets none.
@@ -166,6 +168,9 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Str, "disappearing_messages")
 	helper.Copy(up.Str, "migration", "staff_links")
 	helper.Copy(up.Str|up.Int, "migration", "claim_ttl")
+	helper.Copy(up.Str, "migration", "cutover", "final_message")
+	helper.Copy(up.Str, "migration", "cutover", "reminder")
+	helper.Copy(up.Str|up.Int, "migration", "cutover", "reminder_interval")
 }
 
 // ErrInvalidConfig is returned (wrapped) for a governance section the gateway
@@ -217,6 +222,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Migration.ClaimTTL <= 0 {
 		return fmt.Errorf("%w: migration.claim_ttl must be positive", ErrInvalidConfig)
+	}
+	if err := cfg.Migration.CutOver.validate(); err != nil {
+		return err
 	}
 	if cfg.ContactHashKey != "" && len(cfg.ContactHashKey) < audit.MinHashKeyLength {
 		return fmt.Errorf("%w: contact_hash_key has %d bytes, at least %d are needed", ErrInvalidConfig, len(cfg.ContactHashKey), audit.MinHashKeyLength)
