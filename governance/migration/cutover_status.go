@@ -18,11 +18,11 @@ type PortalContact struct {
 	Identity
 	// Portal is the portal, as the registry stores it; Login the login of
 	// the staff member who talked with the contact there.
-	Portal   networkid.PortalID  `json:"portal"`
+	Portal   networkid.PortalID    `json:"portal"`
 	Login    networkid.UserLoginID `json:"login"`
-	Staff    id.UserID           `json:"staff"`
-	Status   Status              `json:"status"`
-	MatrixID id.UserID           `json:"matrix_id,omitempty"`
+	Staff    id.UserID             `json:"staff"`
+	Status   Status                `json:"status"`
+	MatrixID id.UserID             `json:"matrix_id,omitempty"`
 	// LinkState is pending or confirmed when the contact has a link.
 	LinkState State `json:"link_state,omitempty"`
 	// NewRoom is the native room of the portal's cut-over, if any.
