@@ -129,15 +129,10 @@ func (g *Gate) cutOverDM(ctx context.Context, portal *bridgev2.Portal, actor id.
 	if login == nil || login.Client == nil || !login.Client.IsLoggedIn() {
 		return nil, ErrCutOverNoLogin
 	}
-	rows, err := g.Migration.ChatContacts(ctx, portal.PortalKey)
+	contact, err := g.dmContact(ctx, portal)
 	if err != nil {
 		return nil, err
 	}
-	contacts := distinctContacts(rows)
-	if len(contacts) != 1 {
-		return nil, ErrCutOverNoContact
-	}
-	contact := contacts[0]
 	if !contact.Linked() {
 		name := g.Migration.ContactName(ctx, contact.Identity)
 		if contact.MatrixID != "" {
@@ -169,6 +164,31 @@ func (g *Gate) cutOverDM(ctx context.Context, portal *bridgev2.Portal, actor id.
 	}
 	zerolog.Ctx(ctx).Info().Stringer("new_room", newRoom).Str("created_as", createdAs).Msg("Cut portal over to a native Matrix room")
 	return res, nil
+}
+
+// dmContact is the outside contact of a direct chat portal: its other user
+// (as bridgev2 knows it), else the one contact the registry saw there.
+func (g *Gate) dmContact(ctx context.Context, portal *bridgev2.Portal) (migration.PortalContact, error) {
+	if portal.OtherUserID != "" {
+		ident := migration.Identity{Network: networkOf(string(portal.ID)), Contact: g.Contacts.Key(networkid.UserID(portal.OtherUserID))}
+		pc := migration.PortalContact{Identity: ident}
+		link, err := g.Migration.Get(ctx, ident)
+		if err != nil {
+			return pc, err
+		} else if link != nil {
+			pc.MatrixID, pc.LinkState = link.MatrixID, link.State
+		}
+		return pc, nil
+	}
+	rows, err := g.Migration.ChatContacts(ctx, portal.PortalKey)
+	if err != nil {
+		return migration.PortalContact{}, err
+	}
+	contacts := distinctContacts(rows)
+	if len(contacts) != 1 {
+		return migration.PortalContact{}, ErrCutOverNoContact
+	}
+	return contacts[0], nil
 }
 
 // encryptionState is the initial m.room.encryption of a native room.

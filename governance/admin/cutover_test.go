@@ -1,0 +1,220 @@
+package admin_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/governance/migration"
+	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/fakematrix"
+)
+
+const bobMatrix id.UserID = "@bob:matrix.partner.example"
+
+var newRoomInReply = regexp.MustCompile(`\((![^ ,)]+), encrypted`)
+
+// tombstoneOf returns the replacement room of the portal's tombstone, if
+// it has one.
+func tombstoneOf(mx *fakematrix.Matrix, roomID id.RoomID) id.RoomID {
+	content := mx.State(roomID, event.StateTombstone, "")
+	if content == nil {
+		return ""
+	}
+	if ts, ok := content.Parsed.(*event.TombstoneEventContent); ok {
+		return ts.ReplacementRoom
+	}
+	return ""
+}
+
+// checkNativeRoom checks what the people of a native room see: encrypted,
+// the expected members invited (the bot gone), each of admins with power
+// 100.
+func checkNativeRoom(t *testing.T, mx *fakematrix.Matrix, roomID id.RoomID, invited []id.UserID, admins []id.UserID) {
+	t.Helper()
+	enc := mx.State(roomID, event.StateEncryption, "")
+	if enc == nil {
+		t.Fatalf("the native room %s is not encrypted", roomID)
+	}
+	if c, ok := enc.Parsed.(*event.EncryptionEventContent); !ok || c.Algorithm != id.AlgorithmMegolmV1 {
+		t.Errorf("native room encryption: %+v", enc.Parsed)
+	}
+	members := mx.Members(roomID)
+	for _, u := range invited {
+		if m := members[u]; m != event.MembershipInvite && m != event.MembershipJoin {
+			t.Errorf("%s in the native room: %q, want invited", u, m)
+		}
+	}
+	for u, m := range members {
+		if (m == event.MembershipInvite || m == event.MembershipJoin) && !slices.Contains(invited, u) {
+			t.Errorf("%s is %s in the native room: only %v should be", u, m, invited)
+		}
+	}
+	pl := mx.PowerLevels(roomID)
+	for _, u := range admins {
+		if pl == nil || pl.GetUserLevel(u) != 100 {
+			t.Errorf("%s's power level in the native room is not 100", u)
+		}
+	}
+}
+
+// TestCutOverDMTelegram: with the real Telegram connector, a staff member
+// cannot cut over a chat whose contact is not linked (told why), nor can
+// someone else; once an admin links the contact, the staff member runs
+// cut-over in the portal: the contact gets the final message on Telegram,
+// the portal has a tombstone pointing at a new encrypted room where the
+// staff member and the contact are invited admins, and the admin sees the
+// chat cut over (gov-migration chat, staff, contact, API). A Matrix message
+// in the old portal is refused with a notice naming the new room and never
+// reaches Telegram. A late message from the contact is delivered in the
+// portal and the contact gets one reminder; another within the interval
+// gets none; after the interval, one more.
+func TestCutOverDMTelegram(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		e := newEnv(t, b, nil)
+		r := e.start()
+		e.loginStaff(r)
+		e.send(e.bob, "hello from bob")
+		e.waitBodies(e.bob, "hello from bob")
+		portal, err := r.br.GetExistingPortalByKey(ctx, e.portalKey(e.bob))
+		if err != nil || portal == nil || portal.MXID == "" {
+			t.Fatalf("Bob's portal: %v, %v", portal, err)
+		}
+		room := portal.MXID
+		// The registry records the contact just after the message is bridged.
+		if !poll(10*time.Second, func() bool { _, err := r.gv.Migration.Resolve(ctx, "@bob_outside"); return err == nil }) {
+			t.Fatal("Bob never reached the contact registry")
+		}
+
+		out := r.command(t, e, staffMXID, room, "cut-over")
+		if !strings.Contains(out, "Cut-over refused") || !strings.Contains(out, "not linked in the directory") {
+			t.Fatalf("cut-over of an unlinked contact: %q", out)
+		}
+		out = r.command(t, e, adminMXID, e.adminRoom(), "gov-migration cut-over @nobody_here")
+		if !strings.Contains(out, "not in the contact registry") {
+			t.Errorf("gov-migration cut-over of an unknown contact: %q", out)
+		}
+		out = r.command(t, e, adminMXID, e.adminRoom(), "gov-directory add @bob_outside "+string(bobMatrix))
+		if !strings.Contains(out, "is linked to") {
+			t.Fatalf("gov-directory add: %q", out)
+		}
+		out = r.command(t, e, otherMXID, room, "cut-over")
+		if !strings.Contains(out, "Only a staff member of this chat") {
+			t.Errorf("cut-over by someone else: %q", out)
+		}
+
+		out = r.command(t, e, staffMXID, room, "cut-over")
+		m := newRoomInReply.FindStringSubmatch(out)
+		if !strings.Contains(out, "Cut over: this chat moved to") || m == nil {
+			t.Fatalf("cut-over: %q", out)
+		}
+		newRoom := id.RoomID(m[1])
+		final := "I've moved to Matrix: reach me at https://matrix.to/#/" + string(newRoom) + "?via=test"
+		if !e.mx.Eventually(20*time.Second, func() bool { return slices.Contains(e.sentBy(e.alice, e.bob), final) }) {
+			t.Fatalf("Bob never got the final message on Telegram; got %q", e.sentBy(e.alice, e.bob))
+		}
+		if got := tombstoneOf(e.mx, room); got != newRoom {
+			t.Errorf("the portal's tombstone points at %q, want %q", got, newRoom)
+		}
+		checkNativeRoom(t, e.mx, newRoom, []id.UserID{staffMXID, bobMatrix}, []id.UserID{staffMXID, bobMatrix})
+		out = r.command(t, e, staffMXID, room, "cut-over")
+		if !strings.Contains(out, "already cut over") {
+			t.Errorf("second cut-over: %q", out)
+		}
+
+		// What the admin sees.
+		out = r.command(t, e, adminMXID, e.adminRoom(), "gov-migration contact @bob_outside")
+		if !strings.Contains(out, "**cut_over**") {
+			t.Errorf("gov-migration contact after cut-over: %q", out)
+		}
+		out = r.command(t, e, adminMXID, e.adminRoom(), "gov-migration chat "+string(room))
+		if !strings.Contains(out, "**cut over** to "+string(newRoom)) || !strings.Contains(out, "Bob Outside @bob_outside: **cut_over**") {
+			t.Errorf("gov-migration chat: %q", out)
+		}
+		out = r.command(t, e, adminMXID, e.adminRoom(), "gov-migration staff "+string(staffMXID))
+		if !strings.Contains(out, "chat cut over to "+string(newRoom)) {
+			t.Errorf("gov-migration staff: %q", out)
+		}
+		out = r.command(t, e, adminMXID, e.adminRoom(), "gov-migration staff not-an-id")
+		if !strings.Contains(out, "not a valid Matrix user ID") {
+			t.Errorf("gov-migration staff with a bad ID: %q", out)
+		}
+		h := r.gv.APIHandler()
+		rec := apiSend(h, http.MethodGet, "migration/cutovers", "")
+		var list struct {
+			CutOvers []migration.CutOver `json:"cutovers"`
+		}
+		if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &list) != nil || len(list.CutOvers) != 1 ||
+			list.CutOvers[0].NewRoom != newRoom || list.CutOvers[0].Kind != migration.KindDM || list.CutOvers[0].Staff != staffMXID {
+			t.Errorf("GET migration/cutovers: %d %s", rec.Code, rec.Body)
+		}
+		rec = apiSend(h, http.MethodGet, "migration/chat?portal="+string(room), "")
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), string(newRoom)) {
+			t.Errorf("GET migration/chat: %d %s", rec.Code, rec.Body)
+		}
+		rec = apiSend(h, http.MethodGet, "migration/staff?matrix_id="+string(staffMXID), "")
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"status":"cut_over"`) {
+			t.Errorf("GET migration/staff: %d %s", rec.Code, rec.Body)
+		}
+		rec = apiSend(h, http.MethodPost, "migration/cut-over", `{"identity":"@bob_outside"}`)
+		if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "already cut over") {
+			t.Errorf("POST migration/cut-over again: %d %s", rec.Code, rec.Body)
+		}
+		entries, err := r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{audit.ActionCutOver}})
+		if err != nil || len(entries) != 1 || entries[0].Actor != string(staffMXID) || !strings.Contains(string(entries[0].Details), string(newRoom)) {
+			t.Errorf("cut_over audit entries: %+v, %v", entries, err)
+		}
+
+		// The old portal refuses new messages, with a notice naming the new room.
+		r.sendMatrix(room, "$after-cutover", "still there?")
+		notice := e.waitNotice(room, "moved to a native Matrix room on")
+		if !strings.Contains(notice.Content.Body, string(newRoom)) {
+			t.Errorf("refusal notice: %q", notice.Content.Body)
+		}
+		if slices.Contains(e.sentBy(e.alice, e.bob), "still there?") {
+			t.Error("a message in the cut-over portal reached Telegram")
+		}
+
+		// Late messages: delivered, with one reminder per interval.
+		reminders := func() int {
+			n := 0
+			for _, s := range e.sentBy(e.alice, e.bob) {
+				if strings.HasPrefix(s, "This chat has moved to Matrix: reach me at https://matrix.to/#/"+string(newRoom)) {
+					n++
+				}
+			}
+			return n
+		}
+		e.send(e.bob, "are you there?")
+		e.waitBodies(e.bob, "hello from bob", "are you there?")
+		if !e.mx.Eventually(20*time.Second, func() bool { return reminders() == 1 }) {
+			t.Fatalf("reminders after a late message: %d, want 1; sent %q", reminders(), e.sentBy(e.alice, e.bob))
+		}
+		e.send(e.bob, "hello?")
+		e.waitBodies(e.bob, "hello from bob", "are you there?", "hello?")
+		e.clk.Advance(25 * time.Hour)
+		e.send(e.bob, "a day later")
+		e.waitBodies(e.bob, "hello from bob", "are you there?", "hello?", "a day later")
+		// Reminders go out in order: the second one is that of the message
+		// after the interval, so none was sent for "hello?".
+		if !e.mx.Eventually(20*time.Second, func() bool { return reminders() >= 2 }) {
+			t.Fatalf("reminders after the interval: %d, want 2", reminders())
+		}
+		if n := reminders(); n != 2 {
+			t.Errorf("reminders: %d, want 2 (none within the interval)", n)
+		}
+		if _, ok := e.mx.MessageContaining(room, "Reminder sent to the contact"); !ok {
+			t.Error("the staff member does not see the reminder in the portal")
+		}
+	})
+}
