@@ -218,3 +218,74 @@ func TestCutOverDMTelegram(t *testing.T) {
 		}
 	})
 }
+
+// TestCutOverDMWhatsApp: with the real WhatsApp connector, an admin cuts
+// over a staff member's chat with a linked contact by the contact's number
+// (gov-migration cut-over +number): the contact gets the final message on
+// WhatsApp, the portal's tombstone points at an encrypted room where the
+// staff member and the contact are invited; the staff member's next Matrix
+// message is refused with a notice naming the room and never reaches
+// WhatsApp; a late message from the contact is delivered with a reminder.
+func TestCutOverDMWhatsApp(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		w := newWAEnv(t, b, nil)
+		r := w.start()
+		w.loginStaff(r)
+		w.send(waBob, "hello")
+		w.waitBodiesFrom(waBob, "hello")
+		portal, err := r.br.GetExistingPortalByKey(ctx, w.portalKey(waBob))
+		if err != nil || portal == nil || portal.MXID == "" {
+			t.Fatalf("Bob's portal: %v, %v", portal, err)
+		}
+		room := portal.MXID
+		if !poll(10*time.Second, func() bool { _, err := r.gv.Migration.Resolve(ctx, "+"+waBob); return err == nil }) {
+			t.Fatal("Bob never reached the contact registry")
+		}
+		out := r.command(t, w.env, adminMXID, w.adminRoom(), "gov-migration cut-over +"+waBob)
+		if !strings.Contains(out, "not linked in the directory") {
+			t.Fatalf("cut-over of an unlinked contact: %q", out)
+		}
+		out = r.command(t, w.env, adminMXID, w.adminRoom(), "gov-directory add +"+waBob+" "+string(bobMatrix))
+		if !strings.Contains(out, "is linked to") {
+			t.Fatalf("gov-directory add: %q", out)
+		}
+		out = r.command(t, w.env, adminMXID, w.adminRoom(), "gov-migration cut-over +"+waBob+" @nobody:test")
+		if !strings.Contains(out, "has no direct chat with @nobody:test") {
+			t.Errorf("cut-over with the wrong staff member: %q", out)
+		}
+		out = r.command(t, w.env, adminMXID, w.adminRoom(), "gov-migration cut-over +"+waBob+" "+string(staffMXID))
+		m := newRoomInReply.FindStringSubmatch(out)
+		if !strings.Contains(out, "Cut over: this chat moved to") || m == nil {
+			t.Fatalf("gov-migration cut-over: %q", out)
+		}
+		newRoom := id.RoomID(m[1])
+		final := "I've moved to Matrix: reach me at https://matrix.to/#/" + string(newRoom) + "?via=test"
+		if !w.mx.Eventually(20*time.Second, func() bool { return slices.Contains(w.sentBy(waAlice, waBob), final) }) {
+			t.Fatalf("Bob never got the final message on WhatsApp; got %q", w.sentBy(waAlice, waBob))
+		}
+		if got := tombstoneOf(w.mx, room); got != newRoom {
+			t.Errorf("the portal's tombstone points at %q, want %q", got, newRoom)
+		}
+		checkNativeRoom(t, w.mx, newRoom, []id.UserID{staffMXID, bobMatrix}, []id.UserID{staffMXID, bobMatrix})
+		entries, err := r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{audit.ActionCutOver}})
+		if err != nil || len(entries) != 1 || entries[0].Actor != string(adminMXID) {
+			t.Errorf("cut_over audit entries: %+v, %v", entries, err)
+		}
+
+		r.sendMatrix(room, "$after-cutover", "still there?")
+		notice := w.waitNotice(room, "moved to a native Matrix room on")
+		if !strings.Contains(notice.Content.Body, string(newRoom)) {
+			t.Errorf("refusal notice: %q", notice.Content.Body)
+		}
+		if slices.Contains(w.sentBy(waAlice, waBob), "still there?") {
+			t.Error("a message in the cut-over portal reached WhatsApp")
+		}
+		w.send(waBob, "are you there?")
+		w.waitBodiesFrom(waBob, "hello", "are you there?")
+		reminder := "This chat has moved to Matrix: reach me at https://matrix.to/#/" + string(newRoom) + "?via=test. Messages sent here still arrive for now."
+		if !w.mx.Eventually(20*time.Second, func() bool { return slices.Contains(w.sentBy(waAlice, waBob), reminder) }) {
+			t.Fatalf("Bob never got the reminder on WhatsApp; got %q", w.sentBy(waAlice, waBob))
+		}
+	})
+}
