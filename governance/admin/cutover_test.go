@@ -17,6 +17,7 @@ import (
 	"github.com/passerelle/passerelle/governance/migration"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
+	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
 
 const bobMatrix id.UserID = "@bob:matrix.partner.example"
@@ -286,6 +287,109 @@ func TestCutOverDMWhatsApp(t *testing.T) {
 		reminder := "This chat has moved to Matrix: reach me at https://matrix.to/#/" + string(newRoom) + "?via=test. Messages sent here still arrive for now."
 		if !w.mx.Eventually(20*time.Second, func() bool { return slices.Contains(w.sentBy(waAlice, waBob), reminder) }) {
 			t.Fatalf("Bob never got the reminder on WhatsApp; got %q", w.sentBy(waAlice, waBob))
+		}
+	})
+}
+
+// TestCutOverGroupTelegram: in a Telegram supergroup with two outside
+// members, one linked and one not, cut-over creates nothing: it names the
+// missing member, in its reply and in a notice pinned in the portal; once
+// the member is linked, cut-over creates an encrypted room with the staff
+// member (admin) and both contacts invited, posts the final message in the
+// group on Telegram, tombstones the portal, and refuses new Matrix messages
+// there.
+func TestCutOverGroupTelegram(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		e := newEnv(t, b, nil)
+		r := e.start()
+		e.loginStaff(r)
+		group, err := e.sim.CreateChannel(tgsim.ChannelSpec{Title: "Suppliers", Creator: e.bob.ID, Members: []int64{e.alice.ID, e.carol.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = e.sim.ChannelPost(group.ID, e.bob.ID, "bob in the group", ""); err != nil {
+			t.Fatal(err)
+		}
+		e.waitBodies(e.bob, "bob in the group")
+		if _, err = e.sim.ChannelPost(group.ID, e.carol.ID, "carol in the group", ""); err != nil {
+			t.Fatal(err)
+		}
+		e.waitBodies(e.carol, "carol in the group")
+		msgs := e.mx.MessagesWithBody("carol in the group")
+		room := msgs[0].RoomID
+		if !poll(10*time.Second, func() bool {
+			_, errB := r.gv.Migration.Resolve(ctx, "@bob_outside")
+			_, errC := r.gv.Migration.Resolve(ctx, "@carol_press")
+			return errB == nil && errC == nil
+		}) {
+			t.Fatal("the group's members never reached the contact registry")
+		}
+		out := r.command(t, e, adminMXID, e.adminRoom(), "gov-directory add @bob_outside "+string(bobMatrix))
+		if !strings.Contains(out, "is linked to") {
+			t.Fatalf("gov-directory add: %q", out)
+		}
+
+		out = r.command(t, e, staffMXID, room, "cut-over")
+		if !strings.Contains(out, "Not yet: 1 member(s) still need a Matrix account: Carol Press @carol_press") {
+			t.Fatalf("cut-over with a missing member: %q", out)
+		}
+		pinned := e.mx.State(room, event.StatePinnedEvents, "")
+		var pins []id.EventID
+		if pinned != nil {
+			if c, ok := pinned.Parsed.(*event.PinnedEventsEventContent); ok {
+				pins = c.Pinned
+			}
+		}
+		notice, ok := e.mx.MessageContaining(room, "still need a Matrix account in the organisation's directory")
+		if !ok || len(pins) != 1 || pins[0] != notice.EventID || !strings.Contains(notice.Content.Body, "Carol Press @carol_press") ||
+			strings.Contains(notice.Content.Body, "Bob") {
+			t.Fatalf("pinned missing notice: pins %v, notice %+v", pins, notice)
+		}
+		if tombstoneOf(e.mx, room) != "" {
+			t.Fatal("a group with a missing member was tombstoned")
+		}
+		out = r.command(t, e, adminMXID, e.adminRoom(), "gov-migration chat "+string(room))
+		if !strings.Contains(out, "group") || !strings.Contains(out, "**bridged**") || !strings.Contains(out, "Carol Press @carol_press: **bridged**; not linked") {
+			t.Errorf("gov-migration chat of the waiting group: %q", out)
+		}
+
+		out = r.command(t, e, adminMXID, e.adminRoom(), "gov-directory add @carol_press @carol:example.org")
+		if !strings.Contains(out, "is linked to") {
+			t.Fatalf("gov-directory add: %q", out)
+		}
+		out = r.command(t, e, staffMXID, room, "cut-over")
+		m := newRoomInReply.FindStringSubmatch(out)
+		if !strings.Contains(out, "Cut over: this chat moved to") || m == nil {
+			t.Fatalf("cut-over of the group: %q", out)
+		}
+		newRoom := id.RoomID(m[1])
+		final := "I've moved to Matrix: reach me at https://matrix.to/#/" + string(newRoom) + "?via=test"
+		if !e.mx.Eventually(20*time.Second, func() bool {
+			for _, cm := range e.sim.ChannelMessages(group.ID) {
+				if cm.From == e.alice.ID && cm.Text == final {
+					return true
+				}
+			}
+			return false
+		}) {
+			t.Fatalf("the final message never reached the Telegram group: %+v", e.sim.ChannelMessages(group.ID))
+		}
+		if got := tombstoneOf(e.mx, room); got != newRoom {
+			t.Errorf("the group portal's tombstone points at %q, want %q", got, newRoom)
+		}
+		checkNativeRoom(t, e.mx, newRoom, []id.UserID{staffMXID, bobMatrix, "@carol:example.org"}, []id.UserID{staffMXID})
+		out = r.command(t, e, adminMXID, e.adminRoom(), "gov-migration summary")
+		if !strings.Contains(out, "cut_over 2") {
+			t.Errorf("gov-migration summary after the group's cut-over: %q", out)
+		}
+
+		r.sendMatrix(room, "$group-after-cutover", "anyone?")
+		e.waitNotice(room, "moved to a native Matrix room on")
+		for _, cm := range e.sim.ChannelMessages(group.ID) {
+			if cm.Text == "anyone?" {
+				t.Error("a message in the cut-over group portal reached Telegram")
+			}
 		}
 	})
 }
