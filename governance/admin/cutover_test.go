@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -85,8 +86,23 @@ func TestCutOverDMTelegram(t *testing.T) {
 		e := newEnv(t, b, nil)
 		r := e.start()
 		e.loginStaff(r)
+		// Bob also talks with Dave, another staff member: Dave's chat is his
+		// own and is not cut over with Alice's.
+		dave, err := e.sim.CreateAccount(tgsim.AccountSpec{Phone: "15550004", FirstName: "Dave", LastName: "Staff", Username: "dave_staff"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		daveLogin := e.loginAs(r, daveMXID, dave)
 		e.send(e.bob, "hello from bob")
 		e.waitBodies(e.bob, "hello from bob")
+		if _, err = e.sim.SendMessage(e.bob.ID, dave.ID, "hi dave", nil); err != nil {
+			t.Fatal(err)
+		}
+		e.waitBodies(e.bob, "hello from bob", "hi dave")
+		davePortal, err := r.br.GetExistingPortalByKey(ctx, networkid.PortalKey{ID: e.portalKey(e.bob).ID, Receiver: daveLogin.ID})
+		if err != nil || davePortal == nil || davePortal.MXID == "" {
+			t.Fatalf("Dave's portal with Bob: %v, %v", davePortal, err)
+		}
 		portal, err := r.br.GetExistingPortalByKey(ctx, e.portalKey(e.bob))
 		if err != nil || portal == nil || portal.MXID == "" {
 			t.Fatalf("Bob's portal: %v, %v", portal, err)
@@ -167,7 +183,7 @@ func TestCutOverDMTelegram(t *testing.T) {
 		if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"status":"cut_over"`) {
 			t.Errorf("GET migration/staff: %d %s", rec.Code, rec.Body)
 		}
-		rec = apiSend(h, http.MethodPost, "migration/cut-over", `{"identity":"@bob_outside"}`)
+		rec = apiSend(h, http.MethodPost, "migration/cut-over", `{"identity":"@bob_outside","staff":"@alice:test"}`)
 		if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "already cut over") {
 			t.Errorf("POST migration/cut-over again: %d %s", rec.Code, rec.Body)
 		}
@@ -186,6 +202,26 @@ func TestCutOverDMTelegram(t *testing.T) {
 			t.Error("a message in the cut-over portal reached Telegram")
 		}
 
+		// Dave's chat with Bob is not cut over: his message goes out.
+		r.mx.Inject(ctx, &event.Event{
+			Type: event.EventMessage, RoomID: davePortal.MXID, Sender: daveMXID, ID: "$dave-after", Timestamp: time.Now().UnixMilli(),
+			Content: event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: "dave still here"}},
+		})
+		if !e.mx.Eventually(20*time.Second, func() bool { return slices.Contains(e.sentBy(dave, e.bob), "dave still here") }) {
+			t.Error("Dave's message in his own chat with Bob never reached Telegram")
+		}
+		if tombstoneOf(e.mx, davePortal.MXID) != "" {
+			t.Error("Dave's portal was tombstoned with Alice's")
+		}
+		out = r.command(t, e, adminMXID, e.adminRoom(), "gov-migration staff "+string(daveMXID))
+		if !strings.Contains(out, "Bob Outside @bob_outside: **cut_over**") || strings.Contains(out, "chat cut over") {
+			t.Errorf("gov-migration staff for Dave: %q", out)
+		}
+		out = r.command(t, e, adminMXID, e.adminRoom(), "gov-migration cut-over @bob_outside")
+		if !strings.Contains(out, "talks with several staff members") {
+			t.Errorf("gov-migration cut-over of a contact of two staff members: %q", out)
+		}
+
 		// Late messages: delivered, with one reminder per interval.
 		reminders := func() int {
 			n := 0
@@ -197,25 +233,52 @@ func TestCutOverDMTelegram(t *testing.T) {
 			return n
 		}
 		e.send(e.bob, "are you there?")
-		e.waitBodies(e.bob, "hello from bob", "are you there?")
+		e.waitBodies(e.bob, "hello from bob", "hi dave", "are you there?")
 		if !e.mx.Eventually(20*time.Second, func() bool { return reminders() == 1 }) {
 			t.Fatalf("reminders after a late message: %d, want 1; sent %q", reminders(), e.sentBy(e.alice, e.bob))
 		}
+		// A restart forgets neither the cut-over nor the last reminder.
+		r.stop()
+		r = e.start()
+		e.waitConnected()
+		refusals := func() int {
+			return len(e.mx.MessagesWhere(func(m fakematrix.Message) bool {
+				return m.RoomID == room && strings.Contains(m.Content.Body, "Nothing was sent; write there")
+			}))
+		}
+		before := refusals()
+		r.sendMatrix(room, "$after-restart", "after the restart")
+		if !e.mx.Eventually(20*time.Second, func() bool { return refusals() == before+1 }) {
+			t.Fatal("no refusal notice after the restart")
+		}
+		if slices.Contains(e.sentBy(e.alice, e.bob), "after the restart") {
+			t.Error("a message in the cut-over portal reached Telegram after a restart")
+		}
 		e.send(e.bob, "hello?")
-		e.waitBodies(e.bob, "hello from bob", "are you there?", "hello?")
+		e.waitBodies(e.bob, "hello from bob", "hi dave", "are you there?", "hello?")
 		e.clk.Advance(25 * time.Hour)
 		e.send(e.bob, "a day later")
-		e.waitBodies(e.bob, "hello from bob", "are you there?", "hello?", "a day later")
-		// Reminders go out in order: the second one is that of the message
-		// after the interval, so none was sent for "hello?".
-		if !e.mx.Eventually(20*time.Second, func() bool { return reminders() >= 2 }) {
-			t.Fatalf("reminders after the interval: %d, want 2", reminders())
+		got := e.waitBodies(e.bob, "hello from bob", "hi dave", "are you there?", "hello?", "a day later")
+		// The staff member sees each reminder as a reply to the message that
+		// caused it; reminders go out in order, so once the one answering
+		// "a day later" is there, any for "hello?" would be too.
+		reminderNotices := func() []fakematrix.Message {
+			return e.mx.MessagesWhere(func(m fakematrix.Message) bool {
+				return m.RoomID == room && strings.HasPrefix(m.Content.Body, "Reminder sent to the contact")
+			})
 		}
-		if n := reminders(); n != 2 {
-			t.Errorf("reminders: %d, want 2 (none within the interval)", n)
+		if !e.mx.Eventually(20*time.Second, func() bool {
+			n := reminderNotices()
+			return len(n) > 0 && n[len(n)-1].Content.RelatesTo.GetReplyTo() == got[4].EventID
+		}) {
+			t.Fatalf("no reminder answering the message after the interval; reminders: %+v", reminderNotices())
 		}
-		if _, ok := e.mx.MessageContaining(room, "Reminder sent to the contact"); !ok {
-			t.Error("the staff member does not see the reminder in the portal")
+		notices := reminderNotices()
+		if len(notices) != 2 || notices[0].Content.RelatesTo.GetReplyTo() != got[2].EventID {
+			t.Errorf("reminders in the portal: %d, want 2 (for %q and %q, none within the interval)", len(notices), "are you there?", "a day later")
+		}
+		if !e.mx.Eventually(20*time.Second, func() bool { return reminders() == 2 }) {
+			t.Errorf("reminders on Telegram: %d, want 2", reminders())
 		}
 	})
 }

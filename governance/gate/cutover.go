@@ -344,10 +344,21 @@ func (g *Gate) sendFinal(ctx context.Context, portal *bridgev2.Portal, login *br
 // standing on that notice (so the network's echo of it is not bridged
 // again).
 func (g *Gate) sendAsStaff(ctx context.Context, portal *bridgev2.Portal, login *bridgev2.UserLogin, label, text string) error {
-	evtID, err := g.sendNotice(ctx, portal.MXID, label+": "+text)
+	return g.sendAsStaffReplying(ctx, portal, login, label, text, "")
+}
+
+// sendAsStaffReplying is sendAsStaff with the notice a reply to replyTo
+// (when not empty).
+func (g *Gate) sendAsStaffReplying(ctx context.Context, portal *bridgev2.Portal, login *bridgev2.UserLogin, label, text string, replyTo id.EventID) error {
+	notice := NoticeContent(label + ": " + text)
+	if replyTo != "" {
+		notice.RelatesTo = (&event.RelatesTo{}).SetReplyTo(replyTo)
+	}
+	sent, err := g.br.Bot.SendMessage(ctx, portal.MXID, event.EventMessage, &event.Content{Parsed: notice}, nil)
 	if err != nil {
 		return fmt.Errorf("failed to post notice in portal: %w", err)
 	}
+	evtID := sent.EventID
 	content := &event.MessageEventContent{MsgType: event.MsgText, Body: text}
 	evt := &event.Event{Type: event.EventMessage, RoomID: portal.MXID, Sender: login.UserMXID, ID: evtID,
 		Timestamp: g.now().UnixMilli(), Content: event.Content{Parsed: content}}

@@ -25,6 +25,8 @@ type reminderJob struct {
 	newRoom id.RoomID
 	staff   id.UserID
 	ident   migration.Identity
+	// msgID is the late message, which the reminder's notice answers.
+	msgID networkid.MessageID
 }
 
 // reminderQueues holds each running gate's queue of reminders, sent in
@@ -57,6 +59,9 @@ func (g *Gate) remindAfterCutOver(ctx context.Context, login *bridgev2.UserLogin
 		return
 	}
 	job := reminderJob{login: login.ID, key: key, newRoom: c.NewRoom, staff: login.UserMXID, ident: who}
+	if m, ok := evt.(bridgev2.RemoteMessage); ok {
+		job.msgID = m.GetID()
+	}
 	select {
 	case g.reminderQueue() <- job:
 	default:
@@ -108,7 +113,13 @@ func (g *Gate) sendReminder(ctx context.Context, job reminderJob) {
 		return
 	}
 	text := fillTemplate(g.cfg.Migration.CutOver.reminder(), job.newRoom, job.staff)
-	if err = g.sendAsStaff(ctx, portal, login, "Reminder sent to the contact", text); err != nil {
+	var replyTo id.EventID
+	if job.msgID != "" {
+		if msg, err := g.br.DB.Message.GetFirstPartByID(ctx, portal.Receiver, job.msgID); err == nil && msg != nil {
+			replyTo = msg.MXID
+		}
+	}
+	if err = g.sendAsStaffReplying(ctx, portal, login, "Reminder sent to the contact", text, replyTo); err != nil {
 		log.Err(err).Msg("Failed to send the cut-over reminder")
 		return
 	}
