@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -455,4 +456,98 @@ func TestCutOverGroupTelegram(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCutOverDoublePuppet: with double puppeting on, the staff member
+// creates the native room themselves (a direct, encrypted room inviting the
+// contact, added to their m.direct); when their m.direct already has a room
+// with just them and the contact, that room is reused.
+func TestCutOverDoublePuppet(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		e := newEnv(t, b, nil)
+		e.mx.EnableDoublePuppet()
+		r := e.start()
+		e.loginStaff(r)
+		e.send(e.bob, "hello from bob")
+		e.waitBodies(e.bob, "hello from bob")
+		e.send(e.carol, "hello from carol")
+		e.waitBodies(e.carol, "hello from carol")
+		if !poll(10*time.Second, func() bool {
+			_, errB := r.gv.Migration.Resolve(ctx, "@bob_outside")
+			_, errC := r.gv.Migration.Resolve(ctx, "@carol_press")
+			return errB == nil && errC == nil
+		}) {
+			t.Fatal("the contacts never reached the contact registry")
+		}
+		const carolMatrix id.UserID = "@carol:example.org"
+		for _, cmd := range []string{"gov-directory add @bob_outside " + string(bobMatrix), "gov-directory add @carol_press " + string(carolMatrix)} {
+			if out := r.command(t, e, adminMXID, e.adminRoom(), cmd); !strings.Contains(out, "is linked to") {
+				t.Fatalf("%s: %q", cmd, out)
+			}
+		}
+		// Alice already has a direct room with Carol (and an old one that
+		// someone else joined since).
+		crowded, err := e.mx.Intent(staffMXID).CreateRoom(ctx, &mautrix.ReqCreateRoom{BeeperInitialMembers: []id.UserID{carolMatrix, otherMXID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		existing, err := e.mx.Intent(staffMXID).CreateRoom(ctx, &mautrix.ReqCreateRoom{IsDirect: true, BeeperInitialMembers: []id.UserID{carolMatrix}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err = e.mx.SetAccountData(staffMXID, event.AccountDataDirectChats.Type, map[id.UserID][]id.RoomID{carolMatrix: {crowded, existing}}); err != nil {
+			t.Fatal(err)
+		}
+
+		bobRoom, carolRoom := portalRoom(t, r, e.portalKey(e.bob)), portalRoom(t, r, e.portalKey(e.carol))
+		out := r.command(t, e, staffMXID, bobRoom, "cut-over")
+		m := newRoomInReply.FindStringSubmatch(out)
+		if !strings.Contains(out, "created as you (double puppeting)") || m == nil {
+			t.Fatalf("cut-over with double puppeting: %q", out)
+		}
+		newRoom := id.RoomID(m[1])
+		var created *fakematrix.Room
+		for _, room := range e.mx.Rooms() {
+			if room.ID == newRoom {
+				created = &room
+			}
+		}
+		if created == nil || created.Creator != staffMXID || !created.Request.IsDirect || !slices.Contains(created.Request.Invite, bobMatrix) {
+			t.Fatalf("the native room was not created by Alice as a direct chat with Bob: %+v", created)
+		}
+		checkNativeRoom(t, e.mx, newRoom, []id.UserID{staffMXID, bobMatrix}, nil)
+		var direct map[id.UserID][]id.RoomID
+		if err = json.Unmarshal(e.mx.AccountData(staffMXID, event.AccountDataDirectChats.Type), &direct); err != nil || !slices.Contains(direct[bobMatrix], newRoom) {
+			t.Errorf("Alice's m.direct after the cut-over: %v, %v", direct, err)
+		}
+		if got := tombstoneOf(e.mx, bobRoom); got != newRoom {
+			t.Errorf("Bob's portal's tombstone points at %q, want %q", got, newRoom)
+		}
+
+		rooms := len(e.mx.Rooms())
+		out = r.command(t, e, staffMXID, carolRoom, "cut-over")
+		if !strings.Contains(out, "Cut over: this chat moved to https://matrix.to/#/"+string(existing)) {
+			t.Fatalf("cut-over with an existing direct room: %q", out)
+		}
+		if got := tombstoneOf(e.mx, carolRoom); got != existing {
+			t.Errorf("Carol's portal's tombstone points at %q, want the existing room %q", got, existing)
+		}
+		if n := len(e.mx.Rooms()); n != rooms {
+			t.Errorf("%d rooms were created although Alice had a direct room with Carol", n-rooms)
+		}
+		final := "I've moved to Matrix: reach me at https://matrix.to/#/" + string(existing) + "?via=test"
+		if !e.mx.Eventually(20*time.Second, func() bool { return slices.Contains(e.sentBy(e.alice, e.carol), final) }) {
+			t.Errorf("Carol never got the final message; got %q", e.sentBy(e.alice, e.carol))
+		}
+	})
+}
+
+func portalRoom(t *testing.T, r *running, key networkid.PortalKey) id.RoomID {
+	t.Helper()
+	portal, err := r.br.GetExistingPortalByKey(context.Background(), key)
+	if err != nil || portal == nil || portal.MXID == "" {
+		t.Fatalf("portal %v: %v, %v", key, portal, err)
+	}
+	return portal.MXID
 }
