@@ -57,8 +57,11 @@ type Client struct {
 	// request to the login's marking in the new portal: the group's own
 	// updates wait for it (see deliver).
 	creating sync.RWMutex
-	cancel   context.CancelFunc
-	done     chan struct{}
+	// newGroups are the groups created from Matrix whose room may still
+	// be in creation: their first updates wait for it (see deliver).
+	newGroups *lru.Cache[networkid.PortalID, *bridgev2.Portal]
+	cancel    context.CancelFunc
+	done      chan struct{}
 
 	users userCache
 	votes pollVotes
@@ -106,6 +109,7 @@ func newClient(main *TelegramConnector, login *bridgev2.UserLogin, userID int64)
 	c.channelMembers = lru.New[int64, []int64](channelMembersCacheSize)
 	c.topics = lru.New[topicKey, string](topicCacheSize)
 	c.leftFromMatrix = lru.New[tgid.Peer, bool](leftFromMatrixCacheSize)
+	c.newGroups = lru.New[networkid.PortalID, *bridgev2.Portal](newGroupsCacheSize)
 	c.loggedIn.Store(!meta.Get[tgid.UserLoginMetadata](login.Metadata).LoggedOut)
 	return c
 }

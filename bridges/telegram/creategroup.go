@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gotd/td/tg"
 	"github.com/rs/zerolog"
@@ -156,13 +157,11 @@ func (c *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreatePa
 	return out, nil
 }
 
-// createChannel creates the supergroup and marks the login in its portal
-// before any of the group's updates is queued to it. bridgev2 marks a
-// login in a portal from its queue, reading the portal's room ID unlocked
-// when the login is not yet marked, while the room creation that follows
-// this request writes it; Telegram pushes the group's first service
-// message as soon as it exists, so deliver holds the group's updates
-// until the login is marked (creating).
+// createChannel creates the supergroup, marks the login in its portal and
+// remembers it as new before any of the group's updates is queued to it:
+// Telegram pushes the group's first service messages as soon as it
+// exists, and deliver holds them at the creating barrier, then until the
+// room exists (awaitNewGroupRoom).
 func (c *Client) createChannel(ctx context.Context, title, about string) (*tg.Channel, *bridgev2.Portal, tg.UpdatesClass, error) {
 	c.creating.Lock()
 	defer c.creating.Unlock()
@@ -183,7 +182,30 @@ func (c *Client) createChannel(ctx context.Context, title, about string) (*tg.Ch
 		return nil, nil, nil, err
 	}
 	c.login.MarkInPortal(ctx, portal)
+	c.newGroups.Put(key.ID, portal)
 	return ch, portal, resp, nil
+}
+
+// Limits of the wait for a new group's room.
+const (
+	newGroupsCacheSize = 64
+	newGroupRoomWait   = 30 * time.Second
+)
+
+// awaitNewGroupRoom holds an update of a group created from Matrix until
+// bridgev2 has created its room (or newGroupRoomWait passed): bridgev2
+// marks a login in a portal from its queue, reading the portal's room ID
+// unlocked, and the room creation that follows CreateGroup writes it (it
+// also forgets which logins it marked when it makes the room).
+func (c *Client) awaitNewGroupRoom(ctx context.Context, key networkid.PortalKey) {
+	portal, ok := c.newGroups.Get(key.ID)
+	if !ok {
+		return
+	}
+	if !portal.RoomCreated.WaitTimeout(newGroupRoomWait) {
+		zerolog.Ctx(ctx).Warn().Msg("The room of a group created from Matrix was not made in time; bridging its updates anyway")
+	}
+	c.newGroups.Remove(key.ID)
 }
 
 // createdChannel finds the channel in the answer to channels.createChannel.

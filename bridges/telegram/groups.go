@@ -155,10 +155,12 @@ func (c *Client) deliver(ctx context.Context, evt bridgev2.RemoteEvent) bridgev2
 	}
 	if key := evt.GetPortalKey(); key.Receiver == "" {
 		// A group being created from Matrix: its updates wait until the
-		// login is marked in its portal (createChannel).
+		// login is marked in its portal (createChannel) and its room
+		// exists.
 		c.creating.RLock()
 		//lint:ignore SA2001 a barrier, not a critical section
 		c.creating.RUnlock()
+		c.awaitNewGroupRoom(ctx, key)
 		h := fnv.New32a()
 		h.Write([]byte(key.ID))
 		mu := &c.main.sharedPortalLocks[h.Sum32()%sharedPortalStripes]

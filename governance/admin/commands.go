@@ -677,7 +677,7 @@ func (gv *Governance) cmdDirectory(ce *commands.Event) error {
 }
 
 func (gv *Governance) cmdMigration(ce *commands.Event) error {
-	const usage = errUsage("summary | contact <identity>")
+	const usage = errUsage("summary | contact <identity> | deadlines")
 	if len(ce.Args) == 0 {
 		return usage
 	}
@@ -720,6 +720,22 @@ func (gv *Governance) cmdMigration(ce *commands.Event) error {
 			line += "; no Matrix account in the directory"
 		}
 		ce.Reply("%s", line)
+	case "deadlines":
+		steps := gv.Deadlines()
+		if len(steps) == 0 {
+			ce.Reply("No migration deadline is set (migration.deadlines in the config).")
+			return nil
+		}
+		var b strings.Builder
+		b.WriteString("Migration deadlines:\n\n")
+		for _, s := range steps {
+			state := "upcoming"
+			if s.Reached {
+				state = "in effect"
+			}
+			fmt.Fprintf(&b, "* %s %s: %s (%s)\n", s.Network, s.Step, s.At.Format("2006-01-02 15:04 UTC"), state)
+		}
+		ce.Reply("%s", b.String())
 	case "chat", "staff", "cut-over":
 		return gv.cmdMigrationCutOver(ce)
 	default:

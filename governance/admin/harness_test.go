@@ -128,7 +128,7 @@ func (e *env) startNetwork(network *gateway.Network) *running {
 	}
 	g := gate.New()
 	g.Now = e.clk.Now
-	g.ExpiryInterval, g.RetentionInterval, g.LoginInterval, g.AnchorInterval = 0, 0, 0, e.anchorCheck
+	g.ExpiryInterval, g.RetentionInterval, g.LoginInterval, g.AnchorInterval, g.DeadlineInterval = 0, 0, 0, e.anchorCheck, 0
 	cfg := g.Config()
 	cfg.Admins = []id.UserID{adminMXID}
 	cfg.API.Token = apiToken

@@ -87,6 +87,11 @@ type MigrationConfig struct {
 	StaffLinks string `yaml:"staff_links"`
 	// ClaimTTL is how long a claim code stays valid.
 	ClaimTTL Duration `yaml:"claim_ttl"`
+	// Deadlines are the migration deadlines of each network (deadline.go).
+	Deadlines map[string]NetworkDeadlines `yaml:"deadlines"`
+	// DeadlineNotices are how long before each deadline step it is
+	// announced; DefaultDeadlineNotices when unset.
+	DeadlineNotices []Duration `yaml:"deadline_notices"`
 	// CutOver configures the cut-over of chats to native Matrix rooms.
 	CutOver CutOverConfig `yaml:"cutover"`
 }
@@ -168,6 +173,8 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Str, "disappearing_messages")
 	helper.Copy(up.Str, "migration", "staff_links")
 	helper.Copy(up.Str|up.Int, "migration", "claim_ttl")
+	helper.Copy(up.Map, "migration", "deadlines")
+	helper.Copy(up.List, "migration", "deadline_notices")
 	helper.Copy(up.Str, "migration", "cutover", "final_message")
 	helper.Copy(up.Str, "migration", "cutover", "reminder")
 	helper.Copy(up.Str|up.Int, "migration", "cutover", "reminder_interval")
@@ -222,6 +229,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Migration.ClaimTTL <= 0 {
 		return fmt.Errorf("%w: migration.claim_ttl must be positive", ErrInvalidConfig)
+	}
+	if err := cfg.Migration.validateDeadlines(); err != nil {
+		return err
 	}
 	if err := cfg.Migration.CutOver.validate(); err != nil {
 		return err

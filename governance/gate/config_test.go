@@ -85,7 +85,7 @@ func TestInvalidConfigRefusesToStart(t *testing.T) {
 	for _, c := range []struct{ section, want string }{
 		{"governance: {rules: [{action: deny, phone_prefix: \"7abc\"}]}", `network.governance: policy rule 1 (deny phone_prefix "7abc")`},
 		{"governance: {rules: [{action: allow, network: telegram}, {action: block, phone: \"+33612345678\"}]}", `policy rule 2 (block phone "+33612345678"): unknown action`},
-		{"governance: {default_mode: closed}", `default_mode "closed"`},
+		{"governance: {default_mode: shut}", `default_mode "shut"`},
 		{"governance: {admins: [\"admin\"]}", `admins[0] "admin" is not a Matrix user ID`},
 		{"governance: {contact_hash_key: short}", "contact_hash_key has 5 bytes"},
 		{"governance: {approval_ttl: 0}", "approval_ttl must be positive"},

@@ -167,7 +167,7 @@ func (g *Gate) notBridgedNow(ctx context.Context, out remote.Outbound, dir polic
 		Network: network, Direction: dir, Staff: out.Login.UserMXID,
 		Remote: policyRemote(network, ident), ChatID: key.ID, IsGroup: out.Chat.IsGroup,
 	}
-	if g.Policy.Policy().Mode(network) == policy.ModeApproval {
+	if g.Policy.Policy().Mode(network).KnowsApprovals() {
 		last, err := g.Approvals.LastForChat(ctx, key)
 		if err != nil {
 			return "", policy.Decision{}, err

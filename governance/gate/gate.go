@@ -51,7 +51,8 @@ type Gate struct {
 	// RetentionInterval how often the audit log is purged, LoginInterval how
 	// often logins are compared for logouts, AnchorInterval how often the
 	// audit chain's head is checked for being due for publication.
-	ExpiryInterval, RetentionInterval, LoginInterval, AnchorInterval time.Duration
+	// DeadlineInterval how often migration deadlines are checked.
+	ExpiryInterval, RetentionInterval, LoginInterval, AnchorInterval, DeadlineInterval time.Duration
 	// EncryptAdminRoom makes the admin room the gate creates encrypted.
 	EncryptAdminRoom bool
 
@@ -91,7 +92,7 @@ type Gate struct {
 // `network.governance` section into it.
 func New() *Gate {
 	return &Gate{Next: remote.Direct, cfg: defaultConfig(),
-		ExpiryInterval: time.Minute, RetentionInterval: time.Hour, LoginInterval: time.Minute, AnchorInterval: time.Hour}
+		ExpiryInterval: time.Minute, RetentionInterval: time.Hour, LoginInterval: time.Minute, AnchorInterval: time.Hour, DeadlineInterval: time.Minute}
 }
 
 // Config returns the gate's config (for the admin package and tests).
@@ -162,6 +163,9 @@ func (g *Gate) Start(ctx context.Context) error {
 	if err = g.sealExisting(ctx); err != nil {
 		return err
 	}
+	for network := range g.cfg.Migration.Deadlines {
+		g.closeIfDue(ctx, network)
+	}
 	bg, cancel := context.WithCancel(zerolog.Ctx(ctx).With().Str("component", "governance").Logger().WithContext(context.Background()))
 	g.bg, g.cancel = bg, cancel
 	g.started.Store(true)
@@ -179,6 +183,9 @@ func (g *Gate) Start(ctx context.Context) error {
 	}
 	g.goLoop(g.LoginInterval, g.reconcileLogins)
 	g.goLoop(g.anchorCheckInterval(), g.publishHeadIfDue)
+	if len(g.cfg.Migration.Deadlines) > 0 {
+		g.goLoop(g.DeadlineInterval, g.ApplyDeadlines)
+	}
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()

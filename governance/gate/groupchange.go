@@ -54,6 +54,8 @@ func (g *Gate) checkGroupChange(ctx context.Context, out remote.Outbound) error 
 	req := policy.Request{
 		Network: network, Direction: policy.Outbound, Staff: out.Login.UserMXID,
 		Remote: policyRemote(network, ident), ChatID: key.ID, IsGroup: true,
+		// The group is bridged: adding someone is no new chat (closed mode).
+		Approved: true,
 	}
 	chat := out.Chat
 	chat.IsGroup = true

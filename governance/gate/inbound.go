@@ -57,6 +57,7 @@ func (g *Gate) Queue(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridge
 	if g.redeemClaim(ctx, evt, key, chat, ident) {
 		return bridgev2.EventHandlingResultIgnored
 	}
+	g.closeIfDue(ctx, networkOf(string(key.ID)))
 	hasRoom := g.hasRoomInApprovalMode(ctx, key)
 
 	lock := g.lockChat(key)
@@ -125,7 +126,7 @@ func (g *Gate) decideInbound(ctx context.Context, login *bridgev2.UserLogin, evt
 		Remote: policyRemote(network, ident), ChatID: key.ID, IsGroup: chat.IsGroup,
 	}
 	var last *approval.Request
-	if g.Policy.Policy().Mode(network) == policy.ModeApproval {
+	if g.Policy.Policy().Mode(network).KnowsApprovals() {
 		if last, err = g.Approvals.LastForChat(ctx, key); err != nil {
 			return failed(err)
 		}
@@ -166,10 +167,10 @@ func approved(last *approval.Request, hasRoom bool) bool {
 	return hasRoom
 }
 
-// hasRoomInApprovalMode tells, in approval mode only, whether the chat's
+// hasRoomInApprovalMode tells, in approval and closed modes only, whether the chat's
 // portal has a room. It is read before the chat's lock is taken.
 func (g *Gate) hasRoomInApprovalMode(ctx context.Context, key networkid.PortalKey) bool {
-	if g.Policy.Policy().Mode(networkOf(string(key.ID))) != policy.ModeApproval {
+	if !g.Policy.Policy().Mode(networkOf(string(key.ID))).KnowsApprovals() {
 		return false
 	}
 	portal, err := g.br.GetExistingPortalByKey(ctx, key)

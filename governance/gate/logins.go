@@ -24,6 +24,7 @@ func (g *Gate) LoginLoaded(login *bridgev2.UserLogin) {
 		defer g.wg.Done()
 		defer g.recoverJob("login")
 		g.noteLogin(g.bg, login)
+		g.endIfPastLogout(g.bg, login)
 	}()
 }
 

@@ -27,6 +27,10 @@ func (g *Gate) CheckOutbound(ctx context.Context, out remote.Outbound) error {
 	if !g.started.Load() {
 		return ErrNotStarted
 	}
+	if r := g.readOnlyRefusal(out); r != nil {
+		return r
+	}
+	g.closeIfDue(ctx, networkOf(string(out.PortalKey.ID)))
 	if out.Kind.IsSignal() {
 		return g.checkSignal(ctx, out)
 	}
@@ -87,7 +91,7 @@ func (g *Gate) decideOutbound(ctx context.Context, out remote.Outbound, net stri
 		Remote: policyRemote(network, ident), ChatID: key.ID, IsGroup: out.Chat.IsGroup,
 	}
 	var last *approval.Request
-	if g.Policy.Policy().Mode(network) == policy.ModeApproval {
+	if g.Policy.Policy().Mode(network).KnowsApprovals() {
 		if last, err = g.Approvals.LastForChat(ctx, key); err != nil {
 			return nil, nil, err
 		}

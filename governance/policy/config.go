@@ -41,11 +41,24 @@ const (
 	// ModeApproval bridges what a rule allows or an admin approved; anything
 	// else waits for an admin.
 	ModeApproval Mode = "approval"
+	// ModeClosed bridges only the chats already bridged (a portal with a
+	// room, or an admin's approval) that no rule denies: no new chat. It is
+	// where a network's migration deadline leads (see gate.Deadlines).
+	ModeClosed Mode = "closed"
 )
 
-// Valid reports whether m is one of the three modes.
+// ModeNames lists the modes, for messages.
+const ModeNames = "open, allowlist, approval or closed"
+
+// Valid reports whether m is one of the four modes.
 func (m Mode) Valid() bool {
-	return m == ModeOpen || m == ModeAllowlist || m == ModeApproval
+	return m == ModeOpen || m == ModeAllowlist || m == ModeApproval || m == ModeClosed
+}
+
+// KnowsApprovals reports whether a chat's earlier approval (or its existing
+// room) counts in m: the caller looks it up for Request.Approved.
+func (m Mode) KnowsApprovals() bool {
+	return m == ModeApproval || m == ModeClosed
 }
 
 // Action is what a matching rule does.

@@ -74,7 +74,7 @@ func TestValidateModes(t *testing.T) {
 		{"every network named", policy.Config{Modes: map[string]policy.Mode{"telegram": "open", "whatsapp": "allowlist"}}, ""},
 		{"empty config", policy.Config{}, "no mode for telegram"},
 		{"a network missing", policy.Config{Modes: map[string]policy.Mode{"telegram": "open"}}, "no mode for whatsapp"},
-		{"unknown default", policy.Config{DefaultMode: "closed"}, `default_mode "closed"`},
+		{"unknown default", policy.Config{DefaultMode: "shut"}, `default_mode "shut"`},
 		{"unknown mode", policy.Config{DefaultMode: "open", Modes: map[string]policy.Mode{"telegram": "allow"}}, `modes.telegram: "allow"`},
 		{"unknown network", policy.Config{DefaultMode: "open", Modes: map[string]policy.Mode{"signal": "open"}}, `unknown network "signal"`},
 	} {

@@ -69,6 +69,8 @@ type Engine struct {
 	log   *audit.Log
 	mu    sync.Mutex // serialises changes and reloads
 	cur   atomic.Pointer[Policy]
+	// closed are the networks Close closed (guarded by mu).
+	closed map[string]bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -124,8 +126,37 @@ func (e *Engine) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(e.closed) > 0 {
+		p.closed = make(map[string]bool, len(e.closed))
+		for n := range e.closed {
+			p.closed[n] = true
+		}
+	}
 	e.cur.Store(p)
 	return nil
+}
+
+// Close puts network in closed mode from now on, whatever its configured
+// mode: the gate calls it when the network's migration deadline for new
+// chats has passed. It reports whether the network was open before.
+func (e *Engine) Close(ctx context.Context, network string) (bool, error) {
+	if !knownNetwork(network) {
+		return false, fmt.Errorf("%w: unknown network %q", ErrInvalidConfig, network)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed[network] {
+		return false, nil
+	}
+	if e.closed == nil {
+		e.closed = map[string]bool{}
+	}
+	e.closed[network] = true
+	if err := e.reload(ctx); err != nil {
+		delete(e.closed, network)
+		return false, err
+	}
+	return true, nil
 }
 
 // AddRule validates r, stores it as a runtime rule added by actor, logs the

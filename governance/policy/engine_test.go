@@ -129,8 +129,50 @@ func TestEngineRefusesInvalidStoredRule(t *testing.T) {
 			!strings.Contains(err.Error(), `unknown network "signal"`) {
 			t.Fatalf("NewEngine = %v", err)
 		}
-		if _, err = policy.NewEngine(ctx, policy.Config{DefaultMode: "closed"}, db, nil); !errors.Is(err, policy.ErrInvalidConfig) {
+		if _, err = policy.NewEngine(ctx, policy.Config{DefaultMode: "shut"}, db, nil); !errors.Is(err, policy.ErrInvalidConfig) {
 			t.Fatalf("invalid config: %v", err)
+		}
+	})
+}
+
+// TestEngineClose: a migration deadline closes a network whatever its
+// configured mode, the other network keeps its mode, and a rule change
+// (which recompiles the policy) keeps it closed.
+func TestEngineClose(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		db := openDB(t, b)
+		eng, err := policy.NewEngine(ctx, policy.Config{DefaultMode: policy.ModeOpen}, db, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if changed, err := eng.Close(ctx, "telegram"); err != nil || !changed {
+			t.Fatalf("Close = %v, %v", changed, err)
+		}
+		if changed, err := eng.Close(ctx, "telegram"); err != nil || changed {
+			t.Fatalf("second Close = %v, %v; want no change", changed, err)
+		}
+		if _, err := eng.Close(ctx, "signal"); !errors.Is(err, policy.ErrInvalidConfig) {
+			t.Fatalf("Close(signal) = %v", err)
+		}
+		if _, err = eng.AddRule(ctx, "@admin:example.org", policy.Rule{Action: "deny", Phone: "+4915100000000"}); err != nil {
+			t.Fatal(err)
+		}
+		p := eng.Policy()
+		if p.Mode("telegram") != policy.ModeClosed || p.Mode("whatsapp") != policy.ModeOpen {
+			t.Fatalf("modes after Close: telegram %s, whatsapp %s", p.Mode("telegram"), p.Mode("whatsapp"))
+		}
+		req := policy.Request{Network: "telegram", Direction: policy.Inbound, Staff: "@alice:example.org", ChatID: "telegram:user:5"}
+		if d := eng.Evaluate(req); d.Verdict != policy.Deny || !strings.Contains(d.Reason, "closed to new chats") {
+			t.Errorf("new telegram chat: %+v", d)
+		}
+		req.Approved = true
+		if d := eng.Evaluate(req); d.Verdict != policy.Allow {
+			t.Errorf("bridged telegram chat: %+v", d)
+		}
+		req.Network, req.Approved = "whatsapp", false
+		if d := eng.Evaluate(req); d.Verdict != policy.Allow {
+			t.Errorf("new whatsapp chat: %+v", d)
 		}
 	})
 }

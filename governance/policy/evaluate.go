@@ -66,7 +66,10 @@ type Decision struct {
 type Policy struct {
 	defaultMode Mode
 	modes       map[string]Mode
-	rules       []*compiledRule
+	// closed are the networks a migration deadline closed, whatever their
+	// configured mode (Engine.Close).
+	closed map[string]bool
+	rules  []*compiledRule
 }
 
 // Compile validates cfg and the runtime rules and returns the effective
@@ -75,21 +78,21 @@ type Policy struct {
 func Compile(cfg Config, runtime []RuntimeRule) (*Policy, error) {
 	p := &Policy{defaultMode: cfg.DefaultMode, modes: make(map[string]Mode, len(cfg.Modes))}
 	if cfg.DefaultMode != "" && !cfg.DefaultMode.Valid() {
-		return nil, fmt.Errorf("%w: default_mode %q is not open, allowlist or approval", ErrInvalidConfig, cfg.DefaultMode)
+		return nil, fmt.Errorf("%w: default_mode %q is not %s", ErrInvalidConfig, cfg.DefaultMode, ModeNames)
 	}
 	for network, mode := range cfg.Modes {
 		if !knownNetwork(network) {
 			return nil, fmt.Errorf("%w: modes: unknown network %q (one of %s)", ErrInvalidConfig, network, strings.Join(Networks, ", "))
 		}
 		if !mode.Valid() {
-			return nil, fmt.Errorf("%w: modes.%s: %q is not open, allowlist or approval", ErrInvalidConfig, network, mode)
+			return nil, fmt.Errorf("%w: modes.%s: %q is not %s", ErrInvalidConfig, network, mode, ModeNames)
 		}
 		p.modes[network] = mode
 	}
 	if cfg.DefaultMode == "" {
 		for _, network := range Networks {
 			if _, ok := p.modes[network]; !ok {
-				return nil, fmt.Errorf("%w: no mode for %s: set modes.%s or default_mode (open, allowlist or approval)", ErrInvalidConfig, network, network)
+				return nil, fmt.Errorf("%w: no mode for %s: set modes.%s or default_mode (%s)", ErrInvalidConfig, network, network, ModeNames)
 			}
 		}
 	}
@@ -112,6 +115,9 @@ func Compile(cfg Config, runtime []RuntimeRule) (*Policy, error) {
 
 // Mode returns the mode of a network.
 func (p *Policy) Mode(network string) Mode {
+	if p.closed[network] {
+		return ModeClosed
+	}
 	if m, ok := p.modes[network]; ok {
 		return m
 	}
@@ -138,7 +144,8 @@ type normRequest struct {
 // Evaluate decides req. A deny rule wins over every allow rule and over an
 // earlier approval; otherwise an allow rule decides; otherwise the network's
 // mode: open allows, allowlist denies, approval allows what was approved and
-// asks for approval of the rest.
+// asks for approval of the rest, closed allows what was bridged before and
+// denies the rest.
 func (p *Policy) Evaluate(req Request) Decision {
 	mode := p.Mode(req.Network)
 	deny := func(reason string) Decision { return Decision{Verdict: Deny, Mode: mode, Reason: reason} }
@@ -186,6 +193,11 @@ func (p *Policy) Evaluate(req Request) Decision {
 		return Decision{Verdict: Allow, Mode: mode, Reason: fmt.Sprintf("%s is open and no rule denies this chat", req.Network)}
 	case ModeAllowlist:
 		return deny(fmt.Sprintf("no rule allows this chat on %s (allowlist mode)", req.Network))
+	case ModeClosed:
+		if req.Approved {
+			return Decision{Verdict: Allow, Mode: mode, Reason: fmt.Sprintf("this chat was bridged before %s closed to new chats", req.Network)}
+		}
+		return deny(fmt.Sprintf("%s is closed to new chats", req.Network))
 	default:
 		if req.Approved {
 			return Decision{Verdict: Allow, Mode: mode, Reason: "an admin approved this chat"}

@@ -90,6 +90,10 @@ func TestEvaluate(t *testing.T) {
 		{"approval, allowed by rule", policy.ModeApproval, base(phone("+33612345678")), allow, 2},
 		{"approval, deny beats approval", policy.ModeApproval, base(phone("+79990000000"), approved), deny, 1},
 		{"approved is ignored in allowlist", policy.ModeAllowlist, base(phone("+4915100000000"), approved), deny, 0},
+		{"closed, new", policy.ModeClosed, base(phone("+4915100000000")), deny, 0},
+		{"closed, bridged before", policy.ModeClosed, base(phone("+4915100000000"), approved), allow, 0},
+		{"closed, allowed by rule", policy.ModeClosed, base(phone("+33612345678")), allow, 2},
+		{"closed, deny beats bridged before", policy.ModeClosed, base(phone("+79990000000"), approved), deny, 1},
 		// Malformed requests fail closed.
 		{"no network", policy.ModeOpen, base(network("")), deny, 0},
 		{"unknown network", policy.ModeOpen, base(network("signal")), deny, 0},
