@@ -315,6 +315,17 @@ func TestCutOverDMWhatsApp(t *testing.T) {
 		if !strings.Contains(out, "is linked to") {
 			t.Fatalf("gov-directory add: %q", out)
 		}
+		h := r.gv.APIHandler()
+		for body, want := range map[string]int{
+			`{"identity":"+15550009999"}`: http.StatusNotFound,
+			`{"portal":"!nowhere:test"}`:  http.StatusNotFound,
+			`{}`:                          http.StatusBadRequest,
+			`not json`:                    http.StatusBadRequest,
+		} {
+			if rec := apiSend(h, http.MethodPost, "migration/cut-over", body); rec.Code != want {
+				t.Errorf("POST migration/cut-over %s: %d %s, want %d", body, rec.Code, rec.Body, want)
+			}
+		}
 		out = r.command(t, w.env, adminMXID, w.adminRoom(), "gov-migration cut-over +"+waBob+" @nobody:test")
 		if !strings.Contains(out, "has no direct chat with @nobody:test") {
 			t.Errorf("cut-over with the wrong staff member: %q", out)
@@ -525,10 +536,16 @@ func TestCutOverDoublePuppet(t *testing.T) {
 			t.Errorf("Bob's portal's tombstone points at %q, want %q", got, newRoom)
 		}
 
+		// An admin cuts over the rest of Alice's linked contacts at once:
+		// Carol, whose direct room with Alice is reused.
 		rooms := len(e.mx.Rooms())
-		out = r.command(t, e, staffMXID, carolRoom, "cut-over")
-		if !strings.Contains(out, "Cut over: this chat moved to https://matrix.to/#/"+string(existing)) {
-			t.Fatalf("cut-over with an existing direct room: %q", out)
+		out = r.command(t, e, adminMXID, e.adminRoom(), "gov-migration cut-over --all-linked "+string(staffMXID))
+		if !strings.Contains(out, "1 chat(s) of @alice:test") || !strings.Contains(out, "Carol Press @carol_press: Cut over: this chat moved to https://matrix.to/#/"+string(existing)) {
+			t.Fatalf("cut-over --all-linked with an existing direct room: %q", out)
+		}
+		out = r.command(t, e, adminMXID, e.adminRoom(), "gov-migration cut-over --all-linked "+string(staffMXID))
+		if !strings.Contains(out, "no direct chat with a linked contact left to cut over") {
+			t.Errorf("cut-over --all-linked when everything is cut over: %q", out)
 		}
 		if got := tombstoneOf(e.mx, carolRoom); got != existing {
 			t.Errorf("Carol's portal's tombstone points at %q, want the existing room %q", got, existing)
