@@ -186,17 +186,26 @@ func (gv *Governance) contactChats(ctx context.Context, ident migration.Identity
 	return rows
 }
 
-// cutOverAllLinked cuts over every direct chat of staff whose contact is
-// linked and that is not cut over yet.
+// MaxCutOverBatch is the most chats one --all-linked run cuts over: each
+// sends a final message on the network, so a large batch is spread over
+// several runs.
+const MaxCutOverBatch = 20
+
+// cutOverAllLinked cuts over the direct chats of staff whose contact is
+// linked and that are not cut over yet, MaxCutOverBatch at most.
 func (gv *Governance) cutOverAllLinked(ctx context.Context, staff, actor id.UserID) string {
 	rows, err := gv.Migration.StaffContacts(ctx, staff)
 	if err != nil {
 		return "Cut-over failed: " + err.Error()
 	}
 	var b strings.Builder
-	n := 0
+	n, left := 0, 0
 	for _, pc := range rows {
 		if !pc.Linked() || pc.NewRoom != "" {
+			continue
+		}
+		if n == MaxCutOverBatch {
+			left++
 			continue
 		}
 		portal, err := gv.FindPortal(ctx, string(pc.Portal)+"/"+string(pc.Login))
@@ -208,6 +217,9 @@ func (gv *Governance) cutOverAllLinked(ctx context.Context, staff, actor id.User
 	}
 	if n == 0 {
 		return fmt.Sprintf("%s has no direct chat with a linked contact left to cut over.", staff)
+	}
+	if left > 0 {
+		fmt.Fprintf(&b, "\n%d more chat(s) with linked contacts wait: run it again.\n", left)
 	}
 	return fmt.Sprintf("%d chat(s) of %s:\n\n%s", n, staff, b.String())
 }
