@@ -8,6 +8,7 @@ import (
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/commands"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/format"
 	"maunium.net/go/mautrix/id"
 
@@ -154,11 +155,11 @@ func (gv *Governance) portalToCutOver(ctx context.Context, ref string, staff id.
 	var found []*bridgev2.Portal
 	var staffSeen []string
 	for _, pc := range gv.contactChats(ctx, ident) {
-		portal, err := gv.FindPortal(ctx, string(pc.Portal)+"/"+string(pc.Login))
-		if err != nil || portal.Receiver == "" {
+		if staff != "" && pc.Staff != staff {
 			continue
 		}
-		if staff != "" && pc.Staff != staff {
+		portal := gv.dmPortalOf(ctx, pc)
+		if portal == nil {
 			continue
 		}
 		found = append(found, portal)
@@ -175,6 +176,22 @@ func (gv *Governance) portalToCutOver(ctx context.Context, ref string, staff id.
 	default:
 		return nil, fmt.Errorf("%s %w (%s): name one after the identity", ref, ErrAmbiguousChat, strings.Join(staffSeen, ", "))
 	}
+}
+
+// dmPortalOf returns the direct chat portal of a registry row, or nil (a
+// group, or a chat without a room). The registry keeps the portal and login
+// IDs (pseudonyms in hashed mode, which FindPortal knows).
+func (gv *Governance) dmPortalOf(ctx context.Context, pc migration.PortalContact) *bridgev2.Portal {
+	var portal *bridgev2.Portal
+	if gv.Seal.On() {
+		portal, _ = gv.FindPortal(ctx, string(pc.Portal)+"/"+string(pc.Login))
+	} else {
+		portal, _ = gv.Bridge().GetExistingPortalByKey(ctx, networkid.PortalKey{ID: pc.Portal, Receiver: pc.Login})
+	}
+	if portal == nil || portal.MXID == "" || portal.Receiver == "" {
+		return nil
+	}
+	return portal
 }
 
 // contactChats lists the chats of a contact (every staff member's).
@@ -204,12 +221,12 @@ func (gv *Governance) cutOverAllLinked(ctx context.Context, staff, actor id.User
 		if !pc.Linked() || pc.NewRoom != "" {
 			continue
 		}
-		if n == MaxCutOverBatch {
-			left++
+		portal := gv.dmPortalOf(ctx, pc)
+		if portal == nil {
 			continue
 		}
-		portal, err := gv.FindPortal(ctx, string(pc.Portal)+"/"+string(pc.Login))
-		if err != nil || portal.Receiver == "" {
+		if n == MaxCutOverBatch {
+			left++
 			continue
 		}
 		n++
