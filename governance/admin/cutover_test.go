@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/governance/audit"
+	"github.com/passerelle/passerelle/governance/gate"
 	"github.com/passerelle/passerelle/governance/migration"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
@@ -567,4 +569,50 @@ func portalRoom(t *testing.T, r *running, key networkid.PortalKey) id.RoomID {
 		t.Fatalf("portal %v: %v, %v", key, portal, err)
 	}
 	return portal.MXID
+}
+
+// TestCutOverHashed: in hashed mode (contact_hash_key), an admin links a
+// contact and cuts over the staff member's chat with them by username:
+// the contact gets the final message, the portal is tombstoned and refuses
+// new messages, and the staff member's view shows the chat cut over, under
+// the pseudonyms the registry keeps.
+func TestCutOverHashed(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		e := newEnv(t, b, func(cfg *gate.Config) { cfg.ContactHashKey = "a-hash-key-of-at-least-32-bytes-for-cutover" })
+		r := e.start()
+		e.loginStaff(r)
+		e.send(e.bob, "hello from bob")
+		e.waitBodies(e.bob, "hello from bob")
+		room := portalRoom(t, r, e.portalKey(e.bob))
+		if !poll(10*time.Second, func() bool { _, err := r.gv.Migration.Resolve(ctx, "@bob_outside"); return err == nil }) {
+			t.Fatal("Bob never reached the contact registry")
+		}
+		if out := r.command(t, e, adminMXID, e.adminRoom(), "gov-directory add @bob_outside "+string(bobMatrix)); !strings.Contains(out, "is linked to") {
+			t.Fatalf("gov-directory add: %q", out)
+		}
+		out := r.command(t, e, adminMXID, e.adminRoom(), "gov-migration cut-over @bob_outside")
+		m := newRoomInReply.FindStringSubmatch(out)
+		if !strings.Contains(out, "Cut over: this chat moved to") || m == nil {
+			t.Fatalf("gov-migration cut-over in hashed mode: %q", out)
+		}
+		newRoom := id.RoomID(m[1])
+		final := "I've moved to Matrix: reach me at https://matrix.to/#/" + string(newRoom) + "?via=test"
+		if !e.mx.Eventually(20*time.Second, func() bool { return slices.Contains(e.sentBy(e.alice, e.bob), final) }) {
+			t.Fatalf("Bob never got the final message; got %q", e.sentBy(e.alice, e.bob))
+		}
+		if got := tombstoneOf(e.mx, room); got != newRoom {
+			t.Errorf("tombstone points at %q, want %q", got, newRoom)
+		}
+		r.sendMatrix(room, "$hashed-after", "still there?")
+		e.waitNotice(room, "moved to a native Matrix room on")
+		out = r.command(t, e, adminMXID, e.adminRoom(), "gov-migration staff "+string(staffMXID))
+		if !strings.Contains(out, "chat cut over to "+string(newRoom)) || strings.Contains(out, e.bob.Phone) || strings.Contains(out, "u"+strconv.FormatInt(e.bob.ID, 10)) {
+			t.Errorf("gov-migration staff in hashed mode: %q", out)
+		}
+		out = r.command(t, e, adminMXID, e.adminRoom(), "gov-migration chat "+string(room))
+		if !strings.Contains(out, "**cut over** to "+string(newRoom)) {
+			t.Errorf("gov-migration chat in hashed mode: %q", out)
+		}
+	})
 }
