@@ -468,6 +468,22 @@ func TestCutOverGroupTelegram(t *testing.T) {
 				t.Error("a message in the cut-over group portal reached Telegram")
 			}
 		}
+		// A late message in the group is delivered, and the group reminded.
+		if _, err = e.sim.ChannelPost(group.ID, e.carol.ID, "late in the group", ""); err != nil {
+			t.Fatal(err)
+		}
+		e.waitBodies(e.carol, "carol in the group", "late in the group")
+		reminder := "This chat has moved to Matrix: reach me at https://matrix.to/#/" + string(newRoom) + "?via=test. Messages sent here still arrive for now."
+		if !e.mx.Eventually(20*time.Second, func() bool {
+			for _, cm := range e.sim.ChannelMessages(group.ID) {
+				if cm.From == e.alice.ID && cm.Text == reminder {
+					return true
+				}
+			}
+			return false
+		}) {
+			t.Errorf("the group never got the reminder: %+v", e.sim.ChannelMessages(group.ID))
+		}
 	})
 }
 
