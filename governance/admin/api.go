@@ -411,6 +411,7 @@ func (gv *Governance) migrationRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+APIPrefix+"directory/import", gv.apiDirectoryImport)
 	mux.HandleFunc("GET "+APIPrefix+"migration/summary", gv.apiMigrationSummary)
 	mux.HandleFunc("GET "+APIPrefix+"migration/contact", gv.apiMigrationContact)
+	gv.inviteRoutes(mux)
 	gv.cutOverRoutes(mux)
 }
 

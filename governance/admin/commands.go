@@ -515,6 +515,7 @@ func (gv *Governance) migrationCommands() []commands.CommandHandler {
 			Name: "link-contact", Func: gv.cmdLinkContact,
 			Help: commands.HelpMeta{Section: MigrationSection, Args: "<_phone, @username or ID_> <_@matrix:id_>", Description: "Tell the directory the Matrix account of an outside contact you talk with."},
 		},
+		gv.inviteCommand(),
 		gv.cutOverCommand(),
 	}
 }
@@ -683,6 +684,8 @@ func (gv *Governance) cmdMigration(ce *commands.Event) error {
 	}
 	gv.logCommand(ce)
 	switch strings.ToLower(ce.Args[0]) {
+	case "department", "departments", "invite-department", "invite-stop":
+		return gv.cmdMigrationInvite(ce)
 	case "summary":
 		counts, err := gv.Migration.Summary(ce.Ctx)
 		if err != nil {

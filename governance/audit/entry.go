@@ -51,6 +51,8 @@ const (
 	ActionDirectoryUnlinked  Action = "directory_unlinked"  // a link was removed
 	ActionClaimIssued        Action = "claim_issued"        // a Matrix user asked for a claim code (never the code)
 	ActionStatusChanged      Action = "migration_status"    // a contact's migration status changed
+	ActionDepartmentChanged  Action = "department_changed"  // a staff member's department was set or cleared
+	ActionInvitationSent     Action = "invitation_sent"     // a contact was sent an invitation to Matrix (never its text)
 	ActionDeadlineAnnounced  Action = "deadline_announced"  // a network's migration deadline step was announced ahead
 	ActionDeadlineReached    Action = "deadline_reached"    // a network's migration deadline step took effect
 	ActionCutOver            Action = "cut_over"            // a portal moved to a native Matrix room
@@ -64,7 +66,9 @@ var Actions = []Action{
 	ActionAdminAction, ActionRetentionPurge, ActionHeadPublished, ActionMediaRefused, ActionMessageDeleted,
 	ActionHistoryBridged, ActionTimerChanged,
 	ActionDirectoryLinked, ActionDirectoryCorrected, ActionDirectoryConfirmed, ActionDirectoryUnlinked,
-	ActionClaimIssued, ActionStatusChanged, ActionDeadlineAnnounced, ActionDeadlineReached,
+	ActionClaimIssued, ActionStatusChanged,
+	ActionDepartmentChanged, ActionInvitationSent,
+	ActionDeadlineAnnounced, ActionDeadlineReached,
 	ActionCutOver,
 }
 

@@ -87,6 +87,15 @@ type MigrationConfig struct {
 	StaffLinks string `yaml:"staff_links"`
 	// ClaimTTL is how long a claim code stays valid.
 	ClaimTTL Duration `yaml:"claim_ttl"`
+	// Departments puts staff members in departments (name → Matrix IDs),
+	// applied at start; an admin's `gov-migration department` wins.
+	Departments map[string][]id.UserID `yaml:"departments"`
+	// Invitation is the organisation's invitation to Matrix.
+	Invitation migration.InvitationTemplate `yaml:"invitation"`
+	// InvitePeriod: a contact gets at most one invitation in it.
+	InvitePeriod Duration `yaml:"invite_period"`
+	// InviteRate paces a department's invitations.
+	InviteRate InviteRate `yaml:"invite_rate"`
 	// Deadlines are the migration deadlines of each network (deadline.go).
 	Deadlines map[string]NetworkDeadlines `yaml:"deadlines"`
 	// DeadlineNotices are how long before each deadline step it is
@@ -94,6 +103,33 @@ type MigrationConfig struct {
 	DeadlineNotices []Duration `yaml:"deadline_notices"`
 	// CutOver configures the cut-over of chats to native Matrix rooms.
 	CutOver CutOverConfig `yaml:"cutover"`
+}
+
+// InviteRate paces bulk invitations: at most one per staff account every
+// PerLogin, and one across all accounts every Global.
+type InviteRate struct {
+	PerLogin Duration `yaml:"per_login"`
+	Global   Duration `yaml:"global"`
+}
+
+// Defaults of the invitations.
+const (
+	DefaultInvitePeriod   = migration.DefaultInvitePeriod
+	DefaultInvitePerLogin = 20 * time.Second
+	DefaultInviteGlobal   = 5 * time.Second
+)
+
+func (m *MigrationConfig) validateInvitations() error {
+	if _, err := migration.ConfigDepartments(m.Departments); err != nil {
+		return fmt.Errorf("migration.departments: %w", err)
+	}
+	if err := m.Invitation.Validate(); err != nil {
+		return err
+	}
+	if m.InvitePeriod <= 0 || m.InviteRate.PerLogin <= 0 || m.InviteRate.Global < 0 {
+		return fmt.Errorf("migration.invite_period and migration.invite_rate.per_login must be positive, migration.invite_rate.global not negative")
+	}
+	return nil
 }
 
 // DefaultClaimTTL is the migration.claim_ttl of a config that sets none.
@@ -150,7 +186,8 @@ func defaultConfig() Config {
 		AuditAnchorInterval:  Duration(DefaultAuditAnchorInterval),
 		StaffSignals:         StaffSignals{ReadReceipts: true, Typing: true, Presence: true},
 		DisappearingMessages: DisappearingHonour,
-		Migration:            MigrationConfig{StaffLinks: string(migration.StaffLinksConfirm), ClaimTTL: Duration(DefaultClaimTTL)}}
+		Migration: MigrationConfig{StaffLinks: string(migration.StaffLinksConfirm), ClaimTTL: Duration(DefaultClaimTTL),
+			InvitePeriod: Duration(DefaultInvitePeriod), InviteRate: InviteRate{PerLogin: Duration(DefaultInvitePerLogin), Global: Duration(DefaultInviteGlobal)}}}
 }
 
 func upgradeConfig(helper up.Helper) {
@@ -173,6 +210,13 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Str, "disappearing_messages")
 	helper.Copy(up.Str, "migration", "staff_links")
 	helper.Copy(up.Str|up.Int, "migration", "claim_ttl")
+	helper.Copy(up.Map, "migration", "departments")
+	helper.Copy(up.Str|up.Null, "migration", "invitation", "language")
+	helper.Copy(up.Str|up.Null, "migration", "invitation", "text")
+	helper.Copy(up.Str|up.Null, "migration", "invitation", "join_link")
+	helper.Copy(up.Str|up.Int, "migration", "invite_period")
+	helper.Copy(up.Str|up.Int, "migration", "invite_rate", "per_login")
+	helper.Copy(up.Str|up.Int, "migration", "invite_rate", "global")
 	helper.Copy(up.Map, "migration", "deadlines")
 	helper.Copy(up.List, "migration", "deadline_notices")
 	helper.Copy(up.Str, "migration", "cutover", "final_message")
@@ -229,6 +273,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Migration.ClaimTTL <= 0 {
 		return fmt.Errorf("%w: migration.claim_ttl must be positive", ErrInvalidConfig)
+	}
+	if err := cfg.Migration.validateInvitations(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if err := cfg.Migration.validateDeadlines(); err != nil {
 		return err
