@@ -35,13 +35,18 @@ type migWorld struct {
 	samMgmt string
 	// adminMgmt is the admin's management room (adminCommand).
 	adminMgmt string
-	portals   map[string]string // contact name → portal room
-	excluded  []string
+	// tinaMgmt is Tina's DM with the bot (where she claimed).
+	tinaMgmt string
+	portals  map[string]string // contact name → portal room
+	excluded []string
 }
 
 // TestMigrationEndToEnd is an organisation's migration, on one stack: an
 // outside contact on Telegram and one on WhatsApp each claim their Matrix
-// account with a code they send to a staff member from their phone.
+// account with a code they send to a staff member from their phone; the
+// Telegram contact's chat is cut over to a native encrypted room (see
+// cutOverDM), then a Telegram group once its last member is linked
+// (cutOverGroup).
 func TestMigrationEndToEnd(t *testing.T) {
 	start := time.Now()
 	w := newMigWorld(t)
@@ -52,6 +57,8 @@ func TestMigrationEndToEnd(t *testing.T) {
 	}{
 		{"ClaimFromTelegram", w.claimFromTelegram},
 		{"ClaimFromWhatsApp", w.claimFromWhatsApp},
+		{"CutOverDM", w.cutOverDM},
+		{"CutOverGroup", w.cutOverGroup},
 	} {
 		stepStart := time.Now()
 		ok := t.Run(step.name, func(t *testing.T) {
@@ -146,6 +153,9 @@ func (w *migWorld) claim(contact *Client, portal, network string, send func(text
 	t := w.t
 	ctx := w.s.Ctx()
 	mgmt, _ := w.s.BotRoom(contact)
+	if contact.UserID == w.s.User("tina").UserID {
+		w.tinaMgmt = mgmt
+	}
 	ans := w.s.Step(contact, mgmt, "claim-code", "Your claim code is")
 	code := claimCodeRe.FindString(ans.Body())
 	if code == "" {

@@ -413,6 +413,7 @@ func (gv *Governance) migrationRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+APIPrefix+"migration/contact", gv.apiMigrationContact)
 	mux.HandleFunc("GET "+APIPrefix+"migration/progress", gv.apiProgress)
 	gv.inviteRoutes(mux)
+	gv.cutOverRoutes(mux)
 }
 
 // migrationError answers err: a bad request for what the caller named

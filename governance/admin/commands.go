@@ -54,7 +54,7 @@ func (gv *Governance) Commands() []commands.CommandHandler {
 		cmd("gov-head", "", "Publish the audit log's head (newest entry and hash) in the admin room.", gv.cmdHead),
 		cmd("gov-export", "<contacts|log> <csv|json>", "Export the contact registry or the audit log.", gv.cmdExport),
 		cmd("gov-directory", "<add|import|unlink|confirm|list> ...", "Link outside contacts to Matrix accounts: add, import a CSV, unlink, confirm a staff member's link, list.", gv.cmdDirectory),
-		cmd("gov-migration", "<summary|contact _identity_|progress|progress-link>", "Show how far the move to Matrix has come: counts per status and network, one contact, the progress figures, or a login link to the progress page.", gv.cmdMigration),
+		cmd("gov-migration", "<summary|contact _identity_|deadlines|chat _portal_|staff _@matrix:id_|cut-over _identity or portal_ [_@staff_]|progress|progress-link>", "Show how far the move to Matrix has come: counts per status and network, one contact, one chat or one staff member's contacts; cut a chat over to a native room; the progress figures, or a login link to the progress page.", gv.cmdMigration),
 	}
 }
 
@@ -516,6 +516,7 @@ func (gv *Governance) migrationCommands() []commands.CommandHandler {
 			Help: commands.HelpMeta{Section: MigrationSection, Args: "<_phone, @username or ID_> <_@matrix:id_>", Description: "Tell the directory the Matrix account of an outside contact you talk with."},
 		},
 		gv.inviteCommand(),
+		gv.cutOverCommand(),
 	}
 }
 
@@ -677,7 +678,7 @@ func (gv *Governance) cmdDirectory(ce *commands.Event) error {
 }
 
 func (gv *Governance) cmdMigration(ce *commands.Event) error {
-	const usage = errUsage("summary | contact <identity> | deadlines")
+	const usage = errUsage("summary | contact <identity> | deadlines | " + migrationCutOverUsage)
 	if len(ce.Args) == 0 {
 		return usage
 	}
@@ -740,6 +741,8 @@ func (gv *Governance) cmdMigration(ce *commands.Event) error {
 			fmt.Fprintf(&b, "* %s %s: %s (%s)\n", s.Network, s.Step, s.At.Format("2006-01-02 15:04 UTC"), state)
 		}
 		ce.Reply("%s", b.String())
+	case "chat", "staff", "cut-over":
+		return gv.cmdMigrationCutOver(ce)
 	default:
 		return usage
 	}

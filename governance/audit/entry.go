@@ -58,6 +58,7 @@ const (
 	ActionInvitationSent     Action = "invitation_sent"     // a contact was sent an invitation to Matrix (never its text)
 	ActionDeadlineAnnounced  Action = "deadline_announced"  // a network's migration deadline step was announced ahead
 	ActionDeadlineReached    Action = "deadline_reached"    // a network's migration deadline step took effect
+	ActionCutOver            Action = "cut_over"            // a portal moved to a native Matrix room
 )
 
 // Actions lists every action, in a stable order.
@@ -72,6 +73,7 @@ var Actions = []Action{
 	ActionProgressLink, ActionProgressLogin, ActionProgressSummary,
 	ActionDepartmentChanged, ActionInvitationSent,
 	ActionDeadlineAnnounced, ActionDeadlineReached,
+	ActionCutOver,
 }
 
 // Valid reports whether a is one of Actions.

@@ -103,6 +103,8 @@ type MigrationConfig struct {
 	// DeadlineNotices are how long before each deadline step it is
 	// announced; DefaultDeadlineNotices when unset.
 	DeadlineNotices []Duration `yaml:"deadline_notices"`
+	// CutOver configures the cut-over of chats to native Matrix rooms.
+	CutOver CutOverConfig `yaml:"cutover"`
 }
 
 // InviteRate paces bulk invitations: at most one per staff account every
@@ -250,6 +252,9 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Str|up.Int, "migration", "invite_rate", "global")
 	helper.Copy(up.Map, "migration", "deadlines")
 	helper.Copy(up.List, "migration", "deadline_notices")
+	helper.Copy(up.Str, "migration", "cutover", "final_message")
+	helper.Copy(up.Str, "migration", "cutover", "reminder")
+	helper.Copy(up.Str|up.Int, "migration", "cutover", "reminder_interval")
 }
 
 // ErrInvalidConfig is returned (wrapped) for a governance section the gateway
@@ -316,6 +321,9 @@ func (cfg *Config) Validate() error {
 	}
 	if u := cfg.Migration.Progress.PageURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 		return fmt.Errorf("%w: migration.progress.page_url must start with http:// or https://", ErrInvalidConfig)
+	}
+	if err := cfg.Migration.CutOver.validate(); err != nil {
+		return err
 	}
 	if cfg.ContactHashKey != "" && len(cfg.ContactHashKey) < audit.MinHashKeyLength {
 		return fmt.Errorf("%w: contact_hash_key has %d bytes, at least %d are needed", ErrInvalidConfig, len(cfg.ContactHashKey), audit.MinHashKeyLength)

@@ -89,6 +89,7 @@ func (g *Gate) Queue(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) bridge
 	res := g.Next(login, evt)
 	if res.Success {
 		g.afterInbound(ctx, login, evt, key, ident)
+		g.remindAfterCutOver(ctx, login, evt, key, ident)
 	}
 	if res.Success {
 		g.ensureControlled(ctx, login, key)

@@ -44,6 +44,11 @@ func (g *Gate) CheckOutbound(ctx context.Context, out remote.Outbound) error {
 	log := zerolog.Ctx(ctx).With().Str("portal_id", g.ShownPortal(key.ID)).Str("outbound", string(out.Kind)).Logger()
 	ctx = log.WithContext(ctx)
 
+	if out.Kind == remote.OutboundMessage {
+		if err := g.checkCutOver(ctx, key); err != nil {
+			return err
+		}
+	}
 	ident := out.Identity
 	if ident.ID == "" {
 		ident = g.identityOf(ctx, out.Login, out.Remote)

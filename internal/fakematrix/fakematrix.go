@@ -24,8 +24,8 @@
 // GetPowerLevels, GetMembers and GetMemberInfo return the room's current
 // state. A message status that asks for a notice is posted by the bot into
 // the room, as the real connector does. Ghosts are "@gw_<id>:test", the bot
-// "@bot:test"; double puppeting, batch sending and direct media are not
-// available.
+// "@bot:test"; batch sending and direct media are not available, and
+// double puppeting only after EnableDoublePuppet.
 //
 // One Matrix can serve several bridges in turn (a restart on the same
 // database): Init keeps the newest bridge, and the record goes on.
@@ -99,6 +99,8 @@ type Matrix struct {
 	presences    []Presence
 
 	statusByEvent map[id.EventID][]*bridgev2.MessageStatus
+
+	puppets puppetState // see EnableDoublePuppet
 }
 
 // SetDown makes every message, state event and room creation fail with err
@@ -179,7 +181,10 @@ func (m *Matrix) GhostIntent(userID networkid.UserID) bridgev2.MatrixAPI {
 	return m.Intent(m.FormatGhostMXID(userID))
 }
 
-func (m *Matrix) NewUserIntent(context.Context, id.UserID, string) (bridgev2.MatrixAPI, string, error) {
+func (m *Matrix) NewUserIntent(_ context.Context, userID id.UserID, token string) (bridgev2.MatrixAPI, string, error) {
+	if m.doublePuppetOn() {
+		return &Intent{m: m, mxid: userID, puppet: true}, token, nil
+	}
 	return nil, "", fmt.Errorf("double puppeting: %w", errNotAvailable)
 }
 

@@ -19,12 +19,13 @@ var _ bridgev2.MatrixAPI = (*Intent)(nil)
 // Intent is one Matrix user (the bot or a ghost) acting on the fake
 // homeserver; everything it sends is recorded in its Matrix.
 type Intent struct {
-	m    *Matrix
-	mxid id.UserID
+	m      *Matrix
+	mxid   id.UserID
+	puppet bool // a double puppet (see EnableDoublePuppet)
 }
 
 func (in *Intent) GetMXID() id.UserID   { return in.mxid }
-func (in *Intent) IsDoublePuppet() bool { return false }
+func (in *Intent) IsDoublePuppet() bool { return in.puppet }
 
 // SendMessage records a timeline event, with the timestamp of extra if it
 // has one.
