@@ -107,8 +107,8 @@ func redact(link string) string { return progressLink.ReplaceAllString(link, "<l
 
 // TestProgressPageInBrowser: with the real Telegram connector, a staff
 // member's conversations fill the figures (border messages over two
-// weeks, a linked and cut-over contact of the Press department, an invited
-// one); an admin asks the bot for a login link (gov-migration
+// weeks, a contact of the Press department linked and its chat cut over
+// with the cut-over command, an invited one); an admin asks the bot for a login link (gov-migration
 // progress-link, in their DM; from the admin room it goes to their DM),
 // logs in with headless Chromium, and the charts show the expected figures
 // (read from the Chart.js objects) and the tables the same, with CSV
@@ -159,16 +159,28 @@ func TestProgressPageInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err = r.gv.Migration.MarkCutOver(ctx, string(adminMXID), bob); err != nil {
-			t.Fatal(err)
+		// Alice cuts her chat with Bob over to a native room: Bob gets the
+		// final message on Telegram (a border message too).
+		if out := r.command(t, e, staffMXID, msgs[0].RoomID, "cut-over"); !strings.Contains(out, "Cut over: this chat moved to") {
+			t.Fatalf("cut-over: %q", out)
+		}
+		if !poll(20*time.Second, func() bool { return len(e.sentBy(e.alice, e.bob)) == 2 }) {
+			t.Fatalf("Bob never got the final message: %q", e.sentBy(e.alice, e.bob))
+		}
+		if st, _, err := r.gv.Migration.Status(ctx, bob); err != nil || st != migration.StatusCutOver {
+			t.Fatalf("Bob's status after the cut-over: %s, %v", st, err)
 		}
 		if err = r.gv.Migration.MarkInvited(ctx, string(adminMXID), carol); err != nil {
 			t.Fatal(err)
 		}
-		// Week 2: Bob writes once more.
+		// Week 2: Bob writes once more in the old chat; it is delivered, and
+		// he gets a reminder that the chat moved (a border message too).
 		e.clk.Advance(7 * 24 * time.Hour)
 		e.send(e.bob, "a week later")
 		e.waitBodies(e.bob, "hello from bob", "second from bob", "a week later")
+		if !poll(20*time.Second, func() bool { return len(e.sentBy(e.alice, e.bob)) == 3 }) {
+			t.Fatalf("Bob never got the reminder: %q", e.sentBy(e.alice, e.bob))
+		}
 
 		// Links: a non-admin gets none; from the admin room the link goes
 		// to the admin's DM; in the DM it is the reply.
@@ -261,7 +273,9 @@ func TestProgressPageInBrowser(t *testing.T) {
 			t.Fatalf("border chart datasets: %+v", charts.Border.Datasets)
 		}
 		data := charts.Border.Datasets[0].Data
-		if want := append(make([]int64, migration.DefaultReportWeeks-2), 4, 1); !reflect.DeepEqual(data, want) {
+		// Week 1: Bob 2, Carol 1, Alice's answer and the final message;
+		// week 2: Bob's message and the reminder.
+		if want := append(make([]int64, migration.DefaultReportWeeks-2), 5, 2); !reflect.DeepEqual(data, want) {
 			t.Errorf("border messages per week: %v, want %v", data, want)
 		}
 		if want := []int64{2, 2, 1, 1}; !reflect.DeepEqual(charts.Funnel.Data, want) || charts.Funnel.Labels[3] != "Cut over" {
@@ -269,6 +283,9 @@ func TestProgressPageInBrowser(t *testing.T) {
 		}
 		if !reflect.DeepEqual(charts.Departments.Labels, []string{"Press", migration.NoDepartment}) || !reflect.DeepEqual(charts.Departments.Data, []float64{100, 0}) {
 			t.Errorf("departments: %v %v", charts.Departments.Labels, charts.Departments.Data)
+		}
+		if kpiChats, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#kpi-chats .value"))); err != nil || kpiChats != "1" {
+			t.Errorf("chats cut over: %q, %v", kpiChats, err)
 		}
 		if kpiStaff != "1" {
 			t.Errorf("staff still holding a login: %q", kpiStaff)
@@ -284,7 +301,7 @@ func TestProgressPageInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "department,active_contacts,linked_or_beyond,percent_linked,border_messages_4w\nPress,1,1,100.0,4\n(none),1,0,0.0,1\n"; csvText != want {
+		if want := "department,active_contacts,linked_or_beyond,percent_linked,border_messages_4w\nPress,1,1,100.0,6\n(none),1,0,0.0,1\n"; csvText != want {
 			t.Errorf("departments CSV:\n%s\nwant\n%s", csvText, want)
 		}
 		// POST without the CSRF token: refused; with it: logged out.

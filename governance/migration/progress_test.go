@@ -132,7 +132,8 @@ func TestProgressFigures(t *testing.T) {
 		if !reflect.DeepEqual(rep.Funnel, wantFunnel) {
 			t.Errorf("funnel:\n got %+v\nwant %+v", rep.Funnel, wantFunnel)
 		}
-		if want := []migration.NetworkCount{{Network: "telegram", Count: 1}, {Network: "whatsapp", Count: 0}}; !reflect.DeepEqual(rep.ChatsCutOver, want) || rep.ChatsCutOverCounts != migration.ChatsCountedAsContacts {
+		// No portal was cut over (the contact's status was set alone).
+		if want := []migration.NetworkCount{{Network: "telegram", Count: 0}, {Network: "whatsapp", Count: 0}}; !reflect.DeepEqual(rep.ChatsCutOver, want) || rep.ChatsCutOverCounts != migration.ChatsCountedAsPortals {
 			t.Errorf("chats cut over: %+v (%s)", rep.ChatsCutOver, rep.ChatsCutOverCounts)
 		}
 		if want := []migration.LoginCount{{Network: "telegram", Staff: 2, Logins: 3}, {Network: "whatsapp", Staff: 1, Logins: 1}}; !reflect.DeepEqual(rep.StaffLogins, want) {
@@ -150,7 +151,7 @@ func TestProgressFigures(t *testing.T) {
 			t.Errorf("departments:\n got %+v\nwant %+v", rep.Departments, wantDepts)
 		}
 
-		// With the cut-over table, chats cut over are its portals.
+		// Chats cut over are the cut-over table's portals.
 		raw := b.Open(t)
 		if _, err = raw.Exec(ctx, `CREATE TABLE IF NOT EXISTS governance_cutover (
 			portal_id TEXT NOT NULL, portal_receiver TEXT NOT NULL, network TEXT NOT NULL, kind TEXT NOT NULL,
@@ -170,6 +171,18 @@ func TestProgressFigures(t *testing.T) {
 		}
 		if want := []migration.NetworkCount{{Network: "telegram", Count: 2}, {Network: "whatsapp", Count: 0}}; !reflect.DeepEqual(withPortals.ChatsCutOver, want) || withPortals.ChatsCutOverCounts != migration.ChatsCountedAsPortals {
 			t.Errorf("portals cut over: %+v (%s)", withPortals.ChatsCutOver, withPortals.ChatsCutOverCounts)
+		}
+		// A database without the table (a gateway before store upgrade 8):
+		// the contacts with status cut_over.
+		if _, err = raw.Exec(ctx, `DROP TABLE governance_cutover`); err != nil {
+			t.Fatal(err)
+		}
+		noTable, err := figs.Progress(ctx, f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []migration.NetworkCount{{Network: "telegram", Count: 1}, {Network: "whatsapp", Count: 0}}; !reflect.DeepEqual(noTable.ChatsCutOver, want) || noTable.ChatsCutOverCounts != migration.ChatsCountedAsContacts {
+			t.Errorf("chats cut over without the table: %+v (%s)", noTable.ChatsCutOver, noTable.ChatsCutOverCounts)
 		}
 
 		data, err := json.Marshal(rep)
