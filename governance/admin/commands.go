@@ -678,7 +678,7 @@ func (gv *Governance) cmdDirectory(ce *commands.Event) error {
 }
 
 func (gv *Governance) cmdMigration(ce *commands.Event) error {
-	const usage = errUsage("summary | contact <identity> | deadlines | " + migrationCutOverUsage)
+	const usage = errUsage("summary | contact <identity> | deadlines | " + migrationCutOverUsage + " | progress | progress-link")
 	if len(ce.Args) == 0 {
 		return usage
 	}
