@@ -147,6 +147,7 @@ func TestProgressPageInBrowser(t *testing.T) {
 		if !poll(20*time.Second, func() bool { return len(e.sentBy(e.alice, e.bob)) == 1 }) {
 			t.Fatal("Alice's reply never reached Bob")
 		}
+		waitBorder(t, r, e, 4) // and the registry knows Bob and Carol
 		room := e.adminRoom()
 		if out := r.command(t, e, adminMXID, room, "gov-directory add @bob_outside @bob:matrix.partner.example department=Press"); !strings.Contains(out, "is linked") {
 			t.Fatalf("gov-directory add: %q", out)
@@ -173,6 +174,7 @@ func TestProgressPageInBrowser(t *testing.T) {
 		if err = r.gv.Migration.MarkInvited(ctx, string(adminMXID), carol); err != nil {
 			t.Fatal(err)
 		}
+		waitBorder(t, r, e, 5) // counted in week 1 before the clock moves
 		// Week 2: Bob writes once more in the old chat; it is delivered, and
 		// he gets a reminder that the chat moved (a border message too).
 		e.clk.Advance(7 * 24 * time.Hour)
@@ -181,6 +183,7 @@ func TestProgressPageInBrowser(t *testing.T) {
 		if !poll(20*time.Second, func() bool { return len(e.sentBy(e.alice, e.bob)) == 3 }) {
 			t.Fatalf("Bob never got the reminder: %q", e.sentBy(e.alice, e.bob))
 		}
+		waitBorder(t, r, e, 2)
 
 		// Links: a non-admin gets none; from the admin room the link goes
 		// to the admin's DM; in the DM it is the reply.

@@ -12,6 +12,28 @@ import (
 	"github.com/passerelle/passerelle/internal/fakematrix"
 )
 
+// waitBorder waits until this week's border messages (the gate counts
+// them just after the registry, once the message is bridged) add up to n.
+func waitBorder(t *testing.T, r *running, e *env, n int64) {
+	t.Helper()
+	var got int64
+	if !poll(20*time.Second, func() bool {
+		rep, err := r.gv.Figures().Progress(context.Background(), e.clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = 0
+		for _, b := range rep.Border {
+			if b.Week == rep.Week {
+				got += b.In + b.Out
+			}
+		}
+		return got == n
+	}) {
+		t.Fatalf("%d border messages this week, want %d", got, n)
+	}
+}
+
 // nextMonday9 is the first Monday 09:00 in loc after t.
 func nextMonday9(t time.Time, loc *time.Location) time.Time {
 	l := t.In(loc)
@@ -36,6 +58,7 @@ func TestWeeklyProgressSummary(t *testing.T) {
 		e.loginStaff(r)
 		e.send(e.bob, "hello from bob")
 		e.waitBodies(e.bob, "hello from bob")
+		waitBorder(t, r, e, 1)
 		room := e.adminRoom()
 		summaries := func() []fakematrix.Message {
 			return e.mx.MessagesWhere(func(m fakematrix.Message) bool {
