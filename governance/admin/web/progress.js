@@ -85,12 +85,16 @@
       box.append(exp, el("h2", {}, t.title));
       const table = el("table");
       const head = el("tr");
-      t.header.forEach((h) => head.append(el("th", { scope: "col" }, h)));
+      const numeric = (v) => /^-?[0-9.]+$/.test(v);
+      t.header.forEach((h, i) => {
+        const num = t.rows.length > 0 && t.rows.every((row) => numeric(row[i]));
+        head.append(el("th", num ? { scope: "col", class: "num" } : { scope: "col" }, h));
+      });
       table.append(el("thead"), el("tbody"));
       table.tHead.append(head);
       for (const row of t.rows) {
         const tr = el("tr");
-        row.forEach((v) => tr.append(el("td", /^-?[0-9.]+$/.test(v) ? { class: "num" } : {}, v)));
+        row.forEach((v) => tr.append(el("td", numeric(v) ? { class: "num" } : {}, v)));
         table.tBodies[0].append(tr);
       }
       if (t.rows.length === 0) {
