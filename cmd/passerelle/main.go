@@ -3,10 +3,14 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/passerelle/passerelle/appservice"
 )
 
-// Filled in by the build with -ldflags "-X main.Tag=... -X main.Commit=... -X main.BuildTime=...".
+// Filled in by the build with -ldflags "-X main.Tag=... -X main.Commit=... -X main.BuildTime=..."
+// (packaging/build.sh stamps them from git).
 var (
 	Tag       = "unknown"
 	Commit    = "unknown"
@@ -14,5 +18,12 @@ var (
 )
 
 func main() {
+	if appservice.WantsVersion(os.Args[1:]) {
+		if err := appservice.WriteVersion(os.Stdout, Tag, Commit, BuildTime); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	appservice.Main(Tag, Commit, BuildTime)
 }
