@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -24,6 +25,9 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if wantsHealthcheck(os.Args[1:]) {
+		os.Exit(healthcheck(context.Background(), os.Args[1:], os.Stdout))
 	}
 	appservice.Main(Tag, Commit, BuildTime)
 }
