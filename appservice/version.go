@@ -32,6 +32,10 @@ func WantsVersion(args []string) bool {
 // pinned libraries as the binary's build information records them (so they
 // are the ones linked in, never a copy that could drift).
 func WriteVersion(w io.Writer, tag, commit, buildTime string) error {
+	return writeVersion(w, tag, commit, buildTime, moduleVersions())
+}
+
+func writeVersion(w io.Writer, tag, commit, buildTime string, deps map[string]string) error {
 	pv := progver.ProgramVersion{
 		Name:        "passerelle",
 		URL:         "https://github.com/passerelle/passerelle",
@@ -53,7 +57,6 @@ func WriteVersion(w io.Writer, tag, commit, buildTime string) error {
 	}
 	fmt.Fprintf(&b, "built:      %s\n", bt)
 	fmt.Fprintf(&b, "go:         %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	deps := moduleVersions()
 	for _, mod := range PinnedModules {
 		fmt.Fprintf(&b, "%-30s %s\n", mod, shown(deps[mod]))
 	}
@@ -64,12 +67,16 @@ func WriteVersion(w io.Writer, tag, commit, buildTime string) error {
 // moduleVersions maps each dependency of the running binary to its version
 // (the replacement's, when go.mod replaces it).
 func moduleVersions() map[string]string {
-	out := map[string]string{}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
-		return out
+		return map[string]string{}
 	}
-	for _, dep := range info.Deps {
+	return depVersions(info.Deps)
+}
+
+func depVersions(deps []*debug.Module) map[string]string {
+	out := map[string]string{}
+	for _, dep := range deps {
 		v := dep.Version
 		if dep.Replace != nil {
 			v = dep.Replace.Path + " " + dep.Replace.Version
