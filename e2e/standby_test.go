@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"sync"
 	"testing"
@@ -136,8 +137,8 @@ func TestStandbyTakesOver(t *testing.T) {
 	if !waitDrained(ctx, func() bool { return len(sentOf(0)) >= 5 && len(sentOf(1)) >= 5 && arrived() }) {
 		t.Fatal("the active instance did not bridge the first messages")
 	}
-	if strings.Contains(standby.Log(), "Holding the lease") {
-		t.Fatal("the standby took the lease while the active instance ran")
+	if strings.Contains(standby.Log(), "Holding the lease") || !standby.Running() {
+		t.Fatal("the standby took the lease, or stopped, while the active instance ran")
 	}
 	if err := active.Kill(); err != nil {
 		t.Fatal(err)
@@ -205,6 +206,40 @@ func TestStandbyTakesOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLog(ctx, t, active, "Standby: another instance is active", time.Minute)
+
+	// The database ends the active instance's lease session (as a dropped
+	// connection would): the instance sees it, stops with exit code 41,
+	// and the other one takes over.
+	cfg, err := active.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("postgres", cfg.GetString("database.uri"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var ended int
+	if err = db.QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&ended); err != nil || ended != 1 {
+		t.Fatalf("ending the lease session: %d sessions ended, %v", ended, err)
+	}
+	cut := time.Now()
+	exitCtx, cancelExit := context.WithTimeout(ctx, time.Minute)
+	defer cancelExit()
+	code, err := standby.Exited(exitCtx)
+	if err != nil || code != 41 {
+		t.Fatalf("the instance whose lease session ended: exit code %d, %v; want 41", code, err)
+	}
+	stopped := time.Since(cut)
+	if err = active.WaitReady(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("lease session ended: the active instance stopped after %s, the other served after %s",
+		stopped.Round(time.Millisecond), time.Since(cut).Round(time.Millisecond))
+	if !strings.Contains(standby.Log(), "Lost the lease") {
+		t.Error("the instance that lost its lease did not say so in its log")
+	}
 }
 
 // TestStandbySQLiteRefusesSecondInstance: on SQLite a second instance with
