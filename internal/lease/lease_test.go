@@ -291,9 +291,12 @@ func TestExclusiveRefusesSecondHolder(t *testing.T) {
 	_ = second.Close()
 }
 
+// TestKeyIsStablePerAppservice: the key is fixed for an appservice ID, so
+// that two releases of the gateway (during an upgrade, one active and one
+// standby) agree on it, and differs between appservices.
 func TestKeyIsStablePerAppservice(t *testing.T) {
-	if Key("passerelle") != Key("passerelle") {
-		t.Fatal("Key is not deterministic")
+	if got, want := Key("passerelle"), int64(-4236691362168532129); got != want {
+		t.Fatalf("Key(\"passerelle\") = %d, want %d: a changed key lets an old and a new release run at once", got, want)
 	}
 	if Key("passerelle") == Key("passerelle2") {
 		t.Fatal("two appservice IDs share a key")
