@@ -105,7 +105,7 @@ func Main(tag, commit, buildTime string) {
 		os.Exit(exitSQLiteInUse)
 	}
 	m.Init()
-	pgLease := awaitLease(m)
+	releaseLease := awaitLease(m)
 	// Ghosts send remote messages with transaction IDs derived from them,
 	// so that a gateway killed between a send and its record does not
 	// bridge the redelivered message twice.
@@ -126,11 +126,7 @@ func Main(tag, commit, buildTime string) {
 	close(started)
 	exitCode := m.WaitForInterrupt()
 	m.Stop()
-	if pgLease != nil {
-		if err = pgLease.Release(); err != nil {
-			m.Log.Warn().Err(err).Msg("Failed to release the lease; the standby takes over when the connection closes")
-		}
-	}
+	releaseLease()
 	_ = sqliteLock.Close()
 	os.Exit(exitCode)
 }

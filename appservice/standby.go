@@ -2,6 +2,7 @@ package appservice
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -50,17 +51,27 @@ func lockSQLite(cfg dbutil.Config) (*lease.File, error) {
 // instance, or are retried until the standby binds the port), no network
 // connection. On SQLite it returns nil at once (lockSQLite guards it).
 //
+// The lease has a connection pool of its own (one connection), so that it
+// takes none from database.max_open_conns.
+//
 // A SIGINT or SIGTERM while waiting ends the process with exit code 0.
 // When the lease is lost later, the process exits with exitLeaseLost at
-// once: a standby may already be taking over.
-func awaitLease(m *mxmain.BridgeMain) *lease.Lease {
+// once: a standby may already be taking over. The returned function gives
+// the lease back at shutdown.
+func awaitLease(m *mxmain.BridgeMain) (release func()) {
 	if m.DB.Dialect != dbutil.Postgres {
-		return nil
+		return func() {}
 	}
 	log := m.Log.With().Str("component", "lease").Logger()
+	db, err := sql.Open(m.Config.Database.Type, m.Config.Database.URI)
+	if err != nil {
+		log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Failed to open the database for the lease")
+		os.Exit(14)
+	}
+	db.SetMaxOpenConns(1)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	l, err := lease.Acquire(ctx, m.DB.RawDB, lease.Key(m.Config.AppService.ID), lease.Options{Log: &log})
+	l, err := lease.Acquire(ctx, db, lease.Key(m.Config.AppService.ID), lease.Options{Log: &log})
 	if ctx.Err() != nil {
 		log.Info().Msg("Interrupted while waiting as a standby")
 		os.Exit(0)
@@ -82,5 +93,10 @@ func awaitLease(m *mxmain.BridgeMain) *lease.Lease {
 		log.WithLevel(zerolog.FatalLevel).Err(l.Err()).Msg("Lost the lease, stopping at once so that the standby takes over")
 		os.Exit(exitLeaseLost)
 	}()
-	return l
+	return func() {
+		if err := l.Release(); err != nil {
+			log.Warn().Err(err).Msg("Failed to release the lease; the standby takes over when the connection closes")
+		}
+		_ = db.Close()
+	}
 }

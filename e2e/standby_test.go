@@ -16,15 +16,35 @@ import (
 // 15 s of the active instance's death.
 const standbyTakeoverBound = 15 * time.Second
 
-// waitLog waits until the readable output of g contains want.
-func waitLog(ctx context.Context, t *testing.T, g *stack.Gateway, want string, timeout time.Duration) {
+// launch starts g without waiting for it to be ready and returns the length
+// of its output file before this run (the file is appended to).
+func launch(t *testing.T, g *stack.Gateway) (from int) {
+	t.Helper()
+	from = len(g.Log())
+	if err := g.Launch(); err != nil {
+		t.Fatal(err)
+	}
+	return from
+}
+
+// runLog is the readable output of g's run that started at from.
+func runLog(g *stack.Gateway, from int) string {
+	out := g.Log()
+	if from > len(out) {
+		return ""
+	}
+	return out[from:]
+}
+
+// waitLog waits until the output of g's run that started at from contains want.
+func waitLog(ctx context.Context, t *testing.T, g *stack.Gateway, from int, want string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	for !strings.Contains(g.Log(), want) {
+	for !strings.Contains(runLog(g, from), want) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%q never appeared in %s:\n%s", want, g.StdoutPath, tail(g.Log(), 40))
+			t.Fatalf("%q never appeared in %s:\n%s", want, g.StdoutPath, tail(runLog(g, from), 40))
 		}
 		select {
 		case <-ctx.Done():
@@ -75,9 +95,7 @@ func TestStandbyTakesOver(t *testing.T) {
 
 	active := s.Gateway
 	standby := active.Twin("standby")
-	if err := standby.Launch(); err != nil {
-		t.Fatal(err)
-	}
+	standbyRun := launch(t, standby)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("---- standby log (tail) %s ----\n%s", standby.StdoutPath, tail(standby.Log(), 150))
@@ -86,7 +104,7 @@ func TestStandbyTakesOver(t *testing.T) {
 			t.Logf("standby stop: %v", err)
 		}
 	})
-	waitLog(ctx, t, standby, "Standby: another instance is active", time.Minute)
+	waitLog(ctx, t, standby, standbyRun, "Standby: another instance is active", time.Minute)
 
 	streams := []*stream{
 		{name: "telegram to matrix", send: func(ctx context.Context, body string) error {
@@ -137,7 +155,7 @@ func TestStandbyTakesOver(t *testing.T) {
 	if !waitDrained(ctx, func() bool { return len(sentOf(0)) >= 5 && len(sentOf(1)) >= 5 && arrived() }) {
 		t.Fatal("the active instance did not bridge the first messages")
 	}
-	if strings.Contains(standby.Log(), "Holding the lease") || !standby.Running() {
+	if strings.Contains(runLog(standby, standbyRun), "Holding the lease") || !standby.Running() {
 		t.Fatal("the standby took the lease, or stopped, while the active instance ran")
 	}
 	if err := active.Kill(); err != nil {
@@ -202,10 +220,8 @@ func TestStandbyTakesOver(t *testing.T) {
 	}
 
 	// The killed instance, started again, is now the standby.
-	if err = active.Launch(); err != nil {
-		t.Fatal(err)
-	}
-	waitLog(ctx, t, active, "Standby: another instance is active", time.Minute)
+	activeRun := launch(t, active)
+	waitLog(ctx, t, active, activeRun, "Standby: another instance is active", time.Minute)
 
 	// The database ends the active instance's lease session (as a dropped
 	// connection would): the instance sees it, stops with exit code 41,
@@ -237,8 +253,31 @@ func TestStandbyTakesOver(t *testing.T) {
 	}
 	t.Logf("lease session ended: the active instance stopped after %s, the other served after %s",
 		stopped.Round(time.Millisecond), time.Since(cut).Round(time.Millisecond))
-	if !strings.Contains(standby.Log(), "Lost the lease") {
+	if !strings.Contains(runLog(standby, standbyRun), "Lost the lease") {
 		t.Error("the instance that lost its lease did not say so in its log")
+	}
+
+	// An orderly stop (SIGTERM) gives the lease back: the standby serves
+	// at its next try.
+	standbyRun = launch(t, standby)
+	waitLog(ctx, t, standby, standbyRun, "Standby: another instance is active", time.Minute)
+	if err = active.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	cut = time.Now()
+	if err = standby.WaitReady(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("orderly stop: the standby served %s after the active instance exited", time.Since(cut).Round(time.Millisecond))
+
+	// A standby stops on SIGTERM while it waits.
+	activeRun = launch(t, active)
+	waitLog(ctx, t, active, activeRun, "Standby: another instance is active", time.Minute)
+	if err = active.Stop(); err != nil {
+		t.Fatalf("stopping a waiting standby: %v", err)
+	}
+	if !strings.Contains(runLog(active, activeRun), "Interrupted while waiting as a standby") {
+		t.Error("the standby did not say it stopped while waiting")
 	}
 }
 
