@@ -286,4 +286,3 @@ func (gv *Governance) contactLine(ctx context.Context, pc migration.PortalContac
 	}
 	return line
 }
-

@@ -111,7 +111,6 @@ func (g *Gate) CutOverPortal(ctx context.Context, portal *bridgev2.Portal, actor
 	return g.cutOverGroup(ctx, portal, actor)
 }
 
-
 func (g *Gate) cutOverDM(ctx context.Context, portal *bridgev2.Portal, actor id.UserID) (*CutOverResult, error) {
 	login := g.br.GetCachedUserLoginByID(portal.Receiver)
 	if login == nil || login.Client == nil || !login.Client.IsLoggedIn() {
