@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -54,44 +55,30 @@ func waitLog(ctx context.Context, t *testing.T, g *stack.Gateway, from int, want
 	}
 }
 
-// linkTelegram logs the staff member in to Telegram by phone and lets the
-// contact open a portal; it returns the portal and the contact's ghost.
-func linkTelegram(ctx context.Context, t *testing.T, s *Stack, sam *Client, tg *tgsim.Server, tgStaff, tgContact *tgsim.Account) (room, ghost string) {
-	t.Helper()
-	mgmt, _ := s.BotRoom(sam)
-	s.Step(sam, mgmt, "login telegram-phone", "Please enter your phone number")
-	s.Step(sam, mgmt, "+"+tgStaff.Phone, "Please enter your login code")
-	code, _ := tg.LastCode(tgStaff.Phone)
-	s.Step(sam, mgmt, code, "Logged in")
-	if _, err := tg.SendMessage(tgContact.ID, tgStaff.ID, "hello from Telegram", nil); err != nil {
-		t.Fatal(err)
-	}
-	r, err := sam.WaitRoom(ctx, RoomFilter{Exclude: []string{mgmt}, NameContains: tgContact.FirstName, AutoJoin: true, Timeout: 90 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := sam.WaitMessage(ctx, r.RoomID, MessageFilter{BodyContains: "hello from Telegram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r.RoomID, first.Sender
-}
-
 // TestStandbyTakesOver: two gateway instances run with the same config on
 // PostgreSQL; the second waits as a standby (it says so, and does not serve).
-// While a Telegram contact writes and the staff member answers, the active
-// instance is killed with SIGKILL: the standby serves within 15 s, every
-// message arrives exactly once and in order both ways, the Telegram login
-// is the same, and the killed instance started again becomes the standby.
+// While a contact on each network writes and the staff member answers each,
+// the active instance is killed with SIGKILL: the standby serves within
+// 15 s, every message arrives exactly once and in order, both ways on both
+// networks, neither login is made again, and the killed instance started
+// again becomes the standby.
 func TestStandbyTakesOver(t *testing.T) {
+	wa := newLoggingWhatsAppSim(t)
 	tg := NewTelegramSim(t, tgsim.Options{})
+	const staffPhone, omarPhone = "+33600000041", "+33600000042"
+	for phone, name := range map[string]string{staffPhone: "Sam Staff", omarPhone: "Omar Outside"} {
+		if _, err := wa.CreateAccount(phone, name); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tgStaff, tgContact := telegramWorld(t, tg, "+15550041", "")
-	s := NewStack(t, StackOptions{Postgres: true, TelegramSim: tg, Users: []string{"sam"}})
+	s := NewStack(t, StackOptions{Postgres: true, WhatsAppSim: wa, TelegramSim: tg, Users: []string{"sam"}})
 	sam := s.User("sam")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	room, ghost := linkTelegram(ctx, t, s, sam, tg, tgStaff, tgContact)
-	tgAuths := tg.Authorizations(tgStaff.ID)
+	tgRoom, waRoom, tgGhost, waGhost := linkBothNetworks(ctx, t, s, sam, wa, tg, staffPhone, omarPhone, tgStaff, tgContact)
+	waStaff, _ := wa.Account(staffPhone)
+	tgAuths, waDevices := tg.Authorizations(tgStaff.ID), len(waStaff.Devices())
 
 	active := s.Gateway
 	standby := active.Twin("standby")
@@ -111,8 +98,16 @@ func TestStandbyTakesOver(t *testing.T) {
 			_, err := tg.SendMessage(tgContact.ID, tgStaff.ID, body, nil)
 			return err
 		}},
+		{name: "whatsapp to matrix", send: func(ctx context.Context, body string) error {
+			_, err := wa.SendText(ctx, omarPhone, staffPhone, body)
+			return err
+		}},
 		{name: "matrix to telegram", send: func(ctx context.Context, body string) error {
-			_, err := sam.Send(ctx, room, body)
+			_, err := sam.Send(ctx, tgRoom, body)
+			return err
+		}},
+		{name: "matrix to whatsapp", send: func(ctx context.Context, body string) error {
+			_, err := sam.Send(ctx, waRoom, body)
 			return err
 		}},
 	}
@@ -124,6 +119,13 @@ func TestStandbyTakesOver(t *testing.T) {
 		go st.run(loadCtx, &load, nil)
 	}
 	sentOf := func(i int) []string { sent, _ := streams[i].result(); return sent }
+	lastOf := func(i int) string {
+		sent := sentOf(i)
+		if len(sent) == 0 {
+			return ""
+		}
+		return sent[len(sent)-1]
+	}
 	toTelegram := func() []string {
 		var out []string
 		for _, m := range tg.Messages(tgStaff.ID, tgContact.ID) {
@@ -131,28 +133,33 @@ func TestStandbyTakesOver(t *testing.T) {
 				out = append(out, m.Text)
 			}
 		}
-		return streams[1].received(out)
+		return streams[2].received(out)
 	}
-	inPortal := func(last string) bool {
+	toWhatsApp := func() []string {
+		var out []string
+		for _, m := range wa.Messages() {
+			if m.From == strings.TrimPrefix(staffPhone, "+") && m.To == strings.TrimPrefix(omarPhone, "+") {
+				out = append(out, m.Text())
+			}
+		}
+		return streams[3].received(out)
+	}
+	inPortal := func(room, ghost, last string) bool {
 		evs, err := sam.Messages(ctx, room, 30)
 		if err != nil {
 			return false
 		}
-		for _, b := range bodiesOf(evs, ghost) {
-			if b == last {
-				return true
-			}
-		}
-		return false
+		return slices.Contains(bodiesOf(evs, ghost), last)
 	}
 	arrived := func() bool {
-		last0, last1 := sentOf(0), sentOf(1)
-		return (len(last0) == 0 || inPortal(last0[len(last0)-1])) &&
-			(len(last1) == 0 || strings.Contains(strings.Join(toTelegram(), "\n"), last1[len(last1)-1]))
+		return (lastOf(0) == "" || inPortal(tgRoom, tgGhost, lastOf(0))) &&
+			(lastOf(1) == "" || inPortal(waRoom, waGhost, lastOf(1))) &&
+			(lastOf(2) == "" || slices.Contains(toTelegram(), lastOf(2))) &&
+			(lastOf(3) == "" || slices.Contains(toWhatsApp(), lastOf(3)))
 	}
 
 	// Mid-stream: the active instance has bridged a few messages each way.
-	if !waitDrained(ctx, func() bool { return len(sentOf(0)) >= 5 && len(sentOf(1)) >= 5 && arrived() }) {
+	if !waitDrained(ctx, func() bool { return len(sentOf(0)) >= 5 && len(sentOf(2)) >= 5 && arrived() }) {
 		t.Fatal("the active instance did not bridge the first messages")
 	}
 	if strings.Contains(runLog(standby, standbyRun), "Holding the lease") || !standby.Running() {
@@ -194,19 +201,44 @@ func TestStandbyTakesOver(t *testing.T) {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+	t.Logf("the last messages arrived %s after the load stopped", time.Since(quiet).Round(time.Millisecond))
 
-	history, err := sam.ServerHistory(ctx, room)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ev := range history {
-		if ev.DecryptionError != "" {
-			t.Errorf("event %s could not be decrypted: %s", ev.EventID, ev.DecryptionError)
+	// Exactly once, in order, both ways, on both networks. An event the
+	// client is still decrypting shows as m.room.encrypted: read again
+	// until none is left.
+	bodiesIn := func(room, ghost string, st *stream) []string {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			evs, err := sam.ServerHistory(ctx, room)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pending := 0
+			for _, ev := range evs {
+				if ev.DecryptionError != "" {
+					t.Errorf("event %s in %s could not be decrypted: %s", ev.EventID, room, ev.DecryptionError)
+				} else if ev.Sender == ghost && ev.ClearType == "m.room.encrypted" {
+					pending++
+				}
+			}
+			if pending == 0 || time.Now().After(deadline) {
+				if pending > 0 {
+					t.Errorf("%d events of %s in %s never decrypted", pending, ghost, room)
+				}
+				return st.received(bodiesOf(evs, ghost))
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatal(ctx.Err())
+			case <-time.After(500 * time.Millisecond):
+			}
 		}
 	}
 	reports := []deliveryReport{
-		compareDelivery(sentOf(0), streams[0].received(bodiesOf(history, ghost))),
-		compareDelivery(sentOf(1), toTelegram()),
+		compareDelivery(sentOf(0), bodiesIn(tgRoom, tgGhost, streams[0])),
+		compareDelivery(sentOf(1), bodiesIn(waRoom, waGhost, streams[1])),
+		compareDelivery(sentOf(2), toTelegram()),
+		compareDelivery(sentOf(3), toWhatsApp()),
 	}
 	for i, r := range reports {
 		t.Logf("%-20s %s", streams[i].name+":", r)
@@ -217,6 +249,9 @@ func TestStandbyTakesOver(t *testing.T) {
 	}
 	if n := tg.Authorizations(tgStaff.ID); n != tgAuths {
 		t.Errorf("Telegram authorizations: %d, was %d (a new login?)", n, tgAuths)
+	}
+	if n := len(waStaff.Devices()); n != waDevices {
+		t.Errorf("WhatsApp linked devices: %d, was %d (linked again?)", n, waDevices)
 	}
 
 	// The killed instance, started again, is now the standby.
