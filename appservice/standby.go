@@ -49,7 +49,7 @@ func lockSQLite(cfg dbutil.Config) (*lease.File, error) {
 // Until then nothing is started: no database upgrade, no appservice
 // listener (the homeserver's transactions keep going to the active
 // instance, or are retried until the standby binds the port), no network
-// connection. On SQLite it returns nil at once (lockSQLite guards it).
+// connection. On SQLite it returns a no-op at once (lockSQLite guards it).
 //
 // The lease has a connection pool of its own (one connection), so that it
 // takes none from database.max_open_conns.
