@@ -12,6 +12,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/governance/audit"
 	"github.com/passerelle/passerelle/governance/migration"
 )
 
@@ -22,11 +24,12 @@ const maxMissingShown = 50
 // gateway knows in it is linked; until then it pins a notice in the portal
 // naming who is missing.
 func (g *Gate) cutOverGroup(ctx context.Context, portal *bridgev2.Portal, actor id.UserID) (*CutOverResult, error) {
+	g.recordGroupMembers(ctx, portal)
 	rows, err := g.Migration.ChatContacts(ctx, portal.PortalKey)
 	if err != nil {
 		return nil, err
 	}
-	contacts := distinctContacts(rows)
+	contacts := migration.DistinctContacts(rows)
 	if len(contacts) == 0 {
 		return nil, ErrCutOverNoContact
 	}
@@ -78,6 +81,48 @@ func (g *Gate) cutOverGroup(ctx context.Context, portal *bridgev2.Portal, actor 
 	}
 	zerolog.Ctx(ctx).Info().Stringer("new_room", newRoom).Int("members", len(invite)).Msg("Cut group portal over to a native Matrix room")
 	return res, nil
+}
+
+// recordGroupMembers records, as seen in the portal, every outside member
+// of the group the connector knows (remote.Describer, at most
+// remote.MaxChatMembers), so that a member who never wrote counts as
+// missing or is invited like the others.
+func (g *Gate) recordGroupMembers(ctx context.Context, portal *bridgev2.Portal) {
+	ups, err := g.br.DB.UserPortal.GetAllInPortal(ctx, portal.PortalKey)
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to get the portal's logins")
+		return
+	}
+	var logins []*bridgev2.UserLogin
+	for _, up := range ups {
+		if l := g.br.GetCachedUserLoginByID(up.LoginID); l != nil && l.Client != nil {
+			logins = append(logins, l)
+		}
+	}
+	for _, login := range logins {
+		describer, ok := login.Client.(remote.Describer)
+		if !ok {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, describeTimeout)
+		chat, err := describer.DescribeChat(dctx, portal.PortalKey)
+		cancel()
+		if err != nil {
+			zerolog.Ctx(ctx).Debug().Err(err).Msg("Connector could not describe the group")
+			continue
+		}
+		network := networkOf(string(portal.ID))
+		for _, m := range chat.Members[:min(len(chat.Members), remote.MaxChatMembers)] {
+			if m.ID == "" || slices.ContainsFunc(logins, func(l *bridgev2.UserLogin) bool { return l.Client.IsThisUser(ctx, m.ID) }) {
+				continue
+			}
+			if _, err = g.Contacts.Record(ctx, audit.Observation{Network: network, RemoteID: m.ID, Phone: m.Phone, Username: m.Username,
+				DisplayName: m.DisplayName, Staff: login.UserMXID, Login: login.ID, Portal: portal.ID, Kind: audit.KindSeen}); err != nil {
+				zerolog.Ctx(ctx).Err(err).Msg("Failed to record a group member")
+			}
+		}
+		return
+	}
 }
 
 // portalStaff returns the staff members with a login in the portal, and the
