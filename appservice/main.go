@@ -97,7 +97,15 @@ func Main(tag, commit, buildTime string) {
 		fmt.Fprintln(os.Stderr, "Failed to prepare the database:", err)
 		os.Exit(14)
 	}
+	// One active instance per database: a second one on SQLite refuses
+	// to start; on PostgreSQL it waits as a standby (awaitLease).
+	sqliteLock, err := lockSQLite(m.Config.Database)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Refusing to start:", err)
+		os.Exit(exitSQLiteInUse)
+	}
 	m.Init()
+	releaseLease := awaitLease(m)
 	// Ghosts send remote messages with transaction IDs derived from them,
 	// so that a gateway killed between a send and its record does not
 	// bridge the redelivered message twice.
@@ -118,5 +126,7 @@ func Main(tag, commit, buildTime string) {
 	close(started)
 	exitCode := m.WaitForInterrupt()
 	m.Stop()
+	releaseLease()
+	_ = sqliteLock.Close()
 	os.Exit(exitCode)
 }

@@ -253,7 +253,7 @@ func (gv *Governance) chatText(ctx context.Context, portal *bridgev2.Portal, rep
 	} else {
 		b.WriteString("**bridged**\n\n")
 	}
-	for _, pc := range distinct(rep.Contacts) {
+	for _, pc := range migration.DistinctContacts(rep.Contacts) {
 		b.WriteString("* " + gv.contactLine(ctx, pc) + "\n")
 	}
 	return b.String()
@@ -285,17 +285,4 @@ func (gv *Governance) contactLine(ctx context.Context, pc migration.PortalContac
 		line += "; chat cut over to " + string(pc.NewRoom)
 	}
 	return line
-}
-
-// distinct keeps one row per identity.
-func distinct(rows []migration.PortalContact) []migration.PortalContact {
-	seen := map[migration.Identity]bool{}
-	var out []migration.PortalContact
-	for _, r := range rows {
-		if !seen[r.Identity] {
-			seen[r.Identity] = true
-			out = append(out, r)
-		}
-	}
-	return out
 }

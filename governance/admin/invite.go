@@ -321,16 +321,8 @@ func (gv *Governance) sendInvitation(ctx context.Context, t inviteTarget, text s
 	return nil
 }
 
-func networkName(network string) string {
-	switch network {
-	case policy.NetworkTelegram:
-		return "Telegram"
-	case policy.NetworkWhatsApp:
-		return "WhatsApp"
-	default:
-		return network
-	}
-}
+// networkName is the human name of a network.
+func networkName(network string) string { return gate.NetworkName(network) }
 
 // inviteContact invites the contact that identity names through staff's
 // chat with them, at actor's request.

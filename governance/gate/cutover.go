@@ -111,19 +111,6 @@ func (g *Gate) CutOverPortal(ctx context.Context, portal *bridgev2.Portal, actor
 	return g.cutOverGroup(ctx, portal, actor)
 }
 
-// distinctContacts returns the outside identities of a portal once each.
-func distinctContacts(rows []migration.PortalContact) []migration.PortalContact {
-	seen := map[migration.Identity]bool{}
-	var out []migration.PortalContact
-	for _, r := range rows {
-		if !seen[r.Identity] {
-			seen[r.Identity] = true
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 func (g *Gate) cutOverDM(ctx context.Context, portal *bridgev2.Portal, actor id.UserID) (*CutOverResult, error) {
 	login := g.br.GetCachedUserLoginByID(portal.Receiver)
 	if login == nil || login.Client == nil || !login.Client.IsLoggedIn() {
@@ -184,7 +171,7 @@ func (g *Gate) dmContact(ctx context.Context, portal *bridgev2.Portal) (migratio
 	if err != nil {
 		return migration.PortalContact{}, err
 	}
-	contacts := distinctContacts(rows)
+	contacts := migration.DistinctContacts(rows)
 	if len(contacts) != 1 {
 		return migration.PortalContact{}, ErrCutOverNoContact
 	}

@@ -29,7 +29,7 @@ func (g *Gate) cutOverGroup(ctx context.Context, portal *bridgev2.Portal, actor 
 	if err != nil {
 		return nil, err
 	}
-	contacts := distinctContacts(rows)
+	contacts := migration.DistinctContacts(rows)
 	if len(contacts) == 0 {
 		return nil, ErrCutOverNoContact
 	}

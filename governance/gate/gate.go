@@ -292,7 +292,10 @@ func (g *Gate) Stop() {
 func networkOf(id string) string { return netid.Network(id) }
 
 // networkName is the human name of a network.
-func networkName(network string) string {
+func networkName(network string) string { return NetworkName(network) }
+
+// NetworkName is the human name of a network ("Telegram", "WhatsApp").
+func NetworkName(network string) string {
 	switch network {
 	case policy.NetworkTelegram:
 		return "Telegram"

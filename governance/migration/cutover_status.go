@@ -75,6 +75,19 @@ func (d *Directory) IdentityChats(ctx context.Context, ident Identity) ([]Portal
 	return d.portalContacts(ctx, "l.network = $1 AND l.remote_id = $2", ident.Network, ident.Contact)
 }
 
+// DistinctContacts keeps the first row of each identity, in order.
+func DistinctContacts(rows []PortalContact) []PortalContact {
+	seen := map[Identity]bool{}
+	var out []PortalContact
+	for _, r := range rows {
+		if !seen[r.Identity] {
+			seen[r.Identity] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // ChatContacts lists the outside contacts of the portal key (as bridgev2
 // names it): for a direct chat, those of its receiver's login only.
 func (d *Directory) ChatContacts(ctx context.Context, key networkid.PortalKey) ([]PortalContact, error) {
