@@ -307,11 +307,11 @@ func (cfg *Config) Validate() error {
 	if cfg.Migration.ClaimTTL <= 0 {
 		return fmt.Errorf("%w: migration.claim_ttl must be positive", ErrInvalidConfig)
 	}
-	if err := cfg.Migration.validateDeadlines(); err != nil {
-		return err
-	}
 	if err := cfg.Migration.validateInvitations(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if err := cfg.Migration.validateDeadlines(); err != nil {
+		return err
 	}
 	if cfg.Migration.Progress.BorderWeeks < 1 {
 		return fmt.Errorf("%w: migration.progress.border_weeks must be at least 1", ErrInvalidConfig)
