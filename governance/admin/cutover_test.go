@@ -259,6 +259,12 @@ func TestCutOverDMTelegram(t *testing.T) {
 		}
 		e.send(e.bob, "hello?")
 		e.waitBodies(e.bob, "hello from bob", "hi dave", "are you there?", "hello?")
+		// The gate decides on a reminder after the message is on Matrix;
+		// updates of one account are handled in order, so once Carol's
+		// later message is on Matrix, the decision for "hello?" was taken
+		// (on the clock before it moves).
+		e.send(e.carol, "a marker from carol")
+		e.waitBodies(e.carol, "a marker from carol")
 		e.clk.Advance(25 * time.Hour)
 		e.send(e.bob, "a day later")
 		got := e.waitBodies(e.bob, "hello from bob", "hi dave", "are you there?", "hello?", "a day later")
