@@ -30,11 +30,10 @@ func (m *Metrics) WrapQueue(next remote.Queue) remote.Queue {
 		}()
 		res = next(login, evt)
 		switch {
-		case res.Success || res.Queued:
-			var origin = remoteTime(evt)
-			m.Bridged(network, ToMatrix, kind, origin)
 		case res.Ignored:
 			m.Failed(network, ToMatrix, ReasonRefused)
+		case res.Success || res.Queued:
+			m.Bridged(network, ToMatrix, kind, remoteTime(evt))
 		case remote.Transient(res.Error):
 			m.Failed(network, ToMatrix, ReasonTransient)
 		default:
@@ -73,8 +72,7 @@ func (m *Metrics) WrapCheck(next remote.OutboundCheck) remote.OutboundCheck {
 func (m *Metrics) WrapSent(next remote.SentRecorder) remote.SentRecorder {
 	return func(ctx context.Context, out remote.Outbound) {
 		if kind, counted := outboundKind(out); counted {
-			var origin = matrixTime(ctx)
-			m.Bridged(loginNetwork(out.Login), ToRemote, kind, origin)
+			m.Bridged(loginNetwork(out.Login), ToRemote, kind, matrixTime(ctx))
 		}
 		if next != nil {
 			next(ctx, out)
