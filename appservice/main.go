@@ -52,6 +52,7 @@ func newGateway() (*gateway.Gateway, *storage, *puppeting, *metricsComponent, er
 	gw.SetRemoteQueue(mx.m.WrapQueue(gov.Queue))
 	gw.SetOutboundCheck(mx.m.WrapCheck(gov.CheckOutbound))
 	gw.SetSentRecorder(mx.m.WrapSent(gov.RecordSent))
+	gw.SetBackfillFilter(mx.m.WrapBackfill(gov.FilterBackfill))
 	store := newStorage()
 	if err = gw.AddComponent(store); err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("failed to add storage settings: %w", err)
@@ -132,6 +133,7 @@ func Main(tag, commit, buildTime string) {
 	if looseDir != "" {
 		m.Log.Warn().Str("directory", looseDir).Msg("Other users can enter the database directory; chmod 700 it")
 	}
+	mx.useMatrix(m.Matrix)
 	if err = mx.listen(); err != nil {
 		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Failed to start the metrics listener")
 		os.Exit(14)

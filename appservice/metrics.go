@@ -48,6 +48,7 @@ type metricsComponent struct {
 	gov *admin.Governance
 
 	br     *bridgev2.Bridge
+	mc     *matrix.Connector // set by useMatrix before listen
 	log    zerolog.Logger
 	server *metrics.Server
 	stop   context.CancelFunc
@@ -121,11 +122,10 @@ func (c *metricsComponent) Init(br *bridgev2.Bridge) {
 // homeserverCheck asks the homeserver for /_matrix/client/versions through
 // the bridge bot's client, once.
 func (c *metricsComponent) homeserverCheck(ctx context.Context) error {
-	mc, ok := c.br.Matrix.(*matrix.Connector)
-	if !ok || mc.AS == nil {
+	if c.mc == nil || c.mc.AS == nil {
 		return fmt.Errorf("no Matrix connection")
 	}
-	cli := mc.AS.BotClient()
+	cli := c.mc.AS.BotClient()
 	var resp mautrix.RespVersions
 	_, err := cli.MakeFullRequest(ctx, mautrix.FullRequest{
 		Method: http.MethodGet, URL: cli.BuildClientURL("versions"), ResponseJSON: &resp, MaxAttempts: 1,
@@ -174,6 +174,10 @@ func (c *metricsComponent) Stop() {
 	}
 	c.wg.Wait()
 }
+
+// useMatrix gives the homeserver check bridgev2's Matrix connector (the
+// bridge's own Matrix field may be wrapped).
+func (c *metricsComponent) useMatrix(mc *matrix.Connector) { c.mc = mc }
 
 // listen starts the endpoints when the section enables them.
 func (c *metricsComponent) listen() error {

@@ -12,7 +12,7 @@ import (
 
 // WrapQueue counts what next does with each remote event: bridged (with the
 // latency from the event's remote timestamp to the end of its handling),
-// refused or ignored, failed for a passing reason (remote.Hooks.Deliver
+// ignored (refused by policy, held, or already bridged), failed for a passing reason (remote.Hooks.Deliver
 // tries it again: each try counts), or failed. Signals are passed on
 // without being counted.
 func (m *Metrics) WrapQueue(next remote.Queue) remote.Queue {
@@ -31,7 +31,7 @@ func (m *Metrics) WrapQueue(next remote.Queue) remote.Queue {
 		res = next(login, evt)
 		switch {
 		case res.Ignored:
-			m.Failed(network, ToMatrix, ReasonRefused)
+			m.Failed(network, ToMatrix, ReasonIgnored)
 		case res.Success || res.Queued:
 			m.Bridged(network, ToMatrix, kind, remoteTime(evt))
 		case remote.Transient(res.Error):
@@ -40,6 +40,17 @@ func (m *Metrics) WrapQueue(next remote.Queue) remote.Queue {
 			m.Failed(network, ToMatrix, ReasonFailed)
 		}
 		return res
+	}
+}
+
+// WrapBackfill counts the history messages next lets through to Matrix.
+func (m *Metrics) WrapBackfill(next remote.BackfillFilter) remote.BackfillFilter {
+	return func(ctx context.Context, h remote.History) []*bridgev2.BackfillMessage {
+		out := next(ctx, h)
+		if len(out) > 0 {
+			m.history.WithLabelValues(m.network(loginNetwork(h.Login))).Add(float64(len(out)))
+		}
+		return out
 	}
 }
 

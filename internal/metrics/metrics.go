@@ -38,10 +38,14 @@ const (
 
 // Failure reasons.
 const (
-	// ReasonRefused: refused by the organisation's policy (outbound), or
-	// not bridged by the gate or bridgev2 (inbound: denied, held for
-	// approval, duplicate; bridgev2's result does not tell them apart).
+	// ReasonRefused: a Matrix event the organisation's policy refused to
+	// send (outbound).
 	ReasonRefused = "refused"
+	// ReasonIgnored: a remote event that was not bridged although nothing
+	// failed (inbound): refused by policy, held for approval, or already
+	// bridged (a message that came with the history of a new portal).
+	// bridgev2's result does not tell them apart.
+	ReasonIgnored = "ignored"
 	// ReasonTransient: failed for a reason that passes (homeserver or
 	// database away); the event is tried again.
 	ReasonTransient = "transient"
@@ -57,6 +61,7 @@ const (
 	NameBridged        = "passerelle_messages_bridged_total"
 	NameFailures       = "passerelle_message_failures_total"
 	NameLatency        = "passerelle_bridge_latency_seconds"
+	NameBackfilled     = "passerelle_messages_backfilled_total"
 	NameLogins         = "passerelle_logins"
 	NameApprovals      = "passerelle_approvals_pending"
 	NameApprovalAge    = "passerelle_approval_oldest_pending_age_seconds"
@@ -67,7 +72,7 @@ const (
 
 var (
 	allKinds    = []string{KindMessage, KindMedia, KindEdit, KindReaction, KindDeletion, KindChatChange, KindOther}
-	allReasons  = []string{ReasonRefused, ReasonTransient, ReasonFailed}
+	allReasons  = []string{ReasonRefused, ReasonIgnored, ReasonTransient, ReasonFailed}
 	directions  = []string{ToMatrix, ToRemote}
 	latencyBins = []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
 )
@@ -84,6 +89,7 @@ type Metrics struct {
 	bridged  *prometheus.CounterVec
 	failures *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	history  *prometheus.CounterVec
 }
 
 // New makes the registry for the given networks (their IDs, "telegram",
@@ -108,6 +114,10 @@ func New(clk clock.Clock, networks ...string) *Metrics {
 			Help:    "Seconds from an event's timestamp on its origin (remote network or Matrix) to the end of its bridging, by network and direction.",
 			Buckets: latencyBins,
 		}, []string{"network", "direction"}),
+		history: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: NameBackfilled,
+			Help: "Messages of a chat's history handed to Matrix (a new portal's recent history, catch-up after a restart), by network; not in " + NameBridged + ".",
+		}, []string{"network"}),
 	}
 	for _, n := range append(networks, OtherNetwork) {
 		m.networks[n] = true
@@ -120,8 +130,9 @@ func New(clk clock.Clock, networks ...string) *Metrics {
 			}
 			m.latency.WithLabelValues(n, d)
 		}
+		m.history.WithLabelValues(n)
 	}
-	m.Registry.MustRegister(m.bridged, m.failures, m.latency,
+	m.Registry.MustRegister(m.bridged, m.failures, m.latency, m.history,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector())
 	return m

@@ -126,7 +126,7 @@ func TestRemoteFailuresByReason(t *testing.T) {
 	for _, c := range []struct {
 		reason string
 		want   float64
-	}{{ReasonRefused, 1}, {ReasonTransient, 2}, {ReasonFailed, 1}} {
+	}{{ReasonIgnored, 1}, {ReasonRefused, 0}, {ReasonTransient, 2}, {ReasonFailed, 1}} {
 		if got := failed(m, "telegram", ToMatrix, c.reason); got != c.want {
 			t.Errorf("failures %s = %v, want %v", c.reason, got, c.want)
 		}
@@ -219,5 +219,26 @@ func TestUnknownNetworkIsLabelledOther(t *testing.T) {
 	}
 	if strings.Contains(string(text), "signal") || strings.Contains(string(text), "no-prefix") {
 		t.Errorf("an unknown network became a label:\n%s", text)
+	}
+}
+
+func TestBackfilledHistoryCounted(t *testing.T) {
+	m := New(newClock(), "telegram")
+	filter := m.WrapBackfill(func(_ context.Context, h remote.History) []*bridgev2.BackfillMessage {
+		out := make([]*bridgev2.BackfillMessage, 0, len(h.Messages))
+		for range h.Messages[1:] { // the gate drops the first one
+			out = append(out, &bridgev2.BackfillMessage{})
+		}
+		return out
+	})
+	got := filter(context.Background(), remote.History{Login: login("1"), Messages: make([]remote.HistoryMessage, 4)})
+	if len(got) != 3 {
+		t.Fatalf("the wrapper changed the filter's answer: %d messages", len(got))
+	}
+	if n := testutil.ToFloat64(m.history.WithLabelValues("telegram")); n != 3 {
+		t.Errorf("backfilled = %v, want 3", n)
+	}
+	if n := bridged(m, "telegram", ToMatrix, KindMessage); n != 0 {
+		t.Errorf("history counted as live messages: %v", n)
 	}
 }
