@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -134,10 +135,10 @@ func TestMetricsAndReady(t *testing.T) {
 	}
 
 	const (
-		inMsg  = `passerelle_messages_bridged_total{direction="to_matrix",kind="message",network="telegram"}`
-		outMsg = `passerelle_messages_bridged_total{direction="to_remote",kind="message",network="telegram"}`
-		inLat  = `passerelle_bridge_latency_seconds_count{direction="to_matrix",network="telegram"}`
-		outLat = `passerelle_bridge_latency_seconds_count{direction="to_remote",network="telegram"}`
+		inMsg    = `passerelle_messages_bridged_total{direction="to_matrix",kind="message",network="telegram"}`
+		outMsg   = `passerelle_messages_bridged_total{direction="to_remote",kind="message",network="telegram"}`
+		inLat    = `passerelle_bridge_latency_seconds_count{direction="to_matrix",network="telegram"}`
+		outLat   = `passerelle_bridge_latency_seconds_count{direction="to_remote",network="telegram"}`
 		loginsOK = `passerelle_logins{network="telegram",state="connected"}`
 	)
 	before := scrape(t, base)
@@ -209,4 +210,104 @@ func TestMetricsAndReady(t *testing.T) {
 	}
 	took, _ = waitReady(t, base, http.StatusOK, 30*time.Second)
 	t.Logf("/ready answered 200 %s after Dendrite was back", took.Round(time.Millisecond))
+}
+
+// TestBadLoginNoticeAndGovernanceGauges: with approval of new chats on, a
+// new contact's message waits for an admin: /metrics shows one approval
+// pending and one held message. Then Telegram ends the staff member's
+// session (revoked from another device while the gateway restarts): the
+// governance admin room gets
+// one notice naming the login, /metrics counts the login as
+// bad_credentials, and /ready still answers 200 (a bad login is a known
+// state, not an unready gateway).
+func TestBadLoginNoticeAndGovernanceGauges(t *testing.T) {
+	tg := NewTelegramSim(t, tgsim.Options{})
+	staff, contact := telegramWorld(t, tg, "+15550142", "")
+	port, err := stack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	const admin = "gina"
+	s := NewStack(t, StackOptions{TelegramSim: tg, Users: []string{admin, "sam"}, GatewayPatch: func(doc *stack.YAMLDoc) error {
+		for k, v := range map[string]any{
+			"network.metrics.enabled":         true,
+			"network.metrics.listen":          fmt.Sprintf("127.0.0.1:%d", port),
+			"network.governance.default_mode": "approval",
+			"network.governance.admins":       []string{"@" + admin + ":localhost"},
+			"network.governance.approval_ttl": "72h",
+		} {
+			if err := doc.Set(k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}})
+	sam, gina := s.User("sam"), s.User(admin)
+	ctx := s.Ctx()
+	adminRoom, err := gina.WaitRoom(ctx, RoomFilter{Name: "Passerelle governance", AutoJoin: true, Inviters: []string{regexp.QuoteMeta(s.BotID)}})
+	if err != nil {
+		t.Fatalf("the admin never got into the governance admin room: %v", err)
+	}
+
+	mgmt, _ := s.BotRoom(sam)
+	s.Step(sam, mgmt, "login telegram-phone", "phone number")
+	s.Step(sam, mgmt, "+15550142", "code")
+	code, _ := tg.LastCode("+15550142")
+	s.Step(sam, mgmt, code, "Logged in")
+
+	// A new contact writes: an approval request, the message held.
+	since := time.Now()
+	if _, err = tg.SendMessage(contact.ID, staff.ID, "hello, may I?", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = gina.WaitMessage(ctx, adminRoom.RoomID, MessageFilter{Sender: s.BotID, BodyContains: "Alice Outside", Since: since}); err != nil {
+		t.Fatalf("no approval request in the admin room: %v", err)
+	}
+	m := scrape(t, base)
+	for series, want := range map[string]float64{
+		"passerelle_approvals_pending":                            1,
+		"passerelle_held_messages":                                1,
+		`passerelle_logins{network="telegram",state="connected"}`: 1,
+	} {
+		if m[series] != want {
+			t.Errorf("%s = %v, want %v", series, m[series], want)
+		}
+	}
+	if age := m["passerelle_approval_oldest_pending_age_seconds"]; age <= 0 || age > time.Since(since).Seconds()+1 {
+		t.Errorf("oldest pending age %v s, want within the %v since the message", age, time.Since(since))
+	}
+	if m["passerelle_audit_log_entries"] < 2 {
+		t.Errorf("audit log entries = %v, want the login and the request at least", m["passerelle_audit_log_entries"])
+	}
+
+	// Telegram ends the session (from another device) while the gateway
+	// is being restarted: it finds the session gone when it connects. (A
+	// revocation while connected is found by the Telegram connector only
+	// when its connection loop starts again.)
+	if err = s.Gateway.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	if n := tg.RevokeAuthorizations(staff.ID); n == 0 {
+		t.Fatal("the simulator had no authorization to revoke")
+	}
+	if err = s.Gateway.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	notice, err := gina.WaitMessage(ctx, adminRoom.RoomID, MessageFilter{Sender: s.BotID, BodyContains: "Telegram login of @sam:localhost", Since: revoked, Timeout: 90 * time.Second})
+	if err != nil {
+		t.Fatalf("no bad-login notice in the admin room: %v", err)
+	}
+	t.Logf("bad-login notice %s after the session was revoked: %q", time.Since(revoked).Round(time.Millisecond), notice.Body())
+	if !strings.Contains(notice.Body(), "bad credentials") || !strings.Contains(notice.Body(), "log in again") {
+		t.Errorf("notice %q does not say the login needs a new log-in", notice.Body())
+	}
+	m = scrape(t, base)
+	if got := m[`passerelle_logins{network="telegram",state="bad_credentials"}`]; got != 1 {
+		t.Errorf("bad_credentials logins = %v, want 1", got)
+	}
+	if code, body := readiness(t, base); code != http.StatusOK {
+		t.Errorf("/ready = %d %v with a bad login, want 200", code, body)
+	}
 }

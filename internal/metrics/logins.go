@@ -44,15 +44,17 @@ type LoginState struct {
 type LoginSource func() []LoginState
 
 // BridgeLogins reads the logins bridgev2 has loaded and the last state each
-// one reported (BridgeState.GetPrev): the gateway's logins are all loaded
-// at start-up, so this is every login.
+// one's connector reported (BridgeState.GetPrevUnsent: the latest state
+// even while bridgev2 still debounces or retries pushing it; GetPrev lags
+// behind it). The gateway's logins are all loaded at start-up, so this is
+// every login.
 func BridgeLogins(br *bridgev2.Bridge) LoginSource {
 	return func() []LoginState {
 		var out []LoginState
 		for _, ul := range br.GetAllCachedUserLogins() {
 			ls := LoginState{Network: netid.Network(string(ul.ID)), ID: ul.ID, Staff: ul.UserMXID}
 			if ul.BridgeState != nil {
-				prev := ul.BridgeState.GetPrev()
+				prev := ul.BridgeState.GetPrevUnsent()
 				ls.Event, ls.Message = prev.StateEvent, prev.Message
 			}
 			ls.State = loginLabel(ls.Event)

@@ -161,7 +161,7 @@ func stateText(state string) string {
 
 func badLoginText(l LoginState, lasted time.Duration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "The %s login of %s is %s", networkName(l.Network), l.Staff, stateText(l.State))
+	fmt.Fprintf(&b, "The %s login of %s is not connected: %s", networkName(l.Network), l.Staff, stateText(l.State))
 	if l.State == LoginTransient || l.State == LoginUnknownError {
 		fmt.Fprintf(&b, " for %s", lasted.Round(time.Minute))
 	}
@@ -170,9 +170,9 @@ func badLoginText(l LoginState, lasted time.Duration) string {
 	}
 	switch l.State {
 	case LoginBadCreds, LoginLoggedOut:
-		b.WriteString(": they need to log in again; their chats on this network are not bridged until then.")
+		b.WriteString(". They need to log in again; their chats on this network are not bridged until then.")
 	default:
-		b.WriteString(": their chats on this network are not bridged until it reconnects.")
+		b.WriteString(". Their chats on this network are not bridged until it reconnects.")
 	}
 	return b.String()
 }

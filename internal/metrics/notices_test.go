@@ -54,7 +54,7 @@ func TestBadLoginNoticeOncePerEpisode(t *testing.T) {
 	w.set(0, LoginBadCreds)
 	w.logins[0].Message = "Telegram ended this session; log in again"
 	got := w.check()
-	if len(got) != 1 || !strings.Contains(got[0], "Telegram login of @sam:example.org is bad credentials") ||
+	if len(got) != 1 || !strings.Contains(got[0], "Telegram login of @sam:example.org is not connected: bad credentials") ||
 		!strings.Contains(got[0], "Telegram ended this session") || !strings.Contains(got[0], "log in again") {
 		t.Fatalf("notice for bad credentials: %q", got)
 	}
@@ -94,7 +94,7 @@ func TestDisconnectNoticeAfterItLasts(t *testing.T) {
 	}
 	w.clk.Advance(time.Minute)
 	got := w.check()
-	if len(got) != 1 || !strings.Contains(got[0], "WhatsApp login of @kim:example.org is transient disconnect for 10m") {
+	if len(got) != 1 || !strings.Contains(got[0], "WhatsApp login of @kim:example.org is not connected: transient disconnect for 10m") {
 		t.Fatalf("notice after 10 minutes: %q", got)
 	}
 	w.clk.Advance(time.Hour)
