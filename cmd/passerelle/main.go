@@ -3,10 +3,15 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"os"
+
 	"github.com/passerelle/passerelle/appservice"
 )
 
-// Filled in by the build with -ldflags "-X main.Tag=... -X main.Commit=... -X main.BuildTime=...".
+// Filled in by the build with -ldflags "-X main.Tag=... -X main.Commit=... -X main.BuildTime=..."
+// (packaging/build.sh stamps them from git).
 var (
 	Tag       = "unknown"
 	Commit    = "unknown"
@@ -14,5 +19,15 @@ var (
 )
 
 func main() {
+	if appservice.WantsVersion(os.Args[1:]) {
+		if err := appservice.WriteVersion(os.Stdout, Tag, Commit, BuildTime); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if wantsHealthcheck(os.Args[1:]) {
+		os.Exit(healthcheck(context.Background(), os.Args[1:], os.Stdout))
+	}
 	appservice.Main(Tag, Commit, BuildTime)
 }
