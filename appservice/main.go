@@ -27,33 +27,44 @@ const Version = "0.1.0"
 // NewGateway returns the gateway with every network Passerelle knows, behind
 // the governance gate.
 func NewGateway() (*gateway.Gateway, error) {
-	gw, _, _, err := newGateway()
+	gw, _, _, _, err := newGateway()
 	return gw, err
 }
 
-func newGateway() (*gateway.Gateway, *storage, *puppeting, error) {
+func newGateway() (*gateway.Gateway, *storage, *puppeting, *metricsComponent, error) {
 	gw, err := gateway.New(
 		&gateway.Network{ID: tgid.Network, Connector: telegram.NewConnector(), EnabledByDefault: true},
 		&gateway.Network{ID: waid.Network, Connector: whatsapp.NewConnector(), EnabledByDefault: true},
 	)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	if _, err = addGovernance(gw); err != nil {
-		return nil, nil, nil, err
+	gov, err := addGovernance(gw)
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
+	// Metrics count what passes the one door: the governance hooks,
+	// wrapped (the section only decides whether they are served).
+	mx := newMetrics(gw, gov)
+	if err = gw.AddComponent(mx); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("failed to add metrics: %w", err)
+	}
+	gw.SetRemoteQueue(mx.m.WrapQueue(gov.Queue))
+	gw.SetOutboundCheck(mx.m.WrapCheck(gov.CheckOutbound))
+	gw.SetSentRecorder(mx.m.WrapSent(gov.RecordSent))
+	gw.SetBackfillFilter(mx.m.WrapBackfill(gov.FilterBackfill))
 	store := newStorage()
 	if err = gw.AddComponent(store); err != nil {
-		return nil, nil, nil, fmt.Errorf("failed to add storage settings: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("failed to add storage settings: %w", err)
 	}
 	pup := newPuppeting()
 	if err = gw.AddComponent(pup); err != nil {
-		return nil, nil, nil, fmt.Errorf("failed to add double puppeting: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("failed to add double puppeting: %w", err)
 	}
 	gw.SetPresenceSink(func(ctx context.Context, login *bridgev2.UserLogin, p remote.Presence) {
 		pup.presence.Sink(ctx, login, p)
 	})
-	return gw, store, pup, nil
+	return gw, store, pup, mx, nil
 }
 
 // Main runs the gateway binary. It never returns.
@@ -64,7 +75,7 @@ func newGateway() (*gateway.Gateway, *storage, *puppeting, error) {
 func Main(tag, commit, buildTime string) {
 	restrictNewFiles()
 	registerRedactingWriters()
-	gw, store, pup, err := newGateway()
+	gw, store, pup, mx, err := newGateway()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Failed to set up the gateway:", err)
 		os.Exit(1)
@@ -122,10 +133,18 @@ func Main(tag, commit, buildTime string) {
 	if looseDir != "" {
 		m.Log.Warn().Str("directory", looseDir).Msg("Other users can enter the database directory; chmod 700 it")
 	}
+	mx.useMatrix(m.Matrix)
+	if err = mx.listen(); err != nil {
+		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Failed to start the metrics listener")
+		os.Exit(14)
+	}
 	m.Start()
 	close(started)
+	mx.setRunning(true)
 	exitCode := m.WaitForInterrupt()
+	mx.setRunning(false)
 	m.Stop()
+	mx.close()
 	releaseLease()
 	_ = sqliteLock.Close()
 	os.Exit(exitCode)
