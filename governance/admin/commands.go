@@ -54,7 +54,7 @@ func (gv *Governance) Commands() []commands.CommandHandler {
 		cmd("gov-head", "", "Publish the audit log's head (newest entry and hash) in the admin room.", gv.cmdHead),
 		cmd("gov-export", "<contacts|log> <csv|json>", "Export the contact registry or the audit log.", gv.cmdExport),
 		cmd("gov-directory", "<add|import|unlink|confirm|list> ...", "Link outside contacts to Matrix accounts: add, import a CSV, unlink, confirm a staff member's link, list.", gv.cmdDirectory),
-		cmd("gov-migration", "<summary|contact _identity_|deadlines|chat _portal_|staff _@matrix:id_|cut-over _identity or portal_ [_@staff_]|progress|progress-link>", "Show how far the move to Matrix has come: counts per status and network, one contact, one chat or one staff member's contacts; cut a chat over to a native room; the progress figures, or a login link to the progress page.", gv.cmdMigration),
+		cmd("gov-migration", "<summary|contact _identity_|deadlines|chat _portal_|staff _@matrix:id_|cut-over _identity or portal_ [_@staff_]|department _@staff_ _dept_|departments|invite-department _dept_ [--dry-run]|invite-stop|progress|progress-link>", "Show how far the move to Matrix has come: counts per status and network, one contact, one chat or one staff member's contacts, the deadlines; cut a chat over to a native room; staff departments and a department's invitations; the progress figures, or a login link to the progress page.", gv.cmdMigration),
 	}
 }
 
@@ -678,7 +678,7 @@ func (gv *Governance) cmdDirectory(ce *commands.Event) error {
 }
 
 func (gv *Governance) cmdMigration(ce *commands.Event) error {
-	const usage = errUsage("summary | contact <identity> | deadlines | " + migrationCutOverUsage + " | progress | progress-link")
+	const usage = errUsage("summary | contact <identity> | deadlines | " + migrationCutOverUsage + " | department <@staff> <dept|--clear> | departments | invite-department <dept> [--dry-run] | invite-stop | progress | progress-link")
 	if len(ce.Args) == 0 {
 		return usage
 	}
