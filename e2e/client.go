@@ -508,6 +508,24 @@ func (c *Client) RoomMembers(ctx context.Context, roomID string) ([]Member, erro
 	return ms, err
 }
 
+// OpenIDToken is what the homeserver answers this user's OpenID token
+// request (POST /user/{userId}/openid/request_token).
+type OpenIDToken struct {
+	AccessToken      string `json:"access_token"`
+	TokenType        string `json:"token_type"`
+	MatrixServerName string `json:"matrix_server_name"`
+	ExpiresIn        int    `json:"expires_in"`
+}
+
+// OpenIDToken asks the homeserver for an OpenID token of this user.
+func (c *Client) OpenIDToken(ctx context.Context) (*OpenIDToken, error) {
+	var tok OpenIDToken
+	if err := c.call(ctx, 0, "openIDToken", map[string]any{}, &tok); err != nil {
+		return nil, err
+	}
+	return &tok, nil
+}
+
 // DisplayName fetches a user's global display name from the homeserver.
 func (c *Client) DisplayName(ctx context.Context, userID string) (string, error) {
 	var res struct {

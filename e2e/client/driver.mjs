@@ -510,6 +510,13 @@ const commands = {
       .map((m) => ({ userId: m.userId, membership: m.membership, displayName: m.rawDisplayName || m.name }));
   },
 
+  // An OpenID token (POST /user/{userId}/openid/request_token), as a widget
+  // or an integration manager gets one: {access_token, token_type,
+  // matrix_server_name, expires_in}.
+  async openIDToken() {
+    return await client.getOpenIdToken();
+  },
+
   async displayName(a) {
     const p = await client.getProfileInfo(a.userId);
     return { displayName: p.displayname ?? null, avatarUrl: p.avatar_url ?? null };
