@@ -43,6 +43,8 @@ type StackOptions struct {
 	AutoJoin bool
 	// GatewayPatch changes the gateway config before the registration is made.
 	GatewayPatch func(doc *stack.YAMLDoc) error
+	// DendritePatch changes Dendrite's config before it starts.
+	DendritePatch func(doc *stack.YAMLDoc) error
 }
 
 // Stack is Dendrite + the gateway + Matrix users for one test, torn down by
@@ -132,6 +134,7 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 		// PASSERELLE_E2E_DENDRITE_LOG=debug shows what Dendrite pushes to
 		// the appservice.
 		LogLevel: os.Getenv("PASSERELLE_E2E_DENDRITE_LOG"),
+		Patch:    opts.DendritePatch,
 	}); err != nil {
 		t.Fatalf("Dendrite: %v", err)
 	}

@@ -208,7 +208,11 @@ func TestProvisioningAPI(t *testing.T) {
 				return err
 			}
 			return doc.Set("provisioning.allow_matrix_auth", true)
-		}})
+		},
+		// Dendrite serves /_matrix/federation/v1/openid/userinfo, where
+		// an OpenID token is checked, only with federation on.
+		DendritePatch: func(doc *stack.YAMLDoc) error { return doc.Set("global.disable_federation", false) },
+	})
 	sam := s.User("sam")
 	ctx := s.Ctx()
 	samID, patID := "@sam:"+s.Gateway.ServerName, "@pat:"+s.Gateway.ServerName

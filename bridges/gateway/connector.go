@@ -19,6 +19,7 @@ import (
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/matrix"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 
@@ -72,6 +73,10 @@ type Gateway struct {
 	disappearing remote.DisappearingPolicy
 
 	components []Component
+
+	// matrixConn is bridgev2's Matrix connector as Init saw it (before
+	// anything wraps it), for the provisioning API's OpenID route.
+	matrixConn *matrix.Connector
 }
 
 // BridgeInfoVersion is the gateway's own share of the bridge info version;
@@ -147,6 +152,7 @@ func (gw *Gateway) SetRemoteQueue(q remote.Queue) {
 
 func (gw *Gateway) Init(br *bridgev2.Bridge) {
 	gw.Bridge = br
+	gw.matrixConn, _ = br.Matrix.(*matrix.Connector)
 	for _, c := range gw.components {
 		c.Init(br)
 	}
@@ -187,6 +193,7 @@ func (gw *Gateway) Start(ctx context.Context) error {
 			return fmt.Errorf("failed to start %s: %w", c.ConfigKey(), err)
 		}
 	}
+	gw.routeProvisioningOpenID()
 	return nil
 }
 

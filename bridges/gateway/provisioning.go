@@ -13,7 +13,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
-	"maunium.net/go/mautrix/bridgev2/matrix"
 	"maunium.net/go/mautrix/id"
 )
 
@@ -35,13 +34,14 @@ const openIDCheckTimeout = 20 * time.Second
 // federation not reachable from the bridge's host) refuses every OpenID
 // token. Tokens of other servers' users, the shared secret and Matrix access
 // tokens are left to bridgev2 unchanged. Call it after the Matrix connector
-// started (it registers the provisioning route then).
+// started (it registers the provisioning route then); Init keeps the
+// connector, since the gateway's binary wraps it afterwards.
 func (gw *Gateway) routeProvisioningOpenID() {
 	if gw.Bridge == nil {
 		return
 	}
-	mc, ok := gw.Bridge.Matrix.(*matrix.Connector)
-	if !ok || mc.AS == nil || mc.AS.Router == nil || mc.Config == nil {
+	mc := gw.matrixConn
+	if mc == nil || mc.AS == nil || mc.AS.Router == nil || mc.Config == nil {
 		return
 	}
 	cfg := mc.Config
@@ -62,6 +62,8 @@ func (gw *Gateway) routeProvisioningOpenID() {
 		client:     &http.Client{Timeout: openIDCheckTimeout},
 	}
 	mc.AS.Router.Handle(provisioningPrefix+"v3/", check.wrap(inner, secret))
+	gw.Bridge.Log.Info().Str("homeserver", check.homeserver).
+		Msgf("Provisioning API: OpenID tokens of %s users are checked at the homeserver", check.domain)
 }
 
 type openIDChecker struct {
@@ -106,7 +108,12 @@ func (c *openIDChecker) check(ctx context.Context, userID id.UserID, token strin
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("OpenID check: %w", err)
+		// A *url.Error names the URL, token included: keep its cause only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("OpenID check against the homeserver: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64*1024))
