@@ -185,7 +185,8 @@ type provContact struct {
 // a user in to Telegram by phone and code and to WhatsApp by QR code, logs a
 // second user in to WhatsApp by pairing code, lists the logins, resolves a
 // phone number and a @username, starts chats (encrypted portal rooms the
-// user is invited to), asks for contacts and a search, and logs out.
+// user is invited to), lists contacts, searches by name, phone and
+// @username, reads the capabilities, and logs out.
 func TestProvisioningAPI(t *testing.T) {
 	wa := NewWhatsAppSim(t)
 	tg := NewTelegramSim(t, tgsim.Options{})
@@ -400,41 +401,57 @@ func TestProvisioningAPI(t *testing.T) {
 		}
 	}
 
-	// Contacts and search, per network.
+	// Contacts and search, per network. WhatsApp's contact store knows
+	// Alice once she has written (her push name); Telegram's contact list
+	// is the account's.
+	if _, err = wa.SendText(ctx, alicePhone, staffPhone, "hello from Alice"); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
-		network string
-		query   url.Values
-		search  string
-		want    string
+		network        string
+		query          url.Values
+		want           string
+		search, byName string
 	}{
-		{"Telegram", onTG, "Alice", tgAlice.ID},
-		{"WhatsApp", onWA, "Alice", alice.ID},
+		{"Telegram", onTG, tgAlice.ID, "@" + tgContact.Username, "alice"},
+		{"WhatsApp", onWA, alice.ID, alicePhone, "alice"},
 	} {
 		var contacts struct {
 			Contacts []provContact `json:"contacts"`
 		}
-		a := prov.do(ctx, "GET", "/contacts", c.query, nil)
-		t.Logf("%s contacts: HTTP %d %s", c.network, a.Status, a.Body)
-		if a.Status == http.StatusOK {
-			a.decode(t, "contacts", &contacts)
-			if !slices.ContainsFunc(contacts.Contacts, func(x provContact) bool { return x.ID == c.want && x.MXID != "" }) {
-				t.Errorf("%s contacts %+v lack %s", c.network, contacts.Contacts, c.want)
-			}
-		} else if a.errcode() != "M_UNRECOGNIZED" {
-			t.Errorf("%s contacts: HTTP %d %s, want the list or M_UNRECOGNIZED", c.network, a.Status, a.Body)
+		eventually(ctx, t, c.network+" contacts list Alice with her ghost and name", func() bool {
+			prov.ok(ctx, http.StatusOK, "GET", "/contacts", c.query, nil, &contacts)
+			return slices.ContainsFunc(contacts.Contacts, func(x provContact) bool {
+				return x.ID == c.want && x.MXID != "" && strings.Contains(x.Name, "Alice")
+			})
+		})
+		if slices.ContainsFunc(contacts.Contacts, func(x provContact) bool { return x.ID == "" || x.MXID == "" }) {
+			t.Errorf("%s contacts with no ID or ghost: %+v", c.network, contacts.Contacts)
 		}
-		var results struct {
+		for _, q := range []string{c.byName, c.search} {
+			var results struct {
+				Results []provContact `json:"results"`
+			}
+			prov.ok(ctx, http.StatusOK, "POST", "/search_users", c.query, map[string]string{"query": q}, &results)
+			if len(results.Results) != 1 || results.Results[0].ID != c.want || results.Results[0].MXID == "" {
+				t.Errorf("%s search %q: %+v, want Alice (%s) alone", c.network, q, results.Results, c.want)
+			}
+		}
+		var none struct {
 			Results []provContact `json:"results"`
 		}
-		a = prov.do(ctx, "POST", "/search_users", c.query, map[string]string{"query": c.search})
-		t.Logf("%s search: HTTP %d %s", c.network, a.Status, a.Body)
-		if a.Status == http.StatusOK {
-			a.decode(t, "search_users", &results)
-			if !slices.ContainsFunc(results.Results, func(x provContact) bool { return x.ID == c.want }) {
-				t.Errorf("%s search %q: %+v lacks %s", c.network, c.search, results.Results, c.want)
-			}
-		} else if a.errcode() != "M_UNRECOGNIZED" {
-			t.Errorf("%s search: HTTP %d %s, want results or M_UNRECOGNIZED", c.network, a.Status, a.Body)
+		prov.ok(ctx, http.StatusOK, "POST", "/search_users", c.query, map[string]string{"query": "nobody-like-this"}, &none)
+		if len(none.Results) != 0 {
+			t.Errorf("%s search for nobody: %+v", c.network, none.Results)
+		}
+	}
+	var caps struct {
+		ResolveIdentifier map[string]bool `json:"resolve_identifier"`
+	}
+	prov.ok(ctx, http.StatusOK, "GET", "/capabilities", nil, nil, &caps)
+	for _, k := range []string{"create_dm", "lookup_phone", "lookup_username", "contact_list", "search"} {
+		if !caps.ResolveIdentifier[k] {
+			t.Errorf("capabilities resolve_identifier.%s is not true: %v", k, caps.ResolveIdentifier)
 		}
 	}
 

@@ -25,6 +25,8 @@ func (c *TelegramConnector) GetCapabilities() *bridgev2.NetworkGeneralCapabiliti
 				CreateDM:       true,
 				LookupPhone:    true,
 				LookupUsername: true,
+				ContactList:    true,
+				Search:         true,
 			},
 			GroupCreation: groupCreation(),
 		},

@@ -23,6 +23,8 @@ func (c *WhatsAppConnector) GetCapabilities() *bridgev2.NetworkGeneralCapabiliti
 				CreateDM:    true,
 				LookupPhone: true,
 				AnyPhone:    true,
+				ContactList: true,
+				Search:      true,
 			},
 		},
 	}
