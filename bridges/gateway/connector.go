@@ -152,7 +152,9 @@ func (gw *Gateway) SetRemoteQueue(q remote.Queue) {
 
 func (gw *Gateway) Init(br *bridgev2.Bridge) {
 	gw.Bridge = br
-	gw.matrixConn, _ = br.Matrix.(*matrix.Connector)
+	if br != nil {
+		gw.matrixConn, _ = br.Matrix.(*matrix.Connector)
+	}
 	for _, c := range gw.components {
 		c.Init(br)
 	}
