@@ -17,8 +17,8 @@ var (
 	_ bridgev2.UserSearchingNetworkAPI  = (*Client)(nil)
 )
 
-// GetContactList implements bridgev2.ContactListingNetworkAPI (`list-contacts`
-// command, provisioning API GET /v3/contacts): the account's Telegram
+// GetContactList implements bridgev2.ContactListingNetworkAPI
+// (provisioning API GET /v3/contacts): the account's Telegram
 // contacts, each with its ghost. Starting a chat with one still goes through
 // ResolveIdentifier and its outbound check.
 func (c *Client) GetContactList(ctx context.Context) ([]*bridgev2.ResolveIdentifierResponse, error) {

@@ -19,8 +19,8 @@ var (
 	_ bridgev2.UserSearchingNetworkAPI  = (*Client)(nil)
 )
 
-// GetContactList implements bridgev2.ContactListingNetworkAPI (`list-contacts`
-// command, provisioning API GET /v3/contacts): the people in the linked
+// GetContactList implements bridgev2.ContactListingNetworkAPI
+// (provisioning API GET /v3/contacts): the people in the linked
 // device's contact store (the phone's address book as WhatsApp syncs it, and
 // everyone whose push name it has seen), each with its ghost, under their
 // phone number when the store knows it. Starting a chat with one still goes
