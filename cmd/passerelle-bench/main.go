@@ -578,4 +578,3 @@ func (b *bench) collect(ctx context.Context, room, tag string, start time.Time, 
 	res.GatewayCPUms = float64(after[1]-before[1]) / float64(time.Millisecond) / float64(n)
 	return res, nil
 }
-
