@@ -29,6 +29,7 @@ import (
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
+	"github.com/passerelle/passerelle/internal/testlog"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
 
@@ -110,7 +111,7 @@ func startBridgeOn(t testing.TB, s *tgsim.Server, db *dbutil.Database, mx *fakem
 	if _, bench := t.(*testing.B); bench {
 		level = zerolog.WarnLevel
 	}
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(level).With().Timestamp().Logger()
+	log := zerolog.New(testlog.NewWriter(t)).Level(level).With().Timestamp().Logger()
 	br := bridgev2.NewBridge("passerelle-test", db, log, cfg, mx, conn, commands.NewProcessor)
 	ctx := context.Background()
 	if err := br.Start(ctx); err != nil {

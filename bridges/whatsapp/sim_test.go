@@ -21,6 +21,7 @@ import (
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
+	"github.com/passerelle/passerelle/internal/testlog"
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
@@ -99,7 +100,7 @@ func startBridgeOn(t testing.TB, srv *wasim.Server, db *dbutil.Database, clock *
 	cfg := &bridgeconfig.BridgeConfig{CommandPrefix: "!wa", Permissions: bridgeconfig.PermissionConfig{"*": &admin},
 		// As the gateway sets it (config/defaults.go): forward only.
 		Backfill: bridgeconfig.BackfillConfig{Enabled: true, MaxInitialMessages: 100, MaxCatchupMessages: 100}}
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	log := zerolog.New(testlog.NewWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	br := bridgev2.NewBridge("passerelle-test", db, log, cfg, mx, conn, commands.NewProcessor)
 	if err := br.Start(context.Background()); err != nil {
 		t.Fatalf("bridge start: %v", err)

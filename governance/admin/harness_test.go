@@ -28,6 +28,7 @@ import (
 	"github.com/passerelle/passerelle/internal/clock/clocktest"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
+	"github.com/passerelle/passerelle/internal/testlog"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
 
@@ -154,7 +155,7 @@ func (e *env) startNetwork(network *gateway.Network) *running {
 		bcfg.Backfill = bridgeconfig.BackfillConfig{Enabled: true, MaxInitialMessages: 100}
 	}
 	e.mx.ResetBridgeStates() // waitConnected looks at this run's states only
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	log := zerolog.New(testlog.NewWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	br := bridgev2.NewBridge("passerelle-test", e.backend.Open(t), log, bcfg, e.mx, gw, commands.NewProcessor)
 	if err = br.Start(context.Background()); err != nil {
 		t.Fatalf("bridge start: %v", err)
