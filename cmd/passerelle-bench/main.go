@@ -17,7 +17,14 @@
 // real device PUT the same number of megolm-encrypted events into an
 // encrypted room the same user is in. Its homeserver CPU per event is the
 // floor an appservice can reach on this homeserver; the table gives the
-// gateway's ratio to it.
+// gateway's ratio to it. The bare appservice sends one event after the
+// other (each PUT answered before the next), so its latency is a PUT's and
+// a sync's, while the gateway's burst is all sent at once on Telegram and
+// its latency includes the wait in line; compare their homeserver CPU.
+//
+// From the gateway's JSON log (debug level, the example config's), the
+// command also lists the gateway's homeserver requests per bridged message
+// by kind: where the homeserver's extra work comes from.
 //
 // CPU figures come from /proc/<pid>/stat (user + system time of every
 // thread) of Dendrite and of the gateway, read before the first send and
@@ -96,7 +103,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.dir, "dir", "", "work directory for configs, databases and logs (default: a temporary one, removed unless -keep)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "use this gateway binary instead of building ./cmd/passerelle")
-	fs.StringVar(&o.gatewayLog, "gateway-log", "debug", "the gateway's logging.min_level (debug is the e2e stack's: console and JSON file)")
+	fs.StringVar(&o.gatewayLog, "gateway-log", "debug", "the gateway's logging.min_level (debug, console and JSON file, is the example config's; the request counts need it)")
 	fs.BoolVar(&o.plain, "plain", false, "unencrypted rooms instead of encrypted ones (portal and bare appservice)")
 	fs.DurationVar(&o.idleQuiet, "idle", 2*time.Second, "a process is idle when its CPU time has not moved for this long")
 	fs.DurationVar(&o.idleMax, "idle-max", 60*time.Second, "give up waiting for idle processes after this long (the run is then flagged)")
@@ -198,13 +205,15 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 			return nil, fmt.Errorf("repetition %d, %s: %w", r, name, err)
 		}
 		pass.Reps = append(pass.Reps, res)
-		b.logf("rep %d %s: %+v", r, name, res)
+		b.logf("rep %d %s: %.1f msgs/s, homeserver %.1f CPU-ms/msg, gateway %.2f CPU-ms/msg, p50 %.0f ms, p99 %.0f ms", r, name,
+			res.MsgsPerSec, res.HomeserverCPUms, res.GatewayCPUms, res.P50ms, res.P99ms)
 		res, err = b.burstBare(ctx, fmt.Sprintf("b%d", r))
 		if err != nil {
 			return nil, fmt.Errorf("repetition %d, %s: %w", r, bareName, err)
 		}
 		bare.Reps = append(bare.Reps, res)
-		b.logf("rep %d %s: %+v", r, bareName, res)
+		b.logf("rep %d %s: %.1f msgs/s, homeserver %.1f CPU-ms/msg, p50 %.0f ms, p99 %.0f ms", r, bareName,
+			res.MsgsPerSec, res.HomeserverCPUms, res.P50ms, res.P99ms)
 	}
 	pass.summarize()
 	bare.summarize()
@@ -263,6 +272,15 @@ func (b *bench) print(rep *report) {
 		fmt.Fprintf(w, "\nhomeserver CPU per message, Passerelle / bare appservice: %.2f×\n", r.Median)
 	}
 	fmt.Fprintf(w, "Dendrite peak RSS %.1f MB\n", rep.DendritePeakMB)
+	if reps := rep.Scenarios[0].Reps; len(reps) > 0 && len(reps[len(reps)-1].GatewayRequests) > 0 {
+		fmt.Fprintf(w, "gateway → homeserver requests per bridged message (last repetition, from the gateway's debug log):\n")
+		for i, rc := range reps[len(reps)-1].GatewayRequests {
+			if i == 8 {
+				break
+			}
+			fmt.Fprintf(w, "  %6.2f  %s\n", rc.PerMsg, rc.Request)
+		}
+	}
 	for _, warn := range rep.Warnings {
 		fmt.Fprintf(w, "WARNING: noisy run: %s\n", warn)
 	}
@@ -489,6 +507,9 @@ func (b *bench) burstPasserelle(ctx context.Context, tag string) (repResult, err
 	}
 	if peak, err := b.gw.PeakRSS(); err == nil {
 		res.GatewayPeakRSSMB = float64(peak) / (1 << 20)
+	}
+	if res.GatewayRequests, err = gatewayRequests(b.gw.LogPath, start, time.Now(), b.o.n); err != nil {
+		return res, err
 	}
 	return res, nil
 }

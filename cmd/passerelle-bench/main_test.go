@@ -91,6 +91,17 @@ func TestBenchShort(t *testing.T) {
 			}
 		}
 	}
+	// The gateway's own account of its homeserver requests: at least one
+	// event sent per bridged message.
+	sends := 0.0
+	for _, rc := range rep.Scenarios[0].Reps[0].GatewayRequests {
+		if strings.Contains(rc.Request, "PUT ") && strings.Contains(rc.Request, "/send/") {
+			sends += rc.PerMsg
+		}
+	}
+	if sends < 1 || !strings.Contains(text, "requests per bridged message") {
+		t.Errorf("gateway requests per message %+v, want at least one /send per message, printed", rep.Scenarios[0].Reps[0].GatewayRequests)
+	}
 	if len(rep.Scenarios[0].NotApplicable) != 0 {
 		t.Errorf("the Passerelle row leaves out %v", rep.Scenarios[0].NotApplicable)
 	}
@@ -171,5 +182,30 @@ func TestParseFlags(t *testing.T) {
 	}
 	if _, err = parseFlags([]string{"extra"}); err == nil {
 		t.Fatal("a stray argument accepted")
+	}
+}
+
+func TestCountRequests(t *testing.T) {
+	log := strings.Join([]string{
+		`{"level":"debug","method":"GET","url":"http://127.0.0.1:1/_matrix/client/v3/sync?filter=1&since=s1","time":"2026-01-01T00:00:01Z","message":"Request completed"}`,
+		`{"level":"debug","method":"GET","url":"http://127.0.0.1:1/_matrix/client/v3/sync?filter=1&since=s2","time":"2026-01-01T00:00:02Z","message":"Request completed"}`,
+		`{"level":"debug","method":"PUT","url":"http://127.0.0.1:1/_matrix/client/v3/rooms/%21abc:localhost/send/m.room.encrypted/passerelle.x1?user_id=%40passerelle_telegram.1%3Alocalhost","time":"2026-01-01T00:00:02Z","message":"Request completed"}`,
+		`{"level":"debug","method":"PUT","url":"http://127.0.0.1:1/_matrix/client/v3/rooms/%21abc:localhost/send/m.room.encrypted/passerelle.x2","time":"2026-01-01T00:00:03Z","message":"Request completed"}`,
+		`{"level":"debug","method":"GET","url":"http://127.0.0.1:1/_matrix/client/v3/sync","time":"2026-01-01T00:00:09Z","message":"Request completed"}`,
+		`{"level":"info","time":"2026-01-01T00:00:02Z","message":"Something else"}`,
+		`not json`,
+	}, "\n")
+	from, _ := time.Parse(time.RFC3339, "2026-01-01T00:00:00Z")
+	to, _ := time.Parse(time.RFC3339, "2026-01-01T00:00:05Z")
+	got, err := countRequests(strings.NewReader(log), from, to, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []requestCount{
+		{"GET /_matrix/client/v3/sync", 1},
+		{"PUT /_matrix/client/v3/rooms/{room}/send/m.room.encrypted/{txn}", 1},
+	}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("counts %+v, want %+v", got, want)
 	}
 }

@@ -29,6 +29,9 @@ type repResult struct {
 	// IdleTimeout is set when a process never went idle within the bound
 	// (the CPU figures then stop at that bound).
 	IdleTimeout bool `json:"idle_timeout,omitempty"`
+	// GatewayRequests are the gateway's homeserver requests per message
+	// during the burst, by kind (from its debug log; empty at other levels).
+	GatewayRequests []requestCount `json:"gateway_homeserver_requests_per_msg,omitempty"`
 }
 
 // summary is the median and spread of one figure over the repetitions.
