@@ -402,6 +402,10 @@ type Event struct {
 	StateKey  *string        `json:"stateKey,omitempty"`
 	// DecryptionError is set when the client could not decrypt the event.
 	DecryptionError string `json:"decryptionError,omitempty"`
+	// SeenAt is when this client first held the event's clear content
+	// (decrypted, or received in the clear), in Unix milliseconds of this
+	// machine's clock; 0 when unknown (fetched later, never decrypted).
+	SeenAt int64 `json:"seenAt,omitempty"`
 }
 
 // Body is content.body, or "".

@@ -40,6 +40,16 @@ function remember(eventId, type) {
   if (eventId && type) clearTypes.set(eventId, type);
   return eventId;
 }
+// The local time (ms since the epoch) at which this client first held each
+// event's clear content: decrypted, or received in the clear. The benchmark
+// (cmd/passerelle-bench) measures latency up to this moment.
+const seenAt = new Map();
+function markSeen(ev) {
+  const id = ev.getId();
+  if (!id || seenAt.has(id) || ev.isDecryptionFailure() || ev.isBeingDecrypted?.()) return;
+  if (ev.isEncrypted() && ev.getType() === "m.room.encrypted") return;
+  seenAt.set(id, Date.now());
+}
 let autoJoin = null; // null = off; {inviters: [regex strings]} = on
 const joining = new Set();
 
@@ -83,6 +93,7 @@ function describeEvent(ev) {
   if (ev.isState()) out.stateKey = ev.getStateKey();
   if (ev.isDecryptionFailure()) out.decryptionError = String(ev.decryptionFailureReason || "decryption failed");
   if (ev.isBeingDecrypted?.()) out.decrypting = true;
+  if (seenAt.has(ev.getId())) out.seenAt = seenAt.get(ev.getId());
   return out;
 }
 
@@ -278,6 +289,10 @@ const commands = {
     quietRustCrypto();
     client.on(sdk.MatrixEventEvent.Decrypted, (ev) => {
       if (!ev.isDecryptionFailure()) remember(ev.getId(), ev.getType());
+      markSeen(ev);
+    });
+    client.on(sdk.RoomEvent.Timeline, (ev) => {
+      if (!ev.isEncrypted()) markSeen(ev);
     });
     if (a.autoJoin) autoJoin = { inviters: a.inviters || [] };
     // A short long-poll: if the homeserver ever misses waking a sync, the next

@@ -39,6 +39,10 @@ type DendriteOptions struct {
 	StartTimeout time.Duration
 	// Patch, if set, may change the generated dendrite.yaml before the start.
 	Patch func(doc *YAMLDoc) error
+	// CPUs, if set, pins Dendrite to these cores (a taskset(1) CPU list such
+	// as "0" or "0-1"): the benchmark keeps it apart from the load it
+	// measures. It needs taskset in PATH.
+	CPUs string
 }
 
 // Dendrite is a running Dendrite homeserver on loopback.
@@ -55,6 +59,7 @@ type Dendrite struct {
 	StartDuration time.Duration
 
 	binDir       string
+	cpus         string
 	startTimeout time.Duration
 	sharedSecret string
 	removeData   bool
@@ -65,7 +70,7 @@ type Dendrite struct {
 // waiting until /_matrix/client/versions answers.
 func StartDendrite(ctx context.Context, opts DendriteOptions) (*Dendrite, error) {
 	var err error
-	d := &Dendrite{ServerName: opts.ServerName, Port: opts.Port, binDir: opts.BinDir}
+	d := &Dendrite{ServerName: opts.ServerName, Port: opts.Port, binDir: opts.BinDir, cpus: opts.CPUs}
 	if d.ServerName == "" {
 		d.ServerName = "localhost"
 	}
@@ -117,9 +122,18 @@ func StartDendrite(ctx context.Context, opts DendriteOptions) (*Dendrite, error)
 // run starts the Dendrite process on the configuration and waits until it
 // answers.
 func (d *Dendrite) run(ctx context.Context) error {
-	cmd := exec.Command(filepath.Join(d.binDir, "dendrite"),
+	args := []string{filepath.Join(d.binDir, "dendrite"),
 		"-config", d.ConfigPath,
-		"-http-bind-address", "127.0.0.1:"+strconv.Itoa(d.Port))
+		"-http-bind-address", "127.0.0.1:" + strconv.Itoa(d.Port)}
+	if d.cpus != "" {
+		// taskset execs Dendrite in its own process: the PID stays Dendrite's.
+		taskset, err := exec.LookPath("taskset")
+		if err != nil {
+			return fmt.Errorf("failed to pin Dendrite to CPUs %s: %w", d.cpus, err)
+		}
+		args = append([]string{taskset, "-c", d.cpus}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = d.DataDir
 	start := time.Now()
 	proc, err := startProcess(cmd, d.LogPath)

@@ -1,0 +1,601 @@
+// Command passerelle-bench measures what a bridged message costs, through the
+// real stack on loopback: Dendrite, the Telegram simulator, the gateway
+// binary and a Matrix user whose client (matrix-js-sdk with Rust crypto,
+// e2e/client) decrypts every message.
+//
+//	go run -tags goolm ./cmd/passerelle-bench -n 1000 -reps 3 -json bench.json
+//
+// Scenario "telegram DM, encrypted, burst N remote→Matrix": a contact of
+// the logged-in staff member sends N messages at once on the simulated
+// Telegram; the gateway receives them over MTProto and bridges them into the
+// staff member's encrypted portal, where the js client decrypts them. Each
+// message's text carries its send time, and the client records when it
+// decrypted each one: the latency is the difference (same machine clock).
+//
+// Reference "bare appservice": in the same run, on the same Dendrite, an
+// appservice of its own (a second registration file) has a ghost with a
+// real device PUT the same number of megolm-encrypted events into an
+// encrypted room the same user is in. Its homeserver CPU per event is the
+// floor an appservice can reach on this homeserver; the table gives the
+// gateway's ratio to it. The bare appservice sends one event after the
+// other (each PUT answered before the next), so its latency is a PUT's and
+// a sync's, while the gateway's burst is all sent at once on Telegram and
+// its latency includes the wait in line; compare their homeserver CPU.
+//
+// From the gateway's JSON log (debug level, the example config's), the
+// command also lists the gateway's homeserver requests per bridged message
+// by kind: where the homeserver's extra work comes from.
+//
+// CPU figures come from /proc/<pid>/stat (user + system time of every
+// thread) of Dendrite and of the gateway, read before the first send and
+// again once the process is idle (CPU time not moving for 2 s), so the
+// homeserver's background work after the burst is counted. With two cores
+// or more, Dendrite is pinned to core 0 with taskset and this command, the
+// gateway and the js client to the other cores, so that the load does not
+// run on Dendrite's core.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/e2e"
+	"github.com/passerelle/passerelle/internal/stack"
+	tgsim "github.com/passerelle/passerelle/simulator/telegram"
+)
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "passerelle-bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err = run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "passerelle-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	n          int
+	reps       int
+	short      bool
+	jsonPath   string
+	dir        string
+	keep       bool
+	gatewayBin string
+	gatewayLog string
+	plain      bool
+	idleQuiet  time.Duration
+	idleMax    time.Duration
+}
+
+// maxSpread is the spread over repetitions above which a run is noisy.
+const maxSpread = 20
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("passerelle-bench", flag.ContinueOnError)
+	fs.IntVar(&o.n, "n", 1000, "messages per burst")
+	fs.IntVar(&o.reps, "reps", 3, "repetitions of each scenario (median and spread)")
+	fs.BoolVar(&o.short, "short", false, "a quick run: -n 20 -reps 1 (CI)")
+	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&o.dir, "dir", "", "work directory for configs, databases and logs (default: a temporary one, removed unless -keep)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "use this gateway binary instead of building ./cmd/passerelle")
+	fs.StringVar(&o.gatewayLog, "gateway-log", "debug", "the gateway's logging.min_level (debug, console and JSON file, is the example config's; the request counts need it)")
+	fs.BoolVar(&o.plain, "plain", false, "unencrypted rooms instead of encrypted ones (portal and bare appservice)")
+	fs.DurationVar(&o.idleQuiet, "idle", 2*time.Second, "a process is idle when its CPU time has not moved for this long")
+	fs.DurationVar(&o.idleMax, "idle-max", 60*time.Second, "give up waiting for idle processes after this long (the run is then flagged)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))
+	}
+	if o.short {
+		o.n, o.reps = 20, 1
+	}
+	if o.n < 1 || o.reps < 1 {
+		return o, errors.New("-n and -reps must be at least 1")
+	}
+	return o, nil
+}
+
+// report is the whole run, as written to -json.
+type report struct {
+	Started        time.Time          `json:"started"`
+	Machine        stack.Machine      `json:"machine"`
+	DendriteCPUs   string             `json:"dendrite_cpus,omitempty"`
+	LoadCPUs       string             `json:"load_cpus,omitempty"`
+	Dendrite       string             `json:"dendrite_version"`
+	GatewayLog     string             `json:"gateway_log_level"`
+	Encrypted      bool               `json:"encrypted"`
+	Messages       int                `json:"messages_per_burst"`
+	Repetitions    int                `json:"repetitions"`
+	Scenarios      []*scenarioResult  `json:"scenarios"`
+	Ratios         map[string]summary `json:"ratios"`
+	Warnings       []string           `json:"warnings,omitempty"`
+	DendritePeakMB float64            `json:"dendrite_peak_rss_mb"`
+}
+
+// bench is one run's stack.
+type bench struct {
+	o        options
+	out      io.Writer
+	dir      string
+	sim      *tgsim.Server
+	contact  *tgsim.Account
+	staff    *tgsim.Account
+	dendrite *stack.Dendrite
+	gw       *stack.Gateway
+	bare     *bareAppService
+	client   *e2e.Client
+	botID    string
+	portal   string
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.out, "# "+format+"\n", args...)
+}
+
+func run(ctx context.Context, o options, out io.Writer) (*report, error) {
+	b := &bench{o: o, out: out}
+	rep := &report{Started: time.Now().UTC(), Machine: stack.ThisMachine(), Dendrite: stack.DendriteVersion,
+		GatewayLog: o.gatewayLog, Encrypted: !o.plain, Messages: o.n, Repetitions: o.reps}
+	var err error
+	if b.dir = o.dir; b.dir == "" {
+		if b.dir, err = os.MkdirTemp("", "passerelle-bench-"); err != nil {
+			return nil, err
+		}
+		if !o.keep {
+			defer os.RemoveAll(b.dir)
+		}
+	} else if err = os.MkdirAll(b.dir, 0o700); err != nil {
+		return nil, err
+	}
+	defer b.close()
+	if rep.Machine.Cores >= 2 {
+		rep.DendriteCPUs = "0"
+		rep.LoadCPUs = "1"
+		if rep.Machine.Cores > 2 {
+			rep.LoadCPUs = fmt.Sprintf("1-%d", rep.Machine.Cores-1)
+		}
+		// Every thread of this process, and so every child it starts
+		// (gateway, js client), leaves core 0 to Dendrite.
+		if out, err := exec.CommandContext(ctx, "taskset", "-a", "-p", "-c", rep.LoadCPUs, strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("failed to pin the load to CPUs %s (is taskset installed?): %w\n%s", rep.LoadCPUs, err, out)
+		}
+	}
+	b.logf("machine: %d cores, %s; Dendrite %s on CPUs %q, load on %q", rep.Machine.Cores, rep.Machine.CPUModel, stack.DendriteVersion, rep.DendriteCPUs, rep.LoadCPUs)
+	if err = b.setUp(ctx, rep.DendriteCPUs); err != nil {
+		return nil, err
+	}
+
+	name := "telegram DM encrypted burst"
+	bareName := "bare appservice encrypted"
+	if o.plain {
+		name, bareName = "telegram DM plain burst", "bare appservice plain"
+	}
+	pass := &scenarioResult{Name: name}
+	bare := &scenarioResult{Name: bareName, NotApplicable: []string{"gateway_cpu_ms_per_msg", "gateway_peak_rss_mb"}}
+	for r := 1; r <= o.reps; r++ {
+		res, err := b.burstPasserelle(ctx, fmt.Sprintf("p%d", r))
+		if err != nil {
+			return nil, fmt.Errorf("repetition %d, %s: %w", r, name, err)
+		}
+		pass.Reps = append(pass.Reps, res)
+		b.logf("rep %d %s: %.1f msgs/s, homeserver %.1f CPU-ms/msg, gateway %.2f CPU-ms/msg, p50 %.0f ms, p99 %.0f ms", r, name,
+			res.MsgsPerSec, res.HomeserverCPUms, res.GatewayCPUms, res.P50ms, res.P99ms)
+		res, err = b.burstBare(ctx, fmt.Sprintf("b%d", r))
+		if err != nil {
+			return nil, fmt.Errorf("repetition %d, %s: %w", r, bareName, err)
+		}
+		bare.Reps = append(bare.Reps, res)
+		b.logf("rep %d %s: %.1f msgs/s, homeserver %.1f CPU-ms/msg, p50 %.0f ms, p99 %.0f ms", r, bareName,
+			res.MsgsPerSec, res.HomeserverCPUms, res.P50ms, res.P99ms)
+	}
+	pass.summarize()
+	bare.summarize()
+	rep.Scenarios = []*scenarioResult{pass, bare}
+	ratios := make([]float64, len(pass.Reps))
+	for i := range pass.Reps {
+		if h := bare.Reps[i].HomeserverCPUms; h > 0 {
+			ratios[i] = pass.Reps[i].HomeserverCPUms / h
+		}
+	}
+	rep.Ratios = map[string]summary{"homeserver_cpu_passerelle_over_bare": summarize(ratios)}
+	for _, s := range rep.Scenarios {
+		rep.Warnings = append(rep.Warnings, s.noisy(maxSpread)...)
+		for i, r := range s.Reps {
+			if r.IdleTimeout {
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s rep %d: a process was still busy %s after the burst; its CPU figures stop there", s.Name, i+1, o.idleMax))
+			}
+			if r.Seen < r.Messages {
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s rep %d: the client decrypted %d of %d messages live (latency over those)", s.Name, i+1, r.Seen, r.Messages))
+			}
+		}
+	}
+	if sum := rep.Ratios["homeserver_cpu_passerelle_over_bare"]; len(ratios) > 1 && sum.Spread > maxSpread {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("ratio spread %.0f%%", sum.Spread))
+	}
+	if peak, err := b.dendrite.PeakRSS(); err == nil {
+		rep.DendritePeakMB = float64(peak) / (1 << 20)
+	}
+	b.print(rep)
+	if o.jsonPath != "" {
+		data, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		if err = os.WriteFile(o.jsonPath, append(data, '\n'), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+func (b *bench) print(rep *report) {
+	w := b.out
+	fmt.Fprintf(w, "\nmachine: %d cores, %s (%s/%s, Linux %s)\n", rep.Machine.Cores, rep.Machine.CPUModel, rep.Machine.OS, rep.Machine.Arch, rep.Machine.Kernel)
+	if rep.DendriteCPUs != "" {
+		fmt.Fprintf(w, "Dendrite %s pinned to CPU %s; gateway, js client and load on CPUs %s\n", rep.Dendrite, rep.DendriteCPUs, rep.LoadCPUs)
+	} else {
+		fmt.Fprintf(w, "Dendrite %s not pinned (one core)\n", rep.Dendrite)
+	}
+	fmt.Fprintf(w, "burst of %d remote→Matrix messages, %d repetition(s), median ±spread; gateway log level %s\n\n", rep.Messages, rep.Repetitions, rep.GatewayLog)
+	printTable(w, rep.Scenarios)
+	r := rep.Ratios["homeserver_cpu_passerelle_over_bare"]
+	if rep.Repetitions > 1 {
+		fmt.Fprintf(w, "\nhomeserver CPU per message, Passerelle / bare appservice: %.2f× ±%.0f%%\n", r.Median, r.Spread)
+	} else {
+		fmt.Fprintf(w, "\nhomeserver CPU per message, Passerelle / bare appservice: %.2f×\n", r.Median)
+	}
+	fmt.Fprintf(w, "Dendrite peak RSS %.1f MB\n", rep.DendritePeakMB)
+	if reps := rep.Scenarios[0].Reps; len(reps) > 0 && len(reps[len(reps)-1].GatewayRequests) > 0 {
+		fmt.Fprintf(w, "gateway → homeserver requests per bridged message (last repetition, from the gateway's debug log):\n")
+		for i, rc := range reps[len(reps)-1].GatewayRequests {
+			if i == 8 {
+				break
+			}
+			fmt.Fprintf(w, "  %6.2f  %s\n", rc.PerMsg, rc.Request)
+		}
+	}
+	for _, warn := range rep.Warnings {
+		fmt.Fprintf(w, "WARNING: noisy run: %s\n", warn)
+	}
+}
+
+func (b *bench) close() {
+	if b.client != nil {
+		_ = b.client.Close()
+	}
+	if b.gw != nil {
+		_ = b.gw.Stop()
+	}
+	if b.dendrite != nil {
+		_ = b.dendrite.Stop()
+	}
+	if b.bare != nil {
+		b.bare.close()
+	}
+	if b.sim != nil {
+		_ = b.sim.Close()
+	}
+}
+
+func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
+	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	binDir, err := stack.EnsureDendrite(setupCtx)
+	if err != nil {
+		return err
+	}
+	if err = e2e.CheckClientInstalled(); err != nil {
+		return err
+	}
+	gwBin := b.o.gatewayBin
+	if gwBin == "" {
+		b.logf("building the gateway")
+		if gwBin, _, err = stack.BuildGateway(setupCtx, filepath.Join(b.dir, "bin"), "bench"); err != nil {
+			return err
+		}
+	}
+	simLog, err := zap.Config{
+		Level:            zap.NewAtomicLevelAt(zap.InfoLevel),
+		Encoding:         "console",
+		EncoderConfig:    zap.NewDevelopmentEncoderConfig(),
+		OutputPaths:      []string{filepath.Join(b.dir, "tgsim.log")},
+		ErrorOutputPaths: []string{filepath.Join(b.dir, "tgsim.log")},
+	}.Build()
+	if err != nil {
+		return err
+	}
+	if b.sim, err = tgsim.New(tgsim.Options{Logger: simLog}); err != nil {
+		return err
+	}
+	if b.staff, err = b.sim.CreateAccount(tgsim.AccountSpec{Phone: "+15550071", FirstName: "Sam", LastName: "Staff"}); err != nil {
+		return err
+	}
+	if b.contact, err = b.sim.CreateAccount(tgsim.AccountSpec{Phone: "+15550072", FirstName: "Carla", LastName: "Contact"}); err != nil {
+		return err
+	}
+	hsPort, err := stack.FreePort()
+	if err != nil {
+		return err
+	}
+	level := b.o.gatewayLog
+	if b.gw, err = stack.NewGateway(setupCtx, stack.GatewayOptions{
+		Binary:        gwBin,
+		Dir:           filepath.Join(b.dir, "gateway"),
+		HomeserverURL: fmt.Sprintf("http://127.0.0.1:%d", hsPort),
+		Telegram:      &stack.TelegramTestServer{DC: b.sim.DC(), Address: b.sim.Addr(), PublicKeyPEM: b.sim.PublicKeyPEM()},
+		Patch: func(doc *stack.YAMLDoc) error {
+			if b.o.plain {
+				if err := doc.Set("encryption.default", false); err != nil {
+					return err
+				}
+			}
+			return doc.Set("logging.min_level", level)
+		},
+	}); err != nil {
+		return err
+	}
+	if b.botID, err = b.gw.BotUserID(); err != nil {
+		return err
+	}
+	if b.bare, err = newBareAppService(b.dir, b.gw.ServerName); err != nil {
+		return err
+	}
+	if b.dendrite, err = stack.StartDendrite(setupCtx, stack.DendriteOptions{
+		BinDir:                binDir,
+		DataDir:               filepath.Join(b.dir, "dendrite"),
+		Port:                  hsPort,
+		AppServiceConfigFiles: append(b.gw.RegistrationFiles(), b.bare.regPath),
+		CPUs:                  dendriteCPUs,
+	}); err != nil {
+		return err
+	}
+	if err = b.gw.Start(setupCtx); err != nil {
+		return err
+	}
+	b.logf("Dendrite up in %s, gateway ready in %s", b.dendrite.StartDuration.Round(time.Millisecond), b.gw.ReadyDuration.Round(time.Millisecond))
+
+	password := randomToken()
+	if _, err = b.dendrite.RegisterUser(setupCtx, "bench", password, false); err != nil {
+		return err
+	}
+	if b.client, err = e2e.StartClient(filepath.Join(b.dir, "client-bench.log")); err != nil {
+		return err
+	}
+	if err = b.client.Login(setupCtx, b.dendrite.URL, "bench", password, e2e.LoginOptions{AutoJoin: true, DeviceName: "passerelle-bench"}); err != nil {
+		return err
+	}
+	mgmt, err := b.client.CreateDM(setupCtx, b.botID, e2e.DMOptions{Unencrypted: b.o.plain})
+	if err != nil {
+		return fmt.Errorf("DM with the bridge bot: %w", err)
+	}
+	if _, err = b.client.WaitMessage(setupCtx, mgmt, e2e.MessageFilter{Sender: b.botID, BodyContains: "bridge bot"}); err != nil {
+		return fmt.Errorf("the bridge bot's welcome: %w", err)
+	}
+	if err = b.step(setupCtx, mgmt, "login telegram-phone", "phone number"); err != nil {
+		return err
+	}
+	if err = b.step(setupCtx, mgmt, "+"+strings.TrimPrefix(b.staff.Phone, "+"), "code"); err != nil {
+		return err
+	}
+	code, _ := b.sim.LastCode(b.staff.Phone)
+	if err = b.step(setupCtx, mgmt, code, "Logged in"); err != nil {
+		return err
+	}
+	if _, err = b.sim.SendMessage(b.contact.ID, b.staff.ID, "hello", nil); err != nil {
+		return err
+	}
+	room, err := b.client.WaitRoom(setupCtx, e2e.RoomFilter{Exclude: []string{mgmt}, NameContains: b.contact.FirstName, AutoJoin: true, Timeout: 2 * time.Minute})
+	if err != nil {
+		return fmt.Errorf("the contact's portal: %w", err)
+	}
+	b.portal = room.RoomID
+	if _, err = b.client.WaitMessage(setupCtx, b.portal, e2e.MessageFilter{BodyContains: "hello", Timeout: time.Minute}); err != nil {
+		return fmt.Errorf("the contact's first message: %w", err)
+	}
+	if err = b.bare.setUp(setupCtx, b.dendrite, id.UserID(b.client.UserID), !b.o.plain); err != nil {
+		return err
+	}
+	b.logf("portal %s and bare appservice room %s ready", b.portal, b.bare.roomID)
+	return nil
+}
+
+// step sends body to the bridge bot and waits for its answer containing
+// want. bridgev2 posts a login prompt before it stores the login's state:
+// an input sent the instant the prompt shows can be read as an unknown
+// command, and is then sent again.
+func (b *bench) step(ctx context.Context, room, body, want string) error {
+	for attempt := 1; attempt <= 3; attempt++ {
+		sent, err := b.client.Send(ctx, room, body)
+		if err != nil {
+			return err
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		tick := time.NewTicker(100 * time.Millisecond)
+		retry := false
+		for !retry {
+			evs, err := b.client.Messages(ctx, room, 30)
+			if err != nil {
+				tick.Stop()
+				return err
+			}
+			after := false
+			for i := range evs {
+				ev := &evs[i]
+				switch {
+				case ev.EventID == sent:
+					after = true
+				case !after || ev.Sender != b.botID:
+				case strings.Contains(ev.Body(), want):
+					tick.Stop()
+					return nil
+				case strings.HasPrefix(ev.Body(), "Unknown command"):
+					retry = true
+				}
+			}
+			if time.Now().After(deadline) {
+				tick.Stop()
+				return fmt.Errorf("the bridge bot never answered %q with %q", body, want)
+			}
+			select {
+			case <-ctx.Done():
+				tick.Stop()
+				return ctx.Err()
+			case <-tick.C:
+			}
+		}
+		tick.Stop()
+	}
+	return fmt.Errorf("the bridge bot did not understand %q three times", body)
+}
+
+// idle waits until every process in pids is idle and returns their CPU times.
+func (b *bench) idle(ctx context.Context, pids []int) ([]time.Duration, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.o.idleMax)
+	defer cancel()
+	t, err := stack.WaitCPUIdle(ctx, pids, b.o.idleQuiet, 100*time.Millisecond)
+	if err != nil && t != nil && ctx.Err() != nil {
+		return t, true, nil
+	}
+	return t, false, err
+}
+
+// burstTimeout bounds the wait for the last message of a burst of n.
+func burstTimeout(n int) time.Duration { return 2*time.Minute + time.Duration(n)*time.Second }
+
+func (b *bench) burstPasserelle(ctx context.Context, tag string) (repResult, error) {
+	pids := []int{b.dendrite.PID(), b.gw.PID()}
+	before, _, err := b.idle(ctx, pids)
+	if err != nil {
+		return repResult{}, err
+	}
+	start := time.Now()
+	for i := range b.o.n {
+		if _, err = b.sim.SendMessage(b.contact.ID, b.staff.ID, burstBody(tag, i), nil); err != nil {
+			return repResult{}, err
+		}
+	}
+	res, err := b.collect(ctx, b.portal, tag, start, pids, before)
+	if err != nil {
+		return res, err
+	}
+	if peak, err := b.gw.PeakRSS(); err == nil {
+		res.GatewayPeakRSSMB = float64(peak) / (1 << 20)
+	}
+	if res.GatewayRequests, err = gatewayRequests(b.gw.LogPath, start, time.Now(), b.o.n); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func (b *bench) burstBare(ctx context.Context, tag string) (repResult, error) {
+	pids := []int{b.dendrite.PID(), b.gw.PID()}
+	before, _, err := b.idle(ctx, pids)
+	if err != nil {
+		return repResult{}, err
+	}
+	start := time.Now()
+	for i := range b.o.n {
+		if err = b.bare.send(ctx, burstBody(tag, i)); err != nil {
+			return repResult{}, fmt.Errorf("bare appservice send %d: %w", i, err)
+		}
+	}
+	res, err := b.collect(ctx, string(b.bare.roomID), tag, start, pids, before)
+	res.GatewayCPUms = 0
+	return res, err
+}
+
+// burstBody is message i of a burst: its text carries its send time.
+func burstBody(tag string, i int) string {
+	return fmt.Sprintf("bench %s %d %d", tag, i, time.Now().UnixMicro())
+}
+
+// parseBurstBody reads a burstBody back.
+func parseBurstBody(tag, body string) (i int, sentMicro int64, ok bool) {
+	rest, ok := strings.CutPrefix(body, "bench "+tag+" ")
+	if !ok {
+		return 0, 0, false
+	}
+	a, c, ok := strings.Cut(rest, " ")
+	if !ok {
+		return 0, 0, false
+	}
+	var err error
+	if i, err = strconv.Atoi(a); err != nil {
+		return 0, 0, false
+	}
+	if sentMicro, err = strconv.ParseInt(c, 10, 64); err != nil {
+		return 0, 0, false
+	}
+	return i, sentMicro, true
+}
+
+// collect waits for the burst's last message in room, then for Dendrite and
+// the gateway to be idle, and computes the figures.
+func (b *bench) collect(ctx context.Context, room, tag string, start time.Time, pids []int, before []time.Duration) (repResult, error) {
+	n := b.o.n
+	res := repResult{Messages: n}
+	if _, err := b.client.WaitMessage(ctx, room, e2e.MessageFilter{BodyContains: fmt.Sprintf("bench %s %d ", tag, n-1), Timeout: burstTimeout(n)}); err != nil {
+		return res, fmt.Errorf("the last message of the burst never reached the Matrix client: %w", err)
+	}
+	after, timedOut, err := b.idle(ctx, pids)
+	if err != nil {
+		return res, err
+	}
+	res.IdleTimeout = timedOut
+	evs, err := b.client.Messages(ctx, room, 0)
+	if err != nil {
+		return res, err
+	}
+	var lat []float64
+	var last int64
+	seen := map[int]bool{}
+	for _, ev := range evs {
+		i, sent, ok := parseBurstBody(tag, ev.Body())
+		if !ok || ev.SeenAt == 0 || seen[i] {
+			continue
+		}
+		seen[i] = true
+		lat = append(lat, float64(ev.SeenAt*1000-sent)/1000)
+		last = max(last, ev.SeenAt)
+	}
+	res.Seen = len(lat)
+	if res.Seen == 0 {
+		return res, errors.New("the Matrix client holds none of the burst's messages with a decryption time")
+	}
+	sort.Float64s(lat)
+	res.P50ms = percentile(lat, 50)
+	res.P99ms = percentile(lat, 99)
+	if d := time.UnixMilli(last).Sub(start); d > 0 {
+		res.MsgsPerSec = float64(n) / d.Seconds()
+	}
+	res.HomeserverCPUms = float64(after[0]-before[0]) / float64(time.Millisecond) / float64(n)
+	res.GatewayCPUms = float64(after[1]-before[1]) / float64(time.Millisecond) / float64(n)
+	return res, nil
+}
