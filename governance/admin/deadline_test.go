@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +163,62 @@ func TestMigrationDeadlines(t *testing.T) {
 		}
 		if logouts, _ := r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{audit.ActionLogout}}); len(logouts) < 2 {
 			t.Errorf("logouts in the audit log: %d, want 2", len(logouts))
+		}
+	})
+}
+
+// TestMigrationDeadlinesWhatsApp: the same deadlines on WhatsApp. After
+// "closed" a new contact's chat is not bridged while the existing one goes
+// on; after "read_only" a Matrix message is refused with a notice and never
+// reaches WhatsApp, while the contact's messages still arrive.
+func TestMigrationDeadlinesWhatsApp(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		var w *waEnv
+		w = newWAEnv(t, b, func(cfg *gate.Config) {
+			day := func(n int) gate.Date { return gate.Date{Time: w.clk.Now().Add(time.Duration(n) * 24 * time.Hour)} }
+			cfg.Migration.Deadlines = map[string]gate.NetworkDeadlines{"whatsapp": {Closed: day(8), ReadOnly: day(40)}}
+		})
+		r := w.start()
+		w.loginStaff(r)
+		w.send(waBob, "before the deadline")
+		w.waitBodiesFrom(waBob, "before the deadline")
+		portal, err := r.br.GetExistingPortalByKey(ctx, w.portalKey(waBob))
+		if err != nil || portal == nil || portal.MXID == "" {
+			t.Fatal(portal, err)
+		}
+		apply := func() {
+			t.Helper()
+			if err := r.gv.ApplyDeadlines(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		apply()
+		w.waitNotice(w.adminRoom(), "WhatsApp will close to new chats")
+
+		w.clk.Advance(8*24*time.Hour + time.Minute)
+		apply()
+		w.waitNotice(w.adminRoom(), "Migration deadline reached: WhatsApp is closed to new chats")
+		w.send(waCarol, "a new contact after closing")
+		w.send(waBob, "still bridged")
+		w.waitBodiesFrom(waBob, "before the deadline", "still bridged")
+		if got := w.bodiesFromPhone(waCarol); len(got) != 0 {
+			t.Errorf("a new WhatsApp chat was bridged after closing: %q", got)
+		}
+		r.sendMatrix(portal.MXID, "$waafterclosed", "answer after closing")
+		if !poll(20*time.Second, func() bool { return slices.Contains(w.sentBy(waAlice, waBob), "answer after closing") }) {
+			t.Errorf("a message to an existing WhatsApp chat did not arrive after closing: %q", w.sentBy(waAlice, waBob))
+		}
+
+		w.clk.Advance(32 * 24 * time.Hour)
+		apply()
+		w.waitNotice(w.adminRoom(), "Migration deadline reached: WhatsApp chats are read-only")
+		r.sendMatrix(portal.MXID, "$wareadonly", "answer when read-only")
+		w.waitNotice(portal.MXID, "WhatsApp chats are read-only since")
+		w.send(waBob, "the contact still writes")
+		w.waitBodiesFrom(waBob, "before the deadline", "still bridged", "the contact still writes")
+		if slices.Contains(w.sentBy(waAlice, waBob), "answer when read-only") {
+			t.Error("a message reached WhatsApp after the read-only deadline")
 		}
 	})
 }
