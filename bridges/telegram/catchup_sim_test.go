@@ -224,8 +224,10 @@ func TestCatchUpAfterDowntime(t *testing.T) {
 			g.restart(t)
 			g.sendEnd(t)
 			g.waitRooms(t, []*fakematrix.Matrix{g.tb.mx}, want)
-			if md := g.loginMeta(t); md.CatchUp != nil {
-				t.Errorf("catch-up still recorded after it ended: %+v", md.CatchUp)
+			// The record is cleared once the last chat is caught up, just
+			// after its messages are bridged: read it under its lock.
+			if !g.tb.mx.Eventually(20*time.Second, func() bool { return g.client(t).pendingCatchUp() == nil }) {
+				t.Errorf("catch-up still recorded after it ended: %+v", g.client(t).pendingCatchUp())
 			}
 		})
 	}
@@ -244,13 +246,14 @@ func TestCatchUpAfterAGapWhileConnected(t *testing.T) {
 	g.waitRooms(t, []*fakematrix.Matrix{g.tb.mx}, want)
 }
 
-func (g *gapSetup) loginMeta(t *testing.T) *tgid.UserLoginMetadata {
+// client is the login's connector client.
+func (g *gapSetup) client(t *testing.T) *Client {
 	t.Helper()
 	ul := g.tb.br.GetCachedUserLoginByID(g.loginID)
 	if ul == nil {
 		t.Fatal("login not loaded")
 	}
-	return ul.Metadata.(*tgid.UserLoginMetadata)
+	return ul.Client.(*Client)
 }
 
 // gapWhileDown stops the gateway of a setup with two contacts, has each
