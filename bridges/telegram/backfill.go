@@ -36,7 +36,8 @@ func (c *Client) canBackfill(peer tgid.Peer) bool {
 // portal is made, the chat's latest messages (network.telegram.backfill:
 // initial_messages, max_age_days); after an anchor, the messages after it.
 // They are converted as live messages are, ping nobody, go through the
-// gateway's backfill filter (governance), and are marked read.
+// gateway's backfill filter (governance), and are marked read as far as
+// the chat was read on Telegram (historyRead).
 func (c *Client) FetchMessages(ctx context.Context, params bridgev2.FetchMessagesParams) (*bridgev2.FetchMessagesResponse, error) {
 	if !params.Forward {
 		return &bridgev2.FetchMessagesResponse{HasMore: false}, nil
