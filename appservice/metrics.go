@@ -35,6 +35,7 @@ type MetricsConfig struct {
 	Enabled               bool          `yaml:"enabled"`
 	Listen                string        `yaml:"listen"`
 	AllowRemote           bool          `yaml:"allow_remote"`
+	Pprof                 bool          `yaml:"pprof"`
 	DisconnectNoticeAfter gate.Duration `yaml:"disconnect_notice_after"`
 }
 
@@ -74,6 +75,7 @@ func (c *metricsComponent) GetConfig() (example string, data any, upgrader up.Up
 		helper.Copy(up.Bool, "enabled")
 		helper.Copy(up.Str, "listen")
 		helper.Copy(up.Bool, "allow_remote")
+		helper.Copy(up.Bool, "pprof")
 		helper.Copy(up.Str, "disconnect_notice_after")
 	})
 }
@@ -106,7 +108,7 @@ func (c *metricsComponent) Init(br *bridgev2.Bridge) {
 	if br.DB != nil && br.DB.Database != nil && br.DB.RawDB != nil {
 		_ = c.m.Register(collectors.NewDBStatsCollector(br.DB.RawDB, "passerelle"))
 	}
-	c.server = &metrics.Server{Metrics: c.m, Checks: metrics.Checks{
+	c.server = &metrics.Server{Metrics: c.m, Profiling: c.cfg.Pprof, Checks: metrics.Checks{
 		Homeserver: c.homeserverCheck,
 		Database: func(ctx context.Context) error {
 			if br.DB == nil || br.DB.Database == nil || br.DB.RawDB == nil {

@@ -88,6 +88,7 @@ type options struct {
 	plain      bool
 	idleQuiet  time.Duration
 	idleMax    time.Duration
+	profile    time.Duration
 }
 
 // maxSpread is the spread over repetitions above which a run is noisy.
@@ -107,6 +108,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.plain, "plain", false, "unencrypted rooms instead of encrypted ones (portal and bare appservice)")
 	fs.DurationVar(&o.idleQuiet, "idle", 2*time.Second, "a process is idle when its CPU time has not moved for this long")
 	fs.DurationVar(&o.idleMax, "idle-max", 60*time.Second, "give up waiting for idle processes after this long (the run is then flagged)")
+	fs.DurationVar(&o.profile, "profile", 0, "take the gateway's CPU profile for this long from the start of the first burst, and its heap profile after it (saved in the work directory; the top functions are printed); 0: none")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -115,6 +117,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.short {
 		o.n, o.reps = 20, 1
+	}
+	if o.profile > 0 {
+		o.keep = true // the profiles stay in the work directory
 	}
 	if o.n < 1 || o.reps < 1 {
 		return o, errors.New("-n and -reps must be at least 1")
@@ -153,6 +158,9 @@ type bench struct {
 	client   *e2e.Client
 	botID    string
 	portal   string
+	// pprofURL is the gateway's /debug/pprof/ when -profile is set.
+	pprofURL string
+	profiles []string // profile files written, for the summary
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -281,6 +289,7 @@ func (b *bench) print(rep *report) {
 			fmt.Fprintf(w, "  %6.2f  %s\n", rc.PerMsg, rc.Request)
 		}
 	}
+	b.printProfiles(w)
 	for _, warn := range rep.Warnings {
 		fmt.Fprintf(w, "WARNING: noisy run: %s\n", warn)
 	}
@@ -345,6 +354,13 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 		return err
 	}
 	level := b.o.gatewayLog
+	metricsPort := 0
+	if b.o.profile > 0 {
+		if metricsPort, err = stack.FreePort(); err != nil {
+			return err
+		}
+		b.pprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", metricsPort)
+	}
 	if b.gw, err = stack.NewGateway(setupCtx, stack.GatewayOptions{
 		Binary:        gwBin,
 		Dir:           filepath.Join(b.dir, "gateway"),
@@ -354,6 +370,13 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 			if b.o.plain {
 				if err := doc.Set("encryption.default", false); err != nil {
 					return err
+				}
+			}
+			if metricsPort > 0 {
+				for k, v := range map[string]any{"network.metrics.enabled": true, "network.metrics.listen": fmt.Sprintf("127.0.0.1:%d", metricsPort), "network.metrics.pprof": true} {
+					if err := doc.Set(k, v); err != nil {
+						return err
+					}
 				}
 			}
 			return doc.Set("logging.min_level", level)
@@ -495,6 +518,11 @@ func (b *bench) burstPasserelle(ctx context.Context, tag string) (repResult, err
 	if err != nil {
 		return repResult{}, err
 	}
+	var profiled chan error
+	if b.pprofURL != "" && tag == "p1" {
+		profiled = make(chan error, 1)
+		go func() { profiled <- b.saveProfile(ctx, "profile?seconds="+strconv.Itoa(int(b.o.profile.Seconds())), "gateway-cpu.pprof") }()
+	}
 	start := time.Now()
 	for i := range b.o.n {
 		if _, err = b.sim.SendMessage(b.contact.ID, b.staff.ID, burstBody(tag, i), nil); err != nil {
@@ -502,6 +530,14 @@ func (b *bench) burstPasserelle(ctx context.Context, tag string) (repResult, err
 		}
 	}
 	res, err := b.collect(ctx, b.portal, tag, start, pids, before)
+	if profiled != nil {
+		if perr := <-profiled; perr != nil {
+			return res, perr
+		}
+		if perr := b.saveProfile(ctx, "heap", "gateway-heap.pprof"); perr != nil {
+			return res, perr
+		}
+	}
 	if err != nil {
 		return res, err
 	}

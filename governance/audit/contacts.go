@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/passerelle/passerelle/governance/e164"
 	"github.com/passerelle/passerelle/governance/seal"
+	"github.com/passerelle/passerelle/internal/lru"
 )
 
 // Direction is the way a message went.
@@ -100,7 +102,30 @@ type Registry struct {
 	contacts *dbutil.QueryHelper[*Contact]
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	// What Record already wrote, so that a message of a known contact costs
+	// one statement, not three: contacts known to be stored (the registry
+	// never deletes one), and when each link's last sighting was last
+	// written (rewritten at most once per linkRefresh).
+	known  *lru.Cache[contactRef, struct{}]
+	linked *lru.Cache[linkRef, int64]
 }
+
+// contactRef and linkRef name a stored contact and link.
+type contactRef struct{ network, key string }
+
+type linkRef struct {
+	contactRef
+	login, portal string
+	staff         id.UserID
+}
+
+// knownKept bounds the caches of Record; linkRefresh is how stale a link's
+// last_seen may get (a contact's own last_seen and counts are exact).
+const (
+	knownKept   = 10000
+	linkRefresh = time.Minute
+)
 
 // MinHashKeyLength is the shortest hash key NewRegistry accepts.
 const MinHashKeyLength = seal.MinKeyLength
@@ -133,6 +158,8 @@ func NewSealedRegistry(db *dbutil.Database, log *Log, s *seal.Sealer) *Registry 
 	return &Registry{
 		db: db, log: log, seal: s,
 		contacts: dbutil.MakeQueryHelper(db, func(*dbutil.QueryHelper[*Contact]) *Contact { return &Contact{} }),
+		known:    lru.New[contactRef, struct{}](knownKept),
+		linked:   lru.New[linkRef, int64](knownKept),
 	}
 }
 
@@ -289,16 +316,25 @@ func (r *Registry) Record(ctx context.Context, obs Observation) (first bool, err
 		name = ""
 	}
 	login, portal := r.seal.Pseudonym(seal.KindLogin, string(obs.Login)), r.seal.Pseudonym(seal.KindPortal, string(obs.Portal))
+	ref := contactRef{network: obs.Network, key: key}
+	lref := linkRef{contactRef: ref, login: login, portal: portal, staff: obs.Staff}
+	_, known := r.known.Get(ref)
+	wantLink := obs.Staff != "" || obs.Login != "" || obs.Portal != ""
+	if written, ok := r.linked.Get(lref); ok && ts >= written && ts-written < linkRefresh.Milliseconds() {
+		wantLink = false
+	}
 	err = r.db.DoTxn(ctx, nil, func(ctx context.Context) error {
-		res, err := r.db.Exec(ctx, insertContactQuery, obs.Network, key, ts)
-		if err != nil {
-			return fmt.Errorf("failed to insert contact: %w", err)
+		if !known {
+			res, err := r.db.Exec(ctx, insertContactQuery, obs.Network, key, ts)
+			if err != nil {
+				return fmt.Errorf("failed to insert contact: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("failed to insert contact: %w", err)
+			}
+			first = n == 1
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("failed to insert contact: %w", err)
-		}
-		first = n == 1
 		var namesJSON string
 		err = r.db.QueryRow(ctx, updateContactQuery, obs.Network, key, ts, phone, username,
 			counts[0], counts[1], counts[2], counts[3], counts[4], counts[5]).Scan(&namesJSON)
@@ -317,7 +353,7 @@ func (r *Registry) Record(ctx context.Context, obs Observation) (first bool, err
 				}
 			}
 		}
-		if obs.Staff != "" || obs.Login != "" || obs.Portal != "" {
+		if wantLink {
 			if _, err = r.db.Exec(ctx, upsertLinkQuery, obs.Network, key, login, portal, obs.Staff, ts); err != nil {
 				return fmt.Errorf("failed to link contact: %w", err)
 			}
@@ -331,8 +367,19 @@ func (r *Registry) Record(ctx context.Context, obs Observation) (first bool, err
 		}
 		return err
 	})
+	if known && errors.Is(err, sql.ErrNoRows) {
+		// The row is gone (the database was replaced under the registry):
+		// record it afresh.
+		r.known.Remove(ref)
+		r.linked.Remove(lref)
+		return r.Record(ctx, obs)
+	}
 	if err != nil {
 		return false, fmt.Errorf("failed to record contact: %w", err)
+	}
+	r.known.Put(ref, struct{}{})
+	if wantLink {
+		r.linked.Put(lref, ts)
 	}
 	return first, nil
 }

@@ -287,3 +287,77 @@ func TestConcurrentRecordsKeepExactCounts(t *testing.T) {
 		}
 	})
 }
+
+// TestRecordOfKnownContact: a known contact's messages cost one statement
+// (Record skips the insert and rewrites a link's last sighting at most once
+// a minute), and still: the contact's counts and last_seen are exact, a new
+// link is written at once, a link's last_seen is at most a minute stale, and
+// a contact whose row went away (a replaced database) is recorded afresh.
+func TestRecordOfKnownContact(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		clk := newClock()
+		start := clk.Now()
+		db := openDB(t, b)
+		log := audit.NewLog(db)
+		log.Now = clk.Now
+		r := newRegistry(t, db, log, nil, clk)
+		obs := audit.Observation{Network: "telegram", RemoteID: "telegram.42", Staff: "@alice:example.org", Login: "telegram.1",
+			Portal: "telegram.u42", Kind: audit.KindMessage, Direction: audit.Inbound}
+		linkSeen := func(portal networkid.PortalID) time.Time {
+			t.Helper()
+			c, err := r.Get(ctx, "telegram", "telegram.42")
+			if err != nil || c == nil {
+				t.Fatalf("Get = %v, %v", c, err)
+			}
+			for _, l := range c.Links {
+				if l.Portal == portal {
+					return l.LastSeen
+				}
+			}
+			t.Fatalf("no link to %s in %+v", portal, c.Links)
+			return time.Time{}
+		}
+		for range 3 {
+			record(t, r, obs)
+			clk.Advance(20 * time.Second)
+		}
+		c, _ := r.Get(ctx, "telegram", "telegram.42")
+		if c.MessagesIn != 3 || !c.LastSeen.Equal(start.Add(40*time.Second)) {
+			t.Errorf("after 3 messages: %d in, last seen %v; want 3 and %v", c.MessagesIn, c.LastSeen, start.Add(40*time.Second))
+		}
+		if seen := linkSeen("telegram.u42"); start.Add(40*time.Second).Sub(seen) > time.Minute {
+			t.Errorf("link last seen %v, more than a minute before %v", seen, start.Add(40*time.Second))
+		}
+		// The same contact in a group: its link is there at once.
+		group := obs
+		group.Portal = "telegram.c7"
+		record(t, r, group)
+		if seen := linkSeen("telegram.c7"); !seen.Equal(clk.Now()) {
+			t.Errorf("new link last seen %v, want %v", seen, clk.Now())
+		}
+		clk.Advance(time.Minute)
+		record(t, r, obs)
+		if seen := linkSeen("telegram.u42"); !seen.Equal(clk.Now()) {
+			t.Errorf("link last seen %v a minute later, want %v", seen, clk.Now())
+		}
+		c, _ = r.Get(ctx, "telegram", "telegram.42")
+		if c.MessagesIn != 5 {
+			t.Errorf("%d messages in, want 5", c.MessagesIn)
+		}
+
+		if _, err := db.Exec(ctx, "DELETE FROM governance_contact_link"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, "DELETE FROM governance_contact"); err != nil {
+			t.Fatal(err)
+		}
+		if first := record(t, r, obs); !first {
+			t.Error("a contact whose row went away was not recorded as new")
+		}
+		c, _ = r.Get(ctx, "telegram", "telegram.42")
+		if c == nil || c.MessagesIn != 1 || len(c.Links) != 1 {
+			t.Errorf("contact recorded afresh: %+v", c)
+		}
+	})
+}

@@ -139,6 +139,7 @@ func (g *Gate) Revoke(ctx context.Context, admin id.UserID, portal *bridgev2.Por
 		})
 		return err
 	})
+	g.state.forgetPortal(portal.PortalKey)
 	lock.unlock()
 	if err != nil {
 		return fmt.Errorf("failed to revoke portal: %w", err)
@@ -174,6 +175,7 @@ func (g *Gate) Restore(ctx context.Context, admin id.UserID, portal *bridgev2.Po
 		})
 		return err
 	})
+	g.state.forgetPortal(portal.PortalKey)
 	lock.unlock()
 	if err != nil {
 		return fmt.Errorf("failed to restore portal: %w", err)

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.mau.fi/util/dbutil"
@@ -13,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/governance/seal"
+	"github.com/passerelle/passerelle/internal/lru"
 )
 
 // VersionTable is the version table of the gate's own tables.
@@ -35,7 +37,8 @@ func openStore(ctx context.Context, parent *dbutil.Database, s *seal.Sealer) (*s
 	if err := db.Upgrade(ctx); err != nil {
 		return nil, fmt.Errorf("failed to upgrade gate tables: %w", err)
 	}
-	return &stateStore{db: db, seal: s, portals: dbutil.MakeQueryHelper(db, func(*dbutil.QueryHelper[*PortalState]) *PortalState { return &PortalState{} })}, nil
+	return &stateStore{db: db, seal: s, portals: dbutil.MakeQueryHelper(db, func(*dbutil.QueryHelper[*PortalState]) *PortalState { return &PortalState{} }),
+		cache: lru.New[sealedKey, PortalState](portalStatesKept)}, nil
 }
 
 // PortalState is what the gate keeps of a portal.
@@ -73,6 +76,44 @@ type stateStore struct {
 	db      *dbutil.Database
 	seal    *seal.Sealer
 	portals *dbutil.QueryHelper[*PortalState]
+
+	// The portal states read, so that a message does not re-read its
+	// portal's: every write of a state goes through this store and drops
+	// what it changes (and bumps gen, so that a read that raced the write
+	// does not put the old state back). Reads inside a transaction are not
+	// kept (it may roll back).
+	cacheMu sync.Mutex
+	gen     uint64 // guarded by cacheMu
+	cache   *lru.Cache[sealedKey, PortalState]
+}
+
+// sealedKey is a portal key as stored (sealed in hashed mode).
+type sealedKey struct{ portalID, receiver string }
+
+// portalStatesKept bounds the cache of portal states.
+const portalStatesKept = 10000
+
+// forgetPortal drops the cached state of key: after a transaction that
+// changed it ends (a read outside it may have kept the state from before
+// its commit).
+func (s *stateStore) forgetPortal(key networkid.PortalKey) {
+	portalID, receiver := s.sealKey(key)
+	s.forget(sealedKey{portalID, receiver})
+}
+
+// forget drops the cached states of keys (all of them when none is given)
+// after a write.
+func (s *stateStore) forget(keys ...sealedKey) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	s.gen++
+	if len(keys) == 0 {
+		s.cache = lru.New[sealedKey, PortalState](portalStatesKept)
+		return
+	}
+	for _, k := range keys {
+		s.cache.Remove(k)
+	}
 }
 
 func (s *stateStore) sealKey(key networkid.PortalKey) (string, string) {
@@ -137,6 +178,14 @@ const (
 
 func (s *stateStore) portal(ctx context.Context, key networkid.PortalKey) (*PortalState, error) {
 	portalID, receiver := s.sealKey(key)
+	ck := sealedKey{portalID, receiver}
+	s.cacheMu.Lock()
+	cached, ok := s.cache.Get(ck)
+	gen := s.gen
+	s.cacheMu.Unlock()
+	if ok {
+		return &cached, nil
+	}
 	p, err := s.portals.QueryOne(ctx, getPortalQuery, portalID, receiver)
 	if err == nil && p == nil && key.Receiver == "" {
 		p, err = s.inheritShared(ctx, key, portalID, receiver)
@@ -144,7 +193,17 @@ func (s *stateStore) portal(ctx context.Context, key networkid.PortalKey) (*Port
 	if err != nil || p == nil {
 		return p, err
 	}
-	return p, s.openKey(p)
+	if err = s.openKey(p); err != nil {
+		return nil, err
+	}
+	if _, inTxn := s.db.Execable(ctx).(dbutil.Transaction); !inTxn {
+		s.cacheMu.Lock()
+		if s.gen == gen {
+			s.cache.Put(ck, *p)
+		}
+		s.cacheMu.Unlock()
+	}
+	return p, nil
 }
 
 // inheritShared gives a shared portal (its key has no receiver, as a
@@ -158,6 +217,7 @@ func (s *stateStore) inheritShared(ctx context.Context, key networkid.PortalKey,
 	}
 	_, err = s.db.Exec(ctx, inheritPortalQuery, portalID, receiver, old.Network, old.Staff, old.RoomID,
 		unixMilli(old.ControlledAt), old.Revoked, unixMilli(old.RevokedAt), old.RevokedBy)
+	s.forget(sealedKey{portalID, receiver})
 	if err != nil {
 		return nil, fmt.Errorf("failed to inherit portal state: %w", err)
 	}
@@ -169,7 +229,9 @@ func (s *stateStore) inheritShared(ctx context.Context, key networkid.PortalKey,
 func (s *stateStore) movePortal(ctx context.Context, from, to networkid.PortalKey) error {
 	fromID, fromReceiver := s.sealKey(from)
 	toID, toReceiver := s.sealKey(to)
-	if _, err := s.db.Exec(ctx, movePortalQuery, fromID, fromReceiver, toID, toReceiver); err != nil {
+	_, err := s.db.Exec(ctx, movePortalQuery, fromID, fromReceiver, toID, toReceiver)
+	s.forget(sealedKey{fromID, fromReceiver}, sealedKey{toID, toReceiver})
+	if err != nil {
 		return fmt.Errorf("failed to move portal state: %w", err)
 	}
 	return nil
@@ -191,6 +253,7 @@ func (s *stateStore) listPortals(ctx context.Context) ([]*PortalState, error) {
 func (s *stateStore) putControlled(ctx context.Context, p *PortalState) error {
 	portalID, receiver := s.sealKey(p.Key)
 	_, err := s.db.Exec(ctx, upsertPortalQuery, portalID, receiver, p.Network, p.Staff, p.RoomID, p.ControlledAt.UnixMilli())
+	s.forget(sealedKey{portalID, receiver})
 	return err
 }
 
@@ -199,6 +262,7 @@ func (s *stateStore) putControlled(ctx context.Context, p *PortalState) error {
 func (s *stateStore) setRevoked(ctx context.Context, key networkid.PortalKey, revoked bool, at time.Time, by id.UserID) (changed bool, err error) {
 	portalID, receiver := s.sealKey(key)
 	res, err := s.db.Exec(ctx, setRevokedQuery, portalID, receiver, revoked, at.UnixMilli(), by)
+	s.forget(sealedKey{portalID, receiver})
 	if err != nil {
 		return false, err
 	}
@@ -309,6 +373,7 @@ func (s *stateStore) sealExisting(ctx context.Context) (n int, err error) {
 		n = len(keys) + len(logins)
 		return nil
 	})
+	s.forget()
 	return n, err
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,8 @@ type Server struct {
 	Metrics *Metrics
 	Checks  Checks
 	Clock   clock.Clock
+	// Profiling serves Go's profiler under /debug/pprof/.
+	Profiling bool
 
 	running atomic.Bool
 
@@ -83,6 +86,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
+	if s.Profiling {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 
@@ -93,7 +103,12 @@ func (s *Server) Listen(addr string) error {
 		return fmt.Errorf("failed to listen for metrics on %s: %w", addr, err)
 	}
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	write := 30 * time.Second
+	if s.Profiling {
+		// A CPU profile answers after its seconds.
+		write = 5 * time.Minute
+	}
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: write}
 	go func() { _ = s.srv.Serve(ln) }()
 	return nil
 }

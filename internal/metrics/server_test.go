@@ -263,3 +263,16 @@ passerelle_governance_scrape_errors_total 2
 		t.Error(err) // the failed scrape above and this one
 	}
 }
+
+// TestProfilerOnlyWhenAsked: /debug/pprof/ is served only with Profiling
+// (metrics.pprof); a heap profile then comes back.
+func TestProfilerOnlyWhenAsked(t *testing.T) {
+	m := New(newClock(), "telegram")
+	if code, _ := get(t, (&Server{Metrics: m}).Handler(), "/debug/pprof/heap"); code != http.StatusNotFound {
+		t.Errorf("profiler served while off: %d", code)
+	}
+	code, body := get(t, (&Server{Metrics: m, Profiling: true}).Handler(), "/debug/pprof/heap?debug=1")
+	if code != http.StatusOK || !strings.Contains(body, "heap profile") {
+		t.Errorf("heap profile with profiling on: %d %.80q", code, body)
+	}
+}
