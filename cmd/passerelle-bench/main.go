@@ -521,7 +521,9 @@ func (b *bench) burstPasserelle(ctx context.Context, tag string) (repResult, err
 	var profiled chan error
 	if b.pprofURL != "" && tag == "p1" {
 		profiled = make(chan error, 1)
-		go func() { profiled <- b.saveProfile(ctx, "profile?seconds="+strconv.Itoa(int(b.o.profile.Seconds())), "gateway-cpu.pprof") }()
+		go func() {
+			profiled <- b.saveProfile(ctx, "profile?seconds="+strconv.Itoa(int(b.o.profile.Seconds())), "gateway-cpu.pprof")
+		}()
 	}
 	start := time.Now()
 	for i := range b.o.n {
