@@ -317,9 +317,9 @@ func batchRow(v *mautrix.RespVersions) Row {
 	ok := v.Supports(mautrix.BeeperFeatureBatchSending)
 	row := Row{Capability: CapBatchSend, Detected: yesNo(ok), Feature: "chat history (backfill)"}
 	if ok {
-		row.Status, row.Effect = OK, "history inserted in one batch"
+		row.Status, row.Effect = OK, "history inserted in batches; older history fetched on demand when a user scrolls back"
 	} else {
-		row.Status, row.Effect = Fallback, "history replayed forward: old messages are sent one by one with their original timestamps"
+		row.Status, row.Effect = Fallback, "history replayed forward when the portal is made, with the original times; no scrolling back for older messages"
 	}
 	return row
 }
