@@ -134,12 +134,24 @@ func Main(tag, commit, buildTime string) {
 		m.Log.Warn().Str("directory", looseDir).Msg("Other users can enter the database directory; chmod 700 it")
 	}
 	mx.useMatrix(m.Matrix)
+	hs := newHomeserverCaps(m.Matrix, pup)
+	mx.useCapabilities(hs.reportJSON)
 	if err = mx.listen(); err != nil {
 		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Failed to start the metrics listener")
 		os.Exit(14)
 	}
 	m.Start()
 	close(started)
+	// bridgev2 has fetched /versions: say what the homeserver can do.
+	go func() {
+		log := m.Log.With().Str("component", "homeserver_capabilities").Logger()
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error().Any("panic", p).Msg("Panic in the homeserver capability detection")
+			}
+		}()
+		hs.detect(log.WithContext(context.Background()))
+	}()
 	mx.setRunning(true)
 	exitCode := m.WaitForInterrupt()
 	mx.setRunning(false)

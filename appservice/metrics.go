@@ -181,6 +181,13 @@ func (c *metricsComponent) Stop() {
 // bridge's own Matrix field may be wrapped).
 func (c *metricsComponent) useMatrix(mc *matrix.Connector) { c.mc = mc }
 
+// useCapabilities gives /homeserver its report (before listen).
+func (c *metricsComponent) useCapabilities(report func() (any, bool)) {
+	if c.server != nil {
+		c.server.Capabilities = report
+	}
+}
+
 // listen starts the endpoints when the section enables them.
 func (c *metricsComponent) listen() error {
 	if !c.cfg.Enabled || c.server == nil {
@@ -189,7 +196,7 @@ func (c *metricsComponent) listen() error {
 	if err := c.server.Listen(c.cfg.Listen); err != nil {
 		return err
 	}
-	c.log.Info().Str("address", c.server.Addr()).Msg("Serving /metrics, /health and /ready")
+	c.log.Info().Str("address", c.server.Addr()).Msg("Serving /metrics, /health, /ready and /homeserver")
 	return nil
 }
 

@@ -37,13 +37,19 @@ type Checks struct {
 	Networks []string
 }
 
-// Server serves /metrics, /health and /ready.
+// Server serves /metrics, /health, /ready and /homeserver.
 type Server struct {
 	Metrics *Metrics
 	Checks  Checks
 	Clock   clock.Clock
+<<<<<<< HEAD
 	// Profiling serves Go's profiler under /debug/pprof/.
 	Profiling bool
+=======
+	// Capabilities is /homeserver's body: what the homeserver can do for
+	// the gateway's features; false until it is known (503).
+	Capabilities func() (any, bool)
+>>>>>>> hs
 
 	running atomic.Bool
 
@@ -80,12 +86,13 @@ func CheckListen(addr string, allowRemote bool) error {
 // SetRunning says whether the gateway runs its main loop (/health).
 func (s *Server) SetRunning(running bool) { s.running.Store(running) }
 
-// Handler is the HTTP handler of the three endpoints.
+// Handler is the HTTP handler of the endpoints.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
+<<<<<<< HEAD
 	if s.Profiling {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
@@ -93,6 +100,9 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
+=======
+	mux.HandleFunc("GET /homeserver", s.capabilities)
+>>>>>>> hs
 	return mux
 }
 
@@ -217,4 +227,19 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_ = json.NewEncoder(w).Encode(res)
+}
+
+func (s *Server) capabilities(w http.ResponseWriter, _ *http.Request) {
+	var body any
+	ok := false
+	if s.Capabilities != nil {
+		body, ok = s.Capabilities()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "homeserver capabilities not detected yet"})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(body)
 }

@@ -274,5 +274,22 @@ func TestProfilerOnlyWhenAsked(t *testing.T) {
 	code, body := get(t, (&Server{Metrics: m, Profiling: true}).Handler(), "/debug/pprof/heap?debug=1")
 	if code != http.StatusOK || !strings.Contains(body, "heap profile") {
 		t.Errorf("heap profile with profiling on: %d %.80q", code, body)
+
+func TestHomeserverEndpointServesCapabilities(t *testing.T) {
+	known := false
+	s := &Server{Metrics: New(nil), Capabilities: func() (any, bool) {
+		return map[string]string{"latest": "v1.2"}, known
+	}}
+	h := s.Handler()
+	if code, _ := get(t, h, "/homeserver"); code != http.StatusServiceUnavailable {
+		t.Errorf("/homeserver before detection = %d, want 503", code)
+	}
+	known = true
+	code, body := get(t, h, "/homeserver")
+	if code != http.StatusOK || !strings.Contains(body, `"latest":"v1.2"`) {
+		t.Errorf("/homeserver = %d %s, want 200 with the report", code, body)
+	}
+	if code, _ = get(t, (&Server{Metrics: New(nil)}).Handler(), "/homeserver"); code != http.StatusServiceUnavailable {
+		t.Errorf("/homeserver without capabilities = %d, want 503", code)
 	}
 }
