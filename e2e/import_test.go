@@ -1,13 +1,19 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gotd/td/session"
+	"github.com/gotd/td/telegram"
+	"github.com/gotd/td/telegram/auth"
+	"github.com/gotd/td/tg"
 	"go.mau.fi/util/dbutil"
 	_ "go.mau.fi/util/dbutil/litestream" // the sqlite3-fk-wal driver
 	"maunium.net/go/mautrix"
@@ -18,6 +24,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/internal/stack"
+	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
 
 // TestImportAdoptsRooms: an organisation switches from mautrix-whatsapp. Its
@@ -27,65 +34,17 @@ import (
 // message mapped to its WhatsApp ID. Dendrite has both registrations loaded,
 // as during a real switch.
 func TestImportAdoptsRooms(t *testing.T) {
-	dir := t.TempDir()
-	oldRegPath := filepath.Join(dir, "whatsapp-registration.yaml")
-	oldReg := &appservice.Registration{
-		ID: "whatsapp", URL: "http://127.0.0.1:9", AppToken: randomString(32), ServerToken: randomString(32),
-		SenderLocalpart: "whatsappbot",
-		Namespaces: appservice.Namespaces{UserIDs: appservice.NamespaceList{
-			{Regex: `^@whatsappbot:localhost$`, Exclusive: true},
-			{Regex: `^@whatsapp_.*:localhost$`, Exclusive: true},
-		}},
-	}
-	if err := oldReg.Save(oldRegPath); err != nil {
-		t.Fatal(err)
-	}
-	s := NewStack(t, StackOptions{Users: []string{"alice"}, DendritePatch: func(doc *stack.YAMLDoc) error {
-		var files []string
-		if err := doc.Get("app_service_api.config_files", &files); err != nil {
-			return err
-		}
-		return doc.Set("app_service_api.config_files", append(files, oldRegPath))
-	}})
-	ctx := s.Ctx()
-	if err := s.Gateway.Stop(); err != nil {
-		t.Fatal(err)
-	}
-
-	// The old bridge's room: made by its bot, which is its admin.
-	oldBot := id.NewUserID("whatsappbot", s.Dendrite.ServerName)
-	alice := id.UserID(s.Dendrite.UserID("alice"))
-	old, err := mautrix.NewClient(s.Dendrite.URL, oldBot, oldReg.AppToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old.SetAppServiceUserID = true
-	_, _, err = old.Register(ctx, &mautrix.ReqRegister[any]{Username: "whatsappbot", Type: mautrix.AuthTypeAppservice, InhibitLogin: true})
-	if err != nil && !errors.Is(err, mautrix.MUserInUse) {
-		t.Logf("registering the old bot: %v (Dendrite may have made it already)", err)
-	}
-	created, err := old.CreateRoom(ctx, &mautrix.ReqCreateRoom{
-		Name: "Ministry partners", Invite: []id.UserID{alice},
-		PowerLevelOverride: &event.PowerLevelsEventContent{Users: map[id.UserID]int{oldBot: 100, alice: 50}},
-	})
-	if err != nil {
-		t.Fatalf("the old bot could not make its room: %v", err)
-	}
+	ob := newOldBridge(t, "whatsapp", StackOptions{Users: []string{"alice"}})
+	s, ctx, old, oldBot := ob.s, ob.s.Ctx(), ob.client, ob.bot
+	created := ob.room(ctx, "Ministry partners", id.UserID(s.Dendrite.UserID("alice")))
 	sent, err := old.SendText(ctx, created.RoomID, "bridged by the old bridge")
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	// Its database, made by bridgev2's own schema upgrades.
-	oldDBPath := filepath.Join(dir, "mautrix-whatsapp.db")
-	raw, err := dbutil.NewWithDialect("file:"+oldDBPath+"?_txlock=immediate", "sqlite3-fk-wal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldDB := database.New("", database.MetaTypes{}, raw)
+	oldDBPath, oldDB, closeDB := ob.database(ctx)
 	group := networkid.PortalKey{ID: "120363000000000001@g.us"}
 	for _, step := range []func() error{
-		func() error { return oldDB.Upgrade(ctx) },
 		func() error {
 			return oldDB.Portal.Insert(ctx, &database.Portal{PortalKey: group, MXID: created.RoomID, Name: "Ministry partners", NameSet: true})
 		},
@@ -99,21 +58,121 @@ func TestImportAdoptsRooms(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_ = raw.Close()
+	closeDB()
 
-	out, err := exec.CommandContext(ctx, needGateway(t), "import", "--network", "whatsapp", "--from-db", oldDBPath,
-		"--from-registration", oldRegPath, "-c", s.Gateway.ConfigPath, "-r", s.Gateway.RegistrationPath).CombinedOutput()
-	t.Logf("passerelle import:\n%s", out)
-	if err != nil || !strings.Contains(string(out), "portals:  1 imported") || !strings.Contains(string(out), "messages: 1 imported") {
-		t.Fatalf("import: %v", err)
+	out := ob.importDB(ctx, oldDBPath)
+	if !strings.Contains(out, "portals:  1 imported") || !strings.Contains(out, "messages: 1 imported") {
+		t.Fatal("the import did not import the portal and its message")
 	}
 
 	if err = s.Gateway.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	bot := id.UserID(s.BotID)
-	eventually(ctx, t, "the gateway's bot in the imported room with the old bot's power", func() bool {
-		members, err := old.JoinedMembers(ctx, created.RoomID)
+	ob.waitTakeover(ctx, created)
+}
+
+// oldBridge is a stopped mautrix bridge of the given network: its
+// registration loaded in Dendrite next to the gateway's (as during a real
+// switch), its bot able to act; the gateway is stopped.
+type oldBridge struct {
+	t       *testing.T
+	s       *Stack
+	network string
+	dir     string
+	regPath string
+	bot     id.UserID
+	client  *mautrix.Client
+}
+
+func newOldBridge(t *testing.T, network string, opts StackOptions) *oldBridge {
+	t.Helper()
+	ob := &oldBridge{t: t, network: network, dir: t.TempDir()}
+	ob.regPath = filepath.Join(ob.dir, network+"-registration.yaml")
+	reg := &appservice.Registration{
+		ID: network, URL: "http://127.0.0.1:9", AppToken: randomString(32), ServerToken: randomString(32),
+		SenderLocalpart: network + "bot",
+		Namespaces: appservice.Namespaces{UserIDs: appservice.NamespaceList{
+			{Regex: "^@" + network + "bot:localhost$", Exclusive: true},
+			{Regex: "^@" + network + "_.*:localhost$", Exclusive: true},
+		}},
+	}
+	if err := reg.Save(ob.regPath); err != nil {
+		t.Fatal(err)
+	}
+	opts.DendritePatch = func(doc *stack.YAMLDoc) error {
+		var files []string
+		if err := doc.Get("app_service_api.config_files", &files); err != nil {
+			return err
+		}
+		return doc.Set("app_service_api.config_files", append(files, ob.regPath))
+	}
+	ob.s = NewStack(t, opts)
+	ctx := ob.s.Ctx()
+	if err := ob.s.Gateway.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	ob.bot = id.NewUserID(network+"bot", ob.s.Dendrite.ServerName)
+	var err error
+	if ob.client, err = mautrix.NewClient(ob.s.Dendrite.URL, ob.bot, reg.AppToken); err != nil {
+		t.Fatal(err)
+	}
+	ob.client.SetAppServiceUserID = true
+	_, _, err = ob.client.Register(ctx, &mautrix.ReqRegister[any]{Username: network + "bot", Type: mautrix.AuthTypeAppservice, InhibitLogin: true})
+	if err != nil && !errors.Is(err, mautrix.MUserInUse) {
+		t.Logf("registering the old bot: %v (Dendrite may have made it already)", err)
+	}
+	return ob
+}
+
+// room is a portal room as the old bridge made it: its bot is the admin,
+// the staff member invited.
+func (ob *oldBridge) room(ctx context.Context, name string, staff id.UserID) *mautrix.RespCreateRoom {
+	ob.t.Helper()
+	created, err := ob.client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Name: name, Invite: []id.UserID{staff},
+		PowerLevelOverride: &event.PowerLevelsEventContent{Users: map[id.UserID]int{ob.bot: 100, staff: 50}},
+	})
+	if err != nil {
+		ob.t.Fatalf("the old bot could not make its room: %v", err)
+	}
+	return created
+}
+
+// database makes the old bridge's database the way it does: bridgev2's own
+// schema upgrades on a SQLite file.
+func (ob *oldBridge) database(ctx context.Context) (path string, db *database.Database, closeDB func()) {
+	ob.t.Helper()
+	path = filepath.Join(ob.dir, "mautrix-"+ob.network+".db")
+	raw, err := dbutil.NewWithDialect("file:"+path+"?_txlock=immediate", "sqlite3-fk-wal")
+	if err != nil {
+		ob.t.Fatal(err)
+	}
+	db = database.New("", database.MetaTypes{}, raw)
+	if err = db.Upgrade(ctx); err != nil {
+		ob.t.Fatal(err)
+	}
+	return path, db, func() { _ = raw.Close() }
+}
+
+// importDB runs `passerelle import` on the old bridge's database.
+func (ob *oldBridge) importDB(ctx context.Context, dbPath string) string {
+	ob.t.Helper()
+	out, err := exec.CommandContext(ctx, needGateway(ob.t), "import", "--network", ob.network, "--from-db", dbPath,
+		"--from-registration", ob.regPath, "-c", ob.s.Gateway.ConfigPath, "-r", ob.s.Gateway.RegistrationPath).CombinedOutput()
+	ob.t.Logf("passerelle import:\n%s", out)
+	if err != nil {
+		ob.t.Fatalf("passerelle import: %v", err)
+	}
+	return string(out)
+}
+
+// waitTakeover waits until the gateway's bot is in the room with the old
+// bot's power.
+func (ob *oldBridge) waitTakeover(ctx context.Context, room *mautrix.RespCreateRoom) {
+	ob.t.Helper()
+	bot := id.UserID(ob.s.BotID)
+	eventually(ctx, ob.t, "the gateway's bot in the imported room with the old bot's power", func() bool {
+		members, err := ob.client.JoinedMembers(ctx, room.RoomID)
 		if err != nil {
 			return false
 		}
@@ -121,6 +180,103 @@ func TestImportAdoptsRooms(t *testing.T) {
 			return false
 		}
 		var pl event.PowerLevelsEventContent
-		return old.StateEvent(ctx, created.RoomID, event.StatePowerLevels, "", &pl) == nil && pl.GetUserLevel(bot) == 100
+		return ob.client.StateEvent(ctx, room.RoomID, event.StatePowerLevels, "", &pl) == nil && pl.GetUserLevel(bot) == 100
 	})
+}
+
+// TestImportTelegramSession: a staff member's Telegram session comes along
+// from mautrix-telegram: without logging in again, a contact's message
+// arrives in the old direct-chat room (now the gateway's), and the staff
+// member's answer from that room reaches Telegram.
+func TestImportTelegramSession(t *testing.T) {
+	sim := NewTelegramSim(t, tgsim.Options{})
+	staff, contact := telegramWorld(t, sim, "+15550071", "")
+	ob := newOldBridge(t, "telegram", StackOptions{TelegramSim: sim, Users: []string{"sam"}})
+	s, ctx := ob.s, ob.s.Ctx()
+	sam := s.User("sam")
+	samID := id.UserID(s.Dendrite.UserID("sam"))
+	data := oldTelegramSession(ctx, t, sim, staff.Phone)
+
+	dm := ob.room(ctx, "Alice Outside", samID)
+	if err := sam.Join(ctx, dm.RoomID.String()); err != nil {
+		t.Fatal(err)
+	}
+	dbPath, db, closeDB := ob.database(ctx)
+	staffID, contactID := strconv.FormatInt(staff.ID, 10), strconv.FormatInt(contact.ID, 10)
+	key := networkid.PortalKey{ID: networkid.PortalID("user:" + contactID), Receiver: networkid.UserLoginID(staffID)}
+	for _, step := range []func() error{
+		func() error { return db.User.Insert(ctx, &database.User{MXID: samID}) },
+		func() error {
+			// mautrix-telegram keeps the MTProto session in the login's metadata.
+			return db.UserLogin.Insert(ctx, &database.UserLogin{UserMXID: samID, ID: networkid.UserLoginID(staffID), RemoteName: "Sam Staff",
+				Metadata: &map[string]any{"phone": staff.Phone, "session": map[string]any{
+					"auth_key": data.AuthKey, "dc_id": data.DC, "server_address": data.Addr, "salt": data.Salt}}})
+		},
+		func() error {
+			return db.Ghost.Insert(ctx, &database.Ghost{ID: networkid.UserID(contactID), Name: "Alice Outside"})
+		},
+		func() error {
+			return db.Portal.Insert(ctx, &database.Portal{PortalKey: key, MXID: dm.RoomID, OtherUserID: networkid.UserID(contactID),
+				RoomType: database.RoomTypeDM, Name: "Alice Outside", NameSet: true})
+		},
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeDB()
+	out := ob.importDB(ctx, dbPath)
+	if !strings.Contains(out, "login telegram."+staffID+" of "+samID.String()+": session imported") {
+		t.Fatal("the import did not bring the session along")
+	}
+	if err := s.Gateway.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ob.waitTakeover(ctx, dm)
+
+	if _, err := sim.SendMessage(contact.ID, staff.ID, "after the switch", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sam.WaitMessage(ctx, dm.RoomID.String(), MessageFilter{BodyContains: "after the switch"}); err != nil {
+		t.Fatalf("the contact's message did not arrive in the imported room: %v", err)
+	}
+	if _, err := sam.Send(ctx, dm.RoomID.String(), "answer from Matrix"); err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := sim.WaitMessage(waitCtx, staff.ID, contact.ID, func(m tgsim.Message) bool { return m.Text == "answer from Matrix" }); err != nil {
+		t.Fatalf("the answer from the imported room never reached Telegram: %v", err)
+	}
+}
+
+// oldTelegramSession logs a gotd client in to the simulator by phone, as
+// mautrix-telegram did, and returns its session.
+func oldTelegramSession(ctx context.Context, t *testing.T, sim *tgsim.Server, phone string) *session.Data {
+	t.Helper()
+	storage := new(session.StorageMemory)
+	opts := sim.ClientOptions()
+	opts.SessionStorage = storage
+	client := telegram.NewClient(1, "old-bridge", opts)
+	err := client.Run(ctx, func(ctx context.Context) error {
+		sent, err := client.Auth().SendCode(ctx, phone, auth.SendCodeOptions{})
+		if err != nil {
+			return err
+		}
+		code, ok := sim.LastCode(phone)
+		sentCode, isCode := sent.(*tg.AuthSentCode)
+		if !ok || !isCode {
+			return errors.New("the simulator issued no login code")
+		}
+		_, err = client.Auth().SignIn(ctx, phone, code, sentCode.PhoneCodeHash)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("the old bridge's Telegram login: %v", err)
+	}
+	data, err := (&session.Loader{Storage: storage}).Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -162,7 +162,7 @@ func (r *run) prepareTarget(ctx context.Context) error {
 		return fmt.Errorf("failed to prepare the import tables: %w", err)
 	}
 	if r.tr.Network() == tgTranslator.Network(tgTranslator{}) {
-		r.tgStore = telegram.NewChildStore(r.opts.Target, dbutil.ZeroLogger(*zerolog.Ctx(ctx)))
+		r.tgStore = telegram.NewChildStore(r.opts.Target, dbutil.ZeroLogger(zerolog.Ctx(ctx).Level(zerolog.WarnLevel)))
 		if err := r.tgStore.Upgrade(ctx); err != nil {
 			return err
 		}
