@@ -25,6 +25,7 @@ import (
 
 	"github.com/passerelle/passerelle/internal/stack"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
+	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
 // TestImportAdoptsRooms: an organisation switches from mautrix-whatsapp. Its
@@ -279,4 +280,76 @@ func oldTelegramSession(ctx context.Context, t *testing.T, sim *tgsim.Server, ph
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestImportWhatsAppRelink: a WhatsApp login does not come along (its
+// device keys are in whatsmeow's tables), but once the staff member links
+// the same phone again, the imported direct chat is theirs: a contact's
+// message arrives in the old room, and the answer from it reaches WhatsApp.
+func TestImportWhatsAppRelink(t *testing.T) {
+	wa := NewWhatsAppSim(t)
+	const staffPhone, contactPhone = "+33600000071", "+33600000072"
+	for phone, name := range map[string]string{staffPhone: "Sam Staff", contactPhone: "Alice Outside"} {
+		if _, err := wa.CreateAccount(phone, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ob := newOldBridge(t, "whatsapp", StackOptions{WhatsAppSim: wa, Users: []string{"sam"}})
+	s, ctx := ob.s, ob.s.Ctx()
+	sam := s.User("sam")
+	samID := id.UserID(s.Dendrite.UserID("sam"))
+	dm := ob.room(ctx, "Alice Outside", samID)
+	if err := sam.Join(ctx, dm.RoomID.String()); err != nil {
+		t.Fatal(err)
+	}
+
+	// mautrix-whatsapp's rows: login and receiver are the phone number,
+	// the chat its JID.
+	dbPath, db, closeDB := ob.database(ctx)
+	staffNumber, contactNumber := strings.TrimPrefix(staffPhone, "+"), strings.TrimPrefix(contactPhone, "+")
+	key := networkid.PortalKey{ID: networkid.PortalID(contactNumber + "@s.whatsapp.net"), Receiver: networkid.UserLoginID(staffNumber)}
+	for _, step := range []func() error{
+		func() error { return db.User.Insert(ctx, &database.User{MXID: samID}) },
+		func() error {
+			return db.UserLogin.Insert(ctx, &database.UserLogin{UserMXID: samID, ID: networkid.UserLoginID(staffNumber), RemoteName: "Sam Staff"})
+		},
+		func() error {
+			return db.Ghost.Insert(ctx, &database.Ghost{ID: networkid.UserID(contactNumber), Name: "Alice Outside"})
+		},
+		func() error {
+			return db.Portal.Insert(ctx, &database.Portal{PortalKey: key, MXID: dm.RoomID, OtherUserID: networkid.UserID(contactNumber),
+				RoomType: database.RoomTypeDM, Name: "Alice Outside", NameSet: true})
+		},
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeDB()
+	if out := ob.importDB(ctx, dbPath); !strings.Contains(out, "session re-login needed") || !strings.Contains(out, "portals:  1 imported") {
+		t.Fatal("the import did not keep the chat and ask for a new link")
+	}
+	if err := s.Gateway.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ob.waitTakeover(ctx, dm)
+
+	mgmt, _ := s.BotRoom(sam)
+	s.LinkWhatsAppQR(sam, mgmt, wa, staffPhone)
+	if _, err := wa.SendText(ctx, contactPhone, staffPhone, "after linking again"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sam.WaitMessage(ctx, dm.RoomID.String(), MessageFilter{BodyContains: "after linking again"}); err != nil {
+		t.Fatalf("the contact's message did not arrive in the imported room: %v", err)
+	}
+	if _, err := sam.Send(ctx, dm.RoomID.String(), "answer from Matrix"); err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := wa.WaitMessage(waitCtx, staffPhone, contactPhone, func(m wasim.Message) bool {
+		return m.Message.GetConversation() == "answer from Matrix" || m.Message.GetExtendedTextMessage().GetText() == "answer from Matrix"
+	}); err != nil {
+		t.Fatalf("the answer from the imported room never reached WhatsApp: %v", err)
+	}
 }
