@@ -3,6 +3,8 @@ package importer
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -302,5 +304,39 @@ func TestImportRefusesUnknownDatabases(t *testing.T) {
 				t.Error("a refused import wrote to Passerelle's database")
 			}
 		})
+	}
+}
+
+// --from-db takes a postgres:// URI or a SQLite path; a mistyped path is an
+// error, not a new empty database.
+func TestOpenSource(t *testing.T) {
+	ctx := context.Background()
+	missing := filepath.Join(t.TempDir(), "mautrix-whatsapp.db")
+	if _, err := OpenSource(missing); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing SQLite file: err = %v", err)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("opening a missing source created %s", missing)
+	}
+	for _, b := range []dbtest.Backend{dbtest.SQLite(t), dbtest.Postgres(t)} {
+		whatsappFixture(t, b)
+		uri := b.URI
+		if b.Name == "sqlite" {
+			// The path an administrator types, without file: or options.
+			uri = strings.TrimPrefix(strings.SplitN(b.URI, "?", 2)[0], "file:")
+		}
+		src, err := OpenSource(uri)
+		if err != nil {
+			t.Fatalf("%s: %v", b.Name, err)
+		}
+		s, err := openSource(ctx, src, "")
+		if err != nil {
+			t.Fatalf("%s: %v", b.Name, err)
+		}
+		portals, err := s.db.Portal.GetAll(ctx)
+		if err != nil || len(portals) != 4 {
+			t.Errorf("%s: read %d portals, %v; want the fixture's 4", b.Name, len(portals), err)
+		}
+		_ = src.Close()
 	}
 }
