@@ -26,6 +26,9 @@ func main() {
 		}
 		return
 	}
+	if appservice.WantsImport(os.Args[1:]) {
+		os.Exit(appservice.Import(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if wantsHealthcheck(os.Args[1:]) {
 		os.Exit(healthcheck(context.Background(), os.Args[1:], os.Stdout))
 	}
