@@ -42,14 +42,11 @@ type Server struct {
 	Metrics *Metrics
 	Checks  Checks
 	Clock   clock.Clock
-<<<<<<< HEAD
 	// Profiling serves Go's profiler under /debug/pprof/.
 	Profiling bool
-=======
 	// Capabilities is /homeserver's body: what the homeserver can do for
 	// the gateway's features; false until it is known (503).
 	Capabilities func() (any, bool)
->>>>>>> hs
 
 	running atomic.Bool
 
@@ -92,7 +89,6 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
-<<<<<<< HEAD
 	if s.Profiling {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
@@ -100,9 +96,7 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-=======
 	mux.HandleFunc("GET /homeserver", s.capabilities)
->>>>>>> hs
 	return mux
 }
 

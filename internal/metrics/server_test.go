@@ -274,6 +274,8 @@ func TestProfilerOnlyWhenAsked(t *testing.T) {
 	code, body := get(t, (&Server{Metrics: m, Profiling: true}).Handler(), "/debug/pprof/heap?debug=1")
 	if code != http.StatusOK || !strings.Contains(body, "heap profile") {
 		t.Errorf("heap profile with profiling on: %d %.80q", code, body)
+	}
+}
 
 func TestHomeserverEndpointServesCapabilities(t *testing.T) {
 	known := false
