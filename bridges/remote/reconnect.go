@@ -6,7 +6,6 @@ import (
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/commands"
-	"maunium.net/go/mautrix/bridgev2/status"
 
 	"github.com/passerelle/passerelle/bridges/netid"
 )
@@ -41,23 +40,17 @@ var reconnectHandler = &commands.FullHandler{
 	Func:          cmdReconnect,
 }
 
-// notConnected reports whether a login's last state says it is not
-// connected (a login that reported nothing yet counts as connected: it is
-// still starting).
+// notConnected reports whether a login is not connected now, as its
+// client says (bridgev2's last bridge state is not safe to read from
+// another goroutine).
 func notConnected(ul *bridgev2.UserLogin) bool {
-	if ul.BridgeState == nil {
-		return false
-	}
-	switch ul.BridgeState.GetPrevUnsent().StateEvent {
-	case "", status.StateConnected, status.StateBackfilling, status.StateConnecting, status.StateStarting:
-		return false
-	}
-	return true
+	return !ul.Client.IsLoggedIn()
 }
 
 // reconnectTargets picks the logins the command acts on: with an argument,
 // the logins whose ID, remote name or network it names; without, the
-// logins that are not connected.
+// logins that are not logged in (WhatsApp: not connected; Telegram: the
+// session was refused).
 func reconnectTargets(logins []*bridgev2.UserLogin, arg string) []*bridgev2.UserLogin {
 	var out []*bridgev2.UserLogin
 	for _, ul := range logins {

@@ -22,6 +22,7 @@ import (
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
+	"github.com/passerelle/passerelle/internal/metrics"
 	"github.com/passerelle/passerelle/internal/testlog"
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
@@ -528,6 +529,18 @@ func TestStreamReplaced(t *testing.T) {
 	})
 	if ul.Client.IsLoggedIn() {
 		t.Fatal("client still logged in after the takeover")
+	}
+	// The admin-room notice: the login notifier as the gateway runs it, on
+	// this bridge's logins, at once (not after the disconnection delay).
+	var notices []string
+	notifier := &metrics.LoginNotifier{
+		Logins: metrics.BridgeLogins(tb.br),
+		Notify: func(_ context.Context, text string) error { notices = append(notices, text); return nil },
+	}
+	notifier.Check(ctx)
+	if len(notices) != 1 || !strings.Contains(notices[0], "WhatsApp login of "+string(testUser)+" is not connected: unknown error") ||
+		!strings.Contains(notices[0], "`reconnect` command (no new pairing)") {
+		t.Fatalf("admin notices: %q", notices)
 	}
 
 	const mgmt id.RoomID = "!management:test"
