@@ -32,7 +32,6 @@ func TestSessionRevokedWhileConnected(t *testing.T) {
 	ul := loginByPhone(t, tb, s, alice, "")
 	waitConnected(t, tb)
 
-
 	revoked := time.Now()
 	if n := s.RevokeAuthorizations(alice.ID); n != 1 {
 		t.Fatalf("revoked %d authorizations, want 1", n)

@@ -164,9 +164,14 @@ func (cl *Client) onDisconnected(ctx context.Context) {
 	cl.reconnect()
 }
 
-// streamReplacedMessage is the state message and the notice of a login
-// whose session another connection took over.
-func streamReplacedMessage(account string) string {
+// streamReplacedState is the bridge state's message for a login whose
+// session another connection took over; the admins see it too, so it does
+// not name the account.
+const streamReplacedState = "another connection took over this WhatsApp session (stream replaced); `" +
+	remote.ReconnectCommand + "` takes it back without a new pairing"
+
+// streamReplacedNotice is the staff member's notice for it.
+func streamReplacedNotice(account string) string {
 	return "WhatsApp: another connection took over the session of " + account + " (stream replaced), so the bridge stopped using it. " +
 		"Send `" + remote.ReconnectCommand + "` to take it back; no new pairing is needed."
 }
@@ -184,15 +189,14 @@ func (cl *Client) onStreamReplaced(ctx context.Context) {
 	cl.mu.Lock()
 	cl.noticed = true // the next connection says "Reconnected"
 	cl.mu.Unlock()
-	message := streamReplacedMessage(cl.accountName())
 	zerolog.Ctx(ctx).Warn().Str("reason", string(StateErrStreamReplaced)).Msg("WhatsApp connection ended")
 	cl.login.BridgeState.Send(status.BridgeState{
 		StateEvent: status.StateUnknownError,
 		Error:      StateErrStreamReplaced,
-		Message:    message,
+		Message:    streamReplacedState,
 		UserAction: status.UserActionRestart,
 	})
-	cl.sendNotice(ctx, message)
+	cl.sendNotice(ctx, streamReplacedNotice(cl.accountName()))
 }
 
 // stop ends the connection loop after an event after which the connection

@@ -574,6 +574,23 @@ func TestStreamReplaced(t *testing.T) {
 	tb.waitMsg(t, "the all-connected answer", func(m fakematrix.Message) bool {
 		return m.RoomID == mgmt && strings.HasPrefix(m.Content.Body, "All your logins are connected")
 	})
+	// A login named by argument is reconnected even when connected; an
+	// unknown name is refused.
+	tb.br.Commands.Handle(ctx, mgmt, "$reconnect3", tb.user(t), remote.ReconnectCommand+" nosuchlogin", "")
+	tb.waitMsg(t, "the unknown-login answer", func(m fakematrix.Message) bool {
+		return m.RoomID == mgmt && strings.HasPrefix(m.Content.Body, "You have no login named `nosuchlogin`")
+	})
+	tb.mx.ResetBridgeStates()
+	tb.br.Commands.Handle(ctx, mgmt, "$reconnect4", tb.user(t), remote.ReconnectCommand+" "+string(ul.ID), "")
+	if !tb.mx.Eventually(waitLong, func() bool {
+		return tb.mx.HasBridgeState(status.StateConnecting, "") && tb.mx.HasBridgeState(status.StateConnected, "")
+	}) {
+		t.Fatalf("the named login was not reconnected: %+v", tb.mx.BridgeStates())
+	}
+	if _, err := srv.SendText(ctx, bobPh, alicePh, "after the second reconnect"); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitMsg(t, "a message after the second reconnect", func(m fakematrix.Message) bool { return m.Content.Body == "after the second reconnect" })
 }
 
 func TestUndecryptablePlaceholderIsReplaced(t *testing.T) {
