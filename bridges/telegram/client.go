@@ -309,12 +309,14 @@ func (c *Client) runOnce(ctx context.Context) error {
 	})
 	early := &startGate{mgr: mgr, seed: c.newChannelSeeder(guard)}
 	apiID, apiHash, opts := c.clientOptions(ctx, early)
-	// gotd calls users.getUsers(self) on every (re)connection, to subscribe
-	// to updates, and ignores a 401 unless told otherwise. A session ended
-	// from another device while connected: Telegram closes the connection
-	// and answers that call with 401 once gotd reconnects. Returned here,
-	// the error is permanent for gotd and ends Run: the login is reported
-	// at once, not at the next call the staff member makes.
+	// A session ended from another device gets 401 at its next call that
+	// needs the authorization. gotd calls users.getUsers(self) on every
+	// (re)connection, to subscribe to updates, and ignores a 401 there
+	// unless told otherwise: returned here, the error is permanent for gotd
+	// and ends Run. So a revocation that drops the connection (as the
+	// simulator's does) is reported within a second of the reconnection;
+	// one that leaves it open, at the updates manager's next fetch (after
+	// at most 15 idle minutes) or the next call, as before.
 	opts.OnSelfError = func(_ context.Context, err error) error {
 		if auth.IsUnauthorized(err) {
 			return fmt.Errorf("%w: %w", ErrLoggedOut, err)
