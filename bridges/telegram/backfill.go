@@ -36,7 +36,8 @@ func (c *Client) canBackfill(peer tgid.Peer) bool {
 // portal is made, the chat's latest messages (network.telegram.backfill:
 // initial_messages, max_age_days); after an anchor, the messages after it.
 // They are converted as live messages are, ping nobody, go through the
-// gateway's backfill filter (governance), and are marked read.
+// gateway's backfill filter (governance), and are marked read as far as
+// the chat was read on Telegram (historyRead).
 func (c *Client) FetchMessages(ctx context.Context, params bridgev2.FetchMessagesParams) (*bridgev2.FetchMessagesResponse, error) {
 	if !params.Forward {
 		return &bridgev2.FetchMessagesResponse{HasMore: false}, nil
@@ -146,8 +147,39 @@ func (c *Client) FetchMessages(ctx context.Context, params bridgev2.FetchMessage
 		hist.Messages = append(hist.Messages, hm)
 	}
 	out := c.main.FilterBackfill(ctx, hist)
-	zerolog.Ctx(ctx).Info().Int("fetched", len(msgs)).Int("bridged", len(out)).Msg("Fetched a Telegram chat's history")
-	return &bridgev2.FetchMessagesResponse{Messages: out, Forward: true, MarkRead: true}, nil
+	markRead := c.historyRead(ctx, input, msgs)
+	zerolog.Ctx(ctx).Info().Int("fetched", len(msgs)).Int("bridged", len(out)).Bool("read", markRead).Msg("Fetched a Telegram chat's history")
+	return &bridgev2.FetchMessagesResponse{Messages: out, Forward: true, MarkRead: markRead}, nil
+}
+
+// historyRead tells whether the account has read msgs on Telegram: then
+// the staff member's Matrix read marker moves past them too. A message
+// that waits unread on the phone (the one that made a new chat's portal,
+// say) stays unread in Matrix; so does the history when Telegram does not
+// say.
+func (c *Client) historyRead(ctx context.Context, input tg.InputPeerClass, msgs []*tg.Message) bool {
+	lastIn := 0
+	for _, msg := range msgs {
+		if !msg.Out {
+			lastIn = max(lastIn, msg.ID)
+		}
+	}
+	if lastIn == 0 {
+		return true
+	}
+	res, err := callWhenConnected(ctx, c, "get the chat's read state", func(ctx context.Context, api *tg.Client) (*tg.MessagesPeerDialogs, error) {
+		return api.MessagesGetPeerDialogs(ctx, []tg.InputDialogPeerClass{&tg.InputDialogPeer{Peer: input}})
+	})
+	if err != nil {
+		zerolog.Ctx(ctx).Debug().Err(err).Msg("Failed to get a Telegram chat's read state; its history stays unread")
+		return false
+	}
+	for _, d := range res.Dialogs {
+		if dialog, ok := d.(*tg.Dialog); ok {
+			return dialog.ReadInboxMaxID >= lastIn
+		}
+	}
+	return false
 }
 
 // historyReactions are the reactions of a message of the history, with who

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.mau.fi/util/variationselector"
+	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
@@ -249,5 +250,89 @@ func TestBackfillBasicGroup(t *testing.T) {
 	}
 	if want := []string{"one", "two", "three", "live", "edit", "after"}; !slices.Equal(bodies, want) {
 		t.Errorf("the group's portal has %q, want %q", bodies, want)
+	}
+}
+
+// TestBackfillReadState: the history put into a new portal moves the staff
+// member's Matrix read marker only as far as they read the chat on
+// Telegram. A new contact's first message, unread on the phone, stays
+// unread in Matrix (no receipt: the client shows it as new); a chat read on
+// the phone and answered from it is marked read up to its last message.
+func TestBackfillReadState(t *testing.T) {
+	s := newSim(t)
+	alice := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550001", FirstName: "Alice"})
+	bob := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550002", FirstName: "Bob"})
+	carol := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550003", FirstName: "Carol"})
+	mx := fakematrix.New()
+	mx.EnableDoublePuppet()
+	tb := startBridgeOn(t, s, dbtest.SQLite(t).Open(t), mx, func(c *TelegramConnector, _ *fakematrix.Matrix) {
+		c.Config.Backfill = remote.BackfillLimits{InitialMessages: 10, MaxAgeDays: 30}
+	}, func(cfg *bridgeconfig.BridgeConfig) {
+		cfg.Backfill = bridgeconfig.BackfillConfig{Enabled: true, MaxInitialMessages: 100}
+	})
+	ul := loginByPhone(t, tb, s, alice, "")
+	waitConnected(t, tb)
+	portalOf := func(contact *tgsim.Account) *bridgev2.Portal {
+		t.Helper()
+		key := networkid.PortalKey{ID: tgid.MakePortalID(tgid.Peer{Type: tgid.PeerUser, ID: contact.ID}), Receiver: ul.ID}
+		portal, err := tb.br.GetExistingPortalByKey(context.Background(), key)
+		if err != nil || portal == nil || portal.MXID == "" {
+			t.Fatalf("no portal for %s: %v", contact.FirstName, err)
+		}
+		return portal
+	}
+	receiptsIn := func(room id.RoomID) []fakematrix.Receipt {
+		var out []fakematrix.Receipt
+		for _, r := range mx.Receipts() {
+			if r.RoomID == room && r.User == ul.UserMXID {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+
+	// Carol writes; Alice reads it on her phone and answers from it: the
+	// answer makes the portal, with Carol's message before it, read.
+	if _, err := s.SendMessage(carol.ID, alice.ID, "are you in tomorrow?", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReadHistory(alice.ID, carol.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SendMessage(alice.ID, carol.ID, "yes, all day", nil); err != nil {
+		t.Fatal(err)
+	}
+	answer, ok := tb.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "yes, all day" })
+	if !ok {
+		t.Fatal("the answer never reached Matrix")
+	}
+	if !mx.Eventually(20*time.Second, func() bool {
+		return slices.ContainsFunc(receiptsIn(portalOf(carol).MXID), func(r fakematrix.Receipt) bool { return r.EventID == answer.EventID })
+	}) {
+		t.Fatalf("the chat read on the phone was not marked read in Matrix: receipts %+v", mx.Receipts())
+	}
+
+	// Bob, a new contact, writes twice; Alice has not read it.
+	if _, err := s.SendMessage(bob.ID, alice.ID, "hello, I am Bob", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SendMessage(bob.ID, alice.ID, "are you there?", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tb.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "are you there?" }); !ok {
+		t.Fatal("Bob's messages never reached Matrix")
+	}
+	bobRoom := portalOf(bob).MXID
+	// A marker after Bob's portal was filled: Carol writes again, and once
+	// her message is in Matrix the backfill of Bob's portal (earlier in the
+	// same event stream) is over.
+	if _, err := s.SendMessage(carol.ID, alice.ID, "see you", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tb.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "see you" }); !ok {
+		t.Fatal("Carol's second message never reached Matrix")
+	}
+	if got := receiptsIn(bobRoom); len(got) != 0 {
+		t.Errorf("the new contact's unread messages were marked read in Matrix for the staff member: %+v", got)
 	}
 }

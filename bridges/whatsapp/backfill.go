@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -100,6 +101,12 @@ func (cl *Client) storeConversation(ctx context.Context, conv *waHistorySync.Con
 	var chat types.JID
 	var last time.Time
 	var msgs []storedHistory
+	// The newest unread_count messages of the contact were unread on the
+	// phone; a chat marked unread has its newest message unread.
+	unread := int(conv.GetUnreadCount())
+	if conv.GetMarkedAsUnread() {
+		unread = max(unread, 1)
+	}
 	for _, hm := range conv.GetMessages() {
 		wmi := hm.GetMessage()
 		if wmi == nil {
@@ -116,7 +123,12 @@ func (cl *Client) storeConversation(ctx context.Context, conv *waHistorySync.Con
 		if classify(evt.Message) != kindMessage || (!cutoff.IsZero() && evt.Info.Timestamp.Before(cutoff)) {
 			continue
 		}
-		msgs = append(msgs, storedHistory{ID: evt.Info.ID, Timestamp: evt.Info.Timestamp, Info: wmi})
+		msg := storedHistory{ID: evt.Info.ID, Timestamp: evt.Info.Timestamp, Info: wmi}
+		if unread > 0 && (!evt.Info.IsFromMe || conv.GetMarkedAsUnread()) {
+			msg.Unread = true
+			unread--
+		}
+		msgs = append(msgs, msg)
 	}
 	if chat.IsEmpty() {
 		chat = cl.preferPN(ctx, convJID, types.EmptyJID)
@@ -231,7 +243,10 @@ func (cl *Client) FetchMessages(ctx context.Context, params bridgev2.FetchMessag
 		forget()
 		return &bridgev2.FetchMessagesResponse{Forward: true}, nil
 	}
-	return &bridgev2.FetchMessagesResponse{Messages: out, Forward: true, MarkRead: true, CompleteCallback: forget}, nil
+	// The staff member's Matrix read marker moves past the history only
+	// when the phone had read all of it.
+	markRead := !slices.ContainsFunc(stored, func(m storedHistory) bool { return m.Unread })
+	return &bridgev2.FetchMessagesResponse{Messages: out, Forward: true, MarkRead: markRead, CompleteCallback: forget}, nil
 }
 
 // historyOf converts stored, oldest first, into the history of chat for

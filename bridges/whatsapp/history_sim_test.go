@@ -412,3 +412,66 @@ func TestOlderHistoryOnDemand(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHistoryReadState: the history put into a new portal moves the staff
+// member's Matrix read marker only when the phone had read it. Bob's chat,
+// answered from the phone, is marked read up to its last message; Carol's,
+// whose last two messages wait unread on the phone, is not marked read at
+// all (her messages show as new in Matrix).
+func TestHistoryReadState(t *testing.T) {
+	srv := startSim(t)
+	start := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	if _, err := srv.SeedHistory(alicePh, bobPh, []wasim.HistoryEntry{
+		{From: bobPh, Text: "can you call me?", Time: start},
+		{From: alicePh, Text: "calling now", Time: start.Add(time.Minute)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.SeedHistory(alicePh, carolPh, []wasim.HistoryEntry{
+		{From: alicePh, Text: "the report is late", Time: start},
+		{From: carolPh, Text: "sorry, tomorrow", Time: start.Add(time.Minute)},
+		{From: carolPh, Text: "is that all right?", Time: start.Add(2 * time.Minute)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mx := fakematrix.New()
+	mx.EnableDoublePuppet()
+	tb := startBridgeOn(t, srv, dbtest.SQLite(t).Open(t), &manualClock{}, mx, withBackfill(50, 30, 20))
+	ul := loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	filled := func(contact string, n int) id.RoomID {
+		t.Helper()
+		var room id.RoomID
+		if !mx.Eventually(waitLong, func() bool {
+			portal, err := tb.br.GetExistingPortalByKey(ctx, mustKey(t, "whatsapp."+contact, ul))
+			if err != nil || portal == nil || !portal.RoomCreated.IsSet() {
+				return false
+			}
+			room = portal.MXID
+			return len(roomMessages(mx, room)) >= n
+		}) {
+			t.Fatalf("the portal with %s has %d messages, want %d", contact, len(roomMessages(mx, room)), n)
+		}
+		return room
+	}
+	staffReceipts := func(room id.RoomID) []fakematrix.Receipt {
+		var out []fakematrix.Receipt
+		for _, r := range mx.Receipts() {
+			if r.RoomID == room && r.User == testUser {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	carolRoom := filled(carolPh, 3)
+	bobRoom := filled(bobPh, 2)
+	last := roomMessages(mx, bobRoom)[1]
+	if !mx.Eventually(waitLong, func() bool {
+		return slices.ContainsFunc(staffReceipts(bobRoom), func(r fakematrix.Receipt) bool { return r.EventID == last.EventID })
+	}) {
+		t.Fatalf("Bob's chat, read on the phone, was not marked read in Matrix: %+v", mx.Receipts())
+	}
+	if got := staffReceipts(carolRoom); len(got) != 0 {
+		t.Errorf("Carol's unread messages were marked read in Matrix: %+v", got)
+	}
+}

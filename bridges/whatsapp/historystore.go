@@ -29,8 +29,8 @@ const maxHistoryChats = 5000
 
 const (
 	putHistoryMessageQuery = `
-		INSERT INTO whatsapp_history_message (bridge_id, login_id, chat_jid, message_id, timestamp, data)
-		VALUES ($1, $2, $3, $4, $5, $6)
+		INSERT INTO whatsapp_history_message (bridge_id, login_id, chat_jid, message_id, timestamp, data, unread)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (bridge_id, login_id, chat_jid, message_id) DO NOTHING`
 	capHistoryMessagesQuery = `
 		DELETE FROM whatsapp_history_message
@@ -39,7 +39,7 @@ const (
 			WHERE bridge_id=$1 AND login_id=$2 AND chat_jid=$3
 			ORDER BY timestamp DESC, message_id DESC LIMIT $5))`
 	getHistoryMessagesQuery = `
-		SELECT message_id, timestamp, data FROM whatsapp_history_message
+		SELECT message_id, timestamp, data, unread FROM whatsapp_history_message
 		WHERE bridge_id=$1 AND login_id=$2 AND chat_jid=$3 AND timestamp > $4
 		ORDER BY timestamp ASC, message_id ASC`
 	deleteHistoryMessagesQuery = `
@@ -70,6 +70,8 @@ type storedHistory struct {
 	ID        string
 	Timestamp time.Time
 	Info      *waWeb.WebMessageInfo
+	// Unread: the phone had not read it when it sent the history.
+	Unread bool
 }
 
 // put stores a chat's messages, then keeps its latest max (none before
@@ -82,7 +84,7 @@ func (s *historyStore) put(ctx context.Context, login networkid.UserLoginID, cha
 				return fmt.Errorf("failed to marshal a history message: %w", err)
 			}
 			if _, err = s.db.Exec(ctx, putHistoryMessageQuery, s.bridgeID, login, chat, m.ID, m.Timestamp.UnixMilli(),
-				base64.StdEncoding.EncodeToString(raw)); err != nil {
+				base64.StdEncoding.EncodeToString(raw), m.Unread); err != nil {
 				return fmt.Errorf("failed to store a history message: %w", err)
 			}
 		}
@@ -137,7 +139,8 @@ func (s *historyStore) messages(ctx context.Context, login networkid.UserLoginID
 	for rows.Next() {
 		var id, data string
 		var ts int64
-		if err = rows.Scan(&id, &ts, &data); err != nil {
+		var unread bool
+		if err = rows.Scan(&id, &ts, &data, &unread); err != nil {
 			return nil, fmt.Errorf("failed to read a chat's history: %w", err)
 		}
 		raw, err := base64.StdEncoding.DecodeString(data)
@@ -148,7 +151,7 @@ func (s *historyStore) messages(ctx context.Context, login networkid.UserLoginID
 		if proto.Unmarshal(raw, info) != nil {
 			continue
 		}
-		out = append(out, storedHistory{ID: id, Timestamp: time.UnixMilli(ts), Info: info})
+		out = append(out, storedHistory{ID: id, Timestamp: time.UnixMilli(ts), Info: info, Unread: unread})
 	}
 	return out, rows.Err()
 }

@@ -57,6 +57,7 @@ func (s *Server) newDispatcher() *tg.ServerDispatcher {
 	d.OnUploadGetFile(s.uploadGetFile)
 	d.OnMessagesGetHistory(s.messagesGetHistory)
 	d.OnMessagesGetDialogs(s.messagesGetDialogs)
+	d.OnMessagesGetPeerDialogs(s.messagesGetPeerDialogs)
 	d.OnMessagesReadHistory(s.messagesReadHistory)
 	d.OnMessagesEditMessage(s.messagesEditMessage)
 	d.OnMessagesDeleteMessages(s.messagesDeleteMessages)
@@ -420,68 +421,106 @@ func historyWindow[M any](req *tg.MessagesGetHistoryRequest, list []M, idOf func
 	return list[start:end]
 }
 
+// simDialog is one chat of an account's dialog list.
+type simDialog struct {
+	peer  tg.PeerClass
+	key   int64 // orders dialogs of the same second; dialogKey's key
+	date  int
+	top   int
+	entry *boxEntry
+	ch    *channel
+}
+
+// dialogsLocked lists every chat of self (private chats, basic groups,
+// supergroups and channels) by last activity: the newest top message
+// first.
+func (s *Server) dialogsLocked(self *user) []simDialog {
+	var list []simDialog
+	seen := map[int64]bool{}
+	for i := len(self.box) - 1; i >= 0; i-- {
+		e := self.box[i]
+		if e.msg.goneFor(self.acc.ID) {
+			continue
+		}
+		d := simDialog{date: int(e.msg.date.Unix()), top: e.id, entry: e}
+		if e.msg.chat != 0 {
+			if seen[-e.msg.chat] {
+				continue
+			}
+			seen[-e.msg.chat] = true
+			d.peer, d.key = &tg.PeerChat{ChatID: e.msg.chat}, -e.msg.chat
+		} else {
+			peer := peerOf(e.msg, self.acc.ID)
+			if seen[peer] {
+				continue
+			}
+			seen[peer] = true
+			d.peer, d.key = &tg.PeerUser{UserID: peer}, peer
+		}
+		list = append(list, d)
+	}
+	for _, ch := range s.st.channels {
+		if !ch.member[self.acc.ID] {
+			continue
+		}
+		for i := len(ch.msgs) - 1; i >= 0; i-- {
+			if m := ch.msgs[i]; !m.Deleted {
+				list = append(list, simDialog{peer: &tg.PeerChannel{ChannelID: ch.id}, key: ch.id, date: int(m.Date.Unix()), top: m.ID, ch: ch})
+				break
+			}
+		}
+	}
+	slices.SortStableFunc(list, func(a, b simDialog) int {
+		if a.date != b.date {
+			return b.date - a.date
+		}
+		if a.entry != nil && b.entry != nil {
+			return b.top - a.top
+		}
+		return cmp.Compare(b.key, a.key)
+	})
+	return list
+}
+
+// dialogPageLocked is what a page of dialogs carries: the dialogs (with
+// how far self read each), their top messages, chats and users.
+func (s *Server) dialogPageLocked(self *user, page []simDialog) (dialogs []tg.DialogClass, msgs []tg.MessageClass, chats []tg.ChatClass, users []tg.UserClass) {
+	ids := []int64{self.acc.ID}
+	var chatIDs []int64
+	for _, d := range page {
+		dialog := &tg.Dialog{Peer: d.peer, TopMessage: d.top}
+		switch p := d.peer.(type) {
+		case *tg.PeerChannel:
+			m := d.ch.msgs[d.top-1]
+			dialog.ReadInboxMaxID = d.ch.readInbox[self.acc.ID]
+			msgs = append(msgs, s.tgChannelMsgLocked(d.ch, m, self.acc.ID))
+			chats = append(chats, s.tgChannelLocked(d.ch, self.acc.ID))
+			ids = append(ids, m.usersOf()...)
+		case *tg.PeerChat:
+			dialog.ReadInboxMaxID = self.readInbox[p.ChatID]
+			msgs = append(msgs, s.tgMessageClassLocked(d.entry.msg, self.acc.ID))
+			chatIDs = append(chatIDs, p.ChatID)
+			ids = append(ids, d.entry.msg.from)
+		case *tg.PeerUser:
+			dialog.ReadInboxMaxID = self.readInbox[p.UserID]
+			msgs = append(msgs, s.tgMessageClassLocked(d.entry.msg, self.acc.ID))
+			ids = append(ids, p.UserID)
+		}
+		dialogs = append(dialogs, dialog)
+	}
+	chats = append(chats, s.tgChatsLocked(chatIDs...)...)
+	return dialogs, msgs, chats, s.tgUsersLocked(self.acc.ID, ids...)
+}
+
 func (s *Server) messagesGetDialogs(ctx context.Context, req *tg.MessagesGetDialogsRequest) (tg.MessagesDialogsClass, error) {
 	return withSelf(s, ctx, func(_ *request, self *user) (tg.MessagesDialogsClass, error) {
 		limit := req.Limit
 		if limit <= 0 || limit > 100 {
 			limit = 100
 		}
-		// Every chat (private chats, basic groups, supergroups and channels)
-		// by last activity: the newest top message first. A page starts after
-		// offset_peer when it is one of them, else after offset_date and
-		// offset_id.
-		type dialog struct {
-			peer  tg.PeerClass
-			key   int64 // orders dialogs of the same second
-			date  int
-			top   int
-			entry *boxEntry
-			ch    *channel
-		}
-		var list []dialog
-		seen := map[int64]bool{}
-		for i := len(self.box) - 1; i >= 0; i-- {
-			e := self.box[i]
-			if e.msg.goneFor(self.acc.ID) {
-				continue
-			}
-			d := dialog{date: int(e.msg.date.Unix()), top: e.id, entry: e}
-			if e.msg.chat != 0 {
-				if seen[-e.msg.chat] {
-					continue
-				}
-				seen[-e.msg.chat] = true
-				d.peer, d.key = &tg.PeerChat{ChatID: e.msg.chat}, -e.msg.chat
-			} else {
-				peer := peerOf(e.msg, self.acc.ID)
-				if seen[peer] {
-					continue
-				}
-				seen[peer] = true
-				d.peer, d.key = &tg.PeerUser{UserID: peer}, peer
-			}
-			list = append(list, d)
-		}
-		for _, ch := range s.st.channels {
-			if !ch.member[self.acc.ID] {
-				continue
-			}
-			for i := len(ch.msgs) - 1; i >= 0; i-- {
-				if m := ch.msgs[i]; !m.Deleted {
-					list = append(list, dialog{peer: &tg.PeerChannel{ChannelID: ch.id}, key: ch.id, date: int(m.Date.Unix()), top: m.ID, ch: ch})
-					break
-				}
-			}
-		}
-		slices.SortStableFunc(list, func(a, b dialog) int {
-			if a.date != b.date {
-				return b.date - a.date
-			}
-			if a.entry != nil && b.entry != nil {
-				return b.top - a.top
-			}
-			return cmp.Compare(b.key, a.key)
-		})
+		// A page starts after offset_peer when it is one of the chats, else
+		// after offset_date and offset_id.
+		list := s.dialogsLocked(self)
 		start := 0
 		if offsetKey, ok := dialogKey(req.OffsetPeer); ok {
 			for i, d := range list {
@@ -500,27 +539,38 @@ func (s *Server) messagesGetDialogs(ctx context.Context, req *tg.MessagesGetDial
 			}
 		}
 		out := &tg.MessagesDialogs{}
-		ids := []int64{self.acc.ID}
-		var chatIDs []int64
-		for _, d := range list[start:min(start+limit, len(list))] {
-			out.Dialogs = append(out.Dialogs, &tg.Dialog{Peer: d.peer, TopMessage: d.top})
-			switch p := d.peer.(type) {
-			case *tg.PeerChannel:
-				m := d.ch.msgs[d.top-1]
-				out.Messages = append(out.Messages, s.tgChannelMsgLocked(d.ch, m, self.acc.ID))
-				out.Chats = append(out.Chats, s.tgChannelLocked(d.ch, self.acc.ID))
-				ids = append(ids, m.usersOf()...)
-			case *tg.PeerChat:
-				out.Messages = append(out.Messages, s.tgMessageClassLocked(d.entry.msg, self.acc.ID))
-				chatIDs = append(chatIDs, p.ChatID)
-				ids = append(ids, d.entry.msg.from)
-			case *tg.PeerUser:
-				out.Messages = append(out.Messages, s.tgMessageClassLocked(d.entry.msg, self.acc.ID))
-				ids = append(ids, p.UserID)
+		out.Dialogs, out.Messages, out.Chats, out.Users = s.dialogPageLocked(self, list[start:min(start+limit, len(list))])
+		return out, nil
+	})
+}
+
+// messagesGetPeerDialogs gives the dialogs of the chats asked for (those
+// self has), with how far self read each.
+func (s *Server) messagesGetPeerDialogs(ctx context.Context, peers []tg.InputDialogPeerClass) (*tg.MessagesPeerDialogs, error) {
+	return withSelf(s, ctx, func(_ *request, self *user) (*tg.MessagesPeerDialogs, error) {
+		if len(peers) > 100 {
+			return nil, tgerr.New(400, "LIMIT_INVALID")
+		}
+		want := map[int64]bool{}
+		for _, p := range peers {
+			in, ok := p.(*tg.InputDialogPeer)
+			if !ok {
+				return nil, tgerr.New(400, "PEER_ID_INVALID")
+			}
+			key, ok := dialogKey(in.Peer)
+			if !ok {
+				return nil, tgerr.New(400, "PEER_ID_INVALID")
+			}
+			want[key] = true
+		}
+		var page []simDialog
+		for _, d := range s.dialogsLocked(self) {
+			if want[d.key] {
+				page = append(page, d)
 			}
 		}
-		out.Chats = append(out.Chats, s.tgChatsLocked(chatIDs...)...)
-		out.Users = s.tgUsersLocked(self.acc.ID, ids...)
+		out := &tg.MessagesPeerDialogs{State: tg.UpdatesState{Pts: self.pts, Date: int(s.nowLocked().Unix())}}
+		out.Dialogs, out.Messages, out.Chats, out.Users = s.dialogPageLocked(self, page)
 		return out, nil
 	})
 }

@@ -193,6 +193,15 @@ func (s *Server) historyConversation(acc *Account, chat string, names map[string
 			conv.Name = proto.String(g.Name)
 		}
 	}
+	// Unread: the contact's messages after acc's last own one (writing in
+	// a chat reads it, as on the phone).
+	unread := uint32(0)
+	for i := len(entries) - 1; i >= 0 && entries[i].From != acc.Phone; i-- {
+		unread++
+	}
+	if unread > 0 {
+		conv.UnreadCount = proto.Uint32(unread)
+	}
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
 		fromMe := e.From == acc.Phone
