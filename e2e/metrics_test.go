@@ -283,8 +283,7 @@ func TestBadLoginNoticeAndGovernanceGauges(t *testing.T) {
 
 	// Telegram ends the session (from another device) while the gateway
 	// is being restarted: it finds the session gone when it connects. (A
-	// revocation while connected is found by the Telegram connector only
-	// when its connection loop starts again.)
+	// revocation while connected: TestReplacedAndRevokedLogins.)
 	if err = s.Gateway.Stop(); err != nil {
 		t.Fatal(err)
 	}

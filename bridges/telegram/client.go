@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,12 +14,14 @@ import (
 	"github.com/gotd/td/telegram/auth"
 	"github.com/gotd/td/telegram/updates"
 	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/status"
 
 	"github.com/passerelle/passerelle/bridges/meta"
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/internal/lru"
 )
@@ -32,6 +35,10 @@ var (
 const (
 	stateErrDisconnected status.BridgeStateErrorCode = "tg-disconnected"
 	stateErrLoggedOut    status.BridgeStateErrorCode = "tg-logged-out"
+	// stateErrSessionRevoked: Telegram answered 401 (AUTH_KEY_UNREGISTERED,
+	// SESSION_REVOKED…) to a session that worked: the user ended it from
+	// another device, or Telegram did.
+	stateErrSessionRevoked status.BridgeStateErrorCode = "tg-session-revoked"
 )
 
 // ErrLoggedOut means Telegram no longer accepts the stored session.
@@ -175,7 +182,7 @@ func (c *Client) runLoop(ctx context.Context, done chan struct{}) {
 		}
 		if errors.Is(err, ErrLoggedOut) {
 			log.Warn().Err(err).Msg("Telegram session is no longer valid")
-			c.markLoggedOut(ctx)
+			c.markLoggedOut(ctx, err)
 			return
 		}
 		log.Warn().Err(err).Dur("retry_in", backoff).Msg("Telegram connection ended, reconnecting")
@@ -196,7 +203,10 @@ func (c *Client) runLoop(ctx context.Context, done chan struct{}) {
 	}
 }
 
-func (c *Client) markLoggedOut(ctx context.Context) {
+// markLoggedOut records that Telegram no longer accepts the session
+// (cause: why) and tells the staff member; the admins hear of it from the
+// BAD_CREDENTIALS state.
+func (c *Client) markLoggedOut(ctx context.Context, cause error) {
 	c.loggedIn.Store(false)
 	md := meta.Get[tgid.UserLoginMetadata](c.login.Metadata)
 	if !md.LoggedOut {
@@ -205,15 +215,39 @@ func (c *Client) markLoggedOut(ctx context.Context) {
 			zerolog.Ctx(ctx).Err(err).Msg("Failed to save logged-out flag")
 		}
 	}
-	c.login.BridgeState.Send(status.BridgeState{
-		StateEvent: status.StateBadCredentials,
-		Error:      stateErrLoggedOut,
-		Message:    "Telegram ended this session; log in again",
-	})
+	code, message := loggedOutState(cause)
+	c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateBadCredentials, Error: code, Message: message})
+	if err := remote.ManagementNotice(ctx, c.login, "Telegram: "+message+" (account "+c.accountName()+")."); err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to post a notice to the management room")
+	}
+}
+
+// loggedOutState is the bridge state's error code and message for a
+// session Telegram ended.
+func loggedOutState(cause error) (status.BridgeStateErrorCode, string) {
+	if rpcErr, ok := tgerr.As(cause); ok && rpcErr.Code == 401 {
+		return stateErrSessionRevoked, "Telegram ended this session (" + rpcErr.Type + "): it was terminated from another device " +
+			"(Settings → Devices) or logged out; log in again to keep bridging"
+	}
+	return stateErrLoggedOut, "Telegram ended this session; log in again"
+}
+
+// accountName is how notices name the account.
+func (c *Client) accountName() string {
+	if c.login.RemoteName != "" {
+		return c.login.RemoteName
+	}
+	return strconv.FormatInt(c.userID, 10)
 }
 
 // newTelegramClient builds a gotd client on the account's stored session.
 func (c *Client) newTelegramClient(ctx context.Context, handler telegram.UpdateHandler) *telegram.Client {
+	return telegram.NewClient(c.clientOptions(ctx, handler))
+}
+
+// clientOptions are the options of a gotd client on the account's stored
+// session.
+func (c *Client) clientOptions(ctx context.Context, handler telegram.UpdateHandler) (int, string, telegram.Options) {
 	opts := c.main.Config.clientOptions()
 	opts.SessionStorage = c.main.Store.Session(c.userID)
 	opts.Logger = gotdLogger(zerolog.Ctx(ctx).With().Str("component", "gotd").Logger())
@@ -235,7 +269,7 @@ func (c *Client) newTelegramClient(ctx context.Context, handler telegram.UpdateH
 		}
 	}
 	apiID, apiHash := c.main.Config.apiCredentials()
-	return telegram.NewClient(apiID, apiHash, opts)
+	return apiID, apiHash, opts
 }
 
 // runOnceRecovered is runOnce; a panic ends the connection with an error, and
@@ -274,8 +308,23 @@ func (c *Client) runOnce(ctx context.Context) error {
 		},
 	})
 	early := &startGate{mgr: mgr, seed: c.newChannelSeeder(guard)}
-	client := c.newTelegramClient(ctx, early)
-	return client.Run(ctx, func(ctx context.Context) error {
+	apiID, apiHash, opts := c.clientOptions(ctx, early)
+	// A session ended from another device gets 401 at its next call that
+	// needs the authorization. gotd calls users.getUsers(self) on every
+	// (re)connection, to subscribe to updates, and ignores a 401 there
+	// unless told otherwise: returned here, the error is permanent for gotd
+	// and ends Run. So a revocation that drops the connection (as the
+	// simulator's does) is reported within a second of the reconnection;
+	// one that leaves it open, at the updates manager's next fetch (after
+	// at most 15 idle minutes) or the next call, as before.
+	opts.OnSelfError = func(_ context.Context, err error) error {
+		if auth.IsUnauthorized(err) {
+			return fmt.Errorf("%w: %w", ErrLoggedOut, err)
+		}
+		return nil
+	}
+	client := telegram.NewClient(apiID, apiHash, opts)
+	err := client.Run(ctx, func(ctx context.Context) error {
 		st, err := client.Auth().Status(ctx)
 		if err != nil {
 			return fmt.Errorf("failed to check authorization: %w", err)
@@ -305,6 +354,10 @@ func (c *Client) runOnce(ctx context.Context) error {
 		}
 		return err
 	})
+	if err != nil && !errors.Is(err, ErrLoggedOut) && auth.IsUnauthorized(err) {
+		return fmt.Errorf("%w: %w", ErrLoggedOut, err)
+	}
+	return err
 }
 
 // LogoutRemote ends the Telegram session (auth.logOut) and forgets everything

@@ -98,6 +98,7 @@ func (c *TelegramConnector) SetMaxFileSize(maxSize int64) {
 // Init implements bridgev2.NetworkConnector. It does no I/O.
 func (c *TelegramConnector) Init(br *bridgev2.Bridge) {
 	c.Bridge = br
+	remote.RegisterReconnect(br)
 	log := br.Log.With().Str("db_section", "telegram").Logger()
 	c.Store = NewChildStore(br.DB.Database, dbutil.ZeroLogger(log))
 }

@@ -108,6 +108,7 @@ func (c *WhatsAppConnector) Init(br *bridgev2.Bridge) {
 	if proc, ok := br.Commands.(*commands.Processor); ok {
 		proc.AddHandlers(c.joinCommand())
 	}
+	remote.RegisterReconnect(br)
 	log := br.Log.With().Str("db_section", "whatsapp").Logger()
 	c.Store = wastore.NewChild(br.DB.Database, dbutil.ZeroLogger(log), newWALogger(br.Log.With().Str("component", "whatsmeow").Logger()))
 }

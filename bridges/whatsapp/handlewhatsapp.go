@@ -19,6 +19,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/passerelle/passerelle/bridges/meta"
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/wafmt"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 )
@@ -56,8 +57,7 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		cl.onFatal(ctx, StateErrLoggedOut,
 			"WhatsApp: the phone unlinked this device (logged out). Log in again to keep bridging "+cl.accountName()+".", true)
 	case *events.StreamReplaced:
-		cl.onFatal(ctx, StateErrStreamReplaced,
-			"Another connection took over this WhatsApp session (stream replaced); the bridge stopped using it. Log in again or reconnect.", false)
+		cl.onStreamReplaced(ctx)
 	case *events.ConnectFailure:
 		cl.onFatal(ctx, StateErrConnectFailed, fmt.Sprintf("WhatsApp refused the connection (%s)", evt.Reason), false)
 	case *events.ClientOutdated:
@@ -164,10 +164,47 @@ func (cl *Client) onDisconnected(ctx context.Context) {
 	cl.reconnect()
 }
 
-// onFatal handles an event after which the connection is not retried.
-func (cl *Client) onFatal(ctx context.Context, code status.BridgeStateErrorCode, message string, loggedOut bool) {
+// streamReplacedState is the bridge state's message for a login whose
+// session another connection took over; the admins see it too, so it does
+// not name the account.
+const streamReplacedState = "another connection took over this WhatsApp session (stream replaced); `" +
+	remote.ReconnectCommand + "` takes it back without a new pairing"
+
+// streamReplacedNotice is the staff member's notice for it.
+func streamReplacedNotice(account string) string {
+	return "WhatsApp: another connection took over the session of " + account + " (stream replaced), so the bridge stopped using it. " +
+		"Send `" + remote.ReconnectCommand + "` to take it back; no new pairing is needed."
+}
+
+// onStreamReplaced: another client connected with this device's keys and
+// WhatsApp ended this connection. whatsmeow does not reconnect (the two
+// would take the session from each other in turn); the keys stay valid, so
+// the reconnect command brings the login back without pairing. The state is
+// UNKNOWN_ERROR with a restart action: not bad credentials, and not a
+// disconnection that ends by itself.
+func (cl *Client) onStreamReplaced(ctx context.Context) {
+	if cl.stop(false) {
+		return
+	}
 	cl.mu.Lock()
-	already := cl.stopped && cl.loggedOut
+	cl.noticed = true // the next connection says "Reconnected"
+	cl.mu.Unlock()
+	zerolog.Ctx(ctx).Warn().Str("reason", string(StateErrStreamReplaced)).Msg("WhatsApp connection ended")
+	cl.login.BridgeState.Send(status.BridgeState{
+		StateEvent: status.StateUnknownError,
+		Error:      StateErrStreamReplaced,
+		Message:    streamReplacedState,
+		UserAction: status.UserActionRestart,
+	})
+	cl.sendNotice(ctx, streamReplacedNotice(cl.accountName()))
+}
+
+// stop ends the connection loop after an event after which the connection
+// is not retried. It reports whether the login was already logged out (the
+// event then needs no new state or notice).
+func (cl *Client) stop(loggedOut bool) (already bool) {
+	cl.mu.Lock()
+	already = cl.stopped && cl.loggedOut
 	cl.stopped = true
 	if loggedOut {
 		cl.loggedOut = true
@@ -178,7 +215,12 @@ func (cl *Client) onFatal(ctx context.Context, code status.BridgeStateErrorCode,
 	if cancel != nil {
 		cancel()
 	}
-	if already {
+	return already
+}
+
+// onFatal handles an event after which the connection is not retried.
+func (cl *Client) onFatal(ctx context.Context, code status.BridgeStateErrorCode, message string, loggedOut bool) {
+	if cl.stop(loggedOut) {
 		return
 	}
 	if loggedOut {

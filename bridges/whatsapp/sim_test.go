@@ -18,9 +18,11 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
+	"github.com/passerelle/passerelle/internal/metrics"
 	"github.com/passerelle/passerelle/internal/testlog"
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
@@ -493,18 +495,102 @@ func TestUnpairFromPhone(t *testing.T) {
 	}
 }
 
+// TestStreamReplaced: another connection takes the WhatsApp session over
+// (the simulator's stream:error conflict "replaced"). The login reports
+// UNKNOWN_ERROR wa-stream-replaced with a restart action, the staff member
+// is told to send `reconnect`, and that command brings the login back with
+// its stored keys: no new pairing, the same device, and messages flow again.
 func TestStreamReplaced(t *testing.T) {
 	srv := startSim(t)
 	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
-	loginQR(t, tb, srv)
-	time.Sleep(200 * time.Millisecond)
+	t.Cleanup(func() { idle(t, tb, srv) })
+	ul := loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	if _, err := srv.SendText(ctx, bobPh, alicePh, "before the takeover"); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitMsg(t, "a message before the takeover", func(m fakematrix.Message) bool { return m.Content.Body == "before the takeover" })
+	acc, _ := srv.Account(alicePh)
+	devicesBefore := acc.Devices()
+
 	if err := srv.ReplaceStream(alicePh); err != nil {
 		t.Fatal(err)
 	}
-	if !tb.mx.Eventually(waitLong, func() bool { return tb.mx.HasBridgeState(status.StateBadCredentials, StateErrStreamReplaced) }) {
+	if !tb.mx.Eventually(waitLong, func() bool { return tb.mx.HasBridgeState(status.StateUnknownError, StateErrStreamReplaced) }) {
 		t.Fatal("no state for the replaced stream")
 	}
-	tb.waitMsg(t, "stream replaced notice", func(m fakematrix.Message) bool { return strings.Contains(m.Content.Body, "stream replaced") })
+	st := ul.BridgeState.GetPrevUnsent()
+	if st.UserAction != status.UserActionRestart || !strings.Contains(st.Message, "`reconnect`") {
+		t.Fatalf("state %+v, want a restart action and a message naming reconnect", st)
+	}
+	tb.waitMsg(t, "stream replaced notice", func(m fakematrix.Message) bool {
+		return m.Content.MsgType == event.MsgNotice && strings.Contains(m.Content.Body, "stream replaced") &&
+			strings.Contains(m.Content.Body, "Send `reconnect`") && strings.Contains(m.Content.Body, "no new pairing")
+	})
+	if ul.Client.IsLoggedIn() {
+		t.Fatal("client still logged in after the takeover")
+	}
+	// The admin-room notice: the login notifier as the gateway runs it, on
+	// this bridge's logins, at once (not after the disconnection delay).
+	var notices []string
+	notifier := &metrics.LoginNotifier{
+		Logins: metrics.BridgeLogins(tb.br),
+		Notify: func(_ context.Context, text string) error { notices = append(notices, text); return nil },
+	}
+	notifier.Check(ctx)
+	if len(notices) != 1 || !strings.Contains(notices[0], "WhatsApp login of "+string(testUser)+" is not connected: unknown error") ||
+		!strings.Contains(notices[0], "`reconnect` command (no new pairing)") {
+		t.Fatalf("admin notices: %q", notices)
+	}
+
+	const mgmt id.RoomID = "!management:test"
+	tb.mx.ResetBridgeStates()
+	tb.br.Commands.Handle(ctx, mgmt, "$reconnect", tb.user(t), remote.ReconnectCommand, "")
+	tb.waitMsg(t, "the command's answer", func(m fakematrix.Message) bool {
+		return m.RoomID == mgmt && strings.Contains(m.Content.Body, "Reconnecting your WhatsApp login") && strings.Contains(m.Content.Body, "no new pairing")
+	})
+	if !tb.mx.Eventually(waitLong, func() bool { return tb.mx.HasBridgeState(status.StateConnected, "") }) {
+		t.Fatal("the login did not reconnect")
+	}
+	tb.waitMsg(t, "the reconnected notice", func(m fakematrix.Message) bool {
+		return m.Content.MsgType == event.MsgNotice && strings.HasPrefix(m.Content.Body, "Reconnected to WhatsApp")
+	})
+	if _, err := srv.SendText(ctx, bobPh, alicePh, "after the takeover"); err != nil {
+		t.Fatal(err)
+	}
+	got := tb.waitMsg(t, "a message after reconnect", func(m fakematrix.Message) bool { return m.Content.Body == "after the takeover" })
+	if got.Sender != bobGhost {
+		t.Fatalf("sender %s", got.Sender)
+	}
+	if after := acc.Devices(); len(after) != 1 || len(devicesBefore) != 1 || after[0] != devicesBefore[0] {
+		t.Fatalf("linked devices %v before, %v after: reconnect must not pair a new device", devicesBefore, after)
+	}
+	if logins := tb.user(t).GetUserLogins(); len(logins) != 1 || logins[0].ID != ul.ID {
+		t.Fatalf("logins after reconnect: %d", len(logins))
+	}
+
+	// All connected: the command says so and touches nothing.
+	tb.br.Commands.Handle(ctx, mgmt, "$reconnect2", tb.user(t), remote.ReconnectCommand, "")
+	tb.waitMsg(t, "the all-connected answer", func(m fakematrix.Message) bool {
+		return m.RoomID == mgmt && strings.HasPrefix(m.Content.Body, "All your logins are connected")
+	})
+	// A login named by argument is reconnected even when connected; an
+	// unknown name is refused.
+	tb.br.Commands.Handle(ctx, mgmt, "$reconnect3", tb.user(t), remote.ReconnectCommand+" nosuchlogin", "")
+	tb.waitMsg(t, "the unknown-login answer", func(m fakematrix.Message) bool {
+		return m.RoomID == mgmt && strings.HasPrefix(m.Content.Body, "You have no login named `nosuchlogin`")
+	})
+	tb.mx.ResetBridgeStates()
+	tb.br.Commands.Handle(ctx, mgmt, "$reconnect4", tb.user(t), remote.ReconnectCommand+" "+string(ul.ID), "")
+	if !tb.mx.Eventually(waitLong, func() bool {
+		return tb.mx.HasBridgeState(status.StateConnecting, "") && tb.mx.HasBridgeState(status.StateConnected, "")
+	}) {
+		t.Fatalf("the named login was not reconnected: %+v", tb.mx.BridgeStates())
+	}
+	if _, err := srv.SendText(ctx, bobPh, alicePh, "after the second reconnect"); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitMsg(t, "a message after the second reconnect", func(m fakematrix.Message) bool { return m.Content.Body == "after the second reconnect" })
 }
 
 func TestUndecryptablePlaceholderIsReplaced(t *testing.T) {

@@ -38,6 +38,11 @@ type LoginState struct {
 	State   string
 	Event   status.BridgeStateEvent
 	Message string
+	// Action is what the connector asks of the staff member (bridgev2's
+	// user action; empty: nothing, the login recovers by itself or needs
+	// a new log-in as its state says). UserActionRestart: the `reconnect`
+	// command brings it back.
+	Action status.BridgeStateUserAction
 }
 
 // LoginSource lists the logins and their states now.
@@ -55,7 +60,7 @@ func BridgeLogins(br *bridgev2.Bridge) LoginSource {
 			ls := LoginState{Network: netid.Network(string(ul.ID)), ID: ul.ID, Staff: ul.UserMXID}
 			if ul.BridgeState != nil {
 				prev := ul.BridgeState.GetPrevUnsent()
-				ls.Event, ls.Message = prev.StateEvent, prev.Message
+				ls.Event, ls.Message, ls.Action = prev.StateEvent, prev.Message, prev.UserAction
 			}
 			ls.State = loginLabel(ls.Event)
 			out = append(out, ls)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/status"
 
 	"github.com/passerelle/passerelle/internal/clock"
 )
@@ -93,7 +94,9 @@ func (n *LoginNotifier) Check(ctx context.Context) {
 		if ep.notified {
 			continue
 		}
-		bad := l.State == LoginBadCreds || l.State == LoginLoggedOut
+		// Bad credentials, a logout, or a state that asks the staff member
+		// to act do not end by themselves: the admins hear of them at once.
+		bad := l.State == LoginBadCreds || l.State == LoginLoggedOut || l.Action != ""
 		if bad || now.Sub(ep.since) >= n.disconnectAfter() {
 			due = append(due, badLoginText(l, now.Sub(ep.since)))
 			sent = append(sent, ep)
@@ -162,14 +165,16 @@ func stateText(state string) string {
 func badLoginText(l LoginState, lasted time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "The %s login of %s is not connected: %s", networkName(l.Network), l.Staff, stateText(l.State))
-	if l.State == LoginTransient || l.State == LoginUnknownError {
+	if (l.State == LoginTransient || l.State == LoginUnknownError) && lasted >= time.Minute {
 		fmt.Fprintf(&b, " for %s", lasted.Round(time.Minute))
 	}
 	if l.Message != "" {
 		fmt.Fprintf(&b, " (%s)", l.Message)
 	}
-	switch l.State {
-	case LoginBadCreds, LoginLoggedOut:
+	switch {
+	case l.Action == status.UserActionRestart:
+		b.WriteString(". They can take it back with the `reconnect` command (no new pairing); their chats on this network are not bridged until then.")
+	case l.State == LoginBadCreds || l.State == LoginLoggedOut || l.Action == status.UserActionRelogin:
 		b.WriteString(". They need to log in again; their chats on this network are not bridged until then.")
 	default:
 		b.WriteString(". Their chats on this network are not bridged until it reconnects.")

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"maunium.net/go/mautrix/bridgev2/status"
 )
 
 type noticeWorld struct {
@@ -100,6 +102,30 @@ func TestDisconnectNoticeAfterItLasts(t *testing.T) {
 	w.clk.Advance(time.Hour)
 	if got = w.check(); len(got) != 0 {
 		t.Fatalf("repeated notice: %q", got)
+	}
+}
+
+// A WhatsApp session another connection took over does not come back by
+// itself: the admins hear of it at once (not after the disconnection
+// delay), and the notice names the reconnect command, not a new log-in.
+func TestReplacedSessionNoticeNamesReconnect(t *testing.T) {
+	w := newNoticeWorld()
+	w.logins = []LoginState{{Network: "whatsapp", ID: "whatsapp.2", Staff: "@kim:example.org", State: LoginConnected}}
+	w.check()
+	w.logins[0].State, w.logins[0].Action = LoginUnknownError, status.UserActionRestart
+	w.logins[0].Message = "another connection took over the session (stream replaced)"
+	got := w.check()
+	if len(got) != 1 || !strings.Contains(got[0], "WhatsApp login of @kim:example.org is not connected: unknown error (another connection") ||
+		!strings.Contains(got[0], "`reconnect` command (no new pairing)") || strings.Contains(got[0], "log in again") || strings.Contains(got[0], " for 0") {
+		t.Fatalf("notice for a replaced session: %q", got)
+	}
+	// The same state without an action waits for the delay like any
+	// disconnection.
+	w.set(0, LoginConnected)
+	w.check()
+	w.logins[0].State, w.logins[0].Action = LoginUnknownError, ""
+	if got = w.check(); len(got) != 0 {
+		t.Fatalf("notice at once for an unknown error without an action: %q", got)
 	}
 }
 

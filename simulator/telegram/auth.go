@@ -99,6 +99,7 @@ func (s *Server) loginLocked(keyID [8]byte, u *user) (*tg.AuthAuthorization, err
 func (s *Server) bindLocked(keyID [8]byte, u *user) *tg.AuthAuthorization {
 	a := s.st.auth(keyID)
 	a.userID = u.acc.ID
+	a.revoked = false
 	a.passwordPending = 0
 	a.qrAccepted = 0
 	clear(a.srp)

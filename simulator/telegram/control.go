@@ -42,6 +42,8 @@ import (
 //	GET  /code?phone=                    the last login code issued for a phone
 //	POST /qr/accept {"account","token"}  account's phone scans a QR code; token is the
 //	                                     tg://login?token=... URL or the base64url token
+//	POST /revoke_sessions {"account"}    the account ends all its sessions from another device:
+//	                                     connections closed, then 401 SESSION_REVOKED → {"revoked"}
 //
 // Supergroups, channels and bots: see registerChannelControl; gaps and
 // self-destructing messages: registerGapControl; a chat's past:
@@ -66,6 +68,7 @@ func (s *Server) ControlHandler() http.Handler {
 	mux.HandleFunc("GET /typing", s.httpTypingSeen)
 	mux.HandleFunc("GET /status", s.httpPresence)
 	mux.HandleFunc("POST /qr/accept", s.httpAcceptQR)
+	mux.HandleFunc("POST /revoke_sessions", s.httpRevokeSessions)
 	s.registerChannelControl(mux)
 	s.registerGapControl(mux)
 	s.registerSeedControl(mux)

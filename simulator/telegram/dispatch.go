@@ -19,6 +19,7 @@ var (
 	errMethodInvalid  = tgerr.New(400, "INPUT_METHOD_INVALID")
 	errInternal       = tgerr.New(500, "INTERNAL_SERVER_ERROR")
 	errUnauthorized   = tgerr.New(401, "AUTH_KEY_UNREGISTERED")
+	errSessionRevoked = tgerr.New(401, "SESSION_REVOKED")
 	errRequestInvalid = tgerr.New(400, "INPUT_REQUEST_INVALID")
 )
 
@@ -156,6 +157,9 @@ func (s *Server) self(ctx context.Context) (*user, error) {
 
 func (s *Server) selfLocked(r *request) (*user, error) {
 	a, ok := s.st.keys[r.keyID]
+	if ok && a.revoked {
+		return nil, errSessionRevoked
+	}
 	if !ok || a.userID == 0 {
 		return nil, errUnauthorized
 	}

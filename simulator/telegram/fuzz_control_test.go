@@ -18,7 +18,7 @@ var controlRoutes = []struct{ method, path string }{
 	{"POST", "/send"}, {"POST", "/qr/accept"}, {"GET", "/messages"}, {"GET", "/code"}, {"GET", "/accounts"},
 	{"POST", "/reply"}, {"POST", "/edit"}, {"POST", "/delete"}, {"POST", "/react"}, {"POST", "/read"},
 	{"POST", "/typing"}, {"POST", "/status"}, {"POST", "/custom_emoji"}, {"GET", "/read_state"},
-	{"GET", "/typing"}, {"GET", "/status"},
+	{"GET", "/typing"}, {"GET", "/status"}, {"POST", "/revoke_sessions"},
 }
 
 // FuzzControlAPI sends arbitrary bodies and queries to every route of the

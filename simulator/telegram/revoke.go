@@ -1,10 +1,18 @@
 package tgsim
 
+import (
+	"encoding/json"
+	"net/http"
+)
+
 // RevokeAuthorizations ends every session of account, as a user who
-// terminates them from another device (or Telegram after a password reset)
-// does: the auth keys stay, but are no longer logged in, so a client's next
-// call gets AUTH_KEY_UNREGISTERED. Its connections are closed, so that the
-// client notices at once. It returns how many authorizations were revoked.
+// terminates them from another device (auth.resetAuthorizations,
+// account.resetAuthorization) or Telegram after a password reset does: the
+// auth keys stay, but are no longer logged in, so a client's next call that
+// needs an authorization gets 401 SESSION_REVOKED. Its connections are
+// closed, so that the client notices at once: gotd reconnects and asks for
+// its own user (to subscribe to updates), which fails. It returns how many
+// authorizations were revoked.
 func (s *Server) RevokeAuthorizations(account int64) int {
 	s.mu.Lock()
 	conns := map[*conn]struct{}{}
@@ -16,7 +24,7 @@ func (s *Server) RevokeAuthorizations(account int64) int {
 	n := 0
 	for _, a := range s.st.keys {
 		if a.userID == account {
-			a.userID = 0
+			a.userID, a.revoked = 0, true
 			n++
 		}
 	}
@@ -25,4 +33,18 @@ func (s *Server) RevokeAuthorizations(account int64) int {
 		_ = c.Close()
 	}
 	return n
+}
+
+func (s *Server) httpRevokeSessions(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Account json.RawMessage `json:"account"`
+	}
+	if !decodeControl(w, r, &req) {
+		return
+	}
+	ids, ok := s.resolveRefs(w, req.Account)
+	if !ok {
+		return
+	}
+	httpJSON(w, http.StatusOK, map[string]int{"revoked": s.RevokeAuthorizations(ids[0])})
 }

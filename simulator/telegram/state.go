@@ -156,7 +156,10 @@ type stored struct {
 
 // authState is what the server knows about one auth key.
 type authState struct {
-	userID          int64 // logged-in user; 0 if none
+	userID int64 // logged-in user; 0 if none
+	// revoked: the user ended this key's session from another device;
+	// calls get SESSION_REVOKED until the key logs in again.
+	revoked         bool
 	passwordPending int64 // user whose 2FA password this key must give
 	qrAccepted      int64 // user who accepted this key's QR token
 	srp             map[int64]*srpChallenge

@@ -24,6 +24,8 @@ import (
 //	POST /pairing-code  {"phone","code"}            enter a client's pairing code
 //	POST /groups        {"owner","name","topic","participants"} → {"jid"}
 //	POST /unpair        {"phone"}                   log out all linked devices
+//	POST /replace-stream {"phone"}                  another connection takes over the linked clients'
+//	                                                sessions: <stream:error><conflict type="replaced"/>
 //	GET  /messages                                  messages simulated phones received
 //	GET  /root-key                                  {"public_key": hex}
 //	POST /send-media    {"from","to","kind","data" (base64),"mime","file_name",
@@ -156,6 +158,12 @@ func (s *Server) ControlHandler() http.Handler {
 		var req struct{ Phone string }
 		if readJSON(w, r, &req) {
 			writeResult(w, s.Unpair(r.Context(), req.Phone))
+		}
+	})
+	mux.HandleFunc("POST /replace-stream", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Phone string }
+		if readJSON(w, r, &req) {
+			writeResult(w, s.ReplaceStream(req.Phone))
 		}
 	})
 	mux.HandleFunc("GET /messages", func(w http.ResponseWriter, r *http.Request) {

@@ -13,7 +13,7 @@ import (
 
 var controlRoutes = []struct{ method, path string }{
 	{"POST", "/accounts"}, {"POST", "/send"}, {"POST", "/scan"}, {"POST", "/pairing-code"},
-	{"POST", "/groups"}, {"POST", "/unpair"}, {"GET", "/messages"}, {"GET", "/accounts"},
+	{"POST", "/groups"}, {"POST", "/unpair"}, {"POST", "/replace-stream"}, {"GET", "/messages"}, {"GET", "/accounts"},
 	{"POST", "/reply"}, {"POST", "/react"}, {"POST", "/edit"}, {"POST", "/revoke"}, {"POST", "/read"},
 	{"POST", "/typing"}, {"POST", "/presence"}, {"GET", "/conversation?phone=15550002222&chat=15550001111"},
 	{"GET", "/chat-states"}, {"GET", "/client-presence?phone=15550001111&contact=15550002222"},

@@ -2,6 +2,9 @@ package wasim_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,14 +82,50 @@ func TestUnpairFromPhone(t *testing.T) {
 	}
 }
 
+// TestStreamReplaced: the control API's replace-stream ends the linked
+// client's stream the way WhatsApp does when another connection takes the
+// session (whatsmeow emits StreamReplaced and stays disconnected); the same
+// client connects again with its keys, no pairing, and gets messages.
 func TestStreamReplaced(t *testing.T) {
 	srv := startServer(t)
 	alice := mustAccount(t, srv, "15550020005", "Alice")
+	bob := mustAccount(t, srv, "15550020015", "Bob")
 	c := pair(t, srv, alice.Phone)
-	if err := srv.ReplaceStream(alice.Phone); err != nil {
+	hs := httptest.NewServer(srv.ControlHandler())
+	t.Cleanup(hs.Close)
+	resp, err := http.Post(hs.URL+"/replace-stream", "application/json", strings.NewReader(`{"phone":"`+alice.Phone+`"}`))
+	if err != nil {
 		t.Fatal(err)
 	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("replace-stream: %s", resp.Status)
+	}
 	waitEvent[*events.StreamReplaced](t, c, nil)
+	if c.IsLoggedIn() {
+		t.Fatal("client still logged in after its stream was replaced")
+	}
+	c.Disconnect()
+	if err = c.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent[*events.Connected](t, c, nil)
+	id, err := srv.SendText(ctxT(t), bob.Phone, alice.Phone, "after the takeover")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evt := waitEvent[*events.Message](t, c, func(e *events.Message) bool { return e.Info.ID == id })
+	if evt.Message.GetConversation() != "after the takeover" {
+		t.Fatalf("got %q", evt.Message.GetConversation())
+	}
+	// No session left to replace: 422.
+	if resp, err = http.Post(hs.URL+"/replace-stream", "application/json", strings.NewReader(`{"phone":"+15550020015"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("replace-stream without a linked device: %s", resp.Status)
+	}
 }
 
 func TestUndecryptableAndRetry(t *testing.T) {
