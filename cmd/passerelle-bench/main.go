@@ -155,6 +155,7 @@ type bench struct {
 	dendrite *stack.Dendrite
 	gw       *stack.Gateway
 	bare     *bareAppService
+	stock    *stockBridge
 	client   *e2e.Client
 	botID    string
 	portal   string
@@ -207,6 +208,7 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 	}
 	pass := &scenarioResult{Name: name}
 	bare := &scenarioResult{Name: bareName, NotApplicable: []string{"gateway_cpu_ms_per_msg", "gateway_peak_rss_mb"}}
+	stock := &scenarioResult{Name: stockName(o.plain)}
 	for r := 1; r <= o.reps; r++ {
 		res, err := b.burstPasserelle(ctx, fmt.Sprintf("p%d", r))
 		if err != nil {
@@ -222,10 +224,17 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 		bare.Reps = append(bare.Reps, res)
 		b.logf("rep %d %s: %.1f msgs/s, homeserver %.1f CPU-ms/msg, p50 %.0f ms, p99 %.0f ms", r, bareName,
 			res.MsgsPerSec, res.HomeserverCPUms, res.P50ms, res.P99ms)
+		if res, err = b.burstStock(ctx, fmt.Sprintf("s%d", r)); err != nil {
+			return nil, fmt.Errorf("repetition %d, %s: %w", r, stock.Name, err)
+		}
+		stock.Reps = append(stock.Reps, res)
+		b.logf("rep %d %s: %.1f msgs/s, homeserver %.1f CPU-ms/msg, gateway %.2f CPU-ms/msg, p50 %.0f ms, p99 %.0f ms", r, stock.Name,
+			res.MsgsPerSec, res.HomeserverCPUms, res.GatewayCPUms, res.P50ms, res.P99ms)
 	}
 	pass.summarize()
 	bare.summarize()
-	rep.Scenarios = []*scenarioResult{pass, bare}
+	stock.summarize()
+	rep.Scenarios = []*scenarioResult{pass, bare, stock}
 	ratios := make([]float64, len(pass.Reps))
 	for i := range pass.Reps {
 		if h := bare.Reps[i].HomeserverCPUms; h > 0 {
@@ -233,6 +242,12 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 		}
 	}
 	rep.Ratios = map[string]summary{"homeserver_cpu_passerelle_over_bare": summarize(ratios)}
+	for k, v := range stockRatios(pass, stock) {
+		rep.Ratios[k] = v
+		if len(pass.Reps) > 1 && v.Spread > maxSpread {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s spread %.0f%%", k, v.Spread))
+		}
+	}
 	for _, s := range rep.Scenarios {
 		rep.Warnings = append(rep.Warnings, s.noisy(maxSpread)...)
 		for i, r := range s.Reps {
@@ -279,6 +294,7 @@ func (b *bench) print(rep *report) {
 	} else {
 		fmt.Fprintf(w, "\nhomeserver CPU per message, Passerelle / bare appservice: %.2f×\n", r.Median)
 	}
+	printStockRatios(w, rep)
 	fmt.Fprintf(w, "Dendrite peak RSS %.1f MB\n", rep.DendritePeakMB)
 	if reps := rep.Scenarios[0].Reps; len(reps) > 0 && len(reps[len(reps)-1].GatewayRequests) > 0 {
 		fmt.Fprintf(w, "gateway → homeserver requests per bridged message (last repetition, from the gateway's debug log):\n")
@@ -289,6 +305,7 @@ func (b *bench) print(rep *report) {
 			fmt.Fprintf(w, "  %6.2f  %s\n", rc.PerMsg, rc.Request)
 		}
 	}
+	printStockRequests(w, rep)
 	b.printProfiles(w)
 	for _, warn := range rep.Warnings {
 		fmt.Fprintf(w, "WARNING: noisy run: %s\n", warn)
@@ -307,6 +324,9 @@ func (b *bench) close() {
 	}
 	if b.bare != nil {
 		b.bare.close()
+	}
+	if b.stock != nil {
+		_ = b.stock.gw.Stop()
 	}
 	if b.sim != nil {
 		_ = b.sim.Close()
@@ -390,11 +410,14 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 	if b.bare, err = newBareAppService(b.dir, b.gw.ServerName); err != nil {
 		return err
 	}
+	if err = b.prepareStock(setupCtx, hsPort); err != nil {
+		return err
+	}
 	if b.dendrite, err = stack.StartDendrite(setupCtx, stack.DendriteOptions{
 		BinDir:                binDir,
 		DataDir:               filepath.Join(b.dir, "dendrite"),
 		Port:                  hsPort,
-		AppServiceConfigFiles: append(b.gw.RegistrationFiles(), b.bare.regPath),
+		AppServiceConfigFiles: append(append(b.gw.RegistrationFiles(), b.bare.regPath), b.stock.gw.RegistrationFiles()...),
 		CPUs:                  dendriteCPUs,
 	}); err != nil {
 		return err
@@ -446,7 +469,7 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 		return err
 	}
 	b.logf("portal %s and bare appservice room %s ready", b.portal, b.bare.roomID)
-	return nil
+	return b.startStock(setupCtx)
 }
 
 // step sends body to the bridge bot and waits for its answer containing
@@ -454,6 +477,11 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 // an input sent the instant the prompt shows can be read as an unknown
 // command, and is then sent again.
 func (b *bench) step(ctx context.Context, room, body, want string) error {
+	return b.stepWith(ctx, b.botID, room, body, want)
+}
+
+// stepWith is step with another bridge's bot.
+func (b *bench) stepWith(ctx context.Context, bot, room, body, want string) error {
 	for attempt := 1; attempt <= 3; attempt++ {
 		sent, err := b.client.Send(ctx, room, body)
 		if err != nil {
@@ -474,7 +502,7 @@ func (b *bench) step(ctx context.Context, room, body, want string) error {
 				switch {
 				case ev.EventID == sent:
 					after = true
-				case !after || ev.Sender != b.botID:
+				case !after || ev.Sender != bot:
 				case strings.Contains(ev.Body(), want):
 					tick.Stop()
 					return nil

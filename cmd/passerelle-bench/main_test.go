@@ -72,8 +72,11 @@ func TestBenchShort(t *testing.T) {
 			t.Errorf("the table has no %q column: %q", c.Header, tableHeader)
 		}
 	}
-	if len(rep.Scenarios) != 2 {
-		t.Fatalf("%d scenarios, want Passerelle and the bare appservice", len(rep.Scenarios))
+	if len(rep.Scenarios) != 3 {
+		t.Fatalf("%d scenarios, want Passerelle, the bare appservice and stock bridgev2", len(rep.Scenarios))
+	}
+	if len(rep.Scenarios[2].NotApplicable) != 0 || !strings.HasPrefix(rep.Scenarios[2].Name, "stock bridgev2") {
+		t.Errorf("third row %q leaves out %v, want stock bridgev2 with every figure", rep.Scenarios[2].Name, rep.Scenarios[2].NotApplicable)
 	}
 	for _, s := range rep.Scenarios {
 		if !strings.Contains(text, "\n"+s.Name+" ") {
@@ -107,6 +110,25 @@ func TestBenchShort(t *testing.T) {
 	}
 	if r := rep.Ratios["homeserver_cpu_passerelle_over_bare"].Median; !(r > 0) || !strings.Contains(text, "Passerelle / bare appservice: ") {
 		t.Errorf("ratio to the bare appservice %v, or not printed", r)
+	}
+	// Stock bridgev2 is a bridge too: its own requests, at least one /send
+	// per message, and Passerelle's ratios to it, printed.
+	stockSends := 0.0
+	for _, rc := range rep.Scenarios[2].Reps[0].GatewayRequests {
+		if strings.Contains(rc.Request, "PUT ") && strings.Contains(rc.Request, "/send/") {
+			stockSends += rc.PerMsg
+		}
+	}
+	if stockSends < 1 {
+		t.Errorf("stock bridgev2 requests per message %+v, want at least one /send per message", rep.Scenarios[2].Reps[0].GatewayRequests)
+	}
+	for key, line := range map[string]string{
+		"homeserver_cpu_passerelle_over_stock": "homeserver CPU per message, Passerelle / stock bridgev2: ",
+		"gateway_cpu_passerelle_over_stock":    "gateway CPU per message, Passerelle / stock bridgev2: ",
+	} {
+		if r := rep.Ratios[key].Median; !(r > 0) || !strings.Contains(text, line) {
+			t.Errorf("ratio %s = %v, or %q not printed", key, r, line)
+		}
 	}
 	data, err := os.ReadFile(o.jsonPath)
 	if err != nil {
