@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -179,17 +178,16 @@ func TestDashboardAgainstPrometheus(t *testing.T) {
 	}
 	wa := NewWhatsAppSim(t)
 	const waStaff, waYara = "+33600000161", "+33600000162"
-	for phone, name := range map[string]string{waStaff: "Sam Staff", waYara: "Yara Outside"} {
-		if _, err = wa.CreateAccount(phone, name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createWAAccounts(t, wa, map[string]string{waStaff: "Sam Staff", waYara: "Yara Outside"})
 
 	port, err := stack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	// Prometheus starts first: its first scrape comes about 5 s later, while
+	// the stack starts.
+	prom := startPrometheus(t, promBin, t.TempDir(), metricsAddr, time.Second)
 	const admin = "gina"
 	s := NewStack(t, StackOptions{TelegramSim: tg, WhatsAppSim: wa, Users: []string{admin, "sam"}, GatewayPatch: func(doc *stack.YAMLDoc) error {
 		for k, v := range map[string]any{
@@ -207,15 +205,14 @@ func TestDashboardAgainstPrometheus(t *testing.T) {
 		}
 		return nil
 	}})
-	prom := startPrometheus(t, promBin, filepath.Join(s.Dir, "prometheus"), metricsAddr, time.Second)
-	from := time.Now()
 	sam, gina := s.User("sam"), s.User(admin)
 	ctx := s.Ctx()
 
-	adminRoom, err := gina.WaitRoom(ctx, RoomFilter{Name: "Passerelle governance", AutoJoin: true, Inviters: []string{regexp.QuoteMeta(s.BotID)}})
-	if err != nil {
-		t.Fatalf("the admin never got into the governance admin room: %v", err)
-	}
+	adminRoom := s.AdminRoom(gina)
+	// The graphs start at Prometheus' first scrape of the gateway.
+	from := prom.FirstScrape(ctx, t)
+	t.Logf("prometheus first scraped the gateway %s after it started", from.Sub(prom.started).Round(time.Millisecond))
+
 	mgmt, _ := s.BotRoom(sam)
 	s.Step(sam, mgmt, "login telegram-phone", "phone number")
 	s.Step(sam, mgmt, staffPhone, "code")
@@ -282,7 +279,7 @@ func TestDashboardAgainstPrometheus(t *testing.T) {
 			if _, err = tg.SendMessage(bob.ID, staff.ID, "hello, may I?", nil); err != nil {
 				t.Fatal(err)
 			}
-			if _, err = gina.WaitMessage(ctx, adminRoom.RoomID, MessageFilter{Sender: s.BotID, BodyContains: "Bob Newcomer", Since: since}); err != nil {
+			if _, err = gina.WaitMessage(ctx, adminRoom, MessageFilter{Sender: s.BotID, BodyContains: "Bob Newcomer", Since: since}); err != nil {
 				t.Fatalf("no approval request in the admin room: %v", err)
 			}
 		}

@@ -42,6 +42,37 @@ type promServer struct {
 	URL string
 	// Scrape is the scrape interval of the gateway's /metrics.
 	Scrape time.Duration
+
+	started time.Time
+}
+
+// FirstScrape waits until Prometheus has scraped its target successfully
+// (its scrape manager applies targets on a 5 s tick) and returns when it
+// first did.
+func (p *promServer) FirstScrape(ctx context.Context, t *testing.T) time.Time {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		up, err := p.QueryRange(ctx, `up{job="passerelle"}`, p.started, time.Now(), 100*time.Millisecond)
+		if err != nil {
+			t.Fatalf("prometheus: %v", err)
+		}
+		if len(up) == 1 && up[0].Last() == 1 {
+			for _, pt := range up[0].Points {
+				if pt[1] == 1 {
+					return time.UnixMilli(int64(pt[0] * 1000))
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("prometheus did not scrape the gateway within 30s: up = %+v", up)
+		case <-tick.C:
+		}
+	}
 }
 
 // startPrometheus runs the binary at path, scraping target (host:port of a
@@ -121,27 +152,8 @@ scrape_configs:
 			t.Fatal("prometheus not ready after 30s")
 		}
 	}
-	// The scrape manager applies its targets on a 5 s tick: wait for the
-	// first scrape, so that the run is recorded from its start.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
-		up, err := p.Query(ctx, `up{job="passerelle"}`)
-		if err != nil {
-			t.Fatalf("prometheus: %v", err)
-		}
-		if len(up) == 1 && up[0].Last() == 1 {
-			break
-		}
-		select {
-		case err = <-exited:
-			t.Fatalf("prometheus exited: %v", err)
-		case <-ctx.Done():
-			t.Fatalf("prometheus did not scrape %s within 30s: up = %+v", target, up)
-		case <-tick.C:
-		}
-	}
-	t.Logf("prometheus ready and scraping %s every %s after %s", target, scrape, time.Since(start).Round(time.Millisecond))
+	p.started = time.Now()
+	t.Logf("prometheus ready in %s, to scrape %s every %s", time.Since(start).Round(time.Millisecond), target, scrape)
 	return p
 }
 
