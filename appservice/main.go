@@ -125,6 +125,7 @@ func Main(tag, commit, buildTime string) {
 		os.Exit(14)
 	}
 	pup.useMatrix(m.Matrix)
+	ignoreOwnTombstones(m.Matrix)
 	// Answer the homeserver's transactions once their events are handled,
 	// so that a crash never loses a Matrix message the homeserver thinks
 	// was delivered.

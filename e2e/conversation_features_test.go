@@ -122,11 +122,7 @@ func TestConversationEndToEnd(t *testing.T) {
 	wa := NewWhatsAppSim(t)
 	tg := NewTelegramSim(t, tgsim.Options{})
 	const staffPhone, alicePhone = "+33600000061", "+33600000062"
-	for phone, name := range map[string]string{staffPhone: "Sam Staff", alicePhone: "Alice Outside"} {
-		if _, err := wa.CreateAccount(phone, name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createWAAccounts(t, wa, map[string]string{staffPhone: "Sam Staff", alicePhone: "Alice Outside"})
 	tgStaff, tgContact := telegramWorld(t, tg, "+15550061", "")
 
 	s := NewStack(t, StackOptions{WhatsAppSim: wa, TelegramSim: tg, Users: []string{"sam"}})

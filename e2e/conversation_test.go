@@ -117,11 +117,7 @@ func TestConversationsAndOutage(t *testing.T) {
 	wa := NewWhatsAppSim(t)
 	tg := NewTelegramSim(t, tgsim.Options{})
 	const staffPhone, omarPhone = "+33600000021", "+33600000022"
-	for phone, name := range map[string]string{staffPhone: "Sam Staff", omarPhone: "Omar Outside"} {
-		if _, err := wa.CreateAccount(phone, name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createWAAccounts(t, wa, map[string]string{staffPhone: "Sam Staff", omarPhone: "Omar Outside"})
 	tgStaff, tgContact := telegramWorld(t, tg, "+15550021", "")
 	tg.SetAutoReply(tgContact.ID, func(in tgsim.Message) (string, bool) { return "re: " + in.Text, true })
 

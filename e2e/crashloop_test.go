@@ -212,11 +212,7 @@ func TestCrashLoop(t *testing.T) {
 	wa := newLoggingWhatsAppSim(t)
 	tg := NewTelegramSim(t, tgsim.Options{})
 	const staffPhone, omarPhone = "+33600000031", "+33600000032"
-	for phone, name := range map[string]string{staffPhone: "Sam Staff", omarPhone: "Omar Outside"} {
-		if _, err := wa.CreateAccount(phone, name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createWAAccounts(t, wa, map[string]string{staffPhone: "Sam Staff", omarPhone: "Omar Outside"})
 	tgStaff, tgContact := telegramWorld(t, tg, "+15550031", "")
 
 	s := NewStack(t, StackOptions{WhatsAppSim: wa, TelegramSim: tg, Users: []string{"sam"}})

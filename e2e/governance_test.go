@@ -128,11 +128,7 @@ func newGovWorld(t *testing.T, postgres bool) *govWorld {
 	}
 
 	w.wa = NewWhatsAppSim(t)
-	for phone, name := range map[string]string{govSamWA: "Sam Staff", govPatWA: "Pat Staff", govYaraWA: "Yara Outside"} {
-		if _, err = w.wa.CreateAccount(phone, name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createWAAccounts(t, w.wa, map[string]string{govSamWA: "Sam Staff", govPatWA: "Pat Staff", govYaraWA: "Yara Outside"})
 	w.s = NewStack(t, StackOptions{TelegramSim: sim, WhatsAppSim: w.wa, Postgres: postgres, Users: []string{govAdmin, "sam"}, GatewayPatch: func(doc *stack.YAMLDoc) error {
 		for k, v := range map[string]any{
 			"network.governance.default_mode": "approval",

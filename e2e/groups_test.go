@@ -74,11 +74,7 @@ func TestGroupsEndToEnd(t *testing.T) {
 	wa := NewWhatsAppSim(t)
 	tg := NewTelegramSim(t, tgsim.Options{})
 	const samWA, patWA, yaraWA, zoeWA = "+33600000071", "+33600000072", "+33600000073", "+33600000074"
-	for phone, name := range map[string]string{samWA: "Sam Staff", patWA: "Pat Staff", yaraWA: "Yara Outside", zoeWA: "Zoe Outside"} {
-		if _, err := wa.CreateAccount(phone, name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createWAAccounts(t, wa, map[string]string{samWA: "Sam Staff", patWA: "Pat Staff", yaraWA: "Yara Outside", zoeWA: "Zoe Outside"})
 	s := NewStack(t, StackOptions{WhatsAppSim: wa, TelegramSim: tg, Users: []string{"sam", "pat"}})
 	w := &groupWorld{s: s, wa: wa, tg: tg, sam: s.User("sam"), pat: s.User("pat")}
 	samMgmt, _ := s.BotRoom(w.sam)

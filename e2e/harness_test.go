@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -407,6 +408,28 @@ func NewWhatsAppSim(t testing.TB) *wasim.Server {
 	}
 	t.Cleanup(func() { _ = sim.Close() })
 	return sim
+}
+
+// createWAAccounts creates WhatsApp accounts on sim, by phone number and
+// name.
+func createWAAccounts(t testing.TB, sim *wasim.Server, accounts map[string]string) {
+	t.Helper()
+	for phone, name := range accounts {
+		if _, err := sim.CreateAccount(phone, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// AdminRoom joins admin (a governance admin) to the governance admin room
+// the bot made at start and invited them to, and returns its ID.
+func (s *Stack) AdminRoom(admin *Client) string {
+	s.T.Helper()
+	room, err := admin.WaitRoom(s.Ctx(), RoomFilter{Name: "Passerelle governance", AutoJoin: true, Inviters: []string{regexp.QuoteMeta(s.BotID)}})
+	if err != nil {
+		s.T.Fatalf("the admin never got into the governance admin room: %v", err)
+	}
+	return room.RoomID
 }
 
 func whatsAppTestServer(sim *wasim.Server) *stack.WhatsAppTestServer {

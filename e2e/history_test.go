@@ -49,11 +49,7 @@ func TestHistoryEndToEnd(t *testing.T) {
 	defer cancel()
 
 	const waStaff, waWanda = "+33600000041", "+33600000042"
-	for phone, name := range map[string]string{waStaff: "Sam Staff", waWanda: "Wanda History"} {
-		if _, err := wa.CreateAccount(phone, name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createWAAccounts(t, wa, map[string]string{waStaff: "Sam Staff", waWanda: "Wanda History"})
 	// WhatsApp: 200 messages over the past 200 minutes, every other one the
 	// staff member's.
 	seededAt := time.Now().Add(-time.Duration(historyBefore) * time.Minute).Truncate(time.Second)

@@ -289,11 +289,7 @@ func oldTelegramSession(ctx context.Context, t *testing.T, sim *tgsim.Server, ph
 func TestImportWhatsAppRelink(t *testing.T) {
 	wa := NewWhatsAppSim(t)
 	const staffPhone, contactPhone = "+33600000071", "+33600000072"
-	for phone, name := range map[string]string{staffPhone: "Sam Staff", contactPhone: "Alice Outside"} {
-		if _, err := wa.CreateAccount(phone, name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createWAAccounts(t, wa, map[string]string{staffPhone: "Sam Staff", contactPhone: "Alice Outside"})
 	ob := newOldBridge(t, "whatsapp", StackOptions{WhatsAppSim: wa, Users: []string{"sam"}})
 	s, ctx := ob.s, ob.s.Ctx()
 	sam := s.User("sam")

@@ -34,11 +34,7 @@ func TestMediaEndToEnd(t *testing.T) {
 	wa := NewWhatsAppSim(t)
 	tg := NewTelegramSim(t, tgsim.Options{})
 	const staffPhone, alicePhone = "+33600000051", "+33600000052"
-	for phone, name := range map[string]string{staffPhone: "Sam Staff", alicePhone: "Alice Outside"} {
-		if _, err := wa.CreateAccount(phone, name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createWAAccounts(t, wa, map[string]string{staffPhone: "Sam Staff", alicePhone: "Alice Outside"})
 	tgStaff, tgContact := telegramWorld(t, tg, "+15550051", "")
 
 	s := NewStack(t, StackOptions{WhatsAppSim: wa, TelegramSim: tg, Users: []string{"sam"}})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -245,10 +244,7 @@ func TestBadLoginNoticeAndGovernanceGauges(t *testing.T) {
 	}})
 	sam, gina := s.User("sam"), s.User(admin)
 	ctx := s.Ctx()
-	adminRoom, err := gina.WaitRoom(ctx, RoomFilter{Name: "Passerelle governance", AutoJoin: true, Inviters: []string{regexp.QuoteMeta(s.BotID)}})
-	if err != nil {
-		t.Fatalf("the admin never got into the governance admin room: %v", err)
-	}
+	adminRoom := s.AdminRoom(gina)
 
 	mgmt, _ := s.BotRoom(sam)
 	s.Step(sam, mgmt, "login telegram-phone", "phone number")
@@ -261,7 +257,7 @@ func TestBadLoginNoticeAndGovernanceGauges(t *testing.T) {
 	if _, err = tg.SendMessage(contact.ID, staff.ID, "hello, may I?", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err = gina.WaitMessage(ctx, adminRoom.RoomID, MessageFilter{Sender: s.BotID, BodyContains: "Alice Outside", Since: since}); err != nil {
+	if _, err = gina.WaitMessage(ctx, adminRoom, MessageFilter{Sender: s.BotID, BodyContains: "Alice Outside", Since: since}); err != nil {
 		t.Fatalf("no approval request in the admin room: %v", err)
 	}
 	m := scrape(t, base)
@@ -294,7 +290,7 @@ func TestBadLoginNoticeAndGovernanceGauges(t *testing.T) {
 	if err = s.Gateway.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	notice, err := gina.WaitMessage(ctx, adminRoom.RoomID, MessageFilter{Sender: s.BotID, BodyContains: "Telegram login of @sam:localhost", Since: revoked, Timeout: 90 * time.Second})
+	notice, err := gina.WaitMessage(ctx, adminRoom, MessageFilter{Sender: s.BotID, BodyContains: "Telegram login of @sam:localhost", Since: revoked, Timeout: 90 * time.Second})
 	if err != nil {
 		t.Fatalf("no bad-login notice in the admin room: %v", err)
 	}

@@ -101,6 +101,12 @@ func (w *migWorld) cutOverDM(t *testing.T) {
 	if _, err = w.sam.WaitMessage(ctx, portal, MessageFilter{Sender: w.s.BotID, After: refusedID, BodyContains: "moved to a native Matrix room"}); err != nil {
 		t.Errorf("no refusal notice in the old portal: %v", err)
 	}
+	// The portal's events are handled in order: the tombstone was, before
+	// the refusal. bridgev2 did not try to follow it (join the native room
+	// and move the portal there).
+	if strings.Contains(w.s.Gateway.JSONLog(), "replacement room") {
+		t.Error("bridgev2 tried to follow the cut-over tombstone into the native room (see the gateway log)")
+	}
 
 	// Tina still writes on Telegram: delivered, and reminded.
 	if _, err = w.tg.SendMessage(w.tina.ID, w.tgStaff.ID, "a late message from Telegram", nil); err != nil {

@@ -83,11 +83,7 @@ func newMigWorld(t *testing.T) *migWorld {
 	if w.tina, err = tg.CreateAccount(tgsim.AccountSpec{Phone: "+15550601", FirstName: "Tina", LastName: "Outside", Username: "tina_outside"}); err != nil {
 		t.Fatal(err)
 	}
-	for phone, name := range map[string]string{migSamWA: "Sam Staff", migWaltWA: "Walt Outside"} {
-		if _, err = wa.CreateAccount(phone, name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createWAAccounts(t, wa, map[string]string{migSamWA: "Sam Staff", migWaltWA: "Walt Outside"})
 	w.s = NewStack(t, StackOptions{TelegramSim: tg, WhatsAppSim: wa, Users: []string{migAdmin, "sam", "tina", "walt"}, AutoJoin: true,
 		GatewayPatch: func(doc *stack.YAMLDoc) error {
 			return doc.Set("network.governance.admins", []string{"@" + migAdmin + ":localhost"})

@@ -191,11 +191,7 @@ func TestProvisioningAPI(t *testing.T) {
 	wa := NewWhatsAppSim(t)
 	tg := NewTelegramSim(t, tgsim.Options{})
 	const staffPhone, alicePhone, patPhone = "+33600000011", "+33600000012", "+33600000014"
-	for phone, name := range map[string]string{staffPhone: "Sam Staff", alicePhone: "Alice Outside", patPhone: "Pat Staff"} {
-		if _, err := wa.CreateAccount(phone, name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createWAAccounts(t, wa, map[string]string{staffPhone: "Sam Staff", alicePhone: "Alice Outside", patPhone: "Pat Staff"})
 	tgStaff, tgContact := telegramWorld(t, tg, "+15550021", "")
 
 	secretBytes := make([]byte, 24)

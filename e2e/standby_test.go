@@ -66,11 +66,7 @@ func TestStandbyTakesOver(t *testing.T) {
 	wa := newLoggingWhatsAppSim(t)
 	tg := NewTelegramSim(t, tgsim.Options{})
 	const staffPhone, omarPhone = "+33600000041", "+33600000042"
-	for phone, name := range map[string]string{staffPhone: "Sam Staff", omarPhone: "Omar Outside"} {
-		if _, err := wa.CreateAccount(phone, name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createWAAccounts(t, wa, map[string]string{staffPhone: "Sam Staff", omarPhone: "Omar Outside"})
 	tgStaff, tgContact := telegramWorld(t, tg, "+15550041", "")
 	s := NewStack(t, StackOptions{Postgres: true, WhatsAppSim: wa, TelegramSim: tg, Users: []string{"sam"}})
 	sam := s.User("sam")

@@ -52,11 +52,7 @@ func TestWhatsAppEndToEnd(t *testing.T) {
 	wa := NewWhatsAppSim(t)
 	tg := NewTelegramSim(t, tgsim.Options{})
 	const staffPhone, alicePhone, bobPhone, patPhone = "+33600000001", "+33600000002", "+33600000003", "+33600000004"
-	for phone, name := range map[string]string{staffPhone: "Sam Staff", alicePhone: "Alice Outside", bobPhone: "Bob Outside", patPhone: "Pat Staff"} {
-		if _, err := wa.CreateAccount(phone, name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createWAAccounts(t, wa, map[string]string{staffPhone: "Sam Staff", alicePhone: "Alice Outside", bobPhone: "Bob Outside", patPhone: "Pat Staff"})
 	tgStaff, tgContact := telegramWorld(t, tg, "+15550011", "")
 
 	s := NewStack(t, StackOptions{WhatsAppSim: wa, TelegramSim: tg, Users: []string{"sam", "pat"}})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
+	"github.com/passerelle/passerelle/governance/e164"
 )
 
 // Reasons for which a row is not translated. They are printed in the
@@ -53,18 +54,6 @@ func newTranslator(network string) (translator, error) {
 	}
 }
 
-func digits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 // waTranslator reads mautrix-whatsapp's IDs: users are a phone number or
 // "lid-<lid>", logins a phone number, portals a chat JID
 // ("<phone>@s.whatsapp.net", "<id>@g.us", ...), messages
@@ -75,17 +64,17 @@ func (waTranslator) Network() string   { return waid.Network }
 func (waTranslator) OldBridge() string { return "mautrix-whatsapp" }
 
 func (waTranslator) Login(id networkid.UserLoginID) (networkid.UserLoginID, error) {
-	if !digits(string(id)) {
+	if !e164.IsDigits(string(id)) {
 		return "", fmt.Errorf("%w: login %q", errUnknownID, id)
 	}
 	return waid.MakeUserLoginID(types.NewJID(string(id), types.DefaultUserServer))
 }
 
 func (waTranslator) userJID(id string) (types.JID, error) {
-	if lid, ok := strings.CutPrefix(id, "lid-"); ok && digits(lid) {
+	if lid, ok := strings.CutPrefix(id, "lid-"); ok && e164.IsDigits(lid) {
 		return types.NewJID(lid, types.HiddenUserServer), nil
 	}
-	if digits(id) {
+	if e164.IsDigits(id) {
 		return types.NewJID(id, types.DefaultUserServer), nil
 	}
 	return types.EmptyJID, fmt.Errorf("%w: user %q", errUnknownID, id)
@@ -170,7 +159,7 @@ func (tgTranslator) Network() string   { return tgid.Network }
 func (tgTranslator) OldBridge() string { return "mautrix-telegram" }
 
 func positive(s string) (int64, bool) {
-	if !digits(s) || s[0] == '0' {
+	if !e164.IsDigits(s) || s[0] == '0' {
 		return 0, false
 	}
 	v, err := strconv.ParseInt(s, 10, 64)

@@ -80,3 +80,16 @@ func e164Digits(raw string) (string, error) {
 	}
 	return s, nil
 }
+
+// IsDigits reports whether s is one or more ASCII digits.
+func IsDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -85,7 +85,7 @@ func (d *Directory) Resolve(ctx context.Context, identity string) (Identity, err
 			return Identity{}, fmt.Errorf("%q is %w: %v", identity, ErrBadIdentity, err)
 		}
 		cond, args = "phone = $1", []any{d.seal.Pseudonym(seal.KindPhone, phone)}
-	case isDigits(raw):
+	case e164.IsDigits(raw):
 		if network == "" {
 			network = NetworkTelegram
 		}
@@ -128,16 +128,4 @@ func (d *Directory) Resolve(ctx context.Context, identity string) (Identity, err
 	default:
 		return Identity{}, fmt.Errorf("%q %w: write whatsapp:… or telegram:… before it", identity, ErrAmbiguousContact)
 	}
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -291,37 +291,32 @@ func devicesRow(s Switches, k known, isKnown bool, name string) Row {
 	return row
 }
 
-func pingRow(v *mautrix.RespVersions) Row {
-	ok := v.Supports(mautrix.FeatureAppservicePing)
-	row := Row{Capability: CapPing, Detected: yesNo(ok), Feature: "start-up check that the homeserver reaches the gateway"}
-	if ok {
-		row.Status, row.Effect = OK, "checked at start: a wrong url in the registration stops the start"
-	} else {
-		row.Status, row.Effect = Fallback, "not checked: a wrong url in the registration shows only as Matrix messages never reaching the networks"
+// featureRow is the row of a capability the homeserver advertises in
+// /versions: OK with it, a fallback without.
+func featureRow(ok bool, capability, feature, withIt, without string) Row {
+	row := Row{Capability: capability, Detected: yesNo(ok), Feature: feature, Status: OK, Effect: withIt}
+	if !ok {
+		row.Status, row.Effect = Fallback, without
 	}
 	return row
+}
+
+func pingRow(v *mautrix.RespVersions) Row {
+	return featureRow(v.Supports(mautrix.FeatureAppservicePing), CapPing, "start-up check that the homeserver reaches the gateway",
+		"checked at start: a wrong url in the registration stops the start",
+		"not checked: a wrong url in the registration shows only as Matrix messages never reaching the networks")
 }
 
 func authMediaRow(v *mautrix.RespVersions) Row {
-	ok := v.Supports(mautrix.FeatureAuthenticatedMedia)
-	row := Row{Capability: CapAuthMedia, Detected: yesNo(ok), Feature: "media from Matrix to the networks"}
-	if ok {
-		row.Status, row.Effect = OK, "downloaded through /_matrix/client/v1/media with the bot's token"
-	} else {
-		row.Status, row.Effect = Fallback, "downloaded through the legacy unauthenticated /_matrix/media/v3"
-	}
-	return row
+	return featureRow(v.Supports(mautrix.FeatureAuthenticatedMedia), CapAuthMedia, "media from Matrix to the networks",
+		"downloaded through /_matrix/client/v1/media with the bot's token",
+		"downloaded through the legacy unauthenticated /_matrix/media/v3")
 }
 
 func batchRow(v *mautrix.RespVersions) Row {
-	ok := v.Supports(mautrix.BeeperFeatureBatchSending)
-	row := Row{Capability: CapBatchSend, Detected: yesNo(ok), Feature: "chat history (backfill)"}
-	if ok {
-		row.Status, row.Effect = OK, "history inserted in batches; older history fetched on demand when a user scrolls back"
-	} else {
-		row.Status, row.Effect = Fallback, "history replayed forward when the portal is made, with the original times; no scrolling back for older messages"
-	}
-	return row
+	return featureRow(v.Supports(mautrix.BeeperFeatureBatchSending), CapBatchSend, "chat history (backfill)",
+		"history inserted in batches; older history fetched on demand when a user scrolls back",
+		"history replayed forward when the portal is made, with the original times; no scrolling back for older messages")
 }
 
 func uploadRow(in Input) Row {

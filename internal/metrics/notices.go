@@ -19,7 +19,7 @@ import (
 const (
 	DefaultDisconnectNoticeAfter = 10 * time.Minute
 	DefaultSummaryEvery          = 24 * time.Hour
-	DefaultLoginCheckEvery       = 30 * time.Second
+	DefaultLoginCheckEvery       = 5 * time.Second
 	// maxSummaryLines caps the logins listed by name in one summary.
 	maxSummaryLines = 50
 )
