@@ -466,13 +466,22 @@ func (b *coldBench) idleMemory(ctx context.Context, name string) (memSample, err
 		return m, err
 	}
 	m.RSSKiB = float64(rss)
-	// The goroutines by stack, to see what a login or a portal keeps.
-	f, err := os.Create(filepath.Join(b.dir, "goroutines-"+name+".txt"))
-	if err != nil {
-		return m, err
+	// The goroutines by stack and the heap, to see what a login or a
+	// portal keeps (go tool pprof -base heap-logins.pprof heap-loaded.pprof).
+	for file, path := range map[string]string{"goroutines-" + name + ".txt": "/debug/pprof/goroutine?debug=1", "heap-" + name + ".pprof": "/debug/pprof/heap"} {
+		f, err := os.Create(filepath.Join(b.dir, file))
+		if err != nil {
+			return m, err
+		}
+		err = b.get(ctx, path, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return m, err
+		}
 	}
-	defer f.Close()
-	return m, b.get(ctx, "/debug/pprof/goroutine?debug=1", f)
+	return m, nil
 }
 
 func (b *coldBench) get(ctx context.Context, path string, w io.Writer) error {
