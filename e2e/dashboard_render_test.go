@@ -7,12 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/passerelle/passerelle/internal/testbin"
 )
 
 // chartJS is the Chart.js the progress page vendors (governance/admin/web).
@@ -20,26 +21,6 @@ const chartJS = "../governance/admin/web/chart.umd.min.js"
 
 //go:embed testdata/dashboard.html
 var dashboardPage []byte
-
-// chromium finds a Chromium to drive: $PASSERELLE_CHROMIUM, or Debian's
-// chromium (scripts/test installs it) on the PATH. Without one t is
-// skipped, except under CI, where it fails.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PASSERELLE_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is missing (scripts/test installs Debian's chromium package); CI must draw the dashboard")
-	}
-	t.Skip("chromium is missing: install Debian's chromium package (scripts/test does) to draw the dashboard")
-	return ""
-}
 
 // renderedPanel is one panel as the page draws it.
 type renderedPanel struct {
@@ -65,7 +46,7 @@ type renderedSeries struct {
 // test's artifact directory.
 func renderDashboard(t *testing.T, title string, panels []panelData, from, to time.Time) {
 	t.Helper()
-	browserPath := chromium(t)
+	browserPath := testbin.Chromium(t)
 	lib, err := os.ReadFile(chartJS)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/passerelle/passerelle/internal/stack"
+	"github.com/passerelle/passerelle/internal/testbin"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
@@ -158,7 +159,7 @@ func (p panelData) find(name string) (promSeries, bool) {
 // Chromium: $PASSERELLE_DASHBOARD_PNG names the file (the README's
 // packaging/dashboard.png), else the test's artifact directory.
 func TestDashboardAgainstPrometheus(t *testing.T) {
-	promBin := prometheusPath(t)
+	promBin := testbin.Prometheus(t)
 	dash := readDashboard(t)
 	if len(dash.Panels) == 0 {
 		t.Fatalf("%s has no panels", dashboardPath)

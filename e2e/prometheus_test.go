@@ -18,24 +18,6 @@ import (
 	"github.com/passerelle/passerelle/internal/stack"
 )
 
-// prometheusPath finds Debian's Prometheus (package prometheus, which
-// scripts/test installs): $PASSERELLE_PROMETHEUS or prometheus on the PATH.
-// Without it the test is skipped, except under CI, where it fails.
-func prometheusPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PASSERELLE_PROMETHEUS"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("prometheus"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("the prometheus binary is missing (scripts/test installs Debian's prometheus package); CI must run this test")
-	}
-	t.Skip("the prometheus binary is missing: install Debian's prometheus package (scripts/test does, as root) or set PASSERELLE_PROMETHEUS")
-	return ""
-}
-
 // promServer is a Prometheus started for one test, on loopback, with its
 // storage in the test's directory; stopped at cleanup.
 type promServer struct {

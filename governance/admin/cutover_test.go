@@ -102,6 +102,7 @@ func TestCutOverDMTelegram(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.waitBodies(e.bob, "hello from bob", "hi dave")
+		r.waitRegistered(t, e.bob)
 		davePortal, err := r.br.GetExistingPortalByKey(ctx, networkid.PortalKey{ID: e.portalKey(e.bob).ID, Receiver: daveLogin.ID})
 		if err != nil || davePortal == nil || davePortal.MXID == "" {
 			t.Fatalf("Dave's portal with Bob: %v, %v", davePortal, err)

@@ -25,6 +25,7 @@ import (
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/governance/admin"
 	"github.com/passerelle/passerelle/governance/gate"
+	"github.com/passerelle/passerelle/governance/policy"
 	"github.com/passerelle/passerelle/internal/clock/clocktest"
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
@@ -272,6 +273,18 @@ func (e *env) bodiesFrom(acc *tgsim.Account) []string {
 		out = append(out, m.Content.Body)
 	}
 	return out
+}
+
+// waitRegistered waits until acc is in the contact registry: the gate
+// records a contact just after its message reached Matrix.
+func (r *running) waitRegistered(t *testing.T, acc *tgsim.Account) {
+	t.Helper()
+	if !poll(10*time.Second, func() bool {
+		c, err := r.gv.Contacts.Get(context.Background(), policy.NetworkTelegram, tgid.MakeUserID(acc.ID))
+		return err == nil && c != nil
+	}) {
+		t.Fatalf("%s never got into the contact registry", acc.FirstName)
+	}
 }
 
 func (e *env) waitBodies(acc *tgsim.Account, want ...string) []fakematrix.Message {

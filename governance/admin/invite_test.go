@@ -43,6 +43,7 @@ func TestInviteToMatrix(t *testing.T) {
 		e.loginStaff(r)
 		e.send(e.bob, "hello from bob")
 		portal := e.waitBodies(e.bob, "hello from bob")[0].RoomID
+		r.waitRegistered(t, e.bob)
 
 		out := r.command(t, e, staffMXID, portal, "invite-to-matrix")
 		want := "Hi Bob Outside! Alice Staff here: we are moving to Matrix. Join at " + joinLink

@@ -44,6 +44,7 @@ func TestMigrationDirectory(t *testing.T) {
 		e.loginStaff(r)
 		e.send(e.bob, "hello from bob")
 		e.waitBodies(e.bob, "hello from bob")
+		r.waitRegistered(t, e.bob)
 		room := e.adminRoom()
 
 		out := r.command(t, e, adminMXID, room, "gov-directory add @bob_outside @bob:matrix.partner.example department=Press label=Editor")
@@ -70,6 +71,7 @@ func TestMigrationDirectory(t *testing.T) {
 		}
 		e.send(e.carol, "carol here")
 		e.waitBodies(e.carol, "carol here")
+		r.waitRegistered(t, e.carol)
 		out = r.command(t, e, staffMXID, room, "link-contact @carol_press @carol:example.org")
 		if !strings.Contains(out, "pending") {
 			t.Errorf("staff link-contact: %q", out)

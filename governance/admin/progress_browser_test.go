@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -23,27 +22,8 @@ import (
 	"github.com/passerelle/passerelle/governance/gate"
 	"github.com/passerelle/passerelle/governance/migration"
 	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/testbin"
 )
-
-// chromiumPath finds a Chromium to drive: $PASSERELLE_CHROMIUM, or chromium
-// (Debian's package, which scripts/test installs) on the PATH. Without one
-// the test is skipped, except under CI, where it fails.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PASSERELLE_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is missing (scripts/test installs Debian's chromium package); CI must run the browser test")
-	}
-	t.Skip("chromium is missing: install Debian's chromium package (scripts/test does) to run the browser test")
-	return ""
-}
 
 // artifactDir is where screenshots go: $PASSERELLE_ARTIFACTS, or the test's
 // artifact directory (kept with go test -artifacts).
@@ -118,7 +98,7 @@ func redact(link string) string { return progressLink.ReplaceAllString(link, "<l
 // (desktop and phone) are written to $PASSERELLE_ARTIFACTS or the test's
 // artifact directory.
 func TestProgressPageInBrowser(t *testing.T) {
-	chromium := chromiumPath(t)
+	chromium := testbin.Chromium(t)
 	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
 		ctx := context.Background()
 		var handler atomic.Pointer[http.Handler]
