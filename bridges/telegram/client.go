@@ -100,6 +100,10 @@ type Client struct {
 	// catchUpMu guards the catch-up recorded in the login's metadata.
 	catchUpMu sync.Mutex
 
+	// connected gives back the connection slot of the attempt under way
+	// (see ConnectLimiter).
+	connected atomic.Pointer[func()]
+
 	// backoff between reconnection attempts; tests shorten it.
 	minBackoff, maxBackoff time.Duration
 }
@@ -173,8 +177,19 @@ func (c *Client) runLoop(ctx context.Context, done chan struct{}) {
 	backoff := c.minBackoff
 	for ctx.Err() == nil {
 		c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnecting})
+		// A slot among the logins connecting at once, held until this
+		// one is connected or its attempt ends.
+		release, err := c.main.connects.Acquire(ctx)
+		if err != nil {
+			return
+		}
+		c.connected.Store(&release)
+		// An attempt that hangs gives its slot back after a while.
+		slotTimer := time.AfterFunc(remote.ConnectSlotTimeout, release)
 		started := time.Now()
-		err := c.runOnceRecovered(ctx)
+		err = c.runOnceRecovered(ctx)
+		slotTimer.Stop()
+		release()
 		c.api.Store(nil)
 		c.mgr.Store(nil)
 		if ctx.Err() != nil {
@@ -185,7 +200,8 @@ func (c *Client) runLoop(ctx context.Context, done chan struct{}) {
 			c.markLoggedOut(ctx, err)
 			return
 		}
-		log.Warn().Err(err).Dur("retry_in", backoff).Msg("Telegram connection ended, reconnecting")
+		wait := remote.Jitter(backoff)
+		log.Warn().Err(err).Dur("retry_in", wait).Msg("Telegram connection ended, reconnecting")
 		c.login.BridgeState.Send(status.BridgeState{
 			StateEvent: status.StateTransientDisconnect,
 			Error:      stateErrDisconnected,
@@ -197,7 +213,7 @@ func (c *Client) runLoop(ctx context.Context, done chan struct{}) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
 		backoff = min(backoff*2, c.maxBackoff)
 	}
@@ -340,6 +356,9 @@ func (c *Client) runOnce(ctx context.Context) error {
 		c.mgr.Store(&runningManager{mgr: early, ctx: ctx})
 		err = mgr.Run(ctx, &differenceAPI{Client: client.API(), handler: dispatcher, tooLong: c.noteTooLong, channelTooLong: c.noteChannelTooLong}, c.userID, updates.AuthOptions{
 			OnStart: func(ctx context.Context) {
+				if release := c.connected.Load(); release != nil {
+					(*release)() // connected: the next login may connect
+				}
 				early.open(ctx)
 				c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnected})
 				go c.announcePresence(ctx)

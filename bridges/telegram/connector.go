@@ -37,6 +37,9 @@ type TelegramConnector struct {
 	// upload limit.
 	Limits *media.Limits
 
+	// connects bounds the logins connecting at once (nil: no bound).
+	connects *remote.ConnectLimiter
+
 	// groupEdits are the edits of shared (channel) messages already
 	// handed to the bridge by one login, by message and edit date: the
 	// other logins in the group receive the same edit and skip it.
@@ -101,6 +104,7 @@ func (c *TelegramConnector) Init(br *bridgev2.Bridge) {
 	remote.RegisterReconnect(br)
 	log := br.Log.With().Str("db_section", "telegram").Logger()
 	c.Store = NewChildStore(br.DB.Database, dbutil.ZeroLogger(log))
+	c.connects = remote.NewConnectLimiter(remote.DefaultConnectConcurrency)
 }
 
 // Start creates or upgrades the connector's tables.

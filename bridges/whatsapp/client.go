@@ -230,7 +230,16 @@ func (cl *Client) loadDevice(ctx context.Context, deviceJID string) *store.Devic
 func (cl *Client) connectLoop(ctx context.Context, wa *whatsmeow.Client) {
 	for {
 		cl.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnecting})
-		err := wa.ConnectContext(ctx)
+		// A slot among the logins connecting at once (see
+		// remote.ConnectLimiter), given back once the handshake is done.
+		release, err := cl.main.connects.Acquire(ctx)
+		if err != nil {
+			return
+		}
+		slotTimer := time.AfterFunc(remote.ConnectSlotTimeout, release)
+		err = wa.ConnectContext(ctx)
+		slotTimer.Stop()
+		release()
 		if err == nil || errors.Is(err, whatsmeow.ErrAlreadyConnected) {
 			return
 		}

@@ -47,6 +47,8 @@ type WhatsAppConnector struct {
 
 	// Clock drives reconnection backoff (RealClock unless a test sets one).
 	Clock Clock
+	// connects bounds the logins connecting at once (nil: no bound).
+	connects *remote.ConnectLimiter
 	// QRTimeout and PairTimeout bound the login flows.
 	QRTimeout, PairTimeout time.Duration
 	// TestServer, when set, replaces WhatsApp's servers (and the config's
@@ -109,6 +111,7 @@ func (c *WhatsAppConnector) Init(br *bridgev2.Bridge) {
 		proc.AddHandlers(c.joinCommand())
 	}
 	remote.RegisterReconnect(br)
+	c.connects = remote.NewConnectLimiter(remote.DefaultConnectConcurrency)
 	log := br.Log.With().Str("db_section", "whatsapp").Logger()
 	c.Store = wastore.NewChild(br.DB.Database, dbutil.ZeroLogger(log), newWALogger(br.Log.With().Str("component", "whatsmeow").Logger()))
 }

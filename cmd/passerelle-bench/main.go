@@ -70,7 +70,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err = run(ctx, o, os.Stdout); err != nil {
+	if o.scenario == "coldstart" {
+		_, err = runCold(ctx, o, os.Stdout)
+	} else {
+		_, err = run(ctx, o, os.Stdout)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "passerelle-bench:", err)
 		os.Exit(1)
 	}
@@ -89,6 +94,12 @@ type options struct {
 	idleQuiet  time.Duration
 	idleMax    time.Duration
 	profile    time.Duration
+	// scenario "coldstart": logins, portals in the database, load of them
+	// loaded.
+	scenario string
+	logins   int
+	portals  int
+	load     int
 }
 
 // maxSpread is the spread over repetitions above which a run is noisy.
@@ -109,6 +120,10 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.idleQuiet, "idle", 2*time.Second, "a process is idle when its CPU time has not moved for this long")
 	fs.DurationVar(&o.idleMax, "idle-max", 60*time.Second, "give up waiting for idle processes after this long (the run is then flagged)")
 	fs.DurationVar(&o.profile, "profile", 0, "take the gateway's CPU profile for this long from the start of the first burst, and its heap profile after it (saved in the work directory; the top functions are printed); 0: none")
+	fs.StringVar(&o.scenario, "scenario", "burst", "burst: messages through a DM portal beside a bare appservice; coldstart: start on a database of -logins logins and -portals portals, then load -load of them, and measure readiness, connections and idle memory")
+	fs.IntVar(&o.logins, "logins", 100, "coldstart: Telegram logins in the database")
+	fs.IntVar(&o.portals, "portals", 10000, "coldstart: DM portals in the database")
+	fs.IntVar(&o.load, "load", 1000, "coldstart: portals loaded after the start, for the memory per portal")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -117,6 +132,13 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.short {
 		o.n, o.reps = 20, 1
+		o.logins, o.portals, o.load = 5, 200, 100
+	}
+	if o.scenario != "burst" && o.scenario != "coldstart" {
+		return o, fmt.Errorf("unknown -scenario %q (burst or coldstart)", o.scenario)
+	}
+	if o.logins < 1 || o.portals < 0 || o.load < 0 {
+		return o, errors.New("-logins must be at least 1, -portals and -load at least 0")
 	}
 	if o.profile > 0 {
 		o.keep = true // the profiles stay in the work directory

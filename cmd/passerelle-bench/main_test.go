@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -205,6 +206,12 @@ func TestParseFlags(t *testing.T) {
 	if _, err = parseFlags([]string{"extra"}); err == nil {
 		t.Fatal("a stray argument accepted")
 	}
+	if _, err = parseFlags([]string{"-scenario", "warm"}); err == nil {
+		t.Fatal("an unknown scenario accepted")
+	}
+	if _, err = parseFlags([]string{"-scenario", "coldstart", "-logins", "0"}); err == nil {
+		t.Fatal("-logins 0 accepted")
+	}
 }
 
 func TestCountRequests(t *testing.T) {
@@ -229,5 +236,96 @@ func TestCountRequests(t *testing.T) {
 	}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("counts %+v, want %+v", got, want)
+	}
+}
+
+// TestColdStartShort runs the cold-start scenario's short mode (5 logins,
+// 200 portals, 100 loaded) through the whole stack and checks what an
+// operator reads: the gateway became ready and its bot answered after the
+// start, every login connected, no more connections at once than there
+// are logins, the idle memory rows measured, and the same in the JSON file.
+// No timing is asserted.
+func TestColdStartShort(t *testing.T) {
+	needTools(t)
+	o, err := parseFlags([]string{"-scenario", "coldstart", "-short", "-json", filepath.Join(t.TempDir(), "cold.json"), "-dir", t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.logins != 5 || o.portals != 200 || o.load != 100 {
+		t.Fatalf("-short gives %d logins, %d portals, %d loaded; want 5, 200, 100", o.logins, o.portals, o.load)
+	}
+	if bin := os.Getenv("PASSERELLE_E2E_GATEWAY_BIN"); bin != "" {
+		o.gatewayBin = bin
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	rep, err := runCold(ctx, o, &out)
+	t.Logf("output:\n%s", out.String())
+	if err != nil {
+		if data, rerr := os.ReadFile(filepath.Join(o.dir, "gateway", "gateway.stdout.log")); rerr == nil {
+			t.Logf("gateway log tail:\n%s", tailLines(string(data), 60))
+		}
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, want := range []string{"start → /ready", "start → bot answered", "all logins connected", "per loaded portal", "per login", "target "} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the output has no %q", want)
+		}
+	}
+	if !(rep.StartToReadyMs > 0) || rep.StartToAnswerMs < rep.StartToReadyMs || rep.StartToConnectedMs <= 0 {
+		t.Errorf("start → ready %v ms, → answer %v ms, → connected %v ms: want ready first, then the answer", rep.StartToReadyMs, rep.StartToAnswerMs, rep.StartToConnectedMs)
+	}
+	total := 0
+	for _, n := range rep.NewConnsPer100ms {
+		total += n
+	}
+	if total < o.logins || rep.MaxNewConnsPer100ms < 1 || rep.MaxNewConnsPer100ms > total {
+		t.Errorf("the simulator saw %d new connections (at most %d in 100 ms), want at least one per login (%d)", total, rep.MaxNewConnsPer100ms, o.logins)
+	}
+	for name, m := range map[string]memSample{"empty": rep.IdleEmpty, "logins": rep.IdleLogins, "loaded": rep.IdleLoaded} {
+		if !(m.RSSKiB > 0) || !(m.HeapInuseKiB > 0) || !(m.Goroutines > 0) {
+			t.Errorf("idle memory %s not measured: %+v", name, m)
+		}
+	}
+	if rep.IdleLogins.Goroutines <= rep.IdleEmpty.Goroutines {
+		t.Errorf("%v goroutines with %d logins connected, %v without: the logins did not run", rep.IdleLogins.Goroutines, o.logins, rep.IdleEmpty.Goroutines)
+	}
+	data, err := os.ReadFile(o.jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err = json.Unmarshal(data, &back); err != nil {
+		t.Fatalf("the JSON file does not parse: %v", err)
+	}
+	for _, key := range []string{"machine", "start_to_ready_ms", "start_to_bot_answer_ms", "new_connections_per_100ms", "per_login", "per_loaded_portal", "targets"} {
+		if _, ok := back[key]; !ok {
+			t.Errorf("the JSON file has no %q", key)
+		}
+	}
+}
+
+func TestParseEstablished(t *testing.T) {
+	table := strings.Join([]string{
+		"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
+		"   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1", // listening
+		"   1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 2 1", // accepted
+		"   2: 0100007F:C350 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 3 1", // the client's end
+		"   3: 0100007F:1F90 0100007F:C351 06 00000000:00000000 00:00000000 00000000     0        0 4 1", // time wait
+		"   4: 0100007F:1F91 0100007F:C352 01 00000000:00000000 00:00000000 00000000     0        0 5 1", // another port
+	}, "\n")
+	got := parseEstablished(bufio.NewScanner(strings.NewReader(table)), 8080)
+	if len(got) != 1 || got[0] != "0100007F:C350" {
+		t.Fatalf("established peers of port 8080: %v, want the one accepted connection", got)
+	}
+}
+
+func TestPromValues(t *testing.T) {
+	text := "# HELP go_goroutines x\n# TYPE go_goroutines gauge\ngo_goroutines 42\ngo_memstats_heap_inuse_bytes 1.2e+07\ngo_goroutines_other 7\nx{a=\"b\"} 1\n"
+	v := promValues(text, "go_goroutines", "go_memstats_heap_inuse_bytes")
+	if v["go_goroutines"] != 42 || v["go_memstats_heap_inuse_bytes"] != 1.2e7 {
+		t.Fatalf("values %v", v)
 	}
 }
