@@ -55,10 +55,7 @@ func BenchmarkCatchUpGap(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
 	defer cancel()
 	mgmt, _ := s.BotRoom(sam)
-	s.Step(sam, mgmt, "login telegram-phone", "phone number")
-	s.Step(sam, mgmt, "+15550031", "code")
-	code, _ := tg.LastCode("+15550031")
-	s.Step(sam, mgmt, code, "Logged in")
+	s.LoginTelegramPhone(sam, mgmt, tg, "+15550031")
 
 	// The portals, each opened by its contact.
 	rooms := make([]string, len(contacts))

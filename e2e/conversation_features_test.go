@@ -130,10 +130,7 @@ func TestConversationEndToEnd(t *testing.T) {
 	ctx := s.Ctx()
 	mgmt, _ := s.BotRoom(sam)
 	s.LinkWhatsAppQR(sam, mgmt, wa, staffPhone)
-	s.Command(sam, mgmt, "login telegram-phone")
-	s.Input(sam, mgmt, "+15550061")
-	code, _ := tg.LastCode("+15550061")
-	s.Step(sam, mgmt, code, "Logged in")
+	s.LoginTelegramPhone(sam, mgmt, tg, "+15550061")
 
 	telegram := &outsideContact{
 		network: "telegram",

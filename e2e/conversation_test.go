@@ -129,10 +129,7 @@ func TestConversationsAndOutage(t *testing.T) {
 
 	// Both networks linked for the same staff member.
 	s.LinkWhatsAppQR(sam, mgmt, wa, staffPhone)
-	s.Step(sam, mgmt, "login telegram-phone", "phone number")
-	s.Step(sam, mgmt, "+15550021", "code")
-	code, _ := tg.LastCode("+15550021")
-	s.Step(sam, mgmt, code, "Logged in")
+	s.LoginTelegramPhone(sam, mgmt, tg, "+15550021")
 
 	// The two portals, opened by the contacts.
 	if _, err := tg.SendMessage(tgContact.ID, tgStaff.ID, "hello from Telegram", nil); err != nil {

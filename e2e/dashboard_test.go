@@ -215,10 +215,7 @@ func TestDashboardAgainstPrometheus(t *testing.T) {
 	t.Logf("prometheus first scraped the gateway %s after it started", from.Sub(prom.started).Round(time.Millisecond))
 
 	mgmt, _ := s.BotRoom(sam)
-	s.Step(sam, mgmt, "login telegram-phone", "phone number")
-	s.Step(sam, mgmt, staffPhone, "code")
-	code, _ := tg.LastCode(staffPhone)
-	s.Step(sam, mgmt, code, "Logged in")
+	s.LoginTelegramPhone(sam, mgmt, tg, staffPhone)
 	s.LinkWhatsAppQR(sam, mgmt, wa, waStaff)
 
 	// Alice (Telegram) and Yara (WhatsApp) open their chats.

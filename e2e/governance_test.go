@@ -165,13 +165,7 @@ func newGovWorld(t *testing.T, postgres bool) *govWorld {
 
 	// The staff member logs in to Telegram from the management room.
 	w.mgmt, _ = w.s.BotRoom(w.sam)
-	w.s.Command(w.sam, w.mgmt, "login telegram-phone")
-	w.s.Input(w.sam, w.mgmt, "+15550100")
-	code, ok := sim.LastCode("+15550100")
-	if !ok {
-		t.Fatal("the simulator issued no login code")
-	}
-	w.s.Step(w.sam, w.mgmt, code, "Logged in")
+	w.s.LoginTelegramPhone(w.sam, w.mgmt, sim, "+15550100")
 	return w
 }
 

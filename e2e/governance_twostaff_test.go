@@ -46,10 +46,7 @@ func (w *govWorld) twoStaffOneContact(t *testing.T) {
 	pat := w.s.AddUser("pat")
 	patMgmt, _ := w.s.BotRoom(pat)
 	w.pat, w.patMgmt = pat, patMgmt
-	w.s.Step(pat, patMgmt, "login telegram-phone", "phone number")
-	w.s.Step(pat, patMgmt, "+15550101", "code")
-	code, _ := w.sim.LastCode("+15550101")
-	w.s.Step(pat, patMgmt, code, "Logged in")
+	w.s.LoginTelegramPhone(pat, patMgmt, w.sim, "+15550101")
 
 	since := time.Now().Add(-time.Second)
 	toSam := w.send("Xavier", "hello Sam")

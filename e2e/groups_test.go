@@ -95,10 +95,7 @@ func TestGroupsEndToEnd(t *testing.T) {
 		mgmt  string
 		phone string
 	}{{w.sam, samMgmt, "+15550071"}, {w.pat, patMgmt, "+15550072"}} {
-		s.Step(step.c, step.mgmt, "login telegram-phone", "phone number")
-		s.Step(step.c, step.mgmt, step.phone, "code")
-		code, _ := tg.LastCode(step.phone)
-		s.Step(step.c, step.mgmt, code, "Logged in")
+		s.LoginTelegramPhone(step.c, step.mgmt, tg, step.phone)
 	}
 
 	t.Run("whatsapp", func(t *testing.T) {

@@ -318,6 +318,20 @@ func (s *Stack) Step(c *Client, roomID, body, want string) *Event {
 	}
 }
 
+// LoginTelegramPhone logs c in to the Telegram account of phone from the
+// management room mgmt: `login telegram-phone`, the number, and the code
+// the simulator sent, each step waiting for the bot's own answer to it.
+func (s *Stack) LoginTelegramPhone(c *Client, mgmt string, sim *tgsim.Server, phone string) {
+	s.T.Helper()
+	s.Step(c, mgmt, "login telegram-phone", "phone number")
+	s.Step(c, mgmt, phone, "code")
+	code, ok := sim.LastCode(phone)
+	if !ok {
+		s.T.Fatalf("the simulator sent no login code to %s", phone)
+	}
+	s.Step(c, mgmt, code, "Logged in")
+}
+
 // LinkWhatsAppQR links the WhatsApp account of phone for c: `login
 // whatsapp-qr` in c's management room, and the simulated phone scans the QR
 // code the bot posted.

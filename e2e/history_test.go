@@ -95,10 +95,7 @@ func TestHistoryEndToEnd(t *testing.T) {
 	sam := s.User("sam")
 	mgmt, _ := s.BotRoom(sam)
 	s.LinkWhatsAppQR(sam, mgmt, wa, waStaff)
-	s.Step(sam, mgmt, "login telegram-phone", "phone number")
-	s.Step(sam, mgmt, "+15550041", "code")
-	code, _ := tg.LastCode("+15550041")
-	s.Step(sam, mgmt, code, "Logged in")
+	s.LoginTelegramPhone(sam, mgmt, tg, "+15550041")
 
 	// 1. History at linking: both chats get their portal at once (chats at
 	// login), holding the latest 50 messages.

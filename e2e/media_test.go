@@ -42,10 +42,7 @@ func TestMediaEndToEnd(t *testing.T) {
 	ctx := s.Ctx()
 	mgmt, _ := s.BotRoom(sam)
 	s.LinkWhatsAppQR(sam, mgmt, wa, staffPhone)
-	s.Command(sam, mgmt, "login telegram-phone")
-	s.Input(sam, mgmt, "+15550051")
-	code, _ := tg.LastCode("+15550051")
-	s.Step(sam, mgmt, code, "Logged in")
+	s.LoginTelegramPhone(sam, mgmt, tg, "+15550051")
 
 	// checkDownload downloads a message's file as the client does and
 	// compares it with what the contact sent; the homeserver's copy must be

@@ -109,10 +109,7 @@ func TestMetricsAndReady(t *testing.T) {
 	}
 
 	mgmt, _ := s.BotRoom(sam)
-	s.Step(sam, mgmt, "login telegram-phone", "phone number")
-	s.Step(sam, mgmt, "+15550141", "code")
-	code, _ := tg.LastCode("+15550141")
-	s.Step(sam, mgmt, code, "Logged in")
+	s.LoginTelegramPhone(sam, mgmt, tg, "+15550141")
 
 	if _, err = tg.SendMessage(contact.ID, staff.ID, "hello from Telegram", nil); err != nil {
 		t.Fatal(err)
@@ -247,10 +244,7 @@ func TestBadLoginNoticeAndGovernanceGauges(t *testing.T) {
 	adminRoom := s.AdminRoom(gina)
 
 	mgmt, _ := s.BotRoom(sam)
-	s.Step(sam, mgmt, "login telegram-phone", "phone number")
-	s.Step(sam, mgmt, "+15550142", "code")
-	code, _ := tg.LastCode("+15550142")
-	s.Step(sam, mgmt, code, "Logged in")
+	s.LoginTelegramPhone(sam, mgmt, tg, "+15550142")
 
 	// A new contact writes: an approval request, the message held.
 	since := time.Now()

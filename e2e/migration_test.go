@@ -97,10 +97,7 @@ func newMigWorld(t *testing.T) *migWorld {
 	w.sam = w.s.User("sam")
 	w.samMgmt, _ = w.s.BotRoom(w.sam)
 	w.s.LinkWhatsAppQR(w.sam, w.samMgmt, wa, migSamWA)
-	w.s.Step(w.sam, w.samMgmt, "login telegram-phone", "phone number")
-	w.s.Step(w.sam, w.samMgmt, "+15550600", "code")
-	code, _ := tg.LastCode("+15550600")
-	w.s.Step(w.sam, w.samMgmt, code, "Logged in")
+	w.s.LoginTelegramPhone(w.sam, w.samMgmt, tg, "+15550600")
 	w.excluded = []string{w.samMgmt}
 
 	// Both contacts write first: their chats are portals.

@@ -33,10 +33,7 @@ func TestReplacedAndRevokedLogins(t *testing.T) {
 	adminRoom := s.AdminRoom(gina)
 	mgmt, _ := s.BotRoom(sam)
 	s.LinkWhatsAppQR(sam, mgmt, wa, staffPhone)
-	s.Command(sam, mgmt, "login telegram-phone")
-	s.Input(sam, mgmt, "+15550161")
-	code, _ := tg.LastCode("+15550161")
-	s.Step(sam, mgmt, code, "Logged in")
+	s.LoginTelegramPhone(sam, mgmt, tg, "+15550161")
 	staffAccount, _ := wa.Account(staffPhone)
 	devices := staffAccount.Devices()
 

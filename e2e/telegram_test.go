@@ -220,8 +220,8 @@ func TestTelegramPasswordAndQRLogin(t *testing.T) {
 	if ans := s.Command(tessClient, mgmt, "telegram-please"); !strings.Contains(ans.Body(), "Unknown command") {
 		t.Errorf("unknown command answered %q", ans.Body())
 	}
-	s.Command(tessClient, mgmt, "login telegram-phone")
-	s.Input(tessClient, mgmt, "+15550003")
+	s.Step(tessClient, mgmt, "login telegram-phone", "phone number")
+	s.Step(tessClient, mgmt, "+15550003", "code")
 	code, _ := sim.LastCode("+15550003")
 	prompt := s.Input(tessClient, mgmt, code)
 	if !strings.Contains(strings.ToLower(prompt.Body()), "password") {

@@ -75,10 +75,7 @@ func TestWhatsAppEndToEnd(t *testing.T) {
 	devicesAfterLogin := len(staffAccount.Devices())
 
 	// Telegram beside it, for the same Matrix user.
-	s.Command(sam, mgmt, "login telegram-phone")
-	s.Input(sam, mgmt, "+15550011")
-	code, _ := tg.LastCode("+15550011")
-	s.Step(sam, mgmt, code, "Logged in")
+	s.LoginTelegramPhone(sam, mgmt, tg, "+15550011")
 
 	// A WhatsApp DM, inbound then outbound.
 	start = time.Now()
