@@ -44,6 +44,10 @@ const (
 	describeTimeout = 10 * time.Second
 	// endNoticeTimeout bounds posting a run's end notice.
 	endNoticeTimeout = 10 * time.Second
+	// inviteTimeout bounds one invitation of a department's run: once
+	// started it runs to its end (sent and recorded), a stop takes effect
+	// between two invitations.
+	inviteTimeout = time.Minute
 )
 
 // progressEvery is how many invitations between progress notices (a
@@ -278,7 +282,9 @@ func (gv *Governance) invite(ctx context.Context, actor string, t inviteTarget, 
 	if err := gv.sendInvitation(ctx, t, text); err != nil {
 		return nil, err
 	}
-	if err := gv.Migration.RecordInvitation(ctx, actor, t.ident, staff, bulk); err != nil {
+	// The invitation is out: it is recorded even if the caller gave up
+	// meanwhile, so that the contact is not invited again in the period.
+	if err := gv.Migration.RecordInvitation(context.WithoutCancel(ctx), actor, t.ident, staff, bulk); err != nil {
 		return nil, err
 	}
 	asked := ""
@@ -468,7 +474,9 @@ func (gv *Governance) runDepartment(ctx context.Context, run *inviteRun, plan *i
 		if !gv.waitPace(ctx, pacer, string(t.login.ID)) {
 			break
 		}
-		_, err := gv.invite(ctx, run.actor, t, true)
+		one, cancel := context.WithTimeout(context.WithoutCancel(ctx), inviteTimeout)
+		_, err := gv.invite(one, run.actor, t, true)
+		cancel()
 		switch {
 		case err == nil:
 			sent++
