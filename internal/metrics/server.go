@@ -170,6 +170,13 @@ func (s *Server) Ready(ctx context.Context) Readiness {
 		}
 		r.Checks[name] = CheckResult{OK: true}
 	}
+	// Not ready before the gateway runs its main loop (the appservice
+	// answers the homeserver) nor once it is stopping.
+	if s.running.Load() {
+		set("gateway", nil)
+	} else {
+		set("gateway", errors.New("the gateway is starting or stopping"))
+	}
 	set("homeserver", s.homeserver(ctx))
 	set("database", s.check(ctx, s.Checks.Database))
 	var logins []LoginState

@@ -87,7 +87,15 @@ func TestReadyChecksHomeserverDatabaseAndLogins(t *testing.T) {
 	s := &Server{Metrics: New(clk, "telegram", "whatsapp"), Checks: f.checks(), Clock: clk}
 	h := s.Handler()
 
+	// Not ready before the gateway runs (its appservice does not answer the
+	// homeserver yet), whatever the other checks say.
 	code, body := get(t, h, "/ready")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"gateway":{"ok":false,"error":"the gateway is starting or stopping"}`) {
+		t.Fatalf("/ready before the gateway runs = %d %s, want 503 naming it", code, body)
+	}
+	s.SetRunning(true)
+
+	code, body = get(t, h, "/ready")
 	if code != http.StatusOK {
 		t.Fatalf("/ready = %d %s, want 200", code, body)
 	}
@@ -132,6 +140,13 @@ func TestReadyChecksHomeserverDatabaseAndLogins(t *testing.T) {
 	f.logins = append(f.logins, LoginState{Network: "whatsapp", ID: "whatsapp.3", State: LoginUnknown})
 	if code, body = get(t, h, "/ready"); code != http.StatusServiceUnavailable || !strings.Contains(body, "1 login(s) have not reported") {
 		t.Errorf("a login without state: /ready = %d %s, want 503", code, body)
+	}
+	f.logins = f.logins[:2]
+
+	// Stopping: unready at once, so that a load balancer stops sending.
+	s.SetRunning(false)
+	if code, _ = get(t, h, "/ready"); code != http.StatusServiceUnavailable {
+		t.Errorf("stopping: /ready = %d, want 503", code)
 	}
 }
 
