@@ -40,6 +40,15 @@ type TelegramConnector struct {
 	// connects bounds the logins connecting at once (nil: no bound).
 	connects *remote.ConnectLimiter
 
+	// photoSets is held (read) by each group photo being set from Matrix,
+	// and photoSent keeps the photos set that way by Telegram photo ID: a
+	// login that meets the change's echo (another staff member's, or the
+	// sender's own) gives bridgev2 the room's avatar as it is instead of
+	// downloading the picture back. photoEcho waits for the sets in flight
+	// first.
+	photoSets sync.RWMutex
+	photoSent *lru.Cache[int64, sentPhoto]
+
 	// groupEdits are the edits of shared (channel) messages already
 	// handed to the bridge by one login, by message and edit date: the
 	// other logins in the group receive the same edit and skip it.
@@ -87,6 +96,7 @@ func NewConnector() *TelegramConnector {
 		basicMigratedFrom: lru.New[int64, int64](basicCacheSize),
 		basicMoved:        lru.New[int64, int64](basicCacheSize),
 		basicMoving:       map[int64]chan struct{}{},
+		photoSent:         lru.New[int64, sentPhoto](photoSentKept),
 	}
 }
 

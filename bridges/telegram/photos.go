@@ -3,6 +3,7 @@ package telegram
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/bridges/media"
 	"github.com/passerelle/passerelle/bridges/remote"
@@ -33,6 +35,27 @@ var _ bridgev2.RoomAvatarHandlingNetworkAPI = (*Client)(nil)
 // maxChatPhotoSize bounds a chat photo, both ways.
 const maxChatPhotoSize = 10 << 20
 
+// photoSentKept bounds the photos set from Matrix that are kept for their
+// echo.
+const photoSentKept = 64
+
+// sentPhoto is a group photo set from Matrix: the room avatar it came from.
+type sentPhoto struct {
+	mxc  id.ContentURIString
+	hash [32]byte
+}
+
+// photoEcho is the room avatar a group photo was set from, when the gateway
+// set it from Matrix (its echo is then not downloaded back), once the sets
+// in flight are over: another login can meet the change before the setting
+// call returns.
+func (c *Client) photoEcho(photoID int64) (sentPhoto, bool) {
+	c.main.photoSets.Lock()
+	//lint:ignore SA2001 an empty critical section: waiting for the sets in flight is the point
+	c.main.photoSets.Unlock()
+	return c.main.photoSent.Get(photoID)
+}
+
 // chatAvatarID is the avatar ID of a Telegram chat photo.
 func chatAvatarID(photoID int64) networkid.AvatarID {
 	return networkid.AvatarID("tg.photo." + strconv.FormatInt(photoID, 10))
@@ -48,6 +71,9 @@ func (c *Client) photoAvatar(p tg.PhotoClass) *bridgev2.Avatar {
 		f, ok := tgmedia.PhotoFile(v)
 		if !ok {
 			return nil
+		}
+		if sent, ok := c.photoEcho(v.ID); ok {
+			return &bridgev2.Avatar{ID: chatAvatarID(v.ID), MXC: sent.mxc, Hash: sent.hash}
 		}
 		loc := f.Loc
 		return &bridgev2.Avatar{ID: chatAvatarID(v.ID), Get: func(ctx context.Context) ([]byte, error) {
@@ -106,6 +132,7 @@ func (c *Client) setChatPhoto(ctx context.Context, msg *bridgev2.MatrixRoomAvata
 		}
 	}
 	var photo tg.InputChatPhotoClass = &tg.InputChatPhotoEmpty{}
+	var sent *sentPhoto
 	if msg.Content.URL != "" {
 		data, err := c.main.Bridge.Bot.DownloadMedia(ctx, msg.Content.URL, nil)
 		if err != nil {
@@ -114,6 +141,9 @@ func (c *Client) setChatPhoto(ctx context.Context, msg *bridgev2.MatrixRoomAvata
 		if len(data) > maxChatPhotoSize {
 			return 0, fmt.Errorf("the picture is larger than %s", media.FormatSize(maxChatPhotoSize))
 		}
+		// The room's avatar as bridgev2 hashes it (the picture it came
+		// from), for the echo.
+		sent = &sentPhoto{mxc: msg.Content.URL, hash: sha256.Sum256(data)}
 		if data, err = tgmedia.ChatPhoto(data); err != nil {
 			return 0, err
 		}
@@ -129,12 +159,22 @@ func (c *Client) setChatPhoto(ctx context.Context, msg *bridgev2.MatrixRoomAvata
 		up.SetFile(file)
 		photo = up
 	}
+	// The change's echo can reach another login before this call returns:
+	// photoEcho waits for it, and finds the picture kept below.
+	c.main.photoSets.RLock()
 	resp, err := callWhenConnected(ctx, c, "change group photo", func(ctx context.Context, api *tg.Client) (tg.UpdatesClass, error) {
 		if input != nil {
 			return api.ChannelsEditPhoto(ctx, &tg.ChannelsEditPhotoRequest{Channel: input, Photo: photo})
 		}
 		return api.MessagesEditChatPhoto(ctx, &tg.MessagesEditChatPhotoRequest{ChatID: peer.ID, Photo: photo})
 	})
+	var photoID int64
+	if err == nil {
+		if photoID = sentPhotoID(resp); photoID != 0 && sent != nil {
+			c.main.photoSent.Put(photoID, *sent)
+		}
+	}
+	c.main.photoSets.RUnlock()
 	if err != nil {
 		if tgerr.Is(err, "PHOTO_INVALID", "IMAGE_PROCESS_FAILED", "PHOTO_CROP_SIZE_SMALL") {
 			return 0, errors.New("the picture was not taken by Telegram as the group's photo")
@@ -143,7 +183,7 @@ func (c *Client) setChatPhoto(ctx context.Context, msg *bridgev2.MatrixRoomAvata
 	}
 	c.main.Sent(ctx, c.outbound(remote.OutboundGroupChange, msg.Portal, peer))
 	c.feedUpdates(resp)
-	return sentPhotoID(resp), nil
+	return photoID, nil
 }
 
 // sentPhotoID finds the new photo in the updates of a photo change.
