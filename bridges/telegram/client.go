@@ -66,7 +66,7 @@ type Client struct {
 	creating sync.RWMutex
 	// newGroups are the groups created from Matrix whose room may still
 	// be in creation: their first updates wait for it (see deliver).
-	newGroups *lru.Cache[networkid.PortalID, *bridgev2.Portal]
+	newGroups *lru.Cache[networkid.PortalID, *newGroup]
 	cancel    context.CancelFunc
 	done      chan struct{}
 
@@ -120,7 +120,7 @@ func newClient(main *TelegramConnector, login *bridgev2.UserLogin, userID int64)
 	c.channelMembers = lru.New[int64, []int64](channelMembersCacheSize)
 	c.topics = lru.New[topicKey, string](topicCacheSize)
 	c.leftFromMatrix = lru.New[tgid.Peer, bool](leftFromMatrixCacheSize)
-	c.newGroups = lru.New[networkid.PortalID, *bridgev2.Portal](newGroupsCacheSize)
+	c.newGroups = lru.New[networkid.PortalID, *newGroup](newGroupsCacheSize)
 	c.loggedIn.Store(!meta.Get[tgid.UserLoginMetadata](login.Metadata).LoggedOut)
 	return c
 }

@@ -94,10 +94,13 @@ func (c *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreatePa
 	if params.Topic != nil {
 		about = params.Topic.Topic
 	}
-	ch, portal, resp, err := c.createChannel(ctx, params.Name.Name, about)
+	ch, portal, created, resp, err := c.createChannel(ctx, params.Name.Name, about)
 	if err != nil {
 		return nil, err
 	}
+	// The group's held updates go once this returns (having linked an
+	// existing room, when asked) and its room exists.
+	defer close(created)
 	key := portal.PortalKey
 	c.feedUpdates(resp)
 	input := &tg.InputChannel{ChannelID: ch.ID, AccessHash: ch.AccessHash}
@@ -162,28 +165,36 @@ func (c *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreatePa
 // Telegram pushes the group's first service messages as soon as it
 // exists, and deliver holds them at the creating barrier, then until the
 // room exists (awaitNewGroupRoom).
-func (c *Client) createChannel(ctx context.Context, title, about string) (*tg.Channel, *bridgev2.Portal, tg.UpdatesClass, error) {
+func (c *Client) createChannel(ctx context.Context, title, about string) (*tg.Channel, *bridgev2.Portal, chan struct{}, tg.UpdatesClass, error) {
 	c.creating.Lock()
 	defer c.creating.Unlock()
 	resp, err := callWhenConnected(ctx, c, "create group", func(ctx context.Context, api *tg.Client) (tg.UpdatesClass, error) {
 		return api.ChannelsCreateChannel(ctx, &tg.ChannelsCreateChannelRequest{Megagroup: true, Title: title, About: about})
 	})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("telegram did not create the group: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("telegram did not create the group: %w", err)
 	}
 	ch := createdChannel(resp)
 	if ch == nil {
-		return nil, nil, nil, errors.New("telegram did not return the group it created")
+		return nil, nil, nil, nil, errors.New("telegram did not return the group it created")
 	}
 	c.rememberChannel(ctx, ch)
 	key := tgid.MakePortalKey(tgid.Peer{Type: tgid.PeerChannel, ID: ch.ID}, c.login.ID)
 	portal, err := c.main.Bridge.GetPortalByKey(ctx, key)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	c.login.MarkInPortal(ctx, portal)
-	c.newGroups.Put(key.ID, portal)
-	return ch, portal, resp, nil
+	created := make(chan struct{})
+	c.newGroups.Put(key.ID, &newGroup{portal: portal, created: created})
+	return ch, portal, created, resp, nil
+}
+
+// newGroup is a group created from Matrix: its portal, and created, closed
+// when CreateGroup has returned.
+type newGroup struct {
+	portal  *bridgev2.Portal
+	created chan struct{}
 }
 
 // Limits of the wait for a new group's room.
@@ -198,11 +209,19 @@ const (
 // unlocked, and the room creation that follows CreateGroup writes it (it
 // also forgets which logins it marked when it makes the room).
 func (c *Client) awaitNewGroupRoom(ctx context.Context, key networkid.PortalKey) {
-	portal, ok := c.newGroups.Get(key.ID)
+	group, ok := c.newGroups.Get(key.ID)
 	if !ok {
 		return
 	}
-	if !portal.RoomCreated.WaitTimeout(newGroupRoomWait) {
+	timer := time.NewTimer(newGroupRoomWait)
+	defer timer.Stop()
+	select {
+	case <-group.created:
+	case <-ctx.Done():
+		return
+	case <-timer.C:
+	}
+	if !group.portal.RoomCreated.WaitTimeout(newGroupRoomWait) {
 		zerolog.Ctx(ctx).Warn().Msg("The room of a group created from Matrix was not made in time; bridging its updates anyway")
 	}
 	c.newGroups.Remove(key.ID)
