@@ -215,33 +215,11 @@ func (m memSample) per(n int) memSample {
 func (b *coldBench) setUp(ctx context.Context) error {
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
-	binDir, err := stack.EnsureDendrite(setupCtx)
+	binDir, gwBin, sim, err := prepareStack(setupCtx, b.o, b.dir, b.logf, zap.WarnLevel)
 	if err != nil {
 		return err
 	}
-	if err = e2e.CheckClientInstalled(); err != nil {
-		return err
-	}
-	gwBin := b.o.gatewayBin
-	if gwBin == "" {
-		b.logf("building the gateway")
-		if gwBin, _, err = stack.BuildGateway(setupCtx, filepath.Join(b.dir, "bin"), "bench"); err != nil {
-			return err
-		}
-	}
-	simLog, err := zap.Config{
-		Level:            zap.NewAtomicLevelAt(zap.WarnLevel),
-		Encoding:         "console",
-		EncoderConfig:    zap.NewDevelopmentEncoderConfig(),
-		OutputPaths:      []string{filepath.Join(b.dir, "tgsim.log")},
-		ErrorOutputPaths: []string{filepath.Join(b.dir, "tgsim.log")},
-	}.Build()
-	if err != nil {
-		return err
-	}
-	if b.sim, err = tgsim.New(tgsim.Options{Logger: simLog}); err != nil {
-		return err
-	}
+	b.sim = sim
 	hsPort, err := stack.FreePort()
 	if err != nil {
 		return err

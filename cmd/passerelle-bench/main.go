@@ -53,6 +53,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/e2e"
@@ -358,33 +359,11 @@ func (b *bench) close() {
 func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
-	binDir, err := stack.EnsureDendrite(setupCtx)
+	binDir, gwBin, sim, err := prepareStack(setupCtx, b.o, b.dir, b.logf, zap.InfoLevel)
 	if err != nil {
 		return err
 	}
-	if err = e2e.CheckClientInstalled(); err != nil {
-		return err
-	}
-	gwBin := b.o.gatewayBin
-	if gwBin == "" {
-		b.logf("building the gateway")
-		if gwBin, _, err = stack.BuildGateway(setupCtx, filepath.Join(b.dir, "bin"), "bench"); err != nil {
-			return err
-		}
-	}
-	simLog, err := zap.Config{
-		Level:            zap.NewAtomicLevelAt(zap.InfoLevel),
-		Encoding:         "console",
-		EncoderConfig:    zap.NewDevelopmentEncoderConfig(),
-		OutputPaths:      []string{filepath.Join(b.dir, "tgsim.log")},
-		ErrorOutputPaths: []string{filepath.Join(b.dir, "tgsim.log")},
-	}.Build()
-	if err != nil {
-		return err
-	}
-	if b.sim, err = tgsim.New(tgsim.Options{Logger: simLog}); err != nil {
-		return err
-	}
+	b.sim = sim
 	if b.staff, err = b.sim.CreateAccount(tgsim.AccountSpec{Phone: "+15550071", FirstName: "Sam", LastName: "Staff"}); err != nil {
 		return err
 	}
@@ -686,4 +665,36 @@ func (b *bench) collect(ctx context.Context, room, tag string, start time.Time, 
 	res.HomeserverCPUms = float64(after[0]-before[0]) / float64(time.Millisecond) / float64(n)
 	res.GatewayCPUms = float64(after[1]-before[1]) / float64(time.Millisecond) / float64(n)
 	return res, nil
+}
+
+// prepareStack does what every scenario needs first: Dendrite's binaries,
+// the js client installed, the gateway built (unless -gateway-bin) and the
+// Telegram simulator started, logging at simLevel into dir/tgsim.log.
+func prepareStack(ctx context.Context, o options, dir string, logf func(string, ...any), simLevel zapcore.Level) (binDir, gwBin string, sim *tgsim.Server, err error) {
+	if binDir, err = stack.EnsureDendrite(ctx); err != nil {
+		return "", "", nil, err
+	}
+	if err = e2e.CheckClientInstalled(); err != nil {
+		return "", "", nil, err
+	}
+	if gwBin = o.gatewayBin; gwBin == "" {
+		logf("building the gateway")
+		if gwBin, _, err = stack.BuildGateway(ctx, filepath.Join(dir, "bin"), "bench"); err != nil {
+			return "", "", nil, err
+		}
+	}
+	simLog, err := zap.Config{
+		Level:            zap.NewAtomicLevelAt(simLevel),
+		Encoding:         "console",
+		EncoderConfig:    zap.NewDevelopmentEncoderConfig(),
+		OutputPaths:      []string{filepath.Join(dir, "tgsim.log")},
+		ErrorOutputPaths: []string{filepath.Join(dir, "tgsim.log")},
+	}.Build()
+	if err != nil {
+		return "", "", nil, err
+	}
+	if sim, err = tgsim.New(tgsim.Options{Logger: simLog}); err != nil {
+		return "", "", nil, err
+	}
+	return binDir, gwBin, sim, nil
 }
