@@ -557,10 +557,17 @@ func (b *bench) ensurePortals(ctx context.Context, k int) error {
 		return err
 	}
 	if warm && b.warmed < k {
-		if err := b.warmUp(setupCtx, b.portals[b.warmed:k], func(body string) bool { _, ok := b.received.get(body); return ok }); err != nil {
+		if err := b.warmUp(setupCtx, b.portals[b.warmed:k], func(body, _ string) bool { _, ok := b.received.get(body); return ok }); err != nil {
 			return fmt.Errorf("first Matrix message of the new portals: %w", err)
 		}
-		if err := b.warmUp(setupCtx, b.stock.portals[b.warmed:k], func(body string) bool {
+		var bareRooms []string
+		for _, r := range b.bare.rooms[b.warmed:k] {
+			bareRooms = append(bareRooms, string(r))
+		}
+		if err := b.warmUp(setupCtx, bareRooms, func(_, eventID string) bool { _, ok := b.bare.arrivals.get(eventID); return ok }); err != nil {
+			return fmt.Errorf("first Matrix message of the bare appservice's new rooms: %w", err)
+		}
+		if err := b.warmUp(setupCtx, b.stock.portals[b.warmed:k], func(body, _ string) bool {
 			got, err := b.stock.received(setupCtx)
 			_, ok := got[body]
 			return err == nil && ok
@@ -574,15 +581,18 @@ func (b *bench) ensurePortals(ctx context.Context, k int) error {
 }
 
 // warmUp sends one message into each room and waits until arrived says the
-// remote side has it.
-func (b *bench) warmUp(ctx context.Context, rooms []string, arrived func(body string) bool) error {
+// remote side has it (by body or event ID).
+func (b *bench) warmUp(ctx context.Context, rooms []string, arrived func(body, eventID string) bool) error {
 	for _, room := range rooms {
 		body := "warm-up " + room
-		if err := b.client.Call(ctx, "send", map[string]any{"roomId": room, "body": body}, nil); err != nil {
+		var res struct {
+			EventID string `json:"eventId"`
+		}
+		if err := b.client.Call(ctx, "send", map[string]any{"roomId": room, "body": body}, &res); err != nil {
 			return err
 		}
 		tick := time.NewTicker(50 * time.Millisecond)
-		for !arrived(body) {
+		for !arrived(body, res.EventID) {
 			select {
 			case <-ctx.Done():
 				tick.Stop()
