@@ -227,7 +227,7 @@ func TestImportTelegramSession(t *testing.T) {
 	}
 	closeDB()
 	out := ob.importDB(ctx, dbPath)
-	if !strings.Contains(out, "login telegram."+staffID+" of "+samID.String()+": session imported") {
+	if !strings.Contains(out, "login telegram."+staffID+" of "+samID.String()+": session carried") {
 		t.Fatal("the import did not bring the session along")
 	}
 	if err := s.Gateway.Start(ctx); err != nil {
@@ -322,7 +322,7 @@ func TestImportWhatsAppRelink(t *testing.T) {
 		}
 	}
 	closeDB()
-	if out := ob.importDB(ctx, dbPath); !strings.Contains(out, "session re-login needed") || !strings.Contains(out, "portals:  1 imported") {
+	if out := ob.importDB(ctx, dbPath); !strings.Contains(out, "session re-link needed") || !strings.Contains(out, "portals:  1 imported") {
 		t.Fatal("the import did not keep the chat and ask for a new link")
 	}
 	if err := s.Gateway.Start(ctx); err != nil {
