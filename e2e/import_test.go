@@ -282,8 +282,9 @@ func oldTelegramSession(ctx context.Context, t *testing.T, sim *tgsim.Server, ph
 	return data
 }
 
-// TestImportWhatsAppRelink: a WhatsApp login does not come along (its
-// device keys are in whatsmeow's tables), but once the staff member links
+// TestImportWhatsAppRelink: a WhatsApp login whose device is not in the old
+// database (here it has no whatsmeow device tables at all) does not come
+// along and is reported "re-link needed", but once the staff member links
 // the same phone again, the imported direct chat is theirs: a contact's
 // message arrives in the old room, and the answer from it reaches WhatsApp.
 func TestImportWhatsAppRelink(t *testing.T) {

@@ -230,6 +230,15 @@ func eachRow(ctx context.Context, db *dbutil.Database, query string, fn func(dbu
 func (r *run) carryWADevice(ctx context.Context, dev *store.Device) error {
 	src := r.src.db.Database
 	own := dev.ID.String()
+	// A device row without a login (left by an earlier link of the same
+	// phone) is stale: the old bridge's device is the one in use.
+	if stale, err := r.waStore.GetDevice(ctx, *dev.ID); err != nil {
+		return err
+	} else if stale != nil {
+		if err = r.waStore.DeleteDevice(ctx, stale); err != nil {
+			return err
+		}
+	}
 	if err := r.waStore.PutDevice(ctx, dev); err != nil {
 		return err
 	}
