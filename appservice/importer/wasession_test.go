@@ -3,15 +3,10 @@ package importer
 import (
 	"bytes"
 	"context"
-	"io/fs"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.mau.fi/util/dbutil"
 	"go.mau.fi/whatsmeow/proto/waAdv"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
@@ -19,27 +14,8 @@ import (
 
 	"github.com/passerelle/passerelle/bridges/whatsapp/wastore"
 	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/oldwhatsapp"
 )
-
-// sqlstoreUpgrades is whatsmeow's sqlstore upgrade table, read from the
-// whatsmeow module Passerelle builds with (the sqlstore package itself does
-// not build against the go.mau.fi/util that mautrix-go pins).
-func sqlstoreUpgrades(t *testing.T) dbutil.UpgradeTable {
-	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "go.mau.fi/whatsmeow").Output()
-	if err != nil {
-		t.Fatalf("failed to find the whatsmeow module: %v", err)
-	}
-	dir := filepath.Join(strings.TrimSpace(string(out)), "store", "sqlstore", "upgrades")
-	fsys, ok := os.DirFS(dir).(interface {
-		fs.ReadFileFS
-		fs.ReadDirFS
-	})
-	if !ok {
-		t.Fatal("os.DirFS cannot list and read")
-	}
-	return dbutil.BuildUpgradeTable().WithFS(fsys).Finish()
-}
 
 // oldWADevice is what the fixture's whatsmeow tables hold for Alice's
 // device 3 (the wa_device_id of the fixture's login).
@@ -63,7 +39,7 @@ func bytesOf(n int, b byte) []byte { return bytes.Repeat([]byte{b}, n) }
 func withWhatsmeowStore(t *testing.T, fx fixture) oldWADevice {
 	t.Helper()
 	ctx := context.Background()
-	must(t, fx.db.Child("whatsmeow_version", sqlstoreUpgrades(t), nil).Upgrade(ctx))
+	must(t, oldwhatsapp.Schema(ctx, fx.db))
 	d := oldWADevice{
 		jid:   types.JID{User: "15550001111", Device: 3, Server: types.DefaultUserServer},
 		lid:   types.JID{User: "11223344", Device: 3, Server: types.HiddenUserServer},
