@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -47,7 +48,17 @@ type sendStore struct {
 	pending    map[string]int // path → rows this instance knows of
 	maxPending int            // paths pending may hold
 	unsure     bool           // rows the memory does not cover: read the table
+	// answeredPaths are answered sends whose rows are still in the table:
+	// the next record deletes them in its transaction (one commit per send
+	// instead of two). A row left behind by a crash before that is
+	// harmless: its send was answered, so a later attempt of the same path
+	// (a redelivery) finds the event it made and does not send again.
+	answeredPaths []string
 }
+
+// maxAnsweredQueued bounds the answered paths waiting for deletion; past it
+// an answer deletes its rows at once.
+const maxAnsweredQueued = 256
 
 // openSendStore upgrades the schema, drops attempts older than a day and
 // learns the paths of the rows left.
@@ -114,13 +125,6 @@ func (s *sendStore) willRecord(path string) {
 	s.pending[path]++
 }
 
-// forgot drops path's rows from the memory once they are deleted.
-func (s *sendStore) forgot(path string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.pending, path)
-}
-
 func (s *sendStore) prune(ctx context.Context) error {
 	_, err := s.db.Exec(ctx, `DELETE FROM passerelle_unanswered_send WHERE created < $1`, s.now().Add(-unansweredKeep).UnixMilli())
 	if err != nil {
@@ -146,22 +150,75 @@ func (s *sendStore) earlier(ctx context.Context, path string) ([][]byte, error) 
 	return bodies, nil
 }
 
-// record notes an attempt before it leaves.
+// record notes an attempt before it leaves, in one transaction with the
+// deletion of the rows of sends answered since the last record.
 func (s *sendStore) record(ctx context.Context, path string, digest []byte) error {
 	s.willRecord(path)
-	_, err := s.db.Exec(ctx, `INSERT INTO passerelle_unanswered_send (path, digest, created) VALUES ($1, $2, $3)`, path, string(digest), s.now().UnixMilli())
+	s.mu.Lock()
+	done := s.answeredPaths
+	s.answeredPaths = nil
+	s.mu.Unlock()
+	created := s.now().UnixMilli()
+	err := s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		if err := s.deleteAnswered(ctx, done); err != nil {
+			return err
+		}
+		_, err := s.db.Exec(ctx, `INSERT INTO passerelle_unanswered_send (path, digest, created) VALUES ($1, $2, $3)`, path, string(digest), created)
+		return err
+	})
 	if err != nil {
+		s.requeue(done)
 		return fmt.Errorf("failed to record a send: %w", err)
 	}
 	return nil
 }
 
-// answered forgets every attempt of path.
+// deleteAnswered deletes the rows of answered paths.
+func (s *sendStore) deleteAnswered(ctx context.Context, paths []string) error {
+	for len(paths) > 0 {
+		batch := paths[:min(len(paths), 64)]
+		paths = paths[len(batch):]
+		args := make([]any, len(batch))
+		marks := make([]byte, 0, 4*len(batch))
+		for i, p := range batch {
+			args[i] = p
+			if i > 0 {
+				marks = append(marks, ',')
+			}
+			marks = append(marks, '$')
+			marks = strconv.AppendInt(marks, int64(i+1), 10)
+		}
+		if _, err := s.db.Exec(ctx, `DELETE FROM passerelle_unanswered_send WHERE path IN (`+string(marks)+`)`, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// requeue puts back answered paths whose deletion failed, as far as the
+// bound allows (a row left is harmless, see answeredPaths).
+func (s *sendStore) requeue(paths []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	room := maxAnsweredQueued - len(s.answeredPaths)
+	s.answeredPaths = append(s.answeredPaths, paths[:max(0, min(len(paths), room))]...)
+}
+
+// answered forgets every attempt of path: at once in memory, in the table
+// with the next record (or now, when too many wait).
 func (s *sendStore) answered(ctx context.Context, path string) error {
-	_, err := s.db.Exec(ctx, `DELETE FROM passerelle_unanswered_send WHERE path = $1`, path)
-	if err != nil {
+	s.mu.Lock()
+	delete(s.pending, path)
+	queued := len(s.answeredPaths) < maxAnsweredQueued
+	if queued {
+		s.answeredPaths = append(s.answeredPaths, path)
+	}
+	s.mu.Unlock()
+	if queued {
+		return nil
+	}
+	if err := s.deleteAnswered(ctx, []string{path}); err != nil {
 		return fmt.Errorf("failed to forget answered sends: %w", err)
 	}
-	s.forgot(path)
 	return nil
 }
