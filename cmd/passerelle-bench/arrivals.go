@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -80,6 +81,27 @@ type txnProxy struct {
 	arrivals arrivalLog
 	mu       sync.Mutex
 	rp       *httputil.ReverseProxy
+	// answers are how long the bridge took to answer each transaction,
+	// in milliseconds, since the last reset (bounded). The homeserver
+	// sends a bridge its next transaction only once it answered the last:
+	// a slow answer holds every later event back.
+	answers []float64
+}
+
+// resetAnswers forgets the transactions' answer times.
+func (p *txnProxy) resetAnswers() {
+	p.mu.Lock()
+	p.answers = nil
+	p.mu.Unlock()
+}
+
+// answerTimes are the answer times since the last reset, sorted.
+func (p *txnProxy) answerTimes() []float64 {
+	p.mu.Lock()
+	out := append([]float64(nil), p.answers...)
+	p.mu.Unlock()
+	sort.Float64s(out)
+	return out
 }
 
 func newTxnProxy() (*txnProxy, error) {
@@ -131,6 +153,15 @@ func (p *txnProxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		p.arrivals.recordTransaction(body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
+		began := time.Now()
+		rp.ServeHTTP(w, r)
+		took := float64(time.Since(began).Microseconds()) / 1000
+		p.mu.Lock()
+		if len(p.answers) < maxArrivals {
+			p.answers = append(p.answers, took)
+		}
+		p.mu.Unlock()
+		return
 	}
 	rp.ServeHTTP(w, r)
 }
