@@ -73,6 +73,8 @@ func main() {
 	defer stop()
 	if o.scenario == "coldstart" {
 		_, err = runCold(ctx, o, os.Stdout)
+	} else if o.scenario == "creation" || o.scenario == "flood" {
+		_, err = runLoad(ctx, o, os.Stdout, o.scenario)
 	} else {
 		_, err = run(ctx, o, os.Stdout)
 	}
@@ -101,6 +103,8 @@ type options struct {
 	logins   int
 	portals  int
 	load     int
+	// scenario "creation": how many portals are created at once, per step.
+	create []int
 }
 
 // maxSpread is the spread over repetitions above which a run is noisy.
@@ -121,22 +125,36 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.idleQuiet, "idle", 2*time.Second, "a process is idle when its CPU time has not moved for this long")
 	fs.DurationVar(&o.idleMax, "idle-max", 60*time.Second, "give up waiting for idle processes after this long (the run is then flagged)")
 	fs.DurationVar(&o.profile, "profile", 0, "take the gateway's CPU profile for this long from the start of the first burst, and its heap profile after it (saved in the work directory; the top functions are printed); 0: none")
-	fs.StringVar(&o.scenario, "scenario", "burst", "burst: messages through a DM portal beside a bare appservice; coldstart: start on a database of -logins logins and -portals portals, then load -load of them, and measure readiness, connections and idle memory")
+	fs.StringVar(&o.scenario, "scenario", "burst", "burst: messages through a DM portal beside a bare appservice; coldstart: start on a database of -logins logins and -portals portals, then load -load of them, and measure readiness, connections and idle memory; creation: -create portals made at once, with a live probe on an existing portal; flood: -n messages at once into one portal, with the live probe on another")
 	fs.IntVar(&o.logins, "logins", 100, "coldstart: Telegram logins in the database")
 	fs.IntVar(&o.portals, "portals", 10000, "coldstart: DM portals in the database")
 	fs.IntVar(&o.load, "load", 1000, "coldstart: portals loaded after the start, for the memory per portal")
+	create := fs.String("create", "1,10,100", "creation: portals created at once, one step per number")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))
 	}
+	var err error
+	if o.create, err = parseCounts(*create); err != nil {
+		return o, fmt.Errorf("-create: %w", err)
+	}
 	if o.short {
 		o.n, o.reps = 20, 1
 		o.logins, o.portals, o.load = 5, 200, 100
+		o.create = []int{3}
+		if o.scenario == "flood" {
+			o.n = 200
+		}
+		if o.scenario == "creation" || o.scenario == "flood" {
+			o.idleQuiet = time.Second
+		}
 	}
-	if o.scenario != "burst" && o.scenario != "coldstart" {
-		return o, fmt.Errorf("unknown -scenario %q (burst or coldstart)", o.scenario)
+	switch o.scenario {
+	case "burst", "coldstart", "creation", "flood":
+	default:
+		return o, fmt.Errorf("unknown -scenario %q (burst, coldstart, creation or flood)", o.scenario)
 	}
 	if o.logins < 1 || o.portals < 0 || o.load < 0 {
 		return o, errors.New("-logins must be at least 1, -portals and -load at least 0")
