@@ -127,7 +127,7 @@ func (b *bench) creation(ctx context.Context, k int, tag string, phones *int) (c
 // the last was decrypted.
 func (b *bench) createPortals(ctx context.Context, contacts []*tgsim.Account, tag string) ([]float64, time.Time, error) {
 	for i, c := range contacts {
-		if _, err := b.sim.SendMessage(c.ID, b.staff.ID, burstBody(tag, i), nil); err != nil {
+		if _, err := b.sim.SendMessage(c.ID, b.creators[i%len(b.creators)].ID, burstBody(tag, i), nil); err != nil {
 			return nil, time.Time{}, err
 		}
 	}

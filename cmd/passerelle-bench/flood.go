@@ -40,7 +40,8 @@ func (b *bench) flood(ctx context.Context, n int, tag string, phones *int) (floo
 	}
 	*phones++
 	c := accts[0]
-	room, err := b.openPortal(ctx, c, c.FirstName+" ")
+	to := b.creators[0]
+	room, err := b.openPortal(ctx, c, to, c.FirstName+" ")
 	if err != nil {
 		return res, fmt.Errorf("%s's portal: %w", name, err)
 	}
@@ -58,7 +59,7 @@ func (b *bench) flood(ctx context.Context, n int, tag string, phones *int) (floo
 	}
 	start := time.Now()
 	for i := range n {
-		if _, err = b.sim.SendMessage(c.ID, b.staff.ID, burstBody(tag, i), nil); err != nil {
+		if _, err = b.sim.SendMessage(c.ID, to.ID, burstBody(tag, i), nil); err != nil {
 			return res, err
 		}
 	}

@@ -194,7 +194,28 @@ func (b *bench) setUpLive(ctx context.Context, dendriteCPUs string) error {
 	if err = b.step(setupCtx, mgmt, code, "Logged in"); err != nil {
 		return err
 	}
-	if b.portal, err = b.openPortal(setupCtx, b.contact, "Paula Probe"); err != nil {
+	for i := range b.o.creators {
+		staff, err := b.newContact(fmt.Sprintf("+155501%02d", i), fmt.Sprintf("Staff%02d", i), "Creator")
+		if err != nil {
+			return err
+		}
+		if err = b.step(setupCtx, mgmt, "login telegram-phone", "phone number"); err != nil {
+			return err
+		}
+		if err = b.step(setupCtx, mgmt, "+"+strings.TrimPrefix(staff.Phone, "+"), "code"); err != nil {
+			return err
+		}
+		code, _ := b.sim.LastCode(staff.Phone)
+		if err = b.step(setupCtx, mgmt, code, "Logged in"); err != nil {
+			return err
+		}
+		b.creators = append(b.creators, staff)
+	}
+	if len(b.creators) == 0 {
+		b.creators = []*tgsim.Account{b.staff}
+	}
+	b.logf("%d staff logins receive the new chats", len(b.creators))
+	if b.portal, err = b.openPortal(setupCtx, b.contact, b.staff, "Paula Probe"); err != nil {
 		return err
 	}
 	b.logf("live probe portal %s ready", b.portal)

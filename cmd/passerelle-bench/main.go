@@ -105,6 +105,8 @@ type options struct {
 	load     int
 	// scenario "creation": how many portals are created at once, per step.
 	create []int
+	// creators: staff logins that receive the new chats (creation, flood).
+	creators int
 }
 
 // maxSpread is the spread over repetitions above which a run is noisy.
@@ -130,6 +132,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.portals, "portals", 10000, "coldstart: DM portals in the database")
 	fs.IntVar(&o.load, "load", 1000, "coldstart: portals loaded after the start, for the memory per portal")
 	create := fs.String("create", "1,10,100", "creation: portals created at once, one step per number")
+	fs.IntVar(&o.creators, "creators", 10, "creation and flood: the new chats go to this many other staff logins (of the same Matrix user), not to the live probe's")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -144,6 +147,7 @@ func parseFlags(args []string) (options, error) {
 		o.n, o.reps = 20, 1
 		o.logins, o.portals, o.load = 5, 200, 100
 		o.create = []int{3}
+		o.creators = 1
 		if o.scenario == "flood" {
 			o.n = 200
 		}
@@ -155,6 +159,9 @@ func parseFlags(args []string) (options, error) {
 	case "burst", "coldstart", "creation", "flood":
 	default:
 		return o, fmt.Errorf("unknown -scenario %q (burst, coldstart, creation or flood)", o.scenario)
+	}
+	if o.creators < 0 {
+		return o, errors.New("-creators must be at least 0")
 	}
 	if o.logins < 1 || o.portals < 0 || o.load < 0 {
 		return o, errors.New("-logins must be at least 1, -portals and -load at least 0")
@@ -200,6 +207,9 @@ type bench struct {
 	client   *e2e.Client
 	botID    string
 	portal   string
+	// creators are the staff accounts that receive the creation and
+	// flood scenarios' new chats (the live probe's is staff).
+	creators []*tgsim.Account
 	// pprofURL is the gateway's /debug/pprof/ when -profile is set.
 	pprofURL string
 	profiles []string // profile files written, for the summary

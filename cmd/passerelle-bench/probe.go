@@ -77,8 +77,13 @@ func (b *bench) finishProbe(ctx context.Context, p *probe) (probeStats, error) {
 	if p.sent == 0 {
 		return st, nil
 	}
+	// A probe stuck behind the load is a result, not a failure: after 5
+	// minutes the latencies are over the messages the client has.
 	if _, err := b.client.WaitMessage(ctx, b.portal, e2e.MessageFilter{BodyContains: fmt.Sprintf("bench %s %d ", p.tag, p.sent-1), Timeout: 5 * time.Minute}); err != nil {
-		return st, fmt.Errorf("the live probe's last message never reached the client: %w", err)
+		if ctx.Err() != nil {
+			return st, err
+		}
+		b.logf("the live probe's last message did not reach the client within 5 minutes: figures over those that did")
 	}
 	lat, err := b.latencies(ctx, b.portal, p.tag)
 	if err != nil {
@@ -119,8 +124,8 @@ func (b *bench) newContact(phone, first, last string) (*tgsim.Account, error) {
 
 // openPortal has contact send a first message and waits until the client
 // joined the new portal (named after the contact) and decrypted it.
-func (b *bench) openPortal(ctx context.Context, contact *tgsim.Account, name string) (string, error) {
-	if _, err := b.sim.SendMessage(contact.ID, b.staff.ID, "hello "+name, nil); err != nil {
+func (b *bench) openPortal(ctx context.Context, contact, staff *tgsim.Account, name string) (string, error) {
+	if _, err := b.sim.SendMessage(contact.ID, staff.ID, "hello "+name, nil); err != nil {
 		return "", err
 	}
 	room, err := b.client.WaitRoom(ctx, e2e.RoomFilter{NameContains: name, AutoJoin: true, Timeout: 2 * time.Minute})
