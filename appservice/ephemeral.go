@@ -37,6 +37,12 @@ const (
 	// failed /sync (the homeserver is down or refuses).
 	ephemeralBackoffMin = time.Second
 	ephemeralBackoffMax = time.Minute
+	// ephemeralEvery is the least time between the starts of two /syncs:
+	// the homeserver wakes a staff member's /sync for every event in
+	// their rooms, bridged messages included, and under traffic the
+	// wake-ups are batched instead (a read receipt or typing notice waits
+	// up to this long).
+	ephemeralEvery = 500 * time.Millisecond
 	// maxEphemeralPerSync bounds the events one /sync may hand on.
 	maxEphemeralPerSync = 1000
 	// ownReceiptsKept bounds the memory of receipts the gateway set.
@@ -74,13 +80,29 @@ type ephemeralSyncer struct {
 	poll time.Duration
 	// done, when it reports true, ends Run (the homeserver pushes after all).
 	done func() bool
+	// every is the least time between two /syncs (ephemeralEvery when
+	// zero; negative: none).
+	every time.Duration
 }
 
 // Run syncs until ctx ends or done reports true, backing off (on the
 // injected clock) while the homeserver fails.
 func (s *ephemeralSyncer) Run(ctx context.Context) {
 	backoff := ephemeralBackoffMin
+	every := s.every
+	if every == 0 {
+		every = ephemeralEvery
+	}
+	var last time.Time
 	for ctx.Err() == nil && (s.done == nil || !s.done()) {
+		if wait := last.Add(every).Sub(s.clock.Now()); !last.IsZero() && wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.clock.After(wait):
+			}
+		}
+		last = s.clock.Now()
 		if err := s.once(ctx); err != nil {
 			if ctx.Err() != nil {
 				return

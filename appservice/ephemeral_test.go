@@ -2,10 +2,14 @@ package appservice
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -292,4 +296,41 @@ func TestEphemeralSyncOnDendrite(t *testing.T) {
 	}
 	stop()
 	<-done
+}
+
+// TestEphemeralSyncPaced: a homeserver that answers every /sync at once
+// (as Dendrite does when events keep coming in the staff member's rooms) is
+// asked at most once per ephemeralEvery.
+func TestEphemeralSyncPaced(t *testing.T) {
+	var syncs atomic.Int32
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := syncs.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"next_batch":"s%d"}`, n)
+	}))
+	defer hs.Close()
+	cli, err := mautrix.NewClient(hs.URL, "@staff:test", "token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &stepClock{now: time.Unix(1800000000, 0)}
+	s := &ephemeralSyncer{
+		client: cli, user: "@staff:test", store: &memSince{tokens: map[id.UserID]string{}}, own: newOwnReceipts(),
+		deliver: func(context.Context, *event.Event) {}, clock: clk,
+		isPortal: func(context.Context, id.RoomID) bool { return true },
+		log:      zerolog.Nop(),
+		done:     func() bool { return syncs.Load() >= 4 },
+	}
+	s.Run(context.Background())
+	if syncs.Load() != 4 {
+		t.Fatalf("%d syncs, want 4", syncs.Load())
+	}
+	if len(clk.waits) != 3 {
+		t.Fatalf("waits between syncs %v, want 3 (none before the first)", clk.waits)
+	}
+	for _, w := range clk.waits {
+		if w != ephemeralEvery {
+			t.Fatalf("waits between syncs %v, want %s each (the homeserver answered at once)", clk.waits, ephemeralEvery)
+		}
+	}
 }

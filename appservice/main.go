@@ -126,6 +126,7 @@ func Main(tag, commit, buildTime string) {
 	}
 	pup.useMatrix(m.Matrix)
 	ignoreOwnTombstones(m.Matrix)
+	usePacedCryptoSync(m.Matrix, cryptoSyncEvery)
 	// Answer the homeserver's transactions once their events are handled,
 	// so that a crash never loses a Matrix message the homeserver thinks
 	// was delivered.

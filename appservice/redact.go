@@ -35,13 +35,6 @@ var (
 	// A number in a WhatsApp link or a phone= parameter: wa.me/33612345678,
 	// api.whatsapp.com/send?phone=%2B33612345678.
 	linkNumber = regexp.MustCompile(`(?:wa\.me/|[?&]phone=)(?:\+|%2[Bb])?\d{5,}`)
-	// An international number written out, possibly URL-encoded and with
-	// single spaces, dots or dashes between digits: +33612345678,
-	// +33 6 12 34 56 78, +33-6-12-34-56-78, %2B33612345678.
-	intlNumber = regexp.MustCompile(`(?i)(?:\+|%2B)\d(?:[ .\-]?\d){6,14}`)
-	// A bare run of digits: a phone number without its + (33612345678,
-	// 0033612345678) when it is 10 to 15 digits long and stands on its own.
-	digitRun = regexp.MustCompile(`\d+`)
 	// JSON keys and console keys of numbers that are never phone numbers:
 	// IDs, counters, times and hashes of Telegram and Matrix.
 	numericKey = regexp.MustCompile(`(?i)(?:^|_)(?:id|ids|pts|qts|seq|date|time|ts|timestamp|at|ms|hash|dc|port|count|size|offset|order|version|duration|took)$`)
@@ -50,7 +43,7 @@ var (
 // RedactPhoneNumbers masks the phone numbers in one log line, keeping the
 // last two digits. A JSON line stays valid JSON.
 func RedactPhoneNumbers(line []byte) []byte {
-	hasPlus := bytes.IndexByte(line, '+') >= 0 || bytes.Contains(line, []byte("%2"))
+	hasPlus := hasIntlStart(line)
 	if !hasPlus && !hasDigitRun(line, 5) {
 		return line // nothing that can be a number: most lines
 	}
@@ -69,14 +62,131 @@ func RedactPhoneNumbers(line []byte) []byte {
 		line = linkNumber.ReplaceAllFunc(line, maskAfterPrefix)
 	}
 	if hasPlus {
-		line = replaceChecked(line, intlNumber, func(line []byte, start, end int) ([]byte, bool) {
-			if signedBase64Context(line, start, end) {
-				return nil, false
-			}
-			return maskAfterPrefix(line[start:end]), true
-		})
+		line = replaceIntlNumbers(line)
 	}
-	return replaceChecked(line, digitRun, maskBareNumber)
+	return replaceDigitRuns(line)
+}
+
+// hasIntlStart reports whether line has a '+' or "%2B" followed by a digit,
+// where an international number (intlNumber) can start. Base64 ('+'
+// between letters) is common in debug lines; this keeps the regular
+// expression off them.
+func hasIntlStart(line []byte) bool {
+	for i := 0; i+1 < len(line); i++ {
+		switch line[i] {
+		case '+':
+			if isDigit(line[i+1]) {
+				return true
+			}
+		case '%':
+			if i+3 < len(line) && line[i+1] == '2' && line[i+2]|0x20 == 'b' && isDigit(line[i+3]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// An international number written out, possibly URL-encoded and with
+// single spaces, dots or dashes between digits: +33612345678,
+// +33 6 12 34 56 78, +33-6-12-34-56-78, %2B33612345678: a '+' or "%2B",
+// then 7 to 15 digits, each but the first after at most one separator.
+const (
+	intlMinDigits = 7
+	intlMaxDigits = 15
+)
+
+// intlNumberAt returns the end of the international number whose prefix
+// starts at i, or -1. Digits are taken greedily, up to intlMaxDigits.
+func intlNumberAt(line []byte, i int) int {
+	j := i
+	switch {
+	case line[i] == '+':
+		j++
+	case line[i] == '%' && i+2 < len(line) && line[i+1] == '2' && line[i+2]|0x20 == 'b':
+		j += 3
+	default:
+		return -1
+	}
+	if j >= len(line) || !isDigit(line[j]) {
+		return -1
+	}
+	j++
+	digits := 1
+	for digits < intlMaxDigits && j < len(line) {
+		if isDigit(line[j]) {
+			j++
+		} else if (line[j] == ' ' || line[j] == '.' || line[j] == '-') && j+1 < len(line) && isDigit(line[j+1]) {
+			j += 2
+		} else {
+			break
+		}
+		digits++
+	}
+	if digits < intlMinDigits {
+		return -1
+	}
+	return j
+}
+
+// replaceIntlNumbers masks the international numbers of line that do not
+// sit inside base64 (keys, signatures, hashes).
+func replaceIntlNumbers(line []byte) []byte {
+	var out []byte
+	last := 0
+	for i := 0; i < len(line); i++ {
+		if line[i] != '+' && line[i] != '%' {
+			continue
+		}
+		end := intlNumberAt(line, i)
+		if end < 0 {
+			continue
+		}
+		if !signedBase64Context(line, i, end) {
+			if out == nil {
+				out = make([]byte, 0, len(line)+8)
+			}
+			out = append(append(out, line[last:i]...), maskAfterPrefix(line[i:end])...)
+			last = end
+		}
+		i = end - 1
+	}
+	if out == nil {
+		return line
+	}
+	return append(out, line[last:]...)
+}
+
+// replaceDigitRuns masks the bare numbers (maskBareNumber) among the
+// maximal runs of digits of line, without a regular expression: a log line
+// has many short runs (times, IDs, counters) and few of 10 to 15 digits.
+func replaceDigitRuns(line []byte) []byte {
+	var out []byte
+	last := 0
+	for i := 0; i < len(line); {
+		if !isDigit(line[i]) {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(line) && isDigit(line[j]) {
+			j++
+		}
+		if n := j - i; n >= 10 && n <= 15 {
+			if repl, ok := maskBareNumber(line, i, j); ok {
+				if out == nil {
+					out = make([]byte, 0, len(line)+8)
+				}
+				out = append(append(out, line[last:i]...), repl...)
+				last = j
+			}
+		}
+		i = j
+	}
+	if out == nil {
+		return line
+	}
+	return append(out, line[last:]...)
 }
 
 // hasDigitRun reports whether line holds n digits in a row.
@@ -122,31 +232,6 @@ func maskBareNumber(line []byte, start, end int) ([]byte, bool) {
 		masked = append(append([]byte{'"'}, masked...), '"')
 	}
 	return masked, true
-}
-
-// replaceChecked replaces the matches of re for which fn says so.
-func replaceChecked(line []byte, re *regexp.Regexp, fn func(line []byte, start, end int) ([]byte, bool)) []byte {
-	matches := re.FindAllIndex(line, -1)
-	if matches == nil {
-		return line
-	}
-	var out []byte
-	last := 0
-	for _, m := range matches {
-		repl, ok := fn(line, m[0], m[1])
-		if !ok {
-			continue
-		}
-		if out == nil {
-			out = make([]byte, 0, len(line)+8)
-		}
-		out = append(append(out, line[last:m[0]]...), repl...)
-		last = m[1]
-	}
-	if out == nil {
-		return line
-	}
-	return append(out, line[last:]...)
 }
 
 // maskDigits replaces all digits but the last two with '*', keeping

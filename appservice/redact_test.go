@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -204,4 +205,77 @@ func BenchmarkRedactPhoneNumbers(b *testing.B) {
 	for b.Loop() {
 		RedactPhoneNumbers(line)
 	}
+}
+
+// BenchmarkRedactTelegramDebugLine: a debug line of a Telegram burst (no
+// phone number): a request to the homeserver with a transaction ID, a
+// megolm ciphertext excerpt and Telegram IDs.
+func BenchmarkRedactTelegramDebugLine(b *testing.B) {
+	line := []byte(`{"level":"debug","transaction_id":"passerelle.Zk3+9aQ1/Xb2mW8=","req_id":1234,"method":"PUT","url":"http://127.0.0.1:43817/_matrix/client/v3/rooms/%21apKH0ErtNfftwNcJ%3Alocalhost/send/m.room.encrypted/passerelle.AbC12345678901234","ciphertext":"AwgAEpAB8+Jd0c3Vh2b1+hRz0q7l9w4D7q+0C9k2p3s1d5X7Hq2o8Yy6mJf0a+Lw","tg_peer_id":1000002,"pts":12345,"message_id":"telegram.1000002.77123","duration":3.1415,"time":"2026-12-06T00:32:03.123Z","message":"Request completed"}`)
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		RedactPhoneNumbers(line)
+	}
+}
+
+// replaceChecked replaces the matches of re for which fn says so: how the
+// redaction ran before its hand-written scanners, kept to check them.
+func replaceChecked(line []byte, re *regexp.Regexp, fn func(line []byte, start, end int) ([]byte, bool)) []byte {
+	matches := re.FindAllIndex(line, -1)
+	if matches == nil {
+		return line
+	}
+	var out []byte
+	last := 0
+	for _, m := range matches {
+		repl, ok := fn(line, m[0], m[1])
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = make([]byte, 0, len(line)+8)
+		}
+		out = append(append(out, line[last:m[0]]...), repl...)
+		last = m[1]
+	}
+	if out == nil {
+		return line
+	}
+	return append(out, line[last:]...)
+}
+
+var (
+	intlNumberRE = regexp.MustCompile(`(?i)(?:\+|%2B)\d(?:[ .\-]?\d){6,14}`)
+	digitRunRE   = regexp.MustCompile(`\d+`)
+)
+
+// FuzzRedactScanners: the hand-written scanners for international numbers
+// and bare digit runs mask exactly what the regular expressions they
+// replace did.
+func FuzzRedactScanners(f *testing.F) {
+	for _, seed := range []string{
+		`{"msg":"+33 6 12 34 56 78 and %2b33612345678","n":33612345678}`,
+		`+1-2-3-4-5-6-7-8-9-0-1-2-3-4-5-6-7 +123456 +1234567 aGVsbG8+12345678=`,
+		`%2B%2B4412345678901234567 0033612345678 1700000000000 "id":33612345678`,
+		"\x1b[36m+33612345678\x1b[0m phone=%2B336123456789",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		wantIntl := replaceChecked(line, intlNumberRE, func(line []byte, start, end int) ([]byte, bool) {
+			if signedBase64Context(line, start, end) {
+				return nil, false
+			}
+			return maskAfterPrefix(line[start:end]), true
+		})
+		if got := replaceIntlNumbers(line); !bytes.Equal(got, wantIntl) {
+			t.Fatalf("international numbers of %q: %q, the regular expression gave %q", line, got, wantIntl)
+		}
+		if got, want := replaceDigitRuns(line), replaceChecked(line, digitRunRE, maskBareNumber); !bytes.Equal(got, want) {
+			t.Fatalf("digit runs of %q: %q, the regular expression gave %q", line, got, want)
+		}
+		if intlNumberRE.Find(line) != nil && !hasIntlStart(line) {
+			t.Fatalf("%q has an international number but hasIntlStart says no", line)
+		}
+	})
 }

@@ -23,6 +23,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/passerelle/passerelle/internal/oldwhatsapp"
 	"github.com/passerelle/passerelle/internal/stack"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
@@ -227,7 +228,7 @@ func TestImportTelegramSession(t *testing.T) {
 	}
 	closeDB()
 	out := ob.importDB(ctx, dbPath)
-	if !strings.Contains(out, "login telegram."+staffID+" of "+samID.String()+": session imported") {
+	if !strings.Contains(out, "login telegram."+staffID+" of "+samID.String()+": session carried") {
 		t.Fatal("the import did not bring the session along")
 	}
 	if err := s.Gateway.Start(ctx); err != nil {
@@ -282,8 +283,9 @@ func oldTelegramSession(ctx context.Context, t *testing.T, sim *tgsim.Server, ph
 	return data
 }
 
-// TestImportWhatsAppRelink: a WhatsApp login does not come along (its
-// device keys are in whatsmeow's tables), but once the staff member links
+// TestImportWhatsAppRelink: a WhatsApp login whose device is not in the old
+// database (here it has no whatsmeow device tables at all) does not come
+// along and is reported "re-link needed", but once the staff member links
 // the same phone again, the imported direct chat is theirs: a contact's
 // message arrives in the old room, and the answer from it reaches WhatsApp.
 func TestImportWhatsAppRelink(t *testing.T) {
@@ -322,7 +324,7 @@ func TestImportWhatsAppRelink(t *testing.T) {
 		}
 	}
 	closeDB()
-	if out := ob.importDB(ctx, dbPath); !strings.Contains(out, "session re-login needed") || !strings.Contains(out, "portals:  1 imported") {
+	if out := ob.importDB(ctx, dbPath); !strings.Contains(out, "session re-link needed") || !strings.Contains(out, "portals:  1 imported") {
 		t.Fatal("the import did not keep the chat and ask for a new link")
 	}
 	if err := s.Gateway.Start(ctx); err != nil {
@@ -337,6 +339,91 @@ func TestImportWhatsAppRelink(t *testing.T) {
 	}
 	if _, err := sam.WaitMessage(ctx, dm.RoomID.String(), MessageFilter{BodyContains: "after linking again"}); err != nil {
 		t.Fatalf("the contact's message did not arrive in the imported room: %v", err)
+	}
+	if _, err := sam.Send(ctx, dm.RoomID.String(), "answer from Matrix"); err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := wa.WaitMessage(waitCtx, staffPhone, contactPhone, func(m wasim.Message) bool {
+		return m.Message.GetConversation() == "answer from Matrix" || m.Message.GetExtendedTextMessage().GetText() == "answer from Matrix"
+	}); err != nil {
+		t.Fatalf("the answer from the imported room never reached WhatsApp: %v", err)
+	}
+}
+
+// TestImportWhatsAppSession: mautrix-whatsapp's linked device comes along.
+// Its device had talked with a contact; after `passerelle import` the
+// gateway connects as that device (no QR code), the contact's next message
+// (decrypted with the carried Signal session) arrives in the old room, and
+// the answer from it reaches WhatsApp.
+func TestImportWhatsAppSession(t *testing.T) {
+	wa := NewWhatsAppSim(t)
+	wasim.UseRootPublicKey(wasim.RootPublicKeyFromSeed(whatsAppSeed))
+	const staffPhone, contactPhone = "+33600000081", "+33600000082"
+	createWAAccounts(t, wa, map[string]string{staffPhone: "Sam Staff", contactPhone: "Alice Outside"})
+	ob := newOldBridge(t, "whatsapp", StackOptions{WhatsAppSim: wa, Users: []string{"sam"}})
+	s, ctx := ob.s, ob.s.Ctx()
+	sam := s.User("sam")
+	samID := id.UserID(s.Dendrite.UserID("sam"))
+	dm := ob.room(ctx, "Alice Outside", samID)
+	if err := sam.Join(ctx, dm.RoomID.String()); err != nil {
+		t.Fatal(err)
+	}
+
+	// mautrix-whatsapp's rows, and its whatsmeow device store: a device
+	// linked to Sam's phone that exchanged a message each way with Alice.
+	dbPath, db, closeDB := ob.database(ctx)
+	if err := oldwhatsapp.Schema(ctx, db.Database); err != nil {
+		t.Fatal(err)
+	}
+	scratch, err := dbutil.NewWithDialect("file:"+filepath.Join(ob.dir, "scratch.db")+"?_txlock=immediate", "sqlite3-fk-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := oldwhatsapp.Link(ctx, wa, staffPhone, contactPhone, scratch, db.Database)
+	_ = scratch.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	staffNumber, contactNumber := strings.TrimPrefix(staffPhone, "+"), strings.TrimPrefix(contactPhone, "+")
+	key := networkid.PortalKey{ID: networkid.PortalID(contactNumber + "@s.whatsapp.net"), Receiver: networkid.UserLoginID(staffNumber)}
+	loginMeta := map[string]any{"wa_device_id": dev.JID.Device, "wa_lid": dev.LID.User}
+	for _, step := range []func() error{
+		func() error { return db.User.Insert(ctx, &database.User{MXID: samID}) },
+		func() error {
+			return db.UserLogin.Insert(ctx, &database.UserLogin{UserMXID: samID, ID: networkid.UserLoginID(staffNumber), RemoteName: "Sam Staff", Metadata: &loginMeta})
+		},
+		func() error {
+			return db.Ghost.Insert(ctx, &database.Ghost{ID: networkid.UserID(contactNumber), Name: "Alice Outside"})
+		},
+		func() error {
+			return db.Portal.Insert(ctx, &database.Portal{PortalKey: key, MXID: dm.RoomID, OtherUserID: networkid.UserID(contactNumber),
+				RoomType: database.RoomTypeDM, Name: "Alice Outside", NameSet: true})
+		},
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeDB()
+	if out := ob.importDB(ctx, dbPath); !strings.Contains(out, "login whatsapp."+staffNumber+" of "+samID.String()+": session carried") {
+		t.Fatal("the import did not carry the WhatsApp device")
+	}
+	if err := s.Gateway.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ob.waitTakeover(ctx, dm)
+
+	if _, err := wa.SendText(ctx, contactPhone, staffPhone, "still there after the switch?"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sam.WaitMessage(ctx, dm.RoomID.String(), MessageFilter{BodyContains: "still there after the switch?"}); err != nil {
+		t.Fatalf("the contact's message did not arrive in the imported room: %v", err)
+	}
+	acc, _ := wa.Account(staffPhone)
+	if devices := acc.Devices(); len(devices) != 1 || devices[0] != dev.JID {
+		t.Fatalf("Sam's linked devices %v, want only the carried %s: the gateway paired anew", devices, dev.JID)
 	}
 	if _, err := sam.Send(ctx, dm.RoomID.String(), "answer from Matrix"); err != nil {
 		t.Fatal(err)

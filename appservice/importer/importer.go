@@ -28,6 +28,8 @@ import (
 
 	"github.com/passerelle/passerelle/appservice/importer/upgrades"
 	"github.com/passerelle/passerelle/bridges/telegram"
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
+	"github.com/passerelle/passerelle/bridges/whatsapp/wastore"
 	"github.com/passerelle/passerelle/internal/clock"
 )
 
@@ -78,6 +80,8 @@ type run struct {
 	ghostsIn    map[networkid.UserID]bool                   // target ghost IDs imported or present
 	takeover    []*database.Portal
 	tgStore     *telegram.Store
+	waStore     *wastore.Container
+	wa          waSource
 	tgSessions  map[int64][]byte
 	targetUsers map[id.UserID]*database.User
 }
@@ -167,6 +171,12 @@ func (r *run) prepareTarget(ctx context.Context) error {
 			return err
 		}
 	}
+	if r.tr.Network() == waid.Network {
+		r.waStore = wastore.NewChild(r.opts.Target, dbutil.ZeroLogger(zerolog.Ctx(ctx).Level(zerolog.WarnLevel)), nil)
+		if err := r.waStore.Upgrade(ctx); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -202,8 +212,14 @@ func (r *run) importLogins(ctx context.Context) error {
 		}
 		newLogin, session, why := r.translateLogin(ctx, login, newID)
 		if newLogin == nil {
-			r.report.Logins.skip("re-login needed: " + why)
-			detail.Session = "re-login needed: " + why
+			// A WhatsApp device is linked again (QR code or pairing
+			// code), a Telegram account logged in again.
+			again := "re-login needed: "
+			if r.tr.Network() == waid.Network {
+				again = "re-link needed: "
+			}
+			r.report.Logins.skip(again + why)
+			detail.Session = again + why
 			r.report.LoginDetails = append(r.report.LoginDetails, detail)
 			continue
 		}
@@ -220,7 +236,7 @@ func (r *run) importLogins(ctx context.Context) error {
 		}
 		r.loginsIn[newID] = true
 		r.report.Logins.Imported++
-		detail.Session = "imported"
+		detail.Session = "carried"
 		r.report.LoginDetails = append(r.report.LoginDetails, detail)
 	}
 	return nil

@@ -95,7 +95,7 @@ func TestImportWhatsApp(t *testing.T) {
 		for _, want := range []string{"Dry run: nothing was written", "portals:  2 would import, 2 skipped",
 			"messages: 4 would import, 2 skipped", "skipped 1: placeholder message (no real remote ID)\n",
 			`skipped 1: ID format not recognised (first: ID format not recognised: chat "12345@bot"`, "its room was not imported", "no Matrix room",
-			"session re-login needed", "reactions: 1 not imported", "2 would be taken over from @whatsappbot:example.org"} {
+			"session re-link needed: the old database has no whatsmeow device tables", "reactions: 1 not imported", "2 would be taken over from @whatsappbot:example.org"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("dry-run summary lacks %q", want)
 			}
@@ -158,8 +158,9 @@ func TestImportWhatsApp(t *testing.T) {
 		if bob == nil || bob.Name != "Bob" || bob.NameSet || bob.AvatarSet || bob.AvatarMXC != "mxc://example.org/15550002222" {
 			t.Errorf("ghost = %+v", bob)
 		}
-		// WhatsApp sessions do not come along: no login, so nothing
-		// tries to connect with a device it does not have.
+		// This old database has no whatsmeow tables (its device store
+		// elsewhere): no login, so nothing tries to connect with a
+		// device it does not have.
 		if l, err := db.UserLogin.GetByID(ctx, "whatsapp.15550001111"); err != nil || l != nil {
 			t.Errorf("login imported without its session: %+v %v", l, err)
 		}

@@ -18,7 +18,6 @@ import (
 
 // Why a login's session does not come along.
 const (
-	whyWhatsAppStore = "Passerelle keeps WhatsApp device keys in its own store, not in whatsmeow's sqlstore tables that mautrix-whatsapp uses; link the device again"
 	whyNoAuthKey     = "the old login has no Telegram auth key (logged out)"
 	whyUnknownFormat = "the old login's session is not in the format this import knows"
 )
@@ -54,7 +53,7 @@ func (r *run) translateLogin(ctx context.Context, old *database.UserLogin, newID
 	case tgid.Network:
 		return r.translateTelegramLogin(ctx, old, out)
 	case waid.Network:
-		return nil, nil, whyWhatsAppStore
+		return r.translateWhatsAppLogin(ctx, old, out)
 	default:
 		return nil, nil, whyUnknownFormat
 	}

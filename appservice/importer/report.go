@@ -64,7 +64,9 @@ type Login struct {
 	UserMXID string
 	OldID    string
 	NewID    string
-	// Session is "imported" or why the staff member must log in again.
+	// Session is "carried" (the gateway connects with the old session:
+	// Telegram auth key, WhatsApp linked device) or why the staff member
+	// must log in or link the device again.
 	Session string
 }
 

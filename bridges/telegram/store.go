@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/gotd/td/session"
 	"github.com/gotd/td/telegram"
@@ -12,6 +13,7 @@ import (
 	"go.mau.fi/util/dbutil"
 
 	"github.com/passerelle/passerelle/bridges/telegram/upgrades"
+	"github.com/passerelle/passerelle/internal/lru"
 )
 
 // Store keeps what gotd needs between restarts in the connector's own tables:
@@ -22,19 +24,36 @@ type Store struct {
 	state    *dbutil.QueryHelper[*stateRow]
 	channels *dbutil.QueryHelper[*channelRow]
 	peers    *dbutil.QueryHelper[*peerRow]
+	// known holds the access hashes read or written lately: gotd asks for
+	// the sender's on every update and every message brings its sender's
+	// again, so without it each bridged message read and wrote the table.
+	known atomic.Pointer[lru.Cache[peerKey, peerRow]]
 }
+
+// peerKey names an access hash: the account that saw the peer, and the
+// peer.
+type peerKey struct {
+	userID   int64
+	peerType string
+	peerID   int64
+}
+
+// knownPeers bounds the access hashes kept in memory.
+const knownPeers = 4096
 
 // VersionTable is the name of the connector's version table.
 const VersionTable = "telegram_version"
 
 // NewStore wraps db (normally br.DB.Child(VersionTable, upgrades.Table, log)).
 func NewStore(db *dbutil.Database) *Store {
-	return &Store{
+	s := &Store{
 		db:       db,
 		state:    dbutil.MakeQueryHelper(db, func(*dbutil.QueryHelper[*stateRow]) *stateRow { return &stateRow{} }),
 		channels: dbutil.MakeQueryHelper(db, func(*dbutil.QueryHelper[*channelRow]) *channelRow { return &channelRow{} }),
 		peers:    dbutil.MakeQueryHelper(db, func(*dbutil.QueryHelper[*peerRow]) *peerRow { return &peerRow{} }),
 	}
+	s.known.Store(lru.New[peerKey, peerRow](knownPeers))
+	return s
 }
 
 // NewChildStore makes the connector's child database on parent.
@@ -138,6 +157,8 @@ func (s *Store) HasSession(ctx context.Context, userID int64) (bool, error) {
 
 // DeleteAccount removes everything stored for an account (on logout).
 func (s *Store) DeleteAccount(ctx context.Context, userID int64) error {
+	// Forget every account's cached access hashes (a logout is rare).
+	defer s.known.Store(lru.New[peerKey, peerRow](knownPeers))
 	return s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		for _, q := range []string{deleteSessionQuery, deleteState, deleteChannels, deletePeers} {
 			if _, err := s.db.Exec(ctx, q, userID); err != nil {
@@ -252,14 +273,30 @@ func (s *stateStorage) ForEachChannels(ctx context.Context, userID int64, f func
 }
 
 func (s *Store) getPeer(ctx context.Context, userID int64, peerType string, peerID int64) (*peerRow, error) {
+	key := peerKey{userID, peerType, peerID}
+	known := s.known.Load()
+	if row, ok := known.Get(key); ok {
+		return &row, nil
+	}
 	row, err := s.peers.QueryOne(ctx, getPeerQuery, userID, peerType, peerID)
 	if err != nil {
 		return nil, fmt.Errorf("failed to get access hash: %w", err)
 	}
+	if row != nil {
+		known.Put(key, *row)
+	}
 	return row, nil
 }
 
+// putPeer saves an access hash and username (an empty one keeps the
+// stored one); what the table already holds is not written again.
 func (s *Store) putPeer(ctx context.Context, userID int64, peerType string, peerID, accessHash int64, username string) error {
+	key := peerKey{userID, peerType, peerID}
+	known := s.known.Load()
+	if row, ok := known.Get(key); ok && row.AccessHash == accessHash && (username == "" || row.Username.Valid && row.Username.String == username) {
+		return nil
+	}
+	known.Remove(key)
 	_, err := s.db.Exec(ctx, putPeerQuery, userID, peerType, peerID, accessHash, sql.NullString{String: username, Valid: username != ""})
 	if err != nil {
 		return fmt.Errorf("failed to save access hash: %w", err)

@@ -126,6 +126,58 @@ func TestStore(t *testing.T) {
 		if _, found, _ = st2.UpdateState().GetChannelPts(ctx, 99, 502); !found {
 			t.Fatal("DeleteAccount removed another account's data")
 		}
+		if _, found, _ = st2.UserAccessHasher().GetUserAccessHash(ctx, 10, 20); found {
+			t.Fatal("an access hash read before the logout survived DeleteAccount")
+		}
+	})
+}
+
+// TestAccessHashesKnownInMemory: the access hashes read or written lately
+// are answered without the table, a sighting that changes nothing writes
+// nothing, and a new hash or username is written.
+func TestAccessHashesKnownInMemory(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		st := openStore(t, b)
+		hasher := st.UserAccessHasher()
+		if err := st.PutUser(ctx, 10, 30, 7, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		if hash, found, err := hasher.GetUserAccessHash(ctx, 10, 30); err != nil || !found || hash != 7 {
+			t.Fatalf("user hash = %d, %v, %v", hash, found, err)
+		}
+		// The table changes under the store (as only a test can): the
+		// same sighting again is not written, and the hash comes from
+		// memory.
+		if _, err := st.db.Exec(ctx, `UPDATE telegram_access_hash SET access_hash=99 WHERE user_id=10 AND peer_id=30`); err != nil {
+			t.Fatal(err)
+		}
+		for _, put := range []func() error{
+			func() error { return st.PutUser(ctx, 10, 30, 7, "bob") },
+			func() error { return st.PutUser(ctx, 10, 30, 7, "") },
+			func() error { return hasher.SetUserAccessHash(ctx, 10, 30, 7) },
+		} {
+			if err := put(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var stored int64
+		if err := st.db.QueryRow(ctx, `SELECT access_hash FROM telegram_access_hash WHERE user_id=10 AND peer_id=30`).Scan(&stored); err != nil || stored != 99 {
+			t.Fatalf("stored hash %d (%v): a sighting that changed nothing was written", stored, err)
+		}
+		if hash, _, _ := hasher.GetUserAccessHash(ctx, 10, 30); hash != 7 {
+			t.Fatalf("user hash %d, want 7 from memory", hash)
+		}
+		// A new username is written, and read back from the table.
+		if err := st.PutUser(ctx, 10, 30, 7, "bob_new"); err != nil {
+			t.Fatal(err)
+		}
+		if _, id, hash, found, err := st.PeerByUsername(ctx, 10, "bob_new"); err != nil || !found || id != 30 || hash != 7 {
+			t.Fatalf("PeerByUsername(bob_new) = %d %d %v %v", id, hash, found, err)
+		}
+		if hash, _, _ := hasher.GetUserAccessHash(ctx, 10, 30); hash != 7 {
+			t.Fatalf("user hash %d after the new username, want 7", hash)
+		}
 	})
 }
 

@@ -209,15 +209,23 @@ func (g *Gate) record(ctx context.Context, login *bridgev2.UserLogin, key networ
 	if outbound {
 		dir = audit.Outbound
 	}
-	_, err := g.Contacts.Record(ctx, audit.Observation{
-		Network: networkOf(string(key.ID)), RemoteID: ident.ID, Phone: ident.Phone, Username: ident.Username,
-		DisplayName: ident.DisplayName, Staff: login.UserMXID, Login: login.ID, Portal: key.ID,
-		Direction: dir, Kind: kind,
+	// One transaction for the registry and the border count: one commit
+	// per bridged message.
+	err := g.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		_, err := g.Contacts.Record(ctx, audit.Observation{
+			Network: networkOf(string(key.ID)), RemoteID: ident.ID, Phone: ident.Phone, Username: ident.Username,
+			DisplayName: ident.DisplayName, Staff: login.UserMXID, Login: login.ID, Portal: key.ID,
+			Direction: dir, Kind: kind,
+		})
+		if err != nil {
+			return err
+		}
+		g.Migration.CountBorder(ctx, migration.BorderMessage{Network: networkOf(string(key.ID)), Contact: g.Contacts.Key(ident.ID), Direction: dir, Kind: kind, KeepWeeks: g.cfg.Migration.Progress.BorderWeeks})
+		return nil
 	})
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to record outside contact")
 	}
-	g.Migration.CountBorder(ctx, migration.BorderMessage{Network: networkOf(string(key.ID)), Contact: g.Contacts.Key(ident.ID), Direction: dir, Kind: kind, KeepWeeks: g.cfg.Migration.Progress.BorderWeeks})
 }
 
 // contactIdent is the number or username admins see in a request; nothing

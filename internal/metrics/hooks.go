@@ -17,11 +17,18 @@ import (
 // without being counted.
 func (m *Metrics) WrapQueue(next remote.Queue) remote.Queue {
 	return func(login *bridgev2.UserLogin, evt bridgev2.RemoteEvent) (res bridgev2.EventHandlingResult) {
+		network := loginNetwork(login)
+		class := ClassGroup
+		if evt.GetPortalKey().Receiver != "" {
+			class = ClassDirect
+		}
+		inFlight := m.inFlight.WithLabelValues(m.network(network), class)
+		inFlight.Inc()
+		defer inFlight.Dec()
 		kind, counted := remoteKind(evt.GetType())
 		if !counted {
 			return next(login, evt)
 		}
-		network := loginNetwork(login)
 		defer func() {
 			if p := recover(); p != nil {
 				m.Failed(network, ToMatrix, ReasonFailed)

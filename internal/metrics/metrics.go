@@ -68,6 +68,14 @@ const (
 	NameHeld           = "passerelle_held_messages"
 	NameAuditEntries   = "passerelle_audit_log_entries"
 	NameGovernanceErrs = "passerelle_governance_scrape_errors_total"
+	NameInFlight       = "passerelle_remote_events_in_flight"
+)
+
+// Portal classes of the in-flight gauge: a staff member's direct chat (a
+// portal of one login), or a group or channel shared by the logins in it.
+const (
+	ClassDirect = "direct"
+	ClassGroup  = "group"
 )
 
 var (
@@ -90,6 +98,7 @@ type Metrics struct {
 	failures *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	history  *prometheus.CounterVec
+	inFlight *prometheus.GaugeVec
 }
 
 // New makes the registry for the given networks (their IDs, "telegram",
@@ -118,6 +127,10 @@ func New(clk clock.Clock, networks ...string) *Metrics {
 			Name: NameBackfilled,
 			Help: "Messages of a chat's history handed to Matrix (a new portal's recent history, catch-up after a restart), by network; not in " + NameBridged + ".",
 		}, []string{"network"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: NameInFlight,
+			Help: "Remote events being bridged or waiting for their portal (a portal bridges one event at a time and the network connection waits for it), by network and portal class (direct, group): the depth of the portals' queues.",
+		}, []string{"network", "portal_class"}),
 	}
 	for _, n := range append(networks, OtherNetwork) {
 		m.networks[n] = true
@@ -131,8 +144,10 @@ func New(clk clock.Clock, networks ...string) *Metrics {
 			m.latency.WithLabelValues(n, d)
 		}
 		m.history.WithLabelValues(n)
+		m.inFlight.WithLabelValues(n, ClassDirect)
+		m.inFlight.WithLabelValues(n, ClassGroup)
 	}
-	m.Registry.MustRegister(m.bridged, m.failures, m.latency, m.history,
+	m.Registry.MustRegister(m.bridged, m.failures, m.latency, m.history, m.inFlight,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector())
 	return m

@@ -242,3 +242,41 @@ func TestBackfilledHistoryCounted(t *testing.T) {
 		t.Errorf("history counted as live messages: %v", n)
 	}
 }
+
+// TestRemoteEventsInFlight: events that wait for their portal (another
+// event of it is being bridged) show in the gauge of their portal class,
+// and leave it when bridged, whatever the outcome.
+func TestRemoteEventsInFlight(t *testing.T) {
+	m := New(newClock(), "telegram", "whatsapp")
+	release := make(chan struct{})
+	entered := make(chan struct{}, 8)
+	q := m.WrapQueue(func(*bridgev2.UserLogin, bridgev2.RemoteEvent) bridgev2.EventHandlingResult {
+		entered <- struct{}{}
+		<-release
+		return bridgev2.EventHandlingResultFailed.WithError(errors.New("homeserver away"))
+	})
+	inDM := func(t bridgev2.RemoteEventType) bridgev2.RemoteEvent {
+		return &simplevent.Message[string]{EventMeta: simplevent.EventMeta{Type: t, Timestamp: t0,
+			PortalKey: networkid.PortalKey{ID: "telegram.u2", Receiver: "telegram.1"}}}
+	}
+	inGroup := &simplevent.Message[string]{EventMeta: simplevent.EventMeta{Type: bridgev2.RemoteEventMessage, Timestamp: t0,
+		PortalKey: networkid.PortalKey{ID: "telegram.c42"}}}
+	done := make(chan struct{})
+	for _, evt := range []bridgev2.RemoteEvent{inDM(bridgev2.RemoteEventMessage), inDM(bridgev2.RemoteEventMessage), inDM(bridgev2.RemoteEventTyping), inGroup} {
+		go func() { q(login("1"), evt); done <- struct{}{} }()
+	}
+	for range 4 {
+		<-entered
+	}
+	gauge := func(class string) float64 { return testutil.ToFloat64(m.inFlight.WithLabelValues("telegram", class)) }
+	if d, g := gauge(ClassDirect), gauge(ClassGroup); d != 3 || g != 1 {
+		t.Fatalf("in flight: direct %v, group %v; want 3 and 1", d, g)
+	}
+	close(release)
+	for range 4 {
+		<-done
+	}
+	if d, g := gauge(ClassDirect), gauge(ClassGroup); d != 0 || g != 0 {
+		t.Fatalf("in flight after bridging: direct %v, group %v; want 0", d, g)
+	}
+}
