@@ -304,25 +304,7 @@ func TestImportWhatsAppRelink(t *testing.T) {
 	// mautrix-whatsapp's rows: login and receiver are the phone number,
 	// the chat its JID.
 	dbPath, db, closeDB := ob.database(ctx)
-	staffNumber, contactNumber := strings.TrimPrefix(staffPhone, "+"), strings.TrimPrefix(contactPhone, "+")
-	key := networkid.PortalKey{ID: networkid.PortalID(contactNumber + "@s.whatsapp.net"), Receiver: networkid.UserLoginID(staffNumber)}
-	for _, step := range []func() error{
-		func() error { return db.User.Insert(ctx, &database.User{MXID: samID}) },
-		func() error {
-			return db.UserLogin.Insert(ctx, &database.UserLogin{UserMXID: samID, ID: networkid.UserLoginID(staffNumber), RemoteName: "Sam Staff"})
-		},
-		func() error {
-			return db.Ghost.Insert(ctx, &database.Ghost{ID: networkid.UserID(contactNumber), Name: "Alice Outside"})
-		},
-		func() error {
-			return db.Portal.Insert(ctx, &database.Portal{PortalKey: key, MXID: dm.RoomID, OtherUserID: networkid.UserID(contactNumber),
-				RoomType: database.RoomTypeDM, Name: "Alice Outside", NameSet: true})
-		},
-	} {
-		if err := step(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insertOldWhatsAppDM(t, ctx, db, samID, staffPhone, contactPhone, dm.RoomID, nil)
 	closeDB()
 	if out := ob.importDB(ctx, dbPath); !strings.Contains(out, "session re-link needed") || !strings.Contains(out, "portals:  1 imported") {
 		t.Fatal("the import did not keep the chat and ask for a new link")
@@ -340,16 +322,7 @@ func TestImportWhatsAppRelink(t *testing.T) {
 	if _, err := sam.WaitMessage(ctx, dm.RoomID.String(), MessageFilter{BodyContains: "after linking again"}); err != nil {
 		t.Fatalf("the contact's message did not arrive in the imported room: %v", err)
 	}
-	if _, err := sam.Send(ctx, dm.RoomID.String(), "answer from Matrix"); err != nil {
-		t.Fatal(err)
-	}
-	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if _, err := wa.WaitMessage(waitCtx, staffPhone, contactPhone, func(m wasim.Message) bool {
-		return m.Message.GetConversation() == "answer from Matrix" || m.Message.GetExtendedTextMessage().GetText() == "answer from Matrix"
-	}); err != nil {
-		t.Fatalf("the answer from the imported room never reached WhatsApp: %v", err)
-	}
+	answerReachesWhatsApp(t, ctx, sam, wa, dm.RoomID, staffPhone, contactPhone)
 }
 
 // TestImportWhatsAppSession: mautrix-whatsapp's linked device comes along.
@@ -386,26 +359,8 @@ func TestImportWhatsAppSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	staffNumber, contactNumber := strings.TrimPrefix(staffPhone, "+"), strings.TrimPrefix(contactPhone, "+")
-	key := networkid.PortalKey{ID: networkid.PortalID(contactNumber + "@s.whatsapp.net"), Receiver: networkid.UserLoginID(staffNumber)}
-	loginMeta := map[string]any{"wa_device_id": dev.JID.Device, "wa_lid": dev.LID.User}
-	for _, step := range []func() error{
-		func() error { return db.User.Insert(ctx, &database.User{MXID: samID}) },
-		func() error {
-			return db.UserLogin.Insert(ctx, &database.UserLogin{UserMXID: samID, ID: networkid.UserLoginID(staffNumber), RemoteName: "Sam Staff", Metadata: &loginMeta})
-		},
-		func() error {
-			return db.Ghost.Insert(ctx, &database.Ghost{ID: networkid.UserID(contactNumber), Name: "Alice Outside"})
-		},
-		func() error {
-			return db.Portal.Insert(ctx, &database.Portal{PortalKey: key, MXID: dm.RoomID, OtherUserID: networkid.UserID(contactNumber),
-				RoomType: database.RoomTypeDM, Name: "Alice Outside", NameSet: true})
-		},
-	} {
-		if err := step(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	staffNumber := strings.TrimPrefix(staffPhone, "+")
+	insertOldWhatsAppDM(t, ctx, db, samID, staffPhone, contactPhone, dm.RoomID, map[string]any{"wa_device_id": dev.JID.Device, "wa_lid": dev.LID.User})
 	closeDB()
 	if out := ob.importDB(ctx, dbPath); !strings.Contains(out, "login whatsapp."+staffNumber+" of "+samID.String()+": session carried") {
 		t.Fatal("the import did not carry the WhatsApp device")
@@ -425,7 +380,42 @@ func TestImportWhatsAppSession(t *testing.T) {
 	if devices := acc.Devices(); len(devices) != 1 || devices[0] != dev.JID {
 		t.Fatalf("Sam's linked devices %v, want only the carried %s: the gateway paired anew", devices, dev.JID)
 	}
-	if _, err := sam.Send(ctx, dm.RoomID.String(), "answer from Matrix"); err != nil {
+	answerReachesWhatsApp(t, ctx, sam, wa, dm.RoomID, staffPhone, contactPhone)
+}
+
+// insertOldWhatsAppDM writes mautrix-whatsapp's rows of a staff member's
+// direct chat: login and receiver are the phone number, the chat its JID;
+// loginMeta is the login's metadata (nil: none).
+func insertOldWhatsAppDM(t *testing.T, ctx context.Context, db *database.Database, staff id.UserID, staffPhone, contactPhone string, room id.RoomID, loginMeta map[string]any) {
+	t.Helper()
+	staffNumber, contactNumber := strings.TrimPrefix(staffPhone, "+"), strings.TrimPrefix(contactPhone, "+")
+	key := networkid.PortalKey{ID: networkid.PortalID(contactNumber + "@s.whatsapp.net"), Receiver: networkid.UserLoginID(staffNumber)}
+	login := &database.UserLogin{UserMXID: staff, ID: networkid.UserLoginID(staffNumber), RemoteName: "Sam Staff"}
+	if loginMeta != nil {
+		login.Metadata = &loginMeta
+	}
+	for _, step := range []func() error{
+		func() error { return db.User.Insert(ctx, &database.User{MXID: staff}) },
+		func() error { return db.UserLogin.Insert(ctx, login) },
+		func() error {
+			return db.Ghost.Insert(ctx, &database.Ghost{ID: networkid.UserID(contactNumber), Name: "Alice Outside"})
+		},
+		func() error {
+			return db.Portal.Insert(ctx, &database.Portal{PortalKey: key, MXID: room, OtherUserID: networkid.UserID(contactNumber),
+				RoomType: database.RoomTypeDM, Name: "Alice Outside", NameSet: true})
+		},
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// answerReachesWhatsApp sends an answer from the imported room and waits
+// for the contact to get it on WhatsApp.
+func answerReachesWhatsApp(t *testing.T, ctx context.Context, sam *Client, wa *wasim.Server, room id.RoomID, staffPhone, contactPhone string) {
+	t.Helper()
+	if _, err := sam.Send(ctx, room.String(), "answer from Matrix"); err != nil {
 		t.Fatal(err)
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)

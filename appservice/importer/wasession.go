@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"go.mau.fi/util/dbutil"
-	"go.mau.fi/whatsmeow/proto/waAdv"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/util/keys"
@@ -144,51 +142,9 @@ const getWADeviceQuery = `
 	FROM whatsmeow_device WHERE jid=$1`
 
 // readWADevice reads a device row of sqlstore's schema (sql.ErrNoRows if
-// there is none).
+// there is none); its columns are wastore's.
 func readWADevice(ctx context.Context, db *dbutil.Database, jid types.JID) (*store.Device, error) {
-	var (
-		dev                                         store.Device
-		jidStr                                      string
-		lid, fbUUID                                 sql.NullString
-		noisePriv, identityPriv, preKeyPriv, preSig []byte
-		account                                     waAdv.ADVSignedDeviceIdentity
-		preKeyID                                    uint32
-	)
-	err := db.QueryRow(ctx, getWADeviceQuery, jid.String()).Scan(
-		&jidStr, &lid, &dev.RegistrationID, &noisePriv, &identityPriv,
-		&preKeyPriv, &preKeyID, &preSig,
-		&dev.AdvSecretKey, &account.Details, &account.AccountSignature, &account.AccountSignatureKey, &account.DeviceSignature,
-		&dev.Platform, &dev.BusinessName, &dev.PushName, &fbUUID, &dev.LIDMigrationTimestamp)
-	if err != nil {
-		return nil, err
-	}
-	if len(noisePriv) != 32 || len(identityPriv) != 32 || len(preKeyPriv) != 32 || len(preSig) != 64 {
-		return nil, errors.New("a device key has the wrong length")
-	}
-	parsed, err := types.ParseJID(jidStr)
-	if err != nil {
-		return nil, fmt.Errorf("device JID: %w", err)
-	}
-	dev.ID = &parsed
-	if lid.String != "" {
-		if dev.LID, err = types.ParseJID(lid.String); err != nil {
-			return nil, fmt.Errorf("device LID: %w", err)
-		}
-	}
-	if fbUUID.String != "" {
-		if dev.FacebookUUID, err = uuid.Parse(fbUUID.String); err != nil {
-			return nil, fmt.Errorf("facebook UUID: %w", err)
-		}
-	}
-	dev.NoiseKey = keys.NewKeyPairFromPrivateKey([32]byte(noisePriv))
-	dev.IdentityKey = keys.NewKeyPairFromPrivateKey([32]byte(identityPriv))
-	dev.SignedPreKey = &keys.PreKey{
-		KeyPair:   *keys.NewKeyPairFromPrivateKey([32]byte(preKeyPriv)),
-		KeyID:     preKeyID,
-		Signature: (*[64]byte)(preSig),
-	}
-	dev.Account = &account
-	return &dev, nil
+	return wastore.ScanDevice(db.QueryRow(ctx, getWADeviceQuery, jid.String()))
 }
 
 // The per-device tables of sqlstore's schema, read as they are.

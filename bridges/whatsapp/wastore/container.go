@@ -94,9 +94,26 @@ const (
 )
 
 func (c *Container) scanDevice(row dbutil.Scannable) (*store.Device, error) {
+	dev, err := ScanDevice(row)
+	if err != nil {
+		return nil, err
+	}
+	c.wire(dev)
+	return dev, nil
+}
+
+// ScanDevice reads a device row whose columns are, in order: jid, lid,
+// registration_id, noise_key, identity_key, signed_pre_key,
+// signed_pre_key_id, signed_pre_key_sig, adv_key, adv_details,
+// adv_account_sig, adv_account_sig_key, adv_device_sig, platform,
+// business_name, push_name, facebook_uuid, lid_migration_ts (this store's
+// schema, and whatsmeow's sqlstore's, which the import reads). The device
+// has no stores wired.
+func ScanDevice(row dbutil.Scannable) (*store.Device, error) {
 	var (
 		dev                                         store.Device
-		jid, lid, fbUUID                            string
+		jid                                         string
+		lid, fbUUID                                 sql.NullString
 		noisePriv, identityPriv, preKeyPriv, preSig []byte
 		account                                     waAdv.ADVSignedDeviceIdentity
 		preKeyID                                    uint32
@@ -117,13 +134,13 @@ func (c *Container) scanDevice(row dbutil.Scannable) (*store.Device, error) {
 		return nil, fmt.Errorf("failed to parse stored device JID: %w", err)
 	}
 	dev.ID = &parsedJID
-	if lid != "" {
-		if dev.LID, err = types.ParseJID(lid); err != nil {
+	if lid.String != "" {
+		if dev.LID, err = types.ParseJID(lid.String); err != nil {
 			return nil, fmt.Errorf("failed to parse stored device LID: %w", err)
 		}
 	}
-	if fbUUID != "" {
-		if dev.FacebookUUID, err = uuid.Parse(fbUUID); err != nil {
+	if fbUUID.String != "" {
+		if dev.FacebookUUID, err = uuid.Parse(fbUUID.String); err != nil {
 			return nil, fmt.Errorf("failed to parse stored facebook UUID: %w", err)
 		}
 	}
@@ -135,7 +152,6 @@ func (c *Container) scanDevice(row dbutil.Scannable) (*store.Device, error) {
 		Signature: (*[64]byte)(preSig),
 	}
 	dev.Account = &account
-	c.wire(&dev)
 	return &dev, nil
 }
 
