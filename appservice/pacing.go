@@ -6,12 +6,11 @@ import (
 	"sync"
 )
 
-// Creating a portal costs the homeserver far more than a message: on
-// Dendrite (v0.13.8, one core) a createRoom with bridgev2's initial state is
-// a dozen events and about half a CPU-second, and a hundred of them at once
-// (a hundred staff members each getting a new chat, or a login's first
-// sync) starve every other request for tens of seconds, the live messages
-// of existing portals included.
+// Creating a portal costs far more than a message: on Dendrite (v0.13.8,
+// one core) a portal is about nineteen events and half a CPU-second. With
+// a hundred created at once (staff members each getting new chats), the
+// live messages of another login's existing portal waited up to 35 s; with
+// this bound, 3.9 s (passerelle-bench -scenario creation, README).
 //
 // creationPacer is the appservice's HTTP transport in front of the others:
 // at most maxCreations createRoom requests are at the homeserver at once,
