@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -28,10 +29,12 @@ const bareLocalpartPrefix = "benchbare_"
 
 // bareAppService is the reference the gateway is compared with: an
 // appservice of its own (a second registration file Dendrite loads at start)
-// whose ghost sends events into a room the Matrix user is in, with nothing
-// else around them. It answers the homeserver's transactions with 200 and
-// does no other work, so the homeserver's cost is what any appservice
-// sending these events costs it.
+// whose ghost sends events into rooms the Matrix user is in, with nothing
+// else around them. With K portals it is one ghost in K rooms (one DM room
+// per portal, all with the same ghost). It answers the homeserver's
+// transactions with 200 and does no other work but noting when each event
+// arrived (for the Matrix→remote reference), so the homeserver's cost is
+// what any appservice sending or receiving these events costs it.
 //
 // In an encrypted scenario the ghost has a real device and encrypts every
 // event with megolm (mautrix-go's OlmMachine, shared once with the user's
@@ -48,9 +51,12 @@ type bareAppService struct {
 	client    *mautrix.Client
 	mach      *crypto.OlmMachine
 	state     *bareState
-	roomID    id.RoomID
+	rooms     []id.RoomID
 	encrypted bool
 	user      id.UserID
+	// arrivals are the events of the homeserver's transactions, by event
+	// ID, with the time they arrived.
+	arrivals arrivalLog
 }
 
 func randomToken() string {
@@ -97,6 +103,13 @@ func (b *bareAppService) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/transactions/") {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"errcode":"M_NOT_JSON"}`))
+			return
+		}
+		b.arrivals.recordTransaction(body)
 		b.mu.Lock()
 		b.txns++
 		b.mu.Unlock()
@@ -114,6 +127,15 @@ func (b *bareAppService) close() {
 // setUp registers the ghost (with a device), creates a room with the
 // Matrix user (encrypted or not), and waits until the user has joined.
 func (b *bareAppService) setUp(ctx context.Context, d *stack.Dendrite, user id.UserID, encrypted bool) error {
+	if err := b.register(ctx, d, user, encrypted); err != nil {
+		return err
+	}
+	return b.addRooms(ctx, 1)
+}
+
+// register registers the ghost, with a device whose keys are uploaded in
+// an encrypted scenario.
+func (b *bareAppService) register(ctx context.Context, d *stack.Dendrite, user id.UserID, encrypted bool) error {
 	b.user, b.encrypted = user, encrypted
 	as, err := mautrix.NewClient(d.URL, "", b.asToken)
 	if err != nil {
@@ -130,18 +152,9 @@ func (b *bareAppService) setUp(ctx context.Context, d *stack.Dendrite, user id.U
 		return err
 	}
 	b.client.DeviceID = resp.DeviceID
-	req := &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{user}, Name: "bare appservice"}
-	if encrypted {
-		req.InitialState = []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}}
-	}
-	room, err := b.client.CreateRoom(ctx, req)
-	if err != nil {
-		return fmt.Errorf("failed to create the bare appservice's room: %w", err)
-	}
-	b.roomID = room.RoomID
 	if encrypted {
 		log := zerolog.Nop()
-		b.state = &bareState{room: b.roomID, users: []id.UserID{resp.UserID, user}}
+		b.state = &bareState{rooms: map[id.RoomID]bool{}, users: []id.UserID{resp.UserID, user}}
 		b.mach = crypto.NewOlmMachine(b.client, &log, crypto.NewMemoryStore(nil), b.state)
 		if err = b.mach.Load(ctx); err != nil {
 			return err
@@ -150,58 +163,103 @@ func (b *bareAppService) setUp(ctx context.Context, d *stack.Dendrite, user id.U
 			return fmt.Errorf("failed to upload the bare ghost's device keys: %w", err)
 		}
 	}
+	return nil
+}
+
+// addRooms creates rooms with the Matrix user until there are k, waits
+// until the user has joined each, and sends a first event into each (the
+// megolm session is then shared before any measurement).
+func (b *bareAppService) addRooms(ctx context.Context, k int) error {
+	for len(b.rooms) < k {
+		req := &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{b.user},
+			Name: fmt.Sprintf("bare appservice %d", len(b.rooms)+1)}
+		if b.encrypted {
+			req.InitialState = []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}}
+		}
+		room, err := b.client.CreateRoom(ctx, req)
+		if err != nil {
+			return fmt.Errorf("failed to create the bare appservice's room: %w", err)
+		}
+		if b.state != nil {
+			b.state.add(room.RoomID)
+		}
+		if err = b.waitJoined(ctx, room.RoomID); err != nil {
+			return err
+		}
+		b.rooms = append(b.rooms, room.RoomID)
+		if err = b.send(ctx, room.RoomID, "hello"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bareAppService) waitJoined(ctx context.Context, room id.RoomID) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		members, err := b.client.JoinedMembers(ctx, b.roomID)
+		members, err := b.client.JoinedMembers(ctx, room)
 		if err == nil {
-			if _, ok := members.Joined[user]; ok {
+			if _, ok := members.Joined[b.user]; ok {
 				return nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s never joined the bare appservice's room: %w", user, ctx.Err())
+			return fmt.Errorf("%s never joined the bare appservice's room: %w", b.user, ctx.Err())
 		case <-tick.C:
 		}
 	}
 }
 
-// send puts one m.text event into the room as the ghost, encrypted in an
+// send puts one m.text event into room as the ghost, encrypted in an
 // encrypted room.
-func (b *bareAppService) send(ctx context.Context, body string) error {
+func (b *bareAppService) send(ctx context.Context, room id.RoomID, body string) error {
 	content := &event.MessageEventContent{MsgType: event.MsgText, Body: body}
 	if !b.encrypted {
-		_, err := b.client.SendMessageEvent(ctx, b.roomID, event.EventMessage, content)
+		_, err := b.client.SendMessageEvent(ctx, room, event.EventMessage, content)
 		return err
 	}
-	enc, err := b.mach.EncryptMegolmEvent(ctx, b.roomID, event.EventMessage, content)
+	enc, err := b.mach.EncryptMegolmEvent(ctx, room, event.EventMessage, content)
 	if crypto.IsShareError(err) {
-		if err = b.mach.ShareGroupSession(ctx, b.roomID, b.state.users); err != nil {
+		if err = b.mach.ShareGroupSession(ctx, room, b.state.users); err != nil {
 			return fmt.Errorf("failed to share the megolm session: %w", err)
 		}
-		enc, err = b.mach.EncryptMegolmEvent(ctx, b.roomID, event.EventMessage, content)
+		enc, err = b.mach.EncryptMegolmEvent(ctx, room, event.EventMessage, content)
 	}
 	if err != nil {
 		return fmt.Errorf("failed to encrypt: %w", err)
 	}
-	_, err = b.client.SendMessageEvent(ctx, b.roomID, event.EventEncrypted, enc)
+	_, err = b.client.SendMessageEvent(ctx, room, event.EventEncrypted, enc)
 	return err
 }
 
-// bareState is the little room state the OlmMachine asks about: one
-// encrypted room with two members.
+// bareState is the little room state the OlmMachine asks about: the
+// ghost's encrypted rooms, each with the same two members.
 type bareState struct {
-	room  id.RoomID
+	mu    sync.Mutex
+	rooms map[id.RoomID]bool
 	users []id.UserID
 }
 
+func (s *bareState) add(r id.RoomID) {
+	s.mu.Lock()
+	s.rooms[r] = true
+	s.mu.Unlock()
+}
+
+func (s *bareState) has(r id.RoomID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[r]
+}
+
 func (s *bareState) IsEncrypted(_ context.Context, r id.RoomID) (bool, error) {
-	return r == s.room, nil
+	return s.has(r), nil
 }
 
 func (s *bareState) GetEncryptionEvent(_ context.Context, r id.RoomID) (*event.EncryptionEventContent, error) {
-	if r != s.room {
+	if !s.has(r) {
 		return nil, errors.New("unknown room")
 	}
 	return &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}, nil
@@ -214,7 +272,13 @@ func (s *bareState) GetHistoryVisibility(context.Context, id.RoomID) (*event.His
 func (s *bareState) FindSharedRooms(_ context.Context, u id.UserID) ([]id.RoomID, error) {
 	for _, m := range s.users {
 		if m == u {
-			return []id.RoomID{s.room}, nil
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			out := make([]id.RoomID, 0, len(s.rooms))
+			for r := range s.rooms {
+				out = append(out, r)
+			}
+			return out, nil
 		}
 	}
 	return nil, nil

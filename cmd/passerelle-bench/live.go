@@ -122,10 +122,10 @@ func (b *bench) setUpLive(ctx context.Context, dendriteCPUs string) error {
 		return err
 	}
 	b.sim = sim
-	if b.staff, err = b.newContact("+15550071", "Sam", "Staff"); err != nil {
+	if b.staff, err = b.newAccount("+15550071", "Sam", "Staff"); err != nil {
 		return err
 	}
-	if b.contact, err = b.newContact("+15550072", "Paula", "Probe"); err != nil {
+	if b.probeContact, err = b.newAccount("+15550072", "Paula", "Probe"); err != nil {
 		return err
 	}
 	hsPort, err := stack.FreePort()
@@ -195,7 +195,7 @@ func (b *bench) setUpLive(ctx context.Context, dendriteCPUs string) error {
 		return err
 	}
 	for i := range b.o.creators {
-		staff, err := b.newContact(fmt.Sprintf("+155501%02d", i), fmt.Sprintf("Staff%02d", i), "Creator")
+		staff, err := b.newAccount(fmt.Sprintf("+155501%02d", i), fmt.Sprintf("Staff%02d", i), "Creator")
 		if err != nil {
 			return err
 		}
@@ -215,10 +215,10 @@ func (b *bench) setUpLive(ctx context.Context, dendriteCPUs string) error {
 		b.creators = []*tgsim.Account{b.staff}
 	}
 	b.logf("%d staff logins receive the new chats", len(b.creators))
-	if b.portal, err = b.openPortal(setupCtx, b.contact, b.staff, "Paula Probe"); err != nil {
+	if b.probePortal, err = b.openPortal(setupCtx, b.probeContact, b.staff, "Paula Probe"); err != nil {
 		return err
 	}
-	b.logf("live probe portal %s ready", b.portal)
+	b.logf("live probe portal %s ready", b.probePortal)
 	return nil
 }
 
@@ -275,7 +275,7 @@ func (b *bench) stallLines(offset int64) ([]string, error) {
 func (b *bench) newAccounts(k int, base int, prefix string) ([]*tgsim.Account, error) {
 	out := make([]*tgsim.Account, k)
 	for i := range k {
-		a, err := b.newContact(fmt.Sprintf("+1666%07d", base+i), fmt.Sprintf("%s-%03d", prefix, i), "Contact")
+		a, err := b.newAccount(fmt.Sprintf("+1666%07d", base+i), fmt.Sprintf("%s-%03d", prefix, i), "Contact")
 		if err != nil {
 			return nil, err
 		}

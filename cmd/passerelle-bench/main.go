@@ -4,6 +4,7 @@
 // e2e/client) decrypts every message.
 //
 //	go run -tags goolm ./cmd/passerelle-bench -n 1000 -reps 3 -json bench.json
+//	go run -tags goolm ./cmd/passerelle-bench -portals 1,10,100 -direction r2m,m2r -rate 0,10 -reps 3
 //
 // Scenario "telegram DM, encrypted, burst N remote→Matrix": a contact of
 // the logged-in staff member sends N messages at once on the simulated
@@ -11,6 +12,10 @@
 // staff member's encrypted portal, where the js client decrypts them. Each
 // message's text carries its send time, and the client records when it
 // decrypted each one: the latency is the difference (same machine clock).
+//
+// -portals, -direction and -rate vary it (scenarios.go): the messages
+// spread over K portals, sent from Matrix to the remote contacts, paced
+// instead of a burst.
 //
 // Reference "bare appservice": in the same run, on the same Dendrite, an
 // appservice of its own (a second registration file) has a ghost with a
@@ -46,7 +51,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -103,6 +107,11 @@ type options struct {
 	logins   int
 	portals  int
 	load     int
+	// scenario "burst": the portal counts, directions (r2m, m2r) and rates
+	// (msgs/s, 0: burst) measured, every combination.
+	portalList []int
+	dirs       []string
+	rates      []float64
 	// scenario "creation": how many portals are created at once, per step.
 	create []int
 	// creators: staff logins that receive the new chats (creation, flood).
@@ -129,7 +138,9 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.profile, "profile", 0, "take the gateway's CPU profile for this long from the start of the first burst, and its heap profile after it (saved in the work directory; the top functions are printed); 0: none")
 	fs.StringVar(&o.scenario, "scenario", "burst", "burst: messages through a DM portal beside a bare appservice; coldstart: start on a database of -logins logins and -portals portals, then load -load of them, and measure readiness, connections and idle memory; creation: -create portals made at once, with a live probe on an existing portal; flood: -n messages at once into one portal, with the live probe on another")
 	fs.IntVar(&o.logins, "logins", 100, "coldstart: Telegram logins in the database")
-	fs.IntVar(&o.portals, "portals", 10000, "coldstart: DM portals in the database")
+	portals := fs.String("portals", "", "burst: comma-separated portal counts, the messages spread round-robin over that many DM portals (default 1); coldstart: DM portals in the database (default 10000)")
+	dirs := fs.String("direction", dirR2M, "burst: comma-separated directions: r2m (remote contacts send, the Matrix client decrypts), m2r (the Matrix client sends, the remote contacts receive)")
+	rates := fs.String("rate", "0", "burst: comma-separated send rates in msgs/s, 0 for a burst; a paced run sends message i at start + i/rate (open loop) and measures latency from that scheduled time")
 	fs.IntVar(&o.load, "load", 1000, "coldstart: portals loaded after the start, for the memory per portal")
 	create := fs.String("create", "1,10,100", "creation: portals created at once, one step per number")
 	fs.IntVar(&o.creators, "creators", 10, "creation and flood: the new chats go to this many other staff logins (of the same Matrix user), not to the live probe's")
@@ -139,13 +150,19 @@ func parseFlags(args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))
 	}
+	if err := o.parseScenarioLists(*portals, *dirs, *rates); err != nil {
+		return o, err
+	}
 	var err error
 	if o.create, err = parseCounts(*create); err != nil {
 		return o, fmt.Errorf("-create: %w", err)
 	}
 	if o.short {
 		o.n, o.reps = 20, 1
-		o.logins, o.portals, o.load = 5, 200, 100
+		o.logins, o.load = 5, 100
+		if *portals == "" {
+			o.portals = 200
+		}
 		o.create = []int{3}
 		o.creators = 1
 		if o.scenario == "flood" {
@@ -186,8 +203,12 @@ type report struct {
 	Encrypted      bool               `json:"encrypted"`
 	Messages       int                `json:"messages_per_burst"`
 	Repetitions    int                `json:"repetitions"`
+	Portals        []int              `json:"portals"`
+	Directions     []string           `json:"directions"`
+	Rates          []float64          `json:"rates_msgs_per_s"`
 	Scenarios      []*scenarioResult  `json:"scenarios"`
-	Ratios         map[string]summary `json:"ratios"`
+	Groups         []*group           `json:"groups"`
+	Ratios         map[string]summary `json:"ratios"` // each group's, keyed "<group label>: <ratio>"
 	Warnings       []string           `json:"warnings,omitempty"`
 	DendritePeakMB float64            `json:"dendrite_peak_rss_mb"`
 }
@@ -198,7 +219,6 @@ type bench struct {
 	out      io.Writer
 	dir      string
 	sim      *tgsim.Server
-	contact  *tgsim.Account
 	staff    *tgsim.Account
 	dendrite *stack.Dendrite
 	gw       *stack.Gateway
@@ -206,10 +226,22 @@ type bench struct {
 	stock    *stockBridge
 	client   *e2e.Client
 	botID    string
-	portal   string
-	// creators are the staff accounts that receive the creation and
-	// flood scenarios' new chats (the live probe's is staff).
-	creators []*tgsim.Account
+	// contacts[i] is the simulated contact of Passerelle's portal
+	// portals[i]; the first warmed portals have carried a Matrix message.
+	contacts []*tgsim.Account
+	portals  []string
+	warmed   int
+	// gwProxy notes when the homeserver's transactions reach the gateway;
+	// received when the contacts received each message (by text).
+	gwProxy  *txnProxy
+	received arrivalLog
+	profiled bool
+	// The creation and flood scenarios (live.go): the live probe's
+	// contact and portal, and the staff accounts that receive the new
+	// chats (the probe's is staff).
+	probeContact *tgsim.Account
+	probePortal  string
+	creators     []*tgsim.Account
 	// pprofURL is the gateway's /debug/pprof/ when -profile is set.
 	pprofURL string
 	profiles []string // profile files written, for the summary
@@ -222,7 +254,8 @@ func (b *bench) logf(format string, args ...any) {
 func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 	b := &bench{o: o, out: out}
 	rep := &report{Started: time.Now().UTC(), Machine: stack.ThisMachine(), Dendrite: stack.DendriteVersion,
-		GatewayLog: o.gatewayLog, Encrypted: !o.plain, Messages: o.n, Repetitions: o.reps}
+		GatewayLog: o.gatewayLog, Encrypted: !o.plain, Messages: o.n, Repetitions: o.reps,
+		Portals: o.portalList, Directions: o.dirs, Rates: o.rates}
 	var err error
 	if b.dir = o.dir; b.dir == "" {
 		if b.dir, err = os.MkdirTemp("", "passerelle-bench-"); err != nil {
@@ -252,52 +285,8 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 		return nil, err
 	}
 
-	name := "telegram DM encrypted burst"
-	bareName := "bare appservice encrypted"
-	if o.plain {
-		name, bareName = "telegram DM plain burst", "bare appservice plain"
-	}
-	pass := &scenarioResult{Name: name}
-	bare := &scenarioResult{Name: bareName, NotApplicable: []string{"gateway_cpu_ms_per_msg", "gateway_peak_rss_mb"}}
-	stock := &scenarioResult{Name: stockName(o.plain)}
-	for r := 1; r <= o.reps; r++ {
-		res, err := b.burstPasserelle(ctx, fmt.Sprintf("p%d", r))
-		if err != nil {
-			return nil, fmt.Errorf("repetition %d, %s: %w", r, name, err)
-		}
-		pass.Reps = append(pass.Reps, res)
-		b.logf("rep %d %s: %.1f msgs/s, homeserver %.1f CPU-ms/msg, gateway %.2f CPU-ms/msg, p50 %.0f ms, p99 %.0f ms", r, name,
-			res.MsgsPerSec, res.HomeserverCPUms, res.GatewayCPUms, res.P50ms, res.P99ms)
-		res, err = b.burstBare(ctx, fmt.Sprintf("b%d", r))
-		if err != nil {
-			return nil, fmt.Errorf("repetition %d, %s: %w", r, bareName, err)
-		}
-		bare.Reps = append(bare.Reps, res)
-		b.logf("rep %d %s: %.1f msgs/s, homeserver %.1f CPU-ms/msg, p50 %.0f ms, p99 %.0f ms", r, bareName,
-			res.MsgsPerSec, res.HomeserverCPUms, res.P50ms, res.P99ms)
-		if res, err = b.burstStock(ctx, fmt.Sprintf("s%d", r)); err != nil {
-			return nil, fmt.Errorf("repetition %d, %s: %w", r, stock.Name, err)
-		}
-		stock.Reps = append(stock.Reps, res)
-		b.logf("rep %d %s: %.1f msgs/s, homeserver %.1f CPU-ms/msg, gateway %.2f CPU-ms/msg, p50 %.0f ms, p99 %.0f ms", r, stock.Name,
-			res.MsgsPerSec, res.HomeserverCPUms, res.GatewayCPUms, res.P50ms, res.P99ms)
-	}
-	pass.summarize()
-	bare.summarize()
-	stock.summarize()
-	rep.Scenarios = []*scenarioResult{pass, bare, stock}
-	ratios := make([]float64, len(pass.Reps))
-	for i := range pass.Reps {
-		if h := bare.Reps[i].HomeserverCPUms; h > 0 {
-			ratios[i] = pass.Reps[i].HomeserverCPUms / h
-		}
-	}
-	rep.Ratios = map[string]summary{"homeserver_cpu_passerelle_over_bare": summarize(ratios)}
-	for k, v := range stockRatios(pass, stock) {
-		rep.Ratios[k] = v
-		if len(pass.Reps) > 1 && v.Spread > maxSpread {
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s spread %.0f%%", k, v.Spread))
-		}
+	if err = b.runGroups(ctx, rep); err != nil {
+		return nil, err
 	}
 	for _, s := range rep.Scenarios {
 		rep.Warnings = append(rep.Warnings, s.noisy(maxSpread)...)
@@ -306,12 +295,9 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s rep %d: a process was still busy %s after the burst; its CPU figures stop there", s.Name, i+1, o.idleMax))
 			}
 			if r.Seen < r.Messages {
-				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s rep %d: the client decrypted %d of %d messages live (latency over those)", s.Name, i+1, r.Seen, r.Messages))
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s rep %d: %d of %d messages delivered live (latency over those)", s.Name, i+1, r.Seen, r.Messages))
 			}
 		}
-	}
-	if sum := rep.Ratios["homeserver_cpu_passerelle_over_bare"]; len(ratios) > 1 && sum.Spread > maxSpread {
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf("ratio spread %.0f%%", sum.Spread))
 	}
 	if peak, err := b.dendrite.PeakRSS(); err == nil {
 		rep.DendritePeakMB = float64(peak) / (1 << 20)
@@ -337,15 +323,11 @@ func (b *bench) print(rep *report) {
 	} else {
 		fmt.Fprintf(w, "Dendrite %s not pinned (one core)\n", rep.Dendrite)
 	}
-	fmt.Fprintf(w, "burst of %d remote→Matrix messages, %d repetition(s), median ±spread; gateway log level %s\n\n", rep.Messages, rep.Repetitions, rep.GatewayLog)
+	fmt.Fprintf(w, "%d messages per row, %d repetition(s), median ±spread; gateway log level %s\n", rep.Messages, rep.Repetitions, rep.GatewayLog)
+	printLegend(w, rep)
+	fmt.Fprintln(w)
 	printTable(w, rep.Scenarios)
-	r := rep.Ratios["homeserver_cpu_passerelle_over_bare"]
-	if rep.Repetitions > 1 {
-		fmt.Fprintf(w, "\nhomeserver CPU per message, Passerelle / bare appservice: %.2f× ±%.0f%%\n", r.Median, r.Spread)
-	} else {
-		fmt.Fprintf(w, "\nhomeserver CPU per message, Passerelle / bare appservice: %.2f×\n", r.Median)
-	}
-	printStockRatios(w, rep)
+	printGroupRatios(w, rep)
 	fmt.Fprintf(w, "Dendrite peak RSS %.1f MB\n", rep.DendritePeakMB)
 	if reps := rep.Scenarios[0].Reps; len(reps) > 0 && len(reps[len(reps)-1].GatewayRequests) > 0 {
 		fmt.Fprintf(w, "gateway → homeserver requests per bridged message (last repetition, from the gateway's debug log):\n")
@@ -382,6 +364,12 @@ func (b *bench) close() {
 	if b.sim != nil {
 		_ = b.sim.Close()
 	}
+	if b.gwProxy != nil {
+		b.gwProxy.close()
+	}
+	if b.stock != nil && b.stock.proxy != nil {
+		b.stock.proxy.close()
+	}
 }
 
 func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
@@ -395,7 +383,12 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 	if b.staff, err = b.sim.CreateAccount(tgsim.AccountSpec{Phone: "+15550071", FirstName: "Sam", LastName: "Staff"}); err != nil {
 		return err
 	}
-	if b.contact, err = b.sim.CreateAccount(tgsim.AccountSpec{Phone: "+15550072", FirstName: "Carla", LastName: "Contact"}); err != nil {
+	contact, err := b.newContact(0)
+	if err != nil {
+		return err
+	}
+	b.contacts = []*tgsim.Account{contact}
+	if b.gwProxy, err = newTxnProxy(); err != nil {
 		return err
 	}
 	hsPort, err := stack.FreePort()
@@ -420,6 +413,9 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 				if err := doc.Set("encryption.default", false); err != nil {
 					return err
 				}
+			}
+			if err := b.gwProxy.patch(doc); err != nil {
+				return err
 			}
 			if metricsPort > 0 {
 				for k, v := range map[string]any{"network.metrics.enabled": true, "network.metrics.listen": fmt.Sprintf("127.0.0.1:%d", metricsPort), "network.metrics.pprof": true} {
@@ -483,21 +479,21 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 	if err = b.step(setupCtx, mgmt, code, "Logged in"); err != nil {
 		return err
 	}
-	if _, err = b.sim.SendMessage(b.contact.ID, b.staff.ID, "hello", nil); err != nil {
+	if _, err = b.sim.SendMessage(contact.ID, b.staff.ID, "hello", nil); err != nil {
 		return err
 	}
-	room, err := b.client.WaitRoom(setupCtx, e2e.RoomFilter{Exclude: []string{mgmt}, NameContains: b.contact.FirstName, AutoJoin: true, Timeout: 2 * time.Minute})
+	room, err := b.client.WaitRoom(setupCtx, e2e.RoomFilter{Exclude: []string{mgmt}, NameContains: contact.FirstName, AutoJoin: true, Timeout: 2 * time.Minute})
 	if err != nil {
 		return fmt.Errorf("the contact's portal: %w", err)
 	}
-	b.portal = room.RoomID
-	if _, err = b.client.WaitMessage(setupCtx, b.portal, e2e.MessageFilter{BodyContains: "hello", Timeout: time.Minute}); err != nil {
+	b.portals = []string{room.RoomID}
+	if _, err = b.client.WaitMessage(setupCtx, room.RoomID, e2e.MessageFilter{BodyContains: "hello", Timeout: time.Minute}); err != nil {
 		return fmt.Errorf("the contact's first message: %w", err)
 	}
 	if err = b.bare.setUp(setupCtx, b.dendrite, id.UserID(b.client.UserID), !b.o.plain); err != nil {
 		return err
 	}
-	b.logf("portal %s and bare appservice room %s ready", b.portal, b.bare.roomID)
+	b.logf("portal %s and bare appservice room %s ready", room.RoomID, b.bare.rooms[0])
 	return b.startStock(setupCtx)
 }
 
@@ -569,66 +565,9 @@ func (b *bench) idle(ctx context.Context, pids []int) ([]time.Duration, bool, er
 // burstTimeout bounds the wait for the last message of a burst of n.
 func burstTimeout(n int) time.Duration { return 2*time.Minute + time.Duration(n)*time.Second }
 
-func (b *bench) burstPasserelle(ctx context.Context, tag string) (repResult, error) {
-	pids := []int{b.dendrite.PID(), b.gw.PID()}
-	before, _, err := b.idle(ctx, pids)
-	if err != nil {
-		return repResult{}, err
-	}
-	var profiled chan error
-	if b.pprofURL != "" && tag == "p1" {
-		profiled = make(chan error, 1)
-		go func() {
-			profiled <- b.saveProfile(ctx, "profile?seconds="+strconv.Itoa(int(b.o.profile.Seconds())), "gateway-cpu.pprof")
-		}()
-	}
-	start := time.Now()
-	for i := range b.o.n {
-		if _, err = b.sim.SendMessage(b.contact.ID, b.staff.ID, burstBody(tag, i), nil); err != nil {
-			return repResult{}, err
-		}
-	}
-	res, err := b.collect(ctx, b.portal, tag, start, pids, before)
-	if profiled != nil {
-		if perr := <-profiled; perr != nil {
-			return res, perr
-		}
-		if perr := b.saveProfile(ctx, "heap", "gateway-heap.pprof"); perr != nil {
-			return res, perr
-		}
-	}
-	if err != nil {
-		return res, err
-	}
-	if peak, err := b.gw.PeakRSS(); err == nil {
-		res.GatewayPeakRSSMB = float64(peak) / (1 << 20)
-	}
-	if res.GatewayRequests, err = gatewayRequests(b.gw.LogPath, start, time.Now(), b.o.n); err != nil {
-		return res, err
-	}
-	return res, nil
-}
-
-func (b *bench) burstBare(ctx context.Context, tag string) (repResult, error) {
-	pids := []int{b.dendrite.PID(), b.gw.PID()}
-	before, _, err := b.idle(ctx, pids)
-	if err != nil {
-		return repResult{}, err
-	}
-	start := time.Now()
-	for i := range b.o.n {
-		if err = b.bare.send(ctx, burstBody(tag, i)); err != nil {
-			return repResult{}, fmt.Errorf("bare appservice send %d: %w", i, err)
-		}
-	}
-	res, err := b.collect(ctx, string(b.bare.roomID), tag, start, pids, before)
-	res.GatewayCPUms = 0
-	return res, err
-}
-
 // burstBody is message i of a burst: its text carries its send time.
 func burstBody(tag string, i int) string {
-	return fmt.Sprintf("bench %s %d %d", tag, i, time.Now().UnixMicro())
+	return bodyAt(tag, i, time.Now())
 }
 
 // parseBurstBody reads a burstBody back.
@@ -649,50 +588,6 @@ func parseBurstBody(tag, body string) (i int, sentMicro int64, ok bool) {
 		return 0, 0, false
 	}
 	return i, sentMicro, true
-}
-
-// collect waits for the burst's last message in room, then for Dendrite and
-// the gateway to be idle, and computes the figures.
-func (b *bench) collect(ctx context.Context, room, tag string, start time.Time, pids []int, before []time.Duration) (repResult, error) {
-	n := b.o.n
-	res := repResult{Messages: n}
-	if _, err := b.client.WaitMessage(ctx, room, e2e.MessageFilter{BodyContains: fmt.Sprintf("bench %s %d ", tag, n-1), Timeout: burstTimeout(n)}); err != nil {
-		return res, fmt.Errorf("the last message of the burst never reached the Matrix client: %w", err)
-	}
-	after, timedOut, err := b.idle(ctx, pids)
-	if err != nil {
-		return res, err
-	}
-	res.IdleTimeout = timedOut
-	evs, err := b.client.Messages(ctx, room, 0)
-	if err != nil {
-		return res, err
-	}
-	var lat []float64
-	var last int64
-	seen := map[int]bool{}
-	for _, ev := range evs {
-		i, sent, ok := parseBurstBody(tag, ev.Body())
-		if !ok || ev.SeenAt == 0 || seen[i] {
-			continue
-		}
-		seen[i] = true
-		lat = append(lat, float64(ev.SeenAt*1000-sent)/1000)
-		last = max(last, ev.SeenAt)
-	}
-	res.Seen = len(lat)
-	if res.Seen == 0 {
-		return res, errors.New("the Matrix client holds none of the burst's messages with a decryption time")
-	}
-	sort.Float64s(lat)
-	res.P50ms = percentile(lat, 50)
-	res.P99ms = percentile(lat, 99)
-	if d := time.UnixMilli(last).Sub(start); d > 0 {
-		res.MsgsPerSec = float64(n) / d.Seconds()
-	}
-	res.HomeserverCPUms = float64(after[0]-before[0]) / float64(time.Millisecond) / float64(n)
-	res.GatewayCPUms = float64(after[1]-before[1]) / float64(time.Millisecond) / float64(n)
-	return res, nil
 }
 
 // prepareStack does what every scenario needs first: Dendrite's binaries,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,20 +30,26 @@ func needTools(t *testing.T) {
 	}
 }
 
-// TestBenchShort runs the command's short mode (-short: 20 messages, one
-// repetition) through the whole stack and checks what an operator reads:
-// the machine, a table with every column and both rows, figures that are
-// all measured (> 0), the ratio to the bare appservice, and the same in the
-// JSON file. No timing is asserted.
+// TestBenchShort runs the command's short mode (-short: one repetition;
+// 10 messages instead of its 20) through the whole stack with two portals, both directions,
+// and a burst and a paced run of each, and checks what an operator reads:
+// the machine, a table with every column and a row per bridge and
+// scenario, every message delivered (decrypted by the Matrix client, or
+// received by the simulated contact), figures that are all measured (> 0),
+// each scenario's ratios to the bare appservice and stock bridgev2, and the
+// same in the JSON file. No timing is asserted.
 func TestBenchShort(t *testing.T) {
 	needTools(t)
-	o, err := parseFlags([]string{"-short", "-json", filepath.Join(t.TempDir(), "bench.json"), "-dir", t.TempDir()})
+	o, err := parseFlags([]string{"-short", "-portals", "2", "-direction", "r2m,m2r", "-rate", "0,20", "-idle", "500ms",
+		"-json", filepath.Join(t.TempDir(), "bench.json"), "-dir", t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.n != 20 || o.reps != 1 {
 		t.Fatalf("-short gives -n %d -reps %d, want 20 and 1", o.n, o.reps)
 	}
+	// Four scenarios of three rows: 10 messages each keep the test short.
+	o.n = 10
 	if bin := os.Getenv("PASSERELLE_E2E_GATEWAY_BIN"); bin != "" {
 		o.gatewayBin = bin
 	}
@@ -62,6 +69,9 @@ func TestBenchShort(t *testing.T) {
 	if !strings.Contains(text, "machine: ") || rep.Machine.Cores < 1 {
 		t.Errorf("no machine line, or %d cores", rep.Machine.Cores)
 	}
+	if !strings.Contains(text, "coordinated omission avoided") || !strings.Contains(text, "one ghost in K rooms") {
+		t.Error("the output does not say how paced latency is measured, or what the bare appservice's K rooms are")
+	}
 	var tableHeader string
 	for _, line := range strings.Split(text, "\n") {
 		if strings.HasPrefix(line, "scenario ") {
@@ -73,26 +83,57 @@ func TestBenchShort(t *testing.T) {
 			t.Errorf("the table has no %q column: %q", c.Header, tableHeader)
 		}
 	}
-	if len(rep.Scenarios) != 3 {
-		t.Fatalf("%d scenarios, want Passerelle, the bare appservice and stock bridgev2", len(rep.Scenarios))
+	wantGroups := []string{"r2m burst K=2", "r2m paced 20/s K=2", "m2r burst K=2", "m2r paced 20/s K=2"}
+	if len(rep.Groups) != len(wantGroups) || len(rep.Scenarios) != 3*len(wantGroups) {
+		t.Fatalf("%d groups, %d rows; want %d groups of Passerelle, the bare appservice and stock bridgev2", len(rep.Groups), len(rep.Scenarios), len(wantGroups))
 	}
-	if len(rep.Scenarios[2].NotApplicable) != 0 || !strings.HasPrefix(rep.Scenarios[2].Name, "stock bridgev2") {
-		t.Errorf("third row %q leaves out %v, want stock bridgev2 with every figure", rep.Scenarios[2].Name, rep.Scenarios[2].NotApplicable)
-	}
+	rows := map[string]*scenarioResult{}
 	for _, s := range rep.Scenarios {
-		if !strings.Contains(text, "\n"+s.Name+" ") {
-			t.Errorf("no table row for %q", s.Name)
+		rows[s.Name] = s
+	}
+	for gi, g := range rep.Groups {
+		if g.Label != wantGroups[gi] || g.Portals != 2 || len(g.Rows) != 3 {
+			t.Errorf("group %d: %q with %d portals and rows %v, want %q with 2 portals and 3 rows", gi, g.Label, g.Portals, g.Rows, wantGroups[gi])
+			continue
 		}
-		if len(s.Reps) != 1 || s.Reps[0].Seen != 20 {
-			t.Errorf("%s: %+v, want one repetition with the 20 messages decrypted", s.Name, s.Reps)
-		}
-		for _, c := range columns {
-			if s.na(c.Key) {
+		for ri, prefix := range []string{"telegram DM encrypted ", "bare appservice encrypted ", "stock bridgev2 encrypted "} {
+			name := g.Rows[ri]
+			s := rows[name]
+			if s == nil || name != prefix+g.Label {
+				t.Errorf("row %q, want %q", name, prefix+g.Label)
 				continue
 			}
-			if v := s.Sum[c.Key].Median; !(v > 0) {
-				t.Errorf("%s %s = %v, want a measured figure > 0", s.Name, c.Header, v)
+			if !strings.Contains(text, "\n"+name+" ") {
+				t.Errorf("no table row for %q", name)
 			}
+			if len(s.Reps) != 1 || s.Reps[0].Messages != 10 || s.Reps[0].Seen != 10 {
+				t.Errorf("%s: %+v, want one repetition with the 10 messages delivered", name, s.Reps)
+			}
+			for _, c := range columns {
+				if s.na(c.Key) {
+					continue
+				}
+				if v := s.Sum[c.Key].Median; !(v > 0) {
+					t.Errorf("%s %s = %v, want a measured figure > 0", name, c.Header, v)
+				}
+			}
+			// The gateway's added latency is measured Matrix→remote, for
+			// both bridges.
+			added := !s.na("added_p50_ms") && !s.na("txn_answer_p99_ms")
+			if want := g.Direction == dirM2R && ri != 1; added != want {
+				t.Errorf("%s: added latency measured %v, want %v", name, added, want)
+			}
+			if ri != 1 && s.na("gateway_cpu_ms_per_msg") {
+				t.Errorf("%s leaves out the gateway's CPU", name)
+			}
+		}
+		for _, key := range []string{"homeserver_cpu_passerelle_over_bare", "homeserver_cpu_passerelle_over_stock", "gateway_cpu_passerelle_over_stock"} {
+			if r := g.Ratios[key].Median; !(r > 0) || rep.Ratios[g.Label+": "+key].Median != r {
+				t.Errorf("%s: ratio %s = %v, want > 0 and in the report's ratios", g.Label, key, r)
+			}
+		}
+		if !strings.Contains(text, "Passerelle "+g.Label+": HS CPU / bare ") {
+			t.Errorf("the ratios of %s are not printed", g.Label)
 		}
 	}
 	// The gateway's own account of its homeserver requests: at least one
@@ -106,14 +147,8 @@ func TestBenchShort(t *testing.T) {
 	if sends < 1 || !strings.Contains(text, "requests per bridged message") {
 		t.Errorf("gateway requests per message %+v, want at least one /send per message, printed", rep.Scenarios[0].Reps[0].GatewayRequests)
 	}
-	if len(rep.Scenarios[0].NotApplicable) != 0 {
-		t.Errorf("the Passerelle row leaves out %v", rep.Scenarios[0].NotApplicable)
-	}
-	if r := rep.Ratios["homeserver_cpu_passerelle_over_bare"].Median; !(r > 0) || !strings.Contains(text, "Passerelle / bare appservice: ") {
-		t.Errorf("ratio to the bare appservice %v, or not printed", r)
-	}
 	// Stock bridgev2 is a bridge too: its own requests, at least one /send
-	// per message, and Passerelle's ratios to it, printed.
+	// per message.
 	stockSends := 0.0
 	for _, rc := range rep.Scenarios[2].Reps[0].GatewayRequests {
 		if strings.Contains(rc.Request, "PUT ") && strings.Contains(rc.Request, "/send/") {
@@ -123,14 +158,6 @@ func TestBenchShort(t *testing.T) {
 	if stockSends < 1 {
 		t.Errorf("stock bridgev2 requests per message %+v, want at least one /send per message", rep.Scenarios[2].Reps[0].GatewayRequests)
 	}
-	for key, line := range map[string]string{
-		"homeserver_cpu_passerelle_over_stock": "homeserver CPU per message, Passerelle / stock bridgev2: ",
-		"gateway_cpu_passerelle_over_stock":    "gateway CPU per message, Passerelle / stock bridgev2: ",
-	} {
-		if r := rep.Ratios[key].Median; !(r > 0) || !strings.Contains(text, line) {
-			t.Errorf("ratio %s = %v, or %q not printed", key, r, line)
-		}
-	}
 	data, err := os.ReadFile(o.jsonPath)
 	if err != nil {
 		t.Fatal(err)
@@ -139,14 +166,14 @@ func TestBenchShort(t *testing.T) {
 	if err = json.Unmarshal(data, &back); err != nil {
 		t.Fatalf("the JSON file does not parse: %v", err)
 	}
-	for _, key := range []string{"machine", "scenarios", "ratios", "messages_per_burst", "repetitions"} {
+	for _, key := range []string{"machine", "scenarios", "groups", "ratios", "messages_per_burst", "repetitions", "portals", "directions", "rates_msgs_per_s"} {
 		if _, ok := back[key]; !ok {
 			t.Errorf("the JSON file has no %q", key)
 		}
 	}
-	for _, c := range columns {
-		if !strings.Contains(string(data), `"`+c.Key+`"`) {
-			t.Errorf("the JSON file has no %q", c.Key)
+	for _, key := range []string{"msgs_per_s", "homeserver_cpu_ms_per_msg", "gateway_cpu_ms_per_msg", "latency_p50_ms", "latency_p99_ms", "added_latency_p50_ms", "added_latency_p99_ms", "txn_answer_p50_ms", "txn_answer_p99_ms", "gateway_peak_rss_mb"} {
+		if !strings.Contains(string(data), `"`+key+`"`) {
+			t.Errorf("the JSON file has no %q", key)
 		}
 	}
 }
@@ -181,6 +208,39 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
+// TestPace checks the open loop: every message is sent, at its scheduled
+// time or later, and a send that blocks delays none of the next ones.
+func TestPace(t *testing.T) {
+	start := time.Now()
+	var mu sync.Mutex
+	sent := map[int]time.Time{}
+	release := make(chan struct{})
+	err := pace(context.Background(), start, 5, 1000, func(i int, at time.Time) error {
+		if want := start.Add(time.Duration(i) * time.Millisecond); !at.Equal(want) {
+			t.Errorf("message %d scheduled at %v, want %v", i, at.Sub(start), want.Sub(start))
+		}
+		mu.Lock()
+		sent[i] = time.Now()
+		n := len(sent)
+		mu.Unlock()
+		if n == 5 {
+			close(release)
+		}
+		if i == 0 {
+			<-release // blocks until the last message has been sent
+		}
+		return nil
+	})
+	if err != nil || len(sent) != 5 {
+		t.Fatalf("%d sent, %v", len(sent), err)
+	}
+	for i, at := range sent {
+		if at.Before(start.Add(time.Duration(i) * time.Millisecond)) {
+			t.Errorf("message %d sent before its time", i)
+		}
+	}
+}
+
 func TestBurstBody(t *testing.T) {
 	body := burstBody("p2", 41)
 	i, sent, ok := parseBurstBody("p2", body)
@@ -197,8 +257,24 @@ func TestBurstBody(t *testing.T) {
 
 func TestParseFlags(t *testing.T) {
 	o, err := parseFlags(nil)
-	if err != nil || o.n != 1000 || o.reps != 3 {
-		t.Fatalf("defaults: %+v %v", o, err)
+	if err != nil || o.n != 1000 || o.reps != 3 || len(o.portalList) != 1 || o.portalList[0] != 1 ||
+		len(o.dirs) != 1 || o.dirs[0] != dirR2M || len(o.rates) != 1 || o.rates[0] != 0 {
+		t.Fatalf("defaults: %+v %v, want 1000 messages, 3 repetitions, one portal, remote→Matrix, a burst", o, err)
+	}
+	o, err = parseFlags([]string{"-portals", "1,10,100", "-direction", "r2m,m2r", "-rate", "0,10"})
+	if err != nil || len(o.portalList) != 3 || o.portalList[2] != 100 || len(o.dirs) != 2 || o.dirs[1] != dirM2R || len(o.rates) != 2 || o.rates[1] != 10 {
+		t.Fatalf("lists: %+v %v", o, err)
+	}
+	if o, err = parseFlags([]string{"-scenario", "coldstart"}); err != nil || o.portals != 10000 {
+		t.Fatalf("coldstart default portals %d, %v; want 10000", o.portals, err)
+	}
+	for _, bad := range [][]string{
+		{"-portals", "0"}, {"-portals", "10,1"}, {"-portals", "x"}, {"-direction", "sideways"},
+		{"-rate", "-1"}, {"-rate", "fast"}, {"-scenario", "coldstart", "-portals", "1,2"},
+	} {
+		if _, err = parseFlags(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
 	}
 	if _, err = parseFlags([]string{"-n", "0"}); err == nil {
 		t.Fatal("-n 0 accepted")

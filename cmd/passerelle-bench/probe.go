@@ -12,7 +12,7 @@ import (
 )
 
 // The live probe: while a load runs, the contact of an existing portal
-// (b.contact, whose portal b.portal the setup made) sends a message every
+// (b.probeContact, whose portal b.probePortal the setup made) sends a message every
 // probeEvery, open-loop: message k is due at start + k·probeEvery and its
 // text carries that due time, so a late send (the simulator or the machine
 // busy) counts in its latency instead of hiding it. The latency is from the
@@ -55,7 +55,7 @@ func (b *bench) startProbe(tag string) *probe {
 			case <-timer.C:
 			}
 			body := fmt.Sprintf("bench %s %d %d", tag, k, due.UnixMicro())
-			if _, err := b.sim.SendMessage(b.contact.ID, b.staff.ID, body, nil); err != nil {
+			if _, err := b.sim.SendMessage(b.probeContact.ID, b.staff.ID, body, nil); err != nil {
 				p.err = err
 				return
 			}
@@ -79,13 +79,13 @@ func (b *bench) finishProbe(ctx context.Context, p *probe) (probeStats, error) {
 	}
 	// A probe stuck behind the load is a result, not a failure: after 5
 	// minutes the latencies are over the messages the client has.
-	if _, err := b.client.WaitMessage(ctx, b.portal, e2e.MessageFilter{BodyContains: fmt.Sprintf("bench %s %d ", p.tag, p.sent-1), Timeout: 5 * time.Minute}); err != nil {
+	if _, err := b.client.WaitMessage(ctx, b.probePortal, e2e.MessageFilter{BodyContains: fmt.Sprintf("bench %s %d ", p.tag, p.sent-1), Timeout: 5 * time.Minute}); err != nil {
 		if ctx.Err() != nil {
 			return st, err
 		}
 		b.logf("the live probe's last message did not reach the client within 5 minutes: figures over those that did")
 	}
-	lat, err := b.latencies(ctx, b.portal, p.tag)
+	lat, err := b.latencies(ctx, b.probePortal, p.tag)
 	if err != nil {
 		return st, err
 	}
@@ -117,8 +117,8 @@ func (b *bench) latencies(ctx context.Context, room, tag string) ([]float64, err
 	return lat, nil
 }
 
-// newContact creates a Telegram account that writes to the staff member.
-func (b *bench) newContact(phone, first, last string) (*tgsim.Account, error) {
+// newAccount creates a Telegram account that writes to the staff member.
+func (b *bench) newAccount(phone, first, last string) (*tgsim.Account, error) {
 	return b.sim.CreateAccount(tgsim.AccountSpec{Phone: phone, FirstName: first, LastName: last})
 }
 

@@ -23,6 +23,15 @@ type repResult struct {
 	GatewayCPUms    float64 `json:"gateway_cpu_ms_per_msg,omitempty"`
 	P50ms           float64 `json:"latency_p50_ms"`
 	P99ms           float64 `json:"latency_p99_ms"`
+	// AddedP50ms and AddedP99ms are the bridge's own part of a
+	// Matrix→remote message's latency: from its appservice transaction's
+	// arrival to the remote side's receipt.
+	AddedP50ms float64 `json:"added_latency_p50_ms,omitempty"`
+	AddedP99ms float64 `json:"added_latency_p99_ms,omitempty"`
+	// TxnAnswerP50ms and TxnAnswerP99ms are how long the bridge took to
+	// answer the homeserver's appservice transactions (Matrix→remote).
+	TxnAnswerP50ms float64 `json:"txn_answer_p50_ms,omitempty"`
+	TxnAnswerP99ms float64 `json:"txn_answer_p99_ms,omitempty"`
 	// GatewayPeakRSSMB is the gateway's resident-memory high-water mark since
 	// it started (VmHWM), after this repetition.
 	GatewayPeakRSSMB float64 `json:"gateway_peak_rss_mb,omitempty"`
@@ -88,6 +97,9 @@ var columns = []column{
 	{"gateway_cpu_ms_per_msg", "GW CPU-ms/msg", func(r repResult) float64 { return r.GatewayCPUms }, "%.2f"},
 	{"latency_p50_ms", "p50 ms", func(r repResult) float64 { return r.P50ms }, "%.0f"},
 	{"latency_p99_ms", "p99 ms", func(r repResult) float64 { return r.P99ms }, "%.0f"},
+	{"added_p50_ms", "added p50 ms", func(r repResult) float64 { return r.AddedP50ms }, "%.1f"},
+	{"added_p99_ms", "added p99 ms", func(r repResult) float64 { return r.AddedP99ms }, "%.1f"},
+	{"txn_answer_p99_ms", "txn answer p99 ms", func(r repResult) float64 { return r.TxnAnswerP99ms }, "%.1f"},
 	{"gateway_peak_rss_mb", "GW peak RSS MB", func(r repResult) float64 { return r.GatewayPeakRSSMB }, "%.1f"},
 }
 

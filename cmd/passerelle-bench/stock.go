@@ -30,11 +30,14 @@ import (
 
 // stockBridge is the running reference.
 type stockBridge struct {
-	gw         *stack.Gateway
-	controlURL string
-	botID      string
-	ghostID    string
-	portal     string
+	gw            *stack.Gateway
+	controlURL    string
+	botID         string
+	ghostTemplate string // appservice.username_template
+	mgmt          string // the bench user's room with its bot
+	portals       []string
+	// proxy notes when the homeserver's transactions reach the bridge.
+	proxy *txnProxy
 }
 
 // buildStockBridge builds the stockbridge binary into outDir, with the
@@ -69,6 +72,9 @@ func (b *bench) prepareStock(ctx context.Context, hsPort int) error {
 		return err
 	}
 	s := &stockBridge{controlURL: fmt.Sprintf("http://127.0.0.1:%d", controlPort)}
+	if s.proxy, err = newTxnProxy(); err != nil {
+		return err
+	}
 	if s.gw, err = stack.NewGateway(ctx, stack.GatewayOptions{
 		Binary:        bin,
 		Dir:           filepath.Join(b.dir, "stock"),
@@ -80,6 +86,9 @@ func (b *bench) prepareStock(ctx context.Context, hsPort int) error {
 				}
 			}
 			if err := doc.Set("network.control_listen", fmt.Sprintf("127.0.0.1:%d", controlPort)); err != nil {
+				return err
+			}
+			if err := s.proxy.patch(doc); err != nil {
 				return err
 			}
 			return doc.Set("logging.min_level", b.o.gatewayLog)
@@ -98,7 +107,7 @@ func (b *bench) prepareStock(ctx context.Context, hsPort int) error {
 	if !strings.Contains(tmpl, "{{.}}") {
 		return fmt.Errorf("stock bridge: unexpected appservice.username_template %q", tmpl)
 	}
-	s.ghostID = "@" + strings.Replace(tmpl, "{{.}}", "contact", 1) + ":" + s.gw.ServerName
+	s.ghostTemplate = tmpl
 	b.stock = s
 	return nil
 }
@@ -120,24 +129,21 @@ func (b *bench) startStock(ctx context.Context) error {
 	if err = b.stepWith(ctx, s.botID, mgmt, "login synthetic", "Logged in"); err != nil {
 		return fmt.Errorf("stock bridge login: %w", err)
 	}
-	if err = s.queue(ctx, []string{"hello stock"}); err != nil {
+	s.mgmt = mgmt
+	if err = b.addStockPortals(ctx, 1); err != nil {
 		return err
 	}
-	room, err := b.client.WaitRoom(ctx, e2e.RoomFilter{Exclude: []string{mgmt, b.portal}, Member: s.ghostID, AutoJoin: true, Timeout: 2 * time.Minute})
-	if err != nil {
-		return fmt.Errorf("the stock bridge's portal: %w", err)
-	}
-	s.portal = room.RoomID
-	if _, err = b.client.WaitMessage(ctx, s.portal, e2e.MessageFilter{BodyContains: "hello stock", Timeout: time.Minute}); err != nil {
+	if _, err = b.client.WaitMessage(ctx, s.portals[0], e2e.MessageFilter{BodyContains: "hello stock", Timeout: time.Minute}); err != nil {
 		return fmt.Errorf("the stock bridge's first message: %w", err)
 	}
-	b.logf("stock bridgev2 ready in %s, portal %s", s.gw.ReadyDuration.Round(time.Millisecond), s.portal)
+	b.logf("stock bridgev2 ready in %s, portal %s", s.gw.ReadyDuration.Round(time.Millisecond), s.portals[0])
 	return nil
 }
 
-// queue has the stock bridge's synthetic network deliver bodies, in order.
-func (s *stockBridge) queue(ctx context.Context, bodies []string) error {
-	data, err := json.Marshal(map[string]any{"bodies": bodies})
+// queue has the stock bridge's synthetic network deliver bodies, in order,
+// each from the contact of its portal number (portals, one per body).
+func (s *stockBridge) queue(ctx context.Context, bodies []string, portals []int) error {
+	data, err := json.Marshal(map[string]any{"bodies": bodies, "portals": portals})
 	if err != nil {
 		return err
 	}
@@ -155,36 +161,6 @@ func (s *stockBridge) queue(ctx context.Context, bodies []string) error {
 		return fmt.Errorf("stock bridge control endpoint answered %s", resp.Status)
 	}
 	return nil
-}
-
-// burstStock is the stock bridge's repetition: N remote messages queued at
-// once, collected like Passerelle's.
-func (b *bench) burstStock(ctx context.Context, tag string) (repResult, error) {
-	s := b.stock
-	pids := []int{b.dendrite.PID(), s.gw.PID()}
-	before, _, err := b.idle(ctx, pids)
-	if err != nil {
-		return repResult{}, err
-	}
-	start := time.Now()
-	bodies := make([]string, b.o.n)
-	for i := range bodies {
-		bodies[i] = burstBody(tag, i)
-	}
-	if err = s.queue(ctx, bodies); err != nil {
-		return repResult{}, err
-	}
-	res, err := b.collect(ctx, s.portal, tag, start, pids, before)
-	if err != nil {
-		return res, err
-	}
-	if peak, err := s.gw.PeakRSS(); err == nil {
-		res.GatewayPeakRSSMB = float64(peak) / (1 << 20)
-	}
-	if res.GatewayRequests, err = gatewayRequests(s.gw.LogPath, start, time.Now(), b.o.n); err != nil {
-		return res, err
-	}
-	return res, nil
 }
 
 // stockRatios are Passerelle's figures over the stock bridge's, repetition
@@ -237,7 +213,7 @@ func printStockRatios(w io.Writer, rep *report) {
 }
 
 // printStockRequests lists stock bridgev2's homeserver requests per
-// bridged message, to set beside the gateway's.
+// bridged message in its first row, to set beside the gateway's.
 func printStockRequests(w io.Writer, rep *report) {
 	for _, s := range rep.Scenarios {
 		if !strings.HasPrefix(s.Name, "stock bridgev2") || len(s.Reps) == 0 {
@@ -254,5 +230,6 @@ func printStockRequests(w io.Writer, rep *report) {
 			}
 			fmt.Fprintf(w, "  %6.2f  %s\n", rc.PerMsg, rc.Request)
 		}
+		return
 	}
 }

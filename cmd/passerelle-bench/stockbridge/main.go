@@ -9,12 +9,20 @@
 // on loopback (network.control_listen in the config) that the bench uses as
 // the "remote network":
 //
-//	POST /messages {"bodies": ["...", ...]}
+//	POST /messages {"bodies": ["...", ...], "portals": [0, 1, ...]}
 //
-// queues one remote text message per body from the contact into the DM
+// queues one remote text message per body from a contact into its DM
 // portal (created on the first one) with login.QueueRemoteEvent, in order,
-// and answers 202 at once. Matrix messages sent into the portal are accepted
-// and given an ID.
+// and answers 202 at once. portals, when given, names each body's contact
+// by number (0 is "contact", n is "contact<n>"); without it every body is
+// contact 0's. Matrix messages sent into a portal are accepted at once and
+// given an ID (HandleMatrixMessage does no work), and their bodies are
+// kept with the time they arrived, for
+//
+//	GET /received
+//
+// which answers [{"body": "...", "at_us": <Unix microseconds>}, ...]: what
+// the "remote network" received from Matrix, and when.
 package main
 
 import (
@@ -56,6 +64,8 @@ const (
 	contactName = "Carla Contact"
 	// maxBodies bounds one control request.
 	maxBodies = 100_000
+	// maxReceived bounds the Matrix messages kept for GET /received.
+	maxReceived = 1_000_000
 )
 
 func main() {
@@ -87,6 +97,15 @@ type connector struct {
 	login *bridgev2.UserLogin
 	seq   atomic.Int64
 	srv   *http.Server
+
+	recvMu   sync.Mutex
+	received []received
+}
+
+// received is a Matrix message HandleMatrixMessage was given.
+type received struct {
+	Body string `json:"body"`
+	AtUs int64  `json:"at_us"`
 }
 
 var (
@@ -106,6 +125,7 @@ func (c *connector) Start(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /messages", c.serveMessages)
+	mux.HandleFunc("GET /received", c.serveReceived)
 	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = c.srv.Serve(ln) }()
 	return nil
@@ -143,7 +163,7 @@ func (c *connector) GetConfig() (string, any, configupgrade.Upgrader) {
 func (c *connector) GetBridgeInfoVersion() (info, capabilities int) { return 1, 1 }
 
 func (c *connector) LoadUserLogin(_ context.Context, login *bridgev2.UserLogin) error {
-	login.Client = &client{login: login}
+	login.Client = &client{login: login, conn: c}
 	c.mu.Lock()
 	c.login = login
 	c.mu.Unlock()
@@ -165,11 +185,19 @@ func (c *connector) CreateLogin(_ context.Context, user *bridgev2.User, flowID s
 // before they are bridged.
 func (c *connector) serveMessages(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Bodies []string `json:"bodies"`
+		Bodies  []string `json:"bodies"`
+		Portals []int    `json:"portals"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&req); err != nil || len(req.Bodies) == 0 || len(req.Bodies) > maxBodies {
-		http.Error(w, "want {\"bodies\": [...]} with 1 to 100000 bodies", http.StatusBadRequest)
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&req); err != nil || len(req.Bodies) == 0 || len(req.Bodies) > maxBodies ||
+		(req.Portals != nil && len(req.Portals) != len(req.Bodies)) {
+		http.Error(w, "want {\"bodies\": [...], \"portals\": [...]} with 1 to 100000 bodies, and as many portals if given", http.StatusBadRequest)
 		return
+	}
+	for _, p := range req.Portals {
+		if p < 0 || p >= maxBodies {
+			http.Error(w, "portal numbers go from 0 to 99999", http.StatusBadRequest)
+			return
+		}
 	}
 	c.mu.Lock()
 	login := c.login
@@ -182,11 +210,15 @@ func (c *connector) serveMessages(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		for i, body := range req.Bodies {
 			n := first + int64(i)
+			contact := contactID
+			if req.Portals != nil {
+				contact = contactNumber(req.Portals[i])
+			}
 			login.QueueRemoteEvent(&simplevent.Message[string]{
 				EventMeta: simplevent.EventMeta{
 					Type:         bridgev2.RemoteEventMessage,
-					PortalKey:    portalKey(login),
-					Sender:       bridgev2.EventSender{Sender: contactID},
+					PortalKey:    portalKey(login, contact),
+					Sender:       bridgev2.EventSender{Sender: contact},
 					CreatePortal: true,
 					Timestamp:    time.Now(),
 					StreamOrder:  n,
@@ -200,8 +232,38 @@ func (c *connector) serveMessages(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
-func portalKey(login *bridgev2.UserLogin) networkid.PortalKey {
-	return networkid.PortalKey{ID: networkid.PortalID(contactID), Receiver: login.ID}
+// serveReceived lists the Matrix messages received so far.
+func (c *connector) serveReceived(w http.ResponseWriter, _ *http.Request) {
+	c.recvMu.Lock()
+	data, err := json.Marshal(c.received)
+	c.recvMu.Unlock()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(data)
+}
+
+func (c *connector) receive(body string) {
+	at := time.Now().UnixMicro()
+	c.recvMu.Lock()
+	if len(c.received) < maxReceived {
+		c.received = append(c.received, received{Body: body, AtUs: at})
+	}
+	c.recvMu.Unlock()
+}
+
+// contactNumber is contact n's ID: "contact", "contact1", "contact2"...
+func contactNumber(n int) networkid.UserID {
+	if n == 0 {
+		return contactID
+	}
+	return networkid.UserID(fmt.Sprintf("%s%d", contactID, n))
+}
+
+func portalKey(login *bridgev2.UserLogin, contact networkid.UserID) networkid.PortalKey {
+	return networkid.PortalKey{ID: networkid.PortalID(contact), Receiver: login.ID}
 }
 
 func convertText(_ context.Context, _ *bridgev2.Portal, _ bridgev2.MatrixAPI, body string) (*bridgev2.ConvertedMessage, error) {
@@ -231,7 +293,10 @@ func (p *loginProcess) Start(ctx context.Context) (*bridgev2.LoginStep, error) {
 func (p *loginProcess) Cancel() {}
 
 // client is the login's NetworkAPI: nothing to connect to.
-type client struct{ login *bridgev2.UserLogin }
+type client struct {
+	login *bridgev2.UserLogin
+	conn  *connector
+}
 
 var _ bridgev2.NetworkAPI = (*client)(nil)
 
@@ -249,16 +314,17 @@ func (cl *client) IsThisUser(_ context.Context, userID networkid.UserID) bool {
 	return userID == staffID
 }
 
-func (cl *client) GetChatInfo(context.Context, *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
+func (cl *client) GetChatInfo(_ context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
 	dm := database.RoomTypeDM
+	contact := networkid.UserID(portal.ID)
 	return &bridgev2.ChatInfo{
 		Type: &dm,
 		Members: &bridgev2.ChatMemberList{
 			IsFull:      true,
-			OtherUserID: contactID,
+			OtherUserID: contact,
 			MemberMap: bridgev2.ChatMemberMap{
-				staffID:   {EventSender: bridgev2.EventSender{IsFromMe: true, Sender: staffID}, Membership: event.MembershipJoin},
-				contactID: {EventSender: bridgev2.EventSender{Sender: contactID}, Membership: event.MembershipJoin},
+				staffID: {EventSender: bridgev2.EventSender{IsFromMe: true, Sender: staffID}, Membership: event.MembershipJoin},
+				contact: {EventSender: bridgev2.EventSender{Sender: contact}, Membership: event.MembershipJoin},
 			},
 		},
 	}, nil
@@ -277,6 +343,7 @@ func (cl *client) GetCapabilities(context.Context, *bridgev2.Portal) *event.Room
 }
 
 func (cl *client) HandleMatrixMessage(_ context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
+	cl.conn.receive(msg.Content.Body)
 	return &bridgev2.MatrixMessageResponse{DB: &database.Message{
 		ID:        networkid.MessageID("matrix." + string(msg.Event.ID)),
 		SenderID:  staffID,
