@@ -64,7 +64,7 @@ func (c idempotentMatrix) GhostIntent(userID networkid.UserID) bridgev2.MatrixAP
 // useIdempotentSends puts the idempotent connector in the bridge. It runs
 // after bridgev2's Init (the components' Init saw the connector itself) and
 // before Start (no ghost has an intent yet). The appservice's HTTP client
-// (shared by every intent) gets the send reconciler. It also registers the one
+// (shared by every intent) gets the send reconciler and the creation pacer. It also registers the one
 // mautrix command that type-asserts the bridge's Matrix connector.
 func useIdempotentSends(ctx context.Context, br *bridgev2.Bridge, mc *matrix.Connector, pup *puppeting) error {
 	store, err := openSendStore(ctx, br.DB.Database)
@@ -73,6 +73,8 @@ func useIdempotentSends(ctx context.Context, br *bridgev2.Bridge, mc *matrix.Con
 	}
 	br.Matrix = idempotentMatrix{Connector: mc, pup: pup}
 	mc.AS.HTTPClient.Transport = newSendReconciler(mc.AS.HTTPClient.Transport, store, br.Log.With().Str("component", "send_reconciler").Logger())
+	// Portal rooms are created a few at a time, behind live messages.
+	mc.AS.HTTPClient.Transport = newCreationPacer(mc.AS.HTTPClient.Transport, maxCreations)
 	if proc, ok := br.Commands.(*commands.Processor); ok {
 		proc.AddHandler(discardSessionCommand(mc))
 	}

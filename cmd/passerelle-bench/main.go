@@ -77,6 +77,8 @@ func main() {
 	defer stop()
 	if o.scenario == "coldstart" {
 		_, err = runCold(ctx, o, os.Stdout)
+	} else if o.scenario == "creation" || o.scenario == "flood" {
+		_, err = runLoad(ctx, o, os.Stdout, o.scenario)
 	} else {
 		_, err = run(ctx, o, os.Stdout)
 	}
@@ -110,6 +112,10 @@ type options struct {
 	portalList []int
 	dirs       []string
 	rates      []float64
+	// scenario "creation": how many portals are created at once, per step.
+	create []int
+	// creators: staff logins that receive the new chats (creation, flood).
+	creators int
 }
 
 // maxSpread is the spread over repetitions above which a run is noisy.
@@ -130,12 +136,14 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.idleQuiet, "idle", 2*time.Second, "a process is idle when its CPU time has not moved for this long")
 	fs.DurationVar(&o.idleMax, "idle-max", 60*time.Second, "give up waiting for idle processes after this long (the run is then flagged)")
 	fs.DurationVar(&o.profile, "profile", 0, "take the gateway's CPU profile for this long from the start of the first burst, and its heap profile after it (saved in the work directory; the top functions are printed); 0: none")
-	fs.StringVar(&o.scenario, "scenario", "burst", "burst: messages through a DM portal beside a bare appservice; coldstart: start on a database of -logins logins and -portals portals, then load -load of them, and measure readiness, connections and idle memory")
+	fs.StringVar(&o.scenario, "scenario", "burst", "burst: messages through a DM portal beside a bare appservice; coldstart: start on a database of -logins logins and -portals portals, then load -load of them, and measure readiness, connections and idle memory; creation: -create portals made at once, with a live probe on an existing portal; flood: -n messages at once into one portal, with the live probe on another")
 	fs.IntVar(&o.logins, "logins", 100, "coldstart: Telegram logins in the database")
 	portals := fs.String("portals", "", "burst: comma-separated portal counts, the messages spread round-robin over that many DM portals (default 1); coldstart: DM portals in the database (default 10000)")
 	dirs := fs.String("direction", dirR2M, "burst: comma-separated directions: r2m (remote contacts send, the Matrix client decrypts), m2r (the Matrix client sends, the remote contacts receive)")
 	rates := fs.String("rate", "0", "burst: comma-separated send rates in msgs/s, 0 for a burst; a paced run sends message i at start + i/rate (open loop) and measures latency from that scheduled time")
 	fs.IntVar(&o.load, "load", 1000, "coldstart: portals loaded after the start, for the memory per portal")
+	create := fs.String("create", "1,10,100", "creation: portals created at once, one step per number")
+	fs.IntVar(&o.creators, "creators", 10, "creation and flood: the new chats go to this many other staff logins (of the same Matrix user), not to the live probe's")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -145,15 +153,32 @@ func parseFlags(args []string) (options, error) {
 	if err := o.parseScenarioLists(*portals, *dirs, *rates); err != nil {
 		return o, err
 	}
+	var err error
+	if o.create, err = parseCounts(*create); err != nil {
+		return o, fmt.Errorf("-create: %w", err)
+	}
 	if o.short {
 		o.n, o.reps = 20, 1
 		o.logins, o.load = 5, 100
 		if *portals == "" {
 			o.portals = 200
 		}
+		o.create = []int{3}
+		o.creators = 1
+		if o.scenario == "flood" {
+			o.n = 200
+		}
+		if o.scenario == "creation" || o.scenario == "flood" {
+			o.idleQuiet = time.Second
+		}
 	}
-	if o.scenario != "burst" && o.scenario != "coldstart" {
-		return o, fmt.Errorf("unknown -scenario %q (burst or coldstart)", o.scenario)
+	switch o.scenario {
+	case "burst", "coldstart", "creation", "flood":
+	default:
+		return o, fmt.Errorf("unknown -scenario %q (burst, coldstart, creation or flood)", o.scenario)
+	}
+	if o.creators < 0 {
+		return o, errors.New("-creators must be at least 0")
 	}
 	if o.logins < 1 || o.portals < 0 || o.load < 0 {
 		return o, errors.New("-logins must be at least 1, -portals and -load at least 0")
@@ -211,6 +236,12 @@ type bench struct {
 	gwProxy  *txnProxy
 	received arrivalLog
 	profiled bool
+	// The creation and flood scenarios (live.go): the live probe's
+	// contact and portal, and the staff accounts that receive the new
+	// chats (the probe's is staff).
+	probeContact *tgsim.Account
+	probePortal  string
+	creators     []*tgsim.Account
 	// pprofURL is the gateway's /debug/pprof/ when -profile is set.
 	pprofURL string
 	profiles []string // profile files written, for the summary
