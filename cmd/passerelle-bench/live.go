@@ -14,7 +14,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/passerelle/passerelle/e2e"
 	"github.com/passerelle/passerelle/internal/stack"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
@@ -154,44 +153,8 @@ func (b *bench) setUpLive(ctx context.Context, dendriteCPUs string) error {
 	if b.bare, err = newBareAppService(b.dir, b.gw.ServerName); err != nil {
 		return err
 	}
-	if b.dendrite, err = stack.StartDendrite(setupCtx, stack.DendriteOptions{
-		BinDir:                binDir,
-		DataDir:               filepath.Join(b.dir, "dendrite"),
-		Port:                  hsPort,
-		AppServiceConfigFiles: append(b.gw.RegistrationFiles(), b.bare.regPath),
-		CPUs:                  dendriteCPUs,
-	}); err != nil {
-		return err
-	}
-	if err = b.gw.Start(setupCtx); err != nil {
-		return err
-	}
-	b.logf("Dendrite up in %s, gateway ready in %s", b.dendrite.StartDuration.Round(time.Millisecond), b.gw.ReadyDuration.Round(time.Millisecond))
-	password := randomToken()
-	if _, err = b.dendrite.RegisterUser(setupCtx, "bench", password, false); err != nil {
-		return err
-	}
-	if b.client, err = e2e.StartClient(filepath.Join(b.dir, "client-bench.log")); err != nil {
-		return err
-	}
-	if err = b.client.Login(setupCtx, b.dendrite.URL, "bench", password, e2e.LoginOptions{AutoJoin: true, DeviceName: "passerelle-bench"}); err != nil {
-		return err
-	}
-	mgmt, err := b.client.CreateDM(setupCtx, b.botID, e2e.DMOptions{Unencrypted: b.o.plain})
+	mgmt, err := b.startAndLogIn(setupCtx, binDir, hsPort, dendriteCPUs, append(b.gw.RegistrationFiles(), b.bare.regPath))
 	if err != nil {
-		return fmt.Errorf("DM with the bridge bot: %w", err)
-	}
-	if _, err = b.client.WaitMessage(setupCtx, mgmt, e2e.MessageFilter{Sender: b.botID, BodyContains: "bridge bot"}); err != nil {
-		return fmt.Errorf("the bridge bot's welcome: %w", err)
-	}
-	if err = b.step(setupCtx, mgmt, "login telegram-phone", "phone number"); err != nil {
-		return err
-	}
-	if err = b.step(setupCtx, mgmt, "+"+strings.TrimPrefix(b.staff.Phone, "+"), "code"); err != nil {
-		return err
-	}
-	code, _ := b.sim.LastCode(b.staff.Phone)
-	if err = b.step(setupCtx, mgmt, code, "Logged in"); err != nil {
 		return err
 	}
 	for i := range b.o.creators {

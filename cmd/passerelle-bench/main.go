@@ -438,45 +438,8 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 	if err = b.prepareStock(setupCtx, hsPort); err != nil {
 		return err
 	}
-	if b.dendrite, err = stack.StartDendrite(setupCtx, stack.DendriteOptions{
-		BinDir:                binDir,
-		DataDir:               filepath.Join(b.dir, "dendrite"),
-		Port:                  hsPort,
-		AppServiceConfigFiles: append(append(b.gw.RegistrationFiles(), b.bare.regPath), b.stock.gw.RegistrationFiles()...),
-		CPUs:                  dendriteCPUs,
-	}); err != nil {
-		return err
-	}
-	if err = b.gw.Start(setupCtx); err != nil {
-		return err
-	}
-	b.logf("Dendrite up in %s, gateway ready in %s", b.dendrite.StartDuration.Round(time.Millisecond), b.gw.ReadyDuration.Round(time.Millisecond))
-
-	password := randomToken()
-	if _, err = b.dendrite.RegisterUser(setupCtx, "bench", password, false); err != nil {
-		return err
-	}
-	if b.client, err = e2e.StartClient(filepath.Join(b.dir, "client-bench.log")); err != nil {
-		return err
-	}
-	if err = b.client.Login(setupCtx, b.dendrite.URL, "bench", password, e2e.LoginOptions{AutoJoin: true, DeviceName: "passerelle-bench"}); err != nil {
-		return err
-	}
-	mgmt, err := b.client.CreateDM(setupCtx, b.botID, e2e.DMOptions{Unencrypted: b.o.plain})
+	mgmt, err := b.startAndLogIn(setupCtx, binDir, hsPort, dendriteCPUs, append(append(b.gw.RegistrationFiles(), b.bare.regPath), b.stock.gw.RegistrationFiles()...))
 	if err != nil {
-		return fmt.Errorf("DM with the bridge bot: %w", err)
-	}
-	if _, err = b.client.WaitMessage(setupCtx, mgmt, e2e.MessageFilter{Sender: b.botID, BodyContains: "bridge bot"}); err != nil {
-		return fmt.Errorf("the bridge bot's welcome: %w", err)
-	}
-	if err = b.step(setupCtx, mgmt, "login telegram-phone", "phone number"); err != nil {
-		return err
-	}
-	if err = b.step(setupCtx, mgmt, "+"+strings.TrimPrefix(b.staff.Phone, "+"), "code"); err != nil {
-		return err
-	}
-	code, _ := b.sim.LastCode(b.staff.Phone)
-	if err = b.step(setupCtx, mgmt, code, "Logged in"); err != nil {
 		return err
 	}
 	if _, err = b.sim.SendMessage(contact.ID, b.staff.ID, "hello", nil); err != nil {
@@ -501,6 +464,53 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 // want. bridgev2 posts a login prompt before it stores the login's state:
 // an input sent the instant the prompt shows can be read as an unknown
 // command, and is then sent again.
+// startAndLogIn starts Dendrite with the appservice registrations and the
+// gateway, logs the bench user's js client in and links the staff member's
+// Telegram account through the bridge bot; it returns the bot's DM.
+func (b *bench) startAndLogIn(setupCtx context.Context, binDir string, hsPort int, dendriteCPUs string, registrations []string) (mgmt string, err error) {
+	if b.dendrite, err = stack.StartDendrite(setupCtx, stack.DendriteOptions{
+		BinDir:                binDir,
+		DataDir:               filepath.Join(b.dir, "dendrite"),
+		Port:                  hsPort,
+		AppServiceConfigFiles: registrations,
+		CPUs:                  dendriteCPUs,
+	}); err != nil {
+		return "", err
+	}
+	if err = b.gw.Start(setupCtx); err != nil {
+		return "", err
+	}
+	b.logf("Dendrite up in %s, gateway ready in %s", b.dendrite.StartDuration.Round(time.Millisecond), b.gw.ReadyDuration.Round(time.Millisecond))
+	password := randomToken()
+	if _, err = b.dendrite.RegisterUser(setupCtx, "bench", password, false); err != nil {
+		return "", err
+	}
+	if b.client, err = e2e.StartClient(filepath.Join(b.dir, "client-bench.log")); err != nil {
+		return "", err
+	}
+	if err = b.client.Login(setupCtx, b.dendrite.URL, "bench", password, e2e.LoginOptions{AutoJoin: true, DeviceName: "passerelle-bench"}); err != nil {
+		return "", err
+	}
+	mgmt, err = b.client.CreateDM(setupCtx, b.botID, e2e.DMOptions{Unencrypted: b.o.plain})
+	if err != nil {
+		return "", fmt.Errorf("DM with the bridge bot: %w", err)
+	}
+	if _, err = b.client.WaitMessage(setupCtx, mgmt, e2e.MessageFilter{Sender: b.botID, BodyContains: "bridge bot"}); err != nil {
+		return "", fmt.Errorf("the bridge bot's welcome: %w", err)
+	}
+	if err = b.step(setupCtx, mgmt, "login telegram-phone", "phone number"); err != nil {
+		return "", err
+	}
+	if err = b.step(setupCtx, mgmt, "+"+strings.TrimPrefix(b.staff.Phone, "+"), "code"); err != nil {
+		return "", err
+	}
+	code, _ := b.sim.LastCode(b.staff.Phone)
+	if err = b.step(setupCtx, mgmt, code, "Logged in"); err != nil {
+		return "", err
+	}
+	return mgmt, nil
+}
+
 func (b *bench) step(ctx context.Context, room, body, want string) error {
 	return b.stepWith(ctx, b.botID, room, body, want)
 }
