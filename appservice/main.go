@@ -124,6 +124,12 @@ func Main(tag, commit, buildTime string) {
 		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Failed to set up idempotent sends")
 		os.Exit(14)
 	}
+	// The bot and the ghosts get no notifications on the homeserver.
+	startQuiet, stopQuiet, err := useQuietUsers(context.Background(), m.Matrix, m.Bridge.DB.Database, m.Log.With().Str("component", "quiet_users").Logger())
+	if err != nil {
+		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Failed to set up the muting of the gateway's users")
+		os.Exit(14)
+	}
 	pup.useMatrix(m.Matrix)
 	ignoreOwnTombstones(m.Matrix)
 	usePacedCryptoSync(m.Matrix, cryptoSyncEvery)
@@ -144,6 +150,7 @@ func Main(tag, commit, buildTime string) {
 	}
 	m.Start()
 	close(started)
+	startQuiet()
 	// bridgev2 has fetched /versions: say what the homeserver can do.
 	go func() {
 		log := m.Log.With().Str("component", "homeserver_capabilities").Logger()
@@ -158,6 +165,7 @@ func Main(tag, commit, buildTime string) {
 	stopTakeover := startTakeover(m)
 	exitCode := m.WaitForInterrupt()
 	stopTakeover()
+	stopQuiet()
 	mx.setRunning(false)
 	m.Stop()
 	mx.close()

@@ -168,12 +168,9 @@ func (p *puppeting) Start(ctx context.Context) error {
 	if p.br == nil || p.br.DB == nil {
 		return nil
 	}
-	db := p.br.DB.Database.Child(puppetingVersionTable, puppetingUpgradeTable, dbutil.ZeroLogger(p.log))
-	if _, err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+puppetingVersionTable+` (version INTEGER, compat INTEGER)`); err != nil {
-		return fmt.Errorf("failed to create the double-puppeting version table: %w", err)
-	}
-	if err := db.Upgrade(ctx); err != nil {
-		return fmt.Errorf("failed to upgrade the double-puppeting tables: %w", err)
+	db, err := openSchema(ctx, p.br.DB.Database, puppetingVersionTable, puppetingUpgradeTable, "double-puppeting", dbutil.ZeroLogger(p.log))
+	if err != nil {
+		return err
 	}
 	p.mu.Lock()
 	p.db = db

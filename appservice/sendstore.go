@@ -63,12 +63,9 @@ const maxAnsweredQueued = 256
 // openSendStore upgrades the schema, drops attempts older than a day and
 // learns the paths of the rows left.
 func openSendStore(ctx context.Context, parent *dbutil.Database) (*sendStore, error) {
-	db := parent.Child(sendsVersionTable, sendsUpgradeTable, nil)
-	if _, err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+sendsVersionTable+` (version INTEGER, compat INTEGER)`); err != nil {
-		return nil, fmt.Errorf("failed to create the sends version table: %w", err)
-	}
-	if err := db.Upgrade(ctx); err != nil {
-		return nil, fmt.Errorf("failed to upgrade the sends table: %w", err)
+	db, err := openSchema(ctx, parent, sendsVersionTable, sendsUpgradeTable, "sends", nil)
+	if err != nil {
+		return nil, err
 	}
 	s := &sendStore{db: db, now: time.Now, pending: make(map[string]int), maxPending: maxKnownPending}
 	if err := s.prune(ctx); err != nil {

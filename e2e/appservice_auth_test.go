@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -122,4 +123,41 @@ func putTransaction(ctx context.Context, t *testing.T, url, authorization string
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	return resp.StatusCode, string(data)
+}
+
+// portalNotifications counts the notifications the homeserver keeps for
+// one of the gateway's users (GET /notifications as the appservice) in a
+// room.
+func portalNotifications(ctx context.Context, t *testing.T, s *Stack, userID, roomID string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		s.Dendrite.URL+"/_matrix/client/v3/notifications?limit=1000&user_id="+url.QueryEscape(userID), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+asToken(t, s))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Notifications []struct {
+			RoomID string `json:"room_id"`
+		} `json:"notifications"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		t.Fatalf("notifications of %s: HTTP %d: %s", userID, resp.StatusCode, data)
+	}
+	if err = json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("notifications of %s: %v", userID, err)
+	}
+	n := 0
+	for _, notif := range body.Notifications {
+		if notif.RoomID == roomID {
+			n++
+		}
+	}
+	return n
 }

@@ -403,6 +403,15 @@ func TestConversationEndToEnd(t *testing.T) {
 			if own.Sender != sam.UserID {
 				t.Errorf("the staff member's phone message came from %s, want their own account %s", own.Sender, sam.UserID)
 			}
+
+			// The homeserver keeps no notification for the gateway's own
+			// users: their push rules are muted, so the staff member's
+			// messages cost it nothing for them.
+			for _, user := range []string{ghost, s.BotID} {
+				if n := portalNotifications(ctx, t, s, user, portal); n != 0 {
+					t.Errorf("the homeserver keeps %d notifications for %s in the portal, want none", n, user)
+				}
+			}
 		})
 	}
 
