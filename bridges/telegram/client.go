@@ -308,7 +308,11 @@ func (c *Client) runOnce(ctx context.Context) error {
 	}
 	dispatcher := tg.NewUpdateDispatcher()
 	c.registerHandlers(&dispatcher)
-	guard := &stateGuard{StateStorage: c.main.Store.UpdateState()}
+	// The state's moves are written at most every second, and when the
+	// connection ends.
+	buffer := newStateBuffer(c.main.Store.UpdateState(), c.main.Clock, zerolog.Ctx(ctx).With().Str("component", "telegram_state").Logger())
+	defer buffer.flushOrWarn(ctx)
+	guard := &stateGuard{StateStorage: buffer}
 	c.state.Store(guard)
 	mgr := updates.New(updates.Config{
 		Handler:          dispatcher,
@@ -519,8 +523,15 @@ type stateGuard struct {
 	frozen atomic.Bool
 }
 
-// freeze stops the stored state where it is, for this connection.
-func (g *stateGuard) freeze() { g.frozen.Store(true) }
+// freeze stops the stored state where it is, for this connection: the
+// moves already passed on (of updates that were handled) are written, no
+// later one is.
+func (g *stateGuard) freeze() {
+	g.frozen.Store(true)
+	if b, ok := g.StateStorage.(*stateBuffer); ok {
+		b.flushOrWarn(context.Background())
+	}
+}
 
 func (g *stateGuard) SetState(ctx context.Context, userID int64, st updates.State) error {
 	if g.frozen.Load() {

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/gotd/td/session"
 	"github.com/gotd/td/telegram/updates"
+	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 
+	"github.com/passerelle/passerelle/internal/clock/clocktest"
 	"github.com/passerelle/passerelle/internal/dbtest"
 )
 
@@ -212,5 +215,105 @@ func TestStateGuardFreezes(t *testing.T) {
 		if err != nil || !found || st != (updates.State{Pts: 11, Qts: 1, Date: 100, Seq: 1}) {
 			t.Fatalf("stored state after freeze = %+v, %v, %v", st, found, err)
 		}
+	})
+}
+
+// TestStateBufferWritesLater: the update state's moves reach the database
+// together, a second later; a read, the end of the connection or a freeze
+// writes them at once, and a frozen guard passes no later move.
+func TestStateBufferWritesLater(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		store := openStore(t, b).UpdateState()
+		if err := store.SetState(ctx, 7, updates.State{Pts: 10, Qts: 1, Date: 100, Seq: 1}); err != nil {
+			t.Fatal(err)
+		}
+		stored := func() updates.State {
+			t.Helper()
+			st, found, err := store.GetState(ctx, 7)
+			if err != nil || !found {
+				t.Fatalf("stored state: %v, found %v", err, found)
+			}
+			return st
+		}
+		channelPts := func(channel int64) int {
+			t.Helper()
+			pts, _, err := store.GetChannelPts(ctx, 7, channel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pts
+		}
+		clk := clocktest.New(time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC))
+		buf := newStateBuffer(store, clk, zerolog.Nop())
+		for _, set := range []func() error{
+			func() error { return buf.SetPts(ctx, 7, 11) },
+			func() error { return buf.SetPts(ctx, 7, 12) },
+			func() error { return buf.SetQts(ctx, 7, 2) },
+			func() error { return buf.SetDateSeq(ctx, 7, 200, 2) },
+			func() error { return buf.SetChannelPts(ctx, 7, 99, 5) },
+		} {
+			if err := set(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st := stored(); st != (updates.State{Pts: 10, Qts: 1, Date: 100, Seq: 1}) || channelPts(99) != 0 {
+			t.Fatalf("written before their time: %+v, channel pts %d", st, channelPts(99))
+		}
+		if n := clk.Timers(); n != 1 {
+			t.Fatalf("%d flushes scheduled for five moves, want 1", n)
+		}
+		clk.Advance(stateFlushEvery)
+		buf.scheduled.Wait()
+		if st := stored(); st != (updates.State{Pts: 12, Qts: 2, Date: 200, Seq: 2}) || channelPts(99) != 5 {
+			t.Fatalf("after a second: %+v, channel pts %d", st, channelPts(99))
+		}
+
+		// A read sees the moves before it.
+		if err := buf.SetPts(ctx, 7, 13); err != nil {
+			t.Fatal(err)
+		}
+		if st, _, err := buf.GetState(ctx, 7); err != nil || st.Pts != 13 {
+			t.Fatalf("read through the buffer: %+v, %v", st, err)
+		}
+		// The end of the connection writes what waits.
+		if err := buf.SetChannelPts(ctx, 7, 99, 6); err != nil {
+			t.Fatal(err)
+		}
+		buf.flushOrWarn(ctx)
+		if channelPts(99) != 6 {
+			t.Fatalf("channel pts after the connection's end: %d, want 6", channelPts(99))
+		}
+
+		// A freeze writes the moves of handled updates at once, and none after.
+		g := &stateGuard{StateStorage: buf}
+		if err := g.SetPts(ctx, 7, 14); err != nil {
+			t.Fatal(err)
+		}
+		g.freeze()
+		if st := stored(); st.Pts != 14 {
+			t.Fatalf("pts after the freeze: %d, want 14", st.Pts)
+		}
+		if err := g.SetPts(ctx, 7, 15); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(stateFlushEvery)
+		buf.scheduled.Wait()
+		if st := stored(); st.Pts != 14 {
+			t.Fatalf("a move after the freeze was written: pts %d", st.Pts)
+		}
+
+		// Many channels at once are written without waiting.
+		buf2 := newStateBuffer(store, clk, zerolog.Nop())
+		for ch := range int64(maxBufferedChannels) {
+			if err := buf2.SetChannelPts(ctx, 7, 1000+ch, 3); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if channelPts(1000) != 3 || channelPts(1000+maxBufferedChannels-1) != 3 {
+			t.Fatalf("%d channels waited in memory", maxBufferedChannels)
+		}
+		clk.Advance(stateFlushEvery)
+		buf2.scheduled.Wait()
 	})
 }
