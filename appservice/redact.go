@@ -52,7 +52,7 @@ func RedactPhoneNumbers(line []byte) []byte {
 			return longDigits.ReplaceAllFunc(token, maskDigits)
 		})
 	}
-	if bytes.IndexByte(line, '@') >= 0 {
+	if hasJIDServer(line) {
 		line = userJID.ReplaceAllFunc(line, func(jid []byte) []byte {
 			user := bytes.IndexAny(jid, ".:@")
 			return append(maskDigits(jid[:user]), jid[user:]...)
@@ -65,6 +65,24 @@ func RedactPhoneNumbers(line []byte) []byte {
 		line = replaceIntlNumbers(line)
 	}
 	return replaceDigitRuns(line)
+}
+
+// jidServers are the servers of userJID, after their '@'.
+var jidServers = [][]byte{[]byte("@s.whatsapp.net"), []byte("@c.us"), []byte("@lid"), []byte("@hosted")}
+
+// hasJIDServer reports whether line names one of the servers of a user JID:
+// the expression (which has no literal prefix to look for) runs only then,
+// not on every line with a Matrix user ID.
+func hasJIDServer(line []byte) bool {
+	if bytes.IndexByte(line, '@') < 0 {
+		return false
+	}
+	for _, server := range jidServers {
+		if bytes.Contains(line, server) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasIntlStart reports whether line has a '+' or "%2B" followed by a digit,

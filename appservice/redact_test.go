@@ -218,6 +218,16 @@ func BenchmarkRedactTelegramDebugLine(b *testing.B) {
 	}
 }
 
+// BenchmarkRedactMatrixUserLine: a debug line of a Telegram burst that
+// names Matrix users (an '@', digit runs, no JID).
+func BenchmarkRedactMatrixUserLine(b *testing.B) {
+	line := []byte(`{"level":"debug","user_id":"@passerelle_telegram.1000002:localhost","as_user_id":"@passerellebot:localhost","req_id":98765,"method":"GET","url":"http://127.0.0.1:46505/_matrix/client/v3/sync?filter=1&since=s408_0_0_15_19_9_7_649_3&timeout=30000&user_id=%40passerellebot%3Alocalhost","duration":30002.031203,"status_code":200,"response_length":95,"time":"2026-12-06T03:48:35.019190742Z","message":"Request completed"}`)
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		RedactPhoneNumbers(line)
+	}
+}
+
 // replaceChecked replaces the matches of re for which fn says so: how the
 // redaction ran before its hand-written scanners, kept to check them.
 func replaceChecked(line []byte, re *regexp.Regexp, fn func(line []byte, start, end int) ([]byte, bool)) []byte {
@@ -258,6 +268,7 @@ func FuzzRedactScanners(f *testing.F) {
 		`+1-2-3-4-5-6-7-8-9-0-1-2-3-4-5-6-7 +123456 +1234567 aGVsbG8+12345678=`,
 		`%2B%2B4412345678901234567 0033612345678 1700000000000 "id":33612345678`,
 		"\x1b[36m+33612345678\x1b[0m phone=%2B336123456789",
+		`"sender":"33612345678.0:12@s.whatsapp.net" 123456789012345@lid @passerelle_telegram.1000002:localhost`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -276,6 +287,9 @@ func FuzzRedactScanners(f *testing.F) {
 		}
 		if intlNumberRE.Find(line) != nil && !hasIntlStart(line) {
 			t.Fatalf("%q has an international number but hasIntlStart says no", line)
+		}
+		if userJID.Find(line) != nil && !hasJIDServer(line) {
+			t.Fatalf("%q has a user JID but hasJIDServer says no", line)
 		}
 	})
 }
