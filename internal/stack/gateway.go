@@ -256,7 +256,7 @@ func (g *Gateway) baseConfig(doc *YAMLDoc, opts GatewayOptions) error {
 		"logging.min_level":     "debug",
 		"logging.writers": []map[string]any{
 			{"type": "stdout", "format": "pretty"},
-			{"type": "file", "format": "json", "filename": g.LogPath, "max_size": 100, "max_backups": 10},
+			{"type": "file", "format": "json", "filename": g.LogPath, "max_size": 100, "max_backups": 200},
 		},
 	}
 	if opts.HomeserverURL != "" {
