@@ -48,6 +48,9 @@ const (
 	quietBackfillEvery = 20 * time.Millisecond
 )
 
+// quietWait bounds one mute request.
+const quietWait = 10 * time.Second
+
 // quietUsers switches off the push rules of the gateway's own users.
 type quietUsers struct {
 	db    *dbutil.Database
@@ -75,7 +78,12 @@ func (q *quietUsers) quiet(ctx context.Context, userID id.UserID) error {
 	}
 	// A client of its own, not the appservice's cached one: the backfill
 	// goes through every ghost and must not leave a client behind for each.
+	// No retries and a short wait: a registration waits for this, and a
+	// user left loud is muted by the next start's backfill.
 	cli := q.as.NewMautrixClient(userID)
+	cli.DefaultHTTPRetries = 0
+	ctx, cancel := context.WithTimeout(ctx, quietWait)
+	defer cancel()
 	url := cli.BuildClientURL("v3", "pushrules", "global", "override", masterRule, "enabled")
 	if _, err := cli.MakeRequest(ctx, http.MethodPut, url, map[string]any{"enabled": true}, nil); err != nil {
 		return fmt.Errorf("failed to mute %s's push rules: %w", userID, err)
@@ -91,38 +99,33 @@ func (q *quietUsers) quiet(ctx context.Context, userID id.UserID) error {
 // the next start tries again) or when ctx is done.
 func (q *quietUsers) backfill(ctx context.Context) (int, error) {
 	done := 0
-	skipped := map[id.UserID]struct{}{} // not ours: never muted, read once
+	var after id.UserID // pages in user ID order: a user that is not ours is read once
 	for {
 		rows, err := q.db.Query(ctx, `
 			SELECT r.user_id FROM mx_registrations r
 			LEFT JOIN passerelle_quiet_user q ON q.user_id = r.user_id
-			WHERE q.user_id IS NULL ORDER BY r.user_id LIMIT $1`, quietBackfillPage+len(skipped))
+			WHERE q.user_id IS NULL AND r.user_id > $1 ORDER BY r.user_id LIMIT $2`, after, quietBackfillPage)
 		users, err := dbutil.NewRowIterWithError(rows, dbutil.ScanSingleColumn[id.UserID], err).AsList()
 		if err != nil {
 			return done, fmt.Errorf("failed to read the users to mute: %w", err)
 		}
-		progressed := false
+		if len(users) == 0 {
+			return done, nil
+		}
 		for _, user := range users {
-			if _, ok := skipped[user]; ok {
-				continue
-			}
+			after = user
 			if !q.ours(user) {
-				skipped[user] = struct{}{}
 				continue
 			}
 			if err = q.quiet(ctx, user); err != nil {
 				return done, err
 			}
 			done++
-			progressed = true
 			select {
 			case <-ctx.Done():
 				return done, ctx.Err()
 			case <-q.clock.After(q.every):
 			}
-		}
-		if !progressed {
-			return done, nil
 		}
 	}
 }
