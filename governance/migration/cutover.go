@@ -92,7 +92,26 @@ func (d *Directory) StoredPortal(key networkid.PortalKey) networkid.PortalKey {
 // CutOverOf returns the cut-over of the portal key (as bridgev2 names it),
 // or nil.
 func (d *Directory) CutOverOf(ctx context.Context, key networkid.PortalKey) (*CutOver, error) {
-	return d.storedCutOver(ctx, d.StoredPortal(key))
+	stored := d.StoredPortal(key)
+	if d.notCutOver == nil {
+		return d.storedCutOver(ctx, stored)
+	}
+	d.cutOverMu.Lock()
+	_, known := d.notCutOver.Get(stored)
+	gen := d.cutOverGen
+	d.cutOverMu.Unlock()
+	if known {
+		return nil, nil
+	}
+	c, err := d.storedCutOver(ctx, stored)
+	if err == nil && c == nil {
+		d.cutOverMu.Lock()
+		if d.cutOverGen == gen {
+			d.notCutOver.Put(stored, struct{}{})
+		}
+		d.cutOverMu.Unlock()
+	}
+	return c, err
 }
 
 func (d *Directory) storedCutOver(ctx context.Context, stored networkid.PortalKey) (*CutOver, error) {
@@ -140,6 +159,12 @@ func (d *Directory) RecordCutOver(ctx context.Context, c CutOver, contacts []Ide
 	})
 	if err != nil {
 		return nil, err
+	}
+	if d.notCutOver != nil {
+		d.cutOverMu.Lock()
+		d.cutOverGen++
+		d.notCutOver.Remove(c.Portal)
+		d.cutOverMu.Unlock()
 	}
 	return &c, nil
 }

@@ -105,3 +105,32 @@ func TestReminderDue(t *testing.T) {
 		step(amina, false)
 	})
 }
+
+// TestCutOverSeenAfterEarlierLookups: the gate looks a portal up on every
+// inbound message and remembers that it is not cut over; a cut-over then
+// recorded is seen at the next lookup, for that portal only.
+func TestCutOverSeenAfterEarlierLookups(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		f := newFixture(t, b, nil)
+		ctx := context.Background()
+		portal := networkid.PortalKey{ID: "telegram.u42", Receiver: "telegram.100"}
+		other := networkid.PortalKey{ID: "telegram.u43", Receiver: "telegram.100"}
+		for range 3 {
+			for _, key := range []networkid.PortalKey{portal, other} {
+				if got, err := f.dir.CutOverOf(ctx, key); err != nil || got != nil {
+					t.Fatalf("CutOverOf(%v) before any cut-over = %+v, %v", key, got, err)
+				}
+			}
+		}
+		if _, err := f.dir.RecordCutOver(ctx, migration.CutOver{Portal: portal, Network: "telegram", Kind: migration.KindDM, OldRoom: "!old:example.org",
+			NewRoom: "!new:example.org", Staff: "@alice:example.org", Actor: "@alice:example.org", CreatedAs: migration.CreatedAsBot}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := f.dir.CutOverOf(ctx, portal); err != nil || got == nil || got.NewRoom != "!new:example.org" {
+			t.Fatalf("CutOverOf after the cut-over = %+v, %v; want the new room", got, err)
+		}
+		if got, err := f.dir.CutOverOf(ctx, other); err != nil || got != nil {
+			t.Fatalf("the other portal is cut over: %+v, %v", got, err)
+		}
+	})
+}

@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/governance/audit"
 	"github.com/passerelle/passerelle/governance/seal"
+	"github.com/passerelle/passerelle/internal/lru"
 )
 
 // Source is how a link was made.
@@ -75,13 +78,25 @@ type Directory struct {
 	ClaimTTL time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	// notCutOver remembers portals read as not cut over: the gate looks
+	// for a cut-over on every inbound message, and a cut-over is rare and
+	// made by this process only (RecordCutOver), which forgets its portal.
+	// cutOverGen counts the cut-overs recorded, so that a read that raced
+	// with one does not remember a stale answer.
+	cutOverMu  sync.Mutex
+	notCutOver *lru.Cache[networkid.PortalKey, struct{}]
+	cutOverGen uint64
 }
+
+// notCutOverSize bounds the portals remembered as not cut over.
+const notCutOverSize = 4096
 
 // New returns the directory stored in db (store.Open), writing to log,
 // naming contacts as reg does; s is the registry's sealer (nil: hashed mode
 // off).
 func New(db *dbutil.Database, log *audit.Log, reg *audit.Registry, s *seal.Sealer) *Directory {
-	return &Directory{db: db, log: log, reg: reg, seal: s}
+	return &Directory{db: db, log: log, reg: reg, seal: s, notCutOver: lru.New[networkid.PortalKey, struct{}](notCutOverSize)}
 }
 
 func (d *Directory) now() time.Time {
