@@ -95,7 +95,7 @@ func (b *bench) creation(ctx context.Context, k int, tag string, phones *int) (c
 		return res, fmt.Errorf("bare appservice rooms: %w", err)
 	}
 
-	p := b.startProbe("probe" + tag)
+	p := b.startProbe(ctx, "probe"+tag)
 	// Let the probe run alone for a second: its first messages show the
 	// latency without load.
 	select {

@@ -51,7 +51,7 @@ func (b *bench) flood(ctx context.Context, n int, tag string, phones *int) (floo
 		return res, err
 	}
 	offset := b.logOffset()
-	p := b.startProbe("probe" + tag)
+	p := b.startProbe(ctx, "probe"+tag)
 	select {
 	case <-ctx.Done():
 		return res, ctx.Err()

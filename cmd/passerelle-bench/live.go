@@ -99,6 +99,7 @@ func runLoad(ctx context.Context, o options, out io.Writer, kinds ...string) (*l
 	}
 	rep.Targets, rep.Warnings = loadTargets(rep)
 	printLoad(out, rep)
+	b.printProfiles(out)
 	if o.jsonPath != "" {
 		data, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
@@ -131,6 +132,10 @@ func (b *bench) setUpLive(ctx context.Context, dendriteCPUs string) error {
 	if err != nil {
 		return err
 	}
+	pprofPatch, err := b.pprofPatch()
+	if err != nil {
+		return err
+	}
 	if b.gw, err = stack.NewGateway(setupCtx, stack.GatewayOptions{
 		Binary:        gwBin,
 		Dir:           filepath.Join(b.dir, "gateway"),
@@ -141,6 +146,9 @@ func (b *bench) setUpLive(ctx context.Context, dendriteCPUs string) error {
 				if err := doc.Set("encryption.default", false); err != nil {
 					return err
 				}
+			}
+			if err := pprofPatch(doc); err != nil {
+				return err
 			}
 			return doc.Set("logging.min_level", b.o.gatewayLog)
 		},

@@ -135,7 +135,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.plain, "plain", false, "unencrypted rooms instead of encrypted ones (portal and bare appservice)")
 	fs.DurationVar(&o.idleQuiet, "idle", 2*time.Second, "a process is idle when its CPU time has not moved for this long")
 	fs.DurationVar(&o.idleMax, "idle-max", 60*time.Second, "give up waiting for idle processes after this long (the run is then flagged)")
-	fs.DurationVar(&o.profile, "profile", 0, "take the gateway's CPU profile for this long from the start of the first burst, and its heap profile after it (saved in the work directory; the top functions are printed); 0: none")
+	fs.DurationVar(&o.profile, "profile", 0, "burst: take the gateway's CPU profile for this long from the start of the first burst, and its heap profile after it; creation and flood: its CPU profile for this long and a goroutine dump every 5 s from the start of each live probe (saved in the work directory; the CPU profiles' top functions are printed); 0: none")
 	fs.StringVar(&o.scenario, "scenario", "burst", "burst: messages through a DM portal beside a bare appservice; coldstart: start on a database of -logins logins and -portals portals, then load -load of them, and measure readiness, connections and idle memory; creation: -create portals made at once, with a live probe on an existing portal; flood: -n messages at once into one portal, with the live probe on another")
 	fs.IntVar(&o.logins, "logins", 100, "coldstart: Telegram logins in the database")
 	portals := fs.String("portals", "", "burst: comma-separated portal counts, the messages spread round-robin over that many DM portals (default 1); coldstart: DM portals in the database (default 10000)")
@@ -396,12 +396,9 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 		return err
 	}
 	level := b.o.gatewayLog
-	metricsPort := 0
-	if b.o.profile > 0 {
-		if metricsPort, err = stack.FreePort(); err != nil {
-			return err
-		}
-		b.pprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", metricsPort)
+	pprofPatch, err := b.pprofPatch()
+	if err != nil {
+		return err
 	}
 	if b.gw, err = stack.NewGateway(setupCtx, stack.GatewayOptions{
 		Binary:        gwBin,
@@ -417,12 +414,8 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 			if err := b.gwProxy.patch(doc); err != nil {
 				return err
 			}
-			if metricsPort > 0 {
-				for k, v := range map[string]any{"network.metrics.enabled": true, "network.metrics.listen": fmt.Sprintf("127.0.0.1:%d", metricsPort), "network.metrics.pprof": true} {
-					if err := doc.Set(k, v); err != nil {
-						return err
-					}
-				}
+			if err := pprofPatch(doc); err != nil {
+				return err
 			}
 			return doc.Set("logging.min_level", level)
 		},

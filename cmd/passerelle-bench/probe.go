@@ -31,16 +31,19 @@ type probeStats struct {
 }
 
 type probe struct {
-	tag  string
-	stop chan struct{}
-	done chan struct{}
-	sent int
-	err  error
+	tag      string
+	stop     chan struct{}
+	done     chan struct{}
+	profiled <-chan struct{} // the load's profiles are saved (-profile)
+	sent     int
+	err      error
 }
 
-// startProbe starts the live probe; stop it with (*probe).finish.
-func (b *bench) startProbe(tag string) *probe {
+// startProbe starts the live probe, and with -profile the load's profiles;
+// stop it with (*probe).finish.
+func (b *bench) startProbe(ctx context.Context, tag string) *probe {
 	p := &probe{tag: tag, stop: make(chan struct{}), done: make(chan struct{})}
+	p.profiled = b.profileLoad(ctx, tag, p.stop)
 	go func() {
 		defer close(p.done)
 		start := time.Now()
@@ -70,6 +73,7 @@ func (b *bench) startProbe(tag string) *probe {
 func (b *bench) finishProbe(ctx context.Context, p *probe) (probeStats, error) {
 	close(p.stop)
 	<-p.done
+	<-p.profiled
 	st := probeStats{Sent: p.sent}
 	if p.err != nil {
 		return st, fmt.Errorf("live probe send: %w", p.err)

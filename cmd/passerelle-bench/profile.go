@@ -8,7 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/passerelle/passerelle/internal/stack"
 )
 
 // saveProfile fetches one of the gateway's profiles (path under
@@ -60,3 +65,72 @@ func (b *bench) printProfiles(w io.Writer) {
 		}
 	}
 }
+
+// pprofPatch, with -profile, reserves the gateway's metrics port, sets
+// b.pprofURL and returns the config patch that opens the listener with Go's
+// profiler; without it, a patch that changes nothing.
+func (b *bench) pprofPatch() (func(doc *stack.YAMLDoc) error, error) {
+	if b.o.profile <= 0 {
+		return func(*stack.YAMLDoc) error { return nil }, nil
+	}
+	port, err := stack.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	b.pprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", port)
+	return func(doc *stack.YAMLDoc) error {
+		for k, v := range map[string]any{"network.metrics.enabled": true, "network.metrics.listen": fmt.Sprintf("127.0.0.1:%d", port), "network.metrics.pprof": true} {
+			if err := doc.Set(k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil
+}
+
+// maxGoroutineDumps bounds the goroutine dumps of one load.
+const maxGoroutineDumps = 12
+
+// profileLoad, with -profile, takes the gateway's CPU profile for -profile
+// from now and a goroutine dump (every goroutine's stack: where the work
+// waits) every goroutineDumpEvery, at most maxGoroutineDumps, until stop is
+// closed; the files are named after tag. The returned channel is closed
+// when all are saved.
+func (b *bench) profileLoad(ctx context.Context, tag string, stop <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
+	if b.pprofURL == "" {
+		close(done)
+		return done
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := b.saveProfile(ctx, "profile?seconds="+strconv.Itoa(int(b.o.profile.Seconds())), "gateway-"+tag+"-cpu.pprof"); err != nil {
+			b.logf("%v", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for i := range maxGoroutineDumps {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-time.After(goroutineDumpEvery):
+			}
+			if err := b.saveProfile(ctx, "goroutine?debug=2", fmt.Sprintf("gateway-%s-goroutines-%02d.txt", tag, i)); err != nil {
+				b.logf("%v", err)
+			}
+		}
+	}()
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	return done
+}
+
+// goroutineDumpEvery is the period of profileLoad's goroutine dumps.
+const goroutineDumpEvery = 5 * time.Second
