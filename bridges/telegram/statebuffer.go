@@ -37,6 +37,7 @@ type stateBuffer struct {
 	log                  zerolog.Logger
 
 	scheduled sync.WaitGroup // flushes waiting for their time
+	flushMu   sync.Mutex     // one flush at a time
 
 	mu       sync.Mutex
 	user     int64
@@ -98,14 +99,19 @@ func (b *stateBuffer) flushOrWarn(ctx context.Context) {
 	}
 }
 
-// flush writes the pending moves.
+// flush writes the pending moves. Flushes run one at a time, so that an
+// older move taken by one cannot be written after a newer one taken by the
+// next.
 func (b *stateBuffer) flush(ctx context.Context) error {
+	b.flushMu.Lock()
+	defer b.flushMu.Unlock()
 	b.mu.Lock()
-	user, p, channels := b.user, b.pending, b.channels
-	b.pending, b.armed = pendingState{}, false
-	if len(channels) > 0 {
-		b.channels = map[int64]int{}
+	user, p := b.user, b.pending
+	var channels map[int64]int // handed over whole: moves go on into a new one
+	if len(b.channels) > 0 {
+		channels, b.channels = b.channels, map[int64]int{}
 	}
+	b.pending, b.armed = pendingState{}, false
 	b.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
 	var err error

@@ -3,6 +3,7 @@ package telegram
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -316,4 +317,43 @@ func TestStateBufferWritesLater(t *testing.T) {
 		clk.Advance(stateFlushEvery)
 		buf2.scheduled.Wait()
 	})
+}
+
+// TestStateBufferConcurrentMoves: the channels' update states move from
+// their own goroutines while flushes run (the race detector watches), and
+// the last move of each is what is stored in the end.
+func TestStateBufferConcurrentMoves(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t, dbtest.SQLite(t)).UpdateState()
+	clk := clocktest.New(time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC))
+	buf := newStateBuffer(store, clk, zerolog.Nop())
+	var wg sync.WaitGroup
+	for ch := range int64(4) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for pts := 1; pts <= 50; pts++ {
+				if err := buf.SetChannelPts(ctx, 7, 500+ch, pts); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 20 {
+			buf.flushOrWarn(ctx)
+		}
+	}()
+	wg.Wait()
+	buf.flushOrWarn(ctx)
+	for ch := range int64(4) {
+		if pts, _, err := store.GetChannelPts(ctx, 7, 500+ch); err != nil || pts != 50 {
+			t.Errorf("channel %d: stored pts %d (%v), want 50", 500+ch, pts, err)
+		}
+	}
+	clk.Advance(stateFlushEvery)
+	buf.scheduled.Wait()
 }
