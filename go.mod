@@ -87,3 +87,7 @@ require (
 	nhooyr.io/websocket v1.8.17 // indirect
 	rsc.io/qr v0.2.0 // indirect
 )
+
+// whatsmeow with one patch (third_party/whatsmeow/PASSERELLE.md): the frame
+// socket's connection read under its lock. Drop when upstream fixes it.
+replace go.mau.fi/whatsmeow => ./third_party/whatsmeow
