@@ -65,7 +65,8 @@ func writeVersion(w io.Writer, tag, commit, buildTime string, deps map[string]st
 }
 
 // moduleVersions maps each dependency of the running binary to its version
-// (the replacement's, when go.mod replaces it).
+// (the replacement's, when go.mod replaces it by another module; the
+// version with "(patched: dir)" when by a patched copy in the source tree).
 func moduleVersions() map[string]string {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -78,10 +79,19 @@ func depVersions(deps []*debug.Module) map[string]string {
 	out := map[string]string{}
 	for _, dep := range deps {
 		v := dep.Version
-		if dep.Replace != nil {
+		switch {
+		case dep.Replace != nil && localPath(dep.Replace.Path):
+			v = dep.Version + " (patched: " + dep.Replace.Path + ")"
+		case dep.Replace != nil:
 			v = dep.Replace.Path + " " + dep.Replace.Version
 		}
 		out[dep.Path] = v
 	}
 	return out
+}
+
+// localPath reports whether a replacement is a directory (go.mod's
+// "=> ./dir" form) rather than another module.
+func localPath(path string) bool {
+	return strings.HasPrefix(path, "./") || strings.HasPrefix(path, "../") || strings.HasPrefix(path, "/")
 }

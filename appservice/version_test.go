@@ -14,7 +14,7 @@ func TestWriteVersion(t *testing.T) {
 	// gateway's build records (TestReproducibleBuild checks the real binary).
 	linked := depVersions([]*debug.Module{
 		{Path: "maunium.net/go/mautrix", Version: "v0.32.0"},
-		{Path: "go.mau.fi/whatsmeow", Version: "v0.0.0-20251217143725-11cf47c62d32"},
+		{Path: "go.mau.fi/whatsmeow", Version: "v0.0.0-20251217143725-11cf47c62d32", Replace: &debug.Module{Path: "./third_party/whatsmeow", Version: "(devel)"}},
 		{Path: "github.com/gotd/td", Version: "v0.162.0"},
 		{Path: "github.com/lib/pq", Version: "v1.12.3", Replace: &debug.Module{Path: "example.org/pq-fork", Version: "v1.12.4"}},
 		{Path: "github.com/mattn/go-sqlite3", Version: "v1.14.52"},
@@ -22,6 +22,9 @@ func TestWriteVersion(t *testing.T) {
 	})
 	if linked["github.com/lib/pq"] != "example.org/pq-fork v1.12.4" {
 		t.Errorf("a replaced module shows %q, want its replacement", linked["github.com/lib/pq"])
+	}
+	if want := "v0.0.0-20251217143725-11cf47c62d32 (patched: ./third_party/whatsmeow)"; linked["go.mau.fi/whatsmeow"] != want {
+		t.Errorf("a module patched in the source tree shows %q, want %q", linked["go.mau.fi/whatsmeow"], want)
 	}
 	var b strings.Builder
 	if err := writeVersion(&b, "v0.1.0", "0123456789abcdef0123456789abcdef01234567", "2026-11-28T10:11:12Z", linked); err != nil {
