@@ -15,7 +15,6 @@ import (
 	"maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/bridgev2/matrix"
 	"maunium.net/go/mautrix/id"
-	"maunium.net/go/mautrix/sqlstatestore"
 )
 
 // The gateway's own Matrix users never read their notifications, but a
@@ -132,10 +131,12 @@ func (q *quietUsers) backfill(ctx context.Context) (int, error) {
 
 // quietStateStore is the appservice's state store with registration
 // followed by muting: a new ghost (or the bot) is muted as soon as it is
-// registered. It embeds the concrete SQL store so that every other
-// interface the store satisfies (the crypto state store) is kept.
+// registered. It wraps the store the appservice has, whatever wraps it
+// already (governance's encryption keeper: replacing it by the bare SQL
+// store let a message leave unencrypted while staff removed a portal's
+// encryption).
 type quietStateStore struct {
-	*sqlstatestore.SQLStateStore
+	appservice.StateStore
 	q *quietUsers
 }
 
@@ -143,7 +144,7 @@ type quietStateStore struct {
 // mute does not fail the registration (the user would then not be able to
 // send): it is logged and the next start's backfill tries again.
 func (s *quietStateStore) MarkRegistered(ctx context.Context, userID id.UserID) error {
-	if err := s.SQLStateStore.MarkRegistered(ctx, userID); err != nil {
+	if err := s.StateStore.MarkRegistered(ctx, userID); err != nil {
 		return err
 	}
 	if err := s.q.quiet(ctx, userID); err != nil {
@@ -165,7 +166,7 @@ func useQuietUsers(ctx context.Context, mc *matrix.Connector, db *dbutil.Databas
 	if err != nil {
 		return nil, nil, err
 	}
-	mc.AS.StateStore = &quietStateStore{SQLStateStore: mc.StateStore, q: q}
+	mc.AS.StateStore = &quietStateStore{StateStore: mc.AS.StateStore, q: q}
 	runCtx, cancel := context.WithCancel(log.WithContext(context.Background()))
 	var wg sync.WaitGroup
 	start = func() {

@@ -14,8 +14,10 @@ import (
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/bridgev2/matrix"
 	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/passerelle/passerelle/governance/gate"
 	"github.com/passerelle/passerelle/internal/clock"
 	"github.com/passerelle/passerelle/internal/dbtest"
 )
@@ -97,6 +99,7 @@ func TestGatewayUsersAreMuted(t *testing.T) {
 		db := b.Open(t)
 		defer db.Close()
 		mc := newTestConnector(t, srv.URL, db)
+		mc.AS.StateStore = mc.StateStore // as bridgev2's Init sets it
 		bot := mc.AS.BotMXID()
 		ghostA, ghostB, ghostC := mc.FormatGhostMXID("telegram.1"), mc.FormatGhostMXID("telegram.2"), mc.FormatGhostMXID("whatsapp.3")
 		staff := id.UserID("@sam:example.org")
@@ -232,4 +235,32 @@ func quietOf(t *testing.T, mc *matrix.Connector) *quietUsers {
 		t.Fatalf("the appservice's state store is %T, not the muting one", mc.AS.StateStore)
 	}
 	return s.q
+}
+
+// TestQuietUsersKeepsEncryptionKeeper: the muting wraps the state store the
+// appservice already has; governance's encryption keeper stays in front, so
+// a message is never sent unencrypted while staff remove a portal's
+// encryption (e2e TestGovernance/PortalGuard found it replaced).
+func TestQuietUsersKeepsEncryptionKeeper(t *testing.T) {
+	ctx := context.Background()
+	hs := &pushRuleHomeserver{}
+	srv := httptest.NewServer(hs)
+	defer srv.Close()
+	db := dbtest.SQLite(t).Open(t)
+	defer db.Close()
+	mc := newTestConnector(t, srv.URL, db)
+	mc.AS.StateStore = gate.KeepEncryption(mc.StateStore) // bridgev2's Init, then governance's
+
+	stop := mustUseQuietUsers(t, ctx, mc, db)
+	defer stop()
+	room := id.RoomID("!portal:example.org")
+	if err := mc.AS.StateStore.SetEncryptionEvent(ctx, room, &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.AS.StateStore.SetEncryptionEvent(ctx, room, &event.EncryptionEventContent{}); err != nil {
+		t.Fatal(err)
+	}
+	if encrypted, err := mc.AS.StateStore.IsEncrypted(ctx, room); err != nil || !encrypted {
+		t.Fatalf("after staff removed the encryption, the gateway's store says encrypted=%v (%v): the keeper is gone", encrypted, err)
+	}
 }
