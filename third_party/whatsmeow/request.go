@@ -80,11 +80,11 @@ func (cli *Client) receiveResponse(ctx context.Context, data *waBinary.Node) boo
 		return false
 	}
 	delete(cli.responseWaiters, id)
+	// Passerelle patch: send under the lock that cancelResponse closes the
+	// channel under (a send racing with the close, reported by the race
+	// detector, could panic). The channel has room for its one response.
+	waiter <- data
 	cli.responseWaitersLock.Unlock()
-	select {
-	case waiter <- data:
-	case <-ctx.Done():
-	}
 	return true
 }
 
