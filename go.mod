@@ -88,6 +88,6 @@ require (
 	rsc.io/qr v0.2.0 // indirect
 )
 
-// whatsmeow with one patch (third_party/whatsmeow/PASSERELLE.md): the frame
+// whatsmeow with two race fixes (third_party/whatsmeow/PASSERELLE.md), e.g. the frame
 // socket's connection read under its lock. Drop when upstream fixes it.
 replace go.mau.fi/whatsmeow => ./third_party/whatsmeow
