@@ -167,12 +167,7 @@ func TestGatewayUsersAreMuted(t *testing.T) {
 // two users.
 func TestQuietBackfillStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	hs := &pushRuleHomeserver{}
-	srv := httptest.NewServer(hs)
-	defer srv.Close()
-	db := dbtest.SQLite(t).Open(t)
-	defer db.Close()
-	mc := newTestConnector(t, srv.URL, db)
+	hs, mc, db := newQuietTestConnector(t)
 	for i := range 5 {
 		if err := mc.StateStore.MarkRegistered(ctx, mc.FormatGhostMXID(networkUser(i))); err != nil {
 			t.Fatal(err)
@@ -243,12 +238,7 @@ func quietOf(t *testing.T, mc *matrix.Connector) *quietUsers {
 // encryption (e2e TestGovernance/PortalGuard found it replaced).
 func TestQuietUsersKeepsEncryptionKeeper(t *testing.T) {
 	ctx := context.Background()
-	hs := &pushRuleHomeserver{}
-	srv := httptest.NewServer(hs)
-	defer srv.Close()
-	db := dbtest.SQLite(t).Open(t)
-	defer db.Close()
-	mc := newTestConnector(t, srv.URL, db)
+	_, mc, db := newQuietTestConnector(t)
 	mc.AS.StateStore = gate.KeepEncryption(mc.StateStore) // bridgev2's Init, then governance's
 
 	stop := mustUseQuietUsers(t, ctx, mc, db)
@@ -263,4 +253,16 @@ func TestQuietUsersKeepsEncryptionKeeper(t *testing.T) {
 	if encrypted, err := mc.AS.StateStore.IsEncrypted(ctx, room); err != nil || !encrypted {
 		t.Fatalf("after staff removed the encryption, the gateway's store says encrypted=%v (%v): the keeper is gone", encrypted, err)
 	}
+}
+
+// newQuietTestConnector is mautrix's Matrix connector on a SQLite database,
+// talking to a homeserver that records mutes; both close with the test.
+func newQuietTestConnector(t *testing.T) (*pushRuleHomeserver, *matrix.Connector, *dbutil.Database) {
+	t.Helper()
+	hs := &pushRuleHomeserver{}
+	srv := httptest.NewServer(hs)
+	t.Cleanup(srv.Close)
+	db := dbtest.SQLite(t).Open(t)
+	t.Cleanup(func() { _ = db.Close() })
+	return hs, newTestConnector(t, srv.URL, db), db
 }
