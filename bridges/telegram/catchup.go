@@ -138,11 +138,15 @@ func (c *Client) runPendingCatchUp(ctx context.Context) {
 
 // catchUpAll catches up every chat active since the recorded time, then
 // forgets the catch-up. It runs in the updates manager (its OnTooLong), so
-// live updates wait behind it and come after the history.
+// live updates wait behind it and come after the history, and after what
+// the chats' lanes were given before.
 func (c *Client) catchUpAll(ctx context.Context) {
 	defer c.recoverHandler(ctx, "catch_up")
 	pending := c.pendingCatchUp()
 	if pending == nil || pending.Since == 0 {
+		return
+	}
+	if !c.chatsSettled(ctx) {
 		return
 	}
 	log := zerolog.Ctx(ctx)

@@ -64,6 +64,8 @@ type Client struct {
 	// request to the login's marking in the new portal: the group's own
 	// updates wait for it (see deliver).
 	creating sync.RWMutex
+	// portalCreation: one portal's room created at a time (deliver).
+	portalCreation sync.Mutex
 	// newGroups are the groups created from Matrix whose room may still
 	// be in creation: their first updates wait for it (see deliver).
 	newGroups *lru.Cache[networkid.PortalID, *newGroup]
@@ -306,14 +308,18 @@ func (c *Client) runOnce(ctx context.Context) error {
 	} else if !ok {
 		return fmt.Errorf("%w: no session stored", ErrLoggedOut)
 	}
-	dispatcher := tg.NewUpdateDispatcher()
-	c.registerHandlers(&dispatcher)
 	// The state's moves are written at most every second, and when the
-	// connection ends.
+	// connection ends; those of the common sequence once the chats' lanes
+	// have handled the updates before them.
 	buffer := newStateBuffer(c.main.Store.UpdateState(), c.main.Clock, zerolog.Ctx(ctx).With().Str("component", "telegram_state").Logger())
 	defer buffer.flushOrWarn(ctx)
-	guard := &stateGuard{StateStorage: buffer}
+	var guard *stateGuard
+	lanes := remote.NewLanes(0, func(low uint64) { guard.caughtUp(low) })
+	guard = newStateGuard(buffer, lanes)
+	defer c.settleLanes(ctx, lanes)
 	c.state.Store(guard)
+	dispatcher := tg.NewUpdateDispatcher()
+	c.registerHandlers(&dispatcher, lanes)
 	mgr := updates.New(updates.Config{
 		Handler:          dispatcher,
 		Storage:          guard,
@@ -517,10 +523,50 @@ func (uc *userCache) get(id int64) (*tg.User, bool) {
 // stateGuard is the update state storage of one connection. Once an update
 // could not be bridged (the connection ended while bridging kept failing),
 // it stops moving the stored state: the next connection asks Telegram for
-// the difference from before that update, and nothing is lost.
+// the difference from before that update, and nothing is lost. The moves
+// of the common state (pts, qts, date, seq) also wait behind the
+// connection's lanes (lanes.go): a move is passed on once every update
+// handed to them before it has been handled.
 type stateGuard struct {
 	updates.StateStorage
 	frozen atomic.Bool
+	lanes  *remote.Lanes // nil: moves pass at once
+	moves  commonMoves
+}
+
+// newStateGuard guards store; lanes, if not nil, are the connection's.
+func newStateGuard(store updates.StateStorage, lanes *remote.Lanes) *stateGuard {
+	g := &stateGuard{StateStorage: store, lanes: lanes}
+	g.moves.lanes = lanes
+	return g
+}
+
+// caughtUp is the lanes' advance callback: the held moves they caught up
+// with are passed on.
+func (g *stateGuard) caughtUp(low uint64) {
+	log := zerolog.Nop()
+	if b, ok := g.StateStorage.(*stateBuffer); ok {
+		log = b.log
+	}
+	g.moves.release(low, g.pass, &log)
+}
+
+func (g *stateGuard) pass(ctx context.Context, userID int64, h heldState) error {
+	return passMoves(ctx, g.StateStorage, userID, h)
+}
+
+// common passes a move of the common state on, or holds it behind the
+// lanes.
+func (g *stateGuard) common(ctx context.Context, userID int64, apply func(*heldState)) error {
+	if g.frozen.Load() {
+		return nil
+	}
+	if g.lanes == nil {
+		var h heldState
+		apply(&h)
+		return g.pass(ctx, userID, h)
+	}
+	return g.moves.move(ctx, userID, apply, g.pass)
 }
 
 // freeze stops the stored state where it is, for this connection: the
@@ -534,45 +580,33 @@ func (g *stateGuard) freeze() {
 }
 
 func (g *stateGuard) SetState(ctx context.Context, userID int64, st updates.State) error {
-	if g.frozen.Load() {
-		return nil
-	}
-	return g.StateStorage.SetState(ctx, userID, st)
+	return g.common(ctx, userID, func(h *heldState) {
+		h.full = true
+		h.st = pendingState{pts: st.Pts, qts: st.Qts, date: st.Date, seq: st.Seq, has: [4]bool{true, true, true, true}}
+	})
 }
 
 func (g *stateGuard) SetPts(ctx context.Context, userID int64, pts int) error {
-	if g.frozen.Load() {
-		return nil
-	}
-	return g.StateStorage.SetPts(ctx, userID, pts)
+	return g.common(ctx, userID, func(h *heldState) { h.st.pts, h.st.has[0] = pts, true })
 }
 
 func (g *stateGuard) SetQts(ctx context.Context, userID int64, qts int) error {
-	if g.frozen.Load() {
-		return nil
-	}
-	return g.StateStorage.SetQts(ctx, userID, qts)
+	return g.common(ctx, userID, func(h *heldState) { h.st.qts, h.st.has[1] = qts, true })
 }
 
 func (g *stateGuard) SetDate(ctx context.Context, userID int64, date int) error {
-	if g.frozen.Load() {
-		return nil
-	}
-	return g.StateStorage.SetDate(ctx, userID, date)
+	return g.common(ctx, userID, func(h *heldState) { h.st.date, h.st.has[2] = date, true })
 }
 
 func (g *stateGuard) SetSeq(ctx context.Context, userID int64, seq int) error {
-	if g.frozen.Load() {
-		return nil
-	}
-	return g.StateStorage.SetSeq(ctx, userID, seq)
+	return g.common(ctx, userID, func(h *heldState) { h.st.seq, h.st.has[3] = seq, true })
 }
 
 func (g *stateGuard) SetDateSeq(ctx context.Context, userID int64, date, seq int) error {
-	if g.frozen.Load() {
-		return nil
-	}
-	return g.StateStorage.SetDateSeq(ctx, userID, date, seq)
+	return g.common(ctx, userID, func(h *heldState) {
+		h.st.date, h.st.seq = date, seq
+		h.st.has[2], h.st.has[3] = true, true
+	})
 }
 
 func (g *stateGuard) SetChannelPts(ctx context.Context, userID, channelID int64, pts int) error {

@@ -153,7 +153,8 @@ func (c *Client) deliver(ctx context.Context, evt bridgev2.RemoteEvent) bridgev2
 		zerolog.Ctx(ctx).Debug().Stringer("event_type", evt.GetType()).Msg("Ignoring an event of a group this account left from Matrix")
 		return bridgev2.EventHandlingResult{Ignored: true}
 	}
-	if key := evt.GetPortalKey(); key.Receiver == "" {
+	key := evt.GetPortalKey()
+	if key.Receiver == "" {
 		// A group being created from Matrix: its updates wait until the
 		// login is marked in its portal (createChannel) and its room
 		// exists.
@@ -161,6 +162,18 @@ func (c *Client) deliver(ctx context.Context, evt bridgev2.RemoteEvent) bridgev2
 		//lint:ignore SA2001 a barrier, not a critical section
 		c.creating.RUnlock()
 		c.awaitNewGroupRoom(ctx, key)
+	}
+	if c.createsPortal(ctx, evt) {
+		// One portal created at a time per login: bridgev2 reads the
+		// members' ghosts without their lock while it creates a room, and
+		// two rooms of one login made at once (a direct chat and a group
+		// with the same contact, now that chats are handled side by side)
+		// would write and read one ghost together. Chats whose room
+		// exists do not wait.
+		c.portalCreation.Lock()
+		defer c.portalCreation.Unlock()
+	}
+	if key.Receiver == "" {
 		h := fnv.New32a()
 		h.Write([]byte(key.ID))
 		mu := &c.main.sharedPortalLocks[h.Sum32()%sharedPortalStripes]
@@ -168,6 +181,18 @@ func (c *Client) deliver(ctx context.Context, evt bridgev2.RemoteEvent) bridgev2
 		defer mu.Unlock()
 	}
 	return c.main.Deliver(ctx, c.login, evt)
+}
+
+// createsPortal reports whether evt may create its portal's room: it asks
+// for it and the room does not exist yet.
+func (c *Client) createsPortal(ctx context.Context, evt bridgev2.RemoteEvent) bool {
+	m, ok := evt.(bridgev2.RemoteEventThatMayCreatePortal)
+	if !ok || !m.ShouldCreatePortal() {
+		return false
+	}
+	portal, err := c.main.Bridge.GetExistingPortalByKey(ctx, evt.GetPortalKey())
+	// RoomCreated, not MXID: another login may be creating a shared room.
+	return err != nil || portal == nil || !portal.RoomCreated.IsSet()
 }
 
 // groupEditsCacheSize caps the remembered group edits.

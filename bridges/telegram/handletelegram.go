@@ -16,6 +16,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
 
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgfmt"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 )
@@ -25,11 +26,12 @@ var (
 	_ bridgev2.RemoteEdit    = (*simplevent.Message[*tg.Message])(nil)
 )
 
-func (c *Client) registerHandlers(d *tg.UpdateDispatcher) {
+func (c *Client) registerHandlers(d *tg.UpdateDispatcher, lanes *remote.Lanes) {
 	d.OnNewMessage(func(ctx context.Context, e tg.Entities, u *tg.UpdateNewMessage) error {
-		defer c.recoverHandler(ctx, "new_message")
-		c.rememberEntities(ctx, e)
-		c.handleMessage(ctx, u.Message, false)
+		c.rememberEntitiesSafely(ctx, e, "new_message")
+		c.inChat(ctx, lanes, messageLaneKey(u.Message), "new_message", func(ctx context.Context) bool {
+			return c.handleMessage(ctx, u.Message, false)
+		})
 		return nil
 	})
 	d.OnNewChannelMessage(func(ctx context.Context, e tg.Entities, u *tg.UpdateNewChannelMessage) error {
@@ -47,23 +49,33 @@ func (c *Client) registerHandlers(d *tg.UpdateDispatcher) {
 	d.OnChannel(func(ctx context.Context, e tg.Entities, u *tg.UpdateChannel) error {
 		defer c.recoverHandler(ctx, "channel")
 		c.rememberEntities(ctx, e)
+		if !c.afterChats(ctx, lanes) {
+			return nil
+		}
 		c.handleChannelUpdate(ctx, u.ChannelID)
 		return nil
 	})
 	d.OnEditMessage(func(ctx context.Context, e tg.Entities, u *tg.UpdateEditMessage) error {
-		defer c.recoverHandler(ctx, "edit_message")
-		c.rememberEntities(ctx, e)
-		c.handleMessage(ctx, u.Message, true)
+		c.rememberEntitiesSafely(ctx, e, "edit_message")
+		c.inChat(ctx, lanes, messageLaneKey(u.Message), "edit_message", func(ctx context.Context) bool {
+			return c.handleMessage(ctx, u.Message, true)
+		})
 		return nil
 	})
 	d.OnMessagePoll(func(ctx context.Context, e tg.Entities, u *tg.UpdateMessagePoll) error {
 		defer c.recoverHandler(ctx, "message_poll")
 		c.rememberEntities(ctx, e)
+		if !c.afterChats(ctx, lanes) {
+			return nil
+		}
 		c.handlePollUpdate(ctx, u)
 		return nil
 	})
 	d.OnDeleteMessages(func(ctx context.Context, e tg.Entities, u *tg.UpdateDeleteMessages) error {
 		defer c.recoverHandler(ctx, "delete_messages")
+		if !c.afterChats(ctx, lanes) {
+			return nil
+		}
 		c.handleDeleteMessages(ctx, tgid.Peer{Type: tgid.PeerUser, ID: c.userID}, u.Messages)
 		return nil
 	})
@@ -73,24 +85,32 @@ func (c *Client) registerHandlers(d *tg.UpdateDispatcher) {
 		return nil
 	})
 	d.OnMessageReactions(func(ctx context.Context, e tg.Entities, u *tg.UpdateMessageReactions) error {
-		defer c.recoverHandler(ctx, "message_reactions")
-		c.rememberEntities(ctx, e)
-		c.handleMessageReactions(ctx, u)
+		c.rememberEntitiesSafely(ctx, e, "message_reactions")
+		c.inChat(ctx, lanes, chatLaneKey(u.Peer), "message_reactions", func(ctx context.Context) bool {
+			c.handleMessageReactions(ctx, u)
+			return true
+		})
 		return nil
 	})
 	d.OnReadHistoryOutbox(func(ctx context.Context, e tg.Entities, u *tg.UpdateReadHistoryOutbox) error {
-		defer c.recoverHandler(ctx, "read_history_outbox")
-		c.handleReadHistory(ctx, u.Peer, u.MaxID, true)
+		c.inChat(ctx, lanes, chatLaneKey(u.Peer), "read_history_outbox", func(ctx context.Context) bool {
+			c.handleReadHistory(ctx, u.Peer, u.MaxID, true)
+			return true
+		})
 		return nil
 	})
 	d.OnReadHistoryInbox(func(ctx context.Context, e tg.Entities, u *tg.UpdateReadHistoryInbox) error {
-		defer c.recoverHandler(ctx, "read_history_inbox")
-		c.handleReadHistory(ctx, u.Peer, u.MaxID, false)
+		c.inChat(ctx, lanes, chatLaneKey(u.Peer), "read_history_inbox", func(ctx context.Context) bool {
+			c.handleReadHistory(ctx, u.Peer, u.MaxID, false)
+			return true
+		})
 		return nil
 	})
 	d.OnUserTyping(func(ctx context.Context, e tg.Entities, u *tg.UpdateUserTyping) error {
-		defer c.recoverHandler(ctx, "user_typing")
-		c.handleUserTyping(ctx, u)
+		c.inChat(ctx, lanes, chatLaneKey(&tg.PeerUser{UserID: u.UserID}), "user_typing", func(ctx context.Context) bool {
+			c.handleUserTyping(ctx, u)
+			return true
+		})
 		return nil
 	})
 	d.OnChannelUserTyping(func(ctx context.Context, e tg.Entities, u *tg.UpdateChannelUserTyping) error {
@@ -100,9 +120,11 @@ func (c *Client) registerHandlers(d *tg.UpdateDispatcher) {
 		return nil
 	})
 	d.OnChatUserTyping(func(ctx context.Context, e tg.Entities, u *tg.UpdateChatUserTyping) error {
-		defer c.recoverHandler(ctx, "chat_user_typing")
-		c.rememberEntities(ctx, e)
-		c.handleChatUserTyping(ctx, u)
+		c.rememberEntitiesSafely(ctx, e, "chat_user_typing")
+		c.inChat(ctx, lanes, chatLaneKey(&tg.PeerChat{ChatID: u.ChatID}), "chat_user_typing", func(ctx context.Context) bool {
+			c.handleChatUserTyping(ctx, u)
+			return true
+		})
 		return nil
 	})
 	d.OnUserStatus(func(ctx context.Context, e tg.Entities, u *tg.UpdateUserStatus) error {
@@ -136,6 +158,13 @@ func (c *Client) recoverHandler(ctx context.Context, update string) {
 		zerolog.Ctx(ctx).Error().Any("panic", p).Str("stack", string(debug.Stack())).Str("update", update).
 			Msg("Panic in Telegram update handler")
 	}
+}
+
+// rememberEntitiesSafely is rememberEntities for a handler that hands the
+// rest to a lane: a panic is logged, not passed to gotd.
+func (c *Client) rememberEntitiesSafely(ctx context.Context, e tg.Entities, update string) {
+	defer c.recoverHandler(ctx, update)
+	c.rememberEntities(ctx, e)
 }
 
 // rememberEntities caches users and records their access hashes and
@@ -200,7 +229,10 @@ func (c *Client) messageID(peer tgid.Peer, id int) networkid.MessageID {
 	return tgid.MakeMessageID(tgid.MessageKey{Box: tgid.MessageBox(peer, c.userID), ID: id})
 }
 
-func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bool) {
+// handleMessage bridges a new or edited message; false when the connection
+// ended before it could be bridged (the stored state stays before it).
+func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bool) (done bool) {
+	done = true
 	log := zerolog.Ctx(ctx)
 	if svc, ok := raw.(*tg.MessageService); ok && !edit {
 		c.handleServiceMessage(ctx, svc)
@@ -278,13 +310,12 @@ func (c *Client) handleMessage(ctx context.Context, raw tg.MessageClass, edit bo
 		// The connection ended before the message could be bridged: the
 		// stored state stays before it, and the next connection gets it
 		// again from Telegram.
-		if guard := c.state.Load(); guard != nil {
-			guard.freeze()
-		}
+		c.freezeState()
 		log.Warn().Err(res.Error).Int("tg_message_id", msg.ID).Msg("Message not bridged before the connection ended; it will be fetched again")
-		return
+		return false
 	}
 	log.Error().Err(res.Error).Int("tg_message_id", msg.ID).Msg("Failed to bridge message")
+	return true
 }
 
 // messageEvent builds the remote event of a new or edited message; false for

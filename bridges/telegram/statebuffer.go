@@ -114,23 +114,12 @@ func (b *stateBuffer) flush(ctx context.Context) error {
 	b.pending, b.armed = pendingState{}, false
 	b.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
-	var err error
-	set := func(ok bool, write func() error) {
-		if ok && err == nil {
-			err = write()
-		}
-	}
-	switch {
-	case p.has[2] && p.has[3]:
-		set(true, func() error { return b.StateStorage.SetDateSeq(ctx, user, p.date, p.seq) })
-	default:
-		set(p.has[2], func() error { return b.StateStorage.SetDate(ctx, user, p.date) })
-		set(p.has[3], func() error { return b.StateStorage.SetSeq(ctx, user, p.seq) })
-	}
-	set(p.has[0], func() error { return b.StateStorage.SetPts(ctx, user, p.pts) })
-	set(p.has[1], func() error { return b.StateStorage.SetQts(ctx, user, p.qts) })
+	err := passMoves(ctx, b.StateStorage, user, heldState{st: p})
 	for channel, pts := range channels {
-		set(true, func() error { return b.StateStorage.SetChannelPts(ctx, user, channel, pts) })
+		if err != nil {
+			break
+		}
+		err = b.StateStorage.SetChannelPts(ctx, user, channel, pts)
 	}
 	return err
 }

@@ -94,6 +94,7 @@ type Matrix struct {
 	mediaFiles   map[id.ContentURIString]string // media kept on disk
 	encryptMedia bool                           // see SetEncryptedMedia
 	down         error                          // what every send answers while the homeserver is "down"
+	creations    chan struct{}                  // see HoldRoomCreations
 	receipts     []Receipt
 	typings      []Typing
 	presences    []Presence
@@ -116,6 +117,43 @@ func (m *Matrix) downErr() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.down
+}
+
+// HoldRoomCreations makes every room creation wait (as a homeserver slow
+// to create rooms) until the returned function is called, or the
+// creation's context ends.
+func (m *Matrix) HoldRoomCreations() (release func()) {
+	gate := make(chan struct{})
+	m.mu.Lock()
+	m.creations = gate
+	m.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.mu.Lock()
+			if m.creations == gate {
+				m.creations = nil
+			}
+			m.mu.Unlock()
+			close(gate)
+		})
+	}
+}
+
+// awaitCreation waits while room creations are held.
+func (m *Matrix) awaitCreation(ctx context.Context) error {
+	m.mu.Lock()
+	gate := m.creations
+	m.mu.Unlock()
+	if gate == nil {
+		return nil
+	}
+	select {
+	case <-gate:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // New returns an empty Matrix side.

@@ -65,7 +65,10 @@ func (in *Intent) SendState(_ context.Context, roomID id.RoomID, evtType event.T
 // joined, the initial members joined (invitees too, as the fake auto-joins
 // invites), the initial state and the power level override; these are not
 // listed in StateEvents.
-func (in *Intent) CreateRoom(_ context.Context, req *mautrix.ReqCreateRoom) (id.RoomID, error) {
+func (in *Intent) CreateRoom(ctx context.Context, req *mautrix.ReqCreateRoom) (id.RoomID, error) {
+	if err := in.m.awaitCreation(ctx); err != nil {
+		return "", err
+	}
 	if err := in.m.downErr(); err != nil {
 		return "", err
 	}

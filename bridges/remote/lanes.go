@@ -1,0 +1,195 @@
+package remote
+
+import (
+	"context"
+	"sync"
+)
+
+// DefaultLaneSpan is how far the tasks handed to a login's lanes may run
+// ahead of the oldest one not ended: a chat that takes long (a portal being
+// created, a flood) lets this many later events of other chats pass it
+// before the network's receive loop waits.
+const DefaultLaneSpan = 4096
+
+// Lanes runs a connection's remote events one chat after the other in
+// each chat and the chats side by side: a flood in one chat, or a chat
+// whose portal is being created, does not hold back the login's other
+// chats. A lane exists while it has work (its goroutine ends when it is
+// empty): an idle login keeps no goroutine.
+//
+// Each task is numbered in the order it was handed over, and Lanes knows
+// the lowest number not ended yet (Low): a network's stored position (the
+// point its server sends events again from after a restart) must not pass
+// a task that has not ended, whatever later tasks of other chats have
+// ended. A task that reports it was not done (the connection ended before
+// it was bridged) stops Low for good: the next connection gets that event
+// again.
+//
+// Bounded by construction: Go waits while Span tasks are between Low and
+// the next number.
+type Lanes struct {
+	span    uint64
+	advance func(low uint64)
+
+	mu        sync.Mutex
+	lanes     map[string]*lane
+	next      uint64        // number of the next task
+	low       uint64        // every task numbered below low has ended, done
+	ended     []bool        // ring, indexed by number % span: ended, at or above low
+	stopped   bool          // a task was not done: low stays where it is
+	running   int           // tasks handed over and not ended
+	advancing int           // advance calls in progress
+	changed   chan struct{} // closed (and replaced) when a task ends
+}
+
+type lane struct {
+	tasks []laneTask
+}
+
+type laneTask struct {
+	n   uint64
+	run func() bool
+}
+
+// NewLanes makes lanes letting span tasks run ahead of the oldest one
+// (span < 1: DefaultLaneSpan). advance, if not nil, is called with the new
+// Low after a task ended and moved it, outside any lock; calls may come
+// from several goroutines, and a lower value may arrive after a higher one.
+func NewLanes(span int, advance func(low uint64)) *Lanes {
+	if span < 1 {
+		span = DefaultLaneSpan
+	}
+	return &Lanes{
+		span:    uint64(span),
+		advance: advance,
+		lanes:   map[string]*lane{},
+		ended:   make([]bool, span),
+		changed: make(chan struct{}),
+	}
+}
+
+// Go hands run to the lane of key: it runs after the tasks handed to that
+// lane before it, in a goroutine of the lane. run reports whether the
+// event was done (bridged, or decided for good); false stops Low. Go waits
+// while Span tasks are ahead of the oldest one not ended, and returns
+// ctx's error if ctx ends first (run is then not handed over).
+func (l *Lanes) Go(ctx context.Context, key string, run func() bool) error {
+	l.mu.Lock()
+	for l.next-l.low >= l.span {
+		changed := l.changed
+		l.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		l.mu.Lock()
+	}
+	t := laneTask{n: l.next, run: run}
+	l.next++
+	l.running++
+	ln, busy := l.lanes[key]
+	if !busy {
+		ln = &lane{}
+		l.lanes[key] = ln
+	}
+	ln.tasks = append(ln.tasks, t)
+	l.mu.Unlock()
+	if !busy {
+		go l.drain(key, ln)
+	}
+	return nil
+}
+
+// drain runs a lane's tasks until it is empty, then forgets the lane.
+func (l *Lanes) drain(key string, ln *lane) {
+	for {
+		l.mu.Lock()
+		if len(ln.tasks) == 0 {
+			delete(l.lanes, key)
+			l.mu.Unlock()
+			return
+		}
+		t := ln.tasks[0]
+		ln.tasks[0] = laneTask{}
+		ln.tasks = ln.tasks[1:]
+		l.mu.Unlock()
+		l.end(t.n, t.run())
+	}
+}
+
+// end records that task n ended, and moves Low over the ended tasks.
+func (l *Lanes) end(n uint64, done bool) {
+	l.mu.Lock()
+	l.running--
+	moved := false
+	switch {
+	case !done:
+		l.stopped = true
+	case !l.stopped:
+		l.ended[n%l.span] = true
+		for l.low < l.next && l.ended[l.low%l.span] {
+			l.ended[l.low%l.span] = false
+			l.low++
+			moved = true
+		}
+	}
+	low := l.low
+	call := moved && l.advance != nil
+	if call {
+		l.advancing++
+	}
+	l.signal()
+	l.mu.Unlock()
+	if call {
+		l.advance(low)
+		l.mu.Lock()
+		l.advancing--
+		l.signal()
+		l.mu.Unlock()
+	}
+}
+
+// signal wakes the waiters; under mu.
+func (l *Lanes) signal() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// Next is the number the next task will get: a stored position taken now
+// is safe to write once Low reaches it.
+func (l *Lanes) Next() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.next
+}
+
+// Low is the lowest task number not ended (done); every task below it
+// ended done.
+func (l *Lanes) Low() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.low
+}
+
+// Wait returns once every task handed over before it has ended (done or
+// not) and the advance calls of their ends have returned, or with ctx's
+// error.
+func (l *Lanes) Wait(ctx context.Context) error {
+	l.mu.Lock()
+	target := l.next
+	// Below low every task ended; once a task was not done low stays, and
+	// only an idle Lanes has ended them all.
+	for (l.running > 0 && (l.stopped || l.low < target)) || l.advancing > 0 {
+		changed := l.changed
+		l.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		l.mu.Lock()
+	}
+	l.mu.Unlock()
+	return nil
+}

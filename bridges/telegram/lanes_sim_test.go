@@ -1,0 +1,78 @@
+package telegram
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/internal/fakematrix"
+	tgsim "github.com/passerelle/passerelle/simulator/telegram"
+)
+
+// TestNewChatDoesNotHoldOtherChats: while a new contact's portal is being
+// created (the homeserver is slow to create rooms), a message of another
+// chat of the same account reaches Matrix at once; the new chat's messages
+// follow, in order, once its room exists. Meanwhile the stored update
+// state stays before the new chat's first message (a restart would fetch
+// it again), and catches up with Telegram once everything is bridged.
+func TestNewChatDoesNotHoldOtherChats(t *testing.T) {
+	cs := newConvSetup(t, nil)
+	s, mx := cs.s, cs.tb.mx
+	carol := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550003", FirstName: "Carol"})
+	client := cs.ul.Client.(*Client)
+	stored := func() int {
+		t.Helper()
+		guard := client.state.Load()
+		// A read through the connection's buffer writes its pending moves
+		// first: what it returns is what a kill now would leave.
+		st, _, err := guard.StateStorage.GetState(context.Background(), cs.alice.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Pts
+	}
+	if !mx.Eventually(20*time.Second, func() bool { return stored() == s.Pts(cs.alice.ID) }) {
+		t.Fatalf("stored pts %d never reached Telegram's %d before the test", stored(), s.Pts(cs.alice.ID))
+	}
+	before := s.Pts(cs.alice.ID)
+
+	release := cs.tb.mx.HoldRoomCreations()
+	defer release()
+	for _, text := range []string{"carol one", "carol two"} {
+		if _, err := s.SendMessage(carol.ID, cs.alice.ID, text, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.SendMessage(cs.bob.ID, cs.alice.ID, "bob meanwhile", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "bob meanwhile" }); !ok {
+		t.Fatal("a message of an existing chat waited behind a new chat's portal creation")
+	}
+	if n := len(mx.MessagesWithBody("carol one")); n != 0 {
+		t.Fatalf("carol's message reached Matrix %d times while her room could not be created", n)
+	}
+	if got := stored(); got > before {
+		t.Errorf("stored pts %d while carol's first message (after pts %d) is not bridged: a restart now would lose it", got, before)
+	}
+
+	release()
+	cs.waitMsg(t, "carol's second message", func(m fakematrix.Message) bool { return m.Content.Body == "carol two" })
+	var order []string
+	for _, e := range mx.Events() {
+		if c := msgContent(e); c != nil && e.Type == event.EventMessage {
+			switch c.Body {
+			case "carol one", "carol two", "bob meanwhile":
+				order = append(order, c.Body)
+			}
+		}
+	}
+	if len(order) != 3 || order[0] != "bob meanwhile" || order[1] != "carol one" || order[2] != "carol two" {
+		t.Errorf("Matrix got %q, want bob's message, then carol's two in order, each once", order)
+	}
+	if !mx.Eventually(20*time.Second, func() bool { return stored() == s.Pts(cs.alice.ID) }) {
+		t.Errorf("stored pts %d never caught up with Telegram's %d once every chat was bridged", stored(), s.Pts(cs.alice.ID))
+	}
+}
