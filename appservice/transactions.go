@@ -8,12 +8,14 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mau.fi/util/exhttp"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 )
 
 // transactionsPath is where the homeserver PUTs appservice transactions.
@@ -72,9 +74,7 @@ func handledTransactions(as *appservice.AppService, ep *appservice.EventProcesso
 			// gives up waiting (it then sends the transaction again).
 			ctx := log.WithContext(context.Background())
 			start := time.Now()
-			for _, evt := range txn.Events {
-				dispatchRoomEvent(ctx, as, ep, evt)
-			}
+			dispatchByRoom(ctx, as, ep, txn.Events)
 			log.Debug().Int("events", len(txn.Events)).Dur("took", time.Since(start)).Msg("Handled transaction")
 			exhttp.WriteEmptyJSONResponse(w, http.StatusOK)
 		})
@@ -105,6 +105,38 @@ func onlyRoomEvents(txn *appservice.Transaction) bool {
 		txn.DeviceOTKCount == nil && txn.FallbackKeys == nil &&
 		txn.MSC2409EphemeralEvents == nil && txn.MSC2409ToDeviceEvents == nil && txn.MSC3202DeviceLists == nil &&
 		txn.MSC3202DeviceOTKCount == nil && txn.MSC3202FallbackKeys == nil
+}
+
+// dispatchByRoom handles a transaction's events room by room, the rooms
+// side by side and each room's events in order: a slow send in one portal
+// (a large file, a network that is slow to answer) does not hold back the
+// other portals' events of the same transaction. It returns once all are
+// handled. Bounded by construction: one goroutine per room of the
+// transaction, whose size the homeserver bounds (and maxTransactionSize).
+func dispatchByRoom(ctx context.Context, as *appservice.AppService, ep *appservice.EventProcessor, events []*event.Event) {
+	var rooms []id.RoomID
+	byRoom := make(map[id.RoomID][]*event.Event)
+	for _, evt := range events {
+		if _, seen := byRoom[evt.RoomID]; !seen {
+			rooms = append(rooms, evt.RoomID)
+		}
+		byRoom[evt.RoomID] = append(byRoom[evt.RoomID], evt)
+	}
+	if len(rooms) == 1 {
+		for _, evt := range events {
+			dispatchRoomEvent(ctx, as, ep, evt)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for _, room := range rooms {
+		wg.Go(func() {
+			for _, evt := range byRoom[room] {
+				dispatchRoomEvent(ctx, as, ep, evt)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // dispatchRoomEvent prepares a room event as mautrix's transaction handler

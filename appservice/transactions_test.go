@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,6 +71,58 @@ func TestTransactionAnsweredAfterHandling(t *testing.T) {
 	}
 	if strings.Join(handled, ",") != "one,two" {
 		t.Fatalf("handled %q, want one,two", handled)
+	}
+}
+
+// Events of different rooms in one transaction are handled side by side:
+// a portal whose first event is slow to send does not hold back another
+// portal's event; each room's events keep their order, and the answer
+// waits for all of them.
+func TestTransactionRoomsSideBySide(t *testing.T) {
+	as, ep := newTransactionTestAS()
+	release := make(chan struct{})
+	otherRoom := make(chan struct{})
+	var mu sync.Mutex
+	var handled []string
+	ep.On(event.EventMessage, func(_ context.Context, evt *event.Event) {
+		body := evt.Content.AsMessage().Body
+		switch body {
+		case "slow one":
+			<-release
+		case "other room":
+			close(otherRoom)
+		}
+		mu.Lock()
+		handled = append(handled, body)
+		mu.Unlock()
+	})
+	ready := make(chan struct{})
+	close(ready)
+	h := handledTransactions(as, ep, ready)(http.NotFoundHandler())
+	body := `{"events":[
+		{"type":"m.room.message","event_id":"$1","room_id":"!slow:x","sender":"@u:x","content":{"msgtype":"m.text","body":"slow one"}},
+		{"type":"m.room.message","event_id":"$2","room_id":"!other:x","sender":"@u:x","content":{"msgtype":"m.text","body":"other room"}},
+		{"type":"m.room.message","event_id":"$3","room_id":"!slow:x","sender":"@u:x","content":{"msgtype":"m.text","body":"slow two"}}]}`
+	done := make(chan *httptest.ResponseRecorder)
+	go func() { done <- putTransaction(h, "hs-token", body) }()
+	select {
+	case <-otherRoom:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the other room's event waited behind the slow room's")
+	}
+	select {
+	case <-done:
+		t.Fatal("transaction answered before the slow room's events were handled")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if rec := <-done; rec.Code != http.StatusOK {
+		t.Fatalf("status %d %s", rec.Code, rec.Body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(handled, ",") != "other room,slow one,slow two" {
+		t.Fatalf("handled %q, want the other room's first, then the slow room's in order", handled)
 	}
 }
 

@@ -8,8 +8,10 @@ import (
 // DefaultLaneSpan is how far the tasks handed to a login's lanes may run
 // ahead of the oldest one not ended: a chat that takes long (a portal being
 // created, a flood) lets this many later events of other chats pass it
-// before the network's receive loop waits.
-const DefaultLaneSpan = 4096
+// before the network's receive loop waits. A flood of 10,000 messages in
+// one chat fits: the others' messages pass it (issue #13's burst), at a
+// few MiB for the queued events while it lasts.
+const DefaultLaneSpan = 16384
 
 // Lanes runs a connection's remote events one chat after the other in
 // each chat and the chats side by side: a flood in one chat, or a chat
@@ -35,7 +37,7 @@ type Lanes struct {
 	lanes     map[string]*lane
 	next      uint64        // number of the next task
 	low       uint64        // every task numbered below low has ended, done
-	ended     []bool        // ring, indexed by number % span: ended, at or above low
+	ended     []uint64      // ring of bits, number % span: ended, at or above low
 	stopped   bool          // a task was not done: low stays where it is
 	running   int           // tasks handed over and not ended
 	advancing int           // advance calls in progress
@@ -52,18 +54,19 @@ type laneTask struct {
 }
 
 // NewLanes makes lanes letting span tasks run ahead of the oldest one
-// (span < 1: DefaultLaneSpan). advance, if not nil, is called with the new
+// (span < 1: DefaultLaneSpan; rounded up to a multiple of 64). advance, if not nil, is called with the new
 // Low after a task ended and moved it, outside any lock; calls may come
 // from several goroutines, and a lower value may arrive after a higher one.
 func NewLanes(span int, advance func(low uint64)) *Lanes {
 	if span < 1 {
 		span = DefaultLaneSpan
 	}
+	span = (span + 63) / 64 * 64
 	return &Lanes{
 		span:    uint64(span),
 		advance: advance,
 		lanes:   map[string]*lane{},
-		ended:   make([]bool, span),
+		ended:   make([]uint64, span/64),
 		changed: make(chan struct{}),
 	}
 }
@@ -127,9 +130,9 @@ func (l *Lanes) end(n uint64, done bool) {
 	case !done:
 		l.stopped = true
 	case !l.stopped:
-		l.ended[n%l.span] = true
-		for l.low < l.next && l.ended[l.low%l.span] {
-			l.ended[l.low%l.span] = false
+		l.setEnded(n, true)
+		for l.low < l.next && l.isEnded(l.low) {
+			l.setEnded(l.low, false)
 			l.low++
 			moved = true
 		}
@@ -154,6 +157,20 @@ func (l *Lanes) end(n uint64, done bool) {
 func (l *Lanes) signal() {
 	close(l.changed)
 	l.changed = make(chan struct{})
+}
+
+func (l *Lanes) isEnded(n uint64) bool {
+	i := n % l.span
+	return l.ended[i/64]&(1<<(i%64)) != 0
+}
+
+func (l *Lanes) setEnded(n uint64, ended bool) {
+	i := n % l.span
+	if ended {
+		l.ended[i/64] |= 1 << (i % 64)
+	} else {
+		l.ended[i/64] &^= 1 << (i % 64)
+	}
 }
 
 // Next is the number the next task will get: a stored position taken now

@@ -32,7 +32,7 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 func TestLanesOrderPerChatChatsSideBySide(t *testing.T) {
 	var advanced []uint64
 	var amu sync.Mutex
-	l := remote.NewLanes(16, func(low uint64) {
+	l := remote.NewLanes(0, func(low uint64) {
 		amu.Lock()
 		advanced = append(advanced, low)
 		amu.Unlock()
@@ -109,7 +109,7 @@ func TestLanesOrderPerChatChatsSideBySide(t *testing.T) {
 // Low before it for good, even when later tasks of other chats end;
 // Wait still returns once they all ended.
 func TestLanesNotDoneStopsLow(t *testing.T) {
-	l := remote.NewLanes(8, nil)
+	l := remote.NewLanes(0, nil)
 	ctx := context.Background()
 	for i, done := range []bool{true, true, false, true} {
 		if err := l.Go(ctx, fmt.Sprint("chat", i), func() bool { return done }); err != nil {
@@ -132,34 +132,40 @@ func TestLanesNotDoneStopsLow(t *testing.T) {
 	}
 }
 
-// TestLanesSpanBounds: with a span of 4 and the oldest task stuck, four
-// tasks are handed over and the fifth waits (until its context ends);
-// once the oldest ends the fifth goes through.
+// TestLanesSpanBounds: with a span of 64 and the oldest task stuck, 64
+// tasks are handed over and the next waits (until its context ends); once
+// the oldest ends it goes through. A span is rounded up to 64.
 func TestLanesSpanBounds(t *testing.T) {
-	l := remote.NewLanes(4, nil)
+	l := remote.NewLanes(50, nil)
 	ctx := context.Background()
 	release := make(chan struct{})
 	if err := l.Go(ctx, "stuck", func() bool { <-release; return true }); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 3 {
+	for i := range 63 {
 		if err := l.Go(ctx, fmt.Sprint(i), func() bool { return true }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if err := l.Go(short, "fifth", func() bool { return true }); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("a fifth task with the oldest of four stuck: %v, want it to wait", err)
+	if err := l.Go(short, "next", func() bool { return true }); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a 65th task with the oldest of 64 stuck: %v, want it to wait", err)
 	}
 	handed := make(chan error, 1)
 	ran := make(chan struct{})
-	go func() { handed <- l.Go(ctx, "fifth", func() bool { close(ran); return true }) }()
+	go func() { handed <- l.Go(ctx, "next", func() bool { close(ran); return true }) }()
 	close(release)
-	if err := waitFor(t, handed, "the fifth task handed over"); err != nil {
+	if err := waitFor(t, handed, "the 65th task handed over"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ran, "the fifth task run")
+	waitFor(t, ran, "the 65th task run")
+	if err := l.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if low := l.Low(); low != 65 {
+		t.Errorf("Low = %d after 65 tasks, want 65", low)
+	}
 }
 
 // TestLanesLeaveNoGoroutine: 1,000 chats with an event each leave no
@@ -185,5 +191,41 @@ func TestLanesLeaveNoGoroutine(t *testing.T) {
 	}
 	if low := l.Low(); low != 1000 {
 		t.Errorf("Low = %d, want 1000", low)
+	}
+}
+
+// TestLanesRingWraps: 5,000 tasks over 7 chats through a span of 64 (the
+// ring of ended tasks reused 78 times, tasks ending out of order across
+// chats): every task runs once, each chat's in order, and Low ends at
+// 5,000.
+func TestLanesRingWraps(t *testing.T) {
+	l := remote.NewLanes(64, nil)
+	ctx := context.Background()
+	var mu sync.Mutex
+	last := map[string]int{}
+	runs := 0
+	for i := range 5000 {
+		key := fmt.Sprint(i % 7)
+		if err := l.Go(ctx, key, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if prev, ok := last[key]; ok && prev >= i {
+				t.Errorf("chat %s ran task %d after %d", key, i, prev)
+			}
+			last[key] = i
+			runs++
+			if i%13 == 0 {
+				runtime.Gosched()
+			}
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if low := l.Low(); low != 5000 || runs != 5000 {
+		t.Errorf("Low = %d after %d runs, want 5000 and 5000", low, runs)
 	}
 }

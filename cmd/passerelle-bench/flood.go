@@ -29,6 +29,9 @@ type floodResult struct {
 	Probe           probeStats `json:"live_probe"`
 	Stalls          []string   `json:"stall_log_lines,omitempty"`
 	IdleTimeout     bool       `json:"idle_timeout,omitempty"`
+	// GatewayPeakRSSMB is the gateway's resident-memory high-water mark
+	// (VmHWM) after the flood: what the queued messages cost at most.
+	GatewayPeakRSSMB float64 `json:"gateway_peak_rss_mb,omitempty"`
 }
 
 func (b *bench) flood(ctx context.Context, n int, tag string, phones *int) (floodResult, error) {
@@ -112,6 +115,9 @@ func (b *bench) flood(ctx context.Context, n int, tag string, phones *int) (floo
 		return res, err
 	}
 	res.IdleTimeout = timedOut
+	if peak, err := b.gw.PeakRSS(); err == nil {
+		res.GatewayPeakRSSMB = float64(peak) / (1 << 20)
+	}
 	res.HomeserverCPUms = float64(after[0]-before[0]) / float64(time.Millisecond) / float64(n)
 	res.GatewayCPUms = float64(after[1]-before[1]) / float64(time.Millisecond) / float64(n)
 	if res.Stalls, err = b.stallLines(offset); err != nil {

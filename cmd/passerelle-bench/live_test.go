@@ -64,8 +64,8 @@ func TestLoadShort(t *testing.T) {
 			t.Errorf("live probe during the %s: %d sent, %d decrypted (max %v ms), want every one", name, p.Sent, p.Seen, p.MaxMs)
 		}
 	}
-	if f := rep.Flood[0]; f.Messages != 200 || f.Delivered != 200 || !(f.DurationS > 0) {
-		t.Errorf("flood: %d of %d delivered in %v s, want all 200", f.Delivered, f.Messages, f.DurationS)
+	if f := rep.Flood[0]; f.Messages != 200 || f.Delivered != 200 || !(f.DurationS > 0) || !(f.GatewayPeakRSSMB > 0) {
+		t.Errorf("flood: %d of %d delivered in %v s (gateway peak %v MB), want all 200 and the peak measured", f.Delivered, f.Messages, f.DurationS, f.GatewayPeakRSSMB)
 	}
 	data, err := os.ReadFile(o.jsonPath)
 	if err != nil {
