@@ -78,15 +78,9 @@ func NewLanes(span int, advance func(low uint64)) *Lanes {
 // ctx's error if ctx ends first (run is then not handed over).
 func (l *Lanes) Go(ctx context.Context, key string, run func() bool) error {
 	l.mu.Lock()
-	for l.next-l.low >= l.span {
-		changed := l.changed
+	if err := l.awaitLocked(ctx, func() bool { return l.next-l.low < l.span }); err != nil {
 		l.mu.Unlock()
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		l.mu.Lock()
+		return err
 	}
 	t := laneTask{n: l.next, run: run}
 	l.next++
@@ -194,19 +188,28 @@ func (l *Lanes) Low() uint64 {
 // error.
 func (l *Lanes) Wait(ctx context.Context) error {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	target := l.next
 	// Below low every task ended; once a task was not done low stays, and
 	// only an idle Lanes has ended them all.
-	for (l.running > 0 && (l.stopped || l.low < target)) || l.advancing > 0 {
+	return l.awaitLocked(ctx, func() bool {
+		return (l.running == 0 || (!l.stopped && l.low >= target)) && l.advancing == 0
+	})
+}
+
+// awaitLocked waits, under mu (released while waiting), until cond holds
+// or ctx ends.
+func (l *Lanes) awaitLocked(ctx context.Context, cond func() bool) error {
+	for !cond() {
 		changed := l.changed
 		l.mu.Unlock()
 		select {
 		case <-changed:
 		case <-ctx.Done():
+			l.mu.Lock()
 			return ctx.Err()
 		}
 		l.mu.Lock()
 	}
-	l.mu.Unlock()
 	return nil
 }
