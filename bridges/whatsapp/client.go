@@ -54,6 +54,10 @@ type Client struct {
 	jid   types.JID // the account's phone-number JID
 	log   zerolog.Logger
 
+	// profiles: a message is handled, or a ghost refreshed after a
+	// profile change, one at a time (handleEvent).
+	profiles sync.Mutex
+
 	mu        sync.Mutex
 	wa        *whatsmeow.Client
 	stopLoop  context.CancelFunc

@@ -71,6 +71,13 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 	case *events.HistorySync:
 		cl.onHistorySync(ctx, evt.Data)
 	case *events.Message:
+		// Under profiles: whatsmeow sends push name, contact and picture
+		// changes from other goroutines (a push name from its own, beside
+		// the message that carried it), and a message's handling reads its
+		// sender's ghost without the ghost's lock; the ghost is refreshed
+		// while no message is being handled.
+		cl.profiles.Lock()
+		defer cl.profiles.Unlock()
 		defer cl.offlineMessageHandled(ctx)
 		return cl.handleMessage(ctx, evt)
 	case *events.UndecryptableMessage:
@@ -90,6 +97,8 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 	case *events.MediaRetry:
 		cl.onMediaRetry(ctx, evt)
 	case *events.PushName:
+		cl.profiles.Lock()
+		defer cl.profiles.Unlock()
 		// A changed name, or the first name seen for a ghost that already
 		// exists (a group member made before they wrote). A ghost that does
 		// not exist yet reads its info itself when bridgev2 makes it.
@@ -99,8 +108,12 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		}
 		cl.refreshGhost(ctx, evt.JID, chat)
 	case *events.Contact:
+		cl.profiles.Lock()
+		defer cl.profiles.Unlock()
 		cl.refreshGhost(ctx, evt.JID, types.EmptyJID)
 	case *events.Picture:
+		cl.profiles.Lock()
+		defer cl.profiles.Unlock()
 		if evt.JID.Server == types.GroupServer {
 			cl.resyncChat(ctx, evt.JID, false)
 		} else {
