@@ -530,13 +530,12 @@ func (uc *userCache) get(id int64) (*tg.User, bool) {
 type stateGuard struct {
 	updates.StateStorage
 	frozen atomic.Bool
-	lanes  *remote.Lanes // nil: moves pass at once
-	moves  commonMoves
+	moves  commonMoves // its lanes nil: moves pass at once
 }
 
 // newStateGuard guards store; lanes, if not nil, are the connection's.
 func newStateGuard(store updates.StateStorage, lanes *remote.Lanes) *stateGuard {
-	g := &stateGuard{StateStorage: store, lanes: lanes}
+	g := &stateGuard{StateStorage: store}
 	g.moves.lanes = lanes
 	return g
 }
@@ -561,7 +560,7 @@ func (g *stateGuard) common(ctx context.Context, userID int64, apply func(*heldS
 	if g.frozen.Load() {
 		return nil
 	}
-	if g.lanes == nil {
+	if g.moves.lanes == nil {
 		var h heldState
 		apply(&h)
 		return g.pass(ctx, userID, h)

@@ -85,7 +85,7 @@ func (c *Client) afterChats(ctx context.Context, lanes *remote.Lanes) bool {
 // chatsSettled is afterChats for the current connection's lanes.
 func (c *Client) chatsSettled(ctx context.Context) bool {
 	if guard := c.state.Load(); guard != nil {
-		return c.afterChats(ctx, guard.lanes)
+		return c.afterChats(ctx, guard.moves.lanes)
 	}
 	return true
 }
