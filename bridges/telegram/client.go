@@ -64,8 +64,6 @@ type Client struct {
 	// request to the login's marking in the new portal: the group's own
 	// updates wait for it (see deliver).
 	creating sync.RWMutex
-	// portalCreation: one portal's room created at a time (deliver).
-	portalCreation sync.Mutex
 	// newGroups are the groups created from Matrix whose room may still
 	// be in creation: their first updates wait for it (see deliver).
 	newGroups *lru.Cache[networkid.PortalID, *newGroup]

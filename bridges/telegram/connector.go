@@ -74,6 +74,9 @@ type TelegramConnector struct {
 	basicMu     sync.Mutex
 	// sharedPortalLocks serialize the logins' deliveries to shared portals.
 	sharedPortalLocks [sharedPortalStripes]sync.Mutex
+	// portalCreation: one portal's room created at a time, whatever the
+	// login (deliver): two logins' rooms can share a contact too.
+	portalCreation sync.Mutex
 	// ghostLocks serialize the logins' updates of one ghost's profile
 	// (every login in a group sees its members' changes).
 	ghostLocks [ghostLockStripes]sync.Mutex

@@ -164,14 +164,13 @@ func (c *Client) deliver(ctx context.Context, evt bridgev2.RemoteEvent) bridgev2
 		c.awaitNewGroupRoom(ctx, key)
 	}
 	if c.createsPortal(ctx, evt) {
-		// One portal created at a time per login: bridgev2 reads the
-		// members' ghosts without their lock while it creates a room, and
-		// two rooms of one login made at once (a direct chat and a group
-		// with the same contact, now that chats are handled side by side)
-		// would write and read one ghost together. Chats whose room
-		// exists do not wait.
-		c.portalCreation.Lock()
-		defer c.portalCreation.Unlock()
+		// One portal created at a time: bridgev2 reads the members'
+		// ghosts without their lock while it creates a room, and two
+		// rooms made at once (a direct chat and a group with the same
+		// contact, of one login or two) would write and read one ghost
+		// together. Chats whose room exists do not wait.
+		c.main.portalCreation.Lock()
+		defer c.main.portalCreation.Unlock()
 	}
 	if key.Receiver == "" {
 		h := fnv.New32a()
