@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"hash/fnv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,10 @@ import (
 // receipts by sender, kind and messages; typing within typingWindow.
 type groupSeen struct {
 	clock Clock
+	// mu makes a claim's look-up and record one step: two logins' copies
+	// of one event are handled at the same moment in two goroutines, and
+	// both would find the key free between the cache's own calls.
+	mu    sync.Mutex
 	cache *lru.Cache[string, seenBy]
 	// dropped counts the copies recognised (read by tests and metrics).
 	dropped atomic.Int64
@@ -48,6 +53,8 @@ func newGroupSeen(clock Clock) *groupSeen {
 // message ID it already has.
 func (g *groupSeen) claim(key string, login networkid.UserLoginID, window time.Duration) bool {
 	now := g.clock.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if prev, ok := g.cache.Get(key); ok && prev.login != login && (window == 0 || now.Sub(prev.at) < window) {
 		g.dropped.Add(1)
 		return false
@@ -59,6 +66,8 @@ func (g *groupSeen) claim(key string, login networkid.UserLoginID, window time.D
 // release forgets a claim that login could not bridge, so that another
 // login's copy can be.
 func (g *groupSeen) release(key string, login networkid.UserLoginID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if prev, ok := g.cache.Get(key); ok && prev.login == login {
 		g.cache.Remove(key)
 	}
