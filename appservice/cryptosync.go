@@ -7,8 +7,10 @@ import (
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/bridgev2/matrix"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/internal/clock"
+	"github.com/passerelle/passerelle/internal/lru"
 )
 
 // The bridge bot's device receives its to-device messages (room keys of
@@ -34,6 +36,9 @@ type pacedCrypto struct {
 	matrix.Crypto
 	every time.Duration
 	clock clock.Clock
+	// missed are the sessions whose keys a held wait did not get (see
+	// sessionhold.go).
+	missed *lru.Cache[id.SessionID, struct{}]
 }
 
 // usePacedCryptoSync paces the crypto helper's /sync loop. It runs after
@@ -45,7 +50,7 @@ func usePacedCryptoSync(mc *matrix.Connector, every time.Duration) {
 	if _, done := mc.Crypto.(*pacedCrypto); done {
 		return
 	}
-	mc.Crypto = &pacedCrypto{Crypto: mc.Crypto, every: every, clock: clock.Real{}}
+	mc.Crypto = &pacedCrypto{Crypto: mc.Crypto, every: every, clock: clock.Real{}, missed: newMissedSessions()}
 }
 
 // Start wraps the helper's syncer (made by its Init) and starts the loop.

@@ -114,6 +114,7 @@ func onlyRoomEvents(txn *appservice.Transaction) bool {
 // handled. Bounded by construction: one goroutine per room of the
 // transaction, whose size the homeserver bounds (and maxTransactionSize).
 func dispatchByRoom(ctx context.Context, as *appservice.AppService, ep *appservice.EventProcessor, events []*event.Event) {
+	budget := &holdBudget{}
 	var rooms []id.RoomID
 	byRoom := make(map[id.RoomID][]*event.Event)
 	for _, evt := range events {
@@ -124,7 +125,7 @@ func dispatchByRoom(ctx context.Context, as *appservice.AppService, ep *appservi
 	}
 	if len(rooms) == 1 {
 		for _, evt := range events {
-			dispatchRoomEvent(ctx, as, ep, evt)
+			dispatchRoomEvent(ctx, as, ep, evt, budget)
 		}
 		return
 	}
@@ -132,7 +133,7 @@ func dispatchByRoom(ctx context.Context, as *appservice.AppService, ep *appservi
 	for _, room := range rooms {
 		wg.Go(func() {
 			for _, evt := range byRoom[room] {
-				dispatchRoomEvent(ctx, as, ep, evt)
+				dispatchRoomEvent(ctx, as, ep, evt, budget)
 			}
 		})
 	}
@@ -142,7 +143,9 @@ func dispatchByRoom(ctx context.Context, as *appservice.AppService, ep *appservi
 // dispatchRoomEvent prepares a room event as mautrix's transaction handler
 // does (source, class, parsed content, state store) and hands it to the
 // event processor, which handles it before returning in synchronous mode.
-func dispatchRoomEvent(ctx context.Context, as *appservice.AppService, ep *appservice.EventProcessor, evt *event.Event) {
+// An encrypted event is marked so that a missing room key holds the
+// transaction (withSessionHold) rather than its answer losing the event.
+func dispatchRoomEvent(ctx context.Context, as *appservice.AppService, ep *appservice.EventProcessor, evt *event.Event, budget *holdBudget) {
 	evt.Mautrix.ReceivedAt = time.Now()
 	if evt.StateKey != nil {
 		evt.Mautrix.EventSource = event.SourceTimeline & event.SourceJoin
@@ -158,5 +161,5 @@ func dispatchRoomEvent(ctx context.Context, as *appservice.AppService, ep *appse
 	if evt.Type.IsState() {
 		mautrix.UpdateStateStore(ctx, as.StateStore, evt)
 	}
-	ep.Dispatch(ctx, evt)
+	ep.Dispatch(withSessionHold(ctx, evt, budget), evt)
 }
