@@ -27,7 +27,7 @@ import (
 //
 // The transaction handler marks each encrypted event it dispatches
 // (withSessionHold); the first wait for that event's session is stretched,
-// with a key request to the sender's device after the usual 3 s, until the
+// with a key request to the sender's devices after the usual 3 s, until the
 // transaction's hold budget runs out: sessionHoldMax from the first such
 // wait of the transaction, whatever the number of its events. The transaction is answered once the
 // key came (the message is then bridged) or the hold ran out; a crash in
