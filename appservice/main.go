@@ -133,11 +133,18 @@ func Main(tag, commit, buildTime string) {
 	pup.useMatrix(m.Matrix)
 	ignoreOwnTombstones(m.Matrix)
 	usePacedCryptoSync(m.Matrix, cryptoSyncEvery)
-	// Answer the homeserver's transactions once their events are handled,
-	// so that a crash never loses a Matrix message the homeserver thinks
-	// was delivered.
+	// Answer the homeserver's transactions once their events are stored
+	// in the gateway's database, so that a crash never loses a Matrix
+	// message the homeserver thinks was delivered, and handle them room by
+	// room, so that a slow portal does not hold the others back.
 	started := make(chan struct{})
-	m.Matrix.AS.Middleware = append(m.Matrix.AS.Middleware, handledTransactions(m.Matrix.AS, m.Matrix.EventProcessor, started))
+	inbox, err := openMatrixInbox(context.Background(), m.Bridge.DB.Database, m.Matrix.AS, m.Matrix.EventProcessor, started,
+		m.Log.With().Str("component", "matrix_inbox").Logger())
+	if err != nil {
+		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Failed to open the Matrix inbox")
+		os.Exit(14)
+	}
+	m.Matrix.AS.Middleware = append(m.Matrix.AS.Middleware, handledTransactions(m.Matrix.AS, m.Matrix.EventProcessor, inbox))
 	if looseDir != "" {
 		m.Log.Warn().Str("directory", looseDir).Msg("Other users can enter the database directory; chmod 700 it")
 	}
@@ -164,6 +171,7 @@ func Main(tag, commit, buildTime string) {
 	mx.setRunning(true)
 	stopTakeover := startTakeover(m)
 	exitCode := m.WaitForInterrupt()
+	inbox.stop()
 	stopTakeover()
 	stopQuiet()
 	mx.setRunning(false)

@@ -10,6 +10,8 @@ import (
 	"maunium.net/go/mautrix/bridgev2/matrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/internal/dbtest"
 )
 
 // keyWaitCrypto is the helper's side of a session wait: each wait is
@@ -69,7 +71,7 @@ func TestHeldSessionWait(t *testing.T) {
 
 	t.Run("the key comes during the hold", func(t *testing.T) {
 		p, inner := newCrypto(func(call int, _ time.Duration) bool { return call == 2 })
-		ctx := withSessionHold(context.Background(), encryptedEvent("$1", "s1"), &holdBudget{})
+		ctx := withSessionHold(context.Background(), encryptedEvent("$1", "s1"))
 		if !p.WaitForSession(ctx, "!portal:x", "", "s1", usual) {
 			t.Fatal("the key came during the hold, but the wait said it did not")
 		}
@@ -87,7 +89,7 @@ func TestHeldSessionWait(t *testing.T) {
 		if p.WaitForSession(context.Background(), "!portal:x", "", "s1", usual) {
 			t.Fatal("no key, but the wait said there was")
 		}
-		ctx := withSessionHold(context.Background(), encryptedEvent("$1", "s2"), &holdBudget{})
+		ctx := withSessionHold(context.Background(), encryptedEvent("$1", "s2"))
 		p.WaitForSession(ctx, "!portal:x", "", "s2", usual)
 		p.WaitForSession(ctx, "!portal:x", "", "s2", longer) // bridgev2's background wait
 		waits, requests := inner.calls()
@@ -100,42 +102,27 @@ func TestHeldSessionWait(t *testing.T) {
 		}
 		// The session's key did not come in the hold: its next message
 		// waits as usual, and other rooms are not held again for it.
-		next := withSessionHold(context.Background(), encryptedEvent("$2", "s2"), &holdBudget{})
+		next := withSessionHold(context.Background(), encryptedEvent("$2", "s2"))
 		p.WaitForSession(next, "!portal:x", "", "s2", usual)
 		if waits, _ = inner.calls(); len(waits) != 5 || waits[4] != usual {
 			t.Fatalf("waits %v: a session that missed its hold was held again", waits)
 		}
 	})
 
-	t.Run("one budget per transaction", func(t *testing.T) {
-		p, inner := newCrypto(nil)
-		budget := &holdBudget{}
-		p.WaitForSession(withSessionHold(context.Background(), encryptedEvent("$1", "a"), budget), "!portal:x", "", "a", usual)
-		p.WaitForSession(withSessionHold(context.Background(), encryptedEvent("$2", "b"), budget), "!portal:x", "", "b", usual)
-		waits, requests := inner.calls()
-		var total time.Duration
-		for _, w := range waits {
-			total += w
-		}
-		if total > sessionHoldMax+usual || len(requests) != 1 {
-			t.Fatalf("two missing keys in one transaction waited %v (%v) with %d requests; the budget is %v",
-				total, waits, len(requests), sessionHoldMax)
-		}
-	})
-
 	t.Run("not an encrypted event", func(t *testing.T) {
 		evt := &event.Event{Type: event.EventMessage, Content: event.Content{Parsed: &event.MessageEventContent{Body: "hi"}}}
-		ctx := withSessionHold(context.Background(), evt, &holdBudget{})
+		ctx := withSessionHold(context.Background(), evt)
 		if ctx.Value(sessionHoldKey{}) != nil {
 			t.Fatal("a clear event was marked for a session hold")
 		}
 	})
 }
 
-// Through the transaction handler: an encrypted event whose room key is
-// late keeps its transaction unanswered until the key came and the event
-// was handled, so that a gateway stopped in between gets it again.
-func TestTransactionHeldUntilRoomKey(t *testing.T) {
+// Through the Matrix inbox: an encrypted event whose room key is late
+// holds its room's events until the key came (and stays in the inbox
+// meanwhile, so that a gateway stopped in between handles it again), while
+// the other rooms' events, and the transactions behind it, pass.
+func TestLateRoomKeyHoldsOnlyItsRoom(t *testing.T) {
 	as, ep := newTransactionTestAS()
 	key := make(chan struct{})
 	clk := &stepClock{now: time.Unix(1800000000, 0)}
@@ -147,39 +134,58 @@ func TestTransactionHeldUntilRoomKey(t *testing.T) {
 		return true
 	}}
 	p := &pacedCrypto{Crypto: inner, clock: clk, missed: newMissedSessions()}
-	var mu sync.Mutex
-	var bridged []id.EventID
+	var rec recorder
 	ep.On(event.EventEncrypted, func(ctx context.Context, evt *event.Event) {
 		// What bridgev2's handler does with an event it cannot decrypt yet.
 		content := evt.Content.AsEncrypted()
 		if p.WaitForSession(ctx, evt.RoomID, content.SenderKey, content.SessionID, 3*time.Second) {
-			mu.Lock()
-			bridged = append(bridged, evt.ID)
-			mu.Unlock()
+			rec.add(evt.ID.String())
+		}
+	})
+	otherRoom := make(chan struct{})
+	ep.On(event.EventMessage, func(_ context.Context, evt *event.Event) {
+		rec.add(evt.Content.AsMessage().Body)
+		if evt.RoomID == "!other:x" {
+			close(otherRoom)
 		}
 	})
 	ready := make(chan struct{})
 	close(ready)
-	h := handledTransactions(as, ep, ready)(http.NotFoundHandler())
+	db := dbtest.SQLite(t).Open(t)
+	in, h := newTestInbox(t, db, as, ep, ready, http.NotFoundHandler())
 	body := `{"events":[{"type":"m.room.encrypted","event_id":"$new-session","room_id":"!portal:x","sender":"@sam:x",
-		"content":{"algorithm":"m.megolm.v1.aes-sha2","ciphertext":"AwgA","session_id":"fresh","device_id":"SAMDEV","sender_key":"k"}}]}`
-	done := make(chan int)
-	go func() { done <- putTransaction(h, "hs-token", body).Code }()
+		"content":{"algorithm":"m.megolm.v1.aes-sha2","ciphertext":"AwgA","session_id":"fresh","sender_key":"k"}},` +
+		textEvents("!portal:x", "after it") + `]}`
+	if r := putTransactionID(h, "hs-token", "1", body); r.Code != http.StatusOK {
+		t.Fatalf("status %d", r.Code)
+	}
+	if r := putTransactionID(h, "hs-token", "2", `{"events":[`+textEvents("!other:x", "elsewhere")+`]}`); r.Code != http.StatusOK {
+		t.Fatalf("status %d", r.Code)
+	}
 	select {
-	case code := <-done:
-		t.Fatalf("transaction answered (%d) while its event waited for the room key", code)
-	case <-time.After(200 * time.Millisecond):
+	case <-otherRoom:
+	case <-time.After(10 * time.Second):
+		t.Fatal("another portal's event waited for the late room key")
+	}
+	if got := rec.get(); got != "elsewhere" {
+		t.Fatalf("handled %q while the key was late, want only the other room's event", got)
+	}
+	if n := inboxRows(t, db); n != 2 {
+		t.Fatalf("%d events in the inbox while the key was late, want the held event and the one after it", n)
 	}
 	if _, requests := inner.calls(); len(requests) != 1 || requests[0] != "@sam:x/" {
 		t.Fatalf("key requests %v, want one to the sender's devices", requests)
 	}
 	close(key)
-	if code := <-done; code != http.StatusOK {
-		t.Fatalf("status %d", code)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := in.wait(ctx); err != nil {
+		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(bridged) != 1 || bridged[0] != "$new-session" {
-		t.Fatalf("bridged %v, want the event once its key came", bridged)
+	if got := rec.get(); got != "elsewhere,$new-session,after it" {
+		t.Fatalf("handled %q, want the held event once its key came, then the one after it", got)
+	}
+	if n := inboxRows(t, db); n != 0 {
+		t.Fatalf("%d events left in the inbox", n)
 	}
 }

@@ -2,6 +2,7 @@ package appservice
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/event"
+
+	"github.com/passerelle/passerelle/internal/dbtest"
 )
 
 func newTransactionTestAS() (*appservice.AppService, *appservice.EventProcessor) {
@@ -21,126 +26,232 @@ func newTransactionTestAS() (*appservice.AppService, *appservice.EventProcessor)
 	return as, ep
 }
 
-func putTransaction(h http.Handler, token, body string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(http.MethodPut, "/_matrix/app/v1/transactions/42", strings.NewReader(body))
+// newTestInbox opens the Matrix inbox on db and returns the transaction
+// handler in front of next.
+func newTestInbox(t *testing.T, db *dbutil.Database, as *appservice.AppService, ep *appservice.EventProcessor, ready <-chan struct{}, next http.Handler) (*matrixInbox, http.Handler) {
+	t.Helper()
+	in, err := openMatrixInbox(context.Background(), db, as, ep, ready, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in, handledTransactions(as, ep, in)(next)
+}
+
+func putTransactionID(h http.Handler, token, txnID, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPut, "/_matrix/app/v1/transactions/"+txnID, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec
 }
 
-// A transaction is answered only after each of its events was handled, in
-// order; until then the homeserver has no answer and would send it again.
-func TestTransactionAnsweredAfterHandling(t *testing.T) {
-	as, ep := newTransactionTestAS()
-	release := make(chan struct{})
-	var handled []string
-	ep.On(event.EventMessage, func(_ context.Context, evt *event.Event) {
-		if len(handled) == 0 {
-			<-release
-		}
-		handled = append(handled, evt.Content.AsMessage().Body)
-	})
-	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
-	ready := make(chan struct{})
-	h := handledTransactions(as, ep, ready)(next)
-
-	body := `{"events":[
-		{"type":"m.room.message","event_id":"$1","room_id":"!r:x","sender":"@u:x","content":{"msgtype":"m.text","body":"one"}},
-		{"type":"m.room.message","event_id":"$2","room_id":"!r:x","sender":"@u:x","content":{"msgtype":"m.text","body":"two"}}]}`
-	done := make(chan *httptest.ResponseRecorder)
-	go func() { done <- putTransaction(h, "hs-token", body) }()
-	select {
-	case <-done:
-		t.Fatal("transaction answered before the bridge was ready")
-	case <-time.After(100 * time.Millisecond):
-	}
-	if len(handled) != 0 {
-		t.Fatal("event handled before the bridge was ready")
-	}
-	close(ready)
-	select {
-	case <-done:
-		t.Fatal("transaction answered before its first event was handled")
-	case <-time.After(100 * time.Millisecond):
-	}
-	close(release)
-	rec := <-done
-	if rec.Code != http.StatusOK {
-		t.Fatalf("status %d %s", rec.Code, rec.Body)
-	}
-	if strings.Join(handled, ",") != "one,two" {
-		t.Fatalf("handled %q, want one,two", handled)
-	}
+func putTransaction(h http.Handler, token, body string) *httptest.ResponseRecorder {
+	return putTransactionID(h, token, "42", body)
 }
 
-// Events of different rooms in one transaction are handled side by side:
-// a portal whose first event is slow to send does not hold back another
-// portal's event; each room's events keep their order, and the answer
-// waits for all of them.
+func textEvents(room string, bodies ...string) string {
+	var evs []string
+	for _, b := range bodies {
+		evs = append(evs, fmt.Sprintf(`{"type":"m.room.message","event_id":"$%s","room_id":"%s","sender":"@u:x","content":{"msgtype":"m.text","body":"%s"}}`,
+			strings.ReplaceAll(b, " ", "-"), room, b))
+	}
+	return strings.Join(evs, ",")
+}
+
+// recorder keeps the bodies of the messages the bridge was handed, in order.
+type recorder struct {
+	mu      sync.Mutex
+	handled []string
+}
+
+func (r *recorder) add(body string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.handled = append(r.handled, body)
+}
+
+func (r *recorder) get() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.handled, ",")
+}
+
+func inboxRows(t *testing.T, db *dbutil.Database) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM passerelle_matrix_inbox`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A transaction is answered once its events are stored, even before the
+// bridge has started; they are handled once it has, each room's in order,
+// and leave the inbox once handled.
+func TestTransactionAnsweredOnceStored(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		db := b.Open(t)
+		as, ep := newTransactionTestAS()
+		var rec recorder
+		ep.On(event.EventMessage, func(_ context.Context, evt *event.Event) { rec.add(evt.Content.AsMessage().Body) })
+		ready := make(chan struct{})
+		in, h := newTestInbox(t, db, as, ep, ready, http.NotFoundHandler())
+		if r := putTransaction(h, "hs-token", `{"events":[`+textEvents("!r:x", "one", "two")+`]}`); r.Code != http.StatusOK {
+			t.Fatalf("status %d %s", r.Code, r.Body)
+		}
+		if got := rec.get(); got != "" {
+			t.Fatalf("handled %q before the bridge started", got)
+		}
+		if n := inboxRows(t, db); n != 2 {
+			t.Fatalf("%d events stored, want 2", n)
+		}
+		close(ready)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := in.wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.get(); got != "one,two" {
+			t.Fatalf("handled %q, want one,two", got)
+		}
+		if n := inboxRows(t, db); n != 0 {
+			t.Fatalf("%d events left in the inbox after handling", n)
+		}
+	})
+}
+
+// A portal whose event is slow to handle (a large file, a slow network, a
+// late room key) holds neither the other rooms of its transaction nor the
+// transactions behind it; its own later events wait for it, in order.
 func TestTransactionRoomsSideBySide(t *testing.T) {
 	as, ep := newTransactionTestAS()
 	release := make(chan struct{})
-	otherRoom := make(chan struct{})
-	var mu sync.Mutex
-	var handled []string
+	otherRooms := make(chan string, 2)
+	var rec recorder
 	ep.On(event.EventMessage, func(_ context.Context, evt *event.Event) {
 		body := evt.Content.AsMessage().Body
-		switch body {
-		case "slow one":
+		switch {
+		case body == "slow one":
 			<-release
-		case "other room":
-			close(otherRoom)
+		case strings.HasPrefix(body, "other"):
+			otherRooms <- body
 		}
-		mu.Lock()
-		handled = append(handled, body)
-		mu.Unlock()
+		rec.add(body)
 	})
 	ready := make(chan struct{})
 	close(ready)
-	h := handledTransactions(as, ep, ready)(http.NotFoundHandler())
-	body := `{"events":[
-		{"type":"m.room.message","event_id":"$1","room_id":"!slow:x","sender":"@u:x","content":{"msgtype":"m.text","body":"slow one"}},
-		{"type":"m.room.message","event_id":"$2","room_id":"!other:x","sender":"@u:x","content":{"msgtype":"m.text","body":"other room"}},
-		{"type":"m.room.message","event_id":"$3","room_id":"!slow:x","sender":"@u:x","content":{"msgtype":"m.text","body":"slow two"}}]}`
-	done := make(chan *httptest.ResponseRecorder)
-	go func() { done <- putTransaction(h, "hs-token", body) }()
-	select {
-	case <-otherRoom:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the other room's event waited behind the slow room's")
+	in, h := newTestInbox(t, dbtest.SQLite(t).Open(t), as, ep, ready, http.NotFoundHandler())
+	first := `{"events":[` + textEvents("!slow:x", "slow one") + `,` + textEvents("!other:x", "other room") + `]}`
+	if r := putTransactionID(h, "hs-token", "1", first); r.Code != http.StatusOK {
+		t.Fatalf("status %d %s", r.Code, r.Body)
 	}
+	second := `{"events":[` + textEvents("!slow:x", "slow two") + `,` + textEvents("!third:x", "other transaction") + `]}`
+	answered := make(chan int, 1)
+	go func() { answered <- putTransactionID(h, "hs-token", "2", second).Code }()
 	select {
-	case <-done:
-		t.Fatal("transaction answered before the slow room's events were handled")
-	case <-time.After(50 * time.Millisecond):
+	case code := <-answered:
+		if code != http.StatusOK {
+			t.Fatalf("second transaction: status %d", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the next transaction waited for the slow portal's event")
+	}
+	for range 2 {
+		select {
+		case <-otherRooms:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("another portal's event waited behind the slow portal's (handled %q)", rec.get())
+		}
 	}
 	close(release)
-	if rec := <-done; rec.Code != http.StatusOK {
-		t.Fatalf("status %d %s", rec.Code, rec.Body)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := in.wait(ctx); err != nil {
+		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if strings.Join(handled, ",") != "other room,slow one,slow two" {
-		t.Fatalf("handled %q, want the other room's first, then the slow room's in order", handled)
+	got := rec.get()
+	if strings.Index(got, "slow one") > strings.Index(got, "slow two") || strings.Count(got, ",") != 3 {
+		t.Fatalf("handled %q, want each event once and the slow room's in order", got)
 	}
+}
+
+// A gateway that stops (or dies) with events stored and not handled
+// handles them at its next start, before the events of new transactions,
+// each once and in order; the homeserver sending a stored transaction
+// again does not handle its events twice.
+func TestTransactionInboxSurvivesRestart(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		db := b.Open(t)
+		as, ep := newTransactionTestAS()
+		var before recorder
+		ep.On(event.EventMessage, func(_ context.Context, evt *event.Event) { before.add(evt.Content.AsMessage().Body) })
+		never := make(chan struct{}) // this run never starts its bridge: killed first
+		_, h := newTestInbox(t, db, as, ep, never, http.NotFoundHandler())
+		body := `{"events":[` + textEvents("!r:x", "one", "two") + `,` + textEvents("!s:x", "elsewhere") + `]}`
+		for range 2 { // the homeserver sends it again: stored once
+			if r := putTransaction(h, "hs-token", body); r.Code != http.StatusOK {
+				t.Fatalf("status %d %s", r.Code, r.Body)
+			}
+		}
+		if n := inboxRows(t, b.Open(t)); n != 3 {
+			t.Fatalf("%d events stored, want 3", n)
+		}
+
+		// The next start, on the same database.
+		db2 := b.Open(t)
+		as2, ep2 := newTransactionTestAS()
+		var after recorder
+		ep2.On(event.EventMessage, func(_ context.Context, evt *event.Event) { after.add(evt.Content.AsMessage().Body) })
+		ready := make(chan struct{})
+		in2, h2 := newTestInbox(t, db2, as2, ep2, ready, http.NotFoundHandler())
+		if r := putTransactionID(h2, "hs-token", "43", `{"events":[`+textEvents("!r:x", "three")+`]}`); r.Code != http.StatusOK {
+			t.Fatalf("status %d %s", r.Code, r.Body)
+		}
+		close(ready)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := in2.wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var inR []string
+		elsewhere := 0
+		for _, h := range strings.Split(after.get(), ",") {
+			if h == "elsewhere" {
+				elsewhere++
+			} else {
+				inR = append(inR, h)
+			}
+		}
+		if strings.Join(inR, ",") != "one,two,three" || elsewhere != 1 {
+			t.Fatalf("after the restart handled %q, want one, two, three in order and elsewhere, each once", after.get())
+		}
+		if got := before.get(); got != "" {
+			t.Fatalf("the killed run handled %q", got)
+		}
+		if n := inboxRows(t, db2); n != 0 {
+			t.Fatalf("%d events left in the inbox", n)
+		}
+	})
 }
 
 // Anything else goes to mautrix's handler: other paths, other methods,
 // transactions with ephemeral or to-device parts, bodies that do not parse,
-// and asynchronous dispatch. A wrong token is refused without handling.
+// events without an ID, and asynchronous dispatch. A wrong token is refused
+// without handling.
 func TestTransactionFallsThrough(t *testing.T) {
 	as, ep := newTransactionTestAS()
 	ep.On(event.EventMessage, func(context.Context, *event.Event) { t.Error("event handled") })
 	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
 	ready := make(chan struct{})
 	close(ready)
-	h := handledTransactions(as, ep, ready)(next)
+	db := dbtest.SQLite(t).Open(t)
+	_, h := newTestInbox(t, db, as, ep, ready, next)
 
 	for name, body := range map[string]string{
 		"ephemeral": `{"events":[],"ephemeral":[{"type":"m.typing","content":{}}]}`,
 		"to-device": `{"events":[],"de.sorunome.msc2409.to_device":[]}`,
 		"malformed": `{"events":`,
+		"no ID":     `{"events":[{"type":"m.room.message","room_id":"!r:x","sender":"@u:x","content":{"msgtype":"m.text","body":"x"}}]}`,
 	} {
 		if rec := putTransaction(h, "hs-token", body); rec.Code != http.StatusTeapot {
 			t.Errorf("%s: status %d, want mautrix's handler", name, rec.Code)
@@ -151,11 +262,14 @@ func TestTransactionFallsThrough(t *testing.T) {
 	if rec.Code != http.StatusTeapot {
 		t.Errorf("other path: status %d", rec.Code)
 	}
-	if rec := putTransaction(h, "wrong", `{"events":[]}`); rec.Code < 400 || rec.Code == http.StatusTeapot {
+	if rec := putTransaction(h, "wrong", `{"events":[`+textEvents("!r:x", "sneaky")+`]}`); rec.Code < 400 || rec.Code == http.StatusTeapot {
 		t.Errorf("wrong token: status %d", rec.Code)
 	}
 	ep.ExecMode = appservice.AsyncHandlers
 	if rec := putTransaction(h, "hs-token", `{"events":[]}`); rec.Code != http.StatusTeapot {
 		t.Errorf("async dispatch: status %d, want mautrix's handler", rec.Code)
+	}
+	if n := inboxRows(t, db); n != 0 {
+		t.Errorf("%d events stored from refused or passed-through transactions", n)
 	}
 }

@@ -1,0 +1,214 @@
+package appservice
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/appservice"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/internal/clock"
+)
+
+// The Matrix inbox: the gateway answers a homeserver transaction once its
+// room events are stored in the gateway's database, and handles them
+// afterwards, each room's events in order and the rooms side by side.
+//
+// A homeserver sends an appservice its next transaction only after the
+// answer to the previous one. Answered after its events were handled (as
+// the gateway did before, for crash safety), one slow portal (a large file,
+// a remote network slow to answer, a staff member's room key late) held
+// every other portal's events of the transactions behind it. Answered at
+// once (as mautrix does), a gateway that stops or dies before handling
+// them loses them: the homeserver never sends them again. Stored first,
+// neither: a crash leaves the events in the inbox, handled first at the
+// next start; a slow portal holds only its own events.
+//
+// Bounded by construction: at most inboxSpan events are queued ahead of
+// the oldest one not handled; past that the answer waits (the homeserver
+// then holds the rest, as it would for a slow gateway).
+
+// inboxVersionTable is the version table of the inbox's schema.
+const inboxVersionTable = "passerelle_matrix_inbox_version"
+
+//go:embed upgrades/inbox/*.sql
+var rawInboxUpgrades embed.FS
+
+var inboxUpgradeTable = dbutil.BuildUpgradeTable().WithFSPath(rawInboxUpgrades, "upgrades/inbox").Finish()
+
+// inboxSpan bounds the events queued ahead of the oldest one not handled.
+const inboxSpan = 4096
+
+// inboxReplayPage is how many stored events a start reads at a time.
+const inboxReplayPage = 256
+
+type matrixInbox struct {
+	db    *dbutil.Database
+	as    *appservice.AppService
+	ep    *appservice.EventProcessor
+	ready <-chan struct{}
+	clock clock.Clock
+	lanes *remote.Lanes
+	log   zerolog.Logger
+
+	seq      atomic.Int64  // the last position given to a stored event
+	replayed chan struct{} // closed once the events stored before the start are queued
+	stopping atomic.Bool   // the gateway stops: events not begun stay stored
+
+	mu     sync.Mutex
+	queued map[id.EventID]struct{} // queued and not yet handled
+}
+
+// openMatrixInbox opens the inbox and queues the events a previous run
+// stored and did not handle; they, like every later event, are handled
+// once ready is closed (the bridge has started).
+func openMatrixInbox(ctx context.Context, parent *dbutil.Database, as *appservice.AppService, ep *appservice.EventProcessor, ready <-chan struct{}, log zerolog.Logger) (*matrixInbox, error) {
+	db, err := openSchema(ctx, parent, inboxVersionTable, inboxUpgradeTable, "Matrix inbox", nil)
+	if err != nil {
+		return nil, err
+	}
+	in := &matrixInbox{
+		db: db, as: as, ep: ep, ready: ready, clock: clock.Real{}, log: log,
+		lanes:    remote.NewLanes(inboxSpan, nil),
+		replayed: make(chan struct{}),
+		queued:   make(map[id.EventID]struct{}),
+	}
+	var last sql.NullInt64
+	if err = db.QueryRow(ctx, `SELECT MAX(seq) FROM passerelle_matrix_inbox`).Scan(&last); err != nil {
+		return nil, fmt.Errorf("failed to read the Matrix inbox: %w", err)
+	}
+	in.seq.Store(last.Int64)
+	go in.replay(last.Int64)
+	return in, nil
+}
+
+// replay queues the events stored up to position upTo, in order.
+func (in *matrixInbox) replay(upTo int64) {
+	defer close(in.replayed)
+	ctx := in.log.WithContext(context.Background())
+	after, count := int64(0), 0
+	for {
+		type stored struct {
+			seq   int64
+			event string
+		}
+		var page []stored
+		rows, err := in.db.Query(ctx, `SELECT seq, event FROM passerelle_matrix_inbox WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
+			after, upTo, inboxReplayPage)
+		if err == nil {
+			for rows.Next() {
+				var s stored
+				if err = rows.Scan(&s.seq, &s.event); err != nil {
+					break
+				}
+				page = append(page, s)
+			}
+			if err == nil {
+				err = rows.Err()
+			}
+			_ = rows.Close()
+		}
+		if err != nil {
+			in.log.Error().Err(err).Msg("Failed to read the Matrix inbox; its events are handled at the next start")
+			return
+		}
+		for _, s := range page {
+			after = s.seq
+			var evt event.Event
+			if err = json.Unmarshal([]byte(s.event), &evt); err != nil || evt.ID == "" || evt.RoomID == "" {
+				in.log.Error().Err(err).Int64("seq", s.seq).Msg("Dropping an unreadable event of the Matrix inbox")
+				_, _ = in.db.Exec(ctx, `DELETE FROM passerelle_matrix_inbox WHERE seq = $1`, s.seq)
+				continue
+			}
+			if err = in.queue(ctx, &evt); err != nil {
+				return
+			}
+			count++
+		}
+		if len(page) < inboxReplayPage {
+			break
+		}
+	}
+	if count > 0 {
+		in.log.Info().Int("events", count).Msg("Handling the Matrix events stored before the last stop")
+	}
+}
+
+// store records a transaction's room events (raw: their JSON, in the same
+// order) in one database transaction. An event stored already (the
+// homeserver sending a transaction again) is kept as it is.
+func (in *matrixInbox) store(ctx context.Context, events []*event.Event, raw []json.RawMessage) error {
+	now := in.clock.Now().UnixMilli()
+	return in.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		for i, evt := range events {
+			if _, err := in.db.Exec(ctx, `INSERT INTO passerelle_matrix_inbox (event_id, seq, room_id, event, received)
+				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING`,
+				evt.ID, in.seq.Add(1), evt.RoomID, string(raw[i]), now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// queue hands evt to its room's lane, unless it is queued already; it
+// waits while inboxSpan events are ahead of the oldest not handled.
+func (in *matrixInbox) queue(ctx context.Context, evt *event.Event) error {
+	in.mu.Lock()
+	if _, ok := in.queued[evt.ID]; ok {
+		in.mu.Unlock()
+		return nil
+	}
+	in.queued[evt.ID] = struct{}{}
+	in.mu.Unlock()
+	err := in.lanes.Go(ctx, string(evt.RoomID), func() bool {
+		in.handle(evt)
+		return true
+	})
+	if err != nil {
+		in.forget(evt.ID)
+	}
+	return err
+}
+
+func (in *matrixInbox) forget(evtID id.EventID) {
+	in.mu.Lock()
+	delete(in.queued, evtID)
+	in.mu.Unlock()
+}
+
+// handle hands a stored event to the bridge once it has started, and
+// deletes it from the inbox.
+func (in *matrixInbox) handle(evt *event.Event) {
+	<-in.ready
+	defer in.forget(evt.ID)
+	if in.stopping.Load() {
+		return // stays stored: handled at the next start
+	}
+	log := in.log.With().Stringer("event_id", evt.ID).Logger()
+	ctx := log.WithContext(context.Background())
+	dispatchRoomEvent(ctx, in.as, in.ep, evt)
+	if _, err := in.db.Exec(ctx, `DELETE FROM passerelle_matrix_inbox WHERE event_id = $1`, evt.ID); err != nil {
+		// Handled again at the next start, where bridgev2 recognises it.
+		log.Warn().Err(err).Msg("Failed to delete a handled event from the Matrix inbox")
+	}
+}
+
+// stop makes the events not begun stay in the inbox, for the next start.
+func (in *matrixInbox) stop() {
+	in.stopping.Store(true)
+}
+
+// wait returns once every event queued so far was handled (tests).
+func (in *matrixInbox) wait(ctx context.Context) error {
+	return in.lanes.Wait(ctx)
+}
