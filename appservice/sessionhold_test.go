@@ -177,11 +177,7 @@ func TestLateRoomKeyHoldsOnlyItsRoom(t *testing.T) {
 		t.Fatalf("key requests %v, want one to the sender's devices", requests)
 	}
 	close(key)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := in.wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	waitHandled(t, in)
 	if got := rec.get(); got != "elsewhere,$new-session,after it" {
 		t.Fatalf("handled %q, want the held event once its key came, then the one after it", got)
 	}

@@ -76,6 +76,25 @@ func (r *recorder) get() string {
 	return strings.Join(r.handled, ",")
 }
 
+// recordingAS is a transaction test's appservice whose bridge records the
+// messages it is handed.
+func recordingAS() (*appservice.AppService, *appservice.EventProcessor, *recorder) {
+	as, ep := newTransactionTestAS()
+	rec := &recorder{}
+	ep.On(event.EventMessage, func(_ context.Context, evt *event.Event) { rec.add(evt.Content.AsMessage().Body) })
+	return as, ep, rec
+}
+
+// waitHandled waits until the inbox handled every event queued so far.
+func waitHandled(t *testing.T, in *matrixInbox) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := in.wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func inboxRows(t *testing.T, db *dbutil.Database) int {
 	t.Helper()
 	var n int
@@ -91,9 +110,7 @@ func inboxRows(t *testing.T, db *dbutil.Database) int {
 func TestTransactionAnsweredOnceStored(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
 		db := b.Open(t)
-		as, ep := newTransactionTestAS()
-		var rec recorder
-		ep.On(event.EventMessage, func(_ context.Context, evt *event.Event) { rec.add(evt.Content.AsMessage().Body) })
+		as, ep, rec := recordingAS()
 		ready := make(chan struct{})
 		in, h := newTestInbox(t, db, as, ep, ready, http.NotFoundHandler())
 		if r := putTransaction(h, "hs-token", `{"events":[`+textEvents("!r:x", "one", "two")+`]}`); r.Code != http.StatusOK {
@@ -106,11 +123,7 @@ func TestTransactionAnsweredOnceStored(t *testing.T) {
 			t.Fatalf("%d events stored, want 2", n)
 		}
 		close(ready)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := in.wait(ctx); err != nil {
-			t.Fatal(err)
-		}
+		waitHandled(t, in)
 		if got := rec.get(); got != "one,two" {
 			t.Fatalf("handled %q, want one,two", got)
 		}
@@ -164,11 +177,7 @@ func TestTransactionRoomsSideBySide(t *testing.T) {
 		}
 	}
 	close(release)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := in.wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	waitHandled(t, in)
 	got := rec.get()
 	if strings.Index(got, "slow one") > strings.Index(got, "slow two") || strings.Count(got, ",") != 3 {
 		t.Fatalf("handled %q, want each event once and the slow room's in order", got)
@@ -182,9 +191,7 @@ func TestTransactionRoomsSideBySide(t *testing.T) {
 func TestTransactionInboxSurvivesRestart(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
 		db := b.Open(t)
-		as, ep := newTransactionTestAS()
-		var before recorder
-		ep.On(event.EventMessage, func(_ context.Context, evt *event.Event) { before.add(evt.Content.AsMessage().Body) })
+		as, ep, before := recordingAS()
 		never := make(chan struct{}) // this run never starts its bridge: killed first
 		_, h := newTestInbox(t, db, as, ep, never, http.NotFoundHandler())
 		body := `{"events":[` + textEvents("!r:x", "one", "two") + `,` + textEvents("!s:x", "elsewhere") + `]}`
@@ -199,20 +206,14 @@ func TestTransactionInboxSurvivesRestart(t *testing.T) {
 
 		// The next start, on the same database.
 		db2 := b.Open(t)
-		as2, ep2 := newTransactionTestAS()
-		var after recorder
-		ep2.On(event.EventMessage, func(_ context.Context, evt *event.Event) { after.add(evt.Content.AsMessage().Body) })
+		as2, ep2, after := recordingAS()
 		ready := make(chan struct{})
 		in2, h2 := newTestInbox(t, db2, as2, ep2, ready, http.NotFoundHandler())
 		if r := putTransactionID(h2, "hs-token", "43", `{"events":[`+textEvents("!r:x", "three")+`]}`); r.Code != http.StatusOK {
 			t.Fatalf("status %d %s", r.Code, r.Body)
 		}
 		close(ready)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := in2.wait(ctx); err != nil {
-			t.Fatal(err)
-		}
+		waitHandled(t, in2)
 		var inR []string
 		elsewhere := 0
 		for _, h := range strings.Split(after.get(), ",") {
