@@ -196,7 +196,17 @@ func (in *matrixInbox) handle(evt *event.Event) {
 	}
 	log := in.log.With().Stringer("event_id", evt.ID).Logger()
 	ctx := log.WithContext(context.Background())
-	dispatchRoomEvent(ctx, in.as, in.ep, evt)
+	func() {
+		// An event that panics is dropped, not handled again at every
+		// start (the event processor recovers its handlers' panics; this
+		// covers the preparation around them).
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error().Any("panic", p).Msg("Panic while handling a Matrix event; dropping it")
+			}
+		}()
+		dispatchRoomEvent(ctx, in.as, in.ep, evt)
+	}()
 	if _, err := in.db.Exec(ctx, `DELETE FROM passerelle_matrix_inbox WHERE event_id = $1`, evt.ID); err != nil {
 		// Handled again at the next start, where bridgev2 recognises it.
 		log.Warn().Err(err).Msg("Failed to delete a handled event from the Matrix inbox")

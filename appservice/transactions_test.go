@@ -274,3 +274,31 @@ func TestTransactionFallsThrough(t *testing.T) {
 		t.Errorf("%d events stored from refused or passed-through transactions", n)
 	}
 }
+
+// An event whose handling panics neither stops its room's later events
+// nor stays in the inbox to be handled (and panic) again at every start.
+func TestInboxPoisonEventDropped(t *testing.T) {
+	as, ep := newTransactionTestAS()
+	var rec recorder
+	ep.On(event.EventMessage, func(_ context.Context, evt *event.Event) {
+		if body := evt.Content.AsMessage().Body; body == "poison" {
+			panic("a bug meets an odd event")
+		} else {
+			rec.add(body)
+		}
+	})
+	ready := make(chan struct{})
+	close(ready)
+	db := dbtest.SQLite(t).Open(t)
+	in, h := newTestInbox(t, db, as, ep, ready, http.NotFoundHandler())
+	if r := putTransaction(h, "hs-token", `{"events":[`+textEvents("!r:x", "poison", "after it")+`]}`); r.Code != http.StatusOK {
+		t.Fatalf("status %d %s", r.Code, r.Body)
+	}
+	waitHandled(t, in)
+	if got := rec.get(); got != "after it" {
+		t.Fatalf("handled %q, want the event after the poison one", got)
+	}
+	if n := inboxRows(t, db); n != 0 {
+		t.Fatalf("%d events left in the inbox", n)
+	}
+}
