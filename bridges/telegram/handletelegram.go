@@ -73,10 +73,20 @@ func (c *Client) registerHandlers(d *tg.UpdateDispatcher, lanes *remote.Lanes) {
 	})
 	d.OnDeleteMessages(func(ctx context.Context, e tg.Entities, u *tg.UpdateDeleteMessages) error {
 		defer c.recoverHandler(ctx, "delete_messages")
+		box := tgid.Peer{Type: tgid.PeerUser, ID: c.userID}
+		if byChat, ok := c.deletionLanes(ctx, lanes, u.Messages); ok {
+			for _, part := range byChat {
+				c.inChat(ctx, lanes, part.key, "delete_messages", func(ctx context.Context) bool {
+					c.handleDeleteMessages(ctx, box, part.ids)
+					return true
+				})
+			}
+			return nil
+		}
 		if !c.afterChats(ctx, lanes) {
 			return nil
 		}
-		c.handleDeleteMessages(ctx, tgid.Peer{Type: tgid.PeerUser, ID: c.userID}, u.Messages)
+		c.handleDeleteMessages(ctx, box, u.Messages)
 		return nil
 	})
 	d.OnDeleteChannelMessages(func(ctx context.Context, e tg.Entities, u *tg.UpdateDeleteChannelMessages) error {

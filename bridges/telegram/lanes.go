@@ -2,6 +2,7 @@ package telegram
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/internal/clock"
 )
 
@@ -18,9 +20,11 @@ import (
 // (pts), which gotd hands over one update after the other. Handled in that
 // goroutine, a contact's flood or a new chat's portal creation held back
 // every other chat of the account. Their updates now go to one lane per
-// chat (remote.Lanes): in order within a chat, chats side by side. An
-// update that names no chat (a deletion names message IDs only, a poll its
-// ID) waits until the lanes have handled what came before it. Channels
+// chat (remote.Lanes): in order within a chat, chats side by side. A
+// deletion names message IDs only: found bridged, each goes to its chat's
+// lane (deletionLanes); otherwise, like an update that names no chat (a
+// poll names its ID), it waits until the lanes have handled what came
+// before it. Channels
 // have their own sequences, which gotd already runs side by side.
 
 // chatLaneKey is the lane of a chat of the common sequence; "" (handled in
@@ -44,6 +48,73 @@ func messageLaneKey(m tg.MessageClass) string {
 		return chatLaneKey(m.PeerID)
 	}
 	return ""
+}
+
+// peerLaneKey is the lane of a chat of the common sequence named by its
+// portal's peer; "" for a channel.
+func peerLaneKey(p tgid.Peer) string {
+	switch p.Type {
+	case tgid.PeerUser:
+		return chatLaneKey(&tg.PeerUser{UserID: p.ID})
+	case tgid.PeerChat:
+		return chatLaneKey(&tg.PeerChat{ChatID: p.ID})
+	}
+	return ""
+}
+
+// deletionLane is the lane of the chat of a message of the account's box
+// that a deletion names: found among the bridged messages (a basic group's
+// through its canonical ID) or the ones held for approval. "" when it is
+// neither: it may still be queued in a lane, unbridged.
+func (c *Client) deletionLane(ctx context.Context, id int) string {
+	if _, chatID, ok := c.basicCanonical(ctx, id); ok {
+		return chatLaneKey(&tg.PeerChat{ChatID: chatID})
+	}
+	box := tgid.Peer{Type: tgid.PeerUser, ID: c.userID}
+	msgID := tgid.MakeMessageID(tgid.MessageKey{Box: box, ID: id})
+	msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.receiverOf(box), msgID)
+	if err == nil && msg != nil {
+		if peer, err := tgid.ParsePortalID(msg.Room.ID); err == nil {
+			return peerLaneKey(peer)
+		}
+		return ""
+	}
+	if d, ok := c.deliveredMessage(msgID); ok {
+		return peerLaneKey(d.peer)
+	}
+	return ""
+}
+
+// laneIDs are the message IDs of a deletion that belong to one lane.
+type laneIDs struct {
+	key string
+	ids []int
+}
+
+// deletionLanes sorts a deletion's message IDs by their chat's lane, so
+// that each chat's part follows that chat's earlier updates without
+// waiting for the other chats' (a deletion names message IDs only, not
+// chats). False when one of them is not found bridged: the deletion then
+// waits for every lane, as it may be deleting a message still queued.
+// Bounded: Telegram sends at most 100 IDs per deletion.
+func (c *Client) deletionLanes(ctx context.Context, lanes *remote.Lanes, ids []int) ([]laneIDs, bool) {
+	if lanes == nil {
+		return nil, false
+	}
+	var out []laneIDs
+	for _, id := range ids {
+		key := c.deletionLane(ctx, id)
+		if key == "" {
+			return nil, false
+		}
+		i := slices.IndexFunc(out, func(l laneIDs) bool { return l.key == key })
+		if i < 0 {
+			out = append(out, laneIDs{key: key})
+			i = len(out) - 1
+		}
+		out[i].ids = append(out[i].ids, id)
+	}
+	return out, len(out) > 0
 }
 
 // inChat hands an update's handling to its chat's lane (with no lanes or

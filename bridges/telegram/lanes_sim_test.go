@@ -13,7 +13,8 @@ import (
 
 // TestNewChatDoesNotHoldOtherChats: while a new contact's portal is being
 // created (the homeserver is slow to create rooms), a message of another
-// chat of the same account reaches Matrix at once; the new chat's messages
+// chat of the same account reaches Matrix at once, and so does its
+// deletion (which names a message ID, not a chat); the new chat's messages
 // follow, in order, once its room exists. Meanwhile the stored update
 // state stays before the new chat's first message (a restart would fetch
 // it again), and catches up with Telegram once everything is bridged.
@@ -45,11 +46,28 @@ func TestNewChatDoesNotHoldOtherChats(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.SendMessage(cs.bob.ID, cs.alice.ID, "bob meanwhile", nil); err != nil {
+	meanwhile, err := s.SendMessage(cs.bob.ID, cs.alice.ID, "bob meanwhile", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "bob meanwhile" }); !ok {
+	bobMsg, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "bob meanwhile" })
+	if !ok {
 		t.Fatal("a message of an existing chat waited behind a new chat's portal creation")
+	}
+	// Bob deletes it: a deletion names message IDs only, but one of a
+	// bridged message goes to its chat's lane, not behind carol's.
+	if err = s.DeleteMessages(cs.bob.ID, []int{meanwhile.SenderMsgID}, true); err != nil {
+		t.Fatal(err)
+	}
+	if !mx.Eventually(20*time.Second, func() bool {
+		for _, r := range mx.Redactions() {
+			if r.Redacts == bobMsg.EventID {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatal("a deletion in an existing chat waited behind a new chat's portal creation")
 	}
 	if n := len(mx.MessagesWithBody("carol one")); n != 0 {
 		t.Fatalf("carol's message reached Matrix %d times while her room could not be created", n)
