@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/appservice"
@@ -211,6 +212,26 @@ func (in *matrixInbox) handle(evt *event.Event) {
 		// Handled again at the next start, where bridgev2 recognises it.
 		log.Warn().Err(err).Msg("Failed to delete a handled event from the Matrix inbox")
 	}
+}
+
+// pending is the number of events queued and not handled yet.
+func (in *matrixInbox) pending() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.queued)
+}
+
+// inboxMetricName is the inbox's depth on the metrics listener.
+const inboxMetricName = "passerelle_matrix_inbox_events"
+
+// collector reports the inbox's depth: the Matrix events answered for and
+// not handled yet (waiting behind their room's earlier events, or being
+// handled). It grows when a portal is slow or the bridge has not started.
+func (in *matrixInbox) collector() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: inboxMetricName,
+		Help: "Matrix events the gateway answered the homeserver for and has not handled yet (stored in its database, waiting behind their room's earlier events or being handled).",
+	}, func() float64 { return float64(in.pending()) })
 }
 
 // stop makes the events not begun stay in the inbox, for the next start.

@@ -145,6 +145,7 @@ func Main(tag, commit, buildTime string) {
 		os.Exit(14)
 	}
 	m.Matrix.AS.Middleware = append(m.Matrix.AS.Middleware, handledTransactions(m.Matrix.AS, m.Matrix.EventProcessor, inbox))
+	mx.useInbox(inbox)
 	if looseDir != "" {
 		m.Log.Warn().Str("directory", looseDir).Msg("Other users can enter the database directory; chmod 700 it")
 	}

@@ -177,6 +177,11 @@ func (c *metricsComponent) Stop() {
 	c.wg.Wait()
 }
 
+// useInbox reports the Matrix inbox's depth.
+func (c *metricsComponent) useInbox(in *matrixInbox) {
+	_ = c.m.Register(in.collector())
+}
+
 // useMatrix gives the homeserver check bridgev2's Matrix connector (the
 // bridge's own Matrix field may be wrapped).
 func (c *metricsComponent) useMatrix(mc *matrix.Connector) { c.mc = mc }

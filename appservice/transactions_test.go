@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/appservice"
@@ -122,6 +123,10 @@ func TestTransactionAnsweredOnceStored(t *testing.T) {
 		if n := inboxRows(t, db); n != 2 {
 			t.Fatalf("%d events stored, want 2", n)
 		}
+		// What an operator sees on /metrics meanwhile.
+		if v := testutil.ToFloat64(in.collector()); v != 2 {
+			t.Fatalf("%s = %v while 2 events wait for the bridge, want 2", inboxMetricName, v)
+		}
 		close(ready)
 		waitHandled(t, in)
 		if got := rec.get(); got != "one,two" {
@@ -129,6 +134,9 @@ func TestTransactionAnsweredOnceStored(t *testing.T) {
 		}
 		if n := inboxRows(t, db); n != 0 {
 			t.Fatalf("%d events left in the inbox after handling", n)
+		}
+		if v := testutil.ToFloat64(in.collector()); v != 0 {
+			t.Fatalf("%s = %v once every event was handled, want 0", inboxMetricName, v)
 		}
 	})
 }

@@ -190,6 +190,10 @@ func TestMetricsAndReady(t *testing.T) {
 			t.Errorf("/metrics lacks %s", series)
 		}
 	}
+	// Every Matrix event of the conversation handled: the inbox is empty.
+	if v, ok := after["passerelle_matrix_inbox_events"]; !ok || v != 0 {
+		t.Errorf("passerelle_matrix_inbox_events = %v (present %v) once the conversation was bridged, want 0", v, ok)
+	}
 
 	// The homeserver stops: /ready says so within seconds.
 	if err = s.Dendrite.Pause(); err != nil {
