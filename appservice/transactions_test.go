@@ -96,6 +96,19 @@ func waitHandled(t *testing.T, in *matrixInbox) {
 	}
 }
 
+// wantHandled waits for the inbox, then checks what the bridge was handed
+// (in order) and that the inbox is empty.
+func wantHandled(t *testing.T, in *matrixInbox, db *dbutil.Database, rec *recorder, want string) {
+	t.Helper()
+	waitHandled(t, in)
+	if got := rec.get(); got != want {
+		t.Fatalf("handled %q, want %q", got, want)
+	}
+	if n := inboxRows(t, db); n != 0 {
+		t.Fatalf("%d events left in the inbox after handling", n)
+	}
+}
+
 func inboxRows(t *testing.T, db *dbutil.Database) int {
 	t.Helper()
 	var n int
@@ -128,13 +141,7 @@ func TestTransactionAnsweredOnceStored(t *testing.T) {
 			t.Fatalf("%s = %v while 2 events wait for the bridge, want 2", inboxMetricName, v)
 		}
 		close(ready)
-		waitHandled(t, in)
-		if got := rec.get(); got != "one,two" {
-			t.Fatalf("handled %q, want one,two", got)
-		}
-		if n := inboxRows(t, db); n != 0 {
-			t.Fatalf("%d events left in the inbox after handling", n)
-		}
+		wantHandled(t, in, db, rec, "one,two")
 		if v := testutil.ToFloat64(in.collector()); v != 0 {
 			t.Fatalf("%s = %v once every event was handled, want 0", inboxMetricName, v)
 		}
@@ -302,11 +309,5 @@ func TestInboxPoisonEventDropped(t *testing.T) {
 	if r := putTransaction(h, "hs-token", `{"events":[`+textEvents("!r:x", "poison", "after it")+`]}`); r.Code != http.StatusOK {
 		t.Fatalf("status %d %s", r.Code, r.Body)
 	}
-	waitHandled(t, in)
-	if got := rec.get(); got != "after it" {
-		t.Fatalf("handled %q, want the event after the poison one", got)
-	}
-	if n := inboxRows(t, db); n != 0 {
-		t.Fatalf("%d events left in the inbox", n)
-	}
+	wantHandled(t, in, db, &rec, "after it")
 }
