@@ -88,6 +88,6 @@ require (
 	rsc.io/qr v0.2.0 // indirect
 )
 
-// whatsmeow with two race fixes (third_party/whatsmeow/PASSERELLE.md), e.g. the frame
-// socket's connection read under its lock. Drop when upstream fixes it.
+// whatsmeow with two race fixes and deferrable message acknowledgements
+// (third_party/whatsmeow/PASSERELLE.md). Drop when upstream has them.
 replace go.mau.fi/whatsmeow => ./third_party/whatsmeow

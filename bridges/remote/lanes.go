@@ -175,6 +175,13 @@ func (l *Lanes) Next() uint64 {
 	return l.next
 }
 
+// Busy reports whether a task handed over has not ended yet.
+func (l *Lanes) Busy() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.running > 0 || l.advancing > 0
+}
+
 // Low is the lowest task number not ended (done); every task below it
 // ended done.
 func (l *Lanes) Low() uint64 {

@@ -174,6 +174,17 @@ func TestLanesLeaveNoGoroutine(t *testing.T) {
 	before := runtime.NumGoroutine()
 	l := remote.NewLanes(0, nil)
 	ctx := context.Background()
+	if l.Busy() {
+		t.Fatal("new lanes busy")
+	}
+	block := make(chan struct{})
+	if err := l.Go(ctx, "blocked", func() bool { <-block; return true }); err != nil {
+		t.Fatal(err)
+	}
+	if !l.Busy() {
+		t.Error("lanes with a task running not busy")
+	}
+	close(block)
 	for i := range 1000 {
 		if err := l.Go(ctx, fmt.Sprint(i), func() bool { return true }); err != nil {
 			t.Fatal(err)
@@ -189,8 +200,11 @@ func TestLanesLeaveNoGoroutine(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines after 1,000 chats were handled, %d before", n, before)
 	}
-	if low := l.Low(); low != 1000 {
-		t.Errorf("Low = %d, want 1000", low)
+	if l.Busy() {
+		t.Error("lanes busy after Wait")
+	}
+	if low := l.Low(); low != 1001 {
+		t.Errorf("Low = %d, want 1001", low)
 	}
 }
 

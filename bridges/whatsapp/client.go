@@ -54,9 +54,15 @@ type Client struct {
 	jid   types.JID // the account's phone-number JID
 	log   zerolog.Logger
 
-	// profiles: a message is handled, or a ghost refreshed after a
-	// profile change, one at a time (handleEvent).
-	profiles sync.Mutex
+	// profiles: messages are handled side by side, a ghost refreshed after
+	// a profile change while none is (lanes.go).
+	profiles profileGate
+	// lanes run the login's chats side by side (lanes.go).
+	lanes *remote.Lanes
+	// refreshes are the profile changes waiting for their refresh, by
+	// user (or group); refreshing while a goroutine runs them.
+	refreshes  map[types.JID]pendingRefresh
+	refreshing bool
 
 	mu        sync.Mutex
 	wa        *whatsmeow.Client
@@ -166,6 +172,7 @@ func (c *WhatsAppConnector) newWAClient(dev *store.Device, log zerolog.Logger) *
 	wa.EnableAutoReconnect = false
 	wa.EnableDecryptedEventBuffer = true
 	wa.SynchronousAck = true
+	wa.DeferrableAcks = true
 	wa.AutomaticMessageRerequestFromPhone = true
 	c.route(wa)
 	return wa
@@ -305,6 +312,9 @@ func (cl *Client) Disconnect() {
 	cl.stopped, cl.stopLoop = true, nil
 	cl.endEventsLocked()
 	cl.mu.Unlock()
+	// The lanes skip what they have not begun; the messages being bridged
+	// finish (and are acknowledged) before the connection closes.
+	cl.settleLanes()
 	closeClient(wa, cancel, live)
 }
 

@@ -106,7 +106,8 @@ func (cl *Client) communityParent(ctx context.Context, parent types.JID) *networ
 	cl.communitiesTried.Put(parent, struct{}{})
 	resyncCtx, cancel := context.WithTimeout(ctx, groupInfoTimeout)
 	defer cancel()
-	cl.deliver(resyncCtx, &simplevent.ChatResync{
+	// In the creation turn of the group whose portal is being made.
+	cl.deliverInTurn(resyncCtx, &simplevent.ChatResync{
 		EventMeta: simplevent.EventMeta{
 			Type: bridgev2.RemoteEventChatResync, PortalKey: key, CreatePortal: true, Timestamp: time.Now(),
 		},

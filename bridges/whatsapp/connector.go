@@ -70,6 +70,9 @@ type WhatsAppConnector struct {
 	handling atomic.Int64
 	// groupLocks serialise a group's deliveries across logins (lockGroup).
 	groupLocks [groupLockCount]sync.Mutex
+	// portalCreation: one portal's room created at a time, whatever the
+	// login (creationTurn).
+	portalCreation sync.Mutex
 
 	// Hooks is the connector's side of the gateway's door: the queue its
 	// remote events go through, the outbound check and the sent recorder.

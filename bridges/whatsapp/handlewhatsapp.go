@@ -67,25 +67,39 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 	case *events.OfflineSyncPreview:
 		cl.onOfflinePreview(ctx, evt)
 	case *events.OfflineSyncCompleted:
+		// Reported once the lanes have bridged the queue.
+		if !cl.afterChats(ctx) {
+			return false
+		}
 		cl.onOfflineCompleted(ctx, evt)
 	case *events.HistorySync:
+		if !cl.afterChats(ctx) {
+			return false
+		}
 		cl.onHistorySync(ctx, evt.Data)
 	case *events.Message:
-		// Under profiles: whatsmeow sends push name, contact and picture
-		// changes from other goroutines (a push name from its own, beside
-		// the message that carried it), and a message's handling reads its
-		// sender's ghost without the ghost's lock; the ghost is refreshed
-		// while no message is being handled.
-		cl.profiles.Lock()
-		defer cl.profiles.Unlock()
-		defer cl.offlineMessageHandled(ctx)
-		return cl.handleMessage(ctx, evt)
+		// In its chat's lane (lanes.go); a message's handling reads its
+		// sender's ghost without the ghost's lock, so profile changes (which
+		// whatsmeow sends from other goroutines too: a push name from its
+		// own, beside the message that carried it) refresh ghosts while no
+		// message is being handled.
+		return cl.onMessage(ctx, evt)
 	case *events.UndecryptableMessage:
-		return cl.handleUndecryptable(ctx, evt)
+		return cl.handleInChat(ctx, cl.laneOf(ctx, evt.Info.MessageSource), evt, func() bool {
+			return cl.handleUndecryptable(ctx, evt)
+		})
 	case *events.Receipt:
-		cl.handleReceipt(ctx, evt)
+		// After the messages of its chat handed over before it; a receipt
+		// is not worth holding the receive loop for.
+		cl.runInChat(ctx, cl.laneOf(ctx, evt.MessageSource), evt, func() bool {
+			cl.handleReceipt(ctx, evt)
+			return true
+		}, func(bool) {})
 	case *events.ChatPresence:
-		cl.handleChatPresence(ctx, evt)
+		cl.runInChat(ctx, cl.laneOf(ctx, evt.MessageSource), evt, func() bool {
+			cl.handleChatPresence(ctx, evt)
+			return true
+		}, func(bool) {})
 	case *events.Presence:
 		cl.handlePresence(ctx, evt)
 	case *events.PushNameSetting:
@@ -97,8 +111,6 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 	case *events.MediaRetry:
 		cl.onMediaRetry(ctx, evt)
 	case *events.PushName:
-		cl.profiles.Lock()
-		defer cl.profiles.Unlock()
 		// A changed name, or the first name seen for a ghost that already
 		// exists (a group member made before they wrote). A ghost that does
 		// not exist yet reads its info itself when bridgev2 makes it.
@@ -106,40 +118,46 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		if evt.Message != nil {
 			chat = cl.chatOf(ctx, evt.Message)
 		}
-		cl.refreshGhost(ctx, evt.JID, chat)
+		cl.queueRefresh(ctx, evt.JID, chat, false)
 	case *events.Contact:
-		cl.profiles.Lock()
-		defer cl.profiles.Unlock()
-		cl.refreshGhost(ctx, evt.JID, types.EmptyJID)
+		cl.queueRefresh(ctx, evt.JID, types.EmptyJID, false)
 	case *events.Picture:
-		cl.profiles.Lock()
-		defer cl.profiles.Unlock()
-		if evt.JID.Server == types.GroupServer {
-			cl.resyncChat(ctx, evt.JID, false)
-		} else {
-			cl.refreshGhost(ctx, evt.JID, types.EmptyJID)
-		}
+		cl.queueRefresh(ctx, evt.JID, types.EmptyJID, evt.JID.Server == types.GroupServer)
 	case *events.NewsletterJoin, *events.NewsletterLeave:
+		if !cl.afterChats(ctx) {
+			return false
+		}
 		cl.handleNewsletterEvent(ctx, evt)
 	case *events.JoinedGroup:
 		// A community's parent group becomes its space (communityChatInfo).
-		cl.resyncChat(ctx, evt.JID, true)
-	case *events.GroupInfo:
-		if evt.Name != nil {
-			cl.rememberGroupName(evt.JID, evt.Name.Name)
-		}
-		if slices.ContainsFunc(evt.Leave, cl.isMe) {
-			cl.leftGroup(ctx, evt.JID, evt.Timestamp)
+		return cl.handleInChat(ctx, evt.JID.String(), evt, func() bool {
+			cl.resyncChat(ctx, evt.JID, true)
 			return true
-		}
-		if evt.Ephemeral != nil {
-			cl.groupTimerChange(ctx, evt)
-		}
-		cl.memberChanges(ctx, evt)
-		// Added to a group (or joined it from a link): its portal is made.
-		cl.resyncChat(ctx, evt.JID, cl.joinedSelf(evt.Join))
+		})
+	case *events.GroupInfo:
+		// After the group's messages handed over before it.
+		return cl.handleInChat(ctx, evt.JID.String(), evt, func() bool {
+			cl.onGroupInfo(ctx, evt)
+			return true
+		})
 	}
 	return true
+}
+
+func (cl *Client) onGroupInfo(ctx context.Context, evt *events.GroupInfo) {
+	if evt.Name != nil {
+		cl.rememberGroupName(evt.JID, evt.Name.Name)
+	}
+	if slices.ContainsFunc(evt.Leave, cl.isMe) {
+		cl.leftGroup(ctx, evt.JID, evt.Timestamp)
+		return
+	}
+	if evt.Ephemeral != nil {
+		cl.groupTimerChange(ctx, evt)
+	}
+	cl.memberChanges(ctx, evt)
+	// Added to a group (or joined it from a link): its portal is made.
+	cl.resyncChat(ctx, evt.JID, cl.joinedSelf(evt.Join))
 }
 
 func (cl *Client) onConnected(ctx context.Context) {
@@ -359,9 +377,11 @@ func (cl *Client) handleMessage(ctx context.Context, evt *events.Message) bool {
 		log.Debug().Msg("Group message already bridged through another login")
 		return true
 	}
+	endTurn := cl.creationTurn(ctx, remoteEvt)
 	unlock := cl.main.lockGroup(chat)
 	res := cl.main.Deliver(ctx, cl.login, remoteEvt)
 	unlock()
+	endTurn()
 	if res.Success || res.Ignored {
 		return true
 	}
@@ -380,6 +400,14 @@ func (cl *Client) handleMessage(ctx context.Context, evt *events.Message) bool {
 // server sends it again on the next connection (whatsmeow keeps its
 // decrypted form in the event buffer).
 func (cl *Client) deliver(ctx context.Context, evt bridgev2.RemoteEvent) bool {
+	endTurn := cl.creationTurn(ctx, evt)
+	defer endTurn()
+	return cl.deliverInTurn(ctx, evt)
+}
+
+// deliverInTurn is deliver for a caller that holds the creation turn
+// already (a portal's creation asking for its community's space).
+func (cl *Client) deliverInTurn(ctx context.Context, evt bridgev2.RemoteEvent) bool {
 	res := cl.main.Deliver(ctx, cl.login, evt)
 	if res.Success || res.Ignored {
 		return true

@@ -79,7 +79,11 @@ type Client struct {
 	// If SynchronousAck is set, acks for messages will only be sent after all event handlers return.
 	SynchronousAck             bool
 	EnableDecryptedEventBuffer bool
-	lastDecryptedBufferClear   time.Time
+	// DeferrableAcks (Passerelle's patch; with SynchronousAck) lets a handler
+	// take over the acknowledgement of a decrypted message: see
+	// events.Message.DeferAck.
+	DeferrableAcks           bool
+	lastDecryptedBufferClear time.Time
 
 	DisableLoginAutoReconnect bool
 

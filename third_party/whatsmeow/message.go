@@ -327,6 +327,7 @@ func (cli *Client) decryptMessages(ctx context.Context, info *types.MessageInfo,
 		}
 	}
 	var recognizedStanza, protobufFailed bool
+	acks := cli.newMessageAcks()
 	for _, child := range children {
 		if child.Tag != "enc" {
 			continue
@@ -421,7 +422,11 @@ func (cli *Client) decryptMessages(ctx context.Context, info *types.MessageInfo,
 				continue
 			}
 			protobufFailed = false
-			handlerFailed = cli.handleDecryptedMessage(ctx, info, &msg, retryCount)
+			var deferred bool
+			handlerFailed, deferred = cli.handleDecryptedMessageDeferrable(ctx, info, &msg, retryCount, acks, ciphertextHash)
+			if deferred && !handlerFailed {
+				continue
+			}
 		case 3:
 			handlerFailed, protobufFailed = cli.handleDecryptedArmadillo(ctx, info, decrypted, retryCount)
 		default:
@@ -432,32 +437,10 @@ func (cli *Client) decryptMessages(ctx context.Context, info *types.MessageInfo,
 			return
 		}
 		if ciphertextHash != nil && cli.EnableDecryptedEventBuffer {
-			// Use the context passed to decryptMessages
-			err = cli.Store.EventBuffer.ClearBufferedEventPlaintext(ctx, *ciphertextHash)
-			if err != nil {
-				zerolog.Ctx(ctx).Err(err).
-					Hex("ciphertext_hash", ciphertextHash[:]).
-					Str("message_id", info.ID).
-					Msg("Failed to clear buffered event plaintext")
-			} else {
-				zerolog.Ctx(ctx).Debug().
-					Hex("ciphertext_hash", ciphertextHash[:]).
-					Str("message_id", info.ID).
-					Msg("Deleted event plaintext from buffer")
-			}
-
-			if time.Since(cli.lastDecryptedBufferClear) > 12*time.Hour && ctx.Err() == nil {
-				cli.lastDecryptedBufferClear = time.Now()
-				go func() {
-					err := cli.Store.EventBuffer.DeleteOldBufferedHashes(context.WithoutCancel(ctx))
-					if err != nil {
-						zerolog.Ctx(ctx).Err(err).Msg("Failed to delete old buffered hashes")
-					}
-				}()
-			}
+			cli.clearBufferedPlaintext(ctx, info, *ciphertextHash)
 		}
 	}
-	cli.backgroundIfAsyncAck(func() {
+	ack := func() {
 		if !recognizedStanza {
 			cli.sendAck(ctx, node, NackUnrecognizedStanza)
 		} else if protobufFailed {
@@ -465,8 +448,40 @@ func (cli *Client) decryptMessages(ctx context.Context, info *types.MessageInfo,
 		} else {
 			cli.sendMessageReceipt(ctx, info, node)
 		}
-	})
+	}
+	if acks.seal(ack) {
+		return
+	}
+	cli.backgroundIfAsyncAck(ack)
 	return
+}
+
+// clearBufferedPlaintext forgets a handled message's decrypted form: the
+// server sending it again gets EventAlreadyProcessed.
+func (cli *Client) clearBufferedPlaintext(ctx context.Context, info *types.MessageInfo, ciphertextHash [32]byte) {
+	// Use the context passed to decryptMessages
+	err := cli.Store.EventBuffer.ClearBufferedEventPlaintext(ctx, ciphertextHash)
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).
+			Hex("ciphertext_hash", ciphertextHash[:]).
+			Str("message_id", info.ID).
+			Msg("Failed to clear buffered event plaintext")
+	} else {
+		zerolog.Ctx(ctx).Debug().
+			Hex("ciphertext_hash", ciphertextHash[:]).
+			Str("message_id", info.ID).
+			Msg("Deleted event plaintext from buffer")
+	}
+
+	if time.Since(cli.lastDecryptedBufferClear) > 12*time.Hour && ctx.Err() == nil {
+		cli.lastDecryptedBufferClear = time.Now()
+		go func() {
+			err := cli.Store.EventBuffer.DeleteOldBufferedHashes(context.WithoutCancel(ctx))
+			if err != nil {
+				zerolog.Ctx(ctx).Err(err).Msg("Failed to delete old buffered hashes")
+			}
+		}()
+	}
 }
 
 func (cli *Client) clearUntrustedIdentity(ctx context.Context, target types.JID) error {
@@ -1019,12 +1034,31 @@ func (cli *Client) storeHistoricalPNLIDMappings(ctx context.Context, mappings []
 }
 
 func (cli *Client) handleDecryptedMessage(ctx context.Context, info *types.MessageInfo, msg *waE2E.Message, retryCount int) bool {
+	failed, _ := cli.handleDecryptedMessageDeferrable(ctx, info, msg, retryCount, nil, nil)
+	return failed
+}
+
+// handleDecryptedMessageDeferrable is handleDecryptedMessage whose event a
+// handler may take the acknowledgement of (acks not nil): deferred reports
+// that it did.
+func (cli *Client) handleDecryptedMessageDeferrable(ctx context.Context, info *types.MessageInfo, msg *waE2E.Message, retryCount int, acks *messageAcks, ciphertextHash *[32]byte) (handlerFailed, deferred bool) {
 	ok := cli.processProtocolParts(ctx, info, msg)
 	if !ok {
-		return false
+		return false, false
 	}
 	evt := &events.Message{Info: *info, RawMessage: msg, RetryCount: retryCount}
-	return cli.dispatchEvent(evt.UnwrapRaw())
+	if acks != nil {
+		evt.DeferAck = func() func(ok bool) {
+			deferred = true
+			return acks.add(func() {
+				if ciphertextHash != nil && cli.EnableDecryptedEventBuffer {
+					cli.clearBufferedPlaintext(context.WithoutCancel(ctx), info, *ciphertextHash)
+				}
+			})
+		}
+	}
+	handlerFailed = cli.dispatchEvent(evt.UnwrapRaw())
+	return handlerFailed, deferred
 }
 
 func (cli *Client) sendProtocolMessageReceipt(ctx context.Context, id types.MessageID, msgType types.ReceiptType) {

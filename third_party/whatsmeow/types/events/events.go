@@ -312,6 +312,16 @@ type Message struct {
 	// The raw message struct. This is the raw unmodified data, which means the actual message might
 	// be wrapped in DeviceSentMessage, EphemeralMessage or ViewOnceMessage.
 	RawMessage *waE2E.Message
+
+	// DeferAck (Passerelle's patch) is set on a message received live when
+	// the client's DeferrableAcks is on; nil otherwise. A handler that calls
+	// it takes the message's acknowledgement over: the client goes on with
+	// the next message at once, and acknowledges this one (and forgets its
+	// buffered plaintext) only once the returned function was called with
+	// true. Called with false, the message is not acknowledged, and the
+	// server sends it again on a later connection. Call the returned
+	// function exactly once (further calls do nothing).
+	DeferAck func() (done func(ok bool))
 }
 
 type FBMessage struct {

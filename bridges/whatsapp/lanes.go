@@ -1,0 +1,304 @@
+package whatsapp
+
+import (
+	"context"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+	"maunium.net/go/mautrix/bridgev2"
+
+	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/internal/clock"
+)
+
+// whatsmeow hands a connection's events over one after the other, and
+// acknowledged a message to WhatsApp's server only once its handler
+// returned (SynchronousAck: a crash loses nothing, the server sends an
+// unacknowledged message again). Handled in that goroutine, a contact's
+// flood or a new chat's portal creation held back every other chat of the
+// login. A message now goes to its chat's lane (remote.Lanes): in order
+// within a chat, chats side by side, and its acknowledgement is deferred
+// until its lane has bridged it (whatsmeow's DeferAck, patched in
+// third_party/whatsmeow): the server still sends again whatever was not
+// bridged when the gateway stopped or died. Receipts and typing go to
+// their chat's lane too; a group's changes wait in the group's lane until
+// its earlier messages are bridged; the offline queue's end and a history
+// sync wait until every lane has handled what came before them.
+
+// chatLanes is the login's lanes, made at first use.
+func (cl *Client) chatLanes() *remote.Lanes {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.lanes == nil {
+		cl.lanes = remote.NewLanes(0, nil)
+	}
+	return cl.lanes
+}
+
+// laneOf is the lane of a message's (or receipt's, or typing's) chat: its
+// portal's chat.
+func (cl *Client) laneOf(ctx context.Context, src types.MessageSource) string {
+	return cl.chatOf(ctx, &types.MessageInfo{MessageSource: src}).String()
+}
+
+// runInChat hands handle to the lane of key; finish gets its result: false
+// when it failed, panicked or the lanes refused it (the client is
+// stopping). Lane tasks always count as done for the lanes: a WhatsApp
+// login keeps no stored position behind them, each message is
+// acknowledged on its own (finish).
+func (cl *Client) runInChat(ctx context.Context, key string, what any, handle func() bool, finish func(ok bool)) {
+	cl.main.handling.Add(1)
+	run := func() bool {
+		defer cl.main.handling.Add(-1)
+		if ctx.Err() != nil {
+			// The client stopped before it began: not acknowledged, the
+			// server sends it again on the next connection.
+			finish(false)
+			return true
+		}
+		ok := false
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					zerolog.Ctx(ctx).Error().Any("panic", p).Str("stack", string(debug.Stack())).Type("event_type", what).
+						Msg("Panic in WhatsApp event handler")
+				}
+			}()
+			ok = handle()
+		}()
+		finish(ok)
+		return true
+	}
+	if err := cl.chatLanes().Go(ctx, key, run); err != nil {
+		cl.main.handling.Add(-1)
+		zerolog.Ctx(ctx).Warn().Err(err).Type("event_type", what).Msg("WhatsApp event not handled before the client stopped; not acknowledging it")
+		finish(false)
+	}
+}
+
+// handleInChat runs handle in the lane of key and waits for it: the
+// event's acknowledgement (sent when whatsmeow's handler returns) then
+// still follows its handling.
+func (cl *Client) handleInChat(ctx context.Context, key string, what any, handle func() bool) bool {
+	res := make(chan bool, 1)
+	cl.runInChat(ctx, key, what, handle, func(ok bool) { res <- ok })
+	select {
+	case ok := <-res:
+		return ok
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// settleLanesWithin bounds how long a client's end waits for the messages
+// its lanes are bridging.
+const settleLanesWithin = 30 * time.Second
+
+// settleLanes waits, once event handling ended, until the lanes have
+// finished what they were doing (what they had not begun is skipped): a
+// message bridged is then recorded and acknowledged before the connection
+// and the database close, and not bridged again from the server's next
+// delivery.
+func (cl *Client) settleLanes() {
+	cl.mu.Lock()
+	lanes := cl.lanes
+	cl.mu.Unlock()
+	if lanes == nil || !lanes.Busy() {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-clock.Or(cl.main.Clock).After(settleLanesWithin):
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := lanes.Wait(ctx); err != nil {
+		cl.log.Warn().Dur("waited", settleLanesWithin).Msg("WhatsApp messages still being bridged when the client stopped; going on without them")
+	}
+}
+
+// afterChats waits until the lanes have handled every event handed to
+// them before; false when the client stopped first.
+func (cl *Client) afterChats(ctx context.Context) bool {
+	return cl.chatLanes().Wait(ctx) == nil
+}
+
+// onMessage hands a message to its chat's lane. A live message's
+// acknowledgement waits for its bridging there; one that whatsmeow cannot
+// defer (a channel's plaintext post) is handled in its lane while the
+// caller waits.
+func (cl *Client) onMessage(ctx context.Context, evt *events.Message) bool {
+	key := cl.laneOf(ctx, evt.Info.MessageSource)
+	handle := func() bool {
+		cl.profiles.RLock()
+		defer cl.profiles.RUnlock()
+		defer cl.offlineMessageHandled(ctx)
+		return cl.handleMessage(ctx, evt)
+	}
+	if evt.DeferAck == nil {
+		return cl.handleInChat(ctx, key, evt, handle)
+	}
+	cl.runInChat(ctx, key, evt, handle, evt.DeferAck())
+	return true
+}
+
+// profileGate lets any number of messages be handled at once (readers),
+// and a ghost's refresh after a profile change (the writer) run while none
+// is: bridgev2 reads an event sender's ghost without the ghost's lock.
+// Unlike sync.RWMutex, a waiting refresh does not hold back new messages
+// (it would hold every chat behind the slowest message being handled, a
+// room being created); it waits for a moment with none.
+type profileGate struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	readers int
+	writing bool
+}
+
+func (g *profileGate) init() {
+	if g.cond == nil {
+		g.cond = sync.NewCond(&g.mu)
+	}
+}
+
+// RLock waits only while a refresh runs.
+func (g *profileGate) RLock() {
+	g.mu.Lock()
+	g.init()
+	for g.writing {
+		g.cond.Wait()
+	}
+	g.readers++
+	g.mu.Unlock()
+}
+
+func (g *profileGate) RUnlock() {
+	g.mu.Lock()
+	g.readers--
+	if g.readers == 0 {
+		g.cond.Broadcast()
+	}
+	g.mu.Unlock()
+}
+
+// Lock waits until no message is being handled.
+func (g *profileGate) Lock() {
+	g.mu.Lock()
+	g.init()
+	for g.writing || g.readers > 0 {
+		g.cond.Wait()
+	}
+	g.writing = true
+	g.mu.Unlock()
+}
+
+func (g *profileGate) Unlock() {
+	g.mu.Lock()
+	g.writing = false
+	g.cond.Broadcast()
+	g.mu.Unlock()
+}
+
+// maxPendingRefreshes bounds the ghosts waiting for their refresh; past it
+// a change is dropped (the ghost is refreshed at its next change, or by
+// bridgev2's own periodic check).
+const maxPendingRefreshes = 1024
+
+// queueRefresh refreshes a ghost after a profile change in the
+// background, once no message is being handled: the receive loop does not
+// wait for a moment without messages. A ghost queued twice is refreshed
+// once. One goroutine runs while refreshes wait.
+func (cl *Client) queueRefresh(ctx context.Context, jid, chat types.JID, group bool) {
+	cl.mu.Lock()
+	if cl.refreshes == nil {
+		cl.refreshes = map[types.JID]pendingRefresh{}
+	}
+	if _, dup := cl.refreshes[jid]; !dup && len(cl.refreshes) >= maxPendingRefreshes {
+		cl.mu.Unlock()
+		zerolog.Ctx(ctx).Warn().Msg("Too many profile refreshes waiting; dropping one")
+		return
+	}
+	cl.refreshes[jid] = pendingRefresh{chat: chat, group: group}
+	start := !cl.refreshing
+	cl.refreshing = true
+	cl.mu.Unlock()
+	if start {
+		cl.main.handling.Add(1)
+		go cl.runRefreshes(ctx)
+	}
+}
+
+type pendingRefresh struct {
+	chat  types.JID
+	group bool // a group's picture: the group is resynced
+}
+
+func (cl *Client) runRefreshes(ctx context.Context) {
+	defer cl.main.handling.Add(-1)
+	for {
+		cl.mu.Lock()
+		var jid types.JID
+		var p pendingRefresh
+		found := false
+		for jid, p = range cl.refreshes {
+			found = true
+			break
+		}
+		if !found {
+			cl.refreshing = false
+			cl.mu.Unlock()
+			return
+		}
+		delete(cl.refreshes, jid)
+		cl.mu.Unlock()
+		cl.refreshNow(ctx, jid, p)
+	}
+}
+
+func (cl *Client) refreshNow(ctx context.Context, jid types.JID, p pendingRefresh) {
+	defer func() {
+		if r := recover(); r != nil {
+			zerolog.Ctx(ctx).Error().Any("panic", r).Str("stack", string(debug.Stack())).Msg("Panic while refreshing a WhatsApp profile")
+		}
+	}()
+	cl.profiles.Lock()
+	defer cl.profiles.Unlock()
+	if p.group {
+		cl.resyncChat(ctx, jid, false)
+		return
+	}
+	cl.refreshGhost(ctx, jid, p.chat)
+}
+
+// createsPortal reports whether evt may create its portal's room: it asks
+// for it and the room does not exist yet.
+func (cl *Client) createsPortal(ctx context.Context, evt bridgev2.RemoteEvent) bool {
+	m, ok := evt.(bridgev2.RemoteEventThatMayCreatePortal)
+	if !ok || !m.ShouldCreatePortal() {
+		return false
+	}
+	portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, evt.GetPortalKey())
+	// RoomCreated, not MXID: another login may be creating a shared room.
+	return err != nil || portal == nil || !portal.RoomCreated.IsSet()
+}
+
+// creationTurn takes the connector's portal-creation turn when evt may
+// create its room, and returns its release: one room created at a time
+// (bridgev2 reads the members' ghosts without their lock while it creates
+// a room, and two rooms made at once, a direct chat and a group with the
+// same contact, would write and read one ghost together). Events of chats
+// whose room exists do not wait. Taken before a group's lock.
+func (cl *Client) creationTurn(ctx context.Context, evt bridgev2.RemoteEvent) func() {
+	if !cl.createsPortal(ctx, evt) {
+		return func() {}
+	}
+	cl.main.portalCreation.Lock()
+	return cl.main.portalCreation.Unlock
+}

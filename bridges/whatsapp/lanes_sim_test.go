@@ -1,0 +1,105 @@
+package whatsapp
+
+import (
+	"slices"
+	"testing"
+
+	"go.mau.fi/whatsmeow/types"
+
+	"github.com/passerelle/passerelle/internal/dbtest"
+	"github.com/passerelle/passerelle/internal/fakematrix"
+	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
+)
+
+// bodiesInOrder are the bodies among want that Matrix got, in its order
+// (a body twice shows twice).
+func bodiesInOrder(mx *fakematrix.Matrix, want ...string) []string {
+	var got []string
+	for _, m := range mx.Messages() {
+		for _, w := range want {
+			if m.Content.Body == w {
+				got = append(got, w)
+			}
+		}
+	}
+	return got
+}
+
+// TestNewChatDoesNotHoldOtherChats: Carol writes to the staff member for
+// the first time while the homeserver is slow to create rooms; Bob, whose
+// chat has its room, writes meanwhile. Bob's message reaches Matrix while
+// Carol's room is still being created (a login's chats side by side), and
+// Carol's messages stay unacknowledged to WhatsApp until they are bridged:
+// the gateway stopped at that moment gets them again from WhatsApp at its
+// next start, and bridges each once, in order.
+func TestNewChatDoesNotHoldOtherChats(t *testing.T) {
+	srv := startSim(t)
+	db := dbtest.SQLite(t)
+	tb := startBridge(t, srv, db.Open(t))
+	loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	if _, err := srv.SendText(ctx, bobPh, alicePh, "bob first"); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitMsg(t, "Bob's first message", func(m fakematrix.Message) bool { return m.Content.Body == "bob first" })
+
+	release := tb.mx.HoldRoomCreations()
+	defer release()
+	var carolIDs []string
+	for _, text := range []string{"carol one", "carol two"} {
+		id, err := srv.SendText(ctx, carolPh, alicePh, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		carolIDs = append(carolIDs, id)
+	}
+	bobID, err := srv.SendText(ctx, bobPh, alicePh, "bob meanwhile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tb.mx.WaitMessage(waitLong, func(m fakematrix.Message) bool { return m.Content.Body == "bob meanwhile" }); !ok {
+		t.Fatal("a message of an existing chat waited behind a new chat's room creation")
+	}
+	if n := len(tb.mx.MessagesWithBody("carol one")); n != 0 {
+		t.Fatalf("Carol's message reached Matrix %d times while her room could not be created", n)
+	}
+	// Bob's message is acknowledged once bridged; Carol's wait for their
+	// room (a kill now must not lose them).
+	if !tb.mx.Eventually(waitLong, func() bool { return delivered(srv, bobID) }) {
+		t.Error("Bob's bridged message was never acknowledged to WhatsApp")
+	}
+	for _, id := range carolIDs {
+		if delivered(srv, id) {
+			t.Errorf("Carol's message %s was acknowledged to WhatsApp before it was bridged", id)
+		}
+	}
+
+	// The gateway stops while Carol's room is still being created.
+	tb.stop()
+	release()
+	if n := len(tb.mx.MessagesWithBody("carol one")); n != 0 {
+		t.Fatalf("Carol's message reached Matrix %d times after the gateway stopped", n)
+	}
+	tb2 := startBridgeOn(t, srv, db.Open(t), &manualClock{}, tb.mx)
+	tb2.waitMsg(t, "Carol's second message after the restart", func(m fakematrix.Message) bool { return m.Content.Body == "carol two" })
+	for _, id := range carolIDs {
+		if !tb2.mx.Eventually(waitLong, func() bool { return delivered(srv, id) }) {
+			t.Errorf("Carol's message %s was never acknowledged once bridged", id)
+		}
+	}
+	got := bodiesInOrder(tb2.mx, "bob meanwhile", "carol one", "carol two")
+	if len(got) != 3 || got[0] != "bob meanwhile" || got[1] != "carol one" || got[2] != "carol two" {
+		t.Errorf("Matrix got %q, want Bob's message, then Carol's two in order, each once", got)
+	}
+}
+
+// delivered reports whether Alice's device acknowledged the message id
+// (a delivery or read receipt).
+func delivered(srv *wasim.Server, id string) bool {
+	for _, rc := range srv.Receipts() {
+		if rc.From == alicePh && rc.Type != types.ReceiptTypeRetry && rc.Type != types.ReceiptTypeServerError && slices.Contains(rc.IDs, id) {
+			return true
+		}
+	}
+	return false
+}
