@@ -18,6 +18,7 @@ import (
 
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/internal/clock"
+	"github.com/passerelle/passerelle/internal/metrics"
 )
 
 // The Matrix inbox: the gateway answers a homeserver transaction once its
@@ -222,16 +223,13 @@ func (in *matrixInbox) pending() int {
 }
 
 // inboxMetricName is the inbox's depth on the metrics listener.
-const inboxMetricName = "passerelle_matrix_inbox_events"
+const inboxMetricName = metrics.NameMatrixInbox
 
 // collector reports the inbox's depth: the Matrix events answered for and
 // not handled yet (waiting behind their room's earlier events, or being
 // handled). It grows when a portal is slow or the bridge has not started.
 func (in *matrixInbox) collector() prometheus.Collector {
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: inboxMetricName,
-		Help: "Matrix events the gateway answered the homeserver for and has not handled yet (stored in its database, waiting behind their room's earlier events or being handled).",
-	}, func() float64 { return float64(in.pending()) })
+	return metrics.InboxCollector(in.pending)
 }
 
 // stop makes the events not begun stay in the inbox, for the next start.

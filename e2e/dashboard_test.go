@@ -407,6 +407,12 @@ func TestDashboardAgainstPrometheus(t *testing.T) {
 				t.Errorf("audit log entries: %v at the end, want at least the two logins and the request, and growing during the run", s.Points)
 			}
 		},
+		"Events in flight: remote events by portal class, Matrix events in the inbox (queue depth)": func(t *testing.T, p panelData) {
+			// The Matrix events of the conversation were all handled.
+			if s, ok := p.find("Matrix inbox"); !ok || s.Last() != 0 {
+				t.Errorf("Matrix inbox at the end: %v, want 0", s.Last())
+			}
+		},
 		"Process": func(t *testing.T, p panelData) {
 			for _, name := range []string{"CPU", "RSS GB", "goroutines"} {
 				if s, ok := p.find(name); !ok || !(s.Max() > 0) {

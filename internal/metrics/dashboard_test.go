@@ -57,6 +57,7 @@ func TestGrafanaDashboardUsesRegisteredMetrics(t *testing.T) {
 	must(err)
 	defer db.Close()
 	must(m.Register(collectors.NewDBStatsCollector(db, "passerelle")))
+	must(m.Register(InboxCollector(func() int { return 0 })))
 	mfs, err := m.Registry.Gather()
 	must(err)
 	served := map[string]bool{}
@@ -91,7 +92,7 @@ func TestGrafanaDashboardUsesRegisteredMetrics(t *testing.T) {
 		t.Fatal("the dashboard queries nothing")
 	}
 	all := strings.ToLower(strings.Join(titles, "\n"))
-	for _, want := range []string{"messages bridged per second", "failures", "p50 / p99", "logins by state", "approvals pending"} {
+	for _, want := range []string{"messages bridged per second", "failures", "p50 / p99", "logins by state", "approvals pending", "matrix events in the inbox"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no panel titled like %q in %q", want, titles)
 		}

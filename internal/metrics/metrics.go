@@ -69,7 +69,17 @@ const (
 	NameAuditEntries   = "passerelle_audit_log_entries"
 	NameGovernanceErrs = "passerelle_governance_scrape_errors_total"
 	NameInFlight       = "passerelle_remote_events_in_flight"
+	NameMatrixInbox    = "passerelle_matrix_inbox_events"
 )
+
+// InboxCollector reports the Matrix inbox's depth (depth: the events the
+// gateway answered the homeserver for and has not handled yet).
+func InboxCollector(depth func() int) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: NameMatrixInbox,
+		Help: "Matrix events the gateway answered the homeserver for and has not handled yet (stored in its database, waiting behind their room's earlier events or being handled).",
+	}, func() float64 { return float64(depth()) })
+}
 
 // Portal classes of the in-flight gauge: a staff member's direct chat (a
 // portal of one login), or a group or channel shared by the logins in it.
