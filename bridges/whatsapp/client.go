@@ -54,9 +54,6 @@ type Client struct {
 	jid   types.JID // the account's phone-number JID
 	log   zerolog.Logger
 
-	// profiles: messages are handled side by side, a ghost refreshed after
-	// a profile change while none is (lanes.go).
-	profiles profileGate
 	// lanes run the login's chats side by side (lanes.go).
 	lanes *remote.Lanes
 	// refreshes are the profile changes waiting for their refresh, by

@@ -73,6 +73,10 @@ type WhatsAppConnector struct {
 	// portalCreation: one portal's room created at a time, whatever the
 	// login (creationTurn).
 	portalCreation sync.Mutex
+	// profiles: the logins' messages are handled side by side; a ghost is
+	// refreshed after a profile change, and a group's change handled,
+	// while none is (lanes.go). Ghosts are shared by the logins.
+	profiles profileGate
 
 	// Hooks is the connector's side of the gateway's door: the queue its
 	// remote events go through, the outbound check and the sent recorder.

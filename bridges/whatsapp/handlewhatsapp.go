@@ -131,12 +131,17 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 	case *events.JoinedGroup:
 		// A community's parent group becomes its space (communityChatInfo).
 		return cl.handleInChat(ctx, evt.JID.String(), evt, func() bool {
+			cl.main.profiles.Lock()
+			defer cl.main.profiles.Unlock()
 			cl.resyncChat(ctx, evt.JID, true)
 			return true
 		})
 	case *events.GroupInfo:
-		// After the group's messages handed over before it.
+		// After the group's messages handed over before it, while no
+		// message is being handled (it may change the members' ghosts).
 		return cl.handleInChat(ctx, evt.JID.String(), evt, func() bool {
+			cl.main.profiles.Lock()
+			defer cl.main.profiles.Unlock()
 			cl.onGroupInfo(ctx, evt)
 			return true
 		})

@@ -137,8 +137,8 @@ func (cl *Client) afterChats(ctx context.Context) bool {
 func (cl *Client) onMessage(ctx context.Context, evt *events.Message) bool {
 	key := cl.laneOf(ctx, evt.Info.MessageSource)
 	handle := func() bool {
-		cl.profiles.RLock()
-		defer cl.profiles.RUnlock()
+		cl.main.profiles.RLock()
+		defer cl.main.profiles.RUnlock()
 		defer cl.offlineMessageHandled(ctx)
 		return cl.handleMessage(ctx, evt)
 	}
@@ -150,8 +150,11 @@ func (cl *Client) onMessage(ctx context.Context, evt *events.Message) bool {
 }
 
 // profileGate lets any number of messages be handled at once (readers),
-// and a ghost's refresh after a profile change (the writer) run while none
-// is: bridgev2 reads an event sender's ghost without the ghost's lock.
+// and a ghost's refresh after a profile change or a group's change (the
+// writers) run while none is: bridgev2 reads an event sender's ghost
+// without the ghost's lock, and writes a group's members' ghosts while it
+// handles the group's change. One gate for every login: they share the
+// ghosts.
 // Unlike sync.RWMutex, a waiting refresh does not hold back new messages
 // (it would hold every chat behind the slowest message being handled, a
 // room being created); it waits for a moment with none.
@@ -268,8 +271,8 @@ func (cl *Client) refreshNow(ctx context.Context, jid types.JID, p pendingRefres
 			zerolog.Ctx(ctx).Error().Any("panic", r).Str("stack", string(debug.Stack())).Msg("Panic while refreshing a WhatsApp profile")
 		}
 	}()
-	cl.profiles.Lock()
-	defer cl.profiles.Unlock()
+	cl.main.profiles.Lock()
+	defer cl.main.profiles.Unlock()
 	if p.group {
 		cl.resyncChat(ctx, jid, false)
 		return
