@@ -1,7 +1,9 @@
 package whatsapp
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.mau.fi/whatsmeow/types"
@@ -102,4 +104,68 @@ func delivered(srv *wasim.Server, id string) bool {
 		}
 	}
 	return false
+}
+
+// TestFloodQueuesWithoutHoldingOtherChats: a new contact floods the staff
+// member with 300 messages while the homeserver is slow to create their
+// room. whatsmeow's receive loop is not held by the queued flood: a
+// message of another chat, sent after the whole flood, reaches Matrix
+// while the flood still waits; then the flood arrives, all of it, each
+// message once and in order, and each is acknowledged to WhatsApp.
+func TestFloodQueuesWithoutHoldingOtherChats(t *testing.T) {
+	const flood = 300
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	if _, err := srv.SendText(ctx, bobPh, alicePh, "bob first"); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitMsg(t, "Bob's first message", func(m fakematrix.Message) bool { return m.Content.Body == "bob first" })
+
+	release := tb.mx.HoldRoomCreations()
+	defer release()
+	var want, ids []string
+	for i := range flood {
+		text := fmt.Sprintf("carol %d", i)
+		id, err := srv.SendText(ctx, carolPh, alicePh, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, ids = append(want, text), append(ids, id)
+	}
+	if _, err := srv.SendText(ctx, bobPh, alicePh, "bob after the flood"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tb.mx.WaitMessage(waitLong, func(m fakematrix.Message) bool { return m.Content.Body == "bob after the flood" }); !ok {
+		t.Fatalf("a message sent after a queued flood of %d in another chat did not pass it", flood)
+	}
+	if n := len(tb.mx.MessagesWhere(func(m fakematrix.Message) bool { return strings.HasPrefix(m.Content.Body, "carol ") })); n != 0 {
+		t.Fatalf("%d of the flood reached Matrix while its room could not be created", n)
+	}
+	release()
+	tb.waitMsg(t, "the flood's last message", func(m fakematrix.Message) bool { return m.Content.Body == want[flood-1] })
+	if got := bodiesInOrder(tb.mx, want...); !slices.Equal(got, want) {
+		t.Errorf("Matrix got %d of the flood's messages (want %d, each once, in order); first differences at %d", len(got), flood, firstDiff(got, want))
+	}
+	if !tb.mx.Eventually(waitLong, func() bool {
+		for _, id := range ids {
+			if !delivered(srv, id) {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Error("part of the flood was never acknowledged to WhatsApp once bridged")
+	}
+}
+
+// firstDiff is the first index where a and b differ.
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }
