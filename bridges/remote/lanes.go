@@ -3,6 +3,9 @@ package remote
 import (
 	"context"
 	"sync"
+	"time"
+
+	"github.com/passerelle/passerelle/internal/clock"
 )
 
 // DefaultLaneSpan is how far the tasks handed to a login's lanes may run
@@ -180,6 +183,26 @@ func (l *Lanes) Busy() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.running > 0 || l.advancing > 0
+}
+
+// Settle waits until every task handed over has ended, for at most
+// within on clk (nil: the system clock); false when the bound passed
+// first. A connection's end settles its lanes: what they are bridging
+// finishes before the connection (and the database) close.
+func (l *Lanes) Settle(clk clock.Clock, within time.Duration) bool {
+	if !l.Busy() {
+		return true
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-clock.Or(clk).After(within):
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return l.Wait(ctx) == nil
 }
 
 // Low is the lowest task number not ended (done); every task below it

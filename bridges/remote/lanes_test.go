@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/internal/clock/clocktest"
 )
 
 // waitFor fails the test if ch is not closed or sent on within 10 s.
@@ -241,5 +242,33 @@ func TestLanesRingWraps(t *testing.T) {
 	}
 	if low := l.Low(); low != 5000 || runs != 5000 {
 		t.Errorf("Low = %d after %d runs, want 5000 and 5000", low, runs)
+	}
+}
+
+// TestLanesSettle: idle lanes settle at once (no timer); lanes with a task
+// running settle when it ends, or report the bound passed first.
+func TestLanesSettle(t *testing.T) {
+	clk := clocktest.New(time.Unix(1800000000, 0))
+	l := remote.NewLanes(0, nil)
+	if !l.Settle(clk, time.Minute) || clk.Timers() != 0 {
+		t.Fatalf("idle lanes: not settled at once (%d timers)", clk.Timers())
+	}
+	block := make(chan struct{})
+	if err := l.Go(context.Background(), "slow", func() bool { <-block; return true }); err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan bool, 1)
+	go func() { res <- l.Settle(clk, time.Minute) }()
+	for clk.Timers() == 0 {
+		runtime.Gosched()
+	}
+	clk.Advance(time.Minute)
+	if <-res {
+		t.Fatal("settled while a task ran past the bound")
+	}
+	go func() { res <- l.Settle(clk, time.Minute) }()
+	close(block)
+	if !<-res {
+		t.Error("not settled once the task ended")
 	}
 }

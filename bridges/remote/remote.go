@@ -95,3 +95,19 @@ func primeGhost(ctx context.Context, login *bridgev2.UserLogin, id networkid.Use
 	}
 	ghost.UpdateInfoIfNecessary(ctx, login, evtType)
 }
+
+// CreatesPortal reports whether evt may create its portal's room: it asks
+// for it and the room does not exist yet. Connectors create one room at a
+// time: bridgev2 reads the members' ghosts without their lock while it
+// creates a room, and two rooms made at once (a direct chat and a group
+// with the same contact, of one login or two) would write and read one
+// ghost together. Chats whose room exists do not wait.
+func CreatesPortal(ctx context.Context, br *bridgev2.Bridge, evt bridgev2.RemoteEvent) bool {
+	m, ok := evt.(bridgev2.RemoteEventThatMayCreatePortal)
+	if !ok || !m.ShouldCreatePortal() {
+		return false
+	}
+	portal, err := br.GetExistingPortalByKey(ctx, evt.GetPortalKey())
+	// RoomCreated, not MXID: another login may be creating a shared room.
+	return err != nil || portal == nil || !portal.RoomCreated.IsSet()
+}

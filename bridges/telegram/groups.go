@@ -163,7 +163,7 @@ func (c *Client) deliver(ctx context.Context, evt bridgev2.RemoteEvent) bridgev2
 		c.creating.RUnlock()
 		c.awaitNewGroupRoom(ctx, key)
 	}
-	if c.createsPortal(ctx, evt) {
+	if remote.CreatesPortal(ctx, c.main.Bridge, evt) {
 		// One portal created at a time: bridgev2 reads the members'
 		// ghosts without their lock while it creates a room, and two
 		// rooms made at once (a direct chat and a group with the same
@@ -180,18 +180,6 @@ func (c *Client) deliver(ctx context.Context, evt bridgev2.RemoteEvent) bridgev2
 		defer mu.Unlock()
 	}
 	return c.main.Deliver(ctx, c.login, evt)
-}
-
-// createsPortal reports whether evt may create its portal's room: it asks
-// for it and the room does not exist yet.
-func (c *Client) createsPortal(ctx context.Context, evt bridgev2.RemoteEvent) bool {
-	m, ok := evt.(bridgev2.RemoteEventThatMayCreatePortal)
-	if !ok || !m.ShouldCreatePortal() {
-		return false
-	}
-	portal, err := c.main.Bridge.GetExistingPortalByKey(ctx, evt.GetPortalKey())
-	// RoomCreated, not MXID: another login may be creating a shared room.
-	return err != nil || portal == nil || !portal.RoomCreated.IsSet()
 }
 
 // groupEditsCacheSize caps the remembered group edits.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
-	"github.com/passerelle/passerelle/internal/clock"
 )
 
 // An account's private chats and basic groups share one update sequence
@@ -285,16 +284,7 @@ const settleLanesWithin = 2 * time.Minute
 // context is done): the next connection's updates of a chat then come
 // after them, and the last moves they allow are written.
 func (c *Client) settleLanes(ctx context.Context, lanes *remote.Lanes) {
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	go func() {
-		select {
-		case <-clock.Or(c.main.Clock).After(settleLanesWithin):
-			cancel()
-		case <-wctx.Done():
-		}
-	}()
-	if err := lanes.Wait(wctx); err != nil {
+	if !lanes.Settle(c.main.Clock, settleLanesWithin) {
 		zerolog.Ctx(ctx).Warn().Dur("waited", settleLanesWithin).Msg("Chats still being bridged when the connection ended; going on without them")
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 
 	"github.com/passerelle/passerelle/bridges/remote"
-	"github.com/passerelle/passerelle/internal/clock"
 )
 
 // whatsmeow hands a connection's events over one after the other, and
@@ -107,19 +106,7 @@ func (cl *Client) settleLanes() {
 	cl.mu.Lock()
 	lanes := cl.lanes
 	cl.mu.Unlock()
-	if lanes == nil || !lanes.Busy() {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-clock.Or(cl.main.Clock).After(settleLanesWithin):
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	if err := lanes.Wait(ctx); err != nil {
+	if lanes != nil && !lanes.Settle(cl.main.Clock, settleLanesWithin) {
 		cl.log.Warn().Dur("waited", settleLanesWithin).Msg("WhatsApp messages still being bridged when the client stopped; going on without them")
 	}
 }
@@ -280,18 +267,6 @@ func (cl *Client) refreshNow(ctx context.Context, jid types.JID, p pendingRefres
 	cl.refreshGhost(ctx, jid, p.chat)
 }
 
-// createsPortal reports whether evt may create its portal's room: it asks
-// for it and the room does not exist yet.
-func (cl *Client) createsPortal(ctx context.Context, evt bridgev2.RemoteEvent) bool {
-	m, ok := evt.(bridgev2.RemoteEventThatMayCreatePortal)
-	if !ok || !m.ShouldCreatePortal() {
-		return false
-	}
-	portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, evt.GetPortalKey())
-	// RoomCreated, not MXID: another login may be creating a shared room.
-	return err != nil || portal == nil || !portal.RoomCreated.IsSet()
-}
-
 // creationTurn takes the connector's portal-creation turn when evt may
 // create its room, and returns its release: one room created at a time
 // (bridgev2 reads the members' ghosts without their lock while it creates
@@ -299,7 +274,7 @@ func (cl *Client) createsPortal(ctx context.Context, evt bridgev2.RemoteEvent) b
 // same contact, would write and read one ghost together). Events of chats
 // whose room exists do not wait. Taken before a group's lock.
 func (cl *Client) creationTurn(ctx context.Context, evt bridgev2.RemoteEvent) func() {
-	if !cl.createsPortal(ctx, evt) {
+	if !remote.CreatesPortal(ctx, cl.main.Bridge, evt) {
 		return func() {}
 	}
 	cl.main.portalCreation.Lock()

@@ -1,6 +1,7 @@
 package whatsapp
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -27,14 +28,9 @@ func bodiesInOrder(mx *fakematrix.Matrix, want ...string) []string {
 	return got
 }
 
-// TestNewChatDoesNotHoldOtherChats: Carol writes to the staff member for
-// the first time while the homeserver is slow to create rooms; Bob, whose
-// chat has its room, writes meanwhile. Bob's message reaches Matrix while
-// Carol's room is still being created (a login's chats side by side), and
-// Carol's messages stay unacknowledged to WhatsApp until they are bridged:
-// the gateway stopped at that moment gets them again from WhatsApp at its
-// next start, and bridges each once, in order.
-func TestNewChatDoesNotHoldOtherChats(t *testing.T) {
+// startWithBob links Alice's account; Bob's chat has its room.
+func startWithBob(t *testing.T) (*wasim.Server, dbtest.Backend, *testBridge, context.Context) {
+	t.Helper()
 	srv := startSim(t)
 	db := dbtest.SQLite(t)
 	tb := startBridge(t, srv, db.Open(t))
@@ -44,6 +40,18 @@ func TestNewChatDoesNotHoldOtherChats(t *testing.T) {
 		t.Fatal(err)
 	}
 	tb.waitMsg(t, "Bob's first message", func(m fakematrix.Message) bool { return m.Content.Body == "bob first" })
+	return srv, db, tb, ctx
+}
+
+// TestNewChatDoesNotHoldOtherChats: Carol writes to the staff member for
+// the first time while the homeserver is slow to create rooms; Bob, whose
+// chat has its room, writes meanwhile. Bob's message reaches Matrix while
+// Carol's room is still being created (a login's chats side by side), and
+// Carol's messages stay unacknowledged to WhatsApp until they are bridged:
+// the gateway stopped at that moment gets them again from WhatsApp at its
+// next start, and bridges each once, in order.
+func TestNewChatDoesNotHoldOtherChats(t *testing.T) {
+	srv, db, tb, ctx := startWithBob(t)
 
 	release := tb.mx.HoldRoomCreations()
 	defer release()
@@ -114,14 +122,7 @@ func delivered(srv *wasim.Server, id string) bool {
 // message once and in order, and each is acknowledged to WhatsApp.
 func TestFloodQueuesWithoutHoldingOtherChats(t *testing.T) {
 	const flood = 300
-	srv := startSim(t)
-	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
-	loginQR(t, tb, srv)
-	ctx := ctxFor(t)
-	if _, err := srv.SendText(ctx, bobPh, alicePh, "bob first"); err != nil {
-		t.Fatal(err)
-	}
-	tb.waitMsg(t, "Bob's first message", func(m fakematrix.Message) bool { return m.Content.Body == "bob first" })
+	srv, _, tb, ctx := startWithBob(t)
 
 	release := tb.mx.HoldRoomCreations()
 	defer release()
