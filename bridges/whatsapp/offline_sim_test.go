@@ -232,15 +232,7 @@ func TestCatchUpAfterDowntime(t *testing.T) {
 // and Matrix.
 func queueWhileDown(t *testing.T, prefix string, n int) (restart func() *testBridge) {
 	t.Helper()
-	srv := startSim(t)
-	db := dbtest.SQLite(t)
-	tb := startBridge(t, srv, db.Open(t))
-	loginQR(t, tb, srv)
-	ctx := ctxFor(t)
-	if _, err := srv.SendText(ctx, bobPh, alicePh, "before"); err != nil {
-		t.Fatal(err)
-	}
-	tb.waitMsg(t, "the first message", func(m fakematrix.Message) bool { return m.Content.Body == "before" })
+	srv, db, tb, ctx := startWithBob(t)
 	if err := srv.AwaitReceipts(ctx, alicePh); err != nil {
 		t.Fatal(err)
 	}
