@@ -84,6 +84,10 @@ type Client struct {
 	// events.Message.DeferAck.
 	DeferrableAcks           bool
 	lastDecryptedBufferClear time.Time
+	// bufferClearLock guards lastDecryptedBufferClear: with deferred
+	// acknowledgements, handled messages are forgotten from several
+	// goroutines (Passerelle's patch).
+	bufferClearLock sync.Mutex
 
 	DisableLoginAutoReconnect bool
 

@@ -473,8 +473,13 @@ func (cli *Client) clearBufferedPlaintext(ctx context.Context, info *types.Messa
 			Msg("Deleted event plaintext from buffer")
 	}
 
-	if time.Since(cli.lastDecryptedBufferClear) > 12*time.Hour && ctx.Err() == nil {
+	cli.bufferClearLock.Lock()
+	due := time.Since(cli.lastDecryptedBufferClear) > 12*time.Hour && ctx.Err() == nil
+	if due {
 		cli.lastDecryptedBufferClear = time.Now()
+	}
+	cli.bufferClearLock.Unlock()
+	if due {
 		go func() {
 			err := cli.Store.EventBuffer.DeleteOldBufferedHashes(context.WithoutCancel(ctx))
 			if err != nil {
