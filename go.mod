@@ -88,6 +88,6 @@ require (
 	rsc.io/qr v0.2.0 // indirect
 )
 
-// whatsmeow with two race fixes and deferrable message acknowledgements
+// whatsmeow with three race fixes and deferrable message acknowledgements
 // (third_party/whatsmeow/PASSERELLE.md). Drop when upstream has them.
 replace go.mau.fi/whatsmeow => ./third_party/whatsmeow

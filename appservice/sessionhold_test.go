@@ -175,6 +175,9 @@ func TestLateRoomKeyHoldsOnlyItsRoom(t *testing.T) {
 	if n := inboxRows(t, db); n != 2 {
 		t.Fatalf("%d events in the inbox while the key was late, want the held event and the one after it", n)
 	}
+	// The held event asks its sender's devices for the key after the
+	// usual wait, in its room's lane.
+	eventually(t, "the key request", func() bool { _, requests := inner.calls(); return len(requests) > 0 })
 	if _, requests := inner.calls(); len(requests) != 1 || requests[0] != "@sam:x/" {
 		t.Fatalf("key requests %v, want one to the sender's devices", requests)
 	}

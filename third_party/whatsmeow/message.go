@@ -50,11 +50,16 @@ func (cli *Client) handleEncryptedMessage(ctx context.Context, node *waBinary.No
 		} else if !info.RecipientAlt.IsEmpty() {
 			cli.StoreLIDPNMapping(ctx, info.RecipientAlt, info.Chat)
 		}
+		// Passerelle's patch: the name goroutines get a copy of the info,
+		// which decryptMessages goes on writing (SenderAlt) while their
+		// events' handlers read it.
 		if info.VerifiedName != nil && len(info.VerifiedName.Details.GetVerifiedName()) > 0 {
-			go cli.updateBusinessName(ctx, info.Sender, info.SenderAlt, info, info.VerifiedName.Details.GetVerifiedName())
+			infoCopy := *info
+			go cli.updateBusinessName(ctx, info.Sender, info.SenderAlt, &infoCopy, info.VerifiedName.Details.GetVerifiedName())
 		}
 		if len(info.PushName) > 0 && info.PushName != "-" && (cli.MessengerConfig == nil || info.PushName != "username") {
-			go cli.updatePushName(ctx, info.Sender, info.SenderAlt, info, info.PushName)
+			infoCopy := *info
+			go cli.updatePushName(ctx, info.Sender, info.SenderAlt, &infoCopy, info.PushName)
 		}
 		if info.Sender.Server == types.NewsletterServer {
 			var cancelled bool
