@@ -3,7 +3,6 @@ package whatsapp
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"slices"
 	"time"
 
@@ -42,9 +41,7 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 	cl.main.handling.Add(1)
 	defer cl.main.handling.Add(-1)
 	defer func() {
-		if p := recover(); p != nil {
-			zerolog.Ctx(ctx).Error().Any("panic", p).Str("stack", string(debug.Stack())).Type("event_type", rawEvt).
-				Msg("Panic in WhatsApp event handler")
+		if logPanic(ctx, rawEvt, recover()) {
 			ok = false
 		}
 	}()
@@ -91,15 +88,9 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 	case *events.Receipt:
 		// After the messages of its chat handed over before it; a receipt
 		// is not worth holding the receive loop for.
-		cl.runInChat(ctx, cl.laneOf(ctx, evt.MessageSource), evt, func() bool {
-			cl.handleReceipt(ctx, evt)
-			return true
-		}, func(bool) {})
+		cl.laterInChat(ctx, evt.MessageSource, evt, func() { cl.handleReceipt(ctx, evt) })
 	case *events.ChatPresence:
-		cl.runInChat(ctx, cl.laneOf(ctx, evt.MessageSource), evt, func() bool {
-			cl.handleChatPresence(ctx, evt)
-			return true
-		}, func(bool) {})
+		cl.laterInChat(ctx, evt.MessageSource, evt, func() { cl.handleChatPresence(ctx, evt) })
 	case *events.Presence:
 		cl.handlePresence(ctx, evt)
 	case *events.PushNameSetting:
@@ -130,21 +121,9 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		cl.handleNewsletterEvent(ctx, evt)
 	case *events.JoinedGroup:
 		// A community's parent group becomes its space (communityChatInfo).
-		return cl.handleInChat(ctx, evt.JID.String(), evt, func() bool {
-			cl.main.profiles.Lock()
-			defer cl.main.profiles.Unlock()
-			cl.resyncChat(ctx, evt.JID, true)
-			return true
-		})
+		return cl.groupChange(ctx, evt.JID, evt, func() { cl.resyncChat(ctx, evt.JID, true) })
 	case *events.GroupInfo:
-		// After the group's messages handed over before it, while no
-		// message is being handled (it may change the members' ghosts).
-		return cl.handleInChat(ctx, evt.JID.String(), evt, func() bool {
-			cl.main.profiles.Lock()
-			defer cl.main.profiles.Unlock()
-			cl.onGroupInfo(ctx, evt)
-			return true
-		})
+		return cl.groupChange(ctx, evt.JID, evt, func() { cl.onGroupInfo(ctx, evt) })
 	}
 	return true
 }

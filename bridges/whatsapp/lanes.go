@@ -61,12 +61,7 @@ func (cl *Client) runInChat(ctx context.Context, key string, what any, handle fu
 		}
 		ok := false
 		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					zerolog.Ctx(ctx).Error().Any("panic", p).Str("stack", string(debug.Stack())).Type("event_type", what).
-						Msg("Panic in WhatsApp event handler")
-				}
-			}()
+			defer func() { logPanic(ctx, what, recover()) }()
 			ok = handle()
 		}()
 		finish(ok)
@@ -77,6 +72,39 @@ func (cl *Client) runInChat(ctx context.Context, key string, what any, handle fu
 		zerolog.Ctx(ctx).Warn().Err(err).Type("event_type", what).Msg("WhatsApp event not handled before the client stopped; not acknowledging it")
 		finish(false)
 	}
+}
+
+// logPanic logs p, what recover returned in a handler of what (an event
+// or a task), with its stack; it reports whether there was a panic.
+func logPanic(ctx context.Context, what, p any) bool {
+	if p == nil {
+		return false
+	}
+	zerolog.Ctx(ctx).Error().Any("panic", p).Str("stack", string(debug.Stack())).Type("event_type", what).
+		Msg("Panic in WhatsApp event handler")
+	return true
+}
+
+// laterInChat runs handle in the lane of src's chat, after the events of
+// that chat handed over before it, without the caller waiting (a receipt
+// or a typing notice is not worth holding the receive loop for).
+func (cl *Client) laterInChat(ctx context.Context, src types.MessageSource, what any, handle func()) {
+	cl.runInChat(ctx, cl.laneOf(ctx, src), what, func() bool {
+		handle()
+		return true
+	}, func(bool) {})
+}
+
+// groupChange runs handle, a change of group, in the group's lane after
+// its earlier messages, while no message is being handled (it may change
+// the members' ghosts); the caller waits for it.
+func (cl *Client) groupChange(ctx context.Context, group types.JID, what any, handle func()) bool {
+	return cl.handleInChat(ctx, group.String(), what, func() bool {
+		cl.main.profiles.Lock()
+		defer cl.main.profiles.Unlock()
+		handle()
+		return true
+	})
 }
 
 // handleInChat runs handle in the lane of key and waits for it: the
@@ -253,11 +281,7 @@ func (cl *Client) runRefreshes(ctx context.Context) {
 }
 
 func (cl *Client) refreshNow(ctx context.Context, jid types.JID, p pendingRefresh) {
-	defer func() {
-		if r := recover(); r != nil {
-			zerolog.Ctx(ctx).Error().Any("panic", r).Str("stack", string(debug.Stack())).Msg("Panic while refreshing a WhatsApp profile")
-		}
-	}()
+	defer func() { logPanic(ctx, p, recover()) }()
 	cl.main.profiles.Lock()
 	defer cl.main.profiles.Unlock()
 	if p.group {
