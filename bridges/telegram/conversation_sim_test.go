@@ -237,14 +237,7 @@ func TestConversationTelegramToMatrix(t *testing.T) {
 	if err := s.DeleteMessages(cs.bob.ID, []int{cs.hello.SenderMsgID + 1}, true); err != nil { // "answer to hello"
 		t.Fatal(err)
 	}
-	if !mx.Eventually(20*time.Second, func() bool {
-		for _, r := range mx.Redactions() {
-			if r.Redacts == reply.EventID {
-				return true
-			}
-		}
-		return false
-	}) {
+	if !mx.Eventually(20*time.Second, func() bool { return mx.Redacted(reply.EventID) }) {
 		t.Fatal("deletion never reached Matrix")
 	}
 
@@ -824,14 +817,7 @@ func TestCaptionEdits(t *testing.T) {
 	if err := s.DeleteMessages(ms.bob.ID, []int{sent.SenderMsgID}, true); err != nil {
 		t.Fatal(err)
 	}
-	if !mx.Eventually(20*time.Second, func() bool {
-		for _, r := range mx.Redactions() {
-			if r.Redacts == orig.EventID {
-				return true
-			}
-		}
-		return false
-	}) {
+	if !mx.Eventually(20*time.Second, func() bool { return mx.Redacted(orig.EventID) }) {
 		t.Error("deleted photo never redacted on Matrix")
 	}
 }

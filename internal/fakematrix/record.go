@@ -247,6 +247,16 @@ func (m *Matrix) Reactions() []Reaction {
 }
 
 // Redactions returns the redactions the bridge sent, in order.
+// Redacted reports whether a redaction of evtID was sent.
+func (m *Matrix) Redacted(evtID id.EventID) bool {
+	for _, r := range m.Redactions() {
+		if r.Redacts == evtID {
+			return true
+		}
+	}
+	return false
+}
+
 func (m *Matrix) Redactions() []Redaction {
 	var out []Redaction
 	for _, e := range m.Events() {
