@@ -512,6 +512,14 @@ func (c *Client) RoomMembers(ctx context.Context, roomID string) ([]Member, erro
 	return ms, err
 }
 
+// ServerMembers lists the room's members as the homeserver answers them
+// (GET /rooms/{roomId}/members), not as the client has synced them.
+func (c *Client) ServerMembers(ctx context.Context, roomID string) ([]Member, error) {
+	var ms []Member
+	err := c.call(ctx, 0, "serverMembers", map[string]any{"roomId": roomID}, &ms)
+	return ms, err
+}
+
 // OpenIDToken is what the homeserver answers this user's OpenID token
 // request (POST /user/{userId}/openid/request_token).
 type OpenIDToken struct {

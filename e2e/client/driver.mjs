@@ -519,6 +519,13 @@ const commands = {
     return st.getStateEvents(a.type).map((ev) => ({ stateKey: ev.getStateKey(), sender: ev.getSender(), content: ev.getContent() }));
   },
 
+  // args: {roomId} -> [{userId, membership}] as the homeserver answers
+  // GET /rooms/{roomId}/members now, not as the client has synced them.
+  async serverMembers(a) {
+    const res = await client.http.authedRequest(sdk.Method.Get, `/rooms/${encodeURIComponent(a.roomId)}/members`);
+    return (res.chunk ?? []).map((ev) => ({ userId: ev.state_key, membership: ev.content?.membership }));
+  },
+
   roomMembers(a) {
     return roomOrThrow(a.roomId)
       .getMembers()
