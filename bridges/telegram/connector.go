@@ -77,6 +77,11 @@ type TelegramConnector struct {
 	// portalCreation: one portal's room created at a time, whatever the
 	// login (deliver): two logins' rooms can share a contact too.
 	portalCreation sync.Mutex
+	// profiles: the logins' messages are delivered side by side; a chat's
+	// resync or info change, which writes its members' ghosts in
+	// bridgev2, while none is (remote.ProfileGate). Ghosts are shared by
+	// the logins.
+	profiles remote.ProfileGate
 	// ghostLocks serialize the logins' updates of one ghost's profile
 	// (every login in a group sees its members' changes).
 	ghostLocks [ghostLockStripes]sync.Mutex

@@ -179,7 +179,26 @@ func (c *Client) deliver(ctx context.Context, evt bridgev2.RemoteEvent) bridgev2
 		mu.Lock()
 		defer mu.Unlock()
 	}
+	if writesGhosts(evt) {
+		c.main.profiles.Lock()
+		defer c.main.profiles.Unlock()
+	} else {
+		c.main.profiles.RLock()
+		defer c.main.profiles.RUnlock()
+	}
 	return c.main.Deliver(ctx, c.login, evt)
+}
+
+// writesGhosts tells whether bridgev2 may write ghosts other than the
+// sender's while it handles evt: a chat's resync or info change updates its
+// members' profiles (syncParticipants), while the other chats' messages
+// read their senders' ghosts without the ghosts' lock (remote.Direct).
+func writesGhosts(evt bridgev2.RemoteEvent) bool {
+	switch evt.GetType() {
+	case bridgev2.RemoteEventChatResync, bridgev2.RemoteEventChatInfoChange:
+		return true
+	}
+	return false
 }
 
 // groupEditsCacheSize caps the remembered group edits.

@@ -75,8 +75,8 @@ type WhatsAppConnector struct {
 	portalCreation sync.Mutex
 	// profiles: the logins' messages are handled side by side; a ghost is
 	// refreshed after a profile change, and a group's change handled,
-	// while none is (lanes.go). Ghosts are shared by the logins.
-	profiles profileGate
+	// while none is (remote.ProfileGate). Ghosts are shared by the logins.
+	profiles remote.ProfileGate
 
 	// Hooks is the connector's side of the gateway's door: the queue its
 	// remote events go through, the outbound check and the sent recorder.

@@ -3,7 +3,6 @@ package whatsapp
 import (
 	"context"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -162,66 +161,6 @@ func (cl *Client) onMessage(ctx context.Context, evt *events.Message) bool {
 	}
 	cl.runInChat(ctx, key, evt, handle, evt.DeferAck())
 	return true
-}
-
-// profileGate lets any number of messages be handled at once (readers),
-// and a ghost's refresh after a profile change or a group's change (the
-// writers) run while none is: bridgev2 reads an event sender's ghost
-// without the ghost's lock, and writes a group's members' ghosts while it
-// handles the group's change. One gate for every login: they share the
-// ghosts.
-// Unlike sync.RWMutex, a waiting refresh does not hold back new messages
-// (it would hold every chat behind the slowest message being handled, a
-// room being created); it waits for a moment with none.
-type profileGate struct {
-	mu      sync.Mutex
-	cond    *sync.Cond
-	readers int
-	writing bool
-}
-
-func (g *profileGate) init() {
-	if g.cond == nil {
-		g.cond = sync.NewCond(&g.mu)
-	}
-}
-
-// RLock waits only while a refresh runs.
-func (g *profileGate) RLock() {
-	g.mu.Lock()
-	g.init()
-	for g.writing {
-		g.cond.Wait()
-	}
-	g.readers++
-	g.mu.Unlock()
-}
-
-func (g *profileGate) RUnlock() {
-	g.mu.Lock()
-	g.readers--
-	if g.readers == 0 {
-		g.cond.Broadcast()
-	}
-	g.mu.Unlock()
-}
-
-// Lock waits until no message is being handled.
-func (g *profileGate) Lock() {
-	g.mu.Lock()
-	g.init()
-	for g.writing || g.readers > 0 {
-		g.cond.Wait()
-	}
-	g.writing = true
-	g.mu.Unlock()
-}
-
-func (g *profileGate) Unlock() {
-	g.mu.Lock()
-	g.writing = false
-	g.cond.Broadcast()
-	g.mu.Unlock()
 }
 
 // maxPendingRefreshes bounds the ghosts waiting for their refresh; past it
