@@ -91,7 +91,10 @@ function describeEvent(ev) {
     ts: ev.getTs(),
   };
   if (ev.isState()) out.stateKey = ev.getStateKey();
-  if (ev.isDecryptionFailure()) out.decryptionError = String(ev.decryptionFailureReason || "decryption failed");
+  // A redacted event has no ciphertext left: the SDK, seeing one first
+  // after its redaction, fails to decrypt it ("missing field algorithm");
+  // that is not a decryption failure of what was sent.
+  if (ev.isDecryptionFailure() && !ev.isRedacted()) out.decryptionError = String(ev.decryptionFailureReason || "decryption failed");
   if (ev.isBeingDecrypted?.()) out.decrypting = true;
   if (seenAt.has(ev.getId())) out.seenAt = seenAt.get(ev.getId());
   return out;
@@ -700,7 +703,7 @@ const commands = {
         latestBody: c.body ?? null,
         reactions: [],
       };
-      if (ev.isDecryptionFailure()) m.decryptionError = String(ev.decryptionFailureReason || "decryption failed");
+      if (ev.isDecryptionFailure() && !ev.isRedacted()) m.decryptionError = String(ev.decryptionFailureReason || "decryption failed");
       byId.set(m.eventId, m);
       msgs.push(m);
     }
