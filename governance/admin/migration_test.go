@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/id"
@@ -211,9 +212,16 @@ func TestClaimCodeFromTelegram(t *testing.T) {
 		e.send(e.bob, "MX-AAAAA-AAAAA")
 		e.waitBodies(e.bob, "hello from bob", "MX-AAAAA-AAAAA")
 		bob := tgid.MakeUserID(e.bob.ID)
-		before, err := r.gv.Contacts.Get(ctx, "telegram", bob)
-		if err != nil || before == nil {
-			t.Fatalf("bob in the registry: %v, %v", before, err)
+		// The registry counts a message once it is bridged, just after
+		// Matrix got it: wait for the two.
+		var before *audit.Contact
+		var err error
+		poll(5*time.Second, func() bool {
+			before, err = r.gv.Contacts.Get(ctx, "telegram", bob)
+			return err == nil && before != nil && before.MessagesIn >= 2
+		})
+		if err != nil || before == nil || before.MessagesIn != 2 {
+			t.Fatalf("bob in the registry after two messages: %+v, %v", before, err)
 		}
 		messagesBefore := len(e.mx.Messages())
 
@@ -236,8 +244,14 @@ func TestClaimCodeFromTelegram(t *testing.T) {
 				t.Errorf("the claim showed outside the claimant's DM: %s %q", msg.RoomID, msg.Content.Body)
 			}
 		}
-		after, _ := r.gv.Contacts.Get(ctx, "telegram", bob)
-		if after.MessagesIn != before.MessagesIn+1 {
+		var after *audit.Contact
+		poll(5*time.Second, func() bool {
+			after, _ = r.gv.Contacts.Get(ctx, "telegram", bob)
+			return after != nil && after.MessagesIn > before.MessagesIn
+		})
+		if after == nil {
+			t.Fatal("bob is no longer in the registry")
+		} else if after.MessagesIn != before.MessagesIn+1 {
 			t.Errorf("messages in: %d before, %d after one swallowed code and one message", before.MessagesIn, after.MessagesIn)
 		}
 		linked, _ := r.gv.Audit.List(ctx, audit.Filter{Actions: []audit.Action{migration.ActionDirectoryLinked}})
