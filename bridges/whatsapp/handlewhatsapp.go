@@ -121,9 +121,9 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		cl.handleNewsletterEvent(ctx, evt)
 	case *events.JoinedGroup:
 		// A community's parent group becomes its space (communityChatInfo).
-		return cl.groupChange(ctx, evt.JID, evt, func() { cl.resyncChat(ctx, evt.JID, true) })
+		return cl.groupChange(ctx, evt.JID, evt, evt.DeferAck, func() { cl.resyncChat(ctx, evt.JID, true) })
 	case *events.GroupInfo:
-		return cl.groupChange(ctx, evt.JID, evt, func() { cl.onGroupInfo(ctx, evt) })
+		return cl.groupChange(ctx, evt.JID, evt, evt.DeferAck, func() { cl.onGroupInfo(ctx, evt) })
 	}
 	return true
 }

@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 
 	"github.com/passerelle/passerelle/bridges/remote"
+	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
 )
 
 // whatsmeow hands a connection's events over one after the other, and
@@ -95,15 +96,45 @@ func (cl *Client) laterInChat(ctx context.Context, src types.MessageSource, what
 }
 
 // groupChange runs handle, a change of group, in the group's lane after
-// its earlier messages, while no message is being handled (it may change
-// the members' ghosts); the caller waits for it.
-func (cl *Client) groupChange(ctx context.Context, group types.JID, what any, handle func()) bool {
-	return cl.handleInChat(ctx, group.String(), what, func() bool {
-		cl.main.profiles.Lock()
-		defer cl.main.profiles.Unlock()
+// its earlier messages. When the group's room exists, it runs while no
+// message is being handled (bridgev2 writes the members' ghosts as it
+// applies the change); a group without its room yet (the staff member was
+// just added to it) is created as a message's chat is: beside the
+// messages, its members' ghosts primed under their locks (remote.
+// PrimeMembers), one room created at a time (creationTurn), so that a
+// room being made holds no other chat. When whatsmeow lets the
+// notification's acknowledgement be deferred (deferAck not nil), the
+// receive loop goes on at once and the notification is acknowledged once
+// handled (a flood in the group, or its room being made, does not hold the
+// login's other chats); otherwise the caller waits for it.
+func (cl *Client) groupChange(ctx context.Context, group types.JID, what any, deferAck func() func(ok bool), handle func()) bool {
+	run := func() bool {
+		if cl.groupRoomExists(ctx, group) {
+			cl.main.profiles.Lock()
+			defer cl.main.profiles.Unlock()
+		} else {
+			cl.main.profiles.RLock()
+			defer cl.main.profiles.RUnlock()
+		}
 		handle()
 		return true
-	})
+	}
+	if deferAck == nil {
+		return cl.handleInChat(ctx, group.String(), what, run)
+	}
+	cl.runInChat(ctx, group.String(), what, run, deferAck())
+	return true
+}
+
+// groupRoomExists reports whether the group's portal has its room (or is
+// having it made by another login); true when that cannot be told.
+func (cl *Client) groupRoomExists(ctx context.Context, group types.JID) bool {
+	key, err := waid.MakePortalKey(group, cl.login.ID)
+	if err != nil {
+		return true
+	}
+	portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key)
+	return err != nil || portal != nil && portal.RoomCreated.IsSet()
 }
 
 // handleInChat runs handle in the lane of key and waits for it: the

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"go.mau.fi/whatsmeow/types"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
@@ -169,4 +171,60 @@ func firstDiff(a, b []string) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// TestGroupChangeDoesNotHoldOtherChats: Carol makes a group with the staff
+// member and renames it at once, while the homeserver is slow to create
+// its room. The group's notifications wait in the group's lane, and stay
+// unacknowledged to WhatsApp until handled; whatsmeow's receive loop is not
+// held by them: Bob's message, sent after both, reaches Matrix meanwhile.
+// Once the room can be made, it is made and renamed, and both
+// notifications are acknowledged.
+func TestGroupChangeDoesNotHoldOtherChats(t *testing.T) {
+	srv, _, tb, ctx := startWithBob(t)
+	if !tb.mx.Eventually(waitLong, func() bool { return srv.UnackedNotifications() == 0 }) {
+		t.Fatalf("%d notifications unacknowledged before the test", srv.UnackedNotifications())
+	}
+
+	rooms := len(tb.mx.Rooms())
+	release := tb.mx.HoldRoomCreations()
+	defer release()
+	gid, err := srv.CreateGroup(ctx, carolPh, "Harbour", "", []string{alicePh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = srv.SetGroupSubject(ctx, carolPh, gid, "Harbour works"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = srv.SendText(ctx, bobPh, alicePh, "bob after the group's changes"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tb.mx.WaitMessage(waitLong, func(m fakematrix.Message) bool { return m.Content.Body == "bob after the group's changes" }); !ok {
+		t.Fatal("a message of another chat waited behind a group's changes")
+	}
+	if n := srv.UnackedNotifications(); n != 2 {
+		t.Errorf("%d notifications unacknowledged while the group's room could not be made, want its creation and rename", n)
+	}
+	if n := len(tb.mx.Rooms()); n != rooms {
+		t.Fatalf("%d rooms made while room creations are held", n-rooms)
+	}
+
+	release()
+	var roomID id.RoomID
+	if !tb.mx.Eventually(waitLong, func() bool {
+		if all := tb.mx.Rooms(); len(all) > rooms {
+			roomID = all[rooms].ID
+		}
+		c := tb.mx.State(roomID, event.StateRoomName, "")
+		if c == nil {
+			return false
+		}
+		n, ok := c.Parsed.(*event.RoomNameEventContent)
+		return ok && n.Name == "Harbour works"
+	}) {
+		t.Fatalf("the group's room (%q) was never made and renamed once it could be", roomID)
+	}
+	if !tb.mx.Eventually(waitLong, func() bool { return srv.UnackedNotifications() == 0 }) {
+		t.Errorf("%d of the group's notifications never acknowledged once handled", srv.UnackedNotifications())
+	}
 }

@@ -1,9 +1,17 @@
-// Passerelle's patch: a handler may acknowledge a message after it returns
-// (see events.Message.DeferAck and Client.DeferrableAcks).
+// Passerelle's patch: a handler may acknowledge a message, or a group's
+// notification, after it returns (see events.Message.DeferAck,
+// events.GroupInfo.DeferAck, events.JoinedGroup.DeferAck and
+// Client.DeferrableAcks).
 
 package whatsmeow
 
-import "sync"
+import (
+	"context"
+	"sync"
+
+	waBinary "go.mau.fi/whatsmeow/binary"
+	"go.mau.fi/whatsmeow/types/events"
+)
 
 // messageAcks is the acknowledgement of one message node whose decrypted
 // messages handlers may finish after they return: the node is acknowledged
@@ -87,4 +95,36 @@ func (a *messageAcks) seal(ack func()) bool {
 		run()
 	}
 	return true
+}
+
+// dispatchGroupNotification dispatches a group notification's event
+// (GroupInfo or JoinedGroup); deferred reports that a handler took the
+// node's acknowledgement over (the caller then does not send it).
+func (cli *Client) dispatchGroupNotification(ctx context.Context, node *waBinary.Node, evt any) (handlerFailed, deferred bool) {
+	if cli.DeferrableAcks && cli.SynchronousAck {
+		take := func() func(ok bool) {
+			deferred = true
+			var once sync.Once
+			return func(ok bool) {
+				once.Do(func() {
+					if ok {
+						cli.sendAck(context.WithoutCancel(ctx), node, 0)
+					}
+				})
+			}
+		}
+		switch e := evt.(type) {
+		case *events.GroupInfo:
+			e.DeferAck = take
+		case *events.JoinedGroup:
+			e.DeferAck = take
+		}
+	}
+	handlerFailed = cli.dispatchEvent(evt)
+	if handlerFailed {
+		// A failed handler's notification is not acknowledged, deferred
+		// or not.
+		return true, false
+	}
+	return false, deferred
 }

@@ -443,7 +443,12 @@ func (cli *Client) handleNotification(ctx context.Context, node *waBinary.Node) 
 			if err != nil {
 				cli.Log.Warnf("Failed to store redacted phones from group notification: %v", err)
 			}
-			cancelled = cli.dispatchEvent(evt)
+			var deferred bool
+			cancelled, deferred = cli.dispatchGroupNotification(ctx, node, evt)
+			if deferred {
+				// The handler acknowledges it (deferack.go): not here.
+				cancelled = true
+			}
 		}
 	case "picture":
 		cli.handlePictureNotification(ctx, node)

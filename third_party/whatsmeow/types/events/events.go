@@ -465,6 +465,13 @@ type JoinedGroup struct {
 	Notify   string
 
 	types.GroupInfo
+
+	// DeferAck (Passerelle's patch), as Message.DeferAck: set when the
+	// client's DeferrableAcks is on; a handler that calls it takes the
+	// notification's acknowledgement over and gives it once the group's
+	// change was handled (true), or never (false: the server sends it
+	// again on a later connection).
+	DeferAck func() (done func(ok bool)) `json:"-"`
 }
 
 // GroupInfo is emitted when the metadata of a group changes.
@@ -503,6 +510,13 @@ type GroupInfo struct {
 	Suspended      bool        // whether the group is suspended
 	Unsuspended    bool        // whether the group is unsuspended
 	UnknownChanges []*waBinary.Node
+
+	// DeferAck (Passerelle's patch), as Message.DeferAck: set when the
+	// client's DeferrableAcks is on; a handler that calls it takes the
+	// notification's acknowledgement over and gives it once the group's
+	// change was handled (true), or never (false: the server sends it
+	// again on a later connection).
+	DeferAck func() (done func(ok bool)) `json:"-"`
 }
 
 // Picture is emitted when a user's profile picture or group's photo is changed.
