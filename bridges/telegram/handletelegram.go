@@ -63,12 +63,14 @@ func (c *Client) registerHandlers(d *tg.UpdateDispatcher, lanes *remote.Lanes) {
 		return nil
 	})
 	d.OnMessagePoll(func(ctx context.Context, e tg.Entities, u *tg.UpdateMessagePoll) error {
-		defer c.recoverHandler(ctx, "message_poll")
-		c.rememberEntities(ctx, e)
-		if !c.afterChats(ctx, lanes) {
-			return nil
-		}
-		c.handlePollUpdate(ctx, u)
+		c.rememberEntitiesSafely(ctx, e, "message_poll")
+		// In the poll's chat's lane, after the poll itself: a vote no
+		// longer waits for every other chat (only a private chat's votes
+		// are bridged; an update without its chat is ignored at once).
+		c.inChat(ctx, lanes, chatLaneKey(u.Peer), "message_poll", func(ctx context.Context) bool {
+			c.handlePollUpdate(ctx, u)
+			return true
+		})
 		return nil
 	})
 	d.OnDeleteMessages(func(ctx context.Context, e tg.Entities, u *tg.UpdateDeleteMessages) error {

@@ -7,6 +7,7 @@ import (
 
 	"maunium.net/go/mautrix/event"
 
+	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/internal/fakematrix"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
@@ -86,4 +87,50 @@ func TestNewChatDoesNotHoldOtherChats(t *testing.T) {
 	if !mx.Eventually(20*time.Second, func() bool { return stored() == s.Pts(cs.alice.ID) }) {
 		t.Errorf("stored pts %d never caught up with Telegram's %d once every chat was bridged", stored(), s.Pts(cs.alice.ID))
 	}
+}
+
+// TestPollVoteDoesNotWaitForOtherChats: Bob votes on his poll while a new
+// contact's portal is being created: the vote (an update without a pts,
+// naming its chat) reaches Matrix at once, after the poll, without waiting
+// for the other chat's room.
+func TestPollVoteDoesNotWaitForOtherChats(t *testing.T) {
+	cs := newConvSetup(t, nil)
+	s, mx := cs.s, cs.tb.mx
+	sent, err := s.SendMedia(cs.bob.ID, cs.alice.ID, tgsim.MediaSpec{Kind: "poll", Question: "Lunch where?", Answers: []string{"Bistro", "Canteen"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll := waitEvent(t, mx, 0, "poll", func(e fakematrix.Event) bool { return e.Type == event.EventUnstablePollStart })
+	carol := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550003", FirstName: "Carol"})
+
+	release := mx.HoldRoomCreations()
+	defer release()
+	if _, err = s.SendMessage(carol.ID, cs.alice.ID, "carol's first", nil); err != nil {
+		t.Fatal(err)
+	}
+	// The vote, which carries no pts, could overtake carol's message in
+	// gotd: it is cast once her room is being created.
+	if !mx.Eventually(20*time.Second, func() bool { return mx.HeldRoomCreations() == 1 }) {
+		t.Fatal("carol's room is not being created")
+	}
+	if err = s.VotePoll(cs.bob.ID, sent, 1); err != nil {
+		t.Fatal(err)
+	}
+	bobGhost := mx.FormatGhostMXID(tgid.MakeUserID(cs.bob.ID))
+	if !mx.Eventually(20*time.Second, func() bool {
+		for _, e := range mx.Events() {
+			if c := msgContent(e); e.Type == event.EventUnstablePollResponse && e.Sender == bobGhost &&
+				c != nil && c.RelatesTo != nil && c.RelatesTo.EventID == poll.EventID {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatal("a vote in an existing chat waited behind a new chat's portal creation")
+	}
+	if n := len(mx.MessagesWithBody("carol's first")); n != 0 {
+		t.Fatalf("carol's message reached Matrix %d times while her room could not be created", n)
+	}
+	release()
+	cs.waitMsg(t, "carol's message", func(m fakematrix.Message) bool { return m.Content.Body == "carol's first" })
 }

@@ -95,6 +95,7 @@ type Matrix struct {
 	encryptMedia bool                           // see SetEncryptedMedia
 	down         error                          // what every send answers while the homeserver is "down"
 	creations    chan struct{}                  // see HoldRoomCreations
+	waiting      int                            // room creations waiting for it
 	receipts     []Receipt
 	typings      []Typing
 	presences    []Presence
@@ -148,12 +149,28 @@ func (m *Matrix) awaitCreation(ctx context.Context) error {
 	if gate == nil {
 		return nil
 	}
+	m.mu.Lock()
+	m.waiting++
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.waiting--
+		m.mu.Unlock()
+	}()
 	select {
 	case <-gate:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// HeldRoomCreations counts the room creations waiting, now, for
+// HoldRoomCreations' release.
+func (m *Matrix) HeldRoomCreations() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.waiting
 }
 
 // New returns an empty Matrix side.
