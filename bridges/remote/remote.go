@@ -107,7 +107,17 @@ func CreatesPortal(ctx context.Context, br *bridgev2.Bridge, evt bridgev2.Remote
 	if !ok || !m.ShouldCreatePortal() {
 		return false
 	}
-	portal, err := br.GetExistingPortalByKey(ctx, evt.GetPortalKey())
-	// RoomCreated, not MXID: another login may be creating a shared room.
-	return err != nil || portal == nil || !portal.RoomCreated.IsSet()
+	exists, err := RoomExists(ctx, br, evt.GetPortalKey())
+	return err != nil || !exists
+}
+
+// RoomExists reports whether the portal of key has its room, or is having
+// it made (RoomCreated, not MXID: another login may be creating a shared
+// room).
+func RoomExists(ctx context.Context, br *bridgev2.Bridge, key networkid.PortalKey) (bool, error) {
+	portal, err := br.GetExistingPortalByKey(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	return portal != nil && portal.RoomCreated.IsSet(), nil
 }

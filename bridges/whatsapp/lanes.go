@@ -133,8 +133,8 @@ func (cl *Client) groupRoomExists(ctx context.Context, group types.JID) bool {
 	if err != nil {
 		return true
 	}
-	portal, err := cl.main.Bridge.GetExistingPortalByKey(ctx, key)
-	return err != nil || portal != nil && portal.RoomCreated.IsSet()
+	exists, err := remote.RoomExists(ctx, cl.main.Bridge, key)
+	return err != nil || exists
 }
 
 // handleInChat runs handle in the lane of key and waits for it: the
