@@ -53,7 +53,7 @@ var simKey = sync.OnceValue(func() *rsa.PrivateKey {
 // env is one test's world: the Telegram simulator with its accounts, one
 // database and one recording Matrix side, across bridge restarts.
 type env struct {
-	t          *testing.T
+	t          testing.TB
 	sim        *tgsim.Server
 	backend    dbtest.Backend
 	mx         *fakematrix.Matrix
@@ -64,13 +64,16 @@ type env struct {
 	// anchorCheck is the gate's AnchorInterval: 0 (no publication of the
 	// audit chain head in the background) unless a test sets it.
 	anchorCheck time.Duration
+	// countWindow, when set, is the gate's CountWindow (its default
+	// otherwise).
+	countWindow time.Duration
 	login       networkid.UserLoginID
 	// backfill, when set, turns on history at portal creation with these
 	// limits (off by default, as the tests before history expect).
 	backfill *remote.BackfillLimits
 }
 
-func newEnv(t *testing.T, b dbtest.Backend, configure func(*gate.Config)) *env {
+func newEnv(t testing.TB, b dbtest.Backend, configure func(*gate.Config)) *env {
 	t.Helper()
 	s, err := tgsim.New(tgsim.Options{Key: simKey(), Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
 	if err != nil {
@@ -131,6 +134,9 @@ func (e *env) startNetwork(network *gateway.Network) *running {
 	g := gate.New()
 	g.Now = e.clk.Now
 	g.ExpiryInterval, g.RetentionInterval, g.LoginInterval, g.AnchorInterval, g.DeadlineInterval = 0, 0, 0, e.anchorCheck, 0
+	if e.countWindow != 0 {
+		g.CountWindow = e.countWindow
+	}
 	cfg := g.Config()
 	cfg.Admins = []id.UserID{adminMXID}
 	cfg.API.Token = apiToken
@@ -184,7 +190,7 @@ func (r *running) stop() {
 	}
 }
 
-func (r *running) user(t *testing.T, mxid id.UserID) *bridgev2.User {
+func (r *running) user(t testing.TB, mxid id.UserID) *bridgev2.User {
 	t.Helper()
 	u, err := r.br.GetUserByMXID(context.Background(), mxid)
 	if err != nil {

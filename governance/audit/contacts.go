@@ -102,6 +102,10 @@ type Registry struct {
 	contacts *dbutil.QueryHelper[*Contact]
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Pending, when set, is called before the registry is read (Flush): it
+	// writes what its caller gathered to record together later
+	// (RecordAll), so that a read shows every message counted before it.
+	Pending func(ctx context.Context) error
 
 	// What Record already wrote, so that a message of a known contact costs
 	// one statement, not three: contacts known to be stored (the registry
@@ -227,22 +231,22 @@ const (
 	updateContactQuery = `
 		UPDATE governance_contact SET
 			first_seen = CASE WHEN $3 < first_seen THEN $3 ELSE first_seen END,
-			last_seen = CASE WHEN $3 > last_seen THEN $3 ELSE last_seen END,
-			phone = CASE WHEN $4 <> '' THEN $4 ELSE phone END,
-			username = CASE WHEN $5 <> '' THEN $5 ELSE username END,
-			messages_in = messages_in + $6,
-			messages_out = messages_out + $7,
-			media_in = media_in + $8,
-			media_out = media_out + $9,
-			activity_in = activity_in + $10,
-			activity_out = activity_out + $11
+			last_seen = CASE WHEN $4 > last_seen THEN $4 ELSE last_seen END,
+			phone = CASE WHEN $5 <> '' THEN $5 ELSE phone END,
+			username = CASE WHEN $6 <> '' THEN $6 ELSE username END,
+			messages_in = messages_in + $7,
+			messages_out = messages_out + $8,
+			media_in = media_in + $9,
+			media_out = media_out + $10,
+			activity_in = activity_in + $11,
+			activity_out = activity_out + $12
 		WHERE network = $1 AND remote_id = $2
 		RETURNING display_names
 	`
 	setDisplayNamesQuery = `UPDATE governance_contact SET display_names = $3 WHERE network = $1 AND remote_id = $2`
 	upsertLinkQuery      = `
 		INSERT INTO governance_contact_link (network, remote_id, login, portal, staff, first_seen, last_seen)
-		VALUES ($1, $2, $3, $4, $5, $6, $6)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (network, remote_id, login, portal) DO UPDATE SET
 			staff = CASE WHEN excluded.staff <> '' THEN excluded.staff ELSE governance_contact_link.staff END,
 			first_seen = CASE WHEN excluded.first_seen < governance_contact_link.first_seen
@@ -273,15 +277,34 @@ func (c *Contact) Scan(row dbutil.Scannable) (*Contact, error) {
 	return c, nil
 }
 
-// Record adds an observation to the registry: it creates the contact on its
-// first sighting (and logs first_contact), updates what is known of it, its
-// counts, and the link to the staff account and portal. first tells whether
-// the identity was new.
-func (r *Registry) Record(ctx context.Context, obs Observation) (first bool, err error) {
+// tally is what the registry writes for one contact in one transaction:
+// one observation, or several of the same contact merged (RecordAll).
+type tally struct {
+	ref contactRef
+	// from is the first observation, for the first_contact entry.
+	from            Observation
+	login, portal   string // from's, as stored
+	firstTS, lastTS int64
+	phone, username string // stored form; empty: unchanged
+	names           []string
+	counts          [6]int64 // messages in, out, media in, out, activity in, out
+	links           []linkWrite
+}
+
+// linkWrite is a link's sightings in a tally; written tells that write
+// stored them (a link written lately is not written again).
+type linkWrite struct {
+	ref             linkRef
+	firstTS, lastTS int64
+	written         bool
+}
+
+// tallyOf checks an observation and makes its tally.
+func (r *Registry) tallyOf(obs Observation) (*tally, error) {
 	if obs.Network == "" || obs.RemoteID == "" {
-		return false, fmt.Errorf("%w: network and remote ID are required", ErrInvalidObservation)
+		return nil, fmt.Errorf("%w: network and remote ID are required", ErrInvalidObservation)
 	}
-	var counts [6]int64 // messages in, out, media in, out, activity in, out
+	t := &tally{from: obs}
 	switch obs.Kind {
 	case KindMessage, KindMedia, KindActivity:
 		var dir int
@@ -291,97 +314,249 @@ func (r *Registry) Record(ctx context.Context, obs Observation) (first bool, err
 		case Outbound:
 			dir = 1
 		default:
-			return false, fmt.Errorf("%w: a message needs a direction (inbound or outbound), not %q", ErrInvalidObservation, obs.Direction)
+			return nil, fmt.Errorf("%w: a message needs a direction (inbound or outbound), not %q", ErrInvalidObservation, obs.Direction)
 		}
 		switch obs.Kind {
 		case KindActivity:
-			counts[4+dir] = 1
+			t.counts[4+dir] = 1
 		case KindMedia:
-			counts[dir], counts[2+dir] = 1, 1
+			t.counts[dir], t.counts[2+dir] = 1, 1
 		default:
-			counts[dir] = 1
+			t.counts[dir] = 1
 		}
 	case KindSeen:
 	default:
-		return false, fmt.Errorf("%w: unknown kind %q", ErrInvalidObservation, obs.Kind)
+		return nil, fmt.Errorf("%w: unknown kind %q", ErrInvalidObservation, obs.Kind)
 	}
 	if obs.Time.IsZero() {
-		obs.Time = r.now()
+		t.from.Time = r.now()
 	}
-	ts := obs.Time.UnixMilli()
-	key := r.Key(obs.RemoteID)
-	phone, username := r.storedPhone(obs.Phone), r.storedUsername(obs.Username)
-	name := strings.TrimSpace(obs.DisplayName)
-	if r.Hashed() && looksLikeNumber(name) {
-		name = ""
+	t.firstTS = t.from.Time.UnixMilli()
+	t.lastTS = t.firstTS
+	t.ref = contactRef{network: obs.Network, key: r.Key(obs.RemoteID)}
+	t.phone, t.username = r.storedPhone(obs.Phone), r.storedUsername(obs.Username)
+	if name := strings.TrimSpace(obs.DisplayName); name != "" && !(r.Hashed() && looksLikeNumber(name)) {
+		t.names = []string{name}
 	}
-	login, portal := r.seal.Pseudonym(seal.KindLogin, string(obs.Login)), r.seal.Pseudonym(seal.KindPortal, string(obs.Portal))
-	ref := contactRef{network: obs.Network, key: key}
-	lref := linkRef{contactRef: ref, login: login, portal: portal, staff: obs.Staff}
-	_, known := r.known.Get(ref)
-	wantLink := obs.Staff != "" || obs.Login != "" || obs.Portal != ""
-	if written, ok := r.linked.Get(lref); ok && ts >= written && ts-written < linkRefresh.Milliseconds() {
-		wantLink = false
+	t.login, t.portal = r.seal.Pseudonym(seal.KindLogin, string(obs.Login)), r.seal.Pseudonym(seal.KindPortal, string(obs.Portal))
+	if obs.Staff != "" || obs.Login != "" || obs.Portal != "" {
+		lref := linkRef{contactRef: t.ref, login: t.login, portal: t.portal, staff: obs.Staff}
+		t.links = []linkWrite{{ref: lref, firstTS: t.firstTS, lastTS: t.firstTS}}
 	}
-	err = r.db.DoTxn(ctx, nil, func(ctx context.Context) error {
-		if !known {
-			res, err := r.db.Exec(ctx, insertContactQuery, obs.Network, key, ts)
-			if err != nil {
-				return fmt.Errorf("failed to insert contact: %w", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("failed to insert contact: %w", err)
-			}
-			first = n == 1
+	return t, nil
+}
+
+// linkFresh tells whether a link's sightings from first to last need no
+// write: it was written before them, less than linkRefresh before the last.
+func (r *Registry) linkFresh(ref linkRef, first, last int64) bool {
+	written, ok := r.linked.Get(ref)
+	return ok && first >= written && last-written < linkRefresh.Milliseconds()
+}
+
+// merge adds u, a later tally of the same contact, to t.
+func (t *tally) merge(u *tally) {
+	t.firstTS, t.lastTS = min(t.firstTS, u.firstTS), max(t.lastTS, u.lastTS)
+	if u.phone != "" {
+		t.phone = u.phone
+	}
+	if u.username != "" {
+		t.username = u.username
+	}
+	for _, name := range u.names {
+		if !contains(t.names, name) {
+			t.names = append(t.names, name)
 		}
-		var namesJSON string
-		err = r.db.QueryRow(ctx, updateContactQuery, obs.Network, key, ts, phone, username,
-			counts[0], counts[1], counts[2], counts[3], counts[4], counts[5]).Scan(&namesJSON)
+	}
+	for i := range t.counts {
+		t.counts[i] += u.counts[i]
+	}
+next:
+	for _, l := range u.links {
+		for i := range t.links {
+			if t.links[i].ref == l.ref {
+				t.links[i].firstTS, t.links[i].lastTS = min(t.links[i].firstTS, l.firstTS), max(t.links[i].lastTS, l.lastTS)
+				continue next
+			}
+		}
+		t.links = append(t.links, l)
+	}
+}
+
+// Record adds an observation to the registry: it creates the contact on its
+// first sighting (and logs first_contact), updates what is known of it, its
+// counts, and the link to the staff account and portal. first tells whether
+// the identity was new.
+func (r *Registry) Record(ctx context.Context, obs Observation) (first bool, err error) {
+	t, err := r.tallyOf(obs)
+	if err != nil {
+		return false, err
+	}
+	firsts, err := r.write(ctx, []*tally{t})
+	if err != nil {
+		return false, err
+	}
+	return firsts[0], nil
+}
+
+// RecordAll records observations in one transaction, those of one contact
+// merged into one update: what Record of each would have stored, at the
+// cost of one write per contact. The observations are all checked before
+// anything is written.
+func (r *Registry) RecordAll(ctx context.Context, obs []Observation) error {
+	var tallies []*tally
+	byRef := make(map[contactRef]*tally)
+	for _, o := range obs {
+		t, err := r.tallyOf(o)
 		if err != nil {
-			return fmt.Errorf("failed to update contact: %w", err)
+			return err
 		}
-		if name != "" {
-			var names []string
-			if err = json.Unmarshal([]byte(namesJSON), &names); err != nil {
-				return fmt.Errorf("failed to parse display names of contact: %w", err)
+		if prev, ok := byRef[t.ref]; ok {
+			prev.merge(t)
+			continue
+		}
+		byRef[t.ref] = t
+		tallies = append(tallies, t)
+	}
+	if len(tallies) == 0 {
+		return nil
+	}
+	_, err := r.write(ctx, tallies)
+	return err
+}
+
+// Routine reports whether recording obs now would only add to a stored
+// contact: the registry knows the contact is stored and wrote its link
+// lately, so no first_contact can come of it and nothing but counts, the
+// last sighting and names changes. A caller may gather routine
+// observations and record them together (RecordAll).
+func (r *Registry) Routine(obs Observation) bool {
+	ref := contactRef{network: obs.Network, key: r.Key(obs.RemoteID)}
+	if _, known := r.known.Get(ref); !known {
+		return false
+	}
+	if obs.Staff == "" && obs.Login == "" && obs.Portal == "" {
+		return true
+	}
+	ts := obs.Time
+	if ts.IsZero() {
+		ts = r.now()
+	}
+	lref := linkRef{contactRef: ref, staff: obs.Staff,
+		login: r.seal.Pseudonym(seal.KindLogin, string(obs.Login)), portal: r.seal.Pseudonym(seal.KindPortal, string(obs.Portal))}
+	return r.linkFresh(lref, ts.UnixMilli(), ts.UnixMilli())
+}
+
+// write stores tallies in one transaction and tells, for each, whether its
+// contact was new.
+func (r *Registry) write(ctx context.Context, tallies []*tally) ([]bool, error) {
+	firsts := make([]bool, len(tallies))
+	anyKnown := false
+	err := r.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		for i, t := range tallies {
+			_, known := r.known.Get(t.ref)
+			anyKnown = anyKnown || known
+			first, err := r.writeOne(ctx, t, known)
+			if err != nil {
+				return err
 			}
-			if !contains(names, name) {
-				data, _ := json.Marshal(append(names, name))
-				if _, err = r.db.Exec(ctx, setDisplayNamesQuery, obs.Network, key, string(data)); err != nil {
-					return fmt.Errorf("failed to update display names of contact: %w", err)
-				}
-			}
+			firsts[i] = first
 		}
-		if wantLink {
-			if _, err = r.db.Exec(ctx, upsertLinkQuery, obs.Network, key, login, portal, obs.Staff, ts); err != nil {
-				return fmt.Errorf("failed to link contact: %w", err)
-			}
-		}
-		if first && r.log != nil {
-			_, err = r.log.Append(ctx, Entry{
-				Time: obs.Time, Actor: ActorSystem, Action: ActionFirstContact, Network: obs.Network,
-				Staff: obs.Staff, Login: networkid.UserLoginID(login), Portal: networkid.PortalID(portal), Contact: key,
-				Details: Details(map[string]any{"kind": obs.Kind, "direction": obs.Direction}),
-			})
-		}
-		return err
+		return nil
 	})
-	if known && errors.Is(err, sql.ErrNoRows) {
-		// The row is gone (the database was replaced under the registry):
-		// record it afresh.
-		r.known.Remove(ref)
-		r.linked.Remove(lref)
-		return r.Record(ctx, obs)
+	if anyKnown && errors.Is(err, sql.ErrNoRows) {
+		// A row is gone (the database was replaced under the registry):
+		// record afresh.
+		for _, t := range tallies {
+			r.known.Remove(t.ref)
+			for _, l := range t.links {
+				r.linked.Remove(l.ref)
+			}
+		}
+		return r.write(ctx, tallies)
 	}
 	if err != nil {
-		return false, fmt.Errorf("failed to record contact: %w", err)
+		return nil, fmt.Errorf("failed to record contact: %w", err)
 	}
-	r.known.Put(ref, struct{}{})
-	if wantLink {
-		r.linked.Put(lref, ts)
+	for _, t := range tallies {
+		r.known.Put(t.ref, struct{}{})
+		for _, l := range t.links {
+			if l.written {
+				r.linked.Put(l.ref, l.lastTS)
+			}
+		}
 	}
-	return first, nil
+	return firsts, nil
+}
+
+// writeOne writes one tally inside write's transaction.
+func (r *Registry) writeOne(ctx context.Context, t *tally, known bool) (first bool, err error) {
+	network, key := t.ref.network, t.ref.key
+	if !known {
+		res, err := r.db.Exec(ctx, insertContactQuery, network, key, t.firstTS)
+		if err != nil {
+			return false, fmt.Errorf("failed to insert contact: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return false, fmt.Errorf("failed to insert contact: %w", err)
+		}
+		first = n == 1
+	}
+	var namesJSON string
+	err = r.db.QueryRow(ctx, updateContactQuery, network, key, t.firstTS, t.lastTS, t.phone, t.username,
+		t.counts[0], t.counts[1], t.counts[2], t.counts[3], t.counts[4], t.counts[5]).Scan(&namesJSON)
+	if err != nil {
+		return false, fmt.Errorf("failed to update contact: %w", err)
+	}
+	if len(t.names) > 0 {
+		var names []string
+		if err = json.Unmarshal([]byte(namesJSON), &names); err != nil {
+			return false, fmt.Errorf("failed to parse display names of contact: %w", err)
+		}
+		added := false
+		for _, name := range t.names {
+			if !contains(names, name) {
+				names, added = append(names, name), true
+			}
+		}
+		if added {
+			data, _ := json.Marshal(names)
+			if _, err = r.db.Exec(ctx, setDisplayNamesQuery, network, key, string(data)); err != nil {
+				return false, fmt.Errorf("failed to update display names of contact: %w", err)
+			}
+		}
+	}
+	for i := range t.links {
+		l := &t.links[i]
+		if known && r.linkFresh(l.ref, l.firstTS, l.lastTS) {
+			continue
+		}
+		if _, err = r.db.Exec(ctx, upsertLinkQuery, network, key, l.ref.login, l.ref.portal, l.ref.staff, l.firstTS, l.lastTS); err != nil {
+			return false, fmt.Errorf("failed to link contact: %w", err)
+		}
+		l.written = true
+	}
+	if first && r.log != nil {
+		obs := t.from
+		_, err = r.log.Append(ctx, Entry{
+			Time: obs.Time, Actor: ActorSystem, Action: ActionFirstContact, Network: network,
+			Staff: obs.Staff, Login: networkid.UserLoginID(t.login), Portal: networkid.PortalID(t.portal), Contact: key,
+			Details: Details(map[string]any{"kind": obs.Kind, "direction": obs.Direction}),
+		})
+	}
+	return first, err
+}
+
+// Flush writes what is pending (Pending), if anything: the registry's
+// readers, and others that read its tables, call it first.
+func (r *Registry) Flush(ctx context.Context) error {
+	if r == nil || r.Pending == nil {
+		return nil
+	}
+	if err := r.Pending(ctx); err != nil {
+		return fmt.Errorf("failed to write the counts still to record: %w", err)
+	}
+	return nil
 }
 
 func contains(list []string, s string) bool {
@@ -396,6 +571,9 @@ func contains(list []string, s string) bool {
 // Get returns the contact with a remote ID (as the network knows it; the
 // registry hashes it if it must), or nil.
 func (r *Registry) Get(ctx context.Context, network string, remoteID networkid.UserID) (*Contact, error) {
+	if err := r.Flush(ctx); err != nil {
+		return nil, err
+	}
 	c, err := r.contacts.QueryOne(ctx, getContactQuery, network, r.Key(remoteID))
 	if err != nil {
 		return nil, fmt.Errorf("failed to get contact: %w", err)
@@ -505,6 +683,9 @@ func (r *Registry) listQuery(f ContactFilter) (string, []any) {
 // List returns the contacts that f selects, with their links, ordered by
 // network and remote ID.
 func (r *Registry) List(ctx context.Context, f ContactFilter) ([]Contact, error) {
+	if err := r.Flush(ctx); err != nil {
+		return nil, err
+	}
 	q, args := r.listQuery(f)
 	ptrs, err := r.contacts.QueryMany(ctx, q, args...)
 	if err != nil {

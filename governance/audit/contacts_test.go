@@ -361,3 +361,128 @@ func TestRecordOfKnownContact(t *testing.T) {
 		}
 	})
 }
+
+// TestRecordAllStoresWhatRecordWould: a batch of observations of two
+// contacts (messages, media, activity both ways, a new name, a new link, a
+// number learnt late) recorded together leaves the registry and the audit
+// log as recording them one by one does: same counts, first and last
+// sightings, names, links, and one first_contact per new contact. Routine
+// tells the observations that need nothing but counting.
+func TestRecordAllStoresWhatRecordWould(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		clk := newClock()
+		start := clk.Now()
+		at := func(s int) time.Time { return start.Add(time.Duration(s) * time.Second) }
+		marie := audit.Observation{Network: "whatsapp", RemoteID: "whatsapp.33612345678", DisplayName: "Marie",
+			Staff: "@alice:example.org", Login: "whatsapp.alice", Portal: "whatsapp.33612345678"}
+		bob := audit.Observation{Network: "telegram", RemoteID: "telegram.42", Username: "bob_outside",
+			Staff: "@alice:example.org", Login: "telegram.1", Portal: "telegram.u42"}
+		with := func(o audit.Observation, s int, kind audit.Kind, dir audit.Direction, edit func(*audit.Observation)) audit.Observation {
+			o.Time, o.Kind, o.Direction = at(s), kind, dir
+			if edit != nil {
+				edit(&o)
+			}
+			return o
+		}
+		batch := []audit.Observation{
+			with(marie, 1, audit.KindMessage, audit.Inbound, nil),
+			with(bob, 2, audit.KindMedia, audit.Outbound, nil),
+			with(marie, 3, audit.KindActivity, audit.Outbound, func(o *audit.Observation) { o.DisplayName = "Marie D." }),
+			with(marie, 4, audit.KindMedia, audit.Inbound, func(o *audit.Observation) { o.Phone = "+33 6 12 34 56 78" }),
+			with(bob, 5, audit.KindMessage, audit.Inbound, func(o *audit.Observation) { o.Staff, o.Login = "@bea:example.org", "telegram.2" }),
+			with(marie, 6, audit.KindMessage, audit.Outbound, nil),
+		}
+		type result struct {
+			contacts []*audit.Contact
+			firsts   int
+		}
+		// Each run on its own database of the same kind.
+		fresh := func() dbtest.Backend {
+			if b.Name == "postgres" {
+				return dbtest.Postgres(t)
+			}
+			return dbtest.SQLite(t)
+		}
+		run := func(fn func(r *audit.Registry)) result {
+			db := openDB(t, fresh())
+			log := audit.NewLog(db)
+			log.Now = clk.Now
+			r := newRegistry(t, db, log, nil, clk)
+			fn(r)
+			var res result
+			for _, o := range []audit.Observation{marie, bob} {
+				c, err := r.Get(ctx, o.Network, o.RemoteID)
+				if err != nil || c == nil {
+					t.Fatalf("Get(%s) = %v, %v", o.RemoteID, c, err)
+				}
+				res.contacts = append(res.contacts, c)
+			}
+			entries, err := log.List(ctx, audit.Filter{Actions: []audit.Action{audit.ActionFirstContact}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.firsts = len(entries)
+			return res
+		}
+		// One by one, a link's last sighting is rewritten at most once a
+		// minute; together, it is exact. The rest must be the same.
+		linkSeen := func(res result) []time.Time {
+			var seen []time.Time
+			for _, c := range res.contacts {
+				for i := range c.Links {
+					seen = append(seen, c.Links[i].LastSeen)
+					c.Links[i].LastSeen = time.Time{}
+				}
+			}
+			return seen
+		}
+		one := run(func(r *audit.Registry) {
+			for _, o := range batch {
+				record(t, r, o)
+			}
+		})
+		all := run(func(r *audit.Registry) {
+			if err := r.RecordAll(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if seen := linkSeen(all); !reflect.DeepEqual(seen, []time.Time{at(6), at(2), at(5)}) {
+			t.Errorf("links last seen %v recorded together, want %v", seen, []time.Time{at(6), at(2), at(5)})
+		}
+		linkSeen(one)
+		if !reflect.DeepEqual(one, all) {
+			t.Errorf("recorded together:\n%+v\n%+v\none by one:\n%+v\n%+v", *all.contacts[0], *all.contacts[1], *one.contacts[0], *one.contacts[1])
+		}
+		m := all.contacts[0]
+		if m.MessagesIn != 2 || m.MediaIn != 1 || m.MessagesOut != 1 || m.ActivityOut != 1 || !m.FirstSeen.Equal(at(1)) ||
+			!m.LastSeen.Equal(at(6)) || m.Phone != "+33612345678" || !reflect.DeepEqual(m.DisplayNames, []string{"Marie", "Marie D."}) {
+			t.Errorf("Marie recorded together: %+v", *m)
+		}
+		if len(all.contacts[1].Links) != 2 || all.firsts != 2 {
+			t.Errorf("Bob's links %+v, %d first contacts; want 2 links and 2 first contacts", all.contacts[1].Links, all.firsts)
+		}
+
+		// Routine: a stored contact whose link was written lately.
+		db := openDB(t, b)
+		r := newRegistry(t, db, nil, nil, clk)
+		o := with(bob, 0, audit.KindMessage, audit.Inbound, nil)
+		o.Time = time.Time{}
+		if r.Routine(o) {
+			t.Error("an unknown contact is routine")
+		}
+		record(t, r, o)
+		if !r.Routine(o) {
+			t.Error("the next message of a known contact in the same chat is not routine")
+		}
+		other := o
+		other.Portal = "telegram.c7"
+		if r.Routine(other) {
+			t.Error("a known contact in a new chat is routine (its link must be written)")
+		}
+		clk.Advance(2 * time.Minute)
+		if r.Routine(o) {
+			t.Error("a link last written two minutes ago is routine")
+		}
+	})
+}

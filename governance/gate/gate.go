@@ -55,6 +55,9 @@ type Gate struct {
 	ExpiryInterval, RetentionInterval, LoginInterval, AnchorInterval, DeadlineInterval time.Duration
 	// EncryptAdminRoom makes the admin room the gate creates encrypted.
 	EncryptAdminRoom bool
+	// CountWindow is how long routine messages' counts are gathered before
+	// they are written together (counts.go); 0 writes each at once.
+	CountWindow time.Duration
 
 	cfg Config
 	br  *bridgev2.Bridge
@@ -79,6 +82,7 @@ type Gate struct {
 
 	chats  chatTable
 	idents identityCache
+	counts atomic.Pointer[counter] // nil: each count written at once
 
 	roomMu      sync.Mutex
 	adminRoom   id.RoomID    // guarded by roomMu
@@ -92,7 +96,8 @@ type Gate struct {
 // `network.governance` section into it.
 func New() *Gate {
 	return &Gate{Next: remote.Direct, cfg: defaultConfig(),
-		ExpiryInterval: time.Minute, RetentionInterval: time.Hour, LoginInterval: time.Minute, AnchorInterval: time.Hour, DeadlineInterval: time.Minute}
+		ExpiryInterval: time.Minute, RetentionInterval: time.Hour, LoginInterval: time.Minute, AnchorInterval: time.Hour, DeadlineInterval: time.Minute,
+		CountWindow: DefaultCountWindow}
 }
 
 // Config returns the gate's config (for the admin package and tests).
@@ -168,6 +173,16 @@ func (g *Gate) Start(ctx context.Context) error {
 	}
 	bg, cancel := context.WithCancel(zerolog.Ctx(ctx).With().Str("component", "governance").Logger().WithContext(context.Background()))
 	g.bg, g.cancel = bg, cancel
+	if g.CountWindow > 0 {
+		c := newCounter(g.CountWindow, g.writeCounts)
+		g.counts.Store(c)
+		g.Contacts.Pending = c.flush
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			c.run(bg)
+		}()
+	}
 	g.started.Store(true)
 
 	g.loginMu.Lock()

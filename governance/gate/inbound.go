@@ -209,18 +209,23 @@ func (g *Gate) record(ctx context.Context, login *bridgev2.UserLogin, key networ
 	if outbound {
 		dir = audit.Outbound
 	}
-	// One transaction for the registry and the border count: one commit
-	// per bridged message.
+	network := networkOf(string(key.ID))
+	obs := audit.Observation{
+		Network: network, RemoteID: ident.ID, Phone: ident.Phone, Username: ident.Username,
+		DisplayName: ident.DisplayName, Staff: login.UserMXID, Login: login.ID, Portal: key.ID,
+		Direction: dir, Kind: kind, Time: g.now(),
+	}
+	border := migration.BorderMessage{Network: network, Contact: g.Contacts.Key(ident.ID), Direction: dir, Kind: kind,
+		KeepWeeks: g.cfg.Migration.Progress.BorderWeeks, Time: obs.Time}
+	if c := g.counts.Load(); c != nil && g.Contacts.Routine(obs) && c.add(ctx, obs, border) {
+		return
+	}
+	// One transaction for the registry and the border count.
 	err := g.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-		_, err := g.Contacts.Record(ctx, audit.Observation{
-			Network: networkOf(string(key.ID)), RemoteID: ident.ID, Phone: ident.Phone, Username: ident.Username,
-			DisplayName: ident.DisplayName, Staff: login.UserMXID, Login: login.ID, Portal: key.ID,
-			Direction: dir, Kind: kind,
-		})
-		if err != nil {
+		if _, err := g.Contacts.Record(ctx, obs); err != nil {
 			return err
 		}
-		g.Migration.CountBorder(ctx, migration.BorderMessage{Network: networkOf(string(key.ID)), Contact: g.Contacts.Key(ident.ID), Direction: dir, Kind: kind, KeepWeeks: g.cfg.Migration.Progress.BorderWeeks})
+		g.Migration.CountBorder(ctx, border)
 		return nil
 	})
 	if err != nil {

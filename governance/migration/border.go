@@ -53,6 +53,8 @@ type BorderMessage struct {
 	// KeepWeeks is how many ISO weeks of counts are kept (config
 	// migration.border_weeks); DefaultBorderWeeks when 0.
 	KeepWeeks int
+	// Time is when it crossed; the directory's clock when zero.
+	Time time.Time
 }
 
 func keepWeeks(n int) int {
@@ -68,40 +70,69 @@ func oldestBorderWeek(now time.Time, weeks int) time.Time {
 }
 
 // CountBorder counts a message (with media or not) that crossed the border
-// between a network and Matrix, for its contact in this ISO week; activity
+// between a network and Matrix, for its contact in its ISO week; activity
 // (edits, reactions) and sightings are not messages and are not counted.
 // The gate calls it where it counts messages in the contact registry; a
 // failure is logged, never returned, so the message goes on. The first
 // count of a contact in a week deletes the weeks older than KeepWeeks, so
 // the table holds at most KeepWeeks weeks.
 func (d *Directory) CountBorder(ctx context.Context, m BorderMessage) {
-	if m.Kind != audit.KindMessage && m.Kind != audit.KindMedia || m.Network == "" || m.Contact == "" {
-		return
+	d.CountBorders(ctx, []BorderMessage{m})
+}
+
+// CountBorders is CountBorder for several messages, those of one contact
+// in one week added in one statement.
+func (d *Directory) CountBorders(ctx context.Context, msgs []BorderMessage) {
+	type cell struct{ week, network, contact string }
+	var order []cell
+	sums := make(map[cell][2]int64)
+	keep := 0
+	for _, m := range msgs {
+		if m.Kind != audit.KindMessage && m.Kind != audit.KindMedia || m.Network == "" || m.Contact == "" {
+			continue
+		}
+		var dir int
+		switch m.Direction {
+		case audit.Inbound:
+		case audit.Outbound:
+			dir = 1
+		default:
+			continue
+		}
+		at := m.Time
+		if at.IsZero() {
+			at = d.now()
+		}
+		c := cell{week: WeekStart(at).Format(time.DateOnly), network: m.Network, contact: m.Contact}
+		sum, ok := sums[c]
+		if !ok {
+			order = append(order, c)
+		}
+		sum[dir]++
+		sums[c] = sum
+		keep = max(keep, m.KeepWeeks)
 	}
-	var in, out int64
-	switch m.Direction {
-	case audit.Inbound:
-		in = 1
-	case audit.Outbound:
-		out = 1
-	default:
-		return
-	}
-	now := d.now()
-	week := WeekStart(now).Format(time.DateOnly)
-	res, err := d.db.Exec(ctx, addBorderQuery, week, m.Network, m.Contact, in, out)
-	if err != nil {
-		zerolog.Ctx(ctx).Err(err).Msg("Failed to count border message")
-		return
-	}
-	if n, err := res.RowsAffected(); err == nil && n > 0 {
-		return
-	}
-	if _, err = d.db.Exec(ctx, countBorderQuery, week, m.Network, m.Contact, in, out); err != nil {
-		zerolog.Ctx(ctx).Err(err).Msg("Failed to count border message")
-		return
-	}
-	if _, err = d.db.Exec(ctx, pruneBorderQuery, oldestBorderWeek(now, m.KeepWeeks).Format(time.DateOnly)); err != nil {
-		zerolog.Ctx(ctx).Err(err).Msg("Failed to delete old border counts")
+	pruned := false
+	for _, c := range order {
+		sum := sums[c]
+		res, err := d.db.Exec(ctx, addBorderQuery, c.week, c.network, c.contact, sum[0], sum[1])
+		if err != nil {
+			zerolog.Ctx(ctx).Err(err).Msg("Failed to count border message")
+			continue
+		}
+		if n, err := res.RowsAffected(); err == nil && n > 0 {
+			continue
+		}
+		if _, err = d.db.Exec(ctx, countBorderQuery, c.week, c.network, c.contact, sum[0], sum[1]); err != nil {
+			zerolog.Ctx(ctx).Err(err).Msg("Failed to count border message")
+			continue
+		}
+		if pruned {
+			continue
+		}
+		pruned = true
+		if _, err = d.db.Exec(ctx, pruneBorderQuery, oldestBorderWeek(d.now(), keep).Format(time.DateOnly)); err != nil {
+			zerolog.Ctx(ctx).Err(err).Msg("Failed to delete old border counts")
+		}
 	}
 }

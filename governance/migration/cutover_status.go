@@ -107,6 +107,9 @@ type ChatReport struct {
 
 // Chat reports on the portal key: its cut-over and its contacts.
 func (d *Directory) Chat(ctx context.Context, key networkid.PortalKey) (*ChatReport, error) {
+	if err := d.reg.Flush(ctx); err != nil {
+		return nil, err
+	}
 	c, err := d.CutOverOf(ctx, key)
 	if err != nil {
 		return nil, err

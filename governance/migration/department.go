@@ -274,6 +274,9 @@ const activeStaffQuery = `
 // ("" for every contact), most recently seen first: at most
 // MaxActiveContacts of them (the most recent).
 func (d *Directory) ActiveContacts(ctx context.Context, since time.Time, department string) ([]ActiveContact, error) {
+	if err := d.reg.Flush(ctx); err != nil {
+		return nil, err
+	}
 	department, err := CleanDepartment(department)
 	if err != nil {
 		return nil, err

@@ -187,6 +187,9 @@ func deptName(dept string) string {
 // Progress computes the report at now.
 func (f *Figures) Progress(ctx context.Context, now time.Time) (*Report, error) {
 	d := f.Dir
+	if err := d.reg.Flush(ctx); err != nil {
+		return nil, err
+	}
 	now = now.UTC()
 	r := &Report{GeneratedAt: now, Week: WeekLabel(now), ChatsCutOverCounts: ChatsCountedAsContacts,
 		Border: []BorderWeek{}, Active: []ActiveCount{}, Funnel: []FunnelRow{}, ChatsCutOver: []NetworkCount{},

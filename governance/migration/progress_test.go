@@ -76,12 +76,21 @@ func TestProgressFigures(t *testing.T) {
 		}
 		// Week 2026-W09 (the fixture's clock, a Sunday): old traffic.
 		count(amina, audit.Inbound, audit.KindMessage, 5)
-		// Week W10.
+		// Week W10, counted together as the gate does (CountBorders), each
+		// message at its own time, one of them still in W09.
 		f.clock.Advance(24 * time.Hour)
-		count(amina, audit.Inbound, audit.KindMessage, 3)
-		count(amina, audit.Outbound, audit.KindMedia, 2)
-		count(amina, audit.Outbound, audit.KindActivity, 4) // a reaction is not a message
-		count(press, audit.Inbound, audit.KindMessage, 1)
+		var batch []migration.BorderMessage
+		add := func(ident migration.Identity, dir audit.Direction, kind audit.Kind, n int, at time.Time) {
+			for range n {
+				batch = append(batch, migration.BorderMessage{Network: ident.Network, Contact: ident.Contact, Direction: dir, Kind: kind, KeepWeeks: 3, Time: at})
+			}
+		}
+		add(amina, audit.Inbound, audit.KindMessage, 3, time.Time{})
+		add(amina, audit.Inbound, audit.KindMessage, 1, f.clock.Now().Add(-24*time.Hour)) // Sunday: W09
+		add(amina, audit.Outbound, audit.KindMedia, 2, f.clock.Now())
+		add(amina, audit.Outbound, audit.KindActivity, 4, time.Time{}) // a reaction is not a message
+		add(press, audit.Inbound, audit.KindMessage, 1, f.clock.Now())
+		f.dir.CountBorders(ctx, batch)
 		// Week W11: W09 is now outside the 3 kept weeks? Not yet (W09, W10, W11).
 		f.clock.Advance(7 * 24 * time.Hour)
 		count(t77, audit.Outbound, audit.KindMessage, 2)

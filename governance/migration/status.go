@@ -143,6 +143,9 @@ type ContactReport struct {
 
 // Contact reports on the contact that identity names (as Resolve reads it).
 func (d *Directory) Contact(ctx context.Context, identity string) (*ContactReport, error) {
+	if err := d.reg.Flush(ctx); err != nil {
+		return nil, err
+	}
 	ident, err := d.Resolve(ctx, identity)
 	if err != nil {
 		return nil, err
