@@ -10,9 +10,12 @@ import "sync"
 // chat's resync: the two must not overlap. A connector keeps one gate for
 // every login, since the logins share the ghosts.
 //
-// Unlike sync.RWMutex, a waiting writer does not hold back new readers
-// (that would hold every chat behind the slowest message being handled, a
-// room being created): it waits for a moment with none.
+// Unlike sync.RWMutex, a waiting writer does not hold back new readers at
+// once (that would hold every chat behind the slowest message being
+// handled, a room being created): it waits for a moment with none. Only
+// once WriterPatience readers have gone past it (chats whose messages keep
+// overlapping, a flood across chats) do new readers wait for it, so that a
+// writer is never starved.
 //
 // The zero value is ready. A goroutine must not take the gate again while
 // it holds it.
@@ -21,7 +24,14 @@ type ProfileGate struct {
 	cond    *sync.Cond
 	readers int
 	writing bool
+	// waiting counts the writers waiting; passed the readers that went
+	// in while one waited (since the last writer ran).
+	waiting, passed int
+	held            int // readers waiting
 }
+
+// WriterPatience is how many readers may go past a waiting writer.
+const WriterPatience = 64
 
 func (g *ProfileGate) init() {
 	if g.cond == nil {
@@ -29,14 +39,20 @@ func (g *ProfileGate) init() {
 	}
 }
 
-// RLock waits only while a writer runs.
+// RLock waits while a writer runs, or while one has waited past
+// WriterPatience readers.
 func (g *ProfileGate) RLock() {
 	g.mu.Lock()
 	g.init()
-	for g.writing {
+	for g.writing || g.waiting > 0 && g.passed >= WriterPatience {
+		g.held++
 		g.cond.Wait()
+		g.held--
 	}
 	g.readers++
+	if g.waiting > 0 {
+		g.passed++
+	}
 	g.mu.Unlock()
 }
 
@@ -54,10 +70,12 @@ func (g *ProfileGate) RUnlock() {
 func (g *ProfileGate) Lock() {
 	g.mu.Lock()
 	g.init()
+	g.waiting++
 	for g.writing || g.readers > 0 {
 		g.cond.Wait()
 	}
-	g.writing = true
+	g.waiting--
+	g.writing, g.passed = true, 0
 	g.mu.Unlock()
 }
 
