@@ -82,9 +82,10 @@ type TelegramConnector struct {
 	// bridgev2, while none is (remote.ProfileGate). Ghosts are shared by
 	// the logins.
 	profiles remote.ProfileGate
-	// ghostLocks serialize the logins' updates of one ghost's profile
-	// (every login in a group sees its members' changes).
-	ghostLocks [ghostLockStripes]sync.Mutex
+	// ghostUpdates applies users' profile changes to their ghosts, one at
+	// a time, as writers of profiles (every login in a group sees its
+	// members' changes: the first applies it, the others find it done).
+	ghostUpdates remote.ProfileUpdates
 }
 
 var (
@@ -95,7 +96,7 @@ var (
 
 // NewConnector returns a Telegram connector; bridgev2 calls Init and Start.
 func NewConnector() *TelegramConnector {
-	return &TelegramConnector{
+	c := &TelegramConnector{
 		Limits:            media.NewLimits(0),
 		groupEdits:        lru.New[string, bool](groupEditsCacheSize),
 		basicTitles:       lru.New[int64, string](basicCacheSize),
@@ -106,6 +107,8 @@ func NewConnector() *TelegramConnector {
 		basicMoving:       map[int64]chan struct{}{},
 		photoSent:         lru.New[int64, sentPhoto](photoSentKept),
 	}
+	c.ghostUpdates.Gate = &c.profiles
+	return c
 }
 
 var _ bridgev2.MaxFileSizeingNetwork = (*TelegramConnector)(nil)

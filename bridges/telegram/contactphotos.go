@@ -8,8 +8,6 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
-
-	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 )
 
 // Contact pictures. A contact's Telegram profile photo is their ghost's
@@ -74,33 +72,26 @@ func (c *Client) noticeUserPhoto(ctx context.Context, prev, u *tg.User) {
 	if prev != nil && userPhotoID(prev) == photoID {
 		return
 	}
-	unlock := c.lockGhost(u.ID)
-	defer unlock()
-	ghost, err := c.main.Bridge.GetExistingGhostByID(ctx, tgid.MakeUserID(u.ID))
-	if err != nil || ghost == nil {
-		return
-	}
-	want := networkid.AvatarID("")
-	if photoID != 0 {
-		want = userAvatarID(photoID)
-	}
-	if ghost.AvatarID == want && ghost.AvatarSet {
-		return
-	}
-	zerolog.Ctx(ctx).Debug().Int64("tg_user_id", u.ID).Msg("A contact's profile photo changed")
-	ghost.UpdateInfo(ctx, &bridgev2.UserInfo{Avatar: c.userAvatar(u)})
-}
-
-// ghostLockStripes is how many locks serialize ghost profile updates.
-const ghostLockStripes = 64
-
-// lockGhost serializes the updates of a user's ghost made from Telegram
-// updates: every login that sees the user gets the same change, the first
-// one applies it and the others find it done.
-func (c *Client) lockGhost(userID int64) (unlock func()) {
-	mu := &c.main.ghostLocks[uint64(userID)%ghostLockStripes]
-	mu.Lock()
-	return mu.Unlock
+	c.updateGhostLater(ctx, u.ID, func(ctx context.Context, ghost *bridgev2.Ghost) {
+		// The user as Telegram has them now: an update's users are as they
+		// were when it was sent, and gotd hands a user's change (no pts)
+		// over before messages it still buffers, whose older copies of the
+		// user then come after it.
+		now, err := c.fetchUser(ctx, u.ID)
+		if err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Int64("tg_user_id", u.ID).Msg("Failed to get a contact's profile: using the update's")
+			now = u
+		}
+		want := networkid.AvatarID("")
+		if id := userPhotoID(now); id != 0 {
+			want = userAvatarID(id)
+		}
+		if ghost.AvatarID == want && ghost.AvatarSet {
+			return
+		}
+		zerolog.Ctx(ctx).Debug().Int64("tg_user_id", u.ID).Msg("A contact's profile photo changed")
+		ghost.UpdateInfo(ctx, &bridgev2.UserInfo{Avatar: c.userAvatar(now)})
+	})
 }
 
 // handleUserUpdate: a user changed (updateUser): their ghost is updated

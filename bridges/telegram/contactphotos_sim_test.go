@@ -2,6 +2,10 @@ package telegram
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,5 +113,64 @@ func TestContactPictures(t *testing.T) {
 		return u == ""
 	}) {
 		t.Fatal("bob's removed Telegram photo is still his ghost's avatar")
+	}
+}
+
+// TestPhotoChangesDuringABurst: Bob changes his profile photo four times
+// while his messages are being bridged (bridgev2 reads his ghost for each
+// of them): every message arrives, in order, and his ghost ends with his
+// last photo. The ghost is only written as the profile gate's writer, so
+// the race detector finds nothing (a change applied from the update loop
+// while a message is handled was a data race on the ghost: 2 runs of 3
+// failed so). His last photo wins although the messages' older copies of
+// him reach the connector after the change (it asks Telegram for him as he
+// is now; with the update's copy, his ghost kept an older photo).
+func TestPhotoChangesDuringABurst(t *testing.T) {
+	gs := newGroupSetup(t)
+	s, mx := gs.s, gs.tb.mx
+	if _, err := s.SendMessage(gs.bob.ID, gs.alice.ID, "first", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == "first" }); !ok {
+		t.Fatal("never bridged")
+	}
+	const n = 40
+	var last []byte
+	var want []string
+	for i := range n {
+		if i%10 == 5 {
+			last = testJPEG(t, 64, 64, uint8(50+i))
+			if _, err := s.SetProfilePhoto(gs.bob.ID, last); err != nil {
+				t.Fatal(err)
+			}
+		}
+		body := fmt.Sprintf("burst %d", i)
+		want = append(want, body)
+		if _, err := s.SendMessage(gs.bob.ID, gs.alice.ID, body, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	if !mx.Eventually(30*time.Second, func() bool {
+		got = got[:0]
+		for _, m := range mx.Messages() {
+			if strings.HasPrefix(m.Content.Body, "burst ") {
+				got = append(got, m.Content.Body)
+			}
+		}
+		return len(got) >= n
+	}) || !slices.Equal(got, want) {
+		t.Fatalf("bridged %q, want %q", got, want)
+	}
+	bobMXID := mx.FormatGhostMXID(tgid.MakeUserID(gs.bob.ID))
+	if !mx.Eventually(20*time.Second, func() bool {
+		_, data := ghostAvatar(mx, bobMXID)
+		return bytes.Equal(data, last)
+	}) {
+		pid, _, _ := s.ProfilePhoto(gs.bob.ID)
+		cl := gs.aliceUL.Client.(*Client)
+		u, _ := cl.users.get(gs.bob.ID)
+		g, _ := gs.tb.br.GetExistingGhostByID(context.Background(), tgid.MakeUserID(gs.bob.ID))
+		t.Fatalf("bob's ghost does not have his last photo (%d): the login's cache has %d, the ghost %s (set %v)", pid, userPhotoID(u), g.AvatarID, g.AvatarSet)
 	}
 }

@@ -199,19 +199,31 @@ func (c *Client) rememberEntities(ctx context.Context, e tg.Entities) {
 	}
 }
 
-// updateGhost updates the profile of a ghost that exists: a ghost is made
-// only when a message of its user passed the governance gate.
+// updateGhost updates the profile of a ghost that exists (a ghost is made
+// only when a message of its user passed the governance gate), later, when
+// no message is being handled (updateGhostLater).
 func (c *Client) updateGhost(ctx context.Context, u *tg.User) {
-	unlock := c.lockGhost(u.ID)
-	defer unlock()
-	ghost, err := c.main.Bridge.GetExistingGhostByID(ctx, tgid.MakeUserID(u.ID))
-	if err != nil {
-		zerolog.Ctx(ctx).Err(err).Msg("Failed to get ghost to update")
-		return
-	} else if ghost == nil {
-		return
-	}
-	ghost.UpdateInfo(ctx, c.userInfo(u))
+	c.updateGhostLater(ctx, u.ID, func(ctx context.Context, ghost *bridgev2.Ghost) {
+		ghost.UpdateInfo(ctx, c.userInfo(u))
+	})
+}
+
+// updateGhostLater runs update on the ghost of a Telegram user, if it
+// exists, as a writer of the connector's profile gate, off the caller's
+// goroutine (remote.ProfileUpdates): bridgev2 reads the ghost of a
+// message's sender without a lock while it handles the message.
+func (c *Client) updateGhostLater(ctx context.Context, userID int64, update func(ctx context.Context, ghost *bridgev2.Ghost)) {
+	id := tgid.MakeUserID(userID)
+	c.main.ghostUpdates.Queue(ctx, string(id), func(ctx context.Context) {
+		ghost, err := c.main.Bridge.GetExistingGhostByID(ctx, id)
+		if err != nil {
+			zerolog.Ctx(ctx).Err(err).Msg("Failed to get ghost to update")
+			return
+		} else if ghost == nil {
+			return
+		}
+		update(ctx, ghost)
+	})
 }
 
 // messagePeer returns the chat a message belongs to: a private chat, a

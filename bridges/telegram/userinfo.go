@@ -60,6 +60,11 @@ func (c *Client) getUser(ctx context.Context, userID int64) (*tg.User, error) {
 	if u, ok := c.users.get(userID); ok {
 		return u, nil
 	}
+	return c.fetchUser(ctx, userID)
+}
+
+// fetchUser asks Telegram for a user as it is now, and caches it.
+func (c *Client) fetchUser(ctx context.Context, userID int64) (*tg.User, error) {
 	api := c.api.Load()
 	if api == nil {
 		return nil, ErrNotConnected
