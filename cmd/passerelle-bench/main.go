@@ -112,6 +112,9 @@ type options struct {
 	portalList []int
 	dirs       []string
 	rates      []float64
+	// network is Passerelle's side of the burst scenario (telegram,
+	// whatsapp).
+	network string
 	// scenario "creation": how many portals are created at once, per step.
 	create []int
 	// creators: staff logins that receive the new chats (creation, flood).
@@ -132,6 +135,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "use this gateway binary instead of building ./cmd/passerelle")
 	fs.StringVar(&o.gatewayLog, "gateway-log", "debug", "the gateway's logging.min_level (debug, console and JSON file, is the example config's; the request counts need it)")
+	fs.StringVar(&o.network, "network", netTelegram, "burst: the network of Passerelle's rows, telegram or whatsapp (a simulator of either)")
 	fs.BoolVar(&o.plain, "plain", false, "unencrypted rooms instead of encrypted ones (portal and bare appservice)")
 	fs.DurationVar(&o.idleQuiet, "idle", 2*time.Second, "a process is idle when its CPU time has not moved for this long")
 	fs.DurationVar(&o.idleMax, "idle-max", 60*time.Second, "give up waiting for idle processes after this long (the run is then flagged)")
@@ -175,6 +179,15 @@ func parseFlags(args []string) (options, error) {
 			o.idleQuiet = time.Second
 		}
 	}
+	switch o.network {
+	case netTelegram:
+	case netWhatsApp:
+		if o.scenario != "burst" {
+			return o, fmt.Errorf("-network %s is for -scenario burst", o.network)
+		}
+	default:
+		return o, fmt.Errorf("unknown -network %q (telegram or whatsapp)", o.network)
+	}
 	switch o.scenario {
 	case "burst", "coldstart", "creation", "flood":
 	default:
@@ -203,6 +216,7 @@ type report struct {
 	LoadCPUs       string             `json:"load_cpus,omitempty"`
 	Dendrite       string             `json:"dendrite_version"`
 	GatewayLog     string             `json:"gateway_log_level"`
+	Network        string             `json:"network"`
 	Encrypted      bool               `json:"encrypted"`
 	Messages       int                `json:"messages_per_burst"`
 	Repetitions    int                `json:"repetitions"`
@@ -232,8 +246,10 @@ type bench struct {
 	// contacts[i] is the simulated contact of Passerelle's portal
 	// portals[i]; the first warmed portals have carried a Matrix message.
 	contacts []*tgsim.Account
-	portals  []string
-	warmed   int
+	// remote is -network's side when it is not Telegram (net()).
+	remote  remoteNet
+	portals []string
+	warmed  int
 	// gwProxy notes when the homeserver's transactions reach the gateway;
 	// received when the contacts received each message (by text).
 	gwProxy  *txnProxy
@@ -257,7 +273,7 @@ func (b *bench) logf(format string, args ...any) {
 func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 	b := &bench{o: o, out: out}
 	rep := &report{Started: time.Now().UTC(), Machine: stack.ThisMachine(), Dendrite: stack.DendriteVersion,
-		GatewayLog: o.gatewayLog, Encrypted: !o.plain, Messages: o.n, Repetitions: o.reps,
+		GatewayLog: o.gatewayLog, Network: o.network, Encrypted: !o.plain, Messages: o.n, Repetitions: o.reps,
 		Portals: o.portalList, Directions: o.dirs, Rates: o.rates}
 	var err error
 	if b.dir = o.dir; b.dir == "" {
@@ -283,7 +299,7 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 			return nil, fmt.Errorf("failed to pin the load to CPUs %s (is taskset installed?): %w\n%s", rep.LoadCPUs, err, out)
 		}
 	}
-	b.logf("machine: %d cores, %s; Dendrite %s on CPUs %q, load on %q", rep.Machine.Cores, rep.Machine.CPUModel, stack.DendriteVersion, rep.DendriteCPUs, rep.LoadCPUs)
+	b.logf("machine: %d cores, %s; Dendrite %s on CPUs %q, load on %q; Passerelle bridges %s", rep.Machine.Cores, rep.Machine.CPUModel, stack.DendriteVersion, rep.DendriteCPUs, rep.LoadCPUs, o.network)
 	if err = b.setUp(ctx, rep.DendriteCPUs); err != nil {
 		return nil, err
 	}
@@ -364,6 +380,9 @@ func (b *bench) close() {
 	if b.stock != nil {
 		_ = b.stock.gw.Stop()
 	}
+	if b.remote != nil {
+		b.remote.close()
+	}
 	if b.sim != nil {
 		_ = b.sim.Close()
 	}
@@ -386,11 +405,14 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 	if b.staff, err = b.sim.CreateAccount(tgsim.AccountSpec{Phone: "+15550071", FirstName: "Sam", LastName: "Staff"}); err != nil {
 		return err
 	}
-	contact, err := b.newContact(0)
-	if err != nil {
+	if b.o.network == netWhatsApp {
+		if b.remote, err = newWhatsAppNet(&b.received); err != nil {
+			return err
+		}
+	}
+	if err = b.net().addContact(); err != nil {
 		return err
 	}
-	b.contacts = []*tgsim.Account{contact}
 	if b.gwProxy, err = newTxnProxy(); err != nil {
 		return err
 	}
@@ -403,11 +425,10 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 	if err != nil {
 		return err
 	}
-	if b.gw, err = stack.NewGateway(setupCtx, stack.GatewayOptions{
+	gwOpts := stack.GatewayOptions{
 		Binary:        gwBin,
 		Dir:           filepath.Join(b.dir, "gateway"),
 		HomeserverURL: fmt.Sprintf("http://127.0.0.1:%d", hsPort),
-		Telegram:      &stack.TelegramTestServer{DC: b.sim.DC(), Address: b.sim.Addr(), PublicKeyPEM: b.sim.PublicKeyPEM()},
 		Patch: func(doc *stack.YAMLDoc) error {
 			if b.o.plain {
 				if err := doc.Set("encryption.default", false); err != nil {
@@ -422,7 +443,9 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 			}
 			return doc.Set("logging.min_level", level)
 		},
-	}); err != nil {
+	}
+	b.net().configure(&gwOpts)
+	if b.gw, err = stack.NewGateway(setupCtx, gwOpts); err != nil {
 		return err
 	}
 	if b.botID, err = b.gw.BotUserID(); err != nil {
@@ -438,10 +461,10 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 	if err != nil {
 		return err
 	}
-	if _, err = b.sim.SendMessage(contact.ID, b.staff.ID, "hello", nil); err != nil {
+	if err = b.net().send(setupCtx, 0, "hello"); err != nil {
 		return err
 	}
-	room, err := b.client.WaitRoom(setupCtx, e2e.RoomFilter{Exclude: []string{mgmt}, NameContains: contact.FirstName, AutoJoin: true, Timeout: 2 * time.Minute})
+	room, err := b.client.WaitRoom(setupCtx, e2e.RoomFilter{Exclude: []string{mgmt}, NameContains: contactName(0), AutoJoin: true, Timeout: 2 * time.Minute})
 	if err != nil {
 		return fmt.Errorf("the contact's portal: %w", err)
 	}
@@ -494,14 +517,7 @@ func (b *bench) startAndLogIn(setupCtx context.Context, binDir string, hsPort in
 	if _, err = b.client.WaitMessage(setupCtx, mgmt, e2e.MessageFilter{Sender: b.botID, BodyContains: "bridge bot"}); err != nil {
 		return "", fmt.Errorf("the bridge bot's welcome: %w", err)
 	}
-	if err = b.step(setupCtx, mgmt, "login telegram-phone", "phone number"); err != nil {
-		return "", err
-	}
-	if err = b.step(setupCtx, mgmt, "+"+strings.TrimPrefix(b.staff.Phone, "+"), "code"); err != nil {
-		return "", err
-	}
-	code, _ := b.sim.LastCode(b.staff.Phone)
-	if err = b.step(setupCtx, mgmt, code, "Logged in"); err != nil {
+	if err = b.net().logIn(setupCtx, b, mgmt); err != nil {
 		return "", err
 	}
 	return mgmt, nil

@@ -405,3 +405,74 @@ func TestPromValues(t *testing.T) {
 		t.Fatalf("values %v", v)
 	}
 }
+
+// TestBenchShortWhatsApp: the same short run with WhatsApp on Passerelle's
+// side (-network whatsapp): the staff member links by QR code, and two
+// simulated WhatsApp contacts send (r2m) and receive (m2r) every message;
+// each row has its figures and the ratios to the two references.
+func TestBenchShortWhatsApp(t *testing.T) {
+	needTools(t)
+	o, err := parseFlags([]string{"-short", "-network", "whatsapp", "-portals", "2", "-direction", "r2m,m2r", "-idle", "500ms", "-dir", t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.n = 10
+	if bin := os.Getenv("PASSERELLE_E2E_GATEWAY_BIN"); bin != "" {
+		o.gatewayBin = bin
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	rep, err := run(ctx, o, &out)
+	t.Logf("output:\n%s", out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Network != "whatsapp" || !strings.Contains(out.String(), "Passerelle bridges whatsapp") {
+		t.Errorf("the run does not say it bridged WhatsApp: network %q", rep.Network)
+	}
+	for _, label := range []string{"r2m burst K=2", "m2r burst K=2"} {
+		var s *scenarioResult
+		for _, row := range rep.Scenarios {
+			if row.Name == "whatsapp DM encrypted "+label {
+				s = row
+			}
+		}
+		if s == nil {
+			t.Errorf("no WhatsApp row for %s", label)
+			continue
+		}
+		if len(s.Reps) != 1 || s.Reps[0].Seen != 10 {
+			t.Errorf("%s: %+v, want the 10 messages delivered", s.Name, s.Reps)
+		}
+		if v := s.Sum["gateway_cpu_ms_per_msg"].Median; !(v > 0) {
+			t.Errorf("%s: gateway CPU %v, want a measured figure", s.Name, v)
+		}
+		if r := rep.Ratios[label+": gateway_cpu_passerelle_over_stock"].Median; !(r > 0) {
+			t.Errorf("%s: no gateway CPU ratio to stock bridgev2", label)
+		}
+	}
+}
+
+// TestNetworkFlag: -network takes telegram (the default) or whatsapp, and
+// whatsapp only for the burst scenario.
+func TestNetworkFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // network, or "" for an error
+	}{
+		{nil, "telegram"},
+		{[]string{"-network", "whatsapp"}, "whatsapp"},
+		{[]string{"-network", "signal"}, ""},
+		{[]string{"-network", "whatsapp", "-scenario", "coldstart"}, ""},
+	} {
+		o, err := parseFlags(tc.args)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("%v: accepted", tc.args)
+			}
+		} else if err != nil || o.network != tc.want {
+			t.Errorf("%v: network %q, %v; want %q", tc.args, o.network, err, tc.want)
+		}
+	}
+}
