@@ -11,14 +11,7 @@ import (
 func TestProfileGate(t *testing.T) {
 	var g ProfileGate
 	g.RLock()
-	wrote := make(chan struct{})
-	release := make(chan struct{})
-	go func() {
-		g.Lock()
-		close(wrote)
-		<-release
-		g.Unlock()
-	}()
+	wrote, release := startWriter(&g)
 	// A second reader gets in whether or not the writer waits already.
 	g.RLock()
 	select {
@@ -65,23 +58,16 @@ func TestProfileGate(t *testing.T) {
 func TestProfileGateWriterNotStarved(t *testing.T) {
 	var g ProfileGate
 	g.RLock() // the reader inside when the writer comes
-	wrote := make(chan struct{})
-	release := make(chan struct{})
-	go func() {
-		g.Lock()
-		close(wrote)
-		<-release
-		g.Unlock()
-	}()
+	wrote, release := startWriter(&g)
 	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.waiting == 1 })
 	for i := range WriterPatience {
 		g.RLock() // overlaps the one inside
-		g.RUnlock()
 		select {
 		case <-wrote:
 			t.Fatalf("the writer ran with a reader inside, after %d readers", i+1)
 		default:
 		}
+		g.RUnlock()
 	}
 	held := make(chan struct{})
 	go func() {
@@ -114,6 +100,19 @@ func TestProfileGateWriterNotStarved(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the held reader did not run after the writer")
 	}
+}
+
+// startWriter has a goroutine take g as a writer: wrote is closed once it
+// holds it, and it lets go once release is closed.
+func startWriter(g *ProfileGate) (wrote, release chan struct{}) {
+	wrote, release = make(chan struct{}), make(chan struct{})
+	go func() {
+		g.Lock()
+		close(wrote)
+		<-release
+		g.Unlock()
+	}()
+	return wrote, release
 }
 
 // waitFor polls cond until it holds (10 s at most).

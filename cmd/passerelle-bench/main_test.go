@@ -49,15 +49,7 @@ func TestBenchShort(t *testing.T) {
 		t.Fatalf("-short gives -n %d -reps %d, want 20 and 1", o.n, o.reps)
 	}
 	// Four scenarios of three rows: 10 messages each keep the test short.
-	o.n = 10
-	if bin := os.Getenv("PASSERELLE_E2E_GATEWAY_BIN"); bin != "" {
-		o.gatewayBin = bin
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	var out bytes.Buffer
-	rep, err := run(ctx, o, &out)
-	t.Logf("output:\n%s", out.String())
+	rep, out, err := runTen(t, o)
 	if err != nil {
 		logs := filepath.Join(o.dir, "gateway", "gateway.stdout.log")
 		if data, rerr := os.ReadFile(logs); rerr == nil {
@@ -406,6 +398,22 @@ func TestPromValues(t *testing.T) {
 	}
 }
 
+// runTen runs o with 10 messages per burst (and the CI's gateway binary,
+// if it built one), logging the output.
+func runTen(t *testing.T, o options) (*report, *bytes.Buffer, error) {
+	t.Helper()
+	o.n = 10
+	if bin := os.Getenv("PASSERELLE_E2E_GATEWAY_BIN"); bin != "" {
+		o.gatewayBin = bin
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	rep, err := run(ctx, o, &out)
+	t.Logf("output:\n%s", out.String())
+	return rep, &out, err
+}
+
 // TestBenchShortWhatsApp: the same short run with WhatsApp on Passerelle's
 // side (-network whatsapp): the staff member links by QR code, and two
 // simulated WhatsApp contacts send (r2m) and receive (m2r) every message;
@@ -416,15 +424,7 @@ func TestBenchShortWhatsApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.n = 10
-	if bin := os.Getenv("PASSERELLE_E2E_GATEWAY_BIN"); bin != "" {
-		o.gatewayBin = bin
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	var out bytes.Buffer
-	rep, err := run(ctx, o, &out)
-	t.Logf("output:\n%s", out.String())
+	rep, out, err := runTen(t, o)
 	if err != nil {
 		t.Fatal(err)
 	}
