@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"runtime"
 	"testing"
 	"time"
 )
@@ -115,10 +116,11 @@ func startWriter(g *ProfileGate) (wrote, release chan struct{}) {
 	return wrote, release
 }
 
-// waitFor polls cond until it holds (10 s at most).
+// waitFor polls cond until it holds (10 s at most), yielding to the
+// goroutines that make it hold.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); !cond(); runtime.Gosched() {
 		if time.Now().After(deadline) {
 			t.Fatal("condition never held")
 		}

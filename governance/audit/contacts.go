@@ -338,12 +338,21 @@ func (r *Registry) tallyOf(obs Observation) (*tally, error) {
 	if name := strings.TrimSpace(obs.DisplayName); name != "" && !(r.Hashed() && looksLikeNumber(name)) {
 		t.names = []string{name}
 	}
-	t.login, t.portal = r.seal.Pseudonym(seal.KindLogin, string(obs.Login)), r.seal.Pseudonym(seal.KindPortal, string(obs.Portal))
-	if obs.Staff != "" || obs.Login != "" || obs.Portal != "" {
-		lref := linkRef{contactRef: t.ref, login: t.login, portal: t.portal, staff: obs.Staff}
+	if lref, ok := r.linkOf(t.ref, obs); ok {
+		t.login, t.portal = lref.login, lref.portal
 		t.links = []linkWrite{{ref: lref, firstTS: t.firstTS, lastTS: t.firstTS}}
 	}
 	return t, nil
+}
+
+// linkOf is the stored link of an observation of the contact ref; false
+// when it names no staff member, login or portal.
+func (r *Registry) linkOf(ref contactRef, obs Observation) (linkRef, bool) {
+	if obs.Staff == "" && obs.Login == "" && obs.Portal == "" {
+		return linkRef{}, false
+	}
+	return linkRef{contactRef: ref, staff: obs.Staff,
+		login: r.seal.Pseudonym(seal.KindLogin, string(obs.Login)), portal: r.seal.Pseudonym(seal.KindPortal, string(obs.Portal))}, true
 }
 
 // linkFresh tells whether a link's sightings from first to last need no
@@ -434,15 +443,14 @@ func (r *Registry) Routine(obs Observation) bool {
 	if _, known := r.known.Get(ref); !known {
 		return false
 	}
-	if obs.Staff == "" && obs.Login == "" && obs.Portal == "" {
+	lref, ok := r.linkOf(ref, obs)
+	if !ok {
 		return true
 	}
 	ts := obs.Time
 	if ts.IsZero() {
 		ts = r.now()
 	}
-	lref := linkRef{contactRef: ref, staff: obs.Staff,
-		login: r.seal.Pseudonym(seal.KindLogin, string(obs.Login)), portal: r.seal.Pseudonym(seal.KindPortal, string(obs.Portal))}
 	return r.linkFresh(lref, ts.UnixMilli(), ts.UnixMilli())
 }
 
