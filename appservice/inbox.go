@@ -58,6 +58,7 @@ type matrixInbox struct {
 	as    *appservice.AppService
 	ep    *appservice.EventProcessor
 	ready <-chan struct{}
+	ours  func(id.UserID) bool // the gateway's bot and ghosts (nil: none)
 	clock clock.Clock
 	lanes *remote.Lanes
 	log   zerolog.Logger
@@ -72,14 +73,15 @@ type matrixInbox struct {
 
 // openMatrixInbox opens the inbox and queues the events a previous run
 // stored and did not handle; they, like every later event, are handled
-// once ready is closed (the bridge has started).
-func openMatrixInbox(ctx context.Context, parent *dbutil.Database, as *appservice.AppService, ep *appservice.EventProcessor, ready <-chan struct{}, log zerolog.Logger) (*matrixInbox, error) {
+// once ready is closed (the bridge has started). ours tells the gateway's
+// own users (its bot and ghosts), whose echoes are not stored (see echo).
+func openMatrixInbox(ctx context.Context, parent *dbutil.Database, as *appservice.AppService, ep *appservice.EventProcessor, ready <-chan struct{}, ours func(id.UserID) bool, log zerolog.Logger) (*matrixInbox, error) {
 	db, err := openSchema(ctx, parent, inboxVersionTable, inboxUpgradeTable, "Matrix inbox", nil)
 	if err != nil {
 		return nil, err
 	}
 	in := &matrixInbox{
-		db: db, as: as, ep: ep, ready: ready, clock: clock.Real{}, log: log,
+		db: db, as: as, ep: ep, ready: ready, ours: ours, clock: clock.Real{}, log: log,
 		lanes:    remote.NewLanes(inboxSpan, nil),
 		replayed: make(chan struct{}),
 		queued:   make(map[id.EventID]struct{}),
@@ -145,13 +147,36 @@ func (in *matrixInbox) replay(upTo int64) {
 	}
 }
 
+// echo reports whether evt is the echo of an event the gateway itself sent
+// (a timeline event of its bot or of a ghost: every message bridged from a
+// remote network comes back so). The bridge ignores those (bridgev2 drops
+// its own users' events, the governance guard looks at state events only),
+// so losing one in a crash loses nothing: the inbox hands it on in its
+// room's order without storing it, which spares a remote→Matrix message two
+// database writes. State events (a ghost's join, a tombstone) are stored.
+func (in *matrixInbox) echo(evt *event.Event) bool {
+	return evt.StateKey == nil && in.ours != nil && in.ours(evt.Sender)
+}
+
 // store records a transaction's room events (raw: their JSON, in the same
-// order) in one database transaction. An event stored already (the
-// homeserver sending a transaction again) is kept as it is.
+// order) in one database transaction, echoes left out. An event stored
+// already (the homeserver sending a transaction again) is kept as it is.
 func (in *matrixInbox) store(ctx context.Context, events []*event.Event, raw []json.RawMessage) error {
+	keep := 0
+	for _, evt := range events {
+		if !in.echo(evt) {
+			keep++
+		}
+	}
+	if keep == 0 {
+		return nil
+	}
 	now := in.clock.Now().UnixMilli()
 	return in.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		for i, evt := range events {
+			if in.echo(evt) {
+				continue
+			}
 			if _, err := in.db.Exec(ctx, `INSERT INTO passerelle_matrix_inbox (event_id, seq, room_id, event, received)
 				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING`,
 				evt.ID, in.seq.Add(1), evt.RoomID, string(raw[i]), now); err != nil {
@@ -188,8 +213,8 @@ func (in *matrixInbox) forget(evtID id.EventID) {
 	in.mu.Unlock()
 }
 
-// handle hands a stored event to the bridge once it has started, and
-// deletes it from the inbox.
+// handle hands an event to the bridge once it has started, and deletes it
+// from the inbox (an echo was not stored).
 func (in *matrixInbox) handle(evt *event.Event) {
 	<-in.ready
 	defer in.forget(evt.ID)
@@ -209,6 +234,9 @@ func (in *matrixInbox) handle(evt *event.Event) {
 		}()
 		dispatchRoomEvent(ctx, in.as, in.ep, evt)
 	}()
+	if in.echo(evt) {
+		return
+	}
 	if _, err := in.db.Exec(ctx, `DELETE FROM passerelle_matrix_inbox WHERE event_id = $1`, evt.ID); err != nil {
 		// Handled again at the next start, where bridgev2 recognises it.
 		log.Warn().Err(err).Msg("Failed to delete a handled event from the Matrix inbox")

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/bridges/gateway"
 	"github.com/passerelle/passerelle/bridges/remote"
@@ -139,6 +140,7 @@ func Main(tag, commit, buildTime string) {
 	// room, so that a slow portal does not hold the others back.
 	started := make(chan struct{})
 	inbox, err := openMatrixInbox(context.Background(), m.Bridge.DB.Database, m.Matrix.AS, m.Matrix.EventProcessor, started,
+		func(u id.UserID) bool { return u == m.Matrix.Bot.UserID || m.Bridge.IsGhostMXID(u) },
 		m.Log.With().Str("component", "matrix_inbox").Logger())
 	if err != nil {
 		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Failed to open the Matrix inbox")

@@ -15,6 +15,7 @@ import (
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/internal/dbtest"
 )
@@ -31,7 +32,7 @@ func newTransactionTestAS() (*appservice.AppService, *appservice.EventProcessor)
 // handler in front of next.
 func newTestInbox(t *testing.T, db *dbutil.Database, as *appservice.AppService, ep *appservice.EventProcessor, ready <-chan struct{}, next http.Handler) (*matrixInbox, http.Handler) {
 	t.Helper()
-	in, err := openMatrixInbox(context.Background(), db, as, ep, ready, zerolog.Nop())
+	in, err := openMatrixInbox(context.Background(), db, as, ep, ready, nil, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +198,49 @@ func TestTransactionRoomsSideBySide(t *testing.T) {
 	if strings.Index(got, "slow one") > strings.Index(got, "slow two") || strings.Count(got, ",") != 3 {
 		t.Fatalf("handled %q, want each event once and the slow room's in order", got)
 	}
+}
+
+// The echo of what the gateway sent (a ghost's or the bot's timeline
+// event: every bridged remote message comes back so) is not stored, as the
+// bridge ignores it; it is still handed on in its room's order. A ghost's
+// state event and a staff member's message are stored.
+func TestTransactionEchoesNotStored(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		db := b.Open(t)
+		as, ep, rec := recordingAS()
+		ready := make(chan struct{})
+		ours := func(u id.UserID) bool { return strings.HasPrefix(string(u), "@ghost_") || u == "@bot:x" }
+		in, err := openMatrixInbox(context.Background(), db, as, ep, ready, ours, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := handledTransactions(as, ep, in)(http.NotFoundHandler())
+		echo := `{"type":"m.room.message","event_id":"$echo","room_id":"!r:x","sender":"@ghost_bob:x","content":{"msgtype":"m.text","body":"echo"}}`
+		notice := `{"type":"m.room.message","event_id":"$notice","room_id":"!r:x","sender":"@bot:x","content":{"msgtype":"m.notice","body":"notice"}}`
+		join := `{"type":"m.room.member","state_key":"@ghost_bob:x","event_id":"$join","room_id":"!r:x","sender":"@ghost_bob:x","content":{"membership":"join"}}`
+		body := `{"events":[` + textEvents("!r:x", "one") + `,` + echo + `,` + join + `,` + notice + `,` + textEvents("!r:x", "two") + `]}`
+		if r := putTransaction(h, "hs-token", body); r.Code != http.StatusOK {
+			t.Fatalf("status %d %s", r.Code, r.Body)
+		}
+		var stored []string
+		rows, err := db.Query(context.Background(), `SELECT event_id FROM passerelle_matrix_inbox ORDER BY seq`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var e string
+			if err = rows.Scan(&e); err != nil {
+				t.Fatal(err)
+			}
+			stored = append(stored, e)
+		}
+		_ = rows.Close()
+		if got := strings.Join(stored, ","); got != "$one,$join,$two" {
+			t.Fatalf("stored %q, want the staff messages and the ghost's join, not the echoes", got)
+		}
+		close(ready)
+		wantHandled(t, in, db, rec, "one,echo,notice,two")
+	})
 }
 
 // A gateway that stops (or dies) with events stored and not handled
