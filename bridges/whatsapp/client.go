@@ -245,7 +245,7 @@ func (cl *Client) connectLoop(ctx context.Context, wa *whatsmeow.Client) {
 			return
 		}
 		slotTimer := time.AfterFunc(remote.ConnectSlotTimeout, release)
-		err = wa.ConnectContext(ctx)
+		err = wa.ConnectContext(libraryContext(ctx, cl.log))
 		slotTimer.Stop()
 		release()
 		if err == nil || errors.Is(err, whatsmeow.ErrAlreadyConnected) {

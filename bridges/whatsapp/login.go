@@ -211,7 +211,7 @@ func (lp *loginProcess) connect(ctx context.Context) (whatsmeow.QRChannelItem, e
 		cancel()
 		return whatsmeow.QRChannelItem{}, fmt.Errorf("failed to prepare pairing: %w", err)
 	}
-	if err = wa.ConnectContext(runCtx); err != nil {
+	if err = wa.ConnectContext(libraryContext(runCtx, lp.log)); err != nil {
 		cancel()
 		return whatsmeow.QRChannelItem{}, respErr("NET.PASSERELLE.WHATSAPP.CONNECT_FAILED", "Failed to connect to WhatsApp: "+err.Error(), http.StatusBadGateway)
 	}

@@ -1,6 +1,7 @@
 package whatsapp
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 
@@ -51,4 +52,18 @@ func (l waLogger) Debugf(msg string, args ...any) {
 
 func (l waLogger) Sub(module string) waLog.Logger {
 	return waLogger{log: l.log.With().Str("module", module).Logger()}
+}
+
+// libraryContext is ctx carrying the logger whatsmeow logs to through its
+// context (zerolog.Ctx), besides its printf logs: the component's logger,
+// whose debug lines, like the printf ones (see waLogger), show only at
+// trace level. At debug level they would be two lines for every message
+// received (decrypted and buffered, buffer cleared: hashes and IDs), a
+// tenth of the gateway's CPU under load being its log writers.
+func libraryContext(ctx context.Context, log zerolog.Logger) context.Context {
+	l := log.With().Str("component", "whatsmeow").Logger()
+	if l.GetLevel() == zerolog.DebugLevel {
+		l = l.Level(zerolog.InfoLevel)
+	}
+	return l.WithContext(ctx)
 }
