@@ -143,8 +143,16 @@ func (c *WhatsAppConnector) Start(ctx context.Context) error {
 	return c.tombstoneMergedRooms(ctx)
 }
 
-// Stop implements bridgev2.StoppableNetwork; bridgev2 disconnects the logins.
-func (c *WhatsAppConnector) Stop() {}
+// Stop implements bridgev2.StoppableNetwork; bridgev2 disconnects the
+// logins before, and closes the database after it: the clears of handled
+// messages' plaintexts that wait are written now.
+func (c *WhatsAppConnector) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Store.FlushClears(ctx); err != nil {
+		c.Bridge.Log.Warn().Err(err).Msg("Failed to clear the plaintext of handled WhatsApp messages")
+	}
+}
 
 // GetName implements bridgev2.NetworkConnector.
 func (c *WhatsAppConnector) GetName() bridgev2.BridgeName {

@@ -47,6 +47,7 @@ type Container struct {
 	db     *dbutil.Database
 	log    waLog.Logger
 	LIDMap *LIDMap
+	clears *plaintextClears
 }
 
 // New wraps db, which must be a database whose version table is this
@@ -55,7 +56,7 @@ func New(db *dbutil.Database, log waLog.Logger) *Container {
 	if log == nil {
 		log = waLog.Noop
 	}
-	return &Container{db: db, log: log, LIDMap: newLIDMap(db)}
+	return &Container{db: db, log: log, LIDMap: newLIDMap(db), clears: newPlaintextClears(db, log)}
 }
 
 // NewChild makes the store's child database on parent (normally the bridge's
@@ -65,6 +66,12 @@ func NewChild(parent *dbutil.Database, dbLog dbutil.DatabaseLogger, log waLog.Lo
 }
 
 // Upgrade creates or upgrades the store's tables.
+// FlushClears writes the clears of handled messages' buffered plaintexts
+// that wait (see clears.go); the connector's stop calls it.
+func (c *Container) FlushClears(ctx context.Context) error {
+	return c.clears.flush(ctx)
+}
+
 func (c *Container) Upgrade(ctx context.Context) error {
 	if err := c.db.Upgrade(ctx); err != nil {
 		return fmt.Errorf("failed to upgrade whatsapp store tables: %w", err)

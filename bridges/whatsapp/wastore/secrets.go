@@ -123,6 +123,7 @@ func (s *deviceStore) GetPrivacyToken(ctx context.Context, user types.JID) (*sto
 }
 
 // GetBufferedEvent implements store.EventBuffer; nil if the hash is unknown.
+// A plaintext whose clear waits (see clears.go) is answered as cleared.
 func (s *deviceStore) GetBufferedEvent(ctx context.Context, hash [32]byte) (*store.BufferedEvent, error) {
 	var buf store.BufferedEvent
 	var serverTS, insertTS int64
@@ -134,6 +135,9 @@ func (s *deviceStore) GetBufferedEvent(ctx context.Context, hash [32]byte) (*sto
 	}
 	buf.ServerTime = time.Unix(serverTS, 0)
 	buf.InsertTime = time.UnixMilli(insertTS)
+	if s.c.clears.waiting(clearKey{s.jid, hash}) {
+		buf.Plaintext = nil
+	}
 	return &buf, nil
 }
 
@@ -150,10 +154,10 @@ func (s *deviceStore) DoDecryptionTxn(ctx context.Context, fn func(context.Conte
 	return s.db.DoTxn(ctx, nil, fn)
 }
 
-// ClearBufferedEventPlaintext implements store.EventBuffer.
+// ClearBufferedEventPlaintext implements store.EventBuffer: the clear is
+// written with others, shortly (see clears.go).
 func (s *deviceStore) ClearBufferedEventPlaintext(ctx context.Context, hash [32]byte) error {
-	_, err := s.db.Exec(ctx, clearBufferedEventPlaintextQuery, s.jid, hash[:])
-	return err
+	return s.c.clears.add(ctx, clearKey{s.jid, hash})
 }
 
 // DeleteOldBufferedHashes implements store.EventBuffer: WhatsApp keeps

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -221,6 +222,66 @@ func TestDeviceStoreRoundTrip(t *testing.T) {
 		var n int
 		if err = db.QueryRow(ctx, "SELECT COUNT(*) FROM whatsapp_pre_keys").Scan(&n); err != nil || n != 0 {
 			t.Fatalf("prekeys left after delete: %d %v", n, err)
+		}
+	})
+}
+
+// The clears of handled messages' plaintexts are gathered: one clear is
+// answered as done at once (a message sent again is "already processed"),
+// is in the database shortly after without anyone asking, and a stop's
+// flush writes what waits; a full batch is written by the clear filling it.
+func TestBufferedPlaintextClearsGathered(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		db := b.Open(t)
+		c := newContainer(t, db)
+		dev := c.NewDevice()
+		fakePaired(dev, "15550001111")
+		must(t, dev.Save(ctx))
+		put := func(tag byte, n int) [][32]byte {
+			var hashes [][32]byte
+			for i := range n {
+				h := [32]byte{byte(i), byte(i >> 8), tag}
+				hashes = append(hashes, h)
+				must(t, dev.EventBuffer.DoDecryptionTxn(ctx, func(ctx context.Context) error {
+					return dev.EventBuffer.PutBufferedEvent(ctx, h, []byte("plain"), time.Now())
+				}))
+			}
+			return hashes
+		}
+		stored := func() int {
+			t.Helper()
+			var n int
+			must(t, db.QueryRow(ctx, "SELECT COUNT(*) FROM whatsapp_event_buffer WHERE plaintext IS NOT NULL").Scan(&n))
+			return n
+		}
+
+		// One clear: answered at once, written within the window.
+		h := put(1, 1)[0]
+		must(t, dev.EventBuffer.ClearBufferedEventPlaintext(ctx, h))
+		if buf, err := dev.EventBuffer.GetBufferedEvent(ctx, h); err != nil || buf == nil || buf.Plaintext != nil {
+			t.Fatalf("a cleared message's buffer reads %+v, %v; want it known, without its plaintext", buf, err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for stored() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("a clear not written 10 s later")
+			}
+			runtime.Gosched()
+		}
+
+		// A batch of 300 in a row: the first 256 written by the 256th.
+		// The stop's flush writes the rest.
+		hashes := put(2, 300)
+		for _, h := range hashes {
+			must(t, dev.EventBuffer.ClearBufferedEventPlaintext(ctx, h))
+		}
+		if n := stored(); n > 300-256 {
+			t.Fatalf("%d plaintexts still stored after 300 clears, want at most %d", n, 300-256)
+		}
+		must(t, c.FlushClears(ctx))
+		if n := stored(); n != 0 {
+			t.Fatalf("%d plaintexts still stored after the stop's flush", n)
 		}
 	})
 }
