@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
 	"maunium.net/go/mautrix/bridgev2/matrix"
 	"maunium.net/go/mautrix/id"
 
@@ -39,6 +40,8 @@ type pacedCrypto struct {
 	// missed are the sessions whose keys a held wait did not get (see
 	// sessionhold.go).
 	missed *lru.Cache[id.SessionID, struct{}]
+	// config is the bridge's (see ratchet.go); nil: left as bridgev2 has it.
+	config *bridgeconfig.Config
 }
 
 // usePacedCryptoSync paces the crypto helper's /sync loop. It runs after
@@ -50,7 +53,7 @@ func usePacedCryptoSync(mc *matrix.Connector, every time.Duration) {
 	if _, done := mc.Crypto.(*pacedCrypto); done {
 		return
 	}
-	mc.Crypto = &pacedCrypto{Crypto: mc.Crypto, every: every, clock: clock.Real{}, missed: newMissedSessions()}
+	mc.Crypto = &pacedCrypto{Crypto: mc.Crypto, every: every, clock: clock.Real{}, missed: newMissedSessions(), config: mc.Config}
 }
 
 // Start wraps the helper's syncer (made by its Init) and starts the loop.
@@ -63,6 +66,7 @@ func (p *pacedCrypto) Start() {
 // again through Start, so that the new syncer is paced too.
 func (p *pacedCrypto) Reset(ctx context.Context, startAfterReset bool) error {
 	err := p.Crypto.Reset(ctx, false)
+	p.quietRatchet() // a new machine
 	if err == nil && startAfterReset {
 		go p.Start()
 	}

@@ -65,13 +65,13 @@ func NewChild(parent *dbutil.Database, dbLog dbutil.DatabaseLogger, log waLog.Lo
 	return New(parent.Child(VersionTable, upgrades.Table, dbLog), log)
 }
 
-// Upgrade creates or upgrades the store's tables.
 // FlushClears writes the clears of handled messages' buffered plaintexts
 // that wait (see clears.go); the connector's stop calls it.
 func (c *Container) FlushClears(ctx context.Context) error {
 	return c.clears.flush(ctx)
 }
 
+// Upgrade creates or upgrades the store's tables.
 func (c *Container) Upgrade(ctx context.Context) error {
 	if err := c.db.Upgrade(ctx); err != nil {
 		return fmt.Errorf("failed to upgrade whatsapp store tables: %w", err)
