@@ -159,20 +159,20 @@ func (in *matrixInbox) echo(evt *event.Event) bool {
 }
 
 // store records a transaction's room events (raw: their JSON, in the same
-// order) in one database transaction, echoes left out. An event stored
-// already (the homeserver sending a transaction again) is kept as it is.
-func (in *matrixInbox) store(ctx context.Context, events []*event.Event, raw []json.RawMessage) error {
-	keep := 0
+// order) in one database transaction, echoes left out, and says how many
+// it stored. An event stored already (the homeserver sending a transaction
+// again) is kept as it is.
+func (in *matrixInbox) store(ctx context.Context, events []*event.Event, raw []json.RawMessage) (stored int, err error) {
 	for _, evt := range events {
 		if !in.echo(evt) {
-			keep++
+			stored++
 		}
 	}
-	if keep == 0 {
-		return nil
+	if stored == 0 {
+		return 0, nil
 	}
 	now := in.clock.Now().UnixMilli()
-	return in.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+	return stored, in.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		for i, evt := range events {
 			if in.echo(evt) {
 				continue

@@ -70,7 +70,8 @@ func handledTransactions(as *appservice.AppService, ep *appservice.EventProcesso
 			}
 			log := as.Log.With().Str("transaction_id", txnID).Logger()
 			start := time.Now()
-			if err = inbox.store(r.Context(), txn.Events, raw.Events); err != nil {
+			stored, err := inbox.store(r.Context(), txn.Events, raw.Events)
+			if err != nil {
 				log.Error().Err(err).Msg("Failed to store a transaction's events; the homeserver will send it again")
 				mautrix.RespError{ErrCode: "M_UNKNOWN", Err: "The gateway could not store the events", StatusCode: http.StatusInternalServerError}.Write(w)
 				return
@@ -88,7 +89,7 @@ func handledTransactions(as *appservice.AppService, ep *appservice.EventProcesso
 					return
 				}
 			}
-			log.Debug().Int("events", len(txn.Events)).Dur("took", time.Since(start)).Msg("Stored transaction")
+			log.Debug().Int("events", len(txn.Events)).Int("stored", stored).Dur("took", time.Since(start)).Msg("Stored transaction")
 			exhttp.WriteEmptyJSONResponse(w, http.StatusOK)
 		})
 	}

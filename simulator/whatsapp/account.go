@@ -62,7 +62,8 @@ type companion struct {
 	conn        *conn
 	pending     []waBinary.Node
 	// unacked are the message nodes sent to the device that it has not
-	// acknowledged yet, in order: like WhatsApp, the server sends them again
+	// acknowledged yet (by its receipt, or an <ack> for a message it could
+	// not take), in order: like WhatsApp, the server sends them again
 	// when the device next logs in.
 	unacked []waBinary.Node
 	// notes are the IDs of notifications sent and not acknowledged yet.

@@ -22,7 +22,9 @@ func (s *Server) handleNode(c *conn, node *waBinary.Node) {
 	case "receipt":
 		s.handleClientReceipt(c, node)
 	case "ack":
-		// A device acknowledged a message: it is not sent again.
+		// A device acknowledged a message it did not take (a nack, or an
+		// unknown stanza); one it took, it answers with its receipt
+		// (handleClientReceipt). Either way, it is not sent again.
 		ag := node.AttrGetter()
 		if ag.OptionalString("class") == "message" && c.device != nil {
 			s.acked(c.device, ag.OptionalString("id"))

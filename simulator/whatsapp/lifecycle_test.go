@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
@@ -198,4 +200,66 @@ func TestOfflineQueueBoundedWithPreview(t *testing.T) {
 		t.Fatalf("offline sync completed with %d, want 5", done.Count)
 	}
 	waitDelivered(t, srv, ids[7])
+}
+
+// Like WhatsApp, the server forgets a message once the device's delivery
+// receipt for it came: one the device answered is not sent again at its
+// next login, one it did not answer (its handler refused the
+// acknowledgement) is.
+func TestReceiptedMessageNotSentAgain(t *testing.T) {
+	srv := startServer(t)
+	alice := mustAccount(t, srv, "15550020041", "Alice")
+	bob := mustAccount(t, srv, "15550020042", "Bob")
+	c := pair(t, srv, alice.Phone)
+	ms := c.store
+	c.DeferrableAcks, c.SynchronousAck = true, true
+	refuse := "not handled"
+	c.AddEventHandler(func(evt any) {
+		if m, ok := evt.(*events.Message); ok && m.Message.GetConversation() == refuse && m.DeferAck != nil {
+			m.DeferAck()(false)
+		}
+	})
+	answered, err := srv.SendText(ctxT(t), bob.Phone, alice.Phone, "answered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDelivered(t, srv, answered)
+	refused, err := srv.SendText(ctxT(t), bob.Phone, alice.Phone, refuse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, c, func(m *events.Message) bool { return m.Info.ID == refused })
+	deadline := time.Now().Add(waitTimeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for srv.Unacked() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages unacknowledged, want 1 (the refused one)", srv.Unacked())
+		}
+		<-tick.C
+	}
+	c.Disconnect()
+
+	c2 := newClient(t, srv, ms, ms.Load())
+	if err = c2.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	// The copy sent again is the same ciphertext, which the device's
+	// session has moved past (the test store keeps no decrypted buffer):
+	// the device ignores it and answers it. The answered one is not sent.
+	waitEvent[*events.OfflineSyncCompleted](t, c2, nil)
+	if _, err = srv.WaitReceipt(ctxT(t), func(r wasim.Receipt) bool {
+		return slices.Contains(r.IDs, refused) && r.Type != types.ReceiptTypeRetry
+	}); err != nil {
+		t.Fatalf("the refused message was not sent again at the next login: %v", err)
+	}
+	n := 0
+	for _, r := range srv.Receipts() {
+		if slices.Contains(r.IDs, answered) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("the answered message was answered %d times, want once: it was sent again", n)
+	}
 }

@@ -414,6 +414,14 @@ func (s *Server) handleClientReceipt(c *conn, node *waBinary.Node) {
 		rc.Chat = to.User
 	}
 	s.rec.addReceipt(rc)
+	if typ != types.ReceiptTypeRetry && typ != types.ReceiptTypeServerError {
+		// The device's receipt is what tells the server a message reached
+		// it: the server sends it no more (whatsmeow answers a message with
+		// a receipt, other stanzas with an <ack>).
+		for _, mid := range ids {
+			s.acked(dev, mid)
+		}
+	}
 	switch typ {
 	case types.ReceiptTypeRetry:
 		if err := s.answerRetry(context.Background(), acc, dev, node); err != nil {
