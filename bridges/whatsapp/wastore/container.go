@@ -48,6 +48,7 @@ type Container struct {
 	log    waLog.Logger
 	LIDMap *LIDMap
 	clears *plaintextClears
+	tokens *tokenCache
 }
 
 // New wraps db, which must be a database whose version table is this
@@ -56,7 +57,7 @@ func New(db *dbutil.Database, log waLog.Logger) *Container {
 	if log == nil {
 		log = waLog.Noop
 	}
-	return &Container{db: db, log: log, LIDMap: newLIDMap(db), clears: newPlaintextClears(db, log)}
+	return &Container{db: db, log: log, LIDMap: newLIDMap(db), clears: newPlaintextClears(db, log), tokens: newTokenCache()}
 }
 
 // NewChild makes the store's child database on parent (normally the bridge's
@@ -243,6 +244,7 @@ func (c *Container) DeleteDevice(ctx context.Context, dev *store.Device) error {
 	if dev.ID == nil {
 		return ErrDeviceIDMustBeSet
 	}
+	defer c.tokens.invalidate()
 	if _, err := c.db.Exec(ctx, deleteDeviceQuery, dev.ID.String()); err != nil {
 		return fmt.Errorf("failed to delete device: %w", err)
 	}

@@ -98,6 +98,7 @@ func (s *deviceStore) PutPrivacyTokens(ctx context.Context, tokens ...store.Priv
 	if len(tokens) == 0 {
 		return nil
 	}
+	defer s.c.tokens.invalidate() // after the write, failed or not
 	return s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		for _, t := range tokens {
 			if _, err := s.db.Exec(ctx, putPrivacyTokenQuery, s.jid, t.User.ToNonAD().String(), t.Token, t.Timestamp.Unix()); err != nil {
@@ -108,17 +109,25 @@ func (s *deviceStore) PutPrivacyTokens(ctx context.Context, tokens ...store.Priv
 	})
 }
 
-// GetPrivacyToken implements store.PrivacyTokenStore; nil if none.
+// GetPrivacyToken implements store.PrivacyTokenStore; nil if none. The
+// answers are cached (see tokens.go).
 func (s *deviceStore) GetPrivacyToken(ctx context.Context, user types.JID) (*store.PrivacyToken, error) {
 	token := store.PrivacyToken{User: user.ToNonAD()}
+	key := tokenKey{our: s.jid, user: token.User.String(), alt: s.altJID(ctx, token.User)}
+	cached, ok, gen := s.c.tokens.get(key)
+	if ok {
+		return cached, nil
+	}
 	var ts int64
-	err := s.db.QueryRow(ctx, getPrivacyTokenQuery, s.jid, token.User.String(), s.altJID(ctx, token.User)).Scan(&token.Token, &ts)
+	err := s.db.QueryRow(ctx, getPrivacyTokenQuery, s.jid, key.user, key.alt).Scan(&token.Token, &ts)
 	if errors.Is(err, sql.ErrNoRows) {
+		s.c.tokens.put(key, nil, gen)
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
 	token.Timestamp = time.Unix(ts, 0)
+	s.c.tokens.put(key, &token, gen)
 	return &token, nil
 }
 

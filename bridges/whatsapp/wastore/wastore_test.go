@@ -286,6 +286,57 @@ func TestBufferedPlaintextClearsGathered(t *testing.T) {
 	})
 }
 
+// Privacy tokens are looked up for every message sent: the answers are
+// kept, absences too, and a token stored (in either of the contact's
+// forms, a LID mapping learnt later) is seen at once.
+func TestPrivacyTokensCached(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		db := b.Open(t)
+		c := newContainer(t, db)
+		dev := c.NewDevice()
+		fakePaired(dev, "15550002222")
+		must(t, dev.Save(ctx))
+		bob := types.NewJID("15550003333", types.DefaultUserServer)
+		if tok, err := dev.PrivacyTokens.GetPrivacyToken(ctx, bob); err != nil || tok != nil {
+			t.Fatalf("a contact without a token: %+v, %v", tok, err)
+		}
+		// Behind the store's back: the absence is remembered.
+		_, err := db.Exec(ctx, `INSERT INTO whatsapp_privacy_tokens (our_jid, their_jid, token, timestamp) VALUES ($1, $2, $3, $4)`,
+			dev.ID.String(), bob.String(), []byte("sneaky"), 1)
+		must(t, err)
+		if tok, _ := dev.PrivacyTokens.GetPrivacyToken(ctx, bob); tok != nil {
+			t.Fatalf("the absence was not kept: read %q", tok.Token)
+		}
+		// Stored through the store: seen at once; a caller changing its
+		// copy does not change the next answer.
+		now := time.Unix(time.Now().Unix(), 0)
+		must(t, dev.PrivacyTokens.PutPrivacyTokens(ctx, store.PrivacyToken{User: bob, Token: []byte("tok1"), Timestamp: now}))
+		tok, _ := dev.PrivacyTokens.GetPrivacyToken(ctx, bob)
+		if tok == nil || string(tok.Token) != "tok1" || !tok.Timestamp.Equal(now) {
+			t.Fatalf("after a put: %+v", tok)
+		}
+		tok.Token[0] = 'X'
+		if again, _ := dev.PrivacyTokens.GetPrivacyToken(ctx, bob); again == nil || string(again.Token) != "tok1" {
+			t.Fatalf("a caller's change reached the cache: %+v", again)
+		}
+		// A token stored under the LID, and the mapping learnt after the
+		// phone number's absence was kept: found.
+		carol := types.NewJID("15550004444", types.DefaultUserServer)
+		carolLID := types.NewJID("11223344", types.HiddenUserServer)
+		if tok, _ := dev.PrivacyTokens.GetPrivacyToken(ctx, carol); tok != nil {
+			t.Fatal("carol has no token yet")
+		}
+		_, err = db.Exec(ctx, `INSERT INTO whatsapp_privacy_tokens (our_jid, their_jid, token, timestamp) VALUES ($1, $2, $3, $4)`,
+			dev.ID.String(), carolLID.String(), []byte("lidtok"), 2)
+		must(t, err)
+		must(t, c.LIDMap.PutLIDMapping(ctx, carolLID, carol))
+		if tok, _ := dev.PrivacyTokens.GetPrivacyToken(ctx, carol); tok == nil || string(tok.Token) != "lidtok" {
+			t.Fatalf("a token under the LID, mapping learnt later: %+v", tok)
+		}
+	})
+}
+
 func TestLIDMapRejectsWrongServers(t *testing.T) {
 	c := newContainer(t, dbtest.SQLite(t).Open(t))
 	ctx := context.Background()
