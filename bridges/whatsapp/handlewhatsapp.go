@@ -83,6 +83,8 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		return cl.onMessage(ctx, evt)
 	case *events.UndecryptableMessage:
 		return cl.handleInChat(ctx, cl.laneOf(ctx, evt.Info.MessageSource), evt, func() bool {
+			cl.main.profiles.RLock()
+			defer cl.main.profiles.RUnlock()
 			return cl.handleUndecryptable(ctx, evt)
 		})
 	case *events.Receipt:

@@ -87,9 +87,13 @@ func logPanic(ctx context.Context, what, p any) bool {
 
 // laterInChat runs handle in the lane of src's chat, after the events of
 // that chat handed over before it, without the caller waiting (a receipt
-// or a typing notice is not worth holding the receive loop for).
+// or a typing notice is not worth holding the receive loop for); like a
+// message, while no group change writes the ghosts (its sender's ghost is
+// primed on the way).
 func (cl *Client) laterInChat(ctx context.Context, src types.MessageSource, what any, handle func()) {
 	cl.runInChat(ctx, cl.laneOf(ctx, src), what, func() bool {
+		cl.main.profiles.RLock()
+		defer cl.main.profiles.RUnlock()
 		handle()
 		return true
 	}, func(bool) {})

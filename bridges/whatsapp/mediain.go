@@ -414,8 +414,12 @@ func (cl *Client) onMediaRetry(ctx context.Context, evt *events.MediaRetry) {
 }
 
 // redeliverFile bridges the message again: the placeholder it left is
-// edited into the file or the final notice.
+// edited into the file or the final notice. Its callers hold no lock; like
+// a message, it is handled while no group change writes the ghosts
+// (remote.ProfileGate: the sender's ghost is primed on the way).
 func (cl *Client) redeliverFile(ctx context.Context, p *pendingRetry, msg *waE2E.Message, st mediaState) {
+	cl.main.profiles.RLock()
+	defer cl.main.profiles.RUnlock()
 	evt := *p.evt
 	evt.Message = msg
 	me, err := cl.messageEventWith(ctx, &evt, p.chat, p.sender, st)
