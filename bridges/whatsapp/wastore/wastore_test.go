@@ -235,9 +235,7 @@ func TestBufferedPlaintextClearsGathered(t *testing.T) {
 		ctx := context.Background()
 		db := b.Open(t)
 		c := newContainer(t, db)
-		dev := c.NewDevice()
-		fakePaired(dev, "15550001111")
-		must(t, dev.Save(ctx))
+		dev := savedDevice(t, c, "15550001111")
 		put := func(tag byte, n int) [][32]byte {
 			var hashes [][32]byte
 			for i := range n {
@@ -294,17 +292,13 @@ func TestPrivacyTokensCached(t *testing.T) {
 		ctx := context.Background()
 		db := b.Open(t)
 		c := newContainer(t, db)
-		dev := c.NewDevice()
-		fakePaired(dev, "15550002222")
-		must(t, dev.Save(ctx))
+		dev := savedDevice(t, c, "15550002222")
 		bob := types.NewJID("15550003333", types.DefaultUserServer)
 		if tok, err := dev.PrivacyTokens.GetPrivacyToken(ctx, bob); err != nil || tok != nil {
 			t.Fatalf("a contact without a token: %+v, %v", tok, err)
 		}
 		// Behind the store's back: the absence is remembered.
-		_, err := db.Exec(ctx, `INSERT INTO whatsapp_privacy_tokens (our_jid, their_jid, token, timestamp) VALUES ($1, $2, $3, $4)`,
-			dev.ID.String(), bob.String(), []byte("sneaky"), 1)
-		must(t, err)
+		insertToken(t, db, dev, bob, "sneaky", 1)
 		if tok, _ := dev.PrivacyTokens.GetPrivacyToken(ctx, bob); tok != nil {
 			t.Fatalf("the absence was not kept: read %q", tok.Token)
 		}
@@ -327,14 +321,29 @@ func TestPrivacyTokensCached(t *testing.T) {
 		if tok, _ := dev.PrivacyTokens.GetPrivacyToken(ctx, carol); tok != nil {
 			t.Fatal("carol has no token yet")
 		}
-		_, err = db.Exec(ctx, `INSERT INTO whatsapp_privacy_tokens (our_jid, their_jid, token, timestamp) VALUES ($1, $2, $3, $4)`,
-			dev.ID.String(), carolLID.String(), []byte("lidtok"), 2)
-		must(t, err)
+		insertToken(t, db, dev, carolLID, "lidtok", 2)
 		must(t, c.LIDMap.PutLIDMapping(ctx, carolLID, carol))
 		if tok, _ := dev.PrivacyTokens.GetPrivacyToken(ctx, carol); tok == nil || string(tok.Token) != "lidtok" {
 			t.Fatalf("a token under the LID, mapping learnt later: %+v", tok)
 		}
 	})
+}
+
+// savedDevice is a device of c, paired as user and saved.
+func savedDevice(t *testing.T, c *wastore.Container, user string) *store.Device {
+	t.Helper()
+	dev := c.NewDevice()
+	fakePaired(dev, user)
+	must(t, dev.Save(context.Background()))
+	return dev
+}
+
+// insertToken stores a privacy token of who for dev behind the store's back.
+func insertToken(t *testing.T, db *dbutil.Database, dev *store.Device, who types.JID, token string, ts int64) {
+	t.Helper()
+	_, err := db.Exec(context.Background(), `INSERT INTO whatsapp_privacy_tokens (our_jid, their_jid, token, timestamp) VALUES ($1, $2, $3, $4)`,
+		dev.ID.String(), who.String(), []byte(token), ts)
+	must(t, err)
 }
 
 func TestLIDMapRejectsWrongServers(t *testing.T) {
