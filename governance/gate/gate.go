@@ -82,7 +82,11 @@ type Gate struct {
 
 	chats  chatTable
 	idents identityCache
-	counts atomic.Pointer[counter] // nil: each count written at once
+	// notices is held for reading from a request notice's send until its
+	// event is remembered: a reaction on a notice not found yet waits for
+	// the notices in flight (RequestForNotice).
+	notices sync.RWMutex
+	counts  atomic.Pointer[counter] // nil: each count written at once
 
 	roomMu      sync.Mutex
 	adminRoom   id.RoomID    // guarded by roomMu

@@ -165,6 +165,8 @@ func (g *Gate) RequestNotice(req approval.Request) string {
 // notifyRequest posts a new request in the admin room and remembers the
 // notice, so that a reaction on it decides the request.
 func (g *Gate) notifyRequest(ctx context.Context, req approval.Request) {
+	g.notices.RLock()
+	defer g.notices.RUnlock()
 	evtID := g.sendAdminNotice(ctx, g.RequestNotice(req))
 	if evtID == "" {
 		return
@@ -174,8 +176,26 @@ func (g *Gate) notifyRequest(ctx context.Context, req approval.Request) {
 	}
 }
 
-// RequestForNotice returns the request whose notice is evtID.
+// RequestForNotice returns the request whose notice is evtID. An admin (or
+// an admin's bot) may react on a notice the instant it shows, before the
+// gate has remembered its event: an event not found is looked up again
+// once the notices being posted are remembered (or ctx is done).
 func (g *Gate) RequestForNotice(ctx context.Context, evtID id.EventID) (int64, bool, error) {
+	reqID, found, err := g.state.notice(ctx, evtID)
+	if found || err != nil {
+		return reqID, found, err
+	}
+	posted := make(chan struct{})
+	go func() {
+		g.notices.Lock() // once the notices in flight are remembered
+		close(posted)
+		g.notices.Unlock()
+	}()
+	select {
+	case <-posted:
+	case <-ctx.Done():
+		return 0, false, ctx.Err()
+	}
 	return g.state.notice(ctx, evtID)
 }
 
