@@ -12,7 +12,6 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/e2e"
-	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
 
 // Scenario "creation": K new Telegram contacts each send a first message to
@@ -56,17 +55,16 @@ type creationResult struct {
 
 // creation runs scenario creation for k portals; new accounts take phone
 // numbers from *phones on.
-func (b *bench) creation(ctx context.Context, k int, tag string, phones *int) (creationResult, error) {
+func (b *bench) creation(ctx context.Context, k int, tag string) (creationResult, error) {
 	res := creationResult{Portals: k}
-	quiet, err := b.newAccounts(k, *phones, "New"+tag+"q")
+	quiet, err := b.newContacts(k, "New"+tag+"q")
 	if err != nil {
 		return res, err
 	}
-	probed, err := b.newAccounts(k, *phones+k, "New"+tag+"p")
+	probed, err := b.newContacts(k, "New"+tag+"p")
 	if err != nil {
 		return res, err
 	}
-	*phones += 2 * k
 	pids := []int{b.dendrite.PID(), b.gw.PID()}
 	before, _, err := b.idle(ctx, pids)
 	if err != nil {
@@ -125,9 +123,9 @@ func (b *bench) creation(ctx context.Context, k int, tag string, phones *int) (c
 // until the client joined every new portal and decrypted every first
 // message, and returns the first messages' sorted latencies (ms) and when
 // the last was decrypted.
-func (b *bench) createPortals(ctx context.Context, contacts []*tgsim.Account, tag string) ([]float64, time.Time, error) {
+func (b *bench) createPortals(ctx context.Context, contacts []namedContact, tag string) ([]float64, time.Time, error) {
 	for i, c := range contacts {
-		if _, err := b.sim.SendMessage(c.ID, b.creators[i%len(b.creators)].ID, burstBody(tag, i), nil); err != nil {
+		if err := b.net().sendTo(ctx, c.i, b.creators[i%len(b.creators)], burstBody(tag, i)); err != nil {
 			return nil, time.Time{}, err
 		}
 	}
@@ -140,17 +138,17 @@ func (b *bench) createPortals(ctx context.Context, contacts []*tgsim.Account, ta
 		if left <= 0 {
 			return nil, time.Time{}, fmt.Errorf("%d of %d portals made within %s", i, len(contacts), timeout)
 		}
-		room, err := b.client.WaitRoom(ctx, e2e.RoomFilter{NameContains: c.FirstName + " ", AutoJoin: true, Timeout: left})
+		room, err := b.client.WaitRoom(ctx, e2e.RoomFilter{NameContains: c.first + " ", AutoJoin: true, Timeout: left})
 		if err != nil {
-			return nil, time.Time{}, fmt.Errorf("the portal of %s (%d of %d made): %w", c.FirstName, i, len(contacts), err)
+			return nil, time.Time{}, fmt.Errorf("the portal of %s (%d of %d made): %w", c.first, i, len(contacts), err)
 		}
 		ev, err := b.client.WaitMessage(ctx, room.RoomID, e2e.MessageFilter{BodyContains: fmt.Sprintf("bench %s %d ", tag, i), Timeout: max(time.Until(deadline), time.Second)})
 		if err != nil {
-			return nil, time.Time{}, fmt.Errorf("the first message of %s: %w", c.FirstName, err)
+			return nil, time.Time{}, fmt.Errorf("the first message of %s: %w", c.first, err)
 		}
 		_, sent, ok := parseBurstBody(tag, ev.Body())
 		if !ok || ev.SeenAt == 0 {
-			return nil, time.Time{}, fmt.Errorf("the first message of %s has no decryption time", c.FirstName)
+			return nil, time.Time{}, fmt.Errorf("the first message of %s has no decryption time", c.first)
 		}
 		lat = append(lat, float64(ev.SeenAt*1000-sent)/1000)
 		last = max(last, ev.SeenAt)

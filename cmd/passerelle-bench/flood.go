@@ -34,19 +34,17 @@ type floodResult struct {
 	GatewayPeakRSSMB float64 `json:"gateway_peak_rss_mb,omitempty"`
 }
 
-func (b *bench) flood(ctx context.Context, n int, tag string, phones *int) (floodResult, error) {
+func (b *bench) flood(ctx context.Context, n int, tag string) (floodResult, error) {
 	res := floodResult{Messages: n}
-	name := fmt.Sprintf("Flo%s Od", tag)
-	accts, err := b.newAccounts(1, *phones, "Flo"+tag)
+	accts, err := b.newContacts(1, "Flo"+tag)
 	if err != nil {
 		return res, err
 	}
-	*phones++
 	c := accts[0]
 	to := b.creators[0]
-	room, err := b.openPortal(ctx, c, to, c.FirstName+" ")
+	room, err := b.openPortal(ctx, c.i, to, c.first+" ")
 	if err != nil {
-		return res, fmt.Errorf("%s's portal: %w", name, err)
+		return res, fmt.Errorf("%s's portal: %w", c.first, err)
 	}
 	pids := []int{b.dendrite.PID(), b.gw.PID()}
 	before, _, err := b.idle(ctx, pids)
@@ -62,7 +60,7 @@ func (b *bench) flood(ctx context.Context, n int, tag string, phones *int) (floo
 	}
 	start := time.Now()
 	for i := range n {
-		if _, err = b.sim.SendMessage(c.ID, to.ID, burstBody(tag, i), nil); err != nil {
+		if err = b.net().sendTo(ctx, c.i, to, burstBody(tag, i)); err != nil {
 			return res, err
 		}
 	}

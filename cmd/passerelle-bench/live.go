@@ -32,6 +32,7 @@ type loadReport struct {
 	LoadCPUs     string           `json:"load_cpus,omitempty"`
 	Dendrite     string           `json:"dendrite_version"`
 	GatewayLog   string           `json:"gateway_log_level"`
+	Network      string           `json:"network"`
 	Creation     []creationResult `json:"creation,omitempty"`
 	Flood        []floodResult    `json:"flood,omitempty"`
 	Targets      []string         `json:"targets"`
@@ -42,7 +43,7 @@ type loadReport struct {
 // on one stack.
 func runLoad(ctx context.Context, o options, out io.Writer, kinds ...string) (*loadReport, error) {
 	b := &bench{o: o, out: out}
-	rep := &loadReport{Started: time.Now().UTC(), Machine: stack.ThisMachine(), Dendrite: stack.DendriteVersion, GatewayLog: o.gatewayLog}
+	rep := &loadReport{Started: time.Now().UTC(), Machine: stack.ThisMachine(), Dendrite: stack.DendriteVersion, GatewayLog: o.gatewayLog, Network: o.network}
 	var err error
 	if b.dir = o.dir; b.dir == "" {
 		if b.dir, err = os.MkdirTemp("", "passerelle-bench-"); err != nil {
@@ -64,17 +65,16 @@ func runLoad(ctx context.Context, o options, out io.Writer, kinds ...string) (*l
 			return nil, fmt.Errorf("failed to pin the load to CPUs %s (is taskset installed?): %w\n%s", rep.LoadCPUs, err, out)
 		}
 	}
-	b.logf("machine: %d cores, %s; Dendrite %s on CPUs %q, load on %q", rep.Machine.Cores, rep.Machine.CPUModel, stack.DendriteVersion, rep.DendriteCPUs, rep.LoadCPUs)
+	b.logf("machine: %d cores, %s; Dendrite %s on CPUs %q, load on %q; Passerelle bridges %s", rep.Machine.Cores, rep.Machine.CPUModel, stack.DendriteVersion, rep.DendriteCPUs, rep.LoadCPUs, o.network)
 	if err = b.setUpLive(ctx, rep.DendriteCPUs); err != nil {
 		return nil, err
 	}
-	phones := 0
 	for _, kind := range kinds {
 		switch kind {
 		case "creation":
 			for r := 1; r <= o.reps; r++ {
 				for _, k := range o.create {
-					res, err := b.creation(ctx, k, fmt.Sprintf("c%dr%d", k, r), &phones)
+					res, err := b.creation(ctx, k, fmt.Sprintf("c%dr%d", k, r))
 					if err != nil {
 						return nil, fmt.Errorf("creation of %d portals, repetition %d: %w", k, r, err)
 					}
@@ -85,7 +85,7 @@ func runLoad(ctx context.Context, o options, out io.Writer, kinds ...string) (*l
 			}
 		case "flood":
 			for r := 1; r <= o.reps; r++ {
-				res, err := b.flood(ctx, o.n, fmt.Sprintf("f%d", r), &phones)
+				res, err := b.flood(ctx, o.n, fmt.Sprintf("f%d", r))
 				if err != nil {
 					return nil, fmt.Errorf("flood of %d, repetition %d: %w", o.n, r, err)
 				}
@@ -122,10 +122,13 @@ func (b *bench) setUpLive(ctx context.Context, dendriteCPUs string) error {
 		return err
 	}
 	b.sim = sim
-	if b.staff, err = b.newAccount("+15550071", "Sam", "Staff"); err != nil {
+	if b.staff, err = b.sim.CreateAccount(tgsim.AccountSpec{Phone: "+15550071", FirstName: "Sam", LastName: "Staff"}); err != nil {
 		return err
 	}
-	if b.probeContact, err = b.newAccount("+15550072", "Paula", "Probe"); err != nil {
+	if err = b.startRemote(); err != nil {
+		return err
+	}
+	if b.probeContact, err = b.net().addNamed("Paula", "Probe"); err != nil {
 		return err
 	}
 	hsPort, err := stack.FreePort()
@@ -136,11 +139,10 @@ func (b *bench) setUpLive(ctx context.Context, dendriteCPUs string) error {
 	if err != nil {
 		return err
 	}
-	if b.gw, err = stack.NewGateway(setupCtx, stack.GatewayOptions{
+	gwOpts := stack.GatewayOptions{
 		Binary:        gwBin,
 		Dir:           filepath.Join(b.dir, "gateway"),
 		HomeserverURL: fmt.Sprintf("http://127.0.0.1:%d", hsPort),
-		Telegram:      &stack.TelegramTestServer{DC: b.sim.DC(), Address: b.sim.Addr(), PublicKeyPEM: b.sim.PublicKeyPEM()},
 		Patch: func(doc *stack.YAMLDoc) error {
 			if b.o.plain {
 				if err := doc.Set("encryption.default", false); err != nil {
@@ -152,7 +154,9 @@ func (b *bench) setUpLive(ctx context.Context, dendriteCPUs string) error {
 			}
 			return doc.Set("logging.min_level", b.o.gatewayLog)
 		},
-	}); err != nil {
+	}
+	b.net().configure(&gwOpts)
+	if b.gw, err = stack.NewGateway(setupCtx, gwOpts); err != nil {
 		return err
 	}
 	if b.botID, err = b.gw.BotUserID(); err != nil {
@@ -165,28 +169,17 @@ func (b *bench) setUpLive(ctx context.Context, dendriteCPUs string) error {
 	if err != nil {
 		return err
 	}
-	for i := range b.o.creators {
-		staff, err := b.newAccount(fmt.Sprintf("+155501%02d", i), fmt.Sprintf("Staff%02d", i), "Creator")
-		if err != nil {
-			return err
+	for range b.o.creators {
+		if err = b.net().addStaff(setupCtx, b, mgmt); err != nil {
+			return fmt.Errorf("staff login %d: %w", b.net().staffs(), err)
 		}
-		if err = b.step(setupCtx, mgmt, "login telegram-phone", "phone number"); err != nil {
-			return err
-		}
-		if err = b.step(setupCtx, mgmt, "+"+strings.TrimPrefix(staff.Phone, "+"), "code"); err != nil {
-			return err
-		}
-		code, _ := b.sim.LastCode(staff.Phone)
-		if err = b.step(setupCtx, mgmt, code, "Logged in"); err != nil {
-			return err
-		}
-		b.creators = append(b.creators, staff)
+		b.creators = append(b.creators, b.net().staffs()-1)
 	}
 	if len(b.creators) == 0 {
-		b.creators = []*tgsim.Account{b.staff}
+		b.creators = []int{0}
 	}
 	b.logf("%d staff logins receive the new chats", len(b.creators))
-	if b.probePortal, err = b.openPortal(setupCtx, b.probeContact, b.staff, "Paula Probe"); err != nil {
+	if b.probePortal, err = b.openPortal(setupCtx, b.probeContact, 0, "Paula Probe"); err != nil {
 		return err
 	}
 	b.logf("live probe portal %s ready", b.probePortal)
@@ -208,7 +201,8 @@ func (b *bench) logOffset() int64 {
 var stallPatterns = []string{
 	"event channel is full", "event channel is still full", // bridgev2 portal queue
 	"Difference too long", "Handle updates error", "Empty buffer", // gotd updates
-	"Event handling is taking long", // bridgev2's slow event warning
+	"Event handling is taking long",                         // bridgev2's slow event warning
+	"Handler queue is full", "Node handling is taking long", // whatsmeow
 }
 
 // stallLines are the gateway log lines from offset on that match a stall pattern.
@@ -241,16 +235,23 @@ func (b *bench) stallLines(offset int64) ([]string, error) {
 	return out, nil
 }
 
-// newAccounts makes k Telegram accounts named "<prefix>-NNN Contact",
-// phones from base on.
-func (b *bench) newAccounts(k int, base int, prefix string) ([]*tgsim.Account, error) {
-	out := make([]*tgsim.Account, k)
-	for i := range k {
-		a, err := b.newAccount(fmt.Sprintf("+1666%07d", base+i), fmt.Sprintf("%s-%03d", prefix, i), "Contact")
+// namedContact is a contact of the creation and flood scenarios: its index
+// in the net's contacts and its first name, which its portal's name holds.
+type namedContact struct {
+	i     int
+	first string
+}
+
+// newContacts makes k contacts named "<prefix>-NNN Contact".
+func (b *bench) newContacts(k int, prefix string) ([]namedContact, error) {
+	out := make([]namedContact, k)
+	for n := range k {
+		first := fmt.Sprintf("%s-%03d", prefix, n)
+		i, err := b.net().addNamed(first, "Contact")
 		if err != nil {
 			return nil, err
 		}
-		out[i] = a
+		out[n] = namedContact{i: i, first: first}
 	}
 	return out, nil
 }
@@ -290,7 +291,7 @@ func loadTargets(rep *loadReport) (targets, warnings []string) {
 }
 
 func printLoad(w io.Writer, rep *loadReport) {
-	fmt.Fprintf(w, "\nmachine: %d cores, %s (%s/%s, Linux %s)\n", rep.Machine.Cores, rep.Machine.CPUModel, rep.Machine.OS, rep.Machine.Arch, rep.Machine.Kernel)
+	fmt.Fprintf(w, "\nmachine: %d cores, %s (%s/%s, Linux %s); Passerelle bridges %s\n", rep.Machine.Cores, rep.Machine.CPUModel, rep.Machine.OS, rep.Machine.Arch, rep.Machine.Kernel, rep.Network)
 	if rep.DendriteCPUs != "" {
 		fmt.Fprintf(w, "Dendrite %s pinned to CPU %s; gateway, js client and load on CPUs %s; gateway log level %s\n", rep.Dendrite, rep.DendriteCPUs, rep.LoadCPUs, rep.GatewayLog)
 	} else {

@@ -16,9 +16,16 @@ import (
 // operator reads: every portal made and every first message decrypted,
 // nothing of the flood lost, the live probe's messages all arrived, the
 // targets stated, and the same in the JSON file. No timing is asserted.
-func TestLoadShort(t *testing.T) {
+func TestLoadShort(t *testing.T) { loadShort(t, netTelegram) }
+
+// TestLoadShortWhatsApp: the same with WhatsApp on Passerelle's side (the
+// staff member linked by QR code, the contacts sending from the WhatsApp
+// simulator's phones).
+func TestLoadShortWhatsApp(t *testing.T) { loadShort(t, netWhatsApp) }
+
+func loadShort(t *testing.T, network string) {
 	needTools(t)
-	o, err := parseFlags([]string{"-scenario", "creation", "-short", "-json", filepath.Join(t.TempDir(), "load.json"), "-dir", t.TempDir()})
+	o, err := parseFlags([]string{"-scenario", "creation", "-short", "-network", network, "-json", filepath.Join(t.TempDir(), "load.json"), "-dir", t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +52,10 @@ func TestLoadShort(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := out.String()
-	for _, want := range []string{"portal creation:", "flood:", "target creation of 3", "target flood of 200", "requests per created portal"} {
+	if rep.Network != network {
+		t.Errorf("the report's network is %q, want %q", rep.Network, network)
+	}
+	for _, want := range []string{"Passerelle bridges " + network, "portal creation:", "flood:", "target creation of 3", "target flood of 200", "requests per created portal"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the output has no %q", want)
 		}
@@ -75,7 +85,7 @@ func TestLoadShort(t *testing.T) {
 	if err = json.Unmarshal(data, &back); err != nil {
 		t.Fatalf("the JSON file does not parse: %v", err)
 	}
-	for _, key := range []string{"machine", "creation", "flood", "targets"} {
+	for _, key := range []string{"machine", "network", "creation", "flood", "targets"} {
 		if _, ok := back[key]; !ok {
 			t.Errorf("the JSON file has no %q", key)
 		}

@@ -135,7 +135,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "use this gateway binary instead of building ./cmd/passerelle")
 	fs.StringVar(&o.gatewayLog, "gateway-log", "debug", "the gateway's logging.min_level (debug, console and JSON file, is the example config's; the request counts need it)")
-	fs.StringVar(&o.network, "network", netTelegram, "burst: the network of Passerelle's rows, telegram or whatsapp (a simulator of either)")
+	fs.StringVar(&o.network, "network", netTelegram, "burst, creation and flood: the network Passerelle bridges, telegram or whatsapp (a simulator of either)")
 	fs.BoolVar(&o.plain, "plain", false, "unencrypted rooms instead of encrypted ones (portal and bare appservice)")
 	fs.DurationVar(&o.idleQuiet, "idle", 2*time.Second, "a process is idle when its CPU time has not moved for this long")
 	fs.DurationVar(&o.idleMax, "idle-max", 60*time.Second, "give up waiting for idle processes after this long (the run is then flagged)")
@@ -182,8 +182,8 @@ func parseFlags(args []string) (options, error) {
 	switch o.network {
 	case netTelegram:
 	case netWhatsApp:
-		if o.scenario != "burst" {
-			return o, fmt.Errorf("-network %s is for -scenario burst", o.network)
+		if o.scenario == "coldstart" {
+			return o, fmt.Errorf("-network %s is for -scenario burst, creation and flood", o.network)
 		}
 	default:
 		return o, fmt.Errorf("unknown -network %q (telegram or whatsapp)", o.network)
@@ -255,12 +255,19 @@ type bench struct {
 	gwProxy  *txnProxy
 	received arrivalLog
 	profiled bool
+	// profiledCPUms is the gateway's CPU-ms per message of the profiled
+	// pass (the first of Passerelle's).
+	profiledCPUms float64
+	// tgStaff are the Telegram staff logins after staff (telegramNet's
+	// staff 1 on).
+	tgStaff []*tgsim.Account
 	// The creation and flood scenarios (live.go): the live probe's
-	// contact and portal, and the staff accounts that receive the new
-	// chats (the probe's is staff).
-	probeContact *tgsim.Account
+	// contact (index in the net's contacts) and portal, and the staff
+	// logins (net's indices) that receive the new chats (the probe's is
+	// staff 0).
+	probeContact int
 	probePortal  string
-	creators     []*tgsim.Account
+	creators     []int
 	// pprofURL is the gateway's /debug/pprof/ when -profile is set.
 	pprofURL string
 	profiles []string // profile files written, for the summary
@@ -405,10 +412,8 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 	if b.staff, err = b.sim.CreateAccount(tgsim.AccountSpec{Phone: "+15550071", FirstName: "Sam", LastName: "Staff"}); err != nil {
 		return err
 	}
-	if b.o.network == netWhatsApp {
-		if b.remote, err = newWhatsAppNet(&b.received); err != nil {
-			return err
-		}
+	if err = b.startRemote(); err != nil {
+		return err
 	}
 	if err = b.net().addContact(); err != nil {
 		return err

@@ -455,7 +455,7 @@ func TestBenchShortWhatsApp(t *testing.T) {
 }
 
 // TestNetworkFlag: -network takes telegram (the default) or whatsapp, and
-// whatsapp only for the burst scenario.
+// whatsapp for every scenario but the cold start.
 func TestNetworkFlag(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -465,6 +465,8 @@ func TestNetworkFlag(t *testing.T) {
 		{[]string{"-network", "whatsapp"}, "whatsapp"},
 		{[]string{"-network", "signal"}, ""},
 		{[]string{"-network", "whatsapp", "-scenario", "coldstart"}, ""},
+		{[]string{"-network", "whatsapp", "-scenario", "creation"}, "whatsapp"},
+		{[]string{"-network", "whatsapp", "-scenario", "flood"}, "whatsapp"},
 	} {
 		o, err := parseFlags(tc.args)
 		if tc.want == "" {

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/passerelle/passerelle/e2e"
 	"github.com/passerelle/passerelle/internal/stack"
+	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 	wasim "github.com/passerelle/passerelle/simulator/whatsapp"
 )
 
@@ -18,22 +20,40 @@ const (
 	netWhatsApp = "whatsapp"
 )
 
-// remoteNet is the simulated network of Passerelle's rows in a burst run:
-// the staff member's account, the contacts, their sends, and what they
-// received (noted in the bench's arrival log by text).
+// remoteNet is the simulated network of Passerelle's side of a run: the
+// staff member's account (staff 0) and other staff logins of the same
+// Matrix user, the contacts, their sends, and what they received (noted in
+// the bench's arrival log by text).
 type remoteNet interface {
 	// configure enables the network in the gateway's options.
 	configure(opts *stack.GatewayOptions)
 	// logIn links the staff member's account through the bot's room mgmt.
 	logIn(ctx context.Context, b *bench, mgmt string) error
+	// addStaff links one more staff account (staff index staffs()-1 after
+	// it) through the same room: the creation and flood scenarios send
+	// their new chats there.
+	addStaff(ctx context.Context, b *bench, mgmt string) error
+	staffs() int
 	// contacts is how many contacts there are; addContact makes the next
-	// one (named contactName(i)).
+	// one (named contactName(i)) and addNamed one named first last,
+	// returning its index.
 	contacts() int
 	addContact() error
-	// send makes contact i send body to the staff member.
+	addNamed(first, last string) (int, error)
+	// send makes contact i send body to the staff member, sendTo to staff
+	// login s.
 	send(ctx context.Context, i int, body string) error
+	sendTo(ctx context.Context, i, s int, body string) error
 	close()
 }
+
+// Phone numbers of the accounts the creation and flood scenarios make, on
+// either network: named contacts from namedPhoneBase on, other staff
+// logins from staffPhoneBase on.
+const (
+	namedPhoneBase = 16660000000
+	staffPhoneBase = 15550100
+)
 
 // telegramNet is the Telegram simulator of the bench (b.sim), its staff
 // member b.staff and contacts b.contacts.
@@ -45,17 +65,54 @@ func (t telegramNet) configure(opts *stack.GatewayOptions) {
 }
 
 func (t telegramNet) logIn(ctx context.Context, b *bench, mgmt string) error {
+	return t.phoneLogIn(ctx, mgmt, b.staff.Phone)
+}
+
+func (t telegramNet) phoneLogIn(ctx context.Context, mgmt, phone string) error {
+	b := t.b
 	if err := b.step(ctx, mgmt, "login telegram-phone", "phone number"); err != nil {
 		return err
 	}
-	if err := b.step(ctx, mgmt, "+"+strings.TrimPrefix(b.staff.Phone, "+"), "code"); err != nil {
+	if err := b.step(ctx, mgmt, "+"+strings.TrimPrefix(phone, "+"), "code"); err != nil {
 		return err
 	}
-	code, _ := b.sim.LastCode(b.staff.Phone)
+	code, _ := b.sim.LastCode(phone)
 	return b.step(ctx, mgmt, code, "Logged in")
 }
 
+func (t telegramNet) addStaff(ctx context.Context, b *bench, mgmt string) error {
+	i := len(b.tgStaff)
+	acc, err := b.sim.CreateAccount(tgsim.AccountSpec{Phone: fmt.Sprintf("+%d", staffPhoneBase+i), FirstName: fmt.Sprintf("Staff%02d", i), LastName: "Creator"})
+	if err != nil {
+		return err
+	}
+	if err = t.phoneLogIn(ctx, mgmt, acc.Phone); err != nil {
+		return err
+	}
+	b.tgStaff = append(b.tgStaff, acc)
+	return nil
+}
+
+func (t telegramNet) staffs() int { return 1 + len(t.b.tgStaff) }
+
+func (t telegramNet) staffAccount(s int) *tgsim.Account {
+	if s == 0 {
+		return t.b.staff
+	}
+	return t.b.tgStaff[s-1]
+}
+
 func (t telegramNet) contacts() int { return len(t.b.contacts) }
+
+func (t telegramNet) addNamed(first, last string) (int, error) {
+	i := len(t.b.contacts)
+	acc, err := t.b.sim.CreateAccount(tgsim.AccountSpec{Phone: fmt.Sprintf("+%d", namedPhoneBase+i), FirstName: first, LastName: last})
+	if err != nil {
+		return 0, err
+	}
+	t.b.contacts = append(t.b.contacts, acc)
+	return i, nil
+}
 
 func (t telegramNet) addContact() error {
 	acc, err := t.b.newContact(len(t.b.contacts))
@@ -66,8 +123,12 @@ func (t telegramNet) addContact() error {
 	return nil
 }
 
-func (t telegramNet) send(_ context.Context, i int, body string) error {
-	_, err := t.b.sim.SendMessage(t.b.contacts[i].ID, t.b.staff.ID, body, nil)
+func (t telegramNet) send(ctx context.Context, i int, body string) error {
+	return t.sendTo(ctx, i, 0, body)
+}
+
+func (t telegramNet) sendTo(_ context.Context, i, s int, body string) error {
+	_, err := t.b.sim.SendMessage(t.b.contacts[i].ID, t.staffAccount(s).ID, body, nil)
 	return err
 }
 
@@ -83,6 +144,7 @@ const whatsAppSeed = "passerelle-bench"
 type whatsAppNet struct {
 	sim    *wasim.Server
 	staff  string   // phone number
+	others []string // other staff logins' phone numbers
 	phones []string // the contacts'
 	noted  *arrivalLog
 
@@ -118,13 +180,13 @@ func (w *whatsAppNet) watch() {
 			return
 		case <-tick.C:
 		}
-		msgs := w.sim.Messages()
-		for _, m := range msgs[seen:] {
+		msgs := w.sim.MessagesFrom(seen)
+		for _, m := range msgs {
 			if m.From == w.staff && !m.Group {
 				w.noted.record(m.Text(), m.Timestamp.UnixMicro())
 			}
 		}
-		seen = len(msgs)
+		seen += len(msgs)
 	}
 }
 
@@ -133,6 +195,26 @@ func (w *whatsAppNet) configure(opts *stack.GatewayOptions) {
 }
 
 func (w *whatsAppNet) logIn(ctx context.Context, b *bench, mgmt string) error {
+	return w.qrLogIn(ctx, b, mgmt, w.staff)
+}
+
+func (w *whatsAppNet) addStaff(ctx context.Context, b *bench, mgmt string) error {
+	i := len(w.others)
+	phone := strconv.Itoa(staffPhoneBase + i)
+	if _, err := w.sim.CreateAccount(phone, fmt.Sprintf("Staff%02d Creator", i)); err != nil {
+		return err
+	}
+	if err := w.qrLogIn(ctx, b, mgmt, phone); err != nil {
+		return err
+	}
+	w.others = append(w.others, phone)
+	return nil
+}
+
+func (w *whatsAppNet) staffs() int { return 1 + len(w.others) }
+
+// qrLogIn links the account of phone by the bridge bot's QR code.
+func (w *whatsAppNet) qrLogIn(ctx context.Context, b *bench, mgmt, phone string) error {
 	sent, err := b.client.Send(ctx, mgmt, "login whatsapp-qr")
 	if err != nil {
 		return err
@@ -141,7 +223,7 @@ func (w *whatsAppNet) logIn(ctx context.Context, b *bench, mgmt string) error {
 	if err != nil {
 		return fmt.Errorf("the bridge bot's QR code: %w", err)
 	}
-	if err = w.sim.ScanQR(ctx, w.staff, qr.Body()); err != nil {
+	if err = w.sim.ScanQR(ctx, phone, qr.Body()); err != nil {
 		return fmt.Errorf("the staff member's phone could not scan the QR code: %w", err)
 	}
 	if _, err = b.client.WaitMessage(ctx, mgmt, e2e.MessageFilter{Sender: b.botID, After: sent, BodyContains: "Linked to WhatsApp", Timeout: time.Minute}); err != nil {
@@ -166,8 +248,26 @@ func (w *whatsAppNet) addContact() error {
 	return nil
 }
 
+func (w *whatsAppNet) addNamed(first, last string) (int, error) {
+	i := len(w.phones)
+	phone := strconv.Itoa(namedPhoneBase + i)
+	if _, err := w.sim.CreateAccount(phone, first+" "+last); err != nil {
+		return 0, err
+	}
+	w.phones = append(w.phones, phone)
+	return i, nil
+}
+
 func (w *whatsAppNet) send(ctx context.Context, i int, body string) error {
-	_, err := w.sim.SendText(ctx, w.phones[i], w.staff, body)
+	return w.sendTo(ctx, i, 0, body)
+}
+
+func (w *whatsAppNet) sendTo(ctx context.Context, i, s int, body string) error {
+	to := w.staff
+	if s > 0 {
+		to = w.others[s-1]
+	}
+	_, err := w.sim.SendText(ctx, w.phones[i], to, body)
 	return err
 }
 
@@ -181,6 +281,15 @@ var (
 	_ remoteNet = telegramNet{}
 	_ remoteNet = (*whatsAppNet)(nil)
 )
+
+// startRemote starts -network's simulator when it is not Telegram's (which
+// prepareStack starts for every run).
+func (b *bench) startRemote() (err error) {
+	if b.o.network == netWhatsApp {
+		b.remote, err = newWhatsAppNet(&b.received)
+	}
+	return err
+}
 
 // net is the run's remote network: -network's, Telegram by default.
 func (b *bench) net() remoteNet {

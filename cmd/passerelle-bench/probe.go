@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/passerelle/passerelle/e2e"
-	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
 
 // The live probe: while a load runs, the contact of an existing portal
@@ -58,7 +56,7 @@ func (b *bench) startProbe(ctx context.Context, tag string) *probe {
 			case <-timer.C:
 			}
 			body := fmt.Sprintf("bench %s %d %d", tag, k, due.UnixMicro())
-			if _, err := b.sim.SendMessage(b.probeContact.ID, b.staff.ID, body, nil); err != nil {
+			if err := b.net().send(ctx, b.probeContact, body); err != nil {
 				p.err = err
 				return
 			}
@@ -121,15 +119,11 @@ func (b *bench) latencies(ctx context.Context, room, tag string) ([]float64, err
 	return lat, nil
 }
 
-// newAccount creates a Telegram account that writes to the staff member.
-func (b *bench) newAccount(phone, first, last string) (*tgsim.Account, error) {
-	return b.sim.CreateAccount(tgsim.AccountSpec{Phone: phone, FirstName: first, LastName: last})
-}
-
-// openPortal has contact send a first message and waits until the client
-// joined the new portal (named after the contact) and decrypted it.
-func (b *bench) openPortal(ctx context.Context, contact, staff *tgsim.Account, name string) (string, error) {
-	if _, err := b.sim.SendMessage(contact.ID, staff.ID, "hello "+name, nil); err != nil {
+// openPortal has contact send a first message to staff login staff and
+// waits until the client joined the new portal (named after the contact)
+// and decrypted it.
+func (b *bench) openPortal(ctx context.Context, contact, staff int, name string) (string, error) {
+	if err := b.net().sendTo(ctx, contact, staff, "hello "+name); err != nil {
 		return "", err
 	}
 	room, err := b.client.WaitRoom(ctx, e2e.RoomFilter{NameContains: name, AutoJoin: true, Timeout: 2 * time.Minute})

@@ -50,6 +50,18 @@ func TestResentMessageIDIsDroppedByTheRecipient(t *testing.T) {
 	if n := srv.DuplicateMessages(); n != 1 {
 		t.Fatalf("DuplicateMessages = %d, want 1", n)
 	}
+	// A watcher reading them as they come sees the same, from where it
+	// stopped.
+	all := srv.Messages()
+	if len(all) != 2 {
+		t.Fatalf("%d messages recorded, want 2", len(all))
+	}
+	if from := srv.MessagesFrom(1); len(from) != 1 || from[0].ID != all[1].ID {
+		t.Errorf("MessagesFrom(1) = %+v, want the second message only", from)
+	}
+	if from := srv.MessagesFrom(2); len(from) != 0 {
+		t.Errorf("MessagesFrom(2) = %+v, want none", from)
+	}
 }
 
 // Dropped sockets and server-restart stream errors are recovered by the

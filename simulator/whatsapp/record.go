@@ -188,6 +188,17 @@ func (s *Server) Messages() []Message {
 	return slices.Clone(s.rec.messages)
 }
 
+// MessagesFrom returns the messages simulated phones have received after
+// the first i (Messages()[i:]), for a watcher that reads them as they come.
+func (s *Server) MessagesFrom(i int) []Message {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	if i < 0 || i >= len(s.rec.messages) {
+		return nil
+	}
+	return slices.Clone(s.rec.messages[i:])
+}
+
 // DuplicateMessages returns how many messages simulated phones received
 // again with the sender and ID of one they already had, and dropped.
 func (s *Server) DuplicateMessages() int {
