@@ -63,6 +63,16 @@ func (b *bench) printProfiles(w io.Writer) {
 			}
 			fmt.Fprintf(w, "%s\n", out)
 		}
+		parts, err := profileParts(file)
+		if err != nil {
+			fmt.Fprintf(w, "  (%v)\n", err)
+			continue
+		}
+		perMsg := 0.0
+		if filepath.Base(file) == "gateway-cpu.pprof" {
+			perMsg = b.profiledCPUms
+		}
+		printParts(w, parts, perMsg)
 	}
 }
 

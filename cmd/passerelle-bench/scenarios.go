@@ -191,6 +191,7 @@ func (b *bench) measure(ctx context.Context, kind bridgeKind, tag, dir string, k
 		if perr := <-profiled; perr != nil && err == nil {
 			err = perr
 		}
+		b.profiledCPUms = res.GatewayCPUms
 		if perr := b.saveProfile(ctx, "heap", "gateway-heap.pprof"); perr != nil && err == nil {
 			err = perr
 		}
