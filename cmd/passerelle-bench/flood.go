@@ -19,6 +19,9 @@ import (
 type floodResult struct {
 	Messages  int `json:"messages"`
 	Delivered int `json:"delivered"` // decrypted by the client, each once
+	// OutOfOrder counts the messages that came after one sent later, in
+	// the room's timeline.
+	OutOfOrder int `json:"out_of_order"`
 	// DurationS is from the first send to the last decryption.
 	DurationS float64 `json:"duration_s"`
 	P50ms     float64 `json:"latency_p50_ms"`
@@ -100,11 +103,14 @@ func (b *bench) flood(ctx context.Context, n int, tag string) (floodResult, erro
 		return res, err
 	}
 	var last int64
+	bodies := make([]string, 0, len(evs))
 	for _, ev := range evs {
 		if _, _, ok := parseBurstBody(tag, ev.Body()); ok && ev.SeenAt > last {
 			last = ev.SeenAt
 		}
+		bodies = append(bodies, ev.Body())
 	}
+	res.OutOfOrder = overtaken(tag, bodies)
 	if last > 0 {
 		res.DurationS = time.UnixMilli(last).Sub(start).Seconds()
 	}
@@ -122,4 +128,21 @@ func (b *bench) flood(ctx context.Context, n int, tag string) (floodResult, erro
 		return res, err
 	}
 	return res, nil
+}
+
+// overtaken counts the burst messages of tag in a timeline (bodies, in
+// order) that come after a message sent later than them (a higher index).
+func overtaken(tag string, bodies []string) int {
+	n, highest := 0, -1
+	for _, body := range bodies {
+		i, _, ok := parseBurstBody(tag, body)
+		if !ok {
+			continue
+		}
+		if i < highest {
+			n++
+		}
+		highest = max(highest, i)
+	}
+	return n
 }

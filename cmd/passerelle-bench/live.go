@@ -281,8 +281,8 @@ func loadTargets(rep *loadReport) (targets, warnings []string) {
 		}
 	}
 	for _, f := range rep.Flood {
-		targets = append(targets, fmt.Sprintf("flood of %d: %d delivered (%s), %d stall log lines (%s), live probe p99 %.0f ms (target ≤ %d ms: %s)",
-			f.Messages, f.Delivered, verdict(f.Delivered == f.Messages), len(f.Stalls), verdict(len(f.Stalls) == 0), f.Probe.P99ms, liveTargetMs, verdict(f.Probe.P99ms <= liveTargetMs)))
+		targets = append(targets, fmt.Sprintf("flood of %d: %d delivered (%s), %d out of order (%s), %d stall log lines (%s), live probe p99 %.0f ms (target ≤ %d ms: %s)",
+			f.Messages, f.Delivered, verdict(f.Delivered == f.Messages), f.OutOfOrder, verdict(f.OutOfOrder == 0), len(f.Stalls), verdict(len(f.Stalls) == 0), f.Probe.P99ms, liveTargetMs, verdict(f.Probe.P99ms <= liveTargetMs)))
 		if f.IdleTimeout {
 			warnings = append(warnings, fmt.Sprintf("flood of %d: a process was still busy at the idle bound; its CPU figures stop there", f.Messages))
 		}
@@ -317,9 +317,9 @@ func printLoad(w io.Writer, rep *loadReport) {
 	}
 	if len(rep.Flood) > 0 {
 		fmt.Fprintf(w, "\nflood: one contact sends N messages at once into one portal; live probe every %s on another portal\n", probeEvery)
-		fmt.Fprintf(w, "%8s  %10s  %10s  %14s  %12s  %12s  %12s  %7s  %22s\n", "messages", "delivered", "duration s", "p50/p99 ms", "HS CPU-ms/m", "GW CPU-ms/m", "GW peak MB", "stalls", "probe p50/p99/max ms")
+		fmt.Fprintf(w, "%8s  %10s  %9s  %10s  %14s  %12s  %12s  %12s  %7s  %22s\n", "messages", "delivered", "unordered", "duration s", "p50/p99 ms", "HS CPU-ms/m", "GW CPU-ms/m", "GW peak MB", "stalls", "probe p50/p99/max ms")
 		for _, f := range rep.Flood {
-			fmt.Fprintf(w, "%8d  %10d  %10.1f  %14s  %12.1f  %12.2f  %12.1f  %7d  %22s\n", f.Messages, f.Delivered, f.DurationS, fmt.Sprintf("%.0f/%.0f", f.P50ms, f.P99ms),
+			fmt.Fprintf(w, "%8d  %10d  %9d  %10.1f  %14s  %12.1f  %12.2f  %12.1f  %7d  %22s\n", f.Messages, f.Delivered, f.OutOfOrder, f.DurationS, fmt.Sprintf("%.0f/%.0f", f.P50ms, f.P99ms),
 				f.HomeserverCPUms, f.GatewayCPUms, f.GatewayPeakRSSMB, len(f.Stalls), fmt.Sprintf("%.0f/%.0f/%.0f (%d/%d)", f.Probe.P50ms, f.Probe.P99ms, f.Probe.MaxMs, f.Probe.Seen, f.Probe.Sent))
 			for i, s := range f.Stalls {
 				if i == 5 {

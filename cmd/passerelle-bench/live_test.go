@@ -74,8 +74,8 @@ func loadShort(t *testing.T, network string) {
 			t.Errorf("live probe during the %s: %d sent, %d decrypted (max %v ms), want every one", name, p.Sent, p.Seen, p.MaxMs)
 		}
 	}
-	if f := rep.Flood[0]; f.Messages != 200 || f.Delivered != 200 || !(f.DurationS > 0) || !(f.GatewayPeakRSSMB > 0) {
-		t.Errorf("flood: %d of %d delivered in %v s (gateway peak %v MB), want all 200 and the peak measured", f.Delivered, f.Messages, f.DurationS, f.GatewayPeakRSSMB)
+	if f := rep.Flood[0]; f.Messages != 200 || f.Delivered != 200 || f.OutOfOrder != 0 || !(f.DurationS > 0) || !(f.GatewayPeakRSSMB > 0) {
+		t.Errorf("flood: %d of %d delivered (%d out of order) in %v s (gateway peak %v MB), want all 200 in order and the peak measured", f.Delivered, f.Messages, f.OutOfOrder, f.DurationS, f.GatewayPeakRSSMB)
 	}
 	data, err := os.ReadFile(o.jsonPath)
 	if err != nil {

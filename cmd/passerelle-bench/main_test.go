@@ -247,6 +247,25 @@ func TestBurstBody(t *testing.T) {
 	}
 }
 
+// TestOvertaken: a flood's messages that come after one sent later are
+// counted, other messages and repetitions left out.
+func TestOvertaken(t *testing.T) {
+	b := func(i int) string { return burstBody("f1", i) }
+	for _, tc := range []struct {
+		bodies []string
+		want   int
+	}{
+		{[]string{b(0), b(1), "hello", b(2), burstBody("f2", 0)}, 0},
+		{[]string{b(0), b(2), b(1), b(3)}, 1},
+		{[]string{b(3), b(0), b(1), b(2)}, 3},
+		{nil, 0},
+	} {
+		if got := overtaken("f1", tc.bodies); got != tc.want {
+			t.Errorf("overtaken(%q) = %d, want %d", tc.bodies, got, tc.want)
+		}
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	o, err := parseFlags(nil)
 	if err != nil || o.n != 1000 || o.reps != 3 || len(o.portalList) != 1 || o.portalList[0] != 1 ||
