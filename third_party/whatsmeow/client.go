@@ -119,6 +119,7 @@ type Client struct {
 
 	nodeHandlers      map[string]nodeHandler
 	handlerQueue      chan *waBinary.Node
+	overflow          nodeOverflow // nodes that came while handlerQueue was full (overflow.go)
 	eventHandlers     []wrappedEventHandler
 	eventHandlersLock sync.RWMutex
 
@@ -790,18 +791,7 @@ func (cli *Client) handleFrame(ctx context.Context, data []byte) {
 	} else if cli.receiveResponse(ctx, node) {
 		// handled
 	} else if _, ok := cli.nodeHandlers[node.Tag]; ok {
-		select {
-		case cli.handlerQueue <- node:
-		case <-ctx.Done():
-		default:
-			cli.Log.Warnf("Handler queue is full, message ordering is no longer guaranteed")
-			go func() {
-				select {
-				case cli.handlerQueue <- node:
-				case <-ctx.Done():
-				}
-			}()
-		}
+		cli.queueNode(ctx, node)
 	} else if node.Tag != "ack" {
 		cli.Log.Debugf("Didn't handle WhatsApp node %s", node.Tag)
 	}

@@ -1,3 +1,5 @@
+//go:build whatsmeow_example
+
 // Copyright (c) 2021 Tulir Asokan
 //
 // This Source Code Form is subject to the terms of the Mozilla Public
