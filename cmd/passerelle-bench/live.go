@@ -201,8 +201,8 @@ func (b *bench) logOffset() int64 {
 var stallPatterns = []string{
 	"event channel is full", "event channel is still full", // bridgev2 portal queue
 	"Difference too long", "Handle updates error", "Empty buffer", // gotd updates
-	"Event handling is taking long",                         // bridgev2's slow event warning
-	"Handler queue is full", "Node handling is taking long", // whatsmeow
+	"Event handling is taking long",                                            // bridgev2's slow event warning
+	"message ordering is no longer guaranteed", "Node handling is taking long", // whatsmeow
 }
 
 // stallLines are the gateway log lines from offset on that match a stall pattern.
