@@ -1,6 +1,10 @@
 package remote
 
-import "sync"
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
 
 // ProfileGate lets any number of events that only read ghosts be handled at
 // once (readers: messages), and one that writes ghosts (a writer: a chat
@@ -85,4 +89,70 @@ func (g *ProfileGate) Unlock() {
 	g.writing = false
 	g.cond.Broadcast()
 	g.mu.Unlock()
+}
+
+// GateHold is one handler's hold of a ProfileGate, carried in its context
+// (HoldGate) so that WaitTurn can let the gate go while the handler waits
+// for a turn. The context is the handler's: a goroutine it starts that may
+// wait for a turn takes a hold of its own (a context whose hold has ended
+// waits without one).
+type GateHold struct {
+	gate   *ProfileGate
+	writer bool
+	held   atomic.Bool // false once the hold ended, or while WaitTurn let it go
+}
+
+type gateHoldKey struct{}
+
+// HoldGate takes gate, as a writer or a reader, and returns ctx carrying
+// the hold, for the handler to run with, and the hold's end.
+func HoldGate(ctx context.Context, gate *ProfileGate, writer bool) (context.Context, func()) {
+	h := &GateHold{gate: gate, writer: writer}
+	h.take()
+	return context.WithValue(ctx, gateHoldKey{}, h), h.release
+}
+
+func (h *GateHold) take() {
+	if h.writer {
+		h.gate.Lock()
+	} else {
+		h.gate.RLock()
+	}
+	h.held.Store(true)
+}
+
+func (h *GateHold) release() {
+	if !h.held.Swap(false) {
+		return
+	}
+	if h.writer {
+		h.gate.Unlock()
+	} else {
+		h.gate.RUnlock()
+	}
+}
+
+// WaitTurn takes turn (a connector's one-room-at-a-time creation turn) and
+// returns its release. A caller whose ctx carries a hold of a gate
+// (HoldGate) and who must wait for the turn lets the gate go while it
+// waits, and takes it again once the turn is its. Otherwise the turn's
+// holder, creating a room as a reader, and a writer waiting for every
+// reader to go would hold every chat of every login behind the whole line
+// of rooms to be made: once WriterPatience readers went past the writer,
+// new readers wait for it, and it for the readers waiting in the line. A
+// handler holding the turn waits for the gate; none waits for the turn
+// holding the gate, so neither waits for ever.
+func WaitTurn(ctx context.Context, turn *sync.Mutex) func() {
+	if turn.TryLock() {
+		return turn.Unlock
+	}
+	h, _ := ctx.Value(gateHoldKey{}).(*GateHold)
+	if h == nil || !h.held.Load() {
+		turn.Lock()
+		return turn.Unlock
+	}
+	h.release()
+	turn.Lock()
+	h.take()
+	return turn.Unlock
 }

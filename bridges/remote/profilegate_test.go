@@ -1,7 +1,9 @@
 package remote
 
 import (
+	"context"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -124,5 +126,90 @@ func waitFor(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("condition never held")
 		}
+	}
+}
+
+// TestWaitTurnLetsTheGateGo is the shape of 100 new chats at once across
+// logins: one reader makes its room holding the creation turn, the next
+// waits for the turn, a writer (a profile refresh) waits for the readers,
+// and a live chat's readers keep coming. The reader in line for the turn
+// lets the gate go while it waits: the writer runs once the room being made
+// is done, not once the whole line is, and after WriterPatience live
+// readers the next one waits only for that. Then the reader in line gets
+// the turn and the gate back. A waiter without a hold just waits.
+func TestWaitTurnLetsTheGateGo(t *testing.T) {
+	var g ProfileGate
+	var turn sync.Mutex
+	ctx := context.Background()
+
+	// The room being made: the turn, then a reader.
+	creating := WaitTurn(ctx, &turn)
+	_, doneCreating := HoldGate(ctx, &g, false)
+
+	// The next new chat: a reader that must wait for the turn.
+	inLine := make(chan func())
+	entered := make(chan struct{})
+	go func() {
+		hctx, done := HoldGate(ctx, &g, false)
+		close(entered)
+		endTurn := WaitTurn(hctx, &turn)
+		inLine <- func() { endTurn(); done() }
+	}()
+	<-entered
+	// Two readers in; the one in line lets go as it waits for the turn.
+	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.readers == 1 })
+
+	wrote, release := startWriter(&g)
+	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.waiting == 1 })
+	for range WriterPatience {
+		g.RLock() // the live chat's messages go past the waiting writer
+		g.RUnlock()
+	}
+	// The room is made: the writer runs, though a chat still waits for the
+	// turn.
+	doneCreating()
+	creating()
+	select {
+	case <-wrote:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer still waits once the room being made is done: the chat in line for the turn holds the gate")
+	}
+	select {
+	case <-inLine:
+		t.Fatal("the chat in line went on while the writer held the gate")
+	default:
+	}
+	close(release)
+	var finish func()
+	select {
+	case finish = <-inLine:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the chat in line never got the turn")
+	}
+	// It holds the gate again: a writer waits for it.
+	wrote2, release2 := startWriter(&g)
+	select {
+	case <-wrote2:
+		t.Fatal("a writer ran while the chat holding the turn held the gate")
+	default:
+	}
+	finish()
+	select {
+	case <-wrote2:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer did not run once the chat was done")
+	}
+	close(release2)
+
+	// Without a hold in its context, a waiter takes the turn only.
+	end := WaitTurn(ctx, &turn)
+	got := make(chan func())
+	go func() { got <- WaitTurn(ctx, &turn) }()
+	end()
+	select {
+	case end2 := <-got:
+		end2()
+	case <-time.After(10 * time.Second):
+		t.Fatal("a waiter without a hold never got the turn")
 	}
 }

@@ -83,16 +83,16 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		return cl.onMessage(ctx, evt)
 	case *events.UndecryptableMessage:
 		return cl.handleInChat(ctx, cl.laneOf(ctx, evt.Info.MessageSource), evt, func() bool {
-			cl.main.profiles.RLock()
-			defer cl.main.profiles.RUnlock()
+			ctx, done := cl.reading(ctx)
+			defer done()
 			return cl.handleUndecryptable(ctx, evt)
 		})
 	case *events.Receipt:
 		// After the messages of its chat handed over before it; a receipt
 		// is not worth holding the receive loop for.
-		cl.laterInChat(ctx, evt.MessageSource, evt, func() { cl.handleReceipt(ctx, evt) })
+		cl.laterInChat(ctx, evt.MessageSource, evt, func(ctx context.Context) { cl.handleReceipt(ctx, evt) })
 	case *events.ChatPresence:
-		cl.laterInChat(ctx, evt.MessageSource, evt, func() { cl.handleChatPresence(ctx, evt) })
+		cl.laterInChat(ctx, evt.MessageSource, evt, func(ctx context.Context) { cl.handleChatPresence(ctx, evt) })
 	case *events.Presence:
 		cl.handlePresence(ctx, evt)
 	case *events.PushNameSetting:
@@ -123,9 +123,9 @@ func (cl *Client) handleEvent(rawEvt any) (ok bool) {
 		cl.handleNewsletterEvent(ctx, evt)
 	case *events.JoinedGroup:
 		// A community's parent group becomes its space (communityChatInfo).
-		return cl.groupChange(ctx, evt.JID, evt, evt.DeferAck, func() { cl.resyncChat(ctx, evt.JID, true) })
+		return cl.groupChange(ctx, evt.JID, evt, evt.DeferAck, func(ctx context.Context) { cl.resyncChat(ctx, evt.JID, true) })
 	case *events.GroupInfo:
-		return cl.groupChange(ctx, evt.JID, evt, evt.DeferAck, func() { cl.onGroupInfo(ctx, evt) })
+		return cl.groupChange(ctx, evt.JID, evt, evt.DeferAck, func(ctx context.Context) { cl.onGroupInfo(ctx, evt) })
 	}
 	return true
 }

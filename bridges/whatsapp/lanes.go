@@ -90,13 +90,26 @@ func logPanic(ctx context.Context, what, p any) bool {
 // or a typing notice is not worth holding the receive loop for); like a
 // message, while no group change writes the ghosts (its sender's ghost is
 // primed on the way).
-func (cl *Client) laterInChat(ctx context.Context, src types.MessageSource, what any, handle func()) {
+func (cl *Client) laterInChat(ctx context.Context, src types.MessageSource, what any, handle func(ctx context.Context)) {
 	cl.runInChat(ctx, cl.laneOf(ctx, src), what, func() bool {
-		cl.main.profiles.RLock()
-		defer cl.main.profiles.RUnlock()
-		handle()
+		ctx, done := cl.reading(ctx)
+		defer done()
+		handle(ctx)
 		return true
 	}, func(bool) {})
+}
+
+// reading and writing hold the connector's profile gate for a handler, as
+// a reader (a message: it reads its sender's ghost) or a writer (a change
+// that writes the members' ghosts); the returned context, which the
+// handler runs with, lets creationTurn let the gate go while the handler
+// waits for the creation turn.
+func (cl *Client) reading(ctx context.Context) (context.Context, func()) {
+	return remote.HoldGate(ctx, &cl.main.profiles, false)
+}
+
+func (cl *Client) writing(ctx context.Context) (context.Context, func()) {
+	return remote.HoldGate(ctx, &cl.main.profiles, true)
 }
 
 // groupChange runs handle, a change of group, in the group's lane after
@@ -111,16 +124,15 @@ func (cl *Client) laterInChat(ctx context.Context, src types.MessageSource, what
 // receive loop goes on at once and the notification is acknowledged once
 // handled (a flood in the group, or its room being made, does not hold the
 // login's other chats); otherwise the caller waits for it.
-func (cl *Client) groupChange(ctx context.Context, group types.JID, what any, deferAck func() func(ok bool), handle func()) bool {
+func (cl *Client) groupChange(ctx context.Context, group types.JID, what any, deferAck func() func(ok bool), handle func(ctx context.Context)) bool {
 	run := func() bool {
+		hold := cl.reading
 		if cl.groupRoomExists(ctx, group) {
-			cl.main.profiles.Lock()
-			defer cl.main.profiles.Unlock()
-		} else {
-			cl.main.profiles.RLock()
-			defer cl.main.profiles.RUnlock()
+			hold = cl.writing
 		}
-		handle()
+		ctx, done := hold(ctx)
+		defer done()
+		handle(ctx)
 		return true
 	}
 	if deferAck == nil {
@@ -186,8 +198,8 @@ func (cl *Client) afterChats(ctx context.Context) bool {
 func (cl *Client) onMessage(ctx context.Context, evt *events.Message) bool {
 	key := cl.laneOf(ctx, evt.Info.MessageSource)
 	handle := func() bool {
-		cl.main.profiles.RLock()
-		defer cl.main.profiles.RUnlock()
+		ctx, done := cl.reading(ctx)
+		defer done()
 		defer cl.offlineMessageHandled(ctx)
 		return cl.handleMessage(ctx, evt)
 	}
@@ -256,8 +268,8 @@ func (cl *Client) runRefreshes(ctx context.Context) {
 
 func (cl *Client) refreshNow(ctx context.Context, jid types.JID, p pendingRefresh) {
 	defer func() { logPanic(ctx, p, recover()) }()
-	cl.main.profiles.Lock()
-	defer cl.main.profiles.Unlock()
+	ctx, done := cl.writing(ctx)
+	defer done()
 	if p.group {
 		cl.resyncChat(ctx, jid, false)
 		return
@@ -270,11 +282,13 @@ func (cl *Client) refreshNow(ctx context.Context, jid types.JID, p pendingRefres
 // (bridgev2 reads the members' ghosts without their lock while it creates
 // a room, and two rooms made at once, a direct chat and a group with the
 // same contact, would write and read one ghost together). Events of chats
-// whose room exists do not wait. Taken before a group's lock.
+// whose room exists do not wait. Taken before a group's lock. A handler
+// that waits for it lets the profile gate go meanwhile (remote.WaitTurn:
+// ctx carries its hold), so that chats in line for their rooms hold no
+// group change or profile refresh, and through them no other chat.
 func (cl *Client) creationTurn(ctx context.Context, evt bridgev2.RemoteEvent) func() {
 	if !remote.CreatesPortal(ctx, cl.main.Bridge, evt) {
 		return func() {}
 	}
-	cl.main.portalCreation.Lock()
-	return cl.main.portalCreation.Unlock
+	return remote.WaitTurn(ctx, &cl.main.portalCreation)
 }

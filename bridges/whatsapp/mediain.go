@@ -418,8 +418,8 @@ func (cl *Client) onMediaRetry(ctx context.Context, evt *events.MediaRetry) {
 // a message, it is handled while no group change writes the ghosts
 // (remote.ProfileGate: the sender's ghost is primed on the way).
 func (cl *Client) redeliverFile(ctx context.Context, p *pendingRetry, msg *waE2E.Message, st mediaState) {
-	cl.main.profiles.RLock()
-	defer cl.main.profiles.RUnlock()
+	ctx, done := cl.reading(ctx)
+	defer done()
 	evt := *p.evt
 	evt.Message = msg
 	me, err := cl.messageEventWith(ctx, &evt, p.chat, p.sender, st)
