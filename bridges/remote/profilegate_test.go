@@ -163,7 +163,13 @@ func TestWaitTurnLetsTheGateGo(t *testing.T) {
 	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.waiting == 1 })
 	for range WriterPatience {
 		g.RLock() // the live chat's messages go past the waiting writer
+		g.mu.Lock()
+		live := g.readers
+		g.mu.Unlock()
 		g.RUnlock()
+		if live != 2 {
+			t.Fatalf("%d readers in with a live message, want it and the room being made", live)
+		}
 	}
 	// The room is made: the writer runs, though a chat still waits for the
 	// turn.
