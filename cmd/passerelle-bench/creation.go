@@ -14,7 +14,7 @@ import (
 	"github.com/passerelle/passerelle/e2e"
 )
 
-// Scenario "creation": K new Telegram contacts each send a first message to
+// Scenario "creation": K new contacts each send a first message to
 // the staff member at the same moment; each makes the gateway create a
 // portal (room, invite, the client's join) and bridge the message. It runs
 // twice per K: once quiet, for the CPU figures (Dendrite's and the

@@ -20,9 +20,9 @@ import (
 
 // Scenarios "creation" and "flood" load the gateway while a live probe
 // (probe.go) measures what an existing portal's messages wait meanwhile.
-// They share one stack: Dendrite, the Telegram simulator, the gateway with
-// the staff member logged in, and the probe's portal, without the burst's
-// references.
+// They share one stack: Dendrite, the network's simulator (-network), the
+// gateway with the staff member logged in, and the probe's portal, without
+// the burst's references.
 
 // loadReport is a creation or flood run, as written to -json.
 type loadReport struct {
@@ -113,7 +113,8 @@ func runLoad(ctx context.Context, o options, out io.Writer, kinds ...string) (*l
 }
 
 // setUpLive starts Dendrite and the gateway, logs the bench user and the
-// staff member's Telegram account in, and opens the live probe's portal.
+// staff member's account (and -creators others) in, and opens the live
+// probe's portal.
 func (b *bench) setUpLive(ctx context.Context, dendriteCPUs string) error {
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
