@@ -455,9 +455,54 @@ func (f *forwarder) dispatch(evt any) bool {
 		return f.target(evt)
 	}
 	if len(f.pending) < maxPending {
-		f.pending = append(f.pending, evt)
+		f.pending = append(f.pending, takeAck(evt))
+	} else if deferAck := deferAckOf(evt); deferAck != nil {
+		deferAck()(false) // not acknowledged: the server sends it again
 	}
 	return true
+}
+
+// deferAckOf is the DeferAck of an event that has one.
+func deferAckOf(evt any) func() func(ok bool) {
+	switch e := evt.(type) {
+	case *events.Message:
+		return e.DeferAck
+	case *events.GroupInfo:
+		return e.DeferAck
+	case *events.JoinedGroup:
+		return e.DeferAck
+	}
+	return nil
+}
+
+// takeAck takes over, on whatsmeow's goroutine, the acknowledgement of an
+// event that lets it be deferred, and returns a copy of the event whose
+// DeferAck hands that acknowledgement to its handler later: whatsmeow must
+// know before its handler returns that the event is not done yet (it
+// would acknowledge it at once, and its flag would be written from the
+// handler's goroutine while it reads it).
+func takeAck(evt any) any {
+	deferAck := deferAckOf(evt)
+	if deferAck == nil {
+		return evt
+	}
+	done := deferAck()
+	pass := func() func(ok bool) { return done }
+	switch e := evt.(type) {
+	case *events.Message:
+		c := *e
+		c.DeferAck = pass
+		return &c
+	case *events.GroupInfo:
+		c := *e
+		c.DeferAck = pass
+		return &c
+	case *events.JoinedGroup:
+		c := *e
+		c.DeferAck = pass
+		return &c
+	}
+	return evt
 }
 
 func (f *forwarder) setTarget(target func(any) bool) {
