@@ -53,8 +53,7 @@ type creationResult struct {
 	Stalls   []string       `json:"stall_log_lines,omitempty"`
 }
 
-// creation runs scenario creation for k portals; new accounts take phone
-// numbers from *phones on.
+// creation runs scenario creation for k portals, with 2k new contacts.
 func (b *bench) creation(ctx context.Context, k int, tag string) (creationResult, error) {
 	res := creationResult{Portals: k}
 	quiet, err := b.newContacts(k, "New"+tag+"q")

@@ -466,7 +466,7 @@ func (b *bench) setUp(ctx context.Context, dendriteCPUs string) error {
 	if err != nil {
 		return err
 	}
-	if err = b.net().send(setupCtx, 0, "hello"); err != nil {
+	if err = b.send(setupCtx, 0, "hello"); err != nil {
 		return err
 	}
 	room, err := b.client.WaitRoom(setupCtx, e2e.RoomFilter{Exclude: []string{mgmt}, NameContains: contactName(0), AutoJoin: true, Timeout: 2 * time.Minute})

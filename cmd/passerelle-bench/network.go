@@ -40,9 +40,8 @@ type remoteNet interface {
 	contacts() int
 	addContact() error
 	addNamed(first, last string) (int, error)
-	// send makes contact i send body to the staff member, sendTo to staff
-	// login s.
-	send(ctx context.Context, i int, body string) error
+	// sendTo makes contact i send body to staff login s (0: the staff
+	// member; bench.send).
 	sendTo(ctx context.Context, i, s int, body string) error
 	close()
 }
@@ -121,10 +120,6 @@ func (t telegramNet) addContact() error {
 	}
 	t.b.contacts = append(t.b.contacts, acc)
 	return nil
-}
-
-func (t telegramNet) send(ctx context.Context, i int, body string) error {
-	return t.sendTo(ctx, i, 0, body)
 }
 
 func (t telegramNet) sendTo(_ context.Context, i, s int, body string) error {
@@ -240,12 +235,8 @@ func (w *whatsAppNet) addContact() error {
 	if i > 0 {
 		last = "Bench"
 	}
-	phone := fmt.Sprintf("1555009%04d", i)
-	if _, err := w.sim.CreateAccount(phone, contactName(i)+" "+last); err != nil {
-		return err
-	}
-	w.phones = append(w.phones, phone)
-	return nil
+	_, err := w.addNamed(contactName(i), last)
+	return err
 }
 
 func (w *whatsAppNet) addNamed(first, last string) (int, error) {
@@ -256,10 +247,6 @@ func (w *whatsAppNet) addNamed(first, last string) (int, error) {
 	}
 	w.phones = append(w.phones, phone)
 	return i, nil
-}
-
-func (w *whatsAppNet) send(ctx context.Context, i int, body string) error {
-	return w.sendTo(ctx, i, 0, body)
 }
 
 func (w *whatsAppNet) sendTo(ctx context.Context, i, s int, body string) error {
@@ -289,6 +276,11 @@ func (b *bench) startRemote() (err error) {
 		b.remote, err = newWhatsAppNet(&b.received)
 	}
 	return err
+}
+
+// send makes contact i of the run's network send body to the staff member.
+func (b *bench) send(ctx context.Context, i int, body string) error {
+	return b.net().sendTo(ctx, i, 0, body)
 }
 
 // net is the run's remote network: -network's, Telegram by default.

@@ -56,7 +56,7 @@ func (b *bench) startProbe(ctx context.Context, tag string) *probe {
 			case <-timer.C:
 			}
 			body := fmt.Sprintf("bench %s %d %d", tag, k, due.UnixMicro())
-			if err := b.net().send(ctx, b.probeContact, body); err != nil {
+			if err := b.send(ctx, b.probeContact, body); err != nil {
 				p.err = err
 				return
 			}

@@ -268,7 +268,7 @@ func (b *bench) remoteToMatrix(ctx context.Context, kind bridgeKind, tag string,
 	case kindPasserelle:
 		rooms = b.portals[:k]
 		send = func(i int, at time.Time) error {
-			return b.net().send(ctx, i%k, bodyAt(tag, i, at))
+			return b.send(ctx, i%k, bodyAt(tag, i, at))
 		}
 	case kindBare:
 		for _, r := range b.bare.rooms[:k] {
@@ -544,7 +544,7 @@ func (b *bench) ensurePortals(ctx context.Context, k int) error {
 		if err := b.net().addContact(); err != nil {
 			return err
 		}
-		if err := b.net().send(setupCtx, i, "hello"); err != nil {
+		if err := b.send(setupCtx, i, "hello"); err != nil {
 			return err
 		}
 	}
