@@ -32,17 +32,21 @@ const maxTransactionSize = 16 << 20
 // transaction cut short by a crash is either sent again by the homeserver
 // (not answered) or handled from the inbox at the next start; a message
 // handled twice that way (a crash between its send and its deletion from
-// the inbox) is recognised by bridgev2 (deduplicate_matrix_messages) or,
+// the inbox) is recognised by the inbox (the bridge's record of it) or,
 // when the crash came between the send and bridgev2's record, by the
 // network itself (the remote message's identity is derived from the Matrix
-// event ID).
+// event ID); an event sent again after it was handled (the homeserver
+// never got the answer) by its row in the inbox.
 //
 // A transaction can come before the bridge has started (crypto, logins):
 // its events are stored and answered, and handled once it has.
 //
-// It takes over only transactions that carry nothing but room events, and
-// only when events are dispatched synchronously (bridgev2's default
-// without appservice.async_transactions); anything else goes to mautrix's
+// It takes over the room events of every transaction when events are
+// dispatched synchronously (bridgev2's default without
+// appservice.async_transactions); a transaction's other parts (ephemeral
+// and to-device events, device lists, key counts) go to mautrix's handler,
+// which answers once its room events are stored. Asynchronous dispatch,
+// malformed bodies and events without an ID or room go to mautrix's
 // handler as before.
 func handledTransactions(as *appservice.AppService, ep *appservice.EventProcessor, inbox *matrixInbox) exhttp.Middleware {
 	return func(next http.Handler) http.Handler {
@@ -61,8 +65,17 @@ func handledTransactions(as *appservice.AppService, ep *appservice.EventProcesso
 			var raw struct {
 				Events []json.RawMessage `json:"events"`
 			}
-			if err != nil || json.Unmarshal(body, &txn) != nil || json.Unmarshal(body, &raw) != nil ||
-				len(raw.Events) != len(txn.Events) || !onlyRoomEvents(&txn) || !identified(txn.Events) {
+			ours := err == nil && json.Unmarshal(body, &txn) == nil && json.Unmarshal(body, &raw) == nil &&
+				len(raw.Events) == len(txn.Events) && identified(txn.Events)
+			var rest []byte // the transaction's other parts, for mautrix
+			if ours && !onlyRoomEvents(&txn) {
+				if len(txn.Events) == 0 {
+					ours = false
+				} else if rest, err = withoutRoomEvents(body); err != nil {
+					ours = false
+				}
+			}
+			if !ours {
 				// mautrix answers malformed bodies and handles the rest.
 				r.Body = io.NopCloser(bytes.NewReader(body))
 				next.ServeHTTP(w, r)
@@ -70,7 +83,7 @@ func handledTransactions(as *appservice.AppService, ep *appservice.EventProcesso
 			}
 			log := as.Log.With().Str("transaction_id", txnID).Logger()
 			start := time.Now()
-			stored, err := inbox.store(r.Context(), txn.Events, raw.Events)
+			again, err := inbox.store(r.Context(), txn.Events, raw.Events)
 			if err != nil {
 				log.Error().Err(err).Msg("Failed to store a transaction's events; the homeserver will send it again")
 				mautrix.RespError{ErrCode: "M_UNKNOWN", Err: "The gateway could not store the events", StatusCode: http.StatusInternalServerError}.Write(w)
@@ -82,17 +95,41 @@ func handledTransactions(as *appservice.AppService, ep *appservice.EventProcesso
 			case <-r.Context().Done():
 				return
 			}
-			for _, evt := range txn.Events {
-				if err = inbox.queue(r.Context(), evt); err != nil {
+			for i, evt := range txn.Events {
+				if again[i] {
+					err = inbox.requeue(r.Context(), evt)
+				} else {
+					err = inbox.queue(r.Context(), evt, false)
+				}
+				if err != nil {
 					// Stored: sent again, the queued ones are recognised.
 					mautrix.RespError{ErrCode: "M_UNKNOWN", Err: "The gateway is busy", StatusCode: http.StatusServiceUnavailable}.Write(w)
 					return
 				}
 			}
-			log.Debug().Int("events", len(txn.Events)).Int("stored", stored).Dur("took", time.Since(start)).Msg("Stored transaction")
+			log.Debug().Int("events", len(txn.Events)).Dur("took", time.Since(start)).Msg("Stored transaction")
+			if rest != nil {
+				// mautrix handles the ephemeral and to-device parts and
+				// answers (its answer, on failure, has the homeserver send
+				// it all again: the stored events are recognised).
+				r.Body = io.NopCloser(bytes.NewReader(rest))
+				r.ContentLength = int64(len(rest))
+				next.ServeHTTP(w, r)
+				return
+			}
 			exhttp.WriteEmptyJSONResponse(w, http.StatusOK)
 		})
 	}
+}
+
+// withoutRoomEvents returns a transaction's body without its room events.
+func withoutRoomEvents(body []byte) ([]byte, error) {
+	var parts map[string]json.RawMessage
+	if err := json.Unmarshal(body, &parts); err != nil {
+		return nil, err
+	}
+	delete(parts, "events")
+	return json.Marshal(parts)
 }
 
 // identified reports whether every event has an ID and a room (the

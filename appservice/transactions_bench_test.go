@@ -21,7 +21,7 @@ func BenchmarkTransactionHandled(b *testing.B) {
 	as, ep := newTransactionTestAS()
 	ready := make(chan struct{})
 	close(ready)
-	in, err := openMatrixInbox(context.Background(), db, as, ep, ready, nil, zerolog.Nop())
+	in, err := openMatrixInbox(context.Background(), db, as, ep, ready, nil, nil, zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func newTransactionTestAS() (*appservice.AppService, *appservice.EventProcessor)
 // handler in front of next.
 func newTestInbox(t *testing.T, db *dbutil.Database, as *appservice.AppService, ep *appservice.EventProcessor, ready <-chan struct{}, next http.Handler) (*matrixInbox, http.Handler) {
 	t.Helper()
-	in, err := openMatrixInbox(context.Background(), db, as, ep, ready, nil, zerolog.Nop())
+	in, err := openMatrixInbox(context.Background(), db, as, ep, ready, nil, nil, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,10 +110,12 @@ func wantHandled(t *testing.T, in *matrixInbox, db *dbutil.Database, rec *record
 	}
 }
 
+// inboxRows is the number of events waiting in the inbox (stored and not
+// handled).
 func inboxRows(t *testing.T, db *dbutil.Database) int {
 	t.Helper()
 	var n int
-	if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM passerelle_matrix_inbox`).Scan(&n); err != nil {
+	if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM passerelle_matrix_inbox WHERE handled IS NULL`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -210,7 +212,7 @@ func TestTransactionEchoesNotStored(t *testing.T) {
 		as, ep, rec := recordingAS()
 		ready := make(chan struct{})
 		ours := func(u id.UserID) bool { return strings.HasPrefix(string(u), "@ghost_") || u == "@bot:x" }
-		in, err := openMatrixInbox(context.Background(), db, as, ep, ready, ours, zerolog.Nop())
+		in, err := openMatrixInbox(context.Background(), db, as, ep, ready, ours, nil, zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}
