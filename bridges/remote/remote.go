@@ -18,6 +18,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 )
 
 // Queue hands one remote event of a login to the bridge.
@@ -120,4 +121,15 @@ func RoomExists(ctx context.Context, br *bridgev2.Bridge, key networkid.PortalKe
 		return false, err
 	}
 	return portal != nil && portal.RoomCreated.IsSet(), nil
+}
+
+// RoomOf is a portal's room, or "" while it has none (or portal is nil).
+// It reads MXID only once RoomCreated is set: the portal's loop writes
+// MXID without a lock while it makes the room and sets RoomCreated after,
+// so code outside that loop that reads MXID first races the write.
+func RoomOf(portal *bridgev2.Portal) id.RoomID {
+	if portal == nil || !portal.RoomCreated.IsSet() {
+		return ""
+	}
+	return portal.MXID
 }

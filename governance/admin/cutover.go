@@ -12,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/format"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/passerelle/passerelle/bridges/remote"
 	"github.com/passerelle/passerelle/governance/gate"
 	"github.com/passerelle/passerelle/governance/migration"
 )
@@ -188,7 +189,7 @@ func (gv *Governance) dmPortalOf(ctx context.Context, pc migration.PortalContact
 	} else {
 		portal, _ = gv.Bridge().GetExistingPortalByKey(ctx, networkid.PortalKey{ID: pc.Portal, Receiver: pc.Login})
 	}
-	if portal == nil || portal.MXID == "" || portal.Receiver == "" {
+	if remote.RoomOf(portal) == "" || portal.Receiver == "" {
 		return nil
 	}
 	return portal

@@ -95,7 +95,7 @@ func (g *Gate) CutOverPortal(ctx context.Context, portal *bridgev2.Portal, actor
 	if !g.started.Load() {
 		return nil, ErrNotStarted
 	}
-	if portal == nil || portal.MXID == "" {
+	if remote.RoomOf(portal) == "" {
 		return nil, ErrCutOverNoRoom
 	}
 	if c, err := g.Migration.CutOverOf(ctx, portal.PortalKey); err != nil {

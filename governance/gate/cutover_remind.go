@@ -108,7 +108,7 @@ func (g *Gate) sendReminder(ctx context.Context, job reminderJob) {
 		return
 	}
 	portal, err := g.br.GetExistingPortalByKey(ctx, job.key)
-	if err != nil || portal == nil || portal.MXID == "" {
+	if err != nil || remote.RoomOf(portal) == "" {
 		log.Warn().Err(err).Msg("No portal room for the cut-over reminder")
 		return
 	}

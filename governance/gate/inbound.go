@@ -179,7 +179,7 @@ func (g *Gate) hasRoomInApprovalMode(ctx context.Context, key networkid.PortalKe
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to get portal")
 		return false
 	}
-	return portal != nil && portal.MXID != "" && (portal.Receiver == key.Receiver || portal.Receiver == "")
+	return remote.RoomOf(portal) != "" && (portal.Receiver == key.Receiver || portal.Receiver == "")
 }
 
 func (g *Gate) logDenied(ctx context.Context, login *bridgev2.UserLogin, key networkid.PortalKey, ident remote.Identity, dir policy.Direction, d policy.Decision) {
@@ -353,21 +353,22 @@ func (g *Gate) hold(ctx context.Context, login *bridgev2.UserLogin, evt bridgev2
 // once: the admins get power level 100, and portal_created is logged.
 func (g *Gate) ensureControlled(ctx context.Context, login *bridgev2.UserLogin, key networkid.PortalKey) {
 	portal, err := g.br.GetExistingPortalByKey(ctx, key)
-	if err != nil || portal == nil || portal.MXID == "" {
+	room := remote.RoomOf(portal)
+	if err != nil || room == "" {
 		return
 	}
 	st, err := g.state.portal(ctx, key)
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to get portal state")
 		return
-	} else if st != nil && st.RoomID == portal.MXID {
+	} else if st != nil && st.RoomID == room {
 		return
 	}
 	if err = g.applyAdminPowerLevels(ctx, portal); err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to give admins their power level in portal")
 	}
 	staff := login.UserMXID
-	ps := &PortalState{Key: key, Network: networkOf(string(key.ID)), Staff: staff, RoomID: portal.MXID, ControlledAt: g.now()}
+	ps := &PortalState{Key: key, Network: networkOf(string(key.ID)), Staff: staff, RoomID: room, ControlledAt: g.now()}
 	if err = g.state.putControlled(ctx, ps); err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to store portal state")
 		return
@@ -375,7 +376,7 @@ func (g *Gate) ensureControlled(ctx context.Context, login *bridgev2.UserLogin, 
 	_, err = g.Audit.Append(ctx, audit.Entry{
 		Actor: audit.ActorSystem, Action: audit.ActionPortalCreated, Network: ps.Network, Staff: staff,
 		Login: login.ID, Portal: key.ID,
-		Details: audit.Details(map[string]any{"room_id": portal.MXID, "receiver": key.Receiver}),
+		Details: audit.Details(map[string]any{"room_id": room, "receiver": key.Receiver}),
 	})
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to log portal creation")
