@@ -56,6 +56,23 @@ func TestQueueNodeKeepsOrder(t *testing.T) {
 	// A connection ends with nodes waiting: they are dropped (but the one
 	// being handed over as it ended, as upstream's queue keeps what it
 	// holds); the next connection's nodes go through after it, in order.
+	// The drain goroutine may not have seen its list empty yet: nodes
+	// queued now would wait behind it, not in the queue, and be dropped
+	// with their connection (a flake in CI: "no node reached the handler
+	// queue").
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cli.overflow.mu.Lock()
+		draining := cli.overflow.draining
+		cli.overflow.mu.Unlock()
+		if !draining {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the overflow never drained")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	ended, end := context.WithCancel(ctx)
 	for i := range 10 {
 		cli.queueNode(ended, node(1000+i))
