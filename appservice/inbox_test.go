@@ -20,11 +20,7 @@ import (
 // handledRows is the number of handled events the inbox keeps.
 func handledRows(t *testing.T, db *dbutil.Database) int {
 	t.Helper()
-	var n int
-	if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM passerelle_matrix_inbox WHERE handled IS NOT NULL`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return inboxRowsWhere(t, db, "handled IS NOT NULL")
 }
 
 // The homeserver sends a transaction again when it never got the answer

@@ -114,8 +114,14 @@ func wantHandled(t *testing.T, in *matrixInbox, db *dbutil.Database, rec *record
 // handled).
 func inboxRows(t *testing.T, db *dbutil.Database) int {
 	t.Helper()
+	return inboxRowsWhere(t, db, "handled IS NULL")
+}
+
+// inboxRowsWhere is the number of the inbox's rows that meet cond.
+func inboxRowsWhere(t *testing.T, db *dbutil.Database, cond string) int {
+	t.Helper()
 	var n int
-	if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM passerelle_matrix_inbox WHERE handled IS NULL`).Scan(&n); err != nil {
+	if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM passerelle_matrix_inbox WHERE `+cond).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
