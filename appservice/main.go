@@ -21,6 +21,7 @@ import (
 	"github.com/passerelle/passerelle/bridges/telegram/tgid"
 	"github.com/passerelle/passerelle/bridges/whatsapp"
 	"github.com/passerelle/passerelle/bridges/whatsapp/waid"
+	"github.com/passerelle/passerelle/internal/memtrim"
 )
 
 // Version is the release that a tagged build reports.
@@ -183,7 +184,11 @@ func Main(tag, commit, buildTime string) {
 	}()
 	mx.setRunning(true)
 	stopTakeover := startTakeover(m)
+	// An idle gateway gives back the heap its last peak left free.
+	trimCtx, stopTrim := context.WithCancel(context.Background())
+	go (&memtrim.Trimmer{Log: m.Log.With().Str("component", "memtrim").Logger()}).Run(trimCtx)
 	exitCode := m.WaitForInterrupt()
+	stopTrim()
 	inbox.stop()
 	stopTakeover()
 	stopQuiet()

@@ -19,6 +19,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/passerelle/passerelle/e2e"
+	"github.com/passerelle/passerelle/internal/memtrim"
 	"github.com/passerelle/passerelle/internal/stack"
 	tgsim "github.com/passerelle/passerelle/simulator/telegram"
 )
@@ -27,13 +28,34 @@ import (
 // Telegram logins (each with a real MTProto session on the simulator) and
 // P DM portals, and the command measures how soon it is ready and
 // answering, how the logins connect, and what idle memory each login and
-// each loaded portal costs.
+// each loaded portal costs. With -network whatsapp the L logins are
+// WhatsApp accounts, each linked once by the bot's QR code before the
+// restart (a linked device's keys are made by the pairing, so the harness
+// cannot write them itself), and no portal is written: what a portal
+// costs once loaded is bridgev2's, measured on Telegram.
 
-// memSample is the gateway's idle memory at one point.
+// memSample is the gateway's idle memory at one point. The RSS is split
+// as the kernel counts it (anonymous memory, mapped files) and the
+// anonymous part as the Go runtime explains it: its heap in use, the heap
+// it keeps but no longer uses (freed, not yet returned to the kernel:
+// slack that a later peak left), the goroutines' stacks; what is left of
+// the anonymous RSS is outside Go (cgo: SQLite's page caches) and the
+// runtime's own structures.
 type memSample struct {
 	RSSKiB       float64 `json:"rss_kib"`
 	HeapInuseKiB float64 `json:"heap_inuse_kib"`
 	Goroutines   float64 `json:"goroutines"`
+	RSSAnonKiB   float64 `json:"rss_anon_kib"`
+	RSSFileKiB   float64 `json:"rss_file_kib"`
+	// HeapKeptKiB is heap idle and not released; StackKiB the stacks.
+	HeapKeptKiB float64 `json:"heap_kept_unused_kib"`
+	StackKiB    float64 `json:"stack_inuse_kib"`
+}
+
+// outsideGoKiB is the anonymous RSS that neither the Go heap (in use or
+// kept) nor the stacks explain.
+func (m memSample) outsideGoKiB() float64 {
+	return m.RSSAnonKiB - m.HeapInuseKiB - m.HeapKeptKiB - m.StackKiB
 }
 
 // coldReport is a cold-start run, as written to -json.
@@ -41,11 +63,12 @@ type coldReport struct {
 	Started  time.Time     `json:"started"`
 	Machine  stack.Machine `json:"machine"`
 	Dendrite string        `json:"dendrite_version"`
+	Network  string        `json:"network"`
 	Portals  int           `json:"portals_in_db"`
 	Logins   int           `json:"logins_in_db"`
 	Loaded   int           `json:"portals_loaded"`
 	// SeedSeconds is how long the harness took to log the accounts in
-	// and write the database.
+	// and write the database (WhatsApp: to link them through the bot).
 	SeedSeconds float64 `json:"seed_s"`
 	// From the gateway process's start: the metrics listener's /ready
 	// answering 200, the appservice's /_matrix/mau/ready, the bot's answer
@@ -86,6 +109,7 @@ type coldBench struct {
 	out        io.Writer
 	dir        string
 	sim        *tgsim.Server
+	wa         *whatsAppNet // -network whatsapp
 	dendrite   *stack.Dendrite
 	gw         *stack.Gateway
 	client     *e2e.Client
@@ -115,12 +139,15 @@ func (b *coldBench) close() {
 	if b.sim != nil {
 		_ = b.sim.Close()
 	}
+	if b.wa != nil {
+		b.wa.close()
+	}
 }
 
 func runCold(ctx context.Context, o options, out io.Writer) (*coldReport, error) {
 	b := &coldBench{o: o, out: out}
 	rep := &coldReport{Started: time.Now().UTC(), Machine: stack.ThisMachine(), Dendrite: stack.DendriteVersion,
-		Portals: o.portals, Logins: o.logins, Loaded: min(o.load, o.portals)}
+		Network: o.network, Portals: o.portals, Logins: o.logins, Loaded: min(o.load, o.portals)}
 	var err error
 	if b.dir = o.dir; b.dir == "" {
 		if b.dir, err = os.MkdirTemp("", "passerelle-bench-"); err != nil {
@@ -133,7 +160,7 @@ func runCold(ctx context.Context, o options, out io.Writer) (*coldReport, error)
 		return nil, err
 	}
 	defer b.close()
-	b.logf("machine: %d cores, %s; cold start with %d logins and %d portals in the database", rep.Machine.Cores, rep.Machine.CPUModel, o.logins, o.portals)
+	b.logf("machine: %d cores, %s; cold start with %d %s logins and %d portals in the database", rep.Machine.Cores, rep.Machine.CPUModel, o.logins, networkName(o.network), o.portals)
 	if err = b.setUp(ctx); err != nil {
 		return nil, err
 	}
@@ -144,21 +171,33 @@ func runCold(ctx context.Context, o options, out io.Writer) (*coldReport, error)
 		return nil, err
 	}
 	b.logf("idle, no logins: RSS %.0f KiB, heap %.0f KiB, %.0f goroutines", rep.IdleEmpty.RSSKiB, rep.IdleEmpty.HeapInuseKiB, rep.IdleEmpty.Goroutines)
-	if err = b.gw.Stop(); err != nil {
-		return nil, err
-	}
 
 	seedStart := time.Now()
-	contacts := (o.portals + o.logins - 1) / o.logins
-	staff, peers, err := createColdAccounts(ctx, b.sim, o.logins, contacts)
-	if err != nil {
-		return nil, err
+	var staff []coldAccount
+	var peers []*tgsim.Account
+	if b.wa != nil {
+		if err = b.linkWhatsApp(ctx, o.logins); err != nil {
+			return nil, err
+		}
+		if err = b.gw.Stop(); err != nil {
+			return nil, err
+		}
+		rep.SeedSeconds = time.Since(seedStart).Seconds()
+		b.logf("%d WhatsApp logins linked by QR code in %.1f s", o.logins, rep.SeedSeconds)
+	} else {
+		if err = b.gw.Stop(); err != nil {
+			return nil, err
+		}
+		contacts := (o.portals + o.logins - 1) / o.logins
+		if staff, peers, err = createColdAccounts(ctx, b.sim, o.logins, contacts); err != nil {
+			return nil, err
+		}
+		if err = seedColdDatabase(ctx, filepath.Join(b.gw.Dir, "passerelle.db"), b.gw.ServerName, b.owner, staff, peers, o.portals); err != nil {
+			return nil, fmt.Errorf("writing the database: %w", err)
+		}
+		rep.SeedSeconds = time.Since(seedStart).Seconds()
+		b.logf("database written in %.1f s: %d logins with their sessions, %d DM portals over %d contacts", rep.SeedSeconds, o.logins, o.portals, contacts)
 	}
-	if err = seedColdDatabase(ctx, filepath.Join(b.gw.Dir, "passerelle.db"), b.gw.ServerName, b.owner, staff, peers, o.portals); err != nil {
-		return nil, fmt.Errorf("writing the database: %w", err)
-	}
-	rep.SeedSeconds = time.Since(seedStart).Seconds()
-	b.logf("database written in %.1f s: %d logins with their sessions, %d DM portals over %d contacts", rep.SeedSeconds, o.logins, o.portals, contacts)
 
 	if err = b.coldStart(ctx, rep); err != nil {
 		return nil, err
@@ -177,15 +216,15 @@ func runCold(ctx context.Context, o options, out io.Writer) (*coldReport, error)
 			return nil, err
 		}
 	}
-	if err = b.waitLoaded(ctx, rep.Loaded); err != nil {
-		return nil, err
-	}
-	if rep.IdleLoaded, err = b.idleMemory(ctx, "loaded"); err != nil {
-		return nil, err
-	}
-	b.logf("idle, %d portals loaded: RSS %.0f KiB, heap %.0f KiB, %.0f goroutines", rep.Loaded, rep.IdleLoaded.RSSKiB, rep.IdleLoaded.HeapInuseKiB, rep.IdleLoaded.Goroutines)
 	rep.PerLogin = rep.IdleLogins.minus(rep.IdleEmpty).per(o.logins)
 	if rep.Loaded > 0 {
+		if err = b.waitLoaded(ctx, rep.Loaded); err != nil {
+			return nil, err
+		}
+		if rep.IdleLoaded, err = b.idleMemory(ctx, "loaded"); err != nil {
+			return nil, err
+		}
+		b.logf("idle, %d portals loaded: RSS %.0f KiB, heap %.0f KiB, %.0f goroutines", rep.Loaded, rep.IdleLoaded.RSSKiB, rep.IdleLoaded.HeapInuseKiB, rep.IdleLoaded.Goroutines)
 		rep.PerPortal = rep.IdleLoaded.minus(rep.IdleLogins).per(rep.Loaded)
 	}
 	rep.Targets = coldTargets(rep)
@@ -204,12 +243,14 @@ func runCold(ctx context.Context, o options, out io.Writer) (*coldReport, error)
 }
 
 func (m memSample) minus(o memSample) memSample {
-	return memSample{RSSKiB: m.RSSKiB - o.RSSKiB, HeapInuseKiB: m.HeapInuseKiB - o.HeapInuseKiB, Goroutines: m.Goroutines - o.Goroutines}
+	return memSample{RSSKiB: m.RSSKiB - o.RSSKiB, HeapInuseKiB: m.HeapInuseKiB - o.HeapInuseKiB, Goroutines: m.Goroutines - o.Goroutines,
+		RSSAnonKiB: m.RSSAnonKiB - o.RSSAnonKiB, RSSFileKiB: m.RSSFileKiB - o.RSSFileKiB, HeapKeptKiB: m.HeapKeptKiB - o.HeapKeptKiB, StackKiB: m.StackKiB - o.StackKiB}
 }
 
 func (m memSample) per(n int) memSample {
 	f := float64(n)
-	return memSample{RSSKiB: m.RSSKiB / f, HeapInuseKiB: m.HeapInuseKiB / f, Goroutines: m.Goroutines / f}
+	return memSample{RSSKiB: m.RSSKiB / f, HeapInuseKiB: m.HeapInuseKiB / f, Goroutines: m.Goroutines / f,
+		RSSAnonKiB: m.RSSAnonKiB / f, RSSFileKiB: m.RSSFileKiB / f, HeapKeptKiB: m.HeapKeptKiB / f, StackKiB: m.StackKiB / f}
 }
 
 func (b *coldBench) setUp(ctx context.Context) error {
@@ -220,6 +261,11 @@ func (b *coldBench) setUp(ctx context.Context) error {
 		return err
 	}
 	b.sim = sim
+	if b.o.network == netWhatsApp {
+		if b.wa, err = newWhatsAppNet(new(arrivalLog)); err != nil {
+			return err
+		}
+	}
 	hsPort, err := stack.FreePort()
 	if err != nil {
 		return err
@@ -230,7 +276,7 @@ func (b *coldBench) setUp(ctx context.Context) error {
 	}
 	b.metricsURL = fmt.Sprintf("http://127.0.0.1:%d", metricsPort)
 	level := b.o.gatewayLog
-	if b.gw, err = stack.NewGateway(setupCtx, stack.GatewayOptions{
+	gwOpts := stack.GatewayOptions{
 		Binary:        gwBin,
 		Dir:           filepath.Join(b.dir, "gateway"),
 		HomeserverURL: fmt.Sprintf("http://127.0.0.1:%d", hsPort),
@@ -244,7 +290,11 @@ func (b *coldBench) setUp(ctx context.Context) error {
 			}
 			return nil
 		},
-	}); err != nil {
+	}
+	if b.wa != nil {
+		b.wa.configure(&gwOpts)
+	}
+	if b.gw, err = stack.NewGateway(setupCtx, gwOpts); err != nil {
 		return err
 	}
 	if b.botID, err = b.gw.BotUserID(); err != nil {
@@ -283,10 +333,14 @@ func (b *coldBench) setUp(ctx context.Context) error {
 
 // coldStart starts the gateway on the seeded database and times it.
 func (b *coldBench) coldStart(ctx context.Context, rep *coldReport) error {
-	_, portStr, _ := strings.Cut(b.sim.Addr(), ":")
+	simAddr := b.sim.Addr()
+	if b.wa != nil {
+		simAddr = b.wa.sim.Addr()
+	}
+	_, portStr, _ := strings.Cut(simAddr, ":")
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		return fmt.Errorf("simulator address %q: %w", b.sim.Addr(), err)
+		return fmt.Errorf("simulator address %q: %w", simAddr, err)
 	}
 	conns := startConnSampler(port, 100*time.Millisecond)
 	stopped := false
@@ -336,7 +390,7 @@ func (b *coldBench) coldStart(ctx context.Context, rep *coldReport) error {
 	defer cancel()
 	for {
 		r, err := b.readiness(waitCtx)
-		if err == nil && r.Logins["telegram"]["connected"] >= b.o.logins {
+		if err == nil && r.Logins[b.o.network]["connected"] >= b.o.logins {
 			break
 		}
 		if waitCtx.Err() != nil {
@@ -427,6 +481,9 @@ func (b *coldBench) idleMemory(ctx context.Context, name string) (memSample, err
 		}
 		b.warnings = append(b.warnings, fmt.Sprintf("%s: the gateway was still busy after %s; its memory was read then", name, b.o.idleMax))
 	}
+	if err := b.waitTrimmed(ctx, name); err != nil {
+		return m, err
+	}
 	for range 2 {
 		if err := b.get(ctx, "/debug/pprof/heap?gc=1", io.Discard); err != nil {
 			return m, err
@@ -436,14 +493,19 @@ func (b *coldBench) idleMemory(ctx context.Context, name string) (memSample, err
 	if err := b.get(ctx, "/metrics", &metrics); err != nil {
 		return m, err
 	}
-	vals := promValues(metrics.String(), "go_goroutines", "go_memstats_heap_inuse_bytes")
+	vals := promValues(metrics.String(), "go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_heap_idle_bytes",
+		"go_memstats_heap_released_bytes", "go_memstats_stack_inuse_bytes")
 	m.Goroutines = vals["go_goroutines"]
 	m.HeapInuseKiB = vals["go_memstats_heap_inuse_bytes"] / 1024
-	rss, err := procStatusKiB(b.gw.PID(), "VmRSS")
-	if err != nil {
-		return m, err
+	m.HeapKeptKiB = (vals["go_memstats_heap_idle_bytes"] - vals["go_memstats_heap_released_bytes"]) / 1024
+	m.StackKiB = vals["go_memstats_stack_inuse_bytes"] / 1024
+	for field, to := range map[string]*float64{"VmRSS": &m.RSSKiB, "RssAnon": &m.RSSAnonKiB, "RssFile": &m.RSSFileKiB} {
+		kib, err := procStatusKiB(b.gw.PID(), field)
+		if err != nil {
+			return m, err
+		}
+		*to = float64(kib)
 	}
-	m.RSSKiB = float64(rss)
 	// The goroutines by stack and the heap, to see what a login or a
 	// portal keeps (go tool pprof -base heap-logins.pprof heap-loaded.pprof).
 	for file, path := range map[string]string{"goroutines-" + name + ".txt": "/debug/pprof/goroutine?debug=1", "heap-" + name + ".pprof": "/debug/pprof/heap"} {
@@ -460,6 +522,34 @@ func (b *coldBench) idleMemory(ctx context.Context, name string) (memSample, err
 		}
 	}
 	return m, nil
+}
+
+// waitTrimmed waits until the idle gateway has given back the free heap
+// its last peak left (internal/memtrim: once a period of its own has gone
+// by idle, at most two of them after the work ended), so that the RSS read
+// is the idle gateway's, not the peak's.
+func (b *coldBench) waitTrimmed(ctx context.Context, name string) error {
+	deadline := time.Now().Add(3 * memtrim.DefaultEvery)
+	for {
+		var metrics strings.Builder
+		if err := b.get(ctx, "/metrics", &metrics); err != nil {
+			return err
+		}
+		vals := promValues(metrics.String(), "go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes")
+		kept := vals["go_memstats_heap_idle_bytes"] - vals["go_memstats_heap_released_bytes"]
+		if kept < memtrim.DefaultMinFree {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			b.warnings = append(b.warnings, fmt.Sprintf("%s: the gateway still kept %.1f MiB of free heap after %s idle", name, kept/(1<<20), 3*memtrim.DefaultEvery))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 func (b *coldBench) get(ctx context.Context, path string, w io.Writer) error {
@@ -599,7 +689,7 @@ func coldTargets(r *coldReport) []string {
 
 func printCold(w io.Writer, r *coldReport) {
 	fmt.Fprintf(w, "\nmachine: %d cores, %s (%s/%s, Linux %s)\n", r.Machine.Cores, r.Machine.CPUModel, r.Machine.OS, r.Machine.Arch, r.Machine.Kernel)
-	fmt.Fprintf(w, "cold start: %d Telegram logins and %d DM portals in the database; %d portals loaded (a contact typing)\n\n", r.Logins, r.Portals, r.Loaded)
+	fmt.Fprintf(w, "cold start: %d %s logins and %d DM portals in the database; %d portals loaded (a contact typing)\n\n", r.Logins, networkName(r.Network), r.Portals, r.Loaded)
 	fmt.Fprintf(w, "start → /ready (metrics)            %8.0f ms\n", r.StartToReadyMs)
 	fmt.Fprintf(w, "start → /_matrix/mau/ready          %8.0f ms\n", r.StartToMauReadyMs)
 	fmt.Fprintf(w, "start → bot answered (sent at /ready)%7.0f ms  (command → answer %.0f ms)\n", r.StartToAnswerMs, r.CommandToAnswerMs)
@@ -608,16 +698,21 @@ func printCold(w io.Writer, r *coldReport) {
 	}
 	fmt.Fprintf(w, "warm gateway: command → answer      %8.0f ms  (homeserver + client round trip)\n", r.WarmCommandToAnswerMs)
 	fmt.Fprintf(w, "start → all logins connected        %8.0f ms\n", r.StartToConnectedMs)
-	fmt.Fprintf(w, "new Telegram connections per 100 ms: max %d; %s\n\n", r.MaxNewConnsPer100ms, seriesString(r.NewConnsPer100ms))
-	fmt.Fprintf(w, "%-28s %12s %14s %12s\n", "idle gateway", "RSS KiB", "heap KiB", "goroutines")
+	fmt.Fprintf(w, "new %s connections per 100 ms: max %d; %s\n\n", networkName(r.Network), r.MaxNewConnsPer100ms, seriesString(r.NewConnsPer100ms))
+	fmt.Fprintf(w, "%-28s %12s %14s %12s   %s\n", "idle gateway", "RSS KiB", "heap KiB", "goroutines", "RSS: files / anonymous = heap in use + heap kept unused + stacks + outside Go (KiB)")
 	row := func(name string, m memSample) {
-		fmt.Fprintf(w, "%-28s %12.1f %14.1f %12.2f\n", name, m.RSSKiB, m.HeapInuseKiB, m.Goroutines)
+		fmt.Fprintf(w, "%-28s %12.1f %14.1f %12.2f   %.1f / %.1f = %.1f + %.1f + %.1f + %.1f\n", name, m.RSSKiB, m.HeapInuseKiB, m.Goroutines,
+			m.RSSFileKiB, m.RSSAnonKiB, m.HeapInuseKiB, m.HeapKeptKiB, m.StackKiB, m.outsideGoKiB())
 	}
 	row("no logins, no portals", r.IdleEmpty)
 	row(fmt.Sprintf("%d logins", r.Logins), r.IdleLogins)
-	row(fmt.Sprintf("+ %d portals loaded", r.Loaded), r.IdleLoaded)
+	if r.Loaded > 0 {
+		row(fmt.Sprintf("+ %d portals loaded", r.Loaded), r.IdleLoaded)
+	}
 	row("per login", r.PerLogin)
-	row("per loaded portal", r.PerPortal)
+	if r.Loaded > 0 {
+		row("per loaded portal", r.PerPortal)
+	}
 	fmt.Fprintln(w)
 	for _, t := range r.Targets {
 		fmt.Fprintf(w, "target %s\n", t)
@@ -675,4 +770,28 @@ func commandTimes(path, eventID string) (received, replied time.Time, ok bool) {
 		}
 	}
 	return received, replied, false
+}
+
+// networkName is a -network value as the output names it.
+func networkName(network string) string {
+	if network == netWhatsApp {
+		return "WhatsApp"
+	}
+	return "Telegram"
+}
+
+// linkWhatsApp makes n staff accounts on the WhatsApp simulator and links
+// each to the gateway by the bot's QR code, one after the other, in the
+// bench user's room with the bot.
+func (b *coldBench) linkWhatsApp(ctx context.Context, n int) error {
+	for i := range n {
+		phone := strconv.Itoa(staffPhoneBase + i)
+		if _, err := b.wa.sim.CreateAccount(phone, fmt.Sprintf("Staff%03d Cold", i)); err != nil {
+			return err
+		}
+		if err := b.wa.qrLogIn(ctx, b.client, b.botID, b.mgmt, phone); err != nil {
+			return fmt.Errorf("linking WhatsApp login %d of %d: %w", i+1, n, err)
+		}
+	}
+	return nil
 }

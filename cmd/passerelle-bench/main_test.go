@@ -333,13 +333,50 @@ func TestCountRequests(t *testing.T) {
 // are logins, the idle memory rows measured, and the same in the JSON file.
 // No timing is asserted.
 func TestColdStartShort(t *testing.T) {
-	needTools(t)
-	o, err := parseFlags([]string{"-scenario", "coldstart", "-short", "-json", filepath.Join(t.TempDir(), "cold.json"), "-dir", t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, rep, text := runColdShort(t)
 	if o.logins != 5 || o.portals != 200 || o.load != 100 {
 		t.Fatalf("-short gives %d logins, %d portals, %d loaded; want 5, 200, 100", o.logins, o.portals, o.load)
+	}
+	checkColdStart(t, o, rep, text, "Telegram")
+	if !strings.Contains(text, "per loaded portal") {
+		t.Error("the output has no per loaded portal row")
+	}
+	if m := rep.IdleLoaded; !(m.RSSKiB > 0) || !(m.HeapInuseKiB > 0) || !(m.Goroutines > 0) {
+		t.Errorf("idle memory with the portals loaded not measured: %+v", m)
+	}
+	back := coldJSON(t, o)
+	if _, ok := back["per_loaded_portal"]; !ok {
+		t.Error("the JSON file has no \"per_loaded_portal\"")
+	}
+}
+
+// TestColdStartShortWhatsApp: the same with -network whatsapp: 5 WhatsApp
+// accounts linked by the bot's QR code, the gateway restarted on them;
+// the same readiness, connections and memory per login, and no portal.
+func TestColdStartShortWhatsApp(t *testing.T) {
+	o, rep, text := runColdShort(t, "-network", "whatsapp")
+	if o.logins != 5 || o.portals != 0 || o.load != 0 {
+		t.Fatalf("-short -network whatsapp gives %d logins, %d portals, %d loaded; want 5, 0, 0", o.logins, o.portals, o.load)
+	}
+	checkColdStart(t, o, rep, text, "WhatsApp")
+	if strings.Contains(text, "per loaded portal") {
+		t.Error("a per loaded portal row without portals")
+	}
+	if back := coldJSON(t, o); back["network"] != "whatsapp" {
+		t.Errorf("the JSON file's network is %v, want whatsapp", back["network"])
+	}
+	if _, err := parseFlags([]string{"-scenario", "coldstart", "-network", "whatsapp", "-portals", "10"}); err == nil {
+		t.Error("-portals 10 accepted for a WhatsApp cold start, which writes no portal")
+	}
+}
+
+// runColdShort runs the cold-start scenario's short mode with extra flags.
+func runColdShort(t *testing.T, args ...string) (options, *coldReport, string) {
+	t.Helper()
+	needTools(t)
+	o, err := parseFlags(append([]string{"-scenario", "coldstart", "-short", "-json", filepath.Join(t.TempDir(), "cold.json"), "-dir", t.TempDir()}, args...))
+	if err != nil {
+		t.Fatal(err)
 	}
 	if bin := os.Getenv("PASSERELLE_E2E_GATEWAY_BIN"); bin != "" {
 		o.gatewayBin = bin
@@ -355,8 +392,13 @@ func TestColdStartShort(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
-	text := out.String()
-	for _, want := range []string{"start → /ready", "start → bot answered", "all logins connected", "per loaded portal", "per login", "target "} {
+	return o, rep, out.String()
+}
+
+// checkColdStart checks what both networks' cold starts print.
+func checkColdStart(t *testing.T, o options, rep *coldReport, text, network string) {
+	t.Helper()
+	for _, want := range []string{"start → /ready", "start → bot answered", "all logins connected", "per login", "target ", network + " logins", "new " + network + " connections"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the output has no %q", want)
 		}
@@ -371,7 +413,7 @@ func TestColdStartShort(t *testing.T) {
 	if total < o.logins || rep.MaxNewConnsPer100ms < 1 || rep.MaxNewConnsPer100ms > total {
 		t.Errorf("the simulator saw %d new connections (at most %d in 100 ms), want at least one per login (%d)", total, rep.MaxNewConnsPer100ms, o.logins)
 	}
-	for name, m := range map[string]memSample{"empty": rep.IdleEmpty, "logins": rep.IdleLogins, "loaded": rep.IdleLoaded} {
+	for name, m := range map[string]memSample{"empty": rep.IdleEmpty, "logins": rep.IdleLogins} {
 		if !(m.RSSKiB > 0) || !(m.HeapInuseKiB > 0) || !(m.Goroutines > 0) {
 			t.Errorf("idle memory %s not measured: %+v", name, m)
 		}
@@ -379,6 +421,12 @@ func TestColdStartShort(t *testing.T) {
 	if rep.IdleLogins.Goroutines <= rep.IdleEmpty.Goroutines {
 		t.Errorf("%v goroutines with %d logins connected, %v without: the logins did not run", rep.IdleLogins.Goroutines, o.logins, rep.IdleEmpty.Goroutines)
 	}
+}
+
+// coldJSON reads the cold start's JSON file and checks the keys both
+// networks write.
+func coldJSON(t *testing.T, o options) map[string]any {
+	t.Helper()
 	data, err := os.ReadFile(o.jsonPath)
 	if err != nil {
 		t.Fatal(err)
@@ -387,11 +435,12 @@ func TestColdStartShort(t *testing.T) {
 	if err = json.Unmarshal(data, &back); err != nil {
 		t.Fatalf("the JSON file does not parse: %v", err)
 	}
-	for _, key := range []string{"machine", "start_to_ready_ms", "start_to_bot_answer_ms", "new_connections_per_100ms", "per_login", "per_loaded_portal", "targets"} {
+	for _, key := range []string{"machine", "start_to_ready_ms", "start_to_bot_answer_ms", "new_connections_per_100ms", "per_login", "targets"} {
 		if _, ok := back[key]; !ok {
 			t.Errorf("the JSON file has no %q", key)
 		}
 	}
+	return back
 }
 
 func TestParseEstablished(t *testing.T) {

@@ -190,7 +190,7 @@ func (w *whatsAppNet) configure(opts *stack.GatewayOptions) {
 }
 
 func (w *whatsAppNet) logIn(ctx context.Context, b *bench, mgmt string) error {
-	return w.qrLogIn(ctx, b, mgmt, w.staff)
+	return w.qrLogIn(ctx, b.client, b.botID, mgmt, w.staff)
 }
 
 func (w *whatsAppNet) addStaff(ctx context.Context, b *bench, mgmt string) error {
@@ -199,7 +199,7 @@ func (w *whatsAppNet) addStaff(ctx context.Context, b *bench, mgmt string) error
 	if _, err := w.sim.CreateAccount(phone, fmt.Sprintf("Staff%02d Creator", i)); err != nil {
 		return err
 	}
-	if err := w.qrLogIn(ctx, b, mgmt, phone); err != nil {
+	if err := w.qrLogIn(ctx, b.client, b.botID, mgmt, phone); err != nil {
 		return err
 	}
 	w.others = append(w.others, phone)
@@ -208,20 +208,21 @@ func (w *whatsAppNet) addStaff(ctx context.Context, b *bench, mgmt string) error
 
 func (w *whatsAppNet) staffs() int { return 1 + len(w.others) }
 
-// qrLogIn links the account of phone by the bridge bot's QR code.
-func (w *whatsAppNet) qrLogIn(ctx context.Context, b *bench, mgmt, phone string) error {
-	sent, err := b.client.Send(ctx, mgmt, "login whatsapp-qr")
+// qrLogIn links the account of phone by the bridge bot's QR code, shown
+// in the room mgmt of client's user.
+func (w *whatsAppNet) qrLogIn(ctx context.Context, client *e2e.Client, botID, mgmt, phone string) error {
+	sent, err := client.Send(ctx, mgmt, "login whatsapp-qr")
 	if err != nil {
 		return err
 	}
-	qr, err := b.client.WaitMessage(ctx, mgmt, e2e.MessageFilter{Sender: b.botID, After: sent, MsgType: "m.image", Timeout: time.Minute})
+	qr, err := client.WaitMessage(ctx, mgmt, e2e.MessageFilter{Sender: botID, After: sent, MsgType: "m.image", Timeout: time.Minute})
 	if err != nil {
 		return fmt.Errorf("the bridge bot's QR code: %w", err)
 	}
 	if err = w.sim.ScanQR(ctx, phone, qr.Body()); err != nil {
 		return fmt.Errorf("the staff member's phone could not scan the QR code: %w", err)
 	}
-	if _, err = b.client.WaitMessage(ctx, mgmt, e2e.MessageFilter{Sender: b.botID, After: sent, BodyContains: "Linked to WhatsApp", Timeout: time.Minute}); err != nil {
+	if _, err = client.WaitMessage(ctx, mgmt, e2e.MessageFilter{Sender: botID, After: sent, BodyContains: "Linked to WhatsApp", Timeout: time.Minute}); err != nil {
 		return fmt.Errorf("the QR login did not finish: %w", err)
 	}
 	return nil

@@ -21,7 +21,9 @@ import (
 //     messages decided after the approval.
 //
 // An entry lives only while someone holds the lock or a turn: the map is
-// bounded by the chats in flight, not by every chat ever seen.
+// bounded by the chats in flight, not by every chat ever seen. A Go map
+// keeps the room of the most entries it ever held, so the map itself goes
+// with its last entry: a burst of chats at once leaves nothing behind.
 
 type chatEntry struct {
 	mu   sync.Mutex
@@ -55,6 +57,9 @@ func (t *chatTable) release(key networkid.PortalKey, e *chatEntry) {
 	e.refs--
 	if e.refs == 0 && t.m[key] == e {
 		delete(t.m, key)
+		if len(t.m) == 0 {
+			t.m = nil
+		}
 	}
 }
 

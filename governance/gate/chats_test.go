@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -51,6 +52,25 @@ func TestTurnsKeepOrderAndLockStaysFree(t *testing.T) {
 	}
 	if n := g.chats.size(); n != 0 {
 		t.Fatalf("%d chats still in the table after every turn ended", n)
+	}
+}
+
+// A burst of chats decided at once (a thousand contacts typing after a
+// restart) leaves no table behind once they are done: the memory of an
+// idle gateway does not keep the peak's.
+func TestChatTableGoesAfterABurst(t *testing.T) {
+	g := &Gate{}
+	var locks []*chatLock
+	for i := range 1000 {
+		locks = append(locks, g.lockChat(networkid.PortalKey{ID: networkid.PortalID(fmt.Sprintf("telegram.u%d", i)), Receiver: "telegram.10"}))
+	}
+	for _, l := range locks {
+		l.unlock()
+	}
+	g.chats.mu.Lock()
+	defer g.chats.mu.Unlock()
+	if g.chats.m != nil {
+		t.Fatalf("the table of an idle gate still holds a map (%d entries) sized for the burst", len(g.chats.m))
 	}
 }
 
