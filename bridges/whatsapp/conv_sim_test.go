@@ -751,7 +751,8 @@ func TestPresenceFollowedAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	tb.stop()
-	if srv.Subscribed(alicePh, bobPh) {
+	// The server notices the closed connection on its own goroutine.
+	if !tb.mx.Eventually(waitLong, func() bool { return !srv.Subscribed(alicePh, bobPh) }) {
 		t.Fatal("the subscription outlived the connection")
 	}
 	tb2 := startBridge(t, srv, db.Open(t))

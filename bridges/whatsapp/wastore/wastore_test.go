@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func newContainer(t *testing.T, db *dbutil.Database) *wastore.Container {
+func newContainer(t testing.TB, db *dbutil.Database) *wastore.Container {
 	t.Helper()
 	c := wastore.NewChild(db, nil, nil)
 	if err := c.Upgrade(context.Background()); err != nil {
@@ -85,6 +85,17 @@ func TestDeviceStoreRoundTrip(t *testing.T) {
 		if ok, _ := dev.Identities.IsTrustedIdentity(ctx, addr, [32]byte{8}); ok {
 			t.Fatal("changed identity should not be trusted")
 		}
+		// Saved again unchanged (what every message does), then changed:
+		// the new key replaces the old one.
+		must(t, dev.Identities.PutIdentity(ctx, addr, key))
+		must(t, dev.Identities.PutIdentity(ctx, addr, [32]byte{8}))
+		if ok, _ := dev.Identities.IsTrustedIdentity(ctx, addr, [32]byte{8}); !ok {
+			t.Fatal("the identity saved last should be trusted")
+		}
+		if ok, _ := dev.Identities.IsTrustedIdentity(ctx, addr, key); ok {
+			t.Fatal("the identity replaced should no longer be trusted")
+		}
+		must(t, dev.Identities.PutIdentity(ctx, addr, key))
 		must(t, dev.SenderKeys.PutSenderKey(ctx, "g@g.us", addr, []byte("sk")))
 		// Moving a phone-number address to its LID.
 		pn, lid := types.NewJID("15550002222", types.DefaultUserServer), types.NewJID("777", types.HiddenUserServer)
@@ -330,7 +341,7 @@ func TestPrivacyTokensCached(t *testing.T) {
 }
 
 // savedDevice is a device of c, paired as user and saved.
-func savedDevice(t *testing.T, c *wastore.Container, user string) *store.Device {
+func savedDevice(t testing.TB, c *wastore.Container, user string) *store.Device {
 	t.Helper()
 	dev := c.NewDevice()
 	fakePaired(dev, user)
@@ -431,7 +442,7 @@ func TestReconnectFromDatabase(t *testing.T) {
 	})
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
