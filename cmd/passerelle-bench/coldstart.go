@@ -497,7 +497,7 @@ func (b *coldBench) idleMemory(ctx context.Context, name string) (memSample, err
 		"go_memstats_heap_released_bytes", "go_memstats_stack_inuse_bytes")
 	m.Goroutines = vals["go_goroutines"]
 	m.HeapInuseKiB = vals["go_memstats_heap_inuse_bytes"] / 1024
-	m.HeapKeptKiB = (vals["go_memstats_heap_idle_bytes"] - vals["go_memstats_heap_released_bytes"]) / 1024
+	m.HeapKeptKiB = heapKept(vals) / 1024
 	m.StackKiB = vals["go_memstats_stack_inuse_bytes"] / 1024
 	for field, to := range map[string]*float64{"VmRSS": &m.RSSKiB, "RssAnon": &m.RSSAnonKiB, "RssFile": &m.RSSFileKiB} {
 		kib, err := procStatusKiB(b.gw.PID(), field)
@@ -536,7 +536,7 @@ func (b *coldBench) waitTrimmed(ctx context.Context, name string) error {
 			return err
 		}
 		vals := promValues(metrics.String(), "go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes")
-		kept := vals["go_memstats_heap_idle_bytes"] - vals["go_memstats_heap_released_bytes"]
+		kept := heapKept(vals)
 		if kept < memtrim.DefaultMinFree {
 			return nil
 		}
@@ -550,6 +550,12 @@ func (b *coldBench) waitTrimmed(ctx context.Context, name string) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// heapKept is the Go heap that is free and not returned to the kernel, in
+// bytes, from /metrics values.
+func heapKept(vals map[string]float64) float64 {
+	return vals["go_memstats_heap_idle_bytes"] - vals["go_memstats_heap_released_bytes"]
 }
 
 func (b *coldBench) get(ctx context.Context, path string, w io.Writer) error {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/passerelle/passerelle/internal/clock/clocktest"
+	"github.com/passerelle/passerelle/internal/clock"
 )
 
 // fakeProcess is a process whose CPU time and free heap the test sets.
@@ -16,7 +16,7 @@ type fakeProcess struct {
 	trims int
 }
 
-func (p *fakeProcess) trimmer(c *clocktest.Manual) *Trimmer {
+func (p *fakeProcess) trimmer(c clock.Clock) *Trimmer {
 	return &Trimmer{Clock: c, Every: 10 * time.Second, MinFree: 16 << 20, IdleShare: 0.02,
 		cpuTime:  func() time.Duration { return p.cpu },
 		freeHeap: func() uint64 { return p.free },
@@ -59,28 +59,41 @@ func TestTrimsOnlyWhenIdleAfterAPeak(t *testing.T) {
 	}
 }
 
+// stepClock hands the test each wait the trimmer starts: the test ends a
+// period by sending on it.
+type stepClock struct{ waits chan chan time.Time }
+
+func (c stepClock) Now() time.Time { return time.Unix(0, 0) }
+
+func (c stepClock) After(time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	c.waits <- ch
+	return ch
+}
+
 // Run looks once per period of its clock, and stops with its context.
 func TestRunLooksEveryPeriod(t *testing.T) {
-	c := clocktest.New(time.Unix(0, 0))
+	c := stepClock{waits: make(chan chan time.Time)}
 	p := &fakeProcess{free: 64 << 20}
 	tr := p.trimmer(c)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { tr.Run(ctx); close(done) }()
-	waitTimer := func() {
-		for deadline := time.Now().Add(5 * time.Second); c.Timers() == 0; {
-			if time.Now().After(deadline) {
-				t.Fatal("the trimmer never waited on its clock")
-			}
-			time.Sleep(time.Millisecond)
+	nextWait := func() chan time.Time {
+		select {
+		case w := <-c.waits:
+			return w
+		case <-time.After(5 * time.Second):
+			t.Fatal("the trimmer never waited on its clock")
+			return nil
 		}
 	}
-	waitTimer()
+	first := nextWait()
 	if p.trims != 0 {
 		t.Fatal("trimmed before the first period ended")
 	}
-	c.Advance(10 * time.Second)
-	waitTimer()
+	first <- time.Unix(10, 0)
+	nextWait() // the second period has begun: the first one was looked at
 	if p.trims != 1 {
 		t.Fatalf("%d trims after one idle period with 64 MiB free; want 1", p.trims)
 	}
