@@ -21,17 +21,6 @@ import (
 // The rules run in order on each log line (JSON or console text); a digit
 // masked by one rule is a '*' for the next ones.
 var (
-	// A WhatsApp network ID or ghost localpart, with everything that follows
-	// it in the same token: whatsapp.33612345678, whatsapp.lid-1234...,
-	// whatsapp.g-1203..., whatsapp.33612345678.33698765432.3EB0...,
-	// passerelle_whatsapp.336...
-	whatsAppToken = regexp.MustCompile(`whatsapp[._][A-Za-z0-9._=:-]*`)
-	// A run of digits long enough to be a phone number, inside such a token.
-	longDigits = regexp.MustCompile(`\d{7,}`)
-	// A user JID: phone number or LID, with an optional agent and device:
-	// 33612345678@s.whatsapp.net, 33612345678.0:12@s.whatsapp.net,
-	// 123456789012345@lid. Group JIDs (@g.us) are not people.
-	userJID = regexp.MustCompile(`\d{5,}(?:\.\d+)?(?::\d+)?@(?:s\.whatsapp\.net|c\.us|lid|hosted\.lid|hosted)\b`)
 	// A number in a WhatsApp link or a phone= parameter: wa.me/33612345678,
 	// api.whatsapp.com/send?phone=%2B33612345678.
 	linkNumber = regexp.MustCompile(`(?:wa\.me/|[?&]phone=)(?:\+|%2[Bb])?\d{5,}`)
@@ -47,17 +36,8 @@ func RedactPhoneNumbers(line []byte) []byte {
 	if !hasPlus && !hasDigitRun(line, 5) {
 		return line // nothing that can be a number: most lines
 	}
-	if bytes.Contains(line, []byte("whatsapp")) {
-		line = whatsAppToken.ReplaceAllFunc(line, func(token []byte) []byte {
-			return longDigits.ReplaceAllFunc(token, maskDigits)
-		})
-	}
-	if hasJIDServer(line) {
-		line = userJID.ReplaceAllFunc(line, func(jid []byte) []byte {
-			user := bytes.IndexAny(jid, ".:@")
-			return append(maskDigits(jid[:user]), jid[user:]...)
-		})
-	}
+	line = replaceWhatsAppTokens(line)
+	line = replaceUserJIDs(line)
 	if bytes.Contains(line, []byte("wa.me/")) || bytes.Contains(line, []byte("phone=")) {
 		line = linkNumber.ReplaceAllFunc(line, maskAfterPrefix)
 	}
@@ -67,33 +47,174 @@ func RedactPhoneNumbers(line []byte) []byte {
 	return replaceDigitRuns(line)
 }
 
-// jidServers are the servers of userJID, after their '@'.
-var jidServers = [][]byte{[]byte("@s.whatsapp.net"), []byte("@c.us"), []byte("@lid"), []byte("@hosted")}
+// The rules for WhatsApp's IDs are hand-written scanners, not regular
+// expressions: bridgev2 writes four or five lines per bridged message, each
+// with several WhatsApp IDs, to each log writer, and the expressions cost
+// 12–14 µs per such line (BenchmarkRedactWhatsAppRequestLine). The
+// expressions they stand for, kept in the tests to check them
+// (FuzzRedactScanners):
+//
+//	WhatsApp token: whatsapp[._][A-Za-z0-9._=:-]*, its \d{7,} masked
+//	user JID:       \d{5,}(?:\.\d+)?(?::\d+)?@(?:s\.whatsapp\.net|c\.us|lid|hosted\.lid|hosted)\b,
+//	                the digits before its first '.', ':' or '@' masked
 
-// hasJIDServer reports whether line names one of the servers of a user JID:
-// the expression (which has no literal prefix to look for) runs only then,
-// not on every line with a Matrix user ID.
-func hasJIDServer(line []byte) bool {
-	if bytes.IndexByte(line, '@') < 0 {
-		return false
+var whatsAppWord = []byte("whatsapp")
+
+// replaceWhatsAppTokens masks the phone numbers of the WhatsApp network IDs
+// and ghost localparts of line, with everything that follows them in the
+// same token: whatsapp.33612345678, whatsapp.lid-1234...,
+// whatsapp.g-1203..., whatsapp.33612345678.33698765432.3EB0...,
+// passerelle_whatsapp.336...: every run of 7 digits or more in a token
+// that starts with "whatsapp" and a '.' or '_'.
+func replaceWhatsAppTokens(line []byte) []byte {
+	var out []byte
+	last := 0
+	for pos := 0; pos < len(line); {
+		k := bytes.Index(line[pos:], whatsAppWord)
+		if k < 0 {
+			break
+		}
+		i := pos + k
+		end := i + len(whatsAppWord)
+		if end >= len(line) || line[end] != '.' && line[end] != '_' {
+			pos = i + 1
+			continue
+		}
+		end++
+		for end < len(line) && isTokenByte(line[end]) {
+			end++
+		}
+		for r := i; r < end; {
+			if !isDigit(line[r]) {
+				r++
+				continue
+			}
+			e := r + 1
+			for e < end && isDigit(line[e]) {
+				e++
+			}
+			if e-r >= 7 {
+				out = appendMasked(out, line, last, r, e)
+				last = e
+			}
+			r = e
+		}
+		pos = end
 	}
+	if out == nil {
+		return line
+	}
+	return append(out, line[last:]...)
+}
+
+// isTokenByte reports whether b continues a WhatsApp token.
+func isTokenByte(b byte) bool {
+	return isDigit(b) || isLetter(b) || strings.IndexByte("._=:-", b) >= 0
+}
+
+// jidServers are the servers of a user JID after its '@', in the order the
+// expression tries them.
+var jidServers = [][]byte{[]byte("s.whatsapp.net"), []byte("c.us"), []byte("lid"), []byte("hosted.lid"), []byte("hosted")}
+
+// replaceUserJIDs masks the user of the user JIDs of line: a phone number or
+// LID with an optional agent and device: 33612345678@s.whatsapp.net,
+// 33612345678.0:12@s.whatsapp.net, 123456789012345@lid. Group JIDs (@g.us)
+// are not people.
+func replaceUserJIDs(line []byte) []byte {
+	var out []byte
+	last := 0
+	for pos := 0; pos < len(line); {
+		k := bytes.IndexByte(line[pos:], '@')
+		if k < 0 {
+			break
+		}
+		at := pos + k
+		pos = at + 1
+		if !jidServerAt(line, at+1) {
+			continue
+		}
+		if start, end := jidUserBefore(line, at); start >= 0 {
+			out = appendMasked(out, line, last, start, end)
+			last = end
+		}
+	}
+	if out == nil {
+		return line
+	}
+	return append(out, line[last:]...)
+}
+
+// jidServerAt reports whether a user JID's server starts at i and ends a
+// word.
+func jidServerAt(line []byte, i int) bool {
 	for _, server := range jidServers {
-		if bytes.Contains(line, server) {
+		end := i + len(server)
+		if bytes.HasPrefix(line[i:], server) && (end == len(line) || !isWordByte(line[end])) {
 			return true
 		}
 	}
 	return false
 }
 
+func isWordByte(b byte) bool { return isDigit(b) || isLetter(b) || b == '_' }
+
+// jidUserBefore finds the JID whose '@' is at at: the start and end of its
+// user (5 digits or more), followed by an optional .agent and an optional
+// :device; -1, -1 if there is none. Of the ways to read it, the one that
+// starts first is the expression's.
+func jidUserBefore(line []byte, at int) (start, end int) {
+	runStart := func(end int) int {
+		for end > 0 && isDigit(line[end-1]) {
+			end--
+		}
+		return end
+	}
+	last := runStart(at)
+	if last == at {
+		return -1, -1
+	}
+	if last > 0 && (line[last-1] == ':' || line[last-1] == '.') {
+		sep := last - 1
+		prev := runStart(sep)
+		if line[sep] == ':' && prev > 0 && prev < sep && line[prev-1] == '.' {
+			if user := runStart(prev - 1); prev-1-user >= 5 {
+				return user, prev - 1 // user.agent:device
+			}
+		}
+		if sep-prev >= 5 {
+			return prev, sep // user.agent or user:device
+		}
+	}
+	if at-last >= 5 {
+		return last, at
+	}
+	return -1, -1
+}
+
+// appendMasked appends line[last:start] and then line[start:end], a run of
+// digits, with all of them but the last two replaced by '*' (out starts as
+// a copy of the line's prefix the first time).
+func appendMasked(out, line []byte, last, start, end int) []byte {
+	if out == nil {
+		out = make([]byte, 0, len(line))
+	}
+	out = append(out, line[last:start]...)
+	for i := start; i < end-2; i++ {
+		out = append(out, '*')
+	}
+	return append(out, line[max(start, end-2):end]...)
+}
+
 // hasIntlStart reports whether line has a '+' or "%2B" followed by a digit,
-// where an international number (intlNumber) can start. Base64 ('+'
-// between letters) is common in debug lines; this keeps the regular
-// expression off them.
+// where an international number (intlNumberAt) can start. Base64 ('+'
+// between letters) is common in debug lines; this keeps the scanner off
+// them.
 func hasIntlStart(line []byte) bool {
-	for i := 0; i+1 < len(line); i++ {
+	c := newPrefixCursor(line)
+	for i := c.next(0); i >= 0; i = c.next(i + 1) {
 		switch line[i] {
 		case '+':
-			if isDigit(line[i+1]) {
+			if i+1 < len(line) && isDigit(line[i+1]) {
 				return true
 			}
 		case '%':
@@ -103,6 +224,46 @@ func hasIntlStart(line []byte) bool {
 		}
 	}
 	return false
+}
+
+// prefixCursor finds the '+' and '%' of a line, where an international
+// number's prefix can start, with the library's byte search rather than a
+// loop over every byte.
+type prefixCursor struct {
+	line      []byte
+	plus, pct int
+}
+
+func newPrefixCursor(line []byte) prefixCursor {
+	return prefixCursor{line: line, plus: bytes.IndexByte(line, '+'), pct: bytes.IndexByte(line, '%')}
+}
+
+// next returns the index of the first '+' or '%' at or after from, or -1.
+func (c *prefixCursor) next(from int) int {
+	c.plus = indexByteFrom(c.line, '+', c.plus, from)
+	c.pct = indexByteFrom(c.line, '%', c.pct, from)
+	switch {
+	case c.plus < 0:
+		return c.pct
+	case c.pct < 0:
+		return c.plus
+	}
+	return min(c.plus, c.pct)
+}
+
+// indexByteFrom moves found, the index of an earlier b (or -1), to the
+// first b at or after from.
+func indexByteFrom(line []byte, b byte, found, from int) int {
+	if found < 0 || found >= from {
+		return found
+	}
+	if from >= len(line) {
+		return -1
+	}
+	if k := bytes.IndexByte(line[from:], b); k >= 0 {
+		return from + k
+	}
+	return -1
 }
 
 // An international number written out, possibly URL-encoded and with
@@ -152,10 +313,8 @@ func intlNumberAt(line []byte, i int) int {
 func replaceIntlNumbers(line []byte) []byte {
 	var out []byte
 	last := 0
-	for i := 0; i < len(line); i++ {
-		if line[i] != '+' && line[i] != '%' {
-			continue
-		}
+	c := newPrefixCursor(line)
+	for i := c.next(0); i >= 0; i = c.next(i + 1) {
 		end := intlNumberAt(line, i)
 		if end < 0 {
 			continue

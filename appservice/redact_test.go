@@ -228,6 +228,26 @@ func BenchmarkRedactMatrixUserLine(b *testing.B) {
 	}
 }
 
+// BenchmarkRedactWhatsAppRequestLine: the line bridgev2 writes for every
+// message a WhatsApp contact sends (Request completed, with the portal's,
+// the ghost's and the message's IDs, five phone numbers in all), as the
+// gateway's JSON log file and its console get it.
+func BenchmarkRedactWhatsAppRequestLine(b *testing.B) {
+	for name, line := range map[string][]byte{"json": whatsAppRequestJSON, "console": whatsAppRequestConsole} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(line)))
+			for b.Loop() {
+				RedactPhoneNumbers(line)
+			}
+		})
+	}
+}
+
+var (
+	whatsAppRequestJSON    = []byte(`{"level":"debug","portal_id":"whatsapp.15550000100","portal_receiver":"whatsapp.15550071","portal_pointer":"210865e011e0","portal_mxid":"!irZU8e7s2GPQuTR9:localhost","event_loop_index":400,"action":"handle remote event","source_id":"whatsapp.15550071","bridge_evt_type":"RemoteEventMessageUpsert","wa_message_id":"3A8C41D72D54E3E8CAFA","remote_sender":{"user_id":"whatsapp.15550000100","sender_login":""},"remote_message_id":"whatsapp.15550000100.15550000100.3A8C41D72D54E3E8CAFA","remote_timestamp":"2026-12-07T12:29:36Z","req_id":501,"method":"PUT","url":"http://127.0.0.1:34779/_matrix/client/v3/rooms/%21irZU8e7s2GPQuTR9:localhost/send/m.room.encrypted/passerelle.WJ7nBXemXKL3vM3TzxRqGCUL?ts=1796646576000&user_id=%40passerelle_whatsapp.15550000100%3Alocalhost","duration":22.384588,"status_code":200,"response_length":59,"response_mime":"application/json","req_body":{"algorithm":"m.megolm.v1.aes-sha2","sender_key":"9Iv6h+Ri8N903KoM26gTR0QMgr9D1to2mXae0JrEDiQ","device_id":"HvUThD_F","session_id":"QPB4SlLF351uUWsqV5Hw96yvVRCVJPMdfrKdOCC2yvI","ciphertext":"AwhiEsABPbcUEGmUhW1qKvwofoKV6MjhE9rHLQtbi8Rc64GRPXfsQUJ1R3QXOsGOEPq2kqg5Mq39ZZ4fU7U0k1lvJ8QXP5OKrrz91FLG7A2V4YGmfFq/n9JAgWRuHDM0lZxHACl/0AffuiS9LSX/pT5EdxUe0c4ULbSEuvNHyvLiUEGF3jc6x14bI0Ca9n7ecPl7guICRWJ8yNZqfDLE6Dgct9Ezt2KH62c+q0f0JMzt1dLt01sn2lUPhLW/gQuzasWbcXFb0C5QMAq71u3fe1Q8FGeSJVnY+o/EQKuakPYJ+/C91JOAqs7xLDFiXi3//H/18vjQwnPsYKxiL0dvEsQWzWOjHl7+56ys6fYN"},"time":"2026-12-07T12:29:49.790596414Z","message":"Request completed"}` + "\n")
+	whatsAppRequestConsole = []byte(`2026-12-07T12:29:49.79Z DBG Request completed action="handle remote event" bridge_evt_type=RemoteEventMessageUpsert duration=22.384588 event_loop_index=400 method=PUT portal_id=whatsapp.15550000100 portal_mxid=!irZU8e7s2GPQuTR9:localhost portal_pointer=210865e011e0 portal_receiver=whatsapp.15550071 remote_message_id=whatsapp.15550000100.15550000100.3A8C41D72D54E3E8CAFA remote_sender={"sender_login":"","user_id":"whatsapp.15550000100"} remote_timestamp=2026-12-07T12:29:36Z req_body={"algorithm":"m.megolm.v1.aes-sha2","ciphertext":"AwhiEsABPbcUEGmUhW1qKvwofoKV6MjhE9rHLQtbi8Rc64GRPXfsQUJ1R3QXOsGOEPq2kqg5Mq39ZZ4fU7U0k1lvJ8QXP5OKrrz91FLG7A2V4YGmfFq/n9JAgWRuHDM0lZxHACl/0AffuiS9LSX/pT5EdxUe0c4ULbSEuvNHyvLiUEGF3jc6x14bI0Ca9n7ecPl7guICRWJ8yNZqfDLE6Dgct9Ezt2KH62c+q0f0JMzt1dLt01sn2lUPhLW/gQuzasWbcXFb0C5QMAq71u3fe1Q8FGeSJVnY+o/EQKuakPYJ+/C91JOAqs7xLDFiXi3//H/18vjQwnPsYKxiL0dvEsQWzWOjHl7+56ys6fYN","device_id":"HvUThD_F","sender_key":"9Iv6h+Ri8N903KoM26gTR0QMgr9D1to2mXae0JrEDiQ","session_id":"QPB4SlLF351uUWsqV5Hw96yvVRCVJPMdfrKdOCC2yvI"} req_id=501 response_length=59 response_mime=application/json source_id=whatsapp.15550071 status_code=200 url=http://127.0.0.1:34779/_matrix/client/v3/rooms/%21irZU8e7s2GPQuTR9:localhost/send/m.room.encrypted/passerelle.WJ7nBXemXKL3vM3TzxRqGCUL?ts=1796646576000&user_id=%40passerelle_whatsapp.15550000100%3Alocalhost wa_message_id=3A8C41D72D54E3E8CAFA` + "\n")
+)
+
 // replaceChecked replaces the matches of re for which fn says so: how the
 // redaction ran before its hand-written scanners, kept to check them.
 func replaceChecked(line []byte, re *regexp.Regexp, fn func(line []byte, start, end int) ([]byte, bool)) []byte {
@@ -255,13 +275,16 @@ func replaceChecked(line []byte, re *regexp.Regexp, fn func(line []byte, start, 
 }
 
 var (
-	intlNumberRE = regexp.MustCompile(`(?i)(?:\+|%2B)\d(?:[ .\-]?\d){6,14}`)
-	digitRunRE   = regexp.MustCompile(`\d+`)
+	intlNumberRE    = regexp.MustCompile(`(?i)(?:\+|%2B)\d(?:[ .\-]?\d){6,14}`)
+	digitRunRE      = regexp.MustCompile(`\d+`)
+	whatsAppTokenRE = regexp.MustCompile(`whatsapp[._][A-Za-z0-9._=:-]*`)
+	longDigitsRE    = regexp.MustCompile(`\d{7,}`)
+	userJIDRE       = regexp.MustCompile(`\d{5,}(?:\.\d+)?(?::\d+)?@(?:s\.whatsapp\.net|c\.us|lid|hosted\.lid|hosted)\b`)
 )
 
-// FuzzRedactScanners: the hand-written scanners for international numbers
-// and bare digit runs mask exactly what the regular expressions they
-// replace did.
+// FuzzRedactScanners: the hand-written scanners for international numbers,
+// bare digit runs, WhatsApp tokens and user JIDs mask exactly what the
+// regular expressions they replace did.
 func FuzzRedactScanners(f *testing.F) {
 	for _, seed := range []string{
 		`{"msg":"+33 6 12 34 56 78 and %2b33612345678","n":33612345678}`,
@@ -269,6 +292,9 @@ func FuzzRedactScanners(f *testing.F) {
 		`%2B%2B4412345678901234567 0033612345678 1700000000000 "id":33612345678`,
 		"\x1b[36m+33612345678\x1b[0m phone=%2B336123456789",
 		`"sender":"33612345678.0:12@s.whatsapp.net" 123456789012345@lid @passerelle_telegram.1000002:localhost`,
+		`whatsapp.33612345678.33698765432.3EB0 passerelle_whatsapp.336123456789:x whatsappwhatsapp_1234567890 whatsapp.`,
+		`1234.56789:12@lid 12345.6789:1@s.whatsapp.net 123456:78.99999@c.us 12:345678@hosted.lid 123456@lidx 1234567@hosted.lidx 99999@hosted`,
+		`11111.22222@lid 9.11111.22222@lid 123456:@lid 123456.@lid @lid 12345@c.usx 00000000@s.whatsapp.net_`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -288,8 +314,18 @@ func FuzzRedactScanners(f *testing.F) {
 		if intlNumberRE.Find(line) != nil && !hasIntlStart(line) {
 			t.Fatalf("%q has an international number but hasIntlStart says no", line)
 		}
-		if userJID.Find(line) != nil && !hasJIDServer(line) {
-			t.Fatalf("%q has a user JID but hasJIDServer says no", line)
+		wantTokens := whatsAppTokenRE.ReplaceAllFunc(line, func(token []byte) []byte {
+			return longDigitsRE.ReplaceAllFunc(token, maskDigits)
+		})
+		if got := replaceWhatsAppTokens(line); !bytes.Equal(got, wantTokens) {
+			t.Fatalf("WhatsApp tokens of %q: %q, the regular expression gave %q", line, got, wantTokens)
+		}
+		wantJIDs := userJIDRE.ReplaceAllFunc(line, func(jid []byte) []byte {
+			user := bytes.IndexAny(jid, ".:@")
+			return append(maskDigits(jid[:user]), jid[user:]...)
+		})
+		if got := replaceUserJIDs(line); !bytes.Equal(got, wantJIDs) {
+			t.Fatalf("user JIDs of %q: %q, the regular expression gave %q", line, got, wantJIDs)
 		}
 	})
 }
