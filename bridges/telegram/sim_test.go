@@ -517,3 +517,37 @@ func TestLoginTooManyWrongCodes(t *testing.T) {
 		t.Fatalf("after %d wrong codes: %v", maxAttempts, err)
 	}
 }
+
+// TestLinkedLoginRemembersItsPortals: a login made while the gateway runs
+// is handed its contact's messages without bridgev2 checking, at each one,
+// that the user is in the portal (remote.GivePortalCache).
+func TestLinkedLoginRemembersItsPortals(t *testing.T) {
+	s := newSim(t)
+	alice := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550001", FirstName: "Alice"})
+	bob := mustAccount(t, s, tgsim.AccountSpec{Phone: "15550002", FirstName: "Bob"})
+	tb := startBridge(t, s, dbtest.SQLite(t).Open(t))
+	loginByPhone(t, tb, s, alice, "")
+	waitConnected(t, tb)
+	send := func(text string) fakematrix.Message {
+		t.Helper()
+		if _, err := s.SendMessage(bob.ID, alice.ID, text, nil); err != nil {
+			t.Fatal(err)
+		}
+		m, ok := tb.mx.WaitMessage(20*time.Second, func(m fakematrix.Message) bool { return m.Content.Body == text })
+		if !ok {
+			t.Fatalf("%q never reached Matrix", text)
+		}
+		return m
+	}
+	// The first message makes the room; bridgev2 forgets the portal from
+	// the cache then and checks once more at the second.
+	first := send("one")
+	send("two")
+	before := tb.mx.EnsureInvitedCalls(first.RoomID, testUser)
+	for _, text := range []string{"three", "four", "five"} {
+		send(text)
+	}
+	if after := tb.mx.EnsureInvitedCalls(first.RoomID, testUser); after != before {
+		t.Fatalf("three more messages asked %d more times whether the user is in the portal", after-before)
+	}
+}

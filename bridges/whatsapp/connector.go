@@ -184,6 +184,9 @@ func (c *WhatsAppConnector) LoadUserLogin(_ context.Context, login *bridgev2.Use
 	if err != nil {
 		return fmt.Errorf("failed to load whatsapp login: %w", err)
 	}
+	if err = remote.GivePortalCache(login); err != nil {
+		login.Log.Warn().Err(err).Msg("Each remote event will look up the login's portal membership again")
+	}
 	login.Client = newClient(c, login, jid)
 	return nil
 }

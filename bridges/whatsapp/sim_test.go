@@ -681,3 +681,33 @@ func TestQRCodeRotates(t *testing.T) {
 	}
 	waitConnected(t, tb, step.CompleteParams.UserLogin)
 }
+
+// TestLinkedLoginRemembersItsPortals: a login linked while the gateway
+// runs is handed its contact's messages without bridgev2 checking, at each
+// one, that the user is in the portal (bridgev2 gives such a login no
+// portal cache: remote.GivePortalCache).
+func TestLinkedLoginRemembersItsPortals(t *testing.T) {
+	srv := startSim(t)
+	tb := startBridge(t, srv, dbtest.SQLite(t).Open(t))
+	loginQR(t, tb, srv)
+	ctx := ctxFor(t)
+	send := func(text string) fakematrix.Message {
+		t.Helper()
+		if _, err := srv.SendText(ctx, bobPh, alicePh, text); err != nil {
+			t.Fatal(err)
+		}
+		return tb.waitMsg(t, text, func(m fakematrix.Message) bool { return m.Content.Body == text })
+	}
+	// The first message makes the room; bridgev2 forgets the portal from
+	// the cache then (to add it to the user's space) and checks once more
+	// at the second.
+	first := send("one")
+	send("two")
+	before := tb.mx.EnsureInvitedCalls(first.RoomID, testUser)
+	for _, text := range []string{"three", "four", "five"} {
+		send(text)
+	}
+	if after := tb.mx.EnsureInvitedCalls(first.RoomID, testUser); after != before {
+		t.Fatalf("three more messages asked %d more times whether the user is in the portal", after-before)
+	}
+}

@@ -103,6 +103,8 @@ type Matrix struct {
 	statusByEvent map[id.EventID][]*bridgev2.MessageStatus
 
 	puppets puppetState // see EnableDoublePuppet
+
+	ensureInvited map[id.RoomID]map[id.UserID]int // see EnsureInvitedCalls
 }
 
 // SetDown makes every message, state event and room creation fail with err

@@ -119,6 +119,7 @@ func (in *Intent) EnsureJoined(_ context.Context, roomID id.RoomID, _ ...bridgev
 
 // EnsureInvited invites userID unless it is already joined.
 func (in *Intent) EnsureInvited(_ context.Context, roomID id.RoomID, userID id.UserID) error {
+	in.m.countEnsureInvited(roomID, userID)
 	in.m.setMembership(roomID, userID, event.MembershipInvite, true)
 	return nil
 }

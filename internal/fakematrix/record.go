@@ -147,6 +147,28 @@ func (m *Matrix) applyStateLocked(roomID id.RoomID, evtType event.Type, key stri
 	}
 }
 
+func (m *Matrix) countEnsureInvited(roomID id.RoomID, userID id.UserID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ensureInvited == nil {
+		m.ensureInvited = make(map[id.RoomID]map[id.UserID]int)
+	}
+	if m.ensureInvited[roomID] == nil {
+		m.ensureInvited[roomID] = make(map[id.UserID]int)
+	}
+	m.ensureInvited[roomID][userID]++
+}
+
+// EnsureInvitedCalls is how many times an intent was asked to make sure
+// that userID is invited to roomID (an invitation already there included):
+// bridgev2 asks for a login's user whenever it does not know that the login
+// is in the portal.
+func (m *Matrix) EnsureInvitedCalls(roomID id.RoomID, userID id.UserID) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ensureInvited[roomID][userID]
+}
+
 func (m *Matrix) setMembership(roomID id.RoomID, userID id.UserID, membership event.Membership, unlessJoined bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
