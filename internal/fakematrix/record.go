@@ -1,6 +1,7 @@
 package fakematrix
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"slices"
@@ -167,6 +168,21 @@ func (m *Matrix) EnsureInvitedCalls(roomID id.RoomID, userID id.UserID) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.ensureInvited[roomID][userID]
+}
+
+// MoreInviteChecks has send bridge a contact's first two messages into
+// a portal (the first makes the room, after which bridgev2 checks the
+// user's membership once more) and then n more, and returns how many times
+// those n made bridgev2 check again that user is invited: 0 when the login
+// remembers its portals. send returns the message as bridged.
+func (m *Matrix) MoreInviteChecks(user id.UserID, n int, send func(text string) Message) int {
+	room := send("first").RoomID
+	send("second")
+	before := m.EnsureInvitedCalls(room, user)
+	for i := range n {
+		send(fmt.Sprintf("more %d", i+1))
+	}
+	return m.EnsureInvitedCalls(room, user) - before
 }
 
 func (m *Matrix) setMembership(roomID id.RoomID, userID id.UserID, membership event.Membership, unlessJoined bool) {
