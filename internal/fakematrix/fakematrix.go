@@ -104,7 +104,7 @@ type Matrix struct {
 
 	puppets puppetState // see EnableDoublePuppet
 
-	ensureInvited map[id.RoomID]map[id.UserID]int // see EnsureInvitedCalls
+	ensureInvited map[roomUser]int // see MoreInviteChecks
 }
 
 // SetDown makes every message, state event and room creation fail with err

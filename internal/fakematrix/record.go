@@ -148,26 +148,29 @@ func (m *Matrix) applyStateLocked(roomID id.RoomID, evtType event.Type, key stri
 	}
 }
 
+// roomUser is a user in a room.
+type roomUser struct {
+	room id.RoomID
+	user id.UserID
+}
+
+// countEnsureInvited counts an intent being asked to make sure that userID
+// is invited to roomID (an invitation already there included): bridgev2
+// asks for a login's user whenever it does not know that the login is in
+// the portal.
 func (m *Matrix) countEnsureInvited(roomID id.RoomID, userID id.UserID) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ensureInvited == nil {
-		m.ensureInvited = make(map[id.RoomID]map[id.UserID]int)
+		m.ensureInvited = make(map[roomUser]int)
 	}
-	if m.ensureInvited[roomID] == nil {
-		m.ensureInvited[roomID] = make(map[id.UserID]int)
-	}
-	m.ensureInvited[roomID][userID]++
+	m.ensureInvited[roomUser{roomID, userID}]++
 }
 
-// EnsureInvitedCalls is how many times an intent was asked to make sure
-// that userID is invited to roomID (an invitation already there included):
-// bridgev2 asks for a login's user whenever it does not know that the login
-// is in the portal.
-func (m *Matrix) EnsureInvitedCalls(roomID id.RoomID, userID id.UserID) int {
+func (m *Matrix) ensureInvitedCalls(roomID id.RoomID, userID id.UserID) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.ensureInvited[roomID][userID]
+	return m.ensureInvited[roomUser{roomID, userID}]
 }
 
 // MoreInviteChecks has send bridge a contact's first two messages into
@@ -178,11 +181,11 @@ func (m *Matrix) EnsureInvitedCalls(roomID id.RoomID, userID id.UserID) int {
 func (m *Matrix) MoreInviteChecks(user id.UserID, n int, send func(text string) Message) int {
 	room := send("first").RoomID
 	send("second")
-	before := m.EnsureInvitedCalls(room, user)
+	before := m.ensureInvitedCalls(room, user)
 	for i := range n {
 		send(fmt.Sprintf("more %d", i+1))
 	}
-	return m.EnsureInvitedCalls(room, user) - before
+	return m.ensureInvitedCalls(room, user) - before
 }
 
 func (m *Matrix) setMembership(roomID id.RoomID, userID id.UserID, membership event.Membership, unlessJoined bool) {
