@@ -169,6 +169,12 @@ func Main(tag, commit, buildTime string) {
 		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Failed to start the metrics listener")
 		os.Exit(14)
 	}
+	asListener, err := openAppServiceListener(m.Matrix, m.Log.With().Str("component", "appservice_listener").Logger())
+	if err != nil {
+		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Failed to start the appservice listener")
+		os.Exit(14)
+	}
+	asListener.serve()
 	m.Start()
 	close(started)
 	startQuiet()
@@ -194,6 +200,7 @@ func Main(tag, commit, buildTime string) {
 	stopQuiet()
 	mx.setRunning(false)
 	m.Stop()
+	asListener.stop()
 	mx.close()
 	releaseLease()
 	_ = sqliteLock.Close()

@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"net"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -339,4 +342,54 @@ func TestStandbySQLiteRefusesSecondInstance(t *testing.T) {
 	if !s.Gateway.Running() {
 		t.Error("the first instance is gone")
 	}
+}
+
+// TestGatewayRefusesTakenAddress: a gateway whose appservice address is
+// taken by another program exits at start with a message naming the
+// address, instead of running on without a listener (bridgev2 binds it in
+// the background and only logs the failure, and the homeserver's
+// transactions then go to the other program).
+func TestGatewayRefusesTakenAddress(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := taken.Addr().(*net.TCPAddr).Port
+	// No homeserver: the address is checked before the gateway talks to one.
+	deadHS, err := stack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	gw, err := stack.NewGateway(ctx, stack.GatewayOptions{
+		Binary: needGateway(t), Dir: filepath.Join(testDir(t), "gateway"), Port: port,
+		HomeserverURL: fmt.Sprintf("http://127.0.0.1:%d", deadHS),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = gw.Launch(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Stop() })
+	code, err := gw.Exited(ctx)
+	if err != nil {
+		t.Fatalf("the gateway kept running on a taken address: %v\n%s", err, gw.Log())
+	}
+	out := gw.Log()
+	want := fmt.Sprintf("the appservice address 127.0.0.1:%d", port)
+	if code != 14 || !strings.Contains(out, want) || !strings.Contains(out, "address already in use") {
+		t.Errorf("exit code %d, output:\n%s\nwant 14 and %q ... address already in use", code, out, want)
+	}
+	t.Logf("exit code %d: %s", code, lastLine(out))
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
 }

@@ -10,19 +10,61 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
 
-// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago.
+// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago and
+// that no earlier call in this process returned: a stack asks for its
+// ports (homeserver, appservice, metrics) before anything listens on them,
+// and the kernel may give the same free port to two probes in a row (it
+// did: a gateway was configured on its homeserver's port and never
+// listened).
 func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("failed to find a free port: %w", err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	// Probes stay open until one is new, so the kernel offers another port
+	// each time.
+	var probes []net.Listener
+	defer func() {
+		for _, ln := range probes {
+			ln.Close()
+		}
+	}()
+	for range maxPortProbes {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("failed to find a free port: %w", err)
+		}
+		probes = append(probes, ln)
+		port := ln.Addr().(*net.TCPAddr).Port
+		if _, ok := portsGiven[port]; ok {
+			continue
+		}
+		if len(portsOrder) == maxPortsRemembered {
+			delete(portsGiven, portsOrder[0])
+			portsOrder = portsOrder[1:]
+		}
+		portsGiven[port] = struct{}{}
+		portsOrder = append(portsOrder, port)
+		return port, nil
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("failed to find a free port: the kernel offered %d ports this process had already used", maxPortProbes)
 }
+
+const (
+	// maxPortsRemembered bounds the ports FreePort remembers: far more
+	// than one process's stacks use at once.
+	maxPortsRemembered = 4096
+	maxPortProbes      = 64
+)
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]struct{}{}
+	portsOrder []int
+)
 
 func loopbackURL(port int) string {
 	return "http://127.0.0.1:" + strconv.Itoa(port)

@@ -48,3 +48,22 @@ func TestPeakRSSOfThisProcess(t *testing.T) {
 		t.Fatalf("peak RSS of this process: %d bytes", n)
 	}
 }
+
+// TestFreePortNeverRepeats: ports asked for one after the other, none
+// listened on yet, are all different (two probes of the kernel in a row
+// can return the same free port; a gateway was once configured on its
+// homeserver's).
+func TestFreePortNeverRepeats(t *testing.T) {
+	const n = 2000
+	seen := make(map[int]int, n)
+	for i := range n {
+		port, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j, ok := seen[port]; ok {
+			t.Fatalf("port %d returned by call %d and again by call %d", port, j, i)
+		}
+		seen[port] = i
+	}
+}
