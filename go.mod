@@ -88,6 +88,11 @@ require (
 	rsc.io/qr v0.2.0 // indirect
 )
 
-// whatsmeow with three race fixes and deferrable message acknowledgements
+// whatsmeow with six patches: race fixes, deferrable message
+// acknowledgements, ordered overflow, lazily logged nodes
 // (third_party/whatsmeow/PASSERELLE.md). Drop when upstream has them.
 replace go.mau.fi/whatsmeow => ./third_party/whatsmeow
+
+// libsignal formatting debug lines only for a logger that writes them
+// (third_party/libsignal/PASSERELLE.md). Drop when upstream does.
+replace go.mau.fi/libsignal => ./third_party/libsignal

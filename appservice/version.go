@@ -16,6 +16,7 @@ import (
 var PinnedModules = []string{
 	"maunium.net/go/mautrix",
 	"go.mau.fi/whatsmeow",
+	"go.mau.fi/libsignal",
 	"github.com/gotd/td",
 	"github.com/lib/pq",
 	"github.com/mattn/go-sqlite3",

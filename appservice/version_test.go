@@ -15,6 +15,7 @@ func TestWriteVersion(t *testing.T) {
 	linked := depVersions([]*debug.Module{
 		{Path: "maunium.net/go/mautrix", Version: "v0.32.0"},
 		{Path: "go.mau.fi/whatsmeow", Version: "v0.0.0-20251217143725-11cf47c62d32", Replace: &debug.Module{Path: "./third_party/whatsmeow", Version: "(devel)"}},
+		{Path: "go.mau.fi/libsignal", Version: "v0.2.1", Replace: &debug.Module{Path: "./third_party/libsignal", Version: "(devel)"}},
 		{Path: "github.com/gotd/td", Version: "v0.162.0"},
 		{Path: "github.com/lib/pq", Version: "v1.12.3", Replace: &debug.Module{Path: "example.org/pq-fork", Version: "v1.12.4"}},
 		{Path: "github.com/mattn/go-sqlite3", Version: "v1.14.52"},
