@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 
 	"github.com/google/uuid"
 	"go.mau.fi/util/dbutil"
@@ -49,6 +50,9 @@ type Container struct {
 	LIDMap *LIDMap
 	clears *plaintextClears
 	tokens *tokenCache
+
+	cachesMu sync.Mutex
+	caches   map[string]*signalCache
 }
 
 // New wraps db, which must be a database whose version table is this
@@ -57,7 +61,8 @@ func New(db *dbutil.Database, log waLog.Logger) *Container {
 	if log == nil {
 		log = waLog.Noop
 	}
-	return &Container{db: db, log: log, LIDMap: newLIDMap(db), clears: newPlaintextClears(db, log), tokens: newTokenCache()}
+	return &Container{db: db, log: log, LIDMap: newLIDMap(db), clears: newPlaintextClears(db, log), tokens: newTokenCache(),
+		caches: make(map[string]*signalCache)}
 }
 
 // NewChild makes the store's child database on parent (normally the bridge's
@@ -245,10 +250,36 @@ func (c *Container) DeleteDevice(ctx context.Context, dev *store.Device) error {
 		return ErrDeviceIDMustBeSet
 	}
 	defer c.tokens.invalidate()
+	// The device's sessions and keys go with it in cascade: its cache
+	// stops, and a device linked again under the JID gets a new one.
+	c.dropSignalCache(dev.ID.String())
 	if _, err := c.db.Exec(ctx, deleteDeviceQuery, dev.ID.String()); err != nil {
 		return fmt.Errorf("failed to delete device: %w", err)
 	}
 	return nil
+}
+
+// signalCache is the cache of the device jid's sessions and identity keys,
+// one per device whatever number of stores wrap it (signalcache.go).
+func (c *Container) signalCache(jid string) *signalCache {
+	c.cachesMu.Lock()
+	defer c.cachesMu.Unlock()
+	sc := c.caches[jid]
+	if sc == nil {
+		sc = newSignalCache()
+		c.caches[jid] = sc
+	}
+	return sc
+}
+
+func (c *Container) dropSignalCache(jid string) {
+	c.cachesMu.Lock()
+	sc := c.caches[jid]
+	delete(c.caches, jid)
+	c.cachesMu.Unlock()
+	if sc != nil {
+		sc.turnOff()
+	}
 }
 
 func (c *Container) wire(dev *store.Device) {

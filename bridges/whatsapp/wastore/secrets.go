@@ -157,10 +157,11 @@ func (s *deviceStore) PutBufferedEvent(ctx context.Context, hash [32]byte, plain
 }
 
 // DoDecryptionTxn implements store.EventBuffer: decryption and the buffered
-// plaintext are committed together.
+// plaintext are committed together, and the session and identity written
+// reach the device's cache once they are (signalcache.go).
 func (s *deviceStore) DoDecryptionTxn(ctx context.Context, fn func(context.Context) error) error {
-	ctx = context.WithValue(ctx, dbutil.ContextKeyDoTxnCallerSkip, 2)
-	return s.db.DoTxn(ctx, nil, fn)
+	ctx = context.WithValue(ctx, dbutil.ContextKeyDoTxnCallerSkip, 3)
+	return s.txn(ctx, fn)
 }
 
 // ClearBufferedEventPlaintext implements store.EventBuffer: the clear is

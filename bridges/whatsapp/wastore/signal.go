@@ -31,6 +31,8 @@ type deviceStore struct {
 
 	migratedMu sync.Mutex
 	migrated   map[string]bool
+
+	cache *signalCache
 }
 
 func newDeviceStore(c *Container, jid types.JID) *deviceStore {
@@ -40,6 +42,7 @@ func newDeviceStore(c *Container, jid types.JID) *deviceStore {
 		jid:          jid.String(),
 		contactCache: make(map[types.JID]*types.ContactInfo),
 		migrated:     make(map[string]bool),
+		cache:        c.signalCache(jid.String()),
 	}
 }
 
@@ -67,7 +70,6 @@ const (
 	getIdentitiesLikeQuery   = `SELECT their_id, identity FROM whatsapp_identity_keys WHERE our_jid=$1 AND their_id LIKE $2 ESCAPE '\'`
 
 	getSessionQuery        = `SELECT session FROM whatsapp_sessions WHERE our_jid=$1 AND their_id=$2`
-	hasSessionQuery        = `SELECT COUNT(*) FROM whatsapp_sessions WHERE our_jid=$1 AND their_id=$2`
 	getManySessionsQuery   = `SELECT their_id, session FROM whatsapp_sessions WHERE our_jid=$1 AND their_id IN (%s)`
 	getSessionsLikeQuery   = `SELECT their_id, session FROM whatsapp_sessions WHERE our_jid=$1 AND their_id LIKE $2 ESCAPE '\'`
 	deleteAllSessionsQuery = `DELETE FROM whatsapp_sessions WHERE our_jid=$1 AND their_id LIKE $2 ESCAPE '\'`
@@ -104,29 +106,40 @@ func (s *deviceStore) PutIdentity(ctx context.Context, address string, key [32]b
 	if err != nil || (found && bytes.Equal(existing, key[:])) {
 		return err
 	}
-	_, err = s.db.Exec(ctx, putIdentityQuery, s.jid, address, key[:])
-	return err
+	stored := key
+	return s.write(ctx, cacheKey{kindIdentity, address}, cacheEntry{val: stored[:], present: true}, func() error {
+		_, err := s.db.Exec(ctx, putIdentityQuery, s.jid, address, stored[:])
+		return err
+	})
 }
 
-// identity is the stored identity key of address, if one is.
+// identity is the stored identity key of address, if one is (through the
+// device's cache, signalcache.go).
 func (s *deviceStore) identity(ctx context.Context, address string) (key []byte, found bool, err error) {
-	err = s.db.QueryRow(ctx, getIdentityQuery, s.jid, address).Scan(&key)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, false, nil
-	}
-	return key, err == nil, err
+	return s.read(ctx, cacheKey{kindIdentity, address}, func() ([]byte, bool, error) {
+		var key []byte
+		err := s.db.QueryRow(ctx, getIdentityQuery, s.jid, address).Scan(&key)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, false, nil
+		}
+		return key, err == nil, err
+	})
 }
 
 // DeleteAllIdentities implements store.IdentityStore.
 func (s *deviceStore) DeleteAllIdentities(ctx context.Context, phone string) error {
-	_, err := s.db.Exec(ctx, deleteAllIdentitiesQuery, s.jid, likePrefix(phone))
-	return err
+	return s.deletePrefix(ctx, kindIdentity, phone, func() error {
+		_, err := s.db.Exec(ctx, deleteAllIdentitiesQuery, s.jid, likePrefix(phone))
+		return err
+	})
 }
 
 // DeleteIdentity implements store.IdentityStore.
 func (s *deviceStore) DeleteIdentity(ctx context.Context, address string) error {
-	_, err := s.db.Exec(ctx, deleteIdentityQuery, s.jid, address)
-	return err
+	return s.write(ctx, cacheKey{kindIdentity, address}, cacheEntry{}, func() error {
+		_, err := s.db.Exec(ctx, deleteIdentityQuery, s.jid, address)
+		return err
+	})
 }
 
 // IsTrustedIdentity implements store.IdentityStore: an unknown identity is
@@ -143,17 +156,29 @@ func (s *deviceStore) IsTrustedIdentity(ctx context.Context, address string, key
 	return [32]byte(existing) == key, nil
 }
 
+// session reads address's session through the device's cache
+// (signalcache.go).
+func (s *deviceStore) session(ctx context.Context, address string) ([]byte, bool, error) {
+	return s.read(ctx, cacheKey{kindSession, address}, func() ([]byte, bool, error) {
+		var session []byte
+		err := s.db.QueryRow(ctx, getSessionQuery, s.jid, address).Scan(&session)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, false, nil
+		}
+		return session, err == nil, err
+	})
+}
+
 // GetSession implements store.SessionStore.
-func (s *deviceStore) GetSession(ctx context.Context, address string) (session []byte, err error) {
-	err = noRows(s.db.QueryRow(ctx, getSessionQuery, s.jid, address).Scan(&session))
-	return
+func (s *deviceStore) GetSession(ctx context.Context, address string) ([]byte, error) {
+	session, _, err := s.session(ctx, address)
+	return session, err
 }
 
 // HasSession implements store.SessionStore.
 func (s *deviceStore) HasSession(ctx context.Context, address string) (bool, error) {
-	var n int
-	err := s.db.QueryRow(ctx, hasSessionQuery, s.jid, address).Scan(&n)
-	return n > 0, err
+	_, found, err := s.session(ctx, address)
+	return found, err
 }
 
 // GetManySessions implements store.SessionStore: every address is in the
@@ -166,6 +191,47 @@ func (s *deviceStore) GetManySessions(ctx context.Context, addresses []string) (
 	for _, addr := range addresses {
 		result[addr] = nil
 	}
+	// Those the device's cache (or the store's transaction) has are not
+	// read again; the others are, and kept.
+	ch := s.cache.changesIn(ctx)
+	cached := ch != nil || !s.inTxn(ctx)
+	var missing []string
+	gens := make(map[string]uint64)
+	for _, addr := range addresses {
+		k := cacheKey{kindSession, addr}
+		if ch != nil {
+			if e, ok := ch.rows[k]; ok {
+				result[addr] = bytes.Clone(e.val)
+				continue
+			}
+			if len(ch.prefixes) > 0 {
+				missing = append(missing, addr)
+				continue
+			}
+		}
+		if cached {
+			e, ok, gen := s.cache.get(k)
+			if ok {
+				result[addr] = e.val
+				continue
+			}
+			gens[addr] = gen
+		}
+		missing = append(missing, addr)
+	}
+	found := make(map[string]bool, len(missing))
+	if err := s.readSessions(ctx, missing, result, found); err != nil {
+		return nil, err
+	}
+	for addr, gen := range gens {
+		s.cache.fill(cacheKey{kindSession, addr}, cacheEntry{val: bytes.Clone(result[addr]), present: found[addr]}, gen)
+	}
+	return result, nil
+}
+
+// readSessions reads the sessions of addresses from the database into
+// result, and which have a row into found.
+func (s *deviceStore) readSessions(ctx context.Context, addresses []string, result map[string][]byte, found map[string]bool) error {
 	const chunk = 500
 	for start := 0; start < len(addresses); start += chunk {
 		part := addresses[start:min(start+chunk, len(addresses))]
@@ -178,33 +244,36 @@ func (s *deviceStore) GetManySessions(ctx context.Context, addresses []string) (
 		}
 		rows, err := s.db.Query(ctx, fmt.Sprintf(getManySessionsQuery, strings.Join(placeholders, ",")), args...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for rows.Next() {
 			var addr string
 			var sess []byte
 			if err = rows.Scan(&addr, &sess); err != nil {
 				_ = rows.Close()
-				return nil, err
+				return err
 			}
 			result[addr] = sess
+			found[addr] = true
 		}
 		if err = rows.Close(); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return result, nil
+	return nil
 }
 
 // PutSession implements store.SessionStore.
 func (s *deviceStore) PutSession(ctx context.Context, address string, session []byte) error {
-	_, err := s.db.Exec(ctx, putSessionQuery, s.jid, address, session)
-	return err
+	return s.write(ctx, cacheKey{kindSession, address}, cacheEntry{val: session, present: true}, func() error {
+		_, err := s.db.Exec(ctx, putSessionQuery, s.jid, address, session)
+		return err
+	})
 }
 
 // PutManySessions implements store.SessionStore.
 func (s *deviceStore) PutManySessions(ctx context.Context, sessions map[string][]byte) error {
-	return s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+	return s.txn(ctx, func(ctx context.Context) error {
 		for addr, sess := range sessions {
 			if err := s.PutSession(ctx, addr, sess); err != nil {
 				return err
@@ -216,14 +285,18 @@ func (s *deviceStore) PutManySessions(ctx context.Context, sessions map[string][
 
 // DeleteAllSessions implements store.SessionStore.
 func (s *deviceStore) DeleteAllSessions(ctx context.Context, phone string) error {
-	_, err := s.db.Exec(ctx, deleteAllSessionsQuery, s.jid, likePrefix(phone))
-	return err
+	return s.deletePrefix(ctx, kindSession, phone, func() error {
+		_, err := s.db.Exec(ctx, deleteAllSessionsQuery, s.jid, likePrefix(phone))
+		return err
+	})
 }
 
 // DeleteSession implements store.SessionStore.
 func (s *deviceStore) DeleteSession(ctx context.Context, address string) error {
-	_, err := s.db.Exec(ctx, deleteSessionQuery, s.jid, address)
-	return err
+	return s.write(ctx, cacheKey{kindSession, address}, cacheEntry{}, func() error {
+		_, err := s.db.Exec(ctx, deleteSessionQuery, s.jid, address)
+		return err
+	})
 }
 
 type kv struct {
@@ -268,7 +341,7 @@ func (s *deviceStore) MigratePNToLID(ctx context.Context, pn, lid types.JID) err
 	pattern := likePrefix(pnUser)
 	rename := func(addr string) string { return lidUser + strings.TrimPrefix(addr, pnUser) }
 	var moved int
-	err := s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+	err := s.txn(ctx, func(ctx context.Context) error {
 		sessions, err := s.collect(ctx, getSessionsLikeQuery, pattern, false)
 		if err != nil {
 			return fmt.Errorf("failed to read sessions: %w", err)
@@ -278,7 +351,7 @@ func (s *deviceStore) MigratePNToLID(ctx context.Context, pn, lid types.JID) err
 				return fmt.Errorf("failed to move session: %w", err)
 			}
 		}
-		if _, err = s.db.Exec(ctx, deleteAllSessionsQuery, s.jid, pattern); err != nil {
+		if err = s.DeleteAllSessions(ctx, pnUser); err != nil {
 			return fmt.Errorf("failed to delete moved sessions: %w", err)
 		}
 		identities, err := s.collect(ctx, getIdentitiesLikeQuery, pattern, false)
@@ -293,7 +366,7 @@ func (s *deviceStore) MigratePNToLID(ctx context.Context, pn, lid types.JID) err
 				return fmt.Errorf("failed to move identity: %w", err)
 			}
 		}
-		if _, err = s.db.Exec(ctx, deleteAllIdentitiesQuery, s.jid, pattern); err != nil {
+		if err = s.DeleteAllIdentities(ctx, pnUser); err != nil {
 			return fmt.Errorf("failed to delete moved identities: %w", err)
 		}
 		senderKeys, err := s.collect(ctx, getSenderKeysLikeQuery, pattern, true)
