@@ -164,14 +164,25 @@ func (c *signalCache) bumpAllLocked() {
 	}
 }
 
-// turnOff empties the cache and stops it for good.
-func (c *signalCache) turnOff() {
+// turnOff empties the cache and stops it for good; it reports whether the
+// cache was on.
+func (c *signalCache) turnOff() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.bumpAllLocked()
+	wasOn := !c.off
 	c.off = true
 	c.entries = nil
 	c.size = 0
+	return wasOn
+}
+
+// foreignWrite turns the device's cache off before a write in a
+// transaction the store did not begin, and says so once.
+func (s *deviceStore) foreignWrite() {
+	if s.cache.turnOff() {
+		s.c.log.Warnf("Signal session cache of %s off: a session or identity key was written in a transaction the store did not begin", s.jid)
+	}
 }
 
 func (c *signalCache) putLocked(k cacheKey, e cacheEntry) {
@@ -292,7 +303,7 @@ func (s *deviceStore) write(ctx context.Context, k cacheKey, e cacheEntry, store
 	ch := s.cache.changesIn(ctx)
 	if ch == nil && s.inTxn(ctx) {
 		// The store cannot see when this transaction ends.
-		s.cache.turnOff()
+		s.foreignWrite()
 		return store()
 	}
 	if ch != nil {
@@ -320,7 +331,7 @@ func (s *deviceStore) deletePrefix(ctx context.Context, kind cacheKind, prefix s
 	p := cacheKey{kind: kind, addr: prefix}
 	ch := s.cache.changesIn(ctx)
 	if ch == nil && s.inTxn(ctx) {
-		s.cache.turnOff()
+		s.foreignWrite()
 		return del()
 	}
 	s.cache.forget(p, true)
