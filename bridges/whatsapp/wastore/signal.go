@@ -116,13 +116,19 @@ func (s *deviceStore) PutIdentity(ctx context.Context, address string, key [32]b
 // identity is the stored identity key of address, if one is (through the
 // device's cache, signalcache.go).
 func (s *deviceStore) identity(ctx context.Context, address string) (key []byte, found bool, err error) {
-	return s.read(ctx, cacheKey{kindIdentity, address}, func() ([]byte, bool, error) {
-		var key []byte
-		err := s.db.QueryRow(ctx, getIdentityQuery, s.jid, address).Scan(&key)
+	return s.readRow(ctx, kindIdentity, getIdentityQuery, address)
+}
+
+// readRow reads the one column query selects for the device and address,
+// through the device's cache (signalcache.go).
+func (s *deviceStore) readRow(ctx context.Context, kind cacheKind, query, address string) ([]byte, bool, error) {
+	return s.read(ctx, cacheKey{kind, address}, func() ([]byte, bool, error) {
+		var val []byte
+		err := s.db.QueryRow(ctx, query, s.jid, address).Scan(&val)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, false, nil
 		}
-		return key, err == nil, err
+		return val, err == nil, err
 	})
 }
 
@@ -159,14 +165,7 @@ func (s *deviceStore) IsTrustedIdentity(ctx context.Context, address string, key
 // session reads address's session through the device's cache
 // (signalcache.go).
 func (s *deviceStore) session(ctx context.Context, address string) ([]byte, bool, error) {
-	return s.read(ctx, cacheKey{kindSession, address}, func() ([]byte, bool, error) {
-		var session []byte
-		err := s.db.QueryRow(ctx, getSessionQuery, s.jid, address).Scan(&session)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, false, nil
-		}
-		return session, err == nil, err
-	})
+	return s.readRow(ctx, kindSession, getSessionQuery, address)
 }
 
 // GetSession implements store.SessionStore.
