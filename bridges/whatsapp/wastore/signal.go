@@ -106,9 +106,8 @@ func (s *deviceStore) PutIdentity(ctx context.Context, address string, key [32]b
 	if err != nil || (found && bytes.Equal(existing, key[:])) {
 		return err
 	}
-	stored := key
-	return s.write(ctx, cacheKey{kindIdentity, address}, cacheEntry{val: stored[:], present: true}, func() error {
-		_, err := s.db.Exec(ctx, putIdentityQuery, s.jid, address, stored[:])
+	return s.write(ctx, cacheKey{kindIdentity, address}, cacheEntry{val: key[:], present: true}, func() error {
+		_, err := s.db.Exec(ctx, putIdentityQuery, s.jid, address, key[:])
 		return err
 	})
 }

@@ -276,8 +276,7 @@ func (s *deviceStore) read(ctx context.Context, k cacheKey, load func() ([]byte,
 			if p.kind == k.kind && strings.HasPrefix(k.addr, p.addr+":") {
 				// Deleted earlier in this transaction and not written
 				// since: the database says so.
-				val, found, err := load()
-				return val, found, err
+				return load()
 			}
 		}
 	} else if s.inTxn(ctx) {

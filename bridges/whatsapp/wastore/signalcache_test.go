@@ -12,6 +12,7 @@ import (
 	"go.mau.fi/util/dbutil"
 	"go.mau.fi/whatsmeow/store"
 
+	"github.com/passerelle/passerelle/bridges/whatsapp/wastore"
 	"github.com/passerelle/passerelle/internal/dbtest"
 )
 
@@ -34,6 +35,13 @@ func setBehindTheStore(t testing.TB, db *dbutil.Database, dev *store.Device, add
 	must(t, err)
 }
 
+// cacheDevice is a saved device of a new container on db.
+func cacheDevice(t testing.TB, db *dbutil.Database) (*dbutil.Database, *wastore.Container, *store.Device) {
+	t.Helper()
+	c := newContainer(t, db)
+	return db, c, savedDevice(t, c, "15550001111")
+}
+
 func session(t testing.TB, dev *store.Device, addr string) string {
 	t.Helper()
 	sess, err := dev.Sessions.GetSession(context.Background(), addr)
@@ -51,9 +59,7 @@ var errDecryption = errors.New("decryption failed")
 func TestSignalCacheFollowsCommits(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
 		ctx := context.Background()
-		db := b.Open(t)
-		c := newContainer(t, db)
-		dev := savedDevice(t, c, "15550001111")
+		db, _, dev := cacheDevice(t, b.Open(t))
 		const bob, carol = "15550002222:0", "15550003333:0"
 		k1, k2 := [32]byte{1}, [32]byte{2}
 		must(t, dev.Sessions.PutSession(ctx, bob, []byte("v1")))
@@ -160,9 +166,7 @@ func hasSession(t testing.TB, dev *store.Device, addr string) bool {
 // and linked again under the same JID does not read the old one's.
 func TestSignalCacheBoundedAndPerDevice(t *testing.T) {
 	ctx := context.Background()
-	db := dbtest.SQLite(t).Open(t)
-	c := newContainer(t, db)
-	dev := savedDevice(t, c, "15550001111")
+	db, c, dev := cacheDevice(t, dbtest.SQLite(t).Open(t))
 	const n = 400
 	big := make([]byte, 1024)
 	for i := range n {
@@ -196,9 +200,7 @@ func TestSignalCacheBoundedAndPerDevice(t *testing.T) {
 func TestSignalCacheConcurrentWriters(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, b dbtest.Backend) {
 		ctx := context.Background()
-		db := b.Open(t)
-		c := newContainer(t, db)
-		dev := savedDevice(t, c, "15550001111")
+		db, _, dev := cacheDevice(t, b.Open(t))
 		addrs := []string{"15552000001:0", "15552000001:1", "15552000002:0", "15552000003:0"}
 		var wg sync.WaitGroup
 		for w := range 6 {
