@@ -9,6 +9,7 @@ import (
 
 	"go.mau.fi/util/jsontime"
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -174,7 +175,15 @@ func TestDisappearingTimerBothWays(t *testing.T) {
 		t.Fatal(err)
 	}
 	tb.waitMsg(t, "the timed group message", func(m fakematrix.Message) bool { return m.Content.Body == "timed group message" })
-	upcoming, err := tb.br.DB.DisappearingMessage.GetUpcoming(ctx, 8*24*time.Hour, 10)
+	// bridgev2 schedules the disappearance after the message is sent:
+	// wait for it.
+	var upcoming []*database.DisappearingMessage
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		upcoming, err = tb.br.DB.DisappearingMessage.GetUpcoming(ctx, 8*24*time.Hour, 10)
+		if err != nil || len(upcoming) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || len(upcoming) != 1 || upcoming[0].RoomID != grp.RoomID || upcoming[0].Timer != 7*24*time.Hour {
 		t.Fatalf("scheduled to disappear: %+v, %v", upcoming, err)
 	}
