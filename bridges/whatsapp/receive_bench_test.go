@@ -3,7 +3,10 @@ package whatsapp
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -16,9 +19,9 @@ import (
 )
 
 // BenchmarkContactsToMatrix: contacts who each already have a chat with the
-// staff member send b.N text messages between them, round-robin; an
-// iteration is one message decrypted by whatsmeow, bridged and seen by the
-// (fake, unencrypted) homeserver. cpu-µs/msg is the whole process's CPU
+// staff member (1, 10 or 100 of them) send b.N text messages between them,
+// round-robin; an iteration is one message decrypted by whatsmeow, bridged
+// and seen by the (fake, unencrypted) homeserver. cpu-µs/msg is the whole process's CPU
 // time per message (bridge, whatsmeow, its store and the simulator that
 // encrypts and sends); with -cpuprofile, the gateway's share is what is not
 // under simulator/ or fakematrix/.
@@ -27,12 +30,13 @@ import (
 // kept, statements cached); conns_2 runs the 10-contact case on a pool of 2,
 // to show what SQLite's connections cost when portals write side by side
 // (each connection's page cache is dropped when another one has written).
+// PASSERELLE_BENCH_CPUPROFILE=/tmp/recv profiles the timed part alone.
 //
 //	go test -tags goolm -run '^$' -bench ContactsToMatrix -benchtime 4000x -count 3 ./bridges/whatsapp/
 func BenchmarkContactsToMatrix(b *testing.B) {
 	for _, tc := range []struct {
 		contacts, conns int
-	}{{1, 5}, {10, 5}, {10, 2}} {
+	}{{1, 5}, {10, 5}, {100, 5}, {10, 2}} {
 		b.Run(fmt.Sprintf("contacts_%d_conns_%d", tc.contacts, tc.conns), func(b *testing.B) {
 			srv := startSim(b)
 			tb := startBridge(b, srv, gatewaySQLite(b, tc.conns))
@@ -53,6 +57,7 @@ func BenchmarkContactsToMatrix(b *testing.B) {
 			base := len(tb.mx.Events())
 			b.ReportAllocs()
 			b.ResetTimer()
+			stopProfile := profileTimed(b)
 			cpu0 := processCPU()
 			for i := 0; i < b.N; i++ {
 				if _, err := srv.SendText(ctx, phones[i%len(phones)], alicePh, "message "+strconv.Itoa(i)); err != nil {
@@ -63,6 +68,7 @@ func BenchmarkContactsToMatrix(b *testing.B) {
 				b.Fatalf("%d of %d messages reached Matrix", len(tb.mx.Events())-base, b.N)
 			}
 			b.StopTimer()
+			stopProfile()
 			b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/msg")
 		})
 	}
@@ -87,6 +93,30 @@ func gatewaySQLite(b *testing.B, conns int) *dbutil.Database {
 	}
 	b.Cleanup(func() { _ = db.Close() })
 	return db
+}
+
+// profileTimed, when PASSERELLE_BENCH_CPUPROFILE names a path prefix,
+// takes a CPU profile of the benchmark's timed part alone (go test's
+// -cpuprofile also covers the set-up: the login, each contact's first
+// message and its portal) into <prefix>-<benchmark>.pprof; it returns the
+// function that stops it.
+func profileTimed(b *testing.B) func() {
+	prefix := os.Getenv("PASSERELLE_BENCH_CPUPROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(prefix + "-" + strings.ReplaceAll(b.Name(), "/", "_") + ".pprof")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err = pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
 
 // processCPU is the CPU time (user and system) the process has used.
