@@ -7,7 +7,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/passerelle/passerelle/internal/dbtest"
 	"github.com/passerelle/passerelle/internal/fakematrix"
+	"github.com/passerelle/passerelle/internal/memtrim"
 )
 
 // BenchmarkContactsToMatrix: contacts who each already have a chat with the
@@ -58,7 +58,7 @@ func BenchmarkContactsToMatrix(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			stopProfile := profileTimed(b)
-			cpu0 := processCPU()
+			cpu0 := memtrim.ProcessCPU()
 			for i := 0; i < b.N; i++ {
 				if _, err := srv.SendText(ctx, phones[i%len(phones)], alicePh, "message "+strconv.Itoa(i)); err != nil {
 					b.Fatal(err)
@@ -69,7 +69,7 @@ func BenchmarkContactsToMatrix(b *testing.B) {
 			}
 			b.StopTimer()
 			stopProfile()
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/msg")
+			b.ReportMetric(float64(memtrim.ProcessCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/msg")
 		})
 	}
 }
@@ -117,13 +117,4 @@ func profileTimed(b *testing.B) func() {
 		pprof.StopCPUProfile()
 		_ = f.Close()
 	}
-}
-
-// processCPU is the CPU time (user and system) the process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

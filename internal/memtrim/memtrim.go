@@ -99,7 +99,7 @@ func (t *Trimmer) defaults() {
 		t.IdleShare = DefaultIdleShare
 	}
 	if t.cpuTime == nil {
-		t.cpuTime = processCPU
+		t.cpuTime = ProcessCPU
 	}
 	if t.freeHeap == nil {
 		t.freeHeap = freeHeap
@@ -109,8 +109,8 @@ func (t *Trimmer) defaults() {
 	}
 }
 
-// processCPU is the process's user and system CPU time so far.
-func processCPU() time.Duration {
+// ProcessCPU is the process's user and system CPU time so far.
+func ProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
