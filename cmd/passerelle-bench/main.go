@@ -139,7 +139,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.plain, "plain", false, "unencrypted rooms instead of encrypted ones (portal and bare appservice)")
 	fs.DurationVar(&o.idleQuiet, "idle", 2*time.Second, "a process is idle when its CPU time has not moved for this long")
 	fs.DurationVar(&o.idleMax, "idle-max", 60*time.Second, "give up waiting for idle processes after this long (the run is then flagged)")
-	fs.DurationVar(&o.profile, "profile", 0, "burst: take the gateway's CPU profile for this long from the start of the first burst, and its heap profile after it; creation and flood: its CPU profile for this long and a goroutine dump every 5 s from the start of each live probe (saved in the work directory; the CPU profiles' top functions are printed); 0: none")
+	fs.DurationVar(&o.profile, "profile", 0, "burst: take the gateway's CPU profile for this long from the start of the first burst, and its heap profile after it, and stock bridgev2's CPU profile from the start of its first burst; creation and flood: its CPU profile for this long and a goroutine dump every 5 s from the start of each live probe (saved in the work directory; the CPU profiles' top functions are printed); 0: none")
 	fs.StringVar(&o.scenario, "scenario", "burst", "burst: messages through a DM portal beside a bare appservice; coldstart: start on a database of -logins logins and -portals portals, then load -load of them, and measure readiness, connections and idle memory; creation: -create portals made at once, with a live probe on an existing portal; flood: -n messages at once into one portal, with the live probe on another")
 	fs.IntVar(&o.logins, "logins", 100, "coldstart: logins in the database (-network whatsapp: linked by QR code first)")
 	portals := fs.String("portals", "", "burst: comma-separated portal counts, the messages spread round-robin over that many DM portals (default 1); coldstart: DM portals in the database (default 10000)")
@@ -262,8 +262,12 @@ type bench struct {
 	received arrivalLog
 	profiled bool
 	// profiledCPUms is the gateway's CPU-ms per message of the profiled
-	// pass (the first of Passerelle's).
-	profiledCPUms float64
+	// pass (the first of Passerelle's); stockProfiledCPUms stock
+	// bridgev2's in its profiled pass (its first), profiled into
+	// stockCPUProfile.
+	profiledCPUms      float64
+	stockProfiled      bool
+	stockProfiledCPUms float64
 	// tgStaff are the Telegram staff logins after staff (telegramNet's
 	// staff 1 on).
 	tgStaff []*tgsim.Account

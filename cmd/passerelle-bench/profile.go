@@ -19,7 +19,14 @@ import (
 // saveProfile fetches one of the gateway's profiles (path under
 // /debug/pprof/) into the work directory as name.
 func (b *bench) saveProfile(ctx context.Context, path, name string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.pprofURL+path, nil)
+	return b.saveProfileFrom(ctx, b.pprofURL, path, name)
+}
+
+// saveProfileFrom fetches a profile from a process's /debug/pprof/ at base
+// (Passerelle's, or stock bridgev2's control endpoint) into the work
+// directory as name.
+func (b *bench) saveProfileFrom(ctx context.Context, base, path, name string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
 		return err
 	}
@@ -69,8 +76,11 @@ func (b *bench) printProfiles(w io.Writer) {
 			continue
 		}
 		perMsg := 0.0
-		if filepath.Base(file) == "gateway-cpu.pprof" {
+		switch filepath.Base(file) {
+		case "gateway-cpu.pprof":
 			perMsg = b.profiledCPUms
+		case stockCPUProfile:
+			perMsg = b.stockProfiledCPUms
 		}
 		printParts(w, parts, perMsg)
 	}
@@ -144,3 +154,7 @@ func (b *bench) profileLoad(ctx context.Context, tag string, stop <-chan struct{
 
 // goroutineDumpEvery is the period of profileLoad's goroutine dumps.
 const goroutineDumpEvery = 5 * time.Second
+
+// stockCPUProfile is the file of stock bridgev2's CPU profile (burst, with
+// -profile): its first pass, for as long as Passerelle's.
+const stockCPUProfile = "stock-cpu.pprof"

@@ -165,11 +165,18 @@ func (b *bench) measure(ctx context.Context, kind bridgeKind, tag, dir string, k
 		return repResult{}, err
 	}
 	var profiled chan error
-	if kind == kindPasserelle && b.pprofURL != "" && !b.profiled {
+	seconds := "profile?seconds=" + strconv.Itoa(int(b.o.profile.Seconds()))
+	switch {
+	case kind == kindPasserelle && b.pprofURL != "" && !b.profiled:
 		b.profiled = true
 		profiled = make(chan error, 1)
+		go func() { profiled <- b.saveProfile(ctx, seconds, "gateway-cpu.pprof") }()
+	case kind == kindStock && b.pprofURL != "" && !b.stockProfiled:
+		// Stock bridgev2's first pass too, to compare where each spends.
+		b.stockProfiled = true
+		profiled = make(chan error, 1)
 		go func() {
-			profiled <- b.saveProfile(ctx, "profile?seconds="+strconv.Itoa(int(b.o.profile.Seconds())), "gateway-cpu.pprof")
+			profiled <- b.saveProfileFrom(ctx, b.stock.controlURL+"/debug/pprof/", seconds, stockCPUProfile)
 		}()
 	}
 	start := time.Now()
@@ -191,9 +198,13 @@ func (b *bench) measure(ctx context.Context, kind bridgeKind, tag, dir string, k
 		if perr := <-profiled; perr != nil && err == nil {
 			err = perr
 		}
-		b.profiledCPUms = res.GatewayCPUms
-		if perr := b.saveProfile(ctx, "heap", "gateway-heap.pprof"); perr != nil && err == nil {
-			err = perr
+		if kind == kindStock {
+			b.stockProfiledCPUms = res.GatewayCPUms
+		} else {
+			b.profiledCPUms = res.GatewayCPUms
+			if perr := b.saveProfile(ctx, "heap", "gateway-heap.pprof"); perr != nil && err == nil {
+				err = perr
+			}
 		}
 	}
 	if err != nil {

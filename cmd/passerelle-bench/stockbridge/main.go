@@ -22,7 +22,10 @@
 //	GET /received
 //
 // which answers [{"body": "...", "at_us": <Unix microseconds>}, ...]: what
-// the "remote network" received from Matrix, and when.
+// the "remote network" received from Matrix, and when. The same endpoint
+// serves Go's CPU and heap profiles (GET /debug/pprof/profile?seconds=N,
+// GET /debug/pprof/heap), which the bench takes with -profile as it takes
+// Passerelle's.
 package main
 
 import (
@@ -32,6 +35,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,6 +130,8 @@ func (c *connector) Start(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /messages", c.serveMessages)
 	mux.HandleFunc("GET /received", c.serveReceived)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.Handle("GET /debug/pprof/heap", pprof.Handler("heap"))
 	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = c.srv.Serve(ln) }()
 	return nil
