@@ -178,12 +178,10 @@ func TestDisappearingTimerBothWays(t *testing.T) {
 	// bridgev2 schedules the disappearance after the message is sent:
 	// wait for it.
 	var upcoming []*database.DisappearingMessage
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	tb.mx.Eventually(5*time.Second, func() bool {
 		upcoming, err = tb.br.DB.DisappearingMessage.GetUpcoming(ctx, 8*24*time.Hour, 10)
-		if err != nil || len(upcoming) > 0 || time.Now().After(deadline) {
-			break
-		}
-	}
+		return err != nil || len(upcoming) > 0
+	})
 	if err != nil || len(upcoming) != 1 || upcoming[0].RoomID != grp.RoomID || upcoming[0].Timer != 7*24*time.Hour {
 		t.Fatalf("scheduled to disappear: %+v, %v", upcoming, err)
 	}
