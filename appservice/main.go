@@ -106,6 +106,7 @@ func Main(tag, commit, buildTime string) {
 	m.InitVersion(tag, commit, buildTime)
 	m.PreInit()
 	applyStorage(&m.Config.Database, store.cfg)
+	usePrettyWriters(&m.Config.Logging)
 	looseDir, err := prepareDatabase(m.Config.Database)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Failed to prepare the database:", err)

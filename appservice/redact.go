@@ -575,8 +575,8 @@ var redactedWriterTypes = map[zeroconfig.WriterType]func(*zeroconfig.WriterConfi
 
 // registerRedactingWriters puts the masker behind every writer type that
 // bridgev2 can build from the `logging:` section of the config, whatever the
-// format (json, pretty, pretty-colored: zeroconfig puts its console writer in
-// front of the one compiled here).
+// format (json; pretty and pretty-colored, written by prettyWriter in front
+// of the masker, see usePrettyWriters).
 func registerRedactingWriters() {
 	for wt, compile := range redactedWriterTypes {
 		zeroconfig.RegisterWriter(wt, func(wc *zeroconfig.WriterConfig) (io.Writer, error) {
@@ -586,6 +586,15 @@ func registerRedactingWriters() {
 			}
 			return redactingWriter{out: out}, nil
 		})
+		for _, format := range prettyFormats {
+			zeroconfig.RegisterWriter(prettyWriterType(wt, format), func(wc *zeroconfig.WriterConfig) (io.Writer, error) {
+				out, err := compile(wc)
+				if err != nil {
+					return nil, err
+				}
+				return newPrettyWriter(redactingWriter{out: out}, format == zeroconfig.LogFormatPrettyColored, wc.TimeFormat), nil
+			})
+		}
 	}
 }
 
