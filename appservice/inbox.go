@@ -207,10 +207,12 @@ func (in *matrixInbox) replay(upTo int64) {
 // echo reports whether evt is the echo of an event the gateway itself sent
 // (a timeline event of its bot or of a ghost: every message bridged from a
 // remote network comes back so). The bridge ignores those (bridgev2 drops
-// its own users' events, the governance guard looks at state events only),
-// so losing one in a crash loses nothing: the inbox hands it on in its
-// room's order without storing it, which spares a remote→Matrix message two
-// database writes. State events (a ghost's join, a tombstone) are stored.
+// its own users' events before anything else, the governance guard looks
+// at state events, its reactions at the admins'), so the transaction
+// handler neither stores nor hands them on: that spares each
+// remote→Matrix message two database writes, and the decoding of the
+// echo's content and its dispatch. State events (a ghost's join, a
+// tombstone) are stored and handled.
 func (in *matrixInbox) echo(evt *event.Event) bool {
 	return evt.StateKey == nil && in.ours != nil && in.ours(evt.Sender)
 }

@@ -96,6 +96,9 @@ func handledTransactions(as *appservice.AppService, ep *appservice.EventProcesso
 				return
 			}
 			for i, evt := range txn.Events {
+				if inbox.echo(evt) {
+					continue // ignored by the bridge (see echo)
+				}
 				if again[i] {
 					err = inbox.requeue(r.Context(), evt)
 				} else {
