@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 )
 
 // transactionsPath is where the homeserver PUTs appservice transactions.
@@ -61,17 +62,22 @@ func handledTransactions(as *appservice.AppService, ep *appservice.EventProcesso
 			}
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTransactionSize))
 			_ = r.Body.Close()
-			var txn appservice.Transaction
-			var raw struct {
-				Events []json.RawMessage `json:"events"`
+			var events []*event.Event
+			var raw []json.RawMessage
+			var others map[string]json.RawMessage // the transaction's other parts, for mautrix
+			ours := err == nil
+			if ours {
+				raw, others, err = splitTransaction(body)
+				ours = err == nil
 			}
-			ours := err == nil && json.Unmarshal(body, &txn) == nil && json.Unmarshal(body, &raw) == nil &&
-				len(raw.Events) == len(txn.Events) && identified(txn.Events)
-			var rest []byte // the transaction's other parts, for mautrix
-			if ours && !onlyRoomEvents(&txn) {
-				if len(txn.Events) == 0 {
+			if ours {
+				events, ours = decodeRoomEvents(raw, inbox.echo)
+			}
+			var rest []byte
+			if ours && len(others) > 0 {
+				if len(events) == 0 {
 					ours = false
-				} else if rest, err = withoutRoomEvents(body); err != nil {
+				} else if rest, err = json.Marshal(others); err != nil {
 					ours = false
 				}
 			}
@@ -83,7 +89,7 @@ func handledTransactions(as *appservice.AppService, ep *appservice.EventProcesso
 			}
 			log := as.Log.With().Str("transaction_id", txnID).Logger()
 			start := time.Now()
-			again, err := inbox.store(r.Context(), txn.Events, raw.Events)
+			again, err := inbox.store(r.Context(), events, raw)
 			if err != nil {
 				log.Error().Err(err).Msg("Failed to store a transaction's events; the homeserver will send it again")
 				mautrix.RespError{ErrCode: "M_UNKNOWN", Err: "The gateway could not store the events", StatusCode: http.StatusInternalServerError}.Write(w)
@@ -95,7 +101,7 @@ func handledTransactions(as *appservice.AppService, ep *appservice.EventProcesso
 			case <-r.Context().Done():
 				return
 			}
-			for i, evt := range txn.Events {
+			for i, evt := range events {
 				if inbox.echo(evt) {
 					continue // ignored by the bridge (see echo)
 				}
@@ -110,7 +116,7 @@ func handledTransactions(as *appservice.AppService, ep *appservice.EventProcesso
 					return
 				}
 			}
-			log.Debug().Int("events", len(txn.Events)).Dur("took", time.Since(start)).Msg("Stored transaction")
+			log.Debug().Int("events", len(events)).Dur("took", time.Since(start)).Msg("Stored transaction")
 			if rest != nil {
 				// mautrix handles the ephemeral and to-device parts and
 				// answers (its answer, on failure, has the homeserver send
@@ -125,34 +131,62 @@ func handledTransactions(as *appservice.AppService, ep *appservice.EventProcesso
 	}
 }
 
-// withoutRoomEvents returns a transaction's body without its room events.
-func withoutRoomEvents(body []byte) ([]byte, error) {
-	var parts map[string]json.RawMessage
-	if err := json.Unmarshal(body, &parts); err != nil {
-		return nil, err
+// splitTransaction splits a transaction's body into its room events'
+// JSON and its other parts (ephemeral and to-device events, device lists,
+// key counts; a part given as null is left out), none of them decoded.
+func splitTransaction(body []byte) (events []json.RawMessage, others map[string]json.RawMessage, err error) {
+	if err = json.Unmarshal(body, &others); err != nil {
+		return nil, nil, err
 	}
-	delete(parts, "events")
-	return json.Marshal(parts)
-}
-
-// identified reports whether every event has an ID and a room (the
-// inbox's keys).
-func identified(events []*event.Event) bool {
-	for _, evt := range events {
-		if evt == nil || evt.ID == "" || evt.RoomID == "" {
-			return false
+	if others == nil {
+		return nil, nil, errors.New("the transaction is not an object")
+	}
+	if evs, ok := others["events"]; ok {
+		if err = json.Unmarshal(evs, &events); err != nil {
+			return nil, nil, err
+		}
+		delete(others, "events")
+	}
+	for k, v := range others {
+		if string(bytes.TrimSpace(v)) == "null" {
+			delete(others, k)
 		}
 	}
-	return true
+	return events, others, nil
 }
 
-// onlyRoomEvents reports whether txn carries room events and nothing else
-// (no ephemeral or to-device events, device lists or key counts).
-func onlyRoomEvents(txn *appservice.Transaction) bool {
-	return txn.EphemeralEvents == nil && txn.ToDeviceEvents == nil && txn.DeviceLists == nil &&
-		txn.DeviceOTKCount == nil && txn.FallbackKeys == nil &&
-		txn.MSC2409EphemeralEvents == nil && txn.MSC2409ToDeviceEvents == nil && txn.MSC3202DeviceLists == nil &&
-		txn.MSC3202DeviceOTKCount == nil && txn.MSC3202FallbackKeys == nil
+// eventHead is what tells an echo from the other events, read without
+// decoding the event's content.
+type eventHead struct {
+	Type     string     `json:"type"`
+	ID       id.EventID `json:"event_id"`
+	RoomID   id.RoomID  `json:"room_id"`
+	Sender   id.UserID  `json:"sender"`
+	StateKey *string    `json:"state_key"`
+}
+
+// decodeRoomEvents decodes a transaction's room events; it reports false
+// when one is malformed or lacks an ID or a room (the inbox's keys). An
+// echo (see matrixInbox.echo), which is neither stored nor handled, is
+// read only as far as its head: every remote→Matrix message comes back so,
+// and decoding its content was most of the transaction's cost.
+func decodeRoomEvents(raw []json.RawMessage, echo func(*event.Event) bool) ([]*event.Event, bool) {
+	events := make([]*event.Event, len(raw))
+	for i, r := range raw {
+		var head eventHead
+		if json.Unmarshal(r, &head) != nil || head.ID == "" || head.RoomID == "" {
+			return nil, false
+		}
+		evt := &event.Event{ID: head.ID, RoomID: head.RoomID, Sender: head.Sender, StateKey: head.StateKey, Type: event.Type{Type: head.Type}}
+		if !echo(evt) {
+			evt = &event.Event{}
+			if json.Unmarshal(r, evt) != nil || evt.ID == "" || evt.RoomID == "" {
+				return nil, false
+			}
+		}
+		events[i] = evt
+	}
+	return events, true
 }
 
 // dispatchRoomEvent prepares a room event as mautrix's transaction handler
