@@ -306,7 +306,7 @@ func (in *matrixInbox) forget(evtID id.EventID) {
 }
 
 // handle hands an event to the bridge once it has started, and marks its
-// row handled (an echo was not stored). An event queued with check is
+// row handled (echoes never come here: see echo). An event queued with check is
 // first looked up in the bridge: one it bridged already is not handed on.
 func (in *matrixInbox) handle(evt *event.Event, check bool) {
 	<-in.ready
@@ -338,9 +338,6 @@ func (in *matrixInbox) handle(evt *event.Event, check bool) {
 		}()
 		dispatchRoomEvent(ctx, in.as, in.ep, evt)
 	}()
-	if in.echo(evt) {
-		return
-	}
 	in.markHandled(ctx, evt)
 }
 

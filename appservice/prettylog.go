@@ -86,16 +86,12 @@ func (w *prettyWriter) Write(p []byte) (int, error) {
 	}()
 	fields, keys, ok := splitJSONObject(p, s.fields[:0], s.keys[:0])
 	s.fields, s.keys = fields, keys
-	if !ok {
+	if ok {
+		s.out = w.format(s.out[:0], fields)
+	} else {
 		// Not an event zerolog wrote: the line as it came, not lost.
-		line := append(s.out[:0], bytes.TrimRight(p, "\n")...)
-		s.out = append(line, '\n')
-		if _, err := w.out.Write(s.out); err != nil {
-			return 0, err
-		}
-		return len(p), nil
+		s.out = append(append(s.out[:0], bytes.TrimRight(p, "\n")...), '\n')
 	}
-	s.out = w.format(s.out[:0], fields)
 	if _, err := w.out.Write(s.out); err != nil {
 		return 0, err
 	}
